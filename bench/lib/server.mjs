@@ -1,0 +1,52 @@
+// Starts the real server (server/dist/main.js) on a free loopback port with a throwaway data dir.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const repoDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const PASSWORD = 'bench-password';
+
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+    srv.on('error', reject);
+  });
+}
+
+export async function startServer(env = {}) {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'dvic-bench-'));
+  const port = await freePort();
+  const child = spawn(process.execPath, [path.join(repoDir, 'server/dist/main.js')], {
+    env: { ...process.env, DVIC_DATA_DIR: dataDir, DVIC_PORT: String(port), DVIC_HOST: '127.0.0.1', DVIC_ADMIN_PASSWORD: PASSWORD, DVIC_LOCAL_AGENT: '0', DVIC_LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const base = `http://127.0.0.1:${port}`;
+  await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('server did not start in 30 s')), 30_000);
+    child.stdout.on('data', (chunk) => { if (chunk.toString().includes('is running')) { clearTimeout(timer); resolve(); } });
+    child.on('exit', (code) => reject(new Error(`server exited with ${code}`)));
+  });
+  child.stdout.resume();
+  const login = await fetch(`${base}/api/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin', password: PASSWORD }) });
+  const cookie = login.headers.get('set-cookie').split(';')[0];
+  const api = async (method, url, body) => {
+    const res = await fetch(base + url, { method, headers: { cookie, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body && JSON.stringify(body) });
+    if (!res.ok) throw new Error(`${method} ${url}: ${res.status} ${await res.text()}`);
+    return res.json();
+  };
+  return {
+    base, pid: child.pid, dataDir, api,
+    agentUrl: `ws://127.0.0.1:${port}/api/v1/agent`,
+    async stop() {
+      child.kill('SIGTERM');
+      await new Promise((r) => (child.exitCode !== null ? r() : child.once('exit', r)));
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,166 @@
+// Real processes for end-to-end tests: the server as `node server/dist/main.js` and the real
+// Python agent, each in its own process, on loopback. Everything started here is killed by stopAll().
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const repoDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const AGENT_PATH = path.join(repoDir, 'agent/dvic_agent.py');
+export const PYTHON = '/usr/bin/python3';
+export const ADMIN_PASSWORD = 'e2e-admin-password';
+
+const running = new Set<ChildProcess>();
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+    srv.on('error', reject);
+  });
+}
+
+export function tempDir(prefix = 'dvic-e2e-'): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+/** A child process whose output is kept, so a failing test can show it. */
+export class Proc {
+  output = '';
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+
+  constructor(readonly child: ChildProcess) {
+    running.add(child);
+    child.stdout?.on('data', (d) => { this.output += d; });
+    child.stderr?.on('data', (d) => { this.output += d; });
+    this.exited = new Promise((resolve) => child.once('exit', (code, signal) => { running.delete(child); resolve({ code, signal }); }));
+  }
+
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  /** Signals the process, or its whole group when it leads one (npm start and its node child). */
+  signal(signal: NodeJS.Signals): void {
+    try {
+      process.kill(this.child.spawnargs.length && this.detached ? -this.pid : this.pid, signal);
+    } catch {
+      // already gone
+    }
+  }
+
+  detached = false;
+
+  /** Resolves when the output contains the text (bounded). */
+  async waitForOutput(text: string | RegExp, timeoutMs = 30_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    const has = () => (typeof text === 'string' ? this.output.includes(text) : text.test(this.output));
+    while (!has()) {
+      if (this.child.exitCode !== null || this.child.signalCode !== null) throw new Error(`process exited before printing ${text}:\n${this.output}`);
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${text} in:\n${this.output}`);
+      await sleep(50);
+    }
+  }
+
+  async kill(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    this.signal(signal);
+    const timer = setTimeout(() => this.signal('SIGKILL'), 10_000);
+    await this.exited;
+    clearTimeout(timer);
+  }
+}
+
+export interface ServerProcess extends Proc {
+  baseUrl: string;
+  agentUrl: string;
+  port: number;
+  dataDir: string;
+}
+
+/** Starts the real server; resolves once it prints its banner. */
+export async function startServer(options: { env?: Record<string, string>; port?: number; dataDir?: string; command?: string[] } = {}): Promise<ServerProcess> {
+  const port = options.port ?? (await freePort());
+  const dataDir = options.dataDir ?? tempDir();
+  const command = options.command ?? [process.execPath, path.join(repoDir, 'server/dist/main.js')];
+  const child = spawn(command[0]!, command.slice(1), {
+    cwd: repoDir,
+    env: {
+      ...process.env, DVIC_PORT: String(port), DVIC_HOST: '127.0.0.1', DVIC_DATA_DIR: dataDir,
+      DVIC_ADMIN_PASSWORD: ADMIN_PASSWORD, DVIC_LOCAL_AGENT: '0', ...options.env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  const proc = Object.assign(new Proc(child), {
+    detached: true, port, dataDir, baseUrl: `http://127.0.0.1:${port}`, agentUrl: `ws://127.0.0.1:${port}/api/v1/agent`,
+  }) as ServerProcess;
+  await proc.waitForOutput('DVIC Demo Monitor is running', 120_000);
+  return proc;
+}
+
+/** A signed-in REST client (session cookie). */
+export async function apiClient(baseUrl: string, password = ADMIN_PASSWORD) {
+  const login = await fetch(`${baseUrl}/api/v1/auth/login`, {
+    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin', password }),
+  });
+  if (login.status !== 200) throw new Error(`login failed: ${login.status} ${await login.text()}`);
+  const cookie = login.headers.get('set-cookie')!.split(';')[0]!;
+  return async function api(method: string, url: string, body?: object): Promise<any> {
+    const res = await fetch(baseUrl + url, {
+      method, headers: { cookie, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body && JSON.stringify(body),
+    });
+    const json = await res.json();
+    if (!res.ok) throw Object.assign(new Error(`${method} ${url}: ${res.status} ${JSON.stringify(json)}`), { status: res.status, body: json });
+    return json;
+  };
+}
+
+/** Writes an agent config (key in its own 0600 file) and returns its path. */
+export function writeAgentConfig(dir: string, config: { server_url: string; node_id: string; private_key: string }, extra: object = {}): string {
+  fs.mkdirSync(dir, { recursive: true });
+  const keyPath = path.join(dir, 'node.key');
+  fs.writeFileSync(keyPath, config.private_key, { mode: 0o600 });
+  const configPath = path.join(dir, 'agent.json');
+  fs.writeFileSync(configPath, JSON.stringify({
+    server_url: config.server_url, node_id: config.node_id, key_path: keyPath, state_dir: path.join(dir, 'state'), ...extra,
+  }), { mode: 0o600 });
+  return configPath;
+}
+
+export function startAgent(configPath: string, args: string[] = []): Proc {
+  return new Proc(spawn(PYTHON, [AGENT_PATH, '--config', configPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] }));
+}
+
+export async function stopAll(): Promise<void> {
+  await Promise.all([...running].map((child) => {
+    try {
+      process.kill(-child.pid!, 'SIGKILL');
+    } catch {
+      child.kill('SIGKILL');
+    }
+    return new Promise((r) => (child.exitCode !== null || child.signalCode !== null ? r(null) : child.once('exit', r)));
+  }));
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls until check returns a truthy value (bounded). */
+export async function waitFor<T>(check: () => T | Promise<T>, timeoutMs: number, what: string): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value) return value;
+    } catch (err) {
+      lastError = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${lastError}` : ''}`);
+    await sleep(100);
+  }
+}

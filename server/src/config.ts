@@ -1,0 +1,75 @@
+import path from 'node:path';
+
+/** Everything the server reads from its environment, parsed once at start. */
+export interface ServerConfig {
+  host: string;
+  port: number;
+  dataDir: string;
+  /** Password for the admin user created at first start; generated and printed when absent. */
+  adminPassword: string | undefined;
+  /** Enroll this machine and run the real agent as a child process. */
+  localAgent: boolean;
+  /** Python interpreter for the local agent. */
+  python: string;
+  /** How often agents are pinged; a node missing 3 pings in a row goes offline. */
+  pingIntervalMs: number;
+  /** Time an agent has to answer the challenge. */
+  authTimeoutMs: number;
+  /** Default hardware.state interval pushed to agents. */
+  metricsIntervalS: number;
+  sessionTtlMs: number;
+  /** Failed logins allowed per client address within loginWindowMs before 429. */
+  loginMaxFailures: number;
+  loginWindowMs: number;
+  /** How often in-memory node state (hardware, last seen) is written to the database. */
+  flushIntervalMs: number;
+  logLevel: string;
+  /** Log records older than this are deleted. */
+  logRetentionMs: number;
+  /** The oldest log records are deleted while the store is over this size. */
+  logRetentionBytes: number;
+  logRetentionIntervalMs: number;
+  /** Base URL nodes use to reach this server (e.g. https://dvic.example.org); else taken from each request. */
+  publicUrl: string | undefined;
+}
+
+export class ConfigError extends Error {}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
+  return {
+    host: env.DVIC_HOST || '0.0.0.0',
+    port: integer(env, 'DVIC_PORT', 8787, 0, 65535),
+    dataDir: path.resolve(env.DVIC_DATA_DIR || './data'),
+    adminPassword: env.DVIC_ADMIN_PASSWORD || undefined,
+    localAgent: env.DVIC_LOCAL_AGENT !== '0',
+    python: env.DVIC_PYTHON || '/usr/bin/python3',
+    pingIntervalMs: integer(env, 'DVIC_PING_INTERVAL_MS', 15_000, 50, 3_600_000),
+    authTimeoutMs: integer(env, 'DVIC_AUTH_TIMEOUT_MS', 10_000, 50, 600_000),
+    metricsIntervalS: number(env, 'DVIC_METRICS_INTERVAL_S', 5, 0.2, 3600),
+    sessionTtlMs: integer(env, 'DVIC_SESSION_TTL_HOURS', 168, 1, 24 * 365) * 3_600_000,
+    loginMaxFailures: integer(env, 'DVIC_LOGIN_MAX_FAILURES', 10, 1, 1_000_000),
+    loginWindowMs: integer(env, 'DVIC_LOGIN_WINDOW_S', 600, 1, 86_400) * 1000,
+    flushIntervalMs: integer(env, 'DVIC_FLUSH_INTERVAL_MS', 10_000, 10, 3_600_000),
+    logLevel: env.DVIC_LOG_LEVEL || 'info',
+    logRetentionMs: number(env, 'DVIC_LOG_RETENTION_DAYS', 14, 0.0001, 36_500) * 86_400_000,
+    logRetentionBytes: number(env, 'DVIC_LOG_RETENTION_MB', 1024, 0.001, 10_000_000) * 1024 * 1024,
+    logRetentionIntervalMs: integer(env, 'DVIC_LOG_RETENTION_INTERVAL_S', 60, 1, 86_400) * 1000,
+    publicUrl: env.DVIC_PUBLIC_URL ? env.DVIC_PUBLIC_URL.replace(/\/+$/, '') : undefined,
+  };
+}
+
+function number(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < min || value > max) {
+    throw new ConfigError(`${name}=${raw} is not a number between ${min} and ${max}`);
+  }
+  return value;
+}
+
+function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
+  const value = number(env, name, fallback, min, max);
+  if (!Number.isInteger(value)) throw new ConfigError(`${name}=${env[name]} is not an integer`);
+  return value;
+}

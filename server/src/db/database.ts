@@ -1,0 +1,32 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { migrations, type Migration } from './migrations.js';
+
+export type Db = Database.Database;
+
+/** Opens (creating if needed) the SQLite database in WAL mode and brings its schema up to date. */
+export function openDatabase(file: string, list: Migration[] = migrations): Db {
+  if (file !== ':memory:') fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  const db = new Database(file);
+  db.pragma('journal_mode = WAL');
+  // NORMAL is durable against process crashes in WAL mode; only an OS crash can lose the last commits.
+  db.pragma('synchronous = NORMAL');
+  db.pragma('foreign_keys = ON');
+  db.pragma('busy_timeout = 5000');
+  migrate(db, list);
+  return db;
+}
+
+export function migrate(db: Db, list: Migration[], target = Math.max(0, ...list.map((m) => m.version))): void {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  const step = db.transaction((migration: Migration, direction: 'up' | 'down') => {
+    db.exec(migration[direction]);
+    db.pragma(`user_version = ${direction === 'up' ? migration.version : migration.version - 1}`);
+  });
+  if (target >= current) {
+    for (const m of list.filter((m) => m.version > current && m.version <= target)) step(m, 'up');
+  } else {
+    for (const m of list.filter((m) => m.version <= current && m.version > target).reverse()) step(m, 'down');
+  }
+}

@@ -1,0 +1,32 @@
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { ErrorCode } from '@dvic/protocol';
+
+/** An error with a stable code that the API reports as {error: {code, message}}. */
+export class ApiError extends Error {
+  constructor(readonly statusCode: number, readonly code: ErrorCode, message: string, readonly headers: Record<string, string> = {}) {
+    super(message);
+  }
+}
+
+export const notFound = (what: string) => new ApiError(404, ErrorCode.notFound, `${what} not found`);
+
+/** One error shape for every route, including Fastify's own validation and parsing errors. */
+export function errorHandler(error: FastifyError | ApiError, request: FastifyRequest, reply: FastifyReply): void {
+  if (error instanceof ApiError) {
+    void reply.code(error.statusCode).headers(error.headers).send({ error: { code: error.code, message: error.message } });
+    return;
+  }
+  if (error.validation) {
+    void reply.code(400).send({ error: { code: ErrorCode.badRequest, message: error.message } });
+    return;
+  }
+  const status = error.statusCode ?? 500;
+  if (status >= 500) {
+    request.log.error({ err: error }, 'request failed');
+    void reply.code(500).send({ error: { code: ErrorCode.internal, message: 'internal server error' } });
+    return;
+  }
+  const code = error.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || error.code === 'FST_ERR_CTP_EMPTY_JSON_BODY'
+    ? ErrorCode.invalidJson : ErrorCode.badRequest;
+  void reply.code(status).send({ error: { code, message: error.message } });
+}

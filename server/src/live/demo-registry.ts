@@ -1,0 +1,101 @@
+import { EventEmitter } from 'node:events';
+import type { DemoStateMessage } from '@dvic/protocol';
+import type { DemosRepository, DemoView } from '../repositories/demos-repository.js';
+
+type ReportedDemo = DemoStateMessage['data']['demos'][number];
+
+export interface DemoRegistryEvents {
+  changed: [{ node_id: string; demos: DemoView[] }];
+}
+
+const parseTime = (text: string | undefined): number | null => {
+  if (!text) return null;
+  const ms = Date.parse(text);
+  return Number.isFinite(ms) ? ms : null;
+};
+
+/**
+ * The demo process table of every node, in memory and written through. Liveness comes from the
+ * agent's demo.state messages; line counters from stored log batches.
+ */
+export class DemoRegistry extends EventEmitter<DemoRegistryEvents> {
+  private readonly byNode = new Map<string, Map<string, DemoView>>();
+
+  constructor(private readonly repository: DemosRepository) {
+    super();
+    for (const demo of repository.all()) this.table(demo.node_id).set(demo.token, demo);
+  }
+
+  list(nodeId: string): DemoView[] {
+    return [...(this.byNode.get(nodeId)?.values() ?? [])].sort((a, b) => a.demo.localeCompare(b.demo) || b.since - a.since);
+  }
+
+  summary(nodeId: string): { total: number; alive: number } {
+    const demos = [...(this.byNode.get(nodeId)?.values() ?? [])];
+    return { total: demos.length, alive: demos.filter((d) => d.alive).length };
+  }
+
+  /** Applies a demo.state report; returns (and announces) the demos that changed. */
+  applyState(nodeId: string, full: boolean, reported: ReportedDemo[], now = Date.now()): DemoView[] {
+    const table = this.table(nodeId);
+    const changed: DemoView[] = [];
+    const seen = new Set<string>();
+    for (const r of reported) {
+      seen.add(r.token);
+      const before = table.get(r.token);
+      const next = this.merge(nodeId, before, r, now);
+      if (!before || JSON.stringify(before) !== JSON.stringify(next)) changed.push(next);
+    }
+    if (full) {
+      for (const demo of table.values()) {
+        if (!seen.has(demo.token) && demo.alive) changed.push({ ...demo, alive: false, since: now, exited_at: demo.exited_at ?? now });
+      }
+    }
+    for (const demo of changed) {
+      table.set(demo.token, demo);
+      this.repository.upsert(demo);
+    }
+    if (changed.length) this.emit('changed', { node_id: nodeId, demos: changed });
+    return changed;
+  }
+
+  /** Makes sure a demo row exists before counting its lines (logs can come before its state). */
+  ensure(nodeId: string, token: string, demo: string, now = Date.now()): void {
+    const table = this.table(nodeId);
+    if (table.has(token)) return;
+    const view: DemoView = {
+      node_id: nodeId, token, demo, pid: 0, user: null, executable: null, argv: null, container: null, alive: true, since: now,
+      started_at: null, exited_at: null, last_line_at: null, line_count: 0, error_count: 0,
+    };
+    table.set(token, view);
+    this.repository.upsert(view);
+  }
+
+  /** Adds stored lines to a demo's counters (call inside the log write transaction). */
+  countLines(nodeId: string, token: string, lines: number, errors: number, lastLineAt: number): void {
+    const demo = this.byNode.get(nodeId)?.get(token);
+    if (!demo || lines === 0) return;
+    this.repository.countLines(nodeId, token, lines, errors, lastLineAt);
+    demo.line_count += lines;
+    demo.error_count += errors;
+    demo.last_line_at = Math.max(demo.last_line_at ?? 0, lastLineAt);
+  }
+
+  private merge(nodeId: string, before: DemoView | undefined, r: ReportedDemo, now: number): DemoView {
+    const aliveChanged = !before || before.alive !== r.alive;
+    return {
+      node_id: nodeId, token: r.token, demo: r.demo, pid: r.pid, user: r.user ?? null, executable: r.executable ?? null,
+      argv: r.argv ?? null, container: r.container ?? null, alive: r.alive,
+      since: aliveChanged ? (r.alive ? parseTime(r.started_at) ?? now : parseTime(r.exited_at) ?? now) : before.since,
+      started_at: parseTime(r.started_at) ?? before?.started_at ?? null,
+      exited_at: r.alive ? null : parseTime(r.exited_at) ?? before?.exited_at ?? now,
+      last_line_at: before?.last_line_at ?? null, line_count: before?.line_count ?? 0, error_count: before?.error_count ?? 0,
+    };
+  }
+
+  private table(nodeId: string): Map<string, DemoView> {
+    let table = this.byNode.get(nodeId);
+    if (!table) this.byNode.set(nodeId, (table = new Map()));
+    return table;
+  }
+}

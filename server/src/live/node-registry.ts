@@ -1,0 +1,197 @@
+import { EventEmitter } from 'node:events';
+import crypto from 'node:crypto';
+import type { AgentConfig, HardwareState, HostFacts } from '@dvic/protocol';
+import type { NodeRecord, NodeStatus, NodesRepository } from '../repositories/nodes-repository.js';
+
+/** A node as the REST API and the live stream show it (never the key). */
+export interface NodeView {
+  id: string;
+  name: string;
+  labels: Record<string, string>;
+  agent_config: AgentConfig;
+  status: NodeStatus;
+  status_since: number;
+  last_seen: number | null;
+  agent_version: string | null;
+  is_local: boolean;
+  created_at: number;
+  revoked_at: number | null;
+  host: HostFacts | null;
+  hardware: HardwareState | null;
+  hardware_at: number | null;
+  /** Demo processes known on this node. */
+  demo_summary: { total: number; alive: number };
+}
+
+export interface RegistryEvents {
+  status: [{ node_id: string; status: NodeStatus; since: number; reason?: string }];
+  hardware: [{ node_id: string; at: number; hardware: HardwareState }];
+  updated: [NodeView];
+}
+
+export class NodeNameTakenError extends Error {}
+
+/**
+ * The live state map: every node with its status and latest hardware, in memory. Status
+ * changes are written through at once (rare, and must survive a crash); hardware and
+ * last-seen times change every few seconds per node, so they are flushed in one batch.
+ */
+export class NodeRegistry extends EventEmitter<RegistryEvents> {
+  private readonly nodes = new Map<string, NodeRecord>();
+  private readonly dirty = new Set<string>();
+  private flushTimer: NodeJS.Timeout | undefined;
+  /** Set by whoever tracks demos (the demo registry); nodes start with none. */
+  summarizeDemos: (nodeId: string) => { total: number; alive: number } = () => ({ total: 0, alive: 0 });
+
+  constructor(private readonly repository: NodesRepository, private readonly flushIntervalMs: number) {
+    super();
+    const now = Date.now();
+    for (const node of repository.all()) {
+      // Nobody is connected to a server that just started: online nodes will come back on their own.
+      if (node.status === 'online') {
+        Object.assign(node, { status: 'offline', statusSince: node.lastSeen ?? now });
+        repository.updateStatus(node);
+      }
+      this.nodes.set(node.id, node);
+    }
+  }
+
+  start(): void {
+    this.flushTimer = setInterval(() => this.flush(), this.flushIntervalMs);
+    this.flushTimer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.flushTimer);
+    this.flush();
+  }
+
+  get(id: string): NodeRecord | undefined {
+    return this.nodes.get(id);
+  }
+
+  list(): NodeView[] {
+    return [...this.nodes.values()].sort((a, b) => a.name.localeCompare(b.name)).map((n) => this.toView(n));
+  }
+
+  view(id: string): NodeView | undefined {
+    const node = this.nodes.get(id);
+    return node && this.toView(node);
+  }
+
+  create(input: { name: string; labels?: Record<string, string>; publicKeyPem: string; isLocal?: boolean }): NodeRecord {
+    this.assertNameFree(input.name);
+    const now = Date.now();
+    const node: NodeRecord = {
+      id: crypto.randomUUID(), name: input.name, labels: input.labels ?? {}, agentConfig: {}, publicKey: input.publicKeyPem,
+      isLocal: input.isLocal ?? false, createdAt: now, revokedAt: null, status: 'offline', statusSince: now,
+      lastSeen: null, agentVersion: null, host: null, hardware: null, hardwareAt: null,
+    };
+    this.repository.insert(node);
+    this.nodes.set(node.id, node);
+    this.emit('updated', this.toView(node));
+    return node;
+  }
+
+  update(id: string, change: { name?: string; labels?: Record<string, string> }): NodeView | undefined {
+    const node = this.nodes.get(id);
+    if (!node) return undefined;
+    if (change.name !== undefined && change.name !== node.name) this.assertNameFree(change.name);
+    node.name = change.name ?? node.name;
+    node.labels = change.labels ?? node.labels;
+    this.repository.updateIdentity(id, node.name, node.labels);
+    const view = this.toView(node);
+    this.emit('updated', view);
+    return view;
+  }
+
+  /** Merges settings into the node's agent configuration and returns the result. */
+  updateAgentConfig(id: string, change: AgentConfig): AgentConfig | undefined {
+    const node = this.nodes.get(id);
+    if (!node) return undefined;
+    node.agentConfig = { ...node.agentConfig, ...change };
+    this.repository.updateAgentConfig(id, node.agentConfig);
+    this.emit('updated', this.toView(node));
+    return node.agentConfig;
+  }
+
+  /** Gives a node a new key (its old private key stops working at once). */
+  replaceKey(id: string, publicKeyPem: string): void {
+    const node = this.nodes.get(id);
+    if (!node) return;
+    node.publicKey = publicKeyPem;
+    this.repository.updatePublicKey(id, publicKeyPem);
+  }
+
+  revoke(id: string): NodeView | undefined {
+    const node = this.nodes.get(id);
+    if (!node) return undefined;
+    if (node.status !== 'revoked') {
+      node.revokedAt = Date.now();
+      this.setStatus(node, 'revoked', 'revoked by an administrator');
+    }
+    return this.toView(node);
+  }
+
+  markOnline(id: string, facts: { agentVersion: string; host: HostFacts }): void {
+    const node = this.nodes.get(id);
+    if (!node) return;
+    node.agentVersion = facts.agentVersion;
+    node.host = facts.host;
+    node.lastSeen = Date.now();
+    this.setStatus(node, 'online');
+    this.emit('updated', this.toView(node));
+  }
+
+  markOffline(id: string, reason: string): void {
+    const node = this.nodes.get(id);
+    if (node && node.status === 'online') this.setStatus(node, 'offline', reason);
+  }
+
+  touch(id: string): void {
+    const node = this.nodes.get(id);
+    if (!node) return;
+    node.lastSeen = Date.now();
+    this.dirty.add(id);
+  }
+
+  recordHardware(id: string, hardware: HardwareState): void {
+    const node = this.nodes.get(id);
+    if (!node) return;
+    const now = Date.now();
+    node.hardware = hardware;
+    node.hardwareAt = now;
+    node.lastSeen = now;
+    this.dirty.add(id);
+    this.emit('hardware', { node_id: id, at: now, hardware });
+  }
+
+  /** Writes pending hardware and last-seen changes in one transaction. */
+  flush(): void {
+    if (this.dirty.size === 0) return;
+    const batch = [...this.dirty].flatMap((id) => this.nodes.get(id) ?? []);
+    this.dirty.clear();
+    this.repository.flushLiveState(batch);
+  }
+
+  private setStatus(node: NodeRecord, status: NodeStatus, reason?: string): void {
+    node.status = status;
+    node.statusSince = Date.now();
+    this.repository.updateStatus(node);
+    this.emit('status', { node_id: node.id, status, since: node.statusSince, ...(reason ? { reason } : {}) });
+  }
+
+  private assertNameFree(name: string): void {
+    for (const node of this.nodes.values()) {
+      if (node.name === name) throw new NodeNameTakenError(`a node named "${name}" already exists`);
+    }
+  }
+
+  private toView(n: NodeRecord): NodeView {
+    return {
+      id: n.id, name: n.name, labels: n.labels, agent_config: n.agentConfig, status: n.status, status_since: n.statusSince, last_seen: n.lastSeen,
+      agent_version: n.agentVersion, is_local: n.isLocal, created_at: n.createdAt, revoked_at: n.revokedAt,
+      host: n.host, hardware: n.hardware, hardware_at: n.hardwareAt, demo_summary: this.summarizeDemos(n.id),
+    };
+  }
+}

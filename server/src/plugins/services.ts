@@ -1,0 +1,79 @@
+import path from 'node:path';
+import fp from 'fastify-plugin';
+import type { ServerConfig } from '../config.js';
+import { openDatabase, type Db } from '../db/database.js';
+import { AgentHub } from '../hub/agent-hub.js';
+import { LiveHub } from '../live/live-hub.js';
+import { NodeRegistry } from '../live/node-registry.js';
+import { ApiTokensRepository } from '../repositories/api-tokens-repository.js';
+import { NodesRepository } from '../repositories/nodes-repository.js';
+import { SessionsRepository } from '../repositories/sessions-repository.js';
+import { UsersRepository } from '../repositories/users-repository.js';
+import { ProtocolValidator } from '@dvic/protocol';
+import { DemoRegistry } from '../live/demo-registry.js';
+import { DemosRepository } from '../repositories/demos-repository.js';
+import { LogsRepository } from '../repositories/logs-repository.js';
+import { LoginThrottle } from '../services/login-throttle.js';
+import { LogRetention } from '../services/log-retention.js';
+import { LogWriter } from '../services/log-writer.js';
+
+export interface Services {
+  config: ServerConfig;
+  db: Db;
+  users: UsersRepository;
+  sessions: SessionsRepository;
+  apiTokens: ApiTokensRepository;
+  registry: NodeRegistry;
+  demos: DemoRegistry;
+  logs: LogsRepository;
+  logWriter: LogWriter;
+  logRetention: LogRetention;
+  agentHub: AgentHub;
+  liveHub: LiveHub;
+  loginThrottle: LoginThrottle;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    services: Services;
+  }
+}
+
+/** Builds the shared services once and tears them down when the server closes. */
+export const servicesPlugin = fp<{ config: ServerConfig }>(async (app, { config }) => {
+  const db = openDatabase(path.join(config.dataDir, 'dvic.sqlite'));
+  const registry = new NodeRegistry(new NodesRepository(db), config.flushIntervalMs);
+  const demos = new DemoRegistry(new DemosRepository(db));
+  registry.summarizeDemos = (nodeId) => demos.summary(nodeId);
+  const logs = new LogsRepository(db);
+  const logWriter = new LogWriter(db, logs, demos, app.log.child({ component: 'log-writer' }));
+  const logRetention = new LogRetention(logs, logWriter, {
+    maxAgeMs: config.logRetentionMs, maxBytes: config.logRetentionBytes, intervalMs: config.logRetentionIntervalMs,
+  }, app.log.child({ component: 'log-retention' }));
+  const validator = new ProtocolValidator();
+  const services: Services = {
+    config, db, registry, demos, logs, logWriter, logRetention,
+    users: new UsersRepository(db),
+    sessions: new SessionsRepository(db),
+    apiTokens: new ApiTokensRepository(db),
+    agentHub: new AgentHub({ registry, demos, logWriter }, config, validator, app.log.child({ component: 'agent-hub' })),
+    liveHub: new LiveHub(registry, demos, logWriter, validator, app.log.child({ component: 'live' })),
+    loginThrottle: new LoginThrottle(config.loginMaxFailures, config.loginWindowMs),
+  };
+  services.sessions.deleteExpired();
+  registry.start();
+  logRetention.start();
+  services.agentHub.start();
+  app.decorate('services', services);
+
+  app.addHook('preClose', async () => {
+    services.agentHub.stop();
+    services.liveHub.closeAll();
+  });
+  app.addHook('onClose', async () => {
+    logRetention.stop();
+    logWriter.flush();
+    registry.stop();
+    db.close();
+  });
+}, { name: 'services' });

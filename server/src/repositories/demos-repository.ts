@@ -1,0 +1,65 @@
+import type { Db } from '../db/database.js';
+
+/** A demo process as the server tracks it (the demoView protocol definition). */
+export interface DemoView {
+  node_id: string;
+  token: string;
+  demo: string;
+  pid: number;
+  user: string | null;
+  executable: string | null;
+  argv: string[] | null;
+  container: { id?: string; name?: string; runtime?: string } | null;
+  alive: boolean;
+  since: number;
+  started_at: number | null;
+  exited_at: number | null;
+  last_line_at: number | null;
+  line_count: number;
+  error_count: number;
+}
+
+interface Row {
+  node_id: string; token: string; demo: string; pid: number; start_time: number | null; user: string | null;
+  executable: string | null; argv: string | null; container: string | null; alive: number; since: number;
+  started_at: number | null; exited_at: number | null; last_line_at: number | null; line_count: number; error_count: number;
+}
+
+const toView = (r: Row): DemoView => ({
+  node_id: r.node_id, token: r.token, demo: r.demo, pid: r.pid, user: r.user, executable: r.executable,
+  argv: r.argv === null ? null : (JSON.parse(r.argv) as string[]), container: r.container === null ? null : (JSON.parse(r.container) as DemoView['container']),
+  alive: r.alive === 1, since: r.since, started_at: r.started_at, exited_at: r.exited_at, last_line_at: r.last_line_at,
+  line_count: r.line_count, error_count: r.error_count,
+});
+
+export class DemosRepository {
+  private readonly upsertStatement;
+  private readonly countLinesStatement;
+
+  constructor(private readonly db: Db) {
+    this.upsertStatement = db.prepare(`
+      INSERT INTO demos (node_id, token, demo, pid, user, executable, argv, container, alive, since, started_at, exited_at, last_line_at, line_count, error_count)
+      VALUES (@node_id, @token, @demo, @pid, @user, @executable, @argv, @container, @alive, @since, @started_at, @exited_at, @last_line_at, @line_count, @error_count)
+      ON CONFLICT (node_id, token) DO UPDATE SET demo = excluded.demo, pid = excluded.pid, user = excluded.user,
+        executable = excluded.executable, argv = excluded.argv, container = excluded.container, alive = excluded.alive,
+        since = excluded.since, started_at = excluded.started_at, exited_at = excluded.exited_at`);
+    this.countLinesStatement = db.prepare(`
+      UPDATE demos SET line_count = line_count + @lines, error_count = error_count + @errors,
+        last_line_at = MAX(COALESCE(last_line_at, 0), @lastLineAt) WHERE node_id = @nodeId AND token = @token`);
+  }
+
+  all(): DemoView[] {
+    return (this.db.prepare('SELECT * FROM demos').all() as Row[]).map(toView);
+  }
+
+  upsert(demo: DemoView): void {
+    this.upsertStatement.run({
+      ...demo, alive: demo.alive ? 1 : 0, argv: demo.argv && JSON.stringify(demo.argv), container: demo.container && JSON.stringify(demo.container),
+    });
+  }
+
+  /** Adds to the line counters (inside the log write transaction). */
+  countLines(nodeId: string, token: string, lines: number, errors: number, lastLineAt: number): void {
+    this.countLinesStatement.run({ nodeId, token, lines, errors, lastLineAt });
+  }
+}

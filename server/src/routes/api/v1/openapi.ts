@@ -1,0 +1,5 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+
+export const openapiRoute: FastifyPluginAsyncTypebox = async (app) => {
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+};

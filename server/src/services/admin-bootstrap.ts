@@ -1,0 +1,19 @@
+import type { UsersRepository } from '../repositories/users-repository.js';
+import { generatePassword, hashPassword } from './passwords.js';
+
+export const ADMIN_USERNAME = 'admin';
+
+export type AdminBootstrap =
+  | { created: false }
+  | { created: true; username: string; password: string; generated: boolean };
+
+/**
+ * Creates the admin user on first start, with DVIC_ADMIN_PASSWORD or a generated password that
+ * the caller prints once. Later starts change nothing (the password is the user's to change).
+ */
+export async function ensureAdmin(users: UsersRepository, password: string | undefined): Promise<AdminBootstrap> {
+  if (users.count() > 0) return { created: false };
+  const chosen = password ?? generatePassword();
+  users.create(ADMIN_USERNAME, await hashPassword(chosen), 'admin');
+  return { created: true, username: ADMIN_USERNAME, password: chosen, generated: password === undefined };
+}

@@ -1,0 +1,46 @@
+import type { FastifyBaseLogger } from 'fastify';
+import type { LogsRepository } from '../repositories/logs-repository.js';
+import type { LogWriter } from './log-writer.js';
+
+const CHUNK = 10_000;
+const MAX_CHUNKS_PER_RUN = 100;
+// Size-based deletion goes in smaller steps so it stops close to the limit.
+const SIZE_CHUNK = 1000;
+
+/**
+ * Deletes log records older than maxAgeMs, then the oldest ones while the store is over maxBytes.
+ * Works in chunks so one run never blocks the server for long.
+ */
+export class LogRetention {
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly logs: LogsRepository,
+    private readonly writer: LogWriter,
+    private readonly limits: { maxAgeMs: number; maxBytes: number; intervalMs: number },
+    private readonly log: FastifyBaseLogger,
+  ) {}
+
+  start(): void {
+    this.timer = setInterval(() => this.run(), this.limits.intervalMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  run(now = Date.now()): { deleted: number } {
+    let deleted = 0;
+    for (let i = 0; i < MAX_CHUNKS_PER_RUN; i++) {
+      const byAge = this.logs.deleteOlderThan(now - this.limits.maxAgeMs, CHUNK);
+      const bySize = byAge.count === 0 && this.writer.totalBytes > this.limits.maxBytes ? this.logs.deleteOldest(SIZE_CHUNK) : { count: 0, bytes: 0 };
+      const removed = byAge.count + bySize.count;
+      this.writer.totalBytes -= byAge.bytes + bySize.bytes;
+      deleted += removed;
+      if (removed === 0) break;
+    }
+    if (deleted) this.log.info({ deleted, bytes: this.writer.totalBytes }, 'log retention removed old records');
+    return { deleted };
+  }
+}

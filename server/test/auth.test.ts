@@ -1,0 +1,111 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { ADMIN_PASSWORD, startTestServer, type TestServer } from './helpers.js';
+
+let server: TestServer;
+beforeEach(async () => { server = await startTestServer({ DVIC_LOGIN_MAX_FAILURES: '3' }); });
+afterEach(async () => { await server.close(); });
+
+const login = (password: string, username = 'admin') =>
+  server.app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { username, password } });
+
+describe('sign-in', () => {
+  it('sets an HttpOnly SameSite session cookie that opens the API', async () => {
+    const res = await login(ADMIN_PASSWORD);
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toEqual({ user: { id: 1, username: 'admin', role: 'admin' } });
+    const cookie = String(res.headers['set-cookie']);
+    expect(cookie).toMatch(/^dvic_session=[\w-]{40,};/);
+    expect(cookie).toMatch(/HttpOnly/);
+    expect(cookie).toMatch(/SameSite=Lax/);
+    const me = await server.app.inject({ url: '/api/v1/auth/me', headers: { cookie: cookie.split(';')[0]! } });
+    expect(me.json().user.username).toBe('admin');
+  });
+
+  it('answers a wrong password or an unknown user with 401 invalid_credentials', async () => {
+    for (const res of [await login('wrong'), await login(ADMIN_PASSWORD, 'nobody')]) {
+      expect(res.statusCode).toBe(401);
+      expect(res.json().error.code).toBe('invalid_credentials');
+      expect(res.headers['set-cookie']).toBeUndefined();
+    }
+  });
+
+  it('refuses further attempts with 429 and Retry-After once failures pile up', async () => {
+    for (let i = 0; i < 3; i++) expect((await login('wrong')).statusCode).toBe(401);
+    const locked = await login(ADMIN_PASSWORD);
+    expect(locked.statusCode).toBe(429);
+    expect(locked.json().error.code).toBe('too_many_attempts');
+    expect(Number(locked.headers['retry-after'])).toBeGreaterThan(0);
+  });
+
+  it('refuses malformed and incomplete login bodies with a clear 400', async () => {
+    const bad = await server.app.inject({ method: 'POST', url: '/api/v1/auth/login', headers: { 'content-type': 'application/json' }, payload: '{"username":' });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json().error.code).toBe('invalid_json');
+    const missing = await server.app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { username: 'admin' } });
+    expect(missing.statusCode).toBe(400);
+    expect(missing.json().error.code).toBe('bad_request');
+  });
+
+  it('stores the password as a scrypt hash, never in clear', () => {
+    const row = server.app.services.db.prepare('SELECT password_hash FROM users').get() as { password_hash: string };
+    expect(row.password_hash).toMatch(/^scrypt\$\d+\$8\$1\$/);
+    expect(row.password_hash).not.toContain(ADMIN_PASSWORD);
+  });
+
+  it('ends the session on logout', async () => {
+    expect((await server.api('POST', '/api/v1/auth/logout')).statusCode).toBe(204);
+    const after = await server.api('GET', '/api/v1/auth/me');
+    expect(after.statusCode).toBe(401);
+    expect(after.json().error.message).toMatch(/session expired/);
+  });
+});
+
+describe('API tokens', () => {
+  it('authenticate as Bearer until revoked, and are stored only as hashes', async () => {
+    const created = await server.api('POST', '/api/v1/tokens', { name: 'ci' });
+    expect(created.statusCode).toBe(201);
+    const { token, info } = created.json();
+    expect(token).toMatch(/^dvic_/);
+    const bearer = { authorization: `Bearer ${token}` };
+    expect((await server.app.inject({ url: '/api/v1/nodes', headers: bearer })).statusCode).toBe(200);
+    const stored = JSON.stringify(server.app.services.db.prepare('SELECT * FROM api_tokens').all());
+    expect(stored).not.toContain(token);
+    const listed = (await server.api('GET', '/api/v1/tokens')).json().tokens;
+    expect(listed[0]).toMatchObject({ id: info.id, name: 'ci', revoked_at: null });
+    expect(listed[0].last_used_at).toBeGreaterThan(0);
+
+    expect((await server.api('DELETE', `/api/v1/tokens/${info.id}`)).statusCode).toBe(200);
+    const refused = await server.app.inject({ url: '/api/v1/nodes', headers: bearer });
+    expect(refused.statusCode).toBe(401);
+    expect(refused.json().error.code).toBe('unauthorized');
+    expect((await server.api('DELETE', `/api/v1/tokens/${info.id}`)).statusCode).toBe(404);
+  });
+});
+
+describe('every protected route', () => {
+  it('answers 401 without credentials, and with a forged cookie or token', async () => {
+    const doc = (await server.api('GET', '/api/v1/openapi.json')).json();
+    const routes = Object.entries(doc.paths as Record<string, Record<string, unknown>>)
+      .flatMap(([p, methods]) => Object.keys(methods).map((m) => [m.toUpperCase(), p.replace(/\{[^}]+\}/g, '1')] as const))
+      .filter(([, p]) => p !== '/api/v1/auth/login');
+    routes.push(['GET', '/api/v1/openapi.json']);
+    expect(routes.length).toBeGreaterThanOrEqual(10);
+    for (const [method, url] of routes) {
+      for (const headers of [{}, { cookie: 'dvic_session=forged' }, { authorization: 'Bearer dvic_forged' }]) {
+        const res = await server.app.inject({ method: method as 'GET', url, headers, payload: method === 'GET' ? undefined : {} });
+        expect(res.statusCode, `${method} ${url}`).toBe(401);
+        expect(res.json().error.code).toBe('unauthorized');
+      }
+    }
+  });
+
+  it('refuses the live stream upgrade without a session', async () => {
+    const ws = new WebSocket(server.liveUrl);
+    const status = await new Promise<number>((resolve) => {
+      ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+      ws.on('open', () => resolve(101));
+    });
+    expect(status).toBe(401);
+  });
+});

@@ -1,0 +1,205 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { connectAgent } from '../../e2e/support/simulated-agent.mjs';
+import { LogTail } from '../src/live/log-tail.js';
+import type { StoredLog } from '../src/repositories/logs-repository.js';
+import { startTestServer, waitFor, type TestServer } from './helpers.js';
+
+let server: TestServer;
+beforeEach(async () => { server = await startTestServer(); });
+afterEach(async () => { await server.close(); });
+
+const TOKEN = 'k3JxV9mQ2pL8sT4wZ6yB1c';
+
+async function onlineAgent(name: string) {
+  const { config } = await server.enroll(name);
+  const agent = await connectAgent({ url: server.agentUrl, nodeId: config.node_id, privateKeyPem: config.private_key });
+  return { agent, nodeId: config.node_id };
+}
+
+/** A demo.logs batch of lines "line <n>" at byte offsets 100 apart. */
+function batch(id: string, from: number, count: number, extra: { level?: string; demo?: string; token?: string; generation?: number; text?: (i: number) => string } = {}) {
+  const records = Array.from({ length: count }, (_, k) => {
+    const i = from + k;
+    return { ts: new Date(Date.UTC(2026, 10, 24, 10, 0, 0, i)).toISOString(), level: extra.level ?? 'INFO', message: extra.text?.(i) ?? `line ${i}`, offset: i * 100 };
+  });
+  return {
+    type: 'demo.logs', id,
+    data: { token: extra.token ?? TOKEN, demo: extra.demo ?? 'face-tracker', file_generation: extra.generation ?? 0, start_offset: from * 100, end_offset: (from + count) * 100, records },
+  };
+}
+
+const search = async (query: string) => {
+  const res = await server.api('GET', `/api/v1/logs?${query}`);
+  return { status: res.statusCode, body: res.json() };
+};
+
+describe('demo log ingestion', () => {
+  it('acknowledges a batch after storing it, and a batch sent again stores nothing twice', async () => {
+    const { agent, nodeId } = await onlineAgent('pi');
+    agent.send(batch('b1', 0, 50));
+    const ack = await agent.next((m: any) => m.type === 'demo.logs.ack');
+    expect(ack).toEqual({ type: 'demo.logs.ack', id: 'b1', data: { token: TOKEN, offset: 5000, file_generation: 0 } });
+    agent.send(batch('b1-again', 0, 50));
+    agent.send(batch('b2', 25, 50)); // overlaps the first batch by 25 lines
+    await agent.next((m: any) => m.id === 'b1-again');
+    await agent.next((m: any) => m.id === 'b2');
+    const { body } = await search(`node=${nodeId}&limit=1000`);
+    expect(body.records).toHaveLength(75);
+    expect(body.records.map((r: any) => r.message)).toEqual(Array.from({ length: 75 }, (_, i) => `line ${74 - i}`));
+    const node = (await server.api('GET', `/api/v1/nodes/${nodeId}`)).json().node;
+    expect(node.demos).toEqual([expect.objectContaining({ token: TOKEN, demo: 'face-tracker', line_count: 75, error_count: 0 })]);
+    agent.close();
+  });
+
+  it('keeps generations of a rotated file apart', async () => {
+    const { agent } = await onlineAgent('pi');
+    agent.send(batch('g0', 0, 3));
+    agent.send(batch('g1', 0, 3, { generation: 1, text: (i) => `rotated ${i}` }));
+    await agent.next((m: any) => m.id === 'g1');
+    expect((await search('limit=100')).body.records).toHaveLength(6);
+    agent.close();
+  });
+
+  it('stores system log records once per stream offset', async () => {
+    const { agent } = await onlineAgent('pi');
+    const records = [{ ts: '2026-11-24T10:00:00.000Z', level: 'WARN', message: 'usb disconnect', offset: 7 }];
+    for (const id of ['s1', 's2']) {
+      agent.send({ type: 'system.logs', id, data: { source: 'journal', stream: 'journal:abc', cursor: 'c7', records } });
+      expect(await agent.next((m: any) => m.id === id)).toMatchObject({ type: 'system.logs.ack', data: { cursor: 'c7' } });
+    }
+    const { body } = await search('source=system');
+    expect(body.records).toEqual([expect.objectContaining({ source: 'system', demo: null, level: 'WARN', message: 'usb disconnect' })]);
+    agent.close();
+  });
+});
+
+describe('log search', () => {
+  beforeEach(async () => {
+    const { agent } = await onlineAgent('alpha');
+    const { agent: other } = await onlineAgent('beta');
+    agent.send(batch('a', 0, 20, { text: (i) => (i % 5 === 0 ? `camera timeout on frame ${i}` : `frame ${i} ok`) }));
+    agent.send(batch('e', 20, 5, { level: 'ERROR', text: (i) => `crash ${i}: segmentation fault` }));
+    other.send(batch('o', 0, 5, { demo: 'led-wall', token: 'Zx8QpL2mN4vB6cR1tY9wKs', text: (i) => `led ${i}` }));
+    await agent.next((m: any) => m.id === 'e');
+    await other.next((m: any) => m.id === 'o');
+  });
+
+  it('filters by node name, demo, minimum level and full text', async () => {
+    expect((await search('node=beta')).body.records).toHaveLength(5);
+    expect((await search('demo=led-wall')).body.records.every((r: any) => r.message.startsWith('led'))).toBe(true);
+    const errors = (await search('level=ERROR')).body.records;
+    expect(errors.map((r: any) => r.message)).toEqual(['crash 24: segmentation fault', 'crash 23: segmentation fault', 'crash 22: segmentation fault', 'crash 21: segmentation fault', 'crash 20: segmentation fault']);
+    const found = (await search('q=camera%20timeout')).body.records;
+    expect(found.map((r: any) => r.message)).toEqual(['camera timeout on frame 15', 'camera timeout on frame 10', 'camera timeout on frame 5', 'camera timeout on frame 0']);
+    expect((await search('q=segm')).body.records).toHaveLength(5); // prefix match
+  });
+
+  it('pages newest first with a cursor and honours a time range', async () => {
+    const seen: string[] = [];
+    let cursor = '';
+    for (let page = 0; page < 10; page++) {
+      const { body } = await search(`node=alpha&limit=7${cursor ? `&cursor=${cursor}` : ''}`);
+      seen.push(...body.records.map((r: any) => r.message));
+      if (!body.next_cursor) break;
+      cursor = body.next_cursor;
+    }
+    expect(seen).toHaveLength(25);
+    expect(new Set(seen).size).toBe(25);
+    const ranged = (await search('node=alpha&since=2026-11-24T10:00:00.010Z&until=2026-11-24T10:00:00.012Z')).body.records;
+    expect(ranged.map((r: any) => r.message)).toEqual(['frame 11 ok', 'camera timeout on frame 10']);
+  });
+
+  it('answers bad input with a clear 400 or 404, never a crash', async () => {
+    for (const [query, status] of [['cursor=bm9wZQ', 400], ['since=yesterday', 400], ['level=LOUD', 400], ['limit=100000', 400], ['node=nope', 404]] as const) {
+      const res = await search(query);
+      expect(res.status, query).toBe(status);
+      expect(res.body.error.message.length).toBeGreaterThan(0);
+    }
+    for (const q of ['"', 'AND (', 'NEAR(a b', '*', 'col:x', "'; DROP TABLE log_records; --"]) {
+      expect((await search(`q=${encodeURIComponent(q)}`)).status, q).toBe(200);
+    }
+  });
+});
+
+describe('demo processes', () => {
+  it('tracks alive and dead demos and pushes changes to live subscribers', async () => {
+    const { agent, nodeId } = await onlineAgent('pi');
+    const live = new WebSocket(server.liveUrl, { headers: { cookie: server.cookie } });
+    const received: any[] = [];
+    live.on('message', (d) => received.push(JSON.parse(d.toString())));
+    await waitFor(() => received.length > 0, 3000, 'snapshot');
+    const demo = { token: TOKEN, demo: 'face-tracker', pid: 4242, start_time: 99, user: 'demo', alive: true, started_at: '2026-11-24T09:00:00.000Z' };
+    agent.send({ type: 'demo.state', data: { full: true, demos: [demo] } });
+    const started = await waitFor(() => received.find((m) => m.type === 'node.demos'), 3000, 'node.demos');
+    expect(started.data.demos[0]).toMatchObject({ node_id: nodeId, demo: 'face-tracker', pid: 4242, alive: true, since: Date.parse(demo.started_at) });
+    agent.send({ type: 'demo.state', data: { full: false, demos: [{ ...demo, alive: false, exited_at: '2026-11-24T10:00:00.000Z' }] } });
+    const died = await waitFor(() => received.filter((m) => m.type === 'node.demos')[1], 3000, 'death');
+    expect(died.data.demos[0]).toMatchObject({ alive: false, exited_at: Date.parse('2026-11-24T10:00:00.000Z') });
+    const list = (await server.api('GET', '/api/v1/nodes')).json().nodes;
+    expect(list[0].demo_summary).toEqual({ total: 1, alive: 0 });
+    expect((await server.api('GET', '/api/v1/demos?node=pi')).json().demos).toHaveLength(1);
+    live.close();
+    agent.close();
+  });
+});
+
+describe('live log tail', () => {
+  it('sends only the records matching the subscription, and refuses a bad one', async () => {
+    const { agent } = await onlineAgent('pi');
+    const live = new WebSocket(server.liveUrl, { headers: { cookie: server.cookie } });
+    const received: any[] = [];
+    live.on('message', (d) => received.push(JSON.parse(d.toString())));
+    await waitFor(() => received.length > 0, 3000, 'snapshot');
+    live.send(JSON.stringify({ type: 'logs.subscribe', data: { node: 'nope' } }));
+    expect(await waitFor(() => received.find((m) => m.type === 'live.error'), 3000, 'error')).toMatchObject({ data: { code: 'not_found' } });
+    live.send('{garbage');
+    await waitFor(() => received.filter((m) => m.type === 'live.error').length === 2, 3000, 'second error');
+    live.send(JSON.stringify({ type: 'logs.subscribe', data: { node: 'pi', level: 'WARN', q: 'Disk' } }));
+    await new Promise((r) => setTimeout(r, 100));
+    agent.send(batch('x', 0, 3, { level: 'WARN', text: (i) => (i === 1 ? 'disk almost full' : 'cpu hot') }));
+    agent.send(batch('y', 3, 2, { level: 'INFO', text: () => 'disk fine' }));
+    const got = await waitFor(() => received.find((m) => m.type === 'logs.records'), 3000, 'records');
+    expect(got.data.records.map((r: any) => r.message)).toEqual(['disk almost full']);
+    live.close();
+    agent.close();
+  });
+
+  it('drops and counts records for a subscriber that falls behind, within a bounded buffer', () => {
+    const tail = new LogTail();
+    const sent: string[] = [];
+    const socket = { readyState: 1, OPEN: 1, bufferedAmount: 0, send: (t: string) => sent.push(t) } as any;
+    tail.subscribe(socket, {});
+    const record = (i: number): StoredLog => ({ id: i, node_id: 'n', source: 'demo', demo: 'd', token: 't', ts: i, level: 'INFO', message: `m${i}`, fields: null });
+    tail.publish(Array.from({ length: 6000 }, (_, i) => record(i)));
+    (tail as any).flush();
+    const first = JSON.parse(sent[0]!);
+    expect(first.data.records).toHaveLength(5000);
+    expect(first.data.dropped).toBe(1000);
+    socket.bufferedAmount = 10 * 1024 * 1024;
+    tail.publish([record(1)]);
+    (tail as any).flush();
+    expect(sent).toHaveLength(1);
+    tail.stop();
+  });
+});
+
+describe('retention', () => {
+  it('deletes records older than the age limit, then the oldest while over the size limit', async () => {
+    const { agent } = await onlineAgent('pi');
+    agent.send(batch('old', 0, 3000));
+    await agent.next((m: any) => m.id === 'old');
+    const { logRetention, logWriter } = server.app.services;
+    const limits = (logRetention as any).limits;
+    limits.maxBytes = logWriter.totalBytes / 2;
+    expect(logRetention.run(Date.parse('2026-11-24T10:00:00.000Z')).deleted).toBeGreaterThanOrEqual(1000);
+    expect(logWriter.totalBytes).toBeLessThanOrEqual(limits.maxBytes);
+    const left = (await search('limit=1000')).body.records;
+    expect(left.at(-1).message).not.toBe('line 0'); // the oldest went first
+    limits.maxBytes = Infinity;
+    logRetention.run(Date.parse('2026-11-24T10:00:02.000Z') + limits.maxAgeMs);
+    const remaining = (await search('limit=1000')).body.records.map((r: any) => r.message);
+    expect(remaining.every((m: string) => Number(m.split(' ')[1]) >= 2000)).toBe(true);
+    agent.close();
+  });
+});
