@@ -34,7 +34,7 @@ export function sampleHost() {
  *
  * @param {{ url: string, nodeId: string, privateKeyPem: string,
  *           sign?: (message: string) => string, nonce?: (serverNonce: string) => string,
- *           onChallenge?: (ws: WebSocket, challenge: object) => boolean }} options
+ *           onChallenge?: (ws: WebSocket, challenge: object) => boolean, capabilities?: string[] }} options
  */
 export function connectAgent(options) {
   const ws = new WebSocket(options.url, { perMessageDeflate: false });
@@ -42,7 +42,7 @@ export function connectAgent(options) {
   const waiters = [];
   let closed = null;
   const agent = {
-    ws, messages,
+    ws, messages, binary: [],
     /** Sends a JSON message. */
     send: (message) => ws.send(typeof message === 'string' ? message : JSON.stringify(message)),
     sendHardware: (overrides) => agent.send({ type: 'hardware.state', data: sampleHardware(overrides) }),
@@ -59,14 +59,17 @@ export function connectAgent(options) {
   ws.on('error', () => {});
   return new Promise((resolve, reject) => {
     ws.on('message', (data, isBinary) => {
-      if (isBinary) return;
+      if (isBinary) {
+        agent.binary.push(Buffer.from(data));
+        return;
+      }
       const message = JSON.parse(data.toString());
       if (message.type === 'challenge') {
         if (options.onChallenge && options.onChallenge(ws, message) === false) return;
         const nonce = options.nonce ? options.nonce(message.data.nonce) : message.data.nonce;
         const signed = authMessage(nonce, options.nodeId);
         const signature = options.sign ? options.sign(signed) : crypto.sign(null, Buffer.from(signed), options.privateKeyPem).toString('base64');
-        agent.hello = { type: 'hello', data: { node_id: options.nodeId, nonce, signature, protocol: 1, agent_version: 'sim-0.1.0', capabilities: ['hardware'], host: sampleHost() } };
+        agent.hello = { type: 'hello', data: { node_id: options.nodeId, nonce, signature, protocol: 1, agent_version: 'sim-0.1.0', capabilities: options.capabilities ?? ['hardware'], host: sampleHost() } };
         agent.send(agent.hello);
         return;
       }

@@ -29,6 +29,12 @@ export interface ServerConfig {
   /** The oldest log records are deleted while the store is over this size. */
   logRetentionBytes: number;
   logRetentionIntervalMs: number;
+  /** Output kept per command (stdout + stderr); beyond it is cut and marked truncated. */
+  execOutputMaxBytes: number;
+  execDefaultTimeoutS: number;
+  execMaxTimeoutS: number;
+  /** A terminal with no input or output for this long is closed. */
+  terminalIdleMs: number;
   /** Base URL nodes use to reach this server (e.g. https://dvic.example.org); else taken from each request. */
   publicUrl: string | undefined;
 }
@@ -54,6 +60,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     logRetentionMs: number(env, 'DVIC_LOG_RETENTION_DAYS', 14, 0.0001, 36_500) * 86_400_000,
     logRetentionBytes: number(env, 'DVIC_LOG_RETENTION_MB', 1024, 0.001, 10_000_000) * 1024 * 1024,
     logRetentionIntervalMs: integer(env, 'DVIC_LOG_RETENTION_INTERVAL_S', 60, 1, 86_400) * 1000,
+    execOutputMaxBytes: integer(env, 'DVIC_EXEC_OUTPUT_MAX_BYTES', 1024 * 1024, 1024, 256 * 1024 * 1024),
+    execDefaultTimeoutS: number(env, 'DVIC_EXEC_DEFAULT_TIMEOUT_S', 60, 0.1, 86_400),
+    execMaxTimeoutS: number(env, 'DVIC_EXEC_MAX_TIMEOUT_S', 3600, 0.1, 86_400),
+    terminalIdleMs: number(env, 'DVIC_TERMINAL_IDLE_S', 1800, 1, 7 * 86_400) * 1000,
     publicUrl: env.DVIC_PUBLIC_URL ? env.DVIC_PUBLIC_URL.replace(/\/+$/, '') : undefined,
   };
 }

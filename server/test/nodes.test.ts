@@ -35,6 +35,8 @@ describe('node enrollment', () => {
     const dup = await server.api('POST', '/api/v1/nodes', { name: 'pi-1' });
     expect(dup.statusCode).toBe(409);
     expect(dup.json().error).toEqual({ code: 'conflict', message: 'a node named "pi-1" already exists' });
+    const badLabels = await server.api('POST', '/api/v1/nodes', { name: 'ok-name', labels: { 'a b': 'x' } });
+    expect(badLabels.statusCode).toBe(400);
     for (const name of ['', '../etc', 'a b', 'x;rm -rf /', 'é'.repeat(3), 'n'.repeat(65)]) {
       const bad = await server.api('POST', '/api/v1/nodes', { name });
       expect(bad.statusCode, name).toBe(400);

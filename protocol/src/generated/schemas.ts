@@ -308,6 +308,113 @@ export const schemas = [
             "description": "Records at ERROR or FATAL"
           }
         }
+      },
+      "commandView": {
+        "description": "A command run on one node, as the server tracks it. stdout/stderr are left out of lists.",
+        "type": "object",
+        "required": [
+          "id",
+          "node_id",
+          "user",
+          "command",
+          "status",
+          "created_at"
+        ],
+        "properties": {
+          "id": {
+            "type": "string"
+          },
+          "batch_id": {
+            "type": [
+              "string",
+              "null"
+            ]
+          },
+          "node_id": {
+            "$ref": "#/$defs/uuid"
+          },
+          "user": {
+            "type": "string"
+          },
+          "source_ip": {
+            "type": [
+              "string",
+              "null"
+            ]
+          },
+          "command": {
+            "type": "string",
+            "description": "The shell string, or argv joined with spaces"
+          },
+          "status": {
+            "enum": [
+              "queued",
+              "running",
+              "succeeded",
+              "failed",
+              "timed_out",
+              "cancelled",
+              "lost",
+              "expired",
+              "error"
+            ]
+          },
+          "exit_code": {
+            "type": [
+              "integer",
+              "null"
+            ]
+          },
+          "signal": {
+            "type": [
+              "string",
+              "null"
+            ]
+          },
+          "stdout": {
+            "type": "string"
+          },
+          "stderr": {
+            "type": "string"
+          },
+          "truncated": {
+            "type": "boolean",
+            "description": "Output went past the cap and was cut"
+          },
+          "error": {
+            "type": [
+              "string",
+              "null"
+            ]
+          },
+          "created_at": {
+            "$ref": "#/$defs/epochMs"
+          },
+          "started_at": {
+            "type": [
+              "integer",
+              "null"
+            ]
+          },
+          "finished_at": {
+            "type": [
+              "integer",
+              "null"
+            ]
+          },
+          "duration_ms": {
+            "type": [
+              "number",
+              "null"
+            ]
+          },
+          "expires_at": {
+            "type": [
+              "integer",
+              "null"
+            ]
+          }
+        }
       }
     }
   },
@@ -1923,6 +2030,159 @@ export const schemas = [
   },
   {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://dvic.devinci.fr/protocol/v1/live/command.output.json",
+    "title": "Command output",
+    "description": "A chunk of stdout or stderr of a followed command, in order.",
+    "x-direction": "server-to-client",
+    "type": "object",
+    "required": [
+      "type",
+      "data"
+    ],
+    "properties": {
+      "type": {
+        "const": "command.output"
+      },
+      "id": {
+        "$ref": "../common.json#/$defs/messageId"
+      },
+      "data": {
+        "type": "object",
+        "required": [
+          "command_id",
+          "node_id",
+          "stream",
+          "data"
+        ],
+        "properties": {
+          "command_id": {
+            "type": "string"
+          },
+          "node_id": {
+            "$ref": "../common.json#/$defs/uuid"
+          },
+          "stream": {
+            "enum": [
+              "stdout",
+              "stderr"
+            ]
+          },
+          "data": {
+            "type": "string"
+          }
+        }
+      }
+    }
+  },
+  {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://dvic.devinci.fr/protocol/v1/live/command.updated.json",
+    "title": "Command status changed",
+    "description": "Sent to every live client when a command is queued, starts or ends (without its output).",
+    "x-direction": "server-to-client",
+    "type": "object",
+    "required": [
+      "type",
+      "data"
+    ],
+    "properties": {
+      "type": {
+        "const": "command.updated"
+      },
+      "id": {
+        "$ref": "../common.json#/$defs/messageId"
+      },
+      "data": {
+        "type": "object",
+        "required": [
+          "command"
+        ],
+        "properties": {
+          "command": {
+            "$ref": "../common.json#/$defs/commandView"
+          }
+        }
+      }
+    }
+  },
+  {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://dvic.devinci.fr/protocol/v1/live/commands.subscribe.json",
+    "title": "Follow command output",
+    "description": "Streams the output of these commands (command.output) from now on; the text so far is in GET /api/v1/commands/{id}.",
+    "x-direction": "client-to-server",
+    "type": "object",
+    "required": [
+      "type",
+      "data"
+    ],
+    "properties": {
+      "type": {
+        "const": "commands.subscribe"
+      },
+      "id": {
+        "$ref": "../common.json#/$defs/messageId"
+      },
+      "data": {
+        "type": "object",
+        "required": [
+          "ids"
+        ],
+        "properties": {
+          "ids": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": 256,
+            "items": {
+              "type": "string",
+              "minLength": 1,
+              "maxLength": 64
+            }
+          }
+        }
+      }
+    }
+  },
+  {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://dvic.devinci.fr/protocol/v1/live/commands.unsubscribe.json",
+    "title": "Stop following command output",
+    "description": "",
+    "x-direction": "client-to-server",
+    "type": "object",
+    "required": [
+      "type",
+      "data"
+    ],
+    "properties": {
+      "type": {
+        "const": "commands.unsubscribe"
+      },
+      "id": {
+        "$ref": "../common.json#/$defs/messageId"
+      },
+      "data": {
+        "type": "object",
+        "required": [
+          "ids"
+        ],
+        "properties": {
+          "ids": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": 256,
+            "items": {
+              "type": "string",
+              "minLength": 1,
+              "maxLength": 64
+            }
+          }
+        }
+      }
+    }
+  },
+  {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
     "$id": "https://dvic.devinci.fr/protocol/v1/live/live.error.json",
     "title": "Live stream error",
     "description": "A client message on /api/v1/live was refused.",
@@ -2323,6 +2583,10 @@ export const messageTable = {
 } as const;
 
 export const liveTable = {
+  'command.output': { id: 'https://dvic.devinci.fr/protocol/v1/live/command.output.json', direction: 'server-to-client' },
+  'command.updated': { id: 'https://dvic.devinci.fr/protocol/v1/live/command.updated.json', direction: 'server-to-client' },
+  'commands.subscribe': { id: 'https://dvic.devinci.fr/protocol/v1/live/commands.subscribe.json', direction: 'client-to-server' },
+  'commands.unsubscribe': { id: 'https://dvic.devinci.fr/protocol/v1/live/commands.unsubscribe.json', direction: 'client-to-server' },
   'live.error': { id: 'https://dvic.devinci.fr/protocol/v1/live/live.error.json', direction: 'server-to-client' },
   'logs.records': { id: 'https://dvic.devinci.fr/protocol/v1/live/logs.records.json', direction: 'server-to-client' },
   'logs.subscribe': { id: 'https://dvic.devinci.fr/protocol/v1/live/logs.subscribe.json', direction: 'client-to-server' },

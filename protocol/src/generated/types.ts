@@ -697,6 +697,106 @@ export interface WelcomeMessage {
 }
 
 /**
+ * A chunk of stdout or stderr of a followed command, in order.
+ */
+
+export interface CommandOutputLiveMessage {
+  type: "command.output";
+  /**
+   * Correlates a request with its response; chosen by the sender, unique per connection.
+   */
+  id?: string;
+  data: {
+    command_id: string;
+    node_id: string;
+    stream: "stdout" | "stderr";
+    data: string;
+  };
+}
+
+/**
+ * Sent to every live client when a command is queued, starts or ends (without its output).
+ */
+
+export interface CommandUpdatedLiveMessage {
+  type: "command.updated";
+  /**
+   * Correlates a request with its response; chosen by the sender, unique per connection.
+   */
+  id?: string;
+  data: {
+    command: CommandView;
+  };
+}
+/**
+ * A command run on one node, as the server tracks it. stdout/stderr are left out of lists.
+ */
+
+export interface CommandView {
+  id: string;
+  batch_id?: string | null;
+  node_id: string;
+  user: string;
+  source_ip?: string | null;
+  /**
+   * The shell string, or argv joined with spaces
+   */
+  command: string;
+  status: "queued" | "running" | "succeeded" | "failed" | "timed_out" | "cancelled" | "lost" | "expired" | "error";
+  exit_code?: number | null;
+  signal?: string | null;
+  stdout?: string;
+  stderr?: string;
+  /**
+   * Output went past the cap and was cut
+   */
+  truncated?: boolean;
+  error?: string | null;
+  /**
+   * Milliseconds since the Unix epoch, UTC.
+   */
+  created_at: number;
+  started_at?: number | null;
+  finished_at?: number | null;
+  duration_ms?: number | null;
+  expires_at?: number | null;
+}
+
+/**
+ * Streams the output of these commands (command.output) from now on; the text so far is in GET /api/v1/commands/{id}.
+ */
+
+export interface CommandsSubscribeLiveMessage {
+  type: "commands.subscribe";
+  /**
+   * Correlates a request with its response; chosen by the sender, unique per connection.
+   */
+  id?: string;
+  data: {
+    /**
+     * @minItems 1
+     * @maxItems 256
+     */
+    ids: [string, ...string[]];
+  };
+}
+
+export interface CommandsUnsubscribeLiveMessage {
+  type: "commands.unsubscribe";
+  /**
+   * Correlates a request with its response; chosen by the sender, unique per connection.
+   */
+  id?: string;
+  data: {
+    /**
+     * @minItems 1
+     * @maxItems 256
+     */
+    ids: [string, ...string[]];
+  };
+}
+
+/**
  * A client message on /api/v1/live was refused.
  */
 
@@ -924,6 +1024,6 @@ export type AgentToServerMessage = DemoLogsMessage | DemoStateMessage | DeploySt
 
 export type ServerToAgentMessage = ChallengeMessage | ConfigPushMessage | DemoLogsAckMessage | DeployRequestMessage | ErrorMessage | ExecCancelMessage | ExecRequestMessage | SystemLogsAckMessage | TerminalCloseMessage | TerminalOpenMessage | TerminalResizeMessage | TunnelCloseMessage | TunnelOpenMessage | UpdateRequestMessage | WelcomeMessage;
 
-export type LiveMessage = LiveErrorLiveMessage | LogsRecordsLiveMessage | NodeDemosLiveMessage | NodeHardwareLiveMessage | NodeRemovedLiveMessage | NodeStatusLiveMessage | NodeUpdatedLiveMessage | SnapshotLiveMessage;
+export type LiveMessage = CommandOutputLiveMessage | CommandUpdatedLiveMessage | LiveErrorLiveMessage | LogsRecordsLiveMessage | NodeDemosLiveMessage | NodeHardwareLiveMessage | NodeRemovedLiveMessage | NodeStatusLiveMessage | NodeUpdatedLiveMessage | SnapshotLiveMessage;
 
-export type LiveClientMessage = LogsSubscribeLiveMessage | LogsUnsubscribeLiveMessage;
+export type LiveClientMessage = CommandsSubscribeLiveMessage | CommandsUnsubscribeLiveMessage | LogsSubscribeLiveMessage | LogsUnsubscribeLiveMessage;

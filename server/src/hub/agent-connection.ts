@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { WebSocket, RawData } from 'ws';
-import { CloseCode, ErrorCode, PROTOCOL_VERSION, type AgentToServerMessage, type HelloMessage } from '@dvic/protocol';
+import { CloseCode, decodeBinaryFrame, ErrorCode, PROTOCOL_VERSION, type AgentToServerMessage, type HelloMessage } from '@dvic/protocol';
 import { verifyNodeSignature } from '../services/node-keys.js';
 import type { AgentHub } from './agent-hub.js';
 import { handlers } from './handlers/index.js';
@@ -17,6 +17,7 @@ type State = 'challenged' | 'authenticated' | 'closed';
 export class AgentConnection {
   state: State = 'challenged';
   nodeId: string | undefined;
+  capabilities: readonly string[] = [];
   /** Pings sent since the last sign of life; the hub drops the connection at 3. */
   missedPongs = 0;
   readonly remoteAddress: string;
@@ -42,6 +43,10 @@ export class AgentConnection {
     if (this.socket.readyState === this.socket.OPEN) this.socket.send(JSON.stringify(message));
   }
 
+  sendBinary(frame: Buffer): void {
+    if (this.socket.readyState === this.socket.OPEN) this.socket.send(frame, { binary: true });
+  }
+
   ping(): void {
     this.missedPongs++;
     if (this.socket.readyState === this.socket.OPEN) this.socket.ping();
@@ -62,7 +67,11 @@ export class AgentConnection {
     if (this.state === 'challenged') return this.onHelloFrame(bytes, isBinary);
     if (this.state !== 'authenticated') return;
     if (isBinary) {
-      return this.reject(undefined, ErrorCode.unsupported, 'binary frames are not supported on this server yet');
+      const frame = decodeBinaryFrame(bytes);
+      if (!frame) return this.reject(undefined, ErrorCode.invalidMessage, 'binary frame with an unknown opcode or channel 0');
+      this.hub.stats.countMessage('binary', bytes.length);
+      this.hub.emit('binary', { nodeId: this.nodeId!, ...frame });
+      return;
     }
     const { result, message } = this.hub.validator.parse(bytes.toString('utf8'), 'agent-to-server');
     this.hub.stats.countMessage(result.ok ? result.type : 'invalid', bytes.length);
@@ -106,6 +115,7 @@ export class AgentConnection {
     clearTimeout(this.authTimer);
     this.state = 'authenticated';
     this.nodeId = node.id;
+    this.capabilities = hello.capabilities;
     this.hub.stats.authenticated++;
     if (!this.hub.register(this)) return;
     this.send({
@@ -117,6 +127,7 @@ export class AgentConnection {
       },
     });
     this.hub.registry.markOnline(node.id, { agentVersion: hello.agent_version, host: hello.host });
+    this.hub.emit('connected', node.id);
     this.hub.log.info({ nodeId: node.id, name: node.name, remote: this.remoteAddress, agentVersion: hello.agent_version }, 'agent connected');
   }
 

@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import type { IncomingMessage } from 'node:http';
 import type { FastifyBaseLogger } from 'fastify';
 import type { WebSocket } from 'ws';
@@ -10,8 +11,17 @@ import { NonceBook } from './nonce-book.js';
 
 const MAX_MISSED_PONGS = 3;
 
+export interface AgentHubEvents {
+  /** A node's agent authenticated (also after a reconnect). */
+  connected: [nodeId: string];
+  /** A node's agent connection ended, or was replaced by a newer one. */
+  disconnected: [nodeId: string];
+  /** A terminal or tunnel frame from an agent. */
+  binary: [{ nodeId: string; opcode: number; channel: number; payload: Buffer }];
+}
+
 /** Holds one authenticated WebSocket per node, pings them, and routes messages to nodes. */
-export class AgentHub {
+export class AgentHub extends EventEmitter<AgentHubEvents> {
   readonly stats = new HubStats();
   readonly nonces: NonceBook;
   private readonly byNode = new Map<string, AgentConnection>();
@@ -24,6 +34,7 @@ export class AgentHub {
     readonly validator: ProtocolValidator,
     readonly log: FastifyBaseLogger,
   ) {
+    super();
     this.nonces = new NonceBook(Math.max(10 * config.authTimeoutMs, 600_000));
     services.registry.on('status', ({ node_id, status }) => {
       if (status === 'revoked') this.byNode.get(node_id)?.close(CloseCode.nodeRevoked, 'node revoked');
@@ -48,7 +59,10 @@ export class AgentHub {
     }
     const previous = this.byNode.get(connection.nodeId!);
     this.byNode.set(connection.nodeId!, connection);
-    previous?.close(CloseCode.replaced, 'replaced by a newer connection');
+    if (previous) {
+      previous.close(CloseCode.replaced, 'replaced by a newer connection');
+      this.emit('disconnected', connection.nodeId!);
+    }
     return true;
   }
 
@@ -56,6 +70,7 @@ export class AgentHub {
     if (this.byNode.get(connection.nodeId!) !== connection) return;
     this.byNode.delete(connection.nodeId!);
     this.registry.markOffline(connection.nodeId!, reason);
+    this.emit('disconnected', connection.nodeId!);
     this.log.info({ nodeId: connection.nodeId, reason }, 'agent disconnected');
   }
 
@@ -65,6 +80,19 @@ export class AgentHub {
     if (!connection) return false;
     connection.send(message);
     return true;
+  }
+
+  /** Sends a binary (terminal or tunnel) frame to a node's agent; false when it is not connected. */
+  sendBinaryTo(nodeId: string, frame: Buffer): boolean {
+    const connection = this.byNode.get(nodeId);
+    if (!connection) return false;
+    connection.sendBinary(frame);
+    return true;
+  }
+
+  /** What the node's agent announced in its hello; undefined when it is not connected. */
+  capabilities(nodeId: string): readonly string[] | undefined {
+    return this.byNode.get(nodeId)?.capabilities;
   }
 
   isConnected(nodeId: string): boolean {

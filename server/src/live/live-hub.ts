@@ -2,6 +2,7 @@ import type { WebSocket } from 'ws';
 import type { FastifyBaseLogger } from 'fastify';
 import { ErrorCode, type LiveClientMessage, type ProtocolValidator } from '@dvic/protocol';
 import { levelNumber } from '../repositories/logs-repository.js';
+import type { CommandService } from '../services/command-service.js';
 import type { LogWriter } from '../services/log-writer.js';
 import type { DemoRegistry } from './demo-registry.js';
 import { LogTail } from './log-tail.js';
@@ -11,34 +12,62 @@ import type { NodeRegistry } from './node-registry.js';
 const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
 export const SLOW_CLIENT_CLOSE_CODE = 4010;
 
+type ClientMessageOf<T extends LiveClientMessage['type']> = Extract<LiveClientMessage, { type: T }>;
+type ClientHandlers = { [T in LiveClientMessage['type']]: (socket: WebSocket, message: ClientMessageOf<T>) => void };
+
+export interface LiveSources {
+  registry: NodeRegistry;
+  demos: DemoRegistry;
+  logWriter: LogWriter;
+  commands: CommandService;
+}
+
 /**
- * /api/v1/live: fans node and demo events out to dashboards and CLIs (each event serialised
- * once), and runs their live log tails.
+ * /api/v1/live: fans node, demo and command events out to dashboards and CLIs (each event
+ * serialised once), runs their live log tails and streams the output of followed commands.
  */
 export class LiveHub {
   private readonly subscribers = new Set<WebSocket>();
   private readonly tail = new LogTail();
+  private readonly commandFollowers = new Map<string, Set<WebSocket>>();
+  private readonly registry: NodeRegistry;
 
-  constructor(
-    private readonly registry: NodeRegistry,
-    demos: DemoRegistry,
-    logWriter: LogWriter,
-    private readonly validator: ProtocolValidator,
-    private readonly log: FastifyBaseLogger,
-  ) {
-    registry.on('status', (data) => this.broadcast({ type: 'node.status', data }));
-    registry.on('hardware', (data) => this.broadcast({ type: 'node.hardware', data }));
-    registry.on('updated', (node) => this.broadcast({ type: 'node.updated', data: { node } }));
-    demos.on('changed', (data) => this.broadcast({ type: 'node.demos', data }));
-    logWriter.on('records', (records) => this.tail.publish(records));
+  private readonly clientHandlers: ClientHandlers = {
+    'logs.subscribe': (socket, { data: { node, demo, source, level, q } }) => {
+      const nodeId = node ? this.registry.find(node)?.id : undefined;
+      if (node && !nodeId) return this.reply(socket, ErrorCode.notFound, `node "${node}" not found`);
+      this.tail.subscribe(socket, {
+        nodeId, demo, source, minLevel: level ? levelNumber(level) : undefined,
+        words: q?.toLowerCase().split(/\s+/).filter(Boolean),
+      });
+    },
+    'logs.unsubscribe': (socket) => this.tail.unsubscribe(socket),
+    'commands.subscribe': (socket, { data }) => {
+      for (const id of data.ids) {
+        let followers = this.commandFollowers.get(id);
+        if (!followers) this.commandFollowers.set(id, (followers = new Set()));
+        followers.add(socket);
+      }
+    },
+    'commands.unsubscribe': (socket, { data }) => {
+      for (const id of data.ids) this.unfollow(id, socket);
+    },
+  };
+
+  constructor(sources: LiveSources, private readonly validator: ProtocolValidator, private readonly log: FastifyBaseLogger) {
+    this.registry = sources.registry;
+    sources.registry.on('status', (data) => this.broadcast({ type: 'node.status', data }));
+    sources.registry.on('hardware', (data) => this.broadcast({ type: 'node.hardware', data }));
+    sources.registry.on('updated', (node) => this.broadcast({ type: 'node.updated', data: { node } }));
+    sources.demos.on('changed', (data) => this.broadcast({ type: 'node.demos', data }));
+    sources.logWriter.on('records', (records) => this.tail.publish(records));
+    sources.commands.on('updated', (command) => this.broadcast({ type: 'command.updated', data: { command } }));
+    sources.commands.on('output', (data) => this.sendToFollowers(data.command_id, { type: 'command.output', data }));
   }
 
   subscribe(socket: WebSocket): void {
     this.subscribers.add(socket);
-    const forget = () => {
-      this.subscribers.delete(socket);
-      this.tail.unsubscribe(socket);
-    };
+    const forget = () => this.forget(socket);
     socket.on('close', forget);
     socket.on('error', forget);
     socket.on('message', (data, isBinary) => this.onClientMessage(socket, isBinary ? null : data.toString()));
@@ -60,29 +89,41 @@ export class LiveHub {
       : this.validator.parse(text, 'client-to-server');
     if (!result.ok) return this.reply(socket, result.code, result.message);
     const m = message as LiveClientMessage;
-    if (m.type === 'logs.unsubscribe') return this.tail.unsubscribe(socket);
-    const { node, demo, source, level, q } = m.data;
-    const nodeId = node ? (this.registry.get(node)?.id ?? this.registry.list().find((n) => n.name === node)?.id) : undefined;
-    if (node && !nodeId) return this.reply(socket, ErrorCode.notFound, `node "${node}" not found`);
-    this.tail.subscribe(socket, {
-      nodeId, demo, source, minLevel: level ? levelNumber(level) : undefined,
-      words: q?.toLowerCase().split(/\s+/).filter(Boolean),
-    });
+    (this.clientHandlers[m.type] as (s: WebSocket, m: LiveClientMessage) => void)(socket, m);
   }
 
   private reply(socket: WebSocket, code: string, message: string): void {
     socket.send(JSON.stringify({ type: 'live.error', data: { code, message: message.slice(0, 1024) } }));
   }
 
+  private unfollow(id: string, socket: WebSocket): void {
+    const followers = this.commandFollowers.get(id);
+    followers?.delete(socket);
+    if (followers?.size === 0) this.commandFollowers.delete(id);
+  }
+
+  private forget(socket: WebSocket): void {
+    this.subscribers.delete(socket);
+    this.tail.unsubscribe(socket);
+    for (const id of [...this.commandFollowers.keys()]) this.unfollow(id, socket);
+  }
+
+  private sendToFollowers(commandId: string, message: object): void {
+    const followers = this.commandFollowers.get(commandId);
+    if (!followers) return;
+    this.sendAll(followers, JSON.stringify(message));
+  }
+
   private broadcast(message: object): void {
-    if (this.subscribers.size === 0) return;
-    const text = JSON.stringify(message);
-    for (const socket of this.subscribers) {
+    if (this.subscribers.size > 0) this.sendAll(this.subscribers, JSON.stringify(message));
+  }
+
+  private sendAll(sockets: Iterable<WebSocket>, text: string): void {
+    for (const socket of [...sockets]) {
       if (socket.bufferedAmount > MAX_BUFFERED_BYTES) {
         this.log.warn('dropping a live subscriber that cannot keep up');
         socket.close(SLOW_CLIENT_CLOSE_CODE, 'too slow: reconnect to get a fresh snapshot');
-        this.subscribers.delete(socket);
-        this.tail.unsubscribe(socket);
+        this.forget(socket);
         continue;
       }
       if (socket.readyState === socket.OPEN) socket.send(text);

@@ -70,6 +70,14 @@ export class NodeRegistry extends EventEmitter<RegistryEvents> {
     return this.nodes.get(id);
   }
 
+  /** A node by id or by exact name. */
+  find(ref: string): NodeRecord | undefined {
+    const byId = this.nodes.get(ref);
+    if (byId) return byId;
+    for (const node of this.nodes.values()) if (node.name === ref) return node;
+    return undefined;
+  }
+
   list(): NodeView[] {
     return [...this.nodes.values()].sort((a, b) => a.name.localeCompare(b.name)).map((n) => this.toView(n));
   }

@@ -16,6 +16,10 @@ import { LogsRepository } from '../repositories/logs-repository.js';
 import { LoginThrottle } from '../services/login-throttle.js';
 import { LogRetention } from '../services/log-retention.js';
 import { LogWriter } from '../services/log-writer.js';
+import { AuditRepository } from '../repositories/audit-repository.js';
+import { CommandsRepository } from '../repositories/commands-repository.js';
+import { CommandService } from '../services/command-service.js';
+import { TerminalRelay } from '../services/terminal-relay.js';
 
 export interface Services {
   config: ServerConfig;
@@ -28,6 +32,10 @@ export interface Services {
   logs: LogsRepository;
   logWriter: LogWriter;
   logRetention: LogRetention;
+  commands: CommandService;
+  commandsRepository: CommandsRepository;
+  terminals: TerminalRelay;
+  audit: AuditRepository;
   agentHub: AgentHub;
   liveHub: LiveHub;
   loginThrottle: LoginThrottle;
@@ -51,13 +59,21 @@ export const servicesPlugin = fp<{ config: ServerConfig }>(async (app, { config 
     maxAgeMs: config.logRetentionMs, maxBytes: config.logRetentionBytes, intervalMs: config.logRetentionIntervalMs,
   }, app.log.child({ component: 'log-retention' }));
   const validator = new ProtocolValidator();
+  // The hub dispatches exec results to the command service, which sends requests through the hub.
+  const hubServices = { registry, demos, logWriter } as ConstructorParameters<typeof AgentHub>[0];
+  const agentHub = new AgentHub(hubServices, config, validator, app.log.child({ component: 'agent-hub' }));
+  const commandsRepository = new CommandsRepository(db);
+  const commands = new CommandService(commandsRepository, agentHub, { maxOutputBytes: config.execOutputMaxBytes }, app.log.child({ component: 'commands' }));
+  hubServices.commands = commands;
+  const terminals = new TerminalRelay(agentHub, config.terminalIdleMs, app.log.child({ component: 'terminals' }));
+  hubServices.terminals = terminals;
   const services: Services = {
-    config, db, registry, demos, logs, logWriter, logRetention,
+    config, db, registry, demos, logs, logWriter, logRetention, commands, commandsRepository, terminals, agentHub,
+    audit: new AuditRepository(db),
     users: new UsersRepository(db),
     sessions: new SessionsRepository(db),
     apiTokens: new ApiTokensRepository(db),
-    agentHub: new AgentHub({ registry, demos, logWriter }, config, validator, app.log.child({ component: 'agent-hub' })),
-    liveHub: new LiveHub(registry, demos, logWriter, validator, app.log.child({ component: 'live' })),
+    liveHub: new LiveHub({ registry, demos, logWriter, commands }, validator, app.log.child({ component: 'live' })),
     loginThrottle: new LoginThrottle(config.loginMaxFailures, config.loginWindowMs),
   };
   services.sessions.deleteExpired();
@@ -67,6 +83,7 @@ export const servicesPlugin = fp<{ config: ServerConfig }>(async (app, { config 
   app.decorate('services', services);
 
   app.addHook('preClose', async () => {
+    terminals.stop();
     services.agentHub.stop();
     services.liveHub.closeAll();
   });

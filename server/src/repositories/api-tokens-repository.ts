@@ -1,5 +1,5 @@
 import type { Db } from '../db/database.js';
-import type { User } from './users-repository.js';
+import type { Role, User } from './users-repository.js';
 
 export interface ApiToken {
   id: number;
@@ -39,7 +39,7 @@ export class ApiTokensRepository {
     const row = this.db.prepare(`
       SELECT t.id AS token_id, u.id, u.username, u.role, u.created_at FROM api_tokens t JOIN users u ON u.id = t.user_id
       WHERE t.token_hash = ? AND t.revoked_at IS NULL`).get(tokenHash) as
-      { token_id: number; id: number; username: string; role: 'admin'; created_at: number } | undefined;
+      { token_id: number; id: number; username: string; role: Role; created_at: number } | undefined;
     if (!row) return undefined;
     this.db.prepare('UPDATE api_tokens SET last_used_at = ? WHERE id = ?').run(now, row.token_id);
     return { id: row.id, username: row.username, role: row.role, createdAt: row.created_at };

@@ -1,5 +1,5 @@
 import type { Db } from '../db/database.js';
-import type { User } from './users-repository.js';
+import type { Role, User } from './users-repository.js';
 
 /** Browser sessions. Only the SHA-256 of the cookie value is stored. */
 export class SessionsRepository {
@@ -15,7 +15,7 @@ export class SessionsRepository {
     const row = this.db.prepare(`
       SELECT u.id, u.username, u.role, u.created_at FROM sessions s JOIN users u ON u.id = s.user_id
       WHERE s.token_hash = ? AND s.expires_at > ?`).get(tokenHash, now) as
-      { id: number; username: string; role: 'admin'; created_at: number } | undefined;
+      { id: number; username: string; role: Role; created_at: number } | undefined;
     return row && { id: row.id, username: row.username, role: row.role, createdAt: row.created_at };
   }
 

@@ -1,13 +1,16 @@
 import type { Db } from '../db/database.js';
 
+/** admin: everything; viewer: sees the lab but may not run commands, open terminals or change nodes. */
+export type Role = 'admin' | 'viewer';
+
 export interface User {
   id: number;
   username: string;
-  role: 'admin';
+  role: Role;
   createdAt: number;
 }
 
-interface UserRow { id: number; username: string; role: 'admin'; created_at: number; password_hash: string }
+interface UserRow { id: number; username: string; role: Role; created_at: number; password_hash: string }
 
 const toUser = (row: UserRow): User => ({ id: row.id, username: row.username, role: row.role, createdAt: row.created_at });
 
@@ -18,7 +21,7 @@ export class UsersRepository {
     return (this.db.prepare('SELECT COUNT(*) AS n FROM users').get() as { n: number }).n;
   }
 
-  create(username: string, passwordHash: string, role: 'admin' = 'admin'): User {
+  create(username: string, passwordHash: string, role: Role = 'admin'): User {
     const now = Date.now();
     const { lastInsertRowid } = this.db
       .prepare('INSERT INTO users (username, password_hash, role, created_at) VALUES (?, ?, ?, ?)')

@@ -9,6 +9,7 @@ export const AgentConfigSchema = Type.Unsafe<AgentConfig>({
 });
 
 export const Labels = Type.Record(Type.String({ pattern: '^[A-Za-z0-9_.-]{1,63}$' }), Type.String({ maxLength: 256 }), {
+  additionalProperties: false,
   description: 'Free-form key/value labels, e.g. {"room": "hall-b", "kind": "pi"}',
 });
 

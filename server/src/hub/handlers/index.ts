@@ -3,17 +3,23 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { DemoRegistry } from '../../live/demo-registry.js';
 import type { NodeRegistry } from '../../live/node-registry.js';
 import type { LogWriter } from '../../services/log-writer.js';
+import type { CommandService } from '../../services/command-service.js';
+import type { TerminalRelay } from '../../services/terminal-relay.js';
 import { handleDemoLogs } from './demo-logs.js';
 import { handleDemoState } from './demo-state.js';
 import { handleAgentError } from './error.js';
+import { handleExecOutput, handleExecResult } from './exec.js';
 import { handleHardwareState } from './hardware.js';
 import { handleSystemLogs } from './system-logs.js';
+import { handleTerminalClose, handleTerminalOpened } from './terminal.js';
 
 /** The services message handlers work with. */
 export interface HubServices {
   registry: NodeRegistry;
   demos: DemoRegistry;
   logWriter: LogWriter;
+  commands: CommandService;
+  terminals: TerminalRelay;
 }
 
 /** What a handler may use: the node it speaks for, a way to answer, and the shared services. */
@@ -36,5 +42,9 @@ export const handlers: { [T in AgentToServerMessage['type']]?: Handler<T> } = {
   'demo.state': handleDemoState,
   'demo.logs': handleDemoLogs,
   'system.logs': handleSystemLogs,
+  'exec.output': handleExecOutput,
+  'exec.result': handleExecResult,
+  'terminal.opened': handleTerminalOpened,
+  'terminal.close': handleTerminalClose,
   error: handleAgentError,
 };

@@ -31,9 +31,12 @@ export const loginRoute: FastifyPluginAsyncTypebox = async (app) => {
     if (!user || !ok) {
       loginThrottle.recordFailure(request.ip);
       request.log.warn({ username: request.body.username, ip: request.ip }, 'failed sign-in');
+      request.audit('login', null, 'failed', { username: request.body.username });
       throw new ApiError(401, ErrorCode.invalidCredentials, 'wrong username or password');
     }
     loginThrottle.recordSuccess(request.ip);
+    request.user = user;
+    request.audit('login', null, 'ok');
     const secret = newSecret();
     sessions.create(sha256Hex(secret), user.id, config.sessionTtlMs);
     void reply.setCookie(SESSION_COOKIE, secret, {

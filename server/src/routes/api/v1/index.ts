@@ -1,5 +1,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { auditRequest } from '../../../plugins/audit-trail.js';
 import { authenticate } from '../../../plugins/authenticate.js';
+import { auditRoutes } from './audit.js';
+import { terminalRoute } from './terminal.js';
+import { commandsRoutes } from './commands.js';
 import { agentRoute } from './agent.js';
 import { loginRoute, sessionRoutes } from './auth.js';
 import { liveRoute } from './live.js';
@@ -12,6 +16,7 @@ import { tokensRoutes } from './tokens.js';
 /** /api/v1: login and the agent endpoint are public; everything else sits behind one auth hook. */
 export const apiV1: FastifyPluginAsyncTypebox = async (app) => {
   app.decorateRequest('user', null);
+  app.decorateRequest('audit', auditRequest);
   await app.register(loginRoute);
   await app.register(agentRoute);
   await app.register(async (protectedApp) => {
@@ -20,6 +25,9 @@ export const apiV1: FastifyPluginAsyncTypebox = async (app) => {
     await protectedApp.register(tokensRoutes);
     await protectedApp.register(nodesRoutes);
     await protectedApp.register(logsRoutes);
+    await protectedApp.register(commandsRoutes);
+    await protectedApp.register(auditRoutes);
+    await protectedApp.register(terminalRoute);
     await protectedApp.register(liveRoute);
     await protectedApp.register(serverRoutes);
     await protectedApp.register(openapiRoute);

@@ -4,6 +4,7 @@ import { Type } from 'typebox';
 import { ErrorCode } from '@dvic/protocol';
 import { ApiError, notFound } from '../../../errors.js';
 import { NodeNameTakenError } from '../../../live/node-registry.js';
+import { requireAdmin } from '../../../plugins/audit-trail.js';
 import { generateNodeKeypair } from '../../../services/node-keys.js';
 import { errors } from '../../../schemas/common.js';
 import { AgentConfigFile, AgentConfigSchema, DemoRef, DemoView, Labels, NodeDetailRef, NodeName, NodeRef, NodeView } from '../../../schemas/node.js';
@@ -50,6 +51,8 @@ export const nodesRoutes: FastifyPluginAsyncTypebox = async (app) => {
   });
 
   app.post('/nodes', {
+    config: { audit: 'node.create' },
+    preHandler: requireAdmin,
     schema: {
       tags: ['nodes'], summary: 'Enroll a node: returns its agent config file, private key included (shown once)',
       description: 'Save `config` as /etc/dvic/agent.json (mode 0600) on the node and start the agent.',
@@ -59,6 +62,7 @@ export const nodesRoutes: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request, reply) => {
     const keys = generateNodeKeypair();
     const node = createOrConflict(() => registry.create({ name: request.body.name, labels: request.body.labels, publicKeyPem: keys.publicKeyPem }));
+    request.audit('node.create', node.id, 'ok', { name: node.name });
     return reply.code(201).send({
       node: registry.view(node.id)!,
       config: { server_url: agentUrl(request, app.services.config.publicUrl), node_id: node.id, private_key: keys.privateKeyPem, metrics_interval_s: app.services.config.metricsIntervalS },
@@ -66,6 +70,8 @@ export const nodesRoutes: FastifyPluginAsyncTypebox = async (app) => {
   });
 
   app.patch('/nodes/:id', {
+    config: { audit: 'node.update' },
+    preHandler: requireAdmin,
     schema: {
       tags: ['nodes'], summary: 'Rename or relabel a node', params: NodeParams,
       body: Type.Object({ name: Type.Optional(NodeName), labels: Type.Optional(Labels) }),
@@ -73,10 +79,14 @@ export const nodesRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
   }, async (request) => {
     const node = find(request.params.id);
-    return { node: createOrConflict(() => registry.update(node.id, request.body)!) };
+    const updated = createOrConflict(() => registry.update(node.id, request.body)!);
+    request.audit('node.update', node.id, 'ok', { ...request.body });
+    return { node: updated };
   });
 
   app.patch('/nodes/:id/agent-config', {
+    config: { audit: 'node.agent-config' },
+    preHandler: requireAdmin,
     schema: {
       tags: ['nodes'], summary: "Change a node's agent settings (e.g. metrics_interval_s), pushed at once when it is online",
       description: 'Settings are kept and sent again on every reconnect. `pushed` tells whether the agent got them now.',
@@ -87,17 +97,20 @@ export const nodesRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const node = find(request.params.id);
     const agentConfig = registry.updateAgentConfig(node.id, request.body)!;
     const pushed = app.services.agentHub.sendTo(node.id, { type: 'config.push', data: request.body });
+    request.audit('node.agent-config', node.id, 'ok', { ...request.body, pushed });
     return { agent_config: agentConfig, pushed };
   });
 
   app.post('/nodes/:id/revoke', {
+    config: { audit: 'node.revoke' },
+    preHandler: requireAdmin,
     schema: {
       tags: ['nodes'], summary: 'Revoke a node: its agent is disconnected and refused from now on', params: NodeParams,
       response: { 200: Type.Object({ node: NodeRef }), ...errors(401, 404) },
     },
   }, async (request) => {
     const node = find(request.params.id);
-    request.log.info({ nodeId: node.id, by: request.user!.username }, 'node revoked');
+    request.audit('node.revoke', node.id, 'ok', { name: node.name });
     return { node: registry.revoke(node.id)! };
   });
 };

@@ -28,6 +28,7 @@ export const tokensRoutes: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request, reply) => {
     const secret = newSecret(API_TOKEN_PREFIX);
     const info = app.services.apiTokens.create(request.user!.id, request.body.name, secret.slice(0, API_TOKEN_PREFIX.length + 6), sha256Hex(secret));
+    request.audit('token.create', String(info.id), 'ok', { name: info.name });
     return reply.code(201).send({ token: secret, info: view(info) });
   });
 
@@ -40,6 +41,7 @@ export const tokensRoutes: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request) => {
     const token = app.services.apiTokens.revoke(request.user!.id, request.params.id);
     if (!token) throw notFound('active token');
+    request.audit('token.revoke', String(token.id), 'ok', { name: token.name });
     return { token: view(token) };
   });
 };
