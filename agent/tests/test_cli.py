@@ -1,0 +1,113 @@
+"""The agent's command line: config errors are one clear line and exit code 2."""
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import unittest
+
+from tests.support import AGENT_DIR, dvic_agent as agent, fixture, run_agent
+
+NODE_ID = "3f2b8c1e-9a4d-4e6f-8b7a-1c2d3e4f5a6b"
+PEM = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEINBJoReopVfDqUlNI2avEajmfTO3MWIs2RTPUDSk9oLh\n-----END PRIVATE KEY-----\n"
+
+
+class ConfigErrorsTest(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, self.dir)
+
+    def write(self, content, name="agent.json", mode=0o600):
+        path = os.path.join(self.dir, name)
+        with open(path, "w") as f:
+            f.write(content if isinstance(content, str) else json.dumps(content))
+        os.chmod(path, mode)
+        return path
+
+    def assert_refused(self, path, fragment):
+        result = run_agent("--config", path)
+        self.assertEqual(result.returncode, 2, result.stderr)
+        lines = result.stderr.strip().splitlines()
+        self.assertEqual(len(lines), 1, result.stderr)
+        self.assertIn(path, lines[0])
+        self.assertIn(fragment, lines[0])
+
+    def test_missing_file(self):
+        self.assert_refused(os.path.join(self.dir, "nope.json"), "no such file")
+
+    def test_broken_json(self):
+        self.assert_refused(self.write('{"server_url": '), "not valid JSON")
+
+    def test_missing_or_bad_fields(self):
+        good = {"server_url": "ws://127.0.0.1:1/api/v1/agent", "node_id": NODE_ID, "private_key": PEM}
+        cases = [
+            (dict(good, node_id=None), 'missing "node_id"'),
+            ({k: v for k, v in good.items() if k != "server_url"}, 'missing "server_url"'),
+            (dict(good, server_url="http://x/api"), "ws:// or wss://"),
+            (dict(good, node_id="node-1; rm -rf /"), "not a UUID"),
+            ({k: v for k, v in good.items() if k != "private_key"}, 'missing "key_path"'),
+            (dict(good, private_key="", key_path="/nonexistent/key"), "cannot read key"),
+            (dict(good, private_key="not a key"), "not a PEM private key"),
+            (dict(good, metrics_interval_s=0), "metrics_interval_s"),
+            ([1, 2], "JSON object"),
+        ]
+        for config, fragment in cases:
+            with self.subTest(fragment=fragment):
+                self.assert_refused(self.write(config), fragment)
+
+    def test_warns_when_the_config_is_readable_by_others(self):
+        path = self.write({"server_url": "ws://x/", "node_id": NODE_ID, "private_key": PEM}, mode=0o644)
+        with _captured_stderr() as err:
+            agent.load_config(path)
+        self.assertIn("readable by other users", err.getvalue())
+
+    def test_usage_errors_exit_2_and_version_exits_0(self):
+        self.assertEqual(run_agent().returncode, 2)
+        self.assertEqual(run_agent("--bogus").returncode, 2)
+        result = run_agent("--version")
+        self.assertEqual((result.returncode, result.stdout.strip()), (0, "dvic-agent %s (protocol 1)" % agent.AGENT_VERSION))
+
+
+class PrintStateTest(unittest.TestCase):
+    def test_prints_one_valid_hardware_state_from_a_fixture_tree(self):
+        proc, sys_root, etc = fixture("raspberry-pi")
+        result = run_agent("--print-state", "--proc-root", proc, "--sys-root", sys_root, "--etc-root", etc)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        state = json.loads(result.stdout)
+        self.assertEqual(state["temperatures"][0]["chip"], "cpu-thermal")
+        self.assertIsNone(agent.validate_message({"type": "hardware.state", "data": state}))
+
+
+class SystemdUnitTest(unittest.TestCase):
+    def test_unit_passes_systemd_analyze_verify_without_warnings(self):
+        if not shutil.which("systemd-analyze"):
+            self.skipTest("systemd-analyze is not installed (apt-get install systemd)")
+        with tempfile.TemporaryDirectory() as tmp:
+            # Point the unit at a copy of the agent where verify can see it.
+            os.makedirs(os.path.join(tmp, "opt/dvic"))
+            shutil.copy(os.path.join(AGENT_DIR, "dvic_agent.py"), os.path.join(tmp, "opt/dvic/dvic_agent.py"))
+            with open(os.path.join(AGENT_DIR, "dvic-agent.service")) as f:
+                unit = f.read().replace("/opt/dvic", tmp + "/opt/dvic").replace("/etc/dvic", tmp)
+            path = os.path.join(tmp, "dvic-agent.service")
+            with open(path, "w") as f:
+                f.write(unit)
+            result = subprocess.run(["systemd-analyze", "verify", path], stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=60)
+            self.assertEqual(result.returncode, 0, result.stderr)
+            self.assertEqual([l for l in result.stderr.splitlines() if "dvic-agent.service" in l], [])
+            self.assertIn("ExecStart=/usr/bin/python3 " + tmp + "/opt/dvic/dvic_agent.py --config", unit)
+
+
+class _captured_stderr(object):
+    def __enter__(self):
+        import io
+        import sys
+        self.saved, sys.stderr = sys.stderr, io.StringIO()
+        return sys.stderr
+
+    def __exit__(self, *exc):
+        import sys
+        sys.stderr = self.saved
+
+
+if __name__ == "__main__":
+    unittest.main()
