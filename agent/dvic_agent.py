@@ -24,10 +24,7 @@ USER_AGENT = "dvic-agent/" + AGENT_VERSION
 ##############################################################################
 
 import base64
-import codecs
-import errno
 import glob
-import hashlib
 import json
 import os
 import random
@@ -39,7 +36,15 @@ import struct
 import sys
 import threading
 import time
-from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs ~1.5 MiB at run time; annotations are only read by pyright
+    from typing import Any, Callable, Dict, List, Optional, Tuple
+
+try:  # the builtin SHA-1 avoids loading OpenSSL's libcrypto (~4 MiB) just for the handshake
+    from _sha1 import sha1
+except ImportError:  # pragma: no cover - other Python builds
+    from hashlib import sha1
 
 ##############################################################################
 # Configuration
@@ -403,26 +408,39 @@ def key_algorithm(pem: str) -> str:
 
 
 def sign(private_key_pem: str, message: bytes, state_dir: str = "") -> str:
-    """Base64 signature of message: python's cryptography when importable, else openssl."""
+    """Base64 signature of message, made by the system's openssl or, without it, by python's
+    cryptography. openssl first: it runs in its own short-lived process, while importing
+    cryptography would keep OpenSSL and Rust bindings (~15 MiB) resident in the agent."""
     algorithm = key_algorithm(private_key_pem)
+    if _which("openssl"):
+        return base64.b64encode(_openssl_sign(private_key_pem, message, algorithm, state_dir)).decode("ascii")
     try:
         from cryptography.hazmat.primitives import hashes, serialization  # type: ignore
         from cryptography.hazmat.primitives.asymmetric import ec  # type: ignore
-        key: Any = serialization.load_pem_private_key(private_key_pem.encode(), password=None)
-        signature = key.sign(message) if algorithm == "ed25519" else key.sign(message, ec.ECDSA(hashes.SHA256()))
-        return base64.b64encode(signature).decode("ascii")
     except ImportError:
-        return base64.b64encode(_openssl_sign(private_key_pem, message, algorithm, state_dir)).decode("ascii")
+        raise RuntimeError("cannot sign the handshake: install openssl (or python3-cryptography)")
+    key: Any = serialization.load_pem_private_key(private_key_pem.encode(), password=None)
+    signature = key.sign(message) if algorithm == "ed25519" else key.sign(message, ec.ECDSA(hashes.SHA256()))
+    return base64.b64encode(signature).decode("ascii")
+
+
+def _which(program: str) -> Optional[str]:
+    for directory in os.environ.get("PATH", "/usr/bin:/bin").split(os.pathsep) + ["/usr/bin", "/bin"]:
+        candidate = os.path.join(directory, program)
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    return None
 
 
 def _openssl_sign(private_key_pem: str, message: bytes, algorithm: str, state_dir: str) -> bytes:
     import subprocess
-    import tempfile
-    directory = state_dir if state_dir and os.path.isdir(state_dir) else None
-    # openssl signs Ed25519 only from a file it can size; both files are private and removed at once.
-    with tempfile.TemporaryDirectory(prefix="dvic-sign-", dir=directory) as tmp:
-        key_file = os.path.join(tmp, "key.pem")
-        message_file = os.path.join(tmp, "message")
+    base = state_dir if state_dir and os.path.isdir(state_dir) else "/tmp"
+    # openssl signs Ed25519 only from a file it can size: both files live in a private
+    # directory (not tempfile: it imports shutil, bz2 and lzma) and are removed at once.
+    tmp = os.path.join(base, ".dvic-sign-%s" % base64.urlsafe_b64encode(os.urandom(9)).decode("ascii"))
+    os.mkdir(tmp, 0o700)
+    key_file, message_file = os.path.join(tmp, "key.pem"), os.path.join(tmp, "message")
+    try:
         for path, content in ((key_file, private_key_pem.encode()), (message_file, message)):
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             os.write(fd, content)
@@ -432,6 +450,11 @@ def _openssl_sign(private_key_pem: str, message: bytes, algorithm: str, state_di
         else:
             command = ["openssl", "dgst", "-sha256", "-sign", key_file, message_file]
         result = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
+    finally:
+        for path in (key_file, message_file):
+            if os.path.exists(path):
+                os.unlink(path)
+        os.rmdir(tmp)
     if result.returncode != 0 or not result.stdout:
         raise RuntimeError("openssl could not sign: %s" % result.stderr.decode("utf-8", "replace").strip()[:200])
     return result.stdout
@@ -540,7 +563,7 @@ class WebSocket(object):
         if len(status) < 2 or status[1] != "101":
             raise ConnectionError("server refused the WebSocket upgrade: %s" % lines[0])
         headers = dict((k.strip().lower(), v.strip()) for k, _, v in (l.partition(":") for l in lines[1:]))
-        expected = base64.b64encode(hashlib.sha1((key + WS_GUID).encode("ascii")).digest()).decode("ascii")
+        expected = base64.b64encode(sha1((key + WS_GUID).encode("ascii")).digest()).decode("ascii")
         if headers.get("sec-websocket-accept") != expected:
             raise ConnectionError("bad Sec-WebSocket-Accept in the server's handshake")
 
@@ -968,6 +991,524 @@ EMPTY_STATE: Dict[str, Any] = {
 }
 
 ##############################################################################
+# Features: how a capability plugs into the agent
+##############################################################################
+
+
+class Feature(object):
+    """A capability of the agent: the messages it handles and what it does around connections."""
+
+    def __init__(self, agent: Agent):
+        self.agent = agent
+
+    def capabilities(self) -> List[str]:
+        return []
+
+    def handlers(self) -> Dict[str, Callable[[Dict[str, Any]], None]]:
+        return {}
+
+    def binary_handlers(self) -> Dict[int, Callable[[int, bytes], None]]:
+        return {}
+
+    def workers(self) -> List[Callable[[], None]]:
+        """Loops to run in their own threads for the agent's lifetime."""
+        return []
+
+    def on_connected(self) -> None:
+        pass
+
+    def on_disconnected(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+
+# Every feature, in the order they start; each section below appends its own.
+FEATURES: List[Callable[[Agent], Feature]] = []
+
+##############################################################################
+# Demo log tailer: discovery, liveness, exactly-once shipping (docs/log-format.md)
+##############################################################################
+
+LOG_PREFIX = "dvic_log_"
+LOG_NAME_RE = re.compile(r"^dvic_log_([A-Za-z0-9_-]{16,64})(\.1)?$")
+LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL")
+LEVEL_ALIASES = {"WARNING": "WARN", "CRITICAL": "FATAL", "ERR": "ERROR"}
+MAX_LINE_BYTES = 64 * 1024
+READ_CHUNK_BYTES = 256 * 1024
+# Batches per file sent and not yet acknowledged: with the batch size, this bounds the memory
+# the agent uses whatever the log rate; the rest stays in the file until the server catches up.
+MAX_IN_FLIGHT = 4
+SCAN_INTERVAL_S = 1.0
+LIVENESS_INTERVAL_S = 0.5
+
+
+def parse_log_line(line: str, now_iso: str) -> Dict[str, Any]:
+    """A record line -> {ts, level, message[, fields]}. Never fails: what is not a record is
+    kept whole as a raw INFO record, so a print() that bypassed the library still arrives."""
+    try:
+        obj = json.loads(line)
+    except ValueError:
+        obj = None
+    if not isinstance(obj, dict) or not isinstance(obj.get("level"), str):
+        return {"ts": now_iso, "level": "INFO", "message": line, "fields": {"raw": True}}
+    level = LEVEL_ALIASES.get(obj["level"].upper(), obj["level"].upper())
+    message = obj.get("message")
+    record: Dict[str, Any] = {
+        "ts": obj["ts"] if isinstance(obj.get("ts"), str) else now_iso,
+        "level": level if level in LEVELS else "INFO",
+        "message": message if isinstance(message, str) else json.dumps(message),
+    }
+    fields = dict(obj["fields"]) if isinstance(obj.get("fields"), dict) else {}
+    if level not in LEVELS:
+        fields["level"] = obj["level"]
+    if fields:
+        record["fields"] = fields
+    return record
+
+
+def split_lines(data: bytes, base: int) -> Tuple[List[Tuple[int, int, bytes, bool]], int]:
+    """Complete lines in data read at offset base -> [(start, end, line, split)], bytes used.
+    A partial last line is left for later; a line over 64 KiB is cut into marked pieces."""
+    lines = []
+    pos = 0
+    while pos < len(data):
+        nl = data.find(b"\n", pos, pos + MAX_LINE_BYTES + 1)
+        if nl == -1:
+            if len(data) - pos <= MAX_LINE_BYTES:
+                break
+            lines.append((base + pos, base + pos + MAX_LINE_BYTES, data[pos:pos + MAX_LINE_BYTES], True))
+            pos += MAX_LINE_BYTES
+            continue
+        lines.append((base + pos, base + nl + 1, data[pos:nl], False))
+        pos = nl + 1
+    return lines, pos
+
+
+def parse_log_header(line: bytes) -> Optional[Dict[str, Any]]:
+    try:
+        header = json.loads(line.decode("utf-8", "replace"))
+    except ValueError:
+        return None
+    if not isinstance(header, dict) or header.get("dvic_log") != 1 or not isinstance(header.get("pid"), int):
+        return None
+    return header
+
+
+def proc_start_time(stat_text: str) -> int:
+    """Field 22 of /proc/<pid>/stat, read after the command name (which may contain spaces)."""
+    return int(stat_text[stat_text.rindex(")") + 2:].split()[19])
+
+
+def container_from_cgroup(text: str) -> Optional[Dict[str, str]]:
+    """The container a process runs in, from its /proc/<pid>/cgroup: Docker, Podman, containerd."""
+    for pattern, runtime in ((r"docker[-/]([0-9a-f]{64})", "docker"), (r"libpod[-/]([0-9a-f]{64})", "podman"),
+                             (r"(?:cri-containerd|containerd)[-:/]([0-9a-f]{64})", "containerd"), (r"crio[-/]([0-9a-f]{64})", "cri-o")):
+        match = re.search(pattern, text)
+        if match:
+            return {"id": match.group(1), "runtime": runtime}
+    return None
+
+
+def docker_container_name(socket_path: str, container_id: str) -> Optional[str]:
+    """Asks the Docker API (unix socket) for a container's name; None when there is no Docker."""
+    try:
+        client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        client.settimeout(2)
+        client.connect(socket_path)
+    except OSError:
+        return None
+    try:
+        client.sendall(("GET /containers/%s/json HTTP/1.0\r\nHost: docker\r\n\r\n" % container_id).encode("ascii"))
+        response = b""
+        while len(response) < 1024 * 1024:
+            chunk = client.recv(65536)
+            if not chunk:
+                break
+            response += chunk
+        head, _, body = response.partition(b"\r\n\r\n")
+        if b" 200 " not in head.split(b"\r\n")[0]:
+            return None
+        return str(json.loads(body.decode("utf-8")).get("Name", "")).lstrip("/") or None
+    except (OSError, ValueError):
+        return None
+    finally:
+        client.close()
+
+
+class Scope(object):
+    """Where demo logs live: the host, or one mount namespace (a container, an unshare)."""
+
+    def __init__(self, key: str, log_dir: str, proc_dir: str, pid: Optional[int]):
+        self.key = key
+        self.log_dir = log_dir
+        self.proc_dir = proc_dir
+        self.pid = pid
+        self.container: Optional[Dict[str, str]] = None
+
+
+class Tail(object):
+    """One log file generation being followed."""
+
+    def __init__(self, key: str, scope: Scope, token: str, fd: int, header: Dict[str, Any], header_end: int, offset: int):
+        self.key = key
+        self.scope = scope
+        self.token = token
+        self.fd = fd
+        self.header = header
+        self.generation = int(header.get("generation", 0))
+        self.read_offset = max(offset, header_end)
+        self.acked_offset = self.read_offset
+        self.pending: List[Dict[str, Any]] = []
+        self.pending_ends: List[int] = []
+        self.pending_since = 0.0
+        self.in_flight: List[Tuple[str, int]] = []
+        self.listed = True
+
+
+class DemoLogs(Feature):
+    """Finds demo log files on the host and in containers, ships their records exactly once
+    (server-side dedup on token, generation and byte offset; offsets persisted after each ack)
+    and reports whether each demo process is alive."""
+
+    def __init__(self, agent: Agent):
+        Feature.__init__(self, agent)
+        config = agent.config
+        self.proc_root = config.proc_root
+        self.log_dir = config.log_dir
+        self.tails: Dict[str, Tail] = {}
+        self.lock = threading.Lock()
+        self.batch_seq = 0
+        self.offsets_path = os.path.join(config.state_dir, "demo-log-offsets.json")
+        self.saved: Dict[str, int] = self._load_offsets()
+        self.saved_dirty = False
+        self.saved_at = 0.0
+        self.demos: Dict[str, Dict[str, Any]] = {}
+        self.container_names: Dict[str, Optional[str]] = {}
+        self.own_mnt = readlink(os.path.join(self.proc_root, "self/ns/mnt"))
+        self.inotify = Inotify.create()
+
+    def capabilities(self) -> List[str]:
+        return ["demo-logs"]
+
+    def handlers(self) -> Dict[str, Callable[[Dict[str, Any]], None]]:
+        return {"demo.logs.ack": self.on_ack}
+
+    def workers(self) -> List[Callable[[], None]]:
+        return [self.run]
+
+    # ---- the loop
+
+    def run(self) -> None:
+        next_scan = next_liveness = 0.0
+        while not self.agent.stop_event.is_set():
+            now = time.monotonic()
+            if now >= next_scan:
+                self.scan()
+                next_scan = now + SCAN_INTERVAL_S
+            if now >= next_liveness:
+                self.check_liveness()
+                next_liveness = now + LIVENESS_INTERVAL_S
+            self.read_all()
+            self.flush()
+            self.save_offsets()
+            delay = self.agent.config.log_batch_max_delay_ms / 1000.0
+            if self.inotify:
+                self.inotify.wait(delay)
+            else:
+                self.agent.stop_event.wait(delay)
+        self.save_offsets(force=True)
+
+    # ---- discovery
+
+    def scopes(self) -> List[Scope]:
+        """The host, plus one scope per mount namespace other than ours (its lowest pid)."""
+        found = [Scope("host", self.log_dir, self.proc_root, None)]
+        by_mnt: Dict[str, int] = {}
+        try:
+            pids = sorted(int(p) for p in os.listdir(self.proc_root) if p.isdigit())
+        except OSError:
+            return found
+        for pid in pids:
+            mnt = readlink(os.path.join(self.proc_root, str(pid), "ns/mnt"))
+            if mnt and mnt != self.own_mnt and mnt not in by_mnt:
+                by_mnt[mnt] = pid
+        for mnt, pid in by_mnt.items():
+            root = os.path.join(self.proc_root, str(pid), "root")
+            scope = Scope("mnt:" + mnt[5:-1], os.path.join(root, self.log_dir.lstrip("/")), os.path.join(root, "proc"), pid)
+            scope.container = self._container(pid)
+            found.append(scope)
+        return found
+
+    def _container(self, pid: int) -> Dict[str, str]:
+        found = container_from_cgroup(read_optional(os.path.join(self.proc_root, str(pid), "cgroup")))
+        if found is None:
+            return {"id": readlink(os.path.join(self.proc_root, str(pid), "ns/mnt")) or "", "runtime": "namespace",
+                    "name": read_optional(os.path.join(self.proc_root, str(pid), "comm")).strip()}
+        if found["runtime"] in ("docker", "podman"):
+            if found["id"] not in self.container_names:
+                self.container_names[found["id"]] = docker_container_name(self.agent.config.docker_socket, found["id"])
+            name = self.container_names[found["id"]]
+            if name:
+                found["name"] = name
+        return found
+
+    def scan(self) -> None:
+        listed = set()
+        for scope in self.scopes():
+            try:
+                names = os.listdir(scope.log_dir)
+            except OSError:
+                continue
+            if self.inotify:
+                self.inotify.watch(scope.log_dir)
+            for name in names:
+                match = LOG_NAME_RE.match(name)
+                if match:
+                    key = self._follow(scope, match.group(1), os.path.join(scope.log_dir, name))
+                    if key:
+                        listed.add(key)
+        with self.lock:
+            for tail in list(self.tails.values()):
+                tail.listed = tail.key in listed
+                if not tail.listed and not tail.pending and not tail.in_flight and os.fstat(tail.fd).st_size <= tail.read_offset:
+                    self._forget(tail)
+
+    def _follow(self, scope: Scope, token: str, path: str) -> Optional[str]:
+        """Starts following a file (if new); returns its tail key."""
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError:
+            return None
+        first = os.pread(fd, MAX_LINE_BYTES, 0)
+        end = first.find(b"\n")
+        header = parse_log_header(first[:end]) if end >= 0 else None
+        if header is None:
+            os.close(fd)  # not written yet (looked at again next scan), or not a log file of ours
+            return None
+        key = "%s/%s/%d" % (scope.key, token, int(header.get("generation", 0)))
+        with self.lock:
+            if key in self.tails:
+                os.close(fd)
+                self.tails[key].scope = scope
+                return key
+            self.tails[key] = Tail(key, scope, token, fd, header, end + 1, self.saved.get(key, 0))
+        return key
+
+    def _forget(self, tail: Tail) -> None:
+        os.close(tail.fd)
+        del self.tails[tail.key]
+        if self.saved.pop(tail.key, None) is not None:
+            self.saved_dirty = True
+
+    # ---- reading and shipping
+
+    def read_all(self) -> None:
+        now = time.time()
+        with self.lock:
+            for tail in self.tails.values():
+                self._read(tail, now)
+
+    def _read(self, tail: Tail, now: float) -> None:
+        limit = self.agent.config.log_batch_max_records
+        if len(tail.in_flight) >= MAX_IN_FLIGHT or len(tail.pending) >= limit:
+            return
+        try:
+            data = os.pread(tail.fd, READ_CHUNK_BYTES, tail.read_offset)
+        except OSError:
+            return
+        lines, used = split_lines(data, tail.read_offset)
+        if not lines:
+            return
+        if not tail.pending:
+            tail.pending_since = now
+        now_iso = iso_time(now)
+        for start, end, raw, split in lines:
+            record = parse_log_line(raw.decode("utf-8", "replace"), now_iso)
+            record["offset"] = start
+            if split:
+                record["split"] = True
+            tail.pending.append(record)
+            tail.pending_ends.append(end)
+        tail.read_offset += used
+
+    def flush(self) -> None:
+        if not self.agent.connected.is_set():
+            return
+        now = time.time()
+        config = self.agent.config
+        with self.lock:
+            for tail in self.tails.values():
+                while tail.pending and len(tail.in_flight) < MAX_IN_FLIGHT:
+                    full = len(tail.pending) >= config.log_batch_max_records
+                    if not full and now - tail.pending_since < config.log_batch_max_delay_ms / 1000.0:
+                        break
+                    if not self._send_batch(tail, config.log_batch_max_records):
+                        return
+
+    def _send_batch(self, tail: Tail, size: int) -> bool:
+        records, ends = tail.pending[:size], tail.pending_ends[:size]
+        self.batch_seq += 1
+        batch_id = "logs-%d" % self.batch_seq
+        message = {"type": "demo.logs", "id": batch_id, "data": {
+            "token": tail.token, "demo": str(tail.header.get("demo") or tail.token)[:128], "file_generation": tail.generation,
+            "start_offset": records[0]["offset"], "end_offset": ends[-1], "records": records}}
+        if not self.agent.send(message):
+            return False
+        del tail.pending[:size], tail.pending_ends[:size]
+        tail.pending_since = time.time()
+        tail.in_flight.append((batch_id, ends[-1]))
+        return True
+
+    def on_ack(self, message: Dict[str, Any]) -> None:
+        data = message["data"]
+        with self.lock:
+            for tail in self.tails.values():
+                if tail.token == data["token"] and tail.generation == data.get("file_generation", 0):
+                    tail.in_flight = [b for b in tail.in_flight if b[1] > data["offset"]]
+                    tail.acked_offset = max(tail.acked_offset, int(data["offset"]))
+                    self.saved[tail.key] = tail.acked_offset
+                    self.saved_dirty = True
+                    return
+
+    def on_connected(self) -> None:
+        with self.lock:
+            self.agent.send({"type": "demo.state", "data": {"full": True, "demos": list(self.demos.values())}})
+
+    def on_disconnected(self) -> None:
+        """Batches in flight may be lost: read again from the acknowledged offsets (the server
+        drops what it already has)."""
+        with self.lock:
+            for tail in self.tails.values():
+                tail.pending, tail.pending_ends, tail.in_flight = [], [], []
+                tail.read_offset = tail.acked_offset
+
+    # ---- liveness
+
+    def check_liveness(self) -> None:
+        changed = []
+        with self.lock:
+            current: Dict[str, Tail] = {}
+            for tail in self.tails.values():
+                newest = current.get(tail.token)
+                if newest is None or tail.generation > newest.generation:
+                    current[tail.token] = tail
+            for token, tail in current.items():
+                state = self._demo_state(tail)
+                before = self.demos.get(token)
+                if before is None or before["alive"] != state["alive"]:
+                    if before is not None and not state["alive"]:
+                        state["exited_at"] = iso_time()
+                    elif before is not None:
+                        state.pop("exited_at", None)
+                    self.demos[token] = state
+                    changed.append(state)
+            for token in [t for t in self.demos if t not in current]:
+                if self.demos[token]["alive"]:
+                    # Its file went away with its container or namespace: the demo went with them.
+                    gone = dict(self.demos[token], alive=False, exited_at=iso_time())
+                    changed.append(gone)
+                del self.demos[token]
+            if changed:
+                self.agent.send({"type": "demo.state", "data": {"full": False, "demos": changed}})
+
+    def _demo_state(self, tail: Tail) -> Dict[str, Any]:
+        header = tail.header
+        pid = header["pid"]
+        stat = read_optional(os.path.join(tail.scope.proc_dir, str(pid), "stat"))
+        alive = bool(stat) and ("start_time" not in header or _safe_start_time(stat) == header["start_time"])
+        state: Dict[str, Any] = {"token": tail.token, "demo": str(header.get("demo") or tail.token)[:128], "pid": max(1, pid), "alive": alive}
+        for key, out, kind in (("start_time", "start_time", int), ("user", "user", str), ("uid", "uid", int),
+                               ("exe", "executable", str), ("started_at", "started_at", str)):
+            if isinstance(header.get(key), kind) and not isinstance(header.get(key), bool):
+                state[out] = header[key]
+        if isinstance(header.get("argv"), list):
+            state["argv"] = [str(a)[:4096] for a in header["argv"][:256]]
+        if tail.scope.container:
+            state["container"] = tail.scope.container
+        return state
+
+    # ---- offsets
+
+    def save_offsets(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not self.saved_dirty or (not force and now - self.saved_at < 1.0):
+            return
+        with self.lock:
+            text = json.dumps(self.saved)
+            self.saved_dirty = False
+        try:
+            write_atomic(self.offsets_path, text)
+            self.saved_at = now
+        except OSError as e:
+            log("WARN", "cannot save log offsets to %s: %s" % (self.offsets_path, e))
+
+    def _load_offsets(self) -> Dict[str, int]:
+        try:
+            saved = json.loads(read_text(self.offsets_path))
+            return dict((str(k), int(v)) for k, v in saved.items()) if isinstance(saved, dict) else {}
+        except (OSError, ValueError, AttributeError):
+            return {}
+
+    def stop(self) -> None:
+        self.save_offsets(force=True)
+
+
+def _safe_start_time(stat: str) -> Optional[int]:
+    try:
+        return proc_start_time(stat)
+    except (ValueError, IndexError):
+        return None
+
+
+class Inotify(object):
+    """inotify through ctypes: wakes the tailer when a watched log directory changes."""
+
+    IN_MODIFY, IN_CLOSE_WRITE, IN_MOVED_TO, IN_CREATE = 0x2, 0x8, 0x80, 0x100
+
+    def __init__(self, libc: Any, fd: int):
+        self.libc = libc
+        self.fd = fd
+        self.watched: Dict[str, int] = {}
+
+    @classmethod
+    def create(cls) -> Optional["Inotify"]:
+        try:
+            import ctypes
+            # The process's own symbols include libc; ctypes.util.find_library would import
+            # subprocess, tempfile, shutil, bz2 and lzma for nothing.
+            libc = ctypes.CDLL(None, use_errno=True)
+            fd = libc.inotify_init1(os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        except (OSError, AttributeError, ImportError):
+            return None
+        return cls(libc, fd) if fd >= 0 else None
+
+    def watch(self, directory: str) -> None:
+        if directory in self.watched:
+            return
+        mask = self.IN_MODIFY | self.IN_CLOSE_WRITE | self.IN_MOVED_TO | self.IN_CREATE
+        wd = self.libc.inotify_add_watch(self.fd, directory.encode(), mask)
+        if wd >= 0:
+            self.watched[directory] = wd
+
+    def wait(self, timeout: float) -> bool:
+        """True when something changed within timeout (events are drained)."""
+        ready, _, _ = select.select([self.fd], [], [], timeout)
+        if not ready:
+            return False
+        try:
+            while os.read(self.fd, 65536):
+                pass
+        except OSError:
+            pass
+        return True
+
+
+FEATURES.append(DemoLogs)
+
+
+##############################################################################
 # Connection: handshake, dispatch, reconnect
 ##############################################################################
 
@@ -1190,36 +1731,6 @@ class Agent(object):
             self.wake_metrics.wait(self.config.metrics_interval_s)
 
 
-class Feature(object):
-    """A capability of the agent: the messages it handles and what it does around connections."""
-
-    def __init__(self, agent: Agent):
-        self.agent = agent
-
-    def capabilities(self) -> List[str]:
-        return []
-
-    def handlers(self) -> Dict[str, Callable[[Dict[str, Any]], None]]:
-        return {}
-
-    def binary_handlers(self) -> Dict[int, Callable[[int, bytes], None]]:
-        return {}
-
-    def workers(self) -> List[Callable[[], None]]:
-        """Loops to run in their own threads for the agent's lifetime."""
-        return []
-
-    def on_connected(self) -> None:
-        pass
-
-    def on_disconnected(self) -> None:
-        pass
-
-    def stop(self) -> None:
-        pass
-
-
-FEATURES: List[Callable[[Agent], Feature]] = []
 
 ##############################################################################
 # main()
