@@ -7,6 +7,7 @@ export default defineConfig({
       { test: { name: 'server', include: ['server/test/**/*.test.ts'], testTimeout: 20_000 } },
       { test: { name: 'cli', include: ['cli/test/**/*.test.ts'], testTimeout: 30_000, hookTimeout: 60_000 } },
       { test: { name: 'dashboard', include: ['dashboard/test/**/*.test.ts'] } },
+      { test: { name: 'libs', include: ['libs/**/test/**/*.test.ts'] } },
       {
         test: {
           name: 'e2e', include: ['e2e/**/*.test.ts'], testTimeout: 120_000, hookTimeout: 120_000,

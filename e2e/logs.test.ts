@@ -1,0 +1,129 @@
+// Demo logs end to end: each library writes, the real agent tails and ships, the real server
+// stores; what the API shows is what the demos wrote, once, in order.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { compileCExample, nodeDemo, pythonDemo, wrapperDemo } from './support/demos.js';
+import { dockerAvailable, TestDocker } from './support/docker.js';
+import { apiClient, Proc, sleep, startAgent, startServer, stopAll, tempDir, waitFor, writeAgentConfig, type ServerProcess } from './support/processes.js';
+
+afterEach(async () => { await stopAll(); });
+afterAll(async () => { await stopAll(); });
+
+type Api = Awaited<ReturnType<typeof apiClient>>;
+
+async function setup(name: string, agentExtra: object = {}, serverEnv: Record<string, string> = {}) {
+  const server = await startServer({ env: serverEnv });
+  const api = await apiClient(server.baseUrl);
+  const { node, config } = await api('POST', '/api/v1/nodes', { name });
+  const logDir = tempDir('dvic-demo-logs-');
+  const configPath = writeAgentConfig(tempDir(), config, { metrics_interval_s: 5, log_dir: logDir, ...agentExtra });
+  const agent = startAgent(configPath);
+  await waitFor(async () => (await api('GET', `/api/v1/nodes/${node.id}`)).node.status === 'online', 15_000, 'agent online');
+  return { server, api, node, logDir, configPath, agent, env: { DVIC_LOG_DIR: logDir } };
+}
+
+/** Every stored record of a demo, oldest first (walks the pages). */
+async function allRecords(api: Api, demo: string): Promise<any[]> {
+  const out: any[] = [];
+  let cursor = '';
+  for (let page = 0; page < 1000; page++) {
+    const res = await api('GET', `/api/v1/logs?demo=${encodeURIComponent(demo)}&limit=1000${cursor ? `&cursor=${cursor}` : ''}`);
+    out.push(...res.records);
+    if (!res.next_cursor) break;
+    cursor = res.next_cursor;
+  }
+  return out.reverse();
+}
+
+async function waitForCount(api: Api, demo: string, count: number, timeoutMs = 60_000): Promise<any[]> {
+  return waitFor<any[] | null>(async () => {
+    const { demos } = await api('GET', '/api/v1/demos');
+    const found = demos.find((d: any) => d.demo === demo);
+    return found && found.line_count >= count ? allRecords(api, demo) : null;
+  }, timeoutMs, `${count} lines of ${demo}`) as Promise<any[]>;
+}
+
+describe('every library reaches the server', () => {
+  it('Python, Node, C, C++ and the wrapper: right level, demo and order', async () => {
+    const { api, env, node } = await setup('libs-node');
+    const binDir = tempDir('dvic-c-');
+    const procs: Proc[] = [pythonDemo(env, 'py-demo', 200), nodeDemo(env, 'node-demo', 200)];
+    for (const cpp of [false, true]) {
+      procs.push(new Proc(spawn(compileCExample(binDir, cpp), ['50', cpp ? 'cpp-demo' : 'c-demo'], { env: { ...process.env, ...env } })));
+    }
+    procs.push(wrapperDemo(env, 'wrapped', "echo 'hello from stdout'; echo 'oops' >&2; echo 'WARN low battery'"));
+    for (const p of procs) expect((await p.exited).code, p.output).toBe(0);
+
+    const py = await waitForCount(api, 'py-demo', 200);
+    expect(py.map((r) => r.message)).toEqual(Array.from({ length: 200 }, (_, i) => `line ${i}`));
+    expect(py.map((r) => r.level)).toEqual(Array.from({ length: 200 }, (_, i) => ['INFO', 'INFO', 'INFO', 'WARN', 'ERROR'][i % 5]));
+    expect(py.every((r) => r.node_id === node.id && r.source === 'demo')).toBe(true);
+    const js = await waitForCount(api, 'node-demo', 200);
+    expect(js.map((r) => `${r.level} ${r.message}`)).toEqual(Array.from({ length: 200 }, (_, i) => `${i % 5 === 4 ? 'ERROR' : 'INFO'} line ${i}`));
+    for (const demo of ['c-demo', 'cpp-demo']) {
+      const c = await waitForCount(api, demo, 52);
+      expect(c.map((r) => `${r.level} ${r.message}`)).toEqual([...Array.from({ length: 50 }, (_, i) => `INFO frame ${i} drawn`), 'WARN multi\nline "quoted" é', 'ERROR error 42']);
+    }
+    const wrapped = await waitForCount(api, 'wrapped', 3);
+    expect(wrapped.map((r) => `${r.level} ${r.message}`).sort()).toEqual(['ERROR oops', 'INFO hello from stdout', 'WARN low battery']);
+
+    const { demos } = (await api('GET', `/api/v1/nodes/${node.id}`)).node;
+    expect(demos.map((d: any) => d.demo).sort()).toEqual(['c-demo', 'cpp-demo', 'node-demo', 'py-demo', 'wrapped']);
+    await waitFor(async () => (await api('GET', `/api/v1/nodes/${node.id}`)).node.demos.every((d: any) => !d.alive), 10_000, 'every demo reported dead after exiting');
+    const py200 = (await api('GET', `/api/v1/nodes/${node.id}`)).node.demos.find((d: any) => d.demo === 'py-demo');
+    expect(py200).toMatchObject({ line_count: 200, error_count: 40, alive: false });
+  });
+});
+
+describe('exactly once', () => {
+  it('stores a 100,000-line stream once and in order while the server and the agent are killed at random', async () => {
+    const serverEnv = { DVIC_PING_INTERVAL_MS: '2000' };
+    const first = await setup('chaos', {}, serverEnv);
+    const { server, env, configPath } = first;
+    let agent = first.agent;
+    const writer = pythonDemo(env, 'chaos', 100_000, { rate: 8000, maxBytes: 6 * 1024 * 1024, prefix: 'seq', holdS: 60 });
+    let current: ServerProcess = server;
+    const random = (min: number, max: number) => min + Math.random() * (max - min);
+    for (let round = 0; round < 3; round++) {
+      await sleep(random(1000, 3000));
+      await current.kill('SIGKILL');
+      await sleep(random(200, 1500));
+      current = await startServer({ port: server.port, dataDir: server.dataDir, env: serverEnv });
+      await sleep(random(500, 2000));
+      await agent.kill('SIGKILL');
+      await sleep(random(100, 1000));
+      agent = startAgent(configPath);
+    }
+    const api = await apiClient(current.baseUrl);
+    const records = await waitForCount(api, 'chaos', 100_000, 120_000);
+    expect(records).toHaveLength(100_000);
+    const seqs = records.map((r) => Number(r.message.split(' ')[1]));
+    expect(seqs.findIndex((s, i) => s !== i)).toBe(-1);
+    expect(fs.readdirSync(env.DVIC_LOG_DIR).some((n) => n.endsWith('.1'))).toBe(true); // it rotated mid-stream
+    await writer.kill();
+  });
+});
+
+describe('containers', () => {
+  const missing = dockerAvailable();
+  it.skipIf(missing !== null)('discovers a demo in a Docker container, labels it, and sees it die', async () => {
+    const docker = new TestDocker();
+    try {
+      await docker.start();
+      const { api, node } = await setup('docker-host', { log_dir: '/tmp', docker_socket: docker.socket });
+      const token = 'DockerDemoToken0000001x';
+      const script = `st=$(cut -d' ' -f22 /proc/$$/stat); printf '{"dvic_log":1,"token":"${token}","generation":0,"demo":"in-docker","pid":%s,"start_time":%s}\\n' $$ $st > /tmp/dvic_log_${token}; printf '{"ts":"2026-11-24T10:00:00.000Z","level":"ERROR","message":"hello from the container"}\\n' >> /tmp/dvic_log_${token}; exec sleep 600`;
+      const { id } = await docker.runContainer('demo-box', ['sh', '-c', script]);
+      const records = await waitForCount(api, 'in-docker', 1, 30_000);
+      expect(records[0]).toMatchObject({ level: 'ERROR', message: 'hello from the container', token });
+      const demo = await waitFor(async () => (await api('GET', `/api/v1/nodes/${node.id}`)).node.demos.find((d: any) => d.demo === 'in-docker'), 10_000, 'demo row');
+      expect(demo).toMatchObject({ alive: true, container: { id, name: 'demo-box', runtime: 'docker' } });
+      await docker.docker('kill', id);
+      await waitFor(async () => (await api('GET', `/api/v1/nodes/${node.id}`)).node.demos.find((d: any) => d.demo === 'in-docker' && !d.alive), 15_000, 'container demo dead');
+    } finally {
+      await docker.stop();
+    }
+  });
+});

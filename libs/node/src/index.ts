@@ -1,0 +1,158 @@
+/**
+ * @dvic/log: write DVIC demo logs from Node.js.
+ *
+ *     import { open } from '@dvic/log';
+ *     const log = open({ demo: 'kiosk' });
+ *     log.info('visitor detected', { zone: 3 });
+ *
+ * Records go to /tmp/dvic_log_<token> (or $DVIC_LOG_DIR), one JSON line each, written
+ * synchronously with one write() on an O_APPEND descriptor: a crash loses nothing and
+ * concurrent writers never interleave. Format: docs/log-format.md of the DVIC repository.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+export const VERSION = '0.1.0';
+export const LEVELS = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'FATAL'] as const;
+export type Level = (typeof LEVELS)[number];
+export type Fields = Record<string, string | number | boolean | null>;
+export const DEFAULT_MAX_BYTES = 10 * 1024 * 1024;
+
+const HEADER_KEYS = ['dvic_log', 'token', 'generation', 'demo', 'pid', 'start_time', 'exe', 'argv',
+  'user', 'uid', 'hostname', 'lang', 'lib_version', 'started_at'] as const;
+
+export interface Header {
+  dvic_log: 1;
+  token: string;
+  generation: number;
+  demo: string;
+  pid: number;
+  start_time?: number;
+  exe: string;
+  argv: string[];
+  user: string;
+  uid: number;
+  hostname: string;
+  lang: string;
+  lib_version: string;
+  started_at: string;
+}
+
+/** The header line (without newline), keys in the documented order. */
+export function formatHeader(header: Header): string {
+  const ordered: Record<string, unknown> = {};
+  for (const key of HEADER_KEYS) if (header[key] !== undefined) ordered[key] = header[key];
+  return JSON.stringify(ordered);
+}
+
+/** A record line (without newline): byte-identical to the other DVIC libraries. */
+export function formatRecord(ts: string, level: Level, message: string, fields?: Fields): string {
+  return JSON.stringify(fields && Object.keys(fields).length ? { ts, level, message, fields } : { ts, level, message });
+}
+
+export interface OpenOptions {
+  demo: string;
+  /** Create the file with mode 0600 instead of 0644. */
+  private?: boolean;
+  /** Rotate past this size (default 10 MiB); one old file (.1) is kept. */
+  maxBytes?: number;
+  /** Default: $DVIC_LOG_DIR, else /tmp. */
+  directory?: string;
+}
+
+export interface Logger {
+  readonly path: string;
+  readonly token: string;
+  log(level: Level, message: string, fields?: Fields): void;
+  trace(message: string, fields?: Fields): void;
+  debug(message: string, fields?: Fields): void;
+  info(message: string, fields?: Fields): void;
+  warn(message: string, fields?: Fields): void;
+  error(message: string, fields?: Fields): void;
+  fatal(message: string, fields?: Fields): void;
+  close(): void;
+}
+
+function startTime(): number | undefined {
+  try {
+    const stat = fs.readFileSync('/proc/self/stat', 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
+  } catch {
+    return undefined;
+  }
+}
+
+class FileLogger implements Logger {
+  readonly path: string;
+  readonly token = crypto.randomBytes(16).toString('base64url');
+  private fd: number | null;
+  private size: number;
+  private generation = 0;
+  private readonly mode: number;
+  private readonly maxBytes: number;
+  private readonly header: Omit<Header, 'generation'>;
+
+  constructor(options: OpenOptions) {
+    this.mode = options.private ? 0o600 : 0o644;
+    this.maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
+    const directory = options.directory ?? process.env.DVIC_LOG_DIR ?? '/tmp';
+    this.path = path.join(directory, `dvic_log_${this.token}`);
+    const user = os.userInfo();
+    this.header = {
+      dvic_log: 1, token: this.token, demo: options.demo, pid: process.pid, start_time: startTime(),
+      exe: fs.readlinkSync('/proc/self/exe'), argv: [...process.argv], user: user.username, uid: user.uid,
+      hostname: os.hostname(), lang: 'node', lib_version: VERSION, started_at: new Date().toISOString(),
+    };
+    this.fd = this.create();
+    this.size = fs.fstatSync(this.fd).size;
+  }
+
+  log(level: Level, message: string, fields?: Fields): void {
+    if (!LEVELS.includes(level)) throw new Error(`level must be one of ${LEVELS.join(', ')}`);
+    if (this.fd === null) throw new Error('log is closed');
+    const line = Buffer.from(formatRecord(new Date().toISOString(), level, String(message), fields) + '\n');
+    fs.writeSync(this.fd, line);
+    this.size += line.length;
+    if (this.size > this.maxBytes) this.rotate();
+  }
+
+  trace(message: string, fields?: Fields): void { this.log('TRACE', message, fields); }
+  debug(message: string, fields?: Fields): void { this.log('DEBUG', message, fields); }
+  info(message: string, fields?: Fields): void { this.log('INFO', message, fields); }
+  warn(message: string, fields?: Fields): void { this.log('WARN', message, fields); }
+  error(message: string, fields?: Fields): void { this.log('ERROR', message, fields); }
+  fatal(message: string, fields?: Fields): void { this.log('FATAL', message, fields); }
+
+  close(): void {
+    if (this.fd !== null) fs.closeSync(this.fd);
+    this.fd = null;
+  }
+
+  /** A new file, never an existing path (O_EXCL), with the header first. */
+  private create(): number {
+    const { O_WRONLY, O_CREAT, O_EXCL, O_APPEND } = fs.constants;
+    const fd = fs.openSync(this.path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND, this.mode);
+    fs.fchmodSync(fd, this.mode); // the umask must not change who may read the log
+    fs.writeSync(fd, formatHeader({ ...this.header, generation: this.generation }) + '\n');
+    return fd;
+  }
+
+  /** Keeps one old file; the agent finishes it from its open descriptor. */
+  private rotate(): void {
+    this.size = fs.fstatSync(this.fd!).size;
+    if (this.size <= this.maxBytes) return;
+    fs.renameSync(this.path, `${this.path}.1`);
+    const old = this.fd!;
+    this.generation++;
+    this.fd = this.create();
+    this.size = fs.fstatSync(this.fd).size;
+    fs.closeSync(old);
+  }
+}
+
+/** Creates /tmp/dvic_log_<token> for this demo and returns its logger. */
+export function open(options: OpenOptions): Logger {
+  return new FileLogger(options);
+}
