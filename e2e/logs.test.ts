@@ -2,7 +2,6 @@
 // stores; what the API shows is what the demos wrote, once, in order.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { compileCExample, nodeDemo, pythonDemo, wrapperDemo } from './support/demos.js';
 import { dockerAvailable, TestDocker } from './support/docker.js';
