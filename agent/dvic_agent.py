@@ -1509,6 +1509,336 @@ FEATURES.append(DemoLogs)
 
 
 ##############################################################################
+# Exec: commands with streamed output, in their own process group
+##############################################################################
+
+EXEC_CHUNK_BYTES = 64 * 1024
+EXEC_DEFAULT_MAX_OUTPUT = 1024 * 1024
+KILL_GRACE_S = 2.0
+
+
+def signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return "SIG%d" % number
+
+
+def _switch_user(name: str) -> Callable[[], None]:
+    """preexec_fn running a command as another user (Python 3.8 has no user= in Popen)."""
+    import pwd
+    entry = pwd.getpwnam(name)
+
+    def switch() -> None:
+        os.initgroups(entry.pw_name, entry.pw_gid)
+        os.setgid(entry.pw_gid)
+        os.setuid(entry.pw_uid)
+    return switch
+
+
+class RunningCommand(object):
+    def __init__(self, command_id: str):
+        self.command_id = command_id
+        self.process: Any = None
+        self.cancelled = threading.Event()
+
+
+class Commands(Feature):
+    """Runs exec.request commands. Output streams back in chunks as it comes, up to a cap (the
+    rest is drained and dropped); a timeout or a cancel kills the whole process group."""
+
+    def __init__(self, agent: Agent):
+        Feature.__init__(self, agent)
+        self.running: Dict[str, RunningCommand] = {}
+        self.lock = threading.Lock()
+
+    def capabilities(self) -> List[str]:
+        return ["exec"]
+
+    def handlers(self) -> Dict[str, Callable[[Dict[str, Any]], None]]:
+        return {"exec.request": self.on_request, "exec.cancel": self.on_cancel}
+
+    def on_request(self, message: Dict[str, Any]) -> None:
+        data = message["data"]
+        command = RunningCommand(data["command_id"])
+        with self.lock:
+            if command.command_id in self.running:
+                return  # a duplicate request: the first one reports
+            self.running[command.command_id] = command
+        threading.Thread(target=self._run, args=(command, data), name="exec", daemon=True).start()
+
+    def on_cancel(self, message: Dict[str, Any]) -> None:
+        with self.lock:
+            command = self.running.get(message["data"]["command_id"])
+        if command:
+            command.cancelled.set()
+
+    def on_disconnected(self) -> None:
+        """Nobody can receive the results any more: stop everything still running."""
+        self.stop()
+
+    def stop(self) -> None:
+        with self.lock:
+            for command in self.running.values():
+                command.cancelled.set()
+
+    def _run(self, command: RunningCommand, data: Dict[str, Any]) -> None:
+        started = time.monotonic()
+        result: Dict[str, Any] = {"command_id": command.command_id, "exit_code": None, "signal": None}
+        try:
+            result.update(self._execute(command, data, started))
+        except Exception as e:  # could not start it: bad cwd, unknown user, missing program
+            result["error"] = ("%s: %s" % (type(e).__name__, e))[:1024]
+        finally:
+            with self.lock:
+                self.running.pop(command.command_id, None)
+        result["duration_ms"] = round((time.monotonic() - started) * 1000, 1)
+        self.agent.send({"type": "exec.result", "data": result})
+
+    def _execute(self, command: RunningCommand, data: Dict[str, Any], started: float) -> Dict[str, Any]:
+        import subprocess
+        argv = data.get("argv") or ["/bin/sh", "-c", data["command"]]
+        env = dict(os.environ)
+        env.update(data.get("env") or {})
+        stdin = data.get("stdin")
+        process = subprocess.Popen(
+            argv, cwd=data.get("cwd") or None, env=env, start_new_session=True,
+            stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            preexec_fn=_switch_user(data["user"]) if data.get("user") else None)
+        command.process = process
+        if stdin is not None:
+            threading.Thread(target=_feed_stdin, args=(process.stdin, stdin.encode("utf-8")), daemon=True).start()
+        deadline = started + float(data.get("timeout_s", 60))
+        limit = int(data.get("max_output_bytes", EXEC_DEFAULT_MAX_OUTPUT))
+        outcome = self._pump(command, process, deadline, limit)
+        code = process.wait()
+        outcome.update({"exit_code": code if code >= 0 else None, "signal": signal_name(-code) if code < 0 else None})
+        return outcome
+
+    def _pump(self, command: RunningCommand, process: Any, deadline: float, limit: int) -> Dict[str, Any]:
+        """Streams stdout/stderr until both close; kills the group on timeout or cancel."""
+        streams = {process.stdout.fileno(): "stdout", process.stderr.fileno(): "stderr"}
+        decoders = dict((fd, codecs_incremental()) for fd in streams)
+        sent = seq = 0
+        outcome = {"timed_out": False, "cancelled": False, "truncated": False}
+        killed_at = None
+        while streams:
+            now = time.monotonic()
+            if killed_at is None and (now >= deadline or command.cancelled.is_set()):
+                outcome["timed_out" if now >= deadline else "cancelled"] = True
+                killed_at = now
+                _kill_group(process.pid, signal.SIGTERM)
+            if killed_at is not None and now - killed_at > KILL_GRACE_S:
+                _kill_group(process.pid, signal.SIGKILL)
+            ready, _, _ = select.select(list(streams), [], [], 0.1)
+            for fd in ready:
+                chunk = os.read(fd, EXEC_CHUNK_BYTES)
+                if not chunk:
+                    del streams[fd]
+                    continue
+                if len(chunk) > limit - sent:  # past the cap: keep draining so the command is not blocked
+                    chunk = chunk[:max(0, limit - sent)]
+                    outcome["truncated"] = True
+                if not chunk:
+                    continue
+                text = decoders[fd].decode(chunk)
+                sent += len(chunk)
+                if text:
+                    self.agent.send({"type": "exec.output", "data": {"command_id": command.command_id, "stream": streams[fd], "seq": seq, "data": text}})
+                    seq += 1
+        if killed_at is not None:
+            _kill_group(process.pid, signal.SIGKILL)  # grandchildren that ignored SIGTERM
+        return outcome
+
+
+def codecs_incremental() -> Any:
+    """A UTF-8 decoder that keeps a character split across two reads whole."""
+    import codecs
+    return codecs.getincrementaldecoder("utf-8")("replace")
+
+
+def _kill_group(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except OSError:
+        pass
+
+
+def _feed_stdin(pipe: Any, data: bytes) -> None:
+    try:
+        pipe.write(data)
+        pipe.close()
+    except OSError:
+        pass
+
+
+FEATURES.append(Commands)
+
+##############################################################################
+# PTY terminals (bytes in binary frames, credit-based flow control)
+##############################################################################
+
+TERMINAL_WINDOW_BYTES = 256 * 1024
+TERMINAL_READ_BYTES = 16 * 1024
+
+
+class TerminalSession(object):
+    def __init__(self, channel: int, pid: int, fd: int):
+        self.channel = channel
+        self.pid = pid
+        self.fd = fd
+        self.credit = TERMINAL_WINDOW_BYTES
+        self.credit_changed = threading.Condition()
+        self.closed = False
+
+
+class Terminals(Feature):
+    """Login shells on PTYs. The agent sends output only while the viewer has credit, so a
+    program printing without end never fills the agent's, the server's or the browser's memory."""
+
+    def __init__(self, agent: Agent):
+        Feature.__init__(self, agent)
+        self.sessions: Dict[int, TerminalSession] = {}
+        self.lock = threading.Lock()
+
+    def capabilities(self) -> List[str]:
+        return ["terminal"]
+
+    def handlers(self) -> Dict[str, Callable[[Dict[str, Any]], None]]:
+        return {"terminal.open": self.on_open, "terminal.resize": self.on_resize, "terminal.close": self.on_close}
+
+    def binary_handlers(self) -> Dict[int, Callable[[int, bytes], None]]:
+        return {OP_TERMINAL_DATA: self.on_input, OP_CREDIT: self.on_credit}
+
+    def on_open(self, message: Dict[str, Any]) -> None:
+        import pty
+        data = message["data"]
+        channel = data["channel"]
+        argv, env = self._shell(data.get("user"), data.get("term") or "xterm-256color")
+        pid, fd = pty.fork()
+        if pid == 0:  # the child: only exec, everything was prepared before the fork
+            try:
+                os.execve(argv[0], argv, env)
+            finally:
+                os._exit(127)
+        session = TerminalSession(channel, pid, fd)
+        _set_window_size(fd, data["cols"], data["rows"])
+        with self.lock:
+            self.sessions[channel] = session
+        self.agent.send({"type": "terminal.opened", "data": {"channel": channel, "pid": pid}})
+        threading.Thread(target=self._pump, args=(session,), name="terminal", daemon=True).start()
+
+    def _shell(self, user: Optional[str], term: str) -> Tuple[List[str], Dict[str, str]]:
+        import pwd
+        me = pwd.getpwuid(os.getuid())
+        env = {"TERM": term, "LANG": os.environ.get("LANG", "C.UTF-8"), "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin")}
+        if user and user != me.pw_name:
+            if os.getuid() != 0:
+                raise PermissionError("the agent does not run as root: it cannot open a shell as %s" % user)
+            pwd.getpwnam(user)  # fails clearly for an unknown user
+            return ["/bin/su", "-", user], env
+        shell = self.agent.config.terminal_shell or me.pw_shell or "/bin/sh"
+        env.update({"HOME": me.pw_dir, "USER": me.pw_name, "LOGNAME": me.pw_name, "SHELL": shell})
+        return [shell, "-l"], env
+
+    def on_input(self, channel: int, payload: bytes) -> None:
+        session = self.sessions.get(channel)
+        if session is None or session.closed:
+            return
+        view = memoryview(payload)
+        while view:
+            try:
+                written = os.write(session.fd, view)
+            except OSError:
+                return
+            view = view[written:]
+
+    def on_credit(self, channel: int, payload: bytes) -> None:
+        session = self.sessions.get(channel)
+        if session is None or len(payload) != 4:
+            return
+        with session.credit_changed:
+            session.credit = min(TERMINAL_WINDOW_BYTES, session.credit + struct.unpack(">I", payload)[0])
+            session.credit_changed.notify()
+
+    def on_resize(self, message: Dict[str, Any]) -> None:
+        session = self.sessions.get(message["data"]["channel"])
+        if session:
+            _set_window_size(session.fd, message["data"]["cols"], message["data"]["rows"])
+
+    def on_close(self, message: Dict[str, Any]) -> None:
+        session = self.sessions.get(message["data"]["channel"])
+        if session:
+            self._end(session)
+
+    def on_disconnected(self) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        for session in list(self.sessions.values()):
+            self._end(session)
+
+    def _pump(self, session: TerminalSession) -> None:
+        while not session.closed:
+            with session.credit_changed:
+                while session.credit <= 0 and not session.closed:
+                    session.credit_changed.wait(0.5)
+                budget = session.credit
+            if session.closed:
+                break
+            ready, _, _ = select.select([session.fd], [], [], 0.5)
+            if not ready:
+                continue
+            try:
+                data = os.read(session.fd, min(budget, TERMINAL_READ_BYTES))
+            except OSError:  # EIO: the shell and everything on its terminal exited
+                data = b""
+            if not data:
+                break
+            with session.credit_changed:
+                session.credit -= len(data)
+            self.agent.send_binary(encode_binary_frame(OP_TERMINAL_DATA, session.channel, data))
+        exit_code = self._reap(session)
+        if not session.closed:
+            self._end(session)
+            self.agent.send({"type": "terminal.close", "data": {"channel": session.channel, "exit_code": exit_code, "reason": "the shell exited"}})
+
+    def _reap(self, session: TerminalSession) -> Optional[int]:
+        for _ in range(50):
+            try:
+                pid, status = os.waitpid(session.pid, os.WNOHANG)
+            except ChildProcessError:
+                return None
+            if pid:
+                return os.WEXITSTATUS(status) if os.WIFEXITED(status) else None
+            time.sleep(0.02)
+        return None
+
+    def _end(self, session: TerminalSession) -> None:
+        with self.lock:
+            if session.closed:
+                return
+            session.closed = True
+            self.sessions.pop(session.channel, None)
+        with session.credit_changed:
+            session.credit_changed.notify()
+        _kill_group(session.pid, signal.SIGHUP)
+        threading.Timer(1.0, _kill_group, args=(session.pid, signal.SIGKILL)).start()
+        try:
+            os.close(session.fd)
+        except OSError:
+            pass
+
+
+def _set_window_size(fd: int, cols: int, rows: int) -> None:
+    import fcntl
+    import termios
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+
+
+FEATURES.append(Terminals)
+
+##############################################################################
 # Connection: handshake, dispatch, reconnect
 ##############################################################################
 
