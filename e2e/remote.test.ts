@@ -20,7 +20,7 @@ async function labWithAgents(names: string[], serverEnv: Record<string, string> 
     nodes.push({ node, agent });
   }
   for (const { node } of nodes) await waitFor(async () => (await api('GET', `/api/v1/nodes/${node.id}`)).node.status === 'online', 15_000, `${node.name} online`);
-  return { server, api, nodes };
+  return { server, api, nodes: nodes as [typeof nodes[number], ...typeof nodes] };
 }
 
 const command = (api: Api, id: string) => api('GET', `/api/v1/commands/${id}`).then((r) => r.command);
@@ -30,7 +30,7 @@ const alive = (pid: number) => { try { process.kill(pid, 0); return true; } catc
 
 describe('commands on the real agent', () => {
   it('streams output before the end, and reports exit codes and signals', async () => {
-    const { api, nodes: [{ node }] } = await labWithAgents(['pi']).then((l) => ({ ...l, nodes: l.nodes as [{ node: any; agent: any }] }));
+    const { api, nodes: [{ node }] } = await labWithAgents(['pi']);
     const { id } = await api('POST', `/api/v1/nodes/${node.id}/exec`, { command: 'echo first; sleep 2; echo second; echo warn >&2; exit 3' });
     const early = await waitFor(async () => { const c = await command(api, id); return c.stdout === 'first\n' && c; }, 5000, 'first line');
     expect(early.status).toBe('running');
@@ -44,7 +44,7 @@ describe('commands on the real agent', () => {
   });
 
   it('kills children and grandchildren on cancel and on timeout', async () => {
-    const { api, nodes: [{ node }] } = await labWithAgents(['pi']).then((l) => ({ ...l, nodes: l.nodes as [{ node: any; agent: any }] }));
+    const { api, nodes: [{ node }] } = await labWithAgents(['pi']);
     const dir = tempDir();
     for (const [mode, extra] of [['cancel', {}], ['timeout', { timeout_s: 1.5 }]] as const) {
       const pids = path.join(dir, `${mode}.pids`);
@@ -62,7 +62,7 @@ describe('commands on the real agent', () => {
   });
 
   it('caps 1 MiB of output and marks it truncated', async () => {
-    const { api, nodes: [{ node }] } = await labWithAgents(['pi']).then((l) => ({ ...l, nodes: l.nodes as [{ node: any; agent: any }] }));
+    const { api, nodes: [{ node }] } = await labWithAgents(['pi']);
     const { id } = await api('POST', `/api/v1/nodes/${node.id}/exec`, { command: 'head -c 3000000 /dev/zero | tr "\\0" x' });
     const done = await finished(api, id);
     expect(done).toMatchObject({ status: 'succeeded', truncated: true });
@@ -70,7 +70,7 @@ describe('commands on the real agent', () => {
   });
 
   it('errors at once for an offline node, and ends a command as lost when its node is killed', async () => {
-    const { api, nodes: [{ node, agent }] } = await labWithAgents(['pi']).then((l) => ({ ...l, nodes: l.nodes as [{ node: any; agent: any }] }));
+    const { api, nodes: [{ node, agent }] } = await labWithAgents(['pi']);
     const { id } = await api('POST', `/api/v1/nodes/${node.id}/exec`, { command: 'sleep 30' });
     await sleep(500);
     await agent.kill('SIGKILL');
