@@ -2052,6 +2052,7 @@ export const schemas = [
           "command_id",
           "node_id",
           "stream",
+          "offset",
           "data"
         ],
         "properties": {
@@ -2066,6 +2067,11 @@ export const schemas = [
               "stdout",
               "stderr"
             ]
+          },
+          "offset": {
+            "type": "integer",
+            "minimum": 0,
+            "description": "Characters of this stream before this chunk: a client that fetched the command first skips what it already has."
           },
           "data": {
             "type": "string"

@@ -710,6 +710,10 @@ export interface CommandOutputLiveMessage {
     command_id: string;
     node_id: string;
     stream: "stdout" | "stderr";
+    /**
+     * Characters of this stream before this chunk: a client that fetched the command first skips what it already has.
+     */
+    offset: number;
     data: string;
   };
 }

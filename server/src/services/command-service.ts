@@ -9,7 +9,7 @@ import {
 
 export interface CommandServiceEvents {
   updated: [CommandView];
-  output: [{ command_id: string; node_id: string; stream: 'stdout' | 'stderr'; data: string }];
+  output: [{ command_id: string; node_id: string; stream: 'stdout' | 'stderr'; offset: number; data: string }];
 }
 
 export interface Requester {
@@ -106,8 +106,9 @@ export class CommandService extends EventEmitter<CommandServiceEvents> {
     }
     if (!text) return;
     entry.outputBytes += Buffer.byteLength(text);
+    const offset = entry.record[data.stream].length;
     entry.record[data.stream] += text;
-    this.emit('output', { command_id: data.command_id, node_id: nodeId, stream: data.stream, data: text });
+    this.emit('output', { command_id: data.command_id, node_id: nodeId, stream: data.stream, offset, data: text });
   }
 
   onResult(nodeId: string, { data }: ExecResultMessage): void {

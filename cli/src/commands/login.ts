@@ -1,0 +1,110 @@
+import os from 'node:os';
+import { ApiClient } from '../api-client.js';
+import { parse } from '../args.js';
+import { loadConfig, removeConfig, saveConfig } from '../config-store.js';
+import { print, type Context } from '../context.js';
+import { CliError, UsageError } from '../errors.js';
+
+const USAGE = 'usage: dvic login <url> [--user NAME] [--password-stdin]';
+
+export async function login(args: string[], ctx: Context): Promise<number> {
+  const { values, positionals } = parse(args, { user: { type: 'string', short: 'u' }, 'password-stdin': { type: 'boolean' } }, USAGE);
+  if (values.help) return print(ctx, `${USAGE}\n\nSigns in, creates an API token and stores it in ~/.config/dvic/config.json (0600).\nPassword: --password-stdin, $DVIC_PASSWORD, or a prompt.`), 0;
+  if (positionals.length !== 1) throw new UsageError(USAGE);
+  const url = normalizeUrl(positionals[0]!);
+  const username = (values.user as string | undefined) ?? 'admin';
+  const password = values['password-stdin'] ? await readLine(ctx.stdin) : ctx.env.DVIC_PASSWORD ?? await prompt(ctx, `Password for ${username}@${url}: `);
+  const anonymous = new ApiClient(url, null);
+  const res = await fetchLogin(anonymous, username, password);
+  const session = new ApiClient(url, null);
+  const created = await session.request<{ token: string; info: { id: number } }>('POST', '/api/v1/tokens', { name: `dvic-cli@${os.hostname()}` }, { cookie: res });
+  const file = saveConfig({ url, token: created.token, token_id: created.info.id }, ctx.env);
+  print(ctx, `Signed in to ${url} as ${username}; token saved in ${file}`);
+  return 0;
+}
+
+export async function logout(args: string[], ctx: Context): Promise<number> {
+  const { values } = parse(args, {}, 'usage: dvic logout');
+  if (values.help) return print(ctx, 'usage: dvic logout\n\nRevokes the stored API token and forgets it.'), 0;
+  const config = loadConfig(ctx.env);
+  if (!config) throw new CliError('not signed in');
+  if (config.token_id !== undefined) {
+    await ApiClient.from(config).delete(`/api/v1/tokens/${config.token_id}`).catch(() => undefined);
+  }
+  removeConfig(ctx.env);
+  print(ctx, `Signed out of ${config.url}`);
+  return 0;
+}
+
+function normalizeUrl(raw: string): string {
+  const url = /^https?:\/\//.test(raw) ? raw : `http://${raw}`;
+  try {
+    return new URL(url).origin;
+  } catch {
+    throw new UsageError(`"${raw}" is not a URL\n${USAGE}`);
+  }
+}
+
+/** Signs in and returns the session cookie. */
+async function fetchLogin(api: ApiClient, username: string, password: string): Promise<string> {
+  let res: Response;
+  try {
+    res = await fetch(`${api.url}/api/v1/auth/login`, {
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username, password }), signal: AbortSignal.timeout(30_000),
+    });
+  } catch (err) {
+    const cause = (err as { cause?: { code?: string } }).cause;
+    throw new CliError(`cannot reach ${api.url}: ${cause?.code ?? (err as Error).message}`);
+  }
+  if (!res.ok) {
+    const body = await res.json().catch(() => null) as { error?: { message?: string } } | null;
+    throw new CliError(`sign-in refused: ${body?.error?.message ?? `HTTP ${res.status}`}`);
+  }
+  return res.headers.get('set-cookie')!.split(';')[0]!;
+}
+
+function readLine(stream: NodeJS.ReadableStream): Promise<string> {
+  return new Promise((resolve) => {
+    let data = '';
+    stream.setEncoding('utf8');
+    stream.on('data', (chunk: string) => {
+      data += chunk;
+      if (data.includes('\n')) {
+        stream.pause();
+        resolve(data.split('\n')[0]!.replace(/\r$/, ''));
+      }
+    });
+    stream.on('end', () => resolve(data.replace(/\r?\n$/, '')));
+  });
+}
+
+/** Asks for a password without echoing it (TTY), or reads a line. */
+async function prompt(ctx: Context, question: string): Promise<string> {
+  if (!ctx.stdin.isTTY || !ctx.stdin.setRawMode) throw new UsageError('no terminal to ask the password: use --password-stdin or DVIC_PASSWORD');
+  ctx.stderr.write(question);
+  ctx.stdin.setRawMode(true);
+  return new Promise((resolve, reject) => {
+    let password = '';
+    const onData = (chunk: Buffer) => {
+      for (const char of chunk.toString('utf8')) {
+        if (char === '\r' || char === '\n') {
+          done();
+          return resolve(password);
+        }
+        if (char === '\u0003') {
+          done();
+          return reject(new CliError('cancelled'));
+        }
+        password = char === '\u007f' ? password.slice(0, -1) : password + char;
+      }
+    };
+    const done = () => {
+      ctx.stdin.setRawMode!(false);
+      ctx.stdin.removeListener('data', onData);
+      ctx.stdin.pause();
+      ctx.stderr.write('\n');
+    };
+    ctx.stdin.on('data', onData);
+    ctx.stdin.resume();
+  });
+}

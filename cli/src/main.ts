@@ -1,0 +1,57 @@
+import { readFileSync } from 'node:fs';
+import { login, logout } from './commands/login.js';
+import { demos, logs } from './commands/logs.js';
+import { exec } from './commands/exec.js';
+import { node } from './commands/node.js';
+import { nodes } from './commands/nodes.js';
+import { shell } from './commands/shell.js';
+import { defaultContext, print, type Command, type Context } from './context.js';
+import { CliError, UsageError } from './errors.js';
+
+const COMMANDS: Record<string, { run: Command; summary: string }> = {
+  login: { run: login, summary: 'sign in to a DVIC server and keep an API token' },
+  logout: { run: logout, summary: 'revoke and forget the stored token' },
+  nodes: { run: nodes, summary: 'list nodes (watch, add, rename, label, revoke)' },
+  node: { run: node, summary: 'details of one node' },
+  demos: { run: demos, summary: 'demo processes, alive or dead' },
+  logs: { run: logs, summary: 'search and follow logs' },
+  exec: { run: exec, summary: 'run a command on one or many nodes' },
+  shell: { run: shell, summary: 'open a terminal on a node' },
+};
+
+const HELP = `usage: dvic <command> [options]   (dvic <command> --help for its options)
+
+${Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(8)} ${c.summary}`).join('\n')}
+
+Config: ~/.config/dvic/config.json (or $DVIC_CONFIG); $DVIC_URL + $DVIC_TOKEN override it.
+Exit codes: 0 success, 1 failure, 2 usage error.`;
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+  return `dvic ${pkg.version}`;
+}
+
+/** Runs the CLI; returns the exit code (errors are one line on stderr). */
+export async function main(argv: string[], ctx: Context = defaultContext()): Promise<number> {
+  const [name, ...rest] = argv;
+  try {
+    if (!name || name === '--help' || name === '-h' || name === 'help') return print(ctx, HELP), name ? 0 : 2;
+    if (name === '--version' || name === '-V') return print(ctx, version()), 0;
+    const command = COMMANDS[name];
+    if (!command) throw new UsageError(`unknown command "${name}"\n${HELP}`);
+    return await command.run(rest, ctx);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      // One line: the problem, and where the full usage is.
+      const hint = name && COMMANDS[name] ? ` (see dvic ${name} --help)` : ' (see dvic --help)';
+      ctx.stderr.write(`dvic: ${err.message.split('\n')[0]}${hint}\n`);
+      return 2;
+    }
+    if (err instanceof CliError) {
+      ctx.stderr.write(`dvic: ${err.message}\n`);
+      return 1;
+    }
+    ctx.stderr.write(`dvic: unexpected error: ${(err as Error).stack ?? err}\n`);
+    return 1;
+  }
+}
