@@ -3,6 +3,18 @@ import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
   { ignores: ['**/dist/**', '**/node_modules/**', 'protocol/src/generated/**', 'data/**', 'artifacts/**'] },
+  {
+    files: ['dashboard/src/**/*.{ts,tsx}'],
+    languageOptions: {
+      globals: {
+        window: 'readonly', document: 'readonly', location: 'readonly', history: 'readonly', localStorage: 'readonly', fetch: 'readonly',
+        WebSocket: 'readonly', requestAnimationFrame: 'readonly', ResizeObserver: 'readonly', performance: 'readonly', confirm: 'readonly',
+        addEventListener: 'readonly', removeEventListener: 'readonly', dispatchEvent: 'readonly', PopStateEvent: 'readonly', FormData: 'readonly',
+        HTMLElement: 'readonly', HTMLInputElement: 'readonly', HTMLSelectElement: 'readonly', HTMLFormElement: 'readonly', HTMLDivElement: 'readonly',
+        MouseEvent: 'readonly', KeyboardEvent: 'readonly', Event: 'readonly', URLSearchParams: 'readonly', TextEncoder: 'readonly', Response: 'readonly', preact: 'readonly',
+      },
+    },
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -123,6 +123,12 @@ export class NodeRegistry extends EventEmitter<RegistryEvents> {
     return node.agentConfig;
   }
 
+  /** Announces a node again, e.g. after its demo counts changed. */
+  announce(id: string): void {
+    const node = this.nodes.get(id);
+    if (node) this.emit('updated', this.toView(node));
+  }
+
   /** Gives a node a new key (its old private key stops working at once). */
   replaceKey(id: string, publicKeyPem: string): void {
     const node = this.nodes.get(id);

@@ -53,6 +53,7 @@ export const servicesPlugin = fp<{ config: ServerConfig }>(async (app, { config 
   const registry = new NodeRegistry(new NodesRepository(db), config.flushIntervalMs);
   const demos = new DemoRegistry(new DemosRepository(db));
   registry.summarizeDemos = (nodeId) => demos.summary(nodeId);
+  demos.on('changed', ({ node_id }) => registry.announce(node_id));
   const logs = new LogsRepository(db);
   const logWriter = new LogWriter(db, logs, demos, app.log.child({ component: 'log-writer' }));
   const logRetention = new LogRetention(logs, logWriter, {

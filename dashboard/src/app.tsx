@@ -1,0 +1,95 @@
+import { h, type FunctionComponent } from 'preact';
+import { useEffect, useState } from 'preact/hooks';
+import { get, onUnauthorized, post } from './api/client.js';
+import { navigate, onLink, usePath } from './router.js';
+import { NodesContext, useLiveNodes, useLiveStatus } from './state/use-live.js';
+import { Audit } from './views/audit.js';
+import { Commands } from './views/commands.js';
+import { Login } from './views/login.js';
+import { Logs } from './views/logs.js';
+import { Overview } from './views/overview.js';
+import { Wall } from './views/wall.js';
+
+/**
+ * A view loaded on first use: the terminal (xterm.js) and the charts (uPlot) are most of the
+ * JavaScript, and the overview needs neither.
+ */
+function lazy<P>(load: () => Promise<FunctionComponent<P>>): FunctionComponent<P> {
+  let loaded: FunctionComponent<P> | null = null;
+  return function Lazy(props: P) {
+    const [, setReady] = useState(false);
+    useEffect(() => { if (!loaded) void load().then((c) => { loaded = c; setReady(true); }); }, []);
+    return loaded ? h(loaded, props as any) : <p class="muted">Loading…</p>;
+  };
+}
+
+const NodeDetail = lazy(() => import('./views/node-detail.js').then((m) => m.NodeDetail));
+const TerminalView = lazy(() => import('./views/terminal.js').then((m) => m.TerminalView));
+
+type Auth = { state: 'checking' } | { state: 'out'; reason?: string } | { state: 'in'; user: { username: string; role: string } };
+
+export function App() {
+  const [auth, setAuth] = useState<Auth>({ state: 'checking' });
+  const path = usePath();
+  useEffect(() => {
+    get('/api/v1/auth/me').then((r) => setAuth({ state: 'in', user: r.user })).catch(() => setAuth({ state: 'out' }));
+    return onUnauthorized(() => setAuth({ state: 'out', reason: 'Your session has ended: sign in again.' }));
+  }, []);
+  const nodes = useLiveNodes(auth.state === 'in');
+
+  if (auth.state === 'checking') return <p class="center muted">Loading…</p>;
+  if (auth.state === 'out') return <Login reason={auth.reason} onSignedIn={(user) => setAuth({ state: 'in', user })} />;
+  if (path === '/wall') return <NodesContext.Provider value={nodes}><Wall /></NodesContext.Provider>;
+  const terminal = /^\/nodes\/([^/]+)\/terminal$/.exec(path);
+  const node = /^\/nodes\/([^/]+)$/.exec(path);
+  return (
+    <NodesContext.Provider value={nodes}>
+      <Shell user={auth.user} onSignOut={() => post('/api/v1/auth/logout').finally(() => setAuth({ state: 'out' }))}>
+        {terminal ? <TerminalView nodeId={terminal[1]!} />
+          : node ? <NodeDetail nodeId={node[1]!} />
+          : path === '/logs' ? <Logs />
+          : path === '/commands' ? <Commands />
+          : path === '/audit' ? <Audit />
+          : <Overview />}
+      </Shell>
+    </NodesContext.Provider>
+  );
+}
+
+const LINKS = [['/', 'Nodes'], ['/logs', 'Logs'], ['/commands', 'Commands'], ['/audit', 'Audit'], ['/wall', 'Wall']] as const;
+
+function Shell({ user, onSignOut, children }: { user: { username: string }; onSignOut: () => void; children: preact.ComponentChildren }) {
+  const path = usePath();
+  const status = useLiveStatus();
+  return (
+    <div class="shell">
+      <header class="topbar">
+        <a class="brand" href="/" onClick={(e) => onLink(e, '/')}>DVIC Demo Monitor</a>
+        <nav aria-label="Main">
+          {LINKS.map(([href, label]) => (
+            <a key={href} href={href} aria-current={path === href ? 'page' : undefined} onClick={(e) => onLink(e, href)}>{label}</a>
+          ))}
+        </nav>
+        <span class="spacer" />
+        <ThemeToggle />
+        <span class="muted">{user.username}</span>
+        <button type="button" onClick={onSignOut}>Sign out</button>
+      </header>
+      {status === 'lost' && <div class="banner bad" role="alert">⚠ Live connection lost: retrying… (values below may be stale)</div>}
+      <main>{children}</main>
+    </div>
+  );
+}
+
+export function ThemeToggle() {
+  const [theme, setTheme] = useState(() => localStorage.getItem('dvic-theme') ?? 'auto');
+  useEffect(() => {
+    if (theme === 'auto') delete document.documentElement.dataset.theme;
+    else document.documentElement.dataset.theme = theme;
+    localStorage.setItem('dvic-theme', theme);
+  }, [theme]);
+  const next = theme === 'auto' ? 'dark' : theme === 'dark' ? 'light' : 'auto';
+  return <button type="button" onClick={() => setTheme(next)} title="Theme: auto, dark, light">Theme: {theme}</button>;
+}
+
+export { navigate };

@@ -1,0 +1,42 @@
+import { useEffect, useState } from 'preact/hooks';
+import { ApiError, get } from '../api/client.js';
+import { dateTime } from '../format.js';
+
+interface Entry {
+  id: number;
+  at: number;
+  username: string | null;
+  source_ip: string | null;
+  action: string;
+  target: string | null;
+  outcome: string;
+  details: Record<string, unknown> | null;
+}
+
+/** Who did what, where, when, from which address: the append-only audit trail. */
+export function Audit() {
+  const [entries, setEntries] = useState<Entry[]>([]);
+  const [q, setQ] = useState('');
+  const [error, setError] = useState('');
+  useEffect(() => {
+    get(`/api/v1/audit?limit=200${q ? `&q=${encodeURIComponent(q)}` : ''}`).then((r) => setEntries(r.entries)).catch((e: ApiError) => setError(e.message));
+  }, [q]);
+  return (
+    <section aria-labelledby="audit-title">
+      <div class="toolbar">
+        <h1 id="audit-title">Audit</h1>
+        <label>Search <input type="search" value={q} onInput={(e) => setQ((e.currentTarget as HTMLInputElement).value)} placeholder="action, target, details" /></label>
+      </div>
+      {error && <p class="error" role="alert">{error}</p>}
+      <table class="audit">
+        <thead><tr><th>When</th><th>Who</th><th>From</th><th>Action</th><th>Target</th><th>Outcome</th><th>Details</th></tr></thead>
+        <tbody>
+          {entries.map((e) => (
+            <tr key={e.id} class={e.outcome}><td>{dateTime(e.at)}</td><td>{e.username ?? '(anonymous)'}</td><td>{e.source_ip}</td><td>{e.action}</td>
+              <td><code>{e.target ?? ''}</code></td><td>{e.outcome}</td><td><code>{e.details ? JSON.stringify(e.details) : ''}</code></td></tr>
+          ))}
+        </tbody>
+      </table>
+    </section>
+  );
+}

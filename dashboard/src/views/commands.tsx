@@ -1,0 +1,116 @@
+import { useCallback, useEffect, useMemo, useState } from 'preact/hooks';
+import { ApiError, get, post } from '../api/client.js';
+import { live } from '../api/live.js';
+import { dateTime, duration } from '../format.js';
+import { useLiveMessages, useNodes } from '../state/use-live.js';
+
+interface Command {
+  id: string;
+  batch_id: string | null;
+  node_id: string;
+  user: string;
+  command: string;
+  status: string;
+  exit_code: number | null;
+  signal: string | null;
+  stdout: string;
+  stderr: string;
+  truncated: boolean;
+  error: string | null;
+  created_at: number;
+  duration_ms: number | null;
+}
+
+const FINAL = new Set(['succeeded', 'failed', 'timed_out', 'cancelled', 'lost', 'expired', 'error']);
+
+/** Run a command on several nodes and watch every output side by side (like Salt's cmd.run). */
+export function Commands() {
+  const nodes = useNodes();
+  const names = useMemo(() => new Map([...nodes.byId.values()].map((e) => [e.node.id, e.node.name])), [nodes.version]);
+  const [running, setRunning] = useState<Command[]>([]);
+  const [error, setError] = useState('');
+  const [history, setHistory] = useState<Command[]>([]);
+  const [search, setSearch] = useState('');
+  const preselected = new URLSearchParams(location.search).get('node') ?? '';
+
+  const loadHistory = useCallback(() => {
+    get(`/api/v1/commands?limit=100${search ? `&q=${encodeURIComponent(search)}` : ''}`).then((r) => setHistory(r.commands)).catch(() => undefined);
+  }, [search]);
+  useEffect(loadHistory, [loadHistory]);
+
+  useLiveMessages(['command.output', 'command.updated'], useCallback((messages: any[]) => {
+    setRunning((current) => current.map((c) => {
+      let next = c;
+      for (const m of messages) {
+        if (m.type === 'command.output' && m.data.command_id === c.id && m.data.offset >= next[m.data.stream as 'stdout'].length) {
+          next = { ...next, [m.data.stream]: next[m.data.stream as 'stdout'] + m.data.data };
+        } else if (m.type === 'command.updated' && m.data.command.id === c.id) {
+          next = { ...next, ...m.data.command, stdout: next.stdout, stderr: next.stderr };
+        }
+      }
+      return next;
+    }));
+  }, []));
+
+  const run = async (e: Event) => {
+    e.preventDefault();
+    const f = new FormData(e.currentTarget as HTMLFormElement);
+    const targetText = (f.get('targets') as string).trim();
+    const targets = targetText === '*' ? { all: true } : targetText.includes('=') ? { label: targetText } : { nodes: targetText.split(/[\s,]+/).filter(Boolean) };
+    setError('');
+    try {
+      const { commands } = await post('/api/v1/exec', { targets, command: f.get('command'), timeout_s: Number(f.get('timeout')) || 60 });
+      live.send({ type: 'commands.subscribe', data: { ids: commands.map((c: Command) => c.id) } });
+      setRunning(commands);
+      // Output that came before the subscription: fetch it once, the stream goes on from there.
+      const full = await Promise.all(commands.map((c: Command) => get(`/api/v1/commands/${c.id}`).then((r) => r.command as Command)));
+      setRunning((current) => current.map((c) => {
+        const fetched = full.find((x) => x.id === c.id)!;
+        return fetched.stdout.length >= c.stdout.length ? { ...c, ...fetched } : c;
+      }));
+    } catch (err) {
+      setError(err instanceof ApiError ? err.message : 'could not start the command');
+    }
+  };
+  useEffect(() => { if (running.length && running.every((c) => FINAL.has(c.status))) loadHistory(); }, [running]);
+
+  return (
+    <section class="commands" aria-labelledby="commands-title">
+      <form class="toolbar" onSubmit={run}>
+        <h1 id="commands-title">Commands</h1>
+        <label>On <input name="targets" required defaultValue={names.get(preselected) ?? ''} key={names.get(preselected) ?? ''} placeholder="pi-1, pi-2 · room=hall · *" title="node names, key=value for a label, or * for every online node" /></label>
+        <label class="grow">Command <input name="command" required placeholder="systemctl restart demo" /></label>
+        <label>Timeout (s) <input name="timeout" type="number" min={1} defaultValue="60" /></label>
+        <button type="submit" class="primary">Run</button>
+      </form>
+      {error && <p class="error" role="alert">{error}</p>}
+      {running.length > 0 && (
+        <div class="fanout">
+          {running.map((c) => (
+            <article key={c.id} class={`pane ${c.status}`} aria-label={`Output on ${names.get(c.node_id) ?? c.node_id}`}>
+              <header>
+                <strong>{names.get(c.node_id) ?? c.node_id}</strong>
+                <span class={`cmd-status ${c.status}`}>{c.status}{c.exit_code !== null && c.exit_code !== undefined ? ` (${c.exit_code})` : ''}{c.signal ? ` ${c.signal}` : ''}</span>
+                {!FINAL.has(c.status) && <button type="button" onClick={() => post(`/api/v1/commands/${c.id}/cancel`).catch(() => undefined)}>Cancel</button>}
+              </header>
+              <pre>{c.stdout}{c.stderr && <span class="stderr">{c.stderr}</span>}{c.error && <span class="stderr">{c.error}</span>}{c.truncated && '\n… output truncated'}</pre>
+            </article>
+          ))}
+        </div>
+      )}
+      <div class="toolbar">
+        <h2>History</h2>
+        <label>Search <input type="search" value={search} onInput={(e) => setSearch((e.currentTarget as HTMLInputElement).value)} placeholder="text in the command" /></label>
+      </div>
+      <table class="history">
+        <thead><tr><th>When</th><th>Who</th><th>Node</th><th>Command</th><th>Result</th><th>Took</th></tr></thead>
+        <tbody>
+          {history.map((c) => (
+            <tr key={c.id}><td>{dateTime(c.created_at)}</td><td>{c.user}</td><td>{names.get(c.node_id) ?? c.node_id.slice(0, 8)}</td><td><code>{c.command}</code></td>
+              <td class={`cmd-status ${c.status}`}>{c.status}{c.exit_code !== null ? ` (${c.exit_code})` : ''}</td><td>{c.duration_ms !== null ? duration(c.duration_ms) : '–'}</td></tr>
+          ))}
+        </tbody>
+      </table>
+    </section>
+  );
+}

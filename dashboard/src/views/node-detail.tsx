@@ -1,0 +1,170 @@
+import { useEffect, useRef, useState } from 'preact/hooks';
+import { ApiError, get, patch, post } from '../api/client.js';
+import { Chart } from '../components/chart.js';
+import { StatusBadge } from '../components/status.js';
+import { bytes, celsius, dateTime, duration, percent } from '../format.js';
+import { onLink } from '../router.js';
+import { memoryPercent } from '../state/hardware.js';
+import type { DemoView, HardwareState, NodeView } from '../state/types.js';
+import { useNodes } from '../state/use-live.js';
+import { useNow } from './overview.js';
+
+const MAX_POINTS = 720; // an hour at 5 s
+
+interface History {
+  times: number[];
+  cpu: (number | null)[];
+  cores: (number | null)[][];
+  memory: (number | null)[];
+  temps: Map<string, (number | null)[]>;
+  rx: (number | null)[];
+  tx: (number | null)[];
+}
+
+const emptyHistory = (): History => ({ times: [], cpu: [], cores: [], memory: [], temps: new Map(), rx: [], tx: [] });
+
+/** Adds one sample to the charts' series (kept since the page opened). */
+export function addSample(h: History, at: number, hw: HardwareState): History {
+  const trim = <T,>(a: T[]) => (a.length > MAX_POINTS ? a.slice(a.length - MAX_POINTS) : a);
+  const n = h.times.length;
+  const temps = new Map(h.temps);
+  for (const t of hw.temperatures) {
+    const key = t.label ? `${t.chip ?? t.sensor} ${t.label}` : t.chip ?? t.sensor;
+    if (!temps.has(key)) temps.set(key, new Array(n).fill(null));
+  }
+  for (const [key, series] of temps) {
+    const t = hw.temperatures.find((x) => (x.label ? `${x.chip ?? x.sensor} ${x.label}` : x.chip ?? x.sensor) === key);
+    temps.set(key, trim([...series, t ? t.celsius : null]));
+  }
+  const cores = hw.cpu.per_core_pct.map((v, i) => trim([...(h.cores[i] ?? new Array(n).fill(null)), v]));
+  return {
+    times: trim([...h.times, at / 1000]), cpu: trim([...h.cpu, hw.cpu.total_pct]), cores, memory: trim([...h.memory, memoryPercent(hw)]), temps,
+    rx: trim([...h.rx, hw.network.reduce((s, i) => s + i.rx_bytes_per_s, 0) / 1024]), tx: trim([...h.tx, hw.network.reduce((s, i) => s + i.tx_bytes_per_s, 0) / 1024]),
+  };
+}
+
+export function NodeDetail({ nodeId }: { nodeId: string }) {
+  const state = useNodes();
+  const now = useNow();
+  const [fetched, setFetched] = useState<NodeView | null>(null);
+  const [error, setError] = useState('');
+  const [history, setHistory] = useState<History>(emptyHistory);
+  const lastSample = useRef(0);
+  const live = state.byId.get(nodeId)?.node ?? [...state.byId.values()].find((e) => e.node.name === nodeId)?.node;
+
+  useEffect(() => {
+    get(`/api/v1/nodes/${encodeURIComponent(nodeId)}`).then((r) => setFetched(r.node)).catch((e: ApiError) => setError(e.message));
+  }, [nodeId]);
+  const node: NodeView | null = live ? { ...live, demos: live.demos ?? fetched?.demos } : fetched;
+  useEffect(() => {
+    if (node?.hardware && node.hardware_at && node.hardware_at !== lastSample.current) {
+      lastSample.current = node.hardware_at;
+      setHistory((h) => addSample(h, node.hardware_at!, node.hardware!));
+    }
+  }, [node?.hardware_at]);
+
+  if (error) return <p class="error" role="alert">{error}</p>;
+  if (!node) return <p class="muted">Loading…</p>;
+  const hw = node.status === 'online' ? node.hardware : node.hardware;
+  return (
+    <section class="detail" aria-labelledby="node-title">
+      <div class="toolbar">
+        <h1 id="node-title">{node.name}</h1>
+        <StatusBadge status={node.status} since={node.status_since} now={now} />
+        <span class="spacer" />
+        <a class="button" href={`/logs?node=${node.id}`} onClick={(e) => onLink(e, `/logs?node=${node.id}`)}>Logs</a>
+        <a class="button" href={`/commands?node=${node.id}`} onClick={(e) => onLink(e, `/commands?node=${node.id}`)}>Run a command</a>
+        <a class="button primary" href={`/nodes/${node.id}/terminal`} onClick={(e) => onLink(e, `/nodes/${node.id}/terminal`)}>Open a terminal</a>
+      </div>
+      <NodeEditor node={node} onChange={setFetched} />
+      <dl class="facts">
+        <dt>Host</dt><dd>{node.host ? `${node.host.hostname} · ${node.host.os} · kernel ${node.host.kernel} ${node.host.arch}` : '–'}</dd>
+        <dt>CPU</dt><dd>{node.host?.cpu_model ?? '–'} ({node.host?.cpu_count ?? '?'} cores)</dd>
+        <dt>Agent</dt><dd>{node.agent_version ?? '–'}</dd>
+        <dt>Last seen</dt><dd>{node.last_seen ? `${dateTime(node.last_seen)} (${duration(now - node.last_seen)} ago)` : 'never'}</dd>
+        {hw && <><dt>Uptime</dt><dd>{duration(hw.uptime_s * 1000)} · load {hw.load.load1} {hw.load.load5} {hw.load.load15} · {hw.processes} processes</dd></>}
+        {hw && <><dt>Memory</dt><dd>{bytes(hw.memory.used_bytes)} used of {bytes(hw.memory.total_bytes)} ({percent(memoryPercent(hw))}); swap {bytes(hw.memory.swap_used_bytes)} of {bytes(hw.memory.swap_total_bytes)}</dd></>}
+      </dl>
+      {hw && (
+        <div class="charts">
+          <Chart title="CPU %" times={history.times} unit="%" max={100} series={[{ label: 'total', values: history.cpu }, ...history.cores.map((values, i) => ({ label: `core ${i}`, values }))]} />
+          <Chart title="Memory used %" times={history.times} unit="%" max={100} series={[{ label: 'memory', values: history.memory }]} />
+          {history.temps.size > 0 && <Chart title="Temperatures" times={history.times} unit="°C" series={[...history.temps].map(([label, values]) => ({ label, values }))} />}
+          <Chart title="Network KiB/s" times={history.times} unit="" series={[{ label: 'rx', values: history.rx }, { label: 'tx', values: history.tx }]} />
+        </div>
+      )}
+      {hw && <HardwareTables hw={hw} />}
+      <Demos demos={node.demos ?? []} now={now} />
+    </section>
+  );
+}
+
+function HardwareTables({ hw }: { hw: HardwareState }) {
+  return (
+    <div class="grid2">
+      <table><caption>CPU cores</caption><thead><tr><th>Core</th><th>Use</th></tr></thead>
+        <tbody>{hw.cpu.per_core_pct.map((p, i) => <tr key={i}><td>{i}</td><td><meter min={0} max={100} value={p} aria-label={`core ${i}`} /> {percent(p)}</td></tr>)}</tbody></table>
+      <table><caption>Filesystems</caption><thead><tr><th>Mount</th><th>Type</th><th>Used</th><th>Size</th></tr></thead>
+        <tbody>{hw.filesystems.map((f) => <tr key={f.mount}><td>{f.mount}</td><td>{f.fstype}</td><td>{bytes(f.used_bytes)} ({percent((100 * f.used_bytes) / (f.size_bytes || 1))})</td><td>{bytes(f.size_bytes)}</td></tr>)}</tbody></table>
+      <table><caption>Sensors</caption><thead><tr><th>Sensor</th><th>Chip</th><th>Label</th><th>Temp</th></tr></thead>
+        <tbody>{hw.temperatures.length ? hw.temperatures.map((t) => <tr key={t.sensor}><td>{t.sensor}</td><td>{t.chip}</td><td>{t.label ?? ''}</td><td>{celsius(t.celsius)}</td></tr>) : <tr><td colSpan={4} class="muted">no temperature sensor on this machine</td></tr>}</tbody></table>
+      <table><caption>Network</caption><thead><tr><th>Interface</th><th>Receive</th><th>Send</th></tr></thead>
+        <tbody>{hw.network.map((i) => <tr key={i.iface}><td>{i.iface}</td><td>{bytes(i.rx_bytes_per_s)}/s</td><td>{bytes(i.tx_bytes_per_s)}/s</td></tr>)}</tbody></table>
+    </div>
+  );
+}
+
+function Demos({ demos, now }: { demos: DemoView[]; now: number }) {
+  return (
+    <table class="demos"><caption>Demos</caption>
+      <thead><tr><th>Demo</th><th>State</th><th>PID</th><th>User</th><th>Container</th><th>Lines</th><th>Errors</th><th>Last line</th></tr></thead>
+      <tbody>
+        {demos.length === 0 && <tr><td colSpan={8} class="muted">No demo has written a log on this node yet.</td></tr>}
+        {demos.map((d) => (
+          <tr key={d.token} data-demo={d.demo}>
+            <td><a href={`/logs?node=${d.node_id}&demo=${encodeURIComponent(d.demo)}`} onClick={(e) => onLink(e, `/logs?node=${d.node_id}&demo=${encodeURIComponent(d.demo)}`)}>{d.demo}</a></td>
+            <td><StatusBadge status={d.alive ? 'alive' : 'dead'} since={d.since} now={now} /></td>
+            <td>{d.pid}</td><td>{d.user ?? ''}</td><td>{d.container?.name ?? d.container?.id?.slice(0, 12) ?? ''}</td>
+            <td>{d.line_count}</td><td>{d.error_count}</td><td>{d.last_line_at ? `${duration(now - d.last_line_at)} ago` : '–'}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
+function NodeEditor({ node, onChange }: { node: NodeView; onChange: (n: NodeView) => void }) {
+  const [message, setMessage] = useState('');
+  const run = async (action: () => Promise<{ node: NodeView }>, done: string) => {
+    try {
+      onChange((await action()).node);
+      setMessage(done);
+    } catch (err) {
+      setMessage(err instanceof ApiError ? err.message : 'failed');
+    }
+  };
+  const rename = (e: Event) => {
+    e.preventDefault();
+    const name = new FormData(e.currentTarget as HTMLFormElement).get('name') as string;
+    void run(() => patch(`/api/v1/nodes/${node.id}`, { name }), `Renamed to ${name}.`);
+  };
+  const relabel = (e: Event) => {
+    e.preventDefault();
+    const text = new FormData(e.currentTarget as HTMLFormElement).get('labels') as string;
+    const labels = Object.fromEntries(text.split(',').map((p) => p.trim()).filter(Boolean).map((p) => [p.split('=')[0]!.trim(), p.split('=').slice(1).join('=').trim()]));
+    void run(() => patch(`/api/v1/nodes/${node.id}`, { labels }), 'Labels saved.');
+  };
+  const revoke = () => {
+    if (confirm(`Revoke ${node.name}? Its agent is disconnected and refused until it is enrolled again.`)) {
+      void run(() => post(`/api/v1/nodes/${node.id}/revoke`), `${node.name} is revoked.`);
+    }
+  };
+  return (
+    <div class="editor">
+      <form onSubmit={rename} key={`name-${node.name}`}><label>Name <input name="name" defaultValue={node.name} required pattern="[A-Za-z0-9][A-Za-z0-9_.\-]*" /></label><button type="submit">Rename</button></form>
+      <form onSubmit={relabel} key={`labels-${JSON.stringify(node.labels)}`}><label>Labels <input name="labels" defaultValue={Object.entries(node.labels).map(([k, v]) => `${k}=${v}`).join(', ')} placeholder="room=hall, kind=pi" /></label><button type="submit">Save labels</button></form>
+      <button type="button" class="danger" onClick={revoke} disabled={node.status === 'revoked'}>Revoke</button>
+      {message && <p role="status" class="muted">{message}</p>}
+    </div>
+  );
+}

@@ -1,0 +1,22 @@
+// Debian's Chromium driven by playwright-core (never a downloaded browser).
+import fs from 'node:fs';
+import path from 'node:path';
+import { chromium, type Browser } from 'playwright-core';
+import { repoDir } from './processes.js';
+
+export const CHROMIUM = '/usr/bin/chromium';
+export const SCREENSHOTS = path.join(repoDir, 'artifacts/screenshots');
+
+export function chromiumMissing(): string | null {
+  return fs.existsSync(CHROMIUM) ? null : `${CHROMIUM} missing (apt-get install chromium)`;
+}
+
+export async function launchChromium(): Promise<Browser> {
+  fs.mkdirSync(SCREENSHOTS, { recursive: true });
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync', '--disable-quic'],
+  });
+}
+
+export const screenshot = (name: string) => path.join(SCREENSHOTS, `${name}.png`);
