@@ -1188,6 +1188,10 @@ class DemoLogs(Feature):
         self.container_names: Dict[str, Optional[str]] = {}
         self.own_mnt = readlink(os.path.join(self.proc_root, "self/ns/mnt"))
         self.inotify = Inotify.create()
+        # Acks wake the loop through this pipe: the next batch goes out at once, not after a tick.
+        self.wake_r, self.wake_w = os.pipe()
+        os.set_blocking(self.wake_r, False)
+        os.set_blocking(self.wake_w, False)
 
     def capabilities(self) -> List[str]:
         return ["demo-logs"]
@@ -1210,15 +1214,32 @@ class DemoLogs(Feature):
             if now >= next_liveness:
                 self.check_liveness()
                 next_liveness = now + LIVENESS_INTERVAL_S
-            self.read_all()
-            self.flush()
+            for _ in range(100):  # ship while there is data and room in flight (bounded)
+                self.read_all()
+                if not self.flush():
+                    break
             self.save_offsets()
-            delay = self.agent.config.log_batch_max_delay_ms / 1000.0
-            if self.inotify:
-                self.inotify.wait(delay)
-            else:
-                self.agent.stop_event.wait(delay)
+            self._wait(self._next_deadline())
         self.save_offsets(force=True)
+
+    def _next_deadline(self) -> float:
+        """Seconds until a partial batch is due (at most the batch delay)."""
+        delay = self.agent.config.log_batch_max_delay_ms / 1000.0
+        now = time.time()
+        with self.lock:
+            due = [t.pending_since + delay - now for t in self.tails.values() if t.pending and len(t.in_flight) < MAX_IN_FLIGHT]
+        return max(0.0, min(due)) if due else delay
+
+    def _wait(self, timeout: float) -> None:
+        """Until a log directory changes, an ack arrives, or timeout."""
+        fds = [self.wake_r] + ([self.inotify.fd] if self.inotify else [])
+        ready, _, _ = select.select(fds, [], [], timeout)
+        for fd in ready:
+            try:
+                while os.read(fd, 65536):
+                    pass
+            except OSError:
+                pass
 
     # ---- discovery
 
@@ -1333,11 +1354,13 @@ class DemoLogs(Feature):
             tail.pending_ends.append(end)
         tail.read_offset += used
 
-    def flush(self) -> None:
+    def flush(self) -> int:
+        """Sends the batches that are full or old enough; returns how many went out."""
         if not self.agent.connected.is_set():
-            return
+            return 0
         now = time.time()
         config = self.agent.config
+        sent = 0
         with self.lock:
             for tail in self.tails.values():
                 while tail.pending and len(tail.in_flight) < MAX_IN_FLIGHT:
@@ -1345,7 +1368,9 @@ class DemoLogs(Feature):
                     if not full and now - tail.pending_since < config.log_batch_max_delay_ms / 1000.0:
                         break
                     if not self._send_batch(tail, config.log_batch_max_records):
-                        return
+                        return sent
+                    sent += 1
+        return sent
 
     def _send_batch(self, tail: Tail, size: int) -> bool:
         records, ends = tail.pending[:size], tail.pending_ends[:size]
@@ -1370,7 +1395,11 @@ class DemoLogs(Feature):
                     tail.acked_offset = max(tail.acked_offset, int(data["offset"]))
                     self.saved[tail.key] = tail.acked_offset
                     self.saved_dirty = True
-                    return
+                    break
+        try:
+            os.write(self.wake_w, b"!")
+        except OSError:
+            pass  # the pipe is full: the loop is awake anyway
 
     def on_connected(self) -> None:
         with self.lock:
@@ -1492,21 +1521,207 @@ class Inotify(object):
         if wd >= 0:
             self.watched[directory] = wd
 
-    def wait(self, timeout: float) -> bool:
-        """True when something changed within timeout (events are drained)."""
-        ready, _, _ = select.select([self.fd], [], [], timeout)
-        if not ready:
-            return False
-        try:
-            while os.read(self.fd, 65536):
-                pass
-        except OSError:
-            pass
-        return True
-
 
 FEATURES.append(DemoLogs)
 
+
+##############################################################################
+# System logs: the journal (journalctl -o json, persisted cursor) or a syslog file
+##############################################################################
+
+SYSTEM_BATCH_RECORDS = 500
+SYSTEM_BATCH_DELAY_S = 1.0
+JOURNAL_PRIORITY_LEVELS = ("FATAL", "FATAL", "FATAL", "ERROR", "WARN", "INFO", "INFO", "DEBUG")
+
+
+def journal_record(entry: Dict[str, Any]) -> Dict[str, Any]:
+    """One `journalctl -o json` entry -> a log record (with its sequence number as offset)."""
+    message = entry.get("MESSAGE", "")
+    if isinstance(message, list):  # journald sends non-UTF-8 messages as byte arrays
+        message = bytes(b for b in message if isinstance(b, int) and 0 <= b < 256).decode("utf-8", "replace")
+    try:
+        level = JOURNAL_PRIORITY_LEVELS[int(entry.get("PRIORITY", 6))]
+    except (ValueError, IndexError):
+        level = "INFO"
+    micros = int(entry.get("__REALTIME_TIMESTAMP", 0) or 0)
+    record: Dict[str, Any] = {"ts": iso_time(micros / 1e6) if micros else iso_time(), "level": level, "message": str(message)[:65536]}
+    for key, out in (("_SYSTEMD_UNIT", "unit"), ("SYSLOG_IDENTIFIER", "identifier")):
+        if isinstance(entry.get(key), str):
+            record[out] = entry[key][:256]
+    if str(entry.get("_PID", "")).isdigit():
+        record["pid"] = int(entry["_PID"])
+    if str(entry.get("__SEQNUM", "")).isdigit():
+        record["offset"] = int(entry["__SEQNUM"])
+    return record
+
+
+class SystemLogs(Feature):
+    """Ships the machine's own logs as source "system": one batch in flight, its cursor saved
+    only once the server acknowledged it, so a restart resumes exactly where it stopped."""
+
+    def __init__(self, agent: Agent):
+        Feature.__init__(self, agent)
+        config = agent.config
+        self.mode = self._choose_mode(config)
+        self.cursor_path = os.path.join(config.state_dir, "system-log-cursor.json")
+        self.cursor = self._load_cursor()
+        self.in_flight: Optional[Dict[str, Any]] = None
+        self.acked = threading.Event()
+        self.connection_lost = False
+        self.seq = 0
+
+    @staticmethod
+    def _choose_mode(config: Config) -> str:
+        if config.system_logs != "auto":
+            return config.system_logs
+        if _which(config.journalctl) and (os.path.exists("/run/systemd/journal/socket") or os.path.isdir("/var/log/journal")):
+            return "journal"
+        return "syslog" if os.path.exists(config.syslog_path) else "off"
+
+    def capabilities(self) -> List[str]:
+        return ["system-logs"] if self.mode in ("journal", "syslog") else []
+
+    def handlers(self) -> Dict[str, Callable[[Dict[str, Any]], None]]:
+        return {"system.logs.ack": self.on_ack}
+
+    def workers(self) -> List[Callable[[], None]]:
+        return {"journal": [self.run_journal], "syslog": [self.run_syslog]}.get(self.mode, [])
+
+    # ---- shipping, shared by both sources
+
+    def ship(self, records: List[Dict[str, Any]], cursor: str, stream: Optional[str]) -> bool:
+        """Sends one batch and waits for its ack (resending after a reconnection); False when stopping."""
+        self.seq += 1
+        data: Dict[str, Any] = {"source": "journal" if self.mode == "journal" else "syslog", "cursor": cursor, "records": records}
+        if stream:
+            data["stream"] = stream
+        self.in_flight = {"type": "system.logs", "id": "sys-%d" % self.seq, "data": data}
+        while not self.agent.stop_event.is_set():
+            self.acked.clear()
+            self.connection_lost = False
+            if not (self.agent.connected.wait(1.0) and self.agent.send(self.in_flight)):
+                continue
+            deadline = time.monotonic() + 30.0
+            # Until the ack, the connection drops (send again once back) or 30 s pass.
+            while not self.acked.wait(0.2) and not self.connection_lost and time.monotonic() < deadline:
+                if self.agent.stop_event.is_set():
+                    return False
+            if self.acked.is_set():
+                self.cursor = cursor
+                self._save_cursor()
+                return True
+        return False
+
+    def on_ack(self, message: Dict[str, Any]) -> None:
+        if self.in_flight is not None and message.get("id") == self.in_flight["id"]:
+            self.acked.set()
+
+    def on_disconnected(self) -> None:
+        self.connection_lost = True
+
+    # ---- the journal
+
+    def run_journal(self) -> None:
+        import subprocess
+        args = [self.agent.config.journalctl, "-o", "json", "--follow", "--no-pager", "--no-tail"]
+        args += ["--after-cursor", self.cursor] if self.cursor else ["--lines", "0"]
+        process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        assert process.stdout is not None
+        batch: List[Dict[str, Any]] = []
+        cursor, stream, started = self.cursor, None, time.monotonic()
+        fd = process.stdout.fileno()
+        buffered = b""
+        try:
+            while not self.agent.stop_event.is_set():
+                ready, _, _ = select.select([fd], [], [], 0.5)
+                if ready:
+                    chunk = os.read(fd, 65536)
+                    if not chunk:
+                        break
+                    buffered += chunk
+                    lines = buffered.split(b"\n")
+                    buffered = lines.pop()
+                    for line in lines:
+                        try:
+                            entry = json.loads(line.decode("utf-8", "replace"))
+                        except ValueError:
+                            continue
+                        entry_stream = "journal:%s" % entry.get("__SEQNUM_ID", "")
+                        if batch and entry_stream != stream:  # one offset space per batch
+                            if not self.ship(batch, cursor, stream):
+                                return
+                            batch, started = [], time.monotonic()
+                        stream = entry_stream
+                        batch.append(journal_record(entry))
+                        cursor = str(entry.get("__CURSOR", cursor))
+                if batch and (len(batch) >= SYSTEM_BATCH_RECORDS or time.monotonic() - started >= SYSTEM_BATCH_DELAY_S):
+                    if not self.ship(batch, cursor, stream):
+                        return
+                    batch, started = [], time.monotonic()
+                elif not batch:
+                    started = time.monotonic()
+        finally:
+            process.kill()
+            process.wait()
+            process.stdout.close()
+
+    # ---- a syslog file
+
+    def run_syslog(self) -> None:
+        path = self.agent.config.syslog_path
+        inode, offset = _parse_file_cursor(self.cursor)
+        while not self.agent.stop_event.is_set():
+            try:
+                st = os.stat(path)
+            except OSError:
+                self.agent.stop_event.wait(SYSTEM_BATCH_DELAY_S)
+                continue
+            if st.st_ino != inode or st.st_size < offset:  # a new or truncated file: start at its beginning
+                inode, offset = st.st_ino, 0
+            batch, offset_after = self._read_syslog(path, offset)
+            if batch:
+                if not self.ship(batch, "%d:%d" % (inode, offset_after), "syslog:%d" % inode):
+                    return
+                offset = offset_after
+            else:
+                self.agent.stop_event.wait(SYSTEM_BATCH_DELAY_S)
+
+    def _read_syslog(self, path: str, offset: int) -> Tuple[List[Dict[str, Any]], int]:
+        try:
+            with open(path, "rb") as f:
+                f.seek(offset)
+                data = f.read(READ_CHUNK_BYTES)
+        except OSError:
+            return [], offset
+        lines, used = split_lines(data, offset)
+        now = iso_time()
+        records = [{"ts": now, "level": "INFO", "message": raw.decode("utf-8", "replace"), "offset": start}
+                   for start, _end, raw, _split in lines[:SYSTEM_BATCH_RECORDS]]
+        if len(lines) > SYSTEM_BATCH_RECORDS:
+            used = lines[SYSTEM_BATCH_RECORDS][0] - offset
+        return records, offset + used
+
+    # ---- cursor
+
+    def _load_cursor(self) -> str:
+        try:
+            return str(json.loads(read_text(self.cursor_path)).get("cursor", ""))
+        except (OSError, ValueError, AttributeError):
+            return ""
+
+    def _save_cursor(self) -> None:
+        try:
+            write_atomic(self.cursor_path, json.dumps({"mode": self.mode, "cursor": self.cursor}))
+        except OSError as e:
+            log("WARN", "cannot save the system log cursor: %s" % e)
+
+
+def _parse_file_cursor(cursor: str) -> Tuple[int, int]:
+    inode, _, offset = cursor.partition(":")
+    return (int(inode), int(offset)) if inode.isdigit() and offset.isdigit() else (0, 0)
+
+
+FEATURES.append(SystemLogs)
 
 ##############################################################################
 # Exec: commands with streamed output, in their own process group

@@ -76,6 +76,19 @@ describe('every library reaches the server', () => {
   });
 });
 
+describe('system logs', () => {
+  it('ships a syslog file as source "system"', async () => {
+    const syslog = `${tempDir('dvic-syslog-')}/syslog`;
+    fs.writeFileSync(syslog, 'Nov 24 10:00:00 pi kernel: usb 1-1: new high-speed USB device\n');
+    const { api } = await setup('syslog-node', { system_logs: 'syslog', syslog_path: syslog });
+    const records = await waitFor(async () => {
+      const { records: found } = await api('GET', '/api/v1/logs?source=system');
+      return found.length ? found : null;
+    }, 15_000, 'the system log line');
+    expect(records[0]).toMatchObject({ source: 'system', demo: null, level: 'INFO', message: 'Nov 24 10:00:00 pi kernel: usb 1-1: new high-speed USB device' });
+  });
+});
+
 describe('exactly once', () => {
   it('stores a 100,000-line stream once and in order while the server and the agent are killed at random', async () => {
     const serverEnv = { DVIC_PING_INTERVAL_MS: '2000' };

@@ -1,0 +1,88 @@
+#!/usr/bin/env node
+// bench/log-pipeline: demo writers (the Python library) -> real agent -> real server -> live tail.
+// 1. Throughput: WRITERS writers write LINES lines each as fast as they can; lines/s stored.
+// 2. Latency at fixed rates (RATES): write() -> live-tail subscriber (which sees a record only
+//    after its commit), p50/p99; agent and server CPU and RSS.
+//   WRITERS=4 LINES=50000 RATES=1000,5000 RATE_S=15 node bench/log-pipeline/run.mjs
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import WebSocket from 'ws';
+import { machine, mib, processStats } from '../lib/process-stats.mjs';
+import { repoDir, startServer } from '../lib/server.mjs';
+
+const WRITERS = Number(process.env.WRITERS ?? 4);
+const LINES = Number(process.env.LINES ?? 50_000);
+const RATES = (process.env.RATES ?? '1000,5000').split(',').map(Number);
+const RATE_S = Number(process.env.RATE_S ?? 15);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const percentile = (v, p) => (v.length ? v[Math.min(v.length - 1, Math.floor((p / 100) * v.length))] : NaN);
+
+console.log(`log-pipeline: ${WRITERS} writers x ${LINES} lines, then rates ${RATES.join(', ')} lines/s for ${RATE_S} s`);
+console.log(`machine: ${machine()}`);
+const server = await startServer();
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dvic-pipeline-'));
+const logDir = path.join(dir, 'logs');
+fs.mkdirSync(logDir);
+let agent;
+try {
+  const { node, config } = await server.api('POST', '/api/v1/nodes', { name: 'pipeline' });
+  fs.writeFileSync(path.join(dir, 'node.key'), config.private_key, { mode: 0o600 });
+  fs.writeFileSync(path.join(dir, 'agent.json'), JSON.stringify({ server_url: server.agentUrl, node_id: node.id, key_path: path.join(dir, 'node.key'), state_dir: path.join(dir, 'state'), log_dir: logDir, metrics_interval_s: 5 }), { mode: 0o600 });
+  agent = spawn('/usr/bin/python3', [path.join(repoDir, 'agent/dvic_agent.py'), '--config', path.join(dir, 'agent.json')], { stdio: 'ignore' });
+  for (let i = 0; i < 100 && (await server.api('GET', `/api/v1/nodes/${node.id}`)).node.status !== 'online'; i++) await sleep(100);
+
+  const stored = async () => (await server.api('GET', '/api/v1/demos')).demos.reduce((n, d) => n + d.line_count, 0);
+  const writer = (demo, count, rate) => new Promise((resolve) => spawn('/usr/bin/python3', [path.join(repoDir, 'bench/log-pipeline/writer.py'), path.join(repoDir, 'libs/python'), demo, String(count), String(rate)],
+    { env: { ...process.env, DVIC_LOG_DIR: logDir }, stdio: 'ignore' }).on('exit', resolve));
+
+  // 1. throughput
+  const a0 = processStats(agent.pid);
+  const s0 = processStats(server.pid);
+  const t0 = performance.now();
+  const writing = Promise.all(Array.from({ length: WRITERS }, (_, i) => writer(`burst-${i}`, LINES, 0)));
+  let writtenAt = 0;
+  void writing.then(() => { writtenAt = performance.now(); });
+  const total = WRITERS * LINES;
+  for (let i = 0; i < 6000 && (await stored()) < total; i++) await sleep(100);
+  const seconds = (performance.now() - t0) / 1000;
+  const a1 = processStats(agent.pid);
+  const s1 = processStats(server.pid);
+  console.log('');
+  console.log(`throughput: ${total} lines stored in ${seconds.toFixed(1)} s = ${(total / seconds).toFixed(0)} lines/s end to end (writers done after ${((writtenAt - t0) / 1000).toFixed(1)} s)`);
+  console.log(`  agent ${((100 * (a1.cpuSeconds - a0.cpuSeconds)) / seconds).toFixed(0)} % of a core, RSS ${mib(a1.rssBytes)} MiB; server ${((100 * (s1.cpuSeconds - s0.cpuSeconds)) / seconds).toFixed(0)} %, RSS ${mib(s1.rssBytes)} MiB`);
+
+  // 2. latency at fixed rates, seen by a live-tail subscriber
+  const cookie = await fetch(`${server.base}/api/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin', password: 'bench-password' }) }).then((r) => r.headers.get('set-cookie').split(';')[0]);
+  console.log('');
+  console.log('rate (lines/s)  achieved  p50 write->live tail  p99      agent CPU  agent RSS  server CPU');
+  for (const rate of RATES) {
+    const demo = `rate-${rate}`;
+    const latencies = [];
+    const ws = new WebSocket(server.agentUrl.replace('/agent', '/live'), { headers: { cookie } });
+    await new Promise((r) => ws.on('open', r));
+    ws.on('message', (data) => {
+      const m = JSON.parse(data.toString());
+      if (m.type !== 'logs.records') return;
+      const now = Date.now() * 1e6;
+      for (const r of m.data.records) latencies.push((now - Number(/t=(\d+)/.exec(r.message)[1])) / 1e6);
+    });
+    ws.send(JSON.stringify({ type: 'logs.subscribe', data: { demo } }));
+    await sleep(300);
+    const before = { a: processStats(agent.pid), s: processStats(server.pid), t: performance.now() };
+    await writer(demo, rate * RATE_S, rate);
+    const elapsed = (performance.now() - before.t) / 1000;
+    const after = { a: processStats(agent.pid), s: processStats(server.pid) };
+    for (let i = 0; i < 100 && latencies.length < rate * RATE_S; i++) await sleep(100);
+    ws.close();
+    latencies.sort((x, y) => x - y);
+    console.log(`${String(rate).padEnd(16)}${String(Math.round(latencies.length / elapsed)).padEnd(10)}${`${percentile(latencies, 50).toFixed(0)} ms`.padEnd(21)}${`${percentile(latencies, 99).toFixed(0)} ms`.padEnd(9)}`
+      + `${`${((100 * (after.a.cpuSeconds - before.a.cpuSeconds)) / elapsed).toFixed(1)} %`.padEnd(11)}${`${mib(after.a.rssBytes)} MiB`.padEnd(11)}${((100 * (after.s.cpuSeconds - before.s.cpuSeconds)) / elapsed).toFixed(1)} %`);
+  }
+} finally {
+  agent?.kill('SIGTERM');
+  await server.stop();
+  fs.rmSync(dir, { recursive: true, force: true });
+}
+process.exit(0);
