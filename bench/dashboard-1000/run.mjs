@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+/* global window, PerformanceObserver -- code inside page.evaluate() runs in the browser */
 // bench/dashboard-1000: the dashboard in headless Chromium while 1,000 simulated agents report
 // every 5 s. Prints time to first render, main-thread busy time per live message, JS heap.
 //   NODES=1000 INTERVAL_S=5 MEASURE_S=30 node bench/dashboard-1000/run.mjs   (needs npm run build)
