@@ -1227,7 +1227,7 @@ class DemoLogs(Feature):
         delay = self.agent.config.log_batch_max_delay_ms / 1000.0
         now = time.time()
         with self.lock:
-            due = [t.pending_since + delay - now for t in self.tails.values() if t.pending and len(t.in_flight) < MAX_IN_FLIGHT]
+            due = [(t.pending_since + delay - now) if t.in_flight else 0.0 for t in self.tails.values() if t.pending and len(t.in_flight) < MAX_IN_FLIGHT]
         return max(0.0, min(due)) if due else delay
 
     def _wait(self, timeout: float) -> None:
@@ -1364,8 +1364,10 @@ class DemoLogs(Feature):
         with self.lock:
             for tail in self.tails.values():
                 while tail.pending and len(tail.in_flight) < MAX_IN_FLIGHT:
+                    # Like Nagle: with nothing in flight a line goes out at once (low latency when
+                    # quiet); otherwise lines gather until the batch is full or old enough.
                     full = len(tail.pending) >= config.log_batch_max_records
-                    if not full and now - tail.pending_since < config.log_batch_max_delay_ms / 1000.0:
+                    if tail.in_flight and not full and now - tail.pending_since < config.log_batch_max_delay_ms / 1000.0:
                         break
                     if not self._send_batch(tail, config.log_batch_max_records):
                         return sent

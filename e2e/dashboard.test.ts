@@ -1,6 +1,7 @@
 // The dashboard in real Chromium against the real server and the real agent.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -23,7 +24,8 @@ describe.skipIf(missing !== null)('dashboard in Chromium', () => {
   let logDir: string;
 
   beforeAll(async () => {
-    server = await startServer({ env: { DVIC_METRICS_INTERVAL_S: '1' } });
+    // The server also enrolls and runs the agent of this machine, as `npm start` does.
+    server = await startServer({ env: { DVIC_METRICS_INTERVAL_S: '1', DVIC_LOCAL_AGENT: '1', DVIC_PING_INTERVAL_MS: '500' } });
     api = await apiClient(server.baseUrl);
     const created = await api('POST', '/api/v1/nodes', { name: 'lab-pc', labels: { room: 'hall' } });
     node = created.node;
@@ -40,8 +42,12 @@ describe.skipIf(missing !== null)('dashboard in Chromium', () => {
   });
 
   const row = () => page.locator('.node-row[data-node="lab-pc"]');
+  const localRow = () => page.locator(`.node-row[data-node="${os.hostname()}"]`);
+  /** The agent the server runs for this machine. */
+  const localAgentPid = () => Number(fs.readdirSync('/proc').find((pid) => /^\d+$/.test(pid)
+    && fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(`${server.dataDir}/local-agent/agent.json`)));
 
-  it('refuses a wrong password, then signs in and shows the node online with a live CPU value', async () => {
+  it('refuses a wrong password, then signs in and shows the local node online with a live CPU value', async () => {
     await page.goto(server.baseUrl);
     await page.getByLabel('Password').fill('not the password');
     await page.getByRole('button', { name: 'Sign in' }).click();
@@ -49,22 +55,34 @@ describe.skipIf(missing !== null)('dashboard in Chromium', () => {
     await page.screenshot({ path: screenshot('login') });
     await page.getByLabel('Password').fill(ADMIN_PASSWORD);
     await page.getByRole('button', { name: 'Sign in' }).click();
-    await row().waitFor({ timeout: 15_000 });
-    await expect.poll(() => row().locator('.status').textContent(), { timeout: 10_000 }).toMatch(/^● online/);
+    await localRow().waitFor({ timeout: 15_000 });
+    await expect.poll(() => localRow().locator('.status').textContent(), { timeout: 15_000 }).toMatch(/^● online/);
 
     // Load the CPU so the value visibly moves.
     const burner = new Proc(spawn(PYTHON, ['-c', 'import time\nend = time.time() + 20\nwhile time.time() < end: pass']));
-    const first = await row().getByTestId('cpu').textContent();
-    await expect.poll(() => row().getByTestId('cpu').textContent(), { timeout: 15_000 }).not.toBe(first);
+    const first = await localRow().getByTestId('cpu').textContent();
+    await expect.poll(() => localRow().getByTestId('cpu').textContent(), { timeout: 15_000 }).not.toBe(first);
     await burner.kill('SIGKILL');
     await page.screenshot({ path: screenshot('overview-online') });
   });
 
-  it('turns the node offline when its agent stops, and online when it starts again', async () => {
+  it('turns the local node offline when its agent stops, and online when it starts again', async () => {
+    const pid = localAgentPid();
+    expect(pid).toBeGreaterThan(0);
+    process.kill(pid, 'SIGSTOP'); // a stopped process answers no ping: offline within 3 pings
+    try {
+      await expect.poll(() => localRow().locator('.status').textContent(), { timeout: 10_000 }).toMatch(/^■ offline/);
+      await expect.poll(() => page.getByTestId('node-counts').textContent()).toBe('1 online of 2');
+      await page.screenshot({ path: screenshot('node-offline') });
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+    await expect.poll(() => localRow().locator('.status').textContent(), { timeout: 40_000 }).toMatch(/^● online/);
+  });
+
+  it('shows an enrolled node going offline and back when its agent is killed and restarted', async () => {
     await agent.kill('SIGKILL');
     await expect.poll(() => row().locator('.status').textContent(), { timeout: 10_000 }).toMatch(/^■ offline/);
-    await expect.poll(() => page.getByTestId('node-counts').textContent()).toBe('0 online of 1');
-    await page.screenshot({ path: screenshot('node-offline') });
     agent = startAgent(configPath);
     await expect.poll(() => row().locator('.status').textContent(), { timeout: 15_000 }).toMatch(/^● online/);
   });
@@ -127,7 +145,7 @@ describe.skipIf(missing !== null)('dashboard in Chromium', () => {
   it('has a wall mode for the big screen', async () => {
     await page.goto(`${server.baseUrl}/wall`);
     await page.locator('.tile').first().waitFor();
-    await expect.poll(() => page.locator('.wall h1').textContent()).toMatch(/All up/);
+    await expect.poll(() => page.locator('.wall h1').textContent()).toMatch(/All up · 2 nodes/);
     await page.screenshot({ path: screenshot('wall') });
   });
 

@@ -189,3 +189,41 @@ describe('terminal relay', () => {
     expect(closed).toEqual({ code: 4404, reason: 'node is offline' });
   });
 });
+
+describe('terminal sessions', () => {
+  it('keeps several terminals on several nodes apart', async () => {
+    const a = await onlineAgent('term-a');
+    const b = await onlineAgent('term-b');
+    const open = (nodeId: string) => new WebSocket(`${server.liveUrl.replace('/live', '')}/nodes/${nodeId}/terminal`, { headers: { cookie: server.cookie } });
+    const viewers = [open(a.nodeId), open(a.nodeId), open(b.nodeId)];
+    const opens = [await a.agent.next((m: any) => m.type === 'terminal.open'), await a.agent.next((m: any) => m.type === 'terminal.open'), await b.agent.next((m: any) => m.type === 'terminal.open')];
+    expect(new Set(opens.map((o) => o.data.channel)).size).toBe(3);
+    await Promise.all(viewers.map((v) => new Promise((r) => (v.readyState === WebSocket.OPEN ? r(null) : v.on('open', r)))));
+    viewers.forEach((v, i) => v.send(Buffer.from(`viewer ${i}`)));
+    await waitFor(() => a.agent.binary.length === 2 && b.agent.binary.length === 1, 3000, 'input routed');
+    const routed = (frames: Buffer[]) => frames.map((f) => [f.readUInt32BE(1), f.subarray(5).toString()]).sort();
+    expect(routed(a.agent.binary)).toEqual([[opens[0].data.channel, 'viewer 0'], [opens[1].data.channel, 'viewer 1']].sort());
+    expect(routed(b.agent.binary)).toEqual([[opens[2].data.channel, 'viewer 2']]);
+    viewers.forEach((v) => v.close());
+    a.agent.close();
+    b.agent.close();
+  });
+});
+
+describe('idle terminals', () => {
+  it('closes a terminal nobody used for DVIC_TERMINAL_IDLE_S', async () => {
+    const idle = await startTestServer({ DVIC_TERMINAL_IDLE_S: '1' });
+    try {
+      const { config } = await idle.enroll('sleepy-term');
+      const agent = await connectAgent({ url: idle.agentUrl, nodeId: config.node_id, privateKeyPem: config.private_key, capabilities: CAPS });
+      const viewer = new WebSocket(`${idle.liveUrl.replace('/live', '')}/nodes/${config.node_id}/terminal`, { headers: { cookie: idle.cookie } });
+      const closed = new Promise<string>((resolve) => viewer.on('close', (_code, reason) => resolve(reason.toString())));
+      await agent.next((m: any) => m.type === 'terminal.open');
+      expect(await closed).toBe('closed after being idle');
+      expect((await agent.next((m: any) => m.type === 'terminal.close')).data.reason).toBe('closed after being idle');
+      agent.close();
+    } finally {
+      await idle.close();
+    }
+  });
+});

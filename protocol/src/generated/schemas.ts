@@ -2228,7 +2228,7 @@ export const schemas = [
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "$id": "https://dvic.devinci.fr/protocol/v1/live/logs.records.json",
     "title": "New log records",
-    "description": "Records matching the subscription, oldest first, sent at most every 100 ms. dropped counts records skipped because the client fell behind.",
+    "description": "Records matching the subscription, oldest first, sent at most every 50 ms. dropped counts records skipped because the client fell behind.",
     "x-direction": "server-to-client",
     "type": "object",
     "required": [

@@ -817,7 +817,7 @@ export interface LiveErrorLiveMessage {
 }
 
 /**
- * Records matching the subscription, oldest first, sent at most every 100 ms. dropped counts records skipped because the client fell behind.
+ * Records matching the subscription, oldest first, sent at most every 50 ms. dropped counts records skipped because the client fell behind.
  */
 
 export interface LogsRecordsLiveMessage {

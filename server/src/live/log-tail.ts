@@ -21,7 +21,7 @@ interface Subscription {
 const MAX_PENDING = 5000;
 /** A subscriber with this much unsent data gets no new batch until it drains. */
 const MAX_BUFFERED_BYTES = 1024 * 1024;
-const FLUSH_MS = 100;
+const FLUSH_MS = 50;
 
 export function matches(filter: TailFilter, r: StoredLog): boolean {
   if (filter.nodeId && r.node_id !== filter.nodeId) return false;
@@ -37,7 +37,7 @@ export function matches(filter: TailFilter, r: StoredLog): boolean {
 
 /**
  * Live log tail for dashboards and the CLI: matching records are batched per subscriber and sent
- * every 100 ms. A subscriber that cannot keep up is sampled (records dropped and counted), so it
+ * every 50 ms. A subscriber that cannot keep up is sampled (records dropped and counted), so it
  * can never make the server's memory grow.
  */
 export class LogTail {

@@ -1,4 +1,5 @@
 import type { Db } from '../db/database.js';
+import { Filters } from '../db/filters.js';
 
 export interface AuditEntry {
   id: number;
@@ -45,20 +46,14 @@ export class AuditRepository {
 
   /** Newest first; one more row than asked tells whether another page exists. */
   search(query: AuditQuery): { entries: AuditEntry[]; more: boolean } {
-    const where: string[] = [];
-    const params: Record<string, unknown> = { limit: query.limit + 1 };
-    const add = (clause: string, name: string, value: unknown) => {
-      if (value === undefined) return;
-      where.push(clause);
-      params[name] = value;
-    };
-    add('username = @username', 'username', query.username);
-    add('action = @action', 'action', query.action);
-    add('target = @target', 'target', query.target);
-    add('outcome = @outcome', 'outcome', query.outcome);
-    add("(instr(action, @q) OR instr(COALESCE(target, ''), @q) OR instr(COALESCE(details, ''), @q))", 'q', query.q);
-    add('id < @beforeId', 'beforeId', query.beforeId);
-    const rows = this.db.prepare(`SELECT * FROM audit_log ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT @limit`).all(params) as Row[];
+    const filters = new Filters({ limit: query.limit + 1 })
+      .add('username = @username', 'username', query.username)
+      .add('action = @action', 'action', query.action)
+      .add('target = @target', 'target', query.target)
+      .add('outcome = @outcome', 'outcome', query.outcome)
+      .add("(instr(action, @q) OR instr(COALESCE(target, ''), @q) OR instr(COALESCE(details, ''), @q))", 'q', query.q)
+      .add('id < @beforeId', 'beforeId', query.beforeId);
+    const rows = this.db.prepare(`SELECT * FROM audit_log ${filters.sql} ORDER BY id DESC LIMIT @limit`).all(filters.params) as Row[];
     return {
       entries: rows.slice(0, query.limit).map((r) => ({ ...r, details: r.details === null ? null : (JSON.parse(r.details) as Record<string, unknown>) })),
       more: rows.length > query.limit,

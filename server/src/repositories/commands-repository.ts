@@ -1,4 +1,5 @@
 import type { Db } from '../db/database.js';
+import { Filters } from '../db/filters.js';
 
 export type CommandStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'timed_out' | 'cancelled' | 'lost' | 'expired' | 'error';
 export const FINAL_STATUSES: ReadonlySet<CommandStatus> = new Set(['succeeded', 'failed', 'timed_out', 'cancelled', 'lost', 'expired', 'error']);
@@ -96,24 +97,16 @@ export class CommandsRepository {
   }
 
   search(query: CommandQuery): { commands: CommandRecord[]; more: boolean } {
-    const where: string[] = [];
-    const params: Record<string, unknown> = { limit: query.limit + 1 };
-    const add = (clause: string, name: string, value: unknown) => {
-      if (value === undefined) return;
-      where.push(clause);
-      params[name] = value;
-    };
-    add('node_id = @nodeId', 'nodeId', query.nodeId);
-    add('batch_id = @batchId', 'batchId', query.batchId);
-    add('username = @user', 'user', query.user);
-    add('status = @status', 'status', query.status);
-    add('instr(lower(display), lower(@q))', 'q', query.q);
+    const filters = new Filters({ limit: query.limit + 1 })
+      .add('node_id = @nodeId', 'nodeId', query.nodeId)
+      .add('batch_id = @batchId', 'batchId', query.batchId)
+      .add('username = @user', 'user', query.user)
+      .add('status = @status', 'status', query.status)
+      .add('instr(lower(display), lower(@q))', 'q', query.q);
     if (query.before) {
-      where.push('(created_at < @beforeAt OR (created_at = @beforeAt AND id < @beforeId))');
-      Object.assign(params, { beforeAt: query.before.createdAt, beforeId: query.before.id });
+      filters.addAll('(created_at < @beforeAt OR (created_at = @beforeAt AND id < @beforeId))', { beforeAt: query.before.createdAt, beforeId: query.before.id });
     }
-    const rows = this.db.prepare(`SELECT * FROM commands ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
-      ORDER BY created_at DESC, id DESC LIMIT @limit`).all(params) as Row[];
+    const rows = this.db.prepare(`SELECT * FROM commands ${filters.sql} ORDER BY created_at DESC, id DESC LIMIT @limit`).all(filters.params) as Row[];
     return { commands: rows.slice(0, query.limit).map(toRecord), more: rows.length > query.limit };
   }
 }

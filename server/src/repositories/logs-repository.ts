@@ -1,4 +1,5 @@
 import type { Db } from '../db/database.js';
+import { Filters } from '../db/filters.js';
 
 export const LOG_LEVELS = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'FATAL'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -93,28 +94,20 @@ export class LogsRepository {
 
   /** Newest first; one more row than asked tells whether another page exists. */
   search(query: LogQuery): { records: StoredLog[]; more: boolean } {
-    const where: string[] = [];
-    const params: Record<string, unknown> = { limit: query.limit + 1 };
-    const add = (clause: string, name: string, value: unknown) => {
-      if (value === undefined) return;
-      where.push(clause);
-      params[name] = value;
-    };
-    add('r.node_id = @nodeId', 'nodeId', query.nodeId);
-    add('r.demo = @demo', 'demo', query.demo);
-    add('r.source = @source', 'source', query.source);
-    add('r.level >= @minLevel', 'minLevel', query.minLevel);
-    add('r.ts >= @since', 'since', query.since);
-    add('r.ts < @until', 'until', query.until);
-    add('r.id IN (SELECT rowid FROM log_fts WHERE log_fts MATCH @q)', 'q', query.q ? ftsQuery(query.q) ?? undefined : undefined);
+    const filters = new Filters({ limit: query.limit + 1 })
+      .add('r.node_id = @nodeId', 'nodeId', query.nodeId)
+      .add('r.demo = @demo', 'demo', query.demo)
+      .add('r.source = @source', 'source', query.source)
+      .add('r.level >= @minLevel', 'minLevel', query.minLevel)
+      .add('r.ts >= @since', 'since', query.since)
+      .add('r.ts < @until', 'until', query.until)
+      .add('r.id IN (SELECT rowid FROM log_fts WHERE log_fts MATCH @q)', 'q', query.q ? ftsQuery(query.q) ?? undefined : undefined);
     if (query.before) {
-      where.push('(r.ts < @beforeTs OR (r.ts = @beforeTs AND r.id < @beforeId))');
-      Object.assign(params, { beforeTs: query.before.ts, beforeId: query.before.id });
+      filters.addAll('(r.ts < @beforeTs OR (r.ts = @beforeTs AND r.id < @beforeId))', { beforeTs: query.before.ts, beforeId: query.before.id });
     }
     const rows = this.db.prepare(`
       SELECT r.id, r.node_id, r.source, r.demo, r.token, r.ts, r.level, r.message, r.fields FROM log_records r
-      ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
-      ORDER BY r.ts DESC, r.id DESC LIMIT @limit`).all(params) as Row[];
+      ${filters.sql} ORDER BY r.ts DESC, r.id DESC LIMIT @limit`).all(filters.params) as Row[];
     const more = rows.length > query.limit;
     return { records: rows.slice(0, query.limit).map(toStored), more };
   }
