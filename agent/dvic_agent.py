@@ -182,12 +182,15 @@ def read_optional(path: str, default: str = "") -> str:
 
 
 def write_atomic(path: str, text: str, mode: int = 0o600) -> None:
-    """Replaces a file in one step, so a crash leaves the old or the new content, never half."""
+    """Replaces a file in one step, so a crash of the agent leaves the old or the new content.
+
+    No fsync: it would stall log shipping for tens of milliseconds, and the state written here
+    (acknowledged offsets, cursors) only saves work: after a power cut an older value makes the
+    agent send again what the server already has, and the server drops the duplicates."""
     tmp = "%s.tmp%d" % (path, os.getpid())
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     try:
         os.write(fd, text.encode("utf-8"))
-        os.fsync(fd)
     finally:
         os.close(fd)
     os.replace(tmp, path)
@@ -1185,6 +1188,7 @@ class DemoLogs(Feature):
         self.saved_dirty = False
         self.saved_at = 0.0
         self.demos: Dict[str, Dict[str, Any]] = {}
+        self.known_scopes: List[Scope] = []
         self.container_names: Dict[str, Optional[str]] = {}
         self.own_mnt = readlink(os.path.join(self.proc_root, "self/ns/mnt"))
         self.inotify = Inotify.create()
@@ -1206,11 +1210,14 @@ class DemoLogs(Feature):
 
     def run(self) -> None:
         next_scan = next_liveness = 0.0
+        directory_changed = False
         while not self.agent.stop_event.is_set():
             now = time.monotonic()
             if now >= next_scan:
                 self.scan()
                 next_scan = now + SCAN_INTERVAL_S
+            elif directory_changed:
+                self.scan(self.known_scopes)  # a new file: follow it now, not at the next full scan
             if now >= next_liveness:
                 self.check_liveness()
                 next_liveness = now + LIVENESS_INTERVAL_S
@@ -1219,7 +1226,7 @@ class DemoLogs(Feature):
                 if not self.flush():
                     break
             self.save_offsets()
-            self._wait(self._next_deadline())
+            directory_changed = self._wait(self._next_deadline())
         self.save_offsets(force=True)
 
     def _next_deadline(self) -> float:
@@ -1230,8 +1237,8 @@ class DemoLogs(Feature):
             due = [(t.pending_since + delay - now) if t.in_flight else 0.0 for t in self.tails.values() if t.pending and len(t.in_flight) < MAX_IN_FLIGHT]
         return max(0.0, min(due)) if due else delay
 
-    def _wait(self, timeout: float) -> None:
-        """Until a log directory changes, an ack arrives, or timeout."""
+    def _wait(self, timeout: float) -> bool:
+        """Until a log directory changes (returns True), an ack arrives, or timeout."""
         fds = [self.wake_r] + ([self.inotify.fd] if self.inotify else [])
         ready, _, _ = select.select(fds, [], [], timeout)
         for fd in ready:
@@ -1240,6 +1247,7 @@ class DemoLogs(Feature):
                     pass
             except OSError:
                 pass
+        return bool(self.inotify) and self.inotify.fd in ready
 
     # ---- discovery
 
@@ -1275,9 +1283,12 @@ class DemoLogs(Feature):
                 found["name"] = name
         return found
 
-    def scan(self) -> None:
+    def scan(self, scopes: Optional[List[Scope]] = None) -> None:
+        """Follows new log files; forgets finished ones. Without scopes, looks for namespaces too."""
         listed = set()
-        for scope in self.scopes():
+        if scopes is None:
+            self.known_scopes = scopes = self.scopes()
+        for scope in scopes:
             try:
                 names = os.listdir(scope.log_dir)
             except OSError:

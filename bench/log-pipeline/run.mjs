@@ -4,6 +4,8 @@
 // 2. Latency at fixed rates (RATES): write() -> live-tail subscriber (which sees a record only
 //    after its commit), p50/p99; agent and server CPU and RSS.
 //   WRITERS=4 LINES=50000 RATES=1000,5000 RATE_S=15 node bench/log-pipeline/run.mjs
+// DEBUG_LAG=1 prints every line slower than 150 ms; SERVER_NODE_OPTIONS passes options (e.g. a
+// --require'd profiler) to the server process.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -14,14 +16,14 @@ import { repoDir, startServer } from '../lib/server.mjs';
 
 const WRITERS = Number(process.env.WRITERS ?? 4);
 const LINES = Number(process.env.LINES ?? 50_000);
-const RATES = (process.env.RATES ?? '1000,5000').split(',').map(Number);
+const RATES = (process.env.RATES ?? '1000,5000').split(',').filter(Boolean).map(Number);
 const RATE_S = Number(process.env.RATE_S ?? 15);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const percentile = (v, p) => (v.length ? v[Math.min(v.length - 1, Math.floor((p / 100) * v.length))] : NaN);
 
 console.log(`log-pipeline: ${WRITERS} writers x ${LINES} lines, then rates ${RATES.join(', ')} lines/s for ${RATE_S} s`);
 console.log(`machine: ${machine()}`);
-const server = await startServer();
+const server = await startServer(process.env.SERVER_NODE_OPTIONS ? { NODE_OPTIONS: process.env.SERVER_NODE_OPTIONS } : {});
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dvic-pipeline-'));
 const logDir = path.join(dir, 'logs');
 fs.mkdirSync(logDir);
@@ -66,7 +68,7 @@ try {
       const m = JSON.parse(data.toString());
       if (m.type !== 'logs.records') return;
       const now = Date.now() * 1e6;
-      for (const r of m.data.records) latencies.push((now - Number(/t=(\d+)/.exec(r.message)[1])) / 1e6);
+      for (const r of m.data.records) { const l = (now - Number(/t=(\d+)/.exec(r.message)[1])) / 1e6; latencies.push(l); if (process.env.DEBUG_LAG && l > 150) console.error(`lag ${l.toFixed(0)} ms ${r.message.slice(20, 40)}`); }
     });
     ws.send(JSON.stringify({ type: 'logs.subscribe', data: { demo } }));
     await sleep(300);

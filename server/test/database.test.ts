@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { Checkpointer } from '../src/db/checkpointer.js';
 import { migrate, openDatabase } from '../src/db/database.js';
 import { migrations } from '../src/db/migrations.js';
 
@@ -22,5 +23,21 @@ describe('database', () => {
     migrate(db, migrations);
     expect(db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all().map((r: any) => r.name))
       .toEqual(expect.arrayContaining(['api_tokens', 'demos', 'log_fts', 'log_records', 'nodes', 'sessions', 'users']));
+  });
+
+  it('checkpoints the WAL from a worker thread, and leaves it empty on stop', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dvic-db-'));
+    const file = path.join(dir, 'x.sqlite');
+    const db = openDatabase(file);
+    const checkpointer = new Checkpointer(db, file, 100);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(db.pragma('wal_autocheckpoint', { simple: true })).toBe(0);
+    const insert = db.prepare('INSERT INTO users (username, password_hash, created_at) VALUES (?, ?, ?)');
+    db.transaction(() => { for (let i = 0; i < 5000; i++) insert.run(`u${i}`, 'x'.repeat(200), i); })();
+    expect(fs.statSync(`${file}-wal`).size).toBeGreaterThan(0);
+    await checkpointer.stop();
+    expect(fs.statSync(`${file}-wal`).size).toBe(0);
+    db.close();
+    fs.rmSync(dir, { recursive: true });
   });
 });

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import fp from 'fastify-plugin';
 import type { ServerConfig } from '../config.js';
+import { Checkpointer } from '../db/checkpointer.js';
 import { openDatabase, type Db } from '../db/database.js';
 import { AgentHub } from '../hub/agent-hub.js';
 import { LiveHub } from '../live/live-hub.js';
@@ -49,7 +50,9 @@ declare module 'fastify' {
 
 /** Builds the shared services once and tears them down when the server closes. */
 export const servicesPlugin = fp<{ config: ServerConfig }>(async (app, { config }) => {
-  const db = openDatabase(path.join(config.dataDir, 'dvic.sqlite'));
+  const dbFile = path.join(config.dataDir, 'dvic.sqlite');
+  const db = openDatabase(dbFile);
+  const checkpointer = new Checkpointer(db, dbFile, 1000, (err) => app.log.warn({ err }, 'WAL checkpoints stay in the main thread'));
   const registry = new NodeRegistry(new NodesRepository(db), config.flushIntervalMs);
   const demos = new DemoRegistry(new DemosRepository(db));
   registry.summarizeDemos = (nodeId) => demos.summary(nodeId);
@@ -92,6 +95,7 @@ export const servicesPlugin = fp<{ config: ServerConfig }>(async (app, { config 
     logRetention.stop();
     logWriter.flush();
     registry.stop();
+    await checkpointer.stop();
     db.close();
   });
 }, { name: 'services' });
