@@ -2,26 +2,8 @@ import { useCallback, useEffect, useMemo, useState } from 'preact/hooks';
 import { ApiError, get, post } from '../api/client.js';
 import { live } from '../api/live.js';
 import { dateTime, duration } from '../format.js';
+import { applyCommandMessages, isFinal, mergeFetched, type Command } from '../state/commands-state.js';
 import { useLiveMessages, useNodes } from '../state/use-live.js';
-
-interface Command {
-  id: string;
-  batch_id: string | null;
-  node_id: string;
-  user: string;
-  command: string;
-  status: string;
-  exit_code: number | null;
-  signal: string | null;
-  stdout: string;
-  stderr: string;
-  truncated: boolean;
-  error: string | null;
-  created_at: number;
-  duration_ms: number | null;
-}
-
-const FINAL = new Set(['succeeded', 'failed', 'timed_out', 'cancelled', 'lost', 'expired', 'error']);
 
 /** Run a command on several nodes and watch every output side by side (like Salt's cmd.run). */
 export function Commands() {
@@ -39,17 +21,7 @@ export function Commands() {
   useEffect(loadHistory, [loadHistory]);
 
   useLiveMessages(['command.output', 'command.updated'], useCallback((messages: any[]) => {
-    setRunning((current) => current.map((c) => {
-      let next = c;
-      for (const m of messages) {
-        if (m.type === 'command.output' && m.data.command_id === c.id && m.data.offset >= next[m.data.stream as 'stdout'].length) {
-          next = { ...next, [m.data.stream]: next[m.data.stream as 'stdout'] + m.data.data };
-        } else if (m.type === 'command.updated' && m.data.command.id === c.id) {
-          next = { ...next, ...m.data.command, stdout: next.stdout, stderr: next.stderr };
-        }
-      }
-      return next;
-    }));
+    setRunning((current) => applyCommandMessages(current, messages));
   }, []));
 
   const run = async (e: Event) => {
@@ -64,15 +36,12 @@ export function Commands() {
       setRunning(commands);
       // Output that came before the subscription: fetch it once, the stream goes on from there.
       const full = await Promise.all(commands.map((c: Command) => get(`/api/v1/commands/${c.id}`).then((r) => r.command as Command)));
-      setRunning((current) => current.map((c) => {
-        const fetched = full.find((x) => x.id === c.id)!;
-        return fetched.stdout.length >= c.stdout.length ? { ...c, ...fetched } : c;
-      }));
+      setRunning((current) => current.map((c) => mergeFetched(c, full.find((x) => x.id === c.id)!)));
     } catch (err) {
       setError(err instanceof ApiError ? err.message : 'could not start the command');
     }
   };
-  useEffect(() => { if (running.length && running.every((c) => FINAL.has(c.status))) loadHistory(); }, [running]);
+  useEffect(() => { if (running.length && running.every(isFinal)) loadHistory(); }, [running]);
 
   return (
     <section class="commands" aria-labelledby="commands-title">
@@ -90,8 +59,8 @@ export function Commands() {
             <article key={c.id} class={`pane ${c.status}`} aria-label={`Output on ${names.get(c.node_id) ?? c.node_id}`}>
               <header>
                 <strong>{names.get(c.node_id) ?? c.node_id}</strong>
-                <span class={`cmd-status ${c.status}`}>{c.status}{c.exit_code !== null && c.exit_code !== undefined ? ` (${c.exit_code})` : ''}{c.signal ? ` ${c.signal}` : ''}</span>
-                {!FINAL.has(c.status) && <button type="button" onClick={() => post(`/api/v1/commands/${c.id}/cancel`).catch(() => undefined)}>Cancel</button>}
+                <span class={`cmd-status ${c.status}`}>{c.status}{c.exit_code != null ? ` (${c.exit_code})` : ''}{c.signal ? ` ${c.signal}` : ''}</span>
+                {!isFinal(c) && <button type="button" onClick={() => post(`/api/v1/commands/${c.id}/cancel`).catch(() => undefined)}>Cancel</button>}
               </header>
               <pre>{c.stdout}{c.stderr && <span class="stderr">{c.stderr}</span>}{c.error && <span class="stderr">{c.error}</span>}{c.truncated && '\n… output truncated'}</pre>
             </article>
@@ -107,7 +76,7 @@ export function Commands() {
         <tbody>
           {history.map((c) => (
             <tr key={c.id}><td>{dateTime(c.created_at)}</td><td>{c.user}</td><td>{names.get(c.node_id) ?? c.node_id.slice(0, 8)}</td><td><code>{c.command}</code></td>
-              <td class={`cmd-status ${c.status}`}>{c.status}{c.exit_code !== null ? ` (${c.exit_code})` : ''}</td><td>{c.duration_ms !== null ? duration(c.duration_ms) : '–'}</td></tr>
+              <td class={`cmd-status ${c.status}`}>{c.status}{c.exit_code != null ? ` (${c.exit_code})` : ''}</td><td>{c.duration_ms != null ? duration(c.duration_ms) : '–'}</td></tr>
           ))}
         </tbody>
       </table>
