@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -38,6 +39,22 @@ describe('database', () => {
     await checkpointer.stop();
     expect(fs.statSync(`${file}-wal`).size).toBe(0);
     db.close();
+    fs.rmSync(dir, { recursive: true });
+  });
+
+  it('keeps a process with nothing else to do alive until the last checkpoint, then closes the database', () => {
+    // Built code (npm test builds first): a plain node process, as the server and its scripts run.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dvic-db-'));
+    const dist = path.resolve(__dirname, '../dist/db');
+    const script = `
+      import { Checkpointer } from '${dist}/checkpointer.js';
+      import { openDatabase } from '${dist}/database.js';
+      const db = openDatabase('${dir}/x.sqlite');
+      const checkpointer = new Checkpointer(db, '${dir}/x.sqlite', 50);
+      await checkpointer.stop();
+      db.close();
+      console.log('closed');`;
+    expect(execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' }).trim()).toBe('closed');
     fs.rmSync(dir, { recursive: true });
   });
 });

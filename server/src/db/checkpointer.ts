@@ -37,6 +37,9 @@ export class Checkpointer {
 
   /** A last full checkpoint, then the worker ends. */
   async stop(): Promise<void> {
+    // Unreferenced while it runs, so it never holds the process open; referenced now, so the
+    // process waits for the last checkpoint instead of exiting under it.
+    this.worker.ref();
     this.worker.postMessage('stop');
     const timeout = new Promise<void>((resolve) => setTimeout(resolve, 10_000).unref());
     await Promise.race([this.exited, timeout]);
