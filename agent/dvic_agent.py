@@ -1337,22 +1337,31 @@ class DemoLogs(Feature):
     # ---- reading and shipping
 
     def read_all(self) -> None:
+        """Reads every file, oldest generation first. A newer generation waits until the older
+        one is read to its end and sent, so the last lines of a rotated file keep their place."""
         now = time.time()
         with self.lock:
-            for tail in self.tails.values():
-                self._read(tail, now)
+            unfinished = set()
+            for tail in sorted(self.tails.values(), key=lambda t: t.generation):
+                stream = (tail.scope.key, tail.token)
+                if stream in unfinished:
+                    continue
+                if self._read(tail, now) or tail.pending:
+                    unfinished.add(stream)
 
-    def _read(self, tail: Tail, now: float) -> None:
+    def _read(self, tail: Tail, now: float) -> bool:
+        """Reads complete lines into the pending batch; True while complete lines may be left."""
         limit = self.agent.config.log_batch_max_records
         if len(tail.in_flight) >= MAX_IN_FLIGHT or len(tail.pending) >= limit:
-            return
+            return True
         try:
             data = os.pread(tail.fd, READ_CHUNK_BYTES, tail.read_offset)
         except OSError:
-            return
+            return False
         lines, used = split_lines(data, tail.read_offset)
+        more = len(data) == READ_CHUNK_BYTES  # a short read reached the end: what is left is a partial line
         if not lines:
-            return
+            return more
         if not tail.pending:
             tail.pending_since = now
         now_iso = iso_time(now)
@@ -1364,6 +1373,7 @@ class DemoLogs(Feature):
             tail.pending.append(record)
             tail.pending_ends.append(end)
         tail.read_offset += used
+        return more
 
     def flush(self) -> int:
         """Sends the batches that are full or old enough; returns how many went out."""

@@ -174,6 +174,27 @@ class TailerTest(unittest.TestCase):
         self.assertEqual(self.shipped(fake), ["line 0", "line 1", "line 2", "line 3"])
         self.assertEqual([m["data"]["file_generation"] for m in fake.of_type("demo.logs")], [0, 0, 1])
 
+    def test_ships_the_rest_of_a_rotated_file_before_the_new_one(self):
+        # More than fits in flight: the old generation is still being shipped when the new one appears.
+        self.write(json.dumps(header(os.getpid())) + "\n" + "".join(record(i) for i in range(1000)), mode="w")
+        fake, tailer = self.make()
+        self.cycle(tailer)
+        os.rename(self.path, self.path + ".1")
+        self.write(json.dumps(header(os.getpid(), generation=1)) + "\n" + "".join(record(i) for i in range(1000, 1010)), mode="w")
+        for _ in range(20):
+            self.cycle(tailer)
+            self.ack_all(fake, tailer)
+        self.assertEqual(self.shipped(fake), ["line %d" % i for i in range(1010)])
+
+    def test_a_partial_last_line_of_a_rotated_file_does_not_hold_up_the_new_one(self):
+        self.write(json.dumps(header(os.getpid())) + "\n" + record(0) + '{"ts":"2026', mode="w")
+        fake, tailer = self.make()
+        self.cycle(tailer)
+        os.rename(self.path, self.path + ".1")
+        self.write(json.dumps(header(os.getpid(), generation=1)) + "\n" + record(1), mode="w")
+        self.cycle(tailer)
+        self.assertEqual(self.shipped(fake), ["line 0", "line 1"])
+
     def test_finishes_a_file_deleted_while_being_read(self):
         self.write(json.dumps(header(os.getpid())) + "\n" + record(0), mode="w")
         fake, tailer = self.make()
