@@ -6,7 +6,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { connectAgent } from '../../e2e/support/simulated-agent.mjs';
 import { ADMIN_PASSWORD, apiClient, freePort, PYTHON, repoDir, startAgent, startServer, stopAll, tempDir, waitFor, writeAgentConfig, type ServerProcess } from '../../e2e/support/processes.js';
 
-const BIN = path.join(repoDir, 'cli/dist/bin.js');
+const BIN = path.join(repoDir, 'cli/bin/dvic.js');
 let server: ServerProcess;
 let api: Awaited<ReturnType<typeof apiClient>>;
 let home: string;
@@ -62,6 +62,14 @@ describe('dvic login', () => {
       expect(res.code, args.join(' ')).toBe(0);
       expect(res.stdout, args.join(' ')).toMatch(/usage: dvic/);
     }
+  });
+});
+
+describe('the dvic command', () => {
+  it('is on the path of npx in the repository after npm ci and a build', () => {
+    const res = spawnSync('npx', ['--no-install', 'dvic', '--help'], { cwd: repoDir, env, encoding: 'utf8', timeout: 30_000 });
+    expect(res.status, res.stderr).toBe(0);
+    expect(res.stdout).toMatch(/usage: dvic/);
   });
 });
 
