@@ -23,7 +23,7 @@ describe('database', () => {
     expect(db.prepare("SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table'").get()).toEqual({ n: 0 });
     migrate(db, migrations);
     expect(db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all().map((r: any) => r.name))
-      .toEqual(expect.arrayContaining(['api_tokens', 'demos', 'log_fts', 'log_records', 'nodes', 'sessions', 'users']));
+      .toEqual(expect.arrayContaining(['api_tokens', 'audit_log', 'commands', 'demos', 'log_records', 'nodes', 'sessions', 'users']));
   });
 
   it('checkpoints the WAL from a worker thread, and leaves it empty on stop', async () => {

@@ -1,31 +1,19 @@
-import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import type { Db } from './database.js';
 
-// Runs in the worker thread, with its own connection (CommonJS, as an eval'd worker is).
-const WORKER_CODE = `
-const { parentPort, workerData } = require('node:worker_threads');
-const Database = require(workerData.sqlite);
-const db = new Database(workerData.file);
-db.pragma('busy_timeout = 5000');
-const checkpoint = (mode) => { try { db.pragma('wal_checkpoint(' + mode + ')'); } catch { /* busy: next round */ } };
-const timer = setInterval(() => checkpoint('PASSIVE'), workerData.intervalMs);
-parentPort.on('message', () => { clearInterval(timer); checkpoint('TRUNCATE'); db.close(); process.exit(0); });
-`;
-
 /**
- * Takes WAL checkpoints away from the main thread. SQLite otherwise checkpoints inside the commit
- * that crosses 1,000 WAL pages, and that commit then waits for the disk (hundreds of ms on a busy
- * SD card), holding up every agent's acknowledgement. If the worker cannot run, SQLite's own
- * automatic checkpoints stay on.
+ * Takes WAL checkpoints away from the main thread (server/workers/wal-checkpointer.mjs). SQLite
+ * otherwise checkpoints inside the commit that crosses 1,000 WAL pages, and that commit then waits
+ * for the disk (hundreds of ms on a busy SD card), holding up every agent's acknowledgement. If
+ * the worker cannot run, SQLite's own automatic checkpoints stay on.
  */
 export class Checkpointer {
   private readonly worker: Worker;
   private readonly exited: Promise<void>;
 
   constructor(db: Db, file: string, intervalMs = 1000, onError: (err: Error) => void = () => undefined) {
-    const sqlite = createRequire(import.meta.url).resolve('better-sqlite3');
-    this.worker = new Worker(WORKER_CODE, { eval: true, workerData: { file, intervalMs, sqlite } });
+    // Same relative path from src/db (tests) and dist/db (the built server).
+    this.worker = new Worker(new URL('../../workers/wal-checkpointer.mjs', import.meta.url), { workerData: { file, intervalMs } });
     this.worker.unref();
     this.exited = new Promise((resolve) => this.worker.once('exit', () => resolve()));
     this.worker.once('online', () => db.pragma('wal_autocheckpoint = 0'));

@@ -3,6 +3,7 @@ import fp from 'fastify-plugin';
 import type { ServerConfig } from '../config.js';
 import { Checkpointer } from '../db/checkpointer.js';
 import { openDatabase, type Db } from '../db/database.js';
+import { attachSearchIndex, LogSearchIndex } from '../db/log-search-index.js';
 import { AgentHub } from '../hub/agent-hub.js';
 import { LiveHub } from '../live/live-hub.js';
 import { NodeRegistry } from '../live/node-registry.js';
@@ -57,9 +58,14 @@ export const servicesPlugin = fp<{ config: ServerConfig }>(async (app, { config 
   const demos = new DemoRegistry(new DemosRepository(db));
   registry.summarizeDemos = (nodeId) => demos.summary(nodeId);
   demos.on('changed', ({ node_id }) => registry.announce(node_id));
+  const searchFile = path.join(config.dataDir, 'dvic-search.sqlite');
+  attachSearchIndex(db, searchFile);
+  const searchIndex = new LogSearchIndex(dbFile, searchFile,
+    (message) => app.log.warn({ component: 'log-search-index' }, `full-text indexing: ${message}`));
   const logs = new LogsRepository(db);
   const logWriter = new LogWriter(db, logs, demos, app.log.child({ component: 'log-writer' }));
-  const logRetention = new LogRetention(logs, logWriter, {
+  logWriter.on('records', () => searchIndex.wake());
+  const logRetention = new LogRetention(logs, logWriter, searchIndex, {
     maxAgeMs: config.logRetentionMs, maxBytes: config.logRetentionBytes, intervalMs: config.logRetentionIntervalMs,
   }, app.log.child({ component: 'log-retention' }));
   const validator = new ProtocolValidator();
@@ -95,7 +101,7 @@ export const servicesPlugin = fp<{ config: ServerConfig }>(async (app, { config 
     logRetention.stop();
     logWriter.flush();
     registry.stop();
-    await checkpointer.stop();
+    await Promise.all([searchIndex.stop(), checkpointer.stop()]);
     db.close();
   });
 }, { name: 'services' });

@@ -1,5 +1,6 @@
 import type { Db } from '../db/database.js';
 import { Filters } from '../db/filters.js';
+import { SEARCH_SCHEMA } from '../db/log-search-index.js';
 
 export const LOG_LEVELS = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'FATAL'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -54,24 +55,45 @@ const toStored = (r: Row): StoredLog => ({
   level: LOG_LEVELS[r.level] ?? 'INFO', message: r.message, fields: r.fields === null ? null : (JSON.parse(r.fields) as Record<string, unknown>),
 });
 
+/** What a user typed into the search box, as the two searches need it. */
+export interface TextQuery {
+  /** FTS5 query that cannot be a syntax error: each word a quoted prefix term, all required. */
+  match: string;
+  /** LIKE patterns, one per word, for the records the index has not reached yet. */
+  like: string[];
+}
+
 /**
- * Turns what a user types into an FTS5 query that cannot be a syntax error: each word becomes
- * a quoted prefix term, all of them required. Returns null when there is no word to look for.
+ * Returns null when there is no word to look for. Words are cut where the index's tokenizer
+ * (unicode61) cuts them, so `log_records` looks for "log" and "records".
  */
-export function ftsQuery(text: string): string | null {
-  const words = text.match(/[\p{L}\p{N}_]+/gu);
+export function textQuery(text: string): TextQuery | null {
+  const words = text.match(/[\p{L}\p{N}\p{Co}]+/gu)?.slice(0, 16);
   if (!words) return null;
-  return words.slice(0, 16).map((w) => `"${w}"*`).join(' ');
+  return {
+    match: words.map((w) => `"${w}"*`).join(' '),
+    like: words.map((w) => `%${w}%`), // letters and digits only: nothing to escape
+  };
+}
+
+/** Matches in the full-text index, plus matches among the records it has not reached yet. */
+function textCondition(text: TextQuery): string {
+  const words = text.like.map((_, i) => `message LIKE @like${i}`).join(' AND ');
+  return `r.id IN (
+    SELECT rowid FROM ${SEARCH_SCHEMA}.log_fts WHERE log_fts MATCH @q
+    UNION ALL
+    SELECT id FROM log_records WHERE id > (SELECT indexed_up_to FROM ${SEARCH_SCHEMA}.index_state) AND ${words})`;
 }
 
 export class LogsRepository {
   private readonly insert;
 
   constructor(private readonly db: Db) {
+    // Positional parameters and lastInsertRowid rather than named ones and RETURNING: a quarter
+    // less time per row, and this runs for every log line.
     this.insert = db.prepare(`
       INSERT INTO log_records (node_id, source, stream, offset, demo, token, ts, level, message, fields, size)
-      VALUES (@nodeId, @source, @stream, @offset, @demo, @token, @ts, @level, @message, @fields, @size)
-      ON CONFLICT DO NOTHING RETURNING id`);
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`);
   }
 
   /** Inserts records not stored yet (call inside a transaction); returns the new ones with their bytes. */
@@ -79,14 +101,15 @@ export class LogsRepository {
     const stored: StoredLog[] = [];
     let bytes = 0;
     for (const r of records) {
-      const fields = r.fields && Object.keys(r.fields).length ? JSON.stringify(r.fields) : null;
-      const size = r.message.length + (fields?.length ?? 0) + 64;
-      const row = this.insert.get({ ...r, fields, size }) as { id: number } | undefined;
-      if (!row) continue;
+      const fields = r.fields && Object.keys(r.fields).length ? r.fields : null;
+      const fieldsJson = fields && JSON.stringify(fields);
+      const size = r.message.length + (fieldsJson?.length ?? 0) + 64;
+      const result = this.insert.run(r.nodeId, r.source, r.stream, r.offset, r.demo, r.token, r.ts, r.level, r.message, fieldsJson, size);
+      if (result.changes === 0) continue; // stored before: a batch sent again
       bytes += size;
       stored.push({
-        id: row.id, node_id: r.nodeId, source: r.source, demo: r.demo, token: r.token, ts: r.ts,
-        level: LOG_LEVELS[r.level] ?? 'INFO', message: r.message, fields: r.fields && Object.keys(r.fields).length ? r.fields : null,
+        id: Number(result.lastInsertRowid), node_id: r.nodeId, source: r.source, demo: r.demo, token: r.token, ts: r.ts,
+        level: LOG_LEVELS[r.level] ?? 'INFO', message: r.message, fields,
       });
     }
     return { stored, bytes };
@@ -100,8 +123,9 @@ export class LogsRepository {
       .add('r.source = @source', 'source', query.source)
       .add('r.level >= @minLevel', 'minLevel', query.minLevel)
       .add('r.ts >= @since', 'since', query.since)
-      .add('r.ts < @until', 'until', query.until)
-      .add('r.id IN (SELECT rowid FROM log_fts WHERE log_fts MATCH @q)', 'q', query.q ? ftsQuery(query.q) ?? undefined : undefined);
+      .add('r.ts < @until', 'until', query.until);
+    const text = query.q ? textQuery(query.q) : null;
+    if (text) filters.addAll(textCondition(text), { q: text.match, ...Object.fromEntries(text.like.map((p, i) => [`like${i}`, p])) });
     if (query.before) {
       filters.addAll('(r.ts < @beforeTs OR (r.ts = @beforeTs AND r.id < @beforeId))', { beforeTs: query.before.ts, beforeId: query.before.id });
     }
@@ -116,20 +140,28 @@ export class LogsRepository {
     return (this.db.prepare('SELECT COALESCE(SUM(size), 0) AS n FROM log_records').get() as { n: number }).n;
   }
 
-  /** Deletes up to `limit` of the oldest records older than `ts`; returns their count and bytes. */
-  deleteOlderThan(ts: number, limit: number): { count: number; bytes: number } {
+  /** Deletes up to `limit` of the oldest records older than `ts`. */
+  deleteOlderThan(ts: number, limit: number): Deleted {
     return this.deleteWhere('ts < @ts', { ts, limit });
   }
 
   /** Deletes the `limit` oldest records. */
-  deleteOldest(limit: number): { count: number; bytes: number } {
+  deleteOldest(limit: number): Deleted {
     return this.deleteWhere('1', { limit });
   }
 
-  private deleteWhere(condition: string, params: Record<string, unknown>): { count: number; bytes: number } {
+  // The newest record always stays: record ids then never go back, and the search index, which
+  // follows ids, never skips a record.
+  private deleteWhere(condition: string, params: Record<string, unknown>): Deleted {
     const rows = this.db.prepare(`
-      DELETE FROM log_records WHERE id IN (SELECT id FROM log_records WHERE ${condition} ORDER BY ts, id LIMIT @limit)
-      RETURNING size`).all(params) as { size: number }[];
-    return { count: rows.length, bytes: rows.reduce((sum, r) => sum + r.size, 0) };
+      DELETE FROM log_records WHERE id IN (
+        SELECT id FROM log_records WHERE ${condition} AND id < (SELECT MAX(id) FROM log_records) ORDER BY ts, id LIMIT @limit)
+      RETURNING id, size`).all(params) as { id: number; size: number }[];
+    return { ids: rows.map((r) => r.id), bytes: rows.reduce((sum, r) => sum + r.size, 0) };
   }
+}
+
+export interface Deleted {
+  ids: number[];
+  bytes: number;
 }

@@ -9,11 +9,14 @@ export function toNewRecord(
   now: number,
 ): NewLogRecord {
   const parsed = Date.parse(record.ts);
-  const fields = { ...(record.fields as Record<string, unknown> | undefined) };
-  if (!Number.isFinite(parsed)) fields.original_ts = record.ts;
-  if (record.split) fields.split = true;
+  const readable = Number.isFinite(parsed);
+  let fields = (record.fields as Record<string, unknown> | undefined) ?? null;
+  if (!readable || record.split) {
+    // Runs for every log line: a copy only when there is something to add.
+    fields = { ...fields, ...(readable ? {} : { original_ts: record.ts }), ...(record.split ? { split: true } : {}) };
+  }
   return {
-    ...where, offset, ts: Number.isFinite(parsed) ? parsed : now, level: levelNumber(record.level),
-    message: record.message, fields: Object.keys(fields).length ? fields : null,
+    nodeId: where.nodeId, source: where.source, stream: where.stream, demo: where.demo, token: where.token,
+    offset, ts: readable ? parsed : now, level: levelNumber(record.level), message: record.message, fields,
   };
 }

@@ -1,0 +1,82 @@
+// Worker thread (db/log-search-index.ts): copies new log records into the full-text index, which
+// lives in its own SQLite file. The main thread stores and acknowledges records without waiting
+// for this; indexing runs on another core and under another file's write lock.
+import { createRequire } from 'node:module';
+import { parentPort, workerData } from 'node:worker_threads';
+
+const Database = createRequire(import.meta.url)('better-sqlite3');
+
+/** Records indexed per transaction: large enough to amortise a commit, small enough to stay responsive. */
+const CHUNK = 2000;
+/** After a run, new records wait this long to be indexed together (a wake-up does not cut it short). */
+const GATHER_MS = 100;
+/** With no wake-up, the worker still looks for new records this often. */
+const IDLE_MS = 1000;
+
+const logs = new Database(workerData.logsFile, { readonly: true, fileMustExist: true });
+const index = new Database(workerData.indexFile, { fileMustExist: true });
+for (const db of [logs, index]) db.pragma('busy_timeout = 5000');
+
+const readNew = logs.prepare('SELECT id, message FROM log_records WHERE id > ? ORDER BY id LIMIT ?');
+const indexedUpTo = index.prepare('SELECT indexed_up_to FROM index_state').pluck();
+const advance = index.prepare('UPDATE index_state SET indexed_up_to = ?');
+const insert = index.prepare('INSERT INTO log_fts (rowid, message) VALUES (?, ?)');
+const remove = index.prepare('DELETE FROM log_fts WHERE rowid = ?');
+
+/** Indexes the next records after the watermark; returns how many. */
+const indexChunk = index.transaction(() => {
+  const rows = readNew.all(indexedUpTo.get(), CHUNK);
+  for (const row of rows) insert.run(row.id, row.message);
+  if (rows.length) advance.run(rows[rows.length - 1].id);
+  return rows.length;
+});
+
+/** Takes deleted records out of the index; those past the watermark were never in it. */
+const forget = index.transaction((ids) => {
+  const upTo = indexedUpTo.get();
+  for (const id of ids) if (id <= upTo) remove.run(id);
+});
+
+let timer;
+let due = Infinity;
+let lastRun = 0;
+
+function schedule(delayMs) {
+  const at = Date.now() + delayMs;
+  if (at >= due) return;
+  clearTimeout(timer);
+  due = at;
+  timer = setTimeout(run, delayMs);
+}
+
+function run() {
+  due = Infinity;
+  let indexed = 0;
+  try {
+    indexed = indexChunk();
+  } catch (err) {
+    parentPort.postMessage({ type: 'error', message: err.message }); // busy or worse: try again later
+  }
+  lastRun = Date.now();
+  schedule(indexed === CHUNK ? 0 : IDLE_MS);
+}
+
+const handlers = {
+  wake: () => schedule(Math.max(0, lastRun + GATHER_MS - Date.now())),
+  forget: ({ ids }) => {
+    try {
+      forget(ids);
+    } catch (err) {
+      parentPort.postMessage({ type: 'error', message: err.message });
+    }
+  },
+  stop: () => {
+    clearTimeout(timer);
+    logs.close();
+    index.close();
+    process.exit(0);
+  },
+};
+
+parentPort.on('message', (message) => handlers[message.type]?.(message));
+schedule(0);
