@@ -42,6 +42,14 @@ describe('dvic login', () => {
     expect(res.stderr.trim()).toBe('dvic: sign-in refused: wrong username or password');
   });
 
+  it('reads a piped password when there is no terminal, and says so when there is none', () => {
+    const piped = dvic(['login', server.baseUrl], `${ADMIN_PASSWORD}\n`, { HOME: tempDir() });
+    expect(piped.code, piped.stderr).toBe(0);
+    expect(piped.stdout).toMatch(/^Signed in to /);
+    const none = dvic(['login', server.baseUrl], '', { HOME: tempDir() });
+    expect([none.code, none.stderr.trim()]).toEqual([2, 'dvic: no password: pipe it in, or use --password-stdin or DVIC_PASSWORD (see dvic login --help)']);
+  });
+
   it('tells to sign in when there is no config, and names the URL it cannot reach', async () => {
     const nobody = dvic(['nodes'], undefined, { HOME: tempDir() });
     expect([nobody.code, nobody.stderr.trim()]).toEqual([1, 'dvic: not signed in: run dvic login <url>']);

@@ -78,9 +78,13 @@ function readLine(stream: NodeJS.ReadableStream): Promise<string> {
   });
 }
 
-/** Asks for a password without echoing it (TTY), or reads a line. */
+/** Asks for a password without echoing it on a terminal; otherwise reads the piped line. */
 async function prompt(ctx: Context, question: string): Promise<string> {
-  if (!ctx.stdin.isTTY || !ctx.stdin.setRawMode) throw new UsageError('no terminal to ask the password: use --password-stdin or DVIC_PASSWORD');
+  if (!ctx.stdin.isTTY || !ctx.stdin.setRawMode) {
+    const piped = await readLine(ctx.stdin);
+    if (!piped) throw new UsageError('no password: pipe it in, or use --password-stdin or DVIC_PASSWORD');
+    return piped;
+  }
   ctx.stderr.write(question);
   ctx.stdin.setRawMode(true);
   return new Promise((resolve, reject) => {
