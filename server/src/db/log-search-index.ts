@@ -1,4 +1,4 @@
-import { Worker } from 'node:worker_threads';
+import { BackgroundWorker } from './background-worker.js';
 import type { Db } from './database.js';
 
 /** The schema name under which the index file is attached to the main connection. */
@@ -26,34 +26,26 @@ export function attachSearchIndex(db: Db, indexFile: string): void {
  * more than the insert itself; a lost or deleted index file is rebuilt from log_records.
  */
 export class LogSearchIndex {
-  private readonly worker: Worker;
-  private readonly exited: Promise<void>;
+  private readonly background: BackgroundWorker;
 
   /** Starts the worker; the index file must exist (attachSearchIndex creates it). */
   constructor(logsFile: string, indexFile: string, onError: (message: string) => void = () => undefined) {
-    // Same relative path from src/db (tests) and dist/db (the built server).
-    this.worker = new Worker(new URL('../../workers/log-search-indexer.mjs', import.meta.url), { workerData: { logsFile, indexFile } });
-    this.worker.unref();
-    this.exited = new Promise((resolve) => this.worker.once('exit', () => resolve()));
-    this.worker.on('message', (message: { type: string; message: string }) => { if (message.type === 'error') onError(message.message); });
-    this.worker.on('error', (err) => onError(err.message));
+    this.background = new BackgroundWorker('log-search-indexer.mjs', { logsFile, indexFile });
+    this.background.worker.on('message', (message: { type: string; message: string }) => { if (message.type === 'error') onError(message.message); });
+    this.background.worker.on('error', (err) => onError(err.message));
   }
 
   /** New records were committed: index them soon. */
   wake(): void {
-    this.worker.postMessage({ type: 'wake' });
+    this.background.worker.postMessage({ type: 'wake' });
   }
 
   /** These records were deleted: take them out of the index. */
   forget(ids: number[]): void {
-    if (ids.length) this.worker.postMessage({ type: 'forget', ids });
+    if (ids.length) this.background.worker.postMessage({ type: 'forget', ids });
   }
 
-  async stop(): Promise<void> {
-    this.worker.ref(); // let the worker finish its transaction before the process may exit
-    this.worker.postMessage({ type: 'stop' });
-    const timeout = new Promise<void>((resolve) => setTimeout(resolve, 10_000).unref());
-    await Promise.race([this.exited, timeout]);
-    await this.worker.terminate();
+  stop(): Promise<void> {
+    return this.background.stop({ type: 'stop' });
   }
 }
