@@ -110,7 +110,7 @@ class TailerTest(unittest.TestCase):
 
     def ack_all(self, fake, tailer):
         for m in fake.of_type("demo.logs"):
-            tailer.on_ack({"type": "demo.logs.ack", "id": m["id"], "data": {"token": m["data"]["token"], "offset": m["data"]["end_offset"], "file_generation": m["data"]["file_generation"]}})
+            tailer.on_ack({"type": "logs.ack", "id": m["id"], "data": {"stored": len(m["data"]["records"]), "duplicates": 0}})
 
     def test_ships_records_in_order_with_byte_offsets_and_holds_a_partial_line(self):
         self.write(json.dumps(header(os.getpid())) + "\n" + record(0) + record(1) + '{"ts":"2026', mode="w")

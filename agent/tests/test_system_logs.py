@@ -26,7 +26,7 @@ class Harness(object):
         return self.fake.of_type("system.logs")
 
     def ack(self, message):
-        self.feature.on_ack({"type": "system.logs.ack", "id": message["id"], "data": {"cursor": message["data"]["cursor"]}})
+        self.feature.on_ack({"type": "logs.ack", "id": message["id"], "data": {"stored": len(message["data"]["records"]), "duplicates": 0}})
 
     def stop(self):
         self.fake.stop_event.set()

@@ -158,7 +158,7 @@ describe('dvic logs and demos', () => {
     });
     agent.send({ type: 'demo.state', data: { full: true, demos: [{ token, demo: 'kiosk', pid: 42, alive: true }] } });
     agent.send(batch('b1', 0, [['INFO', 'booted'], ['WARN', 'disk almost full'], ['ERROR', 'camera lost']]));
-    await agent.next((m: any) => m.type === 'demo.logs.ack');
+    await agent.next((m: any) => m.type === 'logs.ack');
     const all = dvic(['logs', 'cli-logger']);
     expect(all.stdout.trim().split('\n').map((l) => l.replace(/^\S+ \S+ /, ''))).toEqual(['cli-logger/kiosk INFO  booted', 'cli-logger/kiosk WARN  disk almost full', 'cli-logger/kiosk ERROR camera lost']);
     expect(dvic(['logs', '--demo', 'kiosk', '--level', 'warn', '--json']).stdout.trim().split('\n').map((l) => JSON.parse(l).message)).toEqual(['disk almost full', 'camera lost']);

@@ -12,11 +12,24 @@ export const ErrorCode = {
   unsupported: 'unsupported',
   notFound: 'not_found',
   conflict: 'conflict',
+  /** A name or id prefix matches several things: error.candidates lists them. */
+  ambiguous: 'ambiguous',
   // auth
   unauthorized: 'unauthorized',
   invalidCredentials: 'invalid_credentials',
   forbidden: 'forbidden',
   tooManyAttempts: 'too_many_attempts',
+  /** A request body must be JSON (content-type application/json): a CSRF defence. */
+  unsupportedMediaType: 'unsupported_media_type',
+  /** A browser request from a page of another origin. */
+  originRefused: 'origin_refused',
+  // storage
+  /** The server's disk is full or below its free-space floor: retry later. */
+  storageFull: 'storage_full',
+  /** Any other failure to write: retry later. */
+  storageFailed: 'storage_failed',
+  /** Too much is waiting to be written: retry later. */
+  overloaded: 'overloaded',
   // nodes
   nodeOffline: 'node_offline',
   nodeRevoked: 'node_revoked',
@@ -24,7 +37,3 @@ export const ErrorCode = {
   internal: 'internal_error',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
-
-export interface ErrorBody {
-  error: { code: ErrorCode | string; message: string };
-}

@@ -47,6 +47,13 @@ export class ProtocolValidator {
     return { ok: true, type };
   }
 
+  /** Checks a value against any protocol schema by $id (e.g. the log file header); null when it matches. */
+  check(schemaId: string, value: unknown): string | null {
+    const validate = this.ajv.getSchema(schemaId);
+    if (!validate) throw new Error(`unknown protocol schema ${schemaId}`);
+    return validate(value) ? null : describe(validate.errors);
+  }
+
   /** Parses and validates a text frame. */
   parse(text: string, direction?: Direction): { result: ValidationResult; message?: unknown } {
     let message: unknown;

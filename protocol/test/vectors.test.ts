@@ -45,6 +45,15 @@ describe('message vectors', () => {
   });
 });
 
+describe('log file header vectors', () => {
+  const { schema, tests } = readJson('logs/header.json') as VectorFile;
+  for (const test of tests) {
+    it(`${test.description} is ${test.valid ? 'accepted' : 'refused'}`, () => {
+      expect(validator.check(schema, test.data) === null).toBe(test.valid);
+    });
+  }
+});
+
 describe('binary frame vectors', () => {
   const { tests } = readJson('binary-frames.json') as {
     tests: { description: string; hex: string; decoded: null | { opcode: number; channel: number; payload_hex: string } }[];

@@ -5,13 +5,13 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { LogController, type FastifyServerOptions } from 'fastify';
 import { MAX_FRAME_BYTES } from '@dvic/protocol';
 import type { ServerConfig } from './config.js';
+import { SERVER_VERSION } from './version.js';
 import { errorHandler } from './errors.js';
 import { registerDashboard } from './plugins/dashboard.js';
 import { servicesPlugin } from './plugins/services.js';
 import { apiV1 } from './routes/api/v1/index.js';
-import { ErrorBody } from './schemas/common.js';
+import { registerProtocolSchemas } from './schemas/protocol-schemas.js';
 
-export const SERVER_VERSION = '0.1.0';
 
 /** The whole HTTP server, without listening: tests drive it with inject() or listen on port 0. */
 export async function buildApp(
@@ -45,7 +45,7 @@ export async function buildApp(
   });
   await app.register(websocket, { options: { maxPayload: MAX_FRAME_BYTES } });
   await app.register(servicesPlugin, { config });
-  app.addSchema(ErrorBody);
+  registerProtocolSchemas(app);
 
   app.get('/healthz', { schema: { hide: true } }, async () => ({ ok: true }));
   await app.register(apiV1, { prefix: '/api/v1' });

@@ -35,6 +35,10 @@ export interface ServerConfig {
   execMaxTimeoutS: number;
   /** A terminal with no input or output for this long is closed. */
   terminalIdleMs: number;
+  /** Free space kept on the data directory's disk: below it, logs are refused (agents keep them). */
+  minFreeBytes: number;
+  /** Test-only failure points (DVIC_TEST_FAULTS, services/fault-injection.ts). */
+  testFaults: string | undefined;
   /** Base URL nodes use to reach this server (e.g. https://dvic.example.org); else taken from each request. */
   publicUrl: string | undefined;
 }
@@ -64,6 +68,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     execDefaultTimeoutS: number(env, 'DVIC_EXEC_DEFAULT_TIMEOUT_S', 60, 0.1, 86_400),
     execMaxTimeoutS: number(env, 'DVIC_EXEC_MAX_TIMEOUT_S', 3600, 0.1, 86_400),
     terminalIdleMs: number(env, 'DVIC_TERMINAL_IDLE_S', 1800, 1, 7 * 86_400) * 1000,
+    minFreeBytes: number(env, 'DVIC_MIN_FREE_MB', 100, 0, 10_000_000) * 1024 * 1024,
+    testFaults: env.DVIC_TEST_FAULTS || undefined,
     publicUrl: env.DVIC_PUBLIC_URL ? env.DVIC_PUBLIC_URL.replace(/\/+$/, '') : undefined,
   };
 }

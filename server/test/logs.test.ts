@@ -38,8 +38,8 @@ describe('demo log ingestion', () => {
   it('acknowledges a batch after storing it, and a batch sent again stores nothing twice', async () => {
     const { agent, nodeId } = await onlineAgent('pi');
     agent.send(batch('b1', 0, 50));
-    const ack = await agent.next((m: any) => m.type === 'demo.logs.ack');
-    expect(ack).toEqual({ type: 'demo.logs.ack', id: 'b1', data: { token: TOKEN, offset: 5000, file_generation: 0 } });
+    const ack = await agent.next((m: any) => m.type === 'logs.ack');
+    expect(ack).toEqual({ type: 'logs.ack', id: 'b1', data: { stored: 50, duplicates: 0 } });
     agent.send(batch('b1-again', 0, 50));
     agent.send(batch('b2', 25, 50)); // overlaps the first batch by 25 lines
     await agent.next((m: any) => m.id === 'b1-again');
@@ -66,7 +66,7 @@ describe('demo log ingestion', () => {
     const records = [{ ts: '2026-11-24T10:00:00.000Z', level: 'WARN', message: 'usb disconnect', offset: 7 }];
     for (const id of ['s1', 's2']) {
       agent.send({ type: 'system.logs', id, data: { source: 'journal', stream: 'journal:abc', cursor: 'c7', records } });
-      expect(await agent.next((m: any) => m.id === id)).toMatchObject({ type: 'system.logs.ack', data: { cursor: 'c7' } });
+      expect(await agent.next((m: any) => m.id === id)).toMatchObject({ type: 'logs.ack', data: { stored: id === 's1' ? 1 : 0, duplicates: id === 's1' ? 0 : 1 } });
     }
     const { body } = await search('source=system');
     expect(body.records).toEqual([expect.objectContaining({ source: 'system', demo: null, level: 'WARN', message: 'usb disconnect' })]);
@@ -189,11 +189,11 @@ describe('retention', () => {
     const { agent } = await onlineAgent('pi');
     agent.send(batch('old', 0, 3000));
     await agent.next((m: any) => m.id === 'old');
-    const { logRetention, logWriter } = server.app.services;
+    const { logRetention, logs } = server.app.services;
     const limits = (logRetention as any).limits;
-    limits.maxBytes = logWriter.totalBytes / 2;
+    limits.maxBytes = logs.storedBytes / 2;
     expect(logRetention.run(Date.parse('2026-11-24T10:00:00.000Z')).deleted).toBeGreaterThanOrEqual(1000);
-    expect(logWriter.totalBytes).toBeLessThanOrEqual(limits.maxBytes);
+    expect(logs.storedBytes).toBeLessThanOrEqual(limits.maxBytes);
     const left = (await search('limit=1000')).body.records;
     expect(left.at(-1).message).not.toBe('line 0'); // the oldest went first
     limits.maxBytes = Infinity;

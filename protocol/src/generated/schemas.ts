@@ -141,280 +141,23 @@ export const schemas = [
             "type": "object"
           },
           "split": {
-            "description": "Set on pieces of a line longer than 64 KiB.",
-            "type": "boolean"
-          }
-        }
-      },
-      "storedLogRecord": {
-        "description": "A log record as the server stores and serves it (REST /api/v1/logs and the live tail).",
-        "type": "object",
-        "required": [
-          "id",
-          "node_id",
-          "source",
-          "demo",
-          "ts",
-          "level",
-          "message"
-        ],
-        "properties": {
-          "id": {
-            "type": "integer",
-            "minimum": 1
-          },
-          "node_id": {
-            "$ref": "#/$defs/uuid"
-          },
-          "source": {
-            "enum": [
-              "demo",
-              "system"
-            ]
-          },
-          "demo": {
-            "type": [
-              "string",
-              "null"
-            ],
-            "maxLength": 128
-          },
-          "token": {
-            "type": [
-              "string",
-              "null"
-            ],
-            "maxLength": 64
-          },
-          "ts": {
-            "$ref": "#/$defs/epochMs"
-          },
-          "level": {
-            "$ref": "#/$defs/logLevel"
-          },
-          "message": {
-            "type": "string"
-          },
-          "fields": {
-            "type": [
-              "object",
-              "null"
-            ]
-          }
-        }
-      },
-      "demoView": {
-        "description": "A demo process as the server tracks it.",
-        "type": "object",
-        "required": [
-          "node_id",
-          "token",
-          "demo",
-          "pid",
-          "alive",
-          "since",
-          "line_count",
-          "error_count"
-        ],
-        "properties": {
-          "node_id": {
-            "$ref": "#/$defs/uuid"
-          },
-          "token": {
-            "type": "string",
-            "maxLength": 64
-          },
-          "demo": {
-            "type": "string",
-            "maxLength": 128
-          },
-          "pid": {
-            "type": "integer",
-            "minimum": 0
-          },
-          "user": {
-            "type": [
-              "string",
-              "null"
-            ]
-          },
-          "executable": {
-            "type": [
-              "string",
-              "null"
-            ]
-          },
-          "argv": {
-            "type": [
-              "array",
-              "null"
-            ],
-            "items": {
-              "type": "string"
-            }
-          },
-          "container": {
-            "type": [
-              "object",
-              "null"
-            ],
-            "properties": {
-              "id": {
-                "type": "string"
-              },
-              "name": {
-                "type": "string"
-              },
-              "runtime": {
-                "type": "string"
-              }
-            }
-          },
-          "alive": {
+            "description": "Set on pieces of a line too long for one record (64 KiB): the pieces follow each other, with increasing offsets.",
             "type": "boolean"
           },
-          "since": {
-            "description": "When alive last changed",
-            "$ref": "#/$defs/epochMs"
-          },
-          "started_at": {
-            "type": [
-              "integer",
-              "null"
-            ],
-            "minimum": 0
-          },
-          "exited_at": {
-            "type": [
-              "integer",
-              "null"
-            ],
-            "minimum": 0
-          },
-          "last_line_at": {
-            "type": [
-              "integer",
-              "null"
-            ],
-            "minimum": 0
-          },
-          "line_count": {
+          "lost_lines": {
             "type": "integer",
-            "minimum": 0
-          },
-          "error_count": {
-            "type": "integer",
-            "minimum": 0,
-            "description": "Records at ERROR or FATAL"
+            "minimum": 1,
+            "description": "This record is a marker, not a line: this many lines were lost (a rotated file was deleted before the agent could read it)."
           }
         }
       },
-      "commandView": {
-        "description": "A command run on one node, as the server tracks it. stdout/stderr are left out of lists.",
-        "type": "object",
-        "required": [
-          "id",
-          "node_id",
-          "user",
-          "command",
-          "status",
-          "created_at"
-        ],
-        "properties": {
-          "id": {
-            "type": "string"
-          },
-          "batch_id": {
-            "type": [
-              "string",
-              "null"
-            ]
-          },
-          "node_id": {
-            "$ref": "#/$defs/uuid"
-          },
-          "user": {
-            "type": "string"
-          },
-          "source_ip": {
-            "type": [
-              "string",
-              "null"
-            ]
-          },
-          "command": {
-            "type": "string",
-            "description": "The shell string, or argv joined with spaces"
-          },
-          "status": {
-            "enum": [
-              "queued",
-              "running",
-              "succeeded",
-              "failed",
-              "timed_out",
-              "cancelled",
-              "lost",
-              "expired",
-              "error"
-            ]
-          },
-          "exit_code": {
-            "type": [
-              "integer",
-              "null"
-            ]
-          },
-          "signal": {
-            "type": [
-              "string",
-              "null"
-            ]
-          },
-          "stdout": {
-            "type": "string"
-          },
-          "stderr": {
-            "type": "string"
-          },
-          "truncated": {
-            "type": "boolean",
-            "description": "Output went past the cap and was cut"
-          },
-          "error": {
-            "type": [
-              "string",
-              "null"
-            ]
-          },
-          "created_at": {
-            "$ref": "#/$defs/epochMs"
-          },
-          "started_at": {
-            "type": [
-              "integer",
-              "null"
-            ]
-          },
-          "finished_at": {
-            "type": [
-              "integer",
-              "null"
-            ]
-          },
-          "duration_ms": {
-            "type": [
-              "number",
-              "null"
-            ]
-          },
-          "expires_at": {
-            "type": [
-              "integer",
-              "null"
-            ]
-          }
-        }
+      "role": {
+        "description": "viewer: sees everything, changes nothing, no command output; operator: also runs commands, terminals and demo start/stop; admin: also manages users and nodes.",
+        "enum": [
+          "viewer",
+          "operator",
+          "admin"
+        ]
       }
     }
   },
@@ -438,6 +181,1697 @@ export const schemas = [
       },
       "data": {
         "type": "object"
+      }
+    }
+  },
+  {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://dvic.devinci.fr/protocol/v1/log-header.json",
+    "title": "LogFileHeader",
+    "description": "Line 1 of a demo log file /tmp/dvic_log_<token> (docs/log-format.md). Written by any local user: the agent checks it against this schema and skips the file when it does not match.",
+    "type": "object",
+    "required": [
+      "dvic_log",
+      "pid"
+    ],
+    "properties": {
+      "dvic_log": {
+        "const": 1
+      },
+      "token": {
+        "type": "string",
+        "pattern": "^[A-Za-z0-9_-]{16,64}$"
+      },
+      "generation": {
+        "type": "integer",
+        "minimum": 0,
+        "maximum": 1000000000
+      },
+      "demo": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 128
+      },
+      "pid": {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 4194304
+      },
+      "start_time": {
+        "type": "integer",
+        "minimum": 0,
+        "maximum": 9007199254740991
+      },
+      "exe": {
+        "type": "string",
+        "maxLength": 4096
+      },
+      "argv": {
+        "type": "array",
+        "maxItems": 256,
+        "items": {
+          "type": "string",
+          "maxLength": 4096
+        }
+      },
+      "user": {
+        "type": "string",
+        "maxLength": 64
+      },
+      "uid": {
+        "type": "integer",
+        "minimum": 0,
+        "maximum": 4294967294
+      },
+      "hostname": {
+        "type": "string",
+        "maxLength": 255
+      },
+      "lang": {
+        "type": "string",
+        "maxLength": 32
+      },
+      "lib_version": {
+        "type": "string",
+        "maxLength": 64
+      },
+      "started_at": {
+        "type": "string",
+        "maxLength": 40
+      },
+      "records_before": {
+        "type": "integer",
+        "minimum": 0,
+        "maximum": 9007199254740991,
+        "description": "Records written to the earlier generations of this file: with it the agent counts lines lost when a rotated generation was deleted before it was read."
+      }
+    }
+  },
+  {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://dvic.devinci.fr/protocol/v1/api/agent-config-file.json",
+    "title": "AgentConfigFile",
+    "description": "Contents of the agent config file (/etc/dvic/agent.json, mode 0600) made when a node is enrolled.",
+    "type": "object",
+    "required": [
+      "server_url",
+      "node_id",
+      "private_key",
+      "metrics_interval_s"
+    ],
+    "properties": {
+      "server_url": {
+        "type": "string",
+        "description": "WebSocket URL of /api/v1/agent as the node should reach it (wss:// when the server serves TLS)"
+      },
+      "node_id": {
+        "$ref": "../common.json#/$defs/uuid"
+      },
+      "private_key": {
+        "type": "string",
+        "description": "PKCS#8 PEM. Shown once: the server keeps only the public key."
+      },
+      "metrics_interval_s": {
+        "type": "number"
+      },
+      "tls_cert_sha256": {
+        "type": "string",
+        "pattern": "^[0-9a-f]{64}$",
+        "description": "SHA-256 of the server's TLS certificate (DER, hex): the agent accepts only this certificate"
+      }
+    }
+  },
+  {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://dvic.devinci.fr/protocol/v1/api/audit-entry.json",
+    "title": "AuditEntryView",
+    "description": "One entry of the append-only audit trail.",
+    "type": "object",
+    "required": [
+      "id",
+      "at",
+      "user_id",
+      "username",
+      "source_ip",
+      "action",
+      "target",
+      "outcome",
+      "details"
+    ],
+    "properties": {
+      "id": {
+        "type": "integer",
+        "minimum": 1
+      },
+      "at": {
+        "$ref": "../common.json#/$defs/epochMs"
+      },
+      "user_id": {
+        "type": [
+          "integer",
+          "null"
+        ]
+      },
+      "username": {
+        "type": [
+          "string",
+          "null"
+        ]
+      },
+      "source_ip": {
+        "type": [
+          "string",
+          "null"
+        ]
+      },
+      "action": {
+        "type": "string",
+        "maxLength": 64
+      },
+      "target": {
+        "type": [
+          "string",
+          "null"
+        ]
+      },
+      "outcome": {
+        "enum": [
+          "ok",
+          "denied",
+          "failed"
+        ]
+      },
+      "details": {
+        "type": [
+          "object",
+          "null"
+        ],
+        "description": "What was asked and what happened; bounded in size (long values are cut)."
+      }
+    }
+  },
+  {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://dvic.devinci.fr/protocol/v1/api/command.json",
+    "title": "CommandView",
+    "description": "A command run on one node, as the server tracks it. stdout and stderr are empty in lists; only roles that may read command output get them.",
+    "type": "object",
+    "required": [
+      "id",
+      "node_id",
+      "user",
+      "command",
+      "status",
+      "created_at"
+    ],
+    "properties": {
+      "id": {
+        "type": "string"
+      },
+      "batch_id": {
+        "type": [
+          "string",
+          "null"
+        ]
+      },
+      "node_id": {
+        "$ref": "../common.json#/$defs/uuid"
+      },
+      "user": {
+        "type": "string"
+      },
+      "source_ip": {
+        "type": [
+          "string",
+          "null"
+        ]
+      },
+      "command": {
+        "type": "string",
+        "description": "The shell string, or argv joined with spaces"
+      },
+      "status": {
+        "enum": [
+          "queued",
+          "running",
+          "succeeded",
+          "failed",
+          "timed_out",
+          "cancelled",
+          "lost",
+          "expired",
+          "error"
+        ]
+      },
+      "exit_code": {
+        "type": [
+          "integer",
+          "null"
+        ]
+      },
+      "signal": {
+        "type": [
+          "string",
+          "null"
+        ]
+      },
+      "stdout": {
+        "type": "string"
+      },
+      "stderr": {
+        "type": "string"
+      },
+      "truncated": {
+        "type": "boolean",
+        "description": "Output went past the cap and was cut"
+      },
+      "error": {
+        "type": [
+          "string",
+          "null"
+        ]
+      },
+      "created_at": {
+        "$ref": "../common.json#/$defs/epochMs"
+      },
+      "started_at": {
+        "type": [
+          "integer",
+          "null"
+        ]
+      },
+      "finished_at": {
+        "type": [
+          "integer",
+          "null"
+        ]
+      },
+      "duration_ms": {
+        "type": [
+          "number",
+          "null"
+        ]
+      },
+      "expires_at": {
+        "type": [
+          "integer",
+          "null"
+        ]
+      }
+    }
+  },
+  {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://dvic.devinci.fr/protocol/v1/api/demo.json",
+    "title": "DemoView",
+    "description": "A demo process as the server tracks it.",
+    "type": "object",
+    "required": [
+      "node_id",
+      "token",
+      "demo",
+      "pid",
+      "alive",
+      "since",
+      "line_count",
+      "error_count"
+    ],
+    "properties": {
+      "node_id": {
+        "$ref": "../common.json#/$defs/uuid"
+      },
+      "token": {
+        "type": "string",
+        "maxLength": 64
+      },
+      "demo": {
+        "type": "string",
+        "maxLength": 128
+      },
+      "pid": {
+        "type": "integer",
+        "minimum": 0
+      },
+      "user": {
+        "type": [
+          "string",
+          "null"
+        ]
+      },
+      "executable": {
+        "type": [
+          "string",
+          "null"
+        ]
+      },
+      "argv": {
+        "type": [
+          "array",
+          "null"
+        ],
+        "items": {
+          "type": "string"
+        }
+      },
+      "container": {
+        "type": [
+          "object",
+          "null"
+        ],
+        "properties": {
+          "id": {
+            "type": "string"
+          },
+          "name": {
+            "type": "string"
+          },
+          "runtime": {
+            "type": "string"
+          }
+        }
+      },
+      "alive": {
+        "type": "boolean"
+      },
+      "since": {
+        "description": "When alive last changed",
+        "$ref": "../common.json#/$defs/epochMs"
+      },
+      "started_at": {
+        "type": [
+          "integer",
+          "null"
+        ],
+        "minimum": 0
+      },
+      "exited_at": {
+        "type": [
+          "integer",
+          "null"
+        ],
+        "minimum": 0
+      },
+      "last_line_at": {
+        "type": [
+          "integer",
+          "null"
+        ],
+        "minimum": 0
+      },
+      "line_count": {
+        "type": "integer",
+        "minimum": 0
+      },
+      "error_count": {
+        "type": "integer",
+        "minimum": 0,
+        "description": "Records at ERROR or FATAL"
+      },
+      "file_uid": {
+        "type": [
+          "integer",
+          "null"
+        ],
+        "minimum": 0,
+        "description": "Owner of the log file on the node."
+      },
+      "trusted": {
+        "type": "boolean",
+        "description": "False when the log file's owner is neither root nor the user its header claims (or the owner of the pid it names): another user may be impersonating this demo."
+      }
+    }
+  },
+  {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://dvic.devinci.fr/protocol/v1/api/error.json",
+    "title": "ErrorBody",
+    "description": "Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message.",
+    "type": "object",
+    "required": [
+      "error"
+    ],
+    "properties": {
+      "error": {
+        "type": "object",
+        "required": [
+          "code",
+          "message"
+        ],
+        "properties": {
+          "code": {
+            "type": "string"
+          },
+          "message": {
+            "type": "string"
+          },
+          "retry_at": {
+            "$ref": "../common.json#/$defs/epochMs",
+            "description": "When the request may be tried again (429)"
+          },
+          "candidates": {
+            "type": "array",
+            "description": "The nodes an ambiguous reference matches (409)",
+            "items": {
+              "type": "object",
+              "required": [
+                "id",
+                "name"
+              ],
+              "properties": {
+                "id": {
+                  "type": "string"
+                },
+                "name": {
+                  "type": "string"
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+  },
+  {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://dvic.devinci.fr/protocol/v1/api/log-record.json",
+    "title": "LogRecordView",
+    "description": "A log record as the server stores and serves it (GET /api/v1/logs and the live tail).",
+    "type": "object",
+    "required": [
+      "id",
+      "node_id",
+      "source",
+      "demo",
+      "ts",
+      "level",
+      "message"
+    ],
+    "properties": {
+      "id": {
+        "type": "integer",
+        "minimum": 1
+      },
+      "node_id": {
+        "$ref": "../common.json#/$defs/uuid"
+      },
+      "source": {
+        "enum": [
+          "demo",
+          "system"
+        ]
+      },
+      "demo": {
+        "type": [
+          "string",
+          "null"
+        ],
+        "maxLength": 128
+      },
+      "token": {
+        "type": [
+          "string",
+          "null"
+        ],
+        "maxLength": 64
+      },
+      "ts": {
+        "$ref": "../common.json#/$defs/epochMs"
+      },
+      "level": {
+        "$ref": "../common.json#/$defs/logLevel"
+      },
+      "message": {
+        "type": "string"
+      },
+      "fields": {
+        "type": [
+          "object",
+          "null"
+        ],
+        "description": "Structured values the demo logged; lost_lines marks a record that stands for lines lost before the agent read them."
+      }
+    }
+  },
+  {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://dvic.devinci.fr/protocol/v1/api/node-detail.json",
+    "title": "NodeDetailView",
+    "description": "A node with its demo processes (GET /api/v1/nodes/{id}).",
+    "allOf": [
+      {
+        "$ref": "node.json"
+      },
+      {
+        "type": "object",
+        "required": [
+          "demos"
+        ],
+        "properties": {
+          "demos": {
+            "type": "array",
+            "items": {
+              "$ref": "demo.json"
+            }
+          }
+        }
+      }
+    ]
+  },
+  {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://dvic.devinci.fr/protocol/v1/api/node.json",
+    "title": "NodeView",
+    "description": "A node as the REST API and the live stream show it (never its key).",
+    "type": "object",
+    "required": [
+      "id",
+      "name",
+      "labels",
+      "agent_config",
+      "status",
+      "status_since",
+      "last_seen",
+      "agent_version",
+      "is_local",
+      "created_at",
+      "revoked_at",
+      "host",
+      "hardware",
+      "hardware_at",
+      "demo_summary",
+      "agent_status"
+    ],
+    "properties": {
+      "id": {
+        "$ref": "../common.json#/$defs/uuid"
+      },
+      "name": {
+        "type": "string",
+        "maxLength": 64
+      },
+      "labels": {
+        "type": "object",
+        "additionalProperties": {
+          "type": "string"
+        },
+        "description": "Free-form key/value labels, e.g. {\"room\": \"hall-b\"}"
+      },
+      "agent_config": {
+        "$ref": "../messages/config.push.json#/properties/data"
+      },
+      "status": {
+        "enum": [
+          "online",
+          "offline",
+          "revoked"
+        ]
+      },
+      "status_since": {
+        "$ref": "../common.json#/$defs/epochMs"
+      },
+      "last_seen": {
+        "anyOf": [
+          {
+            "$ref": "../common.json#/$defs/epochMs"
+          },
+          {
+            "type": "null"
+          }
+        ]
+      },
+      "agent_version": {
+        "type": [
+          "string",
+          "null"
+        ]
+      },
+      "is_local": {
+        "type": "boolean",
+        "description": "The machine the server runs on"
+      },
+      "created_at": {
+        "$ref": "../common.json#/$defs/epochMs"
+      },
+      "revoked_at": {
+        "anyOf": [
+          {
+            "$ref": "../common.json#/$defs/epochMs"
+          },
+          {
+            "type": "null"
+          }
+        ]
+      },
+      "host": {
+        "anyOf": [
+          {
+            "$ref": "../common.json#/$defs/hostFacts"
+          },
+          {
+            "type": "null"
+          }
+        ]
+      },
+      "hardware": {
+        "anyOf": [
+          {
+            "$ref": "../messages/hardware.state.json#/properties/data"
+          },
+          {
+            "type": "null"
+          }
+        ],
+        "description": "Latest hardware.state payload"
+      },
+      "hardware_at": {
+        "anyOf": [
+          {
+            "$ref": "../common.json#/$defs/epochMs"
+          },
+          {
+            "type": "null"
+          }
+        ]
+      },
+      "demo_summary": {
+        "type": "object",
+        "required": [
+          "total",
+          "alive"
+        ],
+        "properties": {
+          "total": {
+            "type": "integer",
+            "minimum": 0
+          },
+          "alive": {
+            "type": "integer",
+            "minimum": 0
+          }
+        },
+        "description": "Demo processes known on this node"
+      },
+      "agent_status": {
+        "anyOf": [
+          {
+            "$ref": "../messages/agent.status.json#/properties/data"
+          },
+          {
+            "type": "null"
+          }
+        ],
+        "description": "The agent's own health as it last reported it"
+      }
+    }
+  },
+  {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://dvic.devinci.fr/protocol/v1/api/server-stats.json",
+    "title": "ServerStats",
+    "description": "Server self-monitoring (GET /api/v1/server/stats).",
+    "type": "object",
+    "required": [
+      "version",
+      "started_at",
+      "uptime_s",
+      "rss_bytes",
+      "heap_used_bytes",
+      "agents_connected",
+      "live_subscribers",
+      "agent_connections_accepted",
+      "agent_connections_refused",
+      "agent_auth_ok",
+      "agent_auth_failures",
+      "messages_received",
+      "messages_invalid",
+      "bytes_received",
+      "messages_by_type",
+      "fds_open",
+      "fds_limit",
+      "fds_reserved",
+      "storage"
+    ],
+    "properties": {
+      "version": {
+        "type": "string"
+      },
+      "started_at": {
+        "$ref": "../common.json#/$defs/epochMs"
+      },
+      "uptime_s": {
+        "type": "number"
+      },
+      "rss_bytes": {
+        "type": "integer"
+      },
+      "heap_used_bytes": {
+        "type": "integer"
+      },
+      "agents_connected": {
+        "type": "integer"
+      },
+      "live_subscribers": {
+        "type": "integer"
+      },
+      "agent_connections_accepted": {
+        "type": "integer"
+      },
+      "agent_connections_refused": {
+        "type": "integer",
+        "description": "Refused with 1013 to keep descriptors for the API and the database"
+      },
+      "agent_auth_ok": {
+        "type": "integer"
+      },
+      "agent_auth_failures": {
+        "type": "object",
+        "additionalProperties": {
+          "type": "integer"
+        }
+      },
+      "messages_received": {
+        "type": "integer"
+      },
+      "messages_invalid": {
+        "type": "integer"
+      },
+      "bytes_received": {
+        "type": "integer"
+      },
+      "messages_by_type": {
+        "type": "object",
+        "additionalProperties": {
+          "type": "integer"
+        }
+      },
+      "fds_open": {
+        "type": "integer",
+        "description": "Open file descriptors of the server process"
+      },
+      "fds_limit": {
+        "type": "integer",
+        "description": "Its soft limit (raised to the hard limit at start)"
+      },
+      "fds_reserved": {
+        "type": "integer",
+        "description": "Kept free for the API and the database: agent sockets are refused past limit minus this"
+      },
+      "storage": {
+        "$ref": "storage-status.json"
+      }
+    }
+  },
+  {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://dvic.devinci.fr/protocol/v1/api/storage-status.json",
+    "title": "StorageStatus",
+    "description": "Whether the server can store what it receives. While full or read-only it refuses log batches (agents keep them and retry) and recovers by itself when space is freed.",
+    "type": "object",
+    "required": [
+      "state",
+      "since",
+      "message",
+      "free_bytes",
+      "min_free_bytes",
+      "used_bytes",
+      "max_bytes"
+    ],
+    "properties": {
+      "state": {
+        "enum": [
+          "ok",
+          "low",
+          "full",
+          "read_only"
+        ],
+        "description": "low: under twice the free-space floor, retention works harder; full: writes fail or the floor is reached; read_only: the database could not be opened for writing"
+      },
+      "since": {
+        "$ref": "../common.json#/$defs/epochMs"
+      },
+      "message": {
+        "type": "string"
+      },
+      "free_bytes": {
+        "type": "integer",
+        "minimum": 0,
+        "description": "Free space on the data directory's filesystem"
+      },
+      "min_free_bytes": {
+        "type": "integer",
+        "minimum": 0,
+        "description": "DVIC_MIN_FREE_MB"
+      },
+      "used_bytes": {
+        "type": "integer",
+        "minimum": 0,
+        "description": "Database, WAL and search index, as files on disk"
+      },
+      "max_bytes": {
+        "type": "integer",
+        "minimum": 0,
+        "description": "DVIC_LOG_RETENTION_MB"
+      }
+    }
+  },
+  {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://dvic.devinci.fr/protocol/v1/api/token.json",
+    "title": "ApiTokenView",
+    "description": "An API token (the secret itself is shown once, when it is created).",
+    "type": "object",
+    "required": [
+      "id",
+      "name",
+      "prefix",
+      "role",
+      "created_at",
+      "expires_at",
+      "last_used_at",
+      "revoked_at"
+    ],
+    "properties": {
+      "id": {
+        "type": "integer",
+        "minimum": 1
+      },
+      "name": {
+        "type": "string",
+        "maxLength": 128
+      },
+      "prefix": {
+        "type": "string",
+        "maxLength": 32,
+        "description": "First characters of the token, to tell tokens apart"
+      },
+      "role": {
+        "$ref": "../common.json#/$defs/role",
+        "description": "What the token may do: at most its creator's role"
+      },
+      "created_at": {
+        "$ref": "../common.json#/$defs/epochMs"
+      },
+      "expires_at": {
+        "anyOf": [
+          {
+            "$ref": "../common.json#/$defs/epochMs"
+          },
+          {
+            "type": "null"
+          }
+        ]
+      },
+      "last_used_at": {
+        "anyOf": [
+          {
+            "$ref": "../common.json#/$defs/epochMs"
+          },
+          {
+            "type": "null"
+          }
+        ]
+      },
+      "revoked_at": {
+        "anyOf": [
+          {
+            "$ref": "../common.json#/$defs/epochMs"
+          },
+          {
+            "type": "null"
+          }
+        ]
+      }
+    }
+  },
+  {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://dvic.devinci.fr/protocol/v1/api/user.json",
+    "title": "UserView",
+    "description": "A user account (never its password hash).",
+    "type": "object",
+    "required": [
+      "id",
+      "username",
+      "role",
+      "disabled",
+      "created_at",
+      "last_login_at"
+    ],
+    "properties": {
+      "id": {
+        "type": "integer",
+        "minimum": 1
+      },
+      "username": {
+        "type": "string",
+        "maxLength": 64
+      },
+      "role": {
+        "$ref": "../common.json#/$defs/role"
+      },
+      "disabled": {
+        "type": "boolean",
+        "description": "A disabled user cannot sign in; their sessions, tokens and sockets are ended."
+      },
+      "created_at": {
+        "$ref": "../common.json#/$defs/epochMs"
+      },
+      "last_login_at": {
+        "anyOf": [
+          {
+            "$ref": "../common.json#/$defs/epochMs"
+          },
+          {
+            "type": "null"
+          }
+        ]
+      }
+    }
+  },
+  {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://dvic.devinci.fr/protocol/v1/live/command.output.json",
+    "title": "Command output",
+    "description": "A chunk of stdout or stderr of a followed command, in order.",
+    "x-direction": "server-to-client",
+    "type": "object",
+    "required": [
+      "type",
+      "data"
+    ],
+    "properties": {
+      "type": {
+        "const": "command.output"
+      },
+      "id": {
+        "$ref": "../common.json#/$defs/messageId"
+      },
+      "data": {
+        "type": "object",
+        "required": [
+          "command_id",
+          "node_id",
+          "stream",
+          "offset",
+          "data"
+        ],
+        "properties": {
+          "command_id": {
+            "type": "string"
+          },
+          "node_id": {
+            "$ref": "../common.json#/$defs/uuid"
+          },
+          "stream": {
+            "enum": [
+              "stdout",
+              "stderr"
+            ]
+          },
+          "offset": {
+            "type": "integer",
+            "minimum": 0,
+            "description": "Characters of this stream before this chunk: a client that fetched the command first skips what it already has."
+          },
+          "data": {
+            "type": "string"
+          }
+        }
+      }
+    }
+  },
+  {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://dvic.devinci.fr/protocol/v1/live/command.updated.json",
+    "title": "Command status changed",
+    "description": "Sent to every live client when a command is queued, starts or ends (without its output).",
+    "x-direction": "server-to-client",
+    "type": "object",
+    "required": [
+      "type",
+      "data"
+    ],
+    "properties": {
+      "type": {
+        "const": "command.updated"
+      },
+      "id": {
+        "$ref": "../common.json#/$defs/messageId"
+      },
+      "data": {
+        "type": "object",
+        "required": [
+          "command"
+        ],
+        "properties": {
+          "command": {
+            "$ref": "../api/command.json"
+          }
+        }
+      }
+    }
+  },
+  {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://dvic.devinci.fr/protocol/v1/live/commands.subscribe.json",
+    "title": "Follow command output",
+    "description": "Streams the output of these commands (command.output) from now on; the text so far is in GET /api/v1/commands/{id}.",
+    "x-direction": "client-to-server",
+    "type": "object",
+    "required": [
+      "type",
+      "data"
+    ],
+    "properties": {
+      "type": {
+        "const": "commands.subscribe"
+      },
+      "id": {
+        "$ref": "../common.json#/$defs/messageId"
+      },
+      "data": {
+        "type": "object",
+        "required": [
+          "ids"
+        ],
+        "properties": {
+          "ids": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": 256,
+            "items": {
+              "type": "string",
+              "minLength": 1,
+              "maxLength": 64
+            }
+          }
+        }
+      }
+    }
+  },
+  {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://dvic.devinci.fr/protocol/v1/live/commands.unsubscribe.json",
+    "title": "Stop following command output",
+    "description": "",
+    "x-direction": "client-to-server",
+    "type": "object",
+    "required": [
+      "type",
+      "data"
+    ],
+    "properties": {
+      "type": {
+        "const": "commands.unsubscribe"
+      },
+      "id": {
+        "$ref": "../common.json#/$defs/messageId"
+      },
+      "data": {
+        "type": "object",
+        "required": [
+          "ids"
+        ],
+        "properties": {
+          "ids": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": 256,
+            "items": {
+              "type": "string",
+              "minLength": 1,
+              "maxLength": 64
+            }
+          }
+        }
+      }
+    }
+  },
+  {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://dvic.devinci.fr/protocol/v1/live/live.error.json",
+    "title": "Live stream error",
+    "description": "A client message on /api/v1/live was refused.",
+    "x-direction": "server-to-client",
+    "type": "object",
+    "required": [
+      "type",
+      "data"
+    ],
+    "properties": {
+      "type": {
+        "const": "live.error"
+      },
+      "id": {
+        "$ref": "../common.json#/$defs/messageId"
+      },
+      "data": {
+        "type": "object",
+        "required": [
+          "code",
+          "message"
+        ],
+        "properties": {
+          "code": {
+            "type": "string",
+            "maxLength": 64
+          },
+          "message": {
+            "type": "string",
+            "maxLength": 1024
+          }
+        }
+      }
+    }
+  },
+  {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://dvic.devinci.fr/protocol/v1/live/logs.records.json",
+    "title": "New log records",
+    "description": "Records matching the subscription, by increasing id, sent at most every 50 ms. A client that falls behind is not dropped: it is fed from the database again, from its last record.",
+    "x-direction": "server-to-client",
+    "type": "object",
+    "required": [
+      "type",
+      "data"
+    ],
+    "properties": {
+      "type": {
+        "const": "logs.records"
+      },
+      "id": {
+        "$ref": "../common.json#/$defs/messageId"
+      },
+      "data": {
+        "type": "object",
+        "required": [
+          "records"
+        ],
+        "properties": {
+          "records": {
+            "type": "array",
+            "items": {
+              "$ref": "../api/log-record.json"
+            }
+          },
+          "caught_up": {
+            "type": "boolean",
+            "description": "Set on the batch that ends the replay of stored records: what follows is live"
+          }
+        }
+      }
+    }
+  },
+  {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://dvic.devinci.fr/protocol/v1/live/logs.subscribe.json",
+    "title": "Follow logs",
+    "description": "Starts (or replaces) the live log tail of this connection with these filters. With after_id, the server first sends the stored records after that id (oldest first, in pages) and then the new ones, with no gap and no duplicate. Answered by logs.records batches.",
+    "x-direction": "client-to-server",
+    "type": "object",
+    "required": [
+      "type",
+      "data"
+    ],
+    "properties": {
+      "type": {
+        "const": "logs.subscribe"
+      },
+      "id": {
+        "$ref": "../common.json#/$defs/messageId"
+      },
+      "data": {
+        "type": "object",
+        "required": [],
+        "properties": {
+          "node": {
+            "type": "string",
+            "maxLength": 64,
+            "description": "node id or name"
+          },
+          "demo": {
+            "type": "string",
+            "maxLength": 128
+          },
+          "source": {
+            "enum": [
+              "demo",
+              "system"
+            ]
+          },
+          "level": {
+            "$ref": "../common.json#/$defs/logLevel",
+            "description": "minimum level"
+          },
+          "q": {
+            "type": "string",
+            "maxLength": 256,
+            "description": "search text: words match word prefixes, \"quoted phrases\" match adjacent words, case-insensitive (the same everywhere q is accepted)"
+          },
+          "after_id": {
+            "type": "integer",
+            "minimum": 0,
+            "description": "Send stored records with a larger id first (0: all of them; absent: only new ones)"
+          }
+        }
+      }
+    }
+  },
+  {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://dvic.devinci.fr/protocol/v1/live/logs.unsubscribe.json",
+    "title": "Stop following logs",
+    "description": "Ends the live log tail of this connection.",
+    "x-direction": "client-to-server",
+    "type": "object",
+    "required": [
+      "type",
+      "data"
+    ],
+    "properties": {
+      "type": {
+        "const": "logs.unsubscribe"
+      },
+      "id": {
+        "$ref": "../common.json#/$defs/messageId"
+      },
+      "data": {
+        "type": "object",
+        "required": [],
+        "properties": {}
+      }
+    }
+  },
+  {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://dvic.devinci.fr/protocol/v1/live/node.demos.json",
+    "title": "Demo processes changed",
+    "description": "Demo processes of a node that started, died or were first seen.",
+    "x-direction": "server-to-client",
+    "type": "object",
+    "required": [
+      "type",
+      "data"
+    ],
+    "properties": {
+      "type": {
+        "const": "node.demos"
+      },
+      "id": {
+        "$ref": "../common.json#/$defs/messageId"
+      },
+      "data": {
+        "type": "object",
+        "required": [
+          "node_id",
+          "demos"
+        ],
+        "properties": {
+          "node_id": {
+            "$ref": "../common.json#/$defs/uuid"
+          },
+          "demos": {
+            "type": "array",
+            "items": {
+              "$ref": "../api/demo.json"
+            }
+          }
+        }
+      }
+    }
+  },
+  {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://dvic.devinci.fr/protocol/v1/live/node.hardware.json",
+    "title": "New hardware state",
+    "description": "A node reported hardware.state.",
+    "x-direction": "server-to-client",
+    "type": "object",
+    "required": [
+      "type",
+      "data"
+    ],
+    "properties": {
+      "type": {
+        "const": "node.hardware"
+      },
+      "id": {
+        "$ref": "../common.json#/$defs/messageId"
+      },
+      "data": {
+        "type": "object",
+        "required": [
+          "node_id",
+          "at",
+          "hardware"
+        ],
+        "properties": {
+          "node_id": {
+            "$ref": "../common.json#/$defs/uuid"
+          },
+          "at": {
+            "$ref": "../common.json#/$defs/epochMs"
+          },
+          "hardware": {
+            "$ref": "../messages/hardware.state.json#/properties/data"
+          }
+        }
+      }
+    }
+  },
+  {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://dvic.devinci.fr/protocol/v1/live/node.removed.json",
+    "title": "Node removed",
+    "description": "A node was deleted.",
+    "x-direction": "server-to-client",
+    "type": "object",
+    "required": [
+      "type",
+      "data"
+    ],
+    "properties": {
+      "type": {
+        "const": "node.removed"
+      },
+      "id": {
+        "$ref": "../common.json#/$defs/messageId"
+      },
+      "data": {
+        "type": "object",
+        "required": [
+          "node_id"
+        ],
+        "properties": {
+          "node_id": {
+            "$ref": "../common.json#/$defs/uuid"
+          }
+        }
+      }
+    }
+  },
+  {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://dvic.devinci.fr/protocol/v1/live/node.status.json",
+    "title": "Node status changed",
+    "description": "A node went online or offline, or was revoked.",
+    "x-direction": "server-to-client",
+    "type": "object",
+    "required": [
+      "type",
+      "data"
+    ],
+    "properties": {
+      "type": {
+        "const": "node.status"
+      },
+      "id": {
+        "$ref": "../common.json#/$defs/messageId"
+      },
+      "data": {
+        "type": "object",
+        "required": [
+          "node_id",
+          "status",
+          "since"
+        ],
+        "properties": {
+          "node_id": {
+            "$ref": "../common.json#/$defs/uuid"
+          },
+          "status": {
+            "enum": [
+              "online",
+              "offline",
+              "revoked"
+            ]
+          },
+          "since": {
+            "$ref": "../common.json#/$defs/epochMs"
+          },
+          "reason": {
+            "type": "string",
+            "maxLength": 256
+          }
+        }
+      }
+    }
+  },
+  {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://dvic.devinci.fr/protocol/v1/live/node.updated.json",
+    "title": "Node changed",
+    "description": "A node was created, renamed, labelled or its facts changed; carries the node as the REST API shows it.",
+    "x-direction": "server-to-client",
+    "type": "object",
+    "required": [
+      "type",
+      "data"
+    ],
+    "properties": {
+      "type": {
+        "const": "node.updated"
+      },
+      "id": {
+        "$ref": "../common.json#/$defs/messageId"
+      },
+      "data": {
+        "type": "object",
+        "required": [
+          "node"
+        ],
+        "properties": {
+          "node": {
+            "$ref": "../api/node.json"
+          }
+        }
+      }
+    }
+  },
+  {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://dvic.devinci.fr/protocol/v1/live/server.status.json",
+    "title": "Server status",
+    "description": "The server's own state changed (e.g. its disk filled up or has room again).",
+    "x-direction": "server-to-client",
+    "type": "object",
+    "required": [
+      "type",
+      "data"
+    ],
+    "properties": {
+      "type": {
+        "const": "server.status"
+      },
+      "id": {
+        "$ref": "../common.json#/$defs/messageId"
+      },
+      "data": {
+        "title": "ServerStatus",
+        "type": "object",
+        "required": [
+          "version",
+          "storage"
+        ],
+        "properties": {
+          "version": {
+            "type": "string"
+          },
+          "storage": {
+            "$ref": "../api/storage-status.json"
+          }
+        }
+      }
+    }
+  },
+  {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://dvic.devinci.fr/protocol/v1/live/snapshot.json",
+    "title": "Live snapshot",
+    "description": "First message on /api/v1/live: every node as GET /api/v1/nodes lists it, and the server's own status.",
+    "x-direction": "server-to-client",
+    "type": "object",
+    "required": [
+      "type",
+      "data"
+    ],
+    "properties": {
+      "type": {
+        "const": "snapshot"
+      },
+      "id": {
+        "$ref": "../common.json#/$defs/messageId"
+      },
+      "data": {
+        "type": "object",
+        "required": [
+          "nodes",
+          "server"
+        ],
+        "properties": {
+          "nodes": {
+            "type": "array",
+            "items": {
+              "$ref": "../api/node.json"
+            }
+          },
+          "server": {
+            "$ref": "../live/server.status.json#/properties/data"
+          }
+        }
+      }
+    }
+  },
+  {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://dvic.devinci.fr/protocol/v1/messages/agent.status.json",
+    "title": "Agent health",
+    "description": "How the agent itself is doing: its worker threads, the problems it met (each reported once, then counted), its log files and system logs. Sent after the welcome and whenever it changes (at most once a second).",
+    "x-direction": "agent-to-server",
+    "type": "object",
+    "required": [
+      "type",
+      "data"
+    ],
+    "properties": {
+      "type": {
+        "const": "agent.status"
+      },
+      "id": {
+        "$ref": "../common.json#/$defs/messageId"
+      },
+      "data": {
+        "title": "AgentStatus",
+        "type": "object",
+        "required": [
+          "workers",
+          "problems"
+        ],
+        "properties": {
+          "workers": {
+            "type": "array",
+            "maxItems": 32,
+            "items": {
+              "type": "object",
+              "required": [
+                "name",
+                "alive",
+                "restarts"
+              ],
+              "properties": {
+                "name": {
+                  "type": "string",
+                  "maxLength": 64
+                },
+                "alive": {
+                  "type": "boolean"
+                },
+                "restarts": {
+                  "type": "integer",
+                  "minimum": 0
+                },
+                "last_error": {
+                  "type": "string",
+                  "maxLength": 1024
+                }
+              }
+            }
+          },
+          "problems": {
+            "type": "array",
+            "maxItems": 100,
+            "items": {
+              "type": "object",
+              "required": [
+                "code",
+                "message",
+                "count",
+                "since"
+              ],
+              "properties": {
+                "code": {
+                  "type": "string",
+                  "pattern": "^[a-z][a-z0-9_.]{0,63}$",
+                  "description": "What kind of problem, e.g. log_file.not_regular, log_file.bad_header, log_file.owner_mismatch, system_logs.unreadable, worker.restarted, log_files.too_many."
+                },
+                "message": {
+                  "type": "string",
+                  "maxLength": 1024
+                },
+                "subject": {
+                  "type": "string",
+                  "maxLength": 512,
+                  "description": "What it is about: a path, a worker name."
+                },
+                "count": {
+                  "type": "integer",
+                  "minimum": 1,
+                  "description": "Times seen since the agent started."
+                },
+                "since": {
+                  "$ref": "../common.json#/$defs/epochMs",
+                  "description": "First seen."
+                },
+                "last": {
+                  "$ref": "../common.json#/$defs/epochMs",
+                  "description": "Last seen."
+                }
+              }
+            }
+          },
+          "log_files": {
+            "type": "object",
+            "properties": {
+              "followed": {
+                "type": "integer",
+                "minimum": 0
+              },
+              "open": {
+                "type": "integer",
+                "minimum": 0
+              },
+              "max_open": {
+                "type": "integer",
+                "minimum": 0
+              },
+              "skipped": {
+                "type": "integer",
+                "minimum": 0
+              },
+              "buffered_bytes": {
+                "type": "integer",
+                "minimum": 0
+              },
+              "max_buffered_bytes": {
+                "type": "integer",
+                "minimum": 0
+              }
+            }
+          },
+          "system_logs": {
+            "type": "object",
+            "required": [
+              "mode",
+              "readable"
+            ],
+            "properties": {
+              "mode": {
+                "enum": [
+                  "journal",
+                  "syslog",
+                  "off"
+                ]
+              },
+              "readable": {
+                "type": "boolean"
+              },
+              "message": {
+                "type": "string",
+                "maxLength": 1024
+              }
+            }
+          }
+        }
       }
     }
   },
@@ -540,51 +1974,9 @@ export const schemas = [
   },
   {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "$id": "https://dvic.devinci.fr/protocol/v1/messages/demo.logs.ack.json",
-    "title": "Demo log batch stored",
-    "description": "Everything before offset in the token's file is committed.",
-    "x-direction": "server-to-agent",
-    "x-implemented-by": "demo logs issue",
-    "type": "object",
-    "required": [
-      "type",
-      "id",
-      "data"
-    ],
-    "properties": {
-      "type": {
-        "const": "demo.logs.ack"
-      },
-      "id": {
-        "$ref": "../common.json#/$defs/messageId"
-      },
-      "data": {
-        "type": "object",
-        "required": [
-          "token",
-          "offset"
-        ],
-        "properties": {
-          "token": {
-            "type": "string",
-            "maxLength": 64
-          },
-          "offset": {
-            "$ref": "../common.json#/$defs/bytes"
-          },
-          "file_generation": {
-            "type": "integer",
-            "minimum": 0
-          }
-        }
-      }
-    }
-  },
-  {
-    "$schema": "https://json-schema.org/draft/2020-12/schema",
     "$id": "https://dvic.devinci.fr/protocol/v1/messages/demo.logs.json",
     "title": "Demo log batch",
-    "description": "Records read from /tmp/dvic_log_<token> between byte offsets [start_offset, end_offset). The server stores them idempotently and answers demo.logs.ack.",
+    "description": "Records read from /tmp/dvic_log_<token> between byte offsets [start_offset, end_offset). The server answers logs.ack (stored) or logs.nack (not stored: send again) with the same id.",
     "x-direction": "agent-to-server",
     "x-implemented-by": "demo logs issue",
     "type": "object",
@@ -748,6 +2140,16 @@ export const schemas = [
                       "maxLength": 32
                     }
                   }
+                },
+                "file_uid": {
+                  "type": "integer",
+                  "minimum": 0,
+                  "maximum": 4294967294,
+                  "description": "Owner of the log file (fstat)."
+                },
+                "trusted": {
+                  "type": "boolean",
+                  "description": "False when the file's owner is neither root nor the uid its header claims nor the owner of its pid."
                 }
               }
             }
@@ -1475,6 +2877,11 @@ export const schemas = [
           },
           "host": {
             "$ref": "../common.json#/$defs/hostFacts"
+          },
+          "max_frame_bytes": {
+            "type": "integer",
+            "minimum": 65536,
+            "description": "The largest frame the agent accepts."
           }
         }
       }
@@ -1482,11 +2889,10 @@ export const schemas = [
   },
   {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "$id": "https://dvic.devinci.fr/protocol/v1/messages/system.logs.ack.json",
-    "title": "System log batch stored",
-    "description": "Acknowledges a system.logs batch (same id) after commit.",
+    "$id": "https://dvic.devinci.fr/protocol/v1/messages/logs.ack.json",
+    "title": "Log batch stored",
+    "description": "Answers one demo.logs or system.logs batch (same id) once it is committed. Each batch is acknowledged on its own: an ack never covers an earlier batch.",
     "x-direction": "server-to-agent",
-    "x-implemented-by": "demo logs issue",
     "type": "object",
     "required": [
       "type",
@@ -1495,7 +2901,7 @@ export const schemas = [
     ],
     "properties": {
       "type": {
-        "const": "system.logs.ack"
+        "const": "logs.ack"
       },
       "id": {
         "$ref": "../common.json#/$defs/messageId"
@@ -1503,12 +2909,67 @@ export const schemas = [
       "data": {
         "type": "object",
         "required": [
-          "cursor"
+          "stored",
+          "duplicates"
         ],
         "properties": {
-          "cursor": {
+          "stored": {
+            "type": "integer",
+            "minimum": 0,
+            "description": "Records stored now."
+          },
+          "duplicates": {
+            "type": "integer",
+            "minimum": 0,
+            "description": "Records the server already had (a batch sent again)."
+          }
+        }
+      }
+    }
+  },
+  {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://dvic.devinci.fr/protocol/v1/messages/logs.nack.json",
+    "title": "Log batch not stored",
+    "description": "The batch with this id was not stored. The agent keeps its records, rewinds to the start of that batch and sends it again after retry_after_ms (later batches of the same file are sent again too).",
+    "x-direction": "server-to-agent",
+    "type": "object",
+    "required": [
+      "type",
+      "id",
+      "data"
+    ],
+    "properties": {
+      "type": {
+        "const": "logs.nack"
+      },
+      "id": {
+        "$ref": "../common.json#/$defs/messageId"
+      },
+      "data": {
+        "type": "object",
+        "required": [
+          "code",
+          "message",
+          "retry_after_ms"
+        ],
+        "properties": {
+          "code": {
+            "enum": [
+              "storage_full",
+              "storage_failed",
+              "overloaded"
+            ],
+            "description": "storage_full: the server's disk is full or below its free-space floor; storage_failed: any other write error; overloaded: too much is waiting to be written."
+          },
+          "message": {
             "type": "string",
             "maxLength": 1024
+          },
+          "retry_after_ms": {
+            "type": "integer",
+            "minimum": 0,
+            "maximum": 3600000
           }
         }
       }
@@ -1518,7 +2979,7 @@ export const schemas = [
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "$id": "https://dvic.devinci.fr/protocol/v1/messages/system.logs.json",
     "title": "System log batch",
-    "description": "Records from the journal or syslog. Each record offset is unique within stream. The server answers system.logs.ack with the same id once stored; the agent then persists cursor.",
+    "description": "Records from the journal or syslog. Each record offset is unique within stream. The server answers logs.ack (stored) or logs.nack (not stored: send again) with the same id.",
     "x-direction": "agent-to-server",
     "x-implemented-by": "demo logs issue",
     "type": "object",
@@ -2023,535 +3484,11 @@ export const schemas = [
           },
           "config": {
             "$ref": "config.push.json#/properties/data"
-          }
-        }
-      }
-    }
-  },
-  {
-    "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "$id": "https://dvic.devinci.fr/protocol/v1/live/command.output.json",
-    "title": "Command output",
-    "description": "A chunk of stdout or stderr of a followed command, in order.",
-    "x-direction": "server-to-client",
-    "type": "object",
-    "required": [
-      "type",
-      "data"
-    ],
-    "properties": {
-      "type": {
-        "const": "command.output"
-      },
-      "id": {
-        "$ref": "../common.json#/$defs/messageId"
-      },
-      "data": {
-        "type": "object",
-        "required": [
-          "command_id",
-          "node_id",
-          "stream",
-          "offset",
-          "data"
-        ],
-        "properties": {
-          "command_id": {
-            "type": "string"
           },
-          "node_id": {
-            "$ref": "../common.json#/$defs/uuid"
-          },
-          "stream": {
-            "enum": [
-              "stdout",
-              "stderr"
-            ]
-          },
-          "offset": {
+          "max_frame_bytes": {
             "type": "integer",
-            "minimum": 0,
-            "description": "Characters of this stream before this chunk: a client that fetched the command first skips what it already has."
-          },
-          "data": {
-            "type": "string"
-          }
-        }
-      }
-    }
-  },
-  {
-    "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "$id": "https://dvic.devinci.fr/protocol/v1/live/command.updated.json",
-    "title": "Command status changed",
-    "description": "Sent to every live client when a command is queued, starts or ends (without its output).",
-    "x-direction": "server-to-client",
-    "type": "object",
-    "required": [
-      "type",
-      "data"
-    ],
-    "properties": {
-      "type": {
-        "const": "command.updated"
-      },
-      "id": {
-        "$ref": "../common.json#/$defs/messageId"
-      },
-      "data": {
-        "type": "object",
-        "required": [
-          "command"
-        ],
-        "properties": {
-          "command": {
-            "$ref": "../common.json#/$defs/commandView"
-          }
-        }
-      }
-    }
-  },
-  {
-    "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "$id": "https://dvic.devinci.fr/protocol/v1/live/commands.subscribe.json",
-    "title": "Follow command output",
-    "description": "Streams the output of these commands (command.output) from now on; the text so far is in GET /api/v1/commands/{id}.",
-    "x-direction": "client-to-server",
-    "type": "object",
-    "required": [
-      "type",
-      "data"
-    ],
-    "properties": {
-      "type": {
-        "const": "commands.subscribe"
-      },
-      "id": {
-        "$ref": "../common.json#/$defs/messageId"
-      },
-      "data": {
-        "type": "object",
-        "required": [
-          "ids"
-        ],
-        "properties": {
-          "ids": {
-            "type": "array",
-            "minItems": 1,
-            "maxItems": 256,
-            "items": {
-              "type": "string",
-              "minLength": 1,
-              "maxLength": 64
-            }
-          }
-        }
-      }
-    }
-  },
-  {
-    "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "$id": "https://dvic.devinci.fr/protocol/v1/live/commands.unsubscribe.json",
-    "title": "Stop following command output",
-    "description": "",
-    "x-direction": "client-to-server",
-    "type": "object",
-    "required": [
-      "type",
-      "data"
-    ],
-    "properties": {
-      "type": {
-        "const": "commands.unsubscribe"
-      },
-      "id": {
-        "$ref": "../common.json#/$defs/messageId"
-      },
-      "data": {
-        "type": "object",
-        "required": [
-          "ids"
-        ],
-        "properties": {
-          "ids": {
-            "type": "array",
-            "minItems": 1,
-            "maxItems": 256,
-            "items": {
-              "type": "string",
-              "minLength": 1,
-              "maxLength": 64
-            }
-          }
-        }
-      }
-    }
-  },
-  {
-    "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "$id": "https://dvic.devinci.fr/protocol/v1/live/live.error.json",
-    "title": "Live stream error",
-    "description": "A client message on /api/v1/live was refused.",
-    "x-direction": "server-to-client",
-    "type": "object",
-    "required": [
-      "type",
-      "data"
-    ],
-    "properties": {
-      "type": {
-        "const": "live.error"
-      },
-      "id": {
-        "$ref": "../common.json#/$defs/messageId"
-      },
-      "data": {
-        "type": "object",
-        "required": [
-          "code",
-          "message"
-        ],
-        "properties": {
-          "code": {
-            "type": "string",
-            "maxLength": 64
-          },
-          "message": {
-            "type": "string",
-            "maxLength": 1024
-          }
-        }
-      }
-    }
-  },
-  {
-    "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "$id": "https://dvic.devinci.fr/protocol/v1/live/logs.records.json",
-    "title": "New log records",
-    "description": "Records matching the subscription, oldest first, sent at most every 50 ms. dropped counts records skipped because the client fell behind.",
-    "x-direction": "server-to-client",
-    "type": "object",
-    "required": [
-      "type",
-      "data"
-    ],
-    "properties": {
-      "type": {
-        "const": "logs.records"
-      },
-      "id": {
-        "$ref": "../common.json#/$defs/messageId"
-      },
-      "data": {
-        "type": "object",
-        "required": [
-          "records"
-        ],
-        "properties": {
-          "records": {
-            "type": "array",
-            "items": {
-              "$ref": "../common.json#/$defs/storedLogRecord"
-            }
-          },
-          "dropped": {
-            "type": "integer",
-            "minimum": 0
-          }
-        }
-      }
-    }
-  },
-  {
-    "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "$id": "https://dvic.devinci.fr/protocol/v1/live/logs.subscribe.json",
-    "title": "Follow logs",
-    "description": "Starts (or replaces) the live log tail of this connection with these filters. Answered by logs.records batches.",
-    "x-direction": "client-to-server",
-    "type": "object",
-    "required": [
-      "type",
-      "data"
-    ],
-    "properties": {
-      "type": {
-        "const": "logs.subscribe"
-      },
-      "id": {
-        "$ref": "../common.json#/$defs/messageId"
-      },
-      "data": {
-        "type": "object",
-        "required": [],
-        "properties": {
-          "node": {
-            "type": "string",
-            "maxLength": 64,
-            "description": "node id or name"
-          },
-          "demo": {
-            "type": "string",
-            "maxLength": 128
-          },
-          "source": {
-            "enum": [
-              "demo",
-              "system"
-            ]
-          },
-          "level": {
-            "$ref": "../common.json#/$defs/logLevel",
-            "description": "minimum level"
-          },
-          "q": {
-            "type": "string",
-            "maxLength": 256,
-            "description": "words that must all appear (case-insensitive)"
-          }
-        }
-      }
-    }
-  },
-  {
-    "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "$id": "https://dvic.devinci.fr/protocol/v1/live/logs.unsubscribe.json",
-    "title": "Stop following logs",
-    "description": "Ends the live log tail of this connection.",
-    "x-direction": "client-to-server",
-    "type": "object",
-    "required": [
-      "type",
-      "data"
-    ],
-    "properties": {
-      "type": {
-        "const": "logs.unsubscribe"
-      },
-      "id": {
-        "$ref": "../common.json#/$defs/messageId"
-      },
-      "data": {
-        "type": "object",
-        "required": [],
-        "properties": {}
-      }
-    }
-  },
-  {
-    "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "$id": "https://dvic.devinci.fr/protocol/v1/live/node.demos.json",
-    "title": "Demo processes changed",
-    "description": "Demo processes of a node that started, died or were first seen.",
-    "x-direction": "server-to-client",
-    "type": "object",
-    "required": [
-      "type",
-      "data"
-    ],
-    "properties": {
-      "type": {
-        "const": "node.demos"
-      },
-      "id": {
-        "$ref": "../common.json#/$defs/messageId"
-      },
-      "data": {
-        "type": "object",
-        "required": [
-          "node_id",
-          "demos"
-        ],
-        "properties": {
-          "node_id": {
-            "$ref": "../common.json#/$defs/uuid"
-          },
-          "demos": {
-            "type": "array",
-            "items": {
-              "$ref": "../common.json#/$defs/demoView"
-            }
-          }
-        }
-      }
-    }
-  },
-  {
-    "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "$id": "https://dvic.devinci.fr/protocol/v1/live/node.hardware.json",
-    "title": "New hardware state",
-    "description": "A node reported hardware.state.",
-    "x-direction": "server-to-client",
-    "type": "object",
-    "required": [
-      "type",
-      "data"
-    ],
-    "properties": {
-      "type": {
-        "const": "node.hardware"
-      },
-      "id": {
-        "$ref": "../common.json#/$defs/messageId"
-      },
-      "data": {
-        "type": "object",
-        "required": [
-          "node_id",
-          "at",
-          "hardware"
-        ],
-        "properties": {
-          "node_id": {
-            "$ref": "../common.json#/$defs/uuid"
-          },
-          "at": {
-            "$ref": "../common.json#/$defs/epochMs"
-          },
-          "hardware": {
-            "$ref": "../messages/hardware.state.json#/properties/data"
-          }
-        }
-      }
-    }
-  },
-  {
-    "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "$id": "https://dvic.devinci.fr/protocol/v1/live/node.removed.json",
-    "title": "Node removed",
-    "description": "A node was deleted.",
-    "x-direction": "server-to-client",
-    "type": "object",
-    "required": [
-      "type",
-      "data"
-    ],
-    "properties": {
-      "type": {
-        "const": "node.removed"
-      },
-      "id": {
-        "$ref": "../common.json#/$defs/messageId"
-      },
-      "data": {
-        "type": "object",
-        "required": [
-          "node_id"
-        ],
-        "properties": {
-          "node_id": {
-            "$ref": "../common.json#/$defs/uuid"
-          }
-        }
-      }
-    }
-  },
-  {
-    "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "$id": "https://dvic.devinci.fr/protocol/v1/live/node.status.json",
-    "title": "Node status changed",
-    "description": "A node went online or offline, or was revoked.",
-    "x-direction": "server-to-client",
-    "type": "object",
-    "required": [
-      "type",
-      "data"
-    ],
-    "properties": {
-      "type": {
-        "const": "node.status"
-      },
-      "id": {
-        "$ref": "../common.json#/$defs/messageId"
-      },
-      "data": {
-        "type": "object",
-        "required": [
-          "node_id",
-          "status",
-          "since"
-        ],
-        "properties": {
-          "node_id": {
-            "$ref": "../common.json#/$defs/uuid"
-          },
-          "status": {
-            "enum": [
-              "online",
-              "offline",
-              "revoked"
-            ]
-          },
-          "since": {
-            "$ref": "../common.json#/$defs/epochMs"
-          },
-          "reason": {
-            "type": "string",
-            "maxLength": 256
-          }
-        }
-      }
-    }
-  },
-  {
-    "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "$id": "https://dvic.devinci.fr/protocol/v1/live/node.updated.json",
-    "title": "Node changed",
-    "description": "A node was created, renamed, labelled or its facts changed; carries the node as the REST API shows it.",
-    "x-direction": "server-to-client",
-    "type": "object",
-    "required": [
-      "type",
-      "data"
-    ],
-    "properties": {
-      "type": {
-        "const": "node.updated"
-      },
-      "id": {
-        "$ref": "../common.json#/$defs/messageId"
-      },
-      "data": {
-        "type": "object",
-        "required": [
-          "node"
-        ],
-        "properties": {
-          "node": {
-            "type": "object"
-          }
-        }
-      }
-    }
-  },
-  {
-    "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "$id": "https://dvic.devinci.fr/protocol/v1/live/snapshot.json",
-    "title": "Live snapshot",
-    "description": "First message on /api/v1/live: every node as GET /api/v1/nodes lists it.",
-    "x-direction": "server-to-client",
-    "type": "object",
-    "required": [
-      "type",
-      "data"
-    ],
-    "properties": {
-      "type": {
-        "const": "snapshot"
-      },
-      "id": {
-        "$ref": "../common.json#/$defs/messageId"
-      },
-      "data": {
-        "type": "object",
-        "required": [
-          "nodes"
-        ],
-        "properties": {
-          "nodes": {
-            "type": "array",
-            "items": {
-              "type": "object"
-            }
+            "minimum": 65536,
+            "description": "The largest frame the server accepts: the agent keeps every message under it (it splits log batches and long lines)."
           }
         }
       }
@@ -2560,9 +3497,9 @@ export const schemas = [
 ] as const;
 
 export const messageTable = {
+  'agent.status': { id: 'https://dvic.devinci.fr/protocol/v1/messages/agent.status.json', direction: 'agent-to-server' },
   'challenge': { id: 'https://dvic.devinci.fr/protocol/v1/messages/challenge.json', direction: 'server-to-agent' },
   'config.push': { id: 'https://dvic.devinci.fr/protocol/v1/messages/config.push.json', direction: 'server-to-agent' },
-  'demo.logs.ack': { id: 'https://dvic.devinci.fr/protocol/v1/messages/demo.logs.ack.json', direction: 'server-to-agent' },
   'demo.logs': { id: 'https://dvic.devinci.fr/protocol/v1/messages/demo.logs.json', direction: 'agent-to-server' },
   'demo.state': { id: 'https://dvic.devinci.fr/protocol/v1/messages/demo.state.json', direction: 'agent-to-server' },
   'deploy.request': { id: 'https://dvic.devinci.fr/protocol/v1/messages/deploy.request.json', direction: 'server-to-agent' },
@@ -2574,7 +3511,8 @@ export const messageTable = {
   'exec.result': { id: 'https://dvic.devinci.fr/protocol/v1/messages/exec.result.json', direction: 'agent-to-server' },
   'hardware.state': { id: 'https://dvic.devinci.fr/protocol/v1/messages/hardware.state.json', direction: 'agent-to-server' },
   'hello': { id: 'https://dvic.devinci.fr/protocol/v1/messages/hello.json', direction: 'agent-to-server' },
-  'system.logs.ack': { id: 'https://dvic.devinci.fr/protocol/v1/messages/system.logs.ack.json', direction: 'server-to-agent' },
+  'logs.ack': { id: 'https://dvic.devinci.fr/protocol/v1/messages/logs.ack.json', direction: 'server-to-agent' },
+  'logs.nack': { id: 'https://dvic.devinci.fr/protocol/v1/messages/logs.nack.json', direction: 'server-to-agent' },
   'system.logs': { id: 'https://dvic.devinci.fr/protocol/v1/messages/system.logs.json', direction: 'agent-to-server' },
   'terminal.close': { id: 'https://dvic.devinci.fr/protocol/v1/messages/terminal.close.json', direction: 'both' },
   'terminal.open': { id: 'https://dvic.devinci.fr/protocol/v1/messages/terminal.open.json', direction: 'server-to-agent' },
@@ -2602,5 +3540,6 @@ export const liveTable = {
   'node.removed': { id: 'https://dvic.devinci.fr/protocol/v1/live/node.removed.json', direction: 'server-to-client' },
   'node.status': { id: 'https://dvic.devinci.fr/protocol/v1/live/node.status.json', direction: 'server-to-client' },
   'node.updated': { id: 'https://dvic.devinci.fr/protocol/v1/live/node.updated.json', direction: 'server-to-client' },
+  'server.status': { id: 'https://dvic.devinci.fr/protocol/v1/live/server.status.json', direction: 'server-to-client' },
   'snapshot': { id: 'https://dvic.devinci.fr/protocol/v1/live/snapshot.json', direction: 'server-to-client' },
 } as const;

@@ -2,6 +2,857 @@
 /* eslint-disable */
 
 /**
+ * Line 1 of a demo log file /tmp/dvic_log_<token> (docs/log-format.md). Written by any local user: the agent checks it against this schema and skips the file when it does not match.
+ */
+
+export interface LogFileHeader {
+  dvic_log: 1;
+  token?: string;
+  generation?: number;
+  demo?: string;
+  pid: number;
+  start_time?: number;
+  exe?: string;
+  /**
+   * @maxItems 256
+   */
+  argv?: string[];
+  user?: string;
+  uid?: number;
+  hostname?: string;
+  lang?: string;
+  lib_version?: string;
+  started_at?: string;
+  /**
+   * Records written to the earlier generations of this file: with it the agent counts lines lost when a rotated generation was deleted before it was read.
+   */
+  records_before?: number;
+}
+
+/**
+ * Contents of the agent config file (/etc/dvic/agent.json, mode 0600) made when a node is enrolled.
+ */
+
+export interface AgentConfigFile {
+  /**
+   * WebSocket URL of /api/v1/agent as the node should reach it (wss:// when the server serves TLS)
+   */
+  server_url: string;
+  node_id: string;
+  /**
+   * PKCS#8 PEM. Shown once: the server keeps only the public key.
+   */
+  private_key: string;
+  metrics_interval_s: number;
+  /**
+   * SHA-256 of the server's TLS certificate (DER, hex): the agent accepts only this certificate
+   */
+  tls_cert_sha256?: string;
+}
+
+/**
+ * One entry of the append-only audit trail.
+ */
+
+export interface AuditEntryView {
+  id: number;
+  /**
+   * Milliseconds since the Unix epoch, UTC.
+   */
+  at: number;
+  user_id: number | null;
+  username: string | null;
+  source_ip: string | null;
+  action: string;
+  target: string | null;
+  outcome: "ok" | "denied" | "failed";
+  /**
+   * What was asked and what happened; bounded in size (long values are cut).
+   */
+  details: {} | null;
+}
+
+/**
+ * A command run on one node, as the server tracks it. stdout and stderr are empty in lists; only roles that may read command output get them.
+ */
+
+export interface CommandView {
+  id: string;
+  batch_id?: string | null;
+  node_id: string;
+  user: string;
+  source_ip?: string | null;
+  /**
+   * The shell string, or argv joined with spaces
+   */
+  command: string;
+  status: "queued" | "running" | "succeeded" | "failed" | "timed_out" | "cancelled" | "lost" | "expired" | "error";
+  exit_code?: number | null;
+  signal?: string | null;
+  stdout?: string;
+  stderr?: string;
+  /**
+   * Output went past the cap and was cut
+   */
+  truncated?: boolean;
+  error?: string | null;
+  /**
+   * Milliseconds since the Unix epoch, UTC.
+   */
+  created_at: number;
+  started_at?: number | null;
+  finished_at?: number | null;
+  duration_ms?: number | null;
+  expires_at?: number | null;
+}
+
+/**
+ * A demo process as the server tracks it.
+ */
+
+export interface DemoView {
+  node_id: string;
+  token: string;
+  demo: string;
+  pid: number;
+  user?: string | null;
+  executable?: string | null;
+  argv?: string[] | null;
+  container?: {
+    id?: string;
+    name?: string;
+    runtime?: string;
+  } | null;
+  alive: boolean;
+  /**
+   * When alive last changed
+   */
+  since: number;
+  started_at?: number | null;
+  exited_at?: number | null;
+  last_line_at?: number | null;
+  line_count: number;
+  /**
+   * Records at ERROR or FATAL
+   */
+  error_count: number;
+  /**
+   * Owner of the log file on the node.
+   */
+  file_uid?: number | null;
+  /**
+   * False when the log file's owner is neither root nor the user its header claims (or the owner of the pid it names): another user may be impersonating this demo.
+   */
+  trusted?: boolean;
+}
+
+/**
+ * Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message.
+ */
+
+export interface ErrorBody {
+  error: {
+    code: string;
+    message: string;
+    /**
+     * When the request may be tried again (429)
+     */
+    retry_at?: number;
+    /**
+     * The nodes an ambiguous reference matches (409)
+     */
+    candidates?: {
+      id: string;
+      name: string;
+    }[];
+  };
+}
+
+/**
+ * A log record as the server stores and serves it (GET /api/v1/logs and the live tail).
+ */
+
+export interface LogRecordView {
+  id: number;
+  node_id: string;
+  source: "demo" | "system";
+  demo: string | null;
+  token?: string | null;
+  /**
+   * Milliseconds since the Unix epoch, UTC.
+   */
+  ts: number;
+  level: "TRACE" | "DEBUG" | "INFO" | "WARN" | "ERROR" | "FATAL";
+  message: string;
+  /**
+   * Structured values the demo logged; lost_lines marks a record that stands for lines lost before the agent read them.
+   */
+  fields?: {} | null;
+}
+
+/**
+ * A node with its demo processes (GET /api/v1/nodes/{id}).
+ */
+
+export type NodeDetailView = NodeView & {
+  demos: DemoView[];
+};
+
+/**
+ * A node as the REST API and the live stream show it (never its key).
+ */
+
+export interface NodeView {
+  id: string;
+  name: string;
+  /**
+   * Free-form key/value labels, e.g. {"room": "hall-b"}
+   */
+  labels: {
+    [k: string]: string;
+  };
+  agent_config: AgentConfig;
+  status: "online" | "offline" | "revoked";
+  /**
+   * Milliseconds since the Unix epoch, UTC.
+   */
+  status_since: number;
+  last_seen: number | null;
+  agent_version: string | null;
+  /**
+   * The machine the server runs on
+   */
+  is_local: boolean;
+  /**
+   * Milliseconds since the Unix epoch, UTC.
+   */
+  created_at: number;
+  revoked_at: number | null;
+  host: HostFacts | null;
+  /**
+   * Latest hardware.state payload
+   */
+  hardware: HardwareState | null;
+  hardware_at: number | null;
+  /**
+   * Demo processes known on this node
+   */
+  demo_summary: {
+    total: number;
+    alive: number;
+  };
+  /**
+   * The agent's own health as it last reported it
+   */
+  agent_status: AgentStatus | null;
+}
+
+export interface AgentConfig {
+  metrics_interval_s?: number;
+  demo_state_interval_s?: number;
+  log_batch_max_records?: number;
+  log_batch_max_delay_ms?: number;
+}
+/**
+ * Facts about the machine that change rarely.
+ */
+
+export interface HostFacts {
+  hostname: string;
+  /**
+   * PRETTY_NAME from os-release.
+   */
+  os: string;
+  /**
+   * uname release.
+   */
+  kernel: string;
+  /**
+   * uname machine, e.g. x86_64, aarch64.
+   */
+  arch: string;
+  boot_id: string;
+  agent_version: string;
+  python_version?: string;
+  cpu_model?: string;
+  cpu_count?: number;
+  machine_id?: string;
+}
+
+export interface HardwareState {
+  /**
+   * Milliseconds since the Unix epoch, UTC.
+   */
+  ts: number;
+  interval_s: number;
+  host: HostFacts;
+  uptime_s: number;
+  cpu: {
+    total_pct: number;
+    /**
+     * @maxItems 4096
+     */
+    per_core_pct: number[];
+  };
+  load: {
+    load1: number;
+    load5: number;
+    load15: number;
+  };
+  memory: {
+    total_bytes: number;
+    available_bytes: number;
+    /**
+     * total - available.
+     */
+    used_bytes: number;
+    free_bytes?: number;
+    buffers_bytes?: number;
+    cached_bytes?: number;
+    swap_total_bytes: number;
+    swap_used_bytes: number;
+  };
+  /**
+   * @maxItems 256
+   */
+  filesystems: {
+    mount: string;
+    device?: string;
+    fstype: string;
+    size_bytes: number;
+    used_bytes: number;
+    avail_bytes: number;
+  }[];
+  /**
+   * @maxItems 256
+   */
+  temperatures: {
+    /**
+     * Stable id, e.g. thermal_zone0 or hwmon2/temp1.
+     */
+    sensor: string;
+    source: "thermal" | "hwmon";
+    /**
+     * thermal zone type or hwmon name, e.g. cpu-thermal, coretemp.
+     */
+    chip?: string;
+    /**
+     * Sensor label when the kernel gives one, e.g. "Package id 0".
+     */
+    label?: string;
+    celsius: number;
+  }[];
+  processes: number;
+  /**
+   * @maxItems 256
+   */
+  network: {
+    iface: string;
+    rx_bytes: number;
+    tx_bytes: number;
+    rx_bytes_per_s: number;
+    tx_bytes_per_s: number;
+  }[];
+  /**
+   * Per collector: duration and success of this sample.
+   */
+  collectors?: {
+    [k: string]: {
+      ok: boolean;
+      duration_ms: number;
+      error?: string;
+    };
+  };
+}
+
+export interface AgentStatus {
+  /**
+   * @maxItems 32
+   */
+  workers: {
+    name: string;
+    alive: boolean;
+    restarts: number;
+    last_error?: string;
+  }[];
+  /**
+   * @maxItems 100
+   */
+  problems: {
+    /**
+     * What kind of problem, e.g. log_file.not_regular, log_file.bad_header, log_file.owner_mismatch, system_logs.unreadable, worker.restarted, log_files.too_many.
+     */
+    code: string;
+    message: string;
+    /**
+     * What it is about: a path, a worker name.
+     */
+    subject?: string;
+    /**
+     * Times seen since the agent started.
+     */
+    count: number;
+    /**
+     * Milliseconds since the Unix epoch, UTC.
+     */
+    since: number;
+    /**
+     * Milliseconds since the Unix epoch, UTC.
+     */
+    last?: number;
+  }[];
+  log_files?: {
+    followed?: number;
+    open?: number;
+    max_open?: number;
+    skipped?: number;
+    buffered_bytes?: number;
+    max_buffered_bytes?: number;
+  };
+  system_logs?: {
+    mode: "journal" | "syslog" | "off";
+    readable: boolean;
+    message?: string;
+  };
+}
+/**
+ * A demo process as the server tracks it.
+ */
+
+/**
+ * A node as the REST API and the live stream show it (never its key).
+ */
+
+/**
+ * Server self-monitoring (GET /api/v1/server/stats).
+ */
+
+export interface ServerStats {
+  version: string;
+  /**
+   * Milliseconds since the Unix epoch, UTC.
+   */
+  started_at: number;
+  uptime_s: number;
+  rss_bytes: number;
+  heap_used_bytes: number;
+  agents_connected: number;
+  live_subscribers: number;
+  agent_connections_accepted: number;
+  /**
+   * Refused with 1013 to keep descriptors for the API and the database
+   */
+  agent_connections_refused: number;
+  agent_auth_ok: number;
+  agent_auth_failures: {
+    [k: string]: number;
+  };
+  messages_received: number;
+  messages_invalid: number;
+  bytes_received: number;
+  messages_by_type: {
+    [k: string]: number;
+  };
+  /**
+   * Open file descriptors of the server process
+   */
+  fds_open: number;
+  /**
+   * Its soft limit (raised to the hard limit at start)
+   */
+  fds_limit: number;
+  /**
+   * Kept free for the API and the database: agent sockets are refused past limit minus this
+   */
+  fds_reserved: number;
+  storage: StorageStatus;
+}
+/**
+ * Whether the server can store what it receives. While full or read-only it refuses log batches (agents keep them and retry) and recovers by itself when space is freed.
+ */
+
+export interface StorageStatus {
+  /**
+   * low: under twice the free-space floor, retention works harder; full: writes fail or the floor is reached; read_only: the database could not be opened for writing
+   */
+  state: "ok" | "low" | "full" | "read_only";
+  /**
+   * Milliseconds since the Unix epoch, UTC.
+   */
+  since: number;
+  message: string;
+  /**
+   * Free space on the data directory's filesystem
+   */
+  free_bytes: number;
+  /**
+   * DVIC_MIN_FREE_MB
+   */
+  min_free_bytes: number;
+  /**
+   * Database, WAL and search index, as files on disk
+   */
+  used_bytes: number;
+  /**
+   * DVIC_LOG_RETENTION_MB
+   */
+  max_bytes: number;
+}
+
+/**
+ * Whether the server can store what it receives. While full or read-only it refuses log batches (agents keep them and retry) and recovers by itself when space is freed.
+ */
+
+/**
+ * An API token (the secret itself is shown once, when it is created).
+ */
+
+export interface ApiTokenView {
+  id: number;
+  name: string;
+  /**
+   * First characters of the token, to tell tokens apart
+   */
+  prefix: string;
+  /**
+   * What the token may do: at most its creator's role
+   */
+  role: "viewer" | "operator" | "admin";
+  /**
+   * Milliseconds since the Unix epoch, UTC.
+   */
+  created_at: number;
+  expires_at: number | null;
+  last_used_at: number | null;
+  revoked_at: number | null;
+}
+
+/**
+ * A user account (never its password hash).
+ */
+
+export interface UserView {
+  id: number;
+  username: string;
+  /**
+   * viewer: sees everything, changes nothing, no command output; operator: also runs commands, terminals and demo start/stop; admin: also manages users and nodes.
+   */
+  role: "viewer" | "operator" | "admin";
+  /**
+   * A disabled user cannot sign in; their sessions, tokens and sockets are ended.
+   */
+  disabled: boolean;
+  /**
+   * Milliseconds since the Unix epoch, UTC.
+   */
+  created_at: number;
+  last_login_at: number | null;
+}
+
+/**
+ * A chunk of stdout or stderr of a followed command, in order.
+ */
+
+export interface CommandOutputLiveMessage {
+  type: "command.output";
+  /**
+   * Correlates a request with its response; chosen by the sender, unique per connection.
+   */
+  id?: string;
+  data: {
+    command_id: string;
+    node_id: string;
+    stream: "stdout" | "stderr";
+    /**
+     * Characters of this stream before this chunk: a client that fetched the command first skips what it already has.
+     */
+    offset: number;
+    data: string;
+  };
+}
+
+/**
+ * Sent to every live client when a command is queued, starts or ends (without its output).
+ */
+
+export interface CommandUpdatedLiveMessage {
+  type: "command.updated";
+  /**
+   * Correlates a request with its response; chosen by the sender, unique per connection.
+   */
+  id?: string;
+  data: {
+    command: CommandView;
+  };
+}
+/**
+ * A command run on one node, as the server tracks it. stdout and stderr are empty in lists; only roles that may read command output get them.
+ */
+
+/**
+ * Streams the output of these commands (command.output) from now on; the text so far is in GET /api/v1/commands/{id}.
+ */
+
+export interface CommandsSubscribeLiveMessage {
+  type: "commands.subscribe";
+  /**
+   * Correlates a request with its response; chosen by the sender, unique per connection.
+   */
+  id?: string;
+  data: {
+    /**
+     * @minItems 1
+     * @maxItems 256
+     */
+    ids: [string, ...string[]];
+  };
+}
+
+export interface CommandsUnsubscribeLiveMessage {
+  type: "commands.unsubscribe";
+  /**
+   * Correlates a request with its response; chosen by the sender, unique per connection.
+   */
+  id?: string;
+  data: {
+    /**
+     * @minItems 1
+     * @maxItems 256
+     */
+    ids: [string, ...string[]];
+  };
+}
+
+/**
+ * A client message on /api/v1/live was refused.
+ */
+
+export interface LiveErrorLiveMessage {
+  type: "live.error";
+  /**
+   * Correlates a request with its response; chosen by the sender, unique per connection.
+   */
+  id?: string;
+  data: {
+    code: string;
+    message: string;
+  };
+}
+
+/**
+ * Records matching the subscription, by increasing id, sent at most every 50 ms. A client that falls behind is not dropped: it is fed from the database again, from its last record.
+ */
+
+export interface LogsRecordsLiveMessage {
+  type: "logs.records";
+  /**
+   * Correlates a request with its response; chosen by the sender, unique per connection.
+   */
+  id?: string;
+  data: {
+    records: LogRecordView[];
+    /**
+     * Set on the batch that ends the replay of stored records: what follows is live
+     */
+    caught_up?: boolean;
+  };
+}
+/**
+ * A log record as the server stores and serves it (GET /api/v1/logs and the live tail).
+ */
+
+/**
+ * Starts (or replaces) the live log tail of this connection with these filters. With after_id, the server first sends the stored records after that id (oldest first, in pages) and then the new ones, with no gap and no duplicate. Answered by logs.records batches.
+ */
+
+export interface LogsSubscribeLiveMessage {
+  type: "logs.subscribe";
+  /**
+   * Correlates a request with its response; chosen by the sender, unique per connection.
+   */
+  id?: string;
+  data: {
+    /**
+     * node id or name
+     */
+    node?: string;
+    demo?: string;
+    source?: "demo" | "system";
+    /**
+     * minimum level
+     */
+    level?: "TRACE" | "DEBUG" | "INFO" | "WARN" | "ERROR" | "FATAL";
+    /**
+     * search text: words match word prefixes, "quoted phrases" match adjacent words, case-insensitive (the same everywhere q is accepted)
+     */
+    q?: string;
+    /**
+     * Send stored records with a larger id first (0: all of them; absent: only new ones)
+     */
+    after_id?: number;
+  };
+}
+
+/**
+ * Ends the live log tail of this connection.
+ */
+
+export interface LogsUnsubscribeLiveMessage {
+  type: "logs.unsubscribe";
+  /**
+   * Correlates a request with its response; chosen by the sender, unique per connection.
+   */
+  id?: string;
+  data: {};
+}
+
+/**
+ * Demo processes of a node that started, died or were first seen.
+ */
+
+export interface NodeDemosLiveMessage {
+  type: "node.demos";
+  /**
+   * Correlates a request with its response; chosen by the sender, unique per connection.
+   */
+  id?: string;
+  data: {
+    node_id: string;
+    demos: DemoView[];
+  };
+}
+/**
+ * A demo process as the server tracks it.
+ */
+
+/**
+ * A node reported hardware.state.
+ */
+
+export interface NodeHardwareLiveMessage {
+  type: "node.hardware";
+  /**
+   * Correlates a request with its response; chosen by the sender, unique per connection.
+   */
+  id?: string;
+  data: {
+    node_id: string;
+    /**
+     * Milliseconds since the Unix epoch, UTC.
+     */
+    at: number;
+    hardware: HardwareState;
+  };
+}
+
+/**
+ * A node was deleted.
+ */
+
+export interface NodeRemovedLiveMessage {
+  type: "node.removed";
+  /**
+   * Correlates a request with its response; chosen by the sender, unique per connection.
+   */
+  id?: string;
+  data: {
+    node_id: string;
+  };
+}
+
+/**
+ * A node went online or offline, or was revoked.
+ */
+
+export interface NodeStatusLiveMessage {
+  type: "node.status";
+  /**
+   * Correlates a request with its response; chosen by the sender, unique per connection.
+   */
+  id?: string;
+  data: {
+    node_id: string;
+    status: "online" | "offline" | "revoked";
+    /**
+     * Milliseconds since the Unix epoch, UTC.
+     */
+    since: number;
+    reason?: string;
+  };
+}
+
+/**
+ * A node was created, renamed, labelled or its facts changed; carries the node as the REST API shows it.
+ */
+
+export interface NodeUpdatedLiveMessage {
+  type: "node.updated";
+  /**
+   * Correlates a request with its response; chosen by the sender, unique per connection.
+   */
+  id?: string;
+  data: {
+    node: NodeView;
+  };
+}
+/**
+ * A node as the REST API and the live stream show it (never its key).
+ */
+
+/**
+ * The server's own state changed (e.g. its disk filled up or has room again).
+ */
+
+export interface ServerStatusLiveMessage {
+  type: "server.status";
+  /**
+   * Correlates a request with its response; chosen by the sender, unique per connection.
+   */
+  id?: string;
+  data: ServerStatus;
+}
+
+export interface ServerStatus {
+  version: string;
+  storage: StorageStatus;
+}
+/**
+ * Whether the server can store what it receives. While full or read-only it refuses log batches (agents keep them and retry) and recovers by itself when space is freed.
+ */
+
+/**
+ * First message on /api/v1/live: every node as GET /api/v1/nodes lists it, and the server's own status.
+ */
+
+export interface SnapshotLiveMessage {
+  type: "snapshot";
+  /**
+   * Correlates a request with its response; chosen by the sender, unique per connection.
+   */
+  id?: string;
+  data: {
+    nodes: NodeView[];
+    server: ServerStatus;
+  };
+}
+/**
+ * A node as the REST API and the live stream show it (never its key).
+ */
+
+/**
+ * How the agent itself is doing: its worker threads, the problems it met (each reported once, then counted), its log files and system logs. Sent after the welcome and whenever it changes (at most once a second).
+ */
+
+export interface AgentStatusMessage {
+  type: "agent.status";
+  /**
+   * Correlates a request with its response; chosen by the sender, unique per connection.
+   */
+  id?: string;
+  data: AgentStatus;
+}
+
+/**
  * First frame on every agent connection. The agent must answer with a hello signing this nonce before expires_in_ms elapses.
  */
 
@@ -38,32 +889,8 @@ export interface ConfigPushMessage {
   data: AgentConfig;
 }
 
-export interface AgentConfig {
-  metrics_interval_s?: number;
-  demo_state_interval_s?: number;
-  log_batch_max_records?: number;
-  log_batch_max_delay_ms?: number;
-}
-
 /**
- * Everything before offset in the token's file is committed.
- */
-
-export interface DemoLogsAckMessage {
-  type: "demo.logs.ack";
-  /**
-   * Correlates a request with its response; chosen by the sender, unique per connection.
-   */
-  id: string;
-  data: {
-    token: string;
-    offset: number;
-    file_generation?: number;
-  };
-}
-
-/**
- * Records read from /tmp/dvic_log_<token> between byte offsets [start_offset, end_offset). The server stores them idempotently and answers demo.logs.ack.
+ * Records read from /tmp/dvic_log_<token> between byte offsets [start_offset, end_offset). The server answers logs.ack (stored) or logs.nack (not stored: send again) with the same id.
  */
 
 export interface DemoLogsMessage {
@@ -104,9 +931,13 @@ export interface LogRecord {
   offset?: number;
   fields?: {};
   /**
-   * Set on pieces of a line longer than 64 KiB.
+   * Set on pieces of a line too long for one record (64 KiB): the pieces follow each other, with increasing offsets.
    */
   split?: boolean;
+  /**
+   * This record is a marker, not a line: this many lines were lost (a rotated file was deleted before the agent could read it).
+   */
+  lost_lines?: number;
 }
 
 /**
@@ -147,6 +978,14 @@ export interface DemoStateMessage {
         name?: string;
         runtime?: string;
       };
+      /**
+       * Owner of the log file (fstat).
+       */
+      file_uid?: number;
+      /**
+       * False when the file's owner is neither root nor the uid its header claims nor the owner of its pid.
+       */
+      trusted?: boolean;
     }[];
   };
 }
@@ -305,117 +1144,6 @@ export interface HardwareStateMessage {
   data: HardwareState;
 }
 
-export interface HardwareState {
-  /**
-   * Milliseconds since the Unix epoch, UTC.
-   */
-  ts: number;
-  interval_s: number;
-  host: HostFacts;
-  uptime_s: number;
-  cpu: {
-    total_pct: number;
-    /**
-     * @maxItems 4096
-     */
-    per_core_pct: number[];
-  };
-  load: {
-    load1: number;
-    load5: number;
-    load15: number;
-  };
-  memory: {
-    total_bytes: number;
-    available_bytes: number;
-    /**
-     * total - available.
-     */
-    used_bytes: number;
-    free_bytes?: number;
-    buffers_bytes?: number;
-    cached_bytes?: number;
-    swap_total_bytes: number;
-    swap_used_bytes: number;
-  };
-  /**
-   * @maxItems 256
-   */
-  filesystems: {
-    mount: string;
-    device?: string;
-    fstype: string;
-    size_bytes: number;
-    used_bytes: number;
-    avail_bytes: number;
-  }[];
-  /**
-   * @maxItems 256
-   */
-  temperatures: {
-    /**
-     * Stable id, e.g. thermal_zone0 or hwmon2/temp1.
-     */
-    sensor: string;
-    source: "thermal" | "hwmon";
-    /**
-     * thermal zone type or hwmon name, e.g. cpu-thermal, coretemp.
-     */
-    chip?: string;
-    /**
-     * Sensor label when the kernel gives one, e.g. "Package id 0".
-     */
-    label?: string;
-    celsius: number;
-  }[];
-  processes: number;
-  /**
-   * @maxItems 256
-   */
-  network: {
-    iface: string;
-    rx_bytes: number;
-    tx_bytes: number;
-    rx_bytes_per_s: number;
-    tx_bytes_per_s: number;
-  }[];
-  /**
-   * Per collector: duration and success of this sample.
-   */
-  collectors?: {
-    [k: string]: {
-      ok: boolean;
-      duration_ms: number;
-      error?: string;
-    };
-  };
-}
-/**
- * Facts about the machine that change rarely.
- */
-
-export interface HostFacts {
-  hostname: string;
-  /**
-   * PRETTY_NAME from os-release.
-   */
-  os: string;
-  /**
-   * uname release.
-   */
-  kernel: string;
-  /**
-   * uname machine, e.g. x86_64, aarch64.
-   */
-  arch: string;
-  boot_id: string;
-  agent_version: string;
-  python_version?: string;
-  cpu_model?: string;
-  cpu_count?: number;
-  machine_id?: string;
-}
-
 /**
  * Proves the node identity: signature = Ed25519 or ECDSA-P256-SHA256 over the UTF-8 bytes "dvic-agent-auth:v1:<nonce>:<node_id>", base64 (standard alphabet).
  */
@@ -439,6 +1167,10 @@ export interface HelloMessage {
      */
     capabilities: string[];
     host: HostFacts;
+    /**
+     * The largest frame the agent accepts.
+     */
+    max_frame_bytes?: number;
   };
 }
 /**
@@ -446,22 +1178,49 @@ export interface HelloMessage {
  */
 
 /**
- * Acknowledges a system.logs batch (same id) after commit.
+ * Answers one demo.logs or system.logs batch (same id) once it is committed. Each batch is acknowledged on its own: an ack never covers an earlier batch.
  */
 
-export interface SystemLogsAckMessage {
-  type: "system.logs.ack";
+export interface LogsAckMessage {
+  type: "logs.ack";
   /**
    * Correlates a request with its response; chosen by the sender, unique per connection.
    */
   id: string;
   data: {
-    cursor: string;
+    /**
+     * Records stored now.
+     */
+    stored: number;
+    /**
+     * Records the server already had (a batch sent again).
+     */
+    duplicates: number;
   };
 }
 
 /**
- * Records from the journal or syslog. Each record offset is unique within stream. The server answers system.logs.ack with the same id once stored; the agent then persists cursor.
+ * The batch with this id was not stored. The agent keeps its records, rewinds to the start of that batch and sends it again after retry_after_ms (later batches of the same file are sent again too).
+ */
+
+export interface LogsNackMessage {
+  type: "logs.nack";
+  /**
+   * Correlates a request with its response; chosen by the sender, unique per connection.
+   */
+  id: string;
+  data: {
+    /**
+     * storage_full: the server's disk is full or below its free-space floor; storage_failed: any other write error; overloaded: too much is waiting to be written.
+     */
+    code: "storage_full" | "storage_failed" | "overloaded";
+    message: string;
+    retry_after_ms: number;
+  };
+}
+
+/**
+ * Records from the journal or syslog. Each record offset is unique within stream. The server answers logs.ack (stored) or logs.nack (not stored: send again) with the same id.
  */
 
 export interface SystemLogsMessage {
@@ -693,341 +1452,17 @@ export interface WelcomeMessage {
      */
     capabilities?: string[];
     config: AgentConfig;
-  };
-}
-
-/**
- * A chunk of stdout or stderr of a followed command, in order.
- */
-
-export interface CommandOutputLiveMessage {
-  type: "command.output";
-  /**
-   * Correlates a request with its response; chosen by the sender, unique per connection.
-   */
-  id?: string;
-  data: {
-    command_id: string;
-    node_id: string;
-    stream: "stdout" | "stderr";
     /**
-     * Characters of this stream before this chunk: a client that fetched the command first skips what it already has.
+     * The largest frame the server accepts: the agent keeps every message under it (it splits log batches and long lines).
      */
-    offset: number;
-    data: string;
+    max_frame_bytes?: number;
   };
 }
 
-/**
- * Sent to every live client when a command is queued, starts or ends (without its output).
- */
+export type AgentToServerMessage = AgentStatusMessage | DemoLogsMessage | DemoStateMessage | DeployStatusMessage | ErrorMessage | ExecOutputMessage | ExecResultMessage | HardwareStateMessage | HelloMessage | SystemLogsMessage | TerminalCloseMessage | TerminalOpenedMessage | TunnelCloseMessage | TunnelOpenedMessage | UpdateStatusMessage;
 
-export interface CommandUpdatedLiveMessage {
-  type: "command.updated";
-  /**
-   * Correlates a request with its response; chosen by the sender, unique per connection.
-   */
-  id?: string;
-  data: {
-    command: CommandView;
-  };
-}
-/**
- * A command run on one node, as the server tracks it. stdout/stderr are left out of lists.
- */
+export type ServerToAgentMessage = ChallengeMessage | ConfigPushMessage | DeployRequestMessage | ErrorMessage | ExecCancelMessage | ExecRequestMessage | LogsAckMessage | LogsNackMessage | TerminalCloseMessage | TerminalOpenMessage | TerminalResizeMessage | TunnelCloseMessage | TunnelOpenMessage | UpdateRequestMessage | WelcomeMessage;
 
-export interface CommandView {
-  id: string;
-  batch_id?: string | null;
-  node_id: string;
-  user: string;
-  source_ip?: string | null;
-  /**
-   * The shell string, or argv joined with spaces
-   */
-  command: string;
-  status: "queued" | "running" | "succeeded" | "failed" | "timed_out" | "cancelled" | "lost" | "expired" | "error";
-  exit_code?: number | null;
-  signal?: string | null;
-  stdout?: string;
-  stderr?: string;
-  /**
-   * Output went past the cap and was cut
-   */
-  truncated?: boolean;
-  error?: string | null;
-  /**
-   * Milliseconds since the Unix epoch, UTC.
-   */
-  created_at: number;
-  started_at?: number | null;
-  finished_at?: number | null;
-  duration_ms?: number | null;
-  expires_at?: number | null;
-}
-
-/**
- * Streams the output of these commands (command.output) from now on; the text so far is in GET /api/v1/commands/{id}.
- */
-
-export interface CommandsSubscribeLiveMessage {
-  type: "commands.subscribe";
-  /**
-   * Correlates a request with its response; chosen by the sender, unique per connection.
-   */
-  id?: string;
-  data: {
-    /**
-     * @minItems 1
-     * @maxItems 256
-     */
-    ids: [string, ...string[]];
-  };
-}
-
-export interface CommandsUnsubscribeLiveMessage {
-  type: "commands.unsubscribe";
-  /**
-   * Correlates a request with its response; chosen by the sender, unique per connection.
-   */
-  id?: string;
-  data: {
-    /**
-     * @minItems 1
-     * @maxItems 256
-     */
-    ids: [string, ...string[]];
-  };
-}
-
-/**
- * A client message on /api/v1/live was refused.
- */
-
-export interface LiveErrorLiveMessage {
-  type: "live.error";
-  /**
-   * Correlates a request with its response; chosen by the sender, unique per connection.
-   */
-  id?: string;
-  data: {
-    code: string;
-    message: string;
-  };
-}
-
-/**
- * Records matching the subscription, oldest first, sent at most every 50 ms. dropped counts records skipped because the client fell behind.
- */
-
-export interface LogsRecordsLiveMessage {
-  type: "logs.records";
-  /**
-   * Correlates a request with its response; chosen by the sender, unique per connection.
-   */
-  id?: string;
-  data: {
-    records: StoredLogRecord[];
-    dropped?: number;
-  };
-}
-/**
- * A log record as the server stores and serves it (REST /api/v1/logs and the live tail).
- */
-
-export interface StoredLogRecord {
-  id: number;
-  node_id: string;
-  source: "demo" | "system";
-  demo: string | null;
-  token?: string | null;
-  /**
-   * Milliseconds since the Unix epoch, UTC.
-   */
-  ts: number;
-  level: "TRACE" | "DEBUG" | "INFO" | "WARN" | "ERROR" | "FATAL";
-  message: string;
-  fields?: {} | null;
-}
-
-/**
- * Starts (or replaces) the live log tail of this connection with these filters. Answered by logs.records batches.
- */
-
-export interface LogsSubscribeLiveMessage {
-  type: "logs.subscribe";
-  /**
-   * Correlates a request with its response; chosen by the sender, unique per connection.
-   */
-  id?: string;
-  data: {
-    /**
-     * node id or name
-     */
-    node?: string;
-    demo?: string;
-    source?: "demo" | "system";
-    /**
-     * minimum level
-     */
-    level?: "TRACE" | "DEBUG" | "INFO" | "WARN" | "ERROR" | "FATAL";
-    /**
-     * words that must all appear (case-insensitive)
-     */
-    q?: string;
-  };
-}
-
-/**
- * Ends the live log tail of this connection.
- */
-
-export interface LogsUnsubscribeLiveMessage {
-  type: "logs.unsubscribe";
-  /**
-   * Correlates a request with its response; chosen by the sender, unique per connection.
-   */
-  id?: string;
-  data: {};
-}
-
-/**
- * Demo processes of a node that started, died or were first seen.
- */
-
-export interface NodeDemosLiveMessage {
-  type: "node.demos";
-  /**
-   * Correlates a request with its response; chosen by the sender, unique per connection.
-   */
-  id?: string;
-  data: {
-    node_id: string;
-    demos: DemoView[];
-  };
-}
-/**
- * A demo process as the server tracks it.
- */
-
-export interface DemoView {
-  node_id: string;
-  token: string;
-  demo: string;
-  pid: number;
-  user?: string | null;
-  executable?: string | null;
-  argv?: string[] | null;
-  container?: {
-    id?: string;
-    name?: string;
-    runtime?: string;
-  } | null;
-  alive: boolean;
-  /**
-   * When alive last changed
-   */
-  since: number;
-  started_at?: number | null;
-  exited_at?: number | null;
-  last_line_at?: number | null;
-  line_count: number;
-  /**
-   * Records at ERROR or FATAL
-   */
-  error_count: number;
-}
-
-/**
- * A node reported hardware.state.
- */
-
-export interface NodeHardwareLiveMessage {
-  type: "node.hardware";
-  /**
-   * Correlates a request with its response; chosen by the sender, unique per connection.
-   */
-  id?: string;
-  data: {
-    node_id: string;
-    /**
-     * Milliseconds since the Unix epoch, UTC.
-     */
-    at: number;
-    hardware: HardwareState;
-  };
-}
-
-/**
- * A node was deleted.
- */
-
-export interface NodeRemovedLiveMessage {
-  type: "node.removed";
-  /**
-   * Correlates a request with its response; chosen by the sender, unique per connection.
-   */
-  id?: string;
-  data: {
-    node_id: string;
-  };
-}
-
-/**
- * A node went online or offline, or was revoked.
- */
-
-export interface NodeStatusLiveMessage {
-  type: "node.status";
-  /**
-   * Correlates a request with its response; chosen by the sender, unique per connection.
-   */
-  id?: string;
-  data: {
-    node_id: string;
-    status: "online" | "offline" | "revoked";
-    /**
-     * Milliseconds since the Unix epoch, UTC.
-     */
-    since: number;
-    reason?: string;
-  };
-}
-
-/**
- * A node was created, renamed, labelled or its facts changed; carries the node as the REST API shows it.
- */
-
-export interface NodeUpdatedLiveMessage {
-  type: "node.updated";
-  /**
-   * Correlates a request with its response; chosen by the sender, unique per connection.
-   */
-  id?: string;
-  data: {
-    node: {};
-  };
-}
-
-/**
- * First message on /api/v1/live: every node as GET /api/v1/nodes lists it.
- */
-
-export interface SnapshotLiveMessage {
-  type: "snapshot";
-  /**
-   * Correlates a request with its response; chosen by the sender, unique per connection.
-   */
-  id?: string;
-  data: {
-    nodes: {}[];
-  };
-}
-
-export type AgentToServerMessage = DemoLogsMessage | DemoStateMessage | DeployStatusMessage | ErrorMessage | ExecOutputMessage | ExecResultMessage | HardwareStateMessage | HelloMessage | SystemLogsMessage | TerminalCloseMessage | TerminalOpenedMessage | TunnelCloseMessage | TunnelOpenedMessage | UpdateStatusMessage;
-
-export type ServerToAgentMessage = ChallengeMessage | ConfigPushMessage | DemoLogsAckMessage | DeployRequestMessage | ErrorMessage | ExecCancelMessage | ExecRequestMessage | SystemLogsAckMessage | TerminalCloseMessage | TerminalOpenMessage | TerminalResizeMessage | TunnelCloseMessage | TunnelOpenMessage | UpdateRequestMessage | WelcomeMessage;
-
-export type LiveMessage = CommandOutputLiveMessage | CommandUpdatedLiveMessage | LiveErrorLiveMessage | LogsRecordsLiveMessage | NodeDemosLiveMessage | NodeHardwareLiveMessage | NodeRemovedLiveMessage | NodeStatusLiveMessage | NodeUpdatedLiveMessage | SnapshotLiveMessage;
+export type LiveMessage = CommandOutputLiveMessage | CommandUpdatedLiveMessage | LiveErrorLiveMessage | LogsRecordsLiveMessage | NodeDemosLiveMessage | NodeHardwareLiveMessage | NodeRemovedLiveMessage | NodeStatusLiveMessage | NodeUpdatedLiveMessage | ServerStatusLiveMessage | SnapshotLiveMessage;
 
 export type LiveClientMessage = CommandsSubscribeLiveMessage | CommandsUnsubscribeLiveMessage | LogsSubscribeLiveMessage | LogsUnsubscribeLiveMessage;

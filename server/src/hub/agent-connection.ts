@@ -1,11 +1,11 @@
 import type { IncomingMessage } from 'node:http';
 import type { WebSocket, RawData } from 'ws';
-import { CloseCode, decodeBinaryFrame, ErrorCode, PROTOCOL_VERSION, type AgentToServerMessage, type HelloMessage } from '@dvic/protocol';
+import { CloseCode, decodeBinaryFrame, ErrorCode, MAX_FRAME_BYTES, PROTOCOL_VERSION, type AgentToServerMessage, type HelloMessage } from '@dvic/protocol';
 import { verifyNodeSignature } from '../services/node-keys.js';
+import { SERVER_VERSION } from '../version.js';
 import type { AgentHub } from './agent-hub.js';
 import { handlers } from './handlers/index.js';
 
-const SERVER_VERSION = '0.1.0';
 const SERVER_CAPABILITIES: string[] = [];
 
 type State = 'challenged' | 'authenticated' | 'closed';
@@ -122,7 +122,7 @@ export class AgentConnection {
       type: 'welcome',
       data: {
         node_id: node.id, name: node.name, protocol: Math.min(hello.protocol, PROTOCOL_VERSION),
-        server_version: SERVER_VERSION, capabilities: SERVER_CAPABILITIES,
+        server_version: SERVER_VERSION, capabilities: SERVER_CAPABILITIES, max_frame_bytes: MAX_FRAME_BYTES,
         config: { metrics_interval_s: this.hub.config.metricsIntervalS, ...node.agentConfig },
       },
     });

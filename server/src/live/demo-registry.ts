@@ -1,11 +1,29 @@
 import { EventEmitter } from 'node:events';
 import type { DemoStateMessage } from '@dvic/protocol';
 import type { DemosRepository, DemoView } from '../repositories/demos-repository.js';
+import type { StoredLog } from '../repositories/logs-repository.js';
 
 type ReportedDemo = DemoStateMessage['data']['demos'][number];
 
 export interface DemoRegistryEvents {
   changed: [{ node_id: string; demos: DemoView[] }];
+}
+
+/** The demo a log batch belongs to. */
+export interface DemoRef {
+  nodeId: string;
+  token: string;
+  name: string;
+}
+
+function lineCounts(records: StoredLog[]): { lines: number; errors: number; lastLineAt: number } {
+  let errors = 0;
+  let lastLineAt = 0;
+  for (const r of records) {
+    if (r.level === 'ERROR' || r.level === 'FATAL') errors++;
+    if (r.ts > lastLineAt) lastLineAt = r.ts;
+  }
+  return { lines: records.length, errors, lastLineAt };
 }
 
 const parseTime = (text: string | undefined): number | null => {
@@ -59,26 +77,26 @@ export class DemoRegistry extends EventEmitter<DemoRegistryEvents> {
     return changed;
   }
 
-  /** Makes sure a demo row exists before counting its lines (logs can come before its state). */
-  ensure(nodeId: string, token: string, demo: string, now = Date.now()): void {
-    const table = this.table(nodeId);
-    if (table.has(token)) return;
-    const view: DemoView = {
-      node_id: nodeId, token, demo, pid: 0, user: null, executable: null, argv: null, container: null, alive: true, since: now,
-      started_at: null, exited_at: null, last_line_at: null, line_count: 0, error_count: 0,
-    };
-    table.set(token, view);
-    this.repository.upsert(view);
+  /** Adds stored lines to the demo's counters in the database (inside the log write transaction). */
+  storeLineCounts(demo: DemoRef, records: StoredLog[], now = Date.now()): void {
+    this.repository.countLines({ ...demo, demo: demo.name, ...lineCounts(records), now });
   }
 
-  /** Adds stored lines to a demo's counters (call inside the log write transaction). */
-  countLines(nodeId: string, token: string, lines: number, errors: number, lastLineAt: number): void {
-    const demo = this.byNode.get(nodeId)?.get(token);
-    if (!demo || lines === 0) return;
-    this.repository.countLines(nodeId, token, lines, errors, lastLineAt);
-    demo.line_count += lines;
-    demo.error_count += errors;
-    demo.last_line_at = Math.max(demo.last_line_at ?? 0, lastLineAt);
+  /** The same, in memory, once the transaction committed. */
+  countLines(demo: DemoRef, records: StoredLog[], now = Date.now()): void {
+    const table = this.table(demo.nodeId);
+    let view = table.get(demo.token);
+    if (!view) {
+      view = {
+        node_id: demo.nodeId, token: demo.token, demo: demo.name, pid: 0, user: null, executable: null, argv: null, container: null,
+        alive: true, since: now, started_at: null, exited_at: null, last_line_at: null, line_count: 0, error_count: 0,
+      };
+      table.set(demo.token, view);
+    }
+    const counts = lineCounts(records);
+    view.line_count += counts.lines;
+    view.error_count += counts.errors;
+    view.last_line_at = Math.max(view.last_line_at ?? 0, counts.lastLineAt);
   }
 
   private merge(nodeId: string, before: DemoView | undefined, r: ReportedDemo, now: number): DemoView {

@@ -1,9 +1,10 @@
 import type { WebSocket } from 'ws';
 import type { FastifyBaseLogger } from 'fastify';
-import { ErrorCode, type LiveClientMessage, type ProtocolValidator } from '@dvic/protocol';
+import { ErrorCode, type LiveClientMessage, type ProtocolValidator, type ServerStatus } from '@dvic/protocol';
 import { levelNumber } from '../repositories/logs-repository.js';
 import type { CommandService } from '../services/command-service.js';
 import type { LogWriter } from '../services/log-writer.js';
+import type { StorageMonitor } from '../services/storage-monitor.js';
 import type { DemoRegistry } from './demo-registry.js';
 import { LogTail } from './log-tail.js';
 import type { NodeRegistry } from './node-registry.js';
@@ -20,6 +21,7 @@ export interface LiveSources {
   demos: DemoRegistry;
   logWriter: LogWriter;
   commands: CommandService;
+  storage: StorageMonitor;
 }
 
 /**
@@ -54,7 +56,12 @@ export class LiveHub {
     },
   };
 
-  constructor(sources: LiveSources, private readonly validator: ProtocolValidator, private readonly log: FastifyBaseLogger) {
+  constructor(
+    sources: LiveSources,
+    private readonly validator: ProtocolValidator,
+    private readonly serverStatus: () => ServerStatus,
+    private readonly log: FastifyBaseLogger,
+  ) {
     this.registry = sources.registry;
     sources.registry.on('status', (data) => this.broadcast({ type: 'node.status', data }));
     sources.registry.on('hardware', (data) => this.broadcast({ type: 'node.hardware', data }));
@@ -62,6 +69,7 @@ export class LiveHub {
     sources.demos.on('changed', (data) => this.broadcast({ type: 'node.demos', data }));
     sources.logWriter.on('records', (records) => this.tail.publish(records));
     sources.commands.on('updated', (command) => this.broadcast({ type: 'command.updated', data: { command } }));
+    sources.storage.on('changed', () => this.broadcast({ type: 'server.status', data: this.serverStatus() }));
     sources.commands.on('output', (data) => this.sendToFollowers(data.command_id, { type: 'command.output', data }));
   }
 
@@ -71,7 +79,7 @@ export class LiveHub {
     socket.on('close', forget);
     socket.on('error', forget);
     socket.on('message', (data, isBinary) => this.onClientMessage(socket, isBinary ? null : data.toString()));
-    socket.send(JSON.stringify({ type: 'snapshot', data: { nodes: this.registry.list() } }));
+    socket.send(JSON.stringify({ type: 'snapshot', data: { nodes: this.registry.list(), server: this.serverStatus() } }));
   }
 
   get count(): number {

@@ -1,33 +1,15 @@
 import { EventEmitter } from 'node:events';
 import crypto from 'node:crypto';
-import type { AgentConfig, HardwareState, HostFacts } from '@dvic/protocol';
+import type { AgentConfig, AgentStatus, HardwareState, HostFacts, NodeView } from '@dvic/protocol';
 import type { NodeRecord, NodeStatus, NodesRepository } from '../repositories/nodes-repository.js';
-
-/** A node as the REST API and the live stream show it (never the key). */
-export interface NodeView {
-  id: string;
-  name: string;
-  labels: Record<string, string>;
-  agent_config: AgentConfig;
-  status: NodeStatus;
-  status_since: number;
-  last_seen: number | null;
-  agent_version: string | null;
-  is_local: boolean;
-  created_at: number;
-  revoked_at: number | null;
-  host: HostFacts | null;
-  hardware: HardwareState | null;
-  hardware_at: number | null;
-  /** Demo processes known on this node. */
-  demo_summary: { total: number; alive: number };
-}
 
 export interface RegistryEvents {
   status: [{ node_id: string; status: NodeStatus; since: number; reason?: string }];
   hardware: [{ node_id: string; at: number; hardware: HardwareState }];
   updated: [NodeView];
 }
+
+export type { NodeView };
 
 export class NodeNameTakenError extends Error {}
 
@@ -39,6 +21,7 @@ export class NodeNameTakenError extends Error {}
 export class NodeRegistry extends EventEmitter<RegistryEvents> {
   private readonly nodes = new Map<string, NodeRecord>();
   private readonly dirty = new Set<string>();
+  private readonly agentStatus = new Map<string, AgentStatus>();
   private flushTimer: NodeJS.Timeout | undefined;
   /** Set by whoever tracks demos (the demo registry); nodes start with none. */
   summarizeDemos: (nodeId: string) => { total: number; alive: number } = () => ({ total: 0, alive: 0 });
@@ -169,6 +152,14 @@ export class NodeRegistry extends EventEmitter<RegistryEvents> {
     this.dirty.add(id);
   }
 
+  /** The agent's own health as it last reported it; kept in memory (it is sent again on every connection). */
+  recordAgentStatus(id: string, status: AgentStatus): void {
+    const node = this.nodes.get(id);
+    if (!node) return;
+    this.agentStatus.set(id, status);
+    this.emit('updated', this.toView(node));
+  }
+
   recordHardware(id: string, hardware: HardwareState): void {
     const node = this.nodes.get(id);
     if (!node) return;
@@ -206,6 +197,7 @@ export class NodeRegistry extends EventEmitter<RegistryEvents> {
       id: n.id, name: n.name, labels: n.labels, agent_config: n.agentConfig, status: n.status, status_since: n.statusSince, last_seen: n.lastSeen,
       agent_version: n.agentVersion, is_local: n.isLocal, created_at: n.createdAt, revoked_at: n.revokedAt,
       host: n.host, hardware: n.hardware, hardware_at: n.hardwareAt, demo_summary: this.summarizeDemos(n.id),
+      agent_status: this.agentStatus.get(n.id) ?? null,
     };
   }
 }

@@ -18,6 +18,9 @@ import { LogsRepository } from '../repositories/logs-repository.js';
 import { LoginThrottle } from '../services/login-throttle.js';
 import { LogRetention } from '../services/log-retention.js';
 import { LogWriter } from '../services/log-writer.js';
+import { FaultInjector } from '../services/fault-injection.js';
+import { StorageMonitor } from '../services/storage-monitor.js';
+import { SERVER_VERSION } from '../version.js';
 import { AuditRepository } from '../repositories/audit-repository.js';
 import { CommandsRepository } from '../repositories/commands-repository.js';
 import { CommandService } from '../services/command-service.js';
@@ -33,6 +36,8 @@ export interface Services {
   demos: DemoRegistry;
   logs: LogsRepository;
   logWriter: LogWriter;
+  faults: FaultInjector;
+  storage: StorageMonitor;
   logRetention: LogRetention;
   commands: CommandService;
   commandsRepository: CommandsRepository;
@@ -63,9 +68,14 @@ export const servicesPlugin = fp<{ config: ServerConfig }>(async (app, { config 
   const searchIndex = new LogSearchIndex(dbFile, searchFile,
     (message) => app.log.warn({ component: 'log-search-index' }, `full-text indexing: ${message}`));
   const logs = new LogsRepository(db);
-  const logWriter = new LogWriter(db, logs, demos, app.log.child({ component: 'log-writer' }));
+  const faults = FaultInjector.fromSpec(config.testFaults);
+  const storage = new StorageMonitor(config.dataDir, { minFreeBytes: config.minFreeBytes, maxBytes: config.logRetentionBytes, checkIntervalMs: 5000 });
+  const logWriter = new LogWriter(db, logs, demos, faults, app.log.child({ component: 'log-writer' }));
   logWriter.on('records', () => searchIndex.wake());
-  const logRetention = new LogRetention(logs, logWriter, searchIndex, {
+  logWriter.on('failure', (failure) => storage.writeFailed(failure));
+  storage.on('changed', () => { logWriter.refuseWith = storage.refusal; });
+  logWriter.refuseWith = storage.refusal;
+  const logRetention = new LogRetention(logs, searchIndex, {
     maxAgeMs: config.logRetentionMs, maxBytes: config.logRetentionBytes, intervalMs: config.logRetentionIntervalMs,
   }, app.log.child({ component: 'log-retention' }));
   const validator = new ProtocolValidator();
@@ -78,17 +88,18 @@ export const servicesPlugin = fp<{ config: ServerConfig }>(async (app, { config 
   const terminals = new TerminalRelay(agentHub, config.terminalIdleMs, app.log.child({ component: 'terminals' }));
   hubServices.terminals = terminals;
   const services: Services = {
-    config, db, registry, demos, logs, logWriter, logRetention, commands, commandsRepository, terminals, agentHub,
+    config, db, registry, demos, logs, logWriter, faults, storage, logRetention, commands, commandsRepository, terminals, agentHub,
     audit: new AuditRepository(db),
     users: new UsersRepository(db),
     sessions: new SessionsRepository(db),
     apiTokens: new ApiTokensRepository(db),
-    liveHub: new LiveHub({ registry, demos, logWriter, commands }, validator, app.log.child({ component: 'live' })),
+    liveHub: new LiveHub({ registry, demos, logWriter, commands, storage }, validator, () => ({ version: SERVER_VERSION, storage: storage.status }), app.log.child({ component: 'live' })),
     loginThrottle: new LoginThrottle(config.loginMaxFailures, config.loginWindowMs),
   };
   services.sessions.deleteExpired();
   registry.start();
   logRetention.start();
+  storage.start();
   services.agentHub.start();
   app.decorate('services', services);
 
@@ -99,6 +110,7 @@ export const servicesPlugin = fp<{ config: ServerConfig }>(async (app, { config 
   });
   app.addHook('onClose', async () => {
     logRetention.stop();
+    storage.stop();
     logWriter.flush();
     registry.stop();
     await Promise.all([searchIndex.stop(), checkpointer.stop()]);

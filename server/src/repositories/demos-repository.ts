@@ -43,9 +43,12 @@ export class DemosRepository {
       ON CONFLICT (node_id, token) DO UPDATE SET demo = excluded.demo, pid = excluded.pid, user = excluded.user,
         executable = excluded.executable, argv = excluded.argv, container = excluded.container, alive = excluded.alive,
         since = excluded.since, started_at = excluded.started_at, exited_at = excluded.exited_at`);
+    // Logs may arrive before the demo's state: the row is created here if needed.
     this.countLinesStatement = db.prepare(`
-      UPDATE demos SET line_count = line_count + @lines, error_count = error_count + @errors,
-        last_line_at = MAX(COALESCE(last_line_at, 0), @lastLineAt) WHERE node_id = @nodeId AND token = @token`);
+      INSERT INTO demos (node_id, token, demo, pid, alive, since, last_line_at, line_count, error_count)
+      VALUES (@nodeId, @token, @demo, 0, 1, @now, @lastLineAt, @lines, @errors)
+      ON CONFLICT (node_id, token) DO UPDATE SET line_count = line_count + @lines, error_count = error_count + @errors,
+        last_line_at = MAX(COALESCE(last_line_at, 0), @lastLineAt)`);
   }
 
   all(): DemoView[] {
@@ -58,8 +61,8 @@ export class DemosRepository {
     });
   }
 
-  /** Adds to the line counters (inside the log write transaction). */
-  countLines(nodeId: string, token: string, lines: number, errors: number, lastLineAt: number): void {
-    this.countLinesStatement.run({ nodeId, token, lines, errors, lastLineAt });
+  /** Adds to the line counters, creating the demo's row if needed (inside the log write transaction). */
+  countLines(c: { nodeId: string; token: string; demo: string; lines: number; errors: number; lastLineAt: number; now: number }): void {
+    this.countLinesStatement.run(c);
   }
 }

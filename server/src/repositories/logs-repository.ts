@@ -87,6 +87,8 @@ function textCondition(text: TextQuery): string {
 
 export class LogsRepository {
   private readonly insert;
+  /** Approximate bytes of the stored records (message, fields and a per-row overhead), kept by every write here. */
+  storedBytes: number;
 
   constructor(private readonly db: Db) {
     // Positional parameters and lastInsertRowid rather than named ones and RETURNING: a quarter
@@ -94,10 +96,11 @@ export class LogsRepository {
     this.insert = db.prepare(`
       INSERT INTO log_records (node_id, source, stream, offset, demo, token, ts, level, message, fields, size)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`);
+    this.storedBytes = this.sumBytes();
   }
 
-  /** Inserts records not stored yet (call inside a transaction); returns the new ones with their bytes. */
-  insertNew(records: NewLogRecord[]): { stored: StoredLog[]; bytes: number } {
+  /** Inserts records not stored yet (call inside a transaction); returns the new ones. */
+  insertNew(records: NewLogRecord[]): StoredLog[] {
     const stored: StoredLog[] = [];
     let bytes = 0;
     for (const r of records) {
@@ -112,7 +115,8 @@ export class LogsRepository {
         level: LOG_LEVELS[r.level] ?? 'INFO', message: r.message, fields,
       });
     }
-    return { stored, bytes };
+    this.storedBytes += bytes;
+    return stored;
   }
 
   /** Newest first; one more row than asked tells whether another page exists. */
@@ -136,7 +140,12 @@ export class LogsRepository {
     return { records: rows.slice(0, query.limit).map(toStored), more };
   }
 
-  totalBytes(): number {
+  /** Counts the stored bytes again, after a rolled-back write. */
+  recountBytes(): void {
+    this.storedBytes = this.sumBytes();
+  }
+
+  private sumBytes(): number {
     return (this.db.prepare('SELECT COALESCE(SUM(size), 0) AS n FROM log_records').get() as { n: number }).n;
   }
 
@@ -157,7 +166,9 @@ export class LogsRepository {
       DELETE FROM log_records WHERE id IN (
         SELECT id FROM log_records WHERE ${condition} AND id < (SELECT MAX(id) FROM log_records) ORDER BY ts, id LIMIT @limit)
       RETURNING id, size`).all(params) as { id: number; size: number }[];
-    return { ids: rows.map((r) => r.id), bytes: rows.reduce((sum, r) => sum + r.size, 0) };
+    const bytes = rows.reduce((sum, r) => sum + r.size, 0);
+    this.storedBytes -= bytes;
+    return { ids: rows.map((r) => r.id), bytes };
   }
 }
 

@@ -1,7 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { LogSearchIndex } from '../db/log-search-index.js';
 import type { LogsRepository } from '../repositories/logs-repository.js';
-import type { LogWriter } from './log-writer.js';
 
 const CHUNK = 10_000;
 const MAX_CHUNKS_PER_RUN = 100;
@@ -17,7 +16,6 @@ export class LogRetention {
 
   constructor(
     private readonly logs: LogsRepository,
-    private readonly writer: LogWriter,
     private readonly searchIndex: Pick<LogSearchIndex, 'forget'>,
     private readonly limits: { maxAgeMs: number; maxBytes: number; intervalMs: number },
     private readonly log: FastifyBaseLogger,
@@ -36,14 +34,13 @@ export class LogRetention {
     let deleted = 0;
     for (let i = 0; i < MAX_CHUNKS_PER_RUN; i++) {
       const byAge = this.logs.deleteOlderThan(now - this.limits.maxAgeMs, CHUNK);
-      const bySize = byAge.ids.length === 0 && this.writer.totalBytes > this.limits.maxBytes ? this.logs.deleteOldest(SIZE_CHUNK) : { ids: [], bytes: 0 };
+      const bySize = byAge.ids.length === 0 && this.logs.storedBytes > this.limits.maxBytes ? this.logs.deleteOldest(SIZE_CHUNK) : { ids: [], bytes: 0 };
       const removed = [...byAge.ids, ...bySize.ids];
-      this.writer.totalBytes -= byAge.bytes + bySize.bytes;
       this.searchIndex.forget(removed);
       deleted += removed.length;
       if (removed.length === 0) break;
     }
-    if (deleted) this.log.info({ deleted, bytes: this.writer.totalBytes }, 'log retention removed old records');
+    if (deleted) this.log.info({ deleted, bytes: this.logs.storedBytes }, 'log retention removed old records');
     return { deleted };
   }
 }

@@ -2,42 +2,69 @@ import { EventEmitter } from 'node:events';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Db } from '../db/database.js';
 import type { DemoRegistry } from '../live/demo-registry.js';
-import { ERROR_LEVEL, type LogsRepository, type NewLogRecord, type StoredLog } from '../repositories/logs-repository.js';
+import type { LogsRepository, NewLogRecord, StoredLog } from '../repositories/logs-repository.js';
+import type { FaultInjector } from './fault-injection.js';
+import { storeFailure, type StoreFailure } from './store-failure.js';
 
 export interface LogBatch {
   records: NewLogRecord[];
   /** Set for demo logs: the demo whose counters the stored lines add to. */
   demo?: { nodeId: string; token: string; name: string };
   /** Called once the batch is committed (then, and only then, may it be acknowledged). */
-  committed: (stored: StoredLog[]) => void;
+  stored: (records: StoredLog[], duplicates: number) => void;
+  /** Called when the batch was not stored: nothing of it is kept, the sender must send it again. */
+  failed: (failure: StoreFailure) => void;
 }
 
 export interface LogWriterEvents {
   records: [StoredLog[]];
+  /** A write failed (full disk, I/O error): the storage monitor looks at the disk at once. */
+  failure: [StoreFailure];
 }
 
 /** Past this many queued records, the writer flushes at once instead of waiting for the next tick. */
 const FLUSH_RECORDS = 5000;
 
+type Outcome = { ok: true; stored: StoredLog[]; duplicates: number } | { ok: false; failure: StoreFailure };
+
 /**
  * Groups the log batches that arrive in the same event-loop turn into one transaction: fewer
- * fsyncs and much higher throughput than a transaction per batch, still acked only after commit.
+ * fsyncs and much higher throughput than a transaction per batch. Each batch sits in its own
+ * savepoint, so a batch that fails is rolled back and refused alone; every batch is answered
+ * after the commit, stored or failed, never both.
  */
 export class LogWriter extends EventEmitter<LogWriterEvents> {
   private queue: LogBatch[] = [];
   private queuedRecords = 0;
   private scheduled = false;
-  /** Approximate bytes stored, kept for the size-based retention. */
-  totalBytes: number;
+  private readonly storeBatch: (batch: LogBatch) => Outcome;
   recordsStored = 0;
   duplicatesIgnored = 0;
+  batchesFailed = 0;
+  /** While set, every batch is refused at once (the disk is full): no write is attempted. */
+  refuseWith: StoreFailure | null = null;
 
-  constructor(private readonly db: Db, private readonly logs: LogsRepository, private readonly demos: DemoRegistry, private readonly log: FastifyBaseLogger) {
+  constructor(
+    private readonly db: Db,
+    private readonly logs: LogsRepository,
+    private readonly demos: DemoRegistry,
+    private readonly faults: FaultInjector,
+    private readonly log: FastifyBaseLogger,
+  ) {
     super();
-    this.totalBytes = logs.totalBytes();
+    // A transaction inside the flush's transaction is a savepoint (better-sqlite3).
+    const inSavepoint = db.transaction((batch: LogBatch) => this.store(batch));
+    this.storeBatch = (batch) => {
+      try {
+        return inSavepoint(batch);
+      } catch (err) {
+        return { ok: false, failure: this.failureOf(err) };
+      }
+    };
   }
 
   write(batch: LogBatch): void {
+    if (this.refuseWith) return batch.failed(this.refuseWith);
     this.queue.push(batch);
     this.queuedRecords += batch.records.length;
     if (this.queuedRecords >= FLUSH_RECORDS) return this.flush();
@@ -53,35 +80,50 @@ export class LogWriter extends EventEmitter<LogWriterEvents> {
     this.queue = [];
     this.queuedRecords = 0;
     if (batches.length === 0) return;
-    let results: StoredLog[][];
+    let outcomes: Outcome[];
     try {
-      results = this.db.transaction(() => batches.map((batch) => this.store(batch)))();
+      outcomes = this.db.transaction(() => batches.map(this.storeBatch))();
     } catch (err) {
-      // Nothing is acknowledged: the agents keep the lines and send them again.
-      this.log.error({ err, batches: batches.length }, 'could not store log records');
-      return;
+      // The commit itself failed: nothing of any batch is kept.
+      const failure = this.failureOf(err);
+      outcomes = batches.map(() => ({ ok: false, failure }));
     }
+    this.answer(batches, outcomes);
+  }
+
+  private store(batch: LogBatch): Outcome {
+    this.faults.check('log-store');
+    const stored = this.logs.insertNew(batch.records);
+    if (batch.demo && stored.length) this.demos.storeLineCounts(batch.demo, stored);
+    return { ok: true, stored, duplicates: batch.records.length - stored.length };
+  }
+
+  /** After the commit: counters, live tail, and one answer per batch. */
+  private answer(batches: LogBatch[], outcomes: Outcome[]): void {
     const all: StoredLog[] = [];
+    let anyFailed = false;
     batches.forEach((batch, i) => {
-      all.push(...results[i]!);
-      batch.committed(results[i]!);
+      const outcome = outcomes[i]!;
+      if (!outcome.ok) {
+        anyFailed = true;
+        this.batchesFailed++;
+        return batch.failed(outcome.failure);
+      }
+      this.recordsStored += outcome.stored.length;
+      this.duplicatesIgnored += outcome.duplicates;
+      if (batch.demo && outcome.stored.length) this.demos.countLines(batch.demo, outcome.stored);
+      for (const record of outcome.stored) all.push(record);
+      batch.stored(outcome.stored, outcome.duplicates);
     });
+    // A rolled-back savepoint leaves the store's byte count ahead of what is on disk.
+    if (anyFailed) this.logs.recountBytes();
     if (all.length) this.emit('records', all);
   }
 
-  private store(batch: LogBatch): StoredLog[] {
-    const { stored, bytes } = this.logs.insertNew(batch.records);
-    this.totalBytes += bytes;
-    this.recordsStored += stored.length;
-    this.duplicatesIgnored += batch.records.length - stored.length;
-    if (batch.demo && stored.length) {
-      const { nodeId, token, name } = batch.demo;
-      this.demos.ensure(nodeId, token, name);
-      const errors = stored.filter((r) => r.level === 'ERROR' || r.level === 'FATAL').length;
-      this.demos.countLines(nodeId, token, stored.length, errors, Math.max(...stored.map((r) => r.ts)));
-    }
-    return stored;
+  private failureOf(err: unknown): StoreFailure {
+    const failure = storeFailure(err);
+    this.log.error({ err, code: failure.code }, 'could not store log records: the agents will send them again');
+    this.emit('failure', failure);
+    return failure;
   }
 }
-
-export { ERROR_LEVEL };

@@ -5,6 +5,7 @@ import type { NodeRegistry } from '../../live/node-registry.js';
 import type { LogWriter } from '../../services/log-writer.js';
 import type { CommandService } from '../../services/command-service.js';
 import type { TerminalRelay } from '../../services/terminal-relay.js';
+import { handleAgentStatus } from './agent-status.js';
 import { handleDemoLogs } from './demo-logs.js';
 import { handleDemoState } from './demo-state.js';
 import { handleAgentError } from './error.js';
@@ -39,6 +40,7 @@ type Handler<T extends AgentToServerMessage['type']> = (ctx: HandlerContext, mes
  */
 export const handlers: { [T in AgentToServerMessage['type']]?: Handler<T> } = {
   'hardware.state': handleHardwareState,
+  'agent.status': handleAgentStatus,
   'demo.state': handleDemoState,
   'demo.logs': handleDemoLogs,
   'system.logs': handleSystemLogs,

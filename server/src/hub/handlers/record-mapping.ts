@@ -11,9 +11,12 @@ export function toNewRecord(
   const parsed = Date.parse(record.ts);
   const readable = Number.isFinite(parsed);
   let fields = (record.fields as Record<string, unknown> | undefined) ?? null;
-  if (!readable || record.split) {
+  if (!readable || record.split || record.lost_lines) {
     // Runs for every log line: a copy only when there is something to add.
-    fields = { ...fields, ...(readable ? {} : { original_ts: record.ts }), ...(record.split ? { split: true } : {}) };
+    fields = {
+      ...fields, ...(readable ? {} : { original_ts: record.ts }), ...(record.split ? { split: true } : {}),
+      ...(record.lost_lines ? { lost_lines: record.lost_lines } : {}),
+    };
   }
   return {
     nodeId: where.nodeId, source: where.source, stream: where.stream, demo: where.demo, token: where.token,

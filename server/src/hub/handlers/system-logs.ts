@@ -1,14 +1,15 @@
 import type { SystemLogsMessage } from '@dvic/protocol';
 import type { HandlerContext } from './index.js';
+import { logAnswers } from './log-answers.js';
 import { toNewRecord } from './record-mapping.js';
 
 /** Stores journal/syslog records; records with an offset in their stream are stored once. */
 export function handleSystemLogs(ctx: HandlerContext, message: SystemLogsMessage): void {
-  const { source, stream = `system:${source}`, cursor, records } = message.data;
+  const { source, stream = `system:${source}`, records } = message.data;
   const now = Date.now();
   const where = { nodeId: ctx.nodeId, source: 'system' as const, stream, demo: null, token: null };
   ctx.services.logWriter.write({
     records: records.map((r) => toNewRecord(r, where, r.offset ?? null, now)),
-    committed: () => ctx.send({ type: 'system.logs.ack', id: message.id, data: { cursor: cursor ?? '' } }),
+    ...logAnswers(ctx, message.id),
   });
 }

@@ -2,14 +2,13 @@ import crypto from 'node:crypto';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import { Type, type Static } from 'typebox';
-import { bundledSchema, ErrorCode } from '@dvic/protocol';
+import { ErrorCode } from '@dvic/protocol';
 import { ApiError, notFound } from '../../../errors.js';
 import { requireAdmin } from '../../../plugins/audit-trail.js';
 import type { CommandSpec, CommandStatus, CommandView } from '../../../repositories/commands-repository.js';
 import { errors } from '../../../schemas/common.js';
+import { CommandRef } from '../../../schemas/protocol-schemas.js';
 
-const CommandViewSchema = Type.Unsafe<CommandView>({ ...bundledSchema('common.json', '/$defs/commandView'), $id: 'Command' });
-const CommandRef = Type.Unsafe<CommandView>({ $ref: 'Command#' });
 
 const ExecSpec = {
   command: Type.Optional(Type.String({ minLength: 1, maxLength: 65536, description: 'Run through /bin/sh -c' })),
@@ -39,7 +38,6 @@ function fromCursor(cursor: string) {
 }
 
 export const commandsRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  app.addSchema(CommandViewSchema);
   const { registry, commands, config } = app.services;
   const requester = (request: FastifyRequest) => ({ userId: request.user!.id, username: request.user!.username, ip: request.ip });
 

@@ -1,12 +1,12 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { bundledSchema, ErrorCode } from '@dvic/protocol';
+import { ErrorCode } from '@dvic/protocol';
 import { ApiError, notFound } from '../../../errors.js';
 import { LOG_LEVELS, levelNumber, type StoredLog } from '../../../repositories/logs-repository.js';
 import { errors } from '../../../schemas/common.js';
+import { LogRecordRef } from '../../../schemas/protocol-schemas.js';
 import { parseTimeParam } from './time-param.js';
 
-const LogRecordView = Type.Unsafe<StoredLog>(bundledSchema('common.json', '/$defs/storedLogRecord'));
 
 const encodeCursor = (r: StoredLog) => Buffer.from(`${r.ts}:${r.id}`).toString('base64url');
 
@@ -32,7 +32,7 @@ export const logsRoutes: FastifyPluginAsyncTypebox = async (app) => {
         limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
         cursor: Type.Optional(Type.String({ maxLength: 200 })),
       }),
-      response: { 200: Type.Object({ records: Type.Array(LogRecordView), next_cursor: Type.Union([Type.String(), Type.Null()]) }), ...errors(400, 401, 404) },
+      response: { 200: Type.Object({ records: Type.Array(LogRecordRef), next_cursor: Type.Union([Type.String(), Type.Null()]) }), ...errors(400, 401, 404) },
     },
   }, async (request) => {
     const { node, demo, source, level, q, since, until, limit = 100, cursor } = request.query;

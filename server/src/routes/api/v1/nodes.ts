@@ -7,13 +7,12 @@ import { NodeNameTakenError } from '../../../live/node-registry.js';
 import { requireAdmin } from '../../../plugins/audit-trail.js';
 import { generateNodeKeypair } from '../../../services/node-keys.js';
 import { errors } from '../../../schemas/common.js';
-import { AgentConfigFile, AgentConfigSchema, DemoRef, DemoView, Labels, NodeDetailRef, NodeName, NodeRef, NodeView } from '../../../schemas/node.js';
+import { AgentConfigSchema, Labels, NodeName } from '../../../schemas/node.js';
+import { AgentConfigFileRef, DemoRef, NodeDetailRef, NodeRef } from '../../../schemas/protocol-schemas.js';
 
 const NodeParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64, description: 'Node id or unique name' }) });
 
 export const nodesRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  app.addSchema(NodeView);
-  app.addSchema(DemoView);
   const { registry, demos } = app.services;
 
   /** A node by id or by exact name. */
@@ -57,7 +56,7 @@ export const nodesRoutes: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['nodes'], summary: 'Enroll a node: returns its agent config file, private key included (shown once)',
       description: 'Save `config` as /etc/dvic/agent.json (mode 0600) on the node and start the agent.',
       body: Type.Object({ name: NodeName, labels: Type.Optional(Labels) }),
-      response: { 201: Type.Object({ node: NodeRef, config: AgentConfigFile }), ...errors(400, 401, 409) },
+      response: { 201: Type.Object({ node: NodeRef, config: AgentConfigFileRef }), ...errors(400, 401, 409) },
     },
   }, async (request, reply) => {
     const keys = generateNodeKeypair();

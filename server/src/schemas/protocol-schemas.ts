@@ -1,0 +1,42 @@
+import type { FastifyInstance } from 'fastify';
+import { Type, type TUnsafe } from 'typebox';
+import {
+  bundledSchema, type AgentConfigFile, type ApiTokenView, type AuditEntryView, type CommandView, type DemoView, type ErrorBody,
+  type LogRecordView, type NodeDetailView, type NodeView, type ServerStats, type UserView,
+} from '@dvic/protocol';
+
+/**
+ * The REST payloads, from protocol/schemas/api (their single source): registered once under a
+ * short $id, which names them in the OpenAPI document, and referenced by every route schema.
+ */
+const API_SCHEMAS = {
+  Node: 'api/node.json',
+  NodeDetail: 'api/node-detail.json',
+  Demo: 'api/demo.json',
+  LogRecord: 'api/log-record.json',
+  Command: 'api/command.json',
+  AuditEntry: 'api/audit-entry.json',
+  ApiToken: 'api/token.json',
+  User: 'api/user.json',
+  ErrorBody: 'api/error.json',
+  ServerStats: 'api/server-stats.json',
+  AgentConfigFile: 'api/agent-config-file.json',
+} as const;
+
+export function registerProtocolSchemas(app: FastifyInstance): void {
+  for (const [id, file] of Object.entries(API_SCHEMAS)) app.addSchema({ ...bundledSchema(file), $id: id });
+}
+
+const ref = <T>(id: keyof typeof API_SCHEMAS): TUnsafe<T> => Type.Unsafe<T>({ $ref: `${id}#` });
+
+export const NodeRef = ref<NodeView>('Node');
+export const NodeDetailRef = ref<NodeDetailView>('NodeDetail');
+export const DemoRef = ref<DemoView>('Demo');
+export const LogRecordRef = ref<LogRecordView>('LogRecord');
+export const CommandRef = ref<CommandView>('Command');
+export const AuditEntryRef = ref<AuditEntryView>('AuditEntry');
+export const ApiTokenRef = ref<ApiTokenView>('ApiToken');
+export const UserRef = ref<UserView>('User');
+export const ErrorRef = ref<ErrorBody>('ErrorBody');
+export const ServerStatsRef = ref<ServerStats>('ServerStats');
+export const AgentConfigFileRef = ref<AgentConfigFile>('AgentConfigFile');

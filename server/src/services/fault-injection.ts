@@ -1,0 +1,42 @@
+/**
+ * Test-only failure points, armed by DVIC_TEST_FAULTS (e.g. "log-store@3" makes the 3rd log batch
+ * the server tries to store fail once) or by a test in the same process. They let end-to-end tests
+ * prove that a failure loses nothing; in normal operation nothing is armed and each check is a
+ * map lookup.
+ */
+export type FaultPoint = 'log-store';
+
+export class FaultInjector {
+  private readonly armed = new Map<FaultPoint, Set<number>>();
+  private readonly hits = new Map<FaultPoint, number>();
+
+  /** Parses "point@n,point@m"; unknown points are an error (a typo would test nothing). */
+  static fromSpec(spec: string | undefined): FaultInjector {
+    const faults = new FaultInjector();
+    for (const item of (spec ?? '').split(',').map((s) => s.trim()).filter(Boolean)) {
+      const match = /^(log-store)@(\d+)$/.exec(item);
+      if (!match) throw new Error(`DVIC_TEST_FAULTS: "${item}" is not point@n (points: log-store)`);
+      faults.arm(match[1] as FaultPoint, Number(match[2]));
+    }
+    return faults;
+  }
+
+  /** Makes the nth pass (1-based, counted from now on) through a point fail. */
+  arm(point: FaultPoint, nth: number): void {
+    const seen = this.hits.get(point) ?? 0;
+    let set = this.armed.get(point);
+    if (!set) this.armed.set(point, (set = new Set()));
+    set.add(seen + nth);
+  }
+
+  /** Throws when this pass through the point is armed. */
+  check(point: FaultPoint): void {
+    const set = this.armed.get(point);
+    if (!set) return;
+    const hit = (this.hits.get(point) ?? 0) + 1;
+    this.hits.set(point, hit);
+    if (set.delete(hit)) throw new InjectedFault(`injected fault at ${point} (pass ${hit})`);
+  }
+}
+
+export class InjectedFault extends Error {}
