@@ -1,36 +1,81 @@
-"""System logs: a syslog file followed by inode and offset, and the journal through journalctl."""
+"""System logs: syslog lines keep their own time, level and program; a syslog file followed by
+inode and offset, the journal through journalctl; both through the demo logs' shipper."""
 import json
 import os
-import shutil
 import stat
-import tempfile
 import threading
+import time
 import unittest
 
-from tests.support import dvic_agent as agent, wait_until
-from tests.test_log_tailer import FakeAgent
+from tests.support import dvic_agent as agent, make_agent, temp_dir, wait_until
+
+NOW = 1795600000.0  # 2026-11-25, for the cases that need a "now"
 
 
 class Harness(object):
-    """SystemLogs on a fake agent, its worker in a thread, acknowledging like the server."""
+    """A real agent's SystemLogs worker in a thread, its frames captured."""
 
-    def __init__(self, test, **config):
-        self.fake = FakeAgent(test.state_dir, test.dir)
-        for key, value in config.items():
-            setattr(self.fake.config, key, value)
-        self.feature = agent.SystemLogs(self.fake)  # type: ignore[arg-type]
-        self.thread = threading.Thread(target=self.feature.workers()[0], daemon=True)
+    def __init__(self, test, state_dir=None, **config):
+        self.agent = make_agent(test, **dict(config, **({"state_dir": state_dir} if state_dir else {})))
+        self.feature = self.agent.feature(agent.SystemLogs)
+        self.thread = threading.Thread(target=self.feature.run, daemon=True)
         self.thread.start()
+        test.addCleanup(self.stop)
 
     def batches(self):
-        return self.fake.of_type("system.logs")
-
-    def ack(self, message):
-        self.feature.on_ack({"type": "logs.ack", "id": message["id"], "data": {"stored": len(message["data"]["records"]), "duplicates": 0}})
+        return self.agent.of_type("system.logs")
 
     def stop(self):
-        self.fake.stop_event.set()
+        self.agent.stop_event.set()
         self.thread.join(10)
+
+    def status(self):
+        data = {}
+        self.feature.status(data)
+        return data["system_logs"]
+
+
+def without_ts(message):
+    """A batch's content but the read time of lines that carry no time of their own."""
+    return dict(message["data"], records=[dict(r, ts="") for r in message["data"]["records"]])
+
+
+class SyslogParsingTest(unittest.TestCase):
+    def test_lines_keep_their_time_level_program_and_pid(self):
+        local = agent.iso_time(time.mktime((2026, 11, 25, 17, 30, 0, 0, 0, -1)))
+        cases = [
+            ("Nov 25 17:30:00 pi sshd[812]: Accepted publickey for demo",
+             {"ts": local, "level": "INFO", "message": "Accepted publickey for demo", "identifier": "sshd", "pid": 812}),
+            ("2026-11-25T17:30:00.123456+00:00 pi cron[77]: (root) CMD (true)",
+             {"ts": "2026-11-25T17:30:00.123Z", "level": "INFO", "message": "(root) CMD (true)", "identifier": "cron", "pid": 77}),
+            ("2026-11-25T18:30:00.5+01:00 pi kernel: usb 1-1: new device",
+             {"ts": "2026-11-25T17:30:00.500Z", "level": "INFO", "message": "usb 1-1: new device", "identifier": "kernel"}),
+            ("<11>Nov 25 17:30:00 pi smartd[9]: disk failing",
+             {"ts": local, "level": "ERROR", "message": "disk failing", "identifier": "smartd", "pid": 9}),
+            ("<12>2026-11-25T17:30:00Z pi app: low battery",
+             {"ts": "2026-11-25T17:30:00.000Z", "level": "WARN", "message": "low battery", "identifier": "app"}),
+            ('<165>1 2003-10-11T22:14:15.003Z mymachine.example.com evntslog - ID47 [exampleSDID@32473 iut="3" eventSource="App\\]"] \ufeffAn event',
+             {"ts": "2003-10-11T22:14:15.003Z", "level": "INFO", "message": "An event", "identifier": "evntslog"}),
+            ("<34>1 2003-10-11T22:14:15.003Z host su 4242 ID47 - 'su root' failed",
+             {"ts": "2003-10-11T22:14:15.003Z", "level": "FATAL", "message": "'su root' failed", "identifier": "su", "pid": 4242}),
+            ("<15>1 - host app - - -", {"ts": agent.iso_time(NOW), "level": "DEBUG", "message": "", "identifier": "app"}),
+            ("just some words", {"ts": agent.iso_time(NOW), "level": "INFO", "message": "just some words"}),
+            ("<999>Nov 25 17:30:00 pi x: y", {"ts": agent.iso_time(NOW), "level": "INFO", "message": "<999>Nov 25 17:30:00 pi x: y"}),
+        ]
+        for line, expected in cases:
+            with self.subTest(line=line):
+                self.assertEqual(agent.parse_syslog_line(line, NOW), expected)
+
+    def test_a_december_line_read_in_january_is_from_last_year(self):
+        january = time.mktime((2027, 1, 1, 0, 5, 0, 0, 0, -1))
+        parsed = agent.parse_syslog_line("Dec 31 23:59:00 pi app: late", january)
+        self.assertEqual(parsed["ts"], agent.iso_time(time.mktime((2026, 12, 31, 23, 59, 0, 0, 0, -1))))
+
+    def test_rfc3339(self):
+        self.assertEqual(agent.parse_rfc3339("1970-01-01T00:00:00Z"), 0)
+        self.assertEqual(agent.parse_rfc3339("2000-03-01T00:00:00+00:00"), 951868800)
+        self.assertEqual(agent.parse_rfc3339("2024-02-29T12:00:00.25-02:00"), 1709215200.25)
+        self.assertIsNone(agent.parse_rfc3339("2024-13-01T00:00:00Z"))
 
 
 class JournalRecordTest(unittest.TestCase):
@@ -41,72 +86,130 @@ class JournalRecordTest(unittest.TestCase):
                                   "unit": "smartd.service", "identifier": "smartd", "pid": 812, "offset": 77})
         self.assertEqual(agent.journal_record({"MESSAGE": [104, 105, 255], "PRIORITY": "4"})["message"], "hi\ufffd")
         self.assertEqual(agent.journal_record({"MESSAGE": "x", "PRIORITY": "0"})["level"], "FATAL")
+        self.assertEqual(agent.journal_record({"MESSAGE": "x", "PRIORITY": [1], "__REALTIME_TIMESTAMP": "x"})["level"], "INFO")
 
 
-class SystemLogsTest(unittest.TestCase):
+class SyslogFileTest(unittest.TestCase):
     def setUp(self):
-        self.dir = tempfile.mkdtemp()
-        self.addCleanup(shutil.rmtree, self.dir)
-        self.state_dir = os.path.join(self.dir, "state")
-        os.makedirs(self.state_dir)
+        self.dir = temp_dir(self)
+        self.path = os.path.join(self.dir, "syslog")
+
+    def write(self, text, mode="a"):
+        with open(self.path, mode) as f:
+            f.write(text)
 
     def test_follows_a_syslog_file_and_resumes_after_the_acknowledged_offset(self):
-        path = os.path.join(self.dir, "syslog")
-        with open(path, "w") as f:
-            f.write("Nov 24 10:00:00 pi kernel: usb 1-1: new device\nNov 24 10:00:01 pi sshd[9]: accepted\n")
-        h = Harness(self, system_logs="syslog", syslog_path=path)
+        self.write("Nov 24 10:00:00 pi kernel: usb 1-1: new device\n<11>Nov 24 10:00:01 pi sshd[9]: refused\n", "w")
+        h = Harness(self, system_logs="syslog", syslog_path=self.path)
         first = wait_until(h.batches, 10, "a batch")[0]
-        self.assertEqual([r["message"] for r in first["data"]["records"]], ["Nov 24 10:00:00 pi kernel: usb 1-1: new device", "Nov 24 10:00:01 pi sshd[9]: accepted"])
-        self.assertEqual(first["data"]["stream"], "syslog:%d" % os.stat(path).st_ino)
+        self.assertEqual([(r["message"], r["level"], r.get("identifier"), r.get("pid")) for r in first["data"]["records"]],
+                         [("usb 1-1: new device", "INFO", "kernel", None), ("refused", "ERROR", "sshd", 9)])
+        self.assertEqual(first["data"]["stream"], "syslog:%d" % os.stat(self.path).st_ino)
         self.assertEqual(first["data"]["records"][1]["offset"], len("Nov 24 10:00:00 pi kernel: usb 1-1: new device\n"))
-        self.assertIsNone(agent.validate_message(first, "agent-to-server"))
-        h.ack(first)
-        wait_until(lambda: os.path.exists(os.path.join(self.state_dir, "system-log-cursor.json")), 5, "cursor saved")
+        h.agent.answer(first)
+        wait_until(lambda: os.path.exists(os.path.join(h.agent.config.state_dir, "system-log-cursor.json")), 5, "cursor saved")
         h.stop()
-        with open(path, "a") as f:
-            f.write("Nov 24 10:00:02 pi cron[1]: tick\n")
-        again = Harness(self, system_logs="syslog", syslog_path=path)
+        self.write("Nov 24 10:00:02 pi cron[1]: tick\n")
+        again = Harness(self, state_dir=h.agent.config.state_dir, system_logs="syslog", syslog_path=self.path)
         batch = wait_until(again.batches, 10, "the new line")[0]
-        self.assertEqual([r["message"] for r in batch["data"]["records"]], ["Nov 24 10:00:02 pi cron[1]: tick"])
-        again.stop()
+        self.assertEqual([r["message"] for r in batch["data"]["records"]], ["tick"])
 
     def test_resends_an_unacknowledged_batch_after_a_reconnection(self):
-        path = os.path.join(self.dir, "syslog")
-        with open(path, "w") as f:
-            f.write("line one\n")
-        h = Harness(self, system_logs="syslog", syslog_path=path)
+        self.write("line one\n", "w")
+        h = Harness(self, system_logs="syslog", syslog_path=self.path)
         first = wait_until(h.batches, 10, "a batch")[0]
-        h.fake.connected.clear()
+        h.agent.connected.clear()
         h.feature.on_disconnected()
-        h.fake.connected.set()
+        h.agent.connected.set()
         resent = wait_until(lambda: len(h.batches()) >= 2 and h.batches(), 10, "the batch again")[1]
-        self.assertEqual(resent, first)
-        h.stop()
+        self.assertEqual(without_ts(resent), without_ts(first))
+
+    def test_a_batch_the_server_did_not_store_is_sent_again_from_its_start(self):
+        self.write("one\ntwo\n", "w")
+        h = Harness(self, system_logs="syslog", syslog_path=self.path)
+        first = wait_until(h.batches, 10, "a batch")[0]
+        h.agent.answer(first, "logs.nack", code="overloaded", message="busy", retry_after_ms=0)
+        again = wait_until(lambda: h.batches()[1:], 10, "the batch again")[0]
+        self.assertEqual(without_ts(again), without_ts(first))
+        self.assertNotEqual(again["id"], first["id"])
+
+    def test_finishes_a_rotated_file_before_the_new_one(self):
+        self.write("old 1\n", "w")
+        h = Harness(self, system_logs="syslog", syslog_path=self.path)
+        h.agent.answer(wait_until(h.batches, 10, "a batch")[0])
+        with open(self.path, "a") as f:
+            os.rename(self.path, self.path + ".1")
+            self.write("new 1\n", "w")
+            f.write("old 2\n")
+        h.agent.answer(wait_until(lambda: h.batches()[1:], 10, "the old file's last line")[0])
+        wait_until(lambda: len(h.batches()) >= 3, 10, "the new file's line")
+        self.assertEqual([r["message"] for m in h.batches() for r in m["data"]["records"]], ["old 1", "old 2", "new 1"])
+        self.assertNotEqual(h.batches()[1]["data"]["stream"], h.batches()[2]["data"]["stream"])
+
+    def test_says_when_the_file_cannot_be_read(self):
+        h = Harness(self, system_logs="syslog", syslog_path=os.path.join(self.dir, "missing"))
+        status = wait_until(lambda: h.status().get("message") and h.status(), 10, "a status")
+        self.assertEqual((status["mode"], status["readable"]), ("syslog", False))
+        self.assertIn("No such file", status["message"])
+
+
+class JournalTest(unittest.TestCase):
+    def setUp(self):
+        self.dir = temp_dir(self)
+
+    def stand_in(self, body):
+        """journald cannot run here (systemd is not PID 1): a script prints what journalctl would."""
+        script = os.path.join(self.dir, "journalctl")
+        with open(script, "w") as f:
+            f.write("#!/bin/sh\necho \"$@\" >> %s\n%s\n" % (os.path.join(self.dir, "args"), body))
+        os.chmod(script, stat.S_IRWXU)
+        return script
 
     def test_reads_the_journal_through_journalctl_and_resumes_after_its_cursor(self):
-        # journald cannot run here (systemd is not PID 1): a stand-in prints what journalctl -o json prints.
-        script = os.path.join(self.dir, "journalctl")
-        args_file = os.path.join(self.dir, "args")
         entries = [{"__CURSOR": "s=a;i=%d" % i, "__SEQNUM": str(i), "__SEQNUM_ID": "abc", "__REALTIME_TIMESTAMP": "1764000000000000",
                     "PRIORITY": "6", "MESSAGE": "entry %d" % i, "_SYSTEMD_UNIT": "demo.service"} for i in range(1, 4)]
-        with open(script, "w") as f:
-            f.write("#!/bin/sh\necho \"$@\" >> %s\ncat <<'EOF'\n%s\nEOF\nexec sleep 60\n" % (args_file, "\n".join(json.dumps(e) for e in entries)))
-        os.chmod(script, stat.S_IRWXU)
+        script = self.stand_in("cat <<'EOF'\n%s\nEOF\nexec sleep 60" % "\n".join(json.dumps(e) for e in entries))
         h = Harness(self, system_logs="journal", journalctl=script)
         batch = wait_until(h.batches, 10, "a journal batch")[0]
         self.assertEqual((batch["data"]["source"], batch["data"]["stream"], batch["data"]["cursor"]), ("journal", "journal:abc", "s=a;i=3"))
         self.assertEqual([(r["message"], r["offset"], r["unit"]) for r in batch["data"]["records"]],
                          [("entry 1", 1, "demo.service"), ("entry 2", 2, "demo.service"), ("entry 3", 3, "demo.service")])
-        h.ack(batch)
-        wait_until(lambda: os.path.exists(os.path.join(self.state_dir, "system-log-cursor.json")), 5, "cursor saved")
+        self.assertEqual(h.status(), {"mode": "journal", "readable": True})
+        h.agent.answer(batch)
+        wait_until(lambda: os.path.exists(os.path.join(h.agent.config.state_dir, "system-log-cursor.json")), 5, "cursor saved")
         h.stop()
-        again = Harness(self, system_logs="journal", journalctl=script)
+        again = Harness(self, state_dir=h.agent.config.state_dir, system_logs="journal", journalctl=script)
+        args_file = os.path.join(self.dir, "args")
         wait_until(lambda: len(agent.read_optional(args_file).splitlines()) == 2, 10, "journalctl started again")
         again.stop()
-        with open(args_file) as f:
-            first_args, second_args = f.read().splitlines()
+        first_args, second_args = agent.read_text(args_file).splitlines()
         self.assertIn("--lines 0", first_args)
         self.assertIn("--after-cursor s=a;i=3", second_args)
+
+    def test_a_refused_batch_is_read_again_from_its_first_entry(self):
+        entries = [{"__CURSOR": "c%d" % i, "__SEQNUM": str(i), "__SEQNUM_ID": "abc", "MESSAGE": "e%d" % i} for i in (1, 2)]
+        script = self.stand_in("cat <<'EOF'\n%s\nEOF\nexec sleep 60" % "\n".join(json.dumps(e) for e in entries))
+        h = Harness(self, system_logs="journal", journalctl=script)
+        first = wait_until(h.batches, 10, "a journal batch")[0]
+        h.agent.answer(first, "logs.nack", code="storage_full", message="full", retry_after_ms=0)
+        wait_until(lambda: len(agent.read_optional(os.path.join(self.dir, "args")).splitlines()) == 2, 10, "journalctl again")
+        self.assertIn("--cursor c1", agent.read_text(os.path.join(self.dir, "args")).splitlines()[1])
+
+    def test_says_why_the_journal_cannot_be_read(self):
+        script = self.stand_in("echo 'No journal files were found.' >&2\nexit 1")
+        h = Harness(self, system_logs="journal", journalctl=script)
+        status = wait_until(lambda: h.status().get("message") and h.status(), 10, "a status")
+        self.assertEqual(status, {"mode": "journal", "readable": False, "message": "No journal files were found."})
+        h.stop()
+        missing = Harness(self, system_logs="journal", journalctl=os.path.join(self.dir, "nowhere"))
+        self.assertIn("not found", wait_until(lambda: missing.status().get("message"), 10, "a status"))
+
+    def test_with_neither_journal_nor_syslog_the_status_says_so(self):
+        config = agent.Config({"server_url": "ws://x/", "node_id": "n", "journalctl": os.path.join(self.dir, "nowhere"),
+                               "syslog_path": os.path.join(self.dir, "nowhere")})
+        mode, why = agent.choose_system_logs(config)
+        self.assertEqual(mode, "off")
+        self.assertIn("no journal", why)
 
 
 if __name__ == "__main__":
