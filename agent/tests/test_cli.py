@@ -49,6 +49,10 @@ class ConfigErrorsTest(unittest.TestCase):
             (dict(good, private_key="", key_path="/nonexistent/key"), "cannot read key"),
             (dict(good, private_key="not a key"), "not a PEM private key"),
             (dict(good, metrics_interval_s=0), "metrics_interval_s"),
+            (dict(good, untrusted_log_files="hide"), '"untrusted_log_files" must be "show" or "ignore"'),
+            (dict(good, tls_cert_sha256="abc"), '"tls_cert_sha256" must be 64 hex digits'),
+            (dict(good, max_open_log_files=1), '"max_open_log_files" must be at least 4'),
+            (dict(good, system_logs="kernel"), '"system_logs" must be'),
             ([1, 2], "JSON object"),
         ]
         for config, fragment in cases:

@@ -25,6 +25,12 @@ class MessageVectorsTest(unittest.TestCase):
                     problem = agent.validate_message(case["data"])
                     self.assertEqual(problem is None, case["valid"], problem)
 
+    def test_a_final_dollar_means_the_end_as_in_javascript(self):
+        state = {"type": "demo.state", "data": {"full": False, "demos": [{"token": "k3JxV9mQ2pL8sT4wZ6yB1c", "demo": "d", "pid": 1, "alive": True}]}}
+        self.assertIsNone(agent.validate_message(state, "agent-to-server"))
+        state["data"]["demos"][0]["token"] += "\n"
+        self.assertIn("does not match", agent.validate_message(state, "agent-to-server") or "")
+
     def test_refuses_a_message_travelling_the_wrong_way(self):
         hello = load(os.path.join(VECTORS, "messages", "hello.json"))["tests"][0]["data"]
         self.assertIsNone(agent.validate_message(hello, "agent-to-server"))
