@@ -2767,8 +2767,8 @@ def parse_rfc3164_time(month: str, day: int, hms: Tuple[int, int, int], now: flo
 def parse_syslog_line(line: str, now: float) -> Dict[str, Any]:
     """A syslog file line -> {ts, level, message[, identifier, pid]}: an optional <PRI> (its
     severity is the level), then RFC 5424, or an RFC 3339 timestamp (rsyslog's default on
-    Debian 12) or an RFC 3164 one, the host, and "prog[pid]: message". Otherwise the whole line,
-    INFO, at the time it was read."""
+    Debian 12) or an RFC 3164 one, and the host. The message keeps "prog[pid]: " in front, as
+    syslog shows it. A line in no known shape is kept whole, INFO, at the time it was read."""
     level, rest = "INFO", line
     pri = PRI_RE.match(line)
     if pri and int(pri.group(1)) <= 191:
@@ -2776,11 +2776,8 @@ def parse_syslog_line(line: str, now: float) -> Dict[str, Any]:
     m5424 = RFC5424_RE.fullmatch(rest) if pri else None
     if m5424 and (m5424.group(2) == "-" or parse_rfc3339(m5424.group(2)) is not None):
         ts = parse_rfc3339(m5424.group(2))
-        record = _syslog_record(ts if ts is not None else now, level, _after_structured_data(m5424.group(7)))
-        for value, key in ((m5424.group(4), "identifier"), (m5424.group(5), "pid")):
-            if value != "-":
-                _add_tag_field(record, key, value)
-        return record
+        app, procid = (v if v != "-" else "" for v in (m5424.group(4), m5424.group(5)))
+        return _tagged_record(ts if ts is not None else now, level, app, procid, _after_structured_data(m5424.group(7)))
     first, _, after = rest.partition(" ")
     ts = parse_rfc3339(first)
     if ts is None:
@@ -2792,24 +2789,23 @@ def parse_syslog_line(line: str, now: float) -> Dict[str, Any]:
         return _syslog_record(now, level, rest)
     _host, _, message = after.partition(" ")
     tag = TAG_RE.fullmatch(message)
-    record = _syslog_record(ts, level, tag.group(3) if tag else message)
-    if tag:
-        _add_tag_field(record, "identifier", tag.group(1))
-        if tag.group(2):
-            _add_tag_field(record, "pid", tag.group(2))
-    return record
+    if tag is None:
+        return _syslog_record(ts, level, message)
+    return _tagged_record(ts, level, tag.group(1), tag.group(2) or "", tag.group(3))
 
 
 def _syslog_record(ts: float, level: str, message: str) -> Dict[str, Any]:
     return {"ts": iso_time(ts) if 0 <= ts < 253402300800 else iso_time(), "level": level, "message": message}
 
 
-def _add_tag_field(record: Dict[str, Any], key: str, value: str) -> None:
-    if key == "pid":
-        if value.isdigit() and len(value) <= 10:
-            record["pid"] = int(value)
-    else:
-        record[key] = value[:256]
+def _tagged_record(ts: float, level: str, identifier: str, pid: str, message: str) -> Dict[str, Any]:
+    tag = "%s[%s]" % (identifier, pid) if identifier and pid else identifier
+    record = _syslog_record(ts, level, "%s: %s" % (tag, message) if tag else message)
+    if identifier:
+        record["identifier"] = identifier[:256]
+    if pid.isdigit() and len(pid) <= 10:
+        record["pid"] = int(pid)
+    return record
 
 
 def _after_structured_data(text: str) -> str:

@@ -45,20 +45,20 @@ class SyslogParsingTest(unittest.TestCase):
         local = agent.iso_time(time.mktime((2026, 11, 25, 17, 30, 0, 0, 0, -1)))
         cases = [
             ("Nov 25 17:30:00 pi sshd[812]: Accepted publickey for demo",
-             {"ts": local, "level": "INFO", "message": "Accepted publickey for demo", "identifier": "sshd", "pid": 812}),
+             {"ts": local, "level": "INFO", "message": "sshd[812]: Accepted publickey for demo", "identifier": "sshd", "pid": 812}),
             ("2026-11-25T17:30:00.123456+00:00 pi cron[77]: (root) CMD (true)",
-             {"ts": "2026-11-25T17:30:00.123Z", "level": "INFO", "message": "(root) CMD (true)", "identifier": "cron", "pid": 77}),
+             {"ts": "2026-11-25T17:30:00.123Z", "level": "INFO", "message": "cron[77]: (root) CMD (true)", "identifier": "cron", "pid": 77}),
             ("2026-11-25T18:30:00.5+01:00 pi kernel: usb 1-1: new device",
-             {"ts": "2026-11-25T17:30:00.500Z", "level": "INFO", "message": "usb 1-1: new device", "identifier": "kernel"}),
+             {"ts": "2026-11-25T17:30:00.500Z", "level": "INFO", "message": "kernel: usb 1-1: new device", "identifier": "kernel"}),
             ("<11>Nov 25 17:30:00 pi smartd[9]: disk failing",
-             {"ts": local, "level": "ERROR", "message": "disk failing", "identifier": "smartd", "pid": 9}),
+             {"ts": local, "level": "ERROR", "message": "smartd[9]: disk failing", "identifier": "smartd", "pid": 9}),
             ("<12>2026-11-25T17:30:00Z pi app: low battery",
-             {"ts": "2026-11-25T17:30:00.000Z", "level": "WARN", "message": "low battery", "identifier": "app"}),
+             {"ts": "2026-11-25T17:30:00.000Z", "level": "WARN", "message": "app: low battery", "identifier": "app"}),
             ('<165>1 2003-10-11T22:14:15.003Z mymachine.example.com evntslog - ID47 [exampleSDID@32473 iut="3" eventSource="App\\]"] \ufeffAn event',
-             {"ts": "2003-10-11T22:14:15.003Z", "level": "INFO", "message": "An event", "identifier": "evntslog"}),
+             {"ts": "2003-10-11T22:14:15.003Z", "level": "INFO", "message": "evntslog: An event", "identifier": "evntslog"}),
             ("<34>1 2003-10-11T22:14:15.003Z host su 4242 ID47 - 'su root' failed",
-             {"ts": "2003-10-11T22:14:15.003Z", "level": "FATAL", "message": "'su root' failed", "identifier": "su", "pid": 4242}),
-            ("<15>1 - host app - - -", {"ts": agent.iso_time(NOW), "level": "DEBUG", "message": "", "identifier": "app"}),
+             {"ts": "2003-10-11T22:14:15.003Z", "level": "FATAL", "message": "su[4242]: 'su root' failed", "identifier": "su", "pid": 4242}),
+            ("<15>1 - host app - - -", {"ts": agent.iso_time(NOW), "level": "DEBUG", "message": "app: ", "identifier": "app"}),
             ("just some words", {"ts": agent.iso_time(NOW), "level": "INFO", "message": "just some words"}),
             ("<999>Nov 25 17:30:00 pi x: y", {"ts": agent.iso_time(NOW), "level": "INFO", "message": "<999>Nov 25 17:30:00 pi x: y"}),
         ]
@@ -103,7 +103,7 @@ class SyslogFileTest(unittest.TestCase):
         h = Harness(self, system_logs="syslog", syslog_path=self.path)
         first = wait_until(h.batches, 10, "a batch")[0]
         self.assertEqual([(r["message"], r["level"], r.get("identifier"), r.get("pid")) for r in first["data"]["records"]],
-                         [("usb 1-1: new device", "INFO", "kernel", None), ("refused", "ERROR", "sshd", 9)])
+                         [("kernel: usb 1-1: new device", "INFO", "kernel", None), ("sshd[9]: refused", "ERROR", "sshd", 9)])
         self.assertEqual(first["data"]["stream"], "syslog:%d" % os.stat(self.path).st_ino)
         self.assertEqual(first["data"]["records"][1]["offset"], len("Nov 24 10:00:00 pi kernel: usb 1-1: new device\n"))
         h.agent.answer(first)
@@ -112,7 +112,7 @@ class SyslogFileTest(unittest.TestCase):
         self.write("Nov 24 10:00:02 pi cron[1]: tick\n")
         again = Harness(self, state_dir=h.agent.config.state_dir, system_logs="syslog", syslog_path=self.path)
         batch = wait_until(again.batches, 10, "the new line")[0]
-        self.assertEqual([r["message"] for r in batch["data"]["records"]], ["tick"])
+        self.assertEqual([r["message"] for r in batch["data"]["records"]], ["cron[1]: tick"])
 
     def test_resends_an_unacknowledged_batch_after_a_reconnection(self):
         self.write("line one\n", "w")

@@ -120,20 +120,27 @@ export async function apiClient(baseUrl: string, password = ADMIN_PASSWORD) {
   };
 }
 
-/** Writes an agent config (key in its own 0600 file) and returns its path. */
+/**
+ * Writes an agent config (key in its own 0600 file) and returns its path. The agent gets a log
+ * directory of its own, no system logs and no other mount namespace unless extra asks: a test
+ * never reads the machine's /tmp/dvic_log_* files, journal or containers.
+ */
 export function writeAgentConfig(dir: string, config: { server_url: string; node_id: string; private_key: string }, extra: object = {}): string {
-  fs.mkdirSync(dir, { recursive: true });
+  fs.mkdirSync(path.join(dir, 'logs'), { recursive: true });
   const keyPath = path.join(dir, 'node.key');
   fs.writeFileSync(keyPath, config.private_key, { mode: 0o600 });
   const configPath = path.join(dir, 'agent.json');
   fs.writeFileSync(configPath, JSON.stringify({
-    server_url: config.server_url, node_id: config.node_id, key_path: keyPath, state_dir: path.join(dir, 'state'), ...extra,
+    server_url: config.server_url, node_id: config.node_id, key_path: keyPath, state_dir: path.join(dir, 'state'),
+    log_dir: path.join(dir, 'logs'), system_logs: 'off', container_logs: false, ...extra,
   }), { mode: 0o600 });
   return configPath;
 }
 
-export function startAgent(configPath: string, args: string[] = []): Proc {
-  return new Proc(spawn(PYTHON, [AGENT_PATH, '--config', configPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] }));
+/** The real agent; prefix runs it under another command (e.g. prlimit). */
+export function startAgent(configPath: string, args: string[] = [], prefix: string[] = []): Proc {
+  const command = [...prefix, PYTHON, AGENT_PATH, '--config', configPath, ...args];
+  return new Proc(spawn(command[0]!, command.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] }));
 }
 
 export async function stopAll(): Promise<void> {

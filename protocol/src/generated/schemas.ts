@@ -708,6 +708,7 @@ export const schemas = [
           "object",
           "null"
         ],
+        "additionalProperties": true,
         "description": "Structured values the demo logged; lost_lines marks a record that stands for lines lost before the agent read them."
       }
     }

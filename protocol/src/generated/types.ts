@@ -187,7 +187,9 @@ export interface LogRecordView {
   /**
    * Structured values the demo logged; lost_lines marks a record that stands for lines lost before the agent read them.
    */
-  fields?: {} | null;
+  fields?: {
+    [k: string]: unknown;
+  } | null;
 }
 
 /**

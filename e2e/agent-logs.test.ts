@@ -1,0 +1,228 @@
+// The agent's log shipping under what a lab throws at it, end to end: real server, real agent,
+// demos written with the real libraries (or to the letter of docs/log-format.md), and what the
+// API then shows. Each test has its own log directory, state directory and ports.
+import { spawn } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { pythonDemo } from './support/demos.js';
+import { allRecords, joinSplit, nodeView, setupNode, waitForCount } from './support/logs.js';
+import {
+  apiClient, freePort, Proc, PYTHON, repoDir, sleep, startAgent, startServer, stopAll, tempDir, waitFor, writeAgentConfig,
+} from './support/processes.js';
+
+afterEach(async () => { await stopAll(); });
+afterAll(async () => { await stopAll(); });
+
+const pythonLib = path.join(repoDir, 'libs/python');
+
+/** A Python program using the official library (libs/python/dvic_log.py). */
+function pythonScript(env: Record<string, string>, body: string): Proc {
+  const script = `import sys, time\nsys.path.insert(0, ${JSON.stringify(pythonLib)})\nimport dvic_log\n${body}`;
+  return new Proc(spawn(PYTHON, ['-c', script], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] }));
+}
+
+const startTime = (pid: number) => Number(fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[19]);
+const vmRssBytes = (pid: number) => Number(/VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) * 1024;
+const reconnected = (agent: Proc) => /connection closed|reconnecting|cannot reach/.test(agent.output);
+
+describe('files any local user can create', () => {
+  it('are skipped one by one and reported once; the demo log thread lives on and a dead demo is seen dead', async () => {
+    const { api, node, env, logDir, agent } = await setupNode('hostile');
+    const demo = pythonDemo(env, 'honest', 200, { holdS: 3 });
+    await waitFor(() => fs.readdirSync(logDir).length > 0, 10_000, 'the demo log file');
+    const live = { pid: demo.pid, start_time: startTime(demo.pid) };
+    const planted: Record<string, string> = {};
+    const plant = (label: string, make: (file: string) => void) => {
+      const file = path.join(logDir, `dvic_log_Hostile${String(Object.keys(planted).length).padStart(14, '0')}x`);
+      make(file);
+      planted[file] = label;
+    };
+    const header = (extra: object) => `${JSON.stringify({ dvic_log: 1, demo: 'impostor', ...live, ...extra })}\n`;
+    plant('a FIFO', (f) => spawn('mkfifo', [f]).on('error', () => undefined));
+    plant('a directory', (f) => fs.mkdirSync(f));
+    const socketServer = net.createServer();
+    plant('a socket', (f) => socketServer.listen(f));
+    plant('a symlink to a secret', (f) => fs.symlinkSync('/etc/shadow', f));
+    plant('a 300 KB header line', (f) => fs.writeFileSync(f, `{${' '.repeat(300_000)}`));
+    plant('invalid UTF-8', (f) => fs.writeFileSync(f, Buffer.concat([Buffer.from('{"dvic_log":1,"pid":5,"demo":"'), Buffer.from([0xff]), Buffer.from('"}\n')])));
+    plant('generation NaN', (f) => fs.writeFileSync(f, '{"dvic_log":1,"pid":5,"generation":NaN}\n'));
+    plant('generation Infinity', (f) => fs.writeFileSync(f, '{"dvic_log":1,"pid":5,"generation":Infinity}\n'));
+    plant('generation as a string', (f) => fs.writeFileSync(f, header({ generation: '1' })));
+    plant('generation as a list', (f) => fs.writeFileSync(f, header({ generation: [1] })));
+    plant('uid -1', (f) => fs.writeFileSync(f, header({ uid: -1 })));
+    await waitFor(() => Object.keys(planted).every((f) => fs.existsSync(f)), 5000, 'every file planted');
+
+    expect((await waitForCount(api, 'honest', 200)).map((r) => r.message)).toEqual(Array.from({ length: 200 }, (_, i) => `line ${i}`));
+    const status = await waitFor(async () => {
+      const s = (await nodeView(api, node.id)).agent_status;
+      return s && Object.keys(planted).every((f) => s.problems.some((p: any) => p.subject === f)) && s;
+    }, 15_000, 'every planted file in agent.status');
+    for (const file of Object.keys(planted)) {
+      const entries = status.problems.filter((p: any) => p.subject === file);
+      expect(entries.map((p: any) => p.count), planted[file]).toEqual([1]);
+    }
+    expect(status.workers.find((w: any) => w.name === 'demo-logs')).toMatchObject({ alive: true, restarts: 0 });
+    expect(status.log_files).toMatchObject({ followed: 1 });
+
+    expect((await demo.exited).code).toBe(0);
+    await waitFor(async () => (await nodeView(api, node.id)).demos.find((d: any) => d.demo === 'honest' && !d.alive), 15_000, 'the demo seen dead');
+    expect(reconnected(agent)).toBe(false);
+    socketServer.close();
+  });
+});
+
+describe('frames', () => {
+  it('lines of 1.5 KB and of 200 KB all arrive whole, without a disconnection', async () => {
+    const { api, env, agent } = await setupNode('long-lines');
+    const writer = pythonScript(env, `
+log = dvic_log.open(demo="long-lines")
+for i in range(5000):
+    log.info("%05d " % i + "y" * 1500)
+for i in range(5):
+    log.info("big %d " % i + "z" * 200000)
+`);
+    expect((await writer.exited).code, writer.output).toBe(0);
+    const lines = await waitFor<string[] | null>(async () => {
+      const found = joinSplit(await allRecords(api, 'demo=long-lines'));
+      return found.length >= 5005 ? found : null;
+    }, 90_000, '5005 whole lines') as string[];
+    expect(lines.slice(0, 5000)).toEqual(Array.from({ length: 5000 }, (_, i) => `${String(i).padStart(5, '0')} ${'y'.repeat(1500)}`));
+    // A 200 KB line is over the 64 KiB a record holds: it arrives in marked parts that join up.
+    expect(lines.slice(5000).map((l) => JSON.parse(l).message)).toEqual(Array.from({ length: 5 }, (_, i) => `big ${i} ${'z'.repeat(200_000)}`));
+    expect(reconnected(agent), agent.output).toBe(false);
+  });
+});
+
+describe('storage faults', () => {
+  it('every demo and system line is stored exactly once when the server refuses batches', async () => {
+    const syslog = path.join(tempDir('dvic-syslog-'), 'syslog');
+    fs.writeFileSync(syslog, Array.from({ length: 3000 }, (_, i) => `2026-11-25T10:00:00.000000+00:00 pi app[1]: sys ${i}\n`).join(''));
+    const faults = { DVIC_TEST_FAULTS: 'log-store@2,log-store@3,log-store@7,log-store@15,log-store@30' };
+    const { api, env, agent } = await setupNode('faults', { system_logs: 'syslog', syslog_path: syslog }, faults);
+    const demo = pythonDemo(env, 'faulty', 20_000, { prefix: 'seq' });
+    expect((await demo.exited).code).toBe(0);
+    await waitForCount(api, 'faulty', 20_000, 90_000);
+    await sleep(1000); // anything sent twice would be stored by now
+    // A batch stored after its retry has later ids than the next ones: compare as sets, counted.
+    const stored = (await allRecords(api, 'demo=faulty')).map((r) => Number(r.message.split(' ')[1])).sort((a, b) => a - b);
+    expect(stored).toEqual(Array.from({ length: 20_000 }, (_, i) => i));
+    const system = await waitFor<any[] | null>(async () => {
+      const found = await allRecords(api, 'source=system');
+      return found.length >= 3000 ? found : null;
+    }, 60_000, 'the system lines') as any[];
+    expect(system.map((r) => r.message).sort()).toEqual(Array.from({ length: 3000 }, (_, i) => `app[1]: sys ${i}`).sort());
+    expect(agent.output).toContain('storage_failed'); // the faults did hit
+  });
+});
+
+describe('bounded resources', () => {
+  it('memory stays bounded while the server is unreachable and sparse files read as gigabytes', async () => {
+    const dir = tempDir();
+    const { privateKey } = crypto.generateKeyPairSync('ed25519');
+    const configPath = writeAgentConfig(dir, {
+      server_url: `ws://127.0.0.1:${await freePort()}/api/v1/agent`, node_id: crypto.randomUUID(),
+      private_key: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+    });
+    const logDir = path.join(dir, 'logs');
+    for (let i = 0; i < 10; i++) {
+      const file = path.join(logDir, `dvic_log_Sparse${String(i).padStart(16, '0')}`);
+      fs.writeFileSync(file, `${JSON.stringify({ dvic_log: 1, demo: `sparse-${i}`, pid: process.pid })}\n`);
+      fs.truncateSync(file, 2 ** 30); // 1 GiB of holes: zeros and no newline
+    }
+    const agent = startAgent(configPath);
+    let peak = 0;
+    for (let i = 0; i < 24; i++) {
+      await sleep(500);
+      peak = Math.max(peak, vmRssBytes(agent.pid));
+    }
+    expect(agent.output).not.toContain('Traceback');
+    expect(peak).toBeGreaterThan(0);
+    expect(peak / 2 ** 20).toBeLessThan(80); // log_buffer_max_bytes is 8 MiB; the rest is Python itself
+  });
+
+  it('3,000 log files with 128 descriptors: every line shipped, and commands still run', async () => {
+    const server = await startServer();
+    const api = await apiClient(server.baseUrl);
+    const { node, config } = await api('POST', '/api/v1/nodes', { name: 'many-files' });
+    const dir = tempDir();
+    const configPath = writeAgentConfig(dir, config, { metrics_interval_s: 5 });
+    for (let i = 0; i < 3000; i++) {
+      const token = `Many${String(i).padStart(18, '0')}`;
+      const header = JSON.stringify({ dvic_log: 1, token, generation: 0, demo: `many-${i}`, pid: process.pid });
+      fs.writeFileSync(path.join(dir, 'logs', `dvic_log_${token}`), `${header}\n{"level":"INFO","message":"a ${i}"}\n{"level":"WARN","message":"b ${i}"}\n`);
+    }
+    const agent = startAgent(configPath, [], ['prlimit', '--nofile=128:128']);
+    await waitFor(async () => (await nodeView(api, node.id)).status === 'online', 30_000, 'agent online');
+    await waitFor(async () => {
+      const { demos } = await api('GET', '/api/v1/demos');
+      return demos.filter((d: any) => d.line_count === 2).length === 3000;
+    }, 120_000, 'two lines of each of 3,000 demos');
+    const { id } = await api('POST', `/api/v1/nodes/${node.id}/exec`, { command: 'echo still here' });
+    const done = await waitFor(async () => { const c = (await api('GET', `/api/v1/commands/${id}`)).command; return c.status === 'succeeded' && c; }, 30_000, 'the command');
+    expect(done.stdout).toBe('still here\n');
+    const status = (await nodeView(api, node.id)).agent_status;
+    expect(status.log_files.max_open).toBeLessThanOrEqual(128);
+    expect(status.log_files.open).toBeLessThanOrEqual(status.log_files.max_open);
+    expect(agent.output).not.toContain('Too many open files');
+  });
+});
+
+/** The rotating writer of e2e/support/rotating_writer.py, driven line by line. */
+function rotatingWriter(logDir: string, demo: string, capBytes: number, maxFiles: number) {
+  const proc = new Proc(spawn(PYTHON, [path.join(repoDir, 'e2e/support/rotating_writer.py'), logDir, demo, String(capBytes), String(maxFiles)],
+    { stdio: ['pipe', 'pipe', 'pipe'] }));
+  let total = 0;
+  return {
+    async write(count: number) {
+      total += count;
+      proc.child.stdin!.write(`write ${count}\n`);
+      await proc.waitForOutput(`written ${total}\n`);
+    },
+  };
+}
+
+const seqs = (records: any[]) => records.filter((r) => !r.fields?.lost_lines).map((r) => Number(r.message.split(' ')[1]));
+
+async function restartedBehind(name: string, maxFiles: number) {
+  const { api, configPath, logDir, agent } = await setupNode(name);
+  const writer = rotatingWriter(logDir, name, 20_000, maxFiles);
+  for (let written = 100; written <= 1000; written += 100) { // at a pace the agent keeps up with
+    await writer.write(100);
+    await waitForCount(api, name, written);
+  }
+  await sleep(1500); // the agent saves what was acknowledged once a second
+  await agent.kill('SIGKILL');
+  await writer.write(3000); // about eleven rotations while the agent is down
+  startAgent(configPath);
+  return { api, logDir };
+}
+
+describe('rotation', () => {
+  it('an agent restarted more than one rotation behind ships one marker with the exact count of lost lines', async () => {
+    const { api } = await restartedBehind('rot-loss', 1);
+    const records = await waitFor(async () => {
+      const found = await allRecords(api, 'demo=rot-loss');
+      const markers = found.filter((r) => r.fields?.lost_lines);
+      return markers.length && seqs(found).includes(3999) && found;
+    }, 60_000, 'the marker and the last line') as any[];
+    const markers = records.filter((r) => r.fields?.lost_lines);
+    expect(markers).toHaveLength(1);
+    const lost = markers[0].fields.lost_lines;
+    expect(markers[0]).toMatchObject({ level: 'WARN', message: expect.stringMatching(new RegExp(`^${lost.toLocaleString('en-US')} lines lost: generations \\d+ to \\d+ were deleted before they were read$`)) });
+    const stored = seqs(records);
+    expect(new Set(stored).size).toBe(stored.length); // once each
+    expect(stored.length + lost).toBe(4000);
+    expect(stored.slice(0, 1000)).toEqual(Array.from({ length: 1000 }, (_, i) => i));
+  });
+
+  it('with max_files large enough nothing is lost, and the rotated files are deleted once shipped', async () => {
+    const { api, logDir } = await restartedBehind('rot-keep', 100);
+    const records = await waitForCount(api, 'rot-keep', 4000);
+    expect(records.map((r) => r.message)).toEqual(Array.from({ length: 4000 }, (_, i) => `seq ${i}`));
+    await waitFor(() => fs.readdirSync(logDir).length === 1, 10_000, 'only the current file left');
+  });
+});
+
