@@ -85,14 +85,11 @@ export class DemoRegistry extends EventEmitter<DemoRegistryEvents> {
   /** The same, in memory, once the transaction committed. */
   countLines(demo: DemoRef, records: StoredLog[], now = Date.now()): void {
     const table = this.table(demo.nodeId);
-    let view = table.get(demo.token);
-    if (!view) {
-      view = {
-        node_id: demo.nodeId, token: demo.token, demo: demo.name, pid: 0, user: null, executable: null, argv: null, container: null,
-        alive: true, since: now, started_at: null, exited_at: null, last_line_at: null, line_count: 0, error_count: 0,
-      };
-      table.set(demo.token, view);
-    }
+    const view = table.get(demo.token) ?? {
+      node_id: demo.nodeId, token: demo.token, demo: demo.name, pid: 0, user: null, executable: null, argv: null, container: null,
+      alive: true, since: now, started_at: null, exited_at: null, last_line_at: null, line_count: 0, error_count: 0, file_uid: null, trusted: true,
+    };
+    table.set(demo.token, view);
     const counts = lineCounts(records);
     view.line_count += counts.lines;
     view.error_count += counts.errors;
@@ -108,6 +105,7 @@ export class DemoRegistry extends EventEmitter<DemoRegistryEvents> {
       started_at: parseTime(r.started_at) ?? before?.started_at ?? null,
       exited_at: r.alive ? null : parseTime(r.exited_at) ?? before?.exited_at ?? now,
       last_line_at: before?.last_line_at ?? null, line_count: before?.line_count ?? 0, error_count: before?.error_count ?? 0,
+      file_uid: r.file_uid ?? null, trusted: r.trusted ?? true,
     };
   }
 

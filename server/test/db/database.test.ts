@@ -3,9 +3,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { Checkpointer } from '../src/db/checkpointer.js';
-import { migrate, openDatabase } from '../src/db/database.js';
-import { migrations } from '../src/db/migrations.js';
+import { Checkpointer } from '../../src/db/checkpointer.js';
+import { migrate, openDatabase } from '../../src/db/database.js';
+import { migrations } from '../../src/db/migrations/index.js';
 
 describe('database', () => {
   it('opens in WAL mode with every migration applied', () => {
@@ -45,7 +45,7 @@ describe('database', () => {
   it('keeps a process with nothing else to do alive until the last checkpoint, then closes the database', () => {
     // Built code (npm test builds first): a plain node process, as the server and its scripts run.
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dvic-db-'));
-    const dist = path.resolve(__dirname, '../dist/db');
+    const dist = path.resolve(__dirname, '../../dist/db');
     const script = `
       import { Checkpointer } from '${dist}/checkpointer.js';
       import { openDatabase } from '${dist}/database.js';
