@@ -123,7 +123,12 @@ class _Shared(object):
     COUNTERS = struct.Struct("<5q")  # generation, records_before, records, size, first_kept
 
     def __init__(self, counters: Tuple[int, ...]):
-        self.fd = os.memfd_create("dvic_log")
+        if hasattr(os, "memfd_create"):
+            self.fd = os.memfd_create("dvic_log")
+        else:  # a Python built on a C library without memfd: an unlinked temporary file
+            import tempfile
+            with tempfile.TemporaryFile() as f:
+                self.fd = os.dup(f.fileno())
         try:
             os.ftruncate(self.fd, self.COUNTERS.size)
             self.map = mmap.mmap(self.fd, self.COUNTERS.size)
@@ -242,7 +247,7 @@ class Logger(object):
         if self.shared is None and self.fd is not None:
             try:
                 self.shared = _Shared(self._counters())
-            except (OSError, AttributeError):  # no memfd: the counts of each process stay its own
+            except OSError:  # out of memory or descriptors: each process counts on its own
                 pass
 
     def trace(self, message: Any, **fields: Any) -> None:
