@@ -139,6 +139,14 @@ class LoggerTest(unittest.TestCase):
         live = file_summary(self.dir, names[-1])
         self.assertEqual(names, ["dvic_log_%s.%d" % (log.token, live["generation"] - n) for n in (2, 1)] + ["dvic_log_" + log.token])
 
+    def test_forked_processes_share_the_counts_without_memfd_too(self):
+        log = self.open(max_bytes=8 * 1024, max_files=1000)
+        with unittest.mock.patch.dict(os.__dict__):
+            del os.__dict__["memfd_create"]  # as in a Python built on a C library without it
+            self.write_from_threads_and_children(log, threads=1, children=2, count=500)
+        self.assertIsNotNone(log.shared)
+        self.assertEqual(check_generations(self, self.dir, log.token), 3 * 500)
+
     def test_rotates_past_the_size_cap_without_losing_a_line(self):
         log = self.open(max_bytes=64 * 1024, max_files=100)
         for i in range(3000):
