@@ -17,12 +17,22 @@ describe('database', () => {
     fs.rmSync(dir, { recursive: true });
   });
 
+  it('has one migration file per step, numbered like its version and listed in order', () => {
+    const dir = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../src/db/migrations');
+    const files = fs.readdirSync(dir).filter((f) => /^\d{4}-.+\.ts$/.test(f)).sort();
+    expect(files.map((f) => Number(f.slice(0, 4)))).toEqual(files.map((_, i) => i + 1));
+    expect(migrations.map((m) => m.version)).toEqual(files.map((_, i) => i + 1));
+    for (const [i, file] of files.entries()) {
+      expect(fs.readFileSync(path.join(dir, file), 'utf8'), file).toContain(`version: ${i + 1},`);
+    }
+  });
+
   it('migrates down to nothing and up again', () => {
     const db = openDatabase(':memory:');
     migrate(db, migrations, 0);
     expect(db.prepare("SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table'").get()).toEqual({ n: 0 });
     migrate(db, migrations);
-    expect(db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all().map((r: any) => r.name))
+    expect(db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all().map((r) => (r as { name: string }).name))
       .toEqual(expect.arrayContaining(['api_tokens', 'audit_log', 'commands', 'demos', 'log_records', 'nodes', 'sessions', 'users']));
   });
 
