@@ -1491,7 +1491,7 @@ export const schemas = [
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "$id": "https://dvic.devinci.fr/protocol/v1/live/node.demos.json",
     "title": "Demo processes changed",
-    "description": "Demo processes of a node that started, died or were first seen.",
+    "description": "Demo processes of a node that started, died or were first seen; removed lists dead ones forgotten (a node keeps its newest 100 dead runs).",
     "x-direction": "server-to-client",
     "type": "object",
     "required": [
@@ -1520,6 +1520,14 @@ export const schemas = [
             "items": {
               "$ref": "../api/demo.json"
             }
+          },
+          "removed": {
+            "type": "array",
+            "items": {
+              "type": "string",
+              "maxLength": 64
+            },
+            "description": "Tokens of dead demo runs the server no longer keeps"
           }
         }
       }

@@ -711,7 +711,7 @@ export interface LogsUnsubscribeLiveMessage {
 }
 
 /**
- * Demo processes of a node that started, died or were first seen.
+ * Demo processes of a node that started, died or were first seen; removed lists dead ones forgotten (a node keeps its newest 100 dead runs).
  */
 
 export interface NodeDemosLiveMessage {
@@ -723,6 +723,10 @@ export interface NodeDemosLiveMessage {
   data: {
     node_id: string;
     demos: DemoView[];
+    /**
+     * Tokens of dead demo runs the server no longer keeps
+     */
+    removed?: string[];
   };
 }
 /**

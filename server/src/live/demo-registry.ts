@@ -6,8 +6,12 @@ import type { StoredLog } from '../repositories/logs-repository.js';
 type ReportedDemo = DemoStateMessage['data']['demos'][number];
 
 export interface DemoRegistryEvents {
-  changed: [{ node_id: string; demos: DemoView[] }];
+  /** Demos that changed, and the tokens of dead ones forgotten. */
+  changed: [{ node_id: string; demos: DemoView[]; removed?: string[] }];
 }
+
+/** Dead demo processes a node keeps (the newest); older ones are forgotten. */
+export const MAX_DEAD_RUNS_PER_NODE = 100;
 
 /** The demo a log batch belongs to. */
 export interface DemoRef {
@@ -69,12 +73,24 @@ export class DemoRegistry extends EventEmitter<DemoRegistryEvents> {
         if (!seen.has(demo.token) && demo.alive) changed.push({ ...demo, alive: false, since: now, exited_at: demo.exited_at ?? now });
       }
     }
-    for (const demo of changed) {
-      table.set(demo.token, demo);
-      this.repository.upsert(demo);
-    }
-    if (changed.length) this.emit('changed', { node_id: nodeId, demos: changed });
+    for (const demo of changed) table.set(demo.token, demo);
+    this.repository.upsertAll(changed);
+    const removed = this.forgetOldRuns(nodeId, table);
+    if (changed.length || removed.length) this.emit('changed', { node_id: nodeId, demos: changed, ...(removed.length ? { removed } : {}) });
     return changed;
+  }
+
+  /**
+   * Demo processes that come and go by the thousand must not pile up: a node keeps every live one
+   * and its newest dead ones (their logs stay stored).
+   */
+  private forgetOldRuns(nodeId: string, table: Map<string, DemoView>): string[] {
+    const dead = [...table.values()].filter((d) => !d.alive);
+    if (dead.length <= MAX_DEAD_RUNS_PER_NODE) return [];
+    const old = dead.sort((a, b) => b.since - a.since).slice(MAX_DEAD_RUNS_PER_NODE).map((d) => d.token);
+    for (const token of old) table.delete(token);
+    this.repository.forget(nodeId, old);
+    return old;
   }
 
   /** Adds stored lines to the demo's counters in the database (inside the log write transaction). */
