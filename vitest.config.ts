@@ -3,6 +3,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     projects: [
+      { test: { name: 'repo', include: ['test/**/*.test.ts'] } },
       { test: { name: 'protocol', include: ['protocol/test/**/*.test.ts'] } },
       { test: { name: 'server', include: ['server/test/**/*.test.ts'], testTimeout: 20_000 } },
       { test: { name: 'cli', include: ['cli/test/**/*.test.ts'], testTimeout: 30_000, hookTimeout: 60_000 } },

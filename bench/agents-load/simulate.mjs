@@ -2,7 +2,7 @@
 // each sending hardware.state every INTERVAL_S with a random phase. Reports on stdout as JSON lines.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import { connectAgent, sampleHardware } from '../../e2e/support/simulated-agent.mjs';
+import { connectAgent, sampleHardware } from '../../server/test/support/simulated-agent.mjs';
 
 const [nodesFile, url, intervalS, durationS, concurrency] = process.argv.slice(2);
 const nodes = JSON.parse(fs.readFileSync(nodesFile, 'utf8'));

@@ -3,7 +3,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { connectAgent } from '../../e2e/support/simulated-agent.mjs';
+import { connectAgent } from '../../server/test/support/simulated-agent.mjs';
 import { ADMIN_PASSWORD, apiClient, freePort, PYTHON, repoDir, startAgent, startServer, stopAll, tempDir, waitFor, writeAgentConfig, type ServerProcess } from '../../e2e/support/processes.js';
 
 const BIN = path.join(repoDir, 'cli/bin/dvic.js');

@@ -7,7 +7,9 @@
  *
  * Records go to /tmp/dvic_log_<token> (or $DVIC_LOG_DIR) as one JSON line each, written with a
  * single write() on an O_APPEND descriptor, so threads and forked children never interleave.
- * Format: docs/log-format.md. Link with -pthread when the program uses threads.
+ * Past its size cap the file is renamed dvic_log_<token>.<generation>, and the newest max_files
+ * rotated files are kept. Format: docs/log-format.md. Link with -pthread when the program uses
+ * threads.
  *
  * Include it before any system header (or build with -D_GNU_SOURCE): it needs O_CLOEXEC,
  * readlink and gethostname, which strict -std=c99 hides otherwise.
@@ -27,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
@@ -36,9 +39,10 @@
 extern "C" {
 #endif
 
-#define DVIC_LOG_VERSION "0.1.0"
+#define DVIC_LOG_VERSION "0.2.0"
 #define DVIC_LOG_PRIVATE 1 /* flag: create the file with mode 0600 */
 #define DVIC_LOG_DEFAULT_MAX_BYTES (10L * 1024 * 1024)
+#define DVIC_LOG_DEFAULT_MAX_FILES 4
 
 #ifdef __cplusplus
 #define DVIC_LOG_LANG "cpp"
@@ -124,6 +128,7 @@ static inline void dvic_log_format_record(dvic_log_buf *b, const char *ts, const
 typedef struct {
   const char *token;
   long generation;
+  long long records_before; /* < 0: left out */
   const char *demo;
   long pid;
   long long start_time; /* < 0: unknown, left out */
@@ -144,6 +149,10 @@ static inline void dvic_log_format_header(dvic_log_buf *b, const dvic_log_header
   dvic_log_buf_json(b, h->token);
   dvic_log_buf_str(b, ",\"generation\":");
   dvic_log_buf_long(b, h->generation);
+  if (h->records_before >= 0) {
+    dvic_log_buf_str(b, ",\"records_before\":");
+    dvic_log_buf_long(b, h->records_before);
+  }
   dvic_log_buf_str(b, ",\"demo\":");
   dvic_log_buf_json(b, h->demo);
   dvic_log_buf_str(b, ",\"pid\":");
@@ -186,12 +195,28 @@ static inline void dvic_log_now(char out[32]) {
 
 /* ---- the process-wide logger ------------------------------------------------------------ */
 
+/* The live file's generation and records_before, the records and bytes in it, and the oldest
+ * rotated generation that may still be on disk (docs/log-format.md, Rotation). */
+typedef struct {
+  long long generation, records_before, records, size, first_kept;
+} dvic_log_counters;
+
+/* Once the process forks, it and its children share the counters and this lock (robust: a
+ * process that dies holding it does not block the others), in memory they all map. */
+typedef struct {
+  pthread_mutex_t lock;
+  dvic_log_counters counters;
+} dvic_log_shared;
+
 typedef struct {
   int fd;
   int mode;
   long max_bytes;
-  long long size;
-  long generation;
+  int max_files;
+  dvic_log_counters counts;
+  long long fd_generation; /* the generation fd writes to */
+  dvic_log_shared *shared;
+  int at_fork;
   char path[4096];
   char token[32];
   char demo[256];
@@ -199,7 +224,8 @@ typedef struct {
   pthread_mutex_t lock;
 } dvic_log_state;
 
-static dvic_log_state dvic_log_global = {-1, 0644, DVIC_LOG_DEFAULT_MAX_BYTES, 0, 0, {0}, {0}, {0}, {0}, PTHREAD_MUTEX_INITIALIZER};
+static dvic_log_state dvic_log_global = {-1, 0644, DVIC_LOG_DEFAULT_MAX_BYTES, DVIC_LOG_DEFAULT_MAX_FILES, {0, 0, 0, 0, 0}, 0, NULL, 0,
+                                         {0}, {0}, {0}, {0}, PTHREAD_MUTEX_INITIALIZER};
 
 static inline int dvic_log_random_token(char out[32]) {
   static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -264,7 +290,8 @@ static inline int dvic_log_create(dvic_log_state *s) {
   gethostname(host, sizeof host - 1);
   struct passwd *pw = getpwuid(getuid());
   dvic_log_header h;
-  h.token = s->token; h.generation = s->generation; h.demo = s->demo; h.pid = (long)getpid();
+  h.token = s->token; h.generation = (long)s->counts.generation; h.records_before = s->counts.records_before;
+  h.demo = s->demo; h.pid = (long)getpid();
   h.start_time = dvic_log_start_time(); h.exe = exe;
   h.argc = dvic_log_cmdline(cmd, sizeof cmd, argv, 256); h.argv = argv;
   h.user = pw ? pw->pw_name : ""; h.uid = (long)getuid(); h.hostname = host; h.lang = DVIC_LOG_LANG;
@@ -278,20 +305,70 @@ static inline int dvic_log_create(dvic_log_state *s) {
     close(fd);
     return -1;
   }
-  s->size = written;
+  s->counts.size = written;
+  s->fd_generation = s->counts.generation;
   return fd;
 }
 
-/* Opens a demo log with options: flags (DVIC_LOG_PRIVATE) and rotation size (0: default). */
-static inline int dvic_log_open_ex(const char *demo, int flags, long max_bytes) {
+/* Rotated files to keep when the program does not say: $DVIC_LOG_MAX_FILES, else 4. */
+static inline int dvic_log_env_max_files(void) {
+  const char *value = getenv("DVIC_LOG_MAX_FILES");
+  long n = 0;
+  if (!value || !*value) return DVIC_LOG_DEFAULT_MAX_FILES;
+  for (const char *p = value; *p; p++) {
+    if (*p < '0' || *p > '9') return DVIC_LOG_DEFAULT_MAX_FILES;
+    if (n < 100000000L) n = n * 10 + (*p - '0');
+  }
+  return (int)n;
+}
+
+/* Before a fork: the counters move to memory the child will share (if that fails, each process
+ * keeps counting its own records). */
+static inline void dvic_log_share(dvic_log_state *s) {
+  void *memory = mmap(NULL, sizeof(dvic_log_shared), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (memory == MAP_FAILED) return;
+  dvic_log_shared *shared = (dvic_log_shared *)memory;
+  pthread_mutexattr_t attr;
+  pthread_mutexattr_init(&attr);
+  pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
+  pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
+  int failed = pthread_mutex_init(&shared->lock, &attr);
+  pthread_mutexattr_destroy(&attr);
+  if (failed) {
+    munmap(memory, sizeof *shared);
+    return;
+  }
+  shared->counters = s->counts;
+  s->shared = shared;
+}
+
+static inline void dvic_log_unshare(dvic_log_state *s) {
+  if (s->shared) munmap(s->shared, sizeof *s->shared);
+  s->shared = NULL;
+}
+
+/* A fork holds the lock (the child never inherits it held by another thread) and shares the log. */
+static inline void dvic_log_before_fork(void) {
+  pthread_mutex_lock(&dvic_log_global.lock);
+  if (dvic_log_global.fd >= 0 && !dvic_log_global.shared) dvic_log_share(&dvic_log_global);
+}
+
+static inline void dvic_log_after_fork(void) { pthread_mutex_unlock(&dvic_log_global.lock); }
+
+/* Opens a demo log with options: flags (DVIC_LOG_PRIVATE), rotation size (0: default 10 MiB)
+ * and rotated files kept (< 0: $DVIC_LOG_MAX_FILES, else 4). */
+static inline int dvic_log_open_rotate(const char *demo, int flags, long max_bytes, int max_files) {
   dvic_log_state *s = &dvic_log_global;
   const char *dir = getenv("DVIC_LOG_DIR");
   pthread_mutex_lock(&s->lock);
+  if (!s->at_fork) s->at_fork = pthread_atfork(dvic_log_before_fork, dvic_log_after_fork, dvic_log_after_fork) == 0;
   if (s->fd >= 0) close(s->fd);
   s->fd = -1;
+  dvic_log_unshare(s);
   s->mode = (flags & DVIC_LOG_PRIVATE) ? 0600 : 0644;
   s->max_bytes = max_bytes > 0 ? max_bytes : DVIC_LOG_DEFAULT_MAX_BYTES;
-  s->generation = 0;
+  s->max_files = max_files >= 0 ? max_files : dvic_log_env_max_files();
+  memset(&s->counts, 0, sizeof s->counts);
   snprintf(s->demo, sizeof s->demo, "%s", demo);
   dvic_log_now(s->started_at);
   if (dvic_log_random_token(s->token) == 0) {
@@ -303,22 +380,47 @@ static inline int dvic_log_open_ex(const char *demo, int flags, long max_bytes) 
   return result;
 }
 
+/* Opens a demo log with options: flags (DVIC_LOG_PRIVATE) and rotation size (0: default). */
+static inline int dvic_log_open_ex(const char *demo, int flags, long max_bytes) { return dvic_log_open_rotate(demo, flags, max_bytes, -1); }
+
 static inline int dvic_log_open(const char *demo) { return dvic_log_open_ex(demo, 0, 0); }
 
-/* Keeps one old file (.1); the agent finishes it from its open descriptor. */
-static inline void dvic_log_rotate(dvic_log_state *s) {
-  struct stat st;
-  if (fstat(s->fd, &st) == 0 && st.st_size <= s->max_bytes) {
-    s->size = st.st_size;
-    return;
+/* Deletes the rotated files up to generation `newest`; the agent may have deleted them already. */
+static inline void dvic_log_delete_expired(dvic_log_state *s, long long newest) {
+  char name[4128];
+  for (; s->counts.first_kept <= newest; s->counts.first_kept++) {
+    snprintf(name, sizeof name, "%s.%lld", s->path, s->counts.first_kept);
+    if (unlink(name) != 0 && errno != ENOENT) return; /* tried again after the next rotation */
   }
-  char old_path[4100];
-  snprintf(old_path, sizeof old_path, "%s.1", s->path);
-  if (rename(s->path, old_path) != 0) return;
+}
+
+/* The live file becomes .<generation>; the agent finishes it from its open descriptor. */
+static inline void dvic_log_rotate(dvic_log_state *s) {
+  char name[4128];
+  long long rotated = s->counts.generation;
+  snprintf(name, sizeof name, "%s.%lld", s->path, rotated);
+  if (rename(s->path, name) != 0) return;
   int old = s->fd;
-  s->generation++;
+  s->counts.generation = rotated + 1;
+  s->counts.records_before += s->counts.records;
+  s->counts.records = 0;
   s->fd = dvic_log_create(s);
   close(old);
+  dvic_log_delete_expired(s, rotated - s->max_files);
+}
+
+static inline void dvic_log_append(dvic_log_state *s, const char *line, size_t len) {
+  if (s->fd_generation != s->counts.generation) { /* another process rotated the file */
+    int fd = open(s->path, O_WRONLY | O_APPEND | O_CLOEXEC);
+    if (fd < 0) return;
+    close(s->fd);
+    s->fd = fd;
+    s->fd_generation = s->counts.generation;
+  }
+  if (write(s->fd, line, len) <= 0) return;
+  s->counts.records++;
+  s->counts.size += (long long)len;
+  if (s->counts.size > s->max_bytes) dvic_log_rotate(s);
 }
 
 static inline void dvic_log_write(int level, const char *message) {
@@ -329,9 +431,14 @@ static inline void dvic_log_write(int level, const char *message) {
   dvic_log_format_record(&b, ts, dvic_log_level_names[level], message);
   dvic_log_buf_add(&b, "\n", 1);
   pthread_mutex_lock(&s->lock);
-  if (s->fd >= 0 && !b.failed && write(s->fd, b.data, b.len) > 0) {
-    s->size += (long long)b.len;
-    if (s->size > s->max_bytes) dvic_log_rotate(s);
+  if (s->fd >= 0 && !b.failed && s->shared) {
+    if (pthread_mutex_lock(&s->shared->lock) == EOWNERDEAD) pthread_mutex_consistent(&s->shared->lock);
+    s->counts = s->shared->counters;
+    dvic_log_append(s, b.data, b.len);
+    s->shared->counters = s->counts;
+    pthread_mutex_unlock(&s->shared->lock);
+  } else if (s->fd >= 0 && !b.failed) {
+    dvic_log_append(s, b.data, b.len);
   }
   pthread_mutex_unlock(&s->lock);
   free(b.data);
@@ -366,6 +473,7 @@ static inline void dvic_log_close(void) {
   pthread_mutex_lock(&dvic_log_global.lock);
   if (dvic_log_global.fd >= 0) close(dvic_log_global.fd);
   dvic_log_global.fd = -1;
+  dvic_log_unshare(&dvic_log_global);
   pthread_mutex_unlock(&dvic_log_global.lock);
 }
 

@@ -12,25 +12,30 @@ is docs/log-format.md of the DVIC repository.
 from __future__ import annotations
 
 import base64
+import fcntl
 import getpass
 import json
 import logging
+import mmap
 import os
 import socket
+import struct
 import sys
 import threading
 import time
+import weakref
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Dict, List, Optional
+    from typing import Any, Dict, List, Optional, Tuple
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 __all__ = ["open", "Logger", "Handler", "format_header", "format_record", "LEVELS"]
 
 LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL")
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
-HEADER_KEYS = ("dvic_log", "token", "generation", "demo", "pid", "start_time", "exe", "argv",
+DEFAULT_MAX_FILES = 4
+HEADER_KEYS = ("dvic_log", "token", "generation", "records_before", "demo", "pid", "start_time", "exe", "argv",
                "user", "uid", "hostname", "lang", "lib_version", "started_at")
 
 
@@ -101,33 +106,86 @@ def _new_token() -> str:
 
 # ---- the logger --------------------------------------------------------------------------
 
+def max_files_setting(max_files: Optional[int]) -> int:
+    """Rotated files to keep: the program's choice, else $DVIC_LOG_MAX_FILES, else 4."""
+    if max_files is None:
+        env = os.environ.get("DVIC_LOG_MAX_FILES", "")
+        return int(env) if env.isascii() and env.isdigit() else DEFAULT_MAX_FILES
+    if max_files < 0:
+        raise ValueError("max_files must be >= 0")
+    return max_files
+
+
+class _Shared(object):
+    """The counters of a log shared by a process and its forked children, in a memfd they all
+    map, with an fcntl lock on it (the kernel releases it when its holder dies)."""
+
+    COUNTERS = struct.Struct("<5q")  # generation, records_before, records, size, first_kept
+
+    def __init__(self, counters: Tuple[int, ...]):
+        if hasattr(os, "memfd_create"):
+            self.fd = os.memfd_create("dvic_log")
+        else:  # a Python built on a C library without memfd: an unlinked temporary file
+            import tempfile
+            with tempfile.TemporaryFile() as f:
+                self.fd = os.dup(f.fileno())
+        try:
+            os.ftruncate(self.fd, self.COUNTERS.size)
+            self.map = mmap.mmap(self.fd, self.COUNTERS.size)
+        except OSError:
+            os.close(self.fd)
+            raise
+        self.COUNTERS.pack_into(self.map, 0, *counters)
+
+    def acquire(self) -> Tuple[int, ...]:
+        fcntl.lockf(self.fd, fcntl.LOCK_EX)
+        return self.COUNTERS.unpack_from(self.map)
+
+    def release(self, counters: Tuple[int, ...]) -> None:
+        self.COUNTERS.pack_into(self.map, 0, *counters)
+        fcntl.lockf(self.fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        self.map.close()
+        os.close(self.fd)
+
+
 class Logger(object):
-    """Appends records to one demo log file. Thread- and fork-safe: every record is a single
-    write() on an O_APPEND descriptor, so lines from threads or child processes never mix."""
+    """Appends records to one demo log file and rotates it (docs/log-format.md, Rotation).
+    Thread- and fork-safe: every record is a single write() on an O_APPEND descriptor, so lines
+    from threads or child processes never mix; once the process forks, the processes share the
+    counters and rotate under one lock, so records_before stays exact."""
 
     def __init__(self, demo: str, private: bool = False, max_bytes: int = DEFAULT_MAX_BYTES,
-                 directory: Optional[str] = None, lang: str = "python", process: Optional[Dict[str, Any]] = None):
+                 directory: Optional[str] = None, lang: str = "python", process: Optional[Dict[str, Any]] = None,
+                 max_files: Optional[int] = None):
         self.demo = demo
         self.mode = 0o600 if private else 0o644
         self.max_bytes = max_bytes
+        self.max_files = max_files_setting(max_files)
         self.directory = directory or os.environ.get("DVIC_LOG_DIR") or "/tmp"
         self.token = _new_token()
         self.path = os.path.join(self.directory, "dvic_log_" + self.token)
-        self.generation = 0
+        # The counters: the live file's generation and records_before, the records and bytes in
+        # it, and the oldest rotated generation that may still be on disk.
+        self.generation = self.records_before = self.records = self.size = self.first_kept = 0
+        self.fd_generation = 0  # the generation self.fd writes to
         self.lock = threading.Lock()
+        self.shared: Optional[_Shared] = None
         self.header: Dict[str, Any] = {"dvic_log": 1, "token": self.token, "demo": demo}
         self.header.update(process or process_facts(os.getpid()))
         self.header.update(_user())
         self.header.update({"hostname": socket.gethostname(), "lang": lang, "lib_version": __version__, "started_at": iso_now()})
         self.fd: Optional[int] = self._create()
-        self.size = os.fstat(self.fd).st_size
+        _LOGGERS.add(self)
 
     def _create(self) -> int:
-        """A new file (never an existing path: O_EXCL), the header as its first line."""
+        """A new live file (never an existing path: O_EXCL), the header as its first line."""
         fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | getattr(os, "O_CLOEXEC", 0), self.mode)
         os.fchmod(fd, self.mode)  # the umask must not make a shared log private, or the reverse
-        header = dict(self.header, generation=self.generation)
-        os.write(fd, (format_header(header) + "\n").encode("utf-8"))
+        header = dict(self.header, generation=self.generation, records_before=self.records_before)
+        self.size = os.write(fd, (format_header(header) + "\n").encode("utf-8"))
+        self.fd_generation = self.generation
         return fd
 
     def log(self, level: str, message: Any, fields: Optional[Dict[str, Any]] = None) -> None:
@@ -137,23 +195,60 @@ class Logger(object):
         with self.lock:
             if self.fd is None:
                 raise ValueError("log is closed")
-            os.write(self.fd, line)
-            self.size += len(line)
-            if self.size > self.max_bytes:
-                self._rotate()
+            shared = self.shared
+            if shared is None:
+                self._append(line)
+                return
+            self._adopt(shared.acquire())
+            try:
+                self._append(line)
+            finally:
+                shared.release(self._counters())
+
+    def _append(self, line: bytes) -> None:
+        assert self.fd is not None
+        if self.fd_generation != self.generation:  # another process rotated the file
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | getattr(os, "O_CLOEXEC", 0))
+            os.close(self.fd)
+            self.fd, self.fd_generation = fd, self.generation
+        os.write(self.fd, line)
+        self.records += 1
+        self.size += len(line)
+        if self.size > self.max_bytes:
+            self._rotate()
 
     def _rotate(self) -> None:
-        """Keeps one old file (.1). The agent follows the renamed file from its descriptor, so
-        lines written just before the rename are not lost."""
-        assert self.fd is not None
-        self.size = os.fstat(self.fd).st_size  # forked children may have written too
-        if self.size <= self.max_bytes:
-            return
-        os.replace(self.path, self.path + ".1")
-        old, self.generation = self.fd, self.generation + 1
+        """The live file becomes .<generation>; the agent finishes it from its descriptor."""
+        rotated, old = self.generation, self.fd
+        assert old is not None
+        os.rename(self.path, "%s.%d" % (self.path, rotated))
+        self.generation, self.records_before, self.records = rotated + 1, self.records_before + self.records, 0
         self.fd = self._create()
-        self.size = os.fstat(self.fd).st_size
         os.close(old)
+        self._delete_expired(rotated - self.max_files)
+
+    def _delete_expired(self, newest: int) -> None:
+        """Deletes the rotated files up to generation `newest`; the agent may have deleted them."""
+        for generation in range(self.first_kept, newest + 1):
+            try:
+                os.unlink("%s.%d" % (self.path, generation))
+            except FileNotFoundError:
+                pass
+            self.first_kept = generation + 1
+
+    def _counters(self) -> Tuple[int, ...]:
+        return (self.generation, self.records_before, self.records, self.size, self.first_kept)
+
+    def _adopt(self, counters: Tuple[int, ...]) -> None:
+        self.generation, self.records_before, self.records, self.size, self.first_kept = counters
+
+    def share(self) -> None:
+        """Called before a fork: from now on the processes writing this log share its counters."""
+        if self.shared is None and self.fd is not None:
+            try:
+                self.shared = _Shared(self._counters())
+            except OSError:  # out of memory or descriptors: each process counts on its own
+                pass
 
     def trace(self, message: Any, **fields: Any) -> None:
         self.log("TRACE", message, fields)
@@ -180,6 +275,9 @@ class Logger(object):
             if self.fd is not None:
                 os.close(self.fd)
                 self.fd = None
+            if self.shared is not None:
+                self.shared.close()
+                self.shared = None
 
     def __enter__(self) -> "Logger":
         return self
@@ -188,9 +286,33 @@ class Logger(object):
         self.close()
 
 
-def open(demo: str, private: bool = False, max_bytes: int = DEFAULT_MAX_BYTES, directory: Optional[str] = None) -> Logger:  # noqa: A001
-    """Creates /tmp/dvic_log_<token> for this demo and returns its logger."""
-    return Logger(demo, private=private, max_bytes=max_bytes, directory=directory)
+def open(demo: str, private: bool = False, max_bytes: int = DEFAULT_MAX_BYTES, directory: Optional[str] = None,  # noqa: A001
+         max_files: Optional[int] = None) -> Logger:
+    """Creates /tmp/dvic_log_<token> for this demo and returns its logger. Past max_bytes the file
+    rotates; max_files rotated files are kept (default: $DVIC_LOG_MAX_FILES, else 4)."""
+    return Logger(demo, private=private, max_bytes=max_bytes, directory=directory, max_files=max_files)
+
+
+# A fork copies each logger with its lock: hold the locks across the fork (a child never
+# inherits one held by another thread), and share each log's counters with the child.
+_LOGGERS: "weakref.WeakSet[Logger]" = weakref.WeakSet()
+_FORKING: List[Logger] = []
+
+
+def _before_fork() -> None:
+    _FORKING[:] = list(_LOGGERS)
+    for logger in _FORKING:
+        logger.lock.acquire()
+        logger.share()
+
+
+def _after_fork() -> None:
+    for logger in _FORKING:
+        logger.lock.release()
+    del _FORKING[:]
+
+
+os.register_at_fork(before=_before_fork, after_in_parent=_after_fork, after_in_child=_after_fork)
 
 
 # ---- logging integration -----------------------------------------------------------------
@@ -255,7 +377,7 @@ def split_level(line: str, default: str) -> "tuple[str, str]":
     return {"WARNING": "WARN", "ERR": "ERROR", "CRITICAL": "FATAL"}.get(word, word), match.group(2)
 
 
-WRAPPER_USAGE = "usage: dvic-log --demo NAME [--private] [--max-bytes N] [--quiet] -- command [args...]\n"
+WRAPPER_USAGE = "usage: dvic-log --demo NAME [--private] [--max-bytes N] [--max-files K] [--quiet] -- command [args...]\n"
 FORWARDED_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2")
 
 
@@ -271,13 +393,14 @@ def wrapper_main(argv: Optional[List[str]] = None) -> int:
         sys.stderr.write(WRAPPER_USAGE)
         return 2
     options, command = args[:args.index("--")], args[args.index("--") + 1:]
-    demo, private, quiet, max_bytes = None, False, False, DEFAULT_MAX_BYTES
+    demo, private, quiet = None, False, False
+    limits: Dict[str, int] = {}  # max_bytes, max_files
     i = 0
     while i < len(options):
         if options[i] == "--demo" and i + 1 < len(options):
             demo, i = options[i + 1], i + 2
-        elif options[i] == "--max-bytes" and i + 1 < len(options) and options[i + 1].isdigit():
-            max_bytes, i = int(options[i + 1]), i + 2
+        elif options[i] in ("--max-bytes", "--max-files") and i + 1 < len(options) and options[i + 1].isdigit():
+            limits[options[i][2:].replace("-", "_")], i = int(options[i + 1]), i + 2
         elif options[i] in ("--private", "--quiet"):
             private, quiet = private or options[i] == "--private", quiet or options[i] == "--quiet"
             i += 1
@@ -292,8 +415,8 @@ def wrapper_main(argv: Optional[List[str]] = None) -> int:
     except OSError as e:
         sys.stderr.write("dvic-log: cannot run %s: %s\n" % (command[0], e.strerror))
         return 127
-    logger = Logger(demo, private=private, max_bytes=max_bytes, lang="wrapper",
-                    process=process_facts(child.pid, command, shutil.which(command[0]) or command[0]))
+    logger = Logger(demo, private=private, max_bytes=limits.get("max_bytes", DEFAULT_MAX_BYTES), max_files=limits.get("max_files"),
+                    lang="wrapper", process=process_facts(child.pid, command, shutil.which(command[0]) or command[0]))
     for name in FORWARDED_SIGNALS:
         signal.signal(getattr(signal, name), lambda signum, _frame: child.send_signal(signum))
     pumps = [threading.Thread(target=_pump, args=(child.stdout, "INFO", logger, None if quiet else sys.stdout.buffer)),

@@ -79,8 +79,7 @@ async function typesModule(all) {
       parts.push(block.trim());
     }
     const direction = entry.schema['x-direction'];
-    if (direction === 'both') unions['agent-to-server'].push(name), unions['server-to-agent'].push(name);
-    else if (direction) unions[direction].push(name);
+    for (const side of direction === 'both' ? ['agent-to-server', 'server-to-agent'] : direction ? [direction] : []) unions[side].push(name);
   }
   parts.push(`export type AgentToServerMessage = ${unions['agent-to-server'].join(' | ')};`);
   parts.push(`export type ServerToAgentMessage = ${unions['server-to-agent'].join(' | ')};`);

@@ -6,3 +6,7 @@ export * from './validator.js';
 export * from './binary-frame.js';
 export * from './auth-message.js';
 export * from './bundle.js';
+export * from './shared/commands.js';
+export * from './shared/format.js';
+export * from './shared/hardware.js';
+export * from './shared/levels.js';

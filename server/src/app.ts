@@ -5,13 +5,23 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { LogController, type FastifyServerOptions } from 'fastify';
 import { MAX_FRAME_BYTES } from '@dvic/protocol';
 import type { ServerConfig } from './config.js';
-import { SERVER_VERSION } from './version.js';
 import { errorHandler } from './errors.js';
+import { agentHubPlugin } from './plugins/agent-hub.js';
+import { auditPlugin } from './plugins/audit.js';
+import { authPlugin } from './plugins/auth.js';
+import { commandsPlugin } from './plugins/commands.js';
 import { registerDashboard } from './plugins/dashboard.js';
-import { servicesPlugin } from './plugins/services.js';
+import { dbPlugin } from './plugins/db.js';
+import { demosPlugin } from './plugins/demos.js';
+import { liveHubPlugin } from './plugins/live-hub.js';
+import { logsPlugin } from './plugins/logs.js';
+import { nodesPlugin } from './plugins/nodes.js';
+import { routeGuardsPlugin } from './plugins/route-guards.js';
+import { storagePlugin } from './plugins/storage.js';
+import { terminalsPlugin } from './plugins/terminals.js';
 import { apiV1 } from './routes/api/v1/index.js';
 import { registerProtocolSchemas } from './schemas/protocol-schemas.js';
-
+import { SERVER_VERSION } from './version.js';
 
 /** The whole HTTP server, without listening: tests drive it with inject() or listen on port 0. */
 export async function buildApp(
@@ -33,7 +43,7 @@ export async function buildApp(
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => String(json.$id ?? `def-${i}`) },
     openapi: {
       openapi: '3.1.0',
-      info: { title: 'DVIC Demo Monitor API', version: SERVER_VERSION, description: 'REST API of the DVIC server. WebSockets: /api/v1/agent (node agents) and /api/v1/live (dashboards), see docs/protocol.md.' },
+      info: { title: 'DVIC Demo Monitor API', version: SERVER_VERSION, description: 'REST API of the DVIC server. WebSockets: /api/v1/agent (node agents) and /api/v1/live (dashboards), see docs/protocol.md. x-role: the least role a route needs; x-audit: the audit action a change is recorded under.' },
       components: {
         securitySchemes: {
           session: { type: 'apiKey', in: 'cookie', name: 'dvic_session' },
@@ -44,8 +54,21 @@ export async function buildApp(
     },
   });
   await app.register(websocket, { options: { maxPayload: MAX_FRAME_BYTES } });
-  await app.register(servicesPlugin, { config });
   registerProtocolSchemas(app);
+
+  // The services, each a named plugin that declares what it needs (see CONTRIBUTING.md).
+  await app.register(dbPlugin, { config });
+  await app.register(storagePlugin);
+  await app.register(auditPlugin);
+  await app.register(authPlugin);
+  await app.register(routeGuardsPlugin);
+  await app.register(demosPlugin);
+  await app.register(nodesPlugin);
+  await app.register(logsPlugin);
+  await app.register(agentHubPlugin);
+  await app.register(commandsPlugin);
+  await app.register(terminalsPlugin);
+  await app.register(liveHubPlugin);
 
   app.get('/healthz', { schema: { hide: true } }, async () => ({ ok: true }));
   await app.register(apiV1, { prefix: '/api/v1' });

@@ -1,9 +1,17 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { ErrorCode } from '@dvic/protocol';
+import { ErrorCode, type ErrorBody } from '@dvic/protocol';
 
-/** An error with a stable code that the API reports as {error: {code, message}}. */
+type ErrorExtras = Omit<ErrorBody['error'], 'code' | 'message'>;
+
+/** An error with a stable code that the API reports as {error: {code, message, ...extras}}. */
 export class ApiError extends Error {
-  constructor(readonly statusCode: number, readonly code: ErrorCode, message: string, readonly headers: Record<string, string> = {}) {
+  constructor(
+    readonly statusCode: number,
+    readonly code: ErrorCode,
+    message: string,
+    readonly headers: Record<string, string> = {},
+    readonly extras: ErrorExtras = {},
+  ) {
     super(message);
   }
 }
@@ -13,7 +21,7 @@ export const notFound = (what: string) => new ApiError(404, ErrorCode.notFound, 
 /** One error shape for every route, including Fastify's own validation and parsing errors. */
 export function errorHandler(error: FastifyError | ApiError, request: FastifyRequest, reply: FastifyReply): void {
   if (error instanceof ApiError) {
-    void reply.code(error.statusCode).headers(error.headers).send({ error: { code: error.code, message: error.message } });
+    void reply.code(error.statusCode).headers(error.headers).send({ error: { code: error.code, message: error.message, ...error.extras } });
     return;
   }
   if (error.validation) {

@@ -9,7 +9,7 @@ async function main(): Promise<void> {
   const config = loadConfig();
   fs.mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const app = await buildApp(config);
-  const admin = await ensureAdmin(app.services.users, config.adminPassword);
+  const admin = await ensureAdmin(app.users, config.adminPassword);
   const address = await app.listen({ host: config.host, port: config.port });
   const port = Number(new URL(address).port);
   const browseHost = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
@@ -27,7 +27,7 @@ async function main(): Promise<void> {
   let localAgent: LocalAgent | undefined;
   if (config.localAgent) {
     const agentHost = browseHost === 'localhost' ? '127.0.0.1' : browseHost;
-    localAgent = new LocalAgent(app.services.registry, {
+    localAgent = new LocalAgent(app.nodeRegistry, {
       dataDir: config.dataDir, python: config.python, metricsIntervalS: config.metricsIntervalS,
       serverUrl: `ws://${agentHost.includes(':') ? `[${agentHost}]` : agentHost}:${port}/api/v1/agent`,
       agentPath: process.env.DVIC_AGENT_PATH,

@@ -7,26 +7,31 @@
  *
  * Records go to /tmp/dvic_log_<token> (or $DVIC_LOG_DIR), one JSON line each, written
  * synchronously with one write() on an O_APPEND descriptor: a crash loses nothing and
- * concurrent writers never interleave. Format: docs/log-format.md of the DVIC repository.
+ * concurrent writers never interleave. Past its size cap the file is renamed
+ * dvic_log_<token>.<generation>; the newest maxFiles rotated files are kept. Format:
+ * docs/log-format.md of the DVIC repository.
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-export const VERSION = '0.1.0';
+export const VERSION = '0.2.0';
 export const LEVELS = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'FATAL'] as const;
 export type Level = (typeof LEVELS)[number];
 export type Fields = Record<string, string | number | boolean | null>;
 export const DEFAULT_MAX_BYTES = 10 * 1024 * 1024;
+export const DEFAULT_MAX_FILES = 4;
 
-const HEADER_KEYS = ['dvic_log', 'token', 'generation', 'demo', 'pid', 'start_time', 'exe', 'argv',
+const HEADER_KEYS = ['dvic_log', 'token', 'generation', 'records_before', 'demo', 'pid', 'start_time', 'exe', 'argv',
   'user', 'uid', 'hostname', 'lang', 'lib_version', 'started_at'] as const;
 
 export interface Header {
   dvic_log: 1;
   token: string;
   generation: number;
+  /** Records written to the earlier generations (absent in files of libraries before 0.2.0). */
+  records_before?: number;
   demo: string;
   pid: number;
   start_time?: number;
@@ -56,8 +61,10 @@ export interface OpenOptions {
   demo: string;
   /** Create the file with mode 0600 instead of 0644. */
   private?: boolean;
-  /** Rotate past this size (default 10 MiB); one old file (.1) is kept. */
+  /** Rotate past this size (default 10 MiB). */
   maxBytes?: number;
+  /** Rotated files kept (default: $DVIC_LOG_MAX_FILES, else 4). */
+  maxFiles?: number;
   /** Default: $DVIC_LOG_DIR, else /tmp. */
   directory?: string;
 }
@@ -84,19 +91,36 @@ function startTime(): number | undefined {
   }
 }
 
+/** Rotated files to keep: the program's choice, else $DVIC_LOG_MAX_FILES, else 4. */
+export function maxFilesSetting(maxFiles?: number): number {
+  if (maxFiles === undefined) {
+    const env = process.env.DVIC_LOG_MAX_FILES ?? '';
+    return /^[0-9]+$/.test(env) ? Number(env) : DEFAULT_MAX_FILES;
+  }
+  if (!Number.isInteger(maxFiles) || maxFiles < 0) throw new Error('maxFiles must be an integer >= 0');
+  return maxFiles;
+}
+
 class FileLogger implements Logger {
   readonly path: string;
   readonly token = crypto.randomBytes(16).toString('base64url');
   private fd: number | null;
-  private size: number;
+  // The live file's generation and records_before, the records and bytes in it, and the oldest
+  // rotated generation that may still be on disk (docs/log-format.md, Rotation).
   private generation = 0;
+  private recordsBefore = 0;
+  private records = 0;
+  private size = 0;
+  private firstKept = 0;
   private readonly mode: number;
   private readonly maxBytes: number;
-  private readonly header: Omit<Header, 'generation'>;
+  private readonly maxFiles: number;
+  private readonly header: Omit<Header, 'generation' | 'records_before'>;
 
   constructor(options: OpenOptions) {
     this.mode = options.private ? 0o600 : 0o644;
     this.maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
+    this.maxFiles = maxFilesSetting(options.maxFiles);
     const directory = options.directory ?? process.env.DVIC_LOG_DIR ?? '/tmp';
     this.path = path.join(directory, `dvic_log_${this.token}`);
     const user = os.userInfo();
@@ -106,7 +130,6 @@ class FileLogger implements Logger {
       hostname: os.hostname(), lang: 'node', lib_version: VERSION, started_at: new Date().toISOString(),
     };
     this.fd = this.create();
-    this.size = fs.fstatSync(this.fd).size;
   }
 
   log(level: Level, message: string, fields?: Fields): void {
@@ -114,6 +137,7 @@ class FileLogger implements Logger {
     if (this.fd === null) throw new Error('log is closed');
     const line = Buffer.from(formatRecord(new Date().toISOString(), level, String(message), fields) + '\n');
     fs.writeSync(this.fd, line);
+    this.records++;
     this.size += line.length;
     if (this.size > this.maxBytes) this.rotate();
   }
@@ -130,25 +154,38 @@ class FileLogger implements Logger {
     this.fd = null;
   }
 
-  /** A new file, never an existing path (O_EXCL), with the header first. */
+  /** A new live file, never an existing path (O_EXCL), with the header first. */
   private create(): number {
     const { O_WRONLY, O_CREAT, O_EXCL, O_APPEND } = fs.constants;
     const fd = fs.openSync(this.path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND, this.mode);
     fs.fchmodSync(fd, this.mode); // the umask must not change who may read the log
-    fs.writeSync(fd, formatHeader({ ...this.header, generation: this.generation }) + '\n');
+    const header = { ...this.header, generation: this.generation, records_before: this.recordsBefore };
+    this.size = fs.writeSync(fd, formatHeader(header) + '\n');
     return fd;
   }
 
-  /** Keeps one old file; the agent finishes it from its open descriptor. */
+  /** The live file becomes .<generation>; the agent finishes it from its open descriptor. */
   private rotate(): void {
-    this.size = fs.fstatSync(this.fd!).size;
-    if (this.size <= this.maxBytes) return;
-    fs.renameSync(this.path, `${this.path}.1`);
+    const rotated = this.generation;
+    fs.renameSync(this.path, `${this.path}.${rotated}`);
     const old = this.fd!;
-    this.generation++;
+    this.generation = rotated + 1;
+    this.recordsBefore += this.records;
+    this.records = 0;
     this.fd = this.create();
-    this.size = fs.fstatSync(this.fd).size;
     fs.closeSync(old);
+    this.deleteExpired(rotated - this.maxFiles);
+  }
+
+  /** Deletes the rotated files up to generation `newest`; the agent may have deleted them. */
+  private deleteExpired(newest: number): void {
+    for (; this.firstKept <= newest; this.firstKept++) {
+      try {
+        fs.unlinkSync(`${this.path}.${this.firstKept}`);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      }
+    }
   }
 }
 

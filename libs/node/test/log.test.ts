@@ -3,16 +3,65 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { formatHeader, formatRecord, open, type Header, type Level } from '../src/index.js';
+import { ProtocolValidator } from '@dvic/protocol';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { formatHeader, formatRecord, open, type Header, type Level, type Logger } from '../src/index.js';
 
 const repoDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const vectors = JSON.parse(fs.readFileSync(path.join(repoDir, 'protocol/vectors/logs/format.json'), 'utf8'));
 const readLog = (file: string) => fs.readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+const validator = new ProtocolValidator();
+const HEADER_SCHEMA = 'https://dvic.devinci.fr/protocol/v1/log-header.json';
 
 let dir: string;
-beforeEach(() => { dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dvic-node-log-')); });
-afterEach(() => { fs.rmSync(dir, { recursive: true, force: true }); });
+beforeEach(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dvic-node-log-'));
+  vi.stubEnv('DVIC_LOG_MAX_FILES', undefined);
+});
+afterEach(() => {
+  fs.rmSync(dir, { recursive: true, force: true });
+  vi.unstubAllEnvs();
+});
+
+interface FileSummary { name: string; generation: number; records_before: number; records: number }
+
+/** The files of a token: rotated generations oldest first, then the live file. */
+function tokenFiles(token: string): string[] {
+  const generation = (name: string) => (name.includes('.') ? Number(name.split('.').pop()) : Infinity);
+  return fs.readdirSync(dir).filter((n) => n === `dvic_log_${token}` || n.startsWith(`dvic_log_${token}.`)).sort((a, b) => generation(a) - generation(b));
+}
+
+function summary(name: string): FileSummary {
+  const [header, ...records] = readLog(path.join(dir, name));
+  return { name, generation: header.generation, records_before: header.records_before, records: records.length };
+}
+
+/** Every line is what formatHeader/formatRecord (checked against the vectors) make of it. */
+function expectCanonical(file: string): void {
+  const [headerLine, ...recordLines] = fs.readFileSync(file, 'utf8').split('\n').filter(Boolean);
+  const header = JSON.parse(headerLine!);
+  expect(formatHeader(header)).toBe(headerLine);
+  expect(validator.check(HEADER_SCHEMA, header)).toBeNull();
+  for (const line of recordLines) {
+    const r = JSON.parse(line);
+    expect(formatRecord(r.ts, r.level, r.message, r.fields)).toBe(line);
+  }
+}
+
+/** Checks every file of a logger's token and returns the records it has had in all. */
+function checkGenerations(log: Logger): number {
+  const files = tokenFiles(log.token).map(summary);
+  for (const [i, later] of files.entries()) {
+    const earlier = files[i - 1];
+    if (earlier && later.generation === earlier.generation + 1) expect(later.records_before).toBe(earlier.records_before + earlier.records);
+    else if (earlier) expect(later.records_before).toBeGreaterThan(earlier.records_before + earlier.records);
+    if (later.name !== path.basename(log.path)) expect([later.name, later.records > 0]).toEqual([`${path.basename(log.path)}.${later.generation}`, true]);
+    expectCanonical(path.join(dir, later.name));
+  }
+  const live = files.at(-1)!;
+  expect(live.name).toBe(path.basename(log.path));
+  return live.records_before + live.records;
+}
 
 describe('format vectors', () => {
   for (const v of vectors.records) {
@@ -44,14 +93,23 @@ describe('open', () => {
   });
 
   it('makes private logs 0600 and rotates without losing lines', () => {
-    const log = open({ demo: 'kiosk', directory: dir, private: true, maxBytes: 16 * 1024 });
-    for (let i = 0; i < 300; i++) log.info(`line ${i}`);
+    const log = open({ demo: 'kiosk', directory: dir, private: true, maxBytes: 16 * 1024, maxFiles: 100 });
+    for (let i = 0; i < 2000; i++) log.info(`line ${i}`, { i });
     log.close();
     expect(fs.statSync(log.path).mode & 0o777).toBe(0o600);
-    const [oldHeader, ...old] = readLog(`${log.path}.1`);
-    const [newHeader, ...fresh] = readLog(log.path);
-    expect([oldHeader.generation, newHeader.generation]).toEqual([0, 1]);
-    expect([...old, ...fresh].map((r: any) => r.message)).toEqual(Array.from({ length: 300 }, (_, i) => `line ${i}`));
+    const names = tokenFiles(log.token);
+    expect(names.length).toBeGreaterThanOrEqual(3);
+    expect(names).toEqual([...names.slice(0, -1).map((_, g) => `${path.basename(log.path)}.${g}`), path.basename(log.path)]);
+    expect(checkGenerations(log)).toBe(2000);
+    const records = names.flatMap((n) => readLog(path.join(dir, n)).slice(1));
+    expect(records.map((r: any) => r.message)).toEqual(Array.from({ length: 2000 }, (_, i) => `line ${i}`));
+  });
+
+  it('writes the header of generation 0 with records_before 0, valid for the agent', () => {
+    const log = open({ demo: 'kiosk', directory: dir });
+    log.close();
+    expect(readLog(log.path)[0]).toMatchObject({ generation: 0, records_before: 0, lib_version: '0.2.0' });
+    expectCanonical(log.path);
   });
 
   it('works from CommonJS and from ESM through the built package', () => {
@@ -60,5 +118,58 @@ describe('open', () => {
     const esm = execFileSync(process.execPath, ['--input-type=module', '-e', "import { open } from '@dvic/log'; const log = open({ demo: 'esm' }); log.warn('from import'); console.log(log.path)"], { cwd: repoDir, env }).toString().trim();
     expect(readLog(cjs)[1].message).toBe('from require');
     expect(readLog(esm)[1].message).toBe('from import');
+  });
+});
+
+describe('rotation', () => {
+  for (const v of vectors.rotation) {
+    it(`vector: ${v.description}`, () => {
+      const log = open({ demo: 'kiosk', directory: dir, maxBytes: v.max_bytes, ...(v.max_files === undefined ? {} : { maxFiles: v.max_files }) });
+      for (let i = 1; i <= v.records; i++) {
+        log.info(`record ${i - 1}`);
+        for (const d of v.agent_deletes ?? []) if (d.after_records === i) for (const g of d.generations) fs.unlinkSync(`${log.path}.${g}`);
+      }
+      log.close();
+      const expected = v.files.map((f: FileSummary) => ({ ...f, name: f.name.replace('<token>', log.token) }));
+      expect(tokenFiles(log.token).map(summary)).toEqual(expected);
+      expect(checkGenerations(log)).toBe(v.records);
+    });
+  }
+
+  it('keeps the newest maxFiles rotated generations', () => {
+    const log = open({ demo: 'kiosk', directory: dir, maxBytes: 4096, maxFiles: 3 });
+    let written = 0;
+    while (!fs.existsSync(`${log.path}.9`)) log.info(`record ${written++}`);
+    log.close();
+    expect(tokenFiles(log.token)).toEqual([7, 8, 9].map((g) => `${path.basename(log.path)}.${g}`).concat(path.basename(log.path)));
+    expect(checkGenerations(log)).toBe(written);
+  });
+
+  it('takes rotated files deleted by the agent as normal', () => {
+    const log = open({ demo: 'kiosk', directory: dir, maxBytes: 2048, maxFiles: 2 });
+    for (let i = 0; i < 2000; i++) {
+      log.info(`record ${i}`);
+      if (i % 7 === 0) for (const name of tokenFiles(log.token).slice(0, -1)) fs.unlinkSync(path.join(dir, name));
+    }
+    log.close();
+    expect(tokenFiles(log.token).length).toBeLessThanOrEqual(3);
+    expect(checkGenerations(log)).toBe(2000);
+  });
+
+  it('takes maxFiles from the option, else DVIC_LOG_MAX_FILES, else 4', () => {
+    const rotatedAfter = (options: { maxFiles?: number }, env?: string) => {
+      vi.stubEnv('DVIC_LOG_MAX_FILES', env);
+      const log = open({ demo: 'kiosk', directory: dir, maxBytes: 1, ...options });
+      for (let i = 0; i < 8; i++) log.info(`record ${i}`);
+      log.close();
+      return tokenFiles(log.token).length - 1;
+    };
+    expect(rotatedAfter({})).toBe(4);
+    expect(rotatedAfter({}, '1')).toBe(1);
+    expect(rotatedAfter({}, '0')).toBe(0);
+    expect(rotatedAfter({}, 'two')).toBe(4);
+    expect(rotatedAfter({}, '-1')).toBe(4);
+    expect(rotatedAfter({ maxFiles: 2 }, '1')).toBe(2);
+    expect(() => open({ demo: 'kiosk', directory: dir, maxFiles: -1 })).toThrow(/maxFiles/);
   });
 });

@@ -366,7 +366,8 @@ export const schemas = [
           "object",
           "null"
         ],
-        "description": "What was asked and what happened; bounded in size (long values are cut)."
+        "description": "What was asked and what happened; bounded in size (long values are cut).",
+        "additionalProperties": true
       }
     }
   },
@@ -378,11 +379,23 @@ export const schemas = [
     "type": "object",
     "required": [
       "id",
+      "batch_id",
       "node_id",
       "user",
+      "source_ip",
       "command",
       "status",
-      "created_at"
+      "exit_code",
+      "signal",
+      "stdout",
+      "stderr",
+      "truncated",
+      "error",
+      "created_at",
+      "started_at",
+      "finished_at",
+      "duration_ms",
+      "expires_at"
     ],
     "properties": {
       "id": {
@@ -491,10 +504,19 @@ export const schemas = [
       "token",
       "demo",
       "pid",
+      "user",
+      "executable",
+      "argv",
+      "container",
       "alive",
       "since",
+      "started_at",
+      "exited_at",
+      "last_line_at",
       "line_count",
-      "error_count"
+      "error_count",
+      "file_uid",
+      "trusted"
     ],
     "properties": {
       "node_id": {
@@ -662,9 +684,11 @@ export const schemas = [
       "node_id",
       "source",
       "demo",
+      "token",
       "ts",
       "level",
-      "message"
+      "message",
+      "fields"
     ],
     "properties": {
       "id": {
@@ -708,8 +732,8 @@ export const schemas = [
           "object",
           "null"
         ],
-        "additionalProperties": true,
-        "description": "Structured values the demo logged; lost_lines marks a record that stands for lines lost before the agent read them."
+        "description": "Structured values the demo logged; lost_lines marks a record that stands for lines lost before the agent read them.",
+        "additionalProperties": true
       }
     }
   },
@@ -1467,7 +1491,7 @@ export const schemas = [
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "$id": "https://dvic.devinci.fr/protocol/v1/live/node.demos.json",
     "title": "Demo processes changed",
-    "description": "Demo processes of a node that started, died or were first seen.",
+    "description": "Demo processes of a node that started, died or were first seen; removed lists dead ones forgotten (a node keeps its newest 100 dead runs).",
     "x-direction": "server-to-client",
     "type": "object",
     "required": [
@@ -1496,6 +1520,14 @@ export const schemas = [
             "items": {
               "$ref": "../api/demo.json"
             }
+          },
+          "removed": {
+            "type": "array",
+            "items": {
+              "type": "string",
+              "maxLength": 64
+            },
+            "description": "Tokens of dead demo runs the server no longer keeps"
           }
         }
       }

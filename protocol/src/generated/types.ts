@@ -69,7 +69,9 @@ export interface AuditEntryView {
   /**
    * What was asked and what happened; bounded in size (long values are cut).
    */
-  details: {} | null;
+  details: {
+    [k: string]: unknown;
+  } | null;
 }
 
 /**
@@ -78,32 +80,32 @@ export interface AuditEntryView {
 
 export interface CommandView {
   id: string;
-  batch_id?: string | null;
+  batch_id: string | null;
   node_id: string;
   user: string;
-  source_ip?: string | null;
+  source_ip: string | null;
   /**
    * The shell string, or argv joined with spaces
    */
   command: string;
   status: "queued" | "running" | "succeeded" | "failed" | "timed_out" | "cancelled" | "lost" | "expired" | "error";
-  exit_code?: number | null;
-  signal?: string | null;
-  stdout?: string;
-  stderr?: string;
+  exit_code: number | null;
+  signal: string | null;
+  stdout: string;
+  stderr: string;
   /**
    * Output went past the cap and was cut
    */
-  truncated?: boolean;
-  error?: string | null;
+  truncated: boolean;
+  error: string | null;
   /**
    * Milliseconds since the Unix epoch, UTC.
    */
   created_at: number;
-  started_at?: number | null;
-  finished_at?: number | null;
-  duration_ms?: number | null;
-  expires_at?: number | null;
+  started_at: number | null;
+  finished_at: number | null;
+  duration_ms: number | null;
+  expires_at: number | null;
 }
 
 /**
@@ -115,10 +117,10 @@ export interface DemoView {
   token: string;
   demo: string;
   pid: number;
-  user?: string | null;
-  executable?: string | null;
-  argv?: string[] | null;
-  container?: {
+  user: string | null;
+  executable: string | null;
+  argv: string[] | null;
+  container: {
     id?: string;
     name?: string;
     runtime?: string;
@@ -128,9 +130,9 @@ export interface DemoView {
    * When alive last changed
    */
   since: number;
-  started_at?: number | null;
-  exited_at?: number | null;
-  last_line_at?: number | null;
+  started_at: number | null;
+  exited_at: number | null;
+  last_line_at: number | null;
   line_count: number;
   /**
    * Records at ERROR or FATAL
@@ -139,11 +141,11 @@ export interface DemoView {
   /**
    * Owner of the log file on the node.
    */
-  file_uid?: number | null;
+  file_uid: number | null;
   /**
    * False when the log file's owner is neither root nor the user its header claims (or the owner of the pid it names): another user may be impersonating this demo.
    */
-  trusted?: boolean;
+  trusted: boolean;
 }
 
 /**
@@ -177,7 +179,7 @@ export interface LogRecordView {
   node_id: string;
   source: "demo" | "system";
   demo: string | null;
-  token?: string | null;
+  token: string | null;
   /**
    * Milliseconds since the Unix epoch, UTC.
    */
@@ -187,7 +189,7 @@ export interface LogRecordView {
   /**
    * Structured values the demo logged; lost_lines marks a record that stands for lines lost before the agent read them.
    */
-  fields?: {
+  fields: {
     [k: string]: unknown;
   } | null;
 }
@@ -709,7 +711,7 @@ export interface LogsUnsubscribeLiveMessage {
 }
 
 /**
- * Demo processes of a node that started, died or were first seen.
+ * Demo processes of a node that started, died or were first seen; removed lists dead ones forgotten (a node keeps its newest 100 dead runs).
  */
 
 export interface NodeDemosLiveMessage {
@@ -721,6 +723,10 @@ export interface NodeDemosLiveMessage {
   data: {
     node_id: string;
     demos: DemoView[];
+    /**
+     * Tokens of dead demo runs the server no longer keeps
+     */
+    removed?: string[];
   };
 }
 /**

@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { migrations, type Migration } from './migrations.js';
+import { sqlMatch } from '../search/text-query.js';
+import { migrations, type Migration } from './migrations/index.js';
 
 export type Db = Database.Database;
 
@@ -14,6 +15,7 @@ export function openDatabase(file: string, list: Migration[] = migrations): Db {
   db.pragma('synchronous = NORMAL');
   db.pragma('foreign_keys = ON');
   db.pragma('busy_timeout = 5000');
+  db.function('dvic_match', { deterministic: true }, sqlMatch);
   migrate(db, list);
   return db;
 }

@@ -83,7 +83,10 @@ export class AgentConnection {
     const handler = handlers[message.type] as ((ctx: object, m: AgentToServerMessage) => void) | undefined;
     if (!handler) return this.reject(message, ErrorCode.unsupported, `${message.type} is not supported by this server`);
     try {
-      handler({ nodeId: this.nodeId!, send: (m: object) => this.send(m), services: this.hub.services, log: this.hub.log }, message);
+      handler({
+        nodeId: this.nodeId!, send: (m: object) => this.send(m), services: this.hub.services, log: this.hub.log,
+        relay: (type: string, m: AgentToServerMessage) => (this.hub.emit as (event: string, ...args: unknown[]) => boolean)(type, this.nodeId!, m),
+      }, message);
     } catch (err) {
       this.hub.log.error({ err, nodeId: this.nodeId, type: message.type }, 'handler failed');
       this.reject(message, ErrorCode.internal, `the server failed to handle ${message.type}`);

@@ -2,16 +2,19 @@ import { EventEmitter } from 'node:events';
 import type { IncomingMessage } from 'node:http';
 import type { FastifyBaseLogger } from 'fastify';
 import type { WebSocket } from 'ws';
-import { CloseCode, type ProtocolValidator } from '@dvic/protocol';
+import { CloseCode, type AgentConfig, type ProtocolValidator } from '@dvic/protocol';
 import type { ServerConfig } from '../config.js';
 import { AgentConnection } from './agent-connection.js';
-import type { HubServices } from './handlers/index.js';
+import type { HubServices, MessageOf, RelayedType } from './handlers/index.js';
 import { HubStats } from './hub-stats.js';
 import { NonceBook } from './nonce-book.js';
 
 const MAX_MISSED_PONGS = 3;
 
-export interface AgentHubEvents {
+/** One event per relayed message type: [node id, the message]. */
+type RelayedEvents = { [T in RelayedType]: [nodeId: string, message: MessageOf<T>] };
+
+export interface AgentHubEvents extends RelayedEvents {
   /** A node's agent authenticated (also after a reconnect). */
   connected: [nodeId: string];
   /** A node's agent connection ended, or was replaced by a newer one. */
@@ -88,6 +91,14 @@ export class AgentHub extends EventEmitter<AgentHubEvents> {
     if (!connection) return false;
     connection.sendBinary(frame);
     return true;
+  }
+
+  /** Merges settings into a node's agent config and pushes them once committed; `pushed` says whether it is online. */
+  applyAgentConfig(nodeId: string, change: AgentConfig): { agent_config: AgentConfig; pushed: boolean } {
+    const agentConfig = this.registry.updateAgentConfig(nodeId, change);
+    const pushed = this.isConnected(nodeId);
+    this.registry.afterCommit(() => this.sendTo(nodeId, { type: 'config.push', data: change }));
+    return { agent_config: agentConfig, pushed };
   }
 
   /** What the node's agent announced in its hello; undefined when it is not connected. */

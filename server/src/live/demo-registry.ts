@@ -6,8 +6,12 @@ import type { StoredLog } from '../repositories/logs-repository.js';
 type ReportedDemo = DemoStateMessage['data']['demos'][number];
 
 export interface DemoRegistryEvents {
-  changed: [{ node_id: string; demos: DemoView[] }];
+  /** Demos that changed, and the tokens of dead ones forgotten. */
+  changed: [{ node_id: string; demos: DemoView[]; removed?: string[] }];
 }
+
+/** Dead demo processes a node keeps (the newest); older ones are forgotten. */
+export const MAX_DEAD_RUNS_PER_NODE = 100;
 
 /** The demo a log batch belongs to. */
 export interface DemoRef {
@@ -69,12 +73,24 @@ export class DemoRegistry extends EventEmitter<DemoRegistryEvents> {
         if (!seen.has(demo.token) && demo.alive) changed.push({ ...demo, alive: false, since: now, exited_at: demo.exited_at ?? now });
       }
     }
-    for (const demo of changed) {
-      table.set(demo.token, demo);
-      this.repository.upsert(demo);
-    }
-    if (changed.length) this.emit('changed', { node_id: nodeId, demos: changed });
+    for (const demo of changed) table.set(demo.token, demo);
+    this.repository.upsertAll(changed);
+    const removed = this.forgetOldRuns(nodeId, table);
+    if (changed.length || removed.length) this.emit('changed', { node_id: nodeId, demos: changed, ...(removed.length ? { removed } : {}) });
     return changed;
+  }
+
+  /**
+   * Demo processes that come and go by the thousand must not pile up: a node keeps every live one
+   * and its newest dead ones (their logs stay stored).
+   */
+  private forgetOldRuns(nodeId: string, table: Map<string, DemoView>): string[] {
+    const dead = [...table.values()].filter((d) => !d.alive);
+    if (dead.length <= MAX_DEAD_RUNS_PER_NODE) return [];
+    const old = dead.sort((a, b) => b.since - a.since).slice(MAX_DEAD_RUNS_PER_NODE).map((d) => d.token);
+    for (const token of old) table.delete(token);
+    this.repository.forget(nodeId, old);
+    return old;
   }
 
   /** Adds stored lines to the demo's counters in the database (inside the log write transaction). */
@@ -85,14 +101,11 @@ export class DemoRegistry extends EventEmitter<DemoRegistryEvents> {
   /** The same, in memory, once the transaction committed. */
   countLines(demo: DemoRef, records: StoredLog[], now = Date.now()): void {
     const table = this.table(demo.nodeId);
-    let view = table.get(demo.token);
-    if (!view) {
-      view = {
-        node_id: demo.nodeId, token: demo.token, demo: demo.name, pid: 0, user: null, executable: null, argv: null, container: null,
-        alive: true, since: now, started_at: null, exited_at: null, last_line_at: null, line_count: 0, error_count: 0,
-      };
-      table.set(demo.token, view);
-    }
+    const view = table.get(demo.token) ?? {
+      node_id: demo.nodeId, token: demo.token, demo: demo.name, pid: 0, user: null, executable: null, argv: null, container: null,
+      alive: true, since: now, started_at: null, exited_at: null, last_line_at: null, line_count: 0, error_count: 0, file_uid: null, trusted: true,
+    };
+    table.set(demo.token, view);
     const counts = lineCounts(records);
     view.line_count += counts.lines;
     view.error_count += counts.errors;
@@ -108,6 +121,7 @@ export class DemoRegistry extends EventEmitter<DemoRegistryEvents> {
       started_at: parseTime(r.started_at) ?? before?.started_at ?? null,
       exited_at: r.alive ? null : parseTime(r.exited_at) ?? before?.exited_at ?? now,
       last_line_at: before?.last_line_at ?? null, line_count: before?.line_count ?? 0, error_count: before?.error_count ?? 0,
+      file_uid: r.file_uid ?? null, trusted: r.trusted ?? true,
     };
   }
 

@@ -1,7 +1,10 @@
 import type { WebSocket } from 'ws';
 import type { FastifyBaseLogger } from 'fastify';
-import { ErrorCode, type LiveClientMessage, type ProtocolValidator, type ServerStatus } from '@dvic/protocol';
-import { levelNumber } from '../repositories/logs-repository.js';
+import { CloseCode, ErrorCode, levelNumber, type LiveClientMessage, type LiveMessage, type ProtocolValidator, type ServerStatus } from '@dvic/protocol';
+import { ApiError } from '../errors.js';
+import type { LogsRepository } from '../repositories/logs-repository.js';
+import type { Role } from '../repositories/users-repository.js';
+import { roleRank } from '../repositories/users-repository.js';
 import type { CommandService } from '../services/command-service.js';
 import type { LogWriter } from '../services/log-writer.js';
 import type { StorageMonitor } from '../services/storage-monitor.js';
@@ -11,7 +14,6 @@ import type { NodeRegistry } from './node-registry.js';
 
 /** A subscriber that lets this much pile up unsent is too slow to follow the lab; it is dropped. */
 const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
-export const SLOW_CLIENT_CLOSE_CODE = 4010;
 
 type ClientMessageOf<T extends LiveClientMessage['type']> = Extract<LiveClientMessage, { type: T }>;
 type ClientHandlers = { [T in LiveClientMessage['type']]: (socket: WebSocket, message: ClientMessageOf<T>) => void };
@@ -20,31 +22,37 @@ export interface LiveSources {
   registry: NodeRegistry;
   demos: DemoRegistry;
   logWriter: LogWriter;
+  logStore: LogsRepository;
   commands: CommandService;
   storage: StorageMonitor;
 }
 
+/** Who is at the other end of a live socket. */
+export interface LiveViewer {
+  role: Role;
+}
+
 /**
- * /api/v1/live: fans node, demo and command events out to dashboards and CLIs (each event
- * serialised once), runs their live log tails and streams the output of followed commands.
+ * /api/v1/live: fans node, demo, command and server events out to dashboards and CLIs (each
+ * event serialised once), runs their log follows and streams the output of followed commands.
  */
 export class LiveHub {
-  private readonly subscribers = new Set<WebSocket>();
-  private readonly tail = new LogTail();
+  private readonly subscribers = new Map<WebSocket, LiveViewer>();
+  private readonly tail: LogTail;
   private readonly commandFollowers = new Map<string, Set<WebSocket>>();
   private readonly registry: NodeRegistry;
 
   private readonly clientHandlers: ClientHandlers = {
-    'logs.subscribe': (socket, { data: { node, demo, source, level, q } }) => {
-      const nodeId = node ? this.registry.find(node)?.id : undefined;
-      if (node && !nodeId) return this.reply(socket, ErrorCode.notFound, `node "${node}" not found`);
-      this.tail.subscribe(socket, {
-        nodeId, demo, source, minLevel: level ? levelNumber(level) : undefined,
-        words: q?.toLowerCase().split(/\s+/).filter(Boolean),
-      });
+    'logs.subscribe': (socket, { data: { node, demo, source, level, q, after_id: afterId } }) => {
+      const nodeId = node === undefined ? undefined : this.registry.resolve(node).id;
+      this.tail.subscribe(socket, { nodeId, demo, source, minLevel: level ? levelNumber(level) : undefined, q }, afterId);
     },
     'logs.unsubscribe': (socket) => this.tail.unsubscribe(socket),
     'commands.subscribe': (socket, { data }) => {
+      // Command output is for those who may run commands.
+      if (roleRank(this.subscribers.get(socket)?.role ?? 'viewer') < roleRank('operator')) {
+        throw new ApiError(403, ErrorCode.forbidden, 'only operators and admins may follow command output');
+      }
       for (const id of data.ids) {
         let followers = this.commandFollowers.get(id);
         if (!followers) this.commandFollowers.set(id, (followers = new Set()));
@@ -63,23 +71,24 @@ export class LiveHub {
     private readonly log: FastifyBaseLogger,
   ) {
     this.registry = sources.registry;
+    this.tail = new LogTail(sources.logStore);
     sources.registry.on('status', (data) => this.broadcast({ type: 'node.status', data }));
     sources.registry.on('hardware', (data) => this.broadcast({ type: 'node.hardware', data }));
     sources.registry.on('updated', (node) => this.broadcast({ type: 'node.updated', data: { node } }));
     sources.demos.on('changed', (data) => this.broadcast({ type: 'node.demos', data }));
     sources.logWriter.on('records', (records) => this.tail.publish(records));
     sources.commands.on('updated', (command) => this.broadcast({ type: 'command.updated', data: { command } }));
-    sources.storage.on('changed', () => this.broadcast({ type: 'server.status', data: this.serverStatus() }));
     sources.commands.on('output', (data) => this.sendToFollowers(data.command_id, { type: 'command.output', data }));
+    sources.storage.on('changed', () => this.broadcast({ type: 'server.status', data: this.serverStatus() }));
   }
 
-  subscribe(socket: WebSocket): void {
-    this.subscribers.add(socket);
+  subscribe(socket: WebSocket, viewer: LiveViewer): void {
+    this.subscribers.set(socket, viewer);
     const forget = () => this.forget(socket);
     socket.on('close', forget);
     socket.on('error', forget);
     socket.on('message', (data, isBinary) => this.onClientMessage(socket, isBinary ? null : data.toString()));
-    socket.send(JSON.stringify({ type: 'snapshot', data: { nodes: this.registry.list(), server: this.serverStatus() } }));
+    this.send(socket, { type: 'snapshot', data: { nodes: this.registry.list(), server: this.serverStatus() } });
   }
 
   get count(): number {
@@ -88,7 +97,7 @@ export class LiveHub {
 
   closeAll(): void {
     this.tail.stop();
-    for (const socket of this.subscribers) socket.close(1001, 'server shutting down');
+    for (const socket of this.subscribers.keys()) socket.close(CloseCode.goingAway, 'server shutting down');
   }
 
   private onClientMessage(socket: WebSocket, text: string | null): void {
@@ -97,11 +106,20 @@ export class LiveHub {
       : this.validator.parse(text, 'client-to-server');
     if (!result.ok) return this.reply(socket, result.code, result.message);
     const m = message as LiveClientMessage;
-    (this.clientHandlers[m.type] as (s: WebSocket, m: LiveClientMessage) => void)(socket, m);
+    try {
+      (this.clientHandlers[m.type] as (s: WebSocket, m: LiveClientMessage) => void)(socket, m);
+    } catch (err) {
+      if (!(err instanceof ApiError)) throw err;
+      this.reply(socket, err.code, err.message);
+    }
   }
 
   private reply(socket: WebSocket, code: string, message: string): void {
-    socket.send(JSON.stringify({ type: 'live.error', data: { code, message: message.slice(0, 1024) } }));
+    this.send(socket, { type: 'live.error', data: { code, message: message.slice(0, 1024) } });
+  }
+
+  private send(socket: WebSocket, message: LiveMessage): void {
+    if (socket.readyState === socket.OPEN) socket.send(JSON.stringify(message));
   }
 
   private unfollow(id: string, socket: WebSocket): void {
@@ -116,21 +134,21 @@ export class LiveHub {
     for (const id of [...this.commandFollowers.keys()]) this.unfollow(id, socket);
   }
 
-  private sendToFollowers(commandId: string, message: object): void {
+  private sendToFollowers(commandId: string, message: LiveMessage): void {
     const followers = this.commandFollowers.get(commandId);
     if (!followers) return;
     this.sendAll(followers, JSON.stringify(message));
   }
 
-  private broadcast(message: object): void {
-    if (this.subscribers.size > 0) this.sendAll(this.subscribers, JSON.stringify(message));
+  private broadcast(message: LiveMessage): void {
+    if (this.subscribers.size > 0) this.sendAll(this.subscribers.keys(), JSON.stringify(message));
   }
 
   private sendAll(sockets: Iterable<WebSocket>, text: string): void {
     for (const socket of [...sockets]) {
       if (socket.bufferedAmount > MAX_BUFFERED_BYTES) {
         this.log.warn('dropping a live subscriber that cannot keep up');
-        socket.close(SLOW_CLIENT_CLOSE_CODE, 'too slow: reconnect to get a fresh snapshot');
+        socket.close(CloseCode.slowConsumer, 'too slow: reconnect to get a fresh snapshot');
         this.forget(socket);
         continue;
       }

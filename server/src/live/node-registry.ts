@@ -1,7 +1,10 @@
 import { EventEmitter } from 'node:events';
 import crypto from 'node:crypto';
-import type { AgentConfig, AgentStatus, HardwareState, HostFacts, NodeView } from '@dvic/protocol';
+import type { FastifyBaseLogger } from 'fastify';
+import { ErrorCode, type AgentConfig, type AgentStatus, type HardwareState, type HostFacts, type NodeView } from '@dvic/protocol';
+import { ApiError } from '../errors.js';
 import type { NodeRecord, NodeStatus, NodesRepository } from '../repositories/nodes-repository.js';
+import type { DemoRegistry } from './demo-registry.js';
 
 export interface RegistryEvents {
   status: [{ node_id: string; status: NodeStatus; since: number; reason?: string }];
@@ -9,34 +12,38 @@ export interface RegistryEvents {
   updated: [NodeView];
 }
 
-export type { NodeView };
-
-export class NodeNameTakenError extends Error {}
+/** A node reference (id prefix) must be at least this long, so a typo does not pick a node at random. */
+const MIN_PREFIX = 4;
 
 /**
  * The live state map: every node with its status and latest hardware, in memory. Status
  * changes are written through at once (rare, and must survive a crash); hardware and
  * last-seen times change every few seconds per node, so they are flushed in one batch.
+ * Changes made inside a transaction reach memory (and listeners) only once it commits.
  */
 export class NodeRegistry extends EventEmitter<RegistryEvents> {
   private readonly nodes = new Map<string, NodeRecord>();
   private readonly dirty = new Set<string>();
   private readonly agentStatus = new Map<string, AgentStatus>();
   private flushTimer: NodeJS.Timeout | undefined;
-  /** Set by whoever tracks demos (the demo registry); nodes start with none. */
-  summarizeDemos: (nodeId: string) => { total: number; alive: number } = () => ({ total: 0, alive: 0 });
 
-  constructor(private readonly repository: NodesRepository, private readonly flushIntervalMs: number) {
+  constructor(
+    private readonly repository: NodesRepository,
+    private readonly demos: DemoRegistry,
+    private readonly flushIntervalMs: number,
+    private readonly log: FastifyBaseLogger,
+  ) {
     super();
     const now = Date.now();
     for (const node of repository.all()) {
       // Nobody is connected to a server that just started: online nodes will come back on their own.
       if (node.status === 'online') {
         Object.assign(node, { status: 'offline', statusSince: node.lastSeen ?? now });
-        repository.updateStatus(node);
+        this.tryWrite(() => repository.updateStatus(node));
       }
       this.nodes.set(node.id, node);
     }
+    demos.on('changed', ({ node_id }) => this.announce(node_id));
   }
 
   start(): void {
@@ -53,12 +60,20 @@ export class NodeRegistry extends EventEmitter<RegistryEvents> {
     return this.nodes.get(id);
   }
 
-  /** A node by id or by exact name. */
-  find(ref: string): NodeRecord | undefined {
-    const byId = this.nodes.get(ref);
-    if (byId) return byId;
-    for (const node of this.nodes.values()) if (node.name === ref) return node;
-    return undefined;
+  /**
+   * A node by id, exact name, or unique id prefix. Unknown -> 404; a prefix several nodes share
+   * -> 409 with the candidates, so the user can pick.
+   */
+  resolve(ref: string): NodeRecord {
+    const exact = this.nodes.get(ref) ?? [...this.nodes.values()].find((n) => n.name === ref);
+    if (exact) return exact;
+    const prefix = ref.toLowerCase();
+    const candidates = prefix.length >= MIN_PREFIX ? [...this.nodes.values()].filter((n) => n.id.startsWith(prefix)) : [];
+    if (candidates.length === 1) return candidates[0]!;
+    if (candidates.length === 0) throw new ApiError(404, ErrorCode.notFound, `no node "${ref}" (give its name, its id, or the start of its id)`);
+    throw new ApiError(409, ErrorCode.ambiguous, `"${ref}" matches ${candidates.length} nodes: ${candidates.map((n) => n.name).join(', ')}`, {}, {
+      candidates: candidates.map((n) => ({ id: n.id, name: n.name })),
+    });
   }
 
   list(): NodeView[] {
@@ -70,7 +85,7 @@ export class NodeRegistry extends EventEmitter<RegistryEvents> {
     return node && this.toView(node);
   }
 
-  create(input: { name: string; labels?: Record<string, string>; publicKeyPem: string; isLocal?: boolean }): NodeRecord {
+  create(input: { name: string; labels?: Record<string, string>; publicKeyPem: string; isLocal?: boolean }): NodeView {
     this.assertNameFree(input.name);
     const now = Date.now();
     const node: NodeRecord = {
@@ -79,31 +94,40 @@ export class NodeRegistry extends EventEmitter<RegistryEvents> {
       lastSeen: null, agentVersion: null, host: null, hardware: null, hardwareAt: null,
     };
     this.repository.insert(node);
-    this.nodes.set(node.id, node);
-    this.emit('updated', this.toView(node));
-    return node;
+    this.repository.afterCommit(() => {
+      this.nodes.set(node.id, node);
+      this.emit('updated', this.toView(node));
+    });
+    return this.toView(node);
   }
 
-  update(id: string, change: { name?: string; labels?: Record<string, string> }): NodeView | undefined {
-    const node = this.nodes.get(id);
-    if (!node) return undefined;
+  update(id: string, change: { name?: string; labels?: Record<string, string> }): NodeView {
+    const node = this.mustGet(id);
     if (change.name !== undefined && change.name !== node.name) this.assertNameFree(change.name);
-    node.name = change.name ?? node.name;
-    node.labels = change.labels ?? node.labels;
-    this.repository.updateIdentity(id, node.name, node.labels);
-    const view = this.toView(node);
-    this.emit('updated', view);
-    return view;
+    const next = { ...node, name: change.name ?? node.name, labels: change.labels ?? node.labels };
+    this.repository.updateIdentity(id, next.name, next.labels);
+    this.repository.afterCommit(() => {
+      Object.assign(node, { name: next.name, labels: next.labels });
+      this.emit('updated', this.toView(node));
+    });
+    return this.toView(next);
   }
 
   /** Merges settings into the node's agent configuration and returns the result. */
-  updateAgentConfig(id: string, change: AgentConfig): AgentConfig | undefined {
-    const node = this.nodes.get(id);
-    if (!node) return undefined;
-    node.agentConfig = { ...node.agentConfig, ...change };
-    this.repository.updateAgentConfig(id, node.agentConfig);
-    this.emit('updated', this.toView(node));
-    return node.agentConfig;
+  updateAgentConfig(id: string, change: AgentConfig): AgentConfig {
+    const node = this.mustGet(id);
+    const agentConfig = { ...node.agentConfig, ...change };
+    this.repository.updateAgentConfig(id, agentConfig);
+    this.repository.afterCommit(() => {
+      node.agentConfig = agentConfig;
+      this.emit('updated', this.toView(node));
+    });
+    return agentConfig;
+  }
+
+  /** Runs fn once the current transaction (if any) commits, like the registry's own changes. */
+  afterCommit(fn: () => void): void {
+    this.repository.afterCommit(fn);
   }
 
   /** Announces a node again, e.g. after its demo counts changed. */
@@ -114,20 +138,22 @@ export class NodeRegistry extends EventEmitter<RegistryEvents> {
 
   /** Gives a node a new key (its old private key stops working at once). */
   replaceKey(id: string, publicKeyPem: string): void {
-    const node = this.nodes.get(id);
-    if (!node) return;
-    node.publicKey = publicKeyPem;
+    const node = this.mustGet(id);
     this.repository.updatePublicKey(id, publicKeyPem);
+    this.repository.afterCommit(() => { node.publicKey = publicKeyPem; });
   }
 
-  revoke(id: string): NodeView | undefined {
-    const node = this.nodes.get(id);
-    if (!node) return undefined;
-    if (node.status !== 'revoked') {
-      node.revokedAt = Date.now();
-      this.setStatus(node, 'revoked', 'revoked by an administrator');
-    }
-    return this.toView(node);
+  revoke(id: string): NodeView {
+    const node = this.mustGet(id);
+    if (node.status === 'revoked') return this.toView(node);
+    const now = Date.now();
+    const next = { ...node, status: 'revoked' as const, statusSince: now, revokedAt: now };
+    this.repository.updateStatus(next);
+    this.repository.afterCommit(() => {
+      Object.assign(node, { status: next.status, statusSince: now, revokedAt: now });
+      this.emit('status', { node_id: id, status: 'revoked', since: now, reason: 'revoked by an administrator' });
+    });
+    return this.toView(next);
   }
 
   markOnline(id: string, facts: { agentVersion: string; host: HostFacts }): void {
@@ -171,24 +197,40 @@ export class NodeRegistry extends EventEmitter<RegistryEvents> {
     this.emit('hardware', { node_id: id, at: now, hardware });
   }
 
-  /** Writes pending hardware and last-seen changes in one transaction. */
+  /** Writes pending hardware and last-seen changes in one transaction (kept for the next try if it fails). */
   flush(): void {
     if (this.dirty.size === 0) return;
     const batch = [...this.dirty].flatMap((id) => this.nodes.get(id) ?? []);
-    this.dirty.clear();
-    this.repository.flushLiveState(batch);
+    if (this.tryWrite(() => this.repository.flushLiveState(batch))) this.dirty.clear();
+  }
+
+  /** Live state that cannot be written (a full disk) stays in memory and is written later: never a crash. */
+  private tryWrite(write: () => void): boolean {
+    try {
+      write();
+      return true;
+    } catch (err) {
+      this.log.error({ err }, 'could not write node state (kept in memory, written again later)');
+      return false;
+    }
   }
 
   private setStatus(node: NodeRecord, status: NodeStatus, reason?: string): void {
     node.status = status;
     node.statusSince = Date.now();
-    this.repository.updateStatus(node);
+    this.tryWrite(() => this.repository.updateStatus(node));
     this.emit('status', { node_id: node.id, status, since: node.statusSince, ...(reason ? { reason } : {}) });
+  }
+
+  private mustGet(id: string): NodeRecord {
+    const node = this.nodes.get(id);
+    if (!node) throw new ApiError(404, ErrorCode.notFound, `node ${id} not found`);
+    return node;
   }
 
   private assertNameFree(name: string): void {
     for (const node of this.nodes.values()) {
-      if (node.name === name) throw new NodeNameTakenError(`a node named "${name}" already exists`);
+      if (node.name === name) throw new ApiError(409, ErrorCode.conflict, `a node named "${name}" already exists`);
     }
   }
 
@@ -196,7 +238,7 @@ export class NodeRegistry extends EventEmitter<RegistryEvents> {
     return {
       id: n.id, name: n.name, labels: n.labels, agent_config: n.agentConfig, status: n.status, status_since: n.statusSince, last_seen: n.lastSeen,
       agent_version: n.agentVersion, is_local: n.isLocal, created_at: n.createdAt, revoked_at: n.revokedAt,
-      host: n.host, hardware: n.hardware, hardware_at: n.hardwareAt, demo_summary: this.summarizeDemos(n.id),
+      host: n.host, hardware: n.hardware, hardware_at: n.hardwareAt, demo_summary: this.demos.summary(n.id),
       agent_status: this.agentStatus.get(n.id) ?? null,
     };
   }

@@ -1,55 +1,71 @@
 import type { Db } from '../db/database.js';
 import type { Role, User } from './users-repository.js';
+import { effectiveRole } from './users-repository.js';
 
 export interface ApiToken {
   id: number;
   name: string;
   /** First characters of the token, to tell tokens apart in lists. */
   prefix: string;
+  /** What the token may do: at most its user's role (null: its user's role). */
+  role: Role;
   createdAt: number;
+  expiresAt: number | null;
   lastUsedAt: number | null;
   revokedAt: number | null;
 }
 
-interface TokenRow { id: number; name: string; prefix: string; created_at: number; last_used_at: number | null; revoked_at: number | null }
+interface TokenRow {
+  id: number; name: string; prefix: string; role: Role | null; user_role: Role; created_at: number; expires_at: number | null;
+  last_used_at: number | null; revoked_at: number | null;
+}
 
 const toToken = (r: TokenRow): ApiToken => ({
-  id: r.id, name: r.name, prefix: r.prefix, createdAt: r.created_at, lastUsedAt: r.last_used_at, revokedAt: r.revoked_at,
+  id: r.id, name: r.name, prefix: r.prefix, role: effectiveRole(r.user_role, r.role), createdAt: r.created_at, expiresAt: r.expires_at,
+  lastUsedAt: r.last_used_at, revokedAt: r.revoked_at,
 });
+
+const SELECT = 'SELECT t.*, u.role AS user_role FROM api_tokens t JOIN users u ON u.id = t.user_id';
 
 /** API tokens for scripts and the CLI. Only the SHA-256 of a token is stored. */
 export class ApiTokensRepository {
   constructor(private readonly db: Db) {}
 
-  create(userId: number, name: string, prefix: string, tokenHash: string): ApiToken {
-    const now = Date.now();
+  create(userId: number, name: string, prefix: string, tokenHash: string, options: { role?: Role | null; expiresAt?: number | null } = {}): ApiToken {
     const { lastInsertRowid } = this.db
-      .prepare('INSERT INTO api_tokens (user_id, name, prefix, token_hash, created_at) VALUES (?, ?, ?, ?, ?)')
-      .run(userId, name, prefix, tokenHash, now);
-    return { id: Number(lastInsertRowid), name, prefix, createdAt: now, lastUsedAt: null, revokedAt: null };
+      .prepare('INSERT INTO api_tokens (user_id, name, prefix, token_hash, created_at, role, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
+      .run(userId, name, prefix, tokenHash, Date.now(), options.role ?? null, options.expiresAt ?? null);
+    return this.get(Number(lastInsertRowid))!;
+  }
+
+  get(id: number): ApiToken | undefined {
+    const row = this.db.prepare(`${SELECT} WHERE t.id = ?`).get(id) as TokenRow | undefined;
+    return row && toToken(row);
   }
 
   listForUser(userId: number): ApiToken[] {
-    const rows = this.db.prepare('SELECT * FROM api_tokens WHERE user_id = ? ORDER BY id').all(userId) as TokenRow[];
-    return rows.map(toToken);
+    return (this.db.prepare(`${SELECT} WHERE t.user_id = ? ORDER BY t.id`).all(userId) as TokenRow[]).map(toToken);
   }
 
-  /** The user owning an unrevoked token; records the use. */
+  /** The user of an unrevoked, unexpired token, acting with the token's role; records the use. */
   authenticate(tokenHash: string, now = Date.now()): User | undefined {
     const row = this.db.prepare(`
-      SELECT t.id AS token_id, u.id, u.username, u.role, u.created_at FROM api_tokens t JOIN users u ON u.id = t.user_id
-      WHERE t.token_hash = ? AND t.revoked_at IS NULL`).get(tokenHash) as
-      { token_id: number; id: number; username: string; role: Role; created_at: number } | undefined;
+      SELECT t.id AS token_id, t.role AS token_role, u.id, u.username, u.role, u.created_at FROM api_tokens t JOIN users u ON u.id = t.user_id
+      WHERE t.token_hash = ? AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > ?) AND u.disabled_at IS NULL`).get(tokenHash, now) as
+      { token_id: number; token_role: Role | null; id: number; username: string; role: Role; created_at: number } | undefined;
     if (!row) return undefined;
-    this.db.prepare('UPDATE api_tokens SET last_used_at = ? WHERE id = ?').run(now, row.token_id);
-    return { id: row.id, username: row.username, role: row.role, createdAt: row.created_at };
+    try {
+      this.db.prepare('UPDATE api_tokens SET last_used_at = ? WHERE id = ?').run(now, row.token_id);
+    } catch {
+      // a full disk must not lock scripts out: last use is a courtesy
+    }
+    return { id: row.id, username: row.username, role: effectiveRole(row.role, row.token_role), createdAt: row.created_at };
   }
 
-  /** Revokes a token of this user; false when there is none with that id. */
+  /** Revokes a token of this user; undefined when there is no active one with that id. */
   revoke(userId: number, id: number): ApiToken | undefined {
     const changed = this.db.prepare('UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND user_id = ? AND revoked_at IS NULL')
       .run(Date.now(), id, userId).changes;
-    if (!changed) return undefined;
-    return toToken(this.db.prepare('SELECT * FROM api_tokens WHERE id = ?').get(id) as TokenRow);
+    return changed ? this.get(id) : undefined;
   }
 }

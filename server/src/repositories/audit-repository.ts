@@ -1,17 +1,8 @@
+import type { AuditEntryView } from '@dvic/protocol';
 import type { Db } from '../db/database.js';
 import { Filters } from '../db/filters.js';
 
-export interface AuditEntry {
-  id: number;
-  at: number;
-  user_id: number | null;
-  username: string | null;
-  source_ip: string | null;
-  action: string;
-  target: string | null;
-  outcome: 'ok' | 'denied' | 'failed';
-  details: Record<string, unknown> | null;
-}
+export type AuditEntry = AuditEntryView;
 
 export type NewAuditEntry = Omit<AuditEntry, 'id' | 'at'> & { at?: number };
 
@@ -20,7 +11,7 @@ export interface AuditQuery {
   action?: string;
   target?: string;
   outcome?: string;
-  /** Substring of action, target or details. */
+  /** Search text (search/text-query.ts) in the action, target and details. */
   q?: string;
   limit: number;
   beforeId?: number;
@@ -51,7 +42,7 @@ export class AuditRepository {
       .add('action = @action', 'action', query.action)
       .add('target = @target', 'target', query.target)
       .add('outcome = @outcome', 'outcome', query.outcome)
-      .add("(instr(action, @q) OR instr(COALESCE(target, ''), @q) OR instr(COALESCE(details, ''), @q))", 'q', query.q)
+      .add("dvic_match(@q, action || ' ' || COALESCE(target, '') || ' ' || COALESCE(details, ''))", 'q', query.q)
       .add('id < @beforeId', 'beforeId', query.beforeId);
     const rows = this.db.prepare(`SELECT * FROM audit_log ${filters.sql} ORDER BY id DESC LIMIT @limit`).all(filters.params) as Row[];
     return {

@@ -1,8 +1,7 @@
+import type { CommandStatus, CommandView } from '@dvic/protocol';
 import type { Db } from '../db/database.js';
+import { afterCommit } from '../db/transaction.js';
 import { Filters } from '../db/filters.js';
-
-export type CommandStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'timed_out' | 'cancelled' | 'lost' | 'expired' | 'error';
-export const FINAL_STATUSES: ReadonlySet<CommandStatus> = new Set(['succeeded', 'failed', 'timed_out', 'cancelled', 'lost', 'expired', 'error']);
 
 /** What to run: the exec.request payload without its id. */
 export interface CommandSpec {
@@ -13,28 +12,6 @@ export interface CommandSpec {
   user?: string;
   stdin?: string;
   timeout_s: number;
-}
-
-/** A command as the API shows it (the commandView protocol definition). */
-export interface CommandView {
-  id: string;
-  batch_id: string | null;
-  node_id: string;
-  user: string;
-  source_ip: string | null;
-  command: string;
-  status: CommandStatus;
-  exit_code: number | null;
-  signal: string | null;
-  stdout: string;
-  stderr: string;
-  truncated: boolean;
-  error: string | null;
-  created_at: number;
-  started_at: number | null;
-  finished_at: number | null;
-  duration_ms: number | null;
-  expires_at: number | null;
 }
 
 export interface CommandRecord extends CommandView {
@@ -61,7 +38,7 @@ export interface CommandQuery {
   batchId?: string;
   user?: string;
   status?: CommandStatus;
-  /** Substring of the command text. */
+  /** Search text (search/text-query.ts). */
   q?: string;
   limit: number;
   before?: { createdAt: number; id: string };
@@ -69,6 +46,11 @@ export interface CommandQuery {
 
 export class CommandsRepository {
   constructor(private readonly db: Db) {}
+
+  /** Runs fn once the current transaction (if any) has committed: nothing is sent for a command the database refused. */
+  afterCommit(fn: () => void): void {
+    afterCommit(this.db, fn);
+  }
 
   insert(c: CommandRecord): void {
     this.db.prepare(`
@@ -102,7 +84,7 @@ export class CommandsRepository {
       .add('batch_id = @batchId', 'batchId', query.batchId)
       .add('username = @user', 'user', query.user)
       .add('status = @status', 'status', query.status)
-      .add('instr(lower(display), lower(@q))', 'q', query.q);
+      .add('dvic_match(@q, display)', 'q', query.q);
     if (query.before) {
       filters.addAll('(created_at < @beforeAt OR (created_at = @beforeAt AND id < @beforeId))', { beforeAt: query.before.createdAt, beforeId: query.before.id });
     }

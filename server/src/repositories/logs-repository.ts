@@ -1,11 +1,9 @@
+import { LOG_LEVELS, type LogRecordView } from '@dvic/protocol';
 import type { Db } from '../db/database.js';
 import { Filters } from '../db/filters.js';
 import { SEARCH_SCHEMA } from '../db/log-search-index.js';
+import { indexTerms, parseTextQuery } from '../search/text-query.js';
 
-export const LOG_LEVELS = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'FATAL'] as const;
-export type LogLevel = (typeof LOG_LEVELS)[number];
-export const levelNumber = (level: string): number => Math.max(0, LOG_LEVELS.indexOf(level as LogLevel));
-export const ERROR_LEVEL = levelNumber('ERROR');
 
 /** A record ready to store. (nodeId, stream, offset) identifies it in its source. */
 export interface NewLogRecord {
@@ -22,30 +20,22 @@ export interface NewLogRecord {
 }
 
 /** A record as the API and the live tail show it. */
-export interface StoredLog {
-  id: number;
-  node_id: string;
-  source: 'demo' | 'system';
-  demo: string | null;
-  token: string | null;
-  ts: number;
-  level: LogLevel;
-  message: string;
-  fields: Record<string, unknown> | null;
-}
+export type StoredLog = LogRecordView;
 
 export interface LogQuery {
   nodeId?: string;
   demo?: string;
   source?: 'demo' | 'system';
   minLevel?: number;
-  /** Free text: every word must appear (prefix match). */
+  /** Search text (search/text-query.ts). */
   q?: string;
   since?: number;
   until?: number;
   limit: number;
   /** Continue after this (ts, id): the last record of the previous page. */
   before?: { ts: number; id: number };
+  /** Records after this id instead, oldest first (following: the live tail's replay). */
+  afterId?: number;
 }
 
 interface Row { id: number; node_id: string; source: 'demo' | 'system'; demo: string | null; token: string | null; ts: number; level: number; message: string; fields: string | null }
@@ -55,34 +45,17 @@ const toStored = (r: Row): StoredLog => ({
   level: LOG_LEVELS[r.level] ?? 'INFO', message: r.message, fields: r.fields === null ? null : (JSON.parse(r.fields) as Record<string, unknown>),
 });
 
-/** What a user typed into the search box, as the two searches need it. */
-export interface TextQuery {
-  /** FTS5 query that cannot be a syntax error: each word a quoted prefix term, all required. */
-  match: string;
-  /** LIKE patterns, one per word, for the records the index has not reached yet. */
-  like: string[];
-}
-
 /**
- * Returns null when there is no word to look for. Words are cut where the index's tokenizer
- * (unicode61) cuts them, so `log_records` looks for "log" and "records".
+ * Matches of a parsed query: the full-text index narrows the candidates (every word as a prefix
+ * term: a superset), records it has not reached yet are all candidates, and dvic_match (the one
+ * matcher, search/text-query.ts) decides.
  */
-export function textQuery(text: string): TextQuery | null {
-  const words = text.match(/[\p{L}\p{N}\p{Co}]+/gu)?.slice(0, 16);
-  if (!words) return null;
-  return {
-    match: words.map((w) => `"${w}"*`).join(' '),
-    like: words.map((w) => `%${w}%`), // letters and digits only: nothing to escape
-  };
-}
-
-/** Matches in the full-text index, plus matches among the records it has not reached yet. */
-function textCondition(text: TextQuery): string {
-  const words = text.like.map((_, i) => `message LIKE @like${i}`).join(' AND ');
+function textCondition(): string {
   return `r.id IN (
-    SELECT rowid FROM ${SEARCH_SCHEMA}.log_fts WHERE log_fts MATCH @q
+    SELECT rowid FROM ${SEARCH_SCHEMA}.log_fts WHERE log_fts MATCH @fts
     UNION ALL
-    SELECT id FROM log_records WHERE id > (SELECT indexed_up_to FROM ${SEARCH_SCHEMA}.index_state) AND ${words})`;
+    SELECT id FROM log_records WHERE id > (SELECT indexed_up_to FROM ${SEARCH_SCHEMA}.index_state))
+    AND dvic_match(@q, r.message)`;
 }
 
 export class LogsRepository {
@@ -119,7 +92,7 @@ export class LogsRepository {
     return stored;
   }
 
-  /** Newest first; one more row than asked tells whether another page exists. */
+  /** Newest first (or after an id, oldest first); one more row than asked tells whether another page exists. */
   search(query: LogQuery): { records: StoredLog[]; more: boolean } {
     const filters = new Filters({ limit: query.limit + 1 })
       .add('r.node_id = @nodeId', 'nodeId', query.nodeId)
@@ -128,16 +101,23 @@ export class LogsRepository {
       .add('r.level >= @minLevel', 'minLevel', query.minLevel)
       .add('r.ts >= @since', 'since', query.since)
       .add('r.ts < @until', 'until', query.until);
-    const text = query.q ? textQuery(query.q) : null;
-    if (text) filters.addAll(textCondition(text), { q: text.match, ...Object.fromEntries(text.like.map((p, i) => [`like${i}`, p])) });
+    const text = query.q ? parseTextQuery(query.q) : null;
+    if (text) filters.addAll(textCondition(), { q: query.q, fts: indexTerms(text) });
     if (query.before) {
       filters.addAll('(r.ts < @beforeTs OR (r.ts = @beforeTs AND r.id < @beforeId))', { beforeTs: query.before.ts, beforeId: query.before.id });
     }
+    filters.add('r.id > @afterId', 'afterId', query.afterId);
+    const order = query.afterId === undefined ? 'r.ts DESC, r.id DESC' : 'r.id';
     const rows = this.db.prepare(`
       SELECT r.id, r.node_id, r.source, r.demo, r.token, r.ts, r.level, r.message, r.fields FROM log_records r
-      ${filters.sql} ORDER BY r.ts DESC, r.id DESC LIMIT @limit`).all(filters.params) as Row[];
+      ${filters.sql} ORDER BY ${order} LIMIT @limit`).all(filters.params) as Row[];
     const more = rows.length > query.limit;
     return { records: rows.slice(0, query.limit).map(toStored), more };
+  }
+
+  /** The newest record's id (0 when there is none). */
+  maxId(): number {
+    return (this.db.prepare('SELECT COALESCE(MAX(id), 0) AS id FROM log_records').get() as { id: number }).id;
   }
 
   /** Counts the stored bytes again, after a rolled-back write. */

@@ -1,5 +1,6 @@
 import type { AgentConfig, HardwareState, HostFacts } from '@dvic/protocol';
 import type { Db } from '../db/database.js';
+import { afterCommit } from '../db/transaction.js';
 
 export type NodeStatus = 'online' | 'offline' | 'revoked';
 
@@ -42,6 +43,11 @@ function toRecord(r: NodeRow): NodeRecord {
 
 export class NodesRepository {
   constructor(private readonly db: Db) {}
+
+  /** Runs fn once the current transaction (if any) has committed: memory follows the database. */
+  afterCommit(fn: () => void): void {
+    afterCommit(this.db, fn);
+  }
 
   all(): NodeRecord[] {
     return (this.db.prepare('SELECT * FROM nodes ORDER BY name').all() as NodeRow[]).map(toRecord);

@@ -14,7 +14,7 @@ export class SessionsRepository {
   findUser(tokenHash: string, now = Date.now()): User | undefined {
     const row = this.db.prepare(`
       SELECT u.id, u.username, u.role, u.created_at FROM sessions s JOIN users u ON u.id = s.user_id
-      WHERE s.token_hash = ? AND s.expires_at > ?`).get(tokenHash, now) as
+      WHERE s.token_hash = ? AND s.expires_at > ? AND u.disabled_at IS NULL`).get(tokenHash, now) as
       { id: number; username: string; role: Role; created_at: number } | undefined;
     return row && { id: row.id, username: row.username, role: row.role, createdAt: row.created_at };
   }

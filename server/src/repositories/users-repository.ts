@@ -1,7 +1,16 @@
+import type { UserView } from '@dvic/protocol';
 import type { Db } from '../db/database.js';
 
-/** admin: everything; viewer: sees the lab but may not run commands, open terminals or change nodes. */
-export type Role = 'admin' | 'viewer';
+/** viewer: sees the lab; operator: also runs commands and terminals; admin: also manages nodes and users. */
+export type Role = UserView['role'];
+
+const RANK: Record<Role, number> = { viewer: 0, operator: 1, admin: 2 };
+
+/** A token's role, capped by its user's (a demoted user's tokens are demoted with them). */
+export const effectiveRole = (userRole: Role, tokenRole: Role | null): Role =>
+  tokenRole !== null && RANK[tokenRole] < RANK[userRole] ? tokenRole : userRole;
+
+export const roleRank = (role: Role): number => RANK[role];
 
 export interface User {
   id: number;
@@ -30,7 +39,7 @@ export class UsersRepository {
   }
 
   findWithHash(username: string): (User & { passwordHash: string }) | undefined {
-    const row = this.db.prepare('SELECT * FROM users WHERE username = ?').get(username) as UserRow | undefined;
+    const row = this.db.prepare('SELECT * FROM users WHERE username = ? AND disabled_at IS NULL').get(username) as UserRow | undefined;
     return row && { ...toUser(row), passwordHash: row.password_hash };
   }
 

@@ -1,11 +1,12 @@
 import crypto from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import type { ExecOutputMessage, ExecResultMessage } from '@dvic/protocol';
+import { ErrorCode, type CommandView, type ExecOutputMessage, type ExecResultMessage } from '@dvic/protocol';
 import type { FastifyBaseLogger } from 'fastify';
+import { ApiError } from '../errors.js';
 import type { AgentHub } from '../hub/agent-hub.js';
-import {
-  FINAL_STATUSES, type CommandRecord, type CommandSpec, type CommandStatus, type CommandView, type CommandsRepository,
-} from '../repositories/commands-repository.js';
+import type { NodeRegistry } from '../live/node-registry.js';
+import type { CommandQuery, CommandRecord, CommandSpec, CommandsRepository } from '../repositories/commands-repository.js';
+import { isFinalStatus, type CommandStatus } from '@dvic/protocol';
 
 export interface CommandServiceEvents {
   updated: [CommandView];
@@ -16,6 +17,22 @@ export interface Requester {
   userId: number | null;
   username: string;
   ip: string | null;
+}
+
+/** What to run, as a client asks: a shell string or an argv, and how long it may take or wait. */
+export type CommandRequest = Omit<CommandSpec, 'timeout_s'> & { timeout_s?: number; queue_ttl_s?: number };
+
+/** Which nodes to run on: by ids or names, by label ("key=value"), or every online node. */
+export interface Targets {
+  nodes?: string[];
+  label?: string;
+  all?: boolean;
+}
+
+export interface CommandLimits {
+  maxOutputBytes: number;
+  defaultTimeoutS: number;
+  maxTimeoutS: number;
 }
 
 /** Beyond its timeout, a command whose agent says nothing more is declared lost after this grace. */
@@ -36,9 +53,9 @@ interface ActiveCommand {
 const withoutOutput = (c: CommandView): CommandView => ({ ...c, stdout: '', stderr: '' });
 
 /**
- * Runs commands on nodes: sends exec.request, collects streamed output up to a cap, records the
- * result, and makes sure every command ends: an agent that drops mid-command makes it "lost",
- * a queued one past its expiry becomes "expired".
+ * Runs commands on nodes: resolves targets, sends exec.request, collects streamed output up to a
+ * cap, records the result, and makes sure every command ends: an agent that drops mid-command
+ * makes it "lost", a queued one past its expiry becomes "expired".
  */
 export class CommandService extends EventEmitter<CommandServiceEvents> {
   private readonly active = new Map<string, ActiveCommand>();
@@ -46,7 +63,8 @@ export class CommandService extends EventEmitter<CommandServiceEvents> {
   constructor(
     private readonly repository: CommandsRepository,
     private readonly hub: AgentHub,
-    private readonly limits: { maxOutputBytes: number },
+    private readonly registry: NodeRegistry,
+    private readonly limits: CommandLimits,
     private readonly log: FastifyBaseLogger,
   ) {
     super();
@@ -57,10 +75,78 @@ export class CommandService extends EventEmitter<CommandServiceEvents> {
     }
     hub.on('connected', (nodeId) => this.sendQueued(nodeId));
     hub.on('disconnected', (nodeId) => this.loseRunning(nodeId));
+    hub.on('exec.output', (nodeId, message) => this.onOutput(nodeId, message));
+    hub.on('exec.result', (nodeId, message) => this.onResult(nodeId, message));
   }
 
-  /** Creates and starts (or queues) a command on each node. */
-  start(nodeIds: string[], spec: CommandSpec, by: Requester, options: { queueTtlMs?: number; batchId?: string | null } = {}): CommandView[] {
+  /** Runs a command on one node (by id, name or id prefix); an offline node is an error unless queue_ttl_s is given. */
+  runOn(nodeRef: string, request: CommandRequest, by: Requester): CommandView {
+    const node = this.registry.resolve(nodeRef);
+    const { spec, queueTtlMs } = this.specOf(request);
+    if (!queueTtlMs && !this.hub.isConnected(node.id)) {
+      throw new ApiError(409, ErrorCode.nodeOffline, `node "${node.name}" is offline (add queue_ttl_s to run it when it comes back)`);
+    }
+    return this.start([node.id], spec, by, { queueTtlMs })[0]!;
+  }
+
+  /** Runs a command on every node the targets name; returns the batch id and the commands. */
+  fanOut(targets: Targets, request: CommandRequest, by: Requester): { batch_id: string; commands: CommandView[] } {
+    const { spec, queueTtlMs } = this.specOf(request);
+    const nodeIds = this.resolveTargets(targets);
+    const batchId = crypto.randomUUID();
+    return { batch_id: batchId, commands: this.start(nodeIds, spec, by, { batchId, queueTtlMs }).map(withoutOutput) };
+  }
+
+  resolveTargets(targets: Targets): string[] {
+    const ids = new Set<string>();
+    for (const ref of targets.nodes ?? []) ids.add(this.registry.resolve(ref).id);
+    if (targets.label) {
+      const at = targets.label.indexOf('=');
+      const [key, value] = [targets.label.slice(0, at), targets.label.slice(at + 1)];
+      for (const n of this.registry.list()) if (n.labels[key] === value && n.status !== 'revoked') ids.add(n.id);
+    }
+    if (targets.all) for (const n of this.registry.list()) if (n.status === 'online') ids.add(n.id);
+    if (ids.size === 0) throw new ApiError(400, ErrorCode.badRequest, 'no node matches these targets');
+    return [...ids];
+  }
+
+  /** Command history, newest first, without output (a running command shows its live status). */
+  search(query: Omit<CommandQuery, 'nodeId'> & { node?: string }): { commands: CommandView[]; more: boolean } {
+    const nodeId = query.node === undefined ? undefined : this.registry.resolve(query.node).id;
+    const page = this.repository.search({ ...query, nodeId });
+    return { commands: page.commands.map((c) => withoutOutput(this.get(c.id) ?? c)), more: page.more };
+  }
+
+  get(id: string): CommandView | undefined {
+    return this.active.get(id)?.record ?? this.repository.get(id);
+  }
+
+  /** Cancels a queued or running command: its whole process group is killed. */
+  cancel(id: string): CommandView {
+    const command = this.get(id);
+    if (!command) throw new ApiError(404, ErrorCode.notFound, `command ${id} not found`);
+    const entry = this.active.get(id);
+    if (!entry) throw new ApiError(409, ErrorCode.conflict, `command already ended (${command.status})`);
+    if (entry.record.status === 'queued') {
+      this.finish(entry, { status: 'cancelled' });
+    } else if (!this.hub.sendTo(entry.record.node_id, { type: 'exec.cancel', data: { command_id: id } })) {
+      this.finish(entry, { status: 'lost', error: 'the node went offline' });
+    }
+    return this.get(id)!;
+  }
+
+  private specOf(request: CommandRequest): { spec: CommandSpec; queueTtlMs: number | undefined } {
+    if ((request.command === undefined) === (request.argv === undefined)) {
+      throw new ApiError(400, ErrorCode.badRequest, 'give either "command" (a shell string) or "argv" (a list), not both');
+    }
+    const timeout = request.timeout_s ?? this.limits.defaultTimeoutS;
+    if (timeout > this.limits.maxTimeoutS) throw new ApiError(400, ErrorCode.badRequest, `timeout_s is over the maximum of ${this.limits.maxTimeoutS} s`);
+    const { queue_ttl_s: queueTtlS, ...spec } = request;
+    return { spec: { ...spec, timeout_s: timeout }, queueTtlMs: queueTtlS ? queueTtlS * 1000 : undefined };
+  }
+
+  /** Creates and starts (or queues) a command on each node; nothing is sent before the records are committed. */
+  private start(nodeIds: string[], spec: CommandSpec, by: Requester, options: { queueTtlMs?: number; batchId?: string }): CommandView[] {
     return nodeIds.map((nodeId) => {
       const now = Date.now();
       const record: CommandRecord = {
@@ -69,33 +155,20 @@ export class CommandService extends EventEmitter<CommandServiceEvents> {
         stderr: '', truncated: false, error: null, created_at: now, started_at: null, finished_at: null, duration_ms: null,
         expires_at: options.queueTtlMs ? now + options.queueTtlMs : null,
       };
-      const entry: ActiveCommand = { record, outputBytes: 0 };
       this.repository.insert(record);
-      this.active.set(record.id, entry);
-      if (this.hub.isConnected(nodeId)) this.send(entry);
-      else if (!options.queueTtlMs) this.finish(entry, { status: 'error', error: 'node is offline' });
-      else this.emit('updated', withoutOutput(record));
+      this.repository.afterCommit(() => this.launch({ record, outputBytes: 0 }, options.queueTtlMs));
       return { ...record };
     });
   }
 
-  get(id: string): CommandView | undefined {
-    return this.active.get(id)?.record ?? this.repository.get(id);
+  private launch(entry: ActiveCommand, queueTtlMs: number | undefined): void {
+    this.active.set(entry.record.id, entry);
+    if (this.hub.isConnected(entry.record.node_id)) this.send(entry);
+    else if (!queueTtlMs) this.finish(entry, { status: 'error', error: 'node is offline' });
+    else this.emit('updated', withoutOutput(entry.record));
   }
 
-  /** Cancels a queued or running command; false when it already ended. */
-  cancel(id: string): boolean {
-    const entry = this.active.get(id);
-    if (!entry) return false;
-    if (entry.record.status === 'queued') {
-      this.finish(entry, { status: 'cancelled' });
-    } else if (!this.hub.sendTo(entry.record.node_id, { type: 'exec.cancel', data: { command_id: id } })) {
-      this.finish(entry, { status: 'lost', error: 'the node went offline' });
-    }
-    return true;
-  }
-
-  onOutput(nodeId: string, { data }: ExecOutputMessage): void {
+  private onOutput(nodeId: string, { data }: ExecOutputMessage): void {
     const entry = this.active.get(data.command_id);
     if (!entry || entry.record.node_id !== nodeId) return;
     const room = this.limits.maxOutputBytes - entry.outputBytes;
@@ -111,7 +184,7 @@ export class CommandService extends EventEmitter<CommandServiceEvents> {
     this.emit('output', { command_id: data.command_id, node_id: nodeId, stream: data.stream, offset, data: text });
   }
 
-  onResult(nodeId: string, { data }: ExecResultMessage): void {
+  private onResult(nodeId: string, { data }: ExecResultMessage): void {
     const entry = this.active.get(data.command_id);
     if (!entry || entry.record.node_id !== nodeId) return;
     let status: CommandStatus = data.exit_code === 0 ? 'succeeded' : 'failed';
@@ -160,13 +233,17 @@ export class CommandService extends EventEmitter<CommandServiceEvents> {
 
   private finish(entry: ActiveCommand, change: Partial<CommandView> & { status: CommandStatus }): void {
     const { record } = entry;
-    if (FINAL_STATUSES.has(record.status)) return;
+    if (isFinalStatus(record.status)) return;
     clearTimeout(entry.watchdog);
     Object.assign(record, change);
     record.finished_at = Date.now();
     record.duration_ms ??= record.started_at === null ? null : record.finished_at - record.started_at;
     this.active.delete(record.id);
-    this.repository.update(record);
+    try {
+      this.repository.update(record);
+    } catch (err) {
+      this.log.error({ err, commandId: record.id }, 'could not record the end of a command');
+    }
     this.log.info({ commandId: record.id, nodeId: record.node_id, status: record.status, exitCode: record.exit_code }, 'command ended');
     this.emit('updated', withoutOutput(record));
   }

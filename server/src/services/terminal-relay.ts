@@ -1,13 +1,10 @@
 import type { WebSocket } from 'ws';
 import type { FastifyBaseLogger } from 'fastify';
-import { BinaryOpcode, encodeBinaryFrame, type TerminalCloseMessage, type TerminalOpenedMessage } from '@dvic/protocol';
+import { BinaryOpcode, CloseCode, encodeBinaryFrame, TERMINAL_WINDOW_BYTES, type TerminalCloseMessage, type TerminalOpenedMessage } from '@dvic/protocol';
 import type { AgentHub } from '../hub/agent-hub.js';
-
-/**
- * Bytes the agent may send on a terminal before the viewer has acknowledged them. Every hop
- * (agent, server, browser) holds at most this much per terminal, whatever the program prints.
- */
-export const TERMINAL_WINDOW_BYTES = 256 * 1024;
+import type { NodeRegistry } from '../live/node-registry.js';
+import type { AuditTrail } from './audit-trail.js';
+import type { Requester } from './command-service.js';
 
 export interface TerminalSession {
   nodeId: string;
@@ -30,12 +27,20 @@ export class TerminalRelay {
   private nextChannel = 1;
   private readonly idleTimer: NodeJS.Timeout;
 
-  constructor(private readonly hub: AgentHub, private readonly idleMs: number, private readonly log: FastifyBaseLogger) {
+  constructor(
+    private readonly hub: AgentHub,
+    private readonly registry: NodeRegistry,
+    private readonly audit: AuditTrail,
+    private readonly idleMs: number,
+    private readonly log: FastifyBaseLogger,
+  ) {
     this.idleTimer = setInterval(() => this.closeIdle(), Math.min(idleMs, 10_000));
     this.idleTimer.unref();
     hub.on('disconnected', (nodeId) => {
       for (const session of [...this.sessions.values()]) if (session.nodeId === nodeId) this.end(session, 'the node disconnected', null);
     });
+    hub.on('terminal.opened', (nodeId, message) => this.onOpened(nodeId, message));
+    hub.on('terminal.close', (nodeId, message) => this.onAgentClose(nodeId, message));
     hub.on('binary', ({ nodeId, opcode, channel, payload }) => {
       if (opcode !== BinaryOpcode.terminalData) return;
       const session = this.sessions.get(key(nodeId, channel));
@@ -45,8 +50,37 @@ export class TerminalRelay {
     });
   }
 
+  /**
+   * Opens a terminal on a node (id, name or id prefix) for a viewer, or tells the viewer why not
+   * (close code terminalRefused). Opening, refusal and end are audited.
+   */
+  openFor(nodeRef: string, viewer: WebSocket, size: { cols: number; rows: number; user?: string }, by: Requester): void {
+    const audit = (action: string, target: string, outcome: 'ok' | 'failed', details: Record<string, unknown>) =>
+      this.audit.appendBestEffort({ user_id: by.userId, username: by.username, source_ip: by.ip, action, target, outcome, details });
+    let node;
+    try {
+      node = this.registry.resolve(nodeRef);
+    } catch (err) {
+      return this.refuse(viewer, (err as Error).message, () => audit('terminal.open', nodeRef, 'failed', { reason: (err as Error).message }));
+    }
+    const nodeId = node.id;
+    const problem = !this.hub.isConnected(nodeId) ? 'node is offline'
+      : !this.hub.capabilities(nodeId)?.includes('terminal') ? 'the agent on this node cannot open terminals (update it)' : null;
+    if (problem) return this.refuse(viewer, problem, () => audit('terminal.open', nodeId, 'failed', { reason: problem }));
+    const session = this.open(nodeId, viewer, size, ({ reason, exitCode, durationMs }) => {
+      audit('terminal.close', nodeId, 'ok', { channel: session.channel, reason, exit_code: exitCode, duration_ms: durationMs });
+    });
+    audit('terminal.open', nodeId, 'ok', { channel: session.channel, cols: size.cols, rows: size.rows, ...(size.user ? { user: size.user } : {}) });
+  }
+
+  private refuse(viewer: WebSocket, reason: string, record: () => void): void {
+    record();
+    viewer.send(JSON.stringify({ type: 'closed', exit_code: null, reason }));
+    viewer.close(CloseCode.terminalRefused, reason.slice(0, 120));
+  }
+
   /** Starts a terminal for a viewer; the viewer socket now belongs to the relay. */
-  open(nodeId: string, viewer: WebSocket, size: { cols: number; rows: number; user?: string }, onClose: TerminalSession['onClose']): TerminalSession {
+  private open(nodeId: string, viewer: WebSocket, size: { cols: number; rows: number; user?: string }, onClose: TerminalSession['onClose']): TerminalSession {
     const channel = this.allocateChannel(nodeId);
     const now = Date.now();
     const session: TerminalSession = { nodeId, channel, viewer, openedAt: now, lastActivity: now, onClose };
@@ -58,12 +92,12 @@ export class TerminalRelay {
     return session;
   }
 
-  onOpened(nodeId: string, { data }: TerminalOpenedMessage): void {
+  private onOpened(nodeId: string, { data }: TerminalOpenedMessage): void {
     const session = this.sessions.get(key(nodeId, data.channel));
     if (session?.viewer.readyState === session?.viewer.OPEN) session!.viewer.send(JSON.stringify({ type: 'opened', pid: data.pid ?? null }));
   }
 
-  onAgentClose(nodeId: string, { data }: TerminalCloseMessage): void {
+  private onAgentClose(nodeId: string, { data }: TerminalCloseMessage): void {
     const session = this.sessions.get(key(nodeId, data.channel));
     if (session) this.end(session, data.reason ?? 'the shell exited', data.exit_code ?? null);
   }

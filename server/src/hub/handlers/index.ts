@@ -3,8 +3,6 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { DemoRegistry } from '../../live/demo-registry.js';
 import type { NodeRegistry } from '../../live/node-registry.js';
 import type { LogWriter } from '../../services/log-writer.js';
-import type { CommandService } from '../../services/command-service.js';
-import type { TerminalRelay } from '../../services/terminal-relay.js';
 import { handleAgentStatus } from './agent-status.js';
 import { handleDemoLogs } from './demo-logs.js';
 import { handleDemoState } from './demo-state.js';
@@ -14,24 +12,27 @@ import { handleHardwareState } from './hardware.js';
 import { handleSystemLogs } from './system-logs.js';
 import { handleTerminalClose, handleTerminalOpened } from './terminal.js';
 
-/** The services message handlers work with. */
+/** The stores message handlers write to (services that need the hub subscribe to its events instead). */
 export interface HubServices {
   registry: NodeRegistry;
   demos: DemoRegistry;
   logWriter: LogWriter;
-  commands: CommandService;
-  terminals: TerminalRelay;
 }
 
-/** What a handler may use: the node it speaks for, a way to answer, and the shared services. */
+export type MessageOf<T extends AgentToServerMessage['type']> = Extract<AgentToServerMessage, { type: T }>;
+
+/** Messages the hub hands on as typed events (the command service and the terminal relay listen). */
+export type RelayedType = 'exec.output' | 'exec.result' | 'terminal.opened' | 'terminal.close';
+
+/** What a handler may use: the node it speaks for, a way to answer, the stores, and the hub's events. */
 export interface HandlerContext {
   nodeId: string;
   send(message: object): void;
   services: HubServices;
   log: FastifyBaseLogger;
+  relay<T extends RelayedType>(type: T, message: MessageOf<T>): void;
 }
 
-type MessageOf<T extends AgentToServerMessage['type']> = Extract<AgentToServerMessage, { type: T }>;
 type Handler<T extends AgentToServerMessage['type']> = (ctx: HandlerContext, message: MessageOf<T>) => void;
 
 /**

@@ -1,5 +1,5 @@
-import type { LogRecord } from '@dvic/protocol';
-import { levelNumber, type NewLogRecord } from '../../repositories/logs-repository.js';
+import { levelNumber, type LogRecord } from '@dvic/protocol';
+import type { NewLogRecord } from '../../repositories/logs-repository.js';
 
 /** Converts a shipped record to a stored one; a timestamp the server cannot read becomes arrival time. */
 export function toNewRecord(

@@ -3,6 +3,6 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 /** The one WebSocket each node agent keeps open (docs/protocol.md). Authenticated by the handshake. */
 export const agentRoute: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/agent', { websocket: true, schema: { hide: true } }, (socket, request) => {
-    app.services.agentHub.accept(socket, request.raw);
+    app.agentHub.accept(socket, request.raw);
   });
 };

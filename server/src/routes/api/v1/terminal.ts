@@ -1,16 +1,15 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { requireAdmin } from '../../../plugins/audit-trail.js';
 
 /**
  * WebSocket /api/v1/nodes/{id}/terminal?cols=&rows=: a login shell on the node's PTY, relayed by
- * the server (protocol in services/terminal-relay.ts). Admins only; opening and closing are audited.
+ * the server (protocol in services/terminal-relay.ts). Operators and admins; the relay audits
+ * every opening, refusal and end.
  */
 export const terminalRoute: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/nodes/:id/terminal', {
     websocket: true,
-    config: { audit: 'terminal.open' },
-    preHandler: requireAdmin,
+    config: { role: 'operator', audit: 'terminal.open' },
     schema: {
       hide: true,
       params: Type.Object({ id: Type.String({ maxLength: 64 }) }),
@@ -21,20 +20,9 @@ export const terminalRoute: FastifyPluginAsyncTypebox = async (app) => {
       }),
     },
   }, (socket, request) => {
-    const { registry, agentHub, terminals } = app.services;
-    const node = registry.find(request.params.id);
-    const refuse = (reason: string) => {
-      request.audit('terminal.open', node?.id ?? request.params.id, 'failed', { reason });
-      socket.send(JSON.stringify({ type: 'closed', exit_code: null, reason }));
-      socket.close(4404, reason);
-    };
-    if (!node) return refuse('node not found');
-    if (!agentHub.isConnected(node.id)) return refuse('node is offline');
-    if (!agentHub.capabilities(node.id)?.includes('terminal')) return refuse('the agent on this node cannot open terminals (update it)');
     const { cols = 80, rows = 24, user } = request.query;
-    const session = terminals.open(node.id, socket, { cols, rows, user }, ({ reason, exitCode, durationMs }) => {
-      request.audit('terminal.close', node.id, 'ok', { channel: session.channel, reason, exit_code: exitCode, duration_ms: durationMs });
+    app.terminals.openFor(request.params.id, socket, { cols, rows, user }, {
+      userId: request.user!.id, username: request.user!.username, ip: request.ip,
     });
-    request.audit('terminal.open', node.id, 'ok', { channel: session.channel, cols, rows, ...(user ? { user } : {}) });
   });
 };

@@ -2,9 +2,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { openapiDocument } from '../src/openapi-document.js';
+import { openapiDocument } from '../../src/openapi-document.js';
 
-const committed = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../docs/openapi.json');
+const committed = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../docs/openapi.json');
 
 describe('OpenAPI document', () => {
   it('is generated from the route schemas and matches the committed docs/openapi.json', async () => {

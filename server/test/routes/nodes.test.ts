@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { startTestServer, type TestServer } from './helpers.js';
+import { startTestServer, type TestServer } from '../support/test-server.js';
 
 let server: TestServer;
 beforeEach(async () => { server = await startTestServer(); });
@@ -12,11 +12,11 @@ describe('node enrollment', () => {
     expect(node).toMatchObject({ name: 'jetson-1', labels: { room: 'lab' }, status: 'offline', last_seen: null, hardware: null });
     expect(config.node_id).toBe(node.id);
     expect(config.server_url).toMatch(/^ws:\/\/.+\/api\/v1\/agent$/);
-    const row = server.app.services.db.prepare('SELECT * FROM nodes WHERE id = ?').get(node.id) as { public_key: string };
+    const row = server.app.db.prepare('SELECT * FROM nodes WHERE id = ?').get(node.id) as { public_key: string };
     const message = Buffer.from('proof');
     const signature = crypto.sign(null, message, config.private_key);
     expect(crypto.verify(null, message, row.public_key, signature)).toBe(true);
-    const everything = JSON.stringify(server.app.services.db.prepare('SELECT * FROM nodes').all());
+    const everything = JSON.stringify(server.app.db.prepare('SELECT * FROM nodes').all());
     expect(everything).not.toContain('PRIVATE KEY');
   });
 
@@ -62,7 +62,7 @@ describe('node listing and editing', () => {
     const { node } = await server.enroll('old-name');
     const res = await server.api('PATCH', `/api/v1/nodes/${node.id}`, { name: 'new-name', labels: { kind: 'pi' } });
     expect(res.json().node).toMatchObject({ name: 'new-name', labels: { kind: 'pi' } });
-    const row = server.app.services.db.prepare('SELECT name, labels FROM nodes WHERE id = ?').get(node.id);
+    const row = server.app.db.prepare('SELECT name, labels FROM nodes WHERE id = ?').get(node.id);
     expect(row).toEqual({ name: 'new-name', labels: '{"kind":"pi"}' });
   });
 });

@@ -1,9 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { connectAgent } from '../../e2e/support/simulated-agent.mjs';
-import { LogTail } from '../src/live/log-tail.js';
-import type { StoredLog } from '../src/repositories/logs-repository.js';
-import { startTestServer, waitFor, type TestServer } from './helpers.js';
+import { connectAgent } from '../support/simulated-agent.mjs';
+import { startTestServer, waitFor, type TestServer } from '../support/test-server.js';
 
 let server: TestServer;
 beforeEach(async () => { server = await startTestServer(); });
@@ -49,6 +47,22 @@ describe('demo log ingestion', () => {
     expect(body.records.map((r: any) => r.message)).toEqual(Array.from({ length: 75 }, (_, i) => `line ${74 - i}`));
     const node = (await server.api('GET', `/api/v1/nodes/${nodeId}`)).json().node;
     expect(node.demos).toEqual([expect.objectContaining({ token: TOKEN, demo: 'face-tracker', line_count: 75, error_count: 0 })]);
+    agent.close();
+  });
+
+  it('answers a batch it could not store with logs.nack; sent again, it is stored once', async () => {
+    const { agent, nodeId } = await onlineAgent('pi');
+    server.app.faults.arm('log-store', 2);
+    agent.send(batch('b1', 0, 10));
+    expect(await agent.next((m: any) => m.id === 'b1')).toMatchObject({ type: 'logs.ack' });
+    agent.send(batch('b2', 10, 10));
+    expect(await agent.next((m: any) => m.id === 'b2')).toEqual({
+      type: 'logs.nack', id: 'b2', data: { code: 'storage_failed', message: expect.stringMatching(/injected/), retry_after_ms: 1000 },
+    });
+    agent.send(batch('b2-again', 10, 10));
+    expect(await agent.next((m: any) => m.id === 'b2-again')).toEqual({ type: 'logs.ack', id: 'b2-again', data: { stored: 10, duplicates: 0 } });
+    const { body } = await search(`node=${nodeId}&limit=1000`);
+    expect(body.records.map((r: any) => r.message).reverse()).toEqual(Array.from({ length: 20 }, (_, i) => `line ${i}`));
     agent.close();
   });
 
@@ -164,24 +178,6 @@ describe('live log tail', () => {
     live.close();
     agent.close();
   });
-
-  it('drops and counts records for a subscriber that falls behind, within a bounded buffer', () => {
-    const tail = new LogTail();
-    const sent: string[] = [];
-    const socket = { readyState: 1, OPEN: 1, bufferedAmount: 0, send: (t: string) => sent.push(t) } as any;
-    tail.subscribe(socket, {});
-    const record = (i: number): StoredLog => ({ id: i, node_id: 'n', source: 'demo', demo: 'd', token: 't', ts: i, level: 'INFO', message: `m${i}`, fields: null });
-    tail.publish(Array.from({ length: 6000 }, (_, i) => record(i)));
-    (tail as any).flush();
-    const first = JSON.parse(sent[0]!);
-    expect(first.data.records).toHaveLength(5000);
-    expect(first.data.dropped).toBe(1000);
-    socket.bufferedAmount = 10 * 1024 * 1024;
-    tail.publish([record(1)]);
-    (tail as any).flush();
-    expect(sent).toHaveLength(1);
-    tail.stop();
-  });
 });
 
 describe('retention', () => {
@@ -189,7 +185,7 @@ describe('retention', () => {
     const { agent } = await onlineAgent('pi');
     agent.send(batch('old', 0, 3000));
     await agent.next((m: any) => m.id === 'old');
-    const { logRetention, logs } = server.app.services;
+    const { logRetention, logStore: logs } = server.app;
     const limits = (logRetention as any).limits;
     limits.maxBytes = logs.storedBytes / 2;
     expect(logRetention.run(Date.parse('2026-11-24T10:00:00.000Z')).deleted).toBeGreaterThanOrEqual(1000);

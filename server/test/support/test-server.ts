@@ -1,9 +1,9 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { buildApp, type App } from '../src/app.js';
-import { loadConfig } from '../src/config.js';
-import { ensureAdmin } from '../src/services/admin-bootstrap.js';
+import { buildApp, type App } from '../../src/app.js';
+import { loadConfig } from '../../src/config.js';
+import { ensureAdmin } from '../../src/services/admin-bootstrap.js';
 
 export const ADMIN_PASSWORD = 'correct horse battery staple';
 
@@ -25,7 +25,7 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'dvic-test-'));
   const config = loadConfig({ DVIC_DATA_DIR: dataDir, DVIC_LOCAL_AGENT: '0', DVIC_FLUSH_INTERVAL_MS: '100', ...env });
   const app = await buildApp(config, false);
-  await ensureAdmin(app.services.users, ADMIN_PASSWORD);
+  await ensureAdmin(app.users, ADMIN_PASSWORD);
   const address = await app.listen({ host: '127.0.0.1', port: 0 });
   const login = await app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { username: 'admin', password: ADMIN_PASSWORD } });
   const cookie = String(login.headers['set-cookie']).split(';')[0]!;

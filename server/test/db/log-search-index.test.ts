@@ -2,10 +2,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openDatabase, type Db } from '../src/db/database.js';
-import { attachSearchIndex, LogSearchIndex } from '../src/db/log-search-index.js';
-import { LogsRepository, type NewLogRecord } from '../src/repositories/logs-repository.js';
-import { waitFor } from './helpers.js';
+import { openDatabase, type Db } from '../../src/db/database.js';
+import { attachSearchIndex, LogSearchIndex } from '../../src/db/log-search-index.js';
+import { LogsRepository, type NewLogRecord } from '../../src/repositories/logs-repository.js';
+import { waitFor } from '../support/test-server.js';
 
 let dir: string;
 let db: Db;

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { ADMIN_PASSWORD, startTestServer, type TestServer } from './helpers.js';
+import { ADMIN_PASSWORD, startTestServer, type TestServer } from '../support/test-server.js';
 
 let server: TestServer;
 beforeEach(async () => { server = await startTestServer({ DVIC_LOGIN_MAX_FAILURES: '3' }); });
@@ -10,14 +10,14 @@ const login = (password: string, username = 'admin') =>
   server.app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { username, password } });
 
 describe('sign-in', () => {
-  it('sets an HttpOnly SameSite session cookie that opens the API', async () => {
+  it('sets an HttpOnly SameSite=Strict session cookie that opens the API', async () => {
     const res = await login(ADMIN_PASSWORD);
     expect(res.statusCode).toBe(200);
-    expect(res.json()).toEqual({ user: { id: 1, username: 'admin', role: 'admin' } });
+    expect(res.json().user).toMatchObject({ id: 1, username: 'admin', role: 'admin', disabled: false });
     const cookie = String(res.headers['set-cookie']);
     expect(cookie).toMatch(/^dvic_session=[\w-]{40,};/);
     expect(cookie).toMatch(/HttpOnly/);
-    expect(cookie).toMatch(/SameSite=Lax/);
+    expect(cookie).toMatch(/SameSite=Strict/);
     const me = await server.app.inject({ url: '/api/v1/auth/me', headers: { cookie: cookie.split(';')[0]! } });
     expect(me.json().user.username).toBe('admin');
   });
@@ -48,7 +48,7 @@ describe('sign-in', () => {
   });
 
   it('stores the password as a scrypt hash, never in clear', () => {
-    const row = server.app.services.db.prepare('SELECT password_hash FROM users').get() as { password_hash: string };
+    const row = server.app.db.prepare('SELECT password_hash FROM users').get() as { password_hash: string };
     expect(row.password_hash).toMatch(/^scrypt\$\d+\$8\$1\$/);
     expect(row.password_hash).not.toContain(ADMIN_PASSWORD);
   });
@@ -69,7 +69,7 @@ describe('API tokens', () => {
     expect(token).toMatch(/^dvic_/);
     const bearer = { authorization: `Bearer ${token}` };
     expect((await server.app.inject({ url: '/api/v1/nodes', headers: bearer })).statusCode).toBe(200);
-    const stored = JSON.stringify(server.app.services.db.prepare('SELECT * FROM api_tokens').all());
+    const stored = JSON.stringify(server.app.db.prepare('SELECT * FROM api_tokens').all());
     expect(stored).not.toContain(token);
     const listed = (await server.api('GET', '/api/v1/tokens')).json().tokens;
     expect(listed[0]).toMatchObject({ id: info.id, name: 'ci', revoked_at: null });

@@ -1,8 +1,8 @@
 import crypto from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { connectAgent } from '../../e2e/support/simulated-agent.mjs';
-import { startTestServer, waitFor, type TestServer } from './helpers.js';
+import { connectAgent } from '../support/simulated-agent.mjs';
+import { startTestServer, waitFor, type TestServer } from '../support/test-server.js';
 
 let server: TestServer;
 beforeEach(async () => { server = await startTestServer({ DVIC_PING_INTERVAL_MS: '150', DVIC_AUTH_TIMEOUT_MS: '400' }); });

@@ -3,9 +3,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { Checkpointer } from '../src/db/checkpointer.js';
-import { migrate, openDatabase } from '../src/db/database.js';
-import { migrations } from '../src/db/migrations.js';
+import { Checkpointer } from '../../src/db/checkpointer.js';
+import { migrate, openDatabase } from '../../src/db/database.js';
+import { migrations } from '../../src/db/migrations/index.js';
 
 describe('database', () => {
   it('opens in WAL mode with every migration applied', () => {
@@ -17,12 +17,22 @@ describe('database', () => {
     fs.rmSync(dir, { recursive: true });
   });
 
+  it('has one migration file per step, numbered like its version and listed in order', () => {
+    const dir = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../src/db/migrations');
+    const files = fs.readdirSync(dir).filter((f) => /^\d{4}-.+\.ts$/.test(f)).sort();
+    expect(files.map((f) => Number(f.slice(0, 4)))).toEqual(files.map((_, i) => i + 1));
+    expect(migrations.map((m) => m.version)).toEqual(files.map((_, i) => i + 1));
+    for (const [i, file] of files.entries()) {
+      expect(fs.readFileSync(path.join(dir, file), 'utf8'), file).toContain(`version: ${i + 1},`);
+    }
+  });
+
   it('migrates down to nothing and up again', () => {
     const db = openDatabase(':memory:');
     migrate(db, migrations, 0);
     expect(db.prepare("SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table'").get()).toEqual({ n: 0 });
     migrate(db, migrations);
-    expect(db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all().map((r: any) => r.name))
+    expect(db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all().map((r) => (r as { name: string }).name))
       .toEqual(expect.arrayContaining(['api_tokens', 'audit_log', 'commands', 'demos', 'log_records', 'nodes', 'sessions', 'users']));
   });
 
@@ -45,7 +55,7 @@ describe('database', () => {
   it('keeps a process with nothing else to do alive until the last checkpoint, then closes the database', () => {
     // Built code (npm test builds first): a plain node process, as the server and its scripts run.
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dvic-db-'));
-    const dist = path.resolve(__dirname, '../dist/db');
+    const dist = path.resolve(__dirname, '../../dist/db');
     const script = `
       import { Checkpointer } from '${dist}/checkpointer.js';
       import { openDatabase } from '${dist}/database.js';

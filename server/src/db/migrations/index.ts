@@ -1,0 +1,13 @@
+import type { Migration } from './migration.js';
+import { migration as m0001 } from './0001-users-sessions-tokens-nodes.js';
+import { migration as m0002 } from './0002-node-agent-config.js';
+import { migration as m0003 } from './0003-log-records-and-demos.js';
+import { migration as m0004 } from './0004-commands-and-audit.js';
+import { migration as m0005 } from './0005-search-index-in-its-own-file.js';
+import { migration as m0006 } from './0006-token-roles-and-user-state.js';
+import { migration as m0007 } from './0007-demo-file-owner.js';
+
+export type { Migration };
+
+/** Every migration, in order (a test checks that file names, versions and this list agree). */
+export const migrations: Migration[] = [m0001, m0002, m0003, m0004, m0005, m0006, m0007];

@@ -1,0 +1,17 @@
+import fp from 'fastify-plugin';
+import { CommandsRepository } from '../repositories/commands-repository.js';
+import { CommandService } from '../services/command-service.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    commands: CommandService;
+  }
+}
+
+/** Commands run on nodes: sent through the hub, results and output from its events. */
+export const commandsPlugin = fp(async (app) => {
+  const { config } = app;
+  app.decorate('commands', new CommandService(new CommandsRepository(app.db), app.agentHub, app.nodeRegistry, {
+    maxOutputBytes: config.execOutputMaxBytes, defaultTimeoutS: config.execDefaultTimeoutS, maxTimeoutS: config.execMaxTimeoutS,
+  }, app.log.child({ component: 'commands' })));
+}, { name: 'commands', dependencies: ['db', 'agent-hub', 'nodes'] });

@@ -1,0 +1,108 @@
+import type { FastifyReply, FastifyRequest, RouteHandlerMethod, RouteOptions } from 'fastify';
+import fp from 'fastify-plugin';
+import { ErrorCode } from '@dvic/protocol';
+import { inTransaction } from '../db/transaction.js';
+import { ApiError } from '../errors.js';
+import { roleRank, type Role } from '../repositories/users-repository.js';
+import type { NewAuditEntry } from '../repositories/audit-repository.js';
+
+/** What a route declares about who may call it and what the audit log keeps of it. */
+export interface RouteGuard {
+  /** A route anyone may call (sign-in, the agent endpoint): it sits outside the authenticated folder. */
+  public?: boolean;
+  /** The least role allowed (default viewer: any signed-in user). */
+  role?: Role;
+  /**
+   * The audit action of a route that changes things. Its handler runs in one transaction with the
+   * audit entry: a change that cannot be audited is not applied. Such a handler must make its
+   * change synchronously (async work goes in a preHandler). `{action, transactional: false}` audits
+   * a route with no database change of its own (sign-in) after it ran.
+   */
+  audit?: string | { action: string; transactional: false };
+}
+
+declare module 'fastify' {
+  // eslint-disable-next-line @typescript-eslint/no-empty-object-type
+  interface FastifyContextConfig extends RouteGuard {}
+  interface FastifyInstance {
+    /** onRequest hook after authenticate: refuses (403, audited) a role below the route's. */
+    authorize: (request: FastifyRequest) => Promise<void>;
+  }
+}
+
+export const hasRole = (user: { role: Role } | null, role: Role) => user !== null && roleRank(user.role) >= roleRank(role);
+
+const auditAction = (audit: RouteGuard['audit']) => (typeof audit === 'string' ? audit : audit?.action);
+
+/** The audit entry of a request: the user, the address, the target and what was asked. */
+export function requestEntry(request: FastifyRequest, action: string, outcome: NewAuditEntry['outcome'], details: Record<string, unknown>): NewAuditEntry {
+  const params = request.params as { id?: unknown } | undefined;
+  return {
+    user_id: request.user?.id ?? null, username: request.user?.username ?? null, source_ip: request.ip, action,
+    target: typeof params?.id === 'string' ? params.id : null, outcome, details,
+  };
+}
+
+/** The ids of what a handler created or changed, for the audit entry. */
+function resultIds(result: unknown): Record<string, unknown> {
+  if (!result || typeof result !== 'object') return {};
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(result)) {
+    if ((key === 'id' || key.endsWith('_id')) && (typeof value === 'string' || typeof value === 'number')) out[key] = value;
+    else if (value && typeof value === 'object' && 'id' in value) out[`${key}_id`] = (value as { id: unknown }).id;
+  }
+  return out;
+}
+
+const outcomeOf = (err: unknown): NewAuditEntry['outcome'] => (err instanceof ApiError && (err.statusCode === 401 || err.statusCode === 403) ? 'denied' : 'failed');
+
+/** Route roles and audited changes, declared in route config and applied here for every route. */
+export const routeGuardsPlugin = fp(async (app) => {
+  app.decorate('authorize', async (request: FastifyRequest) => {
+    const { role = 'viewer', audit } = request.routeOptions.config;
+    if (hasRole(request.user, role)) return;
+    const reason = `role ${request.user?.role ?? 'none'} may not do this (needs ${role})`;
+    const action = auditAction(audit) ?? `${request.method} ${request.routeOptions.url}`;
+    app.auditTrail.appendBestEffort(requestEntry(request, action, 'denied', { reason, method: request.method, url: request.url }));
+    throw new ApiError(403, ErrorCode.forbidden, `${reason}`);
+  });
+
+  app.addHook('onRoute', (route: RouteOptions) => {
+    const audit = route.config?.audit;
+    // Documented in the OpenAPI document, where a test checks every route's guard.
+    if (route.schema && !route.schema.hide) Object.assign(route.schema, { 'x-role': route.config?.public ? 'public' : route.config?.role ?? 'viewer', ...(audit ? { 'x-audit': auditAction(audit) } : {}) });
+    if (!audit || (route as { websocket?: boolean }).websocket) return;
+    route.handler = typeof audit === 'string' ? transactional(route.handler, audit) : auditedAfter(route.handler, audit.action);
+  });
+
+  function transactional(handler: RouteHandlerMethod, action: string): RouteHandlerMethod {
+    return async function (this: unknown, request: FastifyRequest, reply: FastifyReply) {
+      const details = { body: request.body ?? null };
+      try {
+        return inTransaction(app.db, () => {
+          const result: unknown = handler.call(this as never, request, reply);
+          if (result instanceof Promise || reply.sent) throw new Error(`the audited route ${action} must return its answer synchronously`);
+          app.auditTrail.append(requestEntry(request, action, 'ok', { ...details, ...resultIds(result) }));
+          return result;
+        });
+      } catch (err) {
+        app.auditTrail.appendBestEffort(requestEntry(request, action, outcomeOf(err), { ...details, error: (err as Error).message }));
+        throw err;
+      }
+    } as RouteHandlerMethod;
+  }
+
+  function auditedAfter(handler: RouteHandlerMethod, action: string): RouteHandlerMethod {
+    return async function (this: unknown, request: FastifyRequest, reply: FastifyReply) {
+      const details = { body: request.body ?? null };
+      try {
+        const result: unknown = await handler.call(this as never, request, reply);
+        app.auditTrail.appendBestEffort(requestEntry(request, action, 'ok', details));
+        return result;
+      } catch (err) {
+        app.auditTrail.appendBestEffort(requestEntry(request, action, outcomeOf(err), { ...details, error: (err as Error).message }));
+        throw err;
+      }
+    } as RouteHandlerMethod;
+  }
+}, { name: 'route-guards', dependencies: ['auth', 'audit', 'db'] });

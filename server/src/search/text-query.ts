@@ -1,0 +1,67 @@
+/**
+ * What `q` means everywhere it is accepted (REST logs, the live log tail, commands, audit):
+ * every term must match, case- and accent-insensitive; a bare word matches the start of a word
+ * ("cam" finds "camera"); a "quoted phrase" matches adjacent words, its last word by prefix.
+ * Words are runs of letters and digits, so `log_records` is the two words "log" and "records".
+ * This module is the one implementation: SQL calls it as dvic_match(q, text).
+ */
+
+/** A parsed query: each term a list of words (one word, or a phrase). */
+export type TextQuery = string[][];
+
+const WORD = /[\p{L}\p{N}]+/gu;
+const MAX_TERMS = 16;
+
+const fold = (text: string) => text.normalize('NFD').replace(/\p{M}+/gu, '').toLowerCase();
+
+export function words(text: string): string[] {
+  return fold(text).match(WORD) ?? [];
+}
+
+/** Parses what a user typed; null when there is nothing to look for. */
+export function parseTextQuery(q: string): TextQuery | null {
+  const terms: TextQuery = [];
+  const parts = q.split('"');
+  parts.forEach((part, i) => {
+    const found = words(part);
+    if (i % 2 === 1) {
+      if (found.length) terms.push(found); // inside quotes (an unclosed quote runs to the end)
+    } else {
+      for (const w of found) terms.push([w]);
+    }
+  });
+  return terms.length ? terms.slice(0, MAX_TERMS) : null;
+}
+
+function termMatches(term: string[], text: string[]): boolean {
+  const last = term.length - 1;
+  for (let i = 0; i + last < text.length; i++) {
+    let j = 0;
+    while (j < last && text[i + j] === term[j]) j++;
+    if (j === last && text[i + last]!.startsWith(term[last]!)) return true;
+  }
+  return false;
+}
+
+export function matchesText(query: TextQuery, text: string): boolean {
+  const found = words(text);
+  return query.every((term) => termMatches(term, found));
+}
+
+/** Every word of the query, for an index lookup that returns a superset (FTS5 prefix terms). */
+export function indexTerms(query: TextQuery): string {
+  return query.flat().map((w) => `"${w}"*`).join(' ');
+}
+
+const compiled = new Map<string, TextQuery | null>();
+
+/** The SQL function dvic_match(q, text): 1 when text matches q (queries are cached). */
+export function sqlMatch(q: string, text: string | null): number {
+  let query = compiled.get(q);
+  if (query === undefined) {
+    if (compiled.size > 256) compiled.clear();
+    query = parseTextQuery(q);
+    compiled.set(q, query);
+  }
+  return query === null || (text !== null && matchesText(query, text)) ? 1 : 0;
+}

@@ -1,0 +1,32 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Db } from '../../src/db/database.js';
+import { DemoRegistry, MAX_DEAD_RUNS_PER_NODE } from '../../src/live/demo-registry.js';
+import { DemosRepository } from '../../src/repositories/demos-repository.js';
+import { memoryDb, NODE_ID } from '../support/memory-db.js';
+
+let db: Db;
+let demos: DemoRegistry;
+beforeEach(() => {
+  db = memoryDb();
+  demos = new DemoRegistry(new DemosRepository(db));
+});
+afterEach(() => db.close());
+
+const token = (i: number) => `tok${String(i).padStart(19, '0')}`;
+
+describe('demo registry', () => {
+  it('keeps every live demo and only the newest dead runs when thousands come and go', () => {
+    const removed: string[] = [];
+    demos.on('changed', (e) => removed.push(...(e.removed ?? [])));
+    demos.applyState(NODE_ID, false, [{ token: token(99_999), demo: 'kiosk', pid: 1, alive: true }], 0);
+    for (let i = 0; i < 5000; i++) {
+      demos.applyState(NODE_ID, false, [{ token: token(i), demo: `burst-${i % 7}`, pid: 10 + i, alive: true }], 2 * i + 1);
+      demos.applyState(NODE_ID, false, [{ token: token(i), demo: `burst-${i % 7}`, pid: 10 + i, alive: false }], 2 * i + 2);
+    }
+    const kept = demos.list(NODE_ID);
+    expect(kept.filter((d) => d.alive).map((d) => d.demo)).toEqual(['kiosk']);
+    expect(kept.filter((d) => !d.alive).map((d) => d.token).sort()).toEqual(Array.from({ length: MAX_DEAD_RUNS_PER_NODE }, (_, k) => token(4999 - k)).sort());
+    expect(new DemoRegistry(new DemosRepository(db)).list(NODE_ID)).toHaveLength(MAX_DEAD_RUNS_PER_NODE + 1);
+    expect(removed).toHaveLength(5000 - MAX_DEAD_RUNS_PER_NODE);
+  });
+});

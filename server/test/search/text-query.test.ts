@@ -1,0 +1,83 @@
+// What `q` means is one thing: the same cases run against the matcher the live tail uses, the
+// REST log search, the command history and the audit log.
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Db } from '../../src/db/database.js';
+import { AuditRepository } from '../../src/repositories/audit-repository.js';
+import { CommandsRepository, type CommandRecord } from '../../src/repositories/commands-repository.js';
+import { LogsRepository } from '../../src/repositories/logs-repository.js';
+import { matchesText, parseTextQuery } from '../../src/search/text-query.js';
+import { memoryDb, newRecord, NODE_ID } from '../support/memory-db.js';
+
+const TEXTS = [
+  'Camera ready on usb-0',
+  'camera lost: frame dropped',
+  'disk almost full',
+  'Kiosk mode started',
+  'café ouvert à 9h',
+  'log_records table rebuilt',
+  'the frame rate is low',
+];
+
+/** q -> the texts it finds. */
+const CASES: [string, string[]][] = [
+  ['camera', ['Camera ready on usb-0', 'camera lost: frame dropped']],
+  ['CAM', ['Camera ready on usb-0', 'camera lost: frame dropped']],
+  ['amera', []],
+  ['camera frame', ['camera lost: frame dropped']],
+  ['"frame dropped"', ['camera lost: frame dropped']],
+  ['"frame drop"', ['camera lost: frame dropped']],
+  ['"dropped frame"', []],
+  ['"frame rate" low', ['the frame rate is low']],
+  ['cafe', ['café ouvert à 9h']],
+  ['records', ['log_records table rebuilt']],
+  ['log_records', ['log_records table rebuilt']],
+  ['usb-0', ['Camera ready on usb-0']],
+  ['"unclosed quote frame', []],
+  ['"unclosed frame', []],
+  ['frame "', ['camera lost: frame dropped', 'the frame rate is low']],
+  ['"', TEXTS],
+  ['%', TEXTS],
+  ["'; DROP TABLE log_records; --", []],
+];
+
+let db: Db;
+beforeEach(() => { db = memoryDb(); });
+afterEach(() => db.close());
+
+type Search = (q: string) => string[];
+
+const searches: Record<string, (db: Db) => Search> = {
+  'live tail matcher': () => (q) => {
+    const query = parseTextQuery(q);
+    return TEXTS.filter((t) => query === null || matchesText(query, t));
+  },
+  'REST logs': (db) => {
+    const logs = new LogsRepository(db);
+    db.transaction(() => logs.insertNew(TEXTS.map((t, i) => newRecord(i, t))))();
+    return (q) => logs.search({ q, limit: 100 }).records.map((r) => r.message).reverse();
+  },
+  commands: (db) => {
+    const commands = new CommandsRepository(db);
+    TEXTS.forEach((t, i) => commands.insert(command(i, t)));
+    return (q) => commands.search({ q, limit: 100 }).commands.map((c) => c.command).reverse();
+  },
+  audit: (db) => {
+    const audit = new AuditRepository(db);
+    TEXTS.forEach((t) => audit.append({ user_id: null, username: 'admin', source_ip: null, action: 'note', target: null, outcome: 'ok', details: { text: t } }));
+    return (q) => audit.search({ q, limit: 100 }).entries.map((e) => (e.details as { text: string }).text).reverse();
+  },
+};
+
+function command(i: number, text: string): CommandRecord {
+  return {
+    id: `c${i}`, batch_id: null, node_id: NODE_ID, user: 'admin', userId: null, source_ip: null, command: text, spec: { command: text, timeout_s: 1 },
+    status: 'succeeded', exit_code: 0, signal: null, stdout: '', stderr: '', truncated: false, error: null,
+    created_at: 1000 + i, started_at: null, finished_at: null, duration_ms: null, expires_at: null,
+  };
+}
+
+describe.each(Object.keys(searches))('q in the %s', (name) => {
+  it.each(CASES)('%s', (q, expected) => {
+    expect(searches[name]!(db)(q)).toEqual(expected);
+  });
+});

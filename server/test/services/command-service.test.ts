@@ -1,0 +1,79 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { inTransaction } from '../../src/db/transaction.js';
+import { ApiError } from '../../src/errors.js';
+import { connectAgent } from '../support/simulated-agent.mjs';
+import { startTestServer, waitFor, type TestServer } from '../support/test-server.js';
+
+let server: TestServer;
+beforeEach(async () => { server = await startTestServer({ DVIC_EXEC_MAX_TIMEOUT_S: '100' }); });
+afterEach(async () => { await server.close(); });
+
+const by = { userId: 1, username: 'admin', ip: '127.0.0.1' };
+
+async function onlineAgent(name: string, labels?: Record<string, string>) {
+  const { config } = await server.enroll(name, labels);
+  const agent = await connectAgent({ url: server.agentUrl, nodeId: config.node_id, privateKeyPem: config.private_key, capabilities: ['hardware', 'exec'] });
+  return { agent, nodeId: config.node_id as string };
+}
+
+function failure(fn: () => unknown): [number, string] {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof ApiError) return [err.statusCode, err.code];
+    throw err;
+  }
+  return [0, 'no error'];
+}
+
+describe('command service', () => {
+  it('refuses what cannot run: both or neither of command and argv, a timeout over the cap, an offline node, no target', async () => {
+    const { commands } = server.app;
+    const { nodeId } = await onlineAgent('pi');
+    await server.enroll('asleep');
+    expect(failure(() => commands.runOn(nodeId, { command: 'id', argv: ['id'] }, by))).toEqual([400, 'bad_request']);
+    expect(failure(() => commands.runOn(nodeId, {}, by))).toEqual([400, 'bad_request']);
+    expect(failure(() => commands.runOn(nodeId, { command: 'id', timeout_s: 101 }, by))).toEqual([400, 'bad_request']);
+    expect(failure(() => commands.runOn('asleep', { command: 'id' }, by))).toEqual([409, 'node_offline']);
+    expect(failure(() => commands.runOn('nowhere', { command: 'id' }, by))).toEqual([404, 'not_found']);
+    expect(failure(() => commands.fanOut({ label: 'room=none' }, { command: 'id' }, by))).toEqual([400, 'bad_request']);
+  });
+
+  it('resolves fan-out targets by name, id prefix, label and all online, each node once', async () => {
+    const a = await onlineAgent('a', { room: 'hall' });
+    const b = await onlineAgent('b', { room: 'hall' });
+    const c = await onlineAgent('c', { room: 'lab' });
+    const { commands } = server.app;
+    expect(commands.resolveTargets({ nodes: ['a', b.nodeId.slice(0, 8)], label: 'room=hall' }).sort()).toEqual([a.nodeId, b.nodeId].sort());
+    expect(commands.resolveTargets({ all: true }).sort()).toEqual([a.nodeId, b.nodeId, c.nodeId].sort());
+  });
+
+  it('sends nothing and keeps nothing for a command whose transaction rolled back', async () => {
+    const { agent, nodeId } = await onlineAgent('pi');
+    const { commands, db } = server.app;
+    expect(() => inTransaction(db, () => {
+      commands.runOn(nodeId, { command: 'rm -rf /tmp/x' }, by);
+      throw new Error('the audit entry could not be written');
+    })).toThrow();
+    const kept = inTransaction(db, () => commands.runOn(nodeId, { command: 'id' }, by));
+    const request = await agent.next((m: { type: string }) => m.type === 'exec.request');
+    expect(request.data).toMatchObject({ command_id: kept.id, command: 'id' });
+    expect(agent.messages.filter((m: { type: string }) => m.type === 'exec.request')).toEqual([]);
+    expect(commands.search({ limit: 10 }).commands.map((c) => c.command)).toEqual(['id']);
+    agent.close();
+  });
+
+  it('keeps output up to the cap, marks it truncated, and ends the command from its result', async () => {
+    const { agent, nodeId } = await onlineAgent('pi');
+    const { commands } = server.app;
+    const { id } = commands.runOn(nodeId, { argv: ['yes'] }, by);
+    await agent.next((m: { type: string }) => m.type === 'exec.request');
+    const chunk = 'y'.repeat(400_000);
+    for (let seq = 0; seq < 3; seq++) agent.send({ type: 'exec.output', data: { command_id: id, stream: 'stdout', seq, data: chunk } });
+    agent.send({ type: 'exec.result', data: { command_id: id, exit_code: null, signal: 'SIGPIPE', duration_ms: 10 } });
+    const done = await waitFor(() => { const c = commands.get(id)!; return c.status !== 'running' ? c : null; }, 3000, 'result');
+    expect(done).toMatchObject({ status: 'failed', signal: 'SIGPIPE', truncated: true });
+    expect(done?.stdout.length).toBe(1024 * 1024);
+    agent.close();
+  });
+});
