@@ -1275,7 +1275,7 @@ class Problems(object):
         with self.lock:
             item = self.items.get(key)
             if item is None and len(self.items) >= MAX_PROBLEMS - 1:
-                key = ("too_many_problems", "")
+                key = ("problems.too_many", "")
                 message = "more problems than agent.status can list; see the agent's log"
                 item = self.items.get(key)
             if item is None:
@@ -1333,6 +1333,7 @@ class Worker(object):
             failures = 0 if time.monotonic() - started >= WORKER_STABLE_S else failures + 1
             delay = min(BACKOFF_CAP_S, 0.5 * 2 ** min(failures, 8))
             log("ERROR", "worker %s stopped (%s): restarting in %.1f s" % (self.name, error, delay))
+            self.agent.problems.report("worker.restarted", "stopped (%s), restarted after %.1f s" % (error, delay), self.name)
             self.agent.status_changed()
             self.agent.stop_event.wait(delay)
 
@@ -1566,7 +1567,7 @@ class LogShipper(object):
             log("WARN", "the server did not store log batch %s (%s): %s" % (batch_id, data["code"], data["message"]))
             self.forget(stream.nack(batch_id, data["retry_after_ms"] / 1000.0, now))
         elif data.get("code") in REFUSED_BATCH_CODES:
-            self.agent.problems.report("log_batch_refused", "the server refused a %s batch: %s" % (self.kind, data.get("message", "")))
+            self.agent.problems.report("logs.batch_refused", "the server refused a %s batch: %s" % (self.kind, data.get("message", "")))
             stream.ack(batch_id)  # skipped: the same bytes would be refused again, forever
         else:
             self.forget(stream.nack(batch_id, 5.0, now))
@@ -2134,7 +2135,7 @@ class DemoLogs(Feature):
             known = self.by_path.get(path)
             if known is not None:
                 self._drop(known)
-            self._skip(path, (0, 0, 0, 0), "log_file_error", "%s: %s (%s)" % (type(e).__name__, e, _where(e)))
+            self._skip(path, (0, 0, 0, 0), "log_file.error", "%s: %s (%s)" % (type(e).__name__, e, _where(e)))
 
     def _examine(self, scope: Scope, path: str, parsed: Tuple[str, Optional[int]]) -> None:
         try:
@@ -2159,9 +2160,9 @@ class DemoLogs(Feature):
         self.skipped.pop(path, None)
         if not stat.S_ISREG(st.st_mode):
             kind = next((name for test, name in FILE_KINDS if test(st.st_mode)), "not a regular file")
-            self._skip(path, identity, "log_file_not_regular", "not followed: it is %s" % kind)
+            self._skip(path, identity, "log_file.not_regular", "not followed: it is %s" % kind)
         elif len(self.by_path) + len(self.skipped) >= self.agent.config.max_log_files:
-            self.agent.problems.report("too_many_log_files", "more than %d demo log files: the others are not followed" % self.agent.config.max_log_files)
+            self.agent.problems.report("log_files.too_many", "more than %d demo log files: the others are not followed" % self.agent.config.max_log_files)
         elif self._make_room(None):
             self._open_new(scope, path, parsed, st, identity)
 
@@ -2171,7 +2172,7 @@ class DemoLogs(Feature):
         except FileNotFoundError:
             return
         except OSError as e:
-            self._skip(path, identity, "log_file_unreadable", "cannot open it: %s" % (e.strerror or e))
+            self._skip(path, identity, "log_file.unreadable", "cannot open it: %s" % (e.strerror or e))
             return
         try:
             followed = self._check_new(scope, path, parsed, fd, st, identity)
@@ -2190,14 +2191,14 @@ class DemoLogs(Feature):
         end = head.find(b"\n")
         if end < 0:
             if len(head) > MAX_HEADER_BYTES:
-                self._skip(path, identity, "log_header_too_long", "its first line is over %d bytes: not a demo log header" % MAX_HEADER_BYTES)
+                self._skip(path, identity, "log_file.header_too_long", "its first line is over %d bytes: not a demo log header" % MAX_HEADER_BYTES)
             else:
                 self.skipped[path] = identity  # the header is still being written: looked at again once it changes
             return False
         header, problem = parse_log_header(head[:end])
         problem = problem or self._name_problem(header or {}, parsed)
         if header is None or problem:
-            self._skip(path, identity, "log_header_invalid", problem)
+            self._skip(path, identity, "log_file.bad_header", problem)
             return False
         return self._accept(scope, path, parsed, fd, opened, header, end + 1, identity)
 
@@ -2217,10 +2218,10 @@ class DemoLogs(Feature):
         group = self.groups.get(key) or LogGroup(scope, token, self.saved.get(key))
         generation = header.get("generation", 0)
         if group.owner is not None and st.st_uid not in (0, group.owner):
-            self._skip(path, identity, "log_file_owner_mismatch", "it belongs to uid %d, the other files of this demo log to uid %d" % (st.st_uid, group.owner))
+            self._skip(path, identity, "log_file.owner_mismatch", "it belongs to uid %d, the other files of this demo log to uid %d" % (st.st_uid, group.owner))
             return False
         if generation in group.files:
-            self._skip(path, identity, "log_generation_duplicate", "generation %d of this demo log is followed already" % generation)
+            self._skip(path, identity, "log_file.duplicate_generation", "generation %d of this demo log is followed already" % generation)
             return False
         if group.saved and generation < group.saved[0]:
             if suffix is not None:  # acknowledged to its end before a restart; only deleting it was left
@@ -2228,10 +2229,10 @@ class DemoLogs(Feature):
             return False
         untrusted = self._trust_problem(scope, st.st_uid, header)
         if untrusted and self.agent.config.untrusted_log_files == "ignore":
-            self._skip(path, identity, "log_file_untrusted", untrusted + ": ignored (untrusted_log_files)")
+            self._skip(path, identity, "log_file.untrusted", untrusted + ": ignored (untrusted_log_files)")
             return False
         if untrusted:
-            self.agent.problems.report("log_file_untrusted", untrusted + ": its demo is shown as untrusted", path)
+            self.agent.problems.report("log_file.untrusted", untrusted + ": its demo is shown as untrusted", path)
         self.groups[key] = group
         saved = group.saved
         if saved and saved[0] == generation:
@@ -2298,7 +2299,7 @@ class DemoLogs(Feature):
         while len(self.open_lru) >= self.max_open:
             victim = next((f for f in self.open_lru if f.path is not None and f is not keep), None)
             if victim is None:
-                self.agent.problems.report("too_many_open_log_files", "%d log files are open and none can be closed" % len(self.open_lru))
+                self.agent.problems.report("log_files.too_many_open", "%d log files are open and none can be closed" % len(self.open_lru))
                 return False
             self._close(victim)
         return True
@@ -2414,7 +2415,7 @@ class DemoLogs(Feature):
     def _fail(self, f: LogFile, error: Exception) -> None:
         path = f.path or "%s (deleted)" % f.group.key
         self._drop(f)
-        self._skip(path, (f.dev, f.ino, f.size_seen, 0), "log_file_error", "%s: %s (%s)" % (type(error).__name__, error, _where(error)))
+        self._skip(path, (f.dev, f.ino, f.size_seen, 0), "log_file.error", "%s: %s (%s)" % (type(error).__name__, error, _where(error)))
 
     def flush(self) -> int:
         """Sends the batches that are due; returns how many went out."""
@@ -2465,7 +2466,7 @@ class DemoLogs(Feature):
         offset = group.saved[1] if group.saved else 0
         records_before = f.header.get("records_before")
         if records_before is None:
-            self.agent.problems.report("log_lines_lost", "lines lost: generations %d to %d were deleted before they were read (how many is unknown: written by an older library)"
+            self.agent.problems.report("log_file.lines_lost", "lines lost: generations %d to %d were deleted before they were read (how many is unknown: written by an older library)"
                                        % (expected, f.generation - 1), group.key)
             group.saved = [f.generation, 0, lines_before, group.owner]
             self.saved_dirty = True
@@ -2476,7 +2477,7 @@ class DemoLogs(Feature):
             self.saved_dirty = True
             return True
         message = lost_lines_message(lost, expected, f.generation - 1)
-        self.agent.problems.report("log_lines_lost", message, group.key)
+        self.agent.problems.report("log_file.lines_lost", message, group.key)
         record = encode_json({"ts": iso_time(), "level": "WARN", "message": message, "offset": offset, "lost_lines": lost})
         marker = LogFile(group, None, (0, 0, f.uid), dict(f.header, generation=expected), (offset, lines_before), self.meter)
         marker.marker = ((offset, lines_before), (offset, records_before), record)
@@ -2534,7 +2535,7 @@ class DemoLogs(Feature):
         except FileNotFoundError:
             pass
         except OSError as e:
-            self.agent.problems.report("log_file_not_deleted", "cannot delete this finished log file: %s" % (e.strerror or e), path)
+            self.agent.problems.report("log_file.not_deleted", "cannot delete this finished log file: %s" % (e.strerror or e), path)
         self.skipped.pop(path, None)
 
     # ---- liveness
@@ -2604,7 +2605,7 @@ class DemoLogs(Feature):
         try:
             write_atomic(self.state_path, json.dumps({"version": 2, "groups": self.saved}))
         except OSError as e:
-            self.agent.problems.report("state_not_saved", "cannot save log positions to %s: %s" % (self.state_path, e.strerror or e))
+            self.agent.problems.report("state.not_saved", "cannot save log positions to %s: %s" % (self.state_path, e.strerror or e))
             return False
         self.saved_dirty = False
         self.saved_at = now
@@ -3138,7 +3139,7 @@ class SystemLogs(Feature):
         try:
             write_atomic(self.cursor_path, json.dumps(state))
         except OSError as e:
-            self.agent.problems.report("state_not_saved", "cannot save the system log cursor: %s" % (e.strerror or e))
+            self.agent.problems.report("state.not_saved", "cannot save the system log cursor: %s" % (e.strerror or e))
 
 
 def choose_system_logs(config: Config) -> Tuple[str, str]:
@@ -3585,7 +3586,7 @@ class Agent(object):
         if ws is None or not self.connected.is_set():
             return False
         if len(frame) > self.max_frame_bytes:
-            self.problems.report("message_too_big", "a %s message of %d bytes was not sent: the server takes at most %d"
+            self.problems.report("connection.message_too_big", "a %s message of %d bytes was not sent: the server takes at most %d"
                                  % (message_type(frame), len(frame), self.max_frame_bytes))
             return False
         try:

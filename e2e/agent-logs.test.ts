@@ -1,6 +1,6 @@
 // The agent's log shipping under what a lab throws at it, end to end: real server, real agent,
-// demos written with the real libraries (or to the letter of docs/log-format.md), and what the
-// API then shows. Each test has its own log directory, state directory and ports.
+// demos written with the real libraries, and what the API then shows. Each test has its own log
+// directory, state directory and ports.
 import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -8,7 +8,9 @@ import net from 'node:net';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { pythonDemo } from './support/demos.js';
-import { allRecords, joinSplit, nodeView, setupNode, waitForCount } from './support/logs.js';
+import {
+  allRecords, demos, joinSplit, lostLines, nodeView, setupNode, waitForCount, type AgentStatus, type Api, type LogRecord,
+} from './support/logs.js';
 import {
   apiClient, freePort, Proc, PYTHON, repoDir, sleep, startAgent, startServer, stopAll, tempDir, waitFor, writeAgentConfig,
 } from './support/processes.js';
@@ -18,15 +20,24 @@ afterAll(async () => { await stopAll(); });
 
 const pythonLib = path.join(repoDir, 'libs/python');
 
-/** A Python program using the official library (libs/python/dvic_log.py). */
+/** A Python program using the official library (libs/python/dvic_log.py); stdin is a pipe. */
 function pythonScript(env: Record<string, string>, body: string): Proc {
   const script = `import sys, time\nsys.path.insert(0, ${JSON.stringify(pythonLib)})\nimport dvic_log\n${body}`;
-  return new Proc(spawn(PYTHON, ['-c', script], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] }));
+  return new Proc(spawn(PYTHON, ['-c', script], { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] }));
 }
 
 const startTime = (pid: number) => Number(fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[19]);
 const vmRssBytes = (pid: number) => Number(/VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) * 1024;
 const reconnected = (agent: Proc) => /connection closed|reconnecting|cannot reach/.test(agent.output);
+const isRoot = process.getuid?.() === 0;
+
+/** The node's agent.status once check accepts it. */
+async function agentStatus(api: Api, nodeId: string, check: (s: AgentStatus) => boolean, what: string): Promise<AgentStatus> {
+  return await waitFor(async () => {
+    const status = (await nodeView(api, nodeId)).agent_status;
+    return status && check(status) ? status : null;
+  }, 15_000, what) as AgentStatus;
+}
 
 describe('files any local user can create', () => {
   it('are skipped one by one and reported once; the demo log thread lives on and a dead demo is seen dead', async () => {
@@ -41,9 +52,9 @@ describe('files any local user can create', () => {
       planted[file] = label;
     };
     const header = (extra: object) => `${JSON.stringify({ dvic_log: 1, demo: 'impostor', ...live, ...extra })}\n`;
-    plant('a FIFO', (f) => spawn('mkfifo', [f]).on('error', () => undefined));
-    plant('a directory', (f) => fs.mkdirSync(f));
     const socketServer = net.createServer();
+    plant('a FIFO', (f) => spawn('mkfifo', [f]));
+    plant('a directory', (f) => fs.mkdirSync(f));
     plant('a socket', (f) => socketServer.listen(f));
     plant('a symlink to a secret', (f) => fs.symlinkSync('/etc/shadow', f));
     plant('a 300 KB header line', (f) => fs.writeFileSync(f, `{${' '.repeat(300_000)}`));
@@ -56,21 +67,37 @@ describe('files any local user can create', () => {
     await waitFor(() => Object.keys(planted).every((f) => fs.existsSync(f)), 5000, 'every file planted');
 
     expect((await waitForCount(api, 'honest', 200)).map((r) => r.message)).toEqual(Array.from({ length: 200 }, (_, i) => `line ${i}`));
-    const status = await waitFor(async () => {
-      const s = (await nodeView(api, node.id)).agent_status;
-      return s && Object.keys(planted).every((f) => s.problems.some((p: any) => p.subject === f)) && s;
-    }, 15_000, 'every planted file in agent.status');
+    const status = await agentStatus(api, node.id, (s) => Object.keys(planted).every((f) => s.problems.some((p) => p.subject === f)),
+      'every planted file in agent.status');
     for (const file of Object.keys(planted)) {
-      const entries = status.problems.filter((p: any) => p.subject === file);
-      expect(entries.map((p: any) => p.count), planted[file]).toEqual([1]);
+      expect(status.problems.filter((p) => p.subject === file).map((p) => p.count), planted[file]).toEqual([1]);
     }
-    expect(status.workers.find((w: any) => w.name === 'demo-logs')).toMatchObject({ alive: true, restarts: 0 });
+    expect(status.workers.find((w) => w.name === 'demo-logs')).toMatchObject({ alive: true, restarts: 0 });
     expect(status.log_files).toMatchObject({ followed: 1 });
 
     expect((await demo.exited).code).toBe(0);
-    await waitFor(async () => (await nodeView(api, node.id)).demos.find((d: any) => d.demo === 'honest' && !d.alive), 15_000, 'the demo seen dead');
+    await waitFor(async () => (await nodeView(api, node.id)).demos.find((d) => d.demo === 'honest' && !d.alive), 15_000, 'the demo seen dead');
     expect(reconnected(agent)).toBe(false);
     socketServer.close();
+  });
+
+  it.skipIf(!isRoot && process.env.CI !== 'true')('a log file owned by another user than the one it claims is shown untrusted, or ignored', async () => {
+    if (!isRoot) throw new Error('the agent runs as root and reads files of other users: this test must too');
+    const sleeper = new Proc(spawn('sleep', ['60'], { uid: 1000, gid: 1000 }));
+    const claim = { dvic_log: 1, pid: sleeper.pid, start_time: startTime(sleeper.pid), uid: 1000, user: 'demo' };
+    for (const mode of ['show', 'ignore']) {
+      const { api, node, logDir } = await setupNode(`untrusted-${mode}`, { untrusted_log_files: mode });
+      for (const [owner, name] of [[1000, 'own-1000'], [1001, 'impostor-1001']] as const) {
+        const token = `${name.replace('-', '')}Token00000000`;
+        const file = path.join(logDir, `dvic_log_${token}`);
+        fs.writeFileSync(file, `${JSON.stringify({ ...claim, token, demo: name })}\n{"level":"INFO","message":"hi"}\n`);
+        fs.chownSync(file, owner, owner);
+      }
+      await waitFor(async () => (await demos(api)).some((d) => d.demo === 'own-1000' && d.line_count === 1), 15_000, 'the honest demo');
+      await agentStatus(api, node.id, (s) => s.problems.some((p) => p.code === 'log_file.untrusted'), 'the untrusted file reported');
+      const shown = (await nodeView(api, node.id)).demos.map((d) => [d.demo, d.trusted, d.file_uid]).sort();
+      expect(shown, mode).toEqual(mode === 'show' ? [['impostor-1001', false, 1001], ['own-1000', true, 1000]] : [['own-1000', true, 1000]]);
+    }
   });
 });
 
@@ -84,6 +111,7 @@ for i in range(5000):
 for i in range(5):
     log.info("big %d " % i + "z" * 200000)
 `);
+    writer.child.stdin!.end();
     expect((await writer.exited).code, writer.output).toBe(0);
     const lines = await waitFor<string[] | null>(async () => {
       const found = joinSplit(await allRecords(api, 'demo=long-lines'));
@@ -109,10 +137,10 @@ describe('storage faults', () => {
     // A batch stored after its retry has later ids than the next ones: compare as sets, counted.
     const stored = (await allRecords(api, 'demo=faulty')).map((r) => Number(r.message.split(' ')[1])).sort((a, b) => a - b);
     expect(stored).toEqual(Array.from({ length: 20_000 }, (_, i) => i));
-    const system = await waitFor<any[] | null>(async () => {
+    const system = await waitFor<LogRecord[] | null>(async () => {
       const found = await allRecords(api, 'source=system');
       return found.length >= 3000 ? found : null;
-    }, 60_000, 'the system lines') as any[];
+    }, 60_000, 'the system lines') as LogRecord[];
     expect(system.map((r) => r.message).sort()).toEqual(Array.from({ length: 3000 }, (_, i) => `app[1]: sys ${i}`).sort());
     expect(agent.output).toContain('storage_failed'); // the faults did hit
   });
@@ -126,9 +154,8 @@ describe('bounded resources', () => {
       server_url: `ws://127.0.0.1:${await freePort()}/api/v1/agent`, node_id: crypto.randomUUID(),
       private_key: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
     });
-    const logDir = path.join(dir, 'logs');
     for (let i = 0; i < 10; i++) {
-      const file = path.join(logDir, `dvic_log_Sparse${String(i).padStart(16, '0')}`);
+      const file = path.join(dir, 'logs', `dvic_log_Sparse${String(i).padStart(16, '0')}`);
       fs.writeFileSync(file, `${JSON.stringify({ dvic_log: 1, demo: `sparse-${i}`, pid: process.pid })}\n`);
       fs.truncateSync(file, 2 ** 30); // 1 GiB of holes: zeros and no newline
     }
@@ -139,7 +166,6 @@ describe('bounded resources', () => {
       peak = Math.max(peak, vmRssBytes(agent.pid));
     }
     expect(agent.output).not.toContain('Traceback');
-    expect(peak).toBeGreaterThan(0);
     expect(peak / 2 ** 20).toBeLessThan(80); // log_buffer_max_bytes is 8 MiB; the rest is Python itself
   });
 
@@ -156,46 +182,52 @@ describe('bounded resources', () => {
     }
     const agent = startAgent(configPath, [], ['prlimit', '--nofile=128:128']);
     await waitFor(async () => (await nodeView(api, node.id)).status === 'online', 30_000, 'agent online');
-    await waitFor(async () => {
-      const { demos } = await api('GET', '/api/v1/demos');
-      return demos.filter((d: any) => d.line_count === 2).length === 3000;
-    }, 120_000, 'two lines of each of 3,000 demos');
+    await waitFor(async () => (await demos(api)).filter((d) => d.line_count === 2).length === 3000, 120_000, 'two lines of each of 3,000 demos');
     const { id } = await api('POST', `/api/v1/nodes/${node.id}/exec`, { command: 'echo still here' });
-    const done = await waitFor(async () => { const c = (await api('GET', `/api/v1/commands/${id}`)).command; return c.status === 'succeeded' && c; }, 30_000, 'the command');
+    const done = await waitFor(async () => {
+      const command = (await api('GET', `/api/v1/commands/${id}`)).command;
+      return command.status === 'succeeded' ? command : null;
+    }, 30_000, 'the command');
     expect(done.stdout).toBe('still here\n');
-    const status = (await nodeView(api, node.id)).agent_status;
-    expect(status.log_files.max_open).toBeLessThanOrEqual(128);
-    expect(status.log_files.open).toBeLessThanOrEqual(status.log_files.max_open);
+    const { log_files: files } = await agentStatus(api, node.id, (s) => (s.log_files?.followed ?? 0) > 0, 'log file counts');
+    expect(files!.max_open).toBeLessThanOrEqual(128);
+    expect(files!.open).toBeLessThanOrEqual(files!.max_open!);
     expect(agent.output).not.toContain('Too many open files');
   });
 });
 
-/** The rotating writer of e2e/support/rotating_writer.py, driven line by line. */
-function rotatingWriter(logDir: string, demo: string, capBytes: number, maxFiles: number) {
-  const proc = new Proc(spawn(PYTHON, [path.join(repoDir, 'e2e/support/rotating_writer.py'), logDir, demo, String(capBytes), String(maxFiles)],
-    { stdio: ['pipe', 'pipe', 'pipe'] }));
+/** A demo writing through the official Python library with a 20 KB cap, driven line by line. */
+function rotatingDemo(env: Record<string, string>, demo: string, maxFiles: number) {
+  const proc = pythonScript(env, `
+log = dvic_log.open(demo=${JSON.stringify(demo)}, max_bytes=20000, max_files=${maxFiles})
+written = 0
+for command in sys.stdin:
+    for _ in range(int(command)):
+        log.info("seq %d" % written)
+        written += 1
+    print("written %d" % written, flush=True)
+`);
   let total = 0;
-  return {
-    async write(count: number) {
-      total += count;
-      proc.child.stdin!.write(`write ${count}\n`);
-      await proc.waitForOutput(`written ${total}\n`);
-    },
+  return async (count: number) => {
+    total += count;
+    proc.child.stdin!.write(`${count}\n`);
+    await proc.waitForOutput(`written ${total}\n`);
   };
 }
 
-const seqs = (records: any[]) => records.filter((r) => !r.fields?.lost_lines).map((r) => Number(r.message.split(' ')[1]));
+const seqs = (records: LogRecord[]) => records.filter((r) => !lostLines(r)).map((r) => Number(r.message.split(' ')[1]));
 
+/** 1,000 lines shipped, the agent killed, 3,000 more lines (about eleven rotations), the agent started again. */
 async function restartedBehind(name: string, maxFiles: number) {
-  const { api, configPath, logDir, agent } = await setupNode(name);
-  const writer = rotatingWriter(logDir, name, 20_000, maxFiles);
+  const { api, configPath, logDir, agent, env } = await setupNode(name);
+  const write = rotatingDemo(env, name, maxFiles);
   for (let written = 100; written <= 1000; written += 100) { // at a pace the agent keeps up with
-    await writer.write(100);
+    await write(100);
     await waitForCount(api, name, written);
   }
   await sleep(1500); // the agent saves what was acknowledged once a second
   await agent.kill('SIGKILL');
-  await writer.write(3000); // about eleven rotations while the agent is down
+  await write(3000);
   startAgent(configPath);
   return { api, logDir };
 }
@@ -205,13 +237,14 @@ describe('rotation', () => {
     const { api } = await restartedBehind('rot-loss', 1);
     const records = await waitFor(async () => {
       const found = await allRecords(api, 'demo=rot-loss');
-      const markers = found.filter((r) => r.fields?.lost_lines);
-      return markers.length && seqs(found).includes(3999) && found;
-    }, 60_000, 'the marker and the last line') as any[];
-    const markers = records.filter((r) => r.fields?.lost_lines);
+      return found.some(lostLines) && seqs(found).includes(3999) ? found : null;
+    }, 60_000, 'the marker and the last line') as LogRecord[];
+    const markers = records.filter(lostLines);
     expect(markers).toHaveLength(1);
-    const lost = markers[0].fields.lost_lines;
-    expect(markers[0]).toMatchObject({ level: 'WARN', message: expect.stringMatching(new RegExp(`^${lost.toLocaleString('en-US')} lines lost: generations \\d+ to \\d+ were deleted before they were read$`)) });
+    const lost = lostLines(markers[0]!);
+    expect(markers[0]).toMatchObject({
+      level: 'WARN', message: expect.stringMatching(new RegExp(`^${lost.toLocaleString('en-US')} lines lost: generations \\d+ to \\d+ were deleted before they were read$`)),
+    });
     const stored = seqs(records);
     expect(new Set(stored).size).toBe(stored.length); // once each
     expect(stored.length + lost).toBe(4000);
@@ -225,4 +258,3 @@ describe('rotation', () => {
     await waitFor(() => fs.readdirSync(logDir).length === 1, 10_000, 'only the current file left');
   });
 });
-

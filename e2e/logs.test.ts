@@ -6,7 +6,7 @@ import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { compileCExample, nodeDemo, pythonDemo, wrapperDemo } from './support/demos.js';
 import { dockerAvailable, TestDocker } from './support/docker.js';
-import { setupNode as setup, waitForCount } from './support/logs.js';
+import { nodeView, setupNode as setup, waitForCount, type LogRecord } from './support/logs.js';
 import { apiClient, Proc, sleep, startAgent, startServer, stopAll, tempDir, waitFor, type ServerProcess } from './support/processes.js';
 
 afterEach(async () => { await stopAll(); });
@@ -36,10 +36,10 @@ describe('every library reaches the server', () => {
     const wrapped = await waitForCount(api, 'wrapped', 3);
     expect(wrapped.map((r) => `${r.level} ${r.message}`).sort()).toEqual(['ERROR oops', 'INFO hello from stdout', 'WARN low battery']);
 
-    const { demos } = (await api('GET', `/api/v1/nodes/${node.id}`)).node;
-    expect(demos.map((d: any) => d.demo).sort()).toEqual(['c-demo', 'cpp-demo', 'node-demo', 'py-demo', 'wrapped']);
-    await waitFor(async () => (await api('GET', `/api/v1/nodes/${node.id}`)).node.demos.every((d: any) => !d.alive), 10_000, 'every demo reported dead after exiting');
-    const py200 = (await api('GET', `/api/v1/nodes/${node.id}`)).node.demos.find((d: any) => d.demo === 'py-demo');
+    const { demos } = await nodeView(api, node.id);
+    expect(demos.map((d) => d.demo).sort()).toEqual(['c-demo', 'cpp-demo', 'node-demo', 'py-demo', 'wrapped']);
+    await waitFor(async () => (await nodeView(api, node.id)).demos.every((d) => !d.alive), 10_000, 'every demo reported dead after exiting');
+    const py200 = (await nodeView(api, node.id)).demos.find((d) => d.demo === 'py-demo');
     expect(py200).toMatchObject({ line_count: 200, error_count: 40, alive: false });
   });
 });
@@ -61,7 +61,7 @@ describe('system logs', () => {
       const { records: found } = await api('GET', '/api/v1/logs?source=system');
       return found.length >= 2 ? found : null;
     }, 15_000, 'the system log lines');
-    expect(records.map((r: any) => [r.source, r.demo, r.level, r.message, r.ts]).sort()).toEqual([
+    expect(records.map((r: LogRecord) => [r.source, r.demo, r.level, r.message, r.ts]).sort()).toEqual([
       ['system', null, 'ERROR', 'smartd[812]: disk failing', Date.parse('2026-11-25T17:30:00.123Z')],
       ['system', null, 'INFO', 'kernel: usb 1-1: new high-speed USB device', syslogTime(11, 24, 10)],
     ]);
@@ -72,8 +72,11 @@ describe('system logs', () => {
     const journalctl = `${dir}/journalctl`;
     fs.writeFileSync(journalctl, "#!/bin/sh\necho 'No journal files were found.' >&2\nexit 1\n", { mode: 0o755 });
     const { api, node } = await setup('no-journal', { system_logs: 'journal', journalctl });
-    const status = await waitFor(async () => (await api('GET', `/api/v1/nodes/${node.id}`)).node.agent_status?.system_logs?.message && (await api('GET', `/api/v1/nodes/${node.id}`)).node.agent_status, 15_000, 'the journal status');
-    expect(status.system_logs).toEqual({ mode: 'journal', readable: false, message: 'No journal files were found.' });
+    const status = await waitFor(async () => {
+      const view = await nodeView(api, node.id);
+      return view.agent_status?.system_logs?.message ? view.agent_status : null;
+    }, 15_000, 'the journal status');
+    expect(status!.system_logs).toEqual({ mode: 'journal', readable: false, message: 'No journal files were found.' });
   });
 });
 
@@ -102,7 +105,7 @@ describe('exactly once', () => {
     const seqs = records.map((r) => Number(r.message.split(' ')[1]));
     expect(seqs.findIndex((s, i) => s !== i)).toBe(-1);
     const state = JSON.parse(fs.readFileSync(path.join(path.dirname(configPath), 'state', 'demo-log-state.json'), 'utf8'));
-    expect(Object.values(state.groups).some((g: any) => g[0] >= 1)).toBe(true); // it rotated mid-stream
+    expect(Object.values(state.groups as Record<string, number[]>).some((g) => g[0]! >= 1)).toBe(true); // it rotated mid-stream
     await writer.kill();
   });
 });
@@ -124,10 +127,10 @@ describe('containers', () => {
       const { id } = await docker.runContainer('demo-box', ['sh', '-c', script]);
       const records = await waitForCount(api, 'in-docker', 1, 30_000);
       expect(records[0]).toMatchObject({ level: 'ERROR', message: 'hello from the container', token });
-      const demo = await waitFor(async () => (await api('GET', `/api/v1/nodes/${node.id}`)).node.demos.find((d: any) => d.demo === 'in-docker'), 10_000, 'demo row');
+      const demo = await waitFor(async () => (await nodeView(api, node.id)).demos.find((d) => d.demo === 'in-docker'), 10_000, 'demo row');
       expect(demo).toMatchObject({ alive: true, container: { id, name: 'demo-box', runtime: 'docker' } });
       await docker.docker('kill', id);
-      await waitFor(async () => (await api('GET', `/api/v1/nodes/${node.id}`)).node.demos.find((d: any) => d.demo === 'in-docker' && !d.alive), 15_000, 'container demo dead');
+      await waitFor(async () => (await nodeView(api, node.id)).demos.find((d) => d.demo === 'in-docker' && !d.alive), 15_000, 'container demo dead');
     } finally {
       await docker.stop();
     }

@@ -55,25 +55,25 @@ class ProblemsTest(unittest.TestCase):
     def test_a_problem_is_listed_once_with_a_count(self):
         problems = agent.Problems()
         for _ in range(3):
-            problems.report("log_file_not_regular", "not followed: it is a FIFO", "/tmp/dvic_log_x")
+            problems.report("log_file.not_regular", "not followed: it is a FIFO", "/tmp/dvic_log_x")
         listed = problems.snapshot()
-        self.assertEqual([(p["code"], p["count"], p["subject"]) for p in listed], [("log_file_not_regular", 3, "/tmp/dvic_log_x")])
+        self.assertEqual([(p["code"], p["count"], p["subject"]) for p in listed], [("log_file.not_regular", 3, "/tmp/dvic_log_x")])
         problems.clear("/tmp/dvic_log_x")
         self.assertEqual(problems.snapshot(), [])
 
     def test_the_list_is_bounded(self):
         problems = agent.Problems()
         for i in range(500):
-            problems.report("log_header_invalid", "bad header", "/tmp/dvic_log_%d" % i)
+            problems.report("log_file.bad_header", "bad header", "/tmp/dvic_log_%d" % i)
         listed = problems.snapshot()
         self.assertEqual(len(listed), agent.MAX_PROBLEMS)
-        self.assertEqual(listed[-1]["code"], "too_many_problems")
+        self.assertEqual(listed[-1]["code"], "problems.too_many")
         self.assertEqual(listed[-1]["count"], 500 - agent.MAX_PROBLEMS + 1)
 
     def test_the_status_fits_a_small_frame(self):
         problems = agent.Problems()
         for i in range(100):
-            problems.report("log_header_invalid", "\u0001" * 1000, "/tmp/" + "x" * 500 + str(i))
+            problems.report("log_file.bad_header", "\u0001" * 1000, "/tmp/" + "x" * 500 + str(i))
         frame = agent.fit_status({"workers": [], "problems": problems.snapshot()}, 65536)
         self.assertLessEqual(len(frame), 65536)
         self.assertIsNone(agent.validate_message(json.loads(frame), "agent-to-server"))
@@ -85,10 +85,10 @@ class ProblemsTest(unittest.TestCase):
         a.status_changed()
         first = wait_until(lambda: a.of_type("agent.status"), 10, "the first status")[0]["data"]
         self.assertEqual(first["problems"], [])
-        a.problems.report("log_file_unreadable", "cannot open it: Permission denied", "/tmp/dvic_log_y")
+        a.problems.report("log_file.unreadable", "cannot open it: Permission denied", "/tmp/dvic_log_y")
         a.status_changed()
         later = wait_until(lambda: [m for m in a.of_type("agent.status") if m["data"]["problems"]], 10, "a new status")[0]["data"]
-        self.assertEqual(later["problems"][0]["code"], "log_file_unreadable")
+        self.assertEqual(later["problems"][0]["code"], "log_file.unreadable")
 
 
 class ReconnectTest(unittest.TestCase):
@@ -129,7 +129,7 @@ class FrameLimitTest(unittest.TestCase):
         frame = theirs.recv(65536)
         self.assertEqual(frame[0], 0x81)  # one text frame, the small one
         self.assertLess(len(frame), 100)
-        self.assertEqual([p["code"] for p in a.problems.snapshot()], ["message_too_big"])
+        self.assertEqual([p["code"] for p in a.problems.snapshot()], ["connection.message_too_big"])
 
 
 if __name__ == "__main__":

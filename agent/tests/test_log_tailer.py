@@ -303,7 +303,7 @@ class TailerTest(unittest.TestCase):
         h.write(record(1))
         h.cycle()
         self.assertEqual(h.shipped(), ["line 0", "line 1"])
-        self.assertEqual(h.problems("log_batch_refused")[0]["count"], 1)
+        self.assertEqual(h.problems("logs.batch_refused")[0]["count"], 1)
 
     def test_follows_rotation_without_losing_a_line(self):
         h = Harness(self)
@@ -387,7 +387,7 @@ class TailerTest(unittest.TestCase):
         h2 = h.restart()
         h2.run_acking()
         self.assertEqual(h2.shipped()[1:], ["line %d" % i for i in range(20, 25)])
-        self.assertEqual(len(h2.problems("log_lines_lost")), 1)
+        self.assertEqual(len(h2.problems("log_file.lines_lost")), 1)
 
     def test_nothing_is_lost_when_the_library_kept_every_generation(self):
         h = Harness(self)
@@ -400,7 +400,7 @@ class TailerTest(unittest.TestCase):
         h2 = h.restart()
         h2.run_acking()
         self.assertEqual(h2.shipped(), ["line %d" % i for i in range(4, 40)])
-        self.assertEqual(h2.problems("log_lines_lost"), [])
+        self.assertEqual(h2.problems("log_file.lines_lost"), [])
         self.assertEqual(sorted(os.listdir(h.log_dir)), ["dvic_log_" + TOKEN])
 
     def test_reads_a_file_rotated_by_an_older_library(self):
@@ -515,8 +515,8 @@ class HostileFilesTest(unittest.TestCase):
         os.symlink("/etc/passwd", h.path())  # swapped for a symlink after lstat
         identity = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
         h.tailer._open_new(scope, h.path(), (TOKEN, None), st, identity)
-        self.assertEqual((h.tailer.by_path, h.problems("log_file_error")), ({}, []))
-        self.assertEqual(len(h.problems("log_file_unreadable")), 1)  # O_NOFOLLOW refused it
+        self.assertEqual((h.tailer.by_path, h.problems("log_file.error")), ({}, []))
+        self.assertEqual(len(h.problems("log_file.unreadable")), 1)  # O_NOFOLLOW refused it
 
     @unittest.skipUnless(os.geteuid() == 0, "needs root to run as another user")
     def test_a_file_the_agent_cannot_open_is_skipped_alone(self):
@@ -539,7 +539,7 @@ class HostileFilesTest(unittest.TestCase):
         result = subprocess.run([PYTHON, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
                                 preexec_fn=lambda: (os.setgid(65534), os.setuid(65534)), timeout=60)
         self.assertEqual(result.returncode, 0, result.stderr)
-        self.assertEqual(json.loads(result.stdout.strip().splitlines()[-1]), [["public 0"], ["log_file_unreadable"]])
+        self.assertEqual(json.loads(result.stdout.strip().splitlines()[-1]), [["public 0"], ["log_file.unreadable"]])
 
 
 def without_ts(message):
@@ -570,7 +570,7 @@ class TrustTest(unittest.TestCase):
     def test_a_file_owned_by_the_user_its_header_and_process_name_is_trusted(self):
         h = self.follow(1000, 1000, self.sleeper.pid)
         self.assertEqual([(d["trusted"], d["file_uid"], d["uid"]) for d in h.demos()], [(True, 1000, 1000)])
-        self.assertEqual(h.problems("log_file_untrusted"), [])
+        self.assertEqual(h.problems("log_file.untrusted"), [])
 
     def test_a_root_owned_file_is_trusted(self):
         h = self.follow(0, 1000, self.sleeper.pid)
@@ -580,17 +580,17 @@ class TrustTest(unittest.TestCase):
         h = self.follow(1001, 1000, self.sleeper.pid)
         self.assertEqual([(d["trusted"], d["file_uid"], d["uid"]) for d in h.demos()], [(False, 1001, 1000)])
         self.assertEqual(h.shipped(), ["line 0"])
-        self.assertIn("claims uid 1000", h.problems("log_file_untrusted")[0]["message"])
+        self.assertIn("claims uid 1000", h.problems("log_file.untrusted")[0]["message"])
 
     def test_a_file_claiming_a_process_of_another_user_is_shown_untrusted(self):
         h = self.follow(1000, 1000, os.getpid())  # the header names a root process
         self.assertEqual([d["trusted"] for d in h.demos()], [False])
-        self.assertIn("runs as uid 0", h.problems("log_file_untrusted")[0]["message"])
+        self.assertIn("runs as uid 0", h.problems("log_file.untrusted")[0]["message"])
 
     def test_untrusted_files_can_be_ignored(self):
         h = self.follow(1001, 1000, self.sleeper.pid, untrusted_log_files="ignore")
         self.assertEqual((h.demos(), h.shipped()), ([], []))
-        self.assertIn("ignored", h.problems("log_file_untrusted")[0]["message"])
+        self.assertIn("ignored", h.problems("log_file.untrusted")[0]["message"])
 
     def test_a_rotated_file_of_another_owner_does_not_join_a_demo_log(self):
         h = self.follow(1000, 1000, self.sleeper.pid)
@@ -598,7 +598,7 @@ class TrustTest(unittest.TestCase):
         os.chown(h.path(suffix=".5"), 1001, 1001)
         h.cycle()
         self.assertEqual(h.shipped(), ["line 0"])
-        self.assertEqual(len(h.problems("log_file_owner_mismatch")), 1)
+        self.assertEqual(len(h.problems("log_file.owner_mismatch")), 1)
 
 
 class LimitsTest(unittest.TestCase):
