@@ -323,18 +323,28 @@ def release_memory() -> None:
         pass
 
 
-def run_program(argv: List[str], timeout: float) -> Tuple[int, bytes, bytes]:
-    """(exit code, stdout, stderr) of a short program, without the subprocess module: it would
-    stay imported (and resident) for the agent's lifetime after a single handshake."""
+def spawn_reading(argv: List[str]) -> Tuple[int, int, int]:
+    """Starts a program with its output on pipes: (pid, stdout fd, stderr fd). Not the subprocess
+    module: it would stay imported (and resident) for the agent's lifetime after one use."""
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
     devnull = os.open(os.devnull, os.O_RDONLY)
     try:
         actions = [(os.POSIX_SPAWN_DUP2, devnull, 0), (os.POSIX_SPAWN_DUP2, out_w, 1), (os.POSIX_SPAWN_DUP2, err_w, 2)]
         pid = os.posix_spawnp(argv[0], argv, dict(os.environ), file_actions=actions)
+    except OSError:
+        os.close(out_r)
+        os.close(err_r)
+        raise
     finally:
         for fd in (out_w, err_w, devnull):
             os.close(fd)
+    return pid, out_r, err_r
+
+
+def run_program(argv: List[str], timeout: float) -> Tuple[int, bytes, bytes]:
+    """(exit code, stdout, stderr) of a short program."""
+    pid, out_r, err_r = spawn_reading(argv)
     chunks: Dict[int, List[bytes]] = {out_r: [], err_r: []}
     reading = [out_r, err_r]
     deadline = time.monotonic() + timeout
@@ -732,7 +742,10 @@ class WebSocket(object):
             raise ValueError("not a WebSocket URL: %s" % url)
         scheme, host, port, path = match.group(1), match.group(2).strip("[]"), match.group(3), match.group(4) or "/"
         secure = scheme == "wss"
-        sock: Any = socket.create_connection((host, int(port or (443 if secure else 80))), timeout=timeout)
+        # An ASCII host goes as bytes: a str would make socket load the idna codec and
+        # unicodedata (half a MiB resident) for the life of the agent.
+        address: Any = host.encode("ascii") if host.isascii() else host
+        sock: Any = socket.create_connection((address, int(port or (443 if secure else 80))), timeout=timeout)
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if secure:
@@ -2943,7 +2956,7 @@ class JournalSource(object):
     def __init__(self, feature: SystemLogs, position: Tuple[str, str, str]):
         self.feature = feature
         self.position = position  # ("after" | "at" | "new", cursor, sequence number id)
-        self.process: Any = None
+        self.process: Optional[Tuple[int, int, int]] = None  # journalctl: (pid, stdout, stderr)
         self.buffered = b""
         self.errors = b""
         self.stderr_open = False
@@ -2957,7 +2970,7 @@ class JournalSource(object):
     def fds(self) -> List[int]:
         if self.process is None:
             return []
-        return [self.process.stdout.fileno()] + ([self.process.stderr.fileno()] if self.stderr_open else [])
+        return [self.process[1]] + ([self.process[2]] if self.stderr_open else [])
 
     def seek(self, position: Tuple[str, str, str]) -> None:
         self.close()
@@ -2974,10 +2987,11 @@ class JournalSource(object):
             self._add(stream, entry, now, budget)
 
     def _entries(self) -> List[Dict[str, Any]]:
+        assert self.process is not None
         entries = [self.held] if self.held else []
         self.held = None
         try:
-            chunk = os.read(self.process.stdout.fileno(), 256 * 1024)
+            chunk = os.read(self.process[1], 256 * 1024)
         except BlockingIOError:
             chunk = None
         if chunk == b"":
@@ -3005,25 +3019,24 @@ class JournalSource(object):
     def _start(self, now: float) -> bool:
         if now < self.restart_at:
             return False
-        import subprocess
         kind, cursor, _ = self.position
         args = [self.feature.agent.config.journalctl, "-o", "json", "--follow", "--no-pager"]
         args += {"after": ["--after-cursor", cursor], "at": ["--cursor", cursor]}.get(kind, ["--lines", "0"])
         try:
-            self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            self.process = spawn_reading(args)
         except OSError as e:
             self._failed(now, "cannot run %s: %s" % (args[0], e.strerror or e))
             return False
-        os.set_blocking(self.process.stdout.fileno(), False)
-        os.set_blocking(self.process.stderr.fileno(), False)
+        os.set_blocking(self.process[1], False)
+        os.set_blocking(self.process[2], False)
         self.buffered, self.errors, self.stderr_open = b"", b"", True
         return True
 
     def _read_errors(self) -> None:
-        if not self.stderr_open:
+        if not self.stderr_open or self.process is None:
             return
         try:
-            chunk = os.read(self.process.stderr.fileno(), 65536)
+            chunk = os.read(self.process[2], 65536)
         except BlockingIOError:
             return
         self.stderr_open = bool(chunk)
@@ -3034,7 +3047,9 @@ class JournalSource(object):
     def _ended(self) -> None:
         """journalctl exited: the journal cannot be read (no journald, no permission...)."""
         self._read_errors()
-        code = self.process.wait()
+        assert self.process is not None
+        code = _wait_or_kill(self.process[0], time.monotonic() + 5)
+        self.process = (0, self.process[1], self.process[2])  # reaped: close() must not signal that pid again
         why = self.errors.decode("utf-8", "replace").strip() or "journalctl exited with code %s" % code
         self.close()
         self._failed(time.monotonic(), why)
@@ -3046,10 +3061,12 @@ class JournalSource(object):
 
     def close(self) -> None:
         if self.process is not None:
-            self.process.kill()
-            self.process.wait()
-            self.process.stdout.close()
-            self.process.stderr.close()
+            pid, out, err = self.process
+            if pid:
+                _kill_quietly(pid, signal.SIGKILL)
+                _wait_or_kill(pid, time.monotonic() + 5)
+            os.close(out)
+            os.close(err)
             self.process = None
         self.held = None
 
@@ -3834,7 +3851,9 @@ USAGE = """usage: dvic_agent.py --config PATH     run the agent (systemd: dvic-a
 """
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: Optional[List[str]] = None, in_thread: bool = False) -> int:
+    """Runs the agent (or another command). in_thread: the agent runs in a thread of its own and
+    this returns at once with 0, see the end of this file; configuration errors still return 2."""
     args = sys.argv[1:] if argv is None else argv
     if "--version" in args:
         sys.stdout.write("dvic-agent %s (protocol %d)\n" % (AGENT_VERSION, PROTOCOL_VERSION))
@@ -3858,8 +3877,16 @@ def main(argv: Optional[List[str]] = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: agent.stop())
     signal.signal(signal.SIGINT, lambda *_: agent.stop())
     log("INFO", "dvic-agent %s starting, server %s" % (AGENT_VERSION, config.server_url))
+    if in_thread:
+        threading.Thread(target=agent.run, name="connection").start()  # not a daemon: the process waits for it
+        return 0
     return agent.run()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # CPython frees the parse tree of a script (9 MiB for this file) only once the script's top
+    # level returns: the agent runs in a thread, this returns, and the process waits for it.
+    # Signals still reach the main thread, which runs their handlers while it waits.
+    exit_code = main(in_thread=True)
+    if exit_code:
+        sys.exit(exit_code)
