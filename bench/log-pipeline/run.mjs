@@ -3,22 +3,32 @@
 // 1. Throughput: WRITERS writers write LINES lines each as fast as they can; lines/s stored.
 // 2. Latency at fixed rates (RATES): write() -> live-tail subscriber (which sees a record only
 //    after its commit), p50/p99; agent and server CPU and RSS.
-//   WRITERS=4 LINES=50000 RATES=1000,5000 RATE_S=15 node bench/log-pipeline/run.mjs
+// 3. Side by side with rsyslog: WRITERS writers at SIDE_RATE lines/s in all for SIDE_S s, the agent
+//    and Debian's rsyslogd (imfile -> omfwd to a local TCP sink) tailing the same files at the same
+//    time; CPU of each per line, as % of one core per 10,000 lines/s. Goal: the agent <= rsyslog.
+//   WRITERS=4 LINES=50000 RATES=1000,5000 RATE_S=15 SIDE_RATE=10000 SIDE_S=15 node bench/log-pipeline/run.mjs
 // DEBUG_LAG=1 prints every line slower than 150 ms; SERVER_NODE_OPTIONS passes options (e.g. a
 // --require'd profiler) to the server process.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import WebSocket from 'ws';
 import { machine, mib, processStats } from '../lib/process-stats.mjs';
 import { repoDir, startServer } from '../lib/server.mjs';
+import { RSYSLOGD, startRsyslog } from './rsyslog.mjs';
 
 const WRITERS = Number(process.env.WRITERS ?? 4);
 const LINES = Number(process.env.LINES ?? 50_000);
 const RATES = (process.env.RATES ?? '1000,5000').split(',').filter(Boolean).map(Number);
 const RATE_S = Number(process.env.RATE_S ?? 15);
+const SIDE_RATE = Number(process.env.SIDE_RATE ?? 10_000);
+const SIDE_S = Number(process.env.SIDE_S ?? 15);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const execVersion = () => {
+  const match = /rsyslogd\s+(\S+)/.exec(spawnSync(RSYSLOGD, ['-v'], { encoding: 'utf8' }).stdout ?? '');
+  return (match ? match[1] : '').padEnd(9);
+};
 const percentile = (v, p) => (v.length ? v[Math.min(v.length - 1, Math.floor((p / 100) * v.length))] : NaN);
 
 console.log(`log-pipeline: ${WRITERS} writers x ${LINES} lines, then rates ${RATES.join(', ')} lines/s for ${RATE_S} s`);
@@ -81,6 +91,34 @@ try {
     latencies.sort((x, y) => x - y);
     console.log(`${String(rate).padEnd(16)}${String(Math.round(latencies.length / elapsed)).padEnd(10)}${`${percentile(latencies, 50).toFixed(0)} ms`.padEnd(21)}${`${percentile(latencies, 99).toFixed(0)} ms`.padEnd(9)}`
       + `${`${((100 * (after.a.cpuSeconds - before.a.cpuSeconds)) / elapsed).toFixed(1)} %`.padEnd(11)}${`${mib(after.a.rssBytes)} MiB`.padEnd(11)}${((100 * (after.s.cpuSeconds - before.s.cpuSeconds)) / elapsed).toFixed(1)} %`);
+  }
+
+  // 3. side by side with rsyslog, on the same files in the same window
+  console.log('');
+  if (!fs.existsSync(RSYSLOGD)) {
+    console.log(`side by side with rsyslog: ${RSYSLOGD} not found (apt-get install rsyslog)`);
+  } else {
+    const rsyslog = await startRsyslog(path.join(dir, 'rsyslog'), path.join(logDir, 'dvic_log_*'));
+    try {
+      const total = WRITERS * Math.round((SIDE_RATE / WRITERS) * SIDE_S);
+      const storedSide = async () => (await server.api('GET', '/api/v1/demos')).demos.filter((d) => d.demo.startsWith('side-')).reduce((n, d) => n + d.line_count, 0);
+      const before = { a: processStats(agent.pid), r: processStats(rsyslog.pid), t: performance.now() };
+      await Promise.all(Array.from({ length: WRITERS }, (_, i) => writer(`side-${i}`, total / WRITERS, SIDE_RATE / WRITERS)));
+      const wrote = (performance.now() - before.t) / 1000;
+      for (let i = 0; i < 1200 && ((await storedSide()) < total || rsyslog.delivered() < total); i++) await sleep(100);
+      const after = { a: processStats(agent.pid), r: processStats(rsyslog.pid) };
+      const perTenK = (cpu, lines) => (lines ? ((100 * cpu) / lines) * 10_000 : NaN); // % of a core for a 10,000 lines/s stream
+      const agentCost = perTenK(after.a.cpuSeconds - before.a.cpuSeconds, await storedSide());
+      const rsyslogCost = perTenK(after.r.cpuSeconds - before.r.cpuSeconds, rsyslog.delivered());
+      console.log(`side by side: ${WRITERS} writers, ${total} lines at ${(total / wrote).toFixed(0)} lines/s, the agent and rsyslogd tailing the same files`);
+      console.log('                  lines delivered  CPU % of one core per 10,000 lines/s  RSS');
+      console.log(`dvic agent        ${String(await storedSide()).padEnd(17)}${agentCost.toFixed(1).padEnd(38)}${mib(after.a.rssBytes)} MiB   (parses, ships, waits for the commit)`);
+      console.log(`rsyslogd ${execVersion()}${String(rsyslog.delivered()).padEnd(17)}${rsyslogCost.toFixed(1).padEnd(38)}${mib(after.r.rssBytes)} MiB   (imfile -> omfwd TCP, raw lines)`);
+      console.log(`ratio agent / rsyslog per line: ${(agentCost / rsyslogCost).toFixed(2)} (goal <= 1.00: ${agentCost <= rsyslogCost ? 'met' : 'MISSED'})`);
+      console.log('published anchor: Fluent Bit 0.19 vCPU (19 % of one core) and 65 MB at 10,000 lines/s');
+    } finally {
+      await rsyslog.stop();
+    }
   }
 } finally {
   agent?.kill('SIGTERM');
