@@ -26,6 +26,7 @@ USER_AGENT = "dvic-agent/" + AGENT_VERSION
 import base64
 import glob
 import json
+import json.scanner  # loaded by json already; named for the scanner its decoder uses
 import os
 import random
 import re
@@ -247,6 +248,7 @@ def _finite_float(text: str) -> float:
 
 
 STRICT_JSON = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite_float)
+STRICT_SCAN: Any = json.scanner.make_scanner(STRICT_JSON)  # type: ignore[arg-type]  # the C scanner, with the decoder's hooks
 
 
 def parse_json(text: str) -> Any:
@@ -258,7 +260,7 @@ def parse_json(text: str) -> Any:
     if text[:1].isspace():
         text = text.strip()
     try:
-        value, end = STRICT_JSON.scan_once(text, 0)
+        value, end = STRICT_SCAN(text, 0)
     except StopIteration:
         raise ValueError("not JSON")
     except RecursionError:
