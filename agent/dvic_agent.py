@@ -1817,6 +1817,15 @@ def judge_trust(file_uid: int, header: Dict[str, Any], pid_uids: Optional[List[i
     return ""
 
 
+def start_position(saved: Optional[List[Any]], header: Dict[str, Any], header_end: int) -> Tuple[int, int]:
+    """Where reading a generation starts, as (byte offset, lines before it in all generations):
+    the saved position for the generation the agent stopped in, else its first record."""
+    generation = header.get("generation", 0)
+    if saved and saved[0] == generation:
+        return max(saved[1], header_end), saved[2]
+    return header_end, header.get("records_before", saved[2] if saved else 0)
+
+
 def lost_lines_message(lost: int, first: int, last: int) -> str:
     if first == last:
         return "{:,} lines lost: generation {} was deleted before it was read".format(lost, first)
@@ -2261,43 +2270,49 @@ class DemoLogs(Feature):
 
     def _accept(self, scope: Scope, path: str, parsed: Tuple[str, Optional[int]], fd: int, st: Any, header: Dict[str, Any],
                 header_end: int, identity: Tuple[int, int, int, int]) -> bool:
+        """Adds a file with a valid header to its demo log, unless it does not belong there."""
         token, suffix = parsed
         key = "%s/%s" % (scope.key, token)
         group = self.groups.get(key) or LogGroup(scope, token, self.saved.get(key))
-        generation = header.get("generation", 0)
-        if group.owner is not None and st.st_uid not in (0, group.owner):
-            self._skip(path, identity, "log_file.owner_mismatch", "it belongs to uid %d, the other files of this demo log to uid %d" % (st.st_uid, group.owner))
+        untrusted = self._refusal(group, path, suffix, st, header, identity)
+        if untrusted is None:
             return False
-        if generation in group.files:
-            self._skip(path, identity, "log_file.duplicate_generation", "generation %d of this demo log is followed already" % generation)
-            return False
-        if group.saved and generation < group.saved[0]:
-            if suffix is not None:  # acknowledged to its end before a restart; only deleting it was left
-                self._delete(path, st.st_dev, st.st_ino)
-            return False
-        untrusted = self._trust_problem(scope, st.st_uid, header)
-        if untrusted and self.agent.config.untrusted_log_files == "ignore":
-            self._skip(path, identity, "log_file.untrusted", untrusted + ": ignored (untrusted_log_files)")
-            return False
-        if untrusted:
-            self.agent.problems.report("log_file.untrusted", untrusted + ": its demo is shown as untrusted", path)
         self.groups[key] = group
-        saved = group.saved
-        if saved and saved[0] == generation:
-            position = (max(saved[1], header_end), saved[2])
-        else:
-            position = (header_end, header.get("records_before", saved[2] if saved else 0))
+        position = start_position(group.saved, header, header_end)
         f = LogFile(group, path, (st.st_dev, st.st_ino, st.st_uid), header, position, self.meter)
         f.fd, f.rotated, f.trusted = fd, suffix is not None, not untrusted
         if group.owner is None and st.st_uid != 0:
             group.owner = st.st_uid
-        group.files[generation] = f
+        group.files[f.generation] = f
         group.missing_scans = 0
         self.by_path[path] = f
         self.by_inode[(f.dev, f.ino)] = f
         self.open_lru[f] = None
         self.to_read.add(f)
         return True
+
+    def _refusal(self, group: LogGroup, path: str, suffix: Optional[int], st: Any, header: Dict[str, Any],
+                 identity: Tuple[int, int, int, int]) -> Optional[str]:
+        """None when the file is not followed (skipped, or finished already), else why it is
+        untrusted ("" when it is trusted)."""
+        generation = header.get("generation", 0)
+        if group.owner is not None and st.st_uid not in (0, group.owner):
+            self._skip(path, identity, "log_file.owner_mismatch", "it belongs to uid %d, the other files of this demo log to uid %d" % (st.st_uid, group.owner))
+            return None
+        if generation in group.files:
+            self._skip(path, identity, "log_file.duplicate_generation", "generation %d of this demo log is followed already" % generation)
+            return None
+        if group.saved and generation < group.saved[0]:
+            if suffix is not None and not self.saved_dirty:  # acknowledged to its end, as the state on disk says
+                self._delete(path, st.st_dev, st.st_ino)
+            return None
+        untrusted = self._trust_problem(group.scope, st.st_uid, header)
+        if untrusted and self.agent.config.untrusted_log_files == "ignore":
+            self._skip(path, identity, "log_file.untrusted", untrusted + ": ignored (untrusted_log_files)")
+            return None
+        if untrusted:
+            self.agent.problems.report("log_file.untrusted", untrusted + ": its demo is shown as untrusted", path)
+        return untrusted
 
     def _trust_problem(self, scope: Scope, file_uid: int, header: Dict[str, Any]) -> str:
         """judge_trust with the uids of the header's process, when that process is the demo."""
@@ -2446,14 +2461,18 @@ class DemoLogs(Feature):
         pieces, used = split_lines(data, offset)
         lines = add_lines(stream, pieces, lines, now, now_iso, budget)
         if len(data) < READ_CHUNK_BYTES:  # the end of what is written
-            if used < len(data) and self._rotated(f) and now - f.active_at >= self.rotated_grace_s:
-                start = offset + used  # a rotated file's unfinished last line: it will not be finished
-                for first, last, record in encode_within(data[used:], start, offset + len(data), True, False, now_iso, budget):
-                    stream.add((first, lines), (last, lines), record, now)
-            else:
-                self.to_read.discard(f)
+            self._at_end(f, data[used:], offset + used, lines, now, now_iso, budget)
         if stream.pending:
             self.busy.add(f)
+
+    def _at_end(self, f: LogFile, rest: bytes, start: int, lines: int, now: float, now_iso: str, budget: int) -> None:
+        """Nothing more to read for now; a rotated file's unfinished last line (nobody will
+        finish it) goes as it is once the file stayed quiet a moment."""
+        if rest and self._rotated(f) and now - f.active_at >= self.rotated_grace_s:
+            for first, last, record in encode_within(rest, start, start + len(rest), True, False, now_iso, budget):
+                f.stream.add((first, lines), (last, lines), record, now)
+        else:
+            self.to_read.discard(f)
 
     def _fail(self, f: LogFile, error: Exception) -> None:
         path = f.path or "%s (deleted)" % f.group.key
@@ -2501,32 +2520,34 @@ class DemoLogs(Feature):
     def _lost_before(self, group: LogGroup, f: LogFile) -> bool:
         """When the generation the agent is at is gone and a later one is here, the lines between
         were lost (the library deletes old generations when the agent falls behind): one marker
-        record says how many, in the lost generation's stream, where reading stopped."""
+        record says how many, in the lost generation's stream, where reading stopped. True when
+        the demo log moved on (the next turn looks again)."""
         expected = group.saved[0] if group.saved else 0
         if f.generation <= expected or f.marker is not None or self._look_for(group, expected, f):
             return False
         lines_before = group.saved[2] if group.saved else 0
-        offset = group.saved[1] if group.saved else 0
         records_before = f.header.get("records_before")
         if records_before is None:
-            self.agent.problems.report("log_file.lines_lost", "lines lost: generations %d to %d were deleted before they were read (how many is unknown: written by an older library)"
-                                       % (expected, f.generation - 1), group.key)
-            group.saved = [f.generation, 0, lines_before, group.owner]
+            self.agent.problems.report("log_file.lines_lost", "lines lost: generations %d to %d were deleted before they were read "
+                                       "(how many is unknown: written by an older library)" % (expected, f.generation - 1), group.key)
+        if records_before is None or records_before <= lines_before:
+            # Nothing to count, or every line was read already (only the end of the file was not seen).
+            group.saved = [f.generation, 0, max(lines_before, records_before or 0), group.owner]
             self.saved_dirty = True
             return True
-        lost = records_before - lines_before
-        if lost <= 0:  # every line was read already: only the end of that generation was not seen
-            group.saved = [f.generation, 0, records_before, group.owner]
-            self.saved_dirty = True
-            return True
-        message = lost_lines_message(lost, expected, f.generation - 1)
-        self.agent.problems.report("log_file.lines_lost", message, group.key)
-        record = encode_json({"ts": iso_time(), "level": "WARN", "message": message, "offset": offset, "lost_lines": lost})
-        marker = LogFile(group, None, (0, 0, f.uid), dict(f.header, generation=expected), (offset, lines_before), self.meter)
-        marker.marker = ((offset, lines_before), (offset, records_before), record)
-        group.files[expected] = marker
-        self.to_read.add(marker)
+        self._add_marker(group, expected, f, lines_before, records_before)
         return True
+
+    def _add_marker(self, group: LogGroup, generation: int, later: LogFile, lines_before: int, records_before: int) -> None:
+        """The lost_lines record, as the only content of the missing generation."""
+        offset = group.saved[1] if group.saved and group.saved[0] == generation else 0
+        message = lost_lines_message(records_before - lines_before, generation, later.generation - 1)
+        self.agent.problems.report("log_file.lines_lost", message, group.key)
+        record = encode_json({"ts": iso_time(), "level": "WARN", "message": message, "offset": offset, "lost_lines": records_before - lines_before})
+        marker = LogFile(group, None, (0, 0, later.uid), dict(later.header, generation=generation), (offset, lines_before), self.meter)
+        marker.marker = ((offset, lines_before), (offset, records_before), record)
+        group.files[generation] = marker
+        self.to_read.add(marker)
 
     def _look_for(self, group: LogGroup, generation: int, later: LogFile) -> bool:
         """Whether a generation missing from the last listing is there after all (the listing
@@ -2558,11 +2579,13 @@ class DemoLogs(Feature):
         end = f.marker[1] if f.marker is not None else f.stream.acked
         group.saved = [f.generation + 1, 0, end[1], group.owner]
         self.saved_dirty = True
-        if not self.save_state(force=True):
-            return  # kept until the state can be written
+        saved = self.save_state(force=True)
         path = f.path
         self._drop(f)
-        if path is not None and parse_log_name(os.path.basename(path)) not in (None, (group.token, None)):
+        name = parse_log_name(os.path.basename(path)) if path is not None else None
+        if saved and path is not None and name is not None and name[1] is not None:
+            # Deleted only once the state says so (if it cannot be written, the file stays: a
+            # restart reads it again and the server drops what it has).
             self._delete(path, f.dev, f.ino)
         nxt = group.current()
         if nxt is not None:
@@ -3710,6 +3733,10 @@ class Agent(object):
         self.wake_metrics.set()
         self.status_changed()
         release_memory()  # what the start and the handshake left behind
+        self._serve(ws)
+
+    def _serve(self, ws: WebSocket) -> None:
+        """Hands every message to its handler until the agent stops or the link ends."""
         while not self.stop_event.is_set():
             try:
                 opcode, payload = ws.recv()

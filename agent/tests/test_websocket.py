@@ -180,7 +180,10 @@ class PinnedCertificateTest(unittest.TestCase):
     def serve_once(self):
         """A TLS WebSocket server for one connection: upgrades, sends "hello", closes."""
         def serve(conn):
-            tls = self.context.wrap_socket(conn, server_side=True)
+            with self.context.wrap_socket(conn, server_side=True) as tls:
+                answer(tls)
+
+        def answer(tls):
             request = tls.recv(4096).decode()
             key = [l.split(":", 1)[1].strip() for l in request.split("\r\n") if l.lower().startswith("sec-websocket-key")][0]
             accept = base64.b64encode(hashlib.sha1((key + agent.WS_GUID).encode()).digest()).decode()
