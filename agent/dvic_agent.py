@@ -1631,10 +1631,11 @@ MAX_TS_CHARS = 40
 READ_CHUNK_BYTES = 256 * 1024
 SCAN_INTERVAL_S = 1.0
 LIVENESS_INTERVAL_S = 0.5
-# A round (read, send) starts at most this often: what arrives meanwhile (lines, acks, directory
-# events) is handled together. Costs at most this much latency; saves most of the per-line CPU at
+# A round (read, send) starts at most this often, unless the last one had a full batch to read:
+# what arrives meanwhile (lines, acks, directory events) is handled together. Costs at most this
+# much latency (the server's live tail sends every 50 ms too); saves most of the CPU per line at
 # steady rates, where every write would otherwise wake the agent and make its own small batch.
-ROUND_S = 0.02
+ROUND_S = 0.05
 IDLE_CLOSE_S = 30.0  # a file nobody wrote to for this long gives its descriptor back
 ROTATED_GRACE_S = 2.0  # a rotated file's unfinished last line is shipped as is after this
 MISSING_SCANS = 3  # scans without any file of a demo log before it is forgotten
@@ -2031,13 +2032,15 @@ class DemoLogs(Feature):
                 next_scan = now + SCAN_INTERVAL_S
             if liveness:
                 next_liveness = now + LIVENESS_INTERVAL_S
-            self.step(scan, liveness)
+            backlog = self.step(scan, liveness) >= self.agent.config.log_batch_max_records
             self._wait(min(self._next_deadline(), next_liveness - time.monotonic()))
-            self.agent.stop_event.wait(max(0.0, now + ROUND_S - time.monotonic()))
+            if not backlog:
+                self.agent.stop_event.wait(max(0.0, now + ROUND_S - time.monotonic()))
         self.save_state(force=True)
 
-    def step(self, scan: bool = True, liveness: bool = True) -> None:
-        """One round: answers, directory events, discovery, liveness, reading and sending."""
+    def step(self, scan: bool = True, liveness: bool = True) -> int:
+        """One round: answers, directory events, discovery, liveness, reading and sending.
+        Returns how many records were read."""
         self.apply_inbox()
         if self.inotify:
             self.on_events(self.inotify.read_events())
@@ -2047,13 +2050,16 @@ class DemoLogs(Feature):
             self.scan()
         if liveness:
             self.check_liveness()
+        total = 0
         for _ in range(100):  # bounded: the answers of the server are looked at in between
             read = self.read_all()
+            total += read
             if not self.flush() and not read:
                 break
         for stream in self.shipper.expire([f.stream for f in self.busy], time.monotonic()):
             self.to_read.add(stream.owner)  # read again from the batch nobody answered
         self.save_state()
+        return total
 
     def _next_deadline(self) -> float:
         """Seconds until a waiting batch is due (Nagle delay, nack backoff, ack timeout)."""
