@@ -121,15 +121,6 @@ class ParsingTest(unittest.TestCase):
                 expected = dict(agent.parse_log_line(line, "2026-01-01T00:00:00.000Z"), offset=77)
                 self.assertEqual(json.loads(encoded), expected)
 
-    def test_header_vectors(self):
-        for case in self.vectors("header.json")["tests"]:
-            with self.subTest(case=case["description"]):
-                parsed, why = agent.parse_log_header(json.dumps(case["data"]).encode())
-                self.assertEqual(parsed is not None, case["valid"], why)
-        for case in self.vectors("format.json")["headers"]:
-            with self.subTest(case=case["description"]):
-                self.assertEqual(agent.parse_log_header(case["line"].encode()), (case["input"], ""))
-
     def test_refuses_headers_other_parsers_would_not_read(self):
         for line in (b'{"dvic_log":1,"pid":5,"generation":NaN}', b'{"dvic_log":1,"pid":5,"uid":Infinity}',
                      b'{"dvic_log":1,"pid":5,"start_time":1e400}', b'{"dvic_log":1,"pid":5,"demo":"caf\xe9"}',

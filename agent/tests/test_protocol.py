@@ -37,6 +37,21 @@ class MessageVectorsTest(unittest.TestCase):
         self.assertIn("unknown message type", agent.validate_message(hello, "server-to-agent") or "")
 
 
+class LogHeaderVectorsTest(unittest.TestCase):
+    """Line 1 of a demo log file: the agent follows the valid headers and skips the file of any other."""
+
+    def test_agent_verdicts_match_every_header_vector(self):
+        for case in load(os.path.join(VECTORS, "logs", "header.json"))["tests"]:
+            with self.subTest(case=case["description"]):
+                parsed, why = agent.parse_log_header(json.dumps(case["data"]).encode())
+                self.assertEqual(parsed is not None, case["valid"], why)
+
+    def test_reads_the_headers_every_library_writes(self):
+        for case in load(os.path.join(VECTORS, "logs", "format.json"))["headers"]:
+            with self.subTest(case=case["description"]):
+                self.assertEqual(agent.parse_log_header(case["line"].encode()), (case["input"], ""))
+
+
 class BinaryFrameVectorsTest(unittest.TestCase):
     def test_decode_and_encode_match_the_vectors(self):
         for case in load(os.path.join(VECTORS, "binary-frames.json"))["tests"]:
