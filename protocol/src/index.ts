@@ -7,6 +7,8 @@ export * from './binary-frame.js';
 export * from './auth-message.js';
 export * from './bundle.js';
 export * from './shared/commands.js';
+export * from './shared/demos.js';
 export * from './shared/format.js';
 export * from './shared/hardware.js';
 export * from './shared/levels.js';
+export * from './shared/logs.js';
