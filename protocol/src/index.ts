@@ -12,3 +12,4 @@ export * from './shared/format.js';
 export * from './shared/hardware.js';
 export * from './shared/levels.js';
 export * from './shared/logs.js';
+export type * from './shared/terminal.js';
