@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { CommandOutputLiveMessage, CommandUpdatedLiveMessage } from '@dvic/protocol/shared';
 import { applyCommandMessages, mergeFetched, type Command } from '../src/state/commands-state.js';
-import { command } from './fixtures.js';
+import { command } from '../../protocol/test/fixtures.js';
 
 const output = (data: string, offset: number, stream: 'stdout' | 'stderr' = 'stdout'): CommandOutputLiveMessage => ({ type: 'command.output', data: { command_id: 'c1', node_id: 'n1', stream, offset, data } });
 const updated = (extra: Partial<Command>): CommandUpdatedLiveMessage => ({ type: 'command.updated', data: { command: command(extra) } });

@@ -1,10 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { LogRecordView, LogsRecordsLiveMessage } from '@dvic/protocol/shared';
 import { applyLogBatches, mergeRecords, resumeAfter } from '../src/state/logs-state.js';
+import { logRecord as record } from '../../protocol/test/fixtures.js';
 
-const record = (id: number): LogRecordView => ({
-  id, node_id: 'n1', source: 'demo', demo: 'kiosk', token: 't', ts: 1000 + id, level: 'INFO', message: `line ${id}`, fields: null,
-});
 const records = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => record(from + i));
 const batch = (id: string, list: LogRecordView[], caughtUp = false): LogsRecordsLiveMessage =>
   ({ type: 'logs.records', id, data: { records: list, ...(caughtUp ? { caught_up: true } : {}) } });

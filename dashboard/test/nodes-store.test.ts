@@ -3,7 +3,7 @@ import type { LiveMessage, NodeView } from '@dvic/protocol/shared';
 import { level } from '../src/format.js';
 import { applyLive, emptyState, HISTORY_POINTS, visibleNodes } from '../src/state/nodes-store.js';
 import { metric } from '../src/views/overview-metric.js';
-import { hardware as hw, node, serverStatus } from './fixtures.js';
+import { hardware as hw, node, serverStatus } from '../../protocol/test/fixtures.js';
 
 const snapshot = (nodes: NodeView[]): LiveMessage => ({ type: 'snapshot', data: { nodes, server: serverStatus() } });
 

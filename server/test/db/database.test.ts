@@ -22,7 +22,7 @@ describe('database', () => {
     migrate(db, migrations, 0);
     expect(db.prepare("SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table'").get()).toEqual({ n: 0 });
     migrate(db, migrations);
-    expect(db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all().map((r: any) => r.name))
+    expect(db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all().map((r) => (r as { name: string }).name))
       .toEqual(expect.arrayContaining(['api_tokens', 'audit_log', 'commands', 'demos', 'log_records', 'nodes', 'sessions', 'users']));
   });
 

@@ -1,5 +1,5 @@
-// Protocol-shaped values for the dashboard's unit tests, typed with the generated types.
-import type { CommandView, HardwareState, NodeView, ServerStatus } from '@dvic/protocol/shared';
+// Protocol-shaped values for unit tests (protocol, dashboard, CLI), typed with the generated types.
+import type { CommandView, DemoView, HardwareState, LogRecordView, NodeView, ServerStatus } from '@dvic/protocol/shared';
 
 export const hardware = (cpu: number, temp?: number): HardwareState => ({
   ts: 0, interval_s: 5, host: { hostname: 'h', os: '', kernel: '', arch: '', boot_id: '', agent_version: '' }, uptime_s: 10,
@@ -22,4 +22,13 @@ export const command = (extra: Partial<CommandView> = {}): CommandView => ({
   id: 'c1', batch_id: null, node_id: 'n1', user: 'admin', source_ip: null, command: 'echo hi', status: 'running', exit_code: null,
   signal: null, stdout: '', stderr: '', truncated: false, error: null, created_at: 0, started_at: null, finished_at: null,
   duration_ms: null, expires_at: null, ...extra,
+});
+
+export const demo = (extra: Partial<DemoView> = {}): DemoView => ({
+  node_id: 'n1', token: 't1', demo: 'kiosk', pid: 42, user: 'lab', executable: null, argv: null, container: null, alive: true,
+  since: 0, started_at: 0, exited_at: null, last_line_at: null, line_count: 0, error_count: 0, file_uid: 1000, trusted: true, ...extra,
+});
+
+export const logRecord = (id: number, extra: Partial<LogRecordView> = {}): LogRecordView => ({
+  id, node_id: 'n1', source: 'demo', demo: 'kiosk', token: 't1', ts: 1000 + id, level: 'INFO', message: `line ${id}`, fields: null, ...extra,
 });
