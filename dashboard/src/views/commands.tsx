@@ -1,5 +1,6 @@
 import { useCallback, useEffect, useMemo, useState } from 'preact/hooks';
 import { duration, type CommandOutputLiveMessage, type CommandUpdatedLiveMessage } from '@dvic/protocol/shared';
+import type { paths } from '@dvic/client';
 import { api, call } from '../api/client.js';
 import { live } from '../api/live.js';
 import { ErrorNotice } from '../components/error-notice.js';
@@ -7,7 +8,7 @@ import { dateTime } from '../format.js';
 import { applyCommandMessages, isFinal, mergeFetched, type Command } from '../state/commands-state.js';
 import { useLiveMessages, useNodes } from '../state/use-live.js';
 
-type Targets = { all: true } | { label: string } | { nodes: string[] };
+type Targets = paths['/api/v1/exec']['post']['requestBody']['content']['application/json']['targets'];
 
 /** "*" for every node, "key=value" for a label, otherwise node names, ids or id prefixes. */
 function parseTargets(text: string): Targets {
