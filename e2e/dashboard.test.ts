@@ -174,6 +174,8 @@ describe.skipIf(skip)('dashboard in Chromium', () => {
   it('types a command in the web terminal and reads its output on screen', async () => {
     await page.goto(`${server.baseUrl}/nodes/${node.id}/terminal`);
     await expect.poll(() => page.getByTestId('terminal-status').textContent(), { timeout: 15_000 }).toMatch(/shell pid/);
+    // Typed before the prompt, a line may be flushed when the shell sets up its terminal.
+    await expect.poll(() => page.locator('.xterm-rows').innerText(), { timeout: 15_000 }).toMatch(/[$#]\s*$/m);
     await page.locator('.xterm').click();
     await page.keyboard.type('echo $((6 * 7))');
     await page.keyboard.press('Enter');
