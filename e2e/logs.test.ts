@@ -5,30 +5,30 @@ import fs from 'node:fs';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { compileCExample, nodeDemo, pythonDemo, wrapperDemo } from './support/demos.js';
 import { dockerAvailable, TestDocker } from './support/docker.js';
-import { apiClient, Proc, sleep, startAgent, startServer, stopAll, tempDir, waitFor, writeAgentConfig, type ServerProcess } from './support/processes.js';
+import type { LogRecordView } from '@dvic/protocol';
+import { call, enroll, getNode, signIn, type Api } from './support/api.js';
+import { Proc, sleep, startAgent, startServer, stopAll, tempDir, waitFor, writeAgentConfig, type ServerProcess } from './support/processes.js';
 
 afterEach(async () => { await stopAll(); });
 afterAll(async () => { await stopAll(); });
 
-type Api = Awaited<ReturnType<typeof apiClient>>;
-
 async function setup(name: string, agentExtra: object = {}, serverEnv: Record<string, string> = {}) {
   const server = await startServer({ env: serverEnv });
-  const api = await apiClient(server.baseUrl);
-  const { node, config } = await api('POST', '/api/v1/nodes', { name });
+  const api = await signIn(server.baseUrl);
+  const { node, config } = await enroll(api, name);
   const logDir = tempDir('dvic-demo-logs-');
   const configPath = writeAgentConfig(tempDir(), config, { metrics_interval_s: 5, log_dir: logDir, ...agentExtra });
   const agent = startAgent(configPath);
-  await waitFor(async () => (await api('GET', `/api/v1/nodes/${node.id}`)).node.status === 'online', 15_000, 'agent online');
+  await waitFor(async () => (await getNode(api, node.id)).status === 'online', 15_000, 'agent online');
   return { server, api, node, logDir, configPath, agent, env: { DVIC_LOG_DIR: logDir } };
 }
 
 /** Every stored record of a demo, oldest first (walks the pages). */
-async function allRecords(api: Api, demo: string): Promise<any[]> {
-  const out: any[] = [];
-  let cursor = '';
+async function allRecords(api: Api, demo: string): Promise<LogRecordView[]> {
+  const out: LogRecordView[] = [];
+  let cursor: string | null = null;
   for (let page = 0; page < 1000; page++) {
-    const res = await api('GET', `/api/v1/logs?demo=${encodeURIComponent(demo)}&limit=1000${cursor ? `&cursor=${cursor}` : ''}`);
+    const res: { records: LogRecordView[]; next_cursor: string | null } = await call(api.GET('/api/v1/logs', { params: { query: { demo, limit: 1000, ...(cursor ? { cursor } : {}) } } }));
     out.push(...res.records);
     if (!res.next_cursor) break;
     cursor = res.next_cursor;
@@ -36,12 +36,12 @@ async function allRecords(api: Api, demo: string): Promise<any[]> {
   return out.reverse();
 }
 
-async function waitForCount(api: Api, demo: string, count: number, timeoutMs = 60_000): Promise<any[]> {
-  return waitFor<any[] | null>(async () => {
-    const { demos } = await api('GET', '/api/v1/demos');
-    const found = demos.find((d: any) => d.demo === demo);
+async function waitForCount(api: Api, demo: string, count: number, timeoutMs = 60_000): Promise<LogRecordView[]> {
+  return waitFor(async () => {
+    const { demos } = await call(api.GET('/api/v1/demos'));
+    const found = demos.find((d) => d.demo === demo);
     return found && found.line_count >= count ? allRecords(api, demo) : null;
-  }, timeoutMs, `${count} lines of ${demo}`) as Promise<any[]>;
+  }, timeoutMs, `${count} lines of ${demo}`);
 }
 
 describe('every library reaches the server', () => {
@@ -68,10 +68,10 @@ describe('every library reaches the server', () => {
     const wrapped = await waitForCount(api, 'wrapped', 3);
     expect(wrapped.map((r) => `${r.level} ${r.message}`).sort()).toEqual(['ERROR oops', 'INFO hello from stdout', 'WARN low battery']);
 
-    const { demos } = (await api('GET', `/api/v1/nodes/${node.id}`)).node;
-    expect(demos.map((d: any) => d.demo).sort()).toEqual(['c-demo', 'cpp-demo', 'node-demo', 'py-demo', 'wrapped']);
-    await waitFor(async () => (await api('GET', `/api/v1/nodes/${node.id}`)).node.demos.every((d: any) => !d.alive), 10_000, 'every demo reported dead after exiting');
-    const py200 = (await api('GET', `/api/v1/nodes/${node.id}`)).node.demos.find((d: any) => d.demo === 'py-demo');
+    const { demos } = await getNode(api, node.id);
+    expect(demos.map((d) => d.demo).sort()).toEqual(['c-demo', 'cpp-demo', 'node-demo', 'py-demo', 'wrapped']);
+    await waitFor(async () => (await getNode(api, node.id)).demos.every((d) => !d.alive), 10_000, 'every demo reported dead after exiting');
+    const py200 = (await getNode(api, node.id)).demos.find((d) => d.demo === 'py-demo');
     expect(py200).toMatchObject({ line_count: 200, error_count: 40, alive: false });
   });
 });
@@ -82,7 +82,7 @@ describe('system logs', () => {
     fs.writeFileSync(syslog, 'Nov 24 10:00:00 pi kernel: usb 1-1: new high-speed USB device\n');
     const { api } = await setup('syslog-node', { system_logs: 'syslog', syslog_path: syslog });
     const records = await waitFor(async () => {
-      const { records: found } = await api('GET', '/api/v1/logs?source=system');
+      const { records: found } = await call(api.GET('/api/v1/logs', { params: { query: { source: 'system' } } }));
       return found.length ? found : null;
     }, 15_000, 'the system log line');
     expect(records[0]).toMatchObject({ source: 'system', demo: null, level: 'INFO', message: 'Nov 24 10:00:00 pi kernel: usb 1-1: new high-speed USB device' });
@@ -108,7 +108,7 @@ describe('exactly once', () => {
       await sleep(random(100, 1000));
       agent = startAgent(configPath);
     }
-    const api = await apiClient(current.baseUrl);
+    const api = await signIn(current.baseUrl);
     const records = await waitForCount(api, 'chaos', 100_000, 120_000);
     expect(records).toHaveLength(100_000);
     const seqs = records.map((r) => Number(r.message.split(' ')[1]));
@@ -130,10 +130,10 @@ describe('containers', () => {
       const { id } = await docker.runContainer('demo-box', ['sh', '-c', script]);
       const records = await waitForCount(api, 'in-docker', 1, 30_000);
       expect(records[0]).toMatchObject({ level: 'ERROR', message: 'hello from the container', token });
-      const demo = await waitFor(async () => (await api('GET', `/api/v1/nodes/${node.id}`)).node.demos.find((d: any) => d.demo === 'in-docker'), 10_000, 'demo row');
+      const demo = await waitFor(async () => (await getNode(api, node.id)).demos.find((d) => d.demo === 'in-docker'), 10_000, 'demo row');
       expect(demo).toMatchObject({ alive: true, container: { id, name: 'demo-box', runtime: 'docker' } });
       await docker.docker('kill', id);
-      await waitFor(async () => (await api('GET', `/api/v1/nodes/${node.id}`)).node.demos.find((d: any) => d.demo === 'in-docker' && !d.alive), 15_000, 'container demo dead');
+      await waitFor(async () => (await getNode(api, node.id)).demos.find((d) => d.demo === 'in-docker' && !d.alive), 15_000, 'container demo dead');
     } finally {
       await docker.stop();
     }

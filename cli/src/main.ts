@@ -1,10 +1,14 @@
 import { readFileSync } from 'node:fs';
-import { login, logout } from './commands/login.js';
-import { demos, logs } from './commands/logs.js';
+import { ApiError } from '@dvic/client';
+import { apiErrorText } from './api-error-text.js';
+import { demos } from './commands/demos.js';
 import { exec } from './commands/exec.js';
+import { login, logout } from './commands/login.js';
+import { logs } from './commands/logs.js';
 import { node } from './commands/node.js';
 import { nodes } from './commands/nodes.js';
 import { shell } from './commands/shell.js';
+import { loadConfig } from './config-store.js';
 import { defaultContext, print, type Command, type Context } from './context.js';
 import { CliError, UsageError } from './errors.js';
 
@@ -41,17 +45,23 @@ export async function main(argv: string[], ctx: Context = defaultContext()): Pro
     if (!command) throw new UsageError(`unknown command "${name}"\n${HELP}`);
     return await command.run(rest, ctx);
   } catch (err) {
-    if (err instanceof UsageError) {
-      // One line: the problem, and where the full usage is.
-      const hint = name && COMMANDS[name] ? ` (see dvic ${name} --help)` : ' (see dvic --help)';
-      ctx.stderr.write(`dvic: ${err.message.split('\n')[0]}${hint}\n`);
-      return 2;
-    }
-    if (err instanceof CliError) {
-      ctx.stderr.write(`dvic: ${err.message}\n`);
-      return 1;
-    }
-    ctx.stderr.write(`dvic: unexpected error: ${(err as Error).stack ?? err}\n`);
-    return 1;
+    ctx.stderr.write(`dvic: ${errorLine(err, name, ctx)}\n`);
+    return err instanceof UsageError ? 2 : 1;
+  }
+}
+
+function errorLine(err: unknown, name: string | undefined, ctx: Context): string {
+  // One line: the problem, and where the full usage is.
+  if (err instanceof UsageError) return `${err.message.split('\n')[0]}${name && COMMANDS[name] ? ` (see dvic ${name} --help)` : ' (see dvic --help)'}`;
+  if (err instanceof ApiError) return apiErrorText(err, serverUrl(ctx));
+  if (err instanceof CliError) return err.message;
+  return `unexpected error: ${(err as Error).stack ?? String(err)}`;
+}
+
+function serverUrl(ctx: Context): string {
+  try {
+    return loadConfig(ctx.env)?.url ?? 'the server';
+  } catch {
+    return 'the server';
   }
 }

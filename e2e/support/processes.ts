@@ -103,23 +103,6 @@ export async function startServer(options: { env?: Record<string, string>; port?
   return proc;
 }
 
-/** A signed-in REST client (session cookie). */
-export async function apiClient(baseUrl: string, password = ADMIN_PASSWORD) {
-  const login = await fetch(`${baseUrl}/api/v1/auth/login`, {
-    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin', password }),
-  });
-  if (login.status !== 200) throw new Error(`login failed: ${login.status} ${await login.text()}`);
-  const cookie = login.headers.get('set-cookie')!.split(';')[0]!;
-  return async function api(method: string, url: string, body?: object): Promise<any> {
-    const res = await fetch(baseUrl + url, {
-      method, headers: { cookie, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body && JSON.stringify(body),
-    });
-    const json = await res.json();
-    if (!res.ok) throw Object.assign(new Error(`${method} ${url}: ${res.status} ${JSON.stringify(json)}`), { status: res.status, body: json });
-    return json;
-  };
-}
-
 /** Writes an agent config (key in its own 0600 file) and returns its path. */
 export function writeAgentConfig(dir: string, config: { server_url: string; node_id: string; private_key: string }, extra: object = {}): string {
   fs.mkdirSync(dir, { recursive: true });
@@ -149,14 +132,16 @@ export async function stopAll(): Promise<void> {
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Polls until check returns a truthy value (bounded). */
-export async function waitFor<T>(check: () => T | Promise<T>, timeoutMs: number, what: string): Promise<T> {
+type Truthy<T> = Exclude<T, null | undefined | false | 0 | ''>;
+
+/** Polls until check returns a truthy value (bounded), and resolves with it. */
+export async function waitFor<T>(check: () => T | Promise<T>, timeoutMs: number, what: string): Promise<Truthy<T>> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
   for (;;) {
     try {
       const value = await check();
-      if (value) return value;
+      if (value) return value as Truthy<T>;
     } catch (err) {
       lastError = err;
     }

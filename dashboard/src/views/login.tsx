@@ -1,7 +1,8 @@
 import { useState } from 'preact/hooks';
-import { ApiError, post } from '../api/client.js';
+import type { UserView } from '@dvic/protocol/shared';
+import { api, ApiError, call } from '../api/client.js';
 
-export function Login({ reason, onSignedIn }: { reason?: string; onSignedIn: (user: { username: string; role: string }) => void }) {
+export function Login({ reason, onSignedIn }: { reason?: string; onSignedIn: (user: UserView) => void }) {
   const [error, setError] = useState('');
   const [busy, setBusy] = useState(false);
   const submit = async (event: Event) => {
@@ -10,7 +11,7 @@ export function Login({ reason, onSignedIn }: { reason?: string; onSignedIn: (us
     setBusy(true);
     setError('');
     try {
-      const { user } = await post('/api/v1/auth/login', { username: form.get('username'), password: form.get('password') });
+      const { user } = await call(api.POST('/api/v1/auth/login', { body: { username: String(form.get('username')), password: String(form.get('password')) } }));
       onSignedIn(user);
     } catch (err) {
       setError(err instanceof ApiError ? err.message : 'sign-in failed');
