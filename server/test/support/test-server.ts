@@ -30,7 +30,9 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
   const login = await app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { username: 'admin', password: ADMIN_PASSWORD } });
   const cookie = String(login.headers['set-cookie']).split(';')[0]!;
   const api: TestServer['api'] = async (method, url, body) => {
-    const res = await app.inject({ method, url, headers: { cookie }, ...(body ? { payload: body } : {}) });
+    // State-changing requests are JSON, {} when there is nothing to send (as @dvic/client does).
+    const payload = body ?? (method === 'GET' ? undefined : {});
+    const res = await app.inject({ method, url, headers: { cookie }, ...(payload ? { payload } : {}) });
     return { statusCode: res.statusCode, json: () => res.json(), headers: res.headers };
   };
   return {
