@@ -42,7 +42,7 @@ export function requestEntry(request: FastifyRequest, action: string, outcome: N
   const params = request.params as { id?: unknown } | undefined;
   return {
     user_id: request.user?.id ?? null, username: request.user?.username ?? null, source_ip: request.ip, action,
-    target: typeof params?.id === 'string' ? params.id : null, outcome, details,
+    target: typeof params?.id === 'string' || typeof params?.id === 'number' ? String(params.id) : null, outcome, details,
   };
 }
 

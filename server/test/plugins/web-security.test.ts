@@ -91,7 +91,7 @@ describe('state-changing requests', () => {
 
   it('lets a same-origin page and a script without Origin change things', async () => {
     server = await startTestServer();
-    for (const headers of [{ origin: server.baseUrl }, {}]) {
+    for (const headers of [{ origin: server.baseUrl }, {}] as Record<string, string>[]) {
       const res = await fetch(`${server.baseUrl}/api/v1/tokens`, {
         method: 'POST', headers: { cookie: server.cookie, 'content-type': 'application/json', ...headers }, body: JSON.stringify({ name: 'ok' }),
       });
