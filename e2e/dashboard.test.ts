@@ -152,7 +152,7 @@ describe.skipIf(missing !== null)('dashboard in Chromium', () => {
   it('returns to the sign-in page when the session ends', async () => {
     await page.goto(`${server.baseUrl}/`);
     await row().waitFor();
-    await page.evaluate(() => fetch('/api/v1/auth/logout', { method: 'POST' }));
+    await page.evaluate(() => fetch('/api/v1/auth/logout', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' }));
     await page.getByRole('link', { name: 'Audit' }).click();
     await expect.poll(() => page.getByRole('status').first().textContent(), { timeout: 10_000 }).toMatch(/session has ended/);
     await page.getByLabel('Password').waitFor();

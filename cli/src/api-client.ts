@@ -50,7 +50,7 @@ export class ApiClient {
   get = <T = any>(path: string) => this.request<T>('GET', path);
   post = <T = any>(path: string, body?: unknown) => this.request<T>('POST', path, body ?? {});
   patch = <T = any>(path: string, body: unknown) => this.request<T>('PATCH', path, body);
-  delete = <T = any>(path: string) => this.request<T>('DELETE', path);
+  delete = <T = any>(path: string) => this.request<T>('DELETE', path, {});
 
   /** The WebSocket URL of a path on this server. */
   wsUrl(path: string): string {
