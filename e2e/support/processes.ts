@@ -112,9 +112,9 @@ export async function apiClient(baseUrl: string, password = ADMIN_PASSWORD) {
   const cookie = login.headers.get('set-cookie')!.split(';')[0]!;
   return async function api(method: string, url: string, body?: object): Promise<any> {
     // State-changing requests are JSON, {} when there is nothing to send (the server refuses anything else).
-    const json = body ?? (method === 'GET' ? undefined : {});
+    const payload = body ?? (method === 'GET' ? undefined : {});
     const res = await fetch(baseUrl + url, {
-      method, headers: { cookie, ...(json ? { 'content-type': 'application/json' } : {}) }, body: json && JSON.stringify(json),
+      method, headers: { cookie, ...(payload ? { 'content-type': 'application/json' } : {}) }, body: payload && JSON.stringify(payload),
     });
     const json = await res.json();
     if (!res.ok) throw Object.assign(new Error(`${method} ${url}: ${res.status} ${JSON.stringify(json)}`), { status: res.status, body: json });
