@@ -8,6 +8,7 @@ import { Commands } from './views/commands.js';
 import { Login } from './views/login.js';
 import { Logs } from './views/logs.js';
 import { Overview } from './views/overview.js';
+import { Users } from './views/users.js';
 import { Wall } from './views/wall.js';
 
 /**
@@ -50,13 +51,14 @@ export function App() {
           : path === '/logs' ? <Logs />
           : path === '/commands' ? <Commands />
           : path === '/audit' ? <Audit />
+          : path === '/users' ? <Users me={auth.user} />
           : <Overview />}
       </Shell>
     </NodesContext.Provider>
   );
 }
 
-const LINKS = [['/', 'Nodes'], ['/logs', 'Logs'], ['/commands', 'Commands'], ['/audit', 'Audit'], ['/wall', 'Wall']] as const;
+const LINKS = [['/', 'Nodes'], ['/logs', 'Logs'], ['/commands', 'Commands'], ['/audit', 'Audit'], ['/users', 'Users'], ['/wall', 'Wall']] as const;
 
 function Shell({ user, onSignOut, children }: { user: { username: string }; onSignOut: () => void; children: preact.ComponentChildren }) {
   const path = usePath();
