@@ -87,6 +87,25 @@ describe('sign-in', () => {
     expect(me.last_login_at).toBeGreaterThanOrEqual(before);
   });
 
+  it('marks the session cookie Secure behind a TLS reverse proxy only when DVIC_TRUST_PROXY trusts it', async () => {
+    const viaProxy = { 'x-forwarded-proto': 'https', 'x-forwarded-for': '203.0.113.7' };
+    const untrusted = await server.app.inject({ method: 'POST', url: '/api/v1/auth/login', headers: viaProxy, payload: { username: 'admin', password: ADMIN_PASSWORD } });
+    expect(String(untrusted.headers['set-cookie'])).not.toMatch(/Secure/);
+    for (const trust of ['1', 'true', '127.0.0.1,::1']) {
+      const proxied = await startTestServer({ DVIC_TRUST_PROXY: trust });
+      try {
+        const res = await proxied.app.inject({ method: 'POST', url: '/api/v1/auth/login', remoteAddress: '127.0.0.1', headers: viaProxy, payload: { username: 'admin', password: ADMIN_PASSWORD } });
+        expect(String(res.headers['set-cookie']), trust).toMatch(/; Secure/);
+        expect(res.headers['strict-transport-security']).toMatch(/max-age/);
+        await proxied.app.inject({ method: 'POST', url: '/api/v1/auth/login', remoteAddress: '127.0.0.1', headers: viaProxy, payload: { username: 'admin', password: 'wrong' } });
+        const failed = (await proxied.api('GET', '/api/v1/audit?action=login&outcome=denied')).json().entries[0];
+        expect(failed.source_ip).toBe('203.0.113.7'); // the client, as the proxy saw it
+      } finally {
+        await proxied.close();
+      }
+    }
+  });
+
   it('refuses malformed and incomplete login bodies with a clear 400', async () => {
     const bad = await server.app.inject({ method: 'POST', url: '/api/v1/auth/login', headers: { 'content-type': 'application/json' }, payload: '{"username":' });
     expect(bad.statusCode).toBe(400);
