@@ -39,7 +39,7 @@ export const tokensRoutes: FastifyPluginAsyncTypebox = async (app) => {
     if (expiresAt !== undefined && days !== undefined) throw new ApiError(400, ErrorCode.badRequest, 'give expires_at or expires_in_days, not both');
     const now = Date.now();
     const expiry = days !== undefined ? Math.round(now + days * 86_400_000) : expiresAt ?? null;
-    if (expiry !== null && expiry <= now) throw new ApiError(400, ErrorCode.badRequest, 'expires_at is in the past');
+    if (expiry !== null && expiry <= now) throw new ApiError(400, ErrorCode.badRequest, 'the token would expire at once: expires_at or expires_in_days must be in the future');
     const secret = newSecret(API_TOKEN_PREFIX);
     const info = apiTokens.create(user.id, name, secret.slice(0, API_TOKEN_PREFIX.length + 6), sha256Hex(secret), { role: (role ?? user.role) as Role, expiresAt: expiry });
     reply.code(201);
