@@ -45,7 +45,7 @@ declare module 'fastify' {
   }
 }
 
-/** One session or token (its hash), or every session of a user (and their tokens too) but the session kept. */
+/** One session (deleted here), one token (revoked by the caller, who checks it is theirs), or every session of a user (and their tokens too) but the session kept; by hash. */
 export type EndTarget =
   | { session: string }
   | { token: string }
