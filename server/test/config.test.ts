@@ -1,3 +1,6 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../src/config.js';
 import { loadTls } from '../src/services/tls.js';
@@ -25,6 +28,12 @@ describe('security settings from the environment', () => {
 
   it('names the file when a TLS file cannot be read or is not PEM', () => {
     expect(() => loadTls('/nonexistent/cert.pem', '/nonexistent/key.pem')).toThrow('DVIC_TLS_CERT=/nonexistent/cert.pem: ENOENT');
-    expect(() => loadTls('/etc/hostname', '/etc/hostname')).toThrow(/not a PEM certificate and key/);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dvic-tls-conf-'));
+    fs.writeFileSync(path.join(dir, 'cert.pem'), 'not a certificate');
+    try {
+      expect(() => loadTls(path.join(dir, 'cert.pem'), path.join(dir, 'cert.pem'))).toThrow(/not a PEM certificate and key/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
