@@ -9,6 +9,7 @@ import { node } from './commands/node.js';
 import { nodes } from './commands/nodes.js';
 import { shell } from './commands/shell.js';
 import { loadConfig } from './config-store.js';
+import { passwd, users } from './commands/users.js';
 import { defaultContext, print, type Command, type Context } from './context.js';
 import { CliError, UsageError } from './errors.js';
 
@@ -21,6 +22,8 @@ const COMMANDS: Record<string, { run: Command; summary: string }> = {
   logs: { run: logs, summary: 'search and follow logs' },
   exec: { run: exec, summary: 'run a command on one or many nodes' },
   shell: { run: shell, summary: 'open a terminal on a node' },
+  users: { run: users, summary: 'users and roles (admins): list, add, role, disable, enable, remove, reset-password' },
+  passwd: { run: passwd, summary: 'change your own password' },
 };
 
 const HELP = `usage: dvic <command> [options]   (dvic <command> --help for its options)

@@ -10,6 +10,7 @@ import { Commands } from './views/commands.js';
 import { Login } from './views/login.js';
 import { Logs } from './views/logs.js';
 import { Overview } from './views/overview.js';
+import { Users } from './views/users.js';
 import { Wall } from './views/wall.js';
 
 /**
@@ -52,13 +53,14 @@ export function App() {
           : path === '/logs' ? <Logs />
           : path === '/commands' ? <Commands />
           : path === '/audit' ? <Audit />
+          : path === '/users' ? <Users me={auth.user} />
           : <Overview />}
       </Shell>
     </NodesContext.Provider>
   );
 }
 
-const LINKS = [['/', 'Nodes'], ['/logs', 'Logs'], ['/commands', 'Commands'], ['/audit', 'Audit'], ['/wall', 'Wall']] as const;
+const LINKS = [['/', 'Nodes'], ['/logs', 'Logs'], ['/commands', 'Commands'], ['/audit', 'Audit'], ['/users', 'Users'], ['/wall', 'Wall']] as const;
 
 function Shell({ user, onSignOut, children }: { user: UserView; onSignOut: () => void; children: ComponentChildren }) {
   const path = usePath();

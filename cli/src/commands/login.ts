@@ -76,7 +76,7 @@ function readLine(stream: NodeJS.ReadableStream): Promise<string> {
 }
 
 /** Asks for a password without echoing it on a terminal; otherwise reads the piped line. */
-async function prompt(ctx: Context, question: string): Promise<string> {
+export async function prompt(ctx: Context, question: string): Promise<string> {
   if (!ctx.stdin.isTTY || !ctx.stdin.setRawMode) {
     const piped = await readLine(ctx.stdin);
     if (!piped) throw new UsageError('no password: pipe it in, or use --password-stdin or DVIC_PASSWORD');

@@ -231,3 +231,34 @@ describe('idle terminals', () => {
     }
   });
 });
+
+describe('what a viewer sees of commands', () => {
+  it('shows a viewer that a command ran but not its output, over REST and the live stream, and no server stats', async () => {
+    const { agent, nodeId } = await onlineAgent('pi');
+    server.app.users.create('watcher', await hashPassword('watcher-password'), 'viewer');
+    const login = await server.app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { username: 'watcher', password: 'watcher-password' } });
+    const cookie = String(login.headers['set-cookie']).split(';')[0]!;
+    const { id } = (await server.api('POST', `/api/v1/nodes/${nodeId}/exec`, { command: 'cat /etc/shadow' })).json();
+    await agent.next((m: { type: string }) => m.type === 'exec.request');
+
+    const live = new WebSocket(server.liveUrl, { headers: { cookie } });
+    const received: { type: string; data: { code?: string; command_id?: string } }[] = [];
+    live.on('message', (d) => received.push(JSON.parse(d.toString())));
+    await new Promise((resolve) => live.on('open', resolve));
+    live.send(JSON.stringify({ type: 'commands.subscribe', data: { ids: [id] } }));
+    await waitFor(() => received.some((m) => m.type === 'live.error'), 3000, 'refusal');
+    expect(received.find((m) => m.type === 'live.error')!.data.code).toBe('forbidden');
+
+    agent.send({ type: 'exec.output', data: { command_id: id, stream: 'stdout', seq: 0, data: 'root:secret-hash\n' } });
+    agent.send({ type: 'exec.result', data: { command_id: id, exit_code: 0, signal: null, duration_ms: 3 } });
+    await waitFor(async () => (await getCommand(id)).status === 'succeeded', 3000, 'result');
+    const seen = (await server.app.inject({ url: `/api/v1/commands/${id}`, headers: { cookie } })).json().command;
+    expect(seen).toMatchObject({ id, status: 'succeeded', exit_code: 0, stdout: '', stderr: '' });
+    expect((await getCommand(id)).stdout).toBe('root:secret-hash\n');
+    expect(received.some((m) => m.type === 'command.output')).toBe(false);
+    expect(JSON.stringify(received)).not.toContain('secret-hash');
+    expect((await server.app.inject({ url: '/api/v1/server/stats', headers: { cookie } })).statusCode).toBe(403);
+    live.close();
+    agent.close();
+  });
+});

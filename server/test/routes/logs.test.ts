@@ -34,6 +34,20 @@ const search = async (query: string) => {
   return { status: res.statusCode, body: res.json() };
 };
 
+describe('stored fields', () => {
+  it('returns the structured fields of a record in GET /api/v1/logs', async () => {
+    const { agent, nodeId } = await onlineAgent('pi');
+    const message = batch('f1', 0, 1);
+    Object.assign(message.data.records[0]!, { fields: { camera: 'usb-0', fps: 30 } });
+    agent.send(message);
+    expect(await agent.next((m: { id?: string }) => m.id === 'f1')).toMatchObject({ type: 'logs.ack' });
+    const { status, body } = await search(`node=${nodeId}`);
+    expect(status).toBe(200);
+    expect(body.records[0]).toMatchObject({ message: 'line 0', fields: { camera: 'usb-0', fps: 30 } });
+    agent.close();
+  });
+});
+
 describe('demo log ingestion', () => {
   it('acknowledges a batch after storing it, and a batch sent again stores nothing twice', async () => {
     const { agent, nodeId } = await onlineAgent('pi');

@@ -45,7 +45,9 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
     agentUrl: `${address.replace('http', 'ws')}/api/v1/agent`,
     liveUrl: `${address.replace('http', 'ws')}/api/v1/live`,
     async api(method, url, body) {
-      return server.app.inject({ method, url, headers: { cookie }, ...(body ? { payload: body } : {}) });
+      // State-changing requests are JSON, {} when there is nothing to send (as @dvic/client does).
+      const payload = body ?? (method === 'GET' ? undefined : {});
+      return server.app.inject({ method, url, headers: { cookie }, ...(payload ? { payload } : {}) });
     },
     async enroll(name, labels) {
       const res = await server.api('POST', '/api/v1/nodes', { name, ...(labels ? { labels } : {}) });
