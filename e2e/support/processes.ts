@@ -83,6 +83,21 @@ export interface ServerProcess extends Proc {
 }
 
 /** Starts the real server; resolves once it prints its banner. */
+let testShell: string | undefined;
+
+/**
+ * The shell terminals open in tests: bash without the machine's profile and rc files, in a home of
+ * its own. A login shell would run whatever this machine's dotfiles do (a pyenv rehash waiting on
+ * a stale lock made every terminal test hang here).
+ */
+export function isolatedShell(): string {
+  if (testShell) return testShell;
+  const dir = tempDir('dvic-shell-');
+  testShell = path.join(dir, 'shell');
+  fs.writeFileSync(testShell, `#!/bin/sh\nHOME=${dir} exec /bin/bash --noprofile --norc -i\n`, { mode: 0o755 });
+  return testShell;
+}
+
 export async function startServer(options: { env?: Record<string, string>; port?: number; dataDir?: string; command?: string[] } = {}): Promise<ServerProcess> {
   const port = options.port ?? (await freePort());
   const dataDir = options.dataDir ?? tempDir();
@@ -91,7 +106,7 @@ export async function startServer(options: { env?: Record<string, string>; port?
     cwd: repoDir,
     env: {
       ...process.env, DVIC_PORT: String(port), DVIC_HOST: '127.0.0.1', DVIC_DATA_DIR: dataDir,
-      DVIC_ADMIN_PASSWORD: ADMIN_PASSWORD, DVIC_LOCAL_AGENT: '0', ...options.env,
+      DVIC_ADMIN_PASSWORD: ADMIN_PASSWORD, DVIC_LOCAL_AGENT: '0', DVIC_LOCAL_AGENT_SHELL: isolatedShell(), ...options.env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
@@ -110,7 +125,8 @@ export function writeAgentConfig(dir: string, config: { server_url: string; node
   fs.writeFileSync(keyPath, config.private_key, { mode: 0o600 });
   const configPath = path.join(dir, 'agent.json');
   fs.writeFileSync(configPath, JSON.stringify({
-    server_url: config.server_url, node_id: config.node_id, key_path: keyPath, state_dir: path.join(dir, 'state'), ...extra,
+    server_url: config.server_url, node_id: config.node_id, key_path: keyPath, state_dir: path.join(dir, 'state'),
+    terminal_shell: isolatedShell(), ...extra,
   }), { mode: 0o600 });
   return configPath;
 }

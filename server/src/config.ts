@@ -11,6 +11,8 @@ export interface ServerConfig {
   localAgent: boolean;
   /** Python interpreter for the local agent. */
   python: string;
+  /** Shell of terminals on the server's own machine (DVIC_LOCAL_AGENT_SHELL); else the login shell of its user. */
+  localAgentShell: string | undefined;
   /** How often agents are pinged; a node missing 3 pings in a row goes offline. */
   pingIntervalMs: number;
   /** Time an agent has to answer the challenge. */
@@ -60,6 +62,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     adminPassword: env.DVIC_ADMIN_PASSWORD || undefined,
     localAgent: env.DVIC_LOCAL_AGENT !== '0',
     python: env.DVIC_PYTHON || '/usr/bin/python3',
+    localAgentShell: env.DVIC_LOCAL_AGENT_SHELL || undefined,
     pingIntervalMs: integer(env, 'DVIC_PING_INTERVAL_MS', 15_000, 50, 3_600_000),
     authTimeoutMs: integer(env, 'DVIC_AUTH_TIMEOUT_MS', 10_000, 50, 600_000),
     metricsIntervalS: number(env, 'DVIC_METRICS_INTERVAL_S', 5, 0.2, 3600),

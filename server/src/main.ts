@@ -33,7 +33,7 @@ async function main(): Promise<void> {
     localAgent = new LocalAgent(app.nodeRegistry, {
       dataDir: config.dataDir, python: config.python, metricsIntervalS: config.metricsIntervalS,
       serverUrl: `${tls ? 'wss' : 'ws'}://${agentHost.includes(':') ? `[${agentHost}]` : agentHost}:${port}/api/v1/agent`,
-      agentPath: process.env.DVIC_AGENT_PATH,
+      agentPath: process.env.DVIC_AGENT_PATH, terminalShell: config.localAgentShell,
       ...(tls ? { tlsCertSha256: app.tlsCertSha256!, tlsCaFile: config.tlsCertFile } : {}),
     }, app.log.child({ component: 'local-agent' }));
     localAgent.start();

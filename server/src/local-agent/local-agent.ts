@@ -16,6 +16,8 @@ export interface LocalAgentOptions {
   python: string;
   metricsIntervalS: number;
   agentPath?: string;
+  /** The agent's terminal_shell (else the login shell of the user it runs as). */
+  terminalShell?: string;
   /** When the server serves TLS itself: the agent pins this certificate (and may verify it as a CA). */
   tlsCertSha256?: string;
   tlsCaFile?: string;
@@ -78,6 +80,7 @@ export class LocalAgent {
     const config = {
       server_url: this.options.serverUrl, node_id: node.id, key_path: keyPath, metrics_interval_s: this.options.metricsIntervalS, state_dir: path.join(dir, 'state'),
       ...(tlsCertSha256 ? { tls_cert_sha256: tlsCertSha256 } : {}), ...(tlsCaFile ? { tls_ca_file: tlsCaFile } : {}),
+      ...(this.options.terminalShell ? { terminal_shell: this.options.terminalShell } : {}),
     };
     fs.writeFileSync(this.configPath, JSON.stringify(config, null, 2) + '\n', { mode: 0o600 });
   }
