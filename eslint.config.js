@@ -28,6 +28,15 @@ export default tseslint.config(
     },
   },
   {
+    // The browser bundle carries no validator and no schemas: values come from @dvic/protocol/shared.
+    files: ['dashboard/src/**/*.{ts,tsx}'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': ['error', {
+        paths: [{ name: '@dvic/protocol', message: 'import from @dvic/protocol/shared (or import type): the validator must stay out of the bundle', allowTypeImports: true }],
+      }],
+    },
+  },
+  {
     // The server's layers import downwards only: a cycle (even through types) fails CI.
     files: ['server/src/**/*.ts'],
     plugins: { 'import-x': importX },

@@ -1,7 +1,8 @@
 // The agent's link to the server: a quiet node stays connected (the server's pings are traffic),
 // and a link that went dead without a close is noticed and replaced. Real server, real agent.
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { nodeView, setupNode } from './support/logs.js';
+import { getNode } from './support/api.js';
+import { setupNode } from './support/logs.js';
 import { sleep, stopAll, waitFor } from './support/processes.js';
 
 afterEach(async () => { await stopAll(); });
@@ -14,10 +15,10 @@ const dropped = /connection closed|reconnecting|nothing from the server/;
 describe('the link to the server', () => {
   it('a quiet node stays connected: the server\'s pings count as traffic', async () => {
     const { api, node, agent } = await setupNode('quiet', { dead_link_s: 2.5 }, quietServer);
-    const since = (await nodeView(api, node.id)).status_since;
+    const since = (await getNode(api, node.id)).status_since;
     await sleep(9000); // more than three dead-link periods with nothing but pings
     expect(agent.output).not.toMatch(dropped);
-    const view = await nodeView(api, node.id);
+    const view = await getNode(api, node.id);
     expect(view.status).toBe('online');
     expect(view.status_since).toBe(since);
   });
@@ -30,7 +31,7 @@ describe('the link to the server', () => {
     } finally {
       server.signal('SIGCONT');
     }
-    await waitFor(async () => /connected to/.test(agent.output.split('nothing from the server')[1] ?? '') && (await nodeView(api, node.id)).status === 'online',
+    await waitFor(async () => /connected to/.test(agent.output.split('nothing from the server')[1] ?? '') && (await getNode(api, node.id)).status === 'online',
       30_000, 'the agent connected again');
   });
 });

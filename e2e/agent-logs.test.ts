@@ -7,13 +7,11 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import type { LogRecordView } from '@dvic/protocol';
+import { enroll, getCommand, getNode, runOn, signIn } from './support/api.js';
 import { pythonDemo } from './support/demos.js';
-import {
-  allRecords, demos, joinSplit, lostLines, nodeView, setupNode, waitForCount, type AgentStatus, type Api, type LogRecord,
-} from './support/logs.js';
-import {
-  apiClient, freePort, Proc, PYTHON, repoDir, sleep, startAgent, startServer, stopAll, tempDir, waitFor, writeAgentConfig,
-} from './support/processes.js';
+import { agentStatus, allRecords, demos, joinSplit, lostLines, setupNode, waitForCount } from './support/logs.js';
+import { freePort, Proc, PYTHON, repoDir, sleep, startAgent, startServer, stopAll, tempDir, waitFor, writeAgentConfig } from './support/processes.js';
 
 afterEach(async () => { await stopAll(); });
 afterAll(async () => { await stopAll(); });
@@ -30,14 +28,6 @@ const startTime = (pid: number) => Number(fs.readFileSync(`/proc/${pid}/stat`, '
 const vmRssBytes = (pid: number) => Number(/VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) * 1024;
 const reconnected = (agent: Proc) => /connection closed|reconnecting|cannot reach/.test(agent.output);
 const isRoot = process.getuid?.() === 0;
-
-/** The node's agent.status once check accepts it. */
-async function agentStatus(api: Api, nodeId: string, check: (s: AgentStatus) => boolean, what: string): Promise<AgentStatus> {
-  return await waitFor(async () => {
-    const status = (await nodeView(api, nodeId)).agent_status;
-    return status && check(status) ? status : null;
-  }, 15_000, what) as AgentStatus;
-}
 
 describe('files any local user can create', () => {
   it('are skipped one by one and reported once; the demo log thread lives on and a dead demo is seen dead', async () => {
@@ -76,7 +66,7 @@ describe('files any local user can create', () => {
     expect(status.log_files).toMatchObject({ followed: 1 });
 
     expect((await demo.exited).code).toBe(0);
-    await waitFor(async () => (await nodeView(api, node.id)).demos.find((d) => d.demo === 'honest' && !d.alive), 15_000, 'the demo seen dead');
+    await waitFor(async () => (await getNode(api, node.id)).demos.find((d) => d.demo === 'honest' && !d.alive), 15_000, 'the demo seen dead');
     expect(reconnected(agent)).toBe(false);
     socketServer.close();
   });
@@ -95,7 +85,7 @@ describe('files any local user can create', () => {
       }
       await waitFor(async () => (await demos(api)).some((d) => d.demo === 'own-1000' && d.line_count === 1), 15_000, 'the honest demo');
       await agentStatus(api, node.id, (s) => s.problems.some((p) => p.code === 'log_file.untrusted'), 'the untrusted file reported');
-      const shown = (await nodeView(api, node.id)).demos.map((d) => [d.demo, d.trusted, d.file_uid]).sort();
+      const shown = (await getNode(api, node.id)).demos.map((d) => [d.demo, d.trusted, d.file_uid]).sort();
       expect(shown, mode).toEqual(mode === 'show' ? [['impostor-1001', false, 1001], ['own-1000', true, 1000]] : [['own-1000', true, 1000]]);
     }
   });
@@ -114,7 +104,7 @@ for i in range(5):
     writer.child.stdin!.end();
     expect((await writer.exited).code, writer.output).toBe(0);
     const lines = await waitFor<string[] | null>(async () => {
-      const found = joinSplit(await allRecords(api, 'demo=long-lines'));
+      const found = joinSplit(await allRecords(api, { demo: 'long-lines' }));
       return found.length >= 5005 ? found : null;
     }, 90_000, '5005 whole lines') as string[];
     expect(lines.slice(0, 5000)).toEqual(Array.from({ length: 5000 }, (_, i) => `${String(i).padStart(5, '0')} ${'y'.repeat(1500)}`));
@@ -135,12 +125,12 @@ describe('storage faults', () => {
     await waitForCount(api, 'faulty', 20_000, 90_000);
     await sleep(1000); // anything sent twice would be stored by now
     // A batch stored after its retry has later ids than the next ones: compare as sets, counted.
-    const stored = (await allRecords(api, 'demo=faulty')).map((r) => Number(r.message.split(' ')[1])).sort((a, b) => a - b);
+    const stored = (await allRecords(api, { demo: 'faulty' })).map((r) => Number(r.message.split(' ')[1])).sort((a, b) => a - b);
     expect(stored).toEqual(Array.from({ length: 20_000 }, (_, i) => i));
-    const system = await waitFor<LogRecord[] | null>(async () => {
-      const found = await allRecords(api, 'source=system');
+    const system = await waitFor<LogRecordView[] | null>(async () => {
+      const found = await allRecords(api, { source: 'system' });
       return found.length >= 3000 ? found : null;
-    }, 60_000, 'the system lines') as LogRecord[];
+    }, 60_000, 'the system lines') as LogRecordView[];
     expect(system.map((r) => r.message).sort()).toEqual(Array.from({ length: 3000 }, (_, i) => `app[1]: sys ${i}`).sort());
     expect(agent.output).toContain('storage_failed'); // the faults did hit
   });
@@ -171,8 +161,8 @@ describe('bounded resources', () => {
 
   it('3,000 log files with 128 descriptors: every line shipped, and commands still run', async () => {
     const server = await startServer();
-    const api = await apiClient(server.baseUrl);
-    const { node, config } = await api('POST', '/api/v1/nodes', { name: 'many-files' });
+    const api = await signIn(server.baseUrl);
+    const { node, config } = await enroll(api, 'many-files');
     const dir = tempDir();
     const configPath = writeAgentConfig(dir, config, { metrics_interval_s: 5 });
     for (let i = 0; i < 3000; i++) {
@@ -181,11 +171,11 @@ describe('bounded resources', () => {
       fs.writeFileSync(path.join(dir, 'logs', `dvic_log_${token}`), `${header}\n{"level":"INFO","message":"a ${i}"}\n{"level":"WARN","message":"b ${i}"}\n`);
     }
     const agent = startAgent(configPath, [], ['prlimit', '--nofile=128:128']);
-    await waitFor(async () => (await nodeView(api, node.id)).status === 'online', 30_000, 'agent online');
+    await waitFor(async () => (await getNode(api, node.id)).status === 'online', 30_000, 'agent online');
     await waitFor(async () => (await demos(api)).filter((d) => d.line_count === 2).length === 3000, 120_000, 'two lines of each of 3,000 demos');
-    const { id } = await api('POST', `/api/v1/nodes/${node.id}/exec`, { command: 'echo still here' });
+    const { id } = await runOn(api, node.id, { command: 'echo still here' });
     const done = await waitFor(async () => {
-      const command = (await api('GET', `/api/v1/commands/${id}`)).command;
+      const command = await getCommand(api, id);
       return command.status === 'succeeded' ? command : null;
     }, 30_000, 'the command');
     expect(done.stdout).toBe('still here\n');
@@ -215,7 +205,7 @@ for command in sys.stdin:
   };
 }
 
-const seqs = (records: LogRecord[]) => records.filter((r) => !lostLines(r)).map((r) => Number(r.message.split(' ')[1]));
+const seqs = (records: LogRecordView[]) => records.filter((r) => !lostLines(r)).map((r) => Number(r.message.split(' ')[1]));
 
 /** 1,000 lines shipped, the agent killed, 3,000 more lines (about eleven rotations), the agent started again. */
 async function restartedBehind(name: string, maxFiles: number) {
@@ -236,9 +226,9 @@ describe('rotation', () => {
   it('an agent restarted more than one rotation behind ships one marker with the exact count of lost lines', async () => {
     const { api } = await restartedBehind('rot-loss', 1);
     const records = await waitFor(async () => {
-      const found = await allRecords(api, 'demo=rot-loss');
+      const found = await allRecords(api, { demo: 'rot-loss' });
       return found.some(lostLines) && seqs(found).includes(3999) ? found : null;
-    }, 60_000, 'the marker and the last line') as LogRecord[];
+    }, 60_000, 'the marker and the last line') as LogRecordView[];
     const markers = records.filter(lostLines);
     expect(markers).toHaveLength(1);
     const lost = lostLines(markers[0]!);

@@ -6,9 +6,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import {
-  apiClient, sleep, startAgent, startServer, stopAll, tempDir, waitFor, writeAgentConfig, type ServerProcess,
-} from './support/processes.js';
+import { call, enroll, getNode, signIn, type Api } from './support/api.js';
+import { sleep, startAgent, startServer, stopAll, tempDir, waitFor, writeAgentConfig } from './support/processes.js';
 
 afterEach(async () => { await stopAll(); });
 afterAll(async () => { await stopAll(); });
@@ -16,27 +15,27 @@ afterAll(async () => { await stopAll(); });
 const readProc = (file: string) => fs.readFileSync(`/proc/${file}`, 'utf8');
 const meminfoBytes = (key: string) => Number(readProc('meminfo').match(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm'))![1]) * 1024;
 
-async function enrollAgent(server: ServerProcess, api: Awaited<ReturnType<typeof apiClient>>, name: string, extra: object = {}) {
-  const { node, config } = await api('POST', '/api/v1/nodes', { name });
+async function enrollAgent(api: Api, name: string, extra: object = {}) {
+  const { node, config } = await enroll(api, name);
   const configPath = writeAgentConfig(tempDir(), config, { metrics_interval_s: 1, ...extra });
   return { node, config, configPath };
 }
 
-const nodeOf = (api: Awaited<ReturnType<typeof apiClient>>, id: string) => api('GET', `/api/v1/nodes/${id}`).then((r) => r.node);
+const nodeOf = getNode;
 
 describe('npm start', () => {
   it('serves the API and lists this machine online with hardware state matching /proc', async () => {
     const server = await startServer({ command: ['npm', 'start', '--silent'], env: { DVIC_LOCAL_AGENT: '1', DVIC_METRICS_INTERVAL_S: '1' } });
     expect(server.output).toMatch(/Admin login: admin/);
-    const api = await apiClient(server.baseUrl);
+    const api = await signIn(server.baseUrl);
     const local = await waitFor(async () => {
-      const { nodes } = await api('GET', '/api/v1/nodes');
-      return nodes.find((n: any) => n.is_local && n.status === 'online' && n.hardware);
+      const { nodes } = await call(api.GET('/api/v1/nodes'));
+      return nodes.find((n) => n.is_local && n.status === 'online' && n.hardware);
     }, 30_000, 'the local node online with hardware');
 
     expect(local.name).toBe(os.hostname());
-    const hw = local.hardware;
-    expect(Date.now() - local.hardware_at).toBeLessThan(3000);
+    const hw = local.hardware!;
+    expect(Date.now() - local.hardware_at!).toBeLessThan(3000);
     expect(hw.host.hostname).toBe(os.hostname());
     expect(hw.host.boot_id).toBe(readProc('sys/kernel/random/boot_id').trim());
     expect(hw.host.kernel).toBe(os.release());
@@ -47,10 +46,10 @@ describe('npm start', () => {
     const [load1] = readProc('loadavg').split(' ').map(Number);
     expect(Math.abs(hw.load.load1 - load1!)).toBeLessThan(1.5);
     const uptime = Number(readProc('uptime').split(' ')[0]);
-    expect(Math.abs(hw.uptime_s + (Date.now() - local.hardware_at) / 1000 - uptime)).toBeLessThan(3);
+    expect(Math.abs(hw.uptime_s + (Date.now() - local.hardware_at!) / 1000 - uptime)).toBeLessThan(3);
     const pids = fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d)).length;
     expect(Math.abs(hw.processes - pids)).toBeLessThan(Math.max(30, pids * 0.2));
-    const root = hw.filesystems.find((f: any) => f.mount === '/');
+    const root = hw.filesystems.find((f) => f.mount === '/');
     if (root) {
       const st = fs.statfsSync('/');
       expect(root.size_bytes).toBe(st.blocks * st.bsize);
@@ -64,48 +63,48 @@ describe('npm start', () => {
 describe('a second machine', () => {
   it('joins with the config file the API produces and keeps reporting fresh hardware state', async () => {
     const server = await startServer();
-    const api = await apiClient(server.baseUrl);
-    const { node, configPath } = await enrollAgent(server, api, 'second-machine');
+    const api = await signIn(server.baseUrl);
+    const { node, configPath } = await enrollAgent(api, 'second-machine');
     startAgent(configPath);
     const first = await waitFor(async () => (await nodeOf(api, node.id)).hardware_at, 15_000, 'first hardware state');
     expect((await nodeOf(api, node.id)).status).toBe('online');
-    await waitFor(async () => (await nodeOf(api, node.id)).hardware_at > first, 5000, 'a newer hardware state');
+    await waitFor(async () => ((await nodeOf(api, node.id)).hardware_at ?? 0) > first, 5000, 'a newer hardware state');
   });
 });
 
 describe('refused agents', () => {
   it('refuses a wrong key, an unknown node and a revoked node, each with its reason, while a good node keeps reporting', async () => {
     const server = await startServer();
-    const api = await apiClient(server.baseUrl);
-    const good = await enrollAgent(server, api, 'good');
+    const api = await signIn(server.baseUrl);
+    const good = await enrollAgent(api, 'good');
     startAgent(good.configPath);
     await waitFor(async () => (await nodeOf(api, good.node.id)).status === 'online', 15_000, 'good online');
 
-    const victim = await enrollAgent(server, api, 'victim');
+    const victim = await enrollAgent(api, 'victim');
     const wrongKey = startAgent(writeAgentConfig(tempDir(), { ...victim.config, private_key: good.config.private_key }));
     const unknown = startAgent(writeAgentConfig(tempDir(), { ...good.config, node_id: crypto.randomUUID() }));
     await wrongKey.waitForOutput('auth failed: bad signature', 15_000);
     await unknown.waitForOutput('unknown node', 15_000);
     expect((await nodeOf(api, victim.node.id)).status).toBe('offline');
 
-    const revoked = await enrollAgent(server, api, 'revoked');
+    const revoked = await enrollAgent(api, 'revoked');
     const revokedAgent = startAgent(revoked.configPath);
     await waitFor(async () => (await nodeOf(api, revoked.node.id)).status === 'online', 15_000, 'revoked node online first');
-    await api('POST', `/api/v1/nodes/${revoked.node.id}/revoke`);
+    await call(api.POST('/api/v1/nodes/{id}/revoke', { params: { path: { id: revoked.node.id } } }));
     await revokedAgent.waitForOutput('node revoked', 15_000);
 
-    const stats = await api('GET', '/api/v1/server/stats');
+    const stats = await call(api.GET('/api/v1/server/stats'));
     expect(stats.agent_auth_failures['auth failed: bad signature']).toBeGreaterThanOrEqual(1);
     expect(stats.agent_auth_failures['unknown node']).toBeGreaterThanOrEqual(1);
     const before = (await nodeOf(api, good.node.id)).hardware_at;
-    await waitFor(async () => (await nodeOf(api, good.node.id)).hardware_at > before, 5000, 'good node still reporting');
+    await waitFor(async () => ((await nodeOf(api, good.node.id)).hardware_at ?? 0) > (before ?? 0), 5000, 'good node still reporting');
     expect((await nodeOf(api, good.node.id)).status).toBe('online');
   });
 
   it('keeps the real agent reporting while another client sends garbage, invalid and oversized frames', async () => {
     const server = await startServer();
-    const api = await apiClient(server.baseUrl);
-    const good = await enrollAgent(server, api, 'steady');
+    const api = await signIn(server.baseUrl);
+    const good = await enrollAgent(api, 'steady');
     startAgent(good.configPath);
     await waitFor(async () => (await nodeOf(api, good.node.id)).status === 'online', 15_000, 'online');
     for (const frame of ['{not json', JSON.stringify({ type: 'hello', data: { node_id: 'x' } }), 'x'.repeat(1024 * 1024 + 1)]) {
@@ -113,15 +112,15 @@ describe('refused agents', () => {
       await new Promise<void>((resolve) => { ws.on('message', () => ws.send(frame)); ws.on('close', () => resolve()); ws.on('error', () => resolve()); });
     }
     const before = (await nodeOf(api, good.node.id)).hardware_at;
-    await waitFor(async () => (await nodeOf(api, good.node.id)).hardware_at > before, 5000, 'still reporting');
+    await waitFor(async () => ((await nodeOf(api, good.node.id)).hardware_at ?? 0) > (before ?? 0), 5000, 'still reporting');
   });
 });
 
 describe('failures and recovery', () => {
   it('brings the node back online within 30 s after the server is killed and restarted', async () => {
     const server = await startServer();
-    const api = await apiClient(server.baseUrl);
-    const { node, configPath } = await enrollAgent(server, api, 'survivor');
+    const api = await signIn(server.baseUrl);
+    const { node, configPath } = await enrollAgent(api, 'survivor');
     startAgent(configPath);
     await waitFor(async () => (await nodeOf(api, node.id)).status === 'online', 15_000, 'online');
 
@@ -129,16 +128,16 @@ describe('failures and recovery', () => {
     await sleep(2000);
     const restarted = await startServer({ port: server.port, dataDir: server.dataDir });
     const started = Date.now();
-    const api2 = await apiClient(restarted.baseUrl);
+    const api2 = await signIn(restarted.baseUrl);
     await waitFor(async () => (await nodeOf(api2, node.id)).status === 'online', 30_000, 'online after restart');
     expect(Date.now() - started).toBeLessThan(30_000);
   });
 
   it('marks a killed agent offline at once, and a frozen one within 3 pings', async () => {
     const server = await startServer({ env: { DVIC_PING_INTERVAL_MS: '500' } });
-    const api = await apiClient(server.baseUrl);
-    const killed = await enrollAgent(server, api, 'killed');
-    const frozen = await enrollAgent(server, api, 'frozen');
+    const api = await signIn(server.baseUrl);
+    const killed = await enrollAgent(api, 'killed');
+    const frozen = await enrollAgent(api, 'frozen');
     const killedAgent = startAgent(killed.configPath);
     const frozenAgent = startAgent(frozen.configPath);
     await waitFor(async () => (await nodeOf(api, killed.node.id)).status === 'online' && (await nodeOf(api, frozen.node.id)).status === 'online', 15_000, 'both online');
@@ -156,8 +155,8 @@ describe('failures and recovery', () => {
 
   it('stops the agent cleanly on SIGTERM, closing its socket', async () => {
     const server = await startServer();
-    const api = await apiClient(server.baseUrl);
-    const { node, configPath } = await enrollAgent(server, api, 'stopping');
+    const api = await signIn(server.baseUrl);
+    const { node, configPath } = await enrollAgent(api, 'stopping');
     const agent = startAgent(configPath);
     await waitFor(async () => (await nodeOf(api, node.id)).status === 'online', 15_000, 'online');
     const t0 = Date.now();

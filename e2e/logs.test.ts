@@ -4,10 +4,11 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { getNode, signIn } from './support/api.js';
 import { compileCExample, nodeDemo, pythonDemo, wrapperDemo } from './support/demos.js';
 import { dockerAvailable, TestDocker } from './support/docker.js';
-import { nodeView, setupNode as setup, waitForCount, type LogRecord } from './support/logs.js';
-import { apiClient, Proc, sleep, startAgent, startServer, stopAll, tempDir, waitFor, type ServerProcess } from './support/processes.js';
+import { allRecords, setupNode as setup, waitForCount } from './support/logs.js';
+import { Proc, sleep, startAgent, startServer, stopAll, tempDir, waitFor, type ServerProcess } from './support/processes.js';
 
 afterEach(async () => { await stopAll(); });
 afterAll(async () => { await stopAll(); });
@@ -36,10 +37,10 @@ describe('every library reaches the server', () => {
     const wrapped = await waitForCount(api, 'wrapped', 3);
     expect(wrapped.map((r) => `${r.level} ${r.message}`).sort()).toEqual(['ERROR oops', 'INFO hello from stdout', 'WARN low battery']);
 
-    const { demos } = await nodeView(api, node.id);
+    const { demos } = await getNode(api, node.id);
     expect(demos.map((d) => d.demo).sort()).toEqual(['c-demo', 'cpp-demo', 'node-demo', 'py-demo', 'wrapped']);
-    await waitFor(async () => (await nodeView(api, node.id)).demos.every((d) => !d.alive), 10_000, 'every demo reported dead after exiting');
-    const py200 = (await nodeView(api, node.id)).demos.find((d) => d.demo === 'py-demo');
+    await waitFor(async () => (await getNode(api, node.id)).demos.every((d) => !d.alive), 10_000, 'every demo reported dead after exiting');
+    const py200 = (await getNode(api, node.id)).demos.find((d) => d.demo === 'py-demo');
     expect(py200).toMatchObject({ line_count: 200, error_count: 40, alive: false });
   });
 });
@@ -58,10 +59,10 @@ describe('system logs', () => {
       + '<11>2026-11-25T17:30:00.123456+00:00 pi smartd[812]: disk failing\n');
     const { api } = await setup('syslog-node', { system_logs: 'syslog', syslog_path: syslog });
     const records = await waitFor(async () => {
-      const { records: found } = await api('GET', '/api/v1/logs?source=system');
+      const found = await allRecords(api, { source: 'system' });
       return found.length >= 2 ? found : null;
     }, 15_000, 'the system log lines');
-    expect(records.map((r: LogRecord) => [r.source, r.demo, r.level, r.message, r.ts]).sort()).toEqual([
+    expect(records.map((r) => [r.source, r.demo, r.level, r.message, r.ts]).sort()).toEqual([
       ['system', null, 'ERROR', 'smartd[812]: disk failing', Date.parse('2026-11-25T17:30:00.123Z')],
       ['system', null, 'INFO', 'kernel: usb 1-1: new high-speed USB device', syslogTime(11, 24, 10)],
     ]);
@@ -73,10 +74,10 @@ describe('system logs', () => {
     fs.writeFileSync(journalctl, "#!/bin/sh\necho 'No journal files were found.' >&2\nexit 1\n", { mode: 0o755 });
     const { api, node } = await setup('no-journal', { system_logs: 'journal', journalctl });
     const status = await waitFor(async () => {
-      const view = await nodeView(api, node.id);
+      const view = await getNode(api, node.id);
       return view.agent_status?.system_logs?.message ? view.agent_status : null;
     }, 15_000, 'the journal status');
-    expect(status!.system_logs).toEqual({ mode: 'journal', readable: false, message: 'No journal files were found.' });
+    expect(status.system_logs).toEqual({ mode: 'journal', readable: false, message: 'No journal files were found.' });
   });
 });
 
@@ -99,7 +100,7 @@ describe('exactly once', () => {
       await sleep(random(100, 1000));
       agent = startAgent(configPath);
     }
-    const api = await apiClient(current.baseUrl);
+    const api = await signIn(current.baseUrl);
     const records = await waitForCount(api, 'chaos', 100_000, 120_000);
     expect(records).toHaveLength(100_000);
     const seqs = records.map((r) => Number(r.message.split(' ')[1]));
@@ -127,10 +128,10 @@ describe('containers', () => {
       const { id } = await docker.runContainer('demo-box', ['sh', '-c', script]);
       const records = await waitForCount(api, 'in-docker', 1, 30_000);
       expect(records[0]).toMatchObject({ level: 'ERROR', message: 'hello from the container', token });
-      const demo = await waitFor(async () => (await nodeView(api, node.id)).demos.find((d) => d.demo === 'in-docker'), 10_000, 'demo row');
+      const demo = await waitFor(async () => (await getNode(api, node.id)).demos.find((d) => d.demo === 'in-docker'), 10_000, 'demo row');
       expect(demo).toMatchObject({ alive: true, container: { id, name: 'demo-box', runtime: 'docker' } });
       await docker.docker('kill', id);
-      await waitFor(async () => (await nodeView(api, node.id)).demos.find((d) => d.demo === 'in-docker' && !d.alive), 15_000, 'container demo dead');
+      await waitFor(async () => (await getNode(api, node.id)).demos.find((d) => d.demo === 'in-docker' && !d.alive), 15_000, 'container demo dead');
     } finally {
       await docker.stop();
     }

@@ -3,27 +3,27 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { apiClient, sleep, startAgent, startServer, stopAll, tempDir, waitFor, writeAgentConfig } from './support/processes.js';
+import { TERMINAL_WINDOW_BYTES, type TerminalServerEvent } from '@dvic/protocol';
+import { call, enroll, getCommand, getNode, runOn, signIn, type Api } from './support/api.js';
+import { sleep, startAgent, startServer, stopAll, tempDir, waitFor, writeAgentConfig } from './support/processes.js';
 
 afterEach(async () => { await stopAll(); });
 afterAll(async () => { await stopAll(); });
 
-type Api = Awaited<ReturnType<typeof apiClient>>;
-
 async function labWithAgents(names: string[], serverEnv: Record<string, string> = {}) {
   const server = await startServer({ env: serverEnv });
-  const api = await apiClient(server.baseUrl);
+  const api = await signIn(server.baseUrl);
   const nodes = [];
   for (const name of names) {
-    const { node, config } = await api('POST', '/api/v1/nodes', { name, labels: { room: 'hall' } });
+    const { node, config } = await enroll(api, name, { room: 'hall' });
     const agent = startAgent(writeAgentConfig(tempDir(), config, { metrics_interval_s: 5 }));
     nodes.push({ node, agent });
   }
-  for (const { node } of nodes) await waitFor(async () => (await api('GET', `/api/v1/nodes/${node.id}`)).node.status === 'online', 15_000, `${node.name} online`);
+  for (const { node } of nodes) await waitFor(async () => (await getNode(api, node.id)).status === 'online', 15_000, `${node.name} online`);
   return { server, api, nodes: nodes as [typeof nodes[number], ...typeof nodes] };
 }
 
-const command = (api: Api, id: string) => api('GET', `/api/v1/commands/${id}`).then((r) => r.command);
+const command = getCommand;
 const finished = (api: Api, id: string, timeoutMs = 20_000) =>
   waitFor(async () => { const c = await command(api, id); return c.status !== 'running' && c.status !== 'queued' && c; }, timeoutMs, `command ${id} to end`);
 const alive = (pid: number) => { try { process.kill(pid, 0); return true; } catch { return false; } };
@@ -31,15 +31,15 @@ const alive = (pid: number) => { try { process.kill(pid, 0); return true; } catc
 describe('commands on the real agent', () => {
   it('streams output before the end, and reports exit codes and signals', async () => {
     const { api, nodes: [{ node }] } = await labWithAgents(['pi']);
-    const { id } = await api('POST', `/api/v1/nodes/${node.id}/exec`, { command: 'echo first; sleep 2; echo second; echo warn >&2; exit 3' });
+    const { id } = await runOn(api, node.id, { command: 'echo first; sleep 2; echo second; echo warn >&2; exit 3' });
     const early = await waitFor(async () => { const c = await command(api, id); return c.stdout === 'first\n' && c; }, 5000, 'first line');
     expect(early.status).toBe('running');
     expect(await finished(api, id)).toMatchObject({ status: 'failed', exit_code: 3, signal: null, stdout: 'first\nsecond\n', stderr: 'warn\n', truncated: false });
-    const killed = await api('POST', `/api/v1/nodes/${node.id}/exec`, { argv: ['sh', '-c', 'kill -TERM $$'] });
+    const killed = await runOn(api, node.id, { argv: ['sh', '-c', 'kill -TERM $$'] });
     expect(await finished(api, killed.id)).toMatchObject({ status: 'failed', exit_code: null, signal: 'SIGTERM' });
-    const ok = await api('POST', `/api/v1/nodes/${node.id}/exec`, { argv: ['printf', '%s', 'a b; $(rm -rf /)'], env: { X: '1' }, cwd: '/tmp' });
+    const ok = await runOn(api, node.id, { argv: ['printf', '%s', 'a b; $(rm -rf /)'], env: { X: '1' }, cwd: '/tmp' });
     expect(await finished(api, ok.id)).toMatchObject({ status: 'succeeded', exit_code: 0, stdout: 'a b; $(rm -rf /)' });
-    const stdin = await api('POST', `/api/v1/nodes/${node.id}/exec`, { command: 'tr a-z A-Z', stdin: 'shout\n' });
+    const stdin = await runOn(api, node.id, { command: 'tr a-z A-Z', stdin: 'shout\n' });
     expect((await finished(api, stdin.id)).stdout).toBe('SHOUT\n');
   });
 
@@ -48,13 +48,13 @@ describe('commands on the real agent', () => {
     const dir = tempDir();
     for (const [mode, extra] of [['cancel', {}], ['timeout', { timeout_s: 1.5 }]] as const) {
       const pids = path.join(dir, `${mode}.pids`);
-      const { id } = await api('POST', `/api/v1/nodes/${node.id}/exec`, {
+      const { id } = await runOn(api, node.id, {
         command: `sh -c 'sleep 300 & echo $! >> ${pids}; sleep 300' & echo $! >> ${pids}; sleep 300 & echo $! >> ${pids}; wait`, ...extra,
       });
       await waitFor(() => fs.existsSync(pids) && fs.readFileSync(pids, 'utf8').trim().split('\n').length === 3, 5000, 'processes started');
       const started = fs.readFileSync(pids, 'utf8').trim().split('\n').map(Number);
       expect(started.every(alive)).toBe(true);
-      if (mode === 'cancel') await api('POST', `/api/v1/commands/${id}/cancel`);
+      if (mode === 'cancel') await call(api.POST('/api/v1/commands/{id}/cancel', { params: { path: { id } } }));
       const done = await finished(api, id);
       expect(done.status).toBe(mode === 'cancel' ? 'cancelled' : 'timed_out');
       await waitFor(() => !started.some(alive), 5000, `${mode}: every process of the group gone`);
@@ -63,7 +63,7 @@ describe('commands on the real agent', () => {
 
   it('caps 1 MiB of output and marks it truncated', async () => {
     const { api, nodes: [{ node }] } = await labWithAgents(['pi']);
-    const { id } = await api('POST', `/api/v1/nodes/${node.id}/exec`, { command: 'head -c 3000000 /dev/zero | tr "\\0" x' });
+    const { id } = await runOn(api, node.id, { command: 'head -c 3000000 /dev/zero | tr "\\0" x' });
     const done = await finished(api, id);
     expect(done).toMatchObject({ status: 'succeeded', truncated: true });
     expect(done.stdout.length).toBe(1024 * 1024);
@@ -71,20 +71,20 @@ describe('commands on the real agent', () => {
 
   it('errors at once for an offline node, and ends a command as lost when its node is killed', async () => {
     const { api, nodes: [{ node, agent }] } = await labWithAgents(['pi']);
-    const { id } = await api('POST', `/api/v1/nodes/${node.id}/exec`, { command: 'sleep 30' });
+    const { id } = await runOn(api, node.id, { command: 'sleep 30' });
     await sleep(500);
     await agent.kill('SIGKILL');
     expect(await finished(api, id, 10_000)).toMatchObject({ status: 'lost' });
     const t0 = Date.now();
-    await expect(api('POST', `/api/v1/nodes/${node.id}/exec`, { command: 'true' })).rejects.toMatchObject({ status: 409, body: { error: { code: 'node_offline' } } });
+    await expect(runOn(api, node.id, { command: 'true' })).rejects.toMatchObject({ status: 409, code: 'node_offline' });
     expect(Date.now() - t0).toBeLessThan(1000);
   });
 
   it('fans out to 3 agents and returns 3 results', async () => {
     const { api } = await labWithAgents(['a', 'b', 'c']);
-    const { batch_id, commands } = await api('POST', '/api/v1/exec', { targets: { label: 'room=hall' }, command: 'hostname; echo done' });
+    const { batch_id, commands } = await call(api.POST('/api/v1/exec', { body: { targets: { label: 'room=hall' }, command: 'hostname; echo done' } }));
     expect(commands).toHaveLength(3);
-    await waitFor(async () => (await api('GET', `/api/v1/commands?batch=${batch_id}`)).commands.every((c: any) => c.status === 'succeeded'), 15_000, '3 results');
+    await waitFor(async () => (await call(api.GET('/api/v1/commands', { params: { query: { batch: batch_id } } }))).commands.every((c) => c.status === 'succeeded'), 15_000, '3 results');
     for (const c of commands) expect((await command(api, c.id)).stdout).toMatch(/done\n$/);
   });
 });
@@ -93,13 +93,13 @@ describe('commands on the real agent', () => {
 function openTerminal(baseUrl: string, cookie: string, nodeId: string, cols = 100, rows = 30) {
   const ws = new WebSocket(`${baseUrl.replace('http', 'ws')}/api/v1/nodes/${nodeId}/terminal?cols=${cols}&rows=${rows}`, { headers: { cookie } });
   let screen = '';
-  const events: any[] = [];
+  const events: TerminalServerEvent[] = [];
   ws.on('message', (data, isBinary) => {
     if (isBinary) {
       screen += data.toString();
       ws.send(JSON.stringify({ type: 'ack', bytes: (data as Buffer).length }));
     } else {
-      events.push(JSON.parse(data.toString()));
+      events.push(JSON.parse(data.toString()) as TerminalServerEvent);
     }
   });
   return {
@@ -137,9 +137,9 @@ describe('terminals on the real agent', () => {
     term.type('exit 7\r');
     await waitFor(() => term.events.find((e) => e.type === 'closed'), 10_000, 'closed');
     expect(term.events.find((e) => e.type === 'closed')).toMatchObject({ exit_code: 7, reason: 'the shell exited' });
-    const { entries } = await api('GET', '/api/v1/audit?q=terminal');
-    expect(entries.map((e: any) => e.action)).toEqual(['terminal.close', 'terminal.open']);
-    expect(entries[0].details.duration_ms).toBeGreaterThan(500);
+    const { entries } = await call(api.GET('/api/v1/audit', { params: { query: { q: 'terminal' } } }));
+    expect(entries.map((e) => e.action)).toEqual(['terminal.close', 'terminal.open']);
+    expect(entries[0]!.details!.duration_ms).toBeGreaterThan(500);
   });
 
   it('keeps memory bounded when a program prints without end', async () => {
@@ -156,7 +156,7 @@ describe('terminals on the real agent', () => {
     await sleep(1500);
     expect(stalled).toBeGreaterThan(0);
     expect(received).toBe(stalled);
-    expect(received).toBeLessThanOrEqual(256 * 1024);
+    expect(received).toBeLessThanOrEqual(TERMINAL_WINDOW_BYTES);
     ws.send(JSON.stringify({ type: 'ack', bytes: received }));
     await waitFor(() => received > stalled, 5000, 'output resumes after the ack');
     ws.send(Buffer.from('\x03'));

@@ -36,7 +36,9 @@ export async function startServer(env = {}) {
   const login = await fetch(`${base}/api/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin', password: PASSWORD }) });
   const cookie = login.headers.get('set-cookie').split(';')[0];
   const api = async (method, url, body) => {
-    const res = await fetch(base + url, { method, headers: { cookie, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body && JSON.stringify(body) });
+    // State-changing requests are JSON, {} when there is nothing to send.
+    const payload = body ?? (method === 'GET' ? undefined : {});
+    const res = await fetch(base + url, { method, headers: { cookie, ...(payload ? { 'content-type': 'application/json' } : {}) }, body: payload && JSON.stringify(payload) });
     if (!res.ok) throw new Error(`${method} ${url}: ${res.status} ${await res.text()}`);
     return res.json();
   };

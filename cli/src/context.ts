@@ -1,27 +1,41 @@
-import { ApiClient } from './api-client.js';
 import { loadConfig } from './config-store.js';
+import { connect, type Connection } from './connection.js';
 import { CliError } from './errors.js';
 import { colorEnabled } from './format/color.js';
 
-/** What a command works with; tests give their own streams and environment. */
+/** What a command works with; tests give their own streams, environment and Ctrl-C. */
 export interface Context {
   env: NodeJS.ProcessEnv;
-  stdout: NodeJS.WriteStream | (NodeJS.WritableStream & { isTTY?: boolean; columns?: number });
+  stdout: NodeJS.WriteStream | (NodeJS.WritableStream & { isTTY?: boolean; columns?: number; rows?: number });
   stderr: NodeJS.WritableStream;
   stdin: NodeJS.ReadableStream & { isTTY?: boolean; setRawMode?: (raw: boolean) => void };
   color: boolean;
   now: () => number;
+  /** Calls the handler on Ctrl-C (or SIGTERM) until the returned function is called. */
+  onInterrupt: (handler: () => void) => () => void;
+}
+
+function onProcessInterrupt(handler: () => void): () => void {
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+  return () => {
+    process.removeListener('SIGINT', handler);
+    process.removeListener('SIGTERM', handler);
+  };
 }
 
 export function defaultContext(): Context {
-  return { env: process.env, stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, color: colorEnabled(), now: Date.now };
+  return {
+    env: process.env, stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, color: colorEnabled(), now: Date.now,
+    onInterrupt: onProcessInterrupt,
+  };
 }
 
-/** The API client for the stored login (or DVIC_URL + DVIC_TOKEN). */
-export function client(ctx: Context): ApiClient {
+/** The server of the stored login (or DVIC_URL + DVIC_TOKEN). */
+export function connection(ctx: Context): Connection {
   const config = loadConfig(ctx.env);
   if (!config) throw new CliError('not signed in: run dvic login <url>');
-  return ApiClient.from(config);
+  return connect(config);
 }
 
 export function print(ctx: Context, text = ''): void {

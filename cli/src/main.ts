@@ -1,10 +1,15 @@
 import { readFileSync } from 'node:fs';
-import { login, logout } from './commands/login.js';
-import { demos, logs } from './commands/logs.js';
+import { ApiError } from '@dvic/client';
+import { apiErrorText } from './api-error-text.js';
+import { demos } from './commands/demos.js';
 import { exec } from './commands/exec.js';
+import { login, logout } from './commands/login.js';
+import { logs } from './commands/logs.js';
 import { node } from './commands/node.js';
 import { nodes } from './commands/nodes.js';
 import { shell } from './commands/shell.js';
+import { loadConfig } from './config-store.js';
+import { passwd, users } from './commands/users.js';
 import { defaultContext, print, type Command, type Context } from './context.js';
 import { CliError, UsageError } from './errors.js';
 
@@ -17,6 +22,8 @@ const COMMANDS: Record<string, { run: Command; summary: string }> = {
   logs: { run: logs, summary: 'search and follow logs' },
   exec: { run: exec, summary: 'run a command on one or many nodes' },
   shell: { run: shell, summary: 'open a terminal on a node' },
+  users: { run: users, summary: 'users and roles (admins): list, add, role, disable, enable, remove, reset-password' },
+  passwd: { run: passwd, summary: 'change your own password' },
 };
 
 const HELP = `usage: dvic <command> [options]   (dvic <command> --help for its options)
@@ -41,17 +48,23 @@ export async function main(argv: string[], ctx: Context = defaultContext()): Pro
     if (!command) throw new UsageError(`unknown command "${name}"\n${HELP}`);
     return await command.run(rest, ctx);
   } catch (err) {
-    if (err instanceof UsageError) {
-      // One line: the problem, and where the full usage is.
-      const hint = name && COMMANDS[name] ? ` (see dvic ${name} --help)` : ' (see dvic --help)';
-      ctx.stderr.write(`dvic: ${err.message.split('\n')[0]}${hint}\n`);
-      return 2;
-    }
-    if (err instanceof CliError) {
-      ctx.stderr.write(`dvic: ${err.message}\n`);
-      return 1;
-    }
-    ctx.stderr.write(`dvic: unexpected error: ${(err as Error).stack ?? err}\n`);
-    return 1;
+    ctx.stderr.write(`dvic: ${errorLine(err, name, ctx)}\n`);
+    return err instanceof UsageError ? 2 : 1;
+  }
+}
+
+function errorLine(err: unknown, name: string | undefined, ctx: Context): string {
+  // One line: the problem, and where the full usage is.
+  if (err instanceof UsageError) return `${err.message.split('\n')[0]}${name && COMMANDS[name] ? ` (see dvic ${name} --help)` : ' (see dvic --help)'}`;
+  if (err instanceof ApiError) return apiErrorText(err, serverUrl(ctx));
+  if (err instanceof CliError) return err.message;
+  return `unexpected error: ${(err as Error).stack ?? String(err)}`;
+}
+
+function serverUrl(ctx: Context): string {
+  try {
+    return loadConfig(ctx.env)?.url ?? 'the server';
+  } catch {
+    return 'the server';
   }
 }

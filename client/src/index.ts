@@ -17,8 +17,8 @@ type ErrorDetails = Schemas['ErrorBody']['error'];
 
 /** An error answer (or no answer) from the server, with its stable code (@dvic/protocol ErrorCode). */
 export class ApiError extends Error {
-  constructor(readonly status: number, readonly code: string, message: string, readonly details: ErrorDetails | null = null) {
-    super(message);
+  constructor(readonly status: number, readonly code: string, message: string, readonly details: ErrorDetails | null = null, options?: ErrorOptions) {
+    super(message, options);
   }
 }
 
@@ -61,7 +61,7 @@ export async function call<T>(pending: Promise<{ data?: T; error?: unknown; resp
     result = await pending;
   } catch (err) {
     const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-    throw new ApiError(0, 'network', `the server cannot be reached (${cause?.code ?? cause?.message ?? (err as Error).message})`);
+    throw new ApiError(0, 'network', `the server cannot be reached (${cause?.code ?? cause?.message ?? (err as Error).message})`, null, { cause: cause ?? err });
   }
   const { data, error, response } = result;
   if (response.ok) return data as T;

@@ -1,38 +1,41 @@
-import { h, type FunctionComponent } from 'preact';
+import { h, type ComponentChildren, type FunctionComponent } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
-import { get, onUnauthorized, post } from './api/client.js';
+import type { UserView } from '@dvic/protocol/shared';
+import { api, call, onUnauthorized } from './api/client.js';
+import { Banners } from './components/banners.js';
 import { navigate, onLink, usePath } from './router.js';
-import { NodesContext, useLiveNodes, useLiveStatus } from './state/use-live.js';
+import { NodesContext, useLiveNodes } from './state/use-live.js';
 import { Audit } from './views/audit.js';
 import { Commands } from './views/commands.js';
 import { Login } from './views/login.js';
 import { Logs } from './views/logs.js';
 import { Overview } from './views/overview.js';
+import { Users } from './views/users.js';
 import { Wall } from './views/wall.js';
 
 /**
  * A view loaded on first use: the terminal (xterm.js) and the charts (uPlot) are most of the
  * JavaScript, and the overview needs neither.
  */
-function lazy<P>(load: () => Promise<FunctionComponent<P>>): FunctionComponent<P> {
+function lazy<P extends object>(load: () => Promise<FunctionComponent<P>>): FunctionComponent<P> {
   let loaded: FunctionComponent<P> | null = null;
   return function Lazy(props: P) {
     const [, setReady] = useState(false);
     useEffect(() => { if (!loaded) void load().then((c) => { loaded = c; setReady(true); }); }, []);
-    return loaded ? h(loaded, props as any) : <p class="muted">Loading…</p>;
+    return loaded ? h(loaded, props) : <p class="muted">Loading…</p>;
   };
 }
 
 const NodeDetail = lazy(() => import('./views/node-detail.js').then((m) => m.NodeDetail));
 const TerminalView = lazy(() => import('./views/terminal.js').then((m) => m.TerminalView));
 
-type Auth = { state: 'checking' } | { state: 'out'; reason?: string } | { state: 'in'; user: { username: string; role: string } };
+type Auth = { state: 'checking' } | { state: 'out'; reason?: string } | { state: 'in'; user: UserView };
 
 export function App() {
   const [auth, setAuth] = useState<Auth>({ state: 'checking' });
   const path = usePath();
   useEffect(() => {
-    get('/api/v1/auth/me').then((r) => setAuth({ state: 'in', user: r.user })).catch(() => setAuth({ state: 'out' }));
+    call(api.GET('/api/v1/auth/me')).then((r) => setAuth({ state: 'in', user: r.user })).catch(() => setAuth({ state: 'out' }));
     return onUnauthorized(() => setAuth({ state: 'out', reason: 'Your session has ended: sign in again.' }));
   }, []);
   const nodes = useLiveNodes(auth.state === 'in');
@@ -44,23 +47,23 @@ export function App() {
   const node = /^\/nodes\/([^/]+)$/.exec(path);
   return (
     <NodesContext.Provider value={nodes}>
-      <Shell user={auth.user} onSignOut={() => post('/api/v1/auth/logout').finally(() => setAuth({ state: 'out' }))}>
+      <Shell user={auth.user} onSignOut={() => call(api.POST('/api/v1/auth/logout')).finally(() => setAuth({ state: 'out' }))}>
         {terminal ? <TerminalView nodeId={terminal[1]!} />
           : node ? <NodeDetail nodeId={node[1]!} />
           : path === '/logs' ? <Logs />
           : path === '/commands' ? <Commands />
           : path === '/audit' ? <Audit />
+          : path === '/users' ? <Users me={auth.user} />
           : <Overview />}
       </Shell>
     </NodesContext.Provider>
   );
 }
 
-const LINKS = [['/', 'Nodes'], ['/logs', 'Logs'], ['/commands', 'Commands'], ['/audit', 'Audit'], ['/wall', 'Wall']] as const;
+const LINKS = [['/', 'Nodes'], ['/logs', 'Logs'], ['/commands', 'Commands'], ['/audit', 'Audit'], ['/users', 'Users'], ['/wall', 'Wall']] as const;
 
-function Shell({ user, onSignOut, children }: { user: { username: string }; onSignOut: () => void; children: preact.ComponentChildren }) {
+function Shell({ user, onSignOut, children }: { user: UserView; onSignOut: () => void; children: ComponentChildren }) {
   const path = usePath();
-  const status = useLiveStatus();
   return (
     <div class="shell">
       <header class="topbar">
@@ -75,7 +78,7 @@ function Shell({ user, onSignOut, children }: { user: { username: string }; onSi
         <span class="muted">{user.username}</span>
         <button type="button" onClick={onSignOut}>Sign out</button>
       </header>
-      {status === 'lost' && <div class="banner bad" role="alert">⚠ Live connection lost: retrying… (values below may be stale)</div>}
+      <Banners />
       <main>{children}</main>
     </div>
   );

@@ -1,12 +1,10 @@
 import { describe, expect, it } from 'vitest';
+import type { CommandOutputLiveMessage, CommandUpdatedLiveMessage } from '@dvic/protocol/shared';
 import { applyCommandMessages, mergeFetched, type Command } from '../src/state/commands-state.js';
+import { command } from '../../protocol/test/fixtures.js';
 
-const command = (extra: Partial<Command> = {}): Command => ({
-  id: 'c1', batch_id: null, node_id: 'n1', user: 'admin', command: 'echo hi', status: 'running', exit_code: null,
-  signal: null, stdout: '', stderr: '', truncated: false, error: null, created_at: 0, duration_ms: null, ...extra,
-});
-const output = (data: string, offset: number, stream: 'stdout' | 'stderr' = 'stdout') => ({ type: 'command.output' as const, data: { command_id: 'c1', node_id: 'n1', stream, offset, data } });
-const updated = (extra: Partial<Command>) => ({ type: 'command.updated' as const, data: { command: command(extra) } });
+const output = (data: string, offset: number, stream: 'stdout' | 'stderr' = 'stdout'): CommandOutputLiveMessage => ({ type: 'command.output', data: { command_id: 'c1', node_id: 'n1', stream, offset, data } });
+const updated = (extra: Partial<Command>): CommandUpdatedLiveMessage => ({ type: 'command.updated', data: { command: command(extra) } });
 
 describe('followed commands', () => {
   it('appends streamed output once, even when a chunk comes twice', () => {

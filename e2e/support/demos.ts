@@ -26,6 +26,32 @@ time.sleep(${options.holdS ?? 0})
   return new Proc(spawn(PYTHON, ['-c', script], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] }));
 }
 
+/**
+ * A Python demo writing "<prefix> <i>" at a steady rate until `stopFile` exists (or `max` lines),
+ * then printing how many lines it wrote: a stream that goes on while a test acts.
+ */
+export function steadyDemo(env: Record<string, string>, demo: string, options: { stopFile: string; rate: number; max: number; prefix: string }): Proc {
+  const script = `
+import os, sys, time
+sys.path.insert(0, ${JSON.stringify(pythonLib)})
+import dvic_log
+log = dvic_log.open(demo=${JSON.stringify(demo)})
+i = 0
+while i < ${options.max} and not os.path.exists(${JSON.stringify(options.stopFile)}):
+    log.info("${options.prefix} %d" % i)
+    i += 1
+    time.sleep(${1 / options.rate})
+print("wrote %d" % i, flush=True)
+`;
+  return new Proc(spawn(PYTHON, ['-c', script], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] }));
+}
+
+/** How many lines a steadyDemo wrote, once it exited. */
+export async function linesWritten(demo: Proc): Promise<number> {
+  await demo.exited;
+  return Number(/wrote (\d+)/.exec(demo.output)?.[1] ?? NaN);
+}
+
 export function nodeDemo(env: Record<string, string>, demo: string, count: number): Proc {
   const script = `const { open } = require('@dvic/log'); const log = open({ demo: ${JSON.stringify(demo)} });
 for (let i = 0; i < ${count}; i++) (i % 5 === 4 ? log.error : log.info).call(log, 'line ' + i);`;

@@ -83,6 +83,21 @@ export interface ServerProcess extends Proc {
 }
 
 /** Starts the real server; resolves once it prints its banner. */
+let testShell: string | undefined;
+
+/**
+ * The shell terminals open in tests: bash without the machine's profile and rc files, in a home of
+ * its own. A login shell would run whatever this machine's dotfiles do (a pyenv rehash waiting on
+ * a stale lock made every terminal test hang here).
+ */
+export function isolatedShell(): string {
+  if (testShell) return testShell;
+  const dir = tempDir('dvic-shell-');
+  testShell = path.join(dir, 'shell');
+  fs.writeFileSync(testShell, `#!/bin/sh\nHOME=${dir} exec /bin/bash --noprofile --norc -i\n`, { mode: 0o755 });
+  return testShell;
+}
+
 export async function startServer(options: { env?: Record<string, string>; port?: number; dataDir?: string; command?: string[] } = {}): Promise<ServerProcess> {
   const port = options.port ?? (await freePort());
   const dataDir = options.dataDir ?? tempDir();
@@ -91,7 +106,7 @@ export async function startServer(options: { env?: Record<string, string>; port?
     cwd: repoDir,
     env: {
       ...process.env, DVIC_PORT: String(port), DVIC_HOST: '127.0.0.1', DVIC_DATA_DIR: dataDir,
-      DVIC_ADMIN_PASSWORD: ADMIN_PASSWORD, DVIC_LOCAL_AGENT: '0', ...options.env,
+      DVIC_ADMIN_PASSWORD: ADMIN_PASSWORD, DVIC_LOCAL_AGENT: '0', DVIC_LOCAL_AGENT_SHELL: isolatedShell(), ...options.env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
@@ -101,23 +116,6 @@ export async function startServer(options: { env?: Record<string, string>; port?
   }) as ServerProcess;
   await proc.waitForOutput('DVIC Demo Monitor is running', 120_000);
   return proc;
-}
-
-/** A signed-in REST client (session cookie). */
-export async function apiClient(baseUrl: string, password = ADMIN_PASSWORD) {
-  const login = await fetch(`${baseUrl}/api/v1/auth/login`, {
-    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin', password }),
-  });
-  if (login.status !== 200) throw new Error(`login failed: ${login.status} ${await login.text()}`);
-  const cookie = login.headers.get('set-cookie')!.split(';')[0]!;
-  return async function api(method: string, url: string, body?: object): Promise<any> {
-    const res = await fetch(baseUrl + url, {
-      method, headers: { cookie, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body && JSON.stringify(body),
-    });
-    const json = await res.json();
-    if (!res.ok) throw Object.assign(new Error(`${method} ${url}: ${res.status} ${JSON.stringify(json)}`), { status: res.status, body: json });
-    return json;
-  };
 }
 
 /**
@@ -132,7 +130,7 @@ export function writeAgentConfig(dir: string, config: { server_url: string; node
   const configPath = path.join(dir, 'agent.json');
   fs.writeFileSync(configPath, JSON.stringify({
     server_url: config.server_url, node_id: config.node_id, key_path: keyPath, state_dir: path.join(dir, 'state'),
-    log_dir: path.join(dir, 'logs'), system_logs: 'off', container_logs: false, ...extra,
+    log_dir: path.join(dir, 'logs'), system_logs: 'off', container_logs: false, terminal_shell: isolatedShell(), ...extra,
   }), { mode: 0o600 });
   return configPath;
 }
@@ -156,14 +154,16 @@ export async function stopAll(): Promise<void> {
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Polls until check returns a truthy value (bounded). */
-export async function waitFor<T>(check: () => T | Promise<T>, timeoutMs: number, what: string): Promise<T> {
+type Truthy<T> = Exclude<T, null | undefined | false | 0 | ''>;
+
+/** Polls until check returns a truthy value (bounded), and resolves with it. */
+export async function waitFor<T>(check: () => T | Promise<T>, timeoutMs: number, what: string): Promise<Truthy<T>> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
   for (;;) {
     try {
       const value = await check();
-      if (value) return value;
+      if (value) return value as Truthy<T>;
     } catch (err) {
       lastError = err;
     }

@@ -2,7 +2,8 @@ import cookie from '@fastify/cookie';
 import swagger from '@fastify/swagger';
 import websocket from '@fastify/websocket';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify, { LogController, type FastifyServerOptions } from 'fastify';
+import type http from 'node:http';
+import Fastify, { LogController, type FastifyHttpOptions, type FastifyServerOptions } from 'fastify';
 import { MAX_FRAME_BYTES } from '@dvic/protocol';
 import type { ServerConfig } from './config.js';
 import { errorHandler } from './errors.js';
@@ -16,12 +17,22 @@ import { demosPlugin } from './plugins/demos.js';
 import { liveHubPlugin } from './plugins/live-hub.js';
 import { logsPlugin } from './plugins/logs.js';
 import { nodesPlugin } from './plugins/nodes.js';
+import { numberParamsPlugin } from './plugins/number-params.js';
 import { routeGuardsPlugin } from './plugins/route-guards.js';
 import { storagePlugin } from './plugins/storage.js';
 import { terminalsPlugin } from './plugins/terminals.js';
+import { webSecurityPlugin } from './plugins/web-security.js';
 import { apiV1 } from './routes/api/v1/index.js';
 import { registerProtocolSchemas } from './schemas/protocol-schemas.js';
+import { loadTls } from './services/tls.js';
 import { SERVER_VERSION } from './version.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** SHA-256 of the certificate this server serves itself (DVIC_TLS_CERT), or null for plain http. */
+    tlsCertSha256: string | null;
+  }
+}
 
 /** The whole HTTP server, without listening: tests drive it with inject() or listen on port 0. */
 export async function buildApp(
@@ -30,12 +41,20 @@ export async function buildApp(
   options: { dashboardDir?: string } = {},
 ) {
   // Request lines would drown the useful events; failures are logged by the error handler.
-  const app = Fastify({
-    logger, bodyLimit: MAX_FRAME_BYTES, trustProxy: false, logController: new LogController({ disableRequestLogging: true }),
-    // Refuse unknown fields where a schema forbids them, instead of silently dropping them.
-    ajv: { customOptions: { removeAdditional: false } },
-  }).withTypeProvider<TypeBoxTypeProvider>();
+  const { trustProxy } = config;
+  const tls = config.tlsCertFile && config.tlsKeyFile ? loadTls(config.tlsCertFile, config.tlsKeyFile) : null;
+  const serverOptions: FastifyHttpOptions<http.Server> = {
+    logger, bodyLimit: MAX_FRAME_BYTES, trustProxy: typeof trustProxy === 'number' ? (_address: string, hop: number) => hop < trustProxy : trustProxy, logController: new LogController({ disableRequestLogging: true }),
+    // Refuse unknown fields where a schema forbids them, instead of silently dropping them; NaN and
+    // Infinity are not numbers.
+    ajv: { customOptions: { removeAdditional: false, strictNumbers: true } },
+    // DVIC_TLS_CERT/DVIC_TLS_KEY: https and wss served directly (docs/deploy.md).
+    // (typed as http: an https server's requests and replies are the same Node classes).
+    ...(tls ? { https: { cert: tls.cert, key: tls.key } } : {}),
+  };
+  const app = Fastify(serverOptions).withTypeProvider<TypeBoxTypeProvider>();
   app.setErrorHandler(errorHandler);
+  app.decorate('tlsCertSha256', tls?.certSha256 ?? null);
 
   await app.register(cookie);
   await app.register(swagger, {
@@ -61,7 +80,9 @@ export async function buildApp(
   await app.register(storagePlugin);
   await app.register(auditPlugin);
   await app.register(authPlugin);
+  await app.register(webSecurityPlugin);
   await app.register(routeGuardsPlugin);
+  await app.register(numberParamsPlugin);
   await app.register(demosPlugin);
   await app.register(nodesPlugin);
   await app.register(logsPlugin);

@@ -11,6 +11,8 @@ export interface ServerConfig {
   localAgent: boolean;
   /** Python interpreter for the local agent. */
   python: string;
+  /** Shell of terminals on the server's own machine (DVIC_LOCAL_AGENT_SHELL); else the login shell of its user. */
+  localAgentShell: string | undefined;
   /** How often agents are pinged; a node missing 3 pings in a row goes offline. */
   pingIntervalMs: number;
   /** Time an agent has to answer the challenge. */
@@ -41,6 +43,13 @@ export interface ServerConfig {
   testFaults: string | undefined;
   /** Base URL nodes use to reach this server (e.g. https://dvic.example.org); else taken from each request. */
   publicUrl: string | undefined;
+  /** PEM certificate chain and key files: the server then serves https and wss itself. */
+  tlsCertFile: string | undefined;
+  tlsKeyFile: string | undefined;
+  /** Fastify trustProxy: which peers' X-Forwarded-For/-Proto/-Host are believed (false: none). */
+  trustProxy: boolean | number | string[];
+  /** Browser origins allowed besides the server's own and DVIC_PUBLIC_URL's (scheme://host[:port]). */
+  allowedOrigins: string[];
 }
 
 export class ConfigError extends Error {}
@@ -53,6 +62,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     adminPassword: env.DVIC_ADMIN_PASSWORD || undefined,
     localAgent: env.DVIC_LOCAL_AGENT !== '0',
     python: env.DVIC_PYTHON || '/usr/bin/python3',
+    localAgentShell: env.DVIC_LOCAL_AGENT_SHELL || undefined,
     pingIntervalMs: integer(env, 'DVIC_PING_INTERVAL_MS', 15_000, 50, 3_600_000),
     authTimeoutMs: integer(env, 'DVIC_AUTH_TIMEOUT_MS', 10_000, 50, 600_000),
     metricsIntervalS: number(env, 'DVIC_METRICS_INTERVAL_S', 5, 0.2, 3600),
@@ -71,7 +81,48 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     minFreeBytes: number(env, 'DVIC_MIN_FREE_MB', 100, 0, 10_000_000) * 1024 * 1024,
     testFaults: env.DVIC_TEST_FAULTS || undefined,
     publicUrl: env.DVIC_PUBLIC_URL ? env.DVIC_PUBLIC_URL.replace(/\/+$/, '') : undefined,
+    ...tls(env),
+    trustProxy: trustProxy(env.DVIC_TRUST_PROXY),
+    allowedOrigins: origins(env.DVIC_ALLOWED_ORIGINS),
   };
+}
+
+function tls(env: NodeJS.ProcessEnv): { tlsCertFile: string | undefined; tlsKeyFile: string | undefined } {
+  const cert = env.DVIC_TLS_CERT || undefined;
+  const key = env.DVIC_TLS_KEY || undefined;
+  if (Boolean(cert) !== Boolean(key)) throw new ConfigError('DVIC_TLS_CERT and DVIC_TLS_KEY go together: set both (PEM files) or neither');
+  return { tlsCertFile: cert && path.resolve(cert), tlsKeyFile: key && path.resolve(key) };
+}
+
+/** "" / 0 / false: trust no proxy; true: any; a number: that many hops; else a list of addresses or CIDRs. */
+export function trustProxy(raw: string | undefined): boolean | number | string[] {
+  const value = (raw ?? '').trim();
+  if (value === '' || value === '0' || value === 'false') return false;
+  if (value === 'true') return true;
+  if (/^\d+$/.test(value)) return Number(value);
+  const list = value.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const item of list) {
+    if (!/^[0-9A-Fa-f.:]+(\/\d{1,3})?$/.test(item) && !['loopback', 'linklocal', 'uniquelocal'].includes(item)) {
+      throw new ConfigError(`DVIC_TRUST_PROXY: "${item}" is not an address, a CIDR range, "true" or a hop count`);
+    }
+  }
+  return list;
+}
+
+/** A comma-separated list of origins, each checked and normalised (scheme://host[:port], no path). */
+export function origins(raw: string | undefined): string[] {
+  return (raw ?? '').split(',').map((s) => s.trim()).filter(Boolean).map((item) => {
+    let url: URL;
+    try {
+      url = new URL(item);
+    } catch {
+      throw new ConfigError(`DVIC_ALLOWED_ORIGINS: "${item}" is not an origin such as https://dvic.example.org`);
+    }
+    if (!/^https?:$/.test(url.protocol) || url.pathname !== '/' || url.search || url.hash || url.username) {
+      throw new ConfigError(`DVIC_ALLOWED_ORIGINS: "${item}" is not an origin (scheme://host[:port], nothing after)`);
+    }
+    return url.origin;
+  });
 }
 
 function number(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {

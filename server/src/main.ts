@@ -13,15 +13,18 @@ async function main(): Promise<void> {
   const address = await app.listen({ host: config.host, port: config.port });
   const port = Number(new URL(address).port);
   const browseHost = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
+  const tls = app.tlsCertSha256 !== null;
 
-  const lines = [`DVIC Demo Monitor is running: http://${browseHost}:${port}/`];
+  const lines = [`DVIC Demo Monitor is running: ${tls ? 'https' : 'http'}://${browseHost}:${port}/`];
   if (admin.created && admin.generated) {
     lines.push(`Admin login: ${admin.username} / ${admin.password}   (generated now and shown only once)`);
   } else if (admin.created) {
     lines.push(`Admin login: ${admin.username} / the password in DVIC_ADMIN_PASSWORD`);
   } else {
     lines.push('Admin login: the admin account created at first start');
+    if (config.adminPassword) lines.push(...ADMIN_PASSWORD_IGNORED);
   }
+  if (!tls && !isLoopback(config.host)) lines.push(...plainHttpWarning(config.host, config.trustProxy !== false));
   process.stdout.write(`\n${lines.map((l) => `  ${l}`).join('\n')}\n\n`);
 
   let localAgent: LocalAgent | undefined;
@@ -29,8 +32,9 @@ async function main(): Promise<void> {
     const agentHost = browseHost === 'localhost' ? '127.0.0.1' : browseHost;
     localAgent = new LocalAgent(app.nodeRegistry, {
       dataDir: config.dataDir, python: config.python, metricsIntervalS: config.metricsIntervalS,
-      serverUrl: `ws://${agentHost.includes(':') ? `[${agentHost}]` : agentHost}:${port}/api/v1/agent`,
-      agentPath: process.env.DVIC_AGENT_PATH,
+      serverUrl: `${tls ? 'wss' : 'ws'}://${agentHost.includes(':') ? `[${agentHost}]` : agentHost}:${port}/api/v1/agent`,
+      agentPath: process.env.DVIC_AGENT_PATH, terminalShell: config.localAgentShell,
+      ...(tls ? { tlsCertSha256: app.tlsCertSha256!, tlsCaFile: config.tlsCertFile } : {}),
     }, app.log.child({ component: 'local-agent' }));
     localAgent.start();
   }
@@ -46,6 +50,22 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', (s) => void stop(s));
   process.on('SIGTERM', (s) => void stop(s));
+}
+
+const ADMIN_PASSWORD_IGNORED = [
+  'DVIC_ADMIN_PASSWORD is ignored: the admin account already exists (it only sets the first password).',
+  'To reset the admin password: npm run reset-admin (or node server/dist/reset-admin.js), same DVIC_DATA_DIR.',
+];
+
+const isLoopback = (host: string) => host === 'localhost' || host === '::1' || host.startsWith('127.');
+
+function plainHttpWarning(host: string, behindProxy: boolean): string[] {
+  return [
+    `WARNING: serving plain http on ${host}: passwords, session cookies and terminal keystrokes cross the network in clear.`,
+    behindProxy
+      ? 'DVIC_TRUST_PROXY is set: make sure only the TLS reverse proxy can reach this port (docs/deploy.md).'
+      : 'Set DVIC_TLS_CERT and DVIC_TLS_KEY, or put a TLS reverse proxy in front with DVIC_TRUST_PROXY (docs/deploy.md).',
+  ];
 }
 
 main().catch((err: unknown) => {

@@ -1,7 +1,9 @@
 import os from 'node:os';
-import { ApiClient } from '../api-client.js';
+import { ApiError, call, createApiClient } from '@dvic/client';
+import { apiErrorText } from '../api-error-text.js';
 import { parse } from '../args.js';
 import { loadConfig, removeConfig, saveConfig } from '../config-store.js';
+import { connect } from '../connection.js';
 import { print, type Context } from '../context.js';
 import { CliError, UsageError } from '../errors.js';
 
@@ -14,10 +16,7 @@ export async function login(args: string[], ctx: Context): Promise<number> {
   const url = normalizeUrl(positionals[0]!);
   const username = (values.user as string | undefined) ?? 'admin';
   const password = values['password-stdin'] ? await readLine(ctx.stdin) : ctx.env.DVIC_PASSWORD ?? await prompt(ctx, `Password for ${username}@${url}: `);
-  const anonymous = new ApiClient(url, null);
-  const res = await fetchLogin(anonymous, username, password);
-  const session = new ApiClient(url, null);
-  const created = await session.request<{ token: string; info: { id: number } }>('POST', '/api/v1/tokens', { name: `dvic-cli@${os.hostname()}` }, { cookie: res });
+  const created = await createToken(url, username, password);
   const file = saveConfig({ url, token: created.token, token_id: created.info.id }, ctx.env);
   print(ctx, `Signed in to ${url} as ${username}; token saved in ${file}`);
   return 0;
@@ -29,7 +28,7 @@ export async function logout(args: string[], ctx: Context): Promise<number> {
   const config = loadConfig(ctx.env);
   if (!config) throw new CliError('not signed in');
   if (config.token_id !== undefined) {
-    await ApiClient.from(config).delete(`/api/v1/tokens/${config.token_id}`).catch(() => undefined);
+    await call(connect(config).api.DELETE('/api/v1/tokens/{id}', { params: { path: { id: config.token_id } } })).catch(() => undefined);
   }
   removeConfig(ctx.env);
   print(ctx, `Signed out of ${config.url}`);
@@ -45,22 +44,20 @@ function normalizeUrl(raw: string): string {
   }
 }
 
-/** Signs in and returns the session cookie. */
-async function fetchLogin(api: ApiClient, username: string, password: string): Promise<string> {
-  let res: Response;
+/** Signs in with the password, then makes an API token with that session (the password is kept nowhere). */
+async function createToken(url: string, username: string, password: string) {
+  const api = createApiClient({ baseUrl: url });
   try {
-    res = await fetch(`${api.url}/api/v1/auth/login`, {
-      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username, password }), signal: AbortSignal.timeout(30_000),
-    });
+    let cookie = '';
+    await call(api.POST('/api/v1/auth/login', { body: { username, password } }).then((result) => {
+      cookie = result.response.headers.get('set-cookie')?.split(';')[0] ?? '';
+      return result;
+    }));
+    return await call(api.POST('/api/v1/tokens', { body: { name: `dvic-cli@${os.hostname()}` }, headers: { cookie } }));
   } catch (err) {
-    const cause = (err as { cause?: { code?: string } }).cause;
-    throw new CliError(`cannot reach ${api.url}: ${cause?.code ?? (err as Error).message}`);
+    if (!(err instanceof ApiError)) throw err;
+    throw new CliError(err.status === 401 || err.status === 429 ? `sign-in refused: ${err.message}` : apiErrorText(err, url));
   }
-  if (!res.ok) {
-    const body = await res.json().catch(() => null) as { error?: { message?: string } } | null;
-    throw new CliError(`sign-in refused: ${body?.error?.message ?? `HTTP ${res.status}`}`);
-  }
-  return res.headers.get('set-cookie')!.split(';')[0]!;
 }
 
 function readLine(stream: NodeJS.ReadableStream): Promise<string> {
@@ -79,7 +76,7 @@ function readLine(stream: NodeJS.ReadableStream): Promise<string> {
 }
 
 /** Asks for a password without echoing it on a terminal; otherwise reads the piped line. */
-async function prompt(ctx: Context, question: string): Promise<string> {
+export async function prompt(ctx: Context, question: string): Promise<string> {
   if (!ctx.stdin.isTTY || !ctx.stdin.setRawMode) {
     const piped = await readLine(ctx.stdin);
     if (!piped) throw new UsageError('no password: pipe it in, or use --password-stdin or DVIC_PASSWORD');

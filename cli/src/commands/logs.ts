@@ -1,15 +1,16 @@
+import { call } from '@dvic/client';
+import { isLogLevel, LOG_LEVELS, type LogLevel, type LogRecordView, type LogsSubscribeLiveMessage } from '@dvic/protocol/shared';
 import { parse } from '../args.js';
-import { client, print, type Context } from '../context.js';
+import type { Connection } from '../connection.js';
+import { connection, print, type Context } from '../context.js';
 import { UsageError } from '../errors.js';
-import { paint, type Color } from '../format/color.js';
-import { renderTable } from '../format/table.js';
-import { duration, timestamp } from '../format/units.js';
+import { logJson, logLine } from '../format/log-line.js';
 import { LiveConnection } from '../live.js';
-import { resolveNode } from '../resolve-node.js';
+import { nodeNames } from '../node-names.js';
 
-const USAGE = 'usage: dvic logs [<node>] [--demo NAME] [--level LEVEL] [--since 10m] [--until TIME] [-q TEXT] [-n N] [-f] [--json]';
-const LEVELS = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'FATAL'];
-const LEVEL_COLOR: Record<string, Color> = { TRACE: 'gray', DEBUG: 'gray', INFO: 'blue', WARN: 'yellow', ERROR: 'red', FATAL: 'magenta' };
+const USAGE = 'usage: dvic logs [<node>] [--demo NAME] [--level LEVEL] [--since 10m] [--until TIME] [-q TEXT] [-n N] [-f] [--json] [--system]';
+
+type Filters = LogsSubscribeLiveMessage['data'];
 
 export async function logs(args: string[], ctx: Context): Promise<number> {
   const { values, positionals } = parse(args, {
@@ -18,76 +19,84 @@ export async function logs(args: string[], ctx: Context): Promise<number> {
     json: { type: 'boolean' }, system: { type: 'boolean' },
   }, USAGE);
   if (values.help) {
-    return print(ctx, `${USAGE}\n\nStored logs, oldest first (the last N, default 100); -f then follows new ones live.\n--level is a minimum; --since/--until take 10m, 2h, 7d or a time; -q is full text; --system shows system logs.`), 0;
+    return print(ctx, `${USAGE}\n\nStored logs, oldest first (the last N, default 100); -f then follows new ones live, each line once.\n--level is a minimum; --since/--until take 10m, 2h, 7d or a time; -q matches words (prefixes) and "quoted phrases"; --system shows system logs.`), 0;
   }
   if (positionals.length > 1) throw new UsageError(USAGE);
-  const level = (values.level as string | undefined)?.toUpperCase();
-  if (level && !LEVELS.includes(level)) throw new UsageError(`--level must be one of ${LEVELS.join(', ')}`);
+  const level = minimumLevel(values.level as string | undefined);
   const limit = Number(values.lines ?? 100);
   if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new UsageError('-n must be between 1 and 1000');
-  const api = client(ctx);
-  const nodes: { id: string; name: string }[] = (await api.get('/api/v1/nodes')).nodes;
-  const names = new Map(nodes.map((n) => [n.id, n.name]));
-  const node = positionals[0] ? resolveNode(nodes, positionals[0]) : undefined;
-  const filters = { node: node?.id, demo: values.demo as string | undefined, level, q: values.query as string | undefined, source: values.system ? 'system' : undefined };
-  const query = new URLSearchParams(Object.entries({ ...filters, since: values.since, until: values.until, limit: String(limit) })
-    .filter(([, v]) => v !== undefined) as [string, string][]);
-  const { records } = await api.get(`/api/v1/logs?${query}`);
-  const show = (r: any) => print(ctx, values.json ? JSON.stringify({ ...r, node: names.get(r.node_id) }) : line(r, names, ctx.color));
+  if (values.follow && values.until) throw new UsageError('-f follows new lines: it cannot go with --until');
+  const server = connection(ctx);
+  const { nodeId, names } = await scope(server, positionals[0]);
+  const filters: Filters = compact({ node: nodeId, demo: values.demo as string | undefined, level, q: values.query as string | undefined, source: values.system ? 'system' : undefined });
+  const since = values.since as string | undefined;
+  const { records } = await call(server.api.GET('/api/v1/logs', { params: { query: compact({ ...filters, since, until: values.until as string | undefined, limit }) } }));
+  const show = (r: LogRecordView) => print(ctx, values.json ? logJson(r, names) : logLine(r, names, ctx.color));
   for (const r of [...records].reverse()) show(r);
   if (!values.follow) return 0;
-  return follow(ctx, api, filters, show);
+  const after = records.length ? Math.max(...records.map((r) => r.id)) : since ? await newestId(server, filters) : 0;
+  return follow(ctx, server, filters, after, show);
 }
 
-function line(r: any, names: Map<string, string>, color: boolean): string {
-  const where = `${names.get(r.node_id) ?? r.node_id.slice(0, 8)}/${r.demo ?? 'system'}`;
-  return `${paint(timestamp(r.ts), 'gray', color)} ${where} ${paint(r.level.padEnd(5), LEVEL_COLOR[r.level], color)} ${r.message}`;
+function minimumLevel(text: string | undefined): LogLevel | undefined {
+  const level = text?.toUpperCase();
+  if (level !== undefined && !isLogLevel(level)) throw new UsageError(`--level must be one of ${LOG_LEVELS.join(', ')}`);
+  return level;
 }
 
-async function follow(ctx: Context, api: ReturnType<typeof client>, filters: Record<string, string | undefined>, show: (r: any) => void): Promise<number> {
-  const subscription = Object.fromEntries(Object.entries(filters).filter(([, v]) => v !== undefined));
-  return new Promise<number>((resolve) => {
-    const live = new LiveConnection(api, {
-      onOpen: (send) => send({ type: 'logs.subscribe', data: subscription }),
+/** One node (the server resolves the reference, 409 listing the candidates) or all of them, with names to show. */
+async function scope(server: Connection, ref: string | undefined): Promise<{ nodeId?: string; names: Map<string, string> }> {
+  if (!ref) return { names: await nodeNames(server) };
+  const { node } = await call(server.api.GET('/api/v1/nodes/{id}', { params: { path: { id: ref } } }));
+  return { nodeId: node.id, names: new Map([[node.id, node.name]]) };
+}
+
+/**
+ * Where to follow from when --since matched nothing: the newest matching record of any age.
+ * Following from 0 would replay everything older than --since.
+ */
+async function newestId(server: Connection, filters: Filters): Promise<number> {
+  const { records } = await call(server.api.GET('/api/v1/logs', { params: { query: { ...filters, limit: 1 } } }));
+  return records[0]?.id ?? 0;
+}
+
+/**
+ * Follows from after the last id shown: logs.subscribe with after_id replays what came since, then
+ * the live tail, by increasing id. After a reconnection it resumes from the last id printed, and
+ * prints nothing twice.
+ */
+function follow(ctx: Context, server: Connection, filters: Filters, after: number, show: (r: LogRecordView) => void): Promise<number> {
+  let lastId = after;
+  return new Promise<number>((resolve, reject) => {
+    const live = new LiveConnection(server, {
+      onOpen: (send) => send({ type: 'logs.subscribe', data: { ...filters, after_id: lastId } }),
       onStatus: (status, detail) => { if (status === 'lost') ctx.stderr.write(`dvic: live connection lost (${detail}), retrying…\n`); },
       onMessage: (m) => {
         if (m.type === 'logs.records') {
-          for (const r of m.data.records) show(r);
-          if (m.data.dropped) ctx.stderr.write(`dvic: ${m.data.dropped} lines skipped (too many to follow)\n`);
+          for (const r of m.data.records) {
+            if (r.id <= lastId) continue;
+            show(r);
+            lastId = r.id;
+          }
         } else if (m.type === 'live.error') {
           ctx.stderr.write(`dvic: ${m.data.message}\n`);
         }
       },
+      onEnd: (err) => {
+        stopListening();
+        reject(err);
+      },
     });
-    const stop = () => {
+    const stopListening = ctx.onInterrupt(() => {
       live.stop();
-      process.removeListener('SIGINT', stop);
-      process.removeListener('SIGTERM', stop);
+      stopListening();
       resolve(0);
-    };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
+    });
     live.start();
   });
 }
 
-export async function demos(args: string[], ctx: Context): Promise<number> {
-  const usage = 'usage: dvic demos [<node>] [--json]';
-  const { values, positionals } = parse(args, { json: { type: 'boolean' } }, usage);
-  if (values.help) return print(ctx, `${usage}\n\nDemo processes: alive or dead, since when, lines and errors.`), 0;
-  if (positionals.length > 1) throw new UsageError(usage);
-  const api = client(ctx);
-  const nodes: { id: string; name: string }[] = (await api.get('/api/v1/nodes')).nodes;
-  const names = new Map(nodes.map((n) => [n.id, n.name]));
-  const node = positionals[0] ? resolveNode(nodes, positionals[0]) : undefined;
-  const { demos: list } = await api.get(`/api/v1/demos${node ? `?node=${node.id}` : ''}`);
-  if (values.json) return print(ctx, JSON.stringify({ demos: list }, null, 2)), 0;
-  if (!list.length) return print(ctx, 'no demos seen yet'), 0;
-  const now = ctx.now();
-  print(ctx, renderTable(['NODE', 'DEMO', 'STATE', 'PID', 'CONTAINER', 'LINES', 'ERRORS', 'LAST LINE'], list.map((d: any) => [
-    names.get(d.node_id) ?? d.node_id, d.demo, { text: `${d.alive ? 'alive' : 'dead'} ${duration(now - d.since)}`, color: d.alive ? 'green' : 'red' },
-    String(d.pid), d.container?.name ?? d.container?.id?.slice(0, 12) ?? '-', { text: String(d.line_count), align: 'right' },
-    { text: String(d.error_count), align: 'right' }, d.last_line_at ? `${duration(now - d.last_line_at)} ago` : '-',
-  ]), ctx.color));
-  return 0;
+/** The object without its undefined values (a query string or a message carries only what is set). */
+function compact<T extends object>(value: T): T {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
 }

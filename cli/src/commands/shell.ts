@@ -1,9 +1,10 @@
 import { spawnSync } from 'node:child_process';
 import WebSocket from 'ws';
+import { call } from '@dvic/client';
+import { CloseCode, type TerminalServerEvent, type TerminalViewerEvent } from '@dvic/protocol/shared';
 import { parse } from '../args.js';
-import { client, print, type Context } from '../context.js';
+import { connection, print, type Context } from '../context.js';
 import { CliError, UsageError } from '../errors.js';
-import { resolveNode } from '../resolve-node.js';
 
 const USAGE = 'usage: dvic shell <node> [--user NAME]';
 
@@ -12,19 +13,21 @@ export async function shell(args: string[], ctx: Context): Promise<number> {
   const { values, positionals } = parse(args, { user: { type: 'string' } }, USAGE);
   if (values.help) return print(ctx, `${USAGE}\n\nOpens a terminal on the node (through the server). Exit the shell to come back.`), 0;
   if (positionals.length !== 1) throw new UsageError(USAGE);
-  const api = client(ctx);
-  const node = resolveNode((await api.get('/api/v1/nodes')).nodes, positionals[0]!);
+  const server = connection(ctx);
+  // Looked up first: an unknown or ambiguous reference is told with the server's candidates.
+  const { node } = await call(server.api.GET('/api/v1/nodes/{id}', { params: { path: { id: positionals[0]! } } }));
   const out = ctx.stdout as NodeJS.WriteStream;
   const size = () => ({ cols: out.columns || 80, rows: out.rows || 24 });
   const query = new URLSearchParams({ cols: String(size().cols), rows: String(size().rows), ...(values.user ? { user: values.user as string } : {}) });
-  const ws = new WebSocket(api.wsUrl(`/api/v1/nodes/${node.id}/terminal?${query}`), { headers: api.authHeaders, perMessageDeflate: false });
+  const ws = new WebSocket(server.wsUrl(`/api/v1/nodes/${node.id}/terminal?${query}`), { headers: server.authHeaders, perMessageDeflate: false });
+  const send = (event: TerminalViewerEvent) => ws.readyState === WebSocket.OPEN && ws.send(JSON.stringify(event));
   const stdin = ctx.stdin;
   const raw = Boolean(stdin.isTTY && stdin.setRawMode);
   let exitCode = 1;
   let closedReason = '';
 
   const onInput = (chunk: Buffer) => ws.readyState === WebSocket.OPEN && ws.send(chunk, { binary: true });
-  const onResize = () => ws.readyState === WebSocket.OPEN && ws.send(JSON.stringify({ type: 'resize', ...size() }));
+  const onResize = () => send({ type: 'resize', ...size() });
   const restore = () => {
     stdin.removeListener('data', onInput);
     process.removeListener('SIGWINCH', onResize);
@@ -53,10 +56,10 @@ export async function shell(args: string[], ctx: Context): Promise<number> {
       if (isBinary) {
         const bytes = data as Buffer;
         // Acknowledge once written: the node sends more only as fast as this terminal shows it.
-        out.write(bytes, () => ws.readyState === WebSocket.OPEN && ws.send(JSON.stringify({ type: 'ack', bytes: bytes.length })));
+        out.write(bytes, () => send({ type: 'ack', bytes: bytes.length }));
         return;
       }
-      const event = JSON.parse(data.toString());
+      const event = JSON.parse(data.toString()) as TerminalServerEvent;
       if (event.type === 'closed') {
         exitCode = event.exit_code ?? 1;
         closedReason = event.reason ?? '';
@@ -64,7 +67,8 @@ export async function shell(args: string[], ctx: Context): Promise<number> {
     });
     ws.on('close', (code, reason) => {
       restore();
-      if (code === 4404) return reject(new CliError(reason.toString() || 'terminal refused'));
+      if (code === CloseCode.terminalRefused) return reject(new CliError(`terminal refused: ${reason.toString() || 'the node cannot open one'}`));
+      if (code === CloseCode.sessionEnded) return reject(new CliError('the session was ended (signed out, token revoked or user disabled): run dvic login'));
       if (closedReason && closedReason !== 'the shell exited') ctx.stderr.write(`\r\ndvic: terminal closed: ${closedReason}\r\n`);
       resolve(exitCode);
     });

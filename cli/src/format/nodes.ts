@@ -1,38 +1,10 @@
+import { celsius, diskPercent, duration, hottest, memoryPercent, percent, untrustedReason, type DemoView, type NodeView } from '@dvic/protocol/shared';
 import type { Cell } from './table.js';
-import { celsius, duration, percent } from './units.js';
-
-/** The parts of a node the CLI shows (GET /api/v1/nodes). */
-export interface NodeView {
-  id: string;
-  name: string;
-  labels: Record<string, string>;
-  status: 'online' | 'offline' | 'revoked';
-  status_since: number;
-  last_seen: number | null;
-  agent_version: string | null;
-  host: { hostname: string; os: string; kernel: string; arch: string; cpu_model?: string; cpu_count?: number; boot_id: string } | null;
-  hardware: any | null;
-  hardware_at: number | null;
-  demo_summary?: { total: number; alive: number };
-}
-
-export function memoryPercent(hw: any): number | null {
-  return hw?.memory?.total_bytes ? (100 * hw.memory.used_bytes) / hw.memory.total_bytes : null;
-}
-
-/** The root filesystem, or the fullest one. */
-export function diskPercent(hw: any): number | null {
-  const fss: any[] = hw?.filesystems ?? [];
-  const root = fss.find((f) => f.mount === '/') ?? [...fss].sort((a, b) => b.used_bytes / b.size_bytes - a.used_bytes / a.size_bytes)[0];
-  return root?.size_bytes ? (100 * root.used_bytes) / root.size_bytes : null;
-}
-
-export function hottest(hw: any): number | null {
-  const temps: any[] = hw?.temperatures ?? [];
-  return temps.length ? Math.max(...temps.map((t) => t.celsius)) : null;
-}
 
 const STATUS_COLOR = { online: 'green', offline: 'red', revoked: 'gray' } as const;
+
+/** No value, in a terminal table. */
+export const NONE = '-';
 
 export function statusCell(node: NodeView, now: number): Cell {
   return { text: `${node.status} ${duration(now - node.status_since)}`, color: STATUS_COLOR[node.status] };
@@ -46,13 +18,25 @@ export function nodeRow(node: NodeView, now: number): Cell[] {
   return [
     { text: node.name },
     statusCell(node, now),
-    { text: percent(hw?.cpu?.total_pct), align: 'right' },
-    { text: percent(memoryPercent(hw)), align: 'right' },
-    { text: percent(diskPercent(hw)), align: 'right' },
-    { text: celsius(hottest(hw)), align: 'right' },
-    { text: hw ? duration(hw.uptime_s * 1000) : '-', align: 'right' },
-    { text: demos && demos.total ? `${demos.alive}/${demos.total}` : '-', align: 'right' },
-    { text: node.agent_version ?? '-' },
+    { text: percent(hw?.cpu.total_pct, NONE), align: 'right' },
+    { text: percent(memoryPercent(hw), NONE), align: 'right' },
+    { text: percent(diskPercent(hw), NONE), align: 'right' },
+    { text: celsius(hottest(hw), NONE), align: 'right' },
+    { text: hw ? duration(hw.uptime_s * 1000) : NONE, align: 'right' },
+    { text: demos.total ? `${demos.alive}/${demos.total}` : NONE, align: 'right' },
+    { text: node.agent_version ?? NONE },
     { text: Object.entries(node.labels).map(([k, v]) => `${k}=${v}`).join(',') },
   ];
 }
+
+/** Alive or dead since when, and a warning for a demo whose log file another user may write. */
+export function demoStateCell(demo: DemoView, now: number): Cell {
+  return { text: `${demo.alive ? 'alive' : 'dead'} ${duration(now - demo.since)}`, color: demo.alive ? 'green' : 'red' };
+}
+
+export function trustCell(demo: DemoView): Cell {
+  const reason = untrustedReason(demo);
+  return reason ? { text: `⚠ untrusted: ${reason}`, color: 'yellow' } : { text: '' };
+}
+
+export const lastLineText = (demo: DemoView, now: number): string => (demo.last_line_at ? `${duration(now - demo.last_line_at)} ago` : NONE);

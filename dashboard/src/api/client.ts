@@ -1,39 +1,31 @@
-/** REST calls with the session cookie. A 401 anywhere sends the app back to the login page. */
+/**
+ * The REST API (@dvic/client, typed from the OpenAPI document) with the page's session cookie.
+ * A 401 anywhere but at sign-in sends the app back to the sign-in page.
+ */
+import { ApiError, call, createApiClient } from '@dvic/client';
 
-export class ApiError extends Error {
-  constructor(readonly status: number, readonly code: string, message: string) {
-    super(message);
-  }
-}
+export { ApiError, call };
 
 type Listener = () => void;
 const unauthorizedListeners = new Set<Listener>();
 
-/** Called when the session is gone (expired, logged out elsewhere). */
+/** Called when the session is gone (expired, logged out elsewhere, ended by an admin). */
 export function onUnauthorized(listener: Listener): () => void {
   unauthorizedListeners.add(listener);
   return () => unauthorizedListeners.delete(listener);
 }
 
-export async function api<T = any>(method: string, path: string, body?: unknown): Promise<T> {
-  let res: Response;
-  try {
-    res = await fetch(path, {
-      method, credentials: 'same-origin',
-      headers: body === undefined ? {} : { 'content-type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-  } catch {
-    throw new ApiError(0, 'network', 'the server cannot be reached');
-  }
-  const json = res.status === 204 ? null : await res.json().catch(() => null);
-  if (!res.ok) {
-    if (res.status === 401 && path !== '/api/v1/auth/login') unauthorizedListeners.forEach((l) => l());
-    throw new ApiError(res.status, json?.error?.code ?? 'http_error', json?.error?.message ?? `HTTP ${res.status}`);
-  }
-  return json as T;
+export function sessionEnded(): void {
+  for (const listener of unauthorizedListeners) listener();
 }
 
-export const get = <T = any>(path: string) => api<T>('GET', path);
-export const post = <T = any>(path: string, body: unknown = {}) => api<T>('POST', path, body);
-export const patch = <T = any>(path: string, body: unknown) => api<T>('PATCH', path, body);
+async function fetchWithSession(request: Request): Promise<Response> {
+  const response = await fetch(request);
+  if (response.status === 401 && !new URL(request.url).pathname.endsWith('/auth/login')) sessionEnded();
+  return response;
+}
+
+export const api = createApiClient({ baseUrl: location.origin, fetch: fetchWithSession });
+
+/** The message to show for a failed call. */
+export const errorText = (err: unknown, fallback: string): string => (err instanceof ApiError ? err.message : fallback);

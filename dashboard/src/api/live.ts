@@ -3,48 +3,47 @@
  * over in batches, once per animation frame, so 1,000 nodes reporting every few seconds cost one
  * render per frame at most.
  */
-export type LiveStatus = 'connecting' | 'open' | 'lost';
+import { CloseCode, type LiveClientMessage, type LiveMessage } from '@dvic/protocol/shared';
+import { api, call, sessionEnded } from './client.js';
+import { closeText, type LiveStatus } from './live-status.js';
 
-type Handler = (messages: any[]) => void;
+export type { LiveStatus };
+
+type Handler = (messages: LiveMessage[]) => void;
 
 export class Live {
   private socket: WebSocket | null = null;
-  private queue: any[] = [];
+  private queue: LiveMessage[] = [];
   private frame = 0;
   private attempt = 0;
   private retry: ReturnType<typeof setTimeout> | undefined;
   private stopped = false;
   private readonly handlers = new Set<Handler>();
   private readonly statusListeners = new Set<(s: LiveStatus) => void>();
-  /** Sent again after every (re)connection. */
-  private readonly subscriptions = new Map<string, object>();
-  status: LiveStatus = 'connecting';
+  /** Built again and sent after every (re)connection: a log tail resumes after the last id seen. */
+  private readonly subscriptions = new Map<string, () => LiveClientMessage>();
+  status: LiveStatus = { state: 'connecting' };
 
   start(): void {
     this.stopped = false;
     const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/api/v1/live`;
     const socket = new WebSocket(url);
     this.socket = socket;
-    this.setStatus('connecting');
+    this.setStatus({ state: 'connecting' });
     socket.onopen = () => {
       this.attempt = 0;
-      this.setStatus('open');
-      for (const message of this.subscriptions.values()) socket.send(JSON.stringify(message));
+      this.setStatus({ state: 'open' });
+      for (const message of this.subscriptions.values()) socket.send(JSON.stringify(message()));
     };
     socket.onmessage = (event) => {
       try {
-        this.queue.push(JSON.parse(event.data as string));
+        this.queue.push(JSON.parse(event.data as string) as LiveMessage);
       } catch {
         return;
       }
       if (!this.frame) this.frame = requestAnimationFrame(() => this.deliver());
     };
-    socket.onclose = () => {
-      if (this.stopped) return;
-      this.setStatus('lost');
-      const delay = Math.min(15_000, 500 * 2 ** this.attempt++) * (0.5 + Math.random() / 2);
-      this.retry = setTimeout(() => this.start(), delay);
-    };
+    socket.onclose = (event) => this.closed(event.code, event.reason);
   }
 
   stop(): void {
@@ -53,14 +52,14 @@ export class Live {
     this.socket?.close();
   }
 
-  /** Keeps a subscription (e.g. logs.subscribe) alive across reconnections, under a key. */
-  subscribe(key: string, message: object | null): void {
+  /** Keeps a subscription (e.g. logs.subscribe) alive across reconnections, under a key; null ends it. */
+  subscribe(key: string, message: (() => LiveClientMessage) | null): void {
     if (message) this.subscriptions.set(key, message);
     else this.subscriptions.delete(key);
-    if (this.socket?.readyState === WebSocket.OPEN && message) this.socket.send(JSON.stringify(message));
+    if (message) this.send(message());
   }
 
-  send(message: object): void {
+  send(message: LiveClientMessage): void {
     if (this.socket?.readyState === WebSocket.OPEN) this.socket.send(JSON.stringify(message));
   }
 
@@ -72,6 +71,21 @@ export class Live {
   onStatus(listener: (s: LiveStatus) => void): () => void {
     this.statusListeners.add(listener);
     return () => this.statusListeners.delete(listener);
+  }
+
+  private closed(code: number, reason: string): void {
+    if (this.stopped) return;
+    if (code === CloseCode.sessionEnded) {
+      this.stopped = true;
+      sessionEnded();
+      return;
+    }
+    this.setStatus({ state: 'lost', detail: closeText(code, reason) });
+    // A socket refused at the handshake says nothing: ask the API whether the session is still
+    // valid (a 401 there ends it).
+    if (code === 1006) void call(api.GET('/api/v1/auth/me')).catch(() => undefined);
+    const delay = code === CloseCode.slowConsumer ? 0 : Math.min(15_000, 500 * 2 ** this.attempt++) * (0.5 + Math.random() / 2);
+    this.retry = setTimeout(() => this.start(), delay);
   }
 
   private deliver(): void {

@@ -1,4 +1,4 @@
-import { duration } from '../format.js';
+import { duration } from '@dvic/protocol/shared';
 
 const ICON = { online: '●', offline: '■', revoked: '✕', alive: '●', dead: '■' } as const;
 

@@ -1,13 +1,11 @@
 // The fan-out panes of the Commands page: commands followed live, merged from two sources.
-// Types only: erased at build time, so the dashboard bundle carries no validator.
-import type { CommandOutputLiveMessage, CommandUpdatedLiveMessage, CommandView } from '@dvic/protocol';
+// Types only from @dvic/protocol/shared (erased at build time) and its pure helpers: no validator.
+import { isFinalStatus, type CommandOutputLiveMessage, type CommandUpdatedLiveMessage, type CommandView } from '@dvic/protocol/shared';
 
 /** A followed command: the protocol's view, always with its output so far. */
 export type Command = CommandView & { stdout: string; stderr: string };
 
-export const FINAL_STATUSES = new Set(['succeeded', 'failed', 'timed_out', 'cancelled', 'lost', 'expired', 'error']);
-
-export const isFinal = (c: Command): boolean => FINAL_STATUSES.has(c.status);
+export const isFinal = (c: Command): boolean => isFinalStatus(c.status);
 
 type Stream = 'stdout' | 'stderr';
 

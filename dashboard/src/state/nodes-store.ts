@@ -1,11 +1,14 @@
-import { hottest } from './hardware.js';
-import type { DemoView, NodeView } from './types.js';
+// Types only from @dvic/protocol/shared (erased at build time) and its pure helpers: no validator.
+import { hottest, type DemoView, type LiveMessage, type NodeView, type ServerStatus } from '@dvic/protocol/shared';
 
 /** Points kept per node for sparklines: 5 minutes at the default 5-second interval. */
 export const HISTORY_POINTS = 60;
 
+/** A node as the live stream shows it, with its demo processes once a node.demos told them. */
+export type LiveNode = NodeView & { demos?: DemoView[] };
+
 export interface NodeEntry {
-  node: NodeView;
+  node: LiveNode;
   /** Recent samples since the page opened, oldest first. */
   cpu: number[];
   temp: number[];
@@ -13,62 +16,73 @@ export interface NodeEntry {
 
 export interface NodesState {
   byId: Map<string, NodeEntry>;
-  /** Bumped on every change, so views can memoise on it. */
+  /** Bumped on every change of a node, so views can memoise on it. */
   version: number;
+  /** The server's own state (storage), from the snapshot and server.status. */
+  server: ServerStatus | null;
 }
 
-export const emptyState = (): NodesState => ({ byId: new Map(), version: 0 });
+export const emptyState = (): NodesState => ({ byId: new Map(), version: 0, server: null });
 
 const push = (series: number[], value: number | null) =>
   value === null ? series : [...(series.length >= HISTORY_POINTS ? series.slice(1) : series), value];
+
+type Edit = (byId: Map<string, NodeEntry>, old: NodesState) => void;
+
+/** What one message does to the map of nodes (null: nothing, e.g. a message for one view). */
+function nodeEdit(m: LiveMessage): Edit | null {
+  switch (m.type) {
+    case 'snapshot': return (byId, old) => {
+      byId.clear();
+      for (const node of m.data.nodes) {
+        const before = old.byId.get(node.id);
+        byId.set(node.id, { node, cpu: before?.cpu ?? seed(node, 'cpu'), temp: before?.temp ?? seed(node, 'temp') });
+      }
+    };
+    case 'node.updated': return (byId) => {
+      const before = byId.get(m.data.node.id);
+      byId.set(m.data.node.id, { node: { ...before?.node, ...m.data.node }, cpu: before?.cpu ?? [], temp: before?.temp ?? [] });
+    };
+    case 'node.removed': return (byId) => void byId.delete(m.data.node_id);
+    case 'node.status': return (byId) => change(byId, m.data.node_id, (e) => ({ ...e, node: { ...e.node, status: m.data.status, status_since: m.data.since } }));
+    case 'node.hardware': return (byId) => change(byId, m.data.node_id, (e) => ({
+      node: { ...e.node, hardware: m.data.hardware, hardware_at: m.data.at, last_seen: m.data.at },
+      cpu: push(e.cpu, m.data.hardware.cpu.total_pct), temp: push(e.temp, hottest(m.data.hardware)),
+    }));
+    // Counts arrive with the node.updated that follows; here only the detailed list changes.
+    case 'node.demos': return (byId) => change(byId, m.data.node_id, (e) => ({ ...e, node: { ...e.node, demos: mergeDemos(e.node.demos, m.data.demos) } }));
+    default: return null;
+  }
+}
+
+function change(byId: Map<string, NodeEntry>, id: string, edit: (e: NodeEntry) => NodeEntry): void {
+  const entry = byId.get(id);
+  if (entry) byId.set(id, edit(entry));
+}
 
 /**
  * Applies a batch of live messages. Entries that change are replaced (new objects), the others
  * kept as they are, so memoised rows re-render only when their node changed.
  */
-export function applyLive(state: NodesState, messages: any[]): NodesState {
+export function applyLive(state: NodesState, messages: LiveMessage[]): NodesState {
   let byId = state.byId;
-  let changed = false;
-  const edit = () => {
-    if (byId === state.byId) byId = new Map(byId);
-    changed = true;
-  };
+  let server = state.server;
   for (const m of messages) {
-    if (m.type === 'snapshot') {
-      const fresh = new Map<string, NodeEntry>();
-      for (const node of m.data.nodes as NodeView[]) {
-        const old = state.byId.get(node.id);
-        fresh.set(node.id, { node, cpu: old?.cpu ?? seed(node, 'cpu'), temp: old?.temp ?? seed(node, 'temp') });
-      }
-      byId = fresh;
-      changed = true;
-    } else if (m.type === 'node.updated') {
-      edit();
-      const old = byId.get(m.data.node.id);
-      byId.set(m.data.node.id, { node: { ...old?.node, ...m.data.node }, cpu: old?.cpu ?? [], temp: old?.temp ?? [] });
-    } else if (m.type === 'node.status') {
-      const old = byId.get(m.data.node_id);
-      if (!old) continue;
-      edit();
-      byId.set(old.node.id, { ...old, node: { ...old.node, status: m.data.status, status_since: m.data.since } });
-    } else if (m.type === 'node.hardware') {
-      const old = byId.get(m.data.node_id);
-      if (!old) continue;
-      edit();
-      const hw = m.data.hardware;
-      byId.set(old.node.id, {
-        node: { ...old.node, hardware: hw, hardware_at: m.data.at, last_seen: m.data.at },
-        cpu: push(old.cpu, hw.cpu.total_pct), temp: push(old.temp, hottest(hw)),
-      });
-    } else if (m.type === 'node.demos') {
-      const old = byId.get(m.data.node_id);
-      if (!old) continue;
-      edit();
-      // Counts arrive with the node.updated that follows; here only the detailed list changes.
-      byId.set(old.node.id, { ...old, node: { ...old.node, demos: mergeDemos(old.node.demos, m.data.demos) } });
-    }
+    if (m.type === 'snapshot') server = m.data.server;
+    if (m.type === 'server.status') server = m.data;
+    const edit = nodeEdit(m);
+    if (!edit || !touches(byId, m)) continue;
+    if (byId === state.byId) byId = new Map(byId);
+    edit(byId, state);
   }
-  return changed ? { byId, version: state.version + 1 } : state;
+  if (byId === state.byId && server === state.server) return state;
+  return { byId, version: byId === state.byId ? state.version : state.version + 1, server };
+}
+
+/** Whether a message is about a node this state knows (or about them all). */
+function touches(byId: Map<string, NodeEntry>, m: LiveMessage): boolean {
+  if (m.type === 'snapshot' || m.type === 'node.updated') return true;
+  return 'node_id' in m.data && byId.has(m.data.node_id);
 }
 
 function seed(node: NodeView, kind: 'cpu' | 'temp'): number[] {

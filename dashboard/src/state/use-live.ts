@@ -1,5 +1,6 @@
 import { createContext } from 'preact';
 import { useContext, useEffect, useState } from 'preact/hooks';
+import type { LiveMessage } from '@dvic/protocol/shared';
 import { live, type LiveStatus } from '../api/live.js';
 import { applyLive, emptyState, type NodesState } from './nodes-store.js';
 
@@ -30,10 +31,12 @@ export function useLiveStatus(): LiveStatus {
   return status;
 }
 
+type MessageOf<T extends LiveMessage['type']> = Extract<LiveMessage, { type: T }>;
+
 /** Messages of some types (logs, commands), delivered to one view while it is shown. */
-export function useLiveMessages(types: string[], handler: (messages: any[]) => void): void {
+export function useLiveMessages<T extends LiveMessage['type']>(types: T[], handler: (messages: MessageOf<T>[]) => void): void {
   useEffect(() => live.onMessages((batch) => {
-    const mine = batch.filter((m) => types.includes(m.type));
+    const mine = batch.filter((m): m is MessageOf<T> => (types as string[]).includes(m.type));
     if (mine.length) handler(mine);
   }), [types.join(','), handler]);
 }

@@ -1,25 +1,16 @@
 import { useEffect, useState } from 'preact/hooks';
-import { ApiError, get } from '../api/client.js';
+import type { AuditEntryView } from '@dvic/protocol/shared';
+import { api, call, errorText } from '../api/client.js';
 import { dateTime } from '../format.js';
-
-interface Entry {
-  id: number;
-  at: number;
-  username: string | null;
-  source_ip: string | null;
-  action: string;
-  target: string | null;
-  outcome: string;
-  details: Record<string, unknown> | null;
-}
 
 /** Who did what, where, when, from which address: the append-only audit trail. */
 export function Audit() {
-  const [entries, setEntries] = useState<Entry[]>([]);
+  const [entries, setEntries] = useState<AuditEntryView[]>([]);
   const [q, setQ] = useState('');
   const [error, setError] = useState('');
   useEffect(() => {
-    get(`/api/v1/audit?limit=200${q ? `&q=${encodeURIComponent(q)}` : ''}`).then((r) => setEntries(r.entries)).catch((e: ApiError) => setError(e.message));
+    call(api.GET('/api/v1/audit', { params: { query: { limit: 200, ...(q ? { q } : {}) } } }))
+      .then((r) => setEntries(r.entries)).catch((err: unknown) => setError(errorText(err, 'the audit trail cannot be read')));
   }, [q]);
   return (
     <section aria-labelledby="audit-title">

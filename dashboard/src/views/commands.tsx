@@ -1,44 +1,58 @@
 import { useCallback, useEffect, useMemo, useState } from 'preact/hooks';
-import { ApiError, get, post } from '../api/client.js';
+import { duration, type CommandOutputLiveMessage, type CommandUpdatedLiveMessage } from '@dvic/protocol/shared';
+import type { paths } from '@dvic/client';
+import { api, call } from '../api/client.js';
 import { live } from '../api/live.js';
-import { dateTime, duration } from '../format.js';
+import { ErrorNotice } from '../components/error-notice.js';
+import { dateTime } from '../format.js';
 import { applyCommandMessages, isFinal, mergeFetched, type Command } from '../state/commands-state.js';
 import { useLiveMessages, useNodes } from '../state/use-live.js';
+
+type Targets = paths['/api/v1/exec']['post']['requestBody']['content']['application/json']['targets'];
+
+/** "*" for every node, "key=value" for a label, otherwise node names, ids or id prefixes. */
+function parseTargets(text: string): Targets {
+  if (text === '*') return { all: true };
+  if (text.includes('=')) return { label: text };
+  return { nodes: text.split(/[\s,]+/).filter(Boolean) };
+}
+
+const fetchCommand = (id: string) => call(api.GET('/api/v1/commands/{id}', { params: { path: { id } } })).then((r) => r.command);
 
 /** Run a command on several nodes and watch every output side by side (like Salt's cmd.run). */
 export function Commands() {
   const nodes = useNodes();
   const names = useMemo(() => new Map([...nodes.byId.values()].map((e) => [e.node.id, e.node.name])), [nodes.version]);
   const [running, setRunning] = useState<Command[]>([]);
-  const [error, setError] = useState('');
+  const [error, setError] = useState<unknown>(null);
   const [history, setHistory] = useState<Command[]>([]);
   const [search, setSearch] = useState('');
   const preselected = new URLSearchParams(location.search).get('node') ?? '';
 
   const loadHistory = useCallback(() => {
-    get(`/api/v1/commands?limit=100${search ? `&q=${encodeURIComponent(search)}` : ''}`).then((r) => setHistory(r.commands)).catch(() => undefined);
+    call(api.GET('/api/v1/commands', { params: { query: { limit: 100, ...(search ? { q: search } : {}) } } })).then((r) => setHistory(r.commands)).catch(() => undefined);
   }, [search]);
   useEffect(loadHistory, [loadHistory]);
 
-  useLiveMessages(['command.output', 'command.updated'], useCallback((messages: any[]) => {
+  useLiveMessages(['command.output', 'command.updated'], useCallback((messages: (CommandOutputLiveMessage | CommandUpdatedLiveMessage)[]) => {
     setRunning((current) => applyCommandMessages(current, messages));
   }, []));
 
   const run = async (e: Event) => {
     e.preventDefault();
     const f = new FormData(e.currentTarget as HTMLFormElement);
-    const targetText = (f.get('targets') as string).trim();
-    const targets = targetText === '*' ? { all: true } : targetText.includes('=') ? { label: targetText } : { nodes: targetText.split(/[\s,]+/).filter(Boolean) };
-    setError('');
+    setError(null);
     try {
-      const { commands } = await post('/api/v1/exec', { targets, command: f.get('command'), timeout_s: Number(f.get('timeout')) || 60 });
-      live.send({ type: 'commands.subscribe', data: { ids: commands.map((c: Command) => c.id) } });
+      const body = { targets: parseTargets(String(f.get('targets')).trim()), command: String(f.get('command')), timeout_s: Number(f.get('timeout')) || 60 };
+      const { commands } = await call(api.POST('/api/v1/exec', { body }));
+      const [first, ...rest] = commands.map((c) => c.id);
+      if (first) live.send({ type: 'commands.subscribe', data: { ids: [first, ...rest] } });
       setRunning(commands);
       // Output that came before the subscription: fetch it once, the stream goes on from there.
-      const full = await Promise.all(commands.map((c: Command) => get(`/api/v1/commands/${c.id}`).then((r) => r.command as Command)));
+      const full = await Promise.all(commands.map((c) => fetchCommand(c.id)));
       setRunning((current) => current.map((c) => mergeFetched(c, full.find((x) => x.id === c.id)!)));
     } catch (err) {
-      setError(err instanceof ApiError ? err.message : 'could not start the command');
+      setError(err);
     }
   };
   useEffect(() => { if (running.length && running.every(isFinal)) loadHistory(); }, [running]);
@@ -47,12 +61,12 @@ export function Commands() {
     <section class="commands" aria-labelledby="commands-title">
       <form class="toolbar" onSubmit={run}>
         <h1 id="commands-title">Commands</h1>
-        <label>On <input name="targets" required defaultValue={names.get(preselected) ?? ''} key={names.get(preselected) ?? ''} placeholder="pi-1, pi-2 · room=hall · *" title="node names, key=value for a label, or * for every online node" /></label>
+        <label>On <input name="targets" required defaultValue={names.get(preselected) ?? ''} key={names.get(preselected) ?? ''} placeholder="pi-1, pi-2 · room=hall · *" title="node names, ids or id starts; key=value for a label; or * for every online node" /></label>
         <label class="grow">Command <input name="command" required placeholder="systemctl restart demo" /></label>
         <label>Timeout (s) <input name="timeout" type="number" min={1} defaultValue="60" /></label>
         <button type="submit" class="primary">Run</button>
       </form>
-      {error && <p class="error" role="alert">{error}</p>}
+      <ErrorNotice error={error} fallback="could not start the command" />
       {running.length > 0 && (
         <div class="fanout">
           {running.map((c) => (
@@ -60,7 +74,7 @@ export function Commands() {
               <header>
                 <strong>{names.get(c.node_id) ?? c.node_id}</strong>
                 <span class={`cmd-status ${c.status}`}>{c.status}{c.exit_code != null ? ` (${c.exit_code})` : ''}{c.signal ? ` ${c.signal}` : ''}</span>
-                {!isFinal(c) && <button type="button" onClick={() => post(`/api/v1/commands/${c.id}/cancel`).catch(() => undefined)}>Cancel</button>}
+                {!isFinal(c) && <button type="button" onClick={() => call(api.POST('/api/v1/commands/{id}/cancel', { params: { path: { id: c.id } } })).catch(() => undefined)}>Cancel</button>}
               </header>
               <pre>{c.stdout}{c.stderr && <span class="stderr">{c.stderr}</span>}{c.error && <span class="stderr">{c.error}</span>}{c.truncated && '\n… output truncated'}</pre>
             </article>

@@ -1,7 +1,15 @@
 import { useState } from 'preact/hooks';
-import { ApiError, post } from '../api/client.js';
+import type { UserView } from '@dvic/protocol/shared';
+import { api, ApiError, call } from '../api/client.js';
 
-export function Login({ reason, onSignedIn }: { reason?: string; onSignedIn: (user: { username: string; role: string }) => void }) {
+/** A lockout says until when, in the reader's own time. */
+function signInError(err: ApiError): string {
+  const retryAt = err.details?.retry_at;
+  if (err.code !== 'too_many_attempts' || !retryAt) return err.message;
+  return `Too many failed sign-ins: try again at ${new Date(retryAt).toLocaleTimeString()} (in ${Math.max(1, Math.ceil((retryAt - Date.now()) / 60_000))} min).`;
+}
+
+export function Login({ reason, onSignedIn }: { reason?: string; onSignedIn: (user: UserView) => void }) {
   const [error, setError] = useState('');
   const [busy, setBusy] = useState(false);
   const submit = async (event: Event) => {
@@ -10,10 +18,10 @@ export function Login({ reason, onSignedIn }: { reason?: string; onSignedIn: (us
     setBusy(true);
     setError('');
     try {
-      const { user } = await post('/api/v1/auth/login', { username: form.get('username'), password: form.get('password') });
+      const { user } = await call(api.POST('/api/v1/auth/login', { body: { username: String(form.get('username')), password: String(form.get('password')) } }));
       onSignedIn(user);
     } catch (err) {
-      setError(err instanceof ApiError ? err.message : 'sign-in failed');
+      setError(err instanceof ApiError ? signInError(err) : 'sign-in failed');
     } finally {
       setBusy(false);
     }

@@ -1,24 +1,17 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks';
-import { ApiError, get } from '../api/client.js';
+import { isLogLevel, LOG_LEVELS, logText, lostLines, type LogRecordView, type LogsRecordsLiveMessage, type LogsSubscribeLiveMessage } from '@dvic/protocol/shared';
+import { api, call } from '../api/client.js';
 import { live } from '../api/live.js';
+import { ErrorNotice } from '../components/error-notice.js';
 import { clockTime } from '../format.js';
+import { applyLogBatches, mergeRecords, resumeAfter } from '../state/logs-state.js';
 import { useLiveMessages, useNodes } from '../state/use-live.js';
 
-const LEVELS = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'FATAL'];
-/** Lines kept on screen while following: older ones scroll away (the server keeps them all). */
-const MAX_LINES = 5000;
 const LINE_HEIGHT = 20;
-
-interface Record_ {
-  id: number;
-  node_id: string;
-  demo: string | null;
-  ts: number;
-  level: string;
-  message: string;
-}
+const PAGE = 500;
 
 interface Query {
+  /** Node id, name or id prefix: the server resolves it. */
   node: string;
   demo: string;
   level: string;
@@ -31,58 +24,78 @@ const fromLocation = (): Query => {
   return { node: p.get('node') ?? '', demo: p.get('demo') ?? '', level: p.get('level') ?? '', q: p.get('q') ?? '', until: '' };
 };
 
+/** The filters both the search and the live tail take. */
+function filters({ node, demo, level, q }: Query): LogsSubscribeLiveMessage['data'] {
+  return { ...(node ? { node } : {}), ...(demo ? { demo } : {}), ...(isLogLevel(level) ? { level } : {}), ...(q ? { q } : {}) };
+}
+
+function fetchPage(query: Query, cursor?: string) {
+  const until = query.until ? { until: String(new Date(query.until).getTime()) } : {};
+  return call(api.GET('/api/v1/logs', { params: { query: { ...filters(query), ...until, limit: PAGE, ...(cursor ? { cursor } : {}) } } }));
+}
+
+/** Each logs.subscribe of this page gets its own id: batches of a replaced one are told apart. */
+let subscriptions = 0;
+
+/**
+ * Search, then follow: the newest page of matching lines, then the live tail from the last id
+ * shown (after a reconnection, from the last id received), merged by id: each line once, in order.
+ */
 export function Logs() {
   const nodes = useNodes();
   const [query, setQuery] = useState<Query>(fromLocation);
-  const [lines, setLines] = useState<Record_[]>([]);
+  const shown = useRef<LogRecordView[]>([]);
+  const [lines, setLines] = useState<LogRecordView[]>([]);
   const [cursor, setCursor] = useState<string | null>(null);
   const [follow, setFollow] = useState(true);
-  const [error, setError] = useState('');
-  const [dropped, setDropped] = useState(0);
+  const [error, setError] = useState<unknown>(null);
+  const subscription = useRef('');
   const names = useMemo(() => new Map([...nodes.byId.values()].map((e) => [e.node.id, e.node.name])), [nodes.version]);
+  const following = follow && !query.until;
+  const show = (next: LogRecordView[]) => {
+    shown.current = next;
+    setLines(next);
+  };
 
-  const params = (extra: Record<string, string> = {}) => {
-    const p = new URLSearchParams();
-    for (const [k, v] of Object.entries({ ...query, ...extra })) if (v) p.set(k, k === 'until' ? String(new Date(v).getTime()) : v);
-    return p;
-  };
-  const search = async (older?: string) => {
-    setError('');
-    try {
-      const page = await get(`/api/v1/logs?${params({ limit: '500', ...(older ? { cursor: older } : {}) })}`);
-      const got = [...page.records].reverse() as Record_[];
-      setLines((current) => (older ? [...got, ...current] : got));
-      setCursor(page.next_cursor);
-    } catch (err) {
-      setError(err instanceof ApiError ? err.message : 'search failed');
-    }
-  };
   useEffect(() => {
-    void search();
-    const { node, demo, level, q } = query;
-    const data = Object.fromEntries(Object.entries({ node, demo, level, q }).filter(([, v]) => v));
-    live.subscribe('logs', follow && !query.until ? { type: 'logs.subscribe', data } : null);
-    if (!follow || query.until) live.send({ type: 'logs.unsubscribe', data: {} });
+    const id = `logs-${++subscriptions}`;
+    subscription.current = id;
+    let replaced = false;
+    show([]);
+    setError(null);
+    fetchPage(query).then((page) => {
+      if (replaced) return;
+      show(mergeRecords([], page.records));
+      setCursor(page.next_cursor);
+      if (following) live.subscribe('logs', () => ({ type: 'logs.subscribe', id, data: { ...filters(query), after_id: resumeAfter(shown.current) } }));
+    }).catch((err: unknown) => { if (!replaced) setError(err); });
     return () => {
+      replaced = true;
       live.subscribe('logs', null);
       live.send({ type: 'logs.unsubscribe', data: {} });
     };
-  }, [JSON.stringify(query), follow]);
+  }, [JSON.stringify(query), following]);
 
-  useLiveMessages(['logs.records'], useCallback((messages: any[]) => {
-    const incoming = messages.flatMap((m) => m.data.records) as Record_[];
-    const lost = messages.reduce((n, m) => n + (m.data.dropped ?? 0), 0);
-    if (lost) setDropped((d) => d + lost);
-    setLines((current) => {
-      const next = current.concat(incoming);
-      return next.length > MAX_LINES ? next.slice(next.length - MAX_LINES) : next;
-    });
+  useLiveMessages(['logs.records'], useCallback((messages: LogsRecordsLiveMessage[]) => {
+    const next = applyLogBatches(shown.current, subscription.current, messages);
+    if (next !== shown.current) show(next);
   }, []));
+
+  const older = async () => {
+    try {
+      const page = await fetchPage(query, cursor ?? undefined);
+      show(mergeRecords(shown.current, page.records, Number.MAX_SAFE_INTEGER));
+      setCursor(page.next_cursor);
+    } catch (err) {
+      setError(err);
+    }
+  };
 
   const submit = (e: Event) => {
     e.preventDefault();
     const f = new FormData(e.currentTarget as HTMLFormElement);
-    setQuery({ node: f.get('node') as string, demo: f.get('demo') as string, level: f.get('level') as string, q: f.get('q') as string, until: f.get('until') as string });
+    const field = (name: string) => String(f.get(name) ?? '');
+    setQuery({ node: field('node'), demo: field('demo'), level: field('level'), q: field('q'), until: field('until') });
   };
 
   return (
@@ -92,24 +105,25 @@ export function Logs() {
         <h1 id="logs-title">Logs</h1>
         <label>Node <select name="node">
           <option value="">all</option>
-          {[...nodes.byId.values()].sort((a, b) => a.node.name.localeCompare(b.node.name)).map(({ node }) => <option key={node.id} value={node.id} selected={node.id === query.node}>{node.name}</option>)}
+          {[...nodes.byId.values()].sort((a, b) => a.node.name.localeCompare(b.node.name)).map(({ node }) => (
+            <option key={node.id} value={node.id} selected={node.id === query.node || node.name === query.node}>{node.name}</option>
+          ))}
         </select></label>
         <label>Demo <input name="demo" defaultValue={query.demo} placeholder="any" /></label>
-        <label>Level ≥ <select name="level"><option value="">any</option>{LEVELS.map((l) => <option key={l} selected={l === query.level}>{l}</option>)}</select></label>
-        <label>Text <input name="q" type="search" defaultValue={query.q} placeholder="full-text search" /></label>
+        <label>Level ≥ <select name="level"><option value="">any</option>{LOG_LEVELS.map((l) => <option key={l} selected={l === query.level}>{l}</option>)}</select></label>
+        <label>Text <input name="q" type="search" defaultValue={query.q} placeholder="words, &quot;a phrase&quot;" /></label>
         <label>Jump to <input name="until" type="datetime-local" step="1" defaultValue={query.until} /></label>
         <button type="submit" class="primary">Search</button>
-        <label class="check"><input type="checkbox" checked={follow && !query.until} disabled={Boolean(query.until)} onChange={(e) => setFollow((e.currentTarget as HTMLInputElement).checked)} /> Follow</label>
+        <label class="check"><input type="checkbox" checked={following} disabled={Boolean(query.until)} onChange={(e) => setFollow((e.currentTarget as HTMLInputElement).checked)} /> Follow</label>
       </form>
-      {error && <p class="error" role="alert">{error}</p>}
-      {dropped > 0 && <p class="banner warn" role="status">{dropped} lines were too many to show live (all are stored: search to see them).</p>}
-      <LogLines lines={lines} names={names} follow={follow && !query.until} onOlder={cursor ? () => search(cursor) : null} />
+      <ErrorNotice error={error} fallback="search failed" />
+      <LogLines lines={lines} names={names} follow={following} onOlder={cursor ? older : null} />
     </section>
   );
 }
 
 /** Virtualised lines; while following, stays at the bottom unless the user scrolled up. */
-function LogLines({ lines, names, follow, onOlder }: { lines: Record_[]; names: Map<string, string>; follow: boolean; onOlder: (() => void) | null }) {
+function LogLines({ lines, names, follow, onOlder }: { lines: LogRecordView[]; names: Map<string, string>; follow: boolean; onOlder: (() => void) | null }) {
   const box = useRef<HTMLDivElement>(null);
   const [scroll, setScroll] = useState(0);
   const [height, setHeight] = useState(600);
@@ -136,16 +150,22 @@ function LogLines({ lines, names, follow, onOlder }: { lines: Record_[]; names: 
       {lines.length === 0 && <p class="muted empty">No log line matches.</p>}
       <div style={{ height: `${lines.length * LINE_HEIGHT}px`, position: 'relative' }}>
         <div style={{ transform: `translateY(${first * LINE_HEIGHT}px)` }}>
-          {lines.slice(first, last).map((r) => (
-            <div key={r.id} class={`log-line level-${r.level}`} data-level={r.level}>
-              <time dateTime={new Date(r.ts).toISOString()}>{clockTime(r.ts)}</time>
-              <span class="where">{names.get(r.node_id) ?? r.node_id.slice(0, 8)}/{r.demo ?? 'system'}</span>
-              <span class="level">{r.level}</span>
-              <span class="message">{r.message}</span>
-            </div>
-          ))}
+          {lines.slice(first, last).map((r) => <LogLine key={r.id} record={r} names={names} />)}
         </div>
       </div>
+    </div>
+  );
+}
+
+/** One line; a marker for lines lost before the agent read them stands out as a warning. */
+function LogLine({ record: r, names }: { record: LogRecordView; names: Map<string, string> }) {
+  const lost = lostLines(r) !== null;
+  return (
+    <div class={`log-line level-${r.level}${lost ? ' lost' : ''}`} data-level={r.level} data-id={r.id}>
+      <time dateTime={new Date(r.ts).toISOString()}>{clockTime(r.ts)}</time>
+      <span class="where">{names.get(r.node_id) ?? r.node_id.slice(0, 8)}/{r.demo ?? 'system'}</span>
+      <span class="level">{r.level}</span>
+      <span class="message">{logText(r)}</span>
     </div>
   );
 }

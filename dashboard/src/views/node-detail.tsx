@@ -1,12 +1,14 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { ApiError, get, patch, post } from '../api/client.js';
+import { bytes, celsius, duration, memoryPercent, percent, untrustedReason, type DemoView, type HardwareState, type NodeView } from '@dvic/protocol/shared';
+import { api, call, errorText } from '../api/client.js';
 import { Chart } from '../components/chart.js';
+import { ErrorNotice } from '../components/error-notice.js';
 import { StatusBadge } from '../components/status.js';
-import { bytes, celsius, dateTime, duration, percent } from '../format.js';
+import { dateTime } from '../format.js';
 import { onLink } from '../router.js';
-import { memoryPercent } from '../state/hardware.js';
-import type { DemoView, HardwareState, NodeView } from '../state/types.js';
+import type { LiveNode } from '../state/nodes-store.js';
 import { useNodes } from '../state/use-live.js';
+import { AgentHealth } from './agent-health.js';
 import { useNow } from './overview.js';
 
 const MAX_POINTS = 720; // an hour at 5 s
@@ -43,19 +45,22 @@ export function addSample(h: History, at: number, hw: HardwareState): History {
   };
 }
 
-export function NodeDetail({ nodeId }: { nodeId: string }) {
+/** The page of one node; its address takes an id, a name or an id prefix, which the server resolves. */
+export function NodeDetail({ nodeId: ref }: { nodeId: string }) {
   const state = useNodes();
   const now = useNow();
-  const [fetched, setFetched] = useState<NodeView | null>(null);
-  const [error, setError] = useState('');
+  const [fetched, setFetched] = useState<LiveNode | null>(null);
+  const [error, setError] = useState<unknown>(null);
   const [history, setHistory] = useState<History>(emptyHistory);
   const lastSample = useRef(0);
-  const live = state.byId.get(nodeId)?.node ?? [...state.byId.values()].find((e) => e.node.name === nodeId)?.node;
+  const live = state.byId.get(fetched?.id ?? ref)?.node;
 
   useEffect(() => {
-    get(`/api/v1/nodes/${encodeURIComponent(nodeId)}`).then((r) => setFetched(r.node)).catch((e: ApiError) => setError(e.message));
-  }, [nodeId]);
-  const node: NodeView | null = live ? { ...live, demos: live.demos ?? fetched?.demos } : fetched;
+    setError(null);
+    setFetched(null);
+    call(api.GET('/api/v1/nodes/{id}', { params: { path: { id: ref } } })).then((r) => setFetched(r.node)).catch(setError);
+  }, [ref]);
+  const node: LiveNode | null = live ? { ...live, demos: live.demos ?? fetched?.demos } : fetched;
   useEffect(() => {
     if (node?.hardware && node.hardware_at && node.hardware_at !== lastSample.current) {
       lastSample.current = node.hardware_at;
@@ -63,7 +68,7 @@ export function NodeDetail({ nodeId }: { nodeId: string }) {
     }
   }, [node?.hardware_at]);
 
-  if (error) return <p class="error" role="alert">{error}</p>;
+  if (error) return <ErrorNotice error={error} fallback="this node cannot be shown" />;
   if (!node) return <p class="muted">Loading…</p>;
   const hw = node.status === 'online' ? node.hardware : node.hardware;
   return (
@@ -94,6 +99,7 @@ export function NodeDetail({ nodeId }: { nodeId: string }) {
         </div>
       )}
       {hw && <HardwareTables hw={hw} />}
+      <AgentHealth status={node.agent_status} now={now} />
       <Demos demos={node.demos ?? []} now={now} />
     </section>
   );
@@ -117,15 +123,16 @@ function HardwareTables({ hw }: { hw: HardwareState }) {
 function Demos({ demos, now }: { demos: DemoView[]; now: number }) {
   return (
     <table class="demos"><caption>Demos</caption>
-      <thead><tr><th>Demo</th><th>State</th><th>PID</th><th>User</th><th>Container</th><th>Lines</th><th>Errors</th><th>Last line</th></tr></thead>
+      <thead><tr><th>Demo</th><th>State</th><th>PID</th><th>User</th><th>Container</th><th>Lines</th><th>Errors</th><th>Last line</th><th>Trust</th></tr></thead>
       <tbody>
-        {demos.length === 0 && <tr><td colSpan={8} class="muted">No demo has written a log on this node yet.</td></tr>}
+        {demos.length === 0 && <tr><td colSpan={9} class="muted">No demo has written a log on this node yet.</td></tr>}
         {demos.map((d) => (
-          <tr key={d.token} data-demo={d.demo}>
+          <tr key={d.token} data-demo={d.demo} class={d.trusted ? '' : 'untrusted'}>
             <td><a href={`/logs?node=${d.node_id}&demo=${encodeURIComponent(d.demo)}`} onClick={(e) => onLink(e, `/logs?node=${d.node_id}&demo=${encodeURIComponent(d.demo)}`)}>{d.demo}</a></td>
             <td><StatusBadge status={d.alive ? 'alive' : 'dead'} since={d.since} now={now} /></td>
             <td>{d.pid}</td><td>{d.user ?? ''}</td><td>{d.container?.name ?? d.container?.id?.slice(0, 12) ?? ''}</td>
             <td>{d.line_count}</td><td>{d.error_count}</td><td>{d.last_line_at ? `${duration(now - d.last_line_at)} ago` : '–'}</td>
+            <td>{d.trusted ? 'ok' : <span class="untrusted-note" data-testid="untrusted">⚠ untrusted: {untrustedReason(d)}</span>}</td>
           </tr>
         ))}
       </tbody>
@@ -133,30 +140,31 @@ function Demos({ demos, now }: { demos: DemoView[]; now: number }) {
   );
 }
 
-function NodeEditor({ node, onChange }: { node: NodeView; onChange: (n: NodeView) => void }) {
+function NodeEditor({ node, onChange }: { node: LiveNode; onChange: (n: LiveNode) => void }) {
   const [message, setMessage] = useState('');
+  const path = { params: { path: { id: node.id } } };
   const run = async (action: () => Promise<{ node: NodeView }>, done: string) => {
     try {
-      onChange((await action()).node);
+      onChange({ ...(await action()).node, demos: node.demos });
       setMessage(done);
     } catch (err) {
-      setMessage(err instanceof ApiError ? err.message : 'failed');
+      setMessage(errorText(err, 'failed'));
     }
   };
   const rename = (e: Event) => {
     e.preventDefault();
     const name = new FormData(e.currentTarget as HTMLFormElement).get('name') as string;
-    void run(() => patch(`/api/v1/nodes/${node.id}`, { name }), `Renamed to ${name}.`);
+    void run(() => call(api.PATCH('/api/v1/nodes/{id}', { ...path, body: { name } })), `Renamed to ${name}.`);
   };
   const relabel = (e: Event) => {
     e.preventDefault();
     const text = new FormData(e.currentTarget as HTMLFormElement).get('labels') as string;
     const labels = Object.fromEntries(text.split(',').map((p) => p.trim()).filter(Boolean).map((p) => [p.split('=')[0]!.trim(), p.split('=').slice(1).join('=').trim()]));
-    void run(() => patch(`/api/v1/nodes/${node.id}`, { labels }), 'Labels saved.');
+    void run(() => call(api.PATCH('/api/v1/nodes/{id}', { ...path, body: { labels } })), 'Labels saved.');
   };
   const revoke = () => {
     if (confirm(`Revoke ${node.name}? Its agent is disconnected and refused until it is enrolled again.`)) {
-      void run(() => post(`/api/v1/nodes/${node.id}/revoke`), `${node.name} is revoked.`);
+      void run(() => call(api.POST('/api/v1/nodes/{id}/revoke', path)), `${node.name} is revoked.`);
     }
   };
   return (

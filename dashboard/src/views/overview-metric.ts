@@ -1,4 +1,4 @@
-import { hottest, memoryPercent } from '../state/hardware.js';
+import { hottest, memoryPercent } from '@dvic/protocol/shared';
 import type { NodeEntry, SortKey } from '../state/nodes-store.js';
 
 const STATUS_ORDER = { offline: 0, revoked: 1, online: 2 } as const;

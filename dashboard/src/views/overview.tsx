@@ -3,9 +3,10 @@ import { useEffect, useMemo, useState } from 'preact/hooks';
 import { Sparkline } from '../components/sparkline.js';
 import { StatusBadge } from '../components/status.js';
 import { VirtualList } from '../components/virtual-list.js';
-import { celsius, duration, level, percent } from '../format.js';
+import { celsius, diskPercent, duration, hottest, memoryPercent, percent } from '@dvic/protocol/shared';
+import { level } from '../format.js';
 import { navigate, onLink } from '../router.js';
-import { diskPercent, hottest, memoryPercent } from '../state/hardware.js';
+import { agentProblemCount, agentProblemLines } from '../state/health.js';
 import { visibleNodes, type Filter, type NodeEntry, type SortKey } from '../state/nodes-store.js';
 import { useNodes } from '../state/use-live.js';
 import { metric } from './overview-metric.js';
@@ -77,6 +78,7 @@ class NodeRow extends Component<{ entry: NodeEntry; now: number; index: number }
     const mem = memoryPercent(hw);
     const disk = diskPercent(hw);
     const temp = hottest(hw);
+    const problems = agentProblemCount(node.agent_status);
     const open = () => navigate(`/nodes/${node.id}`);
     return (
       <div class={`row node-row ${node.status}`} role="row" tabIndex={0} data-node={node.name}
@@ -92,7 +94,9 @@ class NodeRow extends Component<{ entry: NodeEntry; now: number; index: number }
         <span role="cell" class={`num temp ${level(temp, 70, 85)}`}>{celsius(temp)} <Sparkline values={entry.temp} label={`${node.name} temperature`} /></span>
         <span role="cell" class="num">{hw ? duration(hw.uptime_s * 1000) : '–'}</span>
         <span role="cell" class="num">{node.demo_summary.total ? `${node.demo_summary.alive}/${node.demo_summary.total}` : '–'}</span>
-        <span role="cell" class="muted">{node.agent_version ?? '–'}</span>
+        <span role="cell" class="muted">{node.agent_version ?? '–'}
+          {problems > 0 && <span class="badge warn" data-testid="agent-problems" title={agentProblemLines(node.agent_status).join('\n')}> ⚠ {problems}</span>}
+        </span>
       </div>
     );
   }

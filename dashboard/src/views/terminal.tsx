@@ -2,6 +2,9 @@ import { FitAddon } from '@xterm/addon-fit';
 import { Terminal } from '@xterm/xterm';
 import '@xterm/xterm/css/xterm.css';
 import { useEffect, useRef, useState } from 'preact/hooks';
+import { CloseCode, type TerminalServerEvent, type TerminalViewerEvent } from '@dvic/protocol/shared';
+import { sessionEnded } from '../api/client.js';
+import { terminalCloseText } from '../api/live-status.js';
 import { onLink } from '../router.js';
 import { useNodes } from '../state/use-live.js';
 
@@ -24,21 +27,26 @@ export function TerminalView({ nodeId }: { nodeId: string }) {
     const ws = new WebSocket(url);
     ws.binaryType = 'arraybuffer';
     const encoder = new TextEncoder();
+    const send = (data: Uint8Array | TerminalViewerEvent) => ws.readyState === WebSocket.OPEN && ws.send(data instanceof Uint8Array ? data : JSON.stringify(data));
     ws.onopen = () => setStatus('connected');
     ws.onmessage = (event) => {
       if (typeof event.data === 'string') {
-        const message = JSON.parse(event.data);
+        const message = JSON.parse(event.data) as TerminalServerEvent;
         if (message.type === 'opened') setStatus(`connected · shell pid ${message.pid}`);
         if (message.type === 'closed') setStatus(`closed: ${message.reason}${message.exit_code !== null ? ` (exit code ${message.exit_code})` : ''}`);
         return;
       }
+      // Acknowledged once drawn: the agent sends more only as fast as this page shows it.
       const bytes = new Uint8Array(event.data as ArrayBuffer);
-      term.write(bytes, () => ws.readyState === WebSocket.OPEN && ws.send(JSON.stringify({ type: 'ack', bytes: bytes.length })));
+      term.write(bytes, () => send({ type: 'ack', bytes: bytes.length }));
     };
-    ws.onclose = (event) => setStatus((s) => (s.startsWith('closed') ? s : `closed: ${event.reason || 'connection ended'}`));
-    const input = term.onData((data) => ws.readyState === WebSocket.OPEN && ws.send(encoder.encode(data)));
-    const binary = term.onBinary((data) => ws.readyState === WebSocket.OPEN && ws.send(Uint8Array.from(data, (c) => c.charCodeAt(0))));
-    const resize = term.onResize(({ cols, rows }) => ws.readyState === WebSocket.OPEN && ws.send(JSON.stringify({ type: 'resize', cols, rows })));
+    ws.onclose = (event) => {
+      if (event.code === CloseCode.sessionEnded) sessionEnded();
+      setStatus((s) => (s.startsWith('closed') ? s : `closed: ${terminalCloseText(event.code, event.reason)}`));
+    };
+    const input = term.onData((data) => send(encoder.encode(data)));
+    const binary = term.onBinary((data) => send(Uint8Array.from(data, (c) => c.charCodeAt(0))));
+    const resize = term.onResize(({ cols, rows }) => send({ type: 'resize', cols, rows }));
     const observer = new ResizeObserver(() => fit.fit());
     observer.observe(box.current!);
     term.focus();

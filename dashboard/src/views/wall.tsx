@@ -1,15 +1,14 @@
 import { useMemo } from 'preact/hooks';
+import { celsius, hottest, percent } from '@dvic/protocol/shared';
+import { Banners } from '../components/banners.js';
 import { StatusBadge } from '../components/status.js';
-import { celsius, percent } from '../format.js';
 import { onLink } from '../router.js';
-import { hottest } from '../state/hardware.js';
-import { useLiveStatus, useNodes } from '../state/use-live.js';
+import { useNodes } from '../state/use-live.js';
 import { useNow } from './overview.js';
 
 /** The big screen of the lab: one tile per node, anything down first and in red. */
 export function Wall() {
   const state = useNodes();
-  const status = useLiveStatus();
   const now = useNow();
   const tiles = useMemo(() => [...state.byId.values()].sort((a, b) =>
     Number(a.node.status === 'online') - Number(b.node.status === 'online') || a.node.name.localeCompare(b.node.name)), [state.version]);
@@ -18,9 +17,9 @@ export function Wall() {
     <main class="wall">
       <header>
         <h1>{down ? `${down} down` : 'All up'} <span class="muted">· {tiles.length} nodes</span></h1>
-        {status === 'lost' && <p class="banner bad" role="alert">⚠ Live connection lost: retrying…</p>}
         <a href="/" onClick={(e) => onLink(e, '/')}>Leave wall mode</a>
       </header>
+      <Banners />
       <div class="tiles">
         {tiles.map(({ node }) => {
           const hw = node.status === 'online' ? node.hardware : null;

@@ -3,13 +3,20 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ProtocolValidator } from '@dvic/protocol';
+import { ProtocolValidator, type LogFileHeader } from '@dvic/protocol';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { formatHeader, formatRecord, open, type Header, type Level, type Logger } from '../src/index.js';
 
 const repoDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const vectors = JSON.parse(fs.readFileSync(path.join(repoDir, 'protocol/vectors/logs/format.json'), 'utf8'));
-const readLog = (file: string) => fs.readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+/** A record line of a log file (docs/log-format.md). */
+interface FileRecord { ts: string; level: string; message: string; fields?: Record<string, unknown> }
+
+/** A log file as the agent reads it: the header, then the records. */
+function readLog(file: string): [LogFileHeader, ...FileRecord[]] {
+  const [header, ...records] = fs.readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as unknown);
+  return [header as LogFileHeader, ...(records as FileRecord[])];
+}
 const validator = new ProtocolValidator();
 const HEADER_SCHEMA = 'https://dvic.devinci.fr/protocol/v1/log-header.json';
 
@@ -33,7 +40,7 @@ function tokenFiles(token: string): string[] {
 
 function summary(name: string): FileSummary {
   const [header, ...records] = readLog(path.join(dir, name));
-  return { name, generation: header.generation, records_before: header.records_before, records: records.length };
+  return { name, generation: header.generation ?? 0, records_before: header.records_before ?? 0, records: records.length };
 }
 
 /** Every line is what formatHeader/formatRecord (checked against the vectors) make of it. */
@@ -89,7 +96,7 @@ describe('open', () => {
     expect(header).toMatchObject({ dvic_log: 1, token: log.token, generation: 0, demo: 'kiosk', pid: process.pid, lang: 'node', exe: fs.readlinkSync('/proc/self/exe') });
     const stat = fs.readFileSync('/proc/self/stat', 'utf8');
     expect(header.start_time).toBe(Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]));
-    expect(records.map((r: any) => [r.level, r.message, r.fields])).toEqual([['INFO', 'visitor detected', { zone: 3 }], ['ERROR', 'sensor lost\nreconnecting', undefined]]);
+    expect(records.map((r) => [r.level, r.message, r.fields])).toEqual([['INFO', 'visitor detected', { zone: 3 }], ['ERROR', 'sensor lost\nreconnecting', undefined]]);
   });
 
   it('makes private logs 0600 and rotates without losing lines', () => {
@@ -101,8 +108,8 @@ describe('open', () => {
     expect(names.length).toBeGreaterThanOrEqual(3);
     expect(names).toEqual([...names.slice(0, -1).map((_, g) => `${path.basename(log.path)}.${g}`), path.basename(log.path)]);
     expect(checkGenerations(log)).toBe(2000);
-    const records = names.flatMap((n) => readLog(path.join(dir, n)).slice(1));
-    expect(records.map((r: any) => r.message)).toEqual(Array.from({ length: 2000 }, (_, i) => `line ${i}`));
+    const records = names.flatMap((n) => readLog(path.join(dir, n)).slice(1) as FileRecord[]);
+    expect(records.map((r) => r.message)).toEqual(Array.from({ length: 2000 }, (_, i) => `line ${i}`));
   });
 
   it('writes the header of generation 0 with records_before 0, valid for the agent', () => {
@@ -116,8 +123,8 @@ describe('open', () => {
     const env = { ...process.env, DVIC_LOG_DIR: dir };
     const cjs = execFileSync(process.execPath, ['-e', "const l = require('@dvic/log'); const log = l.open({ demo: 'cjs' }); log.warn('from require'); console.log(log.path)"], { cwd: repoDir, env }).toString().trim();
     const esm = execFileSync(process.execPath, ['--input-type=module', '-e', "import { open } from '@dvic/log'; const log = open({ demo: 'esm' }); log.warn('from import'); console.log(log.path)"], { cwd: repoDir, env }).toString().trim();
-    expect(readLog(cjs)[1].message).toBe('from require');
-    expect(readLog(esm)[1].message).toBe('from import');
+    expect(readLog(cjs)[1]?.message).toBe('from require');
+    expect(readLog(esm)[1]?.message).toBe('from import');
   });
 });
 

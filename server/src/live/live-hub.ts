@@ -28,7 +28,7 @@ export interface LiveSources {
 }
 
 /** Who is at the other end of a live socket. */
-export interface LiveViewer {
+export interface LiveSubscriber {
   role: Role;
 }
 
@@ -37,15 +37,15 @@ export interface LiveViewer {
  * event serialised once), runs their log follows and streams the output of followed commands.
  */
 export class LiveHub {
-  private readonly subscribers = new Map<WebSocket, LiveViewer>();
+  private readonly subscribers = new Map<WebSocket, LiveSubscriber>();
   private readonly tail: LogTail;
   private readonly commandFollowers = new Map<string, Set<WebSocket>>();
   private readonly registry: NodeRegistry;
 
   private readonly clientHandlers: ClientHandlers = {
-    'logs.subscribe': (socket, { data: { node, demo, source, level, q, after_id: afterId } }) => {
+    'logs.subscribe': (socket, { id, data: { node, demo, source, level, q, after_id: afterId } }) => {
       const nodeId = node === undefined ? undefined : this.registry.resolve(node).id;
-      this.tail.subscribe(socket, { nodeId, demo, source, minLevel: level ? levelNumber(level) : undefined, q }, afterId);
+      this.tail.subscribe(socket, { nodeId, demo, source, minLevel: level ? levelNumber(level) : undefined, q }, afterId, id);
     },
     'logs.unsubscribe': (socket) => this.tail.unsubscribe(socket),
     'commands.subscribe': (socket, { data }) => {
@@ -82,7 +82,7 @@ export class LiveHub {
     sources.storage.on('changed', () => this.broadcast({ type: 'server.status', data: this.serverStatus() }));
   }
 
-  subscribe(socket: WebSocket, viewer: LiveViewer): void {
+  subscribe(socket: WebSocket, viewer: LiveSubscriber): void {
     this.subscribers.set(socket, viewer);
     const forget = () => this.forget(socket);
     socket.on('close', forget);

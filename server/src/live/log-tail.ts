@@ -14,6 +14,9 @@ interface Subscription {
   /** Fed from the database (history, or after falling behind) until caught up. */
   replaying: boolean;
   pending: StoredLog[];
+  /** The id of the logs.subscribe, echoed on every batch it answers: a client that changed its
+   *  filters tells the new subscription's records from the old one's still in flight. */
+  requestId?: string;
 }
 
 /** Records a follower may have waiting; beyond, it is fed from the database instead (nothing dropped). */
@@ -48,10 +51,10 @@ export class LogTail {
   }
 
   /** Follows from afterId (history first), or from now when it is undefined. */
-  subscribe(socket: WebSocket, filter: TailFilter, afterId?: number): void {
+  subscribe(socket: WebSocket, filter: TailFilter, afterId?: number, requestId?: string): void {
     const replaying = afterId !== undefined;
     this.subscriptions.set(socket, {
-      filter, query: filter.q ? parseTextQuery(filter.q) : null, lastId: afterId ?? this.store.maxId(), replaying, pending: [],
+      filter, query: filter.q ? parseTextQuery(filter.q) : null, lastId: afterId ?? this.store.maxId(), replaying, pending: [], requestId,
     });
     if (replaying) this.send(socket, this.subscriptions.get(socket)!);
   }
@@ -99,6 +102,7 @@ export class LogTail {
     }
     if (records.length === 0 && !caughtUp) return;
     if (records.length) sub.lastId = records.at(-1)!.id;
-    socket.send(JSON.stringify({ type: 'logs.records', data: { records, ...(caughtUp ? { caught_up: true } : {}) } }));
+    const id = sub.requestId === undefined ? {} : { id: sub.requestId };
+    socket.send(JSON.stringify({ type: 'logs.records', ...id, data: { records, ...(caughtUp ? { caught_up: true } : {}) } }));
   }
 }

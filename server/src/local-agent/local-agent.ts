@@ -16,6 +16,11 @@ export interface LocalAgentOptions {
   python: string;
   metricsIntervalS: number;
   agentPath?: string;
+  /** The agent's terminal_shell (else the login shell of the user it runs as). */
+  terminalShell?: string;
+  /** When the server serves TLS itself: the agent pins this certificate (and may verify it as a CA). */
+  tlsCertSha256?: string;
+  tlsCaFile?: string;
 }
 
 /** The agent file shipped in this repository, next to server/. */
@@ -71,7 +76,12 @@ export class LocalAgent {
       }
       fs.writeFileSync(keyPath, keys.privateKeyPem, { mode: 0o600 });
     }
-    const config = { server_url: this.options.serverUrl, node_id: node.id, key_path: keyPath, metrics_interval_s: this.options.metricsIntervalS, state_dir: path.join(dir, 'state') };
+    const { tlsCertSha256, tlsCaFile } = this.options;
+    const config = {
+      server_url: this.options.serverUrl, node_id: node.id, key_path: keyPath, metrics_interval_s: this.options.metricsIntervalS, state_dir: path.join(dir, 'state'),
+      ...(tlsCertSha256 ? { tls_cert_sha256: tlsCertSha256 } : {}), ...(tlsCaFile ? { tls_ca_file: tlsCaFile } : {}),
+      ...(this.options.terminalShell ? { terminal_shell: this.options.terminalShell } : {}),
+    };
     fs.writeFileSync(this.configPath, JSON.stringify(config, null, 2) + '\n', { mode: 0o600 });
   }
 

@@ -1,17 +1,25 @@
+import type { IncomingMessage } from 'node:http';
 import type { FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { ErrorCode } from '@dvic/protocol';
+import { afterCommit } from '../db/transaction.js';
 import { ApiError } from '../errors.js';
 import { ApiTokensRepository } from '../repositories/api-tokens-repository.js';
 import { SessionsRepository } from '../repositories/sessions-repository.js';
 import { UsersRepository, type User } from '../repositories/users-repository.js';
+import { CredentialSockets, type Credential, type SocketOwner } from '../services/credential-sockets.js';
 import { LoginThrottle } from '../services/login-throttle.js';
 import { sha256Hex } from '../services/tokens.js';
 
+export type { Credential };
+
 export const SESSION_COOKIE = 'dvic_session';
 
-/** What a request was authenticated with: revoking it ends every socket it opened. */
-export type Credential = { kind: 'session'; hash: string } | { kind: 'token'; hash: string };
+/** How often open sockets are checked against credentials ended outside this process. */
+const SOCKET_SWEEP_MS = 10_000;
+
+/** What a request carries: its user and credential, or why it has none. */
+type Identity = { user: User; credential: Credential } | { user: null; reason: string | null };
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -19,8 +27,17 @@ declare module 'fastify' {
     sessions: SessionsRepository;
     apiTokens: ApiTokensRepository;
     loginThrottle: LoginThrottle;
+    /** Open sockets by credential and user: ending a credential closes them (sessionEnded). */
+    credentialSockets: CredentialSockets;
     /** onRequest hook of every protected route: a session cookie (browsers) or a Bearer API token. */
     authenticate: (request: FastifyRequest) => Promise<void>;
+    /** The user a request's credentials belong to, if they are valid; records and refuses nothing. */
+    identify: (request: FastifyRequest) => User | null;
+    /**
+     * Ends credentials in the database and, once that commits, closes the sockets they opened:
+     * one session or token, or every session (and optionally token) of a user but the one kept.
+     */
+    endCredentials: (target: EndTarget, reason: string) => void;
   }
   interface FastifyRequest {
     user: User | null;
@@ -28,34 +45,77 @@ declare module 'fastify' {
   }
 }
 
-/** Users, browser sessions and API tokens (only hashes are stored), and the login throttle. */
+/** One session (deleted here), one token (revoked by the caller, who checks it is theirs), or every session of a user (and their tokens too) but the session kept; by hash. */
+export type EndTarget =
+  | { session: string }
+  | { token: string }
+  | { userId: number; tokens: boolean; keep?: Credential | null };
+
+/** Users, browser sessions and API tokens (only hashes are stored), the login throttle, and the sockets they opened. */
 export const authPlugin = fp(async (app) => {
   const { db, config } = app;
   const users = new UsersRepository(db);
   const sessions = new SessionsRepository(db);
   const apiTokens = new ApiTokensRepository(db);
   sessions.deleteExpired();
+  const isValid = (c: Credential) => (c.kind === 'session' ? sessions.find(c.hash) : apiTokens.authenticate(c.hash, Date.now(), false)) !== undefined;
+  const sockets = new CredentialSockets(isValid, SOCKET_SWEEP_MS, app.log.child({ component: 'credential-sockets' }));
   app.decorate('users', users);
   app.decorate('sessions', sessions);
   app.decorate('apiTokens', apiTokens);
   app.decorate('loginThrottle', new LoginThrottle(config.loginMaxFailures, config.loginWindowMs));
+  app.decorate('credentialSockets', sockets);
   app.decorateRequest('user', null);
   app.decorateRequest('credential', null);
+  app.addHook('onClose', async () => sockets.stop());
 
-  app.decorate('authenticate', async (request: FastifyRequest) => {
+  /** Upgrades that authenticated, until their socket exists (ws emits 'connection' with the raw request). */
+  const upgrading = new WeakMap<IncomingMessage, SocketOwner>();
+  app.addHook('onReady', async () => {
+    app.websocketServer.on('connection', (socket, raw) => {
+      const owner = upgrading.get(raw);
+      if (owner) sockets.register(socket, owner);
+    });
+  });
+
+  function identity(request: FastifyRequest, recordUse: boolean): Identity {
     const header = request.headers.authorization;
     if (header?.startsWith('Bearer ')) {
       const hash = sha256Hex(header.slice(7).trim());
-      request.user = apiTokens.authenticate(hash) ?? null;
-      if (!request.user) return refuse(request, 'invalid or revoked API token');
-      request.credential = { kind: 'token', hash };
-      return;
+      const found = apiTokens.authenticate(hash, Date.now(), recordUse);
+      return found ? { user: found.user, credential: { kind: 'token', hash, expiresAt: found.expiresAt } } : { user: null, reason: 'invalid, expired or revoked API token' };
     }
     const cookie = request.cookies[SESSION_COOKIE];
-    const hash = cookie ? sha256Hex(cookie) : null;
-    request.user = hash ? sessions.findUser(hash) ?? null : null;
-    if (!request.user) return refuse(request, cookie ? 'session expired: sign in again' : 'sign in first');
-    request.credential = { kind: 'session', hash: hash! };
+    if (!cookie) return { user: null, reason: null };
+    const hash = sha256Hex(cookie);
+    const found = sessions.find(hash);
+    return found ? { user: found.user, credential: { kind: 'session', hash, expiresAt: found.expiresAt } } : { user: null, reason: 'session expired: sign in again' };
+  }
+
+  app.decorate('identify', (request: FastifyRequest) => identity(request, false).user);
+
+  app.decorate('authenticate', async (request: FastifyRequest) => {
+    const found = identity(request, true);
+    if (!found.user) return refuse(request, found.reason ?? 'sign in first');
+    request.user = found.user;
+    request.credential = found.credential;
+    if (request.ws) upgrading.set(request.raw, { userId: found.user.id, credential: found.credential });
+  });
+
+  app.decorate('endCredentials', (target: EndTarget, reason: string) => {
+    if ('session' in target) {
+      sessions.delete(target.session);
+      afterCommit(db, () => sockets.endCredential('session', target.session, reason));
+      return;
+    }
+    if ('token' in target) {
+      afterCommit(db, () => sockets.endCredential('token', target.token, reason));
+      return;
+    }
+    const keep = target.keep?.kind === 'session' ? target.keep : null;
+    sessions.deleteForUser(target.userId, keep?.hash ?? null);
+    if (target.tokens) apiTokens.revokeAllForUser(target.userId);
+    afterCommit(db, () => sockets.endUser(target.userId, reason, { keep, kinds: target.tokens ? ['session', 'token'] : ['session'] }));
   });
 
   /** Refusals without usable credentials are counted per address, not written one by one. */

@@ -1,10 +1,11 @@
-import type { FastifyReply, FastifyRequest, RouteHandlerMethod, RouteOptions } from 'fastify';
+import type { FastifyReply, FastifyRequest, preHandlerAsyncHookHandler, RouteHandlerMethod, RouteOptions } from 'fastify';
 import fp from 'fastify-plugin';
 import { ErrorCode } from '@dvic/protocol';
 import { inTransaction } from '../db/transaction.js';
 import { ApiError } from '../errors.js';
 import { roleRank, type Role } from '../repositories/users-repository.js';
 import type { NewAuditEntry } from '../repositories/audit-repository.js';
+import { storeFailure } from '../services/store-failure.js';
 
 /** What a route declares about who may call it and what the audit log keeps of it. */
 export interface RouteGuard {
@@ -19,6 +20,8 @@ export interface RouteGuard {
    * a route with no database change of its own (sign-in) after it ran.
    */
   audit?: string | { action: string; transactional: false };
+  /** false: no browser ever calls this route (the agent endpoint), so any Origin header is refused. */
+  browser?: boolean;
 }
 
 declare module 'fastify' {
@@ -39,7 +42,7 @@ export function requestEntry(request: FastifyRequest, action: string, outcome: N
   const params = request.params as { id?: unknown } | undefined;
   return {
     user_id: request.user?.id ?? null, username: request.user?.username ?? null, source_ip: request.ip, action,
-    target: typeof params?.id === 'string' ? params.id : null, outcome, details,
+    target: typeof params?.id === 'string' || typeof params?.id === 'number' ? String(params.id) : null, outcome, details,
   };
 }
 
@@ -73,7 +76,31 @@ export const routeGuardsPlugin = fp(async (app) => {
     if (route.schema && !route.schema.hide) Object.assign(route.schema, { 'x-role': route.config?.public ? 'public' : route.config?.role ?? 'viewer', ...(audit ? { 'x-audit': auditAction(audit) } : {}) });
     if (!audit || (route as { websocket?: boolean }).websocket) return;
     route.handler = typeof audit === 'string' ? transactional(route.handler, audit) : auditedAfter(route.handler, audit.action);
+    if (route.preHandler) route.preHandler = (Array.isArray(route.preHandler) ? route.preHandler : [route.preHandler]).map((h) => auditedPreHandler(h as preHandlerAsyncHookHandler, auditAction(audit)!));
   });
+
+  /** A refusal in a preHandler (a wrong current password, say) is audited like one in the handler. */
+  function auditedPreHandler(hook: preHandlerAsyncHookHandler, action: string): preHandlerAsyncHookHandler {
+    return async function (this: unknown, request: FastifyRequest, reply: FastifyReply) {
+      try {
+        await hook.call(this as never, request, reply);
+      } catch (err) {
+        app.auditTrail.appendBestEffort(requestEntry(request, action, outcomeOf(err), { body: request.body ?? null, error: (err as Error).message }));
+        throw err;
+      }
+    } as preHandlerAsyncHookHandler;
+  }
+
+  /** The audit entry of a change, in its transaction: if it cannot be written, the change is not made. */
+  function appendOrRollBack(entry: NewAuditEntry): void {
+    try {
+      app.auditTrail.append(entry);
+    } catch (err) {
+      const failure = storeFailure(err);
+      throw new ApiError(503, failure.code, `not applied: this change could not be written to the audit log (${failure.message}); try again later`,
+        { 'retry-after': String(Math.ceil(failure.retryAfterMs / 1000)) });
+    }
+  }
 
   function transactional(handler: RouteHandlerMethod, action: string): RouteHandlerMethod {
     return async function (this: unknown, request: FastifyRequest, reply: FastifyReply) {
@@ -82,7 +109,7 @@ export const routeGuardsPlugin = fp(async (app) => {
         return inTransaction(app.db, () => {
           const result: unknown = handler.call(this as never, request, reply);
           if (result instanceof Promise || reply.sent) throw new Error(`the audited route ${action} must return its answer synchronously`);
-          app.auditTrail.append(requestEntry(request, action, 'ok', { ...details, ...resultIds(result) }));
+          appendOrRollBack(requestEntry(request, action, 'ok', { ...details, ...resultIds(result) }));
           return result;
         });
       } catch (err) {

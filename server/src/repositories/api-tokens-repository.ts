@@ -1,6 +1,5 @@
 import type { Db } from '../db/database.js';
-import type { Role, User } from './users-repository.js';
-import { effectiveRole } from './users-repository.js';
+import { effectiveRole, toUser, USER_COLUMNS, type Role, type User, type UserRow } from './users-repository.js';
 
 export interface ApiToken {
   id: number;
@@ -47,19 +46,36 @@ export class ApiTokensRepository {
     return (this.db.prepare(`${SELECT} WHERE t.user_id = ? ORDER BY t.id`).all(userId) as TokenRow[]).map(toToken);
   }
 
-  /** The user of an unrevoked, unexpired token, acting with the token's role; records the use. */
-  authenticate(tokenHash: string, now = Date.now()): User | undefined {
+  /**
+   * The user of an unrevoked, unexpired token of an enabled user, acting with the token's role, and
+   * when the token expires. `recordUse` notes the use (a request; not a check of an open socket).
+   */
+  authenticate(tokenHash: string, now = Date.now(), recordUse = true): { user: User; expiresAt: number | null } | undefined {
     const row = this.db.prepare(`
-      SELECT t.id AS token_id, t.role AS token_role, u.id, u.username, u.role, u.created_at FROM api_tokens t JOIN users u ON u.id = t.user_id
+      SELECT ${USER_COLUMNS}, t.id AS token_id, t.role AS token_role, t.expires_at AS token_expires_at FROM api_tokens t JOIN users u ON u.id = t.user_id
       WHERE t.token_hash = ? AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > ?) AND u.disabled_at IS NULL`).get(tokenHash, now) as
-      { token_id: number; token_role: Role | null; id: number; username: string; role: Role; created_at: number } | undefined;
+      (UserRow & { token_id: number; token_role: Role | null; token_expires_at: number | null }) | undefined;
     if (!row) return undefined;
-    try {
-      this.db.prepare('UPDATE api_tokens SET last_used_at = ? WHERE id = ?').run(now, row.token_id);
-    } catch {
-      // a full disk must not lock scripts out: last use is a courtesy
+    if (recordUse) {
+      try {
+        this.db.prepare('UPDATE api_tokens SET last_used_at = ? WHERE id = ?').run(now, row.token_id);
+      } catch {
+        // a full disk must not lock scripts out: last use is a courtesy
+      }
     }
-    return { id: row.id, username: row.username, role: effectiveRole(row.role, row.token_role), createdAt: row.created_at };
+    const user = toUser(row);
+    return { user: { ...user, role: effectiveRole(user.role, row.token_role) }, expiresAt: row.token_expires_at };
+  }
+
+  /** The hashes of a user's active tokens (to close what they opened), then revokes them all. */
+  revokeAllForUser(userId: number, now = Date.now()): string[] {
+    const hashes = (this.db.prepare('SELECT token_hash FROM api_tokens WHERE user_id = ? AND revoked_at IS NULL').all(userId) as { token_hash: string }[]).map((r) => r.token_hash);
+    this.db.prepare('UPDATE api_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL').run(now, userId);
+    return hashes;
+  }
+
+  hashOf(id: number): string | undefined {
+    return (this.db.prepare('SELECT token_hash FROM api_tokens WHERE id = ?').get(id) as { token_hash: string } | undefined)?.token_hash;
   }
 
   /** Revokes a token of this user; undefined when there is no active one with that id. */

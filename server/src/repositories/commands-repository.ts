@@ -14,10 +14,11 @@ export interface CommandSpec {
   timeout_s: number;
 }
 
-export interface CommandRecord extends CommandView {
+/** A command as the server keeps it: what the API shows, plus what to run and who asked. */
+export type CommandRecord = CommandView & {
   spec: CommandSpec;
   userId: number | null;
-}
+};
 
 interface Row {
   id: string; batch_id: string | null; node_id: string; user_id: number | null; username: string; source_ip: string | null;

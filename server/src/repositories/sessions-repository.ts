@@ -1,5 +1,5 @@
 import type { Db } from '../db/database.js';
-import type { Role, User } from './users-repository.js';
+import { toUser, USER_COLUMNS, type User, type UserRow } from './users-repository.js';
 
 /** Browser sessions. Only the SHA-256 of the cookie value is stored. */
 export class SessionsRepository {
@@ -11,16 +11,21 @@ export class SessionsRepository {
       .run(tokenHash, userId, now, now + ttlMs);
   }
 
-  findUser(tokenHash: string, now = Date.now()): User | undefined {
+  /** The user of a live session of an enabled user, and when the session ends. */
+  find(tokenHash: string, now = Date.now()): { user: User; expiresAt: number } | undefined {
     const row = this.db.prepare(`
-      SELECT u.id, u.username, u.role, u.created_at FROM sessions s JOIN users u ON u.id = s.user_id
-      WHERE s.token_hash = ? AND s.expires_at > ? AND u.disabled_at IS NULL`).get(tokenHash, now) as
-      { id: number; username: string; role: Role; created_at: number } | undefined;
-    return row && { id: row.id, username: row.username, role: row.role, createdAt: row.created_at };
+      SELECT ${USER_COLUMNS}, s.expires_at AS session_expires_at FROM sessions s JOIN users u ON u.id = s.user_id
+      WHERE s.token_hash = ? AND s.expires_at > ? AND u.disabled_at IS NULL`).get(tokenHash, now) as (UserRow & { session_expires_at: number }) | undefined;
+    return row && { user: toUser(row), expiresAt: row.session_expires_at };
   }
 
   delete(tokenHash: string): void {
     this.db.prepare('DELETE FROM sessions WHERE token_hash = ?').run(tokenHash);
+  }
+
+  /** Ends every session of a user but the one kept (a password change keeps the session that made it). */
+  deleteForUser(userId: number, keepHash: string | null = null): number {
+    return this.db.prepare('DELETE FROM sessions WHERE user_id = ? AND token_hash IS NOT ?').run(userId, keepHash).changes;
   }
 
   deleteExpired(now = Date.now()): number {

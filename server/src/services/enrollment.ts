@@ -8,13 +8,16 @@ import { generateNodeKeypair } from './node-keys.js';
  */
 export function enrollNode(
   registry: NodeRegistry,
-  request: { name: string; labels?: Record<string, string>; serverUrl: string; metricsIntervalS: number },
+  request: { name: string; labels?: Record<string, string>; serverUrl: string; tlsCertSha256?: string; metricsIntervalS: number },
 ): { node: NodeView; config: AgentConfigFile } {
   const keys = generateNodeKeypair();
   const node = registry.create({ name: request.name, labels: request.labels, publicKeyPem: keys.publicKeyPem });
   return {
     node,
-    config: { server_url: request.serverUrl, node_id: node.id, private_key: keys.privateKeyPem, metrics_interval_s: request.metricsIntervalS },
+    config: {
+      server_url: request.serverUrl, node_id: node.id, private_key: keys.privateKeyPem, metrics_interval_s: request.metricsIntervalS,
+      ...(request.tlsCertSha256 ? { tls_cert_sha256: request.tlsCertSha256 } : {}),
+    },
   };
 }
 

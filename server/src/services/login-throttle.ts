@@ -1,10 +1,18 @@
+/** The answer to a sign-in attempt: go on (and say how it went), or wait until retryAt. */
+export type Attempt =
+  | { allowed: true; /** The password was right: this attempt is not held against anyone. */ succeeded: () => void }
+  | { allowed: false; retryAt: number };
+
 /**
- * Counts failed logins per client address in a fixed window. Successful logins are never
- * limited; once an address has failed `maxFailures` times it is refused until its window ends.
+ * Counts sign-in attempts per key (the client address, and the user name asked for) in a fixed
+ * window. An attempt is counted when it starts, before the password is checked, so concurrent
+ * guesses cannot outrun the count; a successful one is then taken back. Once a key reaches
+ * `maxFailures` every attempt on it is refused until its window ends, the right password too.
+ * A success only takes back its own attempt: it resets nobody's count.
  * Memory is bounded: expired entries are dropped as they are met and at most `maxTracked` kept.
  */
 export class LoginThrottle {
-  private readonly failures = new Map<string, { count: number; resetAt: number }>();
+  private readonly counts = new Map<string, { count: number; resetAt: number }>();
 
   constructor(
     private readonly maxFailures: number,
@@ -12,32 +20,43 @@ export class LoginThrottle {
     private readonly maxTracked = 100_000,
   ) {}
 
-  /** Milliseconds until this address may try again, or 0. */
-  retryAfterMs(key: string, now = Date.now()): number {
-    const entry = this.current(key, now);
-    return entry && entry.count >= this.maxFailures ? entry.resetAt - now : 0;
+  /** Starts an attempt counted against every key (all must be under the limit). */
+  attempt(keys: string[], now = Date.now()): Attempt {
+    const blocked = keys.map((k) => this.current(k, now)).filter((e) => e && e.count >= this.maxFailures);
+    if (blocked.length) return { allowed: false, retryAt: Math.max(...blocked.map((e) => e!.resetAt)) };
+    const entries = keys.map((key) => this.count(key, now));
+    let taken = false;
+    return {
+      allowed: true,
+      succeeded: () => {
+        if (taken) return;
+        taken = true;
+        for (const entry of entries) entry.count = Math.max(0, entry.count - 1);
+      },
+    };
   }
 
-  recordFailure(key: string, now = Date.now()): void {
+  private count(key: string, now: number) {
     const entry = this.current(key, now);
     if (entry) {
       entry.count++;
-      return;
+      return entry;
     }
-    if (this.failures.size >= this.maxTracked) this.failures.delete(this.failures.keys().next().value!);
-    this.failures.set(key, { count: 1, resetAt: now + this.windowMs });
-  }
-
-  recordSuccess(key: string): void {
-    this.failures.delete(key);
+    if (this.counts.size >= this.maxTracked) this.counts.delete(this.counts.keys().next().value!);
+    const created = { count: 1, resetAt: now + this.windowMs };
+    this.counts.set(key, created);
+    return created;
   }
 
   private current(key: string, now: number) {
-    const entry = this.failures.get(key);
+    const entry = this.counts.get(key);
     if (entry && entry.resetAt <= now) {
-      this.failures.delete(key);
+      this.counts.delete(key);
       return undefined;
     }
     return entry;
   }
 }
+
+/** The keys a sign-in as this user from this address is counted under. */
+export const loginKeys = (ip: string, username: string) => [`ip:${ip}`, `user:${username.toLowerCase()}`];

@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { connectAgent } from '../support/simulated-agent.mjs';
+import { LiveRecorder } from '../support/live-recorder.js';
 import { startTestServer, waitFor, type TestServer } from '../support/test-server.js';
 
 let server: TestServer;
@@ -100,16 +101,15 @@ describe('messages from an authenticated agent', () => {
   it('stores hardware state and pushes it to live subscribers', async () => {
     const { agent, nodeId } = await enrolledAgent('pi-7');
     const live = new WebSocket(server.liveUrl, { headers: { cookie: server.cookie } });
-    const received: any[] = [];
-    live.on('message', (data) => received.push(JSON.parse(data.toString())));
-    await waitFor(() => received.find((m) => m.type === 'snapshot'), 3000, 'snapshot');
-    expect(received[0].data.nodes.map((n: any) => n.name)).toContain('pi-7');
+    const recorder = new LiveRecorder(live);
+    const snapshot = await waitFor(() => recorder.first('snapshot'), 3000, 'snapshot');
+    expect(snapshot.data.nodes.map((n) => n.name)).toContain('pi-7');
     agent.sendHardware({ cpu: { total_pct: 42.5, per_core_pct: [40, 45] } });
-    const pushed = await waitFor(() => received.find((m) => m.type === 'node.hardware'), 3000, 'node.hardware');
+    const pushed = await waitFor(() => recorder.first('node.hardware'), 3000, 'node.hardware');
     expect(pushed.data).toMatchObject({ node_id: nodeId, hardware: { cpu: { total_pct: 42.5 } } });
     expect((await nodeStatus(nodeId)).hardware.cpu.total_pct).toBe(42.5);
     agent.close();
-    const offline = await waitFor(() => received.find((m) => m.type === 'node.status' && m.data.status === 'offline'), 3000, 'offline event');
+    const offline = await waitFor(() => recorder.all('node.status').find((m) => m.data.status === 'offline'), 3000, 'offline event');
     expect(offline.data.node_id).toBe(nodeId);
     live.close();
   });
@@ -118,13 +118,13 @@ describe('messages from an authenticated agent', () => {
     const { agent: bad } = await enrolledAgent('bad');
     const { agent: good, nodeId: goodId } = await enrolledAgent('good');
     bad.send('{"type": "hardware.state", "data": ');
-    expect((await bad.next((m: any) => m.type === 'error')).data.code).toBe('invalid_json');
+    expect((await bad.nextOf('error')).data.code).toBe('invalid_json');
     bad.send({ type: 'hardware.state', id: 'h1', data: { cpu: 'hot' } });
-    expect(await bad.next((m: any) => m.type === 'error')).toMatchObject({ id: 'h1', data: { code: 'invalid_message', ref_type: 'hardware.state' } });
+    expect(await bad.nextOf('error')).toMatchObject({ id: 'h1', data: { code: 'invalid_message', ref_type: 'hardware.state' } });
     bad.send({ type: 'exec.request', data: { command_id: 'x', command: 'rm -rf /' } });
-    expect((await bad.next((m: any) => m.type === 'error')).data.code).toBe('unknown_type');
+    expect((await bad.nextOf('error')).data.code).toBe('unknown_type');
     bad.send({ type: 'update.status', data: { version: '9', state: 'done' } });
-    expect((await bad.next((m: any) => m.type === 'error')).data.code).toBe('unsupported');
+    expect((await bad.nextOf('error')).data.code).toBe('unsupported');
     good.sendHardware({ processes: 321 });
     await waitFor(async () => (await nodeStatus(goodId)).hardware?.processes === 321, 3000, 'good node hardware');
     const stats = (await server.api('GET', '/api/v1/server/stats')).json();
@@ -161,7 +161,7 @@ describe('agent configuration', () => {
     const { agent, nodeId, config } = await enrolledAgent('tunable');
     const res = await server.api('PATCH', `/api/v1/nodes/${nodeId}/agent-config`, { metrics_interval_s: 1 });
     expect(res.json()).toEqual({ agent_config: { metrics_interval_s: 1 }, pushed: true });
-    expect(await agent.next((m: any) => m.type === 'config.push')).toMatchObject({ data: { metrics_interval_s: 1 } });
+    expect(await agent.nextOf('config.push')).toMatchObject({ data: { metrics_interval_s: 1 } });
     agent.close();
     const again = await connectAgent({ url: server.agentUrl, nodeId, privateKeyPem: config.private_key });
     expect(again.welcome.data.config.metrics_interval_s).toBe(1);

@@ -1,6 +1,6 @@
 import type { WebSocket } from 'ws';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { LogRecordView } from '@dvic/protocol';
+import type { LogRecordView, LogsRecordsLiveMessage } from '@dvic/protocol';
 import type { Db } from '../../src/db/database.js';
 import { LogTail } from '../../src/live/log-tail.js';
 import { LogsRepository } from '../../src/repositories/logs-repository.js';
@@ -12,8 +12,11 @@ class FakeSocket {
   readyState = 1;
   bufferedAmount = 0;
   readonly frames: { records: LogRecordView[]; caught_up?: boolean }[] = [];
+  readonly requestIds: (string | undefined)[] = [];
   send(text: string): void {
-    this.frames.push(JSON.parse(text).data);
+    const message = JSON.parse(text) as LogsRecordsLiveMessage;
+    this.frames.push(message.data);
+    this.requestIds.push(message.id);
   }
   get ids(): number[] {
     return this.frames.flatMap((f) => f.records.map((r) => r.id));
@@ -80,6 +83,19 @@ describe('following logs', () => {
     socket.bufferedAmount = 0;
     for (let i = 0; i < 40; i++) flush();
     expect(socket.ids).toEqual(range(1, 12_000));
+  });
+
+  it('echoes the id of the subscription on every batch it answers, so a client tells them from an older one\'s', () => {
+    write(600);
+    const socket = new FakeSocket();
+    tail.subscribe(socket as unknown as WebSocket, {}, 0, 'first');
+    tail.subscribe(socket as unknown as WebSocket, { q: 'line' }, 550, 'second');
+    write(3);
+    flush();
+    flush();
+    expect(socket.requestIds[0]).toBe('first');
+    expect(socket.requestIds.slice(1)).toEqual(Array(socket.requestIds.length - 1).fill('second'));
+    expect(socket.frames.slice(1).flatMap((f) => f.records.map((r) => r.id))).toEqual(range(551, 603));
   });
 
   it('applies the filters and the search text to history and to live records alike', () => {

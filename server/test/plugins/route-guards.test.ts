@@ -53,3 +53,94 @@ describe('route guards', () => {
     }
   });
 });
+
+interface SchemaNode { type?: unknown; properties?: Record<string, SchemaNode>; additionalProperties?: boolean | SchemaNode; items?: SchemaNode; anyOf?: SchemaNode[]; oneOf?: SchemaNode[]; allOf?: SchemaNode[] }
+
+/** Every object schema in a body, with where it is. */
+function objectSchemas(node: SchemaNode | undefined, where: string): [string, SchemaNode][] {
+  if (!node || typeof node !== 'object') return [];
+  const own: [string, SchemaNode][] = node.type === 'object' || node.properties ? [[where, node]] : [];
+  const children = [
+    ...Object.entries(node.properties ?? {}).map(([k, v]) => objectSchemas(v, `${where}.${k}`)),
+    ...(typeof node.additionalProperties === 'object' ? [objectSchemas(node.additionalProperties, `${where}.*`)] : []),
+    objectSchemas(node.items, `${where}[]`),
+    ...[...(node.anyOf ?? []), ...(node.oneOf ?? []), ...(node.allOf ?? [])].map((v, i) => objectSchemas(v, `${where}|${i}`)),
+  ];
+  return [...own, ...children.flat()];
+}
+
+describe('request bodies', () => {
+  it('refuse unknown properties at every depth: every object of every body schema is closed (or a map of plain values)', () => {
+    const doc = server.app.swagger() as { paths: Record<string, Record<string, { requestBody?: { content: Record<string, { schema: SchemaNode }> } }>> };
+    const bodies = Object.entries(doc.paths).flatMap(([path, methods]) => Object.entries(methods)
+      .filter(([, op]) => op.requestBody).map(([method, op]) => [`${method.toUpperCase()} ${path}`, op.requestBody!.content['application/json']!.schema] as const));
+    expect(bodies.length).toBeGreaterThan(5);
+    for (const [route, schema] of bodies) {
+      for (const [where, object] of objectSchemas(schema, 'body')) {
+        const extra = object.additionalProperties;
+        const closed = extra === false || (typeof extra === 'object' && extra.type !== 'object' && !extra.properties);
+        expect(closed, `${route} ${where} accepts unknown properties`).toBe(true);
+      }
+    }
+  });
+
+  it('answer 400 to an unknown or mistyped nested field, change nothing, and never 500', async () => {
+    const { node } = await server.enroll('deep-node');
+    const id = node.id as string;
+    for (const [method, url, body] of [
+      ['PATCH', `/api/v1/nodes/${id}`, { name: 'renamed', labels: { room: { nested: { deeper: 'x' } } } }],
+      ['PATCH', `/api/v1/nodes/${id}`, { name: 'renamed', extra: { a: { b: { c: 1 } } } }],
+      ['PATCH', `/api/v1/nodes/${id}/agent-config`, { metrics_interval_s: 2, nested: { x: 1 } }],
+      ['POST', `/api/v1/nodes/${id}/exec`, { command: 'id', env: { A: { B: 'c' } } }],
+      ['POST', '/api/v1/exec', { command: 'id', targets: { all: true, more: { x: 1 } } }],
+      ['POST', '/api/v1/nodes', { name: 'other', labels: { a: 'b' }, key: { private: true } }],
+    ] as const) {
+      const res = await server.api(method, url, body);
+      expect(res.statusCode, `${method} ${url} ${JSON.stringify(body)}`).toBe(400);
+    }
+    expect((await server.api('GET', `/api/v1/nodes/${id}`)).json().node.name).toBe('deep-node');
+  });
+});
+
+describe('audited changes', () => {
+  it('are not applied when their audit entry cannot be written: a clear 503, the node keeps its name', async () => {
+    const { node } = await server.enroll('audit-me');
+    server.app.db.exec("CREATE TEMP TRIGGER audit_fails BEFORE INSERT ON audit_log WHEN NEW.action = 'node.update' BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END");
+    try {
+      const res = await server.api('PATCH', `/api/v1/nodes/${node.id}`, { name: 'renamed-without-audit' });
+      expect(res.statusCode).toBe(503);
+      expect(res.json().error.code).toBe('storage_failed');
+      expect(res.json().error.message).toMatch(/^not applied: this change could not be written to the audit log/);
+      expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
+    } finally {
+      server.app.db.exec('DROP TRIGGER audit_fails');
+    }
+    expect((await server.api('GET', `/api/v1/nodes/${node.id}`)).json().node.name).toBe('audit-me');
+    expect(server.app.nodeRegistry.view(node.id)!.name).toBe('audit-me');
+    expect((await server.api('PATCH', `/api/v1/nodes/${node.id}`, { name: 'renamed-with-audit' })).statusCode).toBe(200);
+  });
+
+  it('keep an entry small whatever the body: a huge command and a deep structure are cut', async () => {
+    const { node } = await server.enroll('big-body');
+    const body = { argv: Array.from({ length: 300 }, (_, i) => `${i}-${'x'.repeat(900)}`), env: Object.fromEntries(Array.from({ length: 300 }, (_, i) => [`V${i}`, 'y'.repeat(1000)])) };
+    expect((await server.api('POST', `/api/v1/nodes/${node.id}/exec`, body)).statusCode).toBe(409); // offline: refused, and audited
+    const entry = (await server.api('GET', '/api/v1/audit?action=exec&limit=1')).json().entries[0];
+    expect(entry.target).toBe(node.id);
+    expect(JSON.stringify(entry.details).length).toBeLessThanOrEqual(4200);
+    const { boundDetails } = await import('../../src/services/audit-trail.js');
+    let deep: object = { leaf: 'password-like secret' };
+    for (let i = 0; i < 10_000; i++) deep = { next: deep };
+    expect(JSON.stringify(boundDetails({ body: deep })).length).toBeLessThan(200);
+  });
+
+  it('writes 1,000 requests without credentials as at most one entry per address and minute', async () => {
+    server.app.auditTrail.flushUnauthenticated();
+    const before = (await server.api('GET', '/api/v1/audit?action=auth.unauthenticated&limit=500')).json().entries.length;
+    await Promise.all(Array.from({ length: 1000 }, (_, i) => server.app.inject({ url: i % 2 ? '/api/v1/nodes' : '/api/v1/audit', headers: i % 3 ? {} : { cookie: 'dvic_session=forged' } })));
+    expect((await server.api('GET', '/api/v1/audit?action=auth.unauthenticated&limit=500')).json().entries.length).toBe(before);
+    server.app.auditTrail.flushUnauthenticated();
+    const entries = (await server.api('GET', '/api/v1/audit?action=auth.unauthenticated&limit=500')).json().entries;
+    expect(entries.length).toBe(before + 1);
+    expect(entries[0].details.requests).toBe(1000);
+  });
+});

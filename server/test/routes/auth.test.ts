@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { hashPassword } from '../../src/services/passwords.js';
 import { ADMIN_PASSWORD, startTestServer, type TestServer } from '../support/test-server.js';
 
 let server: TestServer;
@@ -36,6 +37,73 @@ describe('sign-in', () => {
     expect(locked.statusCode).toBe(429);
     expect(locked.json().error.code).toBe('too_many_attempts');
     expect(Number(locked.headers['retry-after'])).toBeGreaterThan(0);
+  });
+
+  it('counts attempts before checking the password: of 200 concurrent wrong guesses at most the limit are checked, the rest 429 at once', async () => {
+    const guesses = await Promise.all(Array.from({ length: 200 }, (_, i) => login(`guess-${i}`)));
+    const statuses = guesses.map((r) => r.statusCode);
+    expect(statuses.filter((s) => s === 401).length).toBeLessThanOrEqual(3);
+    expect(statuses.filter((s) => s === 429).length).toBeGreaterThanOrEqual(197);
+    expect(statuses.every((s) => s === 401 || s === 429)).toBe(true);
+  });
+
+  it('throttles a distributed guess at one user, from many addresses', async () => {
+    const from = (ip: string, password: string) => server.app.inject({ method: 'POST', url: '/api/v1/auth/login', remoteAddress: ip, payload: { username: 'admin', password } });
+    for (let i = 1; i <= 3; i++) expect((await from(`10.0.0.${i}`, 'wrong')).statusCode).toBe(401);
+    const fresh = await from('10.0.0.99', ADMIN_PASSWORD);
+    expect(fresh.statusCode).toBe(429);
+  });
+
+  it("is not reset by another user's success, and the right password after a lockout still waits", async () => {
+    server.app.users.create('mallory', await hashPassword('mallory-password'), 'viewer');
+    expect((await login('wrong')).statusCode).toBe(401);
+    expect((await login('wrong')).statusCode).toBe(401);
+    expect((await login('mallory-password', 'mallory')).statusCode).toBe(200);
+    expect((await login('wrong', 'bob')).statusCode).toBe(401);
+    const locked = await login(ADMIN_PASSWORD);
+    expect(locked.statusCode).toBe(429);
+  });
+
+  it('says until when in the 429: Retry-After, error.retry_at and the time in the message', async () => {
+    for (let i = 0; i < 3; i++) await login('wrong');
+    const before = Date.now();
+    const locked = await login(ADMIN_PASSWORD);
+    const { error } = locked.json();
+    expect(error.code).toBe('too_many_attempts');
+    expect(error.retry_at).toBeGreaterThan(before);
+    expect(error.retry_at).toBeLessThanOrEqual(before + 600_000);
+    const seconds = Number(locked.headers['retry-after']);
+    expect(Math.abs(seconds - (error.retry_at - before) / 1000)).toBeLessThan(5);
+    expect(error.message).toContain(new Date(error.retry_at).toISOString().slice(11, 19));
+    expect(error.message).toContain(`in ${seconds} s`);
+  });
+
+  it('returns the real account state: disabled and the time of the last sign-in', async () => {
+    const before = Date.now();
+    const res = await login(ADMIN_PASSWORD);
+    expect(res.json().user.last_login_at).toBeGreaterThanOrEqual(before);
+    const me = (await server.api('GET', '/api/v1/auth/me')).json().user;
+    expect(me).toMatchObject({ username: 'admin', disabled: false });
+    expect(me.last_login_at).toBeGreaterThanOrEqual(before);
+  });
+
+  it('marks the session cookie Secure behind a TLS reverse proxy only when DVIC_TRUST_PROXY trusts it', async () => {
+    const viaProxy = { 'x-forwarded-proto': 'https', 'x-forwarded-for': '203.0.113.7' };
+    const untrusted = await server.app.inject({ method: 'POST', url: '/api/v1/auth/login', headers: viaProxy, payload: { username: 'admin', password: ADMIN_PASSWORD } });
+    expect(String(untrusted.headers['set-cookie'])).not.toMatch(/Secure/);
+    for (const trust of ['1', 'true', '127.0.0.1,::1']) {
+      const proxied = await startTestServer({ DVIC_TRUST_PROXY: trust });
+      try {
+        const res = await proxied.app.inject({ method: 'POST', url: '/api/v1/auth/login', remoteAddress: '127.0.0.1', headers: viaProxy, payload: { username: 'admin', password: ADMIN_PASSWORD } });
+        expect(String(res.headers['set-cookie']), trust).toMatch(/; Secure/);
+        expect(res.headers['strict-transport-security']).toMatch(/max-age/);
+        await proxied.app.inject({ method: 'POST', url: '/api/v1/auth/login', remoteAddress: '127.0.0.1', headers: viaProxy, payload: { username: 'admin', password: 'wrong' } });
+        const failed = (await proxied.api('GET', '/api/v1/audit?action=login&outcome=denied')).json().entries[0];
+        expect(failed.source_ip).toBe('203.0.113.7'); // the client, as the proxy saw it
+      } finally {
+        await proxied.close();
+      }
+    }
   });
 
   it('refuses malformed and incomplete login bodies with a clear 400', async () => {

@@ -1,6 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import type { LogRecordView } from '@dvic/protocol';
 import { connectAgent } from '../support/simulated-agent.mjs';
+import { LiveRecorder } from '../support/live-recorder.js';
 import { startTestServer, waitFor, type TestServer } from '../support/test-server.js';
 
 let server: TestServer;
@@ -32,19 +34,33 @@ const search = async (query: string) => {
   return { status: res.statusCode, body: res.json() };
 };
 
+describe('stored fields', () => {
+  it('returns the structured fields of a record in GET /api/v1/logs', async () => {
+    const { agent, nodeId } = await onlineAgent('pi');
+    const message = batch('f1', 0, 1);
+    Object.assign(message.data.records[0]!, { fields: { camera: 'usb-0', fps: 30 } });
+    agent.send(message);
+    expect(await agent.next((m: { id?: string }) => m.id === 'f1')).toMatchObject({ type: 'logs.ack' });
+    const { status, body } = await search(`node=${nodeId}`);
+    expect(status).toBe(200);
+    expect(body.records[0]).toMatchObject({ message: 'line 0', fields: { camera: 'usb-0', fps: 30 } });
+    agent.close();
+  });
+});
+
 describe('demo log ingestion', () => {
   it('acknowledges a batch after storing it, and a batch sent again stores nothing twice', async () => {
     const { agent, nodeId } = await onlineAgent('pi');
     agent.send(batch('b1', 0, 50));
-    const ack = await agent.next((m: any) => m.type === 'logs.ack');
+    const ack = await agent.nextOf('logs.ack');
     expect(ack).toEqual({ type: 'logs.ack', id: 'b1', data: { stored: 50, duplicates: 0 } });
     agent.send(batch('b1-again', 0, 50));
     agent.send(batch('b2', 25, 50)); // overlaps the first batch by 25 lines
-    await agent.next((m: any) => m.id === 'b1-again');
-    await agent.next((m: any) => m.id === 'b2');
+    await agent.next((m) => m.id === 'b1-again');
+    await agent.next((m) => m.id === 'b2');
     const { body } = await search(`node=${nodeId}&limit=1000`);
     expect(body.records).toHaveLength(75);
-    expect(body.records.map((r: any) => r.message)).toEqual(Array.from({ length: 75 }, (_, i) => `line ${74 - i}`));
+    expect(body.records.map((r: LogRecordView) => r.message)).toEqual(Array.from({ length: 75 }, (_, i) => `line ${74 - i}`));
     const node = (await server.api('GET', `/api/v1/nodes/${nodeId}`)).json().node;
     expect(node.demos).toEqual([expect.objectContaining({ token: TOKEN, demo: 'face-tracker', line_count: 75, error_count: 0 })]);
     agent.close();
@@ -54,15 +70,15 @@ describe('demo log ingestion', () => {
     const { agent, nodeId } = await onlineAgent('pi');
     server.app.faults.arm('log-store', 2);
     agent.send(batch('b1', 0, 10));
-    expect(await agent.next((m: any) => m.id === 'b1')).toMatchObject({ type: 'logs.ack' });
+    expect(await agent.next((m) => m.id === 'b1')).toMatchObject({ type: 'logs.ack' });
     agent.send(batch('b2', 10, 10));
-    expect(await agent.next((m: any) => m.id === 'b2')).toEqual({
+    expect(await agent.next((m) => m.id === 'b2')).toEqual({
       type: 'logs.nack', id: 'b2', data: { code: 'storage_failed', message: expect.stringMatching(/injected/), retry_after_ms: 1000 },
     });
     agent.send(batch('b2-again', 10, 10));
-    expect(await agent.next((m: any) => m.id === 'b2-again')).toEqual({ type: 'logs.ack', id: 'b2-again', data: { stored: 10, duplicates: 0 } });
+    expect(await agent.next((m) => m.id === 'b2-again')).toEqual({ type: 'logs.ack', id: 'b2-again', data: { stored: 10, duplicates: 0 } });
     const { body } = await search(`node=${nodeId}&limit=1000`);
-    expect(body.records.map((r: any) => r.message).reverse()).toEqual(Array.from({ length: 20 }, (_, i) => `line ${i}`));
+    expect(body.records.map((r: LogRecordView) => r.message).reverse()).toEqual(Array.from({ length: 20 }, (_, i) => `line ${i}`));
     agent.close();
   });
 
@@ -70,7 +86,7 @@ describe('demo log ingestion', () => {
     const { agent } = await onlineAgent('pi');
     agent.send(batch('g0', 0, 3));
     agent.send(batch('g1', 0, 3, { generation: 1, text: (i) => `rotated ${i}` }));
-    await agent.next((m: any) => m.id === 'g1');
+    await agent.next((m) => m.id === 'g1');
     expect((await search('limit=100')).body.records).toHaveLength(6);
     agent.close();
   });
@@ -80,7 +96,7 @@ describe('demo log ingestion', () => {
     const records = [{ ts: '2026-11-24T10:00:00.000Z', level: 'WARN', message: 'usb disconnect', offset: 7 }];
     for (const id of ['s1', 's2']) {
       agent.send({ type: 'system.logs', id, data: { source: 'journal', stream: 'journal:abc', cursor: 'c7', records } });
-      expect(await agent.next((m: any) => m.id === id)).toMatchObject({ type: 'logs.ack', data: { stored: id === 's1' ? 1 : 0, duplicates: id === 's1' ? 0 : 1 } });
+      expect(await agent.next((m) => m.id === id)).toMatchObject({ type: 'logs.ack', data: { stored: id === 's1' ? 1 : 0, duplicates: id === 's1' ? 0 : 1 } });
     }
     const { body } = await search('source=system');
     expect(body.records).toEqual([expect.objectContaining({ source: 'system', demo: null, level: 'WARN', message: 'usb disconnect' })]);
@@ -95,17 +111,17 @@ describe('log search', () => {
     agent.send(batch('a', 0, 20, { text: (i) => (i % 5 === 0 ? `camera timeout on frame ${i}` : `frame ${i} ok`) }));
     agent.send(batch('e', 20, 5, { level: 'ERROR', text: (i) => `crash ${i}: segmentation fault` }));
     other.send(batch('o', 0, 5, { demo: 'led-wall', token: 'Zx8QpL2mN4vB6cR1tY9wKs', text: (i) => `led ${i}` }));
-    await agent.next((m: any) => m.id === 'e');
-    await other.next((m: any) => m.id === 'o');
+    await agent.next((m) => m.id === 'e');
+    await other.next((m) => m.id === 'o');
   });
 
   it('filters by node name, demo, minimum level and full text', async () => {
     expect((await search('node=beta')).body.records).toHaveLength(5);
-    expect((await search('demo=led-wall')).body.records.every((r: any) => r.message.startsWith('led'))).toBe(true);
+    expect((await search('demo=led-wall')).body.records.every((r: LogRecordView) => r.message.startsWith('led'))).toBe(true);
     const errors = (await search('level=ERROR')).body.records;
-    expect(errors.map((r: any) => r.message)).toEqual(['crash 24: segmentation fault', 'crash 23: segmentation fault', 'crash 22: segmentation fault', 'crash 21: segmentation fault', 'crash 20: segmentation fault']);
+    expect(errors.map((r: LogRecordView) => r.message)).toEqual(['crash 24: segmentation fault', 'crash 23: segmentation fault', 'crash 22: segmentation fault', 'crash 21: segmentation fault', 'crash 20: segmentation fault']);
     const found = (await search('q=camera%20timeout')).body.records;
-    expect(found.map((r: any) => r.message)).toEqual(['camera timeout on frame 15', 'camera timeout on frame 10', 'camera timeout on frame 5', 'camera timeout on frame 0']);
+    expect(found.map((r: LogRecordView) => r.message)).toEqual(['camera timeout on frame 15', 'camera timeout on frame 10', 'camera timeout on frame 5', 'camera timeout on frame 0']);
     expect((await search('q=segm')).body.records).toHaveLength(5); // prefix match
   });
 
@@ -114,14 +130,14 @@ describe('log search', () => {
     let cursor = '';
     for (let page = 0; page < 10; page++) {
       const { body } = await search(`node=alpha&limit=7${cursor ? `&cursor=${cursor}` : ''}`);
-      seen.push(...body.records.map((r: any) => r.message));
+      seen.push(...body.records.map((r: LogRecordView) => r.message));
       if (!body.next_cursor) break;
       cursor = body.next_cursor;
     }
     expect(seen).toHaveLength(25);
     expect(new Set(seen).size).toBe(25);
     const ranged = (await search('node=alpha&since=2026-11-24T10:00:00.010Z&until=2026-11-24T10:00:00.012Z')).body.records;
-    expect(ranged.map((r: any) => r.message)).toEqual(['frame 11 ok', 'camera timeout on frame 10']);
+    expect(ranged.map((r: LogRecordView) => r.message)).toEqual(['frame 11 ok', 'camera timeout on frame 10']);
   });
 
   it('answers bad input with a clear 400 or 404, never a crash', async () => {
@@ -140,15 +156,14 @@ describe('demo processes', () => {
   it('tracks alive and dead demos and pushes changes to live subscribers', async () => {
     const { agent, nodeId } = await onlineAgent('pi');
     const live = new WebSocket(server.liveUrl, { headers: { cookie: server.cookie } });
-    const received: any[] = [];
-    live.on('message', (d) => received.push(JSON.parse(d.toString())));
-    await waitFor(() => received.length > 0, 3000, 'snapshot');
+    const recorder = new LiveRecorder(live);
+    await waitFor(() => recorder.first('snapshot'), 3000, 'snapshot');
     const demo = { token: TOKEN, demo: 'face-tracker', pid: 4242, start_time: 99, user: 'demo', alive: true, started_at: '2026-11-24T09:00:00.000Z' };
     agent.send({ type: 'demo.state', data: { full: true, demos: [demo] } });
-    const started = await waitFor(() => received.find((m) => m.type === 'node.demos'), 3000, 'node.demos');
+    const started = await waitFor(() => recorder.first('node.demos'), 3000, 'node.demos');
     expect(started.data.demos[0]).toMatchObject({ node_id: nodeId, demo: 'face-tracker', pid: 4242, alive: true, since: Date.parse(demo.started_at) });
     agent.send({ type: 'demo.state', data: { full: false, demos: [{ ...demo, alive: false, exited_at: '2026-11-24T10:00:00.000Z' }] } });
-    const died = await waitFor(() => received.filter((m) => m.type === 'node.demos')[1], 3000, 'death');
+    const died = await waitFor(() => recorder.all('node.demos')[1], 3000, 'death');
     expect(died.data.demos[0]).toMatchObject({ alive: false, exited_at: Date.parse('2026-11-24T10:00:00.000Z') });
     const list = (await server.api('GET', '/api/v1/nodes')).json().nodes;
     expect(list[0].demo_summary).toEqual({ total: 1, alive: 0 });
@@ -162,19 +177,18 @@ describe('live log tail', () => {
   it('sends only the records matching the subscription, and refuses a bad one', async () => {
     const { agent } = await onlineAgent('pi');
     const live = new WebSocket(server.liveUrl, { headers: { cookie: server.cookie } });
-    const received: any[] = [];
-    live.on('message', (d) => received.push(JSON.parse(d.toString())));
-    await waitFor(() => received.length > 0, 3000, 'snapshot');
+    const recorder = new LiveRecorder(live);
+    await waitFor(() => recorder.first('snapshot'), 3000, 'snapshot');
     live.send(JSON.stringify({ type: 'logs.subscribe', data: { node: 'nope' } }));
-    expect(await waitFor(() => received.find((m) => m.type === 'live.error'), 3000, 'error')).toMatchObject({ data: { code: 'not_found' } });
+    expect(await waitFor(() => recorder.first('live.error'), 3000, 'error')).toMatchObject({ data: { code: 'not_found' } });
     live.send('{garbage');
-    await waitFor(() => received.filter((m) => m.type === 'live.error').length === 2, 3000, 'second error');
+    await waitFor(() => recorder.all('live.error').length === 2, 3000, 'second error');
     live.send(JSON.stringify({ type: 'logs.subscribe', data: { node: 'pi', level: 'WARN', q: 'Disk' } }));
     await new Promise((r) => setTimeout(r, 100));
     agent.send(batch('x', 0, 3, { level: 'WARN', text: (i) => (i === 1 ? 'disk almost full' : 'cpu hot') }));
     agent.send(batch('y', 3, 2, { level: 'INFO', text: () => 'disk fine' }));
-    const got = await waitFor(() => received.find((m) => m.type === 'logs.records'), 3000, 'records');
-    expect(got.data.records.map((r: any) => r.message)).toEqual(['disk almost full']);
+    const got = await waitFor(() => recorder.first('logs.records'), 3000, 'records');
+    expect(got.data.records.map((r) => r.message)).toEqual(['disk almost full']);
     live.close();
     agent.close();
   });
@@ -184,9 +198,9 @@ describe('retention', () => {
   it('deletes records older than the age limit, then the oldest while over the size limit', async () => {
     const { agent } = await onlineAgent('pi');
     agent.send(batch('old', 0, 3000));
-    await agent.next((m: any) => m.id === 'old');
+    await agent.next((m) => m.id === 'old');
     const { logRetention, logStore: logs } = server.app;
-    const limits = (logRetention as any).limits;
+    const limits = (logRetention as unknown as { limits: { maxBytes: number; maxAgeMs: number } }).limits;
     limits.maxBytes = logs.storedBytes / 2;
     expect(logRetention.run(Date.parse('2026-11-24T10:00:00.000Z')).deleted).toBeGreaterThanOrEqual(1000);
     expect(logs.storedBytes).toBeLessThanOrEqual(limits.maxBytes);
@@ -194,7 +208,7 @@ describe('retention', () => {
     expect(left.at(-1).message).not.toBe('line 0'); // the oldest went first
     limits.maxBytes = Infinity;
     logRetention.run(Date.parse('2026-11-24T10:00:02.000Z') + limits.maxAgeMs);
-    const remaining = (await search('limit=1000')).body.records.map((r: any) => r.message);
+    const remaining = (await search('limit=1000')).body.records.map((r: LogRecordView) => r.message);
     expect(remaining.every((m: string) => Number(m.split(' ')[1]) >= 2000)).toBe(true);
     agent.close();
   });

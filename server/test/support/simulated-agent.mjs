@@ -53,6 +53,8 @@ export function connectAgent(options) {
       const timer = setTimeout(() => reject(new Error('timed out waiting for a message')), timeoutMs);
       waiters.push({ predicate, resolve: (m) => { clearTimeout(timer); resolve(m); } });
     }),
+    /** Resolves with the next received message of this type. */
+    nextOf: (type, timeoutMs) => agent.next((m) => m.type === type, timeoutMs),
     closed: new Promise((resolve) => ws.on('close', (code, reason) => { closed = { code, reason: reason.toString() }; resolve(closed); })),
     close: () => ws.close(1000, 'bye'),
   };

@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 
 /** The one WebSocket each node agent keeps open (docs/protocol.md). Authenticated by the handshake. */
 export const agentRoute: FastifyPluginAsyncTypebox = async (app) => {
-  app.get('/agent', { websocket: true, schema: { hide: true } }, (socket, request) => {
+  app.get('/agent', { websocket: true, config: { public: true, browser: false }, schema: { hide: true } }, (socket, request) => {
     app.agentHub.accept(socket, request.raw);
   });
 };

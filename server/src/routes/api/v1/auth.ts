@@ -1,15 +1,26 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { ErrorCode } from '@dvic/protocol';
 import { ApiError } from '../../../errors.js';
 import { SESSION_COOKIE } from '../../../plugins/auth.js';
-import type { User } from '../../../repositories/users-repository.js';
+import { userView } from '../../../repositories/users-repository.js';
+import { loginKeys, type LoginThrottle } from '../../../services/login-throttle.js';
 import { UNUSABLE_PASSWORD_HASH, verifyPassword } from '../../../services/passwords.js';
 import { newSecret, sha256Hex } from '../../../services/tokens.js';
 import { errors } from '../../../schemas/common.js';
 import { UserRef } from '../../../schemas/protocol-schemas.js';
+import { hashBodyPassword, hashedPassword, NewPassword } from './password-body.js';
 
-const view = (user: User) => ({ id: user.id, username: user.username, role: user.role, disabled: false, created_at: user.createdAt, last_login_at: null });
+/** Starts a password check counted against the address and the user name, or refuses it (429, until when). */
+function startAttempt(throttle: LoginThrottle, request: FastifyRequest, username: string): () => void {
+  const attempt = throttle.attempt(loginKeys(request.ip, username));
+  if (attempt.allowed) return attempt.succeeded;
+  const seconds = Math.max(1, Math.ceil((attempt.retryAt - Date.now()) / 1000));
+  const at = new Date(attempt.retryAt).toISOString().slice(11, 19);
+  throw new ApiError(429, ErrorCode.tooManyAttempts, `too many failed sign-ins: try again at ${at} UTC (in ${seconds} s)`,
+    { 'retry-after': String(seconds) }, { retry_at: attempt.retryAt });
+}
 
 export const loginRoute: FastifyPluginAsyncTypebox = async (app) => {
   app.post('/auth/login', {
@@ -17,49 +28,69 @@ export const loginRoute: FastifyPluginAsyncTypebox = async (app) => {
     schema: {
       tags: ['auth'], security: [],
       summary: 'Sign in: sets an HttpOnly session cookie',
-      description: 'Failed attempts are limited per client address (429 with Retry-After once exceeded).',
+      description: 'Attempts are counted per client address and per user name before the password is checked: past DVIC_LOGIN_MAX_FAILURES in DVIC_LOGIN_WINDOW_S, 429 with Retry-After and error.retry_at (epoch ms), even for the right password.',
       body: Type.Object({ username: Type.String({ minLength: 1, maxLength: 128 }), password: Type.String({ minLength: 1, maxLength: 1024 }) }, { additionalProperties: false }),
       response: { 200: Type.Object({ user: UserRef }), ...errors(400, 401, 429) },
     },
   }, async (request, reply) => {
     const { users, sessions, loginThrottle, config } = app;
-    const retryMs = loginThrottle.retryAfterMs(request.ip);
-    if (retryMs > 0) {
-      const seconds = Math.ceil(retryMs / 1000);
-      throw new ApiError(429, ErrorCode.tooManyAttempts, `too many failed sign-ins: try again in ${seconds} s`, { 'retry-after': String(seconds) });
-    }
+    const succeeded = startAttempt(loginThrottle, request, request.body.username);
     const user = users.findWithHash(request.body.username);
     // Compare against a dummy hash for unknown users so response time does not reveal usernames.
     const ok = await verifyPassword(request.body.password, user?.passwordHash ?? UNUSABLE_PASSWORD_HASH);
     if (!user || !ok) {
-      loginThrottle.recordFailure(request.ip);
       request.log.warn({ username: request.body.username, ip: request.ip }, 'failed sign-in');
       throw new ApiError(401, ErrorCode.invalidCredentials, 'wrong username or password');
     }
-    loginThrottle.recordSuccess(request.ip);
-    request.user = user;
+    succeeded();
     const secret = newSecret();
     sessions.create(sha256Hex(secret), user.id, config.sessionTtlMs);
+    users.recordLogin(user.id);
+    request.user = users.findById(user.id)!;
     void reply.setCookie(SESSION_COOKIE, secret, {
       path: '/', httpOnly: true, sameSite: 'strict', secure: request.protocol === 'https', maxAge: Math.floor(config.sessionTtlMs / 1000),
     });
-    return { user: view(user) };
+    return { user: userView(request.user) };
   });
 };
 
 export const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/auth/me', {
     schema: { tags: ['auth'], summary: 'The signed-in user', response: { 200: Type.Object({ user: UserRef }), ...errors(401) } },
-  }, async (request) => ({ user: view(request.user!) }));
+  }, async (request) => ({ user: userView(app.users.findById(request.user!.id) ?? request.user!) }));
 
   app.post('/auth/logout', {
     config: { audit: 'logout' },
-    schema: { tags: ['auth'], summary: 'Sign out: ends this session', response: { 204: Type.Null(), ...errors(401) } },
+    schema: { tags: ['auth'], summary: 'Sign out: ends this session and closes the sockets it opened', response: { 204: Type.Null(), ...errors(401) } },
   }, (request, reply) => {
-    const cookie = request.cookies[SESSION_COOKIE];
-    if (cookie) app.sessions.delete(sha256Hex(cookie));
+    const credential = request.credential!;
+    if (credential.kind === 'session') app.endCredentials({ session: credential.hash }, 'signed out');
     void reply.clearCookie(SESSION_COOKIE, { path: '/' });
     reply.code(204);
     return null;
+  });
+
+  app.post('/auth/password', {
+    config: { audit: 'auth.password' },
+    preHandler: async (request) => {
+      const body = request.body as { current_password: string };
+      const succeeded = startAttempt(app.loginThrottle, request, request.user!.username);
+      if (!(await verifyPassword(body.current_password, app.users.passwordHash(request.user!.id) ?? UNUSABLE_PASSWORD_HASH))) {
+        throw new ApiError(403, ErrorCode.invalidCredentials, 'the current password is wrong');
+      }
+      succeeded();
+      await hashBodyPassword('new_password')(request);
+    },
+    schema: {
+      tags: ['auth'], summary: 'Change your own password: your other sessions end (and their sockets close)',
+      description: 'Wrong current passwords count as failed sign-ins (429 once too many).',
+      body: Type.Object({ current_password: Type.String({ minLength: 1, maxLength: 1024 }), new_password: NewPassword }, { additionalProperties: false }),
+      response: { 200: Type.Object({ user: UserRef }), ...errors(400, 401, 403, 429) },
+    },
+  }, (request) => {
+    const { user, credential } = request;
+    app.users.setPasswordHash(user!.id, hashedPassword(request));
+    app.endCredentials({ userId: user!.id, tokens: false, keep: credential }, 'the password was changed: sign in again');
+    return { user: userView(app.users.findById(user!.id)!) };
   });
 };

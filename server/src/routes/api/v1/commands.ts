@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
-import { type CommandView } from '@dvic/protocol';
+import { bundledSchema, type CommandStatus, type CommandView } from '@dvic/protocol';
 import { notFound } from '../../../errors.js';
 import { hasRole } from '../../../plugins/route-guards.js';
 import { errors } from '../../../schemas/common.js';
@@ -27,7 +27,8 @@ const FanOutBody = Type.Object({
   }, { additionalProperties: false }),
   ...ExecSpec,
 }, { additionalProperties: false });
-const CommandStatusParam = Type.Union(['queued', 'running', 'succeeded', 'failed', 'timed_out', 'cancelled', 'lost', 'expired', 'error'].map((s) => Type.Literal(s)));
+/** The status filter: the statuses of the command schema (protocol/schemas/api/command.json). */
+const CommandStatusParam = Type.Unsafe<CommandStatus>(bundledSchema('api/command.json', '/properties/status'));
 
 const requester = (request: FastifyRequest) => ({ userId: request.user!.id, username: request.user!.username, ip: request.ip });
 

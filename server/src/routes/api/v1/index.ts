@@ -10,6 +10,7 @@ import { openapiRoute } from './openapi.js';
 import { serverRoutes } from './server.js';
 import { terminalRoute } from './terminal.js';
 import { tokensRoutes } from './tokens.js';
+import { usersRoutes } from './users.js';
 
 /**
  * /api/v1: login and the agent endpoint are public; everything else sits behind one hook pair:
@@ -21,7 +22,7 @@ export const apiV1: FastifyPluginAsyncTypebox = async (app) => {
   await app.register(async (protectedApp) => {
     protectedApp.addHook('onRequest', app.authenticate);
     protectedApp.addHook('onRequest', app.authorize);
-    for (const routes of [sessionRoutes, tokensRoutes, nodesRoutes, logsRoutes, commandsRoutes, auditRoutes, terminalRoute, liveRoute, serverRoutes, openapiRoute]) {
+    for (const routes of [sessionRoutes, tokensRoutes, usersRoutes, nodesRoutes, logsRoutes, commandsRoutes, auditRoutes, terminalRoute, liveRoute, serverRoutes, openapiRoute]) {
       await protectedApp.register(routes);
     }
   });

@@ -45,9 +45,11 @@ export const nodesRoutes: FastifyPluginAsyncTypebox = async (app) => {
       response: { 201: Type.Object({ node: NodeRef, config: AgentConfigFileRef }), ...errors(400, 401, 403, 409) },
     },
   }, (request, reply) => {
-    const baseUrl = config.publicUrl ?? `${request.protocol}://${request.host}`;
+    const serverUrl = agentUrl(config.publicUrl ?? `${request.protocol}://${request.host}`);
     reply.code(201);
-    return enrollNode(registry, { ...request.body, serverUrl: agentUrl(baseUrl), metricsIntervalS: config.metricsIntervalS });
+    // The agent pins the certificate this server serves itself; behind a TLS proxy it checks the proxy's against its CAs.
+    const tlsCertSha256 = app.tlsCertSha256 && serverUrl.startsWith('wss://') ? app.tlsCertSha256 : undefined;
+    return enrollNode(registry, { ...request.body, serverUrl, tlsCertSha256, metricsIntervalS: config.metricsIntervalS });
   });
 
   app.patch('/nodes/:id', {

@@ -1,0 +1,49 @@
+// Runs `dvic` in this process: main(argv, ctx) with streams the test reads and a Ctrl-C it presses.
+import { PassThrough, Writable } from 'node:stream';
+import type { Context } from '../../src/context.js';
+import { main } from '../../src/main.js';
+
+export interface Finished {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Text written to a stream, kept; never a terminal (so never colour). */
+class Capture extends Writable {
+  text = '';
+  isTTY = false;
+  override _write(chunk: Buffer | string, _encoding: BufferEncoding, done: () => void): void {
+    this.text += chunk.toString();
+    done();
+  }
+}
+
+export interface Running {
+  stdout(): string;
+  stderr(): string;
+  /** Ctrl-C. */
+  interrupt(): void;
+  done: Promise<Finished>;
+}
+
+/** Starts `dvic args...`; input, when given, is what is piped in (then end of file). */
+export function startDvic(args: string[], env: NodeJS.ProcessEnv, input?: string): Running {
+  const stdout = new Capture();
+  const stderr = new Capture();
+  const stdin = new PassThrough();
+  stdin.end(input ?? '');
+  const interrupts = new Set<() => void>();
+  const ctx: Context = {
+    env, stdout, stderr, stdin, color: false, now: Date.now,
+    onInterrupt: (handler) => {
+      interrupts.add(handler);
+      return () => interrupts.delete(handler);
+    },
+  };
+  const done = main(args, ctx).then((code) => ({ code, stdout: stdout.text, stderr: stderr.text }));
+  return { stdout: () => stdout.text, stderr: () => stderr.text, interrupt: () => [...interrupts].forEach((h) => h()), done };
+}
+
+/** Runs `dvic args...` to its end. */
+export const dvic = (args: string[], env: NodeJS.ProcessEnv, input?: string): Promise<Finished> => startDvic(args, env, input).done;

@@ -1,0 +1,39 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../src/config.js';
+import { loadTls } from '../src/services/tls.js';
+
+describe('security settings from the environment', () => {
+  it('reads DVIC_TRUST_PROXY as none, any peer, a hop count or a list of addresses', () => {
+    expect(loadConfig({}).trustProxy).toBe(false);
+    expect(loadConfig({ DVIC_TRUST_PROXY: 'true' }).trustProxy).toBe(true);
+    expect(loadConfig({ DVIC_TRUST_PROXY: '1' }).trustProxy).toBe(1);
+    expect(loadConfig({ DVIC_TRUST_PROXY: '127.0.0.1, 10.0.0.0/8,::1' }).trustProxy).toEqual(['127.0.0.1', '10.0.0.0/8', '::1']);
+    expect(() => loadConfig({ DVIC_TRUST_PROXY: 'proxy.example.org' })).toThrow(ConfigError);
+  });
+
+  it('reads DVIC_ALLOWED_ORIGINS as origins only, and refuses anything else by name', () => {
+    expect(loadConfig({ DVIC_ALLOWED_ORIGINS: 'https://Wall.Example.org:443, http://localhost:5173/' }).allowedOrigins).toEqual(['https://wall.example.org', 'http://localhost:5173']);
+    for (const bad of ['wall.example.org', 'https://wall.example.org/dashboard', 'ftp://x', 'https://user@x']) {
+      expect(() => loadConfig({ DVIC_ALLOWED_ORIGINS: bad }), bad).toThrow(/DVIC_ALLOWED_ORIGINS/);
+    }
+  });
+
+  it('wants both DVIC_TLS_CERT and DVIC_TLS_KEY or neither', () => {
+    expect(() => loadConfig({ DVIC_TLS_CERT: '/etc/dvic/cert.pem' })).toThrow(/go together/);
+    expect(loadConfig({ DVIC_TLS_CERT: '/c.pem', DVIC_TLS_KEY: '/k.pem' })).toMatchObject({ tlsCertFile: '/c.pem', tlsKeyFile: '/k.pem' });
+  });
+
+  it('names the file when a TLS file cannot be read or is not PEM', () => {
+    expect(() => loadTls('/nonexistent/cert.pem', '/nonexistent/key.pem')).toThrow('DVIC_TLS_CERT=/nonexistent/cert.pem: ENOENT');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dvic-tls-conf-'));
+    fs.writeFileSync(path.join(dir, 'cert.pem'), 'not a certificate');
+    try {
+      expect(() => loadTls(path.join(dir, 'cert.pem'), path.join(dir, 'cert.pem'))).toThrow(/not a PEM certificate and key/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
