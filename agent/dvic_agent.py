@@ -19,8 +19,9 @@ PROTOCOL_VERSION = 1
 USER_AGENT = "dvic-agent/" + AGENT_VERSION
 
 ##############################################################################
-# Imports (ssl, subprocess, pty and ctypes are imported where used: most
-# agents never need them, and every module costs resident memory)
+# Imports (ssl, subprocess, pty, resource and ctypes are imported where used:
+# most agents never need some of them, and every module costs resident
+# memory; programs run through posix_spawn, see spawn_reading)
 ##############################################################################
 
 import base64
