@@ -110,14 +110,14 @@ export async function apiClient(baseUrl: string, password = ADMIN_PASSWORD) {
   });
   if (login.status !== 200) throw new Error(`login failed: ${login.status} ${await login.text()}`);
   const cookie = login.headers.get('set-cookie')!.split(';')[0]!;
-  return async function api(method: string, url: string, body?: object): Promise<any> {
+  return Object.assign(async function api(method: string, url: string, body?: object): Promise<any> {
     const res = await fetch(baseUrl + url, {
       method, headers: { cookie, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body && JSON.stringify(body),
     });
     const json = await res.json();
     if (!res.ok) throw Object.assign(new Error(`${method} ${url}: ${res.status} ${JSON.stringify(json)}`), { status: res.status, body: json });
     return json;
-  };
+  }, { cookie });
 }
 
 /** Writes an agent config (key in its own 0600 file) and returns its path. */

@@ -9,6 +9,7 @@ import { SERVER_VERSION } from './version.js';
 import { errorHandler } from './errors.js';
 import { registerDashboard } from './plugins/dashboard.js';
 import { servicesPlugin } from './plugins/services.js';
+import { documentStorageErrors } from './plugins/storage-errors.js';
 import { apiV1 } from './routes/api/v1/index.js';
 import { registerProtocolSchemas } from './schemas/protocol-schemas.js';
 
@@ -46,6 +47,7 @@ export async function buildApp(
   await app.register(websocket, { options: { maxPayload: MAX_FRAME_BYTES } });
   await app.register(servicesPlugin, { config });
   registerProtocolSchemas(app);
+  documentStorageErrors(app);
 
   app.get('/healthz', { schema: { hide: true } }, async () => ({ ok: true }));
   await app.register(apiV1, { prefix: '/api/v1' });

@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { ErrorCode } from '@dvic/protocol';
+import { passingStoreFailure } from './services/store-failure.js';
 
 /** An error with a stable code that the API reports as {error: {code, message}}. */
 export class ApiError extends Error {
@@ -18,6 +19,14 @@ export function errorHandler(error: FastifyError | ApiError, request: FastifyReq
   }
   if (error.validation) {
     void reply.code(400).send({ error: { code: ErrorCode.badRequest, message: error.message } });
+    return;
+  }
+  // A write the disk refused (full, read-only, busy): a clear answer to retry later, never a 500.
+  const store = passingStoreFailure(error);
+  if (store) {
+    request.server.services.storage.writeFailed(store);
+    const status = store.code === ErrorCode.storageFull ? 507 : 503;
+    void reply.code(status).header('retry-after', String(Math.ceil(store.retryAfterMs / 1000))).send({ error: { code: store.code, message: store.message } });
     return;
   }
   const status = error.statusCode ?? 500;

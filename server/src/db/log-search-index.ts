@@ -13,11 +13,21 @@ const SCHEMA = `
   INSERT INTO ${SEARCH_SCHEMA}.index_state SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM ${SEARCH_SCHEMA}.index_state);
 `;
 
-/** Attaches the index file (created if needed) to the main connection, for queries. */
+/**
+ * Attaches the index file (created if needed, ':memory:' for an empty one) to the main
+ * connection, for queries. An existing index is only read here: attaching works on a full disk.
+ */
 export function attachSearchIndex(db: Db, indexFile: string): void {
   db.prepare(`ATTACH DATABASE ? AS ${SEARCH_SCHEMA}`).run(indexFile);
-  db.pragma(`${SEARCH_SCHEMA}.journal_mode = WAL`);
-  db.exec(SCHEMA);
+  try {
+    const created = db.prepare(`SELECT 1 FROM ${SEARCH_SCHEMA}.sqlite_master WHERE name = 'index_state'`).get() !== undefined;
+    if (!created && db.pragma(`${SEARCH_SCHEMA}.page_count`, { simple: true }) === 0) db.pragma(`${SEARCH_SCHEMA}.auto_vacuum = INCREMENTAL`);
+    db.pragma(`${SEARCH_SCHEMA}.journal_mode = WAL`);
+    if (!created) db.transaction(() => db.exec(SCHEMA))();
+  } catch (err) {
+    db.exec(`DETACH DATABASE ${SEARCH_SCHEMA}`);
+    throw err;
+  }
 }
 
 /**

@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { DemoStateMessage } from '@dvic/protocol';
 import type { DemosRepository, DemoView } from '../repositories/demos-repository.js';
 import type { StoredLog } from '../repositories/logs-repository.js';
+import type { DeferredWrites } from '../services/deferred-writes.js';
 
 type ReportedDemo = DemoStateMessage['data']['demos'][number];
 
@@ -39,7 +40,7 @@ const parseTime = (text: string | undefined): number | null => {
 export class DemoRegistry extends EventEmitter<DemoRegistryEvents> {
   private readonly byNode = new Map<string, Map<string, DemoView>>();
 
-  constructor(private readonly repository: DemosRepository) {
+  constructor(private readonly repository: DemosRepository, private readonly deferred: DeferredWrites) {
     super();
     for (const demo of repository.all()) this.table(demo.node_id).set(demo.token, demo);
   }
@@ -71,7 +72,8 @@ export class DemoRegistry extends EventEmitter<DemoRegistryEvents> {
     }
     for (const demo of changed) {
       table.set(demo.token, demo);
-      this.repository.upsert(demo);
+      // Memory is what the API shows; the row follows now, or once the disk has room.
+      this.deferred.run(`demo:${nodeId}:${demo.token}`, () => this.repository.upsert(demo));
     }
     if (changed.length) this.emit('changed', { node_id: nodeId, demos: changed });
     return changed;

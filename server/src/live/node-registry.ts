@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import crypto from 'node:crypto';
 import type { AgentConfig, AgentStatus, HardwareState, HostFacts, NodeView } from '@dvic/protocol';
 import type { NodeRecord, NodeStatus, NodesRepository } from '../repositories/nodes-repository.js';
+import type { DeferredWrites } from '../services/deferred-writes.js';
 
 export interface RegistryEvents {
   status: [{ node_id: string; status: NodeStatus; since: number; reason?: string }];
@@ -17,6 +18,8 @@ export class NodeNameTakenError extends Error {}
  * The live state map: every node with its status and latest hardware, in memory. Status
  * changes are written through at once (rare, and must survive a crash); hardware and
  * last-seen times change every few seconds per node, so they are flushed in one batch.
+ * When the disk refuses a write, memory stays right and the write waits (deferred writes, or
+ * the next flush); changes an administrator asks for are written first and refused as a whole.
  */
 export class NodeRegistry extends EventEmitter<RegistryEvents> {
   private readonly nodes = new Map<string, NodeRecord>();
@@ -26,16 +29,16 @@ export class NodeRegistry extends EventEmitter<RegistryEvents> {
   /** Set by whoever tracks demos (the demo registry); nodes start with none. */
   summarizeDemos: (nodeId: string) => { total: number; alive: number } = () => ({ total: 0, alive: 0 });
 
-  constructor(private readonly repository: NodesRepository, private readonly flushIntervalMs: number) {
+  constructor(private readonly repository: NodesRepository, private readonly flushIntervalMs: number, private readonly deferred: DeferredWrites) {
     super();
     const now = Date.now();
     for (const node of repository.all()) {
+      this.nodes.set(node.id, node);
       // Nobody is connected to a server that just started: online nodes will come back on their own.
       if (node.status === 'online') {
         Object.assign(node, { status: 'offline', statusSince: node.lastSeen ?? now });
-        repository.updateStatus(node);
+        this.writeStatus(node);
       }
-      this.nodes.set(node.id, node);
     }
   }
 
@@ -88,9 +91,10 @@ export class NodeRegistry extends EventEmitter<RegistryEvents> {
     const node = this.nodes.get(id);
     if (!node) return undefined;
     if (change.name !== undefined && change.name !== node.name) this.assertNameFree(change.name);
-    node.name = change.name ?? node.name;
-    node.labels = change.labels ?? node.labels;
-    this.repository.updateIdentity(id, node.name, node.labels);
+    const name = change.name ?? node.name;
+    const labels = change.labels ?? node.labels;
+    this.repository.updateIdentity(id, name, labels);
+    Object.assign(node, { name, labels });
     const view = this.toView(node);
     this.emit('updated', view);
     return view;
@@ -100,8 +104,9 @@ export class NodeRegistry extends EventEmitter<RegistryEvents> {
   updateAgentConfig(id: string, change: AgentConfig): AgentConfig | undefined {
     const node = this.nodes.get(id);
     if (!node) return undefined;
-    node.agentConfig = { ...node.agentConfig, ...change };
-    this.repository.updateAgentConfig(id, node.agentConfig);
+    const agentConfig = { ...node.agentConfig, ...change };
+    this.repository.updateAgentConfig(id, agentConfig);
+    node.agentConfig = agentConfig;
     this.emit('updated', this.toView(node));
     return node.agentConfig;
   }
@@ -116,16 +121,19 @@ export class NodeRegistry extends EventEmitter<RegistryEvents> {
   replaceKey(id: string, publicKeyPem: string): void {
     const node = this.nodes.get(id);
     if (!node) return;
-    node.publicKey = publicKeyPem;
     this.repository.updatePublicKey(id, publicKeyPem);
+    node.publicKey = publicKeyPem;
   }
 
   revoke(id: string): NodeView | undefined {
     const node = this.nodes.get(id);
     if (!node) return undefined;
     if (node.status !== 'revoked') {
-      node.revokedAt = Date.now();
-      this.setStatus(node, 'revoked', 'revoked by an administrator');
+      // Written before it takes effect: a revocation the disk refused must not look done.
+      const now = Date.now();
+      this.repository.updateStatus({ ...node, status: 'revoked', statusSince: now, revokedAt: now });
+      node.revokedAt = now;
+      this.applyStatus(node, 'revoked', now, 'revoked by an administrator');
     }
     return this.toView(node);
   }
@@ -171,19 +179,32 @@ export class NodeRegistry extends EventEmitter<RegistryEvents> {
     this.emit('hardware', { node_id: id, at: now, hardware });
   }
 
-  /** Writes pending hardware and last-seen changes in one transaction. */
+  /** Writes pending hardware and last-seen changes in one transaction; kept for the next flush when the disk refuses it. */
   flush(): void {
     if (this.dirty.size === 0) return;
     const batch = [...this.dirty].flatMap((id) => this.nodes.get(id) ?? []);
-    this.dirty.clear();
-    this.repository.flushLiveState(batch);
+    try {
+      this.repository.flushLiveState(batch);
+      this.dirty.clear();
+    } catch (err) {
+      this.deferred.report(err, "storing the nodes' live state (hardware, last seen)");
+    }
   }
 
   private setStatus(node: NodeRecord, status: NodeStatus, reason?: string): void {
+    this.applyStatus(node, status, Date.now(), reason);
+    this.writeStatus(node);
+  }
+
+  private applyStatus(node: NodeRecord, status: NodeStatus, now: number, reason?: string): void {
     node.status = status;
-    node.statusSince = Date.now();
-    this.repository.updateStatus(node);
+    node.statusSince = now;
     this.emit('status', { node_id: node.id, status, since: node.statusSince, ...(reason ? { reason } : {}) });
+  }
+
+  /** Writes the node's status as it is in memory when the write runs (now, or once the disk has room). */
+  private writeStatus(node: NodeRecord): void {
+    this.deferred.run(`node-status:${node.id}`, () => this.repository.updateStatus(node));
   }
 
   private assertNameFree(name: string): void {

@@ -1,9 +1,7 @@
-import path from 'node:path';
 import fp from 'fastify-plugin';
 import type { ServerConfig } from '../config.js';
-import { Checkpointer } from '../db/checkpointer.js';
-import { openDatabase, type Db } from '../db/database.js';
-import { attachSearchIndex, LogSearchIndex } from '../db/log-search-index.js';
+import type { Db } from '../db/database.js';
+import { Store } from '../db/store.js';
 import { AgentHub } from '../hub/agent-hub.js';
 import { LiveHub } from '../live/live-hub.js';
 import { NodeRegistry } from '../live/node-registry.js';
@@ -25,10 +23,15 @@ import { AuditRepository } from '../repositories/audit-repository.js';
 import { CommandsRepository } from '../repositories/commands-repository.js';
 import { CommandService } from '../services/command-service.js';
 import { TerminalRelay } from '../services/terminal-relay.js';
+import { DeferredWrites } from '../services/deferred-writes.js';
+import { defaultFdReserve, DescriptorBudget, readFdLimits } from '../services/descriptor-budget.js';
 
 export interface Services {
   config: ServerConfig;
   db: Db;
+  store: Store;
+  deferredWrites: DeferredWrites;
+  descriptors: DescriptorBudget;
   users: UsersRepository;
   sessions: SessionsRepository;
   apiTokens: ApiTokensRepository;
@@ -56,24 +59,27 @@ declare module 'fastify' {
 
 /** Builds the shared services once and tears them down when the server closes. */
 export const servicesPlugin = fp<{ config: ServerConfig }>(async (app, { config }) => {
-  const dbFile = path.join(config.dataDir, 'dvic.sqlite');
-  const db = openDatabase(dbFile);
-  const checkpointer = new Checkpointer(db, dbFile, 1000, (err) => app.log.warn({ err }, 'WAL checkpoints stay in the main thread'));
-  const registry = new NodeRegistry(new NodesRepository(db), config.flushIntervalMs);
-  const demos = new DemoRegistry(new DemosRepository(db));
+  // A full disk: the store opens degraded, writes that fail wait in memory, all recovers once there is room.
+  const store = Store.open(config.dataDir, app.log.child({ component: 'store' }));
+  const { db, searchIndexer: searchIndex } = store;
+  const storage = new StorageMonitor(config.dataDir, { minFreeBytes: config.minFreeBytes, maxBytes: config.logRetentionBytes, checkIntervalMs: config.storageCheckIntervalMs });
+  const deferred = new DeferredWrites((failure) => storage.writeFailed(failure), app.log.child({ component: 'deferred-writes' }));
+  const registry = new NodeRegistry(new NodesRepository(db), config.flushIntervalMs, deferred);
+  const demos = new DemoRegistry(new DemosRepository(db), deferred);
   registry.summarizeDemos = (nodeId) => demos.summary(nodeId);
   demos.on('changed', ({ node_id }) => registry.announce(node_id));
-  const searchFile = path.join(config.dataDir, 'dvic-search.sqlite');
-  attachSearchIndex(db, searchFile);
-  const searchIndex = new LogSearchIndex(dbFile, searchFile,
-    (message) => app.log.warn({ component: 'log-search-index' }, `full-text indexing: ${message}`));
   const logs = new LogsRepository(db);
   const faults = FaultInjector.fromSpec(config.testFaults);
-  const storage = new StorageMonitor(config.dataDir, { minFreeBytes: config.minFreeBytes, maxBytes: config.logRetentionBytes, checkIntervalMs: 5000 });
   const logWriter = new LogWriter(db, logs, demos, faults, app.log.child({ component: 'log-writer' }));
   logWriter.on('records', () => searchIndex.wake());
   logWriter.on('failure', (failure) => storage.writeFailed(failure));
   storage.on('changed', () => { logWriter.refuseWith = storage.refusal; });
+  storage.on('changed', ({ state }) => {
+    if (state !== 'ok' && state !== 'low') return;
+    store.recover();
+    deferred.retry();
+    registry.flush();
+  });
   logWriter.refuseWith = storage.refusal;
   const logRetention = new LogRetention(logs, searchIndex, {
     maxAgeMs: config.logRetentionMs, maxBytes: config.logRetentionBytes, intervalMs: config.logRetentionIntervalMs,
@@ -83,16 +89,18 @@ export const servicesPlugin = fp<{ config: ServerConfig }>(async (app, { config 
   const hubServices = { registry, demos, logWriter } as ConstructorParameters<typeof AgentHub>[0];
   const agentHub = new AgentHub(hubServices, config, validator, app.log.child({ component: 'agent-hub' }));
   const commandsRepository = new CommandsRepository(db);
-  const commands = new CommandService(commandsRepository, agentHub, { maxOutputBytes: config.execOutputMaxBytes }, app.log.child({ component: 'commands' }));
+  const commands = new CommandService(commandsRepository, agentHub, { maxOutputBytes: config.execOutputMaxBytes }, app.log.child({ component: 'commands' }), deferred);
   hubServices.commands = commands;
   const terminals = new TerminalRelay(agentHub, config.terminalIdleMs, app.log.child({ component: 'terminals' }));
   hubServices.terminals = terminals;
+  const fdLimit = readFdLimits()?.soft ?? Number.POSITIVE_INFINITY;
+  const descriptors = new DescriptorBudget(fdLimit, config.fdReserve ?? defaultFdReserve(fdLimit));
   const services: Services = {
-    config, db, registry, demos, logs, logWriter, faults, storage, logRetention, commands, commandsRepository, terminals, agentHub,
-    audit: new AuditRepository(db),
+    config, db, store, deferredWrites: deferred, descriptors, registry, demos, logs, logWriter, faults, storage, logRetention, commands, commandsRepository, terminals, agentHub,
+    audit: new AuditRepository(db, deferred),
     users: new UsersRepository(db),
-    sessions: new SessionsRepository(db),
-    apiTokens: new ApiTokensRepository(db),
+    sessions: new SessionsRepository(db, deferred),
+    apiTokens: new ApiTokensRepository(db, deferred),
     liveHub: new LiveHub({ registry, demos, logWriter, commands, storage }, validator, () => ({ version: SERVER_VERSION, storage: storage.status }), app.log.child({ component: 'live' })),
     loginThrottle: new LoginThrottle(config.loginMaxFailures, config.loginWindowMs),
   };
@@ -100,6 +108,7 @@ export const servicesPlugin = fp<{ config: ServerConfig }>(async (app, { config 
   registry.start();
   logRetention.start();
   storage.start();
+  deferred.start(config.storageCheckIntervalMs);
   services.agentHub.start();
   app.decorate('services', services);
 
@@ -113,7 +122,7 @@ export const servicesPlugin = fp<{ config: ServerConfig }>(async (app, { config 
     storage.stop();
     logWriter.flush();
     registry.stop();
-    await Promise.all([searchIndex.stop(), checkpointer.stop()]);
-    db.close();
+    deferred.stop();
+    await store.close();
   });
 }, { name: 'services' });

@@ -1,4 +1,5 @@
 import type { Db } from '../db/database.js';
+import type { DeferredWrites } from '../services/deferred-writes.js';
 import type { Role, User } from './users-repository.js';
 
 export interface ApiToken {
@@ -19,7 +20,7 @@ const toToken = (r: TokenRow): ApiToken => ({
 
 /** API tokens for scripts and the CLI. Only the SHA-256 of a token is stored. */
 export class ApiTokensRepository {
-  constructor(private readonly db: Db) {}
+  constructor(private readonly db: Db, private readonly deferred: DeferredWrites) {}
 
   create(userId: number, name: string, prefix: string, tokenHash: string): ApiToken {
     const now = Date.now();
@@ -34,14 +35,14 @@ export class ApiTokensRepository {
     return rows.map(toToken);
   }
 
-  /** The user owning an unrevoked token; records the use. */
+  /** The user owning an unrevoked token; records the use (later when the disk refuses it: a read must not fail on a full disk). */
   authenticate(tokenHash: string, now = Date.now()): User | undefined {
     const row = this.db.prepare(`
       SELECT t.id AS token_id, u.id, u.username, u.role, u.created_at FROM api_tokens t JOIN users u ON u.id = t.user_id
       WHERE t.token_hash = ? AND t.revoked_at IS NULL`).get(tokenHash) as
       { token_id: number; id: number; username: string; role: Role; created_at: number } | undefined;
     if (!row) return undefined;
-    this.db.prepare('UPDATE api_tokens SET last_used_at = ? WHERE id = ?').run(now, row.token_id);
+    this.deferred.run(`token-used:${row.token_id}`, () => this.db.prepare('UPDATE api_tokens SET last_used_at = ? WHERE id = ?').run(now, row.token_id));
     return { id: row.id, username: row.username, role: row.role, createdAt: row.created_at };
   }
 

@@ -1,5 +1,6 @@
 import type { Db } from '../db/database.js';
 import { Filters } from '../db/filters.js';
+import type { DeferredWrites } from '../services/deferred-writes.js';
 
 export interface AuditEntry {
   id: number;
@@ -28,20 +29,22 @@ export interface AuditQuery {
 
 type Row = Omit<AuditEntry, 'details'> & { details: string | null };
 
-/** The audit trail. There is no update or delete here, and the database refuses both. */
+/**
+ * The audit trail. There is no update or delete here, and the database refuses both. An entry the
+ * disk refuses waits in memory, in order, with the time it happened, until the database has room.
+ */
 export class AuditRepository {
   private readonly insert;
 
-  constructor(private readonly db: Db) {
+  constructor(private readonly db: Db, private readonly deferred: DeferredWrites) {
     this.insert = db.prepare(`
       INSERT INTO audit_log (at, user_id, username, source_ip, action, target, outcome, details)
-      VALUES (@at, @user_id, @username, @source_ip, @action, @target, @outcome, @details) RETURNING id`);
+      VALUES (@at, @user_id, @username, @source_ip, @action, @target, @outcome, @details)`);
   }
 
-  append(entry: NewAuditEntry): AuditEntry {
-    const at = entry.at ?? Date.now();
-    const row = this.insert.get({ ...entry, at, details: entry.details && JSON.stringify(entry.details) }) as { id: number };
-    return { ...entry, at, id: row.id };
+  append(entry: NewAuditEntry): void {
+    const row = { ...entry, at: entry.at ?? Date.now(), details: entry.details && JSON.stringify(entry.details) };
+    this.deferred.run(this.deferred.uniqueKey('audit'), () => this.insert.run(row));
   }
 
   /** Newest first; one more row than asked tells whether another page exists. */

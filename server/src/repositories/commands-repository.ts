@@ -70,13 +70,16 @@ export interface CommandQuery {
 export class CommandsRepository {
   constructor(private readonly db: Db) {}
 
-  insert(c: CommandRecord): void {
-    this.db.prepare(`
+  /** Records new commands in one transaction: all or none. */
+  insertAll(commands: CommandRecord[]): void {
+    const insert = this.db.prepare(`
       INSERT INTO commands (id, batch_id, node_id, user_id, username, source_ip, spec, display, status, exit_code, signal,
         stdout, stderr, truncated, error, created_at, started_at, finished_at, duration_ms, expires_at)
       VALUES (@id, @batch_id, @node_id, @userId, @user, @source_ip, @spec, @command, @status, @exit_code, @signal,
-        @stdout, @stderr, @truncated, @error, @created_at, @started_at, @finished_at, @duration_ms, @expires_at)`)
-      .run({ ...c, spec: JSON.stringify(c.spec), truncated: c.truncated ? 1 : 0 });
+        @stdout, @stderr, @truncated, @error, @created_at, @started_at, @finished_at, @duration_ms, @expires_at)`);
+    this.db.transaction(() => {
+      for (const c of commands) insert.run({ ...c, spec: JSON.stringify(c.spec), truncated: c.truncated ? 1 : 0 });
+    })();
   }
 
   update(c: CommandView): void {

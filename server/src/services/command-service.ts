@@ -3,6 +3,7 @@ import { EventEmitter } from 'node:events';
 import type { ExecOutputMessage, ExecResultMessage } from '@dvic/protocol';
 import type { FastifyBaseLogger } from 'fastify';
 import type { AgentHub } from '../hub/agent-hub.js';
+import type { DeferredWrites } from './deferred-writes.js';
 import {
   FINAL_STATUSES, type CommandRecord, type CommandSpec, type CommandStatus, type CommandView, type CommandsRepository,
 } from '../repositories/commands-repository.js';
@@ -42,12 +43,15 @@ const withoutOutput = (c: CommandView): CommandView => ({ ...c, stdout: '', stde
  */
 export class CommandService extends EventEmitter<CommandServiceEvents> {
   private readonly active = new Map<string, ActiveCommand>();
+  /** Ended commands whose last state waits for the disk: shown from here until it is stored. */
+  private readonly unstored = new Map<string, CommandRecord>();
 
   constructor(
     private readonly repository: CommandsRepository,
     private readonly hub: AgentHub,
     private readonly limits: { maxOutputBytes: number },
     private readonly log: FastifyBaseLogger,
+    private readonly deferred: DeferredWrites,
   ) {
     super();
     for (const record of repository.unfinished()) {
@@ -59,18 +63,22 @@ export class CommandService extends EventEmitter<CommandServiceEvents> {
     hub.on('disconnected', (nodeId) => this.loseRunning(nodeId));
   }
 
-  /** Creates and starts (or queues) a command on each node. */
+  /**
+   * Creates and starts (or queues) a command on each node. Every command is recorded before any
+   * is sent: when the disk refuses the records, this throws and nothing runs.
+   */
   start(nodeIds: string[], spec: CommandSpec, by: Requester, options: { queueTtlMs?: number; batchId?: string | null } = {}): CommandView[] {
-    return nodeIds.map((nodeId) => {
-      const now = Date.now();
-      const record: CommandRecord = {
-        id: crypto.randomUUID(), batch_id: options.batchId ?? null, node_id: nodeId, user: by.username, userId: by.userId,
-        source_ip: by.ip, command: displayCommand(spec), spec, status: 'queued', exit_code: null, signal: null, stdout: '',
-        stderr: '', truncated: false, error: null, created_at: now, started_at: null, finished_at: null, duration_ms: null,
-        expires_at: options.queueTtlMs ? now + options.queueTtlMs : null,
-      };
+    const now = Date.now();
+    const records = nodeIds.map((nodeId): CommandRecord => ({
+      id: crypto.randomUUID(), batch_id: options.batchId ?? null, node_id: nodeId, user: by.username, userId: by.userId,
+      source_ip: by.ip, command: displayCommand(spec), spec, status: 'queued', exit_code: null, signal: null, stdout: '',
+      stderr: '', truncated: false, error: null, created_at: now, started_at: null, finished_at: null, duration_ms: null,
+      expires_at: options.queueTtlMs ? now + options.queueTtlMs : null,
+    }));
+    this.repository.insertAll(records);
+    return records.map((record) => {
+      const { node_id: nodeId } = record;
       const entry: ActiveCommand = { record, outputBytes: 0 };
-      this.repository.insert(record);
       this.active.set(record.id, entry);
       if (this.hub.isConnected(nodeId)) this.send(entry);
       else if (!options.queueTtlMs) this.finish(entry, { status: 'error', error: 'node is offline' });
@@ -80,7 +88,7 @@ export class CommandService extends EventEmitter<CommandServiceEvents> {
   }
 
   get(id: string): CommandView | undefined {
-    return this.active.get(id)?.record ?? this.repository.get(id);
+    return this.active.get(id)?.record ?? this.unstored.get(id) ?? this.repository.get(id);
   }
 
   /** Cancels a queued or running command; false when it already ended. */
@@ -132,7 +140,7 @@ export class CommandService extends EventEmitter<CommandServiceEvents> {
     this.hub.sendTo(record.node_id, { type: 'exec.request', data: { command_id: record.id, ...record.spec, max_output_bytes: this.limits.maxOutputBytes } });
     record.status = 'running';
     record.started_at = Date.now();
-    this.repository.update(record);
+    this.store(record);
     entry.watchdog = setTimeout(() => {
       const active = this.active.get(record.id);
       if (active) this.finish(active, { status: 'lost', error: 'no result from the agent after its timeout' });
@@ -158,6 +166,15 @@ export class CommandService extends EventEmitter<CommandServiceEvents> {
     }
   }
 
+  /** Writes the command as it is when the write runs (now, or once the disk has room). */
+  private store(record: CommandRecord): void {
+    this.unstored.set(record.id, record);
+    this.deferred.run(`command:${record.id}`, () => {
+      this.repository.update(record);
+      this.unstored.delete(record.id);
+    });
+  }
+
   private finish(entry: ActiveCommand, change: Partial<CommandView> & { status: CommandStatus }): void {
     const { record } = entry;
     if (FINAL_STATUSES.has(record.status)) return;
@@ -166,7 +183,7 @@ export class CommandService extends EventEmitter<CommandServiceEvents> {
     record.finished_at = Date.now();
     record.duration_ms ??= record.started_at === null ? null : record.finished_at - record.started_at;
     this.active.delete(record.id);
-    this.repository.update(record);
+    this.store(record);
     this.log.info({ commandId: record.id, nodeId: record.node_id, status: record.status, exitCode: record.exit_code }, 'command ended');
     this.emit('updated', withoutOutput(record));
   }

@@ -1,0 +1,144 @@
+// The real server on a real small disk (tmpfs) that fills up: it stays up, refuses what it cannot
+// store with an answer the sender understands, shows the state, and recovers when space is back.
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { connectAgent } from './support/simulated-agent.mjs';
+import { apiClient, startServer, stopAll, waitFor, type ServerProcess } from './support/processes.js';
+import { canMount, mountRequired, SmallDisk } from './support/small-disk.js';
+
+type Api = Awaited<ReturnType<typeof apiClient>>;
+
+const ENV = { DVIC_MIN_FREE_MB: '1', DVIC_FLUSH_INTERVAL_MS: '100', DVIC_STORAGE_CHECK_INTERVAL_MS: '100' };
+
+/** A demo.logs batch of `count` lines starting at line `from`. */
+function logBatch(id: string, from: number, count: number) {
+  const records = Array.from({ length: count }, (_, k) => ({ ts: new Date(Date.UTC(2026, 0, 1, 0, 0, 0, from + k)).toISOString(), level: 'INFO', message: `disk line ${from + k}`, offset: (from + k) * 100 }));
+  return { type: 'demo.logs', id, data: { token: 'k3JxV9mQ2pL8sT4wZ6yB1c', demo: 'filler-demo', file_generation: 0, start_offset: from * 100, end_offset: (from + count) * 100, records } };
+}
+
+/** The status and error body of a request expected to fail. */
+async function failure(request: Promise<unknown>): Promise<{ status: number; body: any }> {
+  try {
+    await request;
+  } catch (err) {
+    return { status: (err as { status: number }).status, body: (err as { body: unknown }).body };
+  }
+  throw new Error('the request succeeded');
+}
+
+/** A dashboard's live socket: every message it received, in order. */
+async function liveMessages(server: ServerProcess, api: Api): Promise<{ messages: any[]; close(): void }> {
+  const ws = new WebSocket(`${server.baseUrl.replace('http', 'ws')}/api/v1/live`, { headers: { cookie: api.cookie } });
+  const messages: any[] = [];
+  ws.on('message', (data) => messages.push(JSON.parse(data.toString())));
+  await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
+  await waitFor(() => messages.length > 0, 5000, 'the snapshot');
+  return { messages, close: () => ws.close() };
+}
+
+/**
+ * Enrolls nodes until the disk refuses one (bounded). Small writes may still fit in room SQLite
+ * already holds (its WAL file): the first one that needs more is refused.
+ */
+async function enrollUntilRefused(api: Api): Promise<{ status: number; body: any; enrolled: number }> {
+  for (let i = 0; i < 500; i++) {
+    const refused = await failure(api('POST', '/api/v1/nodes', { name: `while-full-${i}` })).catch(() => null);
+    if (refused) return { ...refused, enrolled: i };
+  }
+  throw new Error('500 nodes enrolled on a full disk');
+}
+
+const storageState = async (api: Api) => (await api('GET', '/api/v1/server/stats')).storage.state as string;
+
+async function onlineAgent(server: ServerProcess, config: { node_id: string; private_key: string }) {
+  return connectAgent({ url: server.agentUrl, nodeId: config.node_id, privateKeyPem: config.private_key });
+}
+
+describe.skipIf(!canMount && !mountRequired)('a full disk (real tmpfs)', () => {
+  let disk: SmallDisk;
+  beforeAll(() => { disk = SmallDisk.mount(8); });
+  afterEach(async () => { await stopAll(); disk.unfill(); });
+  afterAll(async () => { await stopAll(); disk?.unmount(); });
+
+  it('keeps the server up: logs answered logs.nack storage_full, writes 507, reads and sign-in work, state full; all recovers when space is freed', async () => {
+    const server = await startServer({ dataDir: path.join(disk.dir, 'data'), env: ENV });
+    const api = await apiClient(server.baseUrl);
+    const { node, config } = await api('POST', '/api/v1/nodes', { name: 'pi' });
+    const agent = await onlineAgent(server, config);
+    agent.send(logBatch('before', 0, 10));
+    expect(await agent.next((m: any) => m.id === 'before')).toMatchObject({ type: 'logs.ack', data: { stored: 10 } });
+    const live = await liveMessages(server, api);
+    expect(live.messages[0].data.server.storage.state).toBe('ok');
+
+    disk.fill();
+    // Hardware keeps arriving and is flushed every 100 ms: each flush now meets a full disk.
+    for (let i = 0; i < 5; i++) {
+      agent.sendHardware({ ts: Date.now(), processes: 300 + i });
+      await new Promise((r) => setTimeout(r, 150));
+    }
+    await waitFor(async () => (await storageState(api)) === 'full', 10_000, 'storage state full');
+    expect(server.child.exitCode).toBeNull();
+    await waitFor(() => live.messages.some((m) => m.type === 'server.status' && m.data.storage.state === 'full'), 5000, 'server.status full on the live socket');
+
+    agent.send(logBatch('during', 10, 10));
+    expect(await agent.next((m: any) => m.id === 'during')).toMatchObject({ type: 'logs.nack', data: { code: 'storage_full' } });
+    agent.send({ type: 'demo.state', data: { full: true, demos: [{ token: 'k3JxV9mQ2pL8sT4wZ6yB1c', demo: 'filler-demo', pid: 42, alive: true }] } });
+
+    // Reads work; a write answers 507 with a clear error; a new sign-in works.
+    expect((await api('GET', `/api/v1/nodes/${node.id}`)).node).toMatchObject({ status: 'online', hardware: { processes: 304 } });
+    expect((await api('GET', '/api/v1/logs?demo=filler-demo')).records).toHaveLength(10);
+    const refused = await enrollUntilRefused(api);
+    expect(refused).toMatchObject({ status: 507, body: { error: { code: 'storage_full', message: expect.stringMatching(/disk is full/) } } });
+    expect((await failure(api('POST', '/api/v1/tokens', { name: 'script' }))).status).toBe(507);
+    const signedInWhileFull = await apiClient(server.baseUrl);
+    expect((await signedInWhileFull('GET', '/api/v1/auth/me')).user.username).toBe('admin');
+    expect(server.child.exitCode).toBeNull();
+
+    disk.unfill();
+    await waitFor(async () => (await storageState(api)) === 'ok', 10_000, 'storage state ok again');
+    await waitFor(() => live.messages.some((m) => m.type === 'server.status' && m.data.storage.state === 'ok'), 5000, 'server.status ok on the live socket');
+    agent.send(logBatch('after', 10, 10));
+    expect(await agent.next((m: any) => m.id === 'after')).toMatchObject({ type: 'logs.ack', data: { stored: 10 } });
+    expect((await api('POST', '/api/v1/nodes', { name: 'pi-2' })).node.name).toBe('pi-2');
+    live.close();
+    agent.close();
+    await waitFor(async () => (await api('GET', `/api/v1/nodes/${node.id}`)).node.status === 'offline', 5000, 'node offline');
+
+    // What was kept in memory while the disk was full reached the database: it survives a restart.
+    await server.kill();
+    const again = await startServer({ dataDir: server.dataDir, port: server.port, env: ENV });
+    const after = (await signedInWhileFull('GET', `/api/v1/nodes/${node.id}`)).node;
+    expect(after).toMatchObject({ status: 'offline', hardware: { processes: 304 } });
+    expect((await signedInWhileFull('GET', `/api/v1/nodes/${node.id}`)).node.demos).toEqual([expect.objectContaining({ pid: 42, line_count: 20 })]);
+    expect((await api('GET', '/api/v1/logs?demo=filler-demo&limit=100')).records).toHaveLength(20);
+    await again.kill();
+  });
+
+  it('starts on an already full disk: reads and sign-in work, writes 507, logs refused; recovers when space is freed', async () => {
+    const first = await startServer({ dataDir: path.join(disk.dir, 'data2'), env: ENV });
+    const setupApi = await apiClient(first.baseUrl);
+    const { node, config } = await setupApi('POST', '/api/v1/nodes', { name: 'pi' });
+    await first.kill();
+    disk.fill();
+
+    const server = await startServer({ dataDir: first.dataDir, port: first.port, env: ENV });
+    const api = await apiClient(server.baseUrl);
+    expect(await storageState(api)).toBe('full');
+    expect((await api('GET', '/api/v1/nodes')).nodes.map((n: any) => n.name)).toEqual(['pi']);
+    expect((await enrollUntilRefused(api)).body.error.code).toBe('storage_full');
+    const agent = await onlineAgent(server, config);
+    agent.send(logBatch('full-start', 0, 5));
+    expect(await agent.next((m: any) => m.id === 'full-start')).toMatchObject({ type: 'logs.nack', data: { code: 'storage_full' } });
+    expect((await api('GET', `/api/v1/nodes/${node.id}`)).node.status).toBe('online');
+
+    disk.unfill();
+    await waitFor(async () => (await storageState(api)) === 'ok', 10_000, 'storage state ok again');
+    agent.send(logBatch('full-start-again', 0, 5));
+    expect(await agent.next((m: any) => m.id === 'full-start-again')).toMatchObject({ type: 'logs.ack', data: { stored: 5 } });
+    expect((await api('POST', '/api/v1/nodes', { name: 'pi-2' })).node.name).toBe('pi-2');
+    expect((await api('GET', '/api/v1/logs?q=disk')).records).toHaveLength(5);
+    expect(server.child.exitCode).toBeNull();
+    agent.close();
+  });
+});
