@@ -3,6 +3,8 @@
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { openDatabase } from '../server/src/db/database.js';
+import { migrations } from '../server/src/db/migrations.js';
 import { connectAgent } from './support/simulated-agent.mjs';
 import { apiClient, startServer, stopAll, waitFor, type ServerProcess } from './support/processes.js';
 import { canMount, mountRequired, SmallDisk } from './support/small-disk.js';
@@ -138,7 +140,24 @@ describe.skipIf(!canMount && !mountRequired)('a full disk (real tmpfs)', () => {
     expect(await agent.next((m: any) => m.id === 'full-start-again')).toMatchObject({ type: 'logs.ack', data: { stored: 5 } });
     expect((await api('POST', '/api/v1/nodes', { name: 'pi-2' })).node.name).toBe('pi-2');
     expect((await api('GET', '/api/v1/logs?q=disk')).records).toHaveLength(5);
+    // The operator sees it in the server's log: shared-memory file, checkpoints and indexing are back.
+    await waitFor(() => server.output.includes('the database is back to normal'), 5000, 'normal mode');
     expect(server.child.exitCode).toBeNull();
     agent.close();
+  });
+
+  it('exits with code 75 and a clear message when the full disk refuses a schema change at start, the database untouched; starts once there is room', async () => {
+    const dataDir = path.join(disk.dir, 'data3');
+    const previous = openDatabase(path.join(dataDir, 'dvic.sqlite'), migrations.slice(0, -1)); // the release before this one
+    previous.close();
+    disk.fill();
+    await expect(startServer({ dataDir, env: ENV })).rejects.toThrow(/exited \(code 75[\s\S]*needs a schema update \(version \d+ to \d+\)[\s\S]*disk is full[\s\S]*Free some space on that disk and start again/);
+    const untouched = openDatabase(path.join(dataDir, 'dvic.sqlite'), [], { exclusive: true });
+    expect(untouched.pragma('user_version', { simple: true })).toBe(migrations.at(-2)!.version);
+    untouched.close();
+
+    disk.unfill();
+    const server = await startServer({ dataDir, env: ENV });
+    expect(await storageState(await apiClient(server.baseUrl))).toBe('ok');
   });
 });

@@ -20,9 +20,9 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-/** A real server on an ephemeral loopback port with its own temporary data dir. */
-export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'dvic-test-'));
+/** A real server on an ephemeral loopback port with its own temporary data dir (or the given one, kept on close). */
+export async function startTestServer(env: Record<string, string> = {}, options: { dataDir?: string } = {}): Promise<TestServer> {
+  const dataDir = options.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'dvic-test-'));
   const config = loadConfig({ DVIC_DATA_DIR: dataDir, DVIC_LOCAL_AGENT: '0', DVIC_FLUSH_INTERVAL_MS: '100', ...env });
   const app = await buildApp(config, false);
   await ensureAdmin(app.services.users, ADMIN_PASSWORD);
@@ -44,7 +44,7 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
     },
     async close() {
       await app.close();
-      fs.rmSync(dataDir, { recursive: true, force: true });
+      if (!options.dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }

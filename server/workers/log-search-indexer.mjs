@@ -12,6 +12,8 @@ const CHUNK = 2000;
 const GATHER_MS = 100;
 /** With no wake-up, the worker still looks for new records this often. */
 const IDLE_MS = 1000;
+/** After a failure (a full disk, a busy database), the next try waits twice as long, up to this. */
+const MAX_BACKOFF_MS = 60_000;
 
 const logs = new Database(workerData.logsFile, { readonly: true, fileMustExist: true });
 const index = new Database(workerData.indexFile, { fileMustExist: true });
@@ -32,7 +34,7 @@ const indexChunk = index.transaction(() => {
 });
 
 /** Takes deleted records out of the index; those past the watermark were never in it. */
-const forget = index.transaction((ids) => {
+const forgetNow = index.transaction((ids) => {
   const upTo = indexedUpTo.get();
   for (const id of ids) if (id <= upTo) remove.run(id);
 });
@@ -40,6 +42,28 @@ const forget = index.transaction((ids) => {
 let timer;
 let due = Infinity;
 let lastRun = 0;
+let backoffMs = 0;
+let lastError = '';
+/** Deleted records still in the index: a failed removal is tried again at the next run. */
+let toForget = [];
+
+/** Reports a failure once (not at every retry) and slows the retries down. */
+function failed(err) {
+  if (err.message !== lastError) parentPort.postMessage({ type: 'error', message: err.message });
+  lastError = err.message;
+  backoffMs = Math.min(MAX_BACKOFF_MS, Math.max(IDLE_MS, backoffMs * 2));
+}
+
+function recovered() {
+  lastError = '';
+  backoffMs = 0;
+}
+
+function forgetPending() {
+  if (toForget.length === 0) return;
+  forgetNow(toForget);
+  toForget = [];
+}
 
 function schedule(delayMs) {
   const at = Date.now() + delayMs;
@@ -53,21 +77,24 @@ function run() {
   due = Infinity;
   let indexed = 0;
   try {
+    forgetPending();
     indexed = indexChunk();
+    recovered();
   } catch (err) {
-    parentPort.postMessage({ type: 'error', message: err.message }); // busy or worse: try again later
+    failed(err); // busy or a full disk: try again later, less often
   }
   lastRun = Date.now();
-  schedule(indexed === CHUNK ? 0 : IDLE_MS);
+  schedule(backoffMs || (indexed === CHUNK ? 0 : IDLE_MS));
 }
 
 const handlers = {
-  wake: () => schedule(Math.max(0, lastRun + GATHER_MS - Date.now())),
+  wake: () => { if (!backoffMs) schedule(Math.max(0, lastRun + GATHER_MS - Date.now())); },
   forget: ({ ids }) => {
+    for (const id of ids) toForget.push(id);
     try {
-      forget(ids);
+      forgetPending();
     } catch (err) {
-      parentPort.postMessage({ type: 'error', message: err.message });
+      failed(err);
     }
   },
   stop: () => {

@@ -2,8 +2,9 @@ import path from 'node:path';
 import type { FastifyBaseLogger } from 'fastify';
 import { passingStoreFailure } from '../services/store-failure.js';
 import { Checkpointer } from './checkpointer.js';
-import { openDatabase, type Db } from './database.js';
+import { migrate, openDatabase, type Db } from './database.js';
 import { attachSearchIndex, LogSearchIndex, SEARCH_SCHEMA } from './log-search-index.js';
+import { migrations } from './migrations.js';
 
 export const DB_FILE = 'dvic.sqlite';
 export const SEARCH_FILE = 'dvic-search.sqlite';
@@ -76,15 +77,8 @@ export class Store {
     } catch (err) {
       if (!passingStoreFailure(err)) throw err;
       log.warn({ code: codeOf(err) }, 'the disk has no room for the database\'s shared-memory file: opening it degraded (exclusive mode, no worker threads) until there is');
-      try {
-        db = openDatabase(file, undefined, { exclusive: true });
-        degraded = true;
-      } catch (again) {
-        if (!passingStoreFailure(again)) throw again;
-        throw new StoreUnavailableError(
-          `cannot open the database ${file}: its disk is full or not writable (${codeOf(again)}), too full even to read it `
-          + 'or to bring its schema up to date. Free some space on that disk and start again.');
-      }
+      db = openDegraded(file);
+      degraded = true;
     }
     const store = new Store(db, dataDir, degraded, log);
     store.attachIndex();
@@ -172,3 +166,25 @@ export class Store {
 }
 
 const codeOf = (err: unknown) => (err as { code?: string }).code;
+
+/** Exclusive mode needs no room to read; a pending schema change needs some, and says so. */
+function openDegraded(file: string): Db {
+  const unavailable = (what: string, err: unknown) => {
+    if (!passingStoreFailure(err)) return err;
+    return new StoreUnavailableError(`${what}: its disk is full or not writable (${codeOf(err)}). Free some space on that disk and start again.`);
+  };
+  let db: Db;
+  try {
+    db = openDatabase(file, [], { exclusive: true });
+  } catch (err) {
+    throw unavailable(`cannot open the database ${file}`, err);
+  }
+  const version = db.pragma('user_version', { simple: true }) as number;
+  try {
+    migrate(db, migrations);
+  } catch (err) {
+    db.close();
+    throw unavailable(`the database ${file} needs a schema update (version ${version} to ${migrations.at(-1)!.version}) that cannot be written`, err);
+  }
+  return db;
+}
