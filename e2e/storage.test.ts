@@ -11,11 +11,15 @@ import { canMount, mountRequired, SmallDisk } from './support/small-disk.js';
 
 type Api = Awaited<ReturnType<typeof apiClient>>;
 
-const ENV = { DVIC_MIN_FREE_MB: '1', DVIC_FLUSH_INTERVAL_MS: '100', DVIC_STORAGE_CHECK_INTERVAL_MS: '100' };
+// No free-space floor: the disk is full when it is (a floor would have retention give old logs up to make room,
+// tested in server/test/log-retention.test.ts).
+const ENV = { DVIC_MIN_FREE_MB: '0', DVIC_FLUSH_INTERVAL_MS: '100', DVIC_STORAGE_CHECK_INTERVAL_MS: '100' };
 
-/** A demo.logs batch of `count` lines starting at line `from`. */
+const T0 = Date.now();
+
+/** A demo.logs batch of `count` lines starting at line `from`, written from T0 on (recent: age retention keeps them). */
 function logBatch(id: string, from: number, count: number) {
-  const records = Array.from({ length: count }, (_, k) => ({ ts: new Date(Date.UTC(2026, 0, 1, 0, 0, 0, from + k)).toISOString(), level: 'INFO', message: `disk line ${from + k}`, offset: (from + k) * 100 }));
+  const records = Array.from({ length: count }, (_, k) => ({ ts: new Date(T0 + from + k).toISOString(), level: 'INFO', message: `disk line ${from + k}`, offset: (from + k) * 100 }));
   return { type: 'demo.logs', id, data: { token: 'k3JxV9mQ2pL8sT4wZ6yB1c', demo: 'filler-demo', file_generation: 0, start_offset: from * 100, end_offset: (from + count) * 100, records } };
 }
 

@@ -7,7 +7,9 @@ import { connectAgent } from '../../e2e/support/simulated-agent.mjs';
 import { canMount, mountRequired, SmallDisk } from '../../e2e/support/small-disk.js';
 import { startTestServer, waitFor, type TestServer } from './helpers.js';
 
-const ENV = { DVIC_MIN_FREE_MB: '1', DVIC_STORAGE_CHECK_INTERVAL_MS: '100' };
+// No free-space floor: the disk is full when it is (a floor would have retention give old logs up to make room,
+// tested in server/test/log-retention.test.ts).
+const ENV = { DVIC_MIN_FREE_MB: '0', DVIC_STORAGE_CHECK_INTERVAL_MS: '100' };
 
 let disk: SmallDisk;
 let server: TestServer;

@@ -1,7 +1,9 @@
 // Worker thread (db/log-search-index.ts): copies new log records into the full-text index, which
 // lives in its own SQLite file. The main thread stores and acknowledges records without waiting
 // for this; indexing runs on another core and under another file's write lock.
+import fs from 'node:fs';
 import { createRequire } from 'node:module';
+import path from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 
 const Database = createRequire(import.meta.url)('better-sqlite3');
@@ -18,6 +20,10 @@ const MAX_BACKOFF_MS = 60_000;
 const logs = new Database(workerData.logsFile, { readonly: true, fileMustExist: true });
 const index = new Database(workerData.indexFile, { fileMustExist: true });
 for (const db of [logs, index]) db.pragma('busy_timeout = 5000');
+// The index's WAL: checkpointed inside the commit that passes the limit (this is a worker: nobody
+// waits for it), and cut back to the limit when it restarts.
+index.pragma(`journal_size_limit = ${workerData.walLimitBytes}`);
+index.pragma(`wal_autocheckpoint = ${Math.max(16, Math.floor(workerData.walLimitBytes / 4096))}`);
 
 const readNew = logs.prepare('SELECT id, message FROM log_records WHERE id > ? ORDER BY id LIMIT ?');
 const indexedUpTo = index.prepare('SELECT indexed_up_to FROM index_state').pluck();
@@ -59,6 +65,18 @@ function recovered() {
   backoffMs = 0;
 }
 
+/** As the main database's (db/store.ts): the index file gives its free pages back, a step at a time. */
+function compact() {
+  index.pragma('wal_checkpoint(TRUNCATE)');
+  for (let step = 0; step < 10_000; step++) {
+    const free = index.pragma('freelist_count', { simple: true });
+    if (free === 0) break;
+    index.pragma('incremental_vacuum(256)');
+    index.pragma('wal_checkpoint(TRUNCATE)');
+    if (index.pragma('freelist_count', { simple: true }) >= free) break;
+  }
+}
+
 function forgetPending() {
   if (toForget.length === 0) return;
   forgetNow(toForget);
@@ -73,13 +91,26 @@ function schedule(delayMs) {
   timer = setTimeout(run, delayMs);
 }
 
+/** Under twice the free-space floor, the index waits: new logs are refused there (log retention), and so is its growth. */
+function atFloor() {
+  if (!workerData.minFreeBytes) return false;
+  try {
+    const { bavail, bsize } = fs.statfsSync(path.dirname(workerData.indexFile));
+    return bavail * bsize < 2 * workerData.minFreeBytes;
+  } catch {
+    return false;
+  }
+}
+
 function run() {
   due = Infinity;
   let indexed = 0;
   try {
     forgetPending();
+    if (atFloor()) throw new Error('the disk is at its free-space floor: indexing waits for room');
     indexed = indexChunk();
     recovered();
+    if (indexed) parentPort.postMessage({ type: 'indexed', count: indexed });
   } catch (err) {
     failed(err); // busy or a full disk: try again later, less often
   }
@@ -89,13 +120,17 @@ function run() {
 
 const handlers = {
   wake: () => { if (!backoffMs) schedule(Math.max(0, lastRun + GATHER_MS - Date.now())); },
-  forget: ({ ids }) => {
+  // Log retention deleted records: out of the index, and their pages back to the filesystem
+  // (incremental vacuum, then a truncating checkpoint), before retention measures the files again.
+  forget: ({ ids, ref }) => {
     for (const id of ids) toForget.push(id);
     try {
       forgetPending();
+      compact();
     } catch (err) {
       failed(err);
     }
+    parentPort.postMessage({ type: 'forgotten', ref });
   },
   stop: () => {
     clearTimeout(timer);

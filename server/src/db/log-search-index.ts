@@ -1,4 +1,5 @@
 import { BackgroundWorker } from './background-worker.js';
+import { WAL_LIMIT_BYTES } from './checkpointer.js';
 import type { Db } from './database.js';
 
 /** The schema name under which the index file is attached to the main connection. */
@@ -30,6 +31,12 @@ export function attachSearchIndex(db: Db, indexFile: string): void {
   }
 }
 
+export interface IndexerOptions {
+  onError?: (message: string) => void;
+  walLimitBytes?: number;
+  minFreeBytes?: number;
+}
+
 /**
  * The full-text index of log messages, in its own SQLite file, kept up to date by a worker thread
  * (server/workers/log-search-indexer.mjs). Storing a record never waits for indexing, which costs
@@ -37,12 +44,25 @@ export function attachSearchIndex(db: Db, indexFile: string): void {
  */
 export class LogSearchIndex {
   private readonly background: BackgroundWorker;
+  private readonly forgetting = new Map<number, () => void>();
+  private nextRef = 0;
+  /** The index grew (it takes room too: log retention looks again). */
+  onIndexed: () => void = () => undefined;
 
-  /** Starts the worker; the index file must exist (attachSearchIndex creates it). */
-  constructor(logsFile: string, indexFile: string, onError: (message: string) => void = () => undefined) {
-    this.background = new BackgroundWorker('log-search-indexer.mjs', { logsFile, indexFile });
-    this.background.worker.on('message', (message: { type: string; message: string }) => { if (message.type === 'error') onError(message.message); });
+  /**
+   * Starts the worker; the index file must exist (attachSearchIndex creates it). Under
+   * minFreeBytes free on the index's disk, indexing waits (searches read the records meanwhile).
+   */
+  constructor(logsFile: string, indexFile: string, options: IndexerOptions = {}) {
+    const { onError = () => undefined, walLimitBytes = WAL_LIMIT_BYTES, minFreeBytes = 0 } = options;
+    this.background = new BackgroundWorker('log-search-indexer.mjs', { logsFile, indexFile, walLimitBytes, minFreeBytes });
+    this.background.worker.on('message', (message: { type: string; message: string; ref: number }) => {
+      if (message.type === 'error') onError(message.message);
+      if (message.type === 'forgotten') this.settle(message.ref);
+      if (message.type === 'indexed') this.onIndexed();
+    });
     this.background.worker.on('error', (err) => onError(err.message));
+    this.background.worker.on('exit', () => { for (const ref of [...this.forgetting.keys()]) this.settle(ref); });
   }
 
   /** New records were committed: index them soon. */
@@ -50,9 +70,23 @@ export class LogSearchIndex {
     this.background.worker.postMessage({ type: 'wake' });
   }
 
-  /** These records were deleted: take them out of the index. */
-  forget(ids: number[]): void {
-    if (ids.length) this.background.worker.postMessage({ type: 'forget', ids });
+  /**
+   * These records were deleted: takes them out of the index and gives the freed pages back to the
+   * filesystem. Resolves once done (or after 30 s, or when the worker is gone: never hangs).
+   */
+  forget(ids: number[]): Promise<void> {
+    if (!ids.length) return Promise.resolve();
+    const ref = ++this.nextRef;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => this.settle(ref), 30_000);
+      this.forgetting.set(ref, () => { clearTimeout(timer); resolve(); });
+      this.background.worker.postMessage({ type: 'forget', ids, ref });
+    });
+  }
+
+  private settle(ref: number): void {
+    this.forgetting.get(ref)?.();
+    this.forgetting.delete(ref);
   }
 
   stop(): Promise<void> {

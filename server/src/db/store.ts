@@ -1,7 +1,8 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import type { FastifyBaseLogger } from 'fastify';
 import { passingStoreFailure } from '../services/store-failure.js';
-import { Checkpointer } from './checkpointer.js';
+import { Checkpointer, WAL_LIMIT_BYTES } from './checkpointer.js';
 import { migrate, openDatabase, type Db } from './database.js';
 import { attachSearchIndex, LogSearchIndex, SEARCH_SCHEMA } from './log-search-index.js';
 import { migrations } from './migrations.js';
@@ -9,8 +10,19 @@ import { migrations } from './migrations.js';
 export const DB_FILE = 'dvic.sqlite';
 export const SEARCH_FILE = 'dvic-search.sqlite';
 
+export interface StoreLimits {
+  /** The WAL is checkpointed past this size, and cut back to it when it restarts. */
+  walLimitBytes: number;
+  /** Under twice this much free space, the index stops growing, as new logs do (DVIC_MIN_FREE_MB). */
+  minFreeBytes: number;
+}
+
 /** The database cannot be opened at all (e.g. its schema must change and the disk is full). */
 export class StoreUnavailableError extends Error {}
+
+/** Pages incremental vacuum gives back per step (1 MiB of 4 KiB pages), and steps per compaction. */
+const VACUUM_STEP_PAGES = 256;
+const MAX_VACUUM_STEPS = 10_000;
 
 /** Record ids waiting to leave the index while its worker is not running; beyond, they stay (harmless: they match no record). */
 const MAX_FORGOTTEN = 1_000_000;
@@ -22,19 +34,23 @@ const MAX_FORGOTTEN = 1_000_000;
 export class SearchIndexer {
   private worker: LogSearchIndex | undefined;
   private forgotten: number[] = [];
+  /** The index grew: called after each chunk the worker indexed. */
+  onIndexed: () => void = () => undefined;
 
   wake(): void {
     this.worker?.wake();
   }
 
-  forget(ids: number[]): void {
-    if (this.worker) this.worker.forget(ids);
-    else for (const id of ids.slice(0, MAX_FORGOTTEN - this.forgotten.length)) this.forgotten.push(id);
+  /** Resolves once the index let go of the records (at once while its worker does not run). */
+  async forget(ids: number[]): Promise<void> {
+    if (this.worker) return this.worker.forget(ids);
+    for (const id of ids.slice(0, MAX_FORGOTTEN - this.forgotten.length)) this.forgotten.push(id);
   }
 
   run(worker: LogSearchIndex): void {
     this.worker = worker;
-    worker.forget(this.forgotten);
+    worker.onIndexed = () => this.onIndexed();
+    void worker.forget(this.forgotten);
     this.forgotten = [];
   }
 
@@ -65,10 +81,13 @@ export class Store {
     readonly db: Db,
     readonly dataDir: string,
     private degradedMode: boolean,
+    private readonly limits: StoreLimits,
     private readonly log: FastifyBaseLogger,
-  ) {}
+  ) {
+    db.pragma(`journal_size_limit = ${limits.walLimitBytes}`);
+  }
 
-  static open(dataDir: string, log: FastifyBaseLogger): Store {
+  static open(dataDir: string, log: FastifyBaseLogger, limits: StoreLimits = { walLimitBytes: WAL_LIMIT_BYTES, minFreeBytes: 0 }): Store {
     const file = path.join(dataDir, DB_FILE);
     let db: Db;
     let degraded = false;
@@ -80,8 +99,9 @@ export class Store {
       db = openDegraded(file);
       degraded = true;
     }
-    const store = new Store(db, dataDir, degraded, log);
+    const store = new Store(db, dataDir, degraded, limits, log);
     store.attachIndex();
+    if (!degraded) store.convertToIncrementalVacuum();
     store.startWorkers();
     return store;
   }
@@ -119,11 +139,82 @@ export class Store {
     return !this.degradedMode && !this.indexInMemory;
   }
 
+  /**
+   * Gives the pages of deleted rows back to the filesystem: a truncating checkpoint empties the
+   * WAL, then incremental vacuum moves pages from the end of the file into the free ones and cuts
+   * the file, a few hundred pages at a time, each step's moves checkpointed before the next: the
+   * WAL never needs more than a step's room. The index file is compacted by its worker
+   * (SearchIndexer.forget). Errors are the caller's.
+   */
+  compact(): boolean {
+    if (!this.truncateWal()) return false;
+    for (let step = 0; step < MAX_VACUUM_STEPS; step++) {
+      const free = this.db.pragma('freelist_count', { simple: true }) as number;
+      if (free === 0) break;
+      this.db.pragma(`incremental_vacuum(${VACUUM_STEP_PAGES})`);
+      if (!this.truncateWal()) return false;
+      if ((this.db.pragma('freelist_count', { simple: true }) as number) >= free) break;
+    }
+    return true;
+  }
+
+  /**
+   * A truncating checkpoint from the writer's own connection (so no write can starve it); false
+   * when another checkpoint was running (the next call does it).
+   */
+  truncateWal(): boolean {
+    if (this.degradedMode) return true;
+    const [result] = this.db.pragma('wal_checkpoint(TRUNCATE)') as { busy: number }[];
+    return result?.busy === 0;
+  }
+
+  /**
+   * What the database and the index hold, in pages in use: their size once the WAL is
+   * checkpointed and free pages are given back (or, in a file not converted to incremental
+   * vacuum, reused), whatever the files measure at this moment.
+   */
+  dataBytes(): number {
+    let bytes = 0;
+    for (const schema of ['main', SEARCH_SCHEMA]) {
+      const pages = (this.db.pragma(`${schema}.page_count`, { simple: true }) as number) - (this.db.pragma(`${schema}.freelist_count`, { simple: true }) as number);
+      bytes += pages * (this.db.pragma(`${schema}.page_size`, { simple: true }) as number);
+    }
+    return bytes;
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.retryTimer);
     await Promise.all([this.searchIndexer.stop(), this.checkpointer?.stop()]);
     this.db.close();
+  }
+
+  /**
+   * Files created before incremental vacuum keep the pages of deleted rows forever (reused, never
+   * given back). Converting takes a VACUUM, which rewrites the file: done at start, once, when the
+   * disk has room for a second copy; otherwise at a later start (retention counts free pages as
+   * reusable meanwhile).
+   */
+  private convertToIncrementalVacuum(): void {
+    for (const schema of this.indexInMemory ? ['main'] : ['main', SEARCH_SCHEMA]) {
+      if (this.db.pragma(`${schema}.auto_vacuum`, { simple: true }) === 2) continue;
+      const file = path.join(this.dataDir, schema === 'main' ? DB_FILE : SEARCH_FILE);
+      const size = fs.statSync(file, { throwIfNoEntry: false })?.size ?? 0;
+      const { bavail, bsize } = fs.statfsSync(this.dataDir);
+      if (bavail * bsize < 2 * size + 16 * 1024 * 1024) {
+        this.log.warn({ file, bytes: size }, 'not enough room to convert this file to incremental vacuum: deleted logs keep their pages in it (tried again at the next start)');
+        continue;
+      }
+      const started = Date.now();
+      try {
+        this.db.pragma(`${schema}.auto_vacuum = INCREMENTAL`);
+        this.db.exec(schema === 'main' ? 'VACUUM' : `VACUUM ${schema}`);
+        this.log.info({ file, bytes: size, ms: Date.now() - started }, 'converted to incremental vacuum (once): deleted logs give their space back');
+      } catch (err) {
+        if (!passingStoreFailure(err)) throw err;
+        this.log.warn({ file, code: codeOf(err) }, 'could not convert to incremental vacuum (tried again at the next start)');
+      }
+    }
   }
 
   private leaveExclusiveMode(): void {
@@ -157,11 +248,12 @@ export class Store {
   /** Worker threads need the normal locking mode; the indexer also needs the index file. */
   private startWorkers(): void {
     if (this.degradedMode) return;
-    this.checkpointer ??= new Checkpointer(this.db, this.file, 1000, (err) => this.log.warn({ err }, 'WAL checkpoints stay in the main thread'));
+    this.checkpointer ??= new Checkpointer(this.db, this.file, 1000, (err) => this.log.warn({ err }, 'WAL checkpoints stay in the main thread'), this.limits.walLimitBytes);
     if (this.indexInMemory || this.indexerRunning) return;
     this.indexerRunning = true;
-    this.searchIndexer.run(new LogSearchIndex(this.file, path.join(this.dataDir, SEARCH_FILE),
-      (message) => this.log.warn({ component: 'log-search-index' }, `full-text indexing: ${message}`)));
+    this.searchIndexer.run(new LogSearchIndex(this.file, path.join(this.dataDir, SEARCH_FILE), {
+      ...this.limits, onError: (message) => this.log.warn({ component: 'log-search-index' }, `full-text indexing: ${message}`),
+    }));
   }
 }
 

@@ -14,10 +14,10 @@ import { DemoRegistry } from '../live/demo-registry.js';
 import { DemosRepository } from '../repositories/demos-repository.js';
 import { LogsRepository } from '../repositories/logs-repository.js';
 import { LoginThrottle } from '../services/login-throttle.js';
-import { LogRetention } from '../services/log-retention.js';
+import { LogRetention, walLimitFor } from '../services/log-retention.js';
 import { LogWriter } from '../services/log-writer.js';
 import { FaultInjector } from '../services/fault-injection.js';
-import { StorageMonitor } from '../services/storage-monitor.js';
+import { StorageMonitor, WAL_FILES } from '../services/storage-monitor.js';
 import { SERVER_VERSION } from '../version.js';
 import { AuditRepository } from '../repositories/audit-repository.js';
 import { CommandsRepository } from '../repositories/commands-repository.js';
@@ -60,7 +60,8 @@ declare module 'fastify' {
 /** Builds the shared services once and tears them down when the server closes. */
 export const servicesPlugin = fp<{ config: ServerConfig }>(async (app, { config }) => {
   // A full disk: the store opens degraded, writes that fail wait in memory, all recovers once there is room.
-  const store = Store.open(config.dataDir, app.log.child({ component: 'store' }));
+  const walLimitBytes = walLimitFor(config.logRetentionBytes, config.minFreeBytes);
+  const store = Store.open(config.dataDir, app.log.child({ component: 'store' }), { walLimitBytes, minFreeBytes: config.minFreeBytes });
   const { db, searchIndexer: searchIndex } = store;
   const storage = new StorageMonitor(config.dataDir, { minFreeBytes: config.minFreeBytes, maxBytes: config.logRetentionBytes, checkIntervalMs: config.storageCheckIntervalMs });
   const deferred = new DeferredWrites((failure) => storage.writeFailed(failure), app.log.child({ component: 'deferred-writes' }));
@@ -73,17 +74,25 @@ export const servicesPlugin = fp<{ config: ServerConfig }>(async (app, { config 
   const logWriter = new LogWriter(db, logs, demos, faults, app.log.child({ component: 'log-writer' }));
   logWriter.on('records', () => searchIndex.wake());
   logWriter.on('failure', (failure) => storage.writeFailed(failure));
-  storage.on('changed', () => { logWriter.refuseWith = storage.refusal; });
   storage.on('changed', ({ state }) => {
     if (state !== 'ok' && state !== 'low') return;
     store.recover();
     deferred.retry();
     registry.flush();
   });
-  logWriter.refuseWith = storage.refusal;
-  const logRetention = new LogRetention(logs, searchIndex, {
-    maxAgeMs: config.logRetentionMs, maxBytes: config.logRetentionBytes, intervalMs: config.logRetentionIntervalMs,
+
+  // Each look retention takes also refreshes the storage state: a fast stream meets the floor (refused, full) at once.
+  const disk = () => {
+    const { used_bytes: usedBytes, free_bytes: freeBytes } = storage.check();
+    return { usedBytes, freeBytes, walBytes: storage.usedBytes(WAL_FILES), dataBytes: store.dataBytes() };
+  };
+  const logRetention = new LogRetention(logs, store, searchIndex, disk, {
+    maxAgeMs: config.logRetentionMs, maxBytes: config.logRetentionBytes, minFreeBytes: config.minFreeBytes, walLimitBytes, intervalMs: config.logRetentionIntervalMs,
   }, app.log.child({ component: 'log-retention' }));
+  logWriter.on('records', () => logRetention.written());
+  searchIndex.onIndexed = () => logRetention.schedule();
+  logWriter.refusal = () => storage.refusal ?? logRetention.refusal;
+  storage.on('changed', ({ state }) => { if (state === 'low' || state === 'full') logRetention.schedule(); });
   const validator = new ProtocolValidator();
   // The hub dispatches exec results to the command service, which sends requests through the hub.
   const hubServices = { registry, demos, logWriter } as ConstructorParameters<typeof AgentHub>[0];
@@ -118,7 +127,7 @@ export const servicesPlugin = fp<{ config: ServerConfig }>(async (app, { config 
     services.liveHub.closeAll();
   });
   app.addHook('onClose', async () => {
-    logRetention.stop();
+    await logRetention.stop();
     storage.stop();
     logWriter.flush();
     registry.stop();
