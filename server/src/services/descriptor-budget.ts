@@ -27,20 +27,24 @@ export function readFdLimits(file = '/proc/self/limits'): FdLimits | null {
 
 /**
  * Raises this process's soft RLIMIT_NOFILE to its hard limit (Node has no setrlimit: util-linux
- * prlimit on our own pid). Says what it did; never fails (no prlimit, no /proc: nothing changes).
+ * prlimit on our own pid). Node itself raises it at start on Linux today; this makes sure of it
+ * and says what it found. Never fails: no prlimit, no /proc, nothing changes.
  */
-export function raiseFdLimit(run: (file: string, args: string[]) => void = (file, args) => { execFileSync(file, args, { stdio: 'ignore', timeout: 10_000 }); }): { limits: FdLimits | null; message: string } {
-  const before = readFdLimits();
+export function raiseFdLimit(
+  read: () => FdLimits | null = readFdLimits,
+  run: (file: string, args: string[]) => void = (file, args) => { execFileSync(file, args, { stdio: 'ignore', timeout: 10_000 }); },
+): { limits: FdLimits | null; message: string } {
+  const before = read();
   if (!before) return { limits: null, message: 'open file limit unknown (no /proc/self/limits)' };
   if (before.soft >= before.hard || !Number.isFinite(before.hard)) {
-    return { limits: before, message: `open file limit ${before.soft} (already the hard limit)` };
+    return { limits: before, message: `open file limit ${before.soft} (the hard limit)` };
   }
   try {
     run('prlimit', ['--pid', String(process.pid), `--nofile=${before.hard}:${before.hard}`]);
   } catch (err) {
     return { limits: before, message: `open file limit stays ${before.soft} (hard ${before.hard}): prlimit failed (${(err as Error).message.split('\n')[0]})` };
   }
-  const after = readFdLimits() ?? before;
+  const after = read() ?? before;
   return { limits: after, message: `open file limit raised from ${before.soft} to ${after.soft} with prlimit` };
 }
 
