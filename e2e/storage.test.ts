@@ -128,7 +128,8 @@ describe.skipIf(!canMount && !mountRequired)('a full disk (real tmpfs)', () => {
     await first.kill();
     disk.fill();
 
-    const server = await startServer({ dataDir: first.dataDir, port: first.port, env: ENV });
+    // With the local agent, whose config file cannot be written yet either.
+    const server = await startServer({ dataDir: first.dataDir, port: first.port, env: { ...ENV, DVIC_LOCAL_AGENT: '1' } });
     const api = await apiClient(server.baseUrl);
     expect(await storageState(api)).toBe('full');
     expect((await api('GET', '/api/v1/nodes')).nodes.map((n: any) => n.name)).toEqual(['pi']);
@@ -146,6 +147,7 @@ describe.skipIf(!canMount && !mountRequired)('a full disk (real tmpfs)', () => {
     expect((await api('GET', '/api/v1/logs?q=disk')).records).toHaveLength(5);
     // The operator sees it in the server's log: shared-memory file, checkpoints and indexing are back.
     await waitFor(() => server.output.includes('the database is back to normal'), 5000, 'normal mode');
+    await waitFor(async () => (await api('GET', '/api/v1/nodes')).nodes.some((n: any) => n.is_local && n.status === 'online'), 30_000, 'the local agent started once there was room');
     expect(server.child.exitCode).toBeNull();
     agent.close();
   });
