@@ -1,5 +1,5 @@
 // The typed REST client (@dvic/client) signed in as the admin, and the few calls tests make most.
-import { call, createApiClient, type DvicApi, type paths } from '@dvic/client';
+import { ApiError, call, createApiClient, type DvicApi, type paths } from '@dvic/client';
 import type { AgentConfigFile, CommandView, NodeDetailView, NodeView } from '@dvic/protocol';
 import { ADMIN_PASSWORD } from './processes.js';
 
@@ -9,6 +9,11 @@ type ExecBody = paths['/api/v1/nodes/{id}/exec']['post']['requestBody']['content
 
 /** Signs in with a session cookie, as the dashboard does. */
 export async function signIn(baseUrl: string, password = ADMIN_PASSWORD): Promise<Api> {
+  return (await session(baseUrl, password)).api;
+}
+
+/** A signed-in client and its session cookie (for a live socket of the same session). */
+export async function session(baseUrl: string, password = ADMIN_PASSWORD): Promise<{ api: Api; cookie: string }> {
   let cookie = '';
   const api = createApiClient({
     baseUrl,
@@ -21,7 +26,18 @@ export async function signIn(baseUrl: string, password = ADMIN_PASSWORD): Promis
     cookie = result.response.headers.get('set-cookie')?.split(';')[0] ?? '';
     return result;
   }));
-  return api;
+  return { api, cookie };
+}
+
+/** The status and error of a call expected to fail (throws if it succeeds). */
+export async function failure(pending: Promise<unknown>): Promise<{ status: number; code: string; message: string }> {
+  try {
+    await pending;
+  } catch (err) {
+    if (err instanceof ApiError) return { status: err.status, code: err.code, message: err.message };
+    throw err;
+  }
+  throw new Error('the request succeeded');
 }
 
 const byId = (id: string) => ({ params: { path: { id } } });

@@ -60,7 +60,9 @@ export class Proc {
     const deadline = Date.now() + timeoutMs;
     const has = () => (typeof text === 'string' ? this.output.includes(text) : text.test(this.output));
     while (!has()) {
-      if (this.child.exitCode !== null || this.child.signalCode !== null) throw new Error(`process exited before printing ${text}:\n${this.output}`);
+      if (this.child.exitCode !== null || this.child.signalCode !== null) {
+        throw new Error(`process exited (code ${this.child.exitCode}, signal ${this.child.signalCode}) before printing ${text}:\n${this.output}`);
+      }
       if (Date.now() > deadline) throw new Error(`timed out waiting for ${text} in:\n${this.output}`);
       await sleep(50);
     }

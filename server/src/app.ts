@@ -22,6 +22,7 @@ import { routeGuardsPlugin } from './plugins/route-guards.js';
 import { storagePlugin } from './plugins/storage.js';
 import { terminalsPlugin } from './plugins/terminals.js';
 import { webSecurityPlugin } from './plugins/web-security.js';
+import { documentStorageErrors } from './plugins/storage-errors.js';
 import { apiV1 } from './routes/api/v1/index.js';
 import { registerProtocolSchemas } from './schemas/protocol-schemas.js';
 import { loadTls } from './services/tls.js';
@@ -74,6 +75,7 @@ export async function buildApp(
   });
   await app.register(websocket, { options: { maxPayload: MAX_FRAME_BYTES } });
   registerProtocolSchemas(app);
+  documentStorageErrors(app);
 
   // The services, each a named plugin that declares what it needs (see CONTRIBUTING.md).
   await app.register(dbPlugin, { config });

@@ -39,6 +39,10 @@ export interface ServerConfig {
   terminalIdleMs: number;
   /** Free space kept on the data directory's disk: below it, logs are refused (agents keep them). */
   minFreeBytes: number;
+  /** How often the disk's free space is looked at (and writes that waited for room are tried again). */
+  storageCheckIntervalMs: number;
+  /** File descriptors kept free for the API and the database: agent sockets are refused (1013) past the limit minus this. */
+  fdReserve: number | undefined;
   /** Test-only failure points (DVIC_TEST_FAULTS, services/fault-injection.ts). */
   testFaults: string | undefined;
   /** Base URL nodes use to reach this server (e.g. https://dvic.example.org); else taken from each request. */
@@ -79,6 +83,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     execMaxTimeoutS: number(env, 'DVIC_EXEC_MAX_TIMEOUT_S', 3600, 0.1, 86_400),
     terminalIdleMs: number(env, 'DVIC_TERMINAL_IDLE_S', 1800, 1, 7 * 86_400) * 1000,
     minFreeBytes: number(env, 'DVIC_MIN_FREE_MB', 100, 0, 10_000_000) * 1024 * 1024,
+    storageCheckIntervalMs: integer(env, 'DVIC_STORAGE_CHECK_INTERVAL_MS', 5000, 50, 600_000),
+    fdReserve: env.DVIC_FD_RESERVE ? integer(env, 'DVIC_FD_RESERVE', 0, 0, 1_000_000) : undefined,
     testFaults: env.DVIC_TEST_FAULTS || undefined,
     publicUrl: env.DVIC_PUBLIC_URL ? env.DVIC_PUBLIC_URL.replace(/\/+$/, '') : undefined,
     ...tls(env),

@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { ErrorCode, type ErrorBody } from '@dvic/protocol';
+import { passingStoreFailure } from './services/store-failure.js';
 
 type ErrorExtras = Omit<ErrorBody['error'], 'code' | 'message'>;
 
@@ -26,6 +27,14 @@ export function errorHandler(error: FastifyError | ApiError, request: FastifyReq
   }
   if (error.validation) {
     void reply.code(400).send({ error: { code: ErrorCode.badRequest, message: error.message } });
+    return;
+  }
+  // A write the disk refused (full, read-only, busy): a clear answer to retry later, never a 500.
+  const store = passingStoreFailure(error);
+  if (store) {
+    request.server.storage.writeFailed(store);
+    const status = store.code === ErrorCode.storageFull ? 507 : 503;
+    void reply.code(status).header('retry-after', String(Math.ceil(store.retryAfterMs / 1000))).send({ error: { code: store.code, message: store.message } });
     return;
   }
   const status = error.statusCode ?? 500;

@@ -2,13 +2,17 @@
 import fs from 'node:fs';
 import { buildApp } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
+import { StoreUnavailableError } from './db/store.js';
 import { LocalAgent } from './local-agent/local-agent.js';
 import { ensureAdmin } from './services/admin-bootstrap.js';
+import { raiseFdLimit } from './services/descriptor-budget.js';
 
 async function main(): Promise<void> {
   const config = loadConfig();
   fs.mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  const fdLimit = raiseFdLimit(); // before anything opens: every agent socket is a descriptor
   const app = await buildApp(config);
+  app.log.info({ fdLimit: fdLimit.limits }, fdLimit.message);
   const admin = await ensureAdmin(app.users, config.adminPassword);
   const address = await app.listen({ host: config.host, port: config.port });
   const port = Number(new URL(address).port);
@@ -36,7 +40,7 @@ async function main(): Promise<void> {
       agentPath: process.env.DVIC_AGENT_PATH, terminalShell: config.localAgentShell,
       ...(tls ? { tlsCertSha256: app.tlsCertSha256!, tlsCaFile: config.tlsCertFile } : {}),
     }, app.log.child({ component: 'local-agent' }));
-    localAgent.start();
+    startLocalAgent(localAgent, app);
   }
 
   let stopping = false;
@@ -68,10 +72,25 @@ function plainHttpWarning(host: string, behindProxy: boolean): string[] {
   ];
 }
 
+/** The local agent needs to write its config: on a full disk it starts once there is room. */
+function startLocalAgent(localAgent: LocalAgent, app: Awaited<ReturnType<typeof buildApp>>): void {
+  try {
+    localAgent.start();
+  } catch (err) {
+    app.log.error({ err }, 'the local agent could not start: trying again when the disk has room');
+    app.storage.once('changed', () => startLocalAgent(localAgent, app));
+  }
+}
+
 main().catch((err: unknown) => {
   if (err instanceof ConfigError) {
     process.stderr.write(`dvic-server: ${err.message}\n`);
     process.exit(2);
+  }
+  if (err instanceof StoreUnavailableError) {
+    // EX_TEMPFAIL: systemd (Restart=on-failure) starts the server again a little later.
+    process.stderr.write(`dvic-server: ${err.message}\n`);
+    process.exit(75);
   }
   process.stderr.write(`dvic-server: ${(err as Error).stack ?? err}\n`);
   process.exit(1);

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { ConfigError, loadConfig } from './config.js';
 import { openDatabase } from './db/database.js';
-import { DB_FILE } from './plugins/db.js';
+import { DB_FILE } from './db/store.js';
 import { resetAdmin } from './services/admin-reset.js';
 
 async function main(): Promise<void> {

@@ -1,4 +1,5 @@
 import { BackgroundWorker } from './background-worker.js';
+import { WAL_LIMIT_BYTES } from './checkpointer.js';
 import type { Db } from './database.js';
 
 /** The schema name under which the index file is attached to the main connection. */
@@ -13,11 +14,27 @@ const SCHEMA = `
   INSERT INTO ${SEARCH_SCHEMA}.index_state SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM ${SEARCH_SCHEMA}.index_state);
 `;
 
-/** Attaches the index file (created if needed) to the main connection, for queries. */
+/**
+ * Attaches the index file (created if needed, ':memory:' for an empty one) to the main
+ * connection, for queries. An existing index is only read here: attaching works on a full disk.
+ */
 export function attachSearchIndex(db: Db, indexFile: string): void {
   db.prepare(`ATTACH DATABASE ? AS ${SEARCH_SCHEMA}`).run(indexFile);
-  db.pragma(`${SEARCH_SCHEMA}.journal_mode = WAL`);
-  db.exec(SCHEMA);
+  try {
+    const created = db.prepare(`SELECT 1 FROM ${SEARCH_SCHEMA}.sqlite_master WHERE name = 'index_state'`).get() !== undefined;
+    if (!created && db.pragma(`${SEARCH_SCHEMA}.page_count`, { simple: true }) === 0) db.pragma(`${SEARCH_SCHEMA}.auto_vacuum = INCREMENTAL`);
+    db.pragma(`${SEARCH_SCHEMA}.journal_mode = WAL`);
+    if (!created) db.transaction(() => db.exec(SCHEMA))();
+  } catch (err) {
+    db.exec(`DETACH DATABASE ${SEARCH_SCHEMA}`);
+    throw err;
+  }
+}
+
+export interface IndexerOptions {
+  onError?: (message: string) => void;
+  walLimitBytes?: number;
+  minFreeBytes?: number;
 }
 
 /**
@@ -27,12 +44,25 @@ export function attachSearchIndex(db: Db, indexFile: string): void {
  */
 export class LogSearchIndex {
   private readonly background: BackgroundWorker;
+  private readonly forgetting = new Map<number, () => void>();
+  private nextRef = 0;
+  /** The index grew (it takes room too: log retention looks again). */
+  onIndexed: () => void = () => undefined;
 
-  /** Starts the worker; the index file must exist (attachSearchIndex creates it). */
-  constructor(logsFile: string, indexFile: string, onError: (message: string) => void = () => undefined) {
-    this.background = new BackgroundWorker('log-search-indexer.mjs', { logsFile, indexFile });
-    this.background.worker.on('message', (message: { type: string; message: string }) => { if (message.type === 'error') onError(message.message); });
+  /**
+   * Starts the worker; the index file must exist (attachSearchIndex creates it). Under
+   * minFreeBytes free on the index's disk, indexing waits (searches read the records meanwhile).
+   */
+  constructor(logsFile: string, indexFile: string, options: IndexerOptions = {}) {
+    const { onError = () => undefined, walLimitBytes = WAL_LIMIT_BYTES, minFreeBytes = 0 } = options;
+    this.background = new BackgroundWorker('log-search-indexer.mjs', { logsFile, indexFile, walLimitBytes, minFreeBytes });
+    this.background.worker.on('message', (message: { type: string; message: string; ref: number }) => {
+      if (message.type === 'error') onError(message.message);
+      if (message.type === 'forgotten') this.settle(message.ref);
+      if (message.type === 'indexed') this.onIndexed();
+    });
     this.background.worker.on('error', (err) => onError(err.message));
+    this.background.worker.on('exit', () => { for (const ref of [...this.forgetting.keys()]) this.settle(ref); });
   }
 
   /** New records were committed: index them soon. */
@@ -40,9 +70,23 @@ export class LogSearchIndex {
     this.background.worker.postMessage({ type: 'wake' });
   }
 
-  /** These records were deleted: take them out of the index. */
-  forget(ids: number[]): void {
-    if (ids.length) this.background.worker.postMessage({ type: 'forget', ids });
+  /**
+   * These records were deleted: takes them out of the index and gives the freed pages back to the
+   * filesystem. Resolves once done (or after 30 s, or when the worker is gone: never hangs).
+   */
+  forget(ids: number[]): Promise<void> {
+    if (!ids.length) return Promise.resolve();
+    const ref = ++this.nextRef;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => this.settle(ref), 30_000);
+      this.forgetting.set(ref, () => { clearTimeout(timer); resolve(); });
+      this.background.worker.postMessage({ type: 'forget', ids, ref });
+    });
+  }
+
+  private settle(ref: number): void {
+    this.forgetting.get(ref)?.();
+    this.forgetting.delete(ref);
   }
 
   stop(): Promise<void> {

@@ -1,8 +1,6 @@
 /** Counters about agent traffic, served at GET /api/v1/server/stats. */
 export class HubStats {
   connectionsAccepted = 0;
-  /** Agent sockets refused to keep descriptors for the API and the database. */
-  connectionsRefused = 0;
   authenticated = 0;
   authFailures: Record<string, number> = {};
   messagesReceived = 0;

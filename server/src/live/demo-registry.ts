@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { DemoStateMessage } from '@dvic/protocol';
 import type { DemosRepository, DemoView } from '../repositories/demos-repository.js';
 import type { StoredLog } from '../repositories/logs-repository.js';
+import { writeNow, type WriteScheduler } from '../services/deferred-writes.js';
 
 type ReportedDemo = DemoStateMessage['data']['demos'][number];
 
@@ -43,7 +44,7 @@ const parseTime = (text: string | undefined): number | null => {
 export class DemoRegistry extends EventEmitter<DemoRegistryEvents> {
   private readonly byNode = new Map<string, Map<string, DemoView>>();
 
-  constructor(private readonly repository: DemosRepository) {
+  constructor(private readonly repository: DemosRepository, private readonly deferred: WriteScheduler = writeNow) {
     super();
     for (const demo of repository.all()) this.table(demo.node_id).set(demo.token, demo);
   }
@@ -74,7 +75,8 @@ export class DemoRegistry extends EventEmitter<DemoRegistryEvents> {
       }
     }
     for (const demo of changed) table.set(demo.token, demo);
-    this.repository.upsertAll(changed);
+    // Memory is what the API shows; the rows follow now, or once the disk has room.
+    for (const demo of changed) this.deferred.run(`demo:${nodeId}:${demo.token}`, () => this.repository.upsert(demo));
     const removed = this.forgetOldRuns(nodeId, table);
     if (changed.length || removed.length) this.emit('changed', { node_id: nodeId, demos: changed, ...(removed.length ? { removed } : {}) });
     return changed;
@@ -89,7 +91,7 @@ export class DemoRegistry extends EventEmitter<DemoRegistryEvents> {
     if (dead.length <= MAX_DEAD_RUNS_PER_NODE) return [];
     const old = dead.sort((a, b) => b.since - a.since).slice(MAX_DEAD_RUNS_PER_NODE).map((d) => d.token);
     for (const token of old) table.delete(token);
-    this.repository.forget(nodeId, old);
+    this.deferred.run(`demo-forget:${nodeId}:${old[0]}`, () => this.repository.forget(nodeId, old));
     return old;
   }
 

@@ -1,9 +1,9 @@
 import { EventEmitter } from 'node:events';
 import crypto from 'node:crypto';
-import type { FastifyBaseLogger } from 'fastify';
 import { ErrorCode, type AgentConfig, type AgentStatus, type HardwareState, type HostFacts, type NodeView } from '@dvic/protocol';
 import { ApiError } from '../errors.js';
 import type { NodeRecord, NodeStatus, NodesRepository } from '../repositories/nodes-repository.js';
+import { writeNow, type WriteScheduler } from '../services/deferred-writes.js';
 import type { DemoRegistry } from './demo-registry.js';
 
 export interface RegistryEvents {
@@ -19,7 +19,9 @@ const MIN_PREFIX = 4;
  * The live state map: every node with its status and latest hardware, in memory. Status
  * changes are written through at once (rare, and must survive a crash); hardware and
  * last-seen times change every few seconds per node, so they are flushed in one batch.
- * Changes made inside a transaction reach memory (and listeners) only once it commits.
+ * Changes made inside a transaction reach memory (and listeners) only once it commits. When the
+ * disk refuses a write of live state, memory stays right and the write waits (deferred writes, or
+ * the next flush); changes an administrator asks for are written first and refused as a whole.
  */
 export class NodeRegistry extends EventEmitter<RegistryEvents> {
   private readonly nodes = new Map<string, NodeRecord>();
@@ -31,7 +33,7 @@ export class NodeRegistry extends EventEmitter<RegistryEvents> {
     private readonly repository: NodesRepository,
     private readonly demos: DemoRegistry,
     private readonly flushIntervalMs: number,
-    private readonly log: FastifyBaseLogger,
+    private readonly deferred: WriteScheduler = writeNow,
   ) {
     super();
     const now = Date.now();
@@ -39,7 +41,7 @@ export class NodeRegistry extends EventEmitter<RegistryEvents> {
       // Nobody is connected to a server that just started: online nodes will come back on their own.
       if (node.status === 'online') {
         Object.assign(node, { status: 'offline', statusSince: node.lastSeen ?? now });
-        this.tryWrite(() => repository.updateStatus(node));
+        this.writeStatus(node);
       }
       this.nodes.set(node.id, node);
     }
@@ -197,28 +199,27 @@ export class NodeRegistry extends EventEmitter<RegistryEvents> {
     this.emit('hardware', { node_id: id, at: now, hardware });
   }
 
-  /** Writes pending hardware and last-seen changes in one transaction (kept for the next try if it fails). */
+  /** Writes pending hardware and last-seen changes in one transaction; kept for the next flush when the disk refuses it. */
   flush(): void {
     if (this.dirty.size === 0) return;
     const batch = [...this.dirty].flatMap((id) => this.nodes.get(id) ?? []);
-    if (this.tryWrite(() => this.repository.flushLiveState(batch))) this.dirty.clear();
+    try {
+      this.repository.flushLiveState(batch);
+      this.dirty.clear();
+    } catch (err) {
+      this.deferred.report(err, "storing the nodes' live state (hardware, last seen)");
+    }
   }
 
-  /** Live state that cannot be written (a full disk) stays in memory and is written later: never a crash. */
-  private tryWrite(write: () => void): boolean {
-    try {
-      write();
-      return true;
-    } catch (err) {
-      this.log.error({ err }, 'could not write node state (kept in memory, written again later)');
-      return false;
-    }
+  /** Writes the node's status as it is in memory when the write runs (now, or once the disk has room). */
+  private writeStatus(node: NodeRecord): void {
+    this.deferred.run(`node-status:${node.id}`, () => this.repository.updateStatus(node));
   }
 
   private setStatus(node: NodeRecord, status: NodeStatus, reason?: string): void {
     node.status = status;
     node.statusSince = Date.now();
-    this.tryWrite(() => this.repository.updateStatus(node));
+    this.writeStatus(node);
     this.emit('status', { node_id: node.id, status, since: node.statusSince, ...(reason ? { reason } : {}) });
   }
 

@@ -11,9 +11,9 @@ declare module 'fastify' {
 
 /** The append-only audit trail: who did what, where, when, from which address. */
 export const auditPlugin = fp(async (app) => {
-  const repository = new AuditRepository(app.db);
+  const repository = new AuditRepository(app.db, app.deferredWrites);
   const trail = new AuditTrail(repository, app.log.child({ component: 'audit' }));
   app.decorate('auditLog', repository);
   app.decorate('auditTrail', trail);
   app.addHook('onClose', async () => trail.stop());
-}, { name: 'audit', dependencies: ['db'] });
+}, { name: 'audit', dependencies: ['db', 'storage'] });

@@ -54,9 +54,9 @@ export type EndTarget =
 /** Users, browser sessions and API tokens (only hashes are stored), the login throttle, and the sockets they opened. */
 export const authPlugin = fp(async (app) => {
   const { db, config } = app;
-  const users = new UsersRepository(db);
-  const sessions = new SessionsRepository(db);
-  const apiTokens = new ApiTokensRepository(db);
+  const users = new UsersRepository(db, app.deferredWrites);
+  const sessions = new SessionsRepository(db, app.deferredWrites);
+  const apiTokens = new ApiTokensRepository(db, app.deferredWrites);
   sessions.deleteExpired();
   const isValid = (c: Credential) => (c.kind === 'session' ? sessions.find(c.hash) : apiTokens.authenticate(c.hash, Date.now(), false)) !== undefined;
   const sockets = new CredentialSockets(isValid, SOCKET_SWEEP_MS, app.log.child({ component: 'credential-sockets' }));
@@ -123,4 +123,4 @@ export const authPlugin = fp(async (app) => {
     app.auditTrail.unauthenticated(request.ip, reason, request.method, request.url);
     throw new ApiError(401, ErrorCode.unauthorized, reason);
   }
-}, { name: 'auth', dependencies: ['db', 'audit'] });
+}, { name: 'auth', dependencies: ['db', 'audit', 'storage'] });

@@ -13,5 +13,5 @@ export const commandsPlugin = fp(async (app) => {
   const { config } = app;
   app.decorate('commands', new CommandService(new CommandsRepository(app.db), app.agentHub, app.nodeRegistry, {
     maxOutputBytes: config.execOutputMaxBytes, defaultTimeoutS: config.execDefaultTimeoutS, maxTimeoutS: config.execMaxTimeoutS,
-  }, app.log.child({ component: 'commands' })));
-}, { name: 'commands', dependencies: ['db', 'agent-hub', 'nodes'] });
+  }, app.log.child({ component: 'commands' }), app.deferredWrites));
+}, { name: 'commands', dependencies: ['db', 'agent-hub', 'nodes', 'storage'] });

@@ -1,34 +1,32 @@
-import path from 'node:path';
 import fp from 'fastify-plugin';
 import type { ServerConfig } from '../config.js';
-import { Checkpointer } from '../db/checkpointer.js';
-import { openDatabase, type Db } from '../db/database.js';
-import { attachSearchIndex } from '../db/log-search-index.js';
+import type { Db } from '../db/database.js';
+import { Store } from '../db/store.js';
 import { FaultInjector } from '../services/fault-injection.js';
+import { walLimitFor } from '../services/log-retention.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
     config: ServerConfig;
+    /** The SQLite files: database, WAL checkpoints and the search index worker (db/store.ts). */
+    store: Store;
     db: Db;
     /** Test-only failure points (DVIC_TEST_FAULTS). */
     faults: FaultInjector;
   }
 }
 
-export const DB_FILE = 'dvic.sqlite';
-export const SEARCH_INDEX_FILE = 'dvic-search.sqlite';
-
-/** The SQLite database in the data dir (migrated, WAL checkpointed off the main thread), closed last. */
+/**
+ * The SQLite database in the data dir, migrated, closed last. On a disk too full even to open it
+ * normally it opens degraded (reads work) and recovers once there is room (db/store.ts).
+ */
 export const dbPlugin = fp<{ config: ServerConfig }>(async (app, { config }) => {
-  const file = path.join(config.dataDir, DB_FILE);
-  const db = openDatabase(file);
-  attachSearchIndex(db, path.join(config.dataDir, SEARCH_INDEX_FILE));
-  const checkpointer = new Checkpointer(db, file, 1000, (err) => app.log.warn({ err }, 'WAL checkpoints stay in the main thread'));
-  app.decorate('config', config);
-  app.decorate('db', db);
-  app.decorate('faults', FaultInjector.fromSpec(config.testFaults));
-  app.addHook('onClose', async () => {
-    await checkpointer.stop();
-    db.close();
+  const store = Store.open(config.dataDir, app.log.child({ component: 'store' }), {
+    walLimitBytes: walLimitFor(config.logRetentionBytes, config.minFreeBytes), minFreeBytes: config.minFreeBytes,
   });
+  app.decorate('config', config);
+  app.decorate('store', store);
+  app.decorate('db', store.db);
+  app.decorate('faults', FaultInjector.fromSpec(config.testFaults));
+  app.addHook('onClose', async () => store.close());
 }, { name: 'db' });

@@ -8,7 +8,7 @@ declare module 'fastify' {
   }
 }
 
-/** The demo process table of every node, in memory and written through. */
+/** The demo process table of every node, in memory and written through (or later, on a full disk). */
 export const demosPlugin = fp(async (app) => {
-  app.decorate('demoRegistry', new DemoRegistry(new DemosRepository(app.db)));
-}, { name: 'demos', dependencies: ['db'] });
+  app.decorate('demoRegistry', new DemoRegistry(new DemosRepository(app.db), app.deferredWrites));
+}, { name: 'demos', dependencies: ['db', 'storage'] });

@@ -1,10 +1,8 @@
-import path from 'node:path';
 import fp from 'fastify-plugin';
-import { LogSearchIndex } from '../db/log-search-index.js';
 import { LogsRepository } from '../repositories/logs-repository.js';
-import { LogRetention } from '../services/log-retention.js';
+import { LogRetention, walLimitFor } from '../services/log-retention.js';
 import { LogWriter } from '../services/log-writer.js';
-import { DB_FILE, SEARCH_INDEX_FILE } from './db.js';
+import { WAL_FILES } from '../services/storage-monitor.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -14,28 +12,39 @@ declare module 'fastify' {
   }
 }
 
-/** Demo and system logs: the store, the batching writer, the full-text index and retention. */
+/**
+ * Demo and system logs: the store, the batching writer and retention, which keeps the files under
+ * DVIC_LOG_RETENTION_MB and the disk above DVIC_MIN_FREE_MB. While the disk is full or retention
+ * is behind, batches are refused (logs.nack) and the agents send them again later.
+ */
 export const logsPlugin = fp(async (app) => {
-  const { config, db, storage } = app;
+  const { config, db, store, storage } = app;
+  const searchIndex = store.searchIndexer;
   const logStore = new LogsRepository(db);
-  const searchIndex = new LogSearchIndex(path.join(config.dataDir, DB_FILE), path.join(config.dataDir, SEARCH_INDEX_FILE),
-    (message) => app.log.warn({ component: 'log-search-index' }, `full-text indexing: ${message}`));
   const logWriter = new LogWriter(db, logStore, app.demoRegistry, app.faults, app.log.child({ component: 'log-writer' }));
-  const logRetention = new LogRetention(logStore, searchIndex, {
-    maxAgeMs: config.logRetentionMs, maxBytes: config.logRetentionBytes, intervalMs: config.logRetentionIntervalMs,
+  // Each look retention takes also refreshes the storage state: a fast stream meets the floor at once.
+  const disk = () => {
+    const { used_bytes: usedBytes, free_bytes: freeBytes } = storage.check();
+    return { usedBytes, freeBytes, walBytes: storage.usedBytes(WAL_FILES), dataBytes: store.dataBytes() };
+  };
+  const logRetention = new LogRetention(logStore, store, searchIndex, disk, {
+    maxAgeMs: config.logRetentionMs, maxBytes: config.logRetentionBytes, minFreeBytes: config.minFreeBytes,
+    walLimitBytes: walLimitFor(config.logRetentionBytes, config.minFreeBytes), intervalMs: config.logRetentionIntervalMs,
   }, app.log.child({ component: 'log-retention' }));
-  logWriter.on('records', () => searchIndex.wake());
+  logWriter.on('records', () => {
+    searchIndex.wake();
+    logRetention.written();
+  });
   logWriter.on('failure', (failure) => storage.writeFailed(failure));
-  const followStorage = () => { logWriter.refuseWith = storage.refusal; };
-  storage.on('changed', followStorage);
-  followStorage();
+  logWriter.refusal = () => storage.refusal ?? logRetention.refusal;
+  searchIndex.onIndexed = () => logRetention.schedule();
+  storage.on('changed', ({ state }) => { if (state === 'low' || state === 'full') logRetention.schedule(); });
   logRetention.start();
   app.decorate('logStore', logStore);
   app.decorate('logWriter', logWriter);
   app.decorate('logRetention', logRetention);
   app.addHook('onClose', async () => {
-    logRetention.stop();
+    await logRetention.stop();
     logWriter.flush();
-    await searchIndex.stop();
   });
 }, { name: 'logs', dependencies: ['db', 'demos', 'storage'] });

@@ -1,4 +1,5 @@
 import type { Db } from '../db/database.js';
+import { writeNow, type WriteScheduler } from '../services/deferred-writes.js';
 import { effectiveRole, toUser, USER_COLUMNS, type Role, type User, type UserRow } from './users-repository.js';
 
 export interface ApiToken {
@@ -28,7 +29,7 @@ const SELECT = 'SELECT t.*, u.role AS user_role FROM api_tokens t JOIN users u O
 
 /** API tokens for scripts and the CLI. Only the SHA-256 of a token is stored. */
 export class ApiTokensRepository {
-  constructor(private readonly db: Db) {}
+  constructor(private readonly db: Db, private readonly deferred: WriteScheduler = writeNow) {}
 
   create(userId: number, name: string, prefix: string, tokenHash: string, options: { role?: Role | null; expiresAt?: number | null } = {}): ApiToken {
     const { lastInsertRowid } = this.db
@@ -57,11 +58,7 @@ export class ApiTokensRepository {
       (UserRow & { token_id: number; token_role: Role | null; token_expires_at: number | null }) | undefined;
     if (!row) return undefined;
     if (recordUse) {
-      try {
-        this.db.prepare('UPDATE api_tokens SET last_used_at = ? WHERE id = ?').run(now, row.token_id);
-      } catch {
-        // a full disk must not lock scripts out: last use is a courtesy
-      }
+      this.deferred.run(`token-used:${row.token_id}`, () => this.db.prepare('UPDATE api_tokens SET last_used_at = ? WHERE id = ?').run(now, row.token_id));
     }
     const user = toUser(row);
     return { user: { ...user, role: effectiveRole(user.role, row.token_role) }, expiresAt: row.token_expires_at };

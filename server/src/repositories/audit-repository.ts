@@ -1,6 +1,7 @@
 import type { AuditEntryView } from '@dvic/protocol';
 import type { Db } from '../db/database.js';
 import { Filters } from '../db/filters.js';
+import { writeNow, type WriteScheduler } from '../services/deferred-writes.js';
 
 export type AuditEntry = AuditEntryView;
 
@@ -19,20 +20,33 @@ export interface AuditQuery {
 
 type Row = Omit<AuditEntry, 'details'> & { details: string | null };
 
-/** The audit trail. There is no update or delete here, and the database refuses both. */
+/**
+ * The audit trail. There is no update or delete here, and the database refuses both. An entry of
+ * something that already happened waits in memory, in order, with its time, while the disk
+ * refuses it; the entry of a change about to be made is written first or the change is refused.
+ */
 export class AuditRepository {
   private readonly insert;
 
-  constructor(private readonly db: Db) {
+  constructor(private readonly db: Db, private readonly deferred: WriteScheduler = writeNow) {
     this.insert = db.prepare(`
       INSERT INTO audit_log (at, user_id, username, source_ip, action, target, outcome, details)
-      VALUES (@at, @user_id, @username, @source_ip, @action, @target, @outcome, @details) RETURNING id`);
+      VALUES (@at, @user_id, @username, @source_ip, @action, @target, @outcome, @details)`);
   }
 
-  append(entry: NewAuditEntry): AuditEntry {
-    const at = entry.at ?? Date.now();
-    const row = this.insert.get({ ...entry, at, details: entry.details && JSON.stringify(entry.details) }) as { id: number };
-    return { ...entry, at, id: row.id };
+  /** Appends an entry now; throws when the disk refuses it (an audited change must then not happen). */
+  append(entry: NewAuditEntry): void {
+    this.insert.run(this.row(entry));
+  }
+
+  /** Appends an entry of something that already happened: now, or once the disk has room. */
+  appendLater(entry: NewAuditEntry): void {
+    const row = this.row(entry);
+    this.deferred.run(this.deferred.uniqueKey('audit'), () => this.insert.run(row));
+  }
+
+  private row(entry: NewAuditEntry) {
+    return { ...entry, at: entry.at ?? Date.now(), details: entry.details && JSON.stringify(entry.details) };
   }
 
   /** Newest first; one more row than asked tells whether another page exists. */

@@ -47,23 +47,10 @@ export class DemosRepository {
     });
   }
 
-  /** Writes demo rows (liveness is shown from memory even when the disk refuses the write). */
-  upsertAll(demos: DemoView[]): void {
-    try {
-      this.db.transaction(() => { for (const demo of demos) this.upsert(demo); })();
-    } catch {
-      // a full disk: the rows are written again with the next change
-    }
-  }
-
   /** Forgets dead demo rows (their log records stay). */
   forget(nodeId: string, tokens: string[]): void {
     const remove = this.db.prepare('DELETE FROM demos WHERE node_id = ? AND token = ?');
-    try {
-      this.db.transaction(() => { for (const token of tokens) remove.run(nodeId, token); })();
-    } catch {
-      // kept until a later prune succeeds
-    }
+    this.db.transaction(() => { for (const token of tokens) remove.run(nodeId, token); })();
   }
 
   /** Adds to the line counters, creating the demo's row if needed (inside the log write transaction). */

@@ -134,9 +134,21 @@ export class LogsRepository {
     return this.deleteWhere('ts < @ts', { ts, limit });
   }
 
-  /** Deletes the `limit` oldest records. */
-  deleteOldest(limit: number): Deleted {
-    return this.deleteWhere('1', { limit });
+  /**
+   * Deletes the oldest records until their bytes add up to `bytes` (at most maxRows), in one
+   * transaction: each page changes once in the WAL, not once per chunk.
+   */
+  deleteOldestBytes(bytes: number, maxRows = 100_000): Deleted {
+    return this.db.transaction(() => {
+      const deleted: Deleted = { ids: [], bytes: 0 };
+      while (deleted.bytes < bytes && deleted.ids.length < maxRows) {
+        const chunk = this.deleteWhere('1', { limit: 1000 });
+        if (chunk.ids.length === 0) break;
+        for (const id of chunk.ids) deleted.ids.push(id);
+        deleted.bytes += chunk.bytes;
+      }
+      return deleted;
+    })();
   }
 
   // The newest record always stays: record ids then never go back, and the search index, which

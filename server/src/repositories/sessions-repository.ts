@@ -1,18 +1,39 @@
 import type { Db } from '../db/database.js';
+import { writeNow, type WriteScheduler } from '../services/deferred-writes.js';
 import { toUser, USER_COLUMNS, type User, type UserRow } from './users-repository.js';
 
-/** Browser sessions. Only the SHA-256 of the cookie value is stored. */
+/**
+ * Browser sessions. Only the SHA-256 of the cookie value is stored. While the disk refuses
+ * writes, sign-in and sign-out still take effect at once: the change is held in memory until the
+ * database has it.
+ */
 export class SessionsRepository {
-  constructor(private readonly db: Db) {}
+  /** Sessions created while the disk refused them. */
+  private readonly unstored = new Map<string, { userId: number; expiresAt: number }>();
+  /** Sessions ended whose row the disk has not let us delete yet. */
+  private readonly ended = new Set<string>();
+
+  constructor(private readonly db: Db, private readonly deferred: WriteScheduler = writeNow) {}
 
   create(tokenHash: string, userId: number, ttlMs: number): void {
     const now = Date.now();
-    this.db.prepare('INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)')
-      .run(tokenHash, userId, now, now + ttlMs);
+    this.unstored.set(tokenHash, { userId, expiresAt: now + ttlMs });
+    this.deferred.run(`session:${tokenHash}`, () => {
+      this.db.prepare('INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)')
+        .run(tokenHash, userId, now, now + ttlMs);
+      this.unstored.delete(tokenHash);
+    });
   }
 
   /** The user of a live session of an enabled user, and when the session ends. */
   find(tokenHash: string, now = Date.now()): { user: User; expiresAt: number } | undefined {
+    if (this.ended.has(tokenHash)) return undefined;
+    const unstored = this.unstored.get(tokenHash);
+    if (unstored) {
+      if (unstored.expiresAt <= now) return undefined;
+      const row = this.db.prepare(`SELECT ${USER_COLUMNS} FROM users u WHERE u.id = ? AND u.disabled_at IS NULL`).get(unstored.userId) as UserRow | undefined;
+      return row && { user: toUser(row), expiresAt: unstored.expiresAt };
+    }
     const row = this.db.prepare(`
       SELECT ${USER_COLUMNS}, s.expires_at AS session_expires_at FROM sessions s JOIN users u ON u.id = s.user_id
       WHERE s.token_hash = ? AND s.expires_at > ? AND u.disabled_at IS NULL`).get(tokenHash, now) as (UserRow & { session_expires_at: number }) | undefined;
@@ -20,15 +41,28 @@ export class SessionsRepository {
   }
 
   delete(tokenHash: string): void {
-    this.db.prepare('DELETE FROM sessions WHERE token_hash = ?').run(tokenHash);
+    this.unstored.delete(tokenHash);
+    this.ended.add(tokenHash);
+    // Replaces a creation still waiting: a session signed out before it was stored is never stored.
+    this.deferred.run(`session:${tokenHash}`, () => {
+      this.db.prepare('DELETE FROM sessions WHERE token_hash = ?').run(tokenHash);
+      this.ended.delete(tokenHash);
+    });
   }
 
   /** Ends every session of a user but the one kept (a password change keeps the session that made it). */
   deleteForUser(userId: number, keepHash: string | null = null): number {
+    for (const [hash, session] of this.unstored) if (session.userId === userId && hash !== keepHash) this.unstored.delete(hash);
     return this.db.prepare('DELETE FROM sessions WHERE user_id = ? AND token_hash IS NOT ?').run(userId, keepHash).changes;
   }
 
+  /** Housekeeping: a disk that refuses it only postpones it to the next start. */
   deleteExpired(now = Date.now()): number {
-    return this.db.prepare('DELETE FROM sessions WHERE expires_at <= ?').run(now).changes;
+    try {
+      return this.db.prepare('DELETE FROM sessions WHERE expires_at <= ?').run(now).changes;
+    } catch (err) {
+      this.deferred.report(err, 'deleting expired sessions');
+      return 0;
+    }
   }
 }

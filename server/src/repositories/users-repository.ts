@@ -1,5 +1,6 @@
 import type { UserView } from '@dvic/protocol';
 import type { Db } from '../db/database.js';
+import { writeNow, type WriteScheduler } from '../services/deferred-writes.js';
 
 /** viewer: sees the lab; operator: also runs commands and terminals; admin: also manages nodes and users. */
 export type Role = UserView['role'];
@@ -36,7 +37,7 @@ export const userView = (user: User): UserView => ({
 });
 
 export class UsersRepository {
-  constructor(private readonly db: Db) {}
+  constructor(private readonly db: Db, private readonly deferred: WriteScheduler = writeNow) {}
 
   count(): number {
     return (this.db.prepare('SELECT COUNT(*) AS n FROM users').get() as { n: number }).n;
@@ -91,8 +92,9 @@ export class UsersRepository {
     this.db.prepare('UPDATE users SET password_hash = ? WHERE id = ?').run(passwordHash, id);
   }
 
+  /** Notes a sign-in (later when the disk refuses it: signing in must work on a full disk). */
   recordLogin(id: number, now = Date.now()): void {
-    this.db.prepare('UPDATE users SET last_login_at = ? WHERE id = ?').run(now, id);
+    this.deferred.run(`user-login:${id}`, () => this.db.prepare('UPDATE users SET last_login_at = ? WHERE id = ?').run(now, id));
   }
 
   /** Removes a user; their sessions and tokens go with them (ON DELETE CASCADE). */

@@ -64,10 +64,10 @@ export class AuditTrail {
     this.repository.append(boundedEntry(entry));
   }
 
-  /** Appends an entry, logging instead of throwing (after the fact: a refusal, an end of session). */
+  /** Appends an entry of something that happened (a refusal, an end of session): on a full disk it waits in memory; never throws. */
   appendBestEffort(entry: NewAuditEntry): void {
     try {
-      this.append(entry);
+      this.repository.appendLater(boundedEntry(entry));
     } catch (err) {
       this.log.error({ err, action: entry.action }, 'could not write to the audit log');
     }

@@ -5,6 +5,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import { ApiError } from '../errors.js';
 import type { AgentHub } from '../hub/agent-hub.js';
 import type { NodeRegistry } from '../live/node-registry.js';
+import { writeNow, type WriteScheduler } from './deferred-writes.js';
 import type { CommandQuery, CommandRecord, CommandSpec, CommandsRepository } from '../repositories/commands-repository.js';
 import { isFinalStatus, type CommandStatus } from '@dvic/protocol';
 
@@ -59,6 +60,8 @@ const withoutOutput = (c: CommandView): CommandView => ({ ...c, stdout: '', stde
  */
 export class CommandService extends EventEmitter<CommandServiceEvents> {
   private readonly active = new Map<string, ActiveCommand>();
+  /** Ended commands whose last state waits for the disk: shown from here until it is stored. */
+  private readonly unstored = new Map<string, CommandRecord>();
 
   constructor(
     private readonly repository: CommandsRepository,
@@ -66,6 +69,7 @@ export class CommandService extends EventEmitter<CommandServiceEvents> {
     private readonly registry: NodeRegistry,
     private readonly limits: CommandLimits,
     private readonly log: FastifyBaseLogger,
+    private readonly deferred: WriteScheduler = writeNow,
   ) {
     super();
     for (const record of repository.unfinished()) {
@@ -118,7 +122,7 @@ export class CommandService extends EventEmitter<CommandServiceEvents> {
   }
 
   get(id: string): CommandView | undefined {
-    return this.active.get(id)?.record ?? this.repository.get(id);
+    return this.active.get(id)?.record ?? this.unstored.get(id) ?? this.repository.get(id);
   }
 
   /** Cancels a queued or running command: its whole process group is killed. */
@@ -205,7 +209,7 @@ export class CommandService extends EventEmitter<CommandServiceEvents> {
     this.hub.sendTo(record.node_id, { type: 'exec.request', data: { command_id: record.id, ...record.spec, max_output_bytes: this.limits.maxOutputBytes } });
     record.status = 'running';
     record.started_at = Date.now();
-    this.repository.update(record);
+    this.store(record);
     entry.watchdog = setTimeout(() => {
       const active = this.active.get(record.id);
       if (active) this.finish(active, { status: 'lost', error: 'no result from the agent after its timeout' });
@@ -231,6 +235,15 @@ export class CommandService extends EventEmitter<CommandServiceEvents> {
     }
   }
 
+  /** Writes the command as it is when the write runs (now, or once the disk has room). */
+  private store(record: CommandRecord): void {
+    this.unstored.set(record.id, record);
+    this.deferred.run(`command:${record.id}`, () => {
+      this.repository.update(record);
+      this.unstored.delete(record.id);
+    });
+  }
+
   private finish(entry: ActiveCommand, change: Partial<CommandView> & { status: CommandStatus }): void {
     const { record } = entry;
     if (isFinalStatus(record.status)) return;
@@ -239,11 +252,7 @@ export class CommandService extends EventEmitter<CommandServiceEvents> {
     record.finished_at = Date.now();
     record.duration_ms ??= record.started_at === null ? null : record.finished_at - record.started_at;
     this.active.delete(record.id);
-    try {
-      this.repository.update(record);
-    } catch (err) {
-      this.log.error({ err, commandId: record.id }, 'could not record the end of a command');
-    }
+    this.store(record);
     this.log.info({ commandId: record.id, nodeId: record.node_id, status: record.status, exitCode: record.exit_code }, 'command ended');
     this.emit('updated', withoutOutput(record));
   }

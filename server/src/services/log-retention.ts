@@ -1,46 +1,229 @@
 import type { FastifyBaseLogger } from 'fastify';
-import type { LogSearchIndex } from '../db/log-search-index.js';
+import { ErrorCode } from '@dvic/protocol';
 import type { LogsRepository } from '../repositories/logs-repository.js';
+import type { StoreFailure } from './store-failure.js';
 
 const CHUNK = 10_000;
 const MAX_CHUNKS_PER_RUN = 100;
-// Size-based deletion goes in smaller steps so it stops close to the limit.
-const SIZE_CHUNK = 1000;
+/** Measure, delete, give back, measure again: at most this many rounds per run (the next run goes on). */
+const MAX_ROOM_PASSES = 50;
+/**
+ * One round deletes at most this share of the cap, and of the free space: deleting rows and
+ * moving pages to give them back both go through the WAL first, so a round takes room before it
+ * gives room back; small rounds keep that small.
+ */
+const ROUND_SHARE_OF_CAP = 0.1;
+const ROUND_SHARE_OF_FREE = 0.1;
+/** Over the cap, the files are brought back to this share of it, so a stream does not trigger a run per batch. */
+const CAP_LOW_WATER = 0.9;
+/**
+ * Past this share of the cap, or under twice the floor of free space (logs coming faster than
+ * retention deletes), new log batches are refused until it catches up: the files stay near the
+ * cap, and the free space above the floor, whatever transient room deleting and indexing take.
+ */
+const CAP_CEILING = 1.1;
+const FLOOR_MARGIN = 2;
+/** Under twice the floor, retention makes room up to this many floors free, so refusing and accepting do not alternate per batch. */
+const FLOOR_TARGET = 2.25;
+/** Past twice its limit, the WAL is truncated here (by the writer); at 4 times, new logs wait until it is. */
+const WAL_TRUNCATE = 2;
+const WAL_BACKLOG = 4;
 
 /**
- * Deletes log records older than maxAgeMs, then the oldest ones while the store is over maxBytes.
- * Works in chunks so one run never blocks the server for long.
+ * The WAL size the checkpointer keeps to (db/checkpointer.ts): a small share of the cap and of the
+ * free-space floor, so the WAL never takes over either.
+ */
+export const walLimitFor = (maxBytes: number, minFreeBytes: number): number =>
+  Math.round(Math.max(256 * 1024, Math.min(16 * 1024 * 1024, maxBytes / 20, minFreeBytes > 0 ? minFreeBytes / 8 : Number.POSITIVE_INFINITY)));
+
+export interface RetentionLimits {
+  maxAgeMs: number;
+  /** DVIC_LOG_RETENTION_MB: the store's files (database, WAL, search index and its WAL) stay under it. */
+  maxBytes: number;
+  /** DVIC_MIN_FREE_MB: under twice this free (storage state low), the oldest logs make room. */
+  minFreeBytes: number;
+  /** The WAL size the checkpointer keeps to (walLimitFor); at WAL_BACKLOG times it, logs wait too. */
+  walLimitBytes: number;
+  intervalMs: number;
+}
+
+/** The disk as retention needs it. */
+export interface DiskFigures {
+  /** The store's files as they are on disk (database, index, their WALs). */
+  usedBytes: number;
+  walBytes: number;
+  /** Pages in use in the database and the index: what deleting rows reduces at once. */
+  dataBytes: number;
+  /** Free space on the filesystem. */
+  freeBytes: number;
+}
+
+export interface RetentionStore {
+  /** Gives the pages of deleted rows back to the filesystem (incremental vacuum, truncating checkpoint); false when it could not finish now. */
+  compact(): boolean;
+  /** Empties the WAL (truncating checkpoint); false when it could not now. */
+  truncateWal(): boolean;
+}
+
+export interface RetentionIndex {
+  /** Takes deleted records out of the full-text index and compacts it; resolves when done. */
+  forget(ids: number[]): Promise<void>;
+}
+
+/**
+ * Deletes log records older than maxAgeMs, then the oldest ones while the store's files on disk
+ * are over maxBytes or the disk is under twice the free-space floor, giving the space back each
+ * time (else deleted rows would only leave free pages inside the files). Runs on a timer and, so
+ * that a fast stream never outruns the cap, after every `step` bytes of new records.
  */
 export class LogRetention {
   private timer: NodeJS.Timeout | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private runAgain = false;
+  private stopped = false;
+  private storedAtLastRun = 0;
+  private storedAtLastLook = 0;
+  /** New record bytes between two runs triggered by writing. */
+  readonly step: number;
+  /**
+   * Set while the files are past CAP_CEILING x the cap, the disk under FLOOR_MARGIN x the floor, or
+   * the WAL past WAL_BACKLOG x its limit: logs arrive faster than retention makes room (or than
+   * checkpoints empty the WAL), so log batches are answered "overloaded" (the agent keeps them and
+   * sends them again).
+   */
+  refusal: StoreFailure | null = null;
 
   constructor(
     private readonly logs: LogsRepository,
-    private readonly searchIndex: Pick<LogSearchIndex, 'forget'>,
-    private readonly limits: { maxAgeMs: number; maxBytes: number; intervalMs: number },
+    private readonly store: RetentionStore,
+    private readonly searchIndex: RetentionIndex,
+    private readonly measure: () => DiskFigures,
+    private readonly limits: RetentionLimits,
     private readonly log: FastifyBaseLogger,
-  ) {}
+  ) {
+    const floorStep = limits.minFreeBytes > 0 ? limits.minFreeBytes / 4 : Number.POSITIVE_INFINITY;
+    this.step = Math.max(64 * 1024, Math.min(16 * 1024 * 1024, limits.maxBytes / 20, floorStep));
+  }
 
   start(): void {
-    this.timer = setInterval(() => this.run(), this.limits.intervalMs);
+    this.storedAtLastRun = this.logs.storedBytes;
+    this.timer = setInterval(() => this.schedule(), this.limits.intervalMs);
     this.timer.unref();
   }
 
-  stop(): void {
+  stop(): Promise<void> {
+    this.stopped = true;
     clearInterval(this.timer);
+    clearTimeout(this.retryTimer);
+    this.runAgain = false;
+    return this.running ?? Promise.resolve();
   }
 
-  run(now = Date.now()): { deleted: number } {
+  /** New records were stored: a look at the disk every quarter step, a run every step. */
+  written(): void {
+    const stored = this.logs.storedBytes;
+    if (stored - this.storedAtLastLook >= this.step / 4) this.lookAtRoom();
+    if (stored - this.storedAtLastRun >= this.step) this.schedule();
+  }
+
+  /** Sets or lifts the refusal; a WAL past twice its limit is truncated first (checkpoints in the worker cannot restart it under constant writes). */
+  private lookAtRoom(): void {
+    this.storedAtLastLook = this.logs.storedBytes;
+    const { maxBytes, minFreeBytes, walLimitBytes } = this.limits;
+    let figures = this.measure();
+    if (figures.walBytes > WAL_TRUNCATE * walLimitBytes && this.store.truncateWal()) figures = this.measure();
+    const { walBytes, dataBytes, freeBytes } = figures;
+    const over = dataBytes + walBytes > CAP_CEILING * maxBytes || freeBytes < FLOOR_MARGIN * minFreeBytes || walBytes > WAL_BACKLOG * walLimitBytes;
+    if (over && !this.refusal) this.log.warn({ ...figures, ...this.limits }, 'logs arrive faster than retention makes room: log batches are refused until it catches up');
+    this.refusal = over
+      ? { code: ErrorCode.overloaded, message: 'the server is making room for logs (size cap, free-space floor): send again shortly', retryAfterMs: 1000 }
+      : null;
+    if (over) this.schedule();
+  }
+
+  /** Runs soon; one run at a time (a request during a run makes one more after it). */
+  schedule(): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.runAgain = true;
+      return;
+    }
+    this.running = this.run().then(({ deleted }) => deleted, (err: unknown) => {
+      this.log.warn({ err, code: (err as { code?: string }).code }, 'log retention failed: trying again at the next run');
+      return 0;
+    }).then((deleted) => {
+      this.running = undefined;
+      // Refusing logs only helps while there are logs to delete; otherwise the next run looks again.
+      if (this.refusal && deleted > 0) this.lookAtRoom();
+      else this.refusal = null;
+      if (this.runAgain) {
+        this.runAgain = false;
+        this.schedule();
+      }
+    });
+  }
+
+  async run(now = Date.now()): Promise<{ deleted: number }> {
+    this.storedAtLastRun = this.logs.storedBytes;
+    let deleted = await this.deleteByAge(now);
+    for (let pass = 0; pass < MAX_ROOM_PASSES; pass++) {
+      const { removed, givenBack } = await this.makeRoom();
+      deleted += removed;
+      if (removed === 0) break;
+      // Another checkpoint was in the way: the files have not shrunk yet, measuring again now
+      // would delete more than needed. The next run goes on, shortly.
+      if (!givenBack) {
+        this.retrySoon();
+        break;
+      }
+    }
+    if (deleted) {
+      const figures = this.measure();
+      this.log.info({ deleted, usedBytes: figures.usedBytes, freeBytes: figures.freeBytes }, 'log retention removed old records');
+    }
+    return { deleted };
+  }
+
+  private async deleteByAge(now: number): Promise<number> {
     let deleted = 0;
     for (let i = 0; i < MAX_CHUNKS_PER_RUN; i++) {
-      const byAge = this.logs.deleteOlderThan(now - this.limits.maxAgeMs, CHUNK);
-      const bySize = byAge.ids.length === 0 && this.logs.storedBytes > this.limits.maxBytes ? this.logs.deleteOldest(SIZE_CHUNK) : { ids: [], bytes: 0 };
-      const removed = [...byAge.ids, ...bySize.ids];
-      this.searchIndex.forget(removed);
-      deleted += removed.length;
-      if (removed.length === 0) break;
+      const { ids } = this.logs.deleteOlderThan(now - this.limits.maxAgeMs, CHUNK);
+      if (ids.length === 0) break;
+      deleted += ids.length;
+      if (!(await this.giveBack(ids))) this.retrySoon();
     }
-    if (deleted) this.log.info({ deleted, bytes: this.logs.storedBytes }, 'log retention removed old records');
-    return { deleted };
+    return deleted;
+  }
+
+  /**
+   * One round: how many bytes must go (over the cap: the data down to 90 % of it; under twice the
+   * floor: the shortfall, less the free pages inside the files that new rows fill first), that
+   * share of the oldest records deleted in one transaction, and the room given back.
+   */
+  private async makeRoom(): Promise<{ removed: number; givenBack: boolean }> {
+    const { usedBytes, walBytes, dataBytes, freeBytes } = this.measure();
+    const { maxBytes, minFreeBytes } = this.limits;
+    const overCap = usedBytes > maxBytes ? dataBytes - CAP_LOW_WATER * maxBytes : 0;
+    const reusable = Math.max(0, usedBytes - walBytes - dataBytes);
+    const underFloor = freeBytes < FLOOR_MARGIN * minFreeBytes ? FLOOR_TARGET * minFreeBytes - freeBytes - reusable : 0;
+    const excess = Math.max(overCap, underFloor);
+    if (excess <= 0 || this.logs.storedBytes <= 0) return { removed: 0, givenBack: true };
+    // Record bytes (message, fields) to the pages they take with their indexes and the search index.
+    const onDisk = Math.max(1, dataBytes / this.logs.storedBytes);
+    const round = Math.min(excess, ROUND_SHARE_OF_CAP * maxBytes, Math.max(64 * 1024, ROUND_SHARE_OF_FREE * freeBytes));
+    const { ids } = this.logs.deleteOldestBytes(round / onDisk);
+    return { removed: ids.length, givenBack: await this.giveBack(ids) };
+  }
+
+  private async giveBack(ids: number[]): Promise<boolean> {
+    await this.searchIndex.forget(ids);
+    return this.store.compact();
+  }
+
+  private retrySoon(): void {
+    clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => this.schedule(), 200);
+    this.retryTimer.unref();
   }
 }

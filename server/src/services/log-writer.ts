@@ -41,8 +41,8 @@ export class LogWriter extends EventEmitter<LogWriterEvents> {
   recordsStored = 0;
   duplicatesIgnored = 0;
   batchesFailed = 0;
-  /** While set, every batch is refused at once (the disk is full): no write is attempted. */
-  refuseWith: StoreFailure | null = null;
+  /** What to answer instead of writing (the disk is full, retention is behind); null: write. Asked for every batch. */
+  refusal: () => StoreFailure | null = () => null;
 
   constructor(
     private readonly db: Db,
@@ -64,7 +64,8 @@ export class LogWriter extends EventEmitter<LogWriterEvents> {
   }
 
   write(batch: LogBatch): void {
-    if (this.refuseWith) return batch.failed(this.refuseWith);
+    const refusal = this.refusal();
+    if (refusal) return batch.failed(refusal);
     this.queue.push(batch);
     this.queuedRecords += batch.records.length;
     if (this.queuedRecords >= FLUSH_RECORDS) return this.flush();

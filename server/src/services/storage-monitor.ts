@@ -19,6 +19,8 @@ export interface StorageLimits {
 
 /** The database, its WAL and the search index: what the server writes, as files on disk. */
 export const STORE_FILES = ['dvic.sqlite', 'dvic.sqlite-wal', 'dvic.sqlite-shm', 'dvic-search.sqlite', 'dvic-search.sqlite-wal', 'dvic-search.sqlite-shm'];
+/** The write-ahead logs among them: they come and go with checkpoints. */
+export const WAL_FILES = STORE_FILES.filter((name) => name.endsWith('-wal'));
 
 /**
  * Watches the data directory's disk: free space against the floor, and the store's real size.
@@ -66,9 +68,9 @@ export class StorageMonitor extends EventEmitter<StorageMonitorEvents> {
   }
 
   /** Bytes of the store's files on disk (allocated blocks, so sparse files count for what they use). */
-  usedBytes(): number {
+  usedBytes(names = STORE_FILES): number {
     let total = 0;
-    for (const name of STORE_FILES) {
+    for (const name of names) {
       try {
         total += fs.statSync(path.join(this.dataDir, name)).blocks * 512;
       } catch {

@@ -8,14 +8,34 @@ export interface StoreFailure {
   retryAfterMs: number;
 }
 
-const FULL_CODES = new Set(['SQLITE_FULL', 'SQLITE_IOERR_WRITE', 'SQLITE_IOERR_FSYNC', 'SQLITE_IOERR_SHMSIZE', 'SQLITE_READONLY', 'ENOSPC']);
+const FULL_CODES = new Set(['SQLITE_FULL', 'SQLITE_IOERR_WRITE', 'SQLITE_IOERR_FSYNC', 'SQLITE_IOERR_SHMSIZE', 'SQLITE_READONLY', 'ENOSPC', 'EDQUOT']);
+/** Conditions of the disk or the database that pass: the same write may succeed later. */
+const PASSING_PREFIXES = ['SQLITE_BUSY', 'SQLITE_LOCKED', 'SQLITE_IOERR', 'SQLITE_CANTOPEN', 'SQLITE_READONLY'];
+
+const codeOf = (err: unknown): string | undefined => {
+  const code = (err as { code?: unknown } | null | undefined)?.code;
+  return typeof code === 'string' ? code : undefined;
+};
+
+const isFull = (code: string) => FULL_CODES.has(code) || code.startsWith('SQLITE_READONLY');
+
+export const FULL_DISK_MESSAGE = 'the server cannot write: its disk is full';
 
 /** Classifies an error thrown by a write: a full disk is retried later, anything else sooner. */
 export function storeFailure(err: unknown): StoreFailure {
-  const code = (err as { code?: unknown }).code;
-  if (typeof code === 'string' && (FULL_CODES.has(code) || code.startsWith('SQLITE_READONLY'))) {
-    return { code: ErrorCode.storageFull, message: 'the server cannot write: its disk is full', retryAfterMs: 5000 };
-  }
-  const message = err instanceof InjectedFault ? err.message : `the server could not store this (${typeof code === 'string' ? code : 'error'})`;
+  const code = codeOf(err);
+  if (code !== undefined && isFull(code)) return { code: ErrorCode.storageFull, message: FULL_DISK_MESSAGE, retryAfterMs: 5000 };
+  const message = err instanceof InjectedFault ? err.message : `the server could not store this (${code ?? 'error'})`;
   return { code: ErrorCode.storageFailed, message, retryAfterMs: 1000 };
+}
+
+/**
+ * A write that failed because of the disk or a busy database (it may succeed later), as a
+ * StoreFailure; null for any other error (a bug or a constraint: retrying would not help).
+ */
+export function passingStoreFailure(err: unknown): StoreFailure | null {
+  const code = codeOf(err);
+  if (code === undefined) return null;
+  if (isFull(code) || PASSING_PREFIXES.some((p) => code.startsWith(p))) return storeFailure(err);
+  return null;
 }

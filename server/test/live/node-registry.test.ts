@@ -6,12 +6,13 @@ import { NodeRegistry } from '../../src/live/node-registry.js';
 import { DemosRepository } from '../../src/repositories/demos-repository.js';
 import { NodesRepository } from '../../src/repositories/nodes-repository.js';
 import { ApiError } from '../../src/errors.js';
+import { DeferredWrites } from '../../src/services/deferred-writes.js';
 import { memoryDb, silentLog } from '../support/memory-db.js';
 
 let db: Db;
 let registry: NodeRegistry;
 const key = 'unused-public-key';
-const make = () => new NodeRegistry(new NodesRepository(db), new DemoRegistry(new DemosRepository(db)), 60_000, silentLog);
+const make = () => new NodeRegistry(new NodesRepository(db), new DemoRegistry(new DemosRepository(db)), 60_000, new DeferredWrites(() => undefined, silentLog));
 
 beforeEach(() => {
   db = memoryDb();

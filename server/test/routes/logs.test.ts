@@ -195,19 +195,20 @@ describe('live log tail', () => {
 });
 
 describe('retention', () => {
-  it('deletes records older than the age limit, then the oldest while over the size limit', async () => {
+  it('deletes records older than the age limit, then the oldest while the files are over the size limit, giving the space back', async () => {
     const { agent } = await onlineAgent('pi');
     agent.send(batch('old', 0, 3000));
     await agent.next((m) => m.id === 'old');
-    const { logRetention, logStore: logs } = server.app;
+    const { logRetention, storage } = server.app;
     const limits = (logRetention as unknown as { limits: { maxBytes: number; maxAgeMs: number } }).limits;
-    limits.maxBytes = logs.storedBytes / 2;
-    expect(logRetention.run(Date.parse('2026-11-24T10:00:00.000Z')).deleted).toBeGreaterThanOrEqual(1000);
-    expect(logs.storedBytes).toBeLessThanOrEqual(limits.maxBytes);
+    limits.maxBytes = storage.usedBytes() / 2;
+    expect((await logRetention.run(Date.parse('2026-11-24T10:00:00.000Z'))).deleted).toBeGreaterThanOrEqual(1000);
+    // The index catching up, or a checkpoint in the way, can take a further round (retention runs again by itself).
+    await waitFor(() => storage.usedBytes() <= limits.maxBytes, 5000, 'the files under the limit');
     const left = (await search('limit=1000')).body.records;
     expect(left.at(-1).message).not.toBe('line 0'); // the oldest went first
     limits.maxBytes = Infinity;
-    logRetention.run(Date.parse('2026-11-24T10:00:02.000Z') + limits.maxAgeMs);
+    await logRetention.run(Date.parse('2026-11-24T10:00:02.000Z') + limits.maxAgeMs);
     const remaining = (await search('limit=1000')).body.records.map((r: LogRecordView) => r.message);
     expect(remaining.every((m: string) => Number(m.split(' ')[1]) >= 2000)).toBe(true);
     agent.close();

@@ -64,7 +64,7 @@ describe('log writer', () => {
   });
 
   it('answers every batch at once with storage_full while the disk is full, writing nothing', () => {
-    writer.refuseWith = { code: 'storage_full', message: 'the disk is full', retryAfterMs: 5000 };
+    writer.refusal = () => ({ code: 'storage_full', message: 'the disk is full', retryAfterMs: 5000 });
     const answers: Answer[] = [];
     batch(0, 2, answers);
     expect(answers).toEqual([{ failure: { code: 'storage_full', message: 'the disk is full', retryAfterMs: 5000 } }]);

@@ -34,9 +34,9 @@ async function listen(dataDir: string, env: Record<string, string>, port = 0): P
   return { app, address };
 }
 
-/** A real server on an ephemeral loopback port with its own temporary data dir. */
-export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'dvic-test-'));
+/** A real server on an ephemeral loopback port with its own temporary data dir (or the given one, kept on close). */
+export async function startTestServer(env: Record<string, string> = {}, options: { dataDir?: string } = {}): Promise<TestServer> {
+  const dataDir = options.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'dvic-test-'));
   const { app, address } = await listen(dataDir, env);
   const login = await app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { username: 'admin', password: ADMIN_PASSWORD } });
   const cookie = String(login.headers['set-cookie']).split(';')[0]!;
@@ -60,7 +60,7 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
     },
     async close() {
       await server.app.close();
-      fs.rmSync(dataDir, { recursive: true, force: true });
+      if (!options.dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
     },
   };
   return server;

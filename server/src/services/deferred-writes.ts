@@ -1,0 +1,133 @@
+import type { FastifyBaseLogger } from 'fastify';
+import { passingStoreFailure, type StoreFailure } from './store-failure.js';
+
+/** A write that fails again and again (a periodic flush on a full disk) is logged this often at most. */
+const REPORT_EVERY_MS = 60_000;
+
+/** Past this many waiting writes, the oldest is given up (and logged by key) so memory stays bounded. */
+const MAX_WAITING = 100_000;
+
+/** How a store runs a write that may wait for the disk (DeferredWrites), or not (writeNow). */
+export interface WriteScheduler {
+  run(key: string, write: () => void): boolean;
+  uniqueKey(prefix: string): string;
+  report(err: unknown, what: string): void;
+}
+
+/** Writes at once and lets a failure through: for tools that run beside the server (reset-admin) and tests. */
+export const writeNow: WriteScheduler = {
+  run: (_key, write) => {
+    write();
+    return true;
+  },
+  uniqueKey: (prefix) => prefix,
+  report: (err) => {
+    throw err;
+  },
+};
+
+/**
+ * Writes that may wait for the disk. A write the disk refuses (full, read-only, busy) is kept in
+ * memory, the latest one per key, and run again in order once storage recovers (or at the next
+ * retry tick), so what the server shows (a node's status, a demo, a command's end, an audit
+ * entry, a session) reaches the database later instead of being lost or crashing the server.
+ * Any other error (a bug, a constraint) is the caller's, as without this.
+ */
+export class DeferredWrites implements WriteScheduler {
+  private readonly waiting = new Map<string, () => void>();
+  private timer: NodeJS.Timeout | undefined;
+  private sequence = 0;
+  private readonly reportedAt = new Map<string, number>();
+  /** Writes given up because too many were waiting. */
+  dropped = 0;
+
+  constructor(
+    private readonly onFailure: (failure: StoreFailure) => void,
+    private readonly log: FastifyBaseLogger,
+    private readonly maxWaiting = MAX_WAITING,
+  ) {}
+
+  get size(): number {
+    return this.waiting.size;
+  }
+
+  /** A key no other write shares (for entries that are appended, never replaced). */
+  uniqueKey(prefix: string): string {
+    return `${prefix}:${++this.sequence}`;
+  }
+
+  /**
+   * Runs the write now, after any that wait (order is kept); true when it is stored, false when it
+   * waits. A later write with the same key replaces a waiting one.
+   */
+  run(key: string, write: () => void): boolean {
+    if (this.waiting.size === 0) {
+      try {
+        write();
+        return true;
+      } catch (err) {
+        this.keep(key, write, err);
+        return false;
+      }
+    }
+    this.waiting.delete(key);
+    this.waiting.set(key, write);
+    this.retry();
+    return !this.waiting.has(key);
+  }
+
+  /** Runs the waiting writes in order; stops at the first the disk still refuses. */
+  retry(): void {
+    const before = this.waiting.size;
+    for (const [key, write] of this.waiting) {
+      try {
+        write();
+      } catch (err) {
+        const failure = passingStoreFailure(err);
+        if (failure) {
+          this.onFailure(failure);
+          return;
+        }
+        this.log.error({ err, key }, 'a write that waited for the disk failed: given up');
+      }
+      this.waiting.delete(key);
+    }
+    if (before) this.log.info({ writes: before }, 'the writes that waited for the disk are stored');
+  }
+
+  /** A write outside this queue failed (e.g. a periodic flush that tries again by itself): report it. */
+  report(err: unknown, what: string, now = Date.now()): void {
+    const failure = passingStoreFailure(err);
+    if (failure) this.onFailure(failure);
+    if (now - (this.reportedAt.get(what) ?? Number.NEGATIVE_INFINITY) < REPORT_EVERY_MS) return;
+    this.reportedAt.set(what, now);
+    if (failure) this.log.warn({ code: (err as { code?: string }).code }, `${what}: ${failure.message}, trying again later`);
+    else this.log.error({ err }, `${what} failed`);
+  }
+
+  start(intervalMs: number): void {
+    this.timer = setInterval(() => { if (this.waiting.size) this.retry(); }, intervalMs);
+    this.timer.unref();
+  }
+
+  /** A last try; what still waits is lost with the process, and said so. */
+  stop(): void {
+    clearInterval(this.timer);
+    if (this.waiting.size) this.retry();
+    if (this.waiting.size) this.log.error({ writes: this.waiting.size, keys: [...this.waiting.keys()].slice(0, 20) }, 'the disk refused these writes until shutdown: they are lost');
+  }
+
+  private keep(key: string, write: () => void, err: unknown): void {
+    const failure = passingStoreFailure(err);
+    if (!failure) throw err;
+    if (this.waiting.size === 0) this.log.warn({ code: (err as { code?: string }).code, key }, `${failure.message}: writes wait in memory until it can`);
+    if (this.waiting.size >= this.maxWaiting) {
+      const [oldest] = this.waiting.keys();
+      this.waiting.delete(oldest!);
+      this.dropped++;
+      this.log.error({ key: oldest }, `more than ${this.maxWaiting} writes wait for the disk: the oldest is given up`);
+    }
+    this.waiting.set(key, write);
+    this.onFailure(failure);
+  }
+}

@@ -1,0 +1,48 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { afterEach, describe, expect, it } from 'vitest';
+import { migrate } from '../../src/db/database.js';
+import { migrations } from '../../src/db/migrations/index.js';
+import { DB_FILE, Store } from '../../src/db/store.js';
+
+const quiet = { warn: () => undefined, info: () => undefined, error: () => undefined } as never;
+
+let dir: string;
+let store: Store | undefined;
+afterEach(async () => {
+  await store?.close();
+  store = undefined;
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+/** A database as the releases before incremental vacuum made it, with `rows` log records. */
+function oldDatabase(rows: number): string {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dvic-store-'));
+  const file = path.join(dir, DB_FILE);
+  const db = new Database(file);
+  db.pragma('journal_mode = WAL');
+  migrate(db, migrations);
+  const insert = db.prepare(`INSERT INTO log_records (node_id, source, stream, offset, ts, level, message, size) VALUES ('n', 'demo', 's', ?, ?, 2, ?, 264)`);
+  db.transaction(() => { for (let i = 0; i < rows; i++) insert.run(i, i, `line ${i} ${'x'.repeat(200)}`); })();
+  db.close();
+  return file;
+}
+
+describe('store', () => {
+  it('converts a database made before incremental vacuum, once, keeping its rows; deleted rows then give their space back', () => {
+    const file = oldDatabase(20_000);
+    const before = fs.statSync(file).size;
+    store = Store.open(dir, quiet);
+    expect(store.db.pragma('auto_vacuum', { simple: true })).toBe(2); // incremental
+    expect(store.db.prepare('SELECT COUNT(*) FROM log_records').pluck().get()).toBe(20_000);
+
+    store.db.prepare('DELETE FROM log_records WHERE id <= 15000').run();
+    expect(store.compact()).toBe(true);
+    const after = fs.statSync(file).size;
+    expect(after).toBeLessThan(before / 2);
+    expect(fs.statSync(`${file}-wal`).size).toBe(0);
+    expect(store.dataBytes()).toBeLessThanOrEqual(after + fs.statSync(path.join(dir, 'dvic-search.sqlite')).size);
+  });
+});
