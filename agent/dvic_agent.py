@@ -70,6 +70,7 @@ CONFIG_DEFAULTS = {
     "syslog_path": "/var/log/syslog",
     "log_batch_max_records": 1000,
     "log_batch_max_delay_ms": 100,
+    "log_answer_timeout_s": 30.0,
     "log_buffer_max_bytes": 8 * 1024 * 1024,
     "max_open_log_files": 256,
     "max_log_files": 10000,
@@ -109,6 +110,7 @@ class Config(object):
         self.syslog_path = str(merged["syslog_path"])
         self.log_batch_max_records = int(merged["log_batch_max_records"])
         self.log_batch_max_delay_ms = int(merged["log_batch_max_delay_ms"])
+        self.log_answer_timeout_s = float(merged["log_answer_timeout_s"])
         self.log_buffer_max_bytes = int(merged["log_buffer_max_bytes"])
         self.max_open_log_files = int(merged["max_open_log_files"])
         self.max_log_files = int(merged["max_log_files"])
@@ -130,6 +132,7 @@ CONFIG_CHECKS: List[Tuple[str, Callable[[Any], bool], str]] = [
     ("untrusted_log_files", lambda v: v in ("show", "ignore"), 'must be "show" or "ignore"'),
     ("system_logs", lambda v: v in ("auto", "journal", "syslog", "off"), 'must be "auto", "journal", "syslog" or "off"'),
     ("dead_link_s", lambda v: 1 <= v <= 3600, "must be between 1 and 3600"),
+    ("log_answer_timeout_s", lambda v: 1 <= v <= 3600, "must be between 1 and 3600"),
     ("tls_cert_sha256", lambda v: v == "" or re.match(r"^[0-9a-f]{64}$", v) is not None, "must be 64 hex digits (SHA-256 of the DER certificate)"),
 ]
 
@@ -432,6 +435,8 @@ PROTOCOL_CONSTANTS = json.loads(r'''{"PROTOCOL_VERSION":1,"MAX_FRAME_BYTES":1048
 # <<< generated
 
 SCHEMA_BASE = "https://dvic.devinci.fr/protocol/v1/"
+# WebSocket close codes by name (protocol/constants.json).
+CLOSE = dict((name, item["code"]) for name, item in PROTOCOL_CONSTANTS["CLOSE_CODES"].items())
 SCHEMAS_BY_ID = dict((s["$id"], s) for s in PROTOCOL_SCHEMAS)
 MESSAGE_SCHEMAS = dict((s["properties"]["type"]["const"], s) for s in PROTOCOL_SCHEMAS if "x-direction" in s)
 JSON_TYPES = {
@@ -820,7 +825,7 @@ class WebSocket(object):
     def ping(self, payload: bytes = b"") -> None:
         self._send(OP_PING, payload)
 
-    def close(self, code: int = 1000, reason: str = "") -> None:
+    def close(self, code: int = CLOSE["normal"], reason: str = "") -> None:
         """Starts (or answers) the closing handshake; the socket is shut when the peer answers or fails."""
         if self.close_sent or self.closed:
             return
@@ -887,7 +892,7 @@ class WebSocket(object):
         reason = payload[2:].decode("utf-8", "replace")
         if not self.close_sent:
             try:
-                self.close(code if code not in (1005, 1006) else 1000, "")
+                self.close(code if code not in (1005, 1006) else CLOSE["normal"], "")
             except OSError:
                 pass
         self.shutdown()
@@ -1402,7 +1407,6 @@ FEATURES: List[Callable[[Agent], Feature]] = []
 ##############################################################################
 
 MAX_IN_FLIGHT = 4  # batches per stream sent and not yet answered
-ACK_TIMEOUT_S = 30.0  # a batch with no answer by then is sent again
 BATCH_OVERHEAD_BYTES = 2048  # envelope, id, token, demo name: room kept free in every frame
 RETRY_MIN_S = 0.5
 RETRY_CAP_S = 60.0
@@ -1504,10 +1508,10 @@ class LogStream(object):
         self.retry_at = now + retry_delay(retry_after_s, self.failures)
         return self._rewind(ids.index(batch_id))
 
-    def expire(self, now: float) -> List[str]:
-        """Rewinds to the oldest batch still waiting for its answer after ACK_TIMEOUT_S."""
+    def expire(self, now: float, timeout: float) -> List[str]:
+        """Rewinds to the oldest batch still waiting for its answer after timeout seconds."""
         for index, batch in enumerate(self.in_flight):
-            if not batch[4] and now - batch[3] > ACK_TIMEOUT_S:
+            if not batch[4] and now - batch[3] > timeout:
                 return self._rewind(index)
         return []
 
@@ -1601,9 +1605,11 @@ class LogShipper(object):
     def expire(self, streams: List[LogStream], now: float) -> List[LogStream]:
         """Rewinds the streams with a batch unanswered for too long; returns them."""
         expired = []
+        timeout = self.agent.config.log_answer_timeout_s
         for stream in streams:
-            dropped = stream.expire(now)
+            dropped = stream.expire(now, timeout)
             if dropped:
+                log("WARN", "no answer to %s batch %s after %.0f s: sending it again" % (self.kind, dropped[0], timeout))
                 self.forget(dropped)
                 expired.append(stream)
         return expired
@@ -1807,13 +1813,28 @@ def parse_status_uids(text: str) -> List[int]:
     return []
 
 
-def judge_trust(file_uid: int, header: Dict[str, Any], pid_uids: Optional[List[int]]) -> str:
+def parse_passwd_uids(text: str) -> Dict[str, int]:
+    """/etc/passwd -> {user name: uid}; lines that are not name:x:uid:... are skipped."""
+    uids: Dict[str, int] = {}
+    for line in text.splitlines():
+        fields = line.split(":")
+        if len(fields) >= 3 and fields[0] and fields[2].isdigit():
+            uids.setdefault(fields[0], int(fields[2]))
+    return uids
+
+
+def judge_trust(file_uid: int, header: Dict[str, Any], pid_uids: Optional[List[int]], user_uids: Dict[str, int]) -> str:
     """Why a log file may not speak for the demo its header describes ("" when it may): its owner
-    must be root, or the user the header names and the user the demo's process runs as."""
+    must be root, or the user the header names (by uid and by name, in the demo's own passwd)
+    and the user the demo's process runs as."""
     if file_uid == 0:
         return ""
     if "uid" in header and header["uid"] != file_uid:
         return "the file belongs to uid %d but its header claims uid %d" % (file_uid, header["uid"])
+    if "user" in header and user_uids.get(header["user"]) != file_uid:
+        claimed = user_uids.get(header["user"])
+        who = "user %s (uid %d)" % (header["user"], claimed) if claimed is not None else "user %s, unknown here" % header["user"]
+        return "the file belongs to uid %d but its header claims %s" % (file_uid, who)
     if pid_uids and file_uid not in pid_uids:
         return "the file belongs to uid %d but process %d runs as uid %d" % (file_uid, header["pid"], pid_uids[0])
     return ""
@@ -1920,11 +1941,13 @@ def _parts(demos: List[Dict[str, Any]], limit: int) -> List[List[Dict[str, Any]]
 class Scope(object):
     """Where demo logs live: the host, or one mount namespace (a container, an unshare)."""
 
-    def __init__(self, key: str, log_dir: str, proc_dir: str, pid: Optional[int]):
+    def __init__(self, key: str, log_dir: str, proc_dir: str, pid: Optional[int], passwd_path: str):
         self.key = key
         self.log_dir = log_dir
         self.proc_dir = proc_dir
         self.pid = pid
+        # The demo's users: a container names them in its own /etc/passwd.
+        self.passwd_path = passwd_path
         self.container: Optional[Dict[str, str]] = None
 
 
@@ -2074,7 +2097,7 @@ class DemoLogs(Feature):
             if stream.pending and len(stream.in_flight) < MAX_IN_FLIGHT:
                 due = min(due, max(stream.retry_at, stream.pending_since + delay if stream.in_flight else 0) - now)
             if stream.in_flight:
-                due = min(due, stream.in_flight[0][3] + ACK_TIMEOUT_S - now)
+                due = min(due, stream.in_flight[0][3] + self.agent.config.log_answer_timeout_s - now)
         return max(0.0, due)
 
     def _wait(self, timeout: float) -> None:
@@ -2121,7 +2144,7 @@ class DemoLogs(Feature):
 
     def scopes(self) -> List[Scope]:
         """The host, plus one scope per mount namespace other than ours (its lowest pid)."""
-        found = [Scope("host", self.log_dir, self.proc_root, None)]
+        found = [Scope("host", self.log_dir, self.proc_root, None, os.path.join(self.agent.config.etc_root, "passwd"))]
         if not self.agent.config.container_logs:
             return found
         by_mnt: Dict[str, int] = {}
@@ -2135,7 +2158,8 @@ class DemoLogs(Feature):
                 by_mnt[mnt] = pid
         for mnt, pid in by_mnt.items():
             root = os.path.join(self.proc_root, str(pid), "root")
-            scope = Scope("mnt:" + mnt[5:-1], os.path.join(root, self.log_dir.lstrip("/")), os.path.join(root, "proc"), pid)
+            scope = Scope("mnt:" + mnt[5:-1], os.path.join(root, self.log_dir.lstrip("/")), os.path.join(root, "proc"), pid,
+                          os.path.join(root, "etc/passwd"))
             scope.container = self._container(pid)
             found.append(scope)
         return found
@@ -2326,7 +2350,8 @@ class DemoLogs(Feature):
         proc = os.path.join(scope.proc_dir, str(header["pid"]))
         stat_text = read_optional(os.path.join(proc, "stat"))
         same = bool(stat_text) and header.get("start_time", _safe_start_time(stat_text)) == _safe_start_time(stat_text)
-        return judge_trust(file_uid, header, parse_status_uids(read_optional(os.path.join(proc, "status"))) if same else None)
+        pid_uids = parse_status_uids(read_optional(os.path.join(proc, "status"))) if same else None
+        return judge_trust(file_uid, header, pid_uids, parse_passwd_uids(read_optional(scope.passwd_path)))
 
     def _skip(self, path: str, identity: Tuple[int, int, int, int], code: str, message: str) -> None:
         self.skipped[path] = identity
@@ -3573,7 +3598,6 @@ FEATURES.append(Terminals)
 # Connection: handshake, dispatch, reconnect
 ##############################################################################
 
-CLOSE = dict((name, item["code"]) for name, item in PROTOCOL_CONSTANTS["CLOSE_CODES"].items())
 MAX_FRAME_BYTES = PROTOCOL_CONSTANTS["MAX_FRAME_BYTES"]
 BACKOFF_BASE_S = 1.0
 BACKOFF_CAP_S = 30.0

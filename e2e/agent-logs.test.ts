@@ -134,6 +134,18 @@ describe('storage faults', () => {
     expect(system.map((r) => r.message).sort()).toEqual(Array.from({ length: 3000 }, (_, i) => `app[1]: sys ${i}`).sort());
     expect(agent.output).toContain('storage_failed'); // the faults did hit
   });
+
+  it('a batch lost on the way (no answer at all) is sent again after the answer timeout: every line stored once', async () => {
+    const faults = { DVIC_TEST_FAULTS: 'log-drop@2,log-drop@6' };
+    const { api, env, agent } = await setupNode('lost-batches', { log_answer_timeout_s: 2 }, faults);
+    const demo = pythonDemo(env, 'lossy-link', 5000, { prefix: 'seq' });
+    expect((await demo.exited).code).toBe(0);
+    await waitForCount(api, 'lossy-link', 5000, 60_000);
+    await sleep(1000); // anything sent twice would be stored by now
+    const stored = (await allRecords(api, { demo: 'lossy-link' })).map((r) => Number(r.message.split(' ')[1])).sort((a, b) => a - b);
+    expect(stored).toEqual(Array.from({ length: 5000 }, (_, i) => i));
+    expect(agent.output).toMatch(/no answer to demo\.logs batch \S+ after 2 s: sending it again/);
+  });
 });
 
 describe('bounded resources', () => {

@@ -187,7 +187,7 @@ describe.skipIf(skip)('dashboard in Chromium', () => {
     const { node: asleep } = await enroll(api, 'never-online');
     await page.goto(`${server.baseUrl}/nodes/${asleep.id}/terminal`);
     await expect.poll(() => page.getByTestId('terminal-status').textContent(), { timeout: 10_000 }).toBe('closed: node is offline');
-    await call(api.POST('/api/v1/nodes/{id}/revoke', { params: { path: { id: asleep.id } } }));
+    await call(api.POST('/api/v1/nodes/{id}/revoke', { params: { path: { id: asleep.id } }, body: {} }));
   });
 
   it('runs a command on the node from the commands page', async () => {

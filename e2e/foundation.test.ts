@@ -90,7 +90,7 @@ describe('refused agents', () => {
     const revoked = await enrollAgent(api, 'revoked');
     const revokedAgent = startAgent(revoked.configPath);
     await waitFor(async () => (await nodeOf(api, revoked.node.id)).status === 'online', 15_000, 'revoked node online first');
-    await call(api.POST('/api/v1/nodes/{id}/revoke', { params: { path: { id: revoked.node.id } } }));
+    await call(api.POST('/api/v1/nodes/{id}/revoke', { params: { path: { id: revoked.node.id } }, body: {} }));
     await revokedAgent.waitForOutput('node revoked', 15_000);
 
     const stats = await call(api.GET('/api/v1/server/stats'));

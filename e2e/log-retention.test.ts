@@ -3,13 +3,13 @@
 // space back, and the free-space floor holds.
 import fs from 'node:fs';
 import path from 'node:path';
+import { STORE_FILES } from '../server/src/services/storage-monitor.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { connectAgent } from '../server/test/support/simulated-agent.mjs';
 import { canMount, mountRequired, SmallDisk } from './support/small-disk.js';
 import { startTestServer, waitFor, type TestServer } from '../server/test/support/test-server.js';
 
 const MiB = 1024 * 1024;
-const STORE_FILES = ['dvic.sqlite', 'dvic.sqlite-wal', 'dvic.sqlite-shm', 'dvic-search.sqlite', 'dvic-search.sqlite-wal', 'dvic-search.sqlite-shm'];
 
 /** Bytes the store's files take on disk (allocated blocks). */
 function storeBytes(dir: string): number {

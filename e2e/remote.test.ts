@@ -54,7 +54,7 @@ describe('commands on the real agent', () => {
       await waitFor(() => fs.existsSync(pids) && fs.readFileSync(pids, 'utf8').trim().split('\n').length === 3, 5000, 'processes started');
       const started = fs.readFileSync(pids, 'utf8').trim().split('\n').map(Number);
       expect(started.every(alive)).toBe(true);
-      if (mode === 'cancel') await call(api.POST('/api/v1/commands/{id}/cancel', { params: { path: { id } } }));
+      if (mode === 'cancel') await call(api.POST('/api/v1/commands/{id}/cancel', { params: { path: { id } }, body: {} }));
       const done = await finished(api, id);
       expect(done.status).toBe(mode === 'cancel' ? 'cancelled' : 'timed_out');
       await waitFor(() => !started.some(alive), 5000, `${mode}: every process of the group gone`);

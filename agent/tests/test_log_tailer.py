@@ -8,6 +8,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import unittest
 
 from tests.support import PYTHON, TOKEN, VECTORS, dvic_agent as agent, make_agent, temp_dir, wait_until
@@ -184,11 +185,20 @@ class ParsingTest(unittest.TestCase):
 
     def test_trust_compares_the_owner_with_the_header_and_the_process(self):
         claim = {"pid": 42, "uid": 1000}
-        self.assertEqual(agent.judge_trust(0, claim, [1001] * 4), "")
-        self.assertEqual(agent.judge_trust(1000, claim, [1000] * 4), "")
-        self.assertEqual(agent.judge_trust(1000, claim, None), "")
-        self.assertIn("claims uid 1000", agent.judge_trust(1001, claim, [1001] * 4))
-        self.assertIn("process 42 runs as uid 0", agent.judge_trust(1000, claim, [0, 0, 0, 0]))
+        users = {"demo": 1000, "root": 0}
+        self.assertEqual(agent.judge_trust(0, claim, [1001] * 4, users), "")
+        self.assertEqual(agent.judge_trust(1000, claim, [1000] * 4, users), "")
+        self.assertEqual(agent.judge_trust(1000, claim, None, users), "")
+        self.assertIn("claims uid 1000", agent.judge_trust(1001, claim, [1001] * 4, users))
+        self.assertIn("process 42 runs as uid 0", agent.judge_trust(1000, claim, [0, 0, 0, 0], users))
+
+    def test_trust_compares_the_owner_with_the_user_the_header_names(self):
+        users = agent.parse_passwd_uids("root:x:0:0:root:/root:/bin/bash\ndemo:x:1000:1000::/home/demo:/bin/sh\nbroken line\n")
+        self.assertEqual(users, {"root": 0, "demo": 1000})
+        self.assertEqual(agent.judge_trust(1000, {"pid": 42, "user": "demo"}, None, users), "")
+        # Written by "nobody", claiming to be root's demo, with no uid to compare.
+        self.assertIn("claims user root (uid 0)", agent.judge_trust(65534, {"pid": 42, "user": "root"}, None, users))
+        self.assertIn("user ghost, unknown here", agent.judge_trust(1000, {"pid": 42, "user": "ghost"}, None, users))
         self.assertEqual(agent.parse_status_uids("Name:\tx\nUid:\t1000\t1001\t1002\t1003\nGid:\t1\t1\t1\t1\n"), [1000, 1001, 1002, 1003])
 
     def test_a_demo_table_too_big_for_one_frame_goes_in_parts(self):
@@ -281,7 +291,7 @@ class TailerTest(unittest.TestCase):
         h.write(header_line() + record(0), mode="w")
         h.cycle()
         stream = h.current().stream
-        stream.in_flight[0][3] -= agent.ACK_TIMEOUT_S + 1  # sent long ago
+        stream.in_flight[0][3] -= h.agent.config.log_answer_timeout_s + 1  # sent long ago
         h.cycle()
         self.assertEqual(h.shipped(), ["line 0", "line 0"])
         self.assertEqual(len(h.agent.log_answers), 1)  # the first id is forgotten
@@ -498,7 +508,7 @@ class HostileFilesTest(unittest.TestCase):
 
     def test_a_file_gone_or_replaced_between_listing_and_opening(self):
         h = Harness(self)
-        scope = agent.Scope("host", h.log_dir, "/proc", None)
+        scope = agent.Scope("host", h.log_dir, "/proc", None, "/etc/passwd")
         h.tailer._examine_safely(scope, h.path(), (TOKEN, None))  # listed, then deleted
         h.write(header_line(), mode="w")
         st = os.lstat(h.path())
@@ -552,7 +562,11 @@ class TrustTest(unittest.TestCase):
         self.addCleanup(self.sleeper.kill)
 
     def follow(self, owner, claimed_uid, pid, **config):
-        h = Harness(self, **config)
+        etc = tempfile.mkdtemp(prefix="dvic-etc-")
+        self.addCleanup(shutil.rmtree, etc, True)
+        with open(os.path.join(etc, "passwd"), "w") as f:
+            f.write("root:x:0:0::/root:/bin/sh\ndemo:x:1000:1000::/home/demo:/bin/sh\nother:x:1001:1001::/home/other:/bin/sh\n")
+        h = Harness(self, etc_root=etc, **config)
         h.write(json.dumps(header(pid, uid=claimed_uid)) + "\n" + record(0), mode="w")
         os.chown(h.path(), owner, owner)
         h.cycle()

@@ -47,7 +47,7 @@ export function App() {
   const node = /^\/nodes\/([^/]+)$/.exec(path);
   return (
     <NodesContext.Provider value={nodes}>
-      <Shell user={auth.user} onSignOut={() => call(api.POST('/api/v1/auth/logout')).finally(() => setAuth({ state: 'out' }))}>
+      <Shell user={auth.user} onSignOut={() => call(api.POST('/api/v1/auth/logout', { body: {} })).finally(() => setAuth({ state: 'out' }))}>
         {terminal ? <TerminalView nodeId={terminal[1]!} />
           : node ? <NodeDetail nodeId={node[1]!} />
           : path === '/logs' ? <Logs />

@@ -5,6 +5,8 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
+// The same folding as the matcher (search/text-query.ts): the index holds folded words.
+import { indexText } from '../dist/search/text-query.js';
 
 const Database = createRequire(import.meta.url)('better-sqlite3');
 
@@ -34,7 +36,7 @@ const remove = index.prepare('DELETE FROM log_fts WHERE rowid = ?');
 /** Indexes the next records after the watermark; returns how many. */
 const indexChunk = index.transaction(() => {
   const rows = readNew.all(indexedUpTo.get(), CHUNK);
-  for (const row of rows) insert.run(row.id, row.message);
+  for (const row of rows) insert.run(row.id, indexText(row.message));
   if (rows.length) advance.run(rows[rows.length - 1].id);
   return rows.length;
 });

@@ -133,7 +133,7 @@ async function run(ctx: Context, server: Connection, start: () => Promise<Starte
     onEnd: fail,
   });
   const stopListening = ctx.onInterrupt(() => {
-    for (const f of followed.values()) if (!f.done) void call(server.api.POST('/api/v1/commands/{id}/cancel', { params: { path: { id: f.id } } })).catch(() => undefined);
+    for (const f of followed.values()) if (!f.done) void call(server.api.POST('/api/v1/commands/{id}/cancel', { params: { path: { id: f.id } }, body: {} })).catch(() => undefined);
     ctx.stderr.write('dvic: cancelling…\n');
   });
   live.start();

@@ -28,7 +28,7 @@ export async function logout(args: string[], ctx: Context): Promise<number> {
   const config = loadConfig(ctx.env);
   if (!config) throw new CliError('not signed in');
   if (config.token_id !== undefined) {
-    await call(connect(config).api.DELETE('/api/v1/tokens/{id}', { params: { path: { id: config.token_id } } })).catch(() => undefined);
+    await call(connect(config).api.DELETE('/api/v1/tokens/{id}', { params: { path: { id: config.token_id } }, body: {} })).catch(() => undefined);
   }
   removeConfig(ctx.env);
   print(ctx, `Signed out of ${config.url}`);

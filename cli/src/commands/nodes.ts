@@ -157,7 +157,7 @@ async function revoke(args: string[], ctx: Context): Promise<number> {
   const { values, positionals } = parse(args, {}, usage);
   if (values.help) return print(ctx, `${usage}\n\nDisconnects the node's agent and refuses it from now on.`), 0;
   if (positionals.length !== 1) throw new UsageError(usage);
-  const { node } = await call(connection(ctx).api.POST('/api/v1/nodes/{id}/revoke', nodePath(positionals[0]!)));
+  const { node } = await call(connection(ctx).api.POST('/api/v1/nodes/{id}/revoke', { ...nodePath(positionals[0]!), body: {} }));
   print(ctx, `${node.name} revoked`);
   return 0;
 }

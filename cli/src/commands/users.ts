@@ -119,7 +119,7 @@ export async function users(args: string[], ctx: Context): Promise<number> {
     }
     case 'remove': {
       const user = await findUser(client, needName());
-      await call(client.DELETE('/api/v1/users/{id}', { params: { path: { id: user.id } } }));
+      await call(client.DELETE('/api/v1/users/{id}', { params: { path: { id: user.id } }, body: {} }));
       print(ctx, `Removed ${user.username}`);
       return 0;
     }

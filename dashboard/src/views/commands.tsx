@@ -74,7 +74,7 @@ export function Commands() {
               <header>
                 <strong>{names.get(c.node_id) ?? c.node_id}</strong>
                 <span class={`cmd-status ${c.status}`}>{c.status}{c.exit_code != null ? ` (${c.exit_code})` : ''}{c.signal ? ` ${c.signal}` : ''}</span>
-                {!isFinal(c) && <button type="button" onClick={() => call(api.POST('/api/v1/commands/{id}/cancel', { params: { path: { id: c.id } } })).catch(() => undefined)}>Cancel</button>}
+                {!isFinal(c) && <button type="button" onClick={() => call(api.POST('/api/v1/commands/{id}/cancel', { params: { path: { id: c.id } }, body: {} })).catch(() => undefined)}>Cancel</button>}
               </header>
               <pre>{c.stdout}{c.stderr && <span class="stderr">{c.stderr}</span>}{c.error && <span class="stderr">{c.error}</span>}{c.truncated && '\n… output truncated'}</pre>
             </article>

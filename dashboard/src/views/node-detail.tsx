@@ -164,7 +164,7 @@ function NodeEditor({ node, onChange }: { node: LiveNode; onChange: (n: LiveNode
   };
   const revoke = () => {
     if (confirm(`Revoke ${node.name}? Its agent is disconnected and refused until it is enrolled again.`)) {
-      void run(() => call(api.POST('/api/v1/nodes/{id}/revoke', path)), `${node.name} is revoked.`);
+      void run(() => call(api.POST('/api/v1/nodes/{id}/revoke', { ...path, body: {} })), `${node.name} is revoked.`);
     }
   };
   return (

@@ -63,7 +63,7 @@ function UserAdmin({ me }: { me: string }) {
   };
   const remove = (user: User) => {
     if (!confirm(`Remove ${user.username}? Their sessions and tokens end at once.`)) return;
-    void change(`Removed ${user.username}`, () => call(api.DELETE('/api/v1/users/{id}', { params: { path: { id: user.id } } })));
+    void change(`Removed ${user.username}`, () => call(api.DELETE('/api/v1/users/{id}', { params: { path: { id: user.id } }, body: {} })));
   };
 
   return (

@@ -1364,6 +1364,9 @@ export const schemas = [
           "message": {
             "type": "string",
             "maxLength": 1024
+          },
+          "candidates": {
+            "$ref": "../api/error.json#/properties/error/properties/candidates"
           }
         }
       }

@@ -628,6 +628,15 @@ export interface CommandsUnsubscribeLiveMessage {
 }
 
 /**
+ * The nodes an ambiguous reference matches (409)
+ */
+
+export type Candidates = {
+  id: string;
+  name: string;
+}[];
+
+/**
  * A client message on /api/v1/live was refused.
  */
 
@@ -640,6 +649,7 @@ export interface LiveErrorLiveMessage {
   data: {
     code: string;
     message: string;
+    candidates?: Candidates;
   };
 }
 

@@ -8,7 +8,9 @@ import { attachSearchIndex, LogSearchIndex, SEARCH_SCHEMA } from './log-search-i
 import { migrations } from './migrations/index.js';
 
 export const DB_FILE = 'dvic.sqlite';
-export const SEARCH_FILE = 'dvic-search.sqlite';
+/** Versioned: an index made by a server that folded text differently is rebuilt under a new name. */
+export const SEARCH_FILE = 'dvic-search-v2.sqlite';
+const OLD_SEARCH_FILES = ['dvic-search.sqlite'];
 
 export interface StoreLimits {
   /** The WAL is checkpointed past this size, and cut back to it when it restarts. */
@@ -229,6 +231,7 @@ export class Store {
   /** The index file, or (when the disk cannot hold it even empty) an empty index in memory: searches then read every record. */
   private attachIndex(): void {
     this.detachIndex();
+    this.removeOldIndexes();
     try {
       attachSearchIndex(this.db, path.join(this.dataDir, SEARCH_FILE));
       this.indexInMemory = false;
@@ -238,6 +241,13 @@ export class Store {
       if (!this.indexInMemory) this.log.warn({ code: codeOf(err) }, 'no room for the full-text index file: searching without it until there is');
       attachSearchIndex(this.db, ':memory:');
       this.indexInMemory = true;
+    }
+  }
+
+  /** The index files of earlier versions: rebuilt under the new name, so the old ones go. */
+  private removeOldIndexes(): void {
+    for (const name of OLD_SEARCH_FILES) {
+      for (const suffix of ['', '-wal', '-shm']) fs.rmSync(path.join(this.dataDir, name + suffix), { force: true });
     }
   }
 

@@ -18,6 +18,8 @@ export class AgentConnection {
   state: State = 'challenged';
   nodeId: string | undefined;
   capabilities: readonly string[] = [];
+  /** The largest frame the agent accepts (its hello says; the protocol's limit until then). */
+  maxFrameBytes: number = MAX_FRAME_BYTES;
   /** Pings sent since the last sign of life; the hub drops the connection at 3. */
   missedPongs = 0;
   readonly remoteAddress: string;
@@ -39,8 +41,15 @@ export class AgentConnection {
     });
   }
 
-  send(message: object): void {
-    if (this.socket.readyState === this.socket.OPEN) this.socket.send(JSON.stringify(message));
+  /** Sends a message; false when the agent's own frame limit (from its hello) is too small for it. */
+  send(message: object): boolean {
+    const text = JSON.stringify(message);
+    if (Buffer.byteLength(text) > this.maxFrameBytes) {
+      this.hub.log.warn({ nodeId: this.nodeId, bytes: Buffer.byteLength(text), limit: this.maxFrameBytes }, 'message larger than the agent accepts: not sent');
+      return false;
+    }
+    if (this.socket.readyState === this.socket.OPEN) this.socket.send(text);
+    return true;
   }
 
   sendBinary(frame: Buffer): void {
@@ -119,6 +128,7 @@ export class AgentConnection {
     this.state = 'authenticated';
     this.nodeId = node.id;
     this.capabilities = hello.capabilities;
+    this.maxFrameBytes = Math.min(hello.max_frame_bytes ?? MAX_FRAME_BYTES, MAX_FRAME_BYTES);
     this.hub.stats.authenticated++;
     if (!this.hub.register(this)) return;
     this.send({

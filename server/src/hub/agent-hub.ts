@@ -77,12 +77,10 @@ export class AgentHub extends EventEmitter<AgentHubEvents> {
     this.log.info({ nodeId: connection.nodeId, reason }, 'agent disconnected');
   }
 
-  /** Sends a message to a node's agent; false when the node is not connected. */
+  /** Sends a message to a node's agent; false when it is not connected or the message is too large for it. */
   sendTo(nodeId: string, message: object): boolean {
     const connection = this.byNode.get(nodeId);
-    if (!connection) return false;
-    connection.send(message);
-    return true;
+    return connection ? connection.send(message) : false;
   }
 
   /** Sends a binary (terminal or tunnel) frame to a node's agent; false when it is not connected. */

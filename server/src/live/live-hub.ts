@@ -110,12 +110,13 @@ export class LiveHub {
       (this.clientHandlers[m.type] as (s: WebSocket, m: LiveClientMessage) => void)(socket, m);
     } catch (err) {
       if (!(err instanceof ApiError)) throw err;
-      this.reply(socket, err.code, err.message);
+      this.reply(socket, err.code, err.message, err.extras.candidates);
     }
   }
 
-  private reply(socket: WebSocket, code: string, message: string): void {
-    this.send(socket, { type: 'live.error', data: { code, message: message.slice(0, 1024) } });
+  /** A refused client message: the same code, message and (for an ambiguous node) candidates as REST. */
+  private reply(socket: WebSocket, code: string, message: string, candidates?: { id: string; name: string }[]): void {
+    this.send(socket, { type: 'live.error', data: { code, message: message.slice(0, 1024), ...(candidates ? { candidates } : {}) } });
   }
 
   private send(socket: WebSocket, message: LiveMessage): void {

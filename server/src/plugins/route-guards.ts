@@ -35,6 +35,9 @@ declare module 'fastify' {
 
 export const hasRole = (user: { role: Role } | null, role: Role) => user !== null && roleRank(user.role) >= roleRank(role);
 
+const CHANGES = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+const EMPTY_BODY = { type: 'object', additionalProperties: false, description: 'No fields: send {}' };
+
 const auditAction = (audit: RouteGuard['audit']) => (typeof audit === 'string' ? audit : audit?.action);
 
 /** The audit entry of a request: the user, the address, the target and what was asked. */
@@ -72,6 +75,8 @@ export const routeGuardsPlugin = fp(async (app) => {
 
   app.addHook('onRoute', (route: RouteOptions) => {
     const audit = route.config?.audit;
+    // A change that takes no body takes exactly {}: anything else is refused, not audited as given.
+    if (route.schema && !route.schema.body && [route.method].flat().some((m) => CHANGES.has(m))) route.schema.body = EMPTY_BODY;
     // Documented in the OpenAPI document, where a test checks every route's guard.
     if (route.schema && !route.schema.hide) Object.assign(route.schema, { 'x-role': route.config?.public ? 'public' : route.config?.role ?? 'viewer', ...(audit ? { 'x-audit': auditAction(audit) } : {}) });
     if (!audit || (route as { websocket?: boolean }).websocket) return;

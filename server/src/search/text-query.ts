@@ -12,10 +12,23 @@ export type TextQuery = string[][];
 const WORD = /[\p{L}\p{N}]+/gu;
 const MAX_TERMS = 16;
 
-const fold = (text: string) => text.normalize('NFD').replace(/\p{M}+/gu, '').toLowerCase();
+/**
+ * Case- and accent-insensitive: Latin-style accents (the combining diacritical marks U+0300-U+036F
+ * of the decomposed text) go, everything else is composed back, so Hangul, kana with voicing
+ * marks, Indic vowel signs and Hebrew points keep their meaning.
+ */
+const fold = (text: string) => text.normalize('NFD').replace(/[\u0300-\u036f]+/g, '').normalize('NFC').toLowerCase();
 
 export function words(text: string): string[] {
   return fold(text).match(WORD) ?? [];
+}
+
+/**
+ * What the full-text index stores for a message: its folded words. Index and matcher then cut and
+ * fold text the same way, so the index lookup is always a superset of what the matcher accepts.
+ */
+export function indexText(message: string): string {
+  return words(message).join(' ');
 }
 
 /** Parses what a user typed; null when there is nothing to look for. */

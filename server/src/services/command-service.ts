@@ -125,18 +125,23 @@ export class CommandService extends EventEmitter<CommandServiceEvents> {
     return this.active.get(id)?.record ?? this.unstored.get(id) ?? this.repository.get(id);
   }
 
-  /** Cancels a queued or running command: its whole process group is killed. */
+  /**
+   * Cancels a queued or running command: its whole process group is killed. Nothing happens before
+   * the transaction (and its audit entry) commits; the answer is the command as it then becomes.
+   */
   cancel(id: string): CommandView {
     const command = this.get(id);
     if (!command) throw new ApiError(404, ErrorCode.notFound, `command ${id} not found`);
     const entry = this.active.get(id);
     if (!entry) throw new ApiError(409, ErrorCode.conflict, `command already ended (${command.status})`);
-    if (entry.record.status === 'queued') {
-      this.finish(entry, { status: 'cancelled' });
-    } else if (!this.hub.sendTo(entry.record.node_id, { type: 'exec.cancel', data: { command_id: id } })) {
-      this.finish(entry, { status: 'lost', error: 'the node went offline' });
-    }
-    return this.get(id)!;
+    const queued = entry.record.status === 'queued';
+    this.repository.afterCommit(() => {
+      if (queued) this.finish(entry, { status: 'cancelled' });
+      else if (!this.hub.sendTo(entry.record.node_id, { type: 'exec.cancel', data: { command_id: id } })) {
+        this.finish(entry, { status: 'lost', error: 'the node went offline' });
+      }
+    });
+    return queued ? { ...entry.record, status: 'cancelled' } : { ...entry.record };
   }
 
   private specOf(request: CommandRequest): { spec: CommandSpec; queueTtlMs: number | undefined } {
@@ -206,7 +211,10 @@ export class CommandService extends EventEmitter<CommandServiceEvents> {
     if (!this.hub.capabilities(record.node_id)?.includes('exec')) {
       return this.finish(entry, { status: 'error', error: 'the agent on this node cannot run commands (update it)' });
     }
-    this.hub.sendTo(record.node_id, { type: 'exec.request', data: { command_id: record.id, ...record.spec, max_output_bytes: this.limits.maxOutputBytes } });
+    const request = { type: 'exec.request', data: { command_id: record.id, ...record.spec, max_output_bytes: this.limits.maxOutputBytes } };
+    if (!this.hub.sendTo(record.node_id, request)) {
+      return this.finish(entry, { status: 'error', error: 'the command could not be sent: the node went offline, or it is larger than its agent accepts' });
+    }
     record.status = 'running';
     record.started_at = Date.now();
     this.store(record);

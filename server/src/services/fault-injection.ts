@@ -1,10 +1,12 @@
 /**
- * Test-only failure points, armed by DVIC_TEST_FAULTS (e.g. "log-store@3" makes the 3rd log batch
- * the server tries to store fail once) or by a test in the same process. They let end-to-end tests
+ * Test-only failure points, armed by DVIC_TEST_FAULTS or by a test in the same process:
+ * "log-store@3" makes the 3rd log batch the server tries to store fail once (answered logs.nack);
+ * "log-drop@3" makes the server ignore the 3rd log batch it receives (no answer at all, as if it
+ * was lost on the way: the agent must send it again after its answer timeout). They let end-to-end tests
  * prove that a failure loses nothing; in normal operation nothing is armed and each check is a
  * map lookup.
  */
-export type FaultPoint = 'log-store';
+export type FaultPoint = 'log-store' | 'log-drop';
 
 export class FaultInjector {
   private readonly armed = new Map<FaultPoint, Set<number>>();
@@ -14,8 +16,8 @@ export class FaultInjector {
   static fromSpec(spec: string | undefined): FaultInjector {
     const faults = new FaultInjector();
     for (const item of (spec ?? '').split(',').map((s) => s.trim()).filter(Boolean)) {
-      const match = /^(log-store)@(\d+)$/.exec(item);
-      if (!match) throw new Error(`DVIC_TEST_FAULTS: "${item}" is not point@n (points: log-store)`);
+      const match = /^(log-store|log-drop)@(\d+)$/.exec(item);
+      if (!match) throw new Error(`DVIC_TEST_FAULTS: "${item}" is not point@n (points: log-store, log-drop)`);
       faults.arm(match[1] as FaultPoint, Number(match[2]));
     }
     return faults;

@@ -64,6 +64,7 @@ export class LogWriter extends EventEmitter<LogWriterEvents> {
   }
 
   write(batch: LogBatch): void {
+    if (this.dropped()) return;
     const refusal = this.refusal();
     if (refusal) return batch.failed(refusal);
     this.queue.push(batch);
@@ -90,6 +91,16 @@ export class LogWriter extends EventEmitter<LogWriterEvents> {
       outcomes = batches.map(() => ({ ok: false, failure }));
     }
     this.answer(batches, outcomes);
+  }
+
+  /** The test-only "log-drop" fault: the batch vanishes, unanswered. */
+  private dropped(): boolean {
+    try {
+      this.faults.check('log-drop');
+      return false;
+    } catch {
+      return true;
+    }
   }
 
   private store(batch: LogBatch): Outcome {

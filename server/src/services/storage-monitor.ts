@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { StorageStatus } from '@dvic/protocol';
 import { ErrorCode } from '@dvic/protocol';
+import { DB_FILE, SEARCH_FILE } from '../db/store.js';
 import type { StoreFailure } from './store-failure.js';
 
 export interface StorageMonitorEvents {
@@ -18,7 +19,7 @@ export interface StorageLimits {
 }
 
 /** The database, its WAL and the search index: what the server writes, as files on disk. */
-export const STORE_FILES = ['dvic.sqlite', 'dvic.sqlite-wal', 'dvic.sqlite-shm', 'dvic-search.sqlite', 'dvic-search.sqlite-wal', 'dvic-search.sqlite-shm'];
+export const STORE_FILES = [DB_FILE, SEARCH_FILE].flatMap((name) => [name, `${name}-wal`, `${name}-shm`]);
 /** The write-ahead logs among them: they come and go with checkpoints. */
 export const WAL_FILES = STORE_FILES.filter((name) => name.endsWith('-wal'));
 

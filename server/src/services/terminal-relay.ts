@@ -138,7 +138,7 @@ export class TerminalRelay {
     if (!byViewer) {
       if (session.viewer.readyState === session.viewer.OPEN) {
         session.viewer.send(JSON.stringify({ type: 'closed', exit_code: exitCode, reason }));
-        session.viewer.close(1000, reason.slice(0, 120));
+        session.viewer.close(CloseCode.normal, reason.slice(0, 120));
       }
     }
     if (byViewer || reason !== 'the shell exited') {

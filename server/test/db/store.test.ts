@@ -5,7 +5,7 @@ import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { migrate } from '../../src/db/database.js';
 import { migrations } from '../../src/db/migrations/index.js';
-import { DB_FILE, Store } from '../../src/db/store.js';
+import { DB_FILE, SEARCH_FILE, Store } from '../../src/db/store.js';
 
 const quiet = { warn: () => undefined, info: () => undefined, error: () => undefined } as never;
 
@@ -43,6 +43,6 @@ describe('store', () => {
     const after = fs.statSync(file).size;
     expect(after).toBeLessThan(before / 2);
     expect(fs.statSync(`${file}-wal`).size).toBe(0);
-    expect(store.dataBytes()).toBeLessThanOrEqual(after + fs.statSync(path.join(dir, 'dvic-search.sqlite')).size);
+    expect(store.dataBytes()).toBeLessThanOrEqual(after + fs.statSync(path.join(dir, SEARCH_FILE)).size);
   });
 });

@@ -84,6 +84,19 @@ describe('request bodies', () => {
     }
   });
 
+  it('take exactly {} on a change that has no fields, and refuse anything else with 400', async () => {
+    const doc = server.app.swagger() as { paths: Record<string, Record<string, { requestBody?: unknown }>> };
+    const changes = Object.entries(doc.paths).flatMap(([path, methods]) => Object.entries(methods)
+      .filter(([method]) => method !== 'get').map(([method, op]) => [`${method.toUpperCase()} ${path}`, op.requestBody] as const));
+    for (const [route, body] of changes) expect(body, `${route} declares no body`).toBeDefined();
+    const { node } = await server.enroll('no-body-node');
+    for (const [method, url] of [['POST', `/api/v1/nodes/${node.id}/revoke`], ['DELETE', '/api/v1/tokens/999'], ['POST', '/api/v1/auth/logout']] as const) {
+      const res = await server.api(method, url, { junk: { deeper: 1 } });
+      expect(res.statusCode, `${method} ${url}`).toBe(400);
+    }
+    expect((await server.api('GET', `/api/v1/nodes/${node.id}`)).json<{ node: { status: string } }>().node.status).toBe('offline');
+  });
+
   it('answer 400 to an unknown or mistyped nested field, change nothing, and never 500', async () => {
     const { node } = await server.enroll('deep-node');
     const id = node.id as string;

@@ -5,7 +5,8 @@ import type { Db } from '../../src/db/database.js';
 import { AuditRepository } from '../../src/repositories/audit-repository.js';
 import { CommandsRepository, type CommandRecord } from '../../src/repositories/commands-repository.js';
 import { LogsRepository } from '../../src/repositories/logs-repository.js';
-import { matchesText, parseTextQuery } from '../../src/search/text-query.js';
+import { indexText, matchesText, parseTextQuery } from '../../src/search/text-query.js';
+import { SEARCH_SCHEMA } from '../../src/db/log-search-index.js';
 import { memoryDb, newRecord, NODE_ID } from '../support/memory-db.js';
 
 const TEXTS = [
@@ -16,6 +17,11 @@ const TEXTS = [
   'café ouvert à 9h',
   'log_records table rebuilt',
   'the frame rate is low',
+  '한국 서버 오류',
+  'ガンダム 起動',
+  'नमस्ते दुनिया',
+  'สวัสดี ครับ',
+  'שָׁלוֹם עולם',
 ];
 
 /** q -> the texts it finds. */
@@ -38,6 +44,13 @@ const CASES: [string, string[]][] = [
   ['"', TEXTS],
   ['%', TEXTS],
   ["'; DROP TABLE log_records; --", []],
+  ['한국', ['한국 서버 오류']],
+  ['서', ['한국 서버 오류']],
+  ['ガンダム', ['ガンダム 起動']],
+  ['カンタム', []],
+  ['नमस्ते', ['नमस्ते दुनिया']],
+  ['สวัสดี', ['สวัสดี ครับ']],
+  ['"שָׁלוֹם עולם"', ['שָׁלוֹם עולם']],
 ];
 
 let db: Db;
@@ -51,7 +64,13 @@ const searches: Record<string, (db: Db) => Search> = {
     const query = parseTextQuery(q);
     return TEXTS.filter((t) => query === null || matchesText(query, t));
   },
-  'REST logs': (db) => {
+  'REST logs (records the full-text index has reached)': (db) => {
+    const logs = new LogsRepository(db);
+    const stored = db.transaction(() => logs.insertNew(TEXTS.map((t, i) => newRecord(i, t))))();
+    indexAsTheWorkerDoes(db, stored);
+    return (q) => logs.search({ q, limit: 100 }).records.map((r) => r.message).reverse();
+  },
+  'REST logs (records the index has not reached yet)': (db) => {
     const logs = new LogsRepository(db);
     db.transaction(() => logs.insertNew(TEXTS.map((t, i) => newRecord(i, t))))();
     return (q) => logs.search({ q, limit: 100 }).records.map((r) => r.message).reverse();
@@ -67,6 +86,13 @@ const searches: Record<string, (db: Db) => Search> = {
     return (q) => audit.search({ q, limit: 100 }).entries.map((e) => (e.details as { text: string }).text).reverse();
   },
 };
+
+/** What server/workers/log-search-indexer.mjs does with new records: folded words into the index. */
+function indexAsTheWorkerDoes(db: Db, records: { id: number; message: string }[]): void {
+  const insert = db.prepare(`INSERT INTO ${SEARCH_SCHEMA}.log_fts (rowid, message) VALUES (?, ?)`);
+  for (const r of records) insert.run(r.id, indexText(r.message));
+  db.prepare(`UPDATE ${SEARCH_SCHEMA}.index_state SET indexed_up_to = ?`).run(records.at(-1)!.id);
+}
 
 function command(i: number, text: string): CommandRecord {
   return {

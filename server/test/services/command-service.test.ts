@@ -63,6 +63,19 @@ describe('command service', () => {
     agent.close();
   });
 
+  it('does not send a command larger than the frames its agent accepts, and says why it did not run', async () => {
+    const { config } = await server.enroll('small-frames');
+    const agent = await connectAgent({
+      url: server.agentUrl, nodeId: config.node_id, privateKeyPem: config.private_key, capabilities: ['hardware', 'exec'], hello: { max_frame_bytes: 65536 },
+    });
+    const { commands } = server.app;
+    const { id } = commands.runOn('small-frames', { command: 'cat', stdin: 'x'.repeat(100_000) }, by);
+    expect(commands.get(id)).toMatchObject({ status: 'error', error: expect.stringMatching(/larger than its agent accepts/) });
+    commands.runOn('small-frames', { command: 'id' }, by);
+    expect((await agent.nextOf('exec.request')).data.command).toBe('id');
+    agent.close();
+  });
+
   it('keeps output up to the cap, marks it truncated, and ends the command from its result', async () => {
     const { agent, nodeId } = await onlineAgent('pi');
     const { commands } = server.app;

@@ -32,6 +32,8 @@ export interface ConnectOptions {
   nonce?: (serverNonce: string) => string;
   onChallenge?: (ws: WebSocket, challenge: ServerToAgentMessage) => boolean | void;
   capabilities?: string[];
+  /** Extra hello fields (e.g. max_frame_bytes). */
+  hello?: Partial<HelloMessage['data']>;
 }
 
 /** Connects as a node; resolves once welcomed, rejects with {code, reason} when the server closes first. */

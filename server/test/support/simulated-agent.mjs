@@ -34,7 +34,7 @@ export function sampleHost() {
  *
  * @param {{ url: string, nodeId: string, privateKeyPem: string,
  *           sign?: (message: string) => string, nonce?: (serverNonce: string) => string,
- *           onChallenge?: (ws: WebSocket, challenge: object) => boolean, capabilities?: string[] }} options
+ *           onChallenge?: (ws: WebSocket, challenge: object) => boolean, capabilities?: string[], hello?: object }} options
  */
 export function connectAgent(options) {
   const ws = new WebSocket(options.url, { perMessageDeflate: false });
@@ -71,7 +71,7 @@ export function connectAgent(options) {
         const nonce = options.nonce ? options.nonce(message.data.nonce) : message.data.nonce;
         const signed = authMessage(nonce, options.nodeId);
         const signature = options.sign ? options.sign(signed) : crypto.sign(null, Buffer.from(signed), options.privateKeyPem).toString('base64');
-        agent.hello = { type: 'hello', data: { node_id: options.nodeId, nonce, signature, protocol: 1, agent_version: 'sim-0.1.0', capabilities: options.capabilities ?? ['hardware'], host: sampleHost() } };
+        agent.hello = { type: 'hello', data: { node_id: options.nodeId, nonce, signature, protocol: 1, agent_version: 'sim-0.1.0', capabilities: options.capabilities ?? ['hardware'], host: sampleHost(), ...options.hello } };
         agent.send(agent.hello);
         return;
       }
