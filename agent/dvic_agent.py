@@ -1823,15 +1823,20 @@ def parse_passwd_uids(text: str) -> Dict[str, int]:
     return uids
 
 
+def owner_name(uid: int, user_uids: Dict[str, int]) -> Optional[str]:
+    """The first name a passwd gives this uid, or None."""
+    return next((name for name, known in user_uids.items() if known == uid), None)
+
+
 def judge_trust(file_uid: int, header: Dict[str, Any], pid_uids: Optional[List[int]], user_uids: Dict[str, int]) -> str:
     """Why a log file may not speak for the demo its header describes ("" when it may): its owner
-    must be root, or the user the header names (by uid and by name, in the demo's own passwd)
-    and the user the demo's process runs as."""
+    must be root, or the user the header names (its uid, or without one its name in the demo's own
+    passwd) and the user the demo's process runs as."""
     if file_uid == 0:
         return ""
     if "uid" in header and header["uid"] != file_uid:
         return "the file belongs to uid %d but its header claims uid %d" % (file_uid, header["uid"])
-    if "user" in header and user_uids.get(header["user"]) != file_uid:
+    if "uid" not in header and "user" in header and user_uids.get(header["user"]) != file_uid:
         claimed = user_uids.get(header["user"])
         who = "user %s (uid %d)" % (header["user"], claimed) if claimed is not None else "user %s, unknown here" % header["user"]
         return "the file belongs to uid %d but its header claims %s" % (file_uid, who)
@@ -1966,6 +1971,7 @@ class LogFile(object):
         self.generation: int = header.get("generation", 0)
         self.rotated = False
         self.trusted = True
+        self.owner_name: Optional[str] = None  # the file owner's name in the demo's passwd
         self.size_seen = 0
         self.active_at = time.monotonic()
         self.marker: Optional[Tuple[Tuple[int, int], Tuple[int, int], bytes]] = None  # (start, end, record)
@@ -2312,6 +2318,7 @@ class DemoLogs(Feature):
         position = start_position(group.saved, header, header_end)
         f = LogFile(group, path, (st.st_dev, st.st_ino, st.st_uid), header, position, self.meter)
         f.fd, f.rotated, f.trusted = fd, suffix is not None, not untrusted
+        f.owner_name = owner_name(st.st_uid, parse_passwd_uids(read_optional(scope.passwd_path)))
         if group.owner is None and st.st_uid != 0:
             group.owner = st.st_uid
         group.files[f.generation] = f
@@ -2678,6 +2685,9 @@ class DemoLogs(Feature):
                          ("started_at", "started_at"), ("argv", "argv")):
             if key in header:
                 state[out] = header[key]  # the header passed its schema: every value fits demo.state
+        owner = f.owner_name
+        if f.trusted and f.uid != 0 and owner:
+            state["user"] = owner  # the name of the file's owner, never one the header made up
         if group.scope.container:
             state["container"] = group.scope.container
         return state

@@ -199,6 +199,10 @@ class ParsingTest(unittest.TestCase):
         # Written by "nobody", claiming to be root's demo, with no uid to compare.
         self.assertIn("claims user root (uid 0)", agent.judge_trust(65534, {"pid": 42, "user": "root"}, None, users))
         self.assertIn("user ghost, unknown here", agent.judge_trust(1000, {"pid": 42, "user": "ghost"}, None, users))
+        # With a uid, the uid decides (a name from a stale environment does not make it untrusted)...
+        self.assertEqual(agent.judge_trust(1000, {"pid": 42, "uid": 1000, "user": "root"}, None, users), "")
+        self.assertEqual(agent.owner_name(1000, users), "demo")
+
         self.assertEqual(agent.parse_status_uids("Name:\tx\nUid:\t1000\t1001\t1002\t1003\nGid:\t1\t1\t1\t1\n"), [1000, 1001, 1002, 1003])
 
     def test_a_demo_table_too_big_for_one_frame_goes_in_parts(self):
@@ -561,13 +565,13 @@ class TrustTest(unittest.TestCase):
         self.sleeper = subprocess.Popen(["sleep", "60"], preexec_fn=lambda: os.setuid(1000))
         self.addCleanup(self.sleeper.kill)
 
-    def follow(self, owner, claimed_uid, pid, **config):
+    def follow(self, owner, claimed_uid, pid, header_user="demo", **config):
         etc = tempfile.mkdtemp(prefix="dvic-etc-")
         self.addCleanup(shutil.rmtree, etc, True)
         with open(os.path.join(etc, "passwd"), "w") as f:
             f.write("root:x:0:0::/root:/bin/sh\ndemo:x:1000:1000::/home/demo:/bin/sh\nother:x:1001:1001::/home/other:/bin/sh\n")
         h = Harness(self, etc_root=etc, **config)
-        h.write(json.dumps(header(pid, uid=claimed_uid)) + "\n" + record(0), mode="w")
+        h.write(json.dumps(header(pid, uid=claimed_uid, user=header_user)) + "\n" + record(0), mode="w")
         os.chown(h.path(), owner, owner)
         h.cycle()
         return h
@@ -576,6 +580,10 @@ class TrustTest(unittest.TestCase):
         h = self.follow(1000, 1000, self.sleeper.pid)
         self.assertEqual([(d["trusted"], d["file_uid"], d["uid"]) for d in h.demos()], [(True, 1000, 1000)])
         self.assertEqual(h.problems("log_file.untrusted"), [])
+
+    def test_a_trusted_demo_is_shown_with_its_file_owners_name_whatever_the_header_says(self):
+        h = self.follow(1000, 1000, self.sleeper.pid, header_user="root")
+        self.assertEqual([(d["trusted"], d["user"]) for d in h.demos()], [(True, "demo")])
 
     def test_a_root_owned_file_is_trusted(self):
         h = self.follow(0, 1000, self.sleeper.pid)

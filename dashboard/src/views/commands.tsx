@@ -1,5 +1,5 @@
-import { useCallback, useEffect, useMemo, useState } from 'preact/hooks';
-import { duration, type CommandOutputLiveMessage, type CommandUpdatedLiveMessage } from '@dvic/protocol/shared';
+import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks';
+import { duration, isFinalStatus, type CommandOutputLiveMessage, type CommandUpdatedLiveMessage } from '@dvic/protocol/shared';
 import type { paths } from '@dvic/client';
 import { api, call } from '../api/client.js';
 import { live } from '../api/live.js';
@@ -28,6 +28,8 @@ export function Commands() {
   const [history, setHistory] = useState<Command[]>([]);
   const [search, setSearch] = useState('');
   const preselected = new URLSearchParams(location.search).get('node') ?? '';
+  /** The commands shown side by side (the live callback outlives renders). */
+  const followed = useRef(new Set<string>());
 
   const loadHistory = useCallback(() => {
     call(api.GET('/api/v1/commands', { params: { query: { limit: 100, ...(search ? { q: search } : {}) } } })).then((r) => setHistory(r.commands)).catch(() => undefined);
@@ -36,6 +38,12 @@ export function Commands() {
 
   useLiveMessages(['command.output', 'command.updated'], useCallback((messages: (CommandOutputLiveMessage | CommandUpdatedLiveMessage)[]) => {
     setRunning((current) => applyCommandMessages(current, messages));
+    // Output that reached the server between the start and the subscription is in neither the
+    // first fetch nor the stream: an ended command is fetched once more, for all of it.
+    for (const m of messages) {
+      if (m.type !== 'command.updated' || !isFinalStatus(m.data.command.status) || !followed.current.has(m.data.command.id)) continue;
+      void fetchCommand(m.data.command.id).then((full) => setRunning((current) => current.map((c) => (c.id === full.id ? mergeFetched(c, full) : c)))).catch(() => undefined);
+    }
   }, []));
 
   const run = async (e: Event) => {
@@ -47,6 +55,7 @@ export function Commands() {
       const { commands } = await call(api.POST('/api/v1/exec', { body }));
       const [first, ...rest] = commands.map((c) => c.id);
       if (first) live.send({ type: 'commands.subscribe', data: { ids: [first, ...rest] } });
+      followed.current = new Set(commands.map((c) => c.id));
       setRunning(commands);
       // Output that came before the subscription: fetch it once, the stream goes on from there.
       const full = await Promise.all(commands.map((c) => fetchCommand(c.id)));
