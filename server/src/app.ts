@@ -14,6 +14,7 @@ import { commandsPlugin } from './plugins/commands.js';
 import { registerDashboard } from './plugins/dashboard.js';
 import { dbPlugin } from './plugins/db.js';
 import { demosPlugin } from './plugins/demos.js';
+import { devicesPlugin } from './plugins/devices.js';
 import { liveHubPlugin } from './plugins/live-hub.js';
 import { logsPlugin } from './plugins/logs.js';
 import { nodesPlugin } from './plugins/nodes.js';
@@ -24,6 +25,7 @@ import { terminalsPlugin } from './plugins/terminals.js';
 import { webSecurityPlugin } from './plugins/web-security.js';
 import { documentStorageErrors } from './plugins/storage-errors.js';
 import { apiV1 } from './routes/api/v1/index.js';
+import { devicePingRoutes } from './routes/device-pings.js';
 import { registerProtocolSchemas } from './schemas/protocol-schemas.js';
 import { loadTls } from './services/tls.js';
 import { SERVER_VERSION } from './version.js';
@@ -87,6 +89,7 @@ export async function buildApp(
   await app.register(numberParamsPlugin);
   await app.register(demosPlugin);
   await app.register(nodesPlugin);
+  await app.register(devicesPlugin);
   await app.register(logsPlugin);
   await app.register(agentHubPlugin);
   await app.register(commandsPlugin);
@@ -95,6 +98,7 @@ export async function buildApp(
 
   app.get('/healthz', { schema: { hide: true } }, async () => ({ ok: true }));
   await app.register(apiV1, { prefix: '/api/v1' });
+  await app.register(devicePingRoutes);
   await registerDashboard(app, options.dashboardDir);
   return app;
 }

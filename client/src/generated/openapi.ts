@@ -694,6 +694,913 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/devices": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every keepalive device with its status */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            devices: components["schemas"]["Device"][];
+                        };
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        /** Add a device: answers its token once (only its hash is kept) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @description Extra time after the period before it is down (default 30) */
+                        grace_s?: number;
+                        /** @description Free-form key/value labels, e.g. {"room": "hall-b", "kind": "pi"} */
+                        labels?: {
+                            [key: string]: string;
+                        };
+                        /** @description Unique name: letters, digits, dot, dash, underscore */
+                        name: string;
+                        /** @description The node it belongs to (id or name), or null */
+                        node?: string | null;
+                        /** @description Expected time between pings (default 60) */
+                        period_s?: number;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            device: components["schemas"]["Device"];
+                            /** @description The device token: shown once, only its hash is kept */
+                            token: string;
+                        };
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                507: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/devices/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One device: status, last body, uptime over 24 h and 7 d, latest status changes */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Device id or name */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            device: components["schemas"]["DeviceDetail"];
+                        };
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        /** Remove a device, its pings and history */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Device id or name */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            /** @description No fields: send {} */
+            requestBody: {
+                content: {
+                    "application/json": Record<string, never>;
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                507: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        /** Rename a device or change its labels, node, period or grace */
+        patch: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Device id or name */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @description Extra time after the period before it is down (default 30) */
+                        grace_s?: number;
+                        /** @description Free-form key/value labels, e.g. {"room": "hall-b", "kind": "pi"} */
+                        labels?: {
+                            [key: string]: string;
+                        };
+                        /** @description Unique name: letters, digits, dot, dash, underscore */
+                        name?: string;
+                        /** @description The node it belongs to (id or name), or null */
+                        node?: string | null;
+                        /** @description Expected time between pings (default 60) */
+                        period_s?: number;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            device: components["schemas"]["Device"];
+                        };
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                507: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        trace?: never;
+    };
+    "/api/v1/devices/{id}/pause": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Pause a device: no late or down until its next ping or a resume */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Device id or name */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            /** @description No fields: send {} */
+            requestBody: {
+                content: {
+                    "application/json": Record<string, never>;
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            device: components["schemas"]["Device"];
+                        };
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                507: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/devices/{id}/pings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A device's pings, newest first (the last 1,000 are kept), with their numbers and logs */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description Pings with a smaller id (paging) */
+                    before?: number;
+                    limit?: number;
+                };
+                header?: never;
+                path: {
+                    /** @description Device id or name */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            pings: components["schemas"]["DevicePing"][];
+                        };
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/devices/{id}/resume": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Resume a paused device: new again until its next ping */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Device id or name */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            /** @description No fields: send {} */
+            requestBody: {
+                content: {
+                    "application/json": Record<string, never>;
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            device: components["schemas"]["Device"];
+                        };
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                507: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/devices/{id}/token": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** A new token for a device (shown once); the old one stops working */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Device id or name */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            /** @description No fields: send {} */
+            requestBody: {
+                content: {
+                    "application/json": Record<string, never>;
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            device: components["schemas"]["Device"];
+                            /** @description The device token: shown once, only its hash is kept */
+                            token: string;
+                        };
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                507: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/devices/{token}/keepalive": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A device says it is alive
+         * @description Public: the device token is the credential. Optional JSON body (any content type): a status of fail, down or error marks the device down, anything else up. 204 on success; 400 for a bad body, 404 for an unknown token, 413 over 10 kB.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    token: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["DeviceKeepalive"];
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                507: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/devices/keepalive": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A device says it is alive (token in Authorization: Bearer)
+         * @description Public: the device token is the credential. Optional JSON body (any content type): a status of fail, down or error marks the device down, anything else up. 204 on success; 400 for a bad body, 404 for an unknown token, 413 over 10 kB.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["DeviceKeepalive"];
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                507: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/exec": {
         parameters: {
             query?: never;
@@ -2369,6 +3276,164 @@ export interface components {
             /** @description False when the log file's owner is neither root nor the user its header claims (or the owner of the pid it names): another user may be impersonating this demo. */
             trusted: boolean;
             user: string | null;
+        };
+        /**
+         * DeviceView
+         * @description A keepalive device (a thing without an agent: ESP32, cron job, script) with its status. Never its token.
+         */
+        Device: {
+            /** @description Milliseconds since the Unix epoch, UTC. */
+            created_at: number;
+            demo: string | null;
+            firmware: string | null;
+            grace_s: number;
+            id: string;
+            labels: {
+                [key: string]: string;
+            };
+            last_message: string | null;
+            last_seen: number | null;
+            /** @description The status the last ping reported (ok, fail, start, log, exit status, up/down) */
+            last_status: string | null;
+            name: string;
+            /** @description The node it belongs to (optional) */
+            node_id: string | null;
+            /** @description Numeric fields by name (uptime_s, rssi, free_heap and the body's numbers) */
+            numbers: {
+                [key: string]: number;
+            };
+            period_s: number;
+            /** @description Pings received since creation */
+            ping_count: number;
+            /** @description A run started (Healthchecks /start) and not finished yet */
+            run_started_at: number | null;
+            /**
+             * @description new: never seen; up; late: its period passed, within grace; down: grace passed, or a failure was reported; paused
+             * @enum {unknown}
+             */
+            status: "new" | "up" | "late" | "down" | "paused";
+            /** @description Milliseconds since the Unix epoch, UTC. */
+            status_since: number;
+        };
+        /**
+         * DeviceDetailView
+         * @description One device with its last body, uptime and recent status changes.
+         */
+        DeviceDetail: {
+            /** @description The last ping's body (first 10 kB) */
+            last_body: string | null;
+            /** @description Latest status changes, newest first */
+            transitions: {
+                /** @description Milliseconds since the Unix epoch, UTC. */
+                at: number;
+                /**
+                 * @description new: never seen; up; late: its period passed, within grace; down: grace passed, or a failure was reported; paused
+                 * @enum {unknown}
+                 */
+                from: "new" | "up" | "late" | "down" | "paused";
+                reason: string;
+                /**
+                 * @description new: never seen; up; late: its period passed, within grace; down: grace passed, or a failure was reported; paused
+                 * @enum {unknown}
+                 */
+                to: "new" | "up" | "late" | "down" | "paused";
+            }[];
+            uptime_7d: number | null;
+            /** @description % of the last 24 h up or late (time new or paused not counted); null when never watched */
+            uptime_24h: number | null;
+        } & {
+            /** @description Milliseconds since the Unix epoch, UTC. */
+            created_at: number;
+            demo: string | null;
+            firmware: string | null;
+            grace_s: number;
+            id: string;
+            labels: {
+                [key: string]: string;
+            };
+            last_message: string | null;
+            last_seen: number | null;
+            /** @description The status the last ping reported (ok, fail, start, log, exit status, up/down) */
+            last_status: string | null;
+            name: string;
+            /** @description The node it belongs to (optional) */
+            node_id: string | null;
+            /** @description Numeric fields by name (uptime_s, rssi, free_heap and the body's numbers) */
+            numbers: {
+                [key: string]: number;
+            };
+            period_s: number;
+            /** @description Pings received since creation */
+            ping_count: number;
+            /** @description A run started (Healthchecks /start) and not finished yet */
+            run_started_at: number | null;
+            /**
+             * @description new: never seen; up; late: its period passed, within grace; down: grace passed, or a failure was reported; paused
+             * @enum {unknown}
+             */
+            status: "new" | "up" | "late" | "down" | "paused";
+            /** @description Milliseconds since the Unix epoch, UTC. */
+            status_since: number;
+        };
+        /**
+         * DeviceKeepalive
+         * @description The optional JSON body of POST /api/v1/devices/{token}/keepalive. status fail, down or error marks the device down; anything else (ok by default) up.
+         */
+        DeviceKeepalive: {
+            demo?: string;
+            firmware?: string;
+            free_heap?: number;
+            logs?: {
+                /** @description Milliseconds since the device booted (or the epoch), as the device knows it */
+                at?: number;
+                /** @enum {unknown} */
+                level: "TRACE" | "DEBUG" | "INFO" | "WARN" | "ERROR" | "FATAL";
+                message: string;
+            }[];
+            message?: string;
+            numbers?: {
+                [key: string]: number;
+            };
+            rssi?: number;
+            status?: string;
+            uptime_s?: number;
+        };
+        /**
+         * DevicePingView
+         * @description One ping a device sent.
+         */
+        DevicePing: {
+            /** @description Milliseconds since the Unix epoch, UTC. */
+            at: number;
+            body: string | null;
+            device_id: string;
+            /** @description start -> success: the run's duration */
+            duration_ms: number | null;
+            id: number;
+            /**
+             * @description What the ping did: ok (up), fail (down), start (a run began), log (kept, no status change)
+             * @enum {unknown}
+             */
+            kind: "ok" | "fail" | "start" | "log";
+            /** @description Log lines sent with this ping (at most 20) */
+            logs: {
+                /** @description Milliseconds since the device booted (or the epoch), as the device knows it */
+                at?: number;
+                /** @enum {unknown} */
+                level: "TRACE" | "DEBUG" | "INFO" | "WARN" | "ERROR" | "FATAL";
+                message: string;
+            }[];
+            message: string | null;
+            /** @description Numeric fields by name (uptime_s, rssi, free_heap and the body's numbers) */
+            numbers: {
+                [key: string]: number;
+            };
+            /**
+             * @description keepalive: /api/v1/devices/{token}/keepalive; ping: Healthchecks /ping; push: Uptime Kuma /api/push
+             * @enum {unknown}
+             */
+            source: "keepalive" | "ping" | "push";
+            status: string | null;
         };
         /**
          * ErrorBody

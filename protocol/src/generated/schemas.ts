@@ -625,6 +625,409 @@ export const schemas = [
   },
   {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://dvic.devinci.fr/protocol/v1/api/device-detail.json",
+    "title": "DeviceDetailView",
+    "description": "One device with its last body, uptime and recent status changes.",
+    "allOf": [
+      {
+        "$ref": "device.json"
+      }
+    ],
+    "type": "object",
+    "required": [
+      "last_body",
+      "uptime_24h",
+      "uptime_7d",
+      "transitions"
+    ],
+    "properties": {
+      "last_body": {
+        "type": [
+          "string",
+          "null"
+        ],
+        "maxLength": 10240,
+        "description": "The last ping's body (first 10 kB)"
+      },
+      "uptime_24h": {
+        "type": [
+          "number",
+          "null"
+        ],
+        "minimum": 0,
+        "maximum": 100,
+        "description": "% of the last 24 h up or late (time new or paused not counted); null when never watched"
+      },
+      "uptime_7d": {
+        "type": [
+          "number",
+          "null"
+        ],
+        "minimum": 0,
+        "maximum": 100
+      },
+      "transitions": {
+        "type": "array",
+        "maxItems": 100,
+        "items": {
+          "$ref": "#/$defs/transition"
+        },
+        "description": "Latest status changes, newest first"
+      }
+    },
+    "$defs": {
+      "transition": {
+        "type": "object",
+        "required": [
+          "at",
+          "from",
+          "to",
+          "reason"
+        ],
+        "additionalProperties": false,
+        "properties": {
+          "at": {
+            "$ref": "../common.json#/$defs/epochMs"
+          },
+          "from": {
+            "enum": [
+              "new",
+              "up",
+              "late",
+              "down",
+              "paused"
+            ],
+            "description": "new: never seen; up; late: its period passed, within grace; down: grace passed, or a failure was reported; paused"
+          },
+          "to": {
+            "enum": [
+              "new",
+              "up",
+              "late",
+              "down",
+              "paused"
+            ],
+            "description": "new: never seen; up; late: its period passed, within grace; down: grace passed, or a failure was reported; paused"
+          },
+          "reason": {
+            "type": "string",
+            "maxLength": 256
+          }
+        }
+      }
+    }
+  },
+  {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://dvic.devinci.fr/protocol/v1/api/device-keepalive.json",
+    "title": "DeviceKeepalive",
+    "description": "The optional JSON body of POST /api/v1/devices/{token}/keepalive. status fail, down or error marks the device down; anything else (ok by default) up.",
+    "type": "object",
+    "additionalProperties": false,
+    "properties": {
+      "status": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 64
+      },
+      "message": {
+        "type": "string",
+        "maxLength": 1024
+      },
+      "uptime_s": {
+        "type": "number",
+        "minimum": 0
+      },
+      "rssi": {
+        "type": "number"
+      },
+      "free_heap": {
+        "type": "number",
+        "minimum": 0
+      },
+      "firmware": {
+        "type": "string",
+        "maxLength": 128
+      },
+      "demo": {
+        "type": "string",
+        "maxLength": 128
+      },
+      "numbers": {
+        "type": "object",
+        "maxProperties": 50,
+        "propertyNames": {
+          "pattern": "^[A-Za-z_][A-Za-z0-9_.:-]{0,63}$"
+        },
+        "additionalProperties": {
+          "type": "number"
+        }
+      },
+      "logs": {
+        "type": "array",
+        "maxItems": 20,
+        "items": {
+          "$ref": "#/$defs/logLine"
+        }
+      }
+    },
+    "$defs": {
+      "logLine": {
+        "type": "object",
+        "required": [
+          "level",
+          "message"
+        ],
+        "additionalProperties": false,
+        "properties": {
+          "level": {
+            "$ref": "../common.json#/$defs/logLevel"
+          },
+          "message": {
+            "type": "string",
+            "maxLength": 1024
+          },
+          "at": {
+            "type": "integer",
+            "minimum": 0,
+            "description": "Milliseconds since the device booted (or the epoch), as the device knows it"
+          }
+        }
+      }
+    }
+  },
+  {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://dvic.devinci.fr/protocol/v1/api/device-ping.json",
+    "title": "DevicePingView",
+    "description": "One ping a device sent.",
+    "type": "object",
+    "required": [
+      "id",
+      "device_id",
+      "at",
+      "kind",
+      "source",
+      "status",
+      "message",
+      "body",
+      "numbers",
+      "logs",
+      "duration_ms"
+    ],
+    "properties": {
+      "id": {
+        "type": "integer"
+      },
+      "device_id": {
+        "$ref": "../common.json#/$defs/uuid"
+      },
+      "at": {
+        "$ref": "../common.json#/$defs/epochMs"
+      },
+      "kind": {
+        "enum": [
+          "ok",
+          "fail",
+          "start",
+          "log"
+        ],
+        "description": "What the ping did: ok (up), fail (down), start (a run began), log (kept, no status change)"
+      },
+      "source": {
+        "enum": [
+          "keepalive",
+          "ping",
+          "push"
+        ],
+        "description": "keepalive: /api/v1/devices/{token}/keepalive; ping: Healthchecks /ping; push: Uptime Kuma /api/push"
+      },
+      "status": {
+        "type": [
+          "string",
+          "null"
+        ],
+        "maxLength": 64
+      },
+      "message": {
+        "type": [
+          "string",
+          "null"
+        ],
+        "maxLength": 1024
+      },
+      "body": {
+        "type": [
+          "string",
+          "null"
+        ],
+        "maxLength": 10240
+      },
+      "numbers": {
+        "type": "object",
+        "maxProperties": 60,
+        "additionalProperties": {
+          "type": "number"
+        },
+        "description": "Numeric fields by name (uptime_s, rssi, free_heap and the body's numbers)"
+      },
+      "logs": {
+        "type": "array",
+        "items": {
+          "$ref": "device-keepalive.json#/$defs/logLine"
+        },
+        "description": "Log lines sent with this ping (at most 20)"
+      },
+      "duration_ms": {
+        "type": [
+          "integer",
+          "null"
+        ],
+        "description": "start -> success: the run's duration"
+      }
+    }
+  },
+  {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://dvic.devinci.fr/protocol/v1/api/device.json",
+    "title": "DeviceView",
+    "description": "A keepalive device (a thing without an agent: ESP32, cron job, script) with its status. Never its token.",
+    "type": "object",
+    "required": [
+      "id",
+      "name",
+      "labels",
+      "node_id",
+      "period_s",
+      "grace_s",
+      "status",
+      "status_since",
+      "last_seen",
+      "last_status",
+      "last_message",
+      "firmware",
+      "demo",
+      "numbers",
+      "run_started_at",
+      "ping_count",
+      "created_at"
+    ],
+    "properties": {
+      "id": {
+        "$ref": "../common.json#/$defs/uuid"
+      },
+      "name": {
+        "type": "string",
+        "maxLength": 64
+      },
+      "labels": {
+        "type": "object",
+        "additionalProperties": {
+          "type": "string"
+        }
+      },
+      "node_id": {
+        "anyOf": [
+          {
+            "$ref": "../common.json#/$defs/uuid"
+          },
+          {
+            "type": "null"
+          }
+        ],
+        "description": "The node it belongs to (optional)"
+      },
+      "period_s": {
+        "type": "integer",
+        "minimum": 1
+      },
+      "grace_s": {
+        "type": "integer",
+        "minimum": 0
+      },
+      "status": {
+        "enum": [
+          "new",
+          "up",
+          "late",
+          "down",
+          "paused"
+        ],
+        "description": "new: never seen; up; late: its period passed, within grace; down: grace passed, or a failure was reported; paused"
+      },
+      "status_since": {
+        "$ref": "../common.json#/$defs/epochMs"
+      },
+      "last_seen": {
+        "anyOf": [
+          {
+            "$ref": "../common.json#/$defs/epochMs"
+          },
+          {
+            "type": "null"
+          }
+        ]
+      },
+      "last_status": {
+        "type": [
+          "string",
+          "null"
+        ],
+        "maxLength": 64,
+        "description": "The status the last ping reported (ok, fail, start, log, exit status, up/down)"
+      },
+      "last_message": {
+        "type": [
+          "string",
+          "null"
+        ],
+        "maxLength": 1024
+      },
+      "firmware": {
+        "type": [
+          "string",
+          "null"
+        ],
+        "maxLength": 128
+      },
+      "demo": {
+        "type": [
+          "string",
+          "null"
+        ],
+        "maxLength": 128
+      },
+      "numbers": {
+        "type": "object",
+        "maxProperties": 60,
+        "additionalProperties": {
+          "type": "number"
+        },
+        "description": "Numeric fields by name (uptime_s, rssi, free_heap and the body's numbers)"
+      },
+      "run_started_at": {
+        "anyOf": [
+          {
+            "$ref": "../common.json#/$defs/epochMs"
+          },
+          {
+            "type": "null"
+          }
+        ],
+        "description": "A run started (Healthchecks /start) and not finished yet"
+      },
+      "ping_count": {
+        "type": "integer",
+        "minimum": 0,
+        "description": "Pings received since creation"
+      },
+      "created_at": {
+        "$ref": "../common.json#/$defs/epochMs"
+      }
+    }
+  },
+  {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
     "$id": "https://dvic.devinci.fr/protocol/v1/api/error.json",
     "title": "ErrorBody",
     "description": "Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message.",
@@ -1326,6 +1729,195 @@ export const schemas = [
               "type": "string",
               "minLength": 1,
               "maxLength": 64
+            }
+          }
+        }
+      }
+    }
+  },
+  {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://dvic.devinci.fr/protocol/v1/live/device.removed.json",
+    "title": "Device removed.",
+    "description": "Device removed.",
+    "x-direction": "server-to-client",
+    "type": "object",
+    "required": [
+      "type",
+      "data"
+    ],
+    "properties": {
+      "type": {
+        "const": "device.removed"
+      },
+      "id": {
+        "$ref": "../common.json#/$defs/messageId"
+      },
+      "data": {
+        "type": "object",
+        "required": [
+          "device_id"
+        ],
+        "properties": {
+          "device_id": {
+            "$ref": "../common.json#/$defs/uuid"
+          }
+        }
+      }
+    }
+  },
+  {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://dvic.devinci.fr/protocol/v1/live/device.status.json",
+    "title": "Device status changed",
+    "description": "Device status changed: new, up, late, down or paused, sent at once.",
+    "x-direction": "server-to-client",
+    "type": "object",
+    "required": [
+      "type",
+      "data"
+    ],
+    "properties": {
+      "type": {
+        "const": "device.status"
+      },
+      "id": {
+        "$ref": "../common.json#/$defs/messageId"
+      },
+      "data": {
+        "type": "object",
+        "required": [
+          "device_id",
+          "status",
+          "since",
+          "reason"
+        ],
+        "properties": {
+          "device_id": {
+            "$ref": "../common.json#/$defs/uuid"
+          },
+          "status": {
+            "enum": [
+              "new",
+              "up",
+              "late",
+              "down",
+              "paused"
+            ],
+            "description": "new: never seen; up; late: its period passed, within grace; down: grace passed, or a failure was reported; paused"
+          },
+          "since": {
+            "$ref": "../common.json#/$defs/epochMs"
+          },
+          "reason": {
+            "type": "string",
+            "maxLength": 256
+          },
+          "device": {
+            "$ref": "../api/device.json"
+          }
+        }
+      }
+    }
+  },
+  {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://dvic.devinci.fr/protocol/v1/live/device.updated.json",
+    "title": "Device created or changed (name, labels, period, grace).",
+    "description": "Device created or changed (name, labels, period, grace).",
+    "x-direction": "server-to-client",
+    "type": "object",
+    "required": [
+      "type",
+      "data"
+    ],
+    "properties": {
+      "type": {
+        "const": "device.updated"
+      },
+      "id": {
+        "$ref": "../common.json#/$defs/messageId"
+      },
+      "data": {
+        "type": "object",
+        "required": [
+          "device"
+        ],
+        "properties": {
+          "device": {
+            "$ref": "../api/device.json"
+          }
+        }
+      }
+    }
+  },
+  {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://dvic.devinci.fr/protocol/v1/live/devices.seen.json",
+    "title": "Devices seen",
+    "description": "Devices seen: their latest pings, at most once a second for all devices together.",
+    "x-direction": "server-to-client",
+    "type": "object",
+    "required": [
+      "type",
+      "data"
+    ],
+    "properties": {
+      "type": {
+        "const": "devices.seen"
+      },
+      "id": {
+        "$ref": "../common.json#/$defs/messageId"
+      },
+      "data": {
+        "type": "object",
+        "required": [
+          "devices"
+        ],
+        "properties": {
+          "devices": {
+            "type": "array",
+            "items": {
+              "type": "object",
+              "required": [
+                "device_id",
+                "last_seen",
+                "last_status",
+                "last_message",
+                "numbers",
+                "ping_count"
+              ],
+              "properties": {
+                "device_id": {
+                  "$ref": "../common.json#/$defs/uuid"
+                },
+                "last_seen": {
+                  "$ref": "../common.json#/$defs/epochMs"
+                },
+                "last_status": {
+                  "type": [
+                    "string",
+                    "null"
+                  ]
+                },
+                "last_message": {
+                  "type": [
+                    "string",
+                    "null"
+                  ]
+                },
+                "numbers": {
+                  "type": "object",
+                  "maxProperties": 60,
+                  "additionalProperties": {
+                    "type": "number"
+                  },
+                  "description": "Numeric fields by name (uptime_s, rssi, free_heap and the body's numbers)"
+                },
+                "ping_count": {
+                  "type": "integer"
+                }
+              }
             }
           }
         }
@@ -3567,6 +4159,10 @@ export const liveTable = {
   'command.updated': { id: 'https://dvic.devinci.fr/protocol/v1/live/command.updated.json', direction: 'server-to-client' },
   'commands.subscribe': { id: 'https://dvic.devinci.fr/protocol/v1/live/commands.subscribe.json', direction: 'client-to-server' },
   'commands.unsubscribe': { id: 'https://dvic.devinci.fr/protocol/v1/live/commands.unsubscribe.json', direction: 'client-to-server' },
+  'device.removed': { id: 'https://dvic.devinci.fr/protocol/v1/live/device.removed.json', direction: 'server-to-client' },
+  'device.status': { id: 'https://dvic.devinci.fr/protocol/v1/live/device.status.json', direction: 'server-to-client' },
+  'device.updated': { id: 'https://dvic.devinci.fr/protocol/v1/live/device.updated.json', direction: 'server-to-client' },
+  'devices.seen': { id: 'https://dvic.devinci.fr/protocol/v1/live/devices.seen.json', direction: 'server-to-client' },
   'live.error': { id: 'https://dvic.devinci.fr/protocol/v1/live/live.error.json', direction: 'server-to-client' },
   'logs.records': { id: 'https://dvic.devinci.fr/protocol/v1/live/logs.records.json', direction: 'server-to-client' },
   'logs.subscribe': { id: 'https://dvic.devinci.fr/protocol/v1/live/logs.subscribe.json', direction: 'client-to-server' },

@@ -149,6 +149,329 @@ export interface DemoView {
 }
 
 /**
+ * One device with its last body, uptime and recent status changes.
+ */
+
+export type DeviceDetailView = DeviceView & {
+  /**
+   * The last ping's body (first 10 kB)
+   */
+  last_body: string | null;
+  /**
+   * % of the last 24 h up or late (time new or paused not counted); null when never watched
+   */
+  uptime_24h: number | null;
+  uptime_7d: number | null;
+  /**
+   * Latest status changes, newest first
+   *
+   * @maxItems 100
+   */
+  transitions: Transition[];
+};
+
+/**
+ * A keepalive device (a thing without an agent: ESP32, cron job, script) with its status. Never its token.
+ */
+
+export interface DeviceView {
+  id: string;
+  name: string;
+  labels: {
+    [k: string]: string;
+  };
+  /**
+   * The node it belongs to (optional)
+   */
+  node_id: string | null;
+  period_s: number;
+  grace_s: number;
+  /**
+   * new: never seen; up; late: its period passed, within grace; down: grace passed, or a failure was reported; paused
+   */
+  status: "new" | "up" | "late" | "down" | "paused";
+  /**
+   * Milliseconds since the Unix epoch, UTC.
+   */
+  status_since: number;
+  last_seen: number | null;
+  /**
+   * The status the last ping reported (ok, fail, start, log, exit status, up/down)
+   */
+  last_status: string | null;
+  last_message: string | null;
+  firmware: string | null;
+  demo: string | null;
+  /**
+   * Numeric fields by name (uptime_s, rssi, free_heap and the body's numbers)
+   */
+  numbers: {
+    [k: string]: number;
+  };
+  /**
+   * A run started (Healthchecks /start) and not finished yet
+   */
+  run_started_at: number | null;
+  /**
+   * Pings received since creation
+   */
+  ping_count: number;
+  /**
+   * Milliseconds since the Unix epoch, UTC.
+   */
+  created_at: number;
+}
+
+export interface Transition {
+  /**
+   * Milliseconds since the Unix epoch, UTC.
+   */
+  at: number;
+  /**
+   * new: never seen; up; late: its period passed, within grace; down: grace passed, or a failure was reported; paused
+   */
+  from: "new" | "up" | "late" | "down" | "paused";
+  /**
+   * new: never seen; up; late: its period passed, within grace; down: grace passed, or a failure was reported; paused
+   */
+  to: "new" | "up" | "late" | "down" | "paused";
+  reason: string;
+}
+
+/**
+ * The optional JSON body of POST /api/v1/devices/{token}/keepalive. status fail, down or error marks the device down; anything else (ok by default) up.
+ */
+
+export interface DeviceKeepalive {
+  status?: string;
+  message?: string;
+  uptime_s?: number;
+  rssi?: number;
+  free_heap?: number;
+  firmware?: string;
+  demo?: string;
+  numbers?: {
+    [k: string]: number;
+  };
+  /**
+   * @maxItems 20
+   */
+  logs?:
+    | []
+    | [LogLine]
+    | [LogLine, LogLine]
+    | [LogLine, LogLine, LogLine]
+    | [LogLine, LogLine, LogLine, LogLine]
+    | [LogLine, LogLine, LogLine, LogLine, LogLine]
+    | [LogLine, LogLine, LogLine, LogLine, LogLine, LogLine]
+    | [LogLine, LogLine, LogLine, LogLine, LogLine, LogLine, LogLine]
+    | [LogLine, LogLine, LogLine, LogLine, LogLine, LogLine, LogLine, LogLine]
+    | [LogLine, LogLine, LogLine, LogLine, LogLine, LogLine, LogLine, LogLine, LogLine]
+    | [LogLine, LogLine, LogLine, LogLine, LogLine, LogLine, LogLine, LogLine, LogLine, LogLine]
+    | [LogLine, LogLine, LogLine, LogLine, LogLine, LogLine, LogLine, LogLine, LogLine, LogLine, LogLine]
+    | [LogLine, LogLine, LogLine, LogLine, LogLine, LogLine, LogLine, LogLine, LogLine, LogLine, LogLine, LogLine]
+    | [
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine
+      ]
+    | [
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine
+      ]
+    | [
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine
+      ]
+    | [
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine
+      ]
+    | [
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine
+      ]
+    | [
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine
+      ]
+    | [
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine
+      ]
+    | [
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine
+      ];
+}
+
+export interface LogLine {
+  level: "TRACE" | "DEBUG" | "INFO" | "WARN" | "ERROR" | "FATAL";
+  message: string;
+  /**
+   * Milliseconds since the device booted (or the epoch), as the device knows it
+   */
+  at?: number;
+}
+
+/**
+ * One ping a device sent.
+ */
+
+export interface DevicePingView {
+  id: number;
+  device_id: string;
+  /**
+   * Milliseconds since the Unix epoch, UTC.
+   */
+  at: number;
+  /**
+   * What the ping did: ok (up), fail (down), start (a run began), log (kept, no status change)
+   */
+  kind: "ok" | "fail" | "start" | "log";
+  /**
+   * keepalive: /api/v1/devices/{token}/keepalive; ping: Healthchecks /ping; push: Uptime Kuma /api/push
+   */
+  source: "keepalive" | "ping" | "push";
+  status: string | null;
+  message: string | null;
+  body: string | null;
+  /**
+   * Numeric fields by name (uptime_s, rssi, free_heap and the body's numbers)
+   */
+  numbers: {
+    [k: string]: number;
+  };
+  /**
+   * Log lines sent with this ping (at most 20)
+   */
+  logs: LogLine[];
+  /**
+   * start -> success: the run's duration
+   */
+  duration_ms: number | null;
+}
+
+/**
+ * A keepalive device (a thing without an agent: ESP32, cron job, script) with its status. Never its token.
+ */
+
+/**
  * Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message.
  */
 
@@ -624,6 +947,97 @@ export interface CommandsUnsubscribeLiveMessage {
      * @maxItems 256
      */
     ids: [string, ...string[]];
+  };
+}
+
+/**
+ * Device removed.
+ */
+
+export interface DeviceRemovedLiveMessage {
+  type: "device.removed";
+  /**
+   * Correlates a request with its response; chosen by the sender, unique per connection.
+   */
+  id?: string;
+  data: {
+    device_id: string;
+  };
+}
+
+/**
+ * Device status changed: new, up, late, down or paused, sent at once.
+ */
+
+export interface DeviceStatusLiveMessage {
+  type: "device.status";
+  /**
+   * Correlates a request with its response; chosen by the sender, unique per connection.
+   */
+  id?: string;
+  data: {
+    device_id: string;
+    /**
+     * new: never seen; up; late: its period passed, within grace; down: grace passed, or a failure was reported; paused
+     */
+    status: "new" | "up" | "late" | "down" | "paused";
+    /**
+     * Milliseconds since the Unix epoch, UTC.
+     */
+    since: number;
+    reason: string;
+    device?: DeviceView;
+  };
+}
+/**
+ * A keepalive device (a thing without an agent: ESP32, cron job, script) with its status. Never its token.
+ */
+
+/**
+ * Device created or changed (name, labels, period, grace).
+ */
+
+export interface DeviceUpdatedLiveMessage {
+  type: "device.updated";
+  /**
+   * Correlates a request with its response; chosen by the sender, unique per connection.
+   */
+  id?: string;
+  data: {
+    device: DeviceView;
+  };
+}
+/**
+ * A keepalive device (a thing without an agent: ESP32, cron job, script) with its status. Never its token.
+ */
+
+/**
+ * Devices seen: their latest pings, at most once a second for all devices together.
+ */
+
+export interface DevicesSeenLiveMessage {
+  type: "devices.seen";
+  /**
+   * Correlates a request with its response; chosen by the sender, unique per connection.
+   */
+  id?: string;
+  data: {
+    devices: {
+      device_id: string;
+      /**
+       * Milliseconds since the Unix epoch, UTC.
+       */
+      last_seen: number;
+      last_status: string | null;
+      last_message: string | null;
+      /**
+       * Numeric fields by name (uptime_s, rssi, free_heap and the body's numbers)
+       */
+      numbers: {
+        [k: string]: number;
+      };
+      ping_count: number;
+    }[];
   };
 }
 
@@ -1481,6 +1895,6 @@ export type AgentToServerMessage = AgentStatusMessage | DemoLogsMessage | DemoSt
 
 export type ServerToAgentMessage = ChallengeMessage | ConfigPushMessage | DeployRequestMessage | ErrorMessage | ExecCancelMessage | ExecRequestMessage | LogsAckMessage | LogsNackMessage | TerminalCloseMessage | TerminalOpenMessage | TerminalResizeMessage | TunnelCloseMessage | TunnelOpenMessage | UpdateRequestMessage | WelcomeMessage;
 
-export type LiveMessage = CommandOutputLiveMessage | CommandUpdatedLiveMessage | LiveErrorLiveMessage | LogsRecordsLiveMessage | NodeDemosLiveMessage | NodeHardwareLiveMessage | NodeRemovedLiveMessage | NodeStatusLiveMessage | NodeUpdatedLiveMessage | ServerStatusLiveMessage | SnapshotLiveMessage;
+export type LiveMessage = CommandOutputLiveMessage | CommandUpdatedLiveMessage | DeviceRemovedLiveMessage | DeviceStatusLiveMessage | DeviceUpdatedLiveMessage | DevicesSeenLiveMessage | LiveErrorLiveMessage | LogsRecordsLiveMessage | NodeDemosLiveMessage | NodeHardwareLiveMessage | NodeRemovedLiveMessage | NodeStatusLiveMessage | NodeUpdatedLiveMessage | ServerStatusLiveMessage | SnapshotLiveMessage;
 
 export type LiveClientMessage = CommandsSubscribeLiveMessage | CommandsUnsubscribeLiveMessage | LogsSubscribeLiveMessage | LogsUnsubscribeLiveMessage;

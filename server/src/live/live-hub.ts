@@ -9,6 +9,7 @@ import type { CommandService } from '../services/command-service.js';
 import type { LogWriter } from '../services/log-writer.js';
 import type { StorageMonitor } from '../services/storage-monitor.js';
 import type { DemoRegistry } from './demo-registry.js';
+import type { DeviceRegistry } from './device-registry.js';
 import { LogTail } from './log-tail.js';
 import type { NodeRegistry } from './node-registry.js';
 
@@ -20,6 +21,7 @@ type ClientHandlers = { [T in LiveClientMessage['type']]: (socket: WebSocket, me
 
 export interface LiveSources {
   registry: NodeRegistry;
+  devices: DeviceRegistry;
   demos: DemoRegistry;
   logWriter: LogWriter;
   logStore: LogsRepository;
@@ -75,6 +77,10 @@ export class LiveHub {
     sources.registry.on('status', (data) => this.broadcast({ type: 'node.status', data }));
     sources.registry.on('hardware', (data) => this.broadcast({ type: 'node.hardware', data }));
     sources.registry.on('updated', (node) => this.broadcast({ type: 'node.updated', data: { node } }));
+    sources.devices.on('status', (data) => this.broadcast({ type: 'device.status', data }));
+    sources.devices.on('updated', (device) => this.broadcast({ type: 'device.updated', data: { device } }));
+    sources.devices.on('removed', (id) => this.broadcast({ type: 'device.removed', data: { device_id: id } }));
+    sources.devices.on('seen', (devices) => this.broadcast({ type: 'devices.seen', data: { devices } }));
     sources.demos.on('changed', (data) => this.broadcast({ type: 'node.demos', data }));
     sources.logWriter.on('records', (records) => this.tail.publish(records));
     sources.commands.on('updated', (command) => this.broadcast({ type: 'command.updated', data: { command } }));

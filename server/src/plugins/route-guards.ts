@@ -22,6 +22,11 @@ export interface RouteGuard {
   audit?: string | { action: string; transactional: false };
   /** false: no browser ever calls this route (the agent endpoint), so any Origin header is refused. */
   browser?: boolean;
+  /**
+   * Authenticated only by a secret in the URL or the Authorization header (device keepalives),
+   * never a cookie: a cross-site page cannot forge it, so any body type and Origin are accepted.
+   */
+  secretInRequest?: boolean;
 }
 
 declare module 'fastify' {
@@ -78,7 +83,7 @@ export const routeGuardsPlugin = fp(async (app) => {
     // A change that takes no body takes exactly {}: anything else is refused, not audited as given.
     if (route.schema && !route.schema.body && [route.method].flat().some((m) => CHANGES.has(m))) route.schema.body = EMPTY_BODY;
     // Documented in the OpenAPI document, where a test checks every route's guard.
-    if (route.schema && !route.schema.hide) Object.assign(route.schema, { 'x-role': route.config?.public ? 'public' : route.config?.role ?? 'viewer', ...(audit ? { 'x-audit': auditAction(audit) } : {}) });
+    if (route.schema && !route.schema.hide) Object.assign(route.schema, { 'x-role': route.config?.public ? 'public' : route.config?.role ?? 'viewer', ...(audit ? { 'x-audit': auditAction(audit) } : {}), ...(route.config?.secretInRequest ? { 'x-credential': 'device-token' } : {}) });
     if (!audit || (route as { websocket?: boolean }).websocket) return;
     route.handler = typeof audit === 'string' ? transactional(route.handler, audit) : auditedAfter(route.handler, audit.action);
     if (route.preHandler) route.preHandler = (Array.isArray(route.preHandler) ? route.preHandler : [route.preHandler]).map((h) => auditedPreHandler(h as preHandlerAsyncHookHandler, auditAction(audit)!));

@@ -62,6 +62,8 @@ export const webSecurityPlugin = fp(async (app) => {
 
   app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
     if (request.protocol === 'https') void reply.header('strict-transport-security', 'max-age=15552000');
+    // Device pings carry their own secret and come from firmware, cron and curl with any body type.
+    if (request.routeOptions.config.secretInRequest) return;
     const upgrade = request.headers.upgrade?.toLowerCase() === 'websocket';
     const changing = STATE_CHANGING.has(request.method);
     if (!upgrade && !changing) return;

@@ -3,6 +3,8 @@ import { agentRoute } from './agent.js';
 import { auditRoutes } from './audit.js';
 import { loginRoute, sessionRoutes } from './auth.js';
 import { commandsRoutes } from './commands.js';
+import { deviceKeepaliveRoutes } from './device-keepalive.js';
+import { devicesRoutes } from './devices.js';
 import { liveRoute } from './live.js';
 import { logsRoutes } from './logs.js';
 import { nodesRoutes } from './nodes.js';
@@ -19,10 +21,11 @@ import { usersRoutes } from './users.js';
 export const apiV1: FastifyPluginAsyncTypebox = async (app) => {
   await app.register(loginRoute);
   await app.register(agentRoute);
+  await app.register(deviceKeepaliveRoutes);
   await app.register(async (protectedApp) => {
     protectedApp.addHook('onRequest', app.authenticate);
     protectedApp.addHook('onRequest', app.authorize);
-    for (const routes of [sessionRoutes, tokensRoutes, usersRoutes, nodesRoutes, logsRoutes, commandsRoutes, auditRoutes, terminalRoute, liveRoute, serverRoutes, openapiRoute]) {
+    for (const routes of [sessionRoutes, tokensRoutes, usersRoutes, nodesRoutes, logsRoutes, commandsRoutes, devicesRoutes, auditRoutes, terminalRoute, liveRoute, serverRoutes, openapiRoute]) {
       await protectedApp.register(routes);
     }
   });

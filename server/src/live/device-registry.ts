@@ -1,0 +1,323 @@
+import crypto from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { ErrorCode, type DeviceDetailView, type DevicesSeenLiveMessage, type DeviceStatusLiveMessage, type DeviceView } from '@dvic/protocol';
+import { afterCommit } from '../db/transaction.js';
+import type { Db } from '../db/database.js';
+import { ApiError } from '../errors.js';
+import type { DeviceRecord, DevicesRepository, NewPing } from '../repositories/devices-repository.js';
+import type { WriteScheduler } from '../services/deferred-writes.js';
+import { newSecret, sha256Hex } from '../services/tokens.js';
+import { dueTransitions, statusAfterPing, uptimePercent, type DeviceStatus, type Transition } from './device-status.js';
+
+/** A ping as every URL shape reduces to it (services/device-pings.ts). */
+export interface Ping {
+  kind: NewPing['kind'];
+  source: NewPing['source'];
+  status: string | null;
+  message: string | null;
+  body: string | null;
+  numbers: Record<string, number>;
+  logs: NewPing['logs'];
+  firmware?: string;
+  demo?: string;
+  /** Why a fail ping fails (shown as the transition's reason). */
+  reason?: string;
+}
+
+export interface DeviceInput {
+  name: string;
+  labels?: Record<string, string>;
+  nodeId?: string | null;
+  periodS?: number;
+  graceS?: number;
+}
+
+export interface DeviceRegistryOptions {
+  /** How often pings are written, in one transaction (the 204 path only queues them). */
+  flushMs: number;
+  /** How often late and down are looked for. */
+  tickMs: number;
+  /** How often devices seen are told to live subscribers (devices.seen). */
+  seenMs: number;
+  /** Pings kept per device (older ones deleted; ping_count keeps the total). */
+  keepPings: number;
+  /** Pings queued while the disk refuses writes, at most; beyond, the oldest are given up (logged). */
+  maxPending: number;
+}
+
+export const DEFAULT_PERIOD_S = 60;
+export const DEFAULT_GRACE_S = 30;
+const DAY_MS = 86_400_000;
+const TRIM_EVERY_MS = 60_000;
+/** A queue this long is written at once rather than at the next flush tick. */
+const FLUSH_AT = 5000;
+
+export const DEVICE_TOKEN_PREFIX = 'dvk_';
+
+type SeenItem = DevicesSeenLiveMessage['data']['devices'][number];
+interface RegistryEvents {
+  status: [DeviceStatusLiveMessage['data']];
+  updated: [DeviceView];
+  removed: [string];
+  seen: [SeenItem[]];
+  flushed: [number];
+}
+
+export function deviceView(d: DeviceRecord): DeviceView {
+  return {
+    id: d.id, name: d.name, labels: d.labels, node_id: d.nodeId, period_s: d.periodS, grace_s: d.graceS, status: d.status,
+    status_since: d.statusSince, last_seen: d.lastSeen, last_status: d.lastStatus, last_message: d.lastMessage, firmware: d.firmware,
+    demo: d.demo, numbers: d.numbers, run_started_at: d.runStartedAt, ping_count: d.pingCount, created_at: d.createdAt,
+  };
+}
+
+/**
+ * Every keepalive device in memory: the state machine (new, up, late, down, paused; each change
+ * timestamped, emitted at once) and a write queue, so a ping costs a hash and a map lookup and is
+ * written with the others every flushMs, in one transaction. Settings changes are written at once
+ * (inside the caller's audited transaction), memory following once it commits.
+ */
+export class DeviceRegistry extends EventEmitter<RegistryEvents> {
+  private readonly byId = new Map<string, DeviceRecord>();
+  private readonly byToken = new Map<string, DeviceRecord>();
+  private pings: NewPing[] = [];
+  private transitions: (Transition & { device_id: string })[] = [];
+  private readonly dirty = new Set<DeviceRecord>();
+  private readonly seen = new Set<string>();
+  private readonly untrimmed = new Set<string>();
+  private timers: NodeJS.Timeout[] = [];
+  /** Pings given up because the disk refused writes for too long. */
+  dropped = 0;
+
+  constructor(
+    private readonly db: Db,
+    private readonly store: DevicesRepository,
+    private readonly writes: WriteScheduler,
+    private readonly options: DeviceRegistryOptions,
+  ) {
+    super();
+    for (const d of store.all()) this.remember(d);
+  }
+
+  start(): void {
+    const every = (ms: number, fn: () => void) => { const t = setInterval(fn, ms); t.unref(); this.timers.push(t); };
+    every(this.options.tickMs, () => this.tick());
+    every(this.options.flushMs, () => this.flush());
+    every(this.options.seenMs, () => this.emitSeen());
+    every(TRIM_EVERY_MS, () => this.trim());
+  }
+
+  stop(): void {
+    for (const t of this.timers) clearInterval(t);
+    this.timers = [];
+    this.flush();
+  }
+
+  list(): DeviceView[] {
+    return [...this.byId.values()].sort((a, b) => a.name.localeCompare(b.name)).map(deviceView);
+  }
+
+  get size(): number {
+    return this.byId.size;
+  }
+
+  /** A device by id or exact name; unknown -> 404. */
+  resolve(ref: string): DeviceRecord {
+    const found = this.byId.get(ref) ?? [...this.byId.values()].find((d) => d.name === ref);
+    if (!found) throw new ApiError(404, ErrorCode.notFound, `no device "${ref}" (give its name or its id)`);
+    return found;
+  }
+
+  detail(id: string, now = Date.now()): DeviceDetailView {
+    this.flush();
+    const d = this.resolve(id);
+    const uptime = (windowMs: number) => {
+      const from = now - windowMs;
+      const { before, changes } = this.store.transitionsSince(d.id, from);
+      return uptimePercent(before ?? 'new', changes, Math.max(from, d.createdAt), now);
+    };
+    return { ...deviceView(d), last_body: d.lastBody, uptime_24h: uptime(DAY_MS), uptime_7d: uptime(7 * DAY_MS), transitions: this.store.recentTransitions(d.id, 100) };
+  }
+
+  pingHistory(id: string, limit: number, beforeId?: number) {
+    this.flush();
+    return this.store.pings(this.resolve(id).id, limit, beforeId);
+  }
+
+  /** A new device and its token (shown once: only its hash is kept). */
+  create(input: DeviceInput, now = Date.now()): { device: DeviceView; token: string } {
+    this.assertNameFree(input.name);
+    const token = newSecret(DEVICE_TOKEN_PREFIX);
+    const d: DeviceRecord = {
+      id: crypto.randomUUID(), name: input.name, labels: input.labels ?? {}, nodeId: input.nodeId ?? null,
+      periodS: input.periodS ?? DEFAULT_PERIOD_S, graceS: input.graceS ?? DEFAULT_GRACE_S, tokenHash: sha256Hex(token),
+      status: 'new', statusSince: now, lastSeen: null, lastStatus: null, lastMessage: null, lastBody: null, firmware: null, demo: null,
+      numbers: {}, runStartedAt: null, windowFrom: null, pingCount: 0, createdAt: now,
+    };
+    this.store.insert(d);
+    afterCommit(this.db, () => { this.remember(d); this.emit('updated', deviceView(d)); });
+    return { device: deviceView(d), token };
+  }
+
+  update(id: string, input: Partial<DeviceInput>): DeviceView {
+    const d = this.resolve(id);
+    if (input.name !== undefined && input.name !== d.name) this.assertNameFree(input.name, d.id);
+    const next: DeviceRecord = {
+      ...d, name: input.name ?? d.name, labels: input.labels ?? d.labels, nodeId: input.nodeId === undefined ? d.nodeId : input.nodeId,
+      periodS: input.periodS ?? d.periodS, graceS: input.graceS ?? d.graceS,
+    };
+    this.store.updateSettings(next);
+    afterCommit(this.db, () => { Object.assign(d, next); this.emit('updated', deviceView(d)); });
+    return deviceView(next);
+  }
+
+  /** Paused: no late or down until a ping or a resume. */
+  pause(id: string, now = Date.now()): DeviceView {
+    return this.setStatusNow(this.resolve(id), 'paused', now, 'paused');
+  }
+
+  /** Back to new: watched again from its next ping. */
+  resume(id: string, now = Date.now()): DeviceView {
+    const d = this.resolve(id);
+    if (d.status !== 'paused') return deviceView(d);
+    return this.setStatusNow(d, 'new', now, 'resumed: waiting for a ping', { windowFrom: null });
+  }
+
+  /** A new token; the old one stops working. */
+  rotateToken(id: string): { device: DeviceView; token: string } {
+    const d = this.resolve(id);
+    const token = newSecret(DEVICE_TOKEN_PREFIX);
+    const tokenHash = sha256Hex(token);
+    this.store.setTokenHash(d.id, tokenHash);
+    afterCommit(this.db, () => { this.byToken.delete(d.tokenHash); d.tokenHash = tokenHash; this.byToken.set(tokenHash, d); });
+    return { device: deviceView(d), token };
+  }
+
+  remove(id: string): void {
+    const d = this.resolve(id);
+    this.store.remove(d.id);
+    afterCommit(this.db, () => {
+      this.byId.delete(d.id);
+      this.byToken.delete(d.tokenHash);
+      this.dirty.delete(d);
+      this.seen.delete(d.id);
+      this.emit('removed', d.id);
+    });
+  }
+
+  /**
+   * The hot path: a ping from the device whose token hashes to this. False when no device has it.
+   * Queued for the next flush; a status change is emitted at once.
+   */
+  ping(tokenHash: string, p: Ping, now = Date.now()): boolean {
+    const d = this.byToken.get(tokenHash);
+    if (!d) return false;
+    let durationMs: number | null = null;
+    if (p.kind === 'start') d.runStartedAt = now;
+    if (p.kind === 'ok' || p.kind === 'fail') {
+      if (d.runStartedAt !== null) durationMs = now - d.runStartedAt;
+      d.runStartedAt = null;
+      d.windowFrom = now;
+    }
+    const next = statusAfterPing(d.status, p.kind);
+    if (next !== d.status) this.transition(d, next, now, p.kind === 'ok' ? `${p.source} received` : p.reason ?? 'failure reported');
+    d.lastSeen = now;
+    d.lastStatus = p.status;
+    if (p.message !== null) d.lastMessage = p.message;
+    if (p.body !== null) d.lastBody = p.body;
+    if (p.firmware !== undefined) d.firmware = p.firmware;
+    if (p.demo !== undefined) d.demo = p.demo;
+    if (Object.keys(p.numbers).length) d.numbers = p.numbers;
+    d.pingCount++;
+    this.pings.push({ device_id: d.id, at: now, kind: p.kind, source: p.source, status: p.status, message: p.message, body: p.body, numbers: p.numbers, logs: p.logs, duration_ms: durationMs });
+    this.dirty.add(d);
+    this.seen.add(d.id);
+    if (this.pings.length === FLUSH_AT) setImmediate(() => this.flush());
+    return true;
+  }
+
+  /** Looks for devices whose period or grace has passed: late, then down, each at the moment it was due. */
+  tick(now = Date.now()): void {
+    for (const d of this.byId.values()) {
+      for (const t of dueTransitions(d, now)) this.transition(d, t.to, t.at, t.reason);
+    }
+  }
+
+  /** Writes the queued pings, states and status changes in one transaction; kept for later if the disk refuses. */
+  flush(): void {
+    if (!this.pings.length && !this.dirty.size && !this.transitions.length) return;
+    const pings = this.pings.filter((p) => this.byId.has(p.device_id));
+    const transitions = this.transitions.filter((t) => this.byId.has(t.device_id));
+    const states = [...this.dirty];
+    try {
+      this.store.writeBatch(pings, states, transitions);
+    } catch (err) {
+      this.writes.report(err, 'writing device pings');
+      this.dropOldest();
+      return;
+    }
+    this.pings = [];
+    this.transitions = [];
+    this.dirty.clear();
+    for (const p of pings) this.untrimmed.add(p.device_id);
+    this.emit('flushed', pings.length);
+  }
+
+  private dropOldest(): void {
+    const over = this.pings.length - this.options.maxPending;
+    if (over <= 0) return;
+    this.pings.splice(0, over);
+    this.dropped += over;
+  }
+
+  private trim(now = Date.now()): void {
+    if (!this.untrimmed.size) return;
+    try {
+      this.store.trim([...this.untrimmed], this.options.keepPings, now - 8 * DAY_MS);
+      this.untrimmed.clear();
+    } catch (err) {
+      this.writes.report(err, 'trimming device pings');
+    }
+  }
+
+  private emitSeen(): void {
+    if (!this.seen.size) return;
+    const items: SeenItem[] = [];
+    for (const id of this.seen) {
+      const d = this.byId.get(id);
+      if (d?.lastSeen) items.push({ device_id: id, last_seen: d.lastSeen, last_status: d.lastStatus, last_message: d.lastMessage, numbers: d.numbers, ping_count: d.pingCount });
+    }
+    this.seen.clear();
+    this.emit('seen', items);
+  }
+
+  private transition(d: DeviceRecord, to: DeviceStatus, at: number, reason: string): void {
+    this.transitions.push({ device_id: d.id, at, from: d.status, to, reason });
+    d.status = to;
+    d.statusSince = at;
+    this.dirty.add(d);
+    this.emit('status', { device_id: d.id, status: to, since: at, reason, device: deviceView(d) });
+  }
+
+  /** A status change asked for by a user: written now, in the caller's transaction. */
+  private setStatusNow(d: DeviceRecord, to: DeviceStatus, now: number, reason: string, extra: Partial<DeviceRecord> = {}): DeviceView {
+    if (d.status === to) return deviceView(d);
+    this.flush();
+    const next: DeviceRecord = { ...d, ...extra, status: to, statusSince: now };
+    this.store.writeBatch([], [next], [{ device_id: d.id, at: now, from: d.status, to, reason }]);
+    afterCommit(this.db, () => {
+      Object.assign(d, next);
+      this.emit('status', { device_id: d.id, status: to, since: now, reason, device: deviceView(d) });
+    });
+    return deviceView(next);
+  }
+
+  private remember(d: DeviceRecord): void {
+    this.byId.set(d.id, d);
+    this.byToken.set(d.tokenHash, d);
+  }
+
+  private assertNameFree(name: string, exceptId?: string): void {
+    if (this.store.nameTaken(name, exceptId)) throw new ApiError(409, ErrorCode.conflict, `a device named "${name}" already exists`);
+  }
+}

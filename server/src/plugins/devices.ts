@@ -1,0 +1,20 @@
+import fp from 'fastify-plugin';
+import { DeviceRegistry } from '../live/device-registry.js';
+import { DevicesRepository } from '../repositories/devices-repository.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    deviceRegistry: DeviceRegistry;
+  }
+}
+
+/** Keepalive devices: their state machine in memory, pings written in batches (docs/devices.md). */
+export const devicesPlugin = fp(async (app) => {
+  const registry = new DeviceRegistry(app.db, new DevicesRepository(app.db), app.deferredWrites, {
+    flushMs: 200, tickMs: 250, seenMs: 1000, keepPings: 1000, maxPending: 200_000,
+  });
+  app.storage.on('changed', ({ state }) => { if (state === 'ok' || state === 'low') registry.flush(); });
+  registry.start();
+  app.decorate('deviceRegistry', registry);
+  app.addHook('onClose', async () => registry.stop());
+}, { name: 'devices', dependencies: ['db', 'storage'] });

@@ -1,0 +1,119 @@
+// The device state machine driven by its own timer under a fake clock: new -> up -> late -> down
+// -> up, each change timestamped at the moment it was due and emitted at once; pings batched.
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { DeviceStatusLiveMessage } from '@dvic/protocol';
+import type { Db } from '../../src/db/database.js';
+import { DeviceRegistry } from '../../src/live/device-registry.js';
+import { uptimePercent } from '../../src/live/device-status.js';
+import { DevicesRepository } from '../../src/repositories/devices-repository.js';
+import { writeNow } from '../../src/services/deferred-writes.js';
+import { healthchecksPing, keepalivePing } from '../../src/services/device-pings.js';
+import { sha256Hex } from '../../src/services/tokens.js';
+import { memoryDb } from '../support/memory-db.js';
+
+const T0 = Date.UTC(2026, 10, 25, 12, 0, 0);
+const OPTIONS = { flushMs: 200, tickMs: 250, seenMs: 1000, keepPings: 5, maxPending: 1000 };
+let db: Db;
+let registry: DeviceRegistry;
+let changes: DeviceStatusLiveMessage['data'][];
+
+beforeEach(() => {
+  vi.useFakeTimers({ now: T0 });
+  db = memoryDb();
+  registry = new DeviceRegistry(db, new DevicesRepository(db), writeNow, OPTIONS);
+  changes = [];
+  registry.on('status', (c) => changes.push(c));
+  registry.start();
+});
+afterEach(() => {
+  registry.stop();
+  db.close();
+  vi.useRealTimers();
+});
+
+const ok = () => keepalivePing(undefined, null);
+
+describe('device state machine (fake clock)', () => {
+  it('new -> up -> late -> down -> up, each change at the moment it was due', () => {
+    const { device, token } = registry.create({ name: 'esp', periodS: 60, graceS: 30 });
+    const hash = sha256Hex(token);
+    vi.advanceTimersByTime(10 * 60_000);
+    expect(changes).toEqual([]); // never seen: stays new
+    expect(registry.ping(hash, ok())).toBe(true);
+    const seenAt = Date.now();
+    vi.advanceTimersByTime(59_000);
+    expect(changes.map((c) => c.status)).toEqual(['up']);
+    vi.advanceTimersByTime(1_250);
+    expect(changes.map((c) => c.status)).toEqual(['up', 'late']);
+    expect(changes[1]!.since).toBe(seenAt + 60_000);
+    vi.advanceTimersByTime(29_000);
+    expect(changes).toHaveLength(2);
+    vi.advanceTimersByTime(1_000);
+    expect(changes.map((c) => [c.status, c.since - seenAt])).toEqual([['up', 0], ['late', 60_000], ['down', 90_000]]);
+    expect(changes[2]!.reason).toMatch(/no ping for 90 s/);
+    vi.advanceTimersByTime(3_600_000);
+    expect(changes).toHaveLength(3); // down stays down
+    registry.ping(hash, ok());
+    expect(changes.map((c) => c.status)).toEqual(['up', 'late', 'down', 'up']);
+    vi.advanceTimersByTime(OPTIONS.flushMs);
+    expect(registry.detail(device.id).transitions.map((t) => `${t.from}->${t.to}`)).toEqual(['down->up', 'late->down', 'up->late', 'new->up']);
+  });
+
+  it('a failure ping is down at once; a ping resets the window; a paused device waits, a ping resumes it', () => {
+    const { token, device } = registry.create({ name: 'cron', periodS: 10, graceS: 5 });
+    const hash = sha256Hex(token);
+    registry.ping(hash, healthchecksPing('fail', 'boom'));
+    expect(changes.map((c) => c.status)).toEqual(['down']);
+    registry.ping(hash, ok());
+    vi.advanceTimersByTime(9_000);
+    registry.ping(hash, ok());
+    vi.advanceTimersByTime(9_000);
+    expect(changes.map((c) => c.status)).toEqual(['down', 'up']); // never late: each ping reset the window
+    registry.pause(device.id);
+    vi.advanceTimersByTime(60_000);
+    expect(changes.map((c) => c.status)).toEqual(['down', 'up', 'paused']);
+    registry.ping(hash, ok());
+    expect(changes.at(-1)!.status).toBe('up');
+    registry.ping(hash, healthchecksPing('start', undefined));
+    registry.ping(hash, healthchecksPing('log', 'note'));
+    expect(changes.at(-1)!.status).toBe('up'); // start and log change nothing
+  });
+
+  it('batches pings: nothing is written until the flush, then every one; history capped, count kept', () => {
+    const { token, device } = registry.create({ name: 'busy' });
+    const hash = sha256Hex(token);
+    for (let i = 0; i < 12; i++) registry.ping(hash, ok());
+    const stored = () => (db.prepare('SELECT COUNT(*) AS n FROM device_pings').get() as { n: number }).n;
+    expect(stored()).toBe(0);
+    vi.advanceTimersByTime(OPTIONS.flushMs);
+    expect(stored()).toBe(12);
+    vi.advanceTimersByTime(60_000); // trim
+    expect(stored()).toBe(OPTIONS.keepPings);
+    expect(registry.detail(device.id).ping_count).toBe(12);
+    expect(registry.ping(sha256Hex('dvk_other'), ok())).toBe(false);
+  });
+
+  it('keeps state across a restart: a device seen before is watched again from its last ping', () => {
+    const { token, device } = registry.create({ name: 'esp', periodS: 5, graceS: 5 });
+    registry.ping(sha256Hex(token), ok());
+    registry.stop();
+    const again = new DeviceRegistry(db, new DevicesRepository(db), writeNow, OPTIONS);
+    const seen: string[] = [];
+    again.on('status', (c) => seen.push(c.status));
+    again.start();
+    vi.advanceTimersByTime(11_000);
+    expect(seen).toEqual(['late', 'down']);
+    expect(again.detail(device.id).status).toBe('down');
+    again.stop();
+  });
+});
+
+describe('uptime %', () => {
+  it('counts up and late as up, down as down, new and paused not at all', () => {
+    const h = 3_600_000;
+    expect(uptimePercent('new', [], 0, 10 * h)).toBeNull();
+    expect(uptimePercent('new', [{ at: 2 * h, to: 'up' }, { at: 6 * h, to: 'down' }, { at: 8 * h, to: 'up' }], 0, 10 * h)).toBe(75);
+    expect(uptimePercent('up', [{ at: 1 * h, to: 'paused' }, { at: 9 * h, to: 'up' }], 0, 10 * h)).toBe(100);
+    expect(uptimePercent('down', [{ at: -h, to: 'down' }, { at: 5 * h, to: 'late' }], 0, 10 * h)).toBe(50);
+  });
+});
