@@ -7,6 +7,7 @@ import { navigate, onLink, usePath } from './router.js';
 import { NodesContext, useLiveNodes } from './state/use-live.js';
 import { Audit } from './views/audit.js';
 import { Commands } from './views/commands.js';
+import { Devices } from './views/devices.js';
 import { Login } from './views/login.js';
 import { Logs } from './views/logs.js';
 import { Overview } from './views/overview.js';
@@ -27,6 +28,7 @@ function lazy<P extends object>(load: () => Promise<FunctionComponent<P>>): Func
 }
 
 const NodeDetail = lazy(() => import('./views/node-detail.js').then((m) => m.NodeDetail));
+const DeviceDetail = lazy(() => import('./views/device-detail.js').then((m) => m.DeviceDetail));
 const TerminalView = lazy(() => import('./views/terminal.js').then((m) => m.TerminalView));
 
 type Auth = { state: 'checking' } | { state: 'out'; reason?: string } | { state: 'in'; user: UserView };
@@ -45,11 +47,14 @@ export function App() {
   if (path === '/wall') return <NodesContext.Provider value={nodes}><Wall /></NodesContext.Provider>;
   const terminal = /^\/nodes\/([^/]+)\/terminal$/.exec(path);
   const node = /^\/nodes\/([^/]+)$/.exec(path);
+  const device = /^\/devices\/([^/]+)$/.exec(path);
   return (
     <NodesContext.Provider value={nodes}>
       <Shell user={auth.user} onSignOut={() => call(api.POST('/api/v1/auth/logout', { body: {} })).finally(() => setAuth({ state: 'out' }))}>
         {terminal ? <TerminalView nodeId={terminal[1]!} />
           : node ? <NodeDetail nodeId={node[1]!} />
+          : device ? <DeviceDetail deviceId={device[1]!} />
+          : path === '/devices' ? <Devices />
           : path === '/logs' ? <Logs />
           : path === '/commands' ? <Commands />
           : path === '/audit' ? <Audit />
@@ -60,7 +65,7 @@ export function App() {
   );
 }
 
-const LINKS = [['/', 'Nodes'], ['/logs', 'Logs'], ['/commands', 'Commands'], ['/audit', 'Audit'], ['/users', 'Users'], ['/wall', 'Wall']] as const;
+const LINKS = [['/', 'Nodes'], ['/devices', 'Devices'], ['/logs', 'Logs'], ['/commands', 'Commands'], ['/audit', 'Audit'], ['/users', 'Users'], ['/wall', 'Wall']] as const;
 
 function Shell({ user, onSignOut, children }: { user: UserView; onSignOut: () => void; children: ComponentChildren }) {
   const path = usePath();

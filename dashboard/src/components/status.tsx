@@ -1,6 +1,6 @@
 import { duration } from '@dvic/protocol/shared';
 
-const ICON = { online: '●', offline: '■', revoked: '✕', alive: '●', dead: '■' } as const;
+const ICON = { online: '●', offline: '■', revoked: '✕', alive: '●', dead: '■', up: '●', late: '◆', down: '■', new: '○', paused: '‖' } as const;
 
 /** Status as a word and a shape, coloured as a third cue: readable without colour. */
 export function StatusBadge({ status, since, now }: { status: keyof typeof ICON; since?: number; now?: number }) {

@@ -9,6 +9,8 @@ import { navigate, onLink } from '../router.js';
 import { agentProblemCount, agentProblemLines } from '../state/health.js';
 import { visibleNodes, type Filter, type NodeEntry, type SortKey } from '../state/nodes-store.js';
 import { useNodes } from '../state/use-live.js';
+import { useDevices } from '../state/use-devices.js';
+import { DeviceTable } from './devices.js';
 import { metric } from './overview-metric.js';
 
 const ROW_HEIGHT = 48;
@@ -27,6 +29,8 @@ export function Overview() {
   const now = useNow();
   const [filter, setFilter] = useState<Filter>({ status: 'all', label: '', text: '' });
   const [sort, setSort] = useState<SortKey>('name');
+  const [kind, setKind] = useState<'all' | 'nodes' | 'devices'>('all');
+  const devices = useDevices();
   const list = useMemo(() => visibleNodes(state, filter, sort, metric), [state.version, filter, sort]);
   const counts = useMemo(() => {
     let online = 0;
@@ -43,6 +47,9 @@ export function Overview() {
     <section class="overview" aria-labelledby="overview-title">
       <div class="toolbar">
         <h1 id="overview-title">Nodes <span class="muted" data-testid="node-counts">{counts.online} online of {counts.total}</span></h1>
+        <label>Kind <select value={kind} onChange={(e) => setKind((e.currentTarget as HTMLSelectElement).value as typeof kind)}>
+          <option value="all">all</option><option value="nodes">nodes</option><option value="devices">devices</option>
+        </select></label>
         <label>Status <select value={filter.status} onChange={(e) => setFilter({ ...filter, status: (e.currentTarget as HTMLSelectElement).value as Filter['status'] })}>
           <option value="all">all</option><option value="online">online</option><option value="offline">offline</option><option value="revoked">revoked</option>
         </select></label>
@@ -52,14 +59,15 @@ export function Overview() {
           <option value="name">name</option><option value="status">down first</option><option value="cpu">CPU</option><option value="memory">memory</option><option value="temp">temperature</option>
         </select></label>
       </div>
-      <div class="table" role="table" aria-label="Nodes" aria-rowcount={list.length}>
+      {kind !== 'nodes' && devices.byId.size > 0 && <DeviceTable state={devices} text={filter.text} />}
+      {kind !== 'devices' && <div class="table" role="table" aria-label="Nodes" aria-rowcount={list.length}>
         <div class="row head" role="row">
           {['Name', 'Status', 'CPU', 'Memory', 'Disk', 'Hottest', 'Uptime', 'Demos', 'Agent'].map((h) => <span key={h} role="columnheader">{h}</span>)}
         </div>
         {list.length === 0
           ? <p class="muted empty">{state.byId.size ? 'No node matches these filters.' : 'No nodes yet: enroll one with dvic nodes add <name>.'}</p>
           : <VirtualList items={list} rowHeight={ROW_HEIGHT} label="Node rows" render={(entry, index) => <NodeRow key={entry.node.id} entry={entry} now={now} index={index} />} />}
-      </div>
+      </div>}
     </section>
   );
 }

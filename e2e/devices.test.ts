@@ -1,0 +1,86 @@
+// Keepalive devices in real Chromium against the real server: the list, the overview beside
+// nodes, the detail page, and a device going down on screen within 2 s of its grace ending.
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { call, signIn, type Api } from './support/api.js';
+import { chromiumMissing, launchChromium, screenshot } from './support/browser.js';
+import { ADMIN_PASSWORD, repoDir, startServer, stopAll, type ServerProcess } from './support/processes.js';
+
+const missing = chromiumMissing() ?? (fs.existsSync(path.join(repoDir, 'dashboard/dist/index.html')) ? null : 'dashboard not built (npm run build)');
+const skip = missing !== null && process.env.CI !== 'true';
+
+describe.skipIf(skip)('devices in Chromium', () => {
+  let server: ServerProcess;
+  let browser: Browser;
+  let page: Page;
+  let api: Api;
+
+  beforeAll(async () => {
+    if (missing) throw new Error(missing);
+    server = await startServer({ env: { DVIC_LOCAL_AGENT: '0' } });
+    api = await signIn(server.baseUrl);
+    browser = await launchChromium();
+    page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    await page.goto(server.baseUrl);
+    await page.getByLabel('Password').fill(ADMIN_PASSWORD);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('navigation', { name: 'Main' }).waitFor();
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await stopAll();
+  });
+
+  const statusOf = (name: string) => page.locator(`.device-row[data-device="${name}"] [data-testid="device-status"]`);
+  const keepalive = (token: string, body: object) =>
+    fetch(`${server.baseUrl}/api/v1/devices/${token}/keepalive`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+
+  it('adds a device from the page: its token and URLs are shown once', async () => {
+    await page.getByRole('link', { name: 'Devices' }).click();
+    await page.getByText('Add a device').click();
+    const form = page.getByRole('form', { name: 'Add a device' });
+    await form.getByLabel('Name').fill('esp32-door');
+    await form.getByRole('button', { name: 'Add' }).click();
+    const urls = page.getByTestId('new-device-token').getByTestId('device-url');
+    await expect.poll(() => urls.count()).toBe(4);
+    const keepaliveUrl = (await urls.first().textContent())!;
+    expect(keepaliveUrl).toMatch(new RegExp(`^${server.baseUrl}/api/v1/devices/dvk_[A-Za-z0-9_-]+/keepalive$`));
+    expect(await page.getByTestId('arduino-snippet').first().textContent()).toContain(`DvicKeepalive dvic("${server.baseUrl}", "${keepaliveUrl.split('/')[6]}")`);
+    await expect.poll(() => statusOf('esp32-door').textContent()).toMatch(/new/);
+    await page.screenshot({ path: screenshot('devices-added') });
+  });
+
+  it('shows a device up on its ping, late, then down within 2 s of its grace ending', async () => {
+    const { token } = await call(api.POST('/api/v1/devices', { body: { name: 'esp32-fast', period_s: 2, grace_s: 2 } }));
+    await statusOf('esp32-fast').waitFor();
+    const sentAt = Date.now();
+    expect((await keepalive(token, { status: 'ok', message: 'booted', rssi: -58, free_heap: 201000, firmware: '0.3.1' })).status).toBe(204);
+    await expect.poll(() => statusOf('esp32-fast').textContent(), { timeout: 1900 }).toMatch(/up/);
+    await expect.poll(() => page.locator('.device-row[data-device="esp32-fast"]').textContent()).toMatch(/rssi -58/);
+    await expect.poll(() => statusOf('esp32-fast').textContent(), { timeout: 4000 }).toMatch(/late/);
+    // Grace ends at sentAt + 4 s at the latest (the server received the ping after sentAt).
+    await page.waitForFunction(() => /down/.test(document.querySelector('.device-row[data-device="esp32-fast"] [data-testid="device-status"]')?.textContent ?? ''),
+      undefined, { timeout: Math.max(1, sentAt + 4000 + 2000 - Date.now()), polling: 50 });
+    expect(Date.now() - (sentAt + 4000)).toBeLessThan(2000);
+    await page.screenshot({ path: screenshot('devices-down') });
+  });
+
+  it('lists devices beside nodes in the overview (kind filter), and opens the detail page', async () => {
+    await page.getByRole('link', { name: 'Nodes' }).click();
+    await statusOf('esp32-fast').waitFor();
+    await page.getByLabel('Kind').selectOption('nodes');
+    await expect.poll(() => page.locator('.device-row').count()).toBe(0);
+    await page.getByLabel('Kind').selectOption('devices');
+    await page.locator('.device-row[data-device="esp32-fast"] a').click();
+    await page.getByRole('heading', { name: /esp32-fast/ }).waitFor();
+    await expect.poll(() => page.getByTestId('last-body').textContent()).toContain('"firmware":"0.3.1"');
+    await expect.poll(() => page.locator('.ping-strip .ping').count()).toBe(1);
+    expect(await page.locator('.transitions li').allTextContents()).toEqual([
+      expect.stringMatching(/late → down/), expect.stringMatching(/up → late/), expect.stringMatching(/new → up/),
+    ]);
+    expect(await page.getByTestId('device-url').allTextContents()).toContain(`${server.baseUrl}/ping/<token>`);
+    await page.screenshot({ path: screenshot('device-detail'), fullPage: true });
+  });
+});
