@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { ApiError } from '@dvic/client';
 import { apiErrorText } from './api-error-text.js';
 import { demos } from './commands/demos.js';
+import { devices } from './commands/devices.js';
 import { exec } from './commands/exec.js';
 import { login, logout } from './commands/login.js';
 import { logs } from './commands/logs.js';
@@ -18,6 +19,7 @@ const COMMANDS: Record<string, { run: Command; summary: string }> = {
   logout: { run: logout, summary: 'revoke and forget the stored token' },
   nodes: { run: nodes, summary: 'list nodes (watch, add, rename, label, revoke)' },
   node: { run: node, summary: 'details of one node' },
+  devices: { run: devices, summary: 'keepalive devices (ESP32, cron, scripts): list, add, pause, resume, remove, urls' },
   demos: { run: demos, summary: 'demo processes, alive or dead' },
   logs: { run: logs, summary: 'search and follow logs' },
   exec: { run: exec, summary: 'run a command on one or many nodes' },
