@@ -11,6 +11,9 @@
  * rotated files are kept. Format: docs/log-format.md. Link with -pthread when the program uses
  * threads.
  *
+ * dvic_keepalive(url, status, message) sends an explicit heartbeat to the DVIC server (a keepalive
+ * device, docs/devices.md) for demos that want one besides their logs.
+ *
  * Include it before any system header (or build with -D_GNU_SOURCE): it needs O_CLOEXEC,
  * readlink and gethostname, which strict -std=c99 hides otherwise.
  */
@@ -23,6 +26,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <netdb.h>
 #include <pthread.h>
 #include <pwd.h>
 #include <stdarg.h>
@@ -30,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
@@ -483,6 +488,86 @@ static inline void dvic_log_close(void) {
 #define DVIC_WARN(...) dvic_log_printf(DVIC_LEVEL_WARN, __VA_ARGS__)
 #define DVIC_ERROR(...) dvic_log_printf(DVIC_LEVEL_ERROR, __VA_ARGS__)
 #define DVIC_FATAL(...) dvic_log_printf(DVIC_LEVEL_FATAL, __VA_ARGS__)
+
+/* ---- keepalive: an explicit heartbeat (a keepalive device, docs/devices.md) --------------- */
+
+/* Splits http://host[:port]/path; 0 on success. */
+static inline int dvic_keepalive_split(const char *url, char *host, size_t host_cap, char *port, size_t port_cap, const char **path) {
+  const char *start, *slash, *colon;
+  size_t len;
+  if (strncmp(url, "http://", 7) != 0) return -1; /* https: use curl or the agent's relay */
+  start = url + 7;
+  slash = strchr(start, '/');
+  if (!slash) return -1;
+  colon = (const char *)memchr(start, ':', (size_t)(slash - start));
+  len = (size_t)((colon ? colon : slash) - start);
+  if (len == 0 || len >= host_cap) return -1;
+  memcpy(host, start, len);
+  host[len] = 0;
+  if (colon) {
+    len = (size_t)(slash - colon - 1);
+    if (len == 0 || len >= port_cap) return -1;
+    memcpy(port, colon + 1, len);
+    port[len] = 0;
+  } else {
+    snprintf(port, port_cap, "80");
+  }
+  *path = slash;
+  return 0;
+}
+
+/*
+ * POSTs {"status", "message"} to a device's keepalive URL (http://server/api/v1/devices/<token>/keepalive;
+ * NULL: $DVIC_KEEPALIVE_URL). status NULL is "ok"; "fail" shows the device down at once. Waits at
+ * most 5 s. Returns the HTTP status (204 when received, 404 for an unknown token) or -1 when the
+ * server could not be reached (or the URL is not http://).
+ */
+static inline int dvic_keepalive(const char *url, const char *status, const char *message) {
+  char host[256], port[16], answer[64];
+  const char *path;
+  struct addrinfo hints, *res = NULL;
+  struct timeval timeout = {5, 0};
+  dvic_log_buf body = {NULL, 0, 0, 0}, request = {NULL, 0, 0, 0};
+  int fd, code = -1;
+  ssize_t got;
+  if (!url) url = getenv("DVIC_KEEPALIVE_URL");
+  if (!url || dvic_keepalive_split(url, host, sizeof host, port, sizeof port, &path) != 0) return -1;
+  dvic_log_buf_str(&body, "{\"status\":");
+  dvic_log_buf_json(&body, status ? status : "ok");
+  if (message) {
+    dvic_log_buf_str(&body, ",\"message\":");
+    dvic_log_buf_json(&body, message);
+  }
+  dvic_log_buf_str(&body, "}");
+  memset(&hints, 0, sizeof hints);
+  hints.ai_socktype = SOCK_STREAM;
+  if (!body.data || getaddrinfo(host, port, &hints, &res) != 0) {
+    free(body.data);
+    return -1;
+  }
+  fd = socket(res->ai_family, res->ai_socktype | SOCK_CLOEXEC, 0);
+  if (fd >= 0) {
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
+  }
+  if (fd >= 0 && connect(fd, res->ai_addr, res->ai_addrlen) == 0) {
+    char head[512];
+    snprintf(head, sizeof head, "POST %s HTTP/1.1\r\nHost: %s:%s\r\nContent-Type: application/json\r\nContent-Length: %lu\r\nConnection: close\r\n\r\n",
+             path, host, port, (unsigned long)body.len);
+    dvic_log_buf_str(&request, head);
+    dvic_log_buf_add(&request, body.data, body.len);
+    if (request.data && write(fd, request.data, request.len) == (ssize_t)request.len) {
+      memset(answer, 0, sizeof answer);
+      got = read(fd, answer, sizeof answer - 1);
+      if (got > 12 && sscanf(answer, "HTTP/1.%*d %d", &code) != 1) code = -1;
+    }
+  }
+  if (fd >= 0) close(fd);
+  freeaddrinfo(res);
+  free(body.data);
+  free(request.data);
+  return code;
+}
 
 #ifdef __cplusplus
 }
