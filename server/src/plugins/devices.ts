@@ -11,7 +11,7 @@ declare module 'fastify' {
 /** Keepalive devices: their state machine in memory, pings written in batches (docs/devices.md). */
 export const devicesPlugin = fp(async (app) => {
   const registry = new DeviceRegistry(app.db, new DevicesRepository(app.db), app.deferredWrites, {
-    flushMs: 200, tickMs: 250, seenMs: 1000, keepPings: 1000, maxPending: 200_000,
+    flushMs: 50, tickMs: 250, seenMs: 1000, keepPings: 1000, maxPending: 200_000,
   });
   app.storage.on('changed', ({ state }) => { if (state === 'ok' || state === 'low') registry.flush(); });
   registry.start();
