@@ -79,6 +79,7 @@ CONFIG_DEFAULTS = {
     "terminal_shell": "",
     "tls_ca_file": "",
     "tls_cert_sha256": "",
+    "keepalive_port": 0,
 }
 CONFIG_KEYS = set(CONFIG_DEFAULTS) | {"server_url", "node_id", "key_path", "private_key"}
 
@@ -119,6 +120,7 @@ class Config(object):
         self.terminal_shell = str(merged["terminal_shell"])
         self.tls_ca_file = str(merged["tls_ca_file"])
         self.tls_cert_sha256 = str(merged["tls_cert_sha256"]).replace(":", "").lower()
+        self.keepalive_port = int(merged["keepalive_port"])
 
 
 # A config value out of range is refused at start, with the key in the message: (key, check, what).
@@ -132,6 +134,7 @@ CONFIG_CHECKS: List[Tuple[str, Callable[[Any], bool], str]] = [
     ("untrusted_log_files", lambda v: v in ("show", "ignore"), 'must be "show" or "ignore"'),
     ("system_logs", lambda v: v in ("auto", "journal", "syslog", "off"), 'must be "auto", "journal", "syslog" or "off"'),
     ("dead_link_s", lambda v: 1 <= v <= 3600, "must be between 1 and 3600"),
+    ("keepalive_port", lambda v: 0 <= v <= 65535, "must be between 0 (off) and 65535"),
     ("log_answer_timeout_s", lambda v: 1 <= v <= 3600, "must be between 1 and 3600"),
     ("tls_cert_sha256", lambda v: v == "" or re.match(r"^[0-9a-f]{64}$", v) is not None, "must be 64 hex digits (SHA-256 of the DER certificate)"),
 ]
@@ -3273,6 +3276,179 @@ def _parse_file_cursor(cursor: str) -> Tuple[int, int]:
 
 
 FEATURES.append(SystemLogs)
+
+
+##############################################################################
+# Keepalive relay: device keepalives from local demos, forwarded to the server (docs/devices.md)
+##############################################################################
+
+RELAY_MAX_HEAD = 8192
+RELAY_MAX_BODY = 10 * 1024  # the server's own limit for a keepalive body
+RELAY_CLIENT_TIMEOUT_S = 2.0
+RELAY_SERVER_TIMEOUT_S = 5.0
+RELAY_MAX_ANSWER = 64 * 1024
+# The server's three keepalive URL shapes, byte for byte; nothing else is relayed.
+RELAY_TARGET = re.compile(r"^/(?:api/v1/devices/[A-Za-z0-9_-]{1,128}/keepalive|api/v1/devices/keepalive|ping/[A-Za-z0-9_-]{1,128}(?:/[a-z0-9]{1,8})?"
+                          r"|api/push/[A-Za-z0-9_-]{1,128})(?:\?[\x21-\x7e]{0,2048})?$")
+
+
+class RelayRefused(Exception):
+    def __init__(self, status: int, message: str):
+        Exception.__init__(self, message)
+        self.status = status
+
+
+def parse_relay_request(head: bytes) -> Tuple[str, str, Dict[str, str]]:
+    """The method, target and headers (lower-cased names) of a request head; RelayRefused if it is not a keepalive."""
+    try:
+        lines = head.decode("ascii").split("\r\n")
+    except UnicodeDecodeError:
+        raise RelayRefused(400, "the request head must be ASCII")
+    parts = lines[0].split(" ")
+    if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
+        raise RelayRefused(400, "not an HTTP/1.x request")
+    method, target = parts[0], parts[1]
+    if method not in ("GET", "HEAD", "POST"):
+        raise RelayRefused(405, "only GET, HEAD and POST are relayed")
+    if not RELAY_TARGET.match(target):
+        raise RelayRefused(404, "not a keepalive URL: use /api/v1/devices/<token>/keepalive, /ping/<token>[/...] or /api/push/<token>?...")
+    headers: Dict[str, str] = {}
+    for line in lines[1:]:
+        name, sep, value = line.partition(":")
+        if sep:
+            headers[name.strip().lower()] = value.strip()
+    return method, target, headers
+
+
+def relay_answer(status: int, content_type: str, body: bytes, head_only: bool = False) -> bytes:
+    reason = {200: "OK", 204: "No Content", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 413: "Payload Too Large", 502: "Bad Gateway"}.get(status, "Status")
+    head = "HTTP/1.1 %d %s\r\nContent-Length: %d\r\nConnection: close\r\n" % (status, reason, 0 if status == 204 else len(body))
+    if content_type and status != 204:
+        head += "Content-Type: %s\r\n" % content_type
+    return (head + "\r\n").encode("ascii") + (b"" if head_only or status == 204 else body)
+
+
+def relay_error(status: int, message: str) -> bytes:
+    return relay_answer(status, "application/json", encode_json({"error": {"code": "bad_gateway" if status == 502 else "bad_request", "message": message}}))
+
+
+def http_base(server_url: str) -> Tuple[str, str, int, bool]:
+    """(host, host header, port, tls) of the server's HTTP side, from its agent WebSocket URL."""
+    match = re.match(r"^(wss?)://(\[[^\]]+\]|[^/:]+)(?::(\d+))?", server_url)
+    if not match:
+        raise ValueError("not a WebSocket URL: %s" % server_url)
+    secure = match.group(1) == "wss"
+    port = int(match.group(3) or (443 if secure else 80))
+    host_header = match.group(2) if not match.group(3) else "%s:%s" % (match.group(2), match.group(3))
+    return match.group(2).strip("[]"), host_header, port, secure
+
+
+class KeepaliveRelay(Feature):
+    """Demos on this node that cannot use the log file (a shell script, a cron job) send their
+    device keepalive to 127.0.0.1:keepalive_port in any of the server's three URL shapes; it is
+    forwarded to the server as is (over TLS with the agent's own pin) and the server's answer
+    returned. Off unless keepalive_port is set. One connection at a time, each bounded in size and
+    time: any local user may connect, and only a valid device token does anything."""
+
+    def workers(self) -> Dict[str, Callable[[], None]]:
+        return {"keepalive-relay": self.serve} if self.agent.config.keepalive_port > 0 else {}
+
+    def serve(self) -> None:
+        port = self.agent.config.keepalive_port
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                listener.bind(("127.0.0.1", port))
+            except OSError as e:
+                self.agent.problems.report("keepalive_relay.unavailable", "cannot listen on 127.0.0.1:%d (%s): trying again in a minute" % (port, e.strerror))
+                self.agent.status_changed()
+                self.agent.stop_event.wait(60)
+                return
+            listener.listen(16)
+            listener.settimeout(0.5)
+            log("INFO", "keepalive relay on http://127.0.0.1:%d" % port)
+            while not self.agent.stop_event.is_set():
+                try:
+                    conn, _ = listener.accept()
+                except socket.timeout:
+                    continue
+                try:
+                    self.handle(conn)
+                except OSError:
+                    pass  # the demo went away: nothing to answer
+                finally:
+                    conn.close()
+        finally:
+            listener.close()
+
+    def handle(self, conn: Any) -> None:
+        conn.settimeout(RELAY_CLIENT_TIMEOUT_S)
+        deadline = time.monotonic() + RELAY_CLIENT_TIMEOUT_S
+        data = b""
+        while b"\r\n\r\n" not in data:
+            if len(data) > RELAY_MAX_HEAD or time.monotonic() > deadline:
+                conn.sendall(relay_error(400, "request head too large or too slow"))
+                return
+            chunk = conn.recv(4096)
+            if not chunk:
+                return
+            data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        try:
+            method, target, headers = parse_relay_request(head)
+            length = int(headers.get("content-length", "0") or "0") if method == "POST" else 0
+            if length < 0:
+                raise RelayRefused(400, "bad Content-Length")
+            if length > RELAY_MAX_BODY and target.startswith("/api/v1/"):
+                raise RelayRefused(413, "body over 10 kB")
+            while len(body) < min(length, RELAY_MAX_BODY) and time.monotonic() < deadline:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    break
+                body += chunk
+            if len(body) < min(length, RELAY_MAX_BODY):
+                raise RelayRefused(400, "the body ended early")
+        except (RelayRefused, ValueError) as e:
+            conn.sendall(relay_error(e.status if isinstance(e, RelayRefused) else 400, str(e)))
+            return
+        # A Healthchecks body beyond 10 kB is cut, as the server keeps only its first 10 kB anyway.
+        conn.sendall(self.forward(method, target, headers, body[:RELAY_MAX_BODY]))
+
+    def forward(self, method: str, target: str, headers: Dict[str, str], body: bytes) -> bytes:
+        config = self.agent.config
+        try:
+            host, host_header, port, secure = http_base(config.server_url)
+            address: Any = host.encode("ascii") if host.isascii() else host
+            sock: Any = socket.create_connection((address, port), timeout=RELAY_SERVER_TIMEOUT_S)
+            try:
+                if secure:
+                    sock = tls_wrap(sock, host, config.tls_ca_file, config.tls_cert_sha256)
+                lines = ["%s %s HTTP/1.1" % (method, target), "Host: %s" % host_header, "Connection: close", "User-Agent: %s keepalive-relay" % USER_AGENT]
+                if method == "POST":
+                    lines += ["Content-Type: %s" % headers.get("content-type", "application/json")[:128], "Content-Length: %d" % len(body)]
+                if headers.get("authorization", "").startswith("Bearer "):
+                    lines.append("Authorization: %s" % headers["authorization"][:200])
+                sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("ascii") + body)
+                answer = b""
+                while len(answer) < RELAY_MAX_ANSWER:
+                    chunk = sock.recv(16384)
+                    if not chunk:
+                        break
+                    answer += chunk
+            finally:
+                sock.close()
+        except (OSError, ValueError) as e:
+            return relay_error(502, "the DVIC server could not be reached: %s" % e)
+        answer_head, _, answer_body = answer.partition(b"\r\n\r\n")
+        match = re.match(rb"^HTTP/1\.[01] (\d{3})", answer_head)
+        if not match:
+            return relay_error(502, "the DVIC server's answer was not HTTP")
+        content_type = re.search(rb"(?im)^content-type:\s*([^\r\n]{1,128})", answer_head)
+        return relay_answer(int(match.group(1)), content_type.group(1).decode("ascii", "replace") if content_type else "", answer_body, method == "HEAD")
+
+
+FEATURES.append(KeepaliveRelay)
 
 ##############################################################################
 # Exec: commands with streamed output, in their own process group
