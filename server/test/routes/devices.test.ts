@@ -53,6 +53,14 @@ describe('devices REST API', () => {
       expect(res.json().error.message).toBeTruthy();
     }
     expect((await server.api('GET', '/api/v1/devices/nope')).statusCode).toBe(404);
+    expect((await server.api('POST', '/api/v1/devices', { name: 'orphan', node: 'no-such-node' })).statusCode).toBe(404);
+  });
+
+  it('belongs to a node when given one (by name), and leaves it with null', async () => {
+    const { node } = await server.enroll('pi-hall');
+    const { device: d } = await addDevice({ name: 'sensor', node: 'pi-hall' });
+    expect(d.node_id).toBe(node.id);
+    expect((await server.api('PATCH', `/api/v1/devices/${d.id}`, { node: null })).json().device.node_id).toBeNull();
   });
 
   it('pauses, resumes, renames, rotates the token and removes', async () => {
@@ -136,6 +144,8 @@ describe('keepalive URLs (real curl)', () => {
     expect(failed.status).toBe('down');
     expect(failed.transitions[0]).toMatchObject({ from: 'up', to: 'down', reason: 'exit status 3' });
     expect((await curl(`${ping}/256`)).code).toBe(400);
+    // Any body type is a log, even one claiming to be JSON.
+    expect((await curl('-H', 'content-type: application/json', '--data-binary', '{not json', `${ping}/log`)).code).toBe(200);
     expect((await curl(`${server.baseUrl}/ping/nope`)).code).toBe(404);
     // Body beyond 10 kB: accepted, its first 10 kB kept.
     expect((await curl('--data-binary', 'z'.repeat(20_000), ping)).code).toBe(200);
