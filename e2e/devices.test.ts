@@ -61,8 +61,7 @@ describe.skipIf(skip)('devices in Chromium', () => {
     await expect.poll(() => page.locator('.device-row[data-device="esp32-fast"]').textContent()).toMatch(/rssi -58/);
     await expect.poll(() => statusOf('esp32-fast').textContent(), { timeout: 4000 }).toMatch(/late/);
     // Grace ends at sentAt + 4 s at the latest (the server received the ping after sentAt).
-    await page.waitForFunction(() => /down/.test(document.querySelector('.device-row[data-device="esp32-fast"] [data-testid="device-status"]')?.textContent ?? ''),
-      undefined, { timeout: Math.max(1, sentAt + 4000 + 2000 - Date.now()), polling: 50 });
+    await statusOf('esp32-fast').filter({ hasText: 'down' }).waitFor({ timeout: Math.max(1, sentAt + 4000 + 2000 - Date.now()) });
     expect(Date.now() - (sentAt + 4000)).toBeLessThan(2000);
     await page.screenshot({ path: screenshot('devices-down') });
   });
