@@ -93,6 +93,30 @@ describe('device state machine (fake clock)', () => {
     expect(registry.ping(sha256Hex('dvk_other'), ok())).toBe(false);
   });
 
+  it('on a full disk keeps the pings in memory and writes every one once the disk has room', () => {
+    registry.stop();
+    const store = new DevicesRepository(db);
+    const reported: string[] = [];
+    const scheduler = { ...writeNow, report: (_err: unknown, what: string) => void reported.push(what) };
+    const full = new DeviceRegistry(db, store, scheduler, OPTIONS);
+    full.start();
+    const { token } = full.create({ name: 'esp' });
+    const write = store.writeBatch.bind(store);
+    let refuse = true;
+    store.writeBatch = (...args) => {
+      if (refuse) throw Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
+      write(...args);
+    };
+    for (let i = 0; i < 30; i++) full.ping(sha256Hex(token), ok());
+    vi.advanceTimersByTime(OPTIONS.flushMs * 3);
+    expect(reported[0]).toBe('writing device pings');
+    expect((db.prepare('SELECT COUNT(*) AS n FROM device_pings').get() as { n: number }).n).toBe(0);
+    refuse = false;
+    vi.advanceTimersByTime(OPTIONS.flushMs);
+    expect((db.prepare('SELECT COUNT(*) AS n FROM device_pings').get() as { n: number }).n).toBe(30);
+    full.stop();
+  });
+
   it('keeps state across a restart: a device seen before is watched again from its last ping', () => {
     const { token, device } = registry.create({ name: 'esp', periodS: 5, graceS: 5 });
     registry.ping(sha256Hex(token), ok());
