@@ -19,6 +19,7 @@ const NEEDS = [
   ['/usr/bin/tmux', 'tmux'],
   ['/usr/bin/prlimit', 'util-linux'],
   ['/usr/bin/ps', 'procps'],
+  ['/usr/bin/curl', 'curl'],
 ];
 
 const SUITES = [
