@@ -61,6 +61,9 @@ try {
   console.log(`keepalives/s:     ${perSecond.toFixed(0)} (goal >= 20,000: ${perSecond >= 20_000 ? 'met' : 'MISSED'})`);
   console.log(`latency p50/p99:  ${p50.toFixed(2)} / ${p99.toFixed(2)} ms (goal p99 < 20 ms: ${p99 < 20 ? 'met' : 'MISSED'})`);
   console.log(`server CPU:       ${srv.cpuPercentOfCore.toFixed(0)} % of one core, RSS peak ${(srv.rssPeakBytes / 1048576).toFixed(0)} MiB`);
+  // On a shared machine the server may not get a whole core: its CPU per keepalive says what one core would do.
+  const cpuPerKeepalive = (srv.cpuPercentOfCore / 100 / perSecond) * 1e6;
+  console.log(`CPU per keepalive: ${cpuPerKeepalive.toFixed(0)} us (one whole core: ~${(1e6 / cpuPerKeepalive).toFixed(0)} keepalives/s); load average ${os.loadavg()[0].toFixed(1)} on ${os.cpus().length} cores`);
   console.log(`answered:         ${requests} (errors ${errors}), stored pings ${stored}, devices' ping counts ${counted} (warm-up included)`);
   console.log(`nothing lost:     ${stored >= expected && counted >= expected ? 'yes' : 'NO'}`);
   console.log('reference:        Healthchecks open-source handler ~250/s; healthchecks.io peak ~10,000/s');
