@@ -99,16 +99,26 @@ class DvicKeepalive : private dvicka::Transport {
       if (fingerprint_) tls.setFingerprint(fingerprint_);
       else if (!caCert_) tls.setInsecure();
 #else
-      if (caCert_) tls.setCACert(caCert_);
-      else tls.setInsecure();  // pinned below by fingerprint, when one was given
+      if (caCert_) {
+        tls.setCACert(caCert_);
+      } else if (fingerprint_) {
+        // Pinned: connect and check the certificate before anything is sent (HTTPClient reuses
+        // this connection).
+        tls.setInsecure();
+        char host[128];
+        uint16_t port;
+        if (!dvicka::splitUrl(url, host, sizeof host, &port) || !tls.connect(host, port)) return -1;
+        if (!tls.verify(fingerprint_, nullptr)) {
+          tls.stop();
+          return -2;
+        }
+      } else {
+        tls.setInsecure();
+      }
 #endif
       started = http.begin(tls, url);
       if (!started) return -1;
-      int status = send(http, body, length);
-#if !defined(ESP8266)
-      if (fingerprint_ && !caCert_ && !tls.verify(fingerprint_, nullptr)) status = -2;
-#endif
-      return status;
+      return send(http, body, length);
     }
     WiFiClient plain;
     started = http.begin(plain, url);

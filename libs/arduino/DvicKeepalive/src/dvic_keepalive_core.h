@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 namespace dvicka {
@@ -64,6 +65,24 @@ class JsonOut {
   bool first_ = true;
   bool overflow_ = false;
 };
+
+/** Host and port of an http:// or https:// URL (for a TLS connection checked before sending). */
+inline bool splitUrl(const char *url, char *host, size_t hostCap, uint16_t *port) {
+  bool tls = strncmp(url, "https://", 8) == 0;
+  if (!tls && strncmp(url, "http://", 7) != 0) return false;
+  const char *start = url + (tls ? 8 : 7);
+  size_t len = strcspn(start, ":/");
+  if (len == 0 || len >= hostCap) return false;
+  memcpy(host, start, len);
+  host[len] = 0;
+  *port = tls ? 443 : 80;
+  if (start[len] == ':') {
+    long p = strtol(start + len + 1, nullptr, 10);
+    if (p <= 0 || p > 65535) return false;
+    *port = (uint16_t)p;
+  }
+  return true;
+}
 
 /** Exponential backoff with jitter: base, 2x base, ... up to max; reset on success. */
 class Backoff {

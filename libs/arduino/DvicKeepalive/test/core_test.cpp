@@ -95,7 +95,19 @@ static void status_and_numbers() {
   CHECK(std::string(body).find("\"n15\":15") != std::string::npos && std::string(body).find("\"n16\"") == std::string::npos);
 }
 
+static void urls() {
+  char host[64];
+  uint16_t port = 0;
+  CHECK(dvicka::splitUrl("https://dvic.lab/api/v1/devices/t/keepalive", host, sizeof host, &port) && std::string(host) == "dvic.lab" && port == 443);
+  CHECK(dvicka::splitUrl("http://10.0.0.2:8787/x", host, sizeof host, &port) && std::string(host) == "10.0.0.2" && port == 8787);
+  CHECK(!dvicka::splitUrl("ftp://x/", host, sizeof host, &port));
+  CHECK(!dvicka::splitUrl("http://h:99999/", host, sizeof host, &port));
+  char tiny[4];
+  CHECK(!dvicka::splitUrl("http://long-host/", tiny, sizeof tiny, &port));
+}
+
 int main() {
+  urls();
   url_and_body();
   logs_buffered_and_sent_once();
   schedule_retry_and_backoff();
