@@ -49,6 +49,7 @@ describe.skipIf(skip)('devices in Chromium', () => {
     expect(keepaliveUrl).toMatch(new RegExp(`^${server.baseUrl}/api/v1/devices/dvk_[A-Za-z0-9_-]+/keepalive$`));
     expect(await page.getByTestId('arduino-snippet').first().textContent()).toContain(`DvicKeepalive dvic("${server.baseUrl}", "${keepaliveUrl.split('/')[6]}")`);
     await expect.poll(() => statusOf('esp32-door').textContent()).toMatch(/new/);
+    expect(await form.getByLabel('Name').inputValue()).toBe(''); // ready for the next one
     await page.screenshot({ path: screenshot('devices-added') });
   });
 

@@ -31,7 +31,8 @@ describe('devices store', () => {
   });
 
   it('builds the three URL shapes and an Arduino snippet with the token filled in', () => {
-    const urls = deviceUrls('http://lab:8787', 'dvk_abc');
+    const urls = deviceUrls('http://lab:8787', 'dvk_abc', 30);
+    expect(urls.arduino).toContain('dvic.setPeriod(30);');
     expect(urls.keepalive).toBe('http://lab:8787/api/v1/devices/dvk_abc/keepalive');
     expect(urls.healthchecks).toBe('http://lab:8787/ping/dvk_abc');
     expect(urls.kuma).toMatch(/^http:\/\/lab:8787\/api\/push\/dvk_abc\?status=up/);

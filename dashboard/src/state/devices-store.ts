@@ -52,7 +52,7 @@ export function visibleDevices(state: DevicesState, text: string, downFirst: boo
 }
 
 /** The three URL shapes a device can use, and an Arduino snippet, for a server and a token. */
-export function deviceUrls(origin: string, token: string) {
+export function deviceUrls(origin: string, token: string, periodS = 60) {
   return {
     keepalive: `${origin}/api/v1/devices/${token}/keepalive`,
     healthchecks: `${origin}/ping/${token}`,
@@ -65,11 +65,11 @@ export function deviceUrls(origin: string, token: string) {
       '',
       'void setup() {',
       '  dvic.begin("my-wifi", "wifi-password");',
-      '  dvic.setPeriod(60);',
+      `  dvic.setPeriod(${periodS});`,
       '}',
       '',
       'void loop() {',
-      '  dvic.loop();   // keepalive every 60 s with uptime, RSSI, free heap',
+      `  dvic.loop();   // keepalive every ${periodS} s with uptime, RSSI, free heap`,
       '}',
     ].join('\n'),
   };

@@ -74,7 +74,7 @@ export function DeviceDetail({ deviceId }: { deviceId: string }) {
       <ul class="transitions">{device.transitions.map((t, i) => <li key={i}>{new Date(t.at).toLocaleString()} · {t.from} → <strong>{t.to}</strong> · {t.reason}</li>)}</ul>
       <h2>URLs</h2>
       {token ? <p>New token, shown this once:</p> : <p class="muted">The token was shown once when the device was added; “New token” makes another (the old one stops working).</p>}
-      <DeviceUrls token={token ?? '<token>'} />
+      <DeviceUrls token={token ?? '<token>'} periodS={device.period_s} />
     </section>
   );
 }

@@ -1,8 +1,8 @@
 import { deviceUrls } from '../state/devices-store.js';
 
 /** The URLs of a device in all three shapes and an Arduino snippet, each copyable. */
-export function DeviceUrls({ token }: { token: string }) {
-  const urls = deviceUrls(location.origin, token);
+export function DeviceUrls({ token, periodS }: { token: string; periodS?: number }) {
+  const urls = deviceUrls(location.origin, token, periodS);
   const rows: [string, string][] = [
     ['Keepalive (JSON body optional)', urls.keepalive], ['Healthchecks', urls.healthchecks], ['Uptime Kuma push', urls.kuma], ['Shell / cron', urls.curl],
   ];

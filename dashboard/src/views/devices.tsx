@@ -63,17 +63,18 @@ function DeviceRow({ device: d, now }: { device: DeviceView; now: number }) {
 }
 
 function AddDevice() {
-  const [created, setCreated] = useState<{ name: string; token: string } | null>(null);
+  const [created, setCreated] = useState<{ name: string; token: string; periodS: number } | null>(null);
   const [error, setError] = useState<string | null>(null);
   const submit = async (event: Event) => {
     event.preventDefault();
-    const form = new FormData(event.currentTarget as HTMLFormElement);
+    const element = event.currentTarget as HTMLFormElement;
+    const form = new FormData(element);
     setError(null);
     try {
       const body = { name: String(form.get('name')), period_s: Number(form.get('period_s')), grace_s: Number(form.get('grace_s')) };
       const r = await call(api.POST('/api/v1/devices', { body }));
-      setCreated({ name: r.device.name, token: r.token });
-      (event.currentTarget as HTMLFormElement | null)?.reset();
+      setCreated({ name: r.device.name, token: r.token, periodS: r.device.period_s });
+      element.reset();
     } catch (err) {
       setError(errorText(err, 'could not add the device'));
     }
@@ -90,7 +91,7 @@ function AddDevice() {
       </form>
       {created && <div class="token-once" data-testid="new-device-token">
         <p><strong>{created.name}</strong>: its token is shown this once. Copy a URL now.</p>
-        <DeviceUrls token={created.token} />
+        <DeviceUrls token={created.token} periodS={created.periodS} />
       </div>}
     </details>
   );
