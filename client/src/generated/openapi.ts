@@ -3377,7 +3377,7 @@ export interface components {
         };
         /**
          * DeviceKeepalive
-         * @description The optional JSON body of POST /api/v1/devices/{token}/keepalive. status fail, down or error marks the device down; anything else (ok by default) up.
+         * @description The optional JSON body of POST /api/v1/devices/{token}/keepalive. status fail, down or error marks the device down; anything else (ok by default) up. Numeric fields go in numbers or at the top level (50 at most in all).
          */
         DeviceKeepalive: {
             demo?: string;
@@ -3397,6 +3397,8 @@ export interface components {
             rssi?: number;
             status?: string;
             uptime_s?: number;
+        } & {
+            [key: string]: number;
         };
         /**
          * DevicePingView

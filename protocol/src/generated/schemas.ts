@@ -721,9 +721,12 @@ export const schemas = [
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "$id": "https://dvic.devinci.fr/protocol/v1/api/device-keepalive.json",
     "title": "DeviceKeepalive",
-    "description": "The optional JSON body of POST /api/v1/devices/{token}/keepalive. status fail, down or error marks the device down; anything else (ok by default) up.",
+    "description": "The optional JSON body of POST /api/v1/devices/{token}/keepalive. status fail, down or error marks the device down; anything else (ok by default) up. Numeric fields go in numbers or at the top level (50 at most in all).",
     "type": "object",
-    "additionalProperties": false,
+    "additionalProperties": {
+      "type": "number",
+      "description": "Any other field is a numeric field, like those in numbers (50 at most in all)"
+    },
     "properties": {
       "status": {
         "type": "string",
@@ -794,7 +797,11 @@ export const schemas = [
           }
         }
       }
-    }
+    },
+    "propertyNames": {
+      "pattern": "^[A-Za-z_][A-Za-z0-9_.:-]{0,63}$"
+    },
+    "maxProperties": 60
   },
   {
     "$schema": "https://json-schema.org/draft/2020-12/schema",

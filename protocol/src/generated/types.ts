@@ -239,7 +239,7 @@ export interface Transition {
 }
 
 /**
- * The optional JSON body of POST /api/v1/devices/{token}/keepalive. status fail, down or error marks the device down; anything else (ok by default) up.
+ * The optional JSON body of POST /api/v1/devices/{token}/keepalive. status fail, down or error marks the device down; anything else (ok by default) up. Numeric fields go in numbers or at the top level (50 at most in all).
  */
 
 export interface DeviceKeepalive {
@@ -418,6 +418,177 @@ export interface DeviceKeepalive {
         LogLine,
         LogLine
       ];
+  /**
+   * Any other field is a numeric field, like those in numbers (50 at most in all)
+   */
+  [k: string]:
+    | number
+    | string
+    | {
+        [k: string]: number;
+      }
+    | []
+    | [LogLine]
+    | [LogLine, LogLine]
+    | [LogLine, LogLine, LogLine]
+    | [LogLine, LogLine, LogLine, LogLine]
+    | [LogLine, LogLine, LogLine, LogLine, LogLine]
+    | [LogLine, LogLine, LogLine, LogLine, LogLine, LogLine]
+    | [LogLine, LogLine, LogLine, LogLine, LogLine, LogLine, LogLine]
+    | [LogLine, LogLine, LogLine, LogLine, LogLine, LogLine, LogLine, LogLine]
+    | [LogLine, LogLine, LogLine, LogLine, LogLine, LogLine, LogLine, LogLine, LogLine]
+    | [LogLine, LogLine, LogLine, LogLine, LogLine, LogLine, LogLine, LogLine, LogLine, LogLine]
+    | [LogLine, LogLine, LogLine, LogLine, LogLine, LogLine, LogLine, LogLine, LogLine, LogLine, LogLine]
+    | [LogLine, LogLine, LogLine, LogLine, LogLine, LogLine, LogLine, LogLine, LogLine, LogLine, LogLine, LogLine]
+    | [
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine
+      ]
+    | [
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine
+      ]
+    | [
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine
+      ]
+    | [
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine
+      ]
+    | [
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine
+      ]
+    | [
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine
+      ]
+    | [
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine
+      ]
+    | [
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine,
+        LogLine
+      ]
+    | undefined;
 }
 
 export interface LogLine {

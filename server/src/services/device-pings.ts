@@ -6,6 +6,10 @@ import type { Ping } from '../live/device-registry.js';
 /** A ping's body is kept up to this many characters (the keepalive route refuses more with 413). */
 export const MAX_PING_BODY = 10 * 1024;
 
+/** Numeric fields a keepalive may carry besides uptime_s, rssi and free_heap. */
+const MAX_NUMBERS = 50;
+const KNOWN = new Set(['status', 'message', 'uptime_s', 'rssi', 'free_heap', 'firmware', 'demo', 'numbers', 'logs']);
+
 /** A keepalive status that reports a failure; any other string is a success. */
 const FAILING = new Set(['fail', 'failed', 'failure', 'down', 'error', 'ko']);
 
@@ -16,6 +20,13 @@ export function keepalivePing(body: DeviceKeepalive | undefined, raw: string | n
   const status = body?.status ?? 'ok';
   const fails = FAILING.has(status.toLowerCase());
   const numbers: Record<string, number> = { ...body?.numbers };
+  // Numeric fields at the top level count as numbers too (the schema lets only numbers through).
+  for (const [key, value] of Object.entries(body ?? {})) {
+    if (!KNOWN.has(key) && typeof value === 'number') numbers[key] = value;
+  }
+  if (Object.keys(numbers).length > MAX_NUMBERS) {
+    throw new ApiError(400, ErrorCode.badRequest, `at most ${MAX_NUMBERS} numeric fields (in numbers and at the top level together), not ${Object.keys(numbers).length}`);
+  }
   for (const key of ['uptime_s', 'rssi', 'free_heap'] as const) {
     if (body?.[key] !== undefined) numbers[key] = body[key];
   }

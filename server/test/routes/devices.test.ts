@@ -84,11 +84,14 @@ describe('keepalive URLs (real curl)', () => {
     expect(await curl('-X', 'POST', url)).toEqual({ code: 204, body: '' });
     const body = { status: 'ok', message: 'all good', uptime_s: 12, rssi: -61, free_heap: 123456, firmware: '1.2.0', demo: 'lamp', numbers: { temp_c: 21.5 }, logs: [{ level: 'WARN', message: 'wifi retry' }] };
     expect((await curl('-X', 'POST', '-H', 'content-type: application/json', '-d', JSON.stringify(body), url)).code).toBe(204);
+    // Numeric fields may also come at the top level.
+    expect((await curl('-d', '{"temperature":21.5,"humidity":40}', url)).code).toBe(204);
+    expect((await pings(d.id))[0]!.numbers).toEqual({ temperature: 21.5, humidity: 40 });
     // Any content type: curl -d sends a form type by default.
     expect((await curl('-d', '{"status":"ok","numbers":{"x":1}}', url)).code).toBe(204);
     const shown = await device(d.id);
-    expect(shown).toMatchObject({ status: 'up', ping_count: 3, last_message: 'all good', firmware: '1.2.0', demo: 'lamp', numbers: { x: 1 }, last_body: '{"status":"ok","numbers":{"x":1}}' });
-    const [, second] = await pings(d.id);
+    expect(shown).toMatchObject({ status: 'up', ping_count: 4, last_message: 'all good', firmware: '1.2.0', demo: 'lamp', numbers: { x: 1 }, last_body: '{"status":"ok","numbers":{"x":1}}' });
+    const [, , second] = await pings(d.id);
     expect(second).toMatchObject({ kind: 'ok', source: 'keepalive', numbers: { temp_c: 21.5, uptime_s: 12, rssi: -61, free_heap: 123456 }, logs: [{ level: 'WARN', message: 'wifi retry' }] });
   });
 
@@ -104,7 +107,8 @@ describe('keepalive URLs (real curl)', () => {
     const { device: d, token } = await addDevice();
     const url = `${server.baseUrl}/api/v1/devices/${token}/keepalive`;
     const cases: [string, RegExp][] = [
-      ['{"status":', /JSON/], ['[1,2]', /object/], ['{"rssi":"strong"}', /rssi/], ['{"colour":"red"}', /additional/],
+      ['{"status":', /JSON/], ['[1,2]', /object/], ['{"rssi":"strong"}', /rssi/], ['{"colour":"red"}', /colour must be number/],
+      [JSON.stringify({ numbers: Object.fromEntries(Array.from({ length: 30 }, (_, i) => [`n${i}`, i])), ...Object.fromEntries(Array.from({ length: 21 }, (_, i) => [`t${i}`, i])) }), /at most 50 numeric fields/],
       [JSON.stringify({ numbers: Object.fromEntries(Array.from({ length: 51 }, (_, i) => [`n${i}`, i])) }), /numbers/],
       [JSON.stringify({ logs: Array.from({ length: 21 }, () => ({ level: 'INFO', message: 'x' })) }), /logs/],
       [JSON.stringify({ logs: [{ level: 'LOUD', message: 'x' }] }), /level/],
