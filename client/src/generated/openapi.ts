@@ -3386,8 +3386,11 @@ export interface components {
             logs?: {
                 /** @description Milliseconds since the device booted (or the epoch), as the device knows it */
                 at?: number;
-                /** @enum {unknown} */
-                level: "TRACE" | "DEBUG" | "INFO" | "WARN" | "ERROR" | "FATAL";
+                /**
+                 * @description Stored in capitals
+                 * @enum {unknown}
+                 */
+                level: "TRACE" | "DEBUG" | "INFO" | "WARN" | "ERROR" | "FATAL" | "trace" | "debug" | "info" | "warn" | "error" | "fatal";
                 message: string;
             }[];
             message?: string;
@@ -3421,8 +3424,11 @@ export interface components {
             logs: {
                 /** @description Milliseconds since the device booted (or the epoch), as the device knows it */
                 at?: number;
-                /** @enum {unknown} */
-                level: "TRACE" | "DEBUG" | "INFO" | "WARN" | "ERROR" | "FATAL";
+                /**
+                 * @description Stored in capitals
+                 * @enum {unknown}
+                 */
+                level: "TRACE" | "DEBUG" | "INFO" | "WARN" | "ERROR" | "FATAL" | "trace" | "debug" | "info" | "warn" | "error" | "fatal";
                 message: string;
             }[];
             message: string | null;

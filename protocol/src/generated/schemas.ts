@@ -784,7 +784,21 @@ export const schemas = [
         "additionalProperties": false,
         "properties": {
           "level": {
-            "$ref": "../common.json#/$defs/logLevel"
+            "enum": [
+              "TRACE",
+              "DEBUG",
+              "INFO",
+              "WARN",
+              "ERROR",
+              "FATAL",
+              "trace",
+              "debug",
+              "info",
+              "warn",
+              "error",
+              "fatal"
+            ],
+            "description": "Stored in capitals"
           },
           "message": {
             "type": "string",

@@ -592,7 +592,11 @@ export interface DeviceKeepalive {
 }
 
 export interface LogLine {
-  level: "TRACE" | "DEBUG" | "INFO" | "WARN" | "ERROR" | "FATAL";
+  /**
+   * Stored in capitals
+   */
+  level:
+    "TRACE" | "DEBUG" | "INFO" | "WARN" | "ERROR" | "FATAL" | "trace" | "debug" | "info" | "warn" | "error" | "fatal";
   message: string;
   /**
    * Milliseconds since the device booted (or the epoch), as the device knows it

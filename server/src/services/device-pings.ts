@@ -31,7 +31,8 @@ export function keepalivePing(body: DeviceKeepalive | undefined, raw: string | n
     if (body?.[key] !== undefined) numbers[key] = body[key];
   }
   return {
-    kind: fails ? 'fail' : 'ok', source: 'keepalive', status, message: body?.message ?? null, body: keep(raw), numbers, logs: body?.logs ?? [],
+    kind: fails ? 'fail' : 'ok', source: 'keepalive', status, message: body?.message ?? null, body: keep(raw), numbers,
+    logs: (body?.logs ?? []).map((line) => ({ ...line, level: line.level.toUpperCase() as typeof line.level })),
     ...(body?.firmware !== undefined ? { firmware: body.firmware } : {}), ...(body?.demo !== undefined ? { demo: body.demo } : {}),
     ...(fails ? { reason: `status ${status}${body?.message ? `: ${body.message.slice(0, 200)}` : ''}` } : {}),
   };

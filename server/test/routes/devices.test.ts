@@ -82,7 +82,7 @@ describe('keepalive URLs (real curl)', () => {
     const { device: d, token } = await addDevice();
     const url = `${server.baseUrl}/api/v1/devices/${token}/keepalive`;
     expect(await curl('-X', 'POST', url)).toEqual({ code: 204, body: '' });
-    const body = { status: 'ok', message: 'all good', uptime_s: 12, rssi: -61, free_heap: 123456, firmware: '1.2.0', demo: 'lamp', numbers: { temp_c: 21.5 }, logs: [{ level: 'WARN', message: 'wifi retry' }] };
+    const body = { status: 'ok', message: 'all good', uptime_s: 12, rssi: -61, free_heap: 123456, firmware: '1.2.0', demo: 'lamp', numbers: { temp_c: 21.5 }, logs: [{ level: 'warn', message: 'wifi retry' }] };
     expect((await curl('-X', 'POST', '-H', 'content-type: application/json', '-d', JSON.stringify(body), url)).code).toBe(204);
     // Numeric fields may also come at the top level.
     expect((await curl('-d', '{"temperature":21.5,"humidity":40}', url)).code).toBe(204);
