@@ -16,6 +16,7 @@ import { dbPlugin } from './plugins/db.js';
 import { demosPlugin } from './plugins/demos.js';
 import { liveHubPlugin } from './plugins/live-hub.js';
 import { logsPlugin } from './plugins/logs.js';
+import { metricsPlugin } from './plugins/metrics.js';
 import { nodesPlugin } from './plugins/nodes.js';
 import { numberParamsPlugin } from './plugins/number-params.js';
 import { routeGuardsPlugin } from './plugins/route-guards.js';
@@ -88,6 +89,7 @@ export async function buildApp(
   await app.register(demosPlugin);
   await app.register(nodesPlugin);
   await app.register(logsPlugin);
+  await app.register(metricsPlugin);
   await app.register(agentHubPlugin);
   await app.register(commandsPlugin);
   await app.register(terminalsPlugin);
