@@ -1,6 +1,6 @@
 import type { HardwareState } from '@dvic/protocol';
 import type { DemoRegistry } from '../live/demo-registry.js';
-import { demoRateSeries, hardwareSeries, type SeriesValue } from './hardware-series.js';
+import { demoRateSeries, hardwareSeries, type SeriesValue } from '@dvic/protocol';
 import type { MetricStore } from './metric-store.js';
 
 export const nodeSource = (nodeId: string) => `node:${nodeId}`;

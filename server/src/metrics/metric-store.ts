@@ -1,4 +1,4 @@
-import type { SeriesValue } from './hardware-series.js';
+import type { SeriesValue } from '@dvic/protocol';
 
 /**
  * Where metric history lives. The server's SQLite file implements it (sqlite-metric-store.ts);

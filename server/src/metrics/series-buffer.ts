@@ -96,6 +96,20 @@ export class SeriesBuffer {
   private hour: Bucket | null = null;
   /** Samples dropped because the disk refused their chunk for too long. */
   dropped = 0;
+  /** Chunks closed since the store last asked (closedSince()). */
+  private closedCount = 0;
+
+  /** Whether this series holds so many closed chunks that a flush is due before it has to drop some. */
+  get crowded(): boolean {
+    return this.chunks.some((list) => list.length > MAX_UNWRITTEN / 2);
+  }
+
+  /** Chunks closed since the last call: they wait in memory until a flush writes them. */
+  closedSince(): number {
+    const n = this.closedCount;
+    this.closedCount = 0;
+    return n;
+  }
 
   constructor(readonly id: number, readonly name: string) {}
 
@@ -174,6 +188,7 @@ export class SeriesBuffer {
     if (last) {
       last.closed = true;
       last.dirty = true;
+      this.closedCount++;
     }
     while (list.filter((c) => c.closed).length > MAX_UNWRITTEN) {
       const oldest = list.shift()!;

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { passingStoreFailure } from '../services/store-failure.js';
 import { decodeChunk, encodeChunk } from './chunk-codec.js';
-import type { SeriesValue } from './hardware-series.js';
+import type { SeriesValue } from '@dvic/protocol';
 import { pickTier, type MetricAnswer, type MetricQuery, type MetricStore, type RetentionReport, type SeriesPoints, type TierPolicy } from './metric-store.js';
 import { Chunk, SeriesBuffer } from './series-buffer.js';
 
@@ -11,6 +11,9 @@ export const METRICS_FILE = 'dvic-metrics.sqlite';
 
 /** What a chunk's row costs besides its data (key, lengths, B-tree cell): used for the tier caps. */
 const ROW_OVERHEAD = 24;
+/** Closed chunks waiting in memory that make append() flush at once. */
+const FLUSH_AFTER_CLOSED = 20_000;
+const RETRY_FLUSH_MS = 5000;
 /** Share of a tier's chunks deleted per step while a cap is exceeded. */
 const DELETE_FRACTION = 0.02;
 
@@ -58,6 +61,9 @@ export class SqliteMetricStore implements MetricStore {
   private readonly bySource = new Map<string, Map<string, SeriesBuffer>>();
   private readonly tierBytes: number[];
   private readonly tierRows: number[];
+  private closedWaiting = 0;
+  /** After a refused write, append() does not try again before this (the flush timer does). */
+  private retryFlushAt = 0;
   private readonly insertClosed: Database.Statement;
   private readonly upsertOpen: Database.Statement;
   private readonly deleteOpen: Database.Statement;
@@ -95,7 +101,15 @@ export class SqliteMetricStore implements MetricStore {
   }
 
   append(source: string, ts: number, values: SeriesValue[]): void {
-    for (const [name, value] of values) this.series(source, name)?.add(ts, value);
+    for (const [name, value] of values) {
+      const buffer = this.series(source, name);
+      if (!buffer) continue;
+      buffer.add(ts, value);
+      this.closedWaiting += buffer.closedSince();
+      if (buffer.crowded) this.closedWaiting = FLUSH_AFTER_CLOSED;
+    }
+    // A burst (a backfill, a bench) writes as it goes rather than holding chunks in memory.
+    if (this.closedWaiting >= FLUSH_AFTER_CLOSED && Date.now() >= this.retryFlushAt) this.flush();
   }
 
   seriesNames(source: string): string[] {
@@ -114,6 +128,7 @@ export class SqliteMetricStore implements MetricStore {
   }
 
   flush(): void {
+    this.closedWaiting = 0;
     const writes: { buffer: SeriesBuffer; tier: number; chunk: Chunk; data: Buffer | null }[] = [];
     for (const sources of this.bySource.values()) {
       for (const buffer of sources.values()) {
@@ -132,8 +147,9 @@ export class SqliteMetricStore implements MetricStore {
         }
       })();
     } catch (err) {
-      if (passingStoreFailure(err)) return;
-      throw err;
+      if (!passingStoreFailure(err)) throw err;
+      this.retryFlushAt = Date.now() + RETRY_FLUSH_MS;
+      return;
     }
     for (const { buffer, tier, chunk, data } of writes) {
       if (data && chunk.closed) {

@@ -80,6 +80,17 @@ describe('SQLite metric store', () => {
     store.close();
   });
 
+  it('writes a long burst of samples as it goes, without waiting for the flush timer, so none is dropped', () => {
+    const store = new SqliteMetricStore(tempFile(), defaultTiers(256 * 1024 * 1024), 256 * 1024 * 1024);
+    for (let t = T0; t < T0 + 30 * DAY; t += 5 * MINUTE) store.append(SOURCE, t, [['cpu.total_pct', 42]]);
+    const now = T0 + 30 * DAY;
+    const old = store.query({ source: SOURCE, names: ['cpu.total_pct'], from: T0 + DAY, to: T0 + 3 * DAY, now });
+    expect(old.tier).toBe('1m');
+    expect(old.series[0]!.points.length).toBeGreaterThan(500);
+    expect(store.query({ source: SOURCE, names: ['cpu.total_pct'], from: T0, to: now, now }).series[0]!.points).toHaveLength(720);
+    store.close();
+  });
+
   it('skips a sample older than the last one of its series instead of storing time backwards', () => {
     const store = new SqliteMetricStore(':memory:', defaultTiers(64 * 1024 * 1024), 64 * 1024 * 1024);
     store.append(SOURCE, T0 + 5000, [['cpu.total_pct', 1]]);

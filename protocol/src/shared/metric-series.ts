@@ -1,4 +1,4 @@
-import type { HardwareState } from '@dvic/protocol';
+import type { HardwareState } from '../generated/types.js';
 
 /** One value of a series at one time. */
 export type SeriesValue = [name: string, value: number];
