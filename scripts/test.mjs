@@ -19,6 +19,8 @@ const NEEDS = [
   ['/usr/bin/tmux', 'tmux'],
   ['/usr/bin/prlimit', 'util-linux'],
   ['/usr/bin/ps', 'procps'],
+  ['/usr/bin/prometheus', 'prometheus'],
+  ['/usr/bin/promtool', 'prometheus'],
 ];
 
 const SUITES = [

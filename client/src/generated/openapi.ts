@@ -1842,6 +1842,11 @@ export interface paths {
                         expires_in_days?: number;
                         name: string;
                         role?: "viewer" | "operator" | "admin";
+                        /**
+                         * @description Limit the token to GET /metrics (a Prometheus scraper)
+                         * @enum {string}
+                         */
+                        scope?: "metrics";
                     };
                 };
             };
@@ -2428,6 +2433,43 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/metrics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Prometheus exposition: every node's and demo's latest values and the server's process metrics
+         * @description Names: docs/metrics.md. Scrape with an API token (POST /api/v1/tokens with scope "metrics") as bearer_token.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -2465,6 +2507,8 @@ export interface components {
              * @enum {unknown}
              */
             role: "viewer" | "operator" | "admin";
+            /** @description metrics: the token may only call GET /metrics (a Prometheus scraper); null: every route its role allows */
+            scope?: "metrics" | null;
         };
         /**
          * AuditEntryView

@@ -1159,6 +1159,17 @@ export const schemas = [
             "type": "null"
           }
         ]
+      },
+      "scope": {
+        "anyOf": [
+          {
+            "const": "metrics"
+          },
+          {
+            "type": "null"
+          }
+        ],
+        "description": "metrics: the token may only call GET /metrics (a Prometheus scraper); null: every route its role allows"
       }
     }
   },

@@ -542,6 +542,10 @@ export interface ApiTokenView {
   expires_at: number | null;
   last_used_at: number | null;
   revoked_at: number | null;
+  /**
+   * metrics: the token may only call GET /metrics (a Prometheus scraper); null: every route its role allows
+   */
+  scope?: "metrics" | null;
 }
 
 /**
