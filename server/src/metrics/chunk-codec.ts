@@ -84,33 +84,57 @@ export interface ChunkPoints {
   columns: number[][];
 }
 
-export function encodeChunk({ ts, columns }: ChunkPoints): Buffer {
-  const w = new Writer();
-  w.varint(ts.length);
-  w.varint(columns.length);
-  let prevTs = ts[0] ?? 0;
-  let prevDelta = 0;
-  const prev = columns.map(() => 0);
-  for (let i = 0; i < ts.length; i++) {
-    const delta = ts[i]! - prevTs;
-    w.varint(zigzag(delta - prevDelta));
-    prevTs = ts[i]!;
-    prevDelta = delta;
-    for (let c = 0; c < columns.length; c++) {
-      const v = columns[c]![i]!;
+/** Encodes a chunk point by point as it fills (so a flush costs a copy, not a re-encoding). */
+export class ChunkEncoder {
+  private readonly body = new Writer();
+  private count = 0;
+  private prevTs = 0;
+  private prevDelta = 0;
+  private readonly prev: number[];
+
+  constructor(private readonly width: number) {
+    this.prev = new Array<number>(width).fill(0);
+  }
+
+  push(ts: number, values: ArrayLike<number>): void {
+    const w = this.body;
+    if (this.count === 0) this.prevTs = ts;
+    const delta = ts - this.prevTs;
+    w.varint(zigzag(delta - this.prevDelta));
+    this.prevTs = ts;
+    this.prevDelta = delta;
+    this.count++;
+    for (let c = 0; c < this.width; c++) {
+      const v = values[c]!;
       const s = scaled(v);
-      const d = s === null ? null : zigzag(s - prev[c]!);
+      const d = s === null ? null : zigzag(s - this.prev[c]!);
       if (s === null || d === null || d >= MAX_EXACT) {
         w.varint(FLOAT_TAG);
         w.double(v);
-        prev[c] = s ?? 0;
+        this.prev[c] = s ?? 0;
       } else {
         w.varint(2 * d);
-        prev[c] = s;
+        this.prev[c] = s;
       }
     }
   }
-  return w.bytes();
+
+  bytes(): Buffer {
+    const head = new Writer();
+    head.varint(this.count);
+    head.varint(this.width);
+    return Buffer.concat([head.bytes(), this.body.bytes()]);
+  }
+}
+
+export function encodeChunk({ ts, columns }: ChunkPoints): Buffer {
+  const encoder = new ChunkEncoder(columns.length);
+  const row = new Array<number>(columns.length);
+  for (let i = 0; i < ts.length; i++) {
+    for (let c = 0; c < columns.length; c++) row[c] = columns[c]![i]!;
+    encoder.push(ts[i]!, row);
+  }
+  return encoder.bytes();
 }
 
 /** The inverse of encodeChunk; `first` is the chunk's first timestamp (kept in its row). */

@@ -14,8 +14,8 @@ export interface MetricStore {
   seriesNames(source: string): string[];
   /** Deletes what is past each tier's age or byte cap and the total budget, oldest first. */
   enforceRetention(now: number): RetentionReport;
-  /** Writes what waits in memory (failures keep it for the next flush). */
-  flush(): void;
+  /** Writes what waits in memory (failures keep it for the next flush); `all`: the open chunks too, now. */
+  flush(all?: boolean): void;
   /** Bytes the history takes on disk (pages in use). */
   diskBytes(): number;
   close(): void;

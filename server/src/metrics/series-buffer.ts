@@ -1,3 +1,5 @@
+import { ChunkEncoder } from './chunk-codec.js';
+
 /**
  * What one series holds in memory: per tier, its open chunk and the closed ones not yet written,
  * and the minute and hour buckets being rolled up (min, max, mean, last — as Netdata's tiers).
@@ -11,6 +13,8 @@ export const ROLLUP_CHUNK_POINTS = [0, 60, 24];
 /** Closed chunks a series keeps per tier while the disk refuses them; older ones are dropped. */
 const MAX_UNWRITTEN = 16;
 
+const ONE = [0];
+
 /** Rollup columns, in the order chunks store them. */
 export const ROLLUP_COLUMNS = ['min', 'max', 'mean', 'last', 'count'] as const;
 
@@ -19,9 +23,16 @@ export class Chunk {
   readonly columns: number[][];
   dirty = true;
   closed = false;
+  private readonly encoder: ChunkEncoder;
 
   constructor(width: number) {
     this.columns = Array.from({ length: width }, () => []);
+    this.encoder = new ChunkEncoder(width);
+  }
+
+  /** The chunk's stored form (encoded as it filled). */
+  bytes(): Buffer {
+    return this.encoder.bytes();
   }
 
   get start(): number {
@@ -34,7 +45,17 @@ export class Chunk {
 
   push(ts: number, values: number[]): void {
     this.ts.push(ts);
-    values.forEach((v, i) => this.columns[i]!.push(v));
+    for (let i = 0; i < values.length; i++) this.columns[i]!.push(values[i]!);
+    this.encoder.push(ts, values);
+    this.dirty = true;
+  }
+
+  /** push() of a one-column (raw) point, without an array. */
+  pushOne(ts: number, value: number): void {
+    this.ts.push(ts);
+    this.columns[0]!.push(value);
+    ONE[0] = value;
+    this.encoder.push(ts, ONE);
     this.dirty = true;
   }
 }
@@ -118,7 +139,7 @@ export class SeriesBuffer {
     this.lastTs = ts;
     const raw = this.open(0, 1);
     const full = raw.ts.length >= RAW_CHUNK_POINTS || (raw.ts.length > 0 && ts - raw.start > RAW_CHUNK_SPAN_MS);
-    (full ? this.reopen(0, 1) : raw).push(ts, [value]);
+    (full ? this.reopen(0, 1) : raw).pushOne(ts, value);
     const start = Math.floor(ts / MINUTE) * MINUTE;
     if (this.minute && this.minute.start !== start) this.finishMinute();
     if (this.minute) this.minute.add(value);

@@ -2,7 +2,7 @@ import Database from 'better-sqlite3';
 import fs from 'node:fs';
 import path from 'node:path';
 import { passingStoreFailure } from '../services/store-failure.js';
-import { decodeChunk, encodeChunk } from './chunk-codec.js';
+import { decodeChunk } from './chunk-codec.js';
 import type { SeriesValue } from '@dvic/protocol';
 import { pickTier, type MetricAnswer, type MetricQuery, type MetricStore, type RetentionReport, type SeriesPoints, type TierPolicy } from './metric-store.js';
 import { Chunk, SeriesBuffer } from './series-buffer.js';
@@ -14,6 +14,8 @@ const ROW_OVERHEAD = 24;
 /** Closed chunks waiting in memory that make append() flush at once. */
 const FLUSH_AFTER_CLOSED = 20_000;
 const RETRY_FLUSH_MS = 5000;
+/** How often the open chunks are written (see flush()). */
+const OPEN_WRITE_MS = 60_000;
 /** Share of a tier's chunks deleted per step while a cap is exceeded. */
 const DELETE_FRACTION = 0.02;
 
@@ -62,6 +64,7 @@ export class SqliteMetricStore implements MetricStore {
   private readonly tierBytes: number[];
   private readonly tierRows: number[];
   private closedWaiting = 0;
+  private openWrittenAt = 0;
   /** After a refused write, append() does not try again before this (the flush timer does). */
   private retryFlushAt = 0;
   private readonly insertClosed: Database.Statement;
@@ -127,16 +130,25 @@ export class SqliteMetricStore implements MetricStore {
     return { tier: this.tiers[index]!.name, step: this.tiers[index]!.resolutionMs === 0 && step <= 0 ? 0 : step, series };
   }
 
-  flush(): void {
+  /**
+   * Closed chunks are written at every flush; the open ones (rewritten whole each time) at most
+   * every OPEN_WRITE_MS, or when `all` (closing): a crash loses at most that much of the newest samples.
+   */
+  flush(all = false): void {
     this.closedWaiting = 0;
+    const now = Date.now();
+    const withOpen = all || now - this.openWrittenAt >= OPEN_WRITE_MS;
     const writes: { buffer: SeriesBuffer; tier: number; chunk: Chunk; data: Buffer | null }[] = [];
     for (const sources of this.bySource.values()) {
       for (const buffer of sources.values()) {
         buffer.chunks.forEach((list, tier) => {
-          for (const chunk of list) if (chunk.dirty) writes.push({ buffer, tier, chunk, data: chunk.ts.length > 0 ? encodeChunk(chunk) : null });
+          for (const chunk of list) {
+            if (chunk.dirty && (withOpen || chunk.closed)) writes.push({ buffer, tier, chunk, data: chunk.ts.length > 0 ? chunk.bytes() : null });
+          }
         });
       }
     }
+    if (withOpen) this.openWrittenAt = now;
     if (writes.length === 0) return;
     try {
       this.db.transaction(() => {
@@ -186,7 +198,7 @@ export class SqliteMetricStore implements MetricStore {
 
   close(): void {
     for (const sources of this.bySource.values()) for (const buffer of sources.values()) buffer.finishBuckets();
-    this.flush();
+    this.flush(true);
     this.db.close();
   }
 
