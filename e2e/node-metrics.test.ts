@@ -129,4 +129,16 @@ describe.skipIf(skip)('node page metric history in Chromium', () => {
     expect(span).toBeLessThan(0.3 * 2 * DAY);
     await waitFor(async () => (await cpuAt(0.5)) === `${PAST_CPU}%`, 15_000, 'the zoomed chart');
   });
+
+  it('compares one series across nodes', async () => {
+    await page.goto(`${server.baseUrl}/compare?series=cpu.total_pct`);
+    const chart = page.locator('.chart[data-title="cpu.total_pct"]');
+    await chart.locator('canvas').waitFor({ timeout: 15_000 });
+    const line = chart.locator('.u-legend .u-series', { hasText: 'chart-pi' });
+    await line.waitFor({ timeout: 15_000 });
+    const box = (await chart.locator('.u-over').boundingBox())!;
+    await page.mouse.move(box.x + box.width * 0.3, box.y + box.height / 2);
+    await expect.poll(() => line.locator('.u-value').textContent(), { timeout: 15_000 }).toBe(`${PAST_CPU}%`);
+    await page.screenshot({ path: screenshot('metrics-compare'), fullPage: true });
+  });
 });

@@ -27,6 +27,7 @@ function lazy<P extends object>(load: () => Promise<FunctionComponent<P>>): Func
 }
 
 const NodeDetail = lazy(() => import('./views/node-detail.js').then((m) => m.NodeDetail));
+const MetricsCompare = lazy(() => import('./views/metrics-compare.js').then((m) => m.MetricsCompare));
 const TerminalView = lazy(() => import('./views/terminal.js').then((m) => m.TerminalView));
 
 type Auth = { state: 'checking' } | { state: 'out'; reason?: string } | { state: 'in'; user: UserView };
@@ -52,6 +53,7 @@ export function App() {
           : node ? <NodeDetail nodeId={node[1]!} />
           : path === '/logs' ? <Logs />
           : path === '/commands' ? <Commands />
+          : path === '/compare' ? <MetricsCompare />
           : path === '/audit' ? <Audit />
           : path === '/users' ? <Users me={auth.user} />
           : <Overview />}
@@ -60,7 +62,7 @@ export function App() {
   );
 }
 
-const LINKS = [['/', 'Nodes'], ['/logs', 'Logs'], ['/commands', 'Commands'], ['/audit', 'Audit'], ['/users', 'Users'], ['/wall', 'Wall']] as const;
+const LINKS = [['/', 'Nodes'], ['/logs', 'Logs'], ['/commands', 'Commands'], ['/compare', 'Compare'], ['/audit', 'Audit'], ['/users', 'Users'], ['/wall', 'Wall']] as const;
 
 function Shell({ user, onSignOut, children }: { user: UserView; onSignOut: () => void; children: ComponentChildren }) {
   const path = usePath();

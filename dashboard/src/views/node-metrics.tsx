@@ -14,7 +14,7 @@ export const RANGES: [label: string, ms: number][] = [['15 min', 15 * MINUTE], [
 /** Up to this range, live samples extend the charts; longer ones (rollups) are fetched again each minute. */
 const LIVE_APPEND_MAX_MS = 6 * HOUR;
 
-type Range = { kind: 'last'; ms: number } | { kind: 'custom'; from: number; to: number };
+export type Range = { kind: 'last'; ms: number } | { kind: 'custom'; from: number; to: number };
 
 /** The charts of one node: a chart per family of series, its unit, and the series (patterns) it shows. */
 const CHARTS: { title: string; unit: string; max?: number; series: string[]; label: (name: string) => string }[] = [
@@ -28,7 +28,7 @@ const CHARTS: { title: string; unit: string; max?: number; series: string[]; lab
   { title: 'Processes', unit: '', series: ['processes'], label: () => 'processes' },
 ];
 
-const bounds = (range: Range, now: number): [number, number] => (range.kind === 'custom' ? [range.from, range.to] : [now - range.ms, now]);
+export const bounds = (range: Range, now: number): [number, number] => (range.kind === 'custom' ? [range.from, range.to] : [now - range.ms, now]);
 
 /** Demo starts and deaths in the range, marked on every chart's time axis. */
 function demoMarkers(demos: DemoView[] | undefined): ChartMarker[] {
@@ -99,7 +99,7 @@ export function NodeMetrics({ node }: { node: LiveNode }) {
 const toLocalInput = (ms: number) => new Date(ms - new Date(ms).getTimezoneOffset() * MINUTE).toISOString().slice(0, 16);
 const fromLocalInput = (value: string) => new Date(value).getTime();
 
-function RangePicker({ range, onChange }: { range: Range; onChange: (r: Range) => void }) {
+export function RangePicker({ range, onChange }: { range: Range; onChange: (r: Range) => void }) {
   const [custom, setCustom] = useState(range.kind === 'custom');
   const [from, to] = bounds(range, Date.now());
   const apply = (e: Event) => {

@@ -1,13 +1,14 @@
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { DemoRegistry } from '../live/demo-registry.js';
 import type { NodeRegistry } from '../live/node-registry.js';
+import type { LogWriter } from './log-writer.js';
 
 /**
  * GET /metrics in the Prometheus text format: every node's and demo's latest values under
  * node_exporter-like names with a dvic_ prefix (docs/metrics.md), and the server's own process
  * metrics from prom-client. Values are read from the live registries at each scrape.
  */
-export function prometheusRegistry(nodes: NodeRegistry, demos: DemoRegistry): Registry {
+export function prometheusRegistry(nodes: NodeRegistry, demos: DemoRegistry, logs: Pick<LogWriter, 'on'>): Registry {
   const register = new Registry();
   collectDefaultMetrics({ register });
   // prom-client names a few gauges *_total (nodejs_active_handles_total...), which promtool's lint
@@ -29,12 +30,17 @@ export function prometheusRegistry(nodes: NodeRegistry, demos: DemoRegistry): Re
     demoUp: new Gauge({ name: 'dvic_demo_up', help: 'Whether the demo process is alive (1) or dead (0)', labelNames: [...nodeLabels, 'demo'], registers: [register] }),
     deviceUp: new Gauge({ name: 'dvic_device_up', help: 'Whether a device reports (1) or not (0)', labelNames: [...nodeLabels, 'device'], registers: [register] }),
   };
-  const logLines = new Counter({ name: 'dvic_log_lines_total', help: 'Log lines a demo wrote, by level (error: error and worse; other: the rest)', labelNames: [...nodeLabels, 'demo', 'level'], registers: [register] });
+  const logLines = new Counter({ name: 'dvic_log_lines_total', help: 'Log lines of a demo stored since the server started, by level', labelNames: [...nodeLabels, 'demo', 'level'], registers: [register] });
+  logs.on('records', (records) => {
+    for (const r of records) {
+      if (r.source !== 'demo' || !r.demo) continue;
+      logLines.inc({ node: r.node_id, name: nodes.view(r.node_id)?.name ?? r.node_id, demo: r.demo, level: r.level.toLowerCase() });
+    }
+  });
 
   // Read at scrape time: reset, then set every current value (a removed node leaves no stale series).
   function refresh(): void {
     for (const g of Object.values(gauges)) g.reset();
-    logLines.reset();
     for (const node of nodes.list()) {
       const labels = { node: node.id, name: node.name };
       gauges.up.set(labels, node.status === 'online' ? 1 : 0);
@@ -52,8 +58,6 @@ export function prometheusRegistry(nodes: NodeRegistry, demos: DemoRegistry): Re
       }
       for (const demo of demos.list(node.id)) {
         gauges.demoUp.set({ ...labels, demo: demo.demo }, demo.alive ? 1 : 0);
-        logLines.inc({ ...labels, demo: demo.demo, level: 'error' }, demo.error_count);
-        logLines.inc({ ...labels, demo: demo.demo, level: 'other' }, Math.max(0, demo.line_count - demo.error_count));
       }
     }
   }

@@ -60,6 +60,28 @@ describe('GET /metrics', () => {
     }
   });
 
+  it('counts a demo\'s log lines by level, and says whether the demo is up', async () => {
+    const demoToken = 'k3JxV9mQ2pL8sT4wZ6yB1c';
+    agent.send({ type: 'demo.state', data: { full: true, demos: [{ token: demoToken, demo: 'face-tracker', pid: 4242, alive: true }] } });
+    agent.send({
+      type: 'demo.logs', id: 'l-1', data: {
+        token: demoToken, demo: 'face-tracker', file_generation: 0, start_offset: 0, end_offset: 150, records: [
+          { ts: new Date().toISOString(), level: 'INFO', message: 'camera ready', offset: 0 },
+          { ts: new Date().toISOString(), level: 'ERROR', message: 'frame dropped', offset: 50 },
+          { ts: new Date().toISOString(), level: 'ERROR', message: 'frame dropped', offset: 100 },
+        ],
+      },
+    });
+    const labels = `node="${nodeId}",name="pi-7",demo="face-tracker"`;
+    const bearer = await token('metrics');
+    const body = await waitFor(async () => {
+      const text = (await scrape(bearer)).body;
+      return text.includes(`dvic_log_lines_total{${labels},level="error"} 2`) ? text : null;
+    });
+    expect(body.split('\n')).toContain(`dvic_log_lines_total{${labels},level="info"} 1`);
+    expect(body.split('\n')).toContain(`dvic_demo_up{${labels}} 1`);
+  });
+
   it.skipIf(skip)('passes promtool check metrics', async () => {
     if (missing) throw new Error(`${missing} missing (apt-get install prometheus)`);
     const res = await scrape(await token('metrics'));
