@@ -80,15 +80,19 @@ export function defaultTiers(budgetBytes: number): TierPolicy[] {
 /**
  * The tier an answer reads: the coarsest whose points are at most twice the wished spacing (so a
  * 7-day chart reads minutes and a 30-day chart hours, never raw samples), moved to a coarser one
- * when the range starts before the tier's retention.
+ * when the range starts before the tier's retention or before what its byte cap left of it
+ * (`oldest`: the first time each tier holds on disk).
  */
-export function pickTier(tiers: TierPolicy[], from: number, to: number, step: number, now: number): { index: number; step: number } {
+export function pickTier(tiers: TierPolicy[], from: number, to: number, step: number, now: number, oldest: number[] = []): { index: number; step: number } {
   const wished = Math.max(step, Math.ceil((to - from) / MAX_POINTS));
   let index = 0;
   tiers.forEach((t, i) => {
     if (t.resolutionMs <= 2 * wished) index = i;
   });
-  while (index < tiers.length - 1 && from < now - tiers[index]!.retentionMs) index++;
+  // The byte caps may have cut a tier shorter than its age limit: a coarser tier that reaches
+  // further back (by more than its own resolution) answers then.
+  const cutShort = (i: number) => from < (oldest[i] ?? Number.POSITIVE_INFINITY) && (oldest[i + 1] ?? Number.POSITIVE_INFINITY) + tiers[i + 1]!.resolutionMs < (oldest[i] ?? Number.POSITIVE_INFINITY);
+  while (index < tiers.length - 1 && (from < now - tiers[index]!.retentionMs || cutShort(index))) index++;
   const res = tiers[index]!.resolutionMs;
   return { index, step: res > 0 ? Math.max(res, Math.ceil(wished / res) * res) : wished };
 }

@@ -70,6 +70,7 @@ export class SqliteMetricStore implements MetricStore {
   private readonly insertClosed: Database.Statement;
   private readonly upsertOpen: Database.Statement;
   private readonly deleteOpen: Database.Statement;
+  private readonly oldestOf: Database.Statement<[number]>;
   private readonly readRange: Database.Statement<[number, number, number, number], Row>;
 
   constructor(file: string, private readonly tiers: TierPolicy[], private readonly budgetBytes: number) {
@@ -86,6 +87,7 @@ export class SqliteMetricStore implements MetricStore {
     this.upsertOpen = this.db.prepare('INSERT OR REPLACE INTO open_chunks (series_id, tier, start_ts, data) VALUES (?, ?, ?, ?)');
     this.deleteOpen = this.db.prepare('DELETE FROM open_chunks WHERE series_id = ? AND tier = ?');
     // INDEXED BY: without statistics the planner may take chunks_by_time and scan a whole tier.
+    this.oldestOf = this.db.prepare('SELECT MIN(start_ts) AS t FROM chunks WHERE tier = ?');
     this.readRange = this.db.prepare('SELECT start_ts, data FROM chunks INDEXED BY chunks_by_series WHERE series_id = ? AND tier = ? AND end_ts >= ? AND start_ts <= ? ORDER BY start_ts');
     for (const s of this.db.prepare('SELECT id, source, name FROM series').all() as { id: number; source: string; name: string }[]) this.remember(s.source, s.id, s.name);
     this.resumeOpenChunks();
@@ -124,7 +126,8 @@ export class SqliteMetricStore implements MetricStore {
 
   query(q: MetricQuery): MetricAnswer {
     const now = q.now ?? Date.now();
-    const { index, step } = pickTier(this.tiers, q.from, q.to, q.step ?? 0, now);
+    const oldest = this.tiers.map((_, tier) => (this.oldestOf.get(tier) as { t: number | null }).t ?? Number.POSITIVE_INFINITY);
+    const { index, step } = pickTier(this.tiers, q.from, q.to, q.step ?? 0, now, oldest);
     const names = this.seriesNames(q.source).filter((n) => q.names.length === 0 || q.names.some((p) => (p.endsWith('*') ? n.startsWith(p.slice(0, -1)) : n === p)));
     const series: SeriesPoints[] = names.map((name) => {
       const buffer = this.bySource.get(q.source)!.get(name)!;

@@ -105,9 +105,10 @@ describe('SQLite metric store', () => {
     const at4days = T0 + 4 * DAY;
     const report = store.enforceRetention(at4days);
     expect(report.deletedChunks).toBeGreaterThan(0);
-    const firstDayRaw = store.query({ source: SOURCE, names: ['cpu.total_pct'], from: T0, to: T0 + HOUR, now: T0 + HOUR });
-    expect(firstDayRaw.tier).toBe('raw');
-    expect(firstDayRaw.series[0]!.points).toEqual([]);
+    // Asked as if it were recent, the first hour would be read raw: its raw samples are gone, the minutes answer.
+    const firstHour = store.query({ source: SOURCE, names: ['cpu.total_pct'], from: T0, to: T0 + HOUR, now: T0 + HOUR });
+    expect(firstHour.tier).toBe('1m');
+    expect(firstHour.series[0]!.points).toHaveLength(61);
     const lastHour = store.query({ source: SOURCE, names: ['cpu.total_pct'], from: at4days - HOUR, to: at4days, now: at4days });
     expect(lastHour.series[0]!.points).toHaveLength(120);
     // The first day is still there in minutes (asked as if it were recent, the raw tier would be read).
@@ -120,7 +121,25 @@ describe('SQLite metric store', () => {
     const month = store.query({ source: SOURCE, names: ['cpu.total_pct'], from: T0, to: T0 + 4 * DAY, now: later });
     expect(month.tier).toBe('1h');
     expect(month.series[0]!.points).toHaveLength(96);
-    expect(store.query({ source: SOURCE, names: ['cpu.total_pct'], from: T0, to: T0 + 3 * HOUR, step: MINUTE, now: T0 + 29 * DAY }).series[0]!.points).toEqual([]);
+    // Even asked for minutes (as if they were still kept), the hours answer: the minutes are gone.
+    const asMinutes = store.query({ source: SOURCE, names: ['cpu.total_pct'], from: T0, to: T0 + 3 * HOUR, step: MINUTE, now: T0 + 29 * DAY });
+    expect(asMinutes.tier).toBe('1h');
+    expect(asMinutes.series[0]!.points).toEqual([[T0, 3], [T0 + HOUR, 3], [T0 + 2 * HOUR, 3], [T0 + 3 * HOUR, 3]]);
+    store.close();
+  });
+
+  it('answers from a coarser tier when a byte cap cut the finer one shorter than its age limit', () => {
+    const tiers = defaultTiers(256 * 1024 * 1024).map((t) => (t.name === '1m' ? { ...t, maxBytes: 4096 } : t));
+    const store = new SqliteMetricStore(tempFile(), tiers, 256 * 1024 * 1024);
+    feed(store, T0, T0 + 4 * DAY, 30_000, () => 3);
+    const now = T0 + 4 * DAY;
+    store.enforceRetention(now);
+    expect(store.tierSizes()[1]).toBeLessThanOrEqual(4096);
+    const week = store.query({ source: SOURCE, names: ['cpu.total_pct'], from: now - 3 * DAY, to: now, now });
+    expect(week.tier).toBe('1h');
+    expect(week.series[0]!.points).toHaveLength(72);
+    // Recent ranges still read the minutes the cap left.
+    expect(store.query({ source: SOURCE, names: ['cpu.total_pct'], from: now - 2 * HOUR, to: now, now }).tier).toBe('raw');
     store.close();
   });
 
@@ -146,8 +165,10 @@ describe('SQLite metric store', () => {
     defaultTiers(budget).forEach((tier, i) => expect(sizes[i]).toBeLessThanOrEqual(tier.maxBytes));
     const recent = store.query({ source: 'node:7', names: ['s3'], from: end - 10 * MINUTE, to: end, now: end });
     expect(recent.series[0]!.points.length).toBeGreaterThanOrEqual(59);
+    // The oldest raw samples are gone: a coarser tier answers what is left of the first minutes.
     const oldest = store.query({ source: 'node:7', names: ['s3'], from: T0, to: T0 + 10 * MINUTE, now: T0 + 10 * MINUTE });
-    expect(oldest.series[0]!.points).toEqual([]);
+    expect(oldest.tier).not.toBe('raw');
+    expect(oldest.series[0]!.points.length).toBeLessThan(10);
     store.close();
   });
 });
