@@ -20,6 +20,8 @@ const NEEDS = [
   ['/usr/bin/prlimit', 'util-linux'],
   ['/usr/bin/ps', 'procps'],
   ['/usr/bin/curl', 'curl'],
+  ['/usr/bin/prometheus', 'prometheus'],
+  ['/usr/bin/promtool', 'prometheus'],
 ];
 
 const SUITES = [

@@ -29,6 +29,7 @@ function lazy<P extends object>(load: () => Promise<FunctionComponent<P>>): Func
 
 const NodeDetail = lazy(() => import('./views/node-detail.js').then((m) => m.NodeDetail));
 const DeviceDetail = lazy(() => import('./views/device-detail.js').then((m) => m.DeviceDetail));
+const MetricsCompare = lazy(() => import('./views/metrics-compare.js').then((m) => m.MetricsCompare));
 const TerminalView = lazy(() => import('./views/terminal.js').then((m) => m.TerminalView));
 
 type Auth = { state: 'checking' } | { state: 'out'; reason?: string } | { state: 'in'; user: UserView };
@@ -57,6 +58,7 @@ export function App() {
           : path === '/devices' ? <Devices />
           : path === '/logs' ? <Logs />
           : path === '/commands' ? <Commands />
+          : path === '/compare' ? <MetricsCompare />
           : path === '/audit' ? <Audit />
           : path === '/users' ? <Users me={auth.user} />
           : <Overview />}
@@ -65,7 +67,7 @@ export function App() {
   );
 }
 
-const LINKS = [['/', 'Nodes'], ['/devices', 'Devices'], ['/logs', 'Logs'], ['/commands', 'Commands'], ['/audit', 'Audit'], ['/users', 'Users'], ['/wall', 'Wall']] as const;
+const LINKS = [['/', 'Nodes'], ['/devices', 'Devices'], ['/logs', 'Logs'], ['/commands', 'Commands'], ['/compare', 'Compare'], ['/audit', 'Audit'], ['/users', 'Users'], ['/wall', 'Wall']] as const;
 
 function Shell({ user, onSignOut, children }: { user: UserView; onSignOut: () => void; children: ComponentChildren }) {
   const path = usePath();

@@ -12,4 +12,5 @@ export * from './shared/format.js';
 export * from './shared/hardware.js';
 export * from './shared/levels.js';
 export * from './shared/logs.js';
+export * from './shared/metric-series.js';
 export type * from './shared/terminal.js';

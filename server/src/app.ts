@@ -17,6 +17,8 @@ import { demosPlugin } from './plugins/demos.js';
 import { devicesPlugin } from './plugins/devices.js';
 import { liveHubPlugin } from './plugins/live-hub.js';
 import { logsPlugin } from './plugins/logs.js';
+import { metricsPlugin } from './plugins/metrics.js';
+import { prometheusPlugin } from './plugins/prometheus.js';
 import { nodesPlugin } from './plugins/nodes.js';
 import { numberParamsPlugin } from './plugins/number-params.js';
 import { routeGuardsPlugin } from './plugins/route-guards.js';
@@ -91,10 +93,12 @@ export async function buildApp(
   await app.register(nodesPlugin);
   await app.register(devicesPlugin);
   await app.register(logsPlugin);
+  await app.register(metricsPlugin);
   await app.register(agentHubPlugin);
   await app.register(commandsPlugin);
   await app.register(terminalsPlugin);
   await app.register(liveHubPlugin);
+  await app.register(prometheusPlugin);
 
   app.get('/healthz', { schema: { hide: true } }, async () => ({ ok: true }));
   await app.register(apiV1, { prefix: '/api/v1' });

@@ -1821,6 +1821,95 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/metrics/query": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * One or more series across several nodes (compare view): each series carries its node
+         * @description `nodes`: comma-separated node ids, names or id prefixes; `label`: key=value every node must carry; neither: every node.
+         */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description Start: ms since the epoch (also an RFC 3339 time or a duration back from now, 24h). Default: an hour before `to`. */
+                    from?: string;
+                    /** @description key=value, e.g. room=hall */
+                    label?: string;
+                    nodes?: string;
+                    /** @description Comma-separated series names (cpu.total_pct,memory.used_bytes); a name ending in * matches names starting so (cpu.per_core_pct.*). None: every series. */
+                    series?: string;
+                    /** @description Wished spacing of points in ms; at least (to - from) / 1000 */
+                    step?: number;
+                    /** @description End, as `from`. Default: now. */
+                    to?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            series: components["schemas"]["MetricSeries"][];
+                        };
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/nodes": {
         parameters: {
             query?: never;
@@ -2370,6 +2459,92 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/nodes/{id}/metrics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Metric history of one node: {"series": [{"name", "points": [[ts, value], ...]}]} */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description Start: ms since the epoch (also an RFC 3339 time or a duration back from now, 24h). Default: an hour before `to`. */
+                    from?: string;
+                    /** @description Comma-separated series names (cpu.total_pct,memory.used_bytes); a name ending in * matches names starting so (cpu.per_core_pct.*). None: every series. */
+                    series?: string;
+                    /** @description Wished spacing of points in ms; at least (to - from) / 1000 */
+                    step?: number;
+                    /** @description End, as `from`. Default: now. */
+                    to?: string;
+                };
+                header?: never;
+                path: {
+                    /** @description Node id, name, or the start of its id */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            series: components["schemas"]["MetricSeries"][];
+                        };
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/nodes/{id}/revoke": {
         parameters: {
             query?: never;
@@ -2574,6 +2749,11 @@ export interface paths {
                         expires_in_days?: number;
                         name: string;
                         role?: "viewer" | "operator" | "admin";
+                        /**
+                         * @description Limit the token to GET /metrics (a Prometheus scraper)
+                         * @enum {string}
+                         */
+                        scope?: "metrics";
                     };
                 };
             };
@@ -3160,6 +3340,43 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/metrics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Prometheus exposition: every node's and demo's latest values and the server's process metrics
+         * @description Names: docs/metrics.md. Scrape with an API token (POST /api/v1/tokens with scope "metrics") as bearer_token.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -3197,6 +3414,8 @@ export interface components {
              * @enum {unknown}
              */
             role: "viewer" | "operator" | "admin";
+            /** @description metrics: the token may only call GET /metrics (a Prometheus scraper); null: every route its role allows */
+            scope?: "metrics" | null;
         };
         /**
          * AuditEntryView
@@ -3480,6 +3699,16 @@ export interface components {
             token: string | null;
             /** @description Milliseconds since the Unix epoch, UTC. */
             ts: number;
+        };
+        /**
+         * MetricSeries
+         * @description One metric series over a time range (GET /api/v1/nodes/{id}/metrics, GET /api/v1/metrics/query). `name` is the series' path in the hardware state (cpu.total_pct, memory.used_bytes, filesystems./.used_bytes, temperatures.<sensor>.celsius, network.<iface>.rx_bytes_per_s) or demos.<demo>.lines_per_s / errors_per_s. Points are [ms since the epoch, value], oldest first; a point of a rollup tier is the mean of its minute or hour (or step), at its start.
+         */
+        MetricSeries: {
+            name: string;
+            /** @description The node's id (GET /api/v1/metrics/query only). */
+            node?: string;
+            points: number[][];
         };
         /**
          * NodeView

@@ -1,7 +1,6 @@
-import { useEffect, useRef, useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import { bytes, celsius, duration, memoryPercent, percent, untrustedReason, type DemoView, type HardwareState, type NodeView } from '@dvic/protocol/shared';
 import { api, call, errorText } from '../api/client.js';
-import { Chart } from '../components/chart.js';
 import { ErrorNotice } from '../components/error-notice.js';
 import { StatusBadge } from '../components/status.js';
 import { dateTime } from '../format.js';
@@ -9,41 +8,8 @@ import { onLink } from '../router.js';
 import type { LiveNode } from '../state/nodes-store.js';
 import { useNodes } from '../state/use-live.js';
 import { AgentHealth } from './agent-health.js';
+import { NodeMetrics } from './node-metrics.js';
 import { useNow } from './overview.js';
-
-const MAX_POINTS = 720; // an hour at 5 s
-
-interface History {
-  times: number[];
-  cpu: (number | null)[];
-  cores: (number | null)[][];
-  memory: (number | null)[];
-  temps: Map<string, (number | null)[]>;
-  rx: (number | null)[];
-  tx: (number | null)[];
-}
-
-const emptyHistory = (): History => ({ times: [], cpu: [], cores: [], memory: [], temps: new Map(), rx: [], tx: [] });
-
-/** Adds one sample to the charts' series (kept since the page opened). */
-export function addSample(h: History, at: number, hw: HardwareState): History {
-  const trim = <T,>(a: T[]) => (a.length > MAX_POINTS ? a.slice(a.length - MAX_POINTS) : a);
-  const n = h.times.length;
-  const temps = new Map(h.temps);
-  for (const t of hw.temperatures) {
-    const key = t.label ? `${t.chip ?? t.sensor} ${t.label}` : t.chip ?? t.sensor;
-    if (!temps.has(key)) temps.set(key, new Array(n).fill(null));
-  }
-  for (const [key, series] of temps) {
-    const t = hw.temperatures.find((x) => (x.label ? `${x.chip ?? x.sensor} ${x.label}` : x.chip ?? x.sensor) === key);
-    temps.set(key, trim([...series, t ? t.celsius : null]));
-  }
-  const cores = hw.cpu.per_core_pct.map((v, i) => trim([...(h.cores[i] ?? new Array(n).fill(null)), v]));
-  return {
-    times: trim([...h.times, at / 1000]), cpu: trim([...h.cpu, hw.cpu.total_pct]), cores, memory: trim([...h.memory, memoryPercent(hw)]), temps,
-    rx: trim([...h.rx, hw.network.reduce((s, i) => s + i.rx_bytes_per_s, 0) / 1024]), tx: trim([...h.tx, hw.network.reduce((s, i) => s + i.tx_bytes_per_s, 0) / 1024]),
-  };
-}
 
 /** The page of one node; its address takes an id, a name or an id prefix, which the server resolves. */
 export function NodeDetail({ nodeId: ref }: { nodeId: string }) {
@@ -51,8 +17,6 @@ export function NodeDetail({ nodeId: ref }: { nodeId: string }) {
   const now = useNow();
   const [fetched, setFetched] = useState<LiveNode | null>(null);
   const [error, setError] = useState<unknown>(null);
-  const [history, setHistory] = useState<History>(emptyHistory);
-  const lastSample = useRef(0);
   const live = state.byId.get(fetched?.id ?? ref)?.node;
 
   useEffect(() => {
@@ -61,12 +25,6 @@ export function NodeDetail({ nodeId: ref }: { nodeId: string }) {
     call(api.GET('/api/v1/nodes/{id}', { params: { path: { id: ref } } })).then((r) => setFetched(r.node)).catch(setError);
   }, [ref]);
   const node: LiveNode | null = live ? { ...live, demos: live.demos ?? fetched?.demos } : fetched;
-  useEffect(() => {
-    if (node?.hardware && node.hardware_at && node.hardware_at !== lastSample.current) {
-      lastSample.current = node.hardware_at;
-      setHistory((h) => addSample(h, node.hardware_at!, node.hardware!));
-    }
-  }, [node?.hardware_at]);
 
   if (error) return <ErrorNotice error={error} fallback="this node cannot be shown" />;
   if (!node) return <p class="muted">Loading…</p>;
@@ -90,14 +48,7 @@ export function NodeDetail({ nodeId: ref }: { nodeId: string }) {
         {hw && <><dt>Uptime</dt><dd>{duration(hw.uptime_s * 1000)} · load {hw.load.load1} {hw.load.load5} {hw.load.load15} · {hw.processes} processes</dd></>}
         {hw && <><dt>Memory</dt><dd>{bytes(hw.memory.used_bytes)} used of {bytes(hw.memory.total_bytes)} ({percent(memoryPercent(hw))}); swap {bytes(hw.memory.swap_used_bytes)} of {bytes(hw.memory.swap_total_bytes)}</dd></>}
       </dl>
-      {hw && (
-        <div class="charts">
-          <Chart title="CPU %" times={history.times} unit="%" max={100} series={[{ label: 'total', values: history.cpu }, ...history.cores.map((values, i) => ({ label: `core ${i}`, values }))]} />
-          <Chart title="Memory used %" times={history.times} unit="%" max={100} series={[{ label: 'memory', values: history.memory }]} />
-          {history.temps.size > 0 && <Chart title="Temperatures" times={history.times} unit="°C" series={[...history.temps].map(([label, values]) => ({ label, values }))} />}
-          <Chart title="Network KiB/s" times={history.times} unit="" series={[{ label: 'rx', values: history.rx }, { label: 'tx', values: history.tx }]} />
-        </div>
-      )}
+      <NodeMetrics node={node} />
       {hw && <HardwareTables hw={hw} />}
       <AgentHealth status={node.agent_status} now={now} />
       <Demos demos={node.demos ?? []} now={now} />

@@ -1163,6 +1163,40 @@ export const schemas = [
   },
   {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://dvic.devinci.fr/protocol/v1/api/metric-series.json",
+    "title": "MetricSeries",
+    "description": "One metric series over a time range (GET /api/v1/nodes/{id}/metrics, GET /api/v1/metrics/query). `name` is the series' path in the hardware state (cpu.total_pct, memory.used_bytes, filesystems./.used_bytes, temperatures.<sensor>.celsius, network.<iface>.rx_bytes_per_s) or demos.<demo>.lines_per_s / errors_per_s. Points are [ms since the epoch, value], oldest first; a point of a rollup tier is the mean of its minute or hour (or step), at its start.",
+    "type": "object",
+    "required": [
+      "name",
+      "points"
+    ],
+    "additionalProperties": false,
+    "properties": {
+      "name": {
+        "type": "string",
+        "maxLength": 4500
+      },
+      "node": {
+        "type": "string",
+        "maxLength": 64,
+        "description": "The node's id (GET /api/v1/metrics/query only)."
+      },
+      "points": {
+        "type": "array",
+        "items": {
+          "type": "array",
+          "minItems": 2,
+          "maxItems": 2,
+          "items": {
+            "type": "number"
+          }
+        }
+      }
+    }
+  },
+  {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
     "$id": "https://dvic.devinci.fr/protocol/v1/api/node-detail.json",
     "title": "NodeDetailView",
     "description": "A node with its demo processes (GET /api/v1/nodes/{id}).",
@@ -1549,6 +1583,17 @@ export const schemas = [
             "type": "null"
           }
         ]
+      },
+      "scope": {
+        "anyOf": [
+          {
+            "const": "metrics"
+          },
+          {
+            "type": "null"
+          }
+        ],
+        "description": "metrics: the token may only call GET /metrics (a Prometheus scraper); null: every route its role allows"
       }
     }
   },

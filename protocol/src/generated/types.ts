@@ -693,6 +693,19 @@ export interface LogRecordView {
 }
 
 /**
+ * One metric series over a time range (GET /api/v1/nodes/{id}/metrics, GET /api/v1/metrics/query). `name` is the series' path in the hardware state (cpu.total_pct, memory.used_bytes, filesystems./.used_bytes, temperatures.<sensor>.celsius, network.<iface>.rx_bytes_per_s) or demos.<demo>.lines_per_s / errors_per_s. Points are [ms since the epoch, value], oldest first; a point of a rollup tier is the mean of its minute or hour (or step), at its start.
+ */
+
+export interface MetricSeries {
+  name: string;
+  /**
+   * The node's id (GET /api/v1/metrics/query only).
+   */
+  node?: string;
+  points: [number, number][];
+}
+
+/**
  * A node with its demo processes (GET /api/v1/nodes/{id}).
  */
 
@@ -1027,6 +1040,10 @@ export interface ApiTokenView {
   expires_at: number | null;
   last_used_at: number | null;
   revoked_at: number | null;
+  /**
+   * metrics: the token may only call GET /metrics (a Prometheus scraper); null: every route its role allows
+   */
+  scope?: "metrics" | null;
 }
 
 /**

@@ -6,6 +6,7 @@ export * from './format.js';
 export * from './hardware.js';
 export * from './levels.js';
 export * from './logs.js';
+export * from './metric-series.js';
 export type * from './terminal.js';
 export * from '../generated/constants.js';
 export { ErrorCode } from '../error-codes.js';

@@ -83,7 +83,7 @@ export const authPlugin = fp(async (app) => {
     if (header?.startsWith('Bearer ')) {
       const hash = sha256Hex(header.slice(7).trim());
       const found = apiTokens.authenticate(hash, Date.now(), recordUse);
-      return found ? { user: found.user, credential: { kind: 'token', hash, expiresAt: found.expiresAt } } : { user: null, reason: 'invalid, expired or revoked API token' };
+      return found ? { user: found.user, credential: { kind: 'token', hash, expiresAt: found.expiresAt, scope: found.scope } } : { user: null, reason: 'invalid, expired or revoked API token' };
     }
     const cookie = request.cookies[SESSION_COOKIE];
     if (!cookie) return { user: null, reason: null };

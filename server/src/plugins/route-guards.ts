@@ -20,6 +20,8 @@ export interface RouteGuard {
    * a route with no database change of its own (sign-in) after it ran.
    */
   audit?: string | { action: string; transactional: false };
+  /** The token scope that may call this route besides unscoped credentials (GET /metrics: 'metrics'). */
+  scope?: 'metrics';
   /** false: no browser ever calls this route (the agent endpoint), so any Origin header is refused. */
   browser?: boolean;
   /**
@@ -70,9 +72,11 @@ const outcomeOf = (err: unknown): NewAuditEntry['outcome'] => (err instanceof Ap
 /** Route roles and audited changes, declared in route config and applied here for every route. */
 export const routeGuardsPlugin = fp(async (app) => {
   app.decorate('authorize', async (request: FastifyRequest) => {
-    const { role = 'viewer', audit } = request.routeOptions.config;
-    if (hasRole(request.user, role)) return;
-    const reason = `role ${request.user?.role ?? 'none'} may not do this (needs ${role})`;
+    const { role = 'viewer', audit, scope } = request.routeOptions.config;
+    const scoped = request.credential?.scope;
+    const outOfScope = scoped && scoped !== scope;
+    if (!outOfScope && hasRole(request.user, role)) return;
+    const reason = outOfScope ? `this API token is limited to scope ${scoped} (GET /metrics)` : `role ${request.user?.role ?? 'none'} may not do this (needs ${role})`;
     const action = auditAction(audit) ?? `${request.method} ${request.routeOptions.url}`;
     app.auditTrail.appendBestEffort(requestEntry(request, action, 'denied', { reason, method: request.method, url: request.url }));
     throw new ApiError(403, ErrorCode.forbidden, `${reason}`);

@@ -2,6 +2,9 @@ import type { Db } from '../db/database.js';
 import { writeNow, type WriteScheduler } from '../services/deferred-writes.js';
 import { effectiveRole, toUser, USER_COLUMNS, type Role, type User, type UserRow } from './users-repository.js';
 
+/** What a scoped token may call: `metrics`, only GET /metrics (a Prometheus scraper). */
+export type TokenScope = 'metrics';
+
 export interface ApiToken {
   id: number;
   name: string;
@@ -13,16 +16,18 @@ export interface ApiToken {
   expiresAt: number | null;
   lastUsedAt: number | null;
   revokedAt: number | null;
+  /** null: every route its role allows. */
+  scope: TokenScope | null;
 }
 
 interface TokenRow {
   id: number; name: string; prefix: string; role: Role | null; user_role: Role; created_at: number; expires_at: number | null;
-  last_used_at: number | null; revoked_at: number | null;
+  last_used_at: number | null; revoked_at: number | null; scope: TokenScope | null;
 }
 
 const toToken = (r: TokenRow): ApiToken => ({
   id: r.id, name: r.name, prefix: r.prefix, role: effectiveRole(r.user_role, r.role), createdAt: r.created_at, expiresAt: r.expires_at,
-  lastUsedAt: r.last_used_at, revokedAt: r.revoked_at,
+  lastUsedAt: r.last_used_at, revokedAt: r.revoked_at, scope: r.scope ?? null,
 });
 
 const SELECT = 'SELECT t.*, u.role AS user_role FROM api_tokens t JOIN users u ON u.id = t.user_id';
@@ -31,10 +36,10 @@ const SELECT = 'SELECT t.*, u.role AS user_role FROM api_tokens t JOIN users u O
 export class ApiTokensRepository {
   constructor(private readonly db: Db, private readonly deferred: WriteScheduler = writeNow) {}
 
-  create(userId: number, name: string, prefix: string, tokenHash: string, options: { role?: Role | null; expiresAt?: number | null } = {}): ApiToken {
+  create(userId: number, name: string, prefix: string, tokenHash: string, options: { role?: Role | null; expiresAt?: number | null; scope?: TokenScope | null } = {}): ApiToken {
     const { lastInsertRowid } = this.db
-      .prepare('INSERT INTO api_tokens (user_id, name, prefix, token_hash, created_at, role, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
-      .run(userId, name, prefix, tokenHash, Date.now(), options.role ?? null, options.expiresAt ?? null);
+      .prepare('INSERT INTO api_tokens (user_id, name, prefix, token_hash, created_at, role, expires_at, scope) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(userId, name, prefix, tokenHash, Date.now(), options.role ?? null, options.expiresAt ?? null, options.scope ?? null);
     return this.get(Number(lastInsertRowid))!;
   }
 
@@ -51,17 +56,17 @@ export class ApiTokensRepository {
    * The user of an unrevoked, unexpired token of an enabled user, acting with the token's role, and
    * when the token expires. `recordUse` notes the use (a request; not a check of an open socket).
    */
-  authenticate(tokenHash: string, now = Date.now(), recordUse = true): { user: User; expiresAt: number | null } | undefined {
+  authenticate(tokenHash: string, now = Date.now(), recordUse = true): { user: User; expiresAt: number | null; scope: TokenScope | null } | undefined {
     const row = this.db.prepare(`
-      SELECT ${USER_COLUMNS}, t.id AS token_id, t.role AS token_role, t.expires_at AS token_expires_at FROM api_tokens t JOIN users u ON u.id = t.user_id
+      SELECT ${USER_COLUMNS}, t.id AS token_id, t.role AS token_role, t.expires_at AS token_expires_at, t.scope AS token_scope FROM api_tokens t JOIN users u ON u.id = t.user_id
       WHERE t.token_hash = ? AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > ?) AND u.disabled_at IS NULL`).get(tokenHash, now) as
-      (UserRow & { token_id: number; token_role: Role | null; token_expires_at: number | null }) | undefined;
+      (UserRow & { token_id: number; token_role: Role | null; token_expires_at: number | null; token_scope: TokenScope | null }) | undefined;
     if (!row) return undefined;
     if (recordUse) {
       this.deferred.run(`token-used:${row.token_id}`, () => this.db.prepare('UPDATE api_tokens SET last_used_at = ? WHERE id = ?').run(now, row.token_id));
     }
     const user = toUser(row);
-    return { user: { ...user, role: effectiveRole(user.role, row.token_role) }, expiresAt: row.token_expires_at };
+    return { user: { ...user, role: effectiveRole(user.role, row.token_role) }, expiresAt: row.token_expires_at, scope: row.token_scope ?? null };
   }
 
   /** The hashes of a user's active tokens (to close what they opened), then revokes them all. */

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { Type, type TUnsafe } from 'typebox';
 import {
   bundledSchema, type AgentConfigFile, type ApiTokenView, type AuditEntryView, type CommandView, type DemoView, type ErrorBody,
-  type LogRecordView, type NodeDetailView, type DeviceView, type DeviceDetailView, type DevicePingView, type DeviceKeepalive, type NodeView, type ServerStats, type UserView,
+  type LogRecordView, type MetricSeries, type NodeDetailView, type DeviceView, type DeviceDetailView, type DevicePingView, type DeviceKeepalive, type NodeView, type ServerStats, type UserView,
 } from '@dvic/protocol';
 
 /**
@@ -25,6 +25,7 @@ const API_SCHEMAS = {
   DeviceDetail: 'api/device-detail.json',
   DevicePing: 'api/device-ping.json',
   DeviceKeepalive: 'api/device-keepalive.json',
+  MetricSeries: 'api/metric-series.json',
 } as const;
 
 export function registerProtocolSchemas(app: FastifyInstance): void {
@@ -48,3 +49,4 @@ export const DeviceRef = ref<DeviceView>('Device');
 export const DeviceDetailRef = ref<DeviceDetailView>('DeviceDetail');
 export const DevicePingRef = ref<DevicePingView>('DevicePing');
 export const DeviceKeepaliveRef = ref<DeviceKeepalive>('DeviceKeepalive');
+export const MetricSeriesRef = ref<MetricSeries>('MetricSeries');

@@ -3,7 +3,8 @@ import type { FastifyBaseLogger } from 'fastify';
 import { CloseCode } from '@dvic/protocol';
 
 /** What a request was authenticated with: ending it ends every socket it opened. */
-export type Credential = { kind: 'session' | 'token'; hash: string; expiresAt: number | null };
+/** `scope`: a token limited to some routes (route config `scope`), e.g. metrics. */
+export type Credential = { kind: 'session' | 'token'; hash: string; expiresAt: number | null; scope?: 'metrics' | null };
 
 /** Who opened a socket, and with what. */
 export interface SocketOwner {

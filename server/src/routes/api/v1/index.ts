@@ -7,6 +7,7 @@ import { deviceKeepaliveRoutes } from './device-keepalive.js';
 import { devicesRoutes } from './devices.js';
 import { liveRoute } from './live.js';
 import { logsRoutes } from './logs.js';
+import { metricsRoutes } from './metrics.js';
 import { nodesRoutes } from './nodes.js';
 import { openapiRoute } from './openapi.js';
 import { serverRoutes } from './server.js';
@@ -25,7 +26,7 @@ export const apiV1: FastifyPluginAsyncTypebox = async (app) => {
   await app.register(async (protectedApp) => {
     protectedApp.addHook('onRequest', app.authenticate);
     protectedApp.addHook('onRequest', app.authorize);
-    for (const routes of [sessionRoutes, tokensRoutes, usersRoutes, nodesRoutes, logsRoutes, commandsRoutes, devicesRoutes, auditRoutes, terminalRoute, liveRoute, serverRoutes, openapiRoute]) {
+    for (const routes of [sessionRoutes, tokensRoutes, usersRoutes, nodesRoutes, logsRoutes, commandsRoutes, devicesRoutes, auditRoutes, terminalRoute, liveRoute, serverRoutes, openapiRoute, metricsRoutes]) {
       await protectedApp.register(routes);
     }
   });

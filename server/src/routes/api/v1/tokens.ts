@@ -9,7 +9,7 @@ import { errors } from '../../../schemas/common.js';
 import { ApiTokenRef } from '../../../schemas/protocol-schemas.js';
 
 const view = (t: ApiToken) => ({
-  id: t.id, name: t.name, prefix: t.prefix, role: t.role, created_at: t.createdAt, expires_at: t.expiresAt, last_used_at: t.lastUsedAt, revoked_at: t.revokedAt,
+  id: t.id, name: t.name, prefix: t.prefix, role: t.role, created_at: t.createdAt, expires_at: t.expiresAt, last_used_at: t.lastUsedAt, revoked_at: t.revokedAt, scope: t.scope,
 });
 
 export const tokensRoutes: FastifyPluginAsyncTypebox = async (app) => {
@@ -29,11 +29,12 @@ export const tokensRoutes: FastifyPluginAsyncTypebox = async (app) => {
         role: Type.Optional(Type.Union([Type.Literal('viewer'), Type.Literal('operator'), Type.Literal('admin')])),
         expires_at: Type.Optional(Type.Integer({ minimum: 0, maximum: 8_640_000_000_000_000, description: 'Epoch ms, in the future' })),
         expires_in_days: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 36_500 })),
+        scope: Type.Optional(Type.Literal('metrics', { description: 'Limit the token to GET /metrics (a Prometheus scraper)' })),
       }, { additionalProperties: false }),
       response: { 201: Type.Object({ token: Type.String(), info: ApiTokenRef }), ...errors(400, 401) },
     },
   }, (request, reply) => {
-    const { name, role, expires_at: expiresAt, expires_in_days: days } = request.body;
+    const { name, role, expires_at: expiresAt, expires_in_days: days, scope } = request.body;
     const user = request.user!;
     if (role && roleRank(role) > roleRank(user.role)) throw new ApiError(400, ErrorCode.badRequest, `role ${role} is above yours (${user.role}): a token can do at most what you can`);
     if (expiresAt !== undefined && days !== undefined) throw new ApiError(400, ErrorCode.badRequest, 'give expires_at or expires_in_days, not both');
@@ -41,7 +42,7 @@ export const tokensRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const expiry = days !== undefined ? Math.round(now + days * 86_400_000) : expiresAt ?? null;
     if (expiry !== null && expiry <= now) throw new ApiError(400, ErrorCode.badRequest, 'the token would expire at once: expires_at or expires_in_days must be in the future');
     const secret = newSecret(API_TOKEN_PREFIX);
-    const info = apiTokens.create(user.id, name, secret.slice(0, API_TOKEN_PREFIX.length + 6), sha256Hex(secret), { role: (role ?? user.role) as Role, expiresAt: expiry });
+    const info = apiTokens.create(user.id, name, secret.slice(0, API_TOKEN_PREFIX.length + 6), sha256Hex(secret), { role: (role ?? user.role) as Role, expiresAt: expiry, scope: scope ?? null });
     reply.code(201);
     return { token: secret, info: view(info) };
   });
