@@ -6,7 +6,7 @@ import { prometheusRegistry } from '../services/prometheus-exposition.js';
  * created with scope `metrics` may call this route and nothing else.
  */
 export const prometheusPlugin = fp(async (app) => {
-  const register = prometheusRegistry(app.nodeRegistry, app.demoRegistry, app.logWriter);
+  const register = prometheusRegistry(app.nodeRegistry, app.demoRegistry, app.deviceRegistry, app.logWriter);
   app.get('/metrics', {
     onRequest: [app.authenticate, app.authorize],
     config: { scope: 'metrics' },
@@ -19,4 +19,4 @@ export const prometheusPlugin = fp(async (app) => {
     const text = await register.metrics();
     return reply.type(register.contentType).send(text);
   });
-}, { name: 'prometheus', dependencies: ['auth', 'route-guards', 'nodes', 'demos', 'logs'] });
+}, { name: 'prometheus', dependencies: ['auth', 'route-guards', 'nodes', 'demos', 'devices', 'logs'] });

@@ -1,5 +1,6 @@
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { DemoRegistry } from '../live/demo-registry.js';
+import type { DeviceRegistry } from '../live/device-registry.js';
 import type { NodeRegistry } from '../live/node-registry.js';
 import type { LogWriter } from './log-writer.js';
 
@@ -8,7 +9,7 @@ import type { LogWriter } from './log-writer.js';
  * node_exporter-like names with a dvic_ prefix (docs/metrics.md), and the server's own process
  * metrics from prom-client. Values are read from the live registries at each scrape.
  */
-export function prometheusRegistry(nodes: NodeRegistry, demos: DemoRegistry, logs: Pick<LogWriter, 'on'>): Registry {
+export function prometheusRegistry(nodes: NodeRegistry, demos: DemoRegistry, devices: Pick<DeviceRegistry, 'list'>, logs: Pick<LogWriter, 'on'>): Registry {
   const register = new Registry();
   collectDefaultMetrics({ register });
   // prom-client names a few gauges *_total (nodejs_active_handles_total...), which promtool's lint
@@ -59,6 +60,12 @@ export function prometheusRegistry(nodes: NodeRegistry, demos: DemoRegistry, log
       for (const demo of demos.list(node.id)) {
         gauges.demoUp.set({ ...labels, demo: demo.demo }, demo.alive ? 1 : 0);
       }
+    }
+    // A device never seen, or paused, has no answer to give: no sample rather than a false 0.
+    for (const device of devices.list()) {
+      if (device.status === 'new' || device.status === 'paused') continue;
+      const parent = device.node_id ? nodes.view(device.node_id) : undefined;
+      gauges.deviceUp.set({ node: device.node_id ?? '', name: parent?.name ?? '', device: device.name }, device.status === 'down' ? 0 : 1);
     }
   }
   return register;

@@ -82,6 +82,22 @@ describe('GET /metrics', () => {
     expect(body.split('\n')).toContain(`dvic_demo_up{${labels}} 1`);
   });
 
+  it('says whether each keepalive device is up, and gives none for a device never seen', async () => {
+    const created = await server.api('POST', '/api/v1/devices', { name: 'door-esp32', node: nodeId, period_s: 60, grace_s: 30 });
+    expect(created.statusCode).toBe(201);
+    expect((await server.api('POST', '/api/v1/devices', { name: 'never-seen' })).statusCode).toBe(201);
+    const bearer = await token('metrics');
+    expect((await scrape(bearer)).body).not.toMatch(/dvic_device_up\{[^}]*device="(door-esp32|never-seen)"/);
+    const ping = await server.app.inject({ method: 'POST', url: `/api/v1/devices/${created.json<{ token: string }>().token}/keepalive` });
+    expect(ping.statusCode).toBe(204);
+    const line = `dvic_device_up{node="${nodeId}",name="pi-7",device="door-esp32"} 1`;
+    const body = await waitFor(async () => {
+      const text = (await scrape(bearer)).body;
+      return text.split('\n').includes(line) ? text : null;
+    });
+    expect(body).not.toContain('device="never-seen"');
+  });
+
   it.skipIf(skip)('passes promtool check metrics', async () => {
     if (missing) throw new Error(`${missing} missing (apt-get install prometheus)`);
     const res = await scrape(await token('metrics'));
