@@ -21,6 +21,7 @@ import { numberParamsPlugin } from './plugins/number-params.js';
 import { routeGuardsPlugin } from './plugins/route-guards.js';
 import { storagePlugin } from './plugins/storage.js';
 import { terminalsPlugin } from './plugins/terminals.js';
+import { tunnelsPlugin } from './plugins/tunnels.js';
 import { webSecurityPlugin } from './plugins/web-security.js';
 import { documentStorageErrors } from './plugins/storage-errors.js';
 import { apiV1 } from './routes/api/v1/index.js';
@@ -91,6 +92,7 @@ export async function buildApp(
   await app.register(agentHubPlugin);
   await app.register(commandsPlugin);
   await app.register(terminalsPlugin);
+  await app.register(tunnelsPlugin);
   await app.register(liveHubPlugin);
 
   app.get('/healthz', { schema: { hide: true } }, async () => ({ ok: true }));
