@@ -19,6 +19,9 @@ const NEEDS = [
   ['/usr/bin/tmux', 'tmux'],
   ['/usr/bin/prlimit', 'util-linux'],
   ['/usr/bin/ps', 'procps'],
+  ['/usr/sbin/sshd', 'openssh-server'],
+  ['/usr/sbin/debootstrap', 'debootstrap'],
+  ['/usr/bin/systemd-nspawn', 'systemd-container'],
 ];
 
 const SUITES = [

@@ -13,6 +13,7 @@ import { authPlugin } from './plugins/auth.js';
 import { commandsPlugin } from './plugins/commands.js';
 import { registerDashboard } from './plugins/dashboard.js';
 import { dbPlugin } from './plugins/db.js';
+import { enrollmentsPlugin } from './plugins/enrollments.js';
 import { demosPlugin } from './plugins/demos.js';
 import { liveHubPlugin } from './plugins/live-hub.js';
 import { logsPlugin } from './plugins/logs.js';
@@ -93,6 +94,7 @@ export async function buildApp(
   await app.register(commandsPlugin);
   await app.register(terminalsPlugin);
   await app.register(tunnelsPlugin);
+  await app.register(enrollmentsPlugin);
   await app.register(liveHubPlugin);
 
   app.get('/healthz', { schema: { hide: true } }, async () => ({ ok: true }));
