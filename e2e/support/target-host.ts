@@ -3,7 +3,7 @@
 // systemd-nspawn (or, for the "no systemd" case, running only sshd). The tree is built once per
 // machine under the temp dir and copied for each target; every target gets fresh SSH host keys,
 // its own hostname and its own port, and shares the host's loopback network.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -12,7 +12,7 @@ import path from 'node:path';
 import { Proc, freePort, sleep, tempDir } from './processes.js';
 
 const MIRROR = 'http://deb.debian.org/debian';
-const PACKAGES = 'systemd,systemd-sysv,dbus,openssh-server,python3,openssl,sudo';
+const PACKAGES = 'systemd,systemd-sysv,dbus,openssh-server,python3,openssl,sudo,curl';
 const ROOTFS = path.join(os.tmpdir(), `dvic-onboarding-rootfs-${crypto.createHash('sha256').update(PACKAGES).digest('hex').slice(0, 8)}`);
 
 export const TARGET_USER = 'lab';
@@ -54,6 +54,8 @@ export interface Target {
   /** Reads a file of the target's tree. */
   read(file: string): string;
   exists(file: string): boolean;
+  /** Runs a shell script as root inside the running target (its namespaces, its PID 1's view). */
+  run(script: string, timeoutMs?: number): { status: number | null; output: string };
   stop(): Promise<void>;
 }
 
@@ -91,6 +93,11 @@ export async function bootTarget(options: { withoutPython?: boolean; withoutSyst
     port, hostname, dir, proc,
     read: (file) => fs.readFileSync(path.join(dir, file), 'utf8'),
     exists: (file) => fs.existsSync(path.join(dir, file)),
+    run(script, timeoutMs = 120_000) {
+      const init = execFileSync('ps', ['-o', 'pid=', '--ppid', String(proc.pid)], { encoding: 'utf8' }).trim().split(/\s+/)[0];
+      const result = spawnSync('nsenter', ['-t', init!, '-m', '-u', '-i', '-n', '-p', '--', '/bin/sh', '-c', `cd / && ${script}`], { encoding: 'utf8', timeout: timeoutMs, env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' } });
+      return { status: result.status, output: `${result.stdout}${result.stderr}` };
+    },
     async stop() {
       await proc.kill('SIGTERM');
       fs.rmSync(path.dirname(dir), { recursive: true, force: true });

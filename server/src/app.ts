@@ -26,6 +26,7 @@ import { tunnelsPlugin } from './plugins/tunnels.js';
 import { webSecurityPlugin } from './plugins/web-security.js';
 import { documentStorageErrors } from './plugins/storage-errors.js';
 import { apiV1 } from './routes/api/v1/index.js';
+import { installRoutes } from './routes/install.js';
 import { registerProtocolSchemas } from './schemas/protocol-schemas.js';
 import { loadTls } from './services/tls.js';
 import { SERVER_VERSION } from './version.js';
@@ -99,6 +100,7 @@ export async function buildApp(
 
   app.get('/healthz', { schema: { hide: true } }, async () => ({ ok: true }));
   await app.register(apiV1, { prefix: '/api/v1' });
+  await app.register(installRoutes);
   await registerDashboard(app, options.dashboardDir);
   return app;
 }

@@ -625,6 +625,46 @@ export const schemas = [
   },
   {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://dvic.devinci.fr/protocol/v1/api/enrollment-token.json",
+    "title": "EnrollmentTokenView",
+    "description": "An install link's token (POST /api/v1/enrollment-tokens): each use turns one machine into a node. Only its hash is stored.",
+    "type": "object",
+    "required": [
+      "id",
+      "labels",
+      "max_uses",
+      "uses",
+      "expires_at",
+      "created_at"
+    ],
+    "properties": {
+      "id": {
+        "type": "string"
+      },
+      "labels": {
+        "type": "object",
+        "additionalProperties": {
+          "type": "string"
+        }
+      },
+      "max_uses": {
+        "type": "integer",
+        "minimum": 1
+      },
+      "uses": {
+        "type": "integer",
+        "minimum": 0
+      },
+      "expires_at": {
+        "$ref": "../common.json#/$defs/epochMs"
+      },
+      "created_at": {
+        "$ref": "../common.json#/$defs/epochMs"
+      }
+    }
+  },
+  {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
     "$id": "https://dvic.devinci.fr/protocol/v1/api/enrollment.json",
     "title": "EnrollmentView",
     "description": "A machine being added over SSH (POST /api/v1/enrollments): its steps with their durations, and where it stopped. Never carries the password or private key it was given.",

@@ -148,6 +148,27 @@ export interface DemoView {
   trusted: boolean;
 }
 
+/**
+ * An install link's token (POST /api/v1/enrollment-tokens): each use turns one machine into a node. Only its hash is stored.
+ */
+
+export interface EnrollmentTokenView {
+  id: string;
+  labels: {
+    [k: string]: string;
+  };
+  max_uses: number;
+  uses: number;
+  /**
+   * Milliseconds since the Unix epoch, UTC.
+   */
+  expires_at: number;
+  /**
+   * Milliseconds since the Unix epoch, UTC.
+   */
+  created_at: number;
+}
+
 export type Step =
   | "reach_source"
   | "open_tunnel"

@@ -2,12 +2,14 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fp from 'fastify-plugin';
 import { defaultAgentPath } from '../local-agent/local-agent.js';
-import { EnrollmentsRepository } from '../repositories/enrollments-repository.js';
+import { EnrollmentsRepository, EnrollmentTokensRepository } from '../repositories/enrollments-repository.js';
 import { EnrollmentService } from '../services/enrollment-service.js';
+import { InstallLinks } from '../services/install-links.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
     enrollments: EnrollmentService;
+    installLinks: InstallLinks;
   }
 }
 
@@ -22,4 +24,5 @@ export const enrollmentsPlugin = fp(async (app) => {
     new EnrollmentsRepository(app.db), app.nodeRegistry, app.agentHub, app.tunnels,
     { agentPath: defaultAgentPath(), installScriptPath: installScriptPath() }, app.log.child({ component: 'enrollments' }),
   ));
+  app.decorate('installLinks', new InstallLinks(new EnrollmentTokensRepository(app.db), app.nodeRegistry));
 }, { name: 'enrollments', dependencies: ['db', 'nodes', 'agent-hub', 'tunnels'] });

@@ -1,4 +1,4 @@
-import type { EnrollmentView } from '@dvic/protocol';
+import type { EnrollmentTokenView, EnrollmentView } from '@dvic/protocol';
 import type { Db } from '../db/database.js';
 
 /** Enrollments as their views (no secret is ever given to this store), and the SSH host keys met. */
@@ -26,5 +26,37 @@ export class EnrollmentsRepository {
     this.db.prepare(`INSERT INTO node_ssh_hosts (host, port, node_id, host_key_fingerprint) VALUES (?, ?, ?, ?)
       ON CONFLICT(host, port) DO UPDATE SET node_id = excluded.node_id, host_key_fingerprint = excluded.host_key_fingerprint`)
       .run(host, port, nodeId, fingerprint);
+  }
+}
+
+interface TokenRow { id: string; labels: string; max_uses: number; uses: number; expires_at: number; created_at: number }
+
+const toTokenView = (r: TokenRow): EnrollmentTokenView => ({
+  id: r.id, labels: JSON.parse(r.labels) as Record<string, string>, max_uses: r.max_uses, uses: r.uses, expires_at: r.expires_at, created_at: r.created_at,
+});
+
+/** Install-link tokens: only their SHA-256 is stored. */
+export class EnrollmentTokensRepository {
+  constructor(private readonly db: Db) {}
+
+  create(id: string, tokenHash: string, input: { labels: Record<string, string>; maxUses: number; expiresAt: number }): EnrollmentTokenView {
+    this.db.prepare('INSERT INTO enrollment_tokens (id, token_hash, labels, max_uses, expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?)')
+      .run(id, tokenHash, JSON.stringify(input.labels), input.maxUses, input.expiresAt, Date.now());
+    return this.byId(id)!;
+  }
+
+  byId(id: string): EnrollmentTokenView | undefined {
+    const row = this.db.prepare('SELECT * FROM enrollment_tokens WHERE id = ?').get(id) as TokenRow | undefined;
+    return row && toTokenView(row);
+  }
+
+  byHash(tokenHash: string): EnrollmentTokenView | undefined {
+    const row = this.db.prepare('SELECT * FROM enrollment_tokens WHERE token_hash = ?').get(tokenHash) as TokenRow | undefined;
+    return row && toTokenView(row);
+  }
+
+  /** Counts one use, only while uses remain; false when none did. */
+  use(id: string): boolean {
+    return this.db.prepare('UPDATE enrollment_tokens SET uses = uses + 1 WHERE id = ? AND uses < max_uses').run(id).changes === 1;
   }
 }

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { Type, type TUnsafe } from 'typebox';
 import {
-  bundledSchema, type AgentConfigFile, type ApiTokenView, type EnrollmentView, type AuditEntryView, type CommandView, type DemoView, type ErrorBody,
+  bundledSchema, type AgentConfigFile, type ApiTokenView, type EnrollmentTokenView, type EnrollmentView, type AuditEntryView, type CommandView, type DemoView, type ErrorBody,
   type LogRecordView, type NodeDetailView, type NodeView, type ServerStats, type UserView,
 } from '@dvic/protocol';
 
@@ -22,6 +22,7 @@ const API_SCHEMAS = {
   ServerStats: 'api/server-stats.json',
   AgentConfigFile: 'api/agent-config-file.json',
   Enrollment: 'api/enrollment.json',
+  EnrollmentToken: 'api/enrollment-token.json',
 } as const;
 
 export function registerProtocolSchemas(app: FastifyInstance): void {
@@ -42,3 +43,4 @@ export const ErrorRef = ref<ErrorBody>('ErrorBody');
 export const ServerStatsRef = ref<ServerStats>('ServerStats');
 export const AgentConfigFileRef = ref<AgentConfigFile>('AgentConfigFile');
 export const EnrollmentRef = ref<EnrollmentView>('Enrollment');
+export const EnrollmentTokenRef = ref<EnrollmentTokenView>('EnrollmentToken');

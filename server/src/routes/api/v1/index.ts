@@ -3,6 +3,7 @@ import { agentRoute } from './agent.js';
 import { auditRoutes } from './audit.js';
 import { loginRoute, sessionRoutes } from './auth.js';
 import { commandsRoutes } from './commands.js';
+import { enrollmentTokenExchangeRoute, enrollmentTokensRoutes } from './enrollment-tokens.js';
 import { enrollmentsRoutes } from './enrollments.js';
 import { liveRoute } from './live.js';
 import { logsRoutes } from './logs.js';
@@ -20,10 +21,11 @@ import { usersRoutes } from './users.js';
 export const apiV1: FastifyPluginAsyncTypebox = async (app) => {
   await app.register(loginRoute);
   await app.register(agentRoute);
+  await app.register(enrollmentTokenExchangeRoute);
   await app.register(async (protectedApp) => {
     protectedApp.addHook('onRequest', app.authenticate);
     protectedApp.addHook('onRequest', app.authorize);
-    for (const routes of [sessionRoutes, tokensRoutes, usersRoutes, nodesRoutes, logsRoutes, commandsRoutes, auditRoutes, terminalRoute, liveRoute, serverRoutes, openapiRoute, enrollmentsRoutes]) {
+    for (const routes of [sessionRoutes, tokensRoutes, usersRoutes, nodesRoutes, logsRoutes, commandsRoutes, auditRoutes, terminalRoute, liveRoute, serverRoutes, openapiRoute, enrollmentsRoutes, enrollmentTokensRoutes]) {
       await protectedApp.register(routes);
     }
   });
