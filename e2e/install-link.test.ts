@@ -50,7 +50,7 @@ describe.skipIf(missing)('install links', () => {
     expect(again.output).toContain('the server refused the token (expired, used up, or unknown)');
     const used = await fetch(`${server.baseUrl}/api/v1/enrollment-tokens/exchange`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token: link.secret, hostname: 'x' }) });
     expect(used.status).toBe(403);
-    expect((await used.json()).error.message).toBe('this install token is used up (1 of 1 uses): ask for a new install link');
+    expect(((await used.json()) as { error: { message: string } }).error.message).toBe('this install token is used up (1 of 1 uses): ask for a new install link');
 
     // Running the installer again (no token: the node keeps its identity) gives the same result.
     const snapshot = () => t.run('sha256sum /opt/dvic-agent/dvic_agent.py /etc/dvic-agent/config.json /etc/systemd/system/dvic-agent.service; stat -c "%n %a %U" /opt/dvic-agent /etc/dvic-agent /var/lib/dvic-agent /etc/dvic-agent/config.json').output;
