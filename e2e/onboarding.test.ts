@@ -2,13 +2,14 @@
 // machines (a Debian tree booted by systemd-nspawn with systemd as PID 1 and Debian's OpenSSH
 // server). The server reaches the target through the source node's tunnel; the agent it installs
 // runs from /opt/dvic-agent under dvic-agent.service.
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { EnrollmentView } from '@dvic/protocol';
 import { call, enroll, failure, getCommand, getNode, runOn, session, type Api } from './support/api.js';
-import { startAgent, startServer, stopAll, tempDir, waitFor, writeAgentConfig, type ServerProcess } from './support/processes.js';
+import { ADMIN_PASSWORD, repoDir, startAgent, startServer, stopAll, tempDir, waitFor, writeAgentConfig, type ServerProcess } from './support/processes.js';
 import { bootTarget, canBootTargets, debianTree, ROOTPW_USER, TARGET_PASSWORD, TARGET_USER, type Target } from './support/target-host.js';
 
 const missing = canBootTargets();
@@ -102,6 +103,34 @@ describe.skipIf(missing)('adding a machine over SSH through a source node', () =
     await waitFor(async () => (await getNode(api, node.id)).status === 'online', 30_000, 'the node online with its new key');
     const nodes = (await call(api.GET('/api/v1/nodes'))).nodes.filter((n) => n.name === 'bench-pi');
     expect(nodes).toHaveLength(1);
+  });
+});
+
+describe.skipIf(missing)('the CLI way', () => {
+  it('dvic nodes add --password-stdin shows the host key, installs with --accept-host-key; dvic nodes remove --uninstall removes it', async () => {
+    const t = await target();
+    const env = { ...process.env, HOME: tempDir('dvic-cli-home-'), XDG_CONFIG_HOME: '', DVIC_CONFIG: '', DVIC_URL: '', DVIC_TOKEN: '', NO_COLOR: '1' };
+    const dvic = (args: string[], input?: string) => {
+      const res = spawnSync(process.execPath, [path.join(repoDir, 'cli/bin/dvic.js'), ...args], { env, input, encoding: 'utf8', timeout: 120_000 });
+      return { code: res.status, out: `${res.stdout}${res.stderr}` };
+    };
+    expect(dvic(['login', server.baseUrl, '--password-stdin'], `${ADMIN_PASSWORD}\n`).code).toBe(0);
+    const add = ['nodes', 'add', 'cli-pi', '--host', `127.0.0.1:${t.port}`, '--user', TARGET_USER, '--password-stdin', '--via', 'source', '--labels', 'room=b,rack=2'];
+    const asked = dvic(add, `${TARGET_PASSWORD}\n`);
+    expect(asked.code, asked.out).toBe(3);
+    const fingerprint = /--accept-host-key (SHA256:[A-Za-z0-9+/]{43})/.exec(asked.out)![1]!;
+    const added = dvic([...add, '--accept-host-key', fingerprint], `${TARGET_PASSWORD}\n`);
+    expect(added.code, added.out).toBe(0);
+    expect(added.out).toMatch(/ok +first_hello +\d+ ms/);
+    expect(added.out).toMatch(/cli-pi is online \(node [0-9a-f-]{36}\)\./);
+    expect(added.out).not.toContain(TARGET_PASSWORD);
+    const node = await getNode(api, 'cli-pi');
+    expect(node.labels).toEqual({ room: 'b', rack: '2' });
+
+    const removed = dvic(['nodes', 'remove', 'cli-pi', '--uninstall']);
+    expect(removed.code, removed.out).toBe(0);
+    await waitFor(() => !t.exists('opt/dvic-agent') && !t.exists('etc/dvic-agent') && !t.exists('etc/systemd/system/dvic-agent.service'), 30_000, 'the agent removed from the target');
+    expect((await getNode(api, node.id)).status).toBe('revoked');
   });
 });
 
