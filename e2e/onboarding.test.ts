@@ -10,6 +10,7 @@ import WebSocket from 'ws';
 import type { EnrollmentView } from '@dvic/protocol';
 import { call, enroll, failure, getCommand, getNode, runOn, session, type Api } from './support/api.js';
 import { ADMIN_PASSWORD, repoDir, startAgent, startServer, stopAll, tempDir, waitFor, writeAgentConfig, type ServerProcess } from './support/processes.js';
+import { chromiumMissing, launchChromium, screenshot } from './support/browser.js';
 import { bootTarget, canBootTargets, debianTree, ROOTPW_USER, TARGET_PASSWORD, TARGET_USER, type Target } from './support/target-host.js';
 
 const missing = canBootTargets();
@@ -103,6 +104,59 @@ describe.skipIf(missing)('adding a machine over SSH through a source node', () =
     await waitFor(async () => (await getNode(api, node.id)).status === 'online', 30_000, 'the node online with its new key');
     const nodes = (await call(api.GET('/api/v1/nodes'))).nodes.filter((n) => n.name === 'bench-pi');
     expect(nodes).toHaveLength(1);
+  });
+});
+
+const noChromium = chromiumMissing();
+if (noChromium && process.env.CI === 'true') throw new Error(noChromium);
+
+describe.skipIf(missing || noChromium)('the dashboard way (Chromium)', () => {
+  it('the Add machine dialog: fingerprint confirmation, live steps, the node appears in the overview; an install link to copy', async () => {
+    const t = await target();
+    const browser = await launchChromium();
+    try {
+      const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+      await page.goto(server.baseUrl);
+      await page.getByLabel('Password').fill(ADMIN_PASSWORD);
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.getByRole('button', { name: 'Add machine' }).click();
+      const dialog = page.getByRole('dialog', { name: 'Add machine' });
+      await dialog.getByLabel('Name').fill('dash-pi');
+      await dialog.getByLabel('Address').fill('127.0.0.1');
+      await dialog.getByLabel('SSH port').fill(String(t.port));
+      await dialog.getByLabel('User').fill(TARGET_USER);
+      await dialog.getByLabel('Password').fill(TARGET_PASSWORD);
+      await dialog.getByLabel('Reached through').selectOption({ label: 'source' });
+      await dialog.getByLabel('Labels').fill('room=dash');
+      await dialog.getByRole('button', { name: 'Add', exact: true }).click();
+
+      const key = dialog.getByTestId('host-key');
+      await key.waitFor({ timeout: 60_000 });
+      expect(await key.textContent()).toMatch(/^SHA256:[A-Za-z0-9+/]{43}$/);
+      expect(await dialog.locator('li[data-step="first_hello"]').getAttribute('data-status')).toBe('pending');
+      await page.screenshot({ path: screenshot('onboarding-host-key') });
+      await dialog.getByRole('button', { name: 'Trust this key and continue' }).click();
+      await dialog.getByRole('status').filter({ hasText: 'dash-pi is online' }).waitFor({ timeout: 90_000 });
+      for (const li of await dialog.locator('ol.steps li').all()) expect(await li.getAttribute('data-status')).toBe('ok');
+      expect(await dialog.locator('li[data-step="install"]').textContent()).toMatch(/Install \d+(\.\d)? m?s/);
+      await page.screenshot({ path: screenshot('onboarding-done') });
+      expect(await page.content()).not.toContain(TARGET_PASSWORD);
+
+      await dialog.getByRole('button', { name: 'Close' }).click();
+      const row = page.getByRole('row').filter({ hasText: 'dash-pi' });
+      await row.waitFor();
+      expect(await row.textContent()).toContain('online');
+
+      await page.getByRole('button', { name: 'Add machine' }).click();
+      await page.getByText('Or install it from the machine itself').click();
+      await page.getByRole('button', { name: 'Create an install link' }).click();
+      expect(await page.getByTestId('install-command').textContent()).toMatch(new RegExp(`^curl -fsSL ${server.baseUrl}/install\\.sh \\| sudo sh -s -- --token dvin_[A-Za-z0-9_-]+$`));
+      await page.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: server.baseUrl });
+      await page.getByRole('button', { name: 'Copy' }).click();
+      await page.getByRole('button', { name: 'Copied' }).waitFor();
+    } finally {
+      await browser.close();
+    }
   });
 });
 

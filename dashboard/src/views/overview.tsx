@@ -1,5 +1,6 @@
 import { Component } from 'preact';
 import { useEffect, useMemo, useState } from 'preact/hooks';
+import { AddMachineDialog } from '../components/add-machine-dialog.js';
 import { Sparkline } from '../components/sparkline.js';
 import { StatusBadge } from '../components/status.js';
 import { VirtualList } from '../components/virtual-list.js';
@@ -27,6 +28,7 @@ export function Overview() {
   const now = useNow();
   const [filter, setFilter] = useState<Filter>({ status: 'all', label: '', text: '' });
   const [sort, setSort] = useState<SortKey>('name');
+  const [adding, setAdding] = useState(false);
   const list = useMemo(() => visibleNodes(state, filter, sort, metric), [state.version, filter, sort]);
   const counts = useMemo(() => {
     let online = 0;
@@ -51,7 +53,9 @@ export function Overview() {
         <label>Sort <select value={sort} onChange={(e) => setSort((e.currentTarget as HTMLSelectElement).value as SortKey)}>
           <option value="name">name</option><option value="status">down first</option><option value="cpu">CPU</option><option value="memory">memory</option><option value="temp">temperature</option>
         </select></label>
+        <button type="button" onClick={() => setAdding(true)}>Add machine</button>
       </div>
+      {adding && <AddMachineDialog onClose={() => setAdding(false)} />}
       <div class="table" role="table" aria-label="Nodes" aria-rowcount={list.length}>
         <div class="row head" role="row">
           {['Name', 'Status', 'CPU', 'Memory', 'Disk', 'Hottest', 'Uptime', 'Demos', 'Agent'].map((h) => <span key={h} role="columnheader">{h}</span>)}
