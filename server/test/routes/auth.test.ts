@@ -154,9 +154,9 @@ describe('API tokens', () => {
 describe('every protected route', () => {
   it('answers 401 without credentials, and with a forged cookie or token', async () => {
     const doc = (await server.api('GET', '/api/v1/openapi.json')).json();
-    const routes = Object.entries(doc.paths as Record<string, Record<string, unknown>>)
-      .flatMap(([p, methods]) => Object.keys(methods).map((m) => [m.toUpperCase(), p.replace(/\{[^}]+\}/g, '1')] as const))
-      .filter(([, p]) => p !== '/api/v1/auth/login');
+    // Public routes (x-role public: sign-in, the install token exchange) take their credential in the body.
+    const routes = Object.entries(doc.paths as Record<string, Record<string, { 'x-role'?: string }>>)
+      .flatMap(([p, methods]) => Object.entries(methods).filter(([, op]) => op['x-role'] !== 'public').map(([m]) => [m.toUpperCase(), p.replace(/\{[^}]+\}/g, '1')] as const));
     routes.push(['GET', '/api/v1/openapi.json']);
     expect(routes.length).toBeGreaterThanOrEqual(10);
     for (const [method, url] of routes) {
