@@ -4,7 +4,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { call, getNode, session, type Api } from './support/api.js';
 import { startServer, stopAll, waitFor, type ServerProcess } from './support/processes.js';
-import { bootTarget, canBootTargets, debianTree, type Target } from './support/target-host.js';
+import { bootTarget, canBootTargets, debianTree, type Target } from './support/target-host.mjs';
 
 const missing = canBootTargets();
 if (missing && process.env.CI === 'true') throw new Error(`install link e2e cannot run: ${missing}`);

@@ -11,7 +11,7 @@ import type { EnrollmentView } from '@dvic/protocol';
 import { call, enroll, failure, getCommand, getNode, runOn, session, type Api } from './support/api.js';
 import { ADMIN_PASSWORD, repoDir, startAgent, startServer, stopAll, tempDir, waitFor, writeAgentConfig, type ServerProcess } from './support/processes.js';
 import { chromiumMissing, launchChromium, screenshot } from './support/browser.js';
-import { bootTarget, canBootTargets, debianTree, ROOTPW_USER, TARGET_PASSWORD, TARGET_USER, type Target } from './support/target-host.js';
+import { bootTarget, canBootTargets, debianTree, ROOTPW_USER, TARGET_PASSWORD, TARGET_USER, type Target } from './support/target-host.mjs';
 
 const missing = canBootTargets();
 if (missing && process.env.CI === 'true') throw new Error(`onboarding e2e cannot run: ${missing}`);

@@ -2,14 +2,27 @@
 // packages: systemd, openssh-server, python3, openssl, sudo), booted with systemd as its PID 1 by
 // systemd-nspawn (or, for the "no systemd" case, running only sshd). The tree is built once per
 // machine under the temp dir and copied for each target; every target gets fresh SSH host keys,
-// its own hostname and its own port, and shares the host's loopback network.
+// its own hostname and its own port, and shares the host's loopback network. Plain JavaScript (types
+// in target-host.d.mts): bench/onboarding runs it without a build.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { Proc, freePort, sleep, tempDir } from './processes.js';
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const tempDir = (prefix) => fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+    srv.on('error', reject);
+  });
+}
 
 const MIRROR = 'http://deb.debian.org/debian';
 const PACKAGES = 'systemd,systemd-sysv,dbus,openssh-server,python3,openssl,sudo,curl';
@@ -20,7 +33,7 @@ export const TARGET_PASSWORD = 'Lab-pass-7Qz!word';
 /** A user whose sudo asks for root's password (Defaults rootpw), which is not TARGET_PASSWORD. */
 export const ROOTPW_USER = 'labroot';
 
-export function canBootTargets(): string | null {
+export function canBootTargets() {
   if (process.getuid?.() !== 0) return 'not root';
   for (const tool of ['debootstrap', 'systemd-nspawn']) {
     try {
@@ -33,7 +46,7 @@ export function canBootTargets(): string | null {
 }
 
 /** The cached Debian tree, built on first use (about a minute). */
-export function debianTree(): string {
+export function debianTree() {
   if (fs.existsSync(path.join(ROOTFS, 'usr/sbin/sshd'))) return ROOTFS;
   const partial = `${ROOTFS}.partial-${process.pid}`;
   fs.rmSync(partial, { recursive: true, force: true });
@@ -46,24 +59,11 @@ export function debianTree(): string {
   return ROOTFS;
 }
 
-export interface Target {
-  port: number;
-  hostname: string;
-  dir: string;
-  proc: Proc;
-  /** Reads a file of the target's tree. */
-  read(file: string): string;
-  exists(file: string): boolean;
-  /** Runs a shell script as root inside the running target (its namespaces, its PID 1's view). */
-  run(script: string, timeoutMs?: number): { status: number | null; output: string };
-  stop(): Promise<void>;
-}
-
 /** A fresh copy of the tree, prepared: users, sshd port, host keys, hostname. */
-function prepareTree(options: { port: number; hostname: string; withoutPython?: boolean }): string {
+function prepareTree(options) {
   const dir = path.join(tempDir('dvic-target-'), 'root');
   execFileSync('cp', ['-a', debianTree(), dir]);
-  const chroot = (script: string) => execFileSync('chroot', [dir, '/bin/sh', '-c', script], { stdio: 'pipe' });
+  const chroot = (script) => execFileSync('chroot', [dir, '/bin/sh', '-c', script], { stdio: 'pipe' });
   fs.writeFileSync(path.join(dir, 'etc/hostname'), `${options.hostname}\n`);
   for (const key of fs.readdirSync(path.join(dir, 'etc/ssh')).filter((f) => f.startsWith('ssh_host_'))) fs.rmSync(path.join(dir, 'etc/ssh', key));
   chroot('ssh-keygen -A >/dev/null');
@@ -81,38 +81,49 @@ function prepareTree(options: { port: number; hostname: string; withoutPython?: 
  * Boots a target: systemd as PID 1 (sshd from its ssh.service), or with `withoutSystemd` only sshd
  * (PID 1 of the container is then sshd itself). Resolves once its SSH port answers with a banner.
  */
-export async function bootTarget(options: { withoutPython?: boolean; withoutSystemd?: boolean; port?: number } = {}): Promise<Target> {
+export async function bootTarget(options = {}) {
   const port = options.port ?? (await freePort());
   const hostname = `target-${crypto.randomBytes(3).toString('hex')}`;
   const dir = prepareTree({ port, hostname, withoutPython: options.withoutPython });
   const base = ['--register=no', '--keep-unit', '--console=pipe', '-q', '-D', dir, `--hostname=${hostname}`];
   const args = options.withoutSystemd ? [...base, '/bin/sh', '-c', 'mkdir -p /run/sshd && exec /usr/sbin/sshd -D -e'] : [...base, '--boot'];
-  const proc = new Proc(spawn('systemd-nspawn', args, { stdio: ['pipe', 'pipe', 'pipe'], detached: true }));
-  proc.detached = true;
-  const target: Target = {
-    port, hostname, dir, proc,
+  const child = spawn('systemd-nspawn', args, { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+  let output = '';
+  child.stdout.on('data', (d) => { output += d; });
+  child.stderr.on('data', (d) => { output += d; });
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  const target = {
+    port, hostname, dir,
     read: (file) => fs.readFileSync(path.join(dir, file), 'utf8'),
     exists: (file) => fs.existsSync(path.join(dir, file)),
     run(script, timeoutMs = 120_000) {
-      const init = execFileSync('ps', ['-o', 'pid=', '--ppid', String(proc.pid)], { encoding: 'utf8' }).trim().split(/\s+/)[0];
-      const result = spawnSync('nsenter', ['-t', init!, '-m', '-u', '-i', '-n', '-p', '--', '/bin/sh', '-c', `cd / && ${script}`], { encoding: 'utf8', timeout: timeoutMs, env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' } });
+      const init = execFileSync('ps', ['-o', 'pid=', '--ppid', String(child.pid)], { encoding: 'utf8' }).trim().split(/\s+/)[0];
+      const result = spawnSync('nsenter', ['-t', init, '-m', '-u', '-i', '-n', '-p', '--', '/bin/sh', '-c', `cd / && ${script}`], { encoding: 'utf8', timeout: timeoutMs, env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' } });
       return { status: result.status, output: `${result.stdout}${result.stderr}` };
     },
     async stop() {
-      await proc.kill('SIGTERM');
+      if (child.exitCode === null && child.signalCode === null) {
+        process.kill(-child.pid, 'SIGTERM');
+        const timer = setTimeout(() => { try { process.kill(-child.pid, 'SIGKILL'); } catch { /* gone */ } }, 10_000);
+        await exited;
+        clearTimeout(timer);
+      }
       fs.rmSync(path.dirname(dir), { recursive: true, force: true });
     },
   };
   const deadline = Date.now() + 90_000;
   while (!(await sshBanner(port))) {
-    if (proc.child.exitCode !== null) throw new Error(`the target exited before its SSH server answered:\n${proc.output}`);
-    if (Date.now() > deadline) throw new Error(`the target's SSH server did not answer within 90 s:\n${proc.output}`);
+    if (child.exitCode !== null) throw new Error(`the target exited before its SSH server answered:\n${output}`);
+    if (Date.now() > deadline) {
+      await target.stop();
+      throw new Error(`the target's SSH server did not answer within 90 s:\n${output}`);
+    }
     await sleep(200);
   }
   return target;
 }
 
-function sshBanner(port: number): Promise<boolean> {
+function sshBanner(port) {
   return new Promise((resolve) => {
     const socket = net.connect(port, '127.0.0.1');
     socket.setTimeout(2000);
