@@ -22,6 +22,7 @@ const NEEDS = [
   ['/usr/sbin/sshd', 'openssh-server'],
   ['/usr/sbin/debootstrap', 'debootstrap'],
   ['/usr/bin/systemd-nspawn', 'systemd-container'],
+  ['/usr/bin/socat', 'socat'],
 ];
 
 const SUITES = [

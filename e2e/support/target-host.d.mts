@@ -22,4 +22,5 @@ export interface Target {
   stop(): Promise<void>;
 }
 
-export function bootTarget(options?: { withoutPython?: boolean; withoutSystemd?: boolean; port?: number }): Promise<Target>;
+/** netns: boot it in that network namespace (sshd on all its addresses), see lab-network.mjs. */
+export function bootTarget(options?: { withoutPython?: boolean; withoutSystemd?: boolean; port?: number; netns?: string }): Promise<Target>;

@@ -67,7 +67,7 @@ function prepareTree(options) {
   fs.writeFileSync(path.join(dir, 'etc/hostname'), `${options.hostname}\n`);
   for (const key of fs.readdirSync(path.join(dir, 'etc/ssh')).filter((f) => f.startsWith('ssh_host_'))) fs.rmSync(path.join(dir, 'etc/ssh', key));
   chroot('ssh-keygen -A >/dev/null');
-  fs.writeFileSync(path.join(dir, 'etc/ssh/sshd_config.d/test.conf'), `Port ${options.port}\nListenAddress 127.0.0.1\nPasswordAuthentication yes\nKbdInteractiveAuthentication yes\nUsePAM yes\n`);
+  fs.writeFileSync(path.join(dir, 'etc/ssh/sshd_config.d/test.conf'), `Port ${options.port}\nListenAddress ${options.netns ? '0.0.0.0' : '127.0.0.1'}\nPasswordAuthentication yes\nKbdInteractiveAuthentication yes\nUsePAM yes\n`);
   chroot([
     `useradd -m -s /bin/sh -G sudo ${TARGET_USER}`, `useradd -m -s /bin/sh -G sudo ${ROOTPW_USER}`,
     `printf '%s\\n' '${TARGET_USER}:${TARGET_PASSWORD}' '${ROOTPW_USER}:${TARGET_PASSWORD}' 'root:Root-only-9xY' | chpasswd`,
@@ -84,8 +84,9 @@ function prepareTree(options) {
 export async function bootTarget(options = {}) {
   const port = options.port ?? (await freePort());
   const hostname = `target-${crypto.randomBytes(3).toString('hex')}`;
-  const dir = prepareTree({ port, hostname, withoutPython: options.withoutPython });
-  const base = ['--register=no', '--keep-unit', '--console=pipe', '-q', '-D', dir, `--hostname=${hostname}`];
+  const dir = prepareTree({ port, hostname, withoutPython: options.withoutPython, netns: options.netns });
+  const base = ['--register=no', '--keep-unit', '--console=pipe', '-q', '-D', dir, `--hostname=${hostname}`,
+    ...(options.netns ? [`--network-namespace-path=/run/netns/${options.netns}`] : [])];
   const args = options.withoutSystemd ? [...base, '/bin/sh', '-c', 'mkdir -p /run/sshd && exec /usr/sbin/sshd -D -e'] : [...base, '--boot'];
   const child = spawn('systemd-nspawn', args, { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
   let output = '';
@@ -112,8 +113,11 @@ export async function bootTarget(options = {}) {
     },
   };
   const deadline = Date.now() + 90_000;
-  while (!(await sshBanner(port))) {
-    if (child.exitCode !== null) throw new Error(`the target exited before its SSH server answered:\n${output}`);
+  while (!(await (options.netns ? sshBannerIn(options.netns, port) : sshBanner(port)))) {
+    if (child.exitCode !== null) {
+      await target.stop();
+      throw new Error(`the target exited before its SSH server answered:\n${output}`);
+    }
     if (Date.now() > deadline) {
       await target.stop();
       throw new Error(`the target's SSH server did not answer within 90 s:\n${output}`);
@@ -130,5 +134,14 @@ function sshBanner(port) {
     socket.once('data', (d) => { socket.destroy(); resolve(d.toString().startsWith('SSH-')); });
     socket.once('error', () => resolve(false));
     socket.once('timeout', () => { socket.destroy(); resolve(false); });
+  });
+}
+
+/** The banner check from inside a network namespace (the host has no route into it). */
+function sshBannerIn(netns, port) {
+  const probe = `import socket,sys\ntry:\n s=socket.create_connection(("127.0.0.1",${Number(port)}),2); sys.exit(0 if s.recv(4)==b"SSH-" else 1)\nexcept OSError: sys.exit(1)`;
+  return new Promise((resolve) => {
+    const child = spawn('ip', ['netns', 'exec', netns, '/usr/bin/python3', '-c', probe], { stdio: 'ignore' });
+    child.once('exit', (code) => resolve(code === 0));
   });
 }
