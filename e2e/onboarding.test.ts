@@ -202,6 +202,11 @@ describe.skipIf(missing)('onboarding failures: each at its step, with a clear me
     expect(wrongPassword).toMatchObject({ state: 'failed', error: { step: 'authenticate' } });
     expect(wrongPassword.error!.message).toContain(`authentication failed for ${TARGET_USER}@127.0.0.1`);
     expect(step(wrongPassword, 'ssh_connect').status).toBe('ok');
+    // Retried with the right password: the same enrollment goes through, with the key confirmed before.
+    await call(api.POST('/api/v1/enrollments/{id}/retry', { params: { path: { id: wrongPassword.id } }, body: { password: TARGET_PASSWORD } }));
+    const retried = await settled(wrongPassword.id);
+    expect(retried.error).toBeNull();
+    expect(retried).toMatchObject({ state: 'succeeded', host_key_fingerprint: key });
 
     const mismatch = await settled((await start({ ...base, username: TARGET_USER, password: TARGET_PASSWORD, accept_host_key: fakeKey })).id);
     expect(mismatch).toMatchObject({ state: 'failed', error: { step: 'ssh_connect' } });
@@ -214,6 +219,11 @@ describe.skipIf(missing)('onboarding failures: each at its step, with a clear me
     expect(JSON.stringify(sudo)).not.toContain(TARGET_PASSWORD);
     expect(step(sudo, 'check_target').status).toBe('ok');
     expect(step(sudo, 'upload').status).toBe('ok');
+    // The failed re-install left the node installed before (by the retry) with a key that still works.
+    expect(sudo.node_id).toBe(retried.node_id);
+    const since = (await getNode(api, retried.node_id!)).status_since;
+    expect(t.run('systemctl restart dvic-agent.service').status).toBe(0);
+    await waitFor(async () => { const n = await getNode(api, retried.node_id!); return n.status === 'online' && n.status_since > since; }, 30_000, 'the node back online after a restart');
 
     const direct = await settled((await start({ ...base, username: TARGET_USER, password: TARGET_PASSWORD, via: 'server', accept_host_key: key })).id);
     expect(direct.error).toBeNull();

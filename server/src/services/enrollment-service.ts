@@ -117,6 +117,32 @@ export class EnrollmentService extends EventEmitter<{ updated: [EnrollmentView] 
     return next;
   }
 
+  /**
+   * Runs a failed enrollment again with the password (or key) given anew. A new connection is
+   * needed anyway and every step after it is quick and idempotent, so the steps run again from
+   * the connection on (the failed one included), with the host key confirmed before; the node
+   * keeps its id (if it was created) and gets a fresh key.
+   */
+  retry(id: string, secret: Pick<EnrollmentRequest, 'password' | 'privateKey'>, server: ServerIdentity): EnrollmentView | 'not_failed' {
+    const view = this.repository.get(id);
+    if (!view || view.state !== 'failed') return 'not_failed';
+    const next: EnrollmentView = {
+      ...view, state: 'running', error: null, updated_at: Date.now(),
+      steps: view.steps.map((s) => (s.status === 'skipped' ? s : { ...s, status: 'pending', duration_ms: null })),
+    };
+    const request: EnrollmentRequest = {
+      name: view.name, host: view.host, port: view.port, username: view.username, via: view.via, labels: view.labels,
+      ...secret, acceptHostKey: view.host_key_fingerprint ?? undefined,
+    };
+    this.repository.save(next);
+    this.secrets.set(id, { request, server });
+    this.registry.afterCommit(() => {
+      this.emit('updated', next);
+      setImmediate(() => void this.run(id));
+    });
+    return next;
+  }
+
   private async run(id: string): Promise<void> {
     const secret = this.secrets.get(id);
     if (!secret) return;
@@ -157,6 +183,8 @@ class EnrollmentRun {
   private fingerprint: string | null = null;
   private remoteDir: string | null = null;
   private nodeId: string | null = null;
+  /** The re-installed node's new public key, registered when its service restarts with it. */
+  private newKey: string | null = null;
   private facts: Record<string, string> = {};
 
   constructor(private readonly service: EnrollmentService, private readonly id: string, private readonly secret: Secret) {
@@ -295,9 +323,11 @@ class EnrollmentRun {
     const keys = generateNodeKeypair();
     const known = deps.repository.knownHost(request.host, request.port);
     const existing = known && deps.registry.get(known.nodeId);
-    const nodeId = existing && existing.status !== 'revoked'
-      ? (deps.registry.replaceKey(existing.id, keys.publicKeyPem), existing.id)
-      : deps.registry.create({ name: request.name, labels: request.labels, publicKeyPem: keys.publicKeyPem }).id;
+    // A node installed before keeps its id; its new key counts only once the new config is in
+    // place (start_service): a failed install leaves the running agent and its key alone.
+    const reinstall = existing && existing.status !== 'revoked';
+    const nodeId = reinstall ? existing.id : deps.registry.create({ name: request.name, labels: request.labels, publicKeyPem: keys.publicKeyPem }).id;
+    this.newKey = reinstall ? keys.publicKeyPem : null;
     deps.repository.rememberHost(request.host, request.port, nodeId, this.fingerprint!);
     this.nodeId = nodeId;
     this.service.update(this.id, (v) => ({ ...v, node_id: nodeId }));
@@ -314,6 +344,7 @@ class EnrollmentRun {
   }
 
   private async startService(): Promise<void> {
+    if (this.newKey) this.deps.registry.replaceKey(this.nodeId!, this.newKey);
     await this.asAdmin("sh -c 'systemctl enable dvic-agent.service && systemctl restart dvic-agent.service && systemctl is-active dvic-agent.service'", 'starting dvic-agent.service');
   }
 

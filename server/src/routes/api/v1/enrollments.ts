@@ -1,4 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { ErrorCode } from '@dvic/protocol';
 import { ApiError, notFound } from '../../../errors.js';
@@ -6,6 +7,7 @@ import { errors } from '../../../schemas/common.js';
 import { Labels, NodeName } from '../../../schemas/node.js';
 import { EnrollmentRef } from '../../../schemas/protocol-schemas.js';
 import { agentUrl } from '../../../services/enrollment.js';
+import type { ServerIdentity } from '../../../services/enrollment-service.js';
 
 const EnrollmentParams = Type.Object({ id: Type.String({ format: 'uuid' }) });
 
@@ -24,6 +26,13 @@ const EnrollmentBody = Type.Object({
 export const enrollmentsRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { enrollments, nodeRegistry: registry, config } = app;
 
+  /** How the new agent reaches this server: DVIC_PUBLIC_URL, else the URL of this request; the certificate it pins under TLS. */
+  const serverIdentity = (request: FastifyRequest): ServerIdentity => {
+    const serverUrl = agentUrl(config.publicUrl ?? `${request.protocol}://${request.host}`);
+    const tlsCertSha256 = app.tlsCertSha256 && serverUrl.startsWith('wss://') ? app.tlsCertSha256 : undefined;
+    return { agentUrl: serverUrl, tlsCertSha256, metricsIntervalS: config.metricsIntervalS };
+  };
+
   app.post('/enrollments', {
     config: { role: 'admin', audit: 'enrollment.create' },
     schema: {
@@ -36,14 +45,12 @@ export const enrollmentsRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const { body } = request;
     if (!body.password === !body.private_key) throw new ApiError(400, ErrorCode.badRequest, 'give either password or private_key');
     const via = body.via === 'server' ? 'server' : registry.resolve(body.via).id;
-    const serverUrl = agentUrl(config.publicUrl ?? `${request.protocol}://${request.host}`);
-    const tlsCertSha256 = app.tlsCertSha256 && serverUrl.startsWith('wss://') ? app.tlsCertSha256 : undefined;
     reply.code(202);
     return {
       enrollment: enrollments.start({
         name: body.name, host: body.host, port: body.port ?? 22, username: body.username, password: body.password, privateKey: body.private_key,
         via, labels: body.labels ?? {}, acceptHostKey: body.accept_host_key,
-      }, { agentUrl: serverUrl, tlsCertSha256, metricsIntervalS: config.metricsIntervalS }),
+      }, serverIdentity(request)),
     };
   });
 
@@ -54,6 +61,23 @@ export const enrollmentsRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const enrollment = enrollments.get(request.params.id);
     if (!enrollment) throw notFound('enrollment');
     return { enrollment };
+  });
+
+  app.post('/enrollments/:id/retry', {
+    config: { role: 'admin', audit: 'enrollment.retry' },
+    schema: {
+      tags: ['enrollments'], summary: 'Run a failed enrollment again, with its password (or private key) given again: a fresh key, the same node',
+      params: EnrollmentParams,
+      body: Type.Object({ password: EnrollmentBody.properties.password, private_key: EnrollmentBody.properties.private_key }, { additionalProperties: false }),
+      response: { 200: Type.Object({ enrollment: EnrollmentRef }), ...errors(400, 401, 403, 404, 409) },
+    },
+  }, (request) => {
+    const { body } = request;
+    if (!enrollments.get(request.params.id)) throw notFound('enrollment');
+    if (!body.password === !body.private_key) throw new ApiError(400, ErrorCode.badRequest, 'give either password or private_key');
+    const result = enrollments.retry(request.params.id, { password: body.password, privateKey: body.private_key }, serverIdentity(request));
+    if (result === 'not_failed') throw new ApiError(409, ErrorCode.conflict, 'only a failed enrollment can be retried');
+    return { enrollment: result };
   });
 
   app.post('/enrollments/:id/accept', {
