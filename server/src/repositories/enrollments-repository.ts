@@ -10,6 +10,12 @@ export class EnrollmentsRepository {
       .run(view.id, JSON.stringify(view), view.created_at);
   }
 
+  /** Enrollments a server restart interrupted (their password was in the old process's memory only). */
+  unfinished(): EnrollmentView[] {
+    return (this.db.prepare("SELECT view FROM enrollments WHERE json_extract(view, '$.state') IN ('running', 'awaiting_host_key')").all() as { view: string }[])
+      .map((r) => JSON.parse(r.view) as EnrollmentView);
+  }
+
   get(id: string): EnrollmentView | undefined {
     const row = this.db.prepare('SELECT view FROM enrollments WHERE id = ?').get(id) as { view: string } | undefined;
     return row ? (JSON.parse(row.view) as EnrollmentView) : undefined;

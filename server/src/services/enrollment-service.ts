@@ -77,6 +77,25 @@ export class EnrollmentService extends EventEmitter<{ updated: [EnrollmentView] 
     private readonly log: FastifyBaseLogger,
   ) {
     super();
+    this.failInterrupted();
+  }
+
+  /** Enrollments left running by a previous process fail at their step: their password is gone. */
+  private failInterrupted(): void {
+    for (const view of this.repository.unfinished()) {
+      const step = view.steps.find((s) => s.status === 'running' || s.status === 'pending')?.name ?? 'first_hello';
+      this.repository.save({
+        ...view, state: 'failed', updated_at: Date.now(),
+        error: { step, message: 'the server restarted during this enrollment: retry it (POST .../retry with the password)', output: null },
+        steps: view.steps.map((s) => (s.name === step ? { ...s, status: 'failed' } : s)),
+      });
+    }
+  }
+
+  /** A node name that a new node would take from another one: not for a re-install of the node that has it. */
+  nameTaken(name: string, host: string, port: number): boolean {
+    const holder = this.registry.list().find((n) => n.name === name);
+    return Boolean(holder && holder.id !== this.repository.knownHost(host, port)?.nodeId);
   }
 
   get(id: string): EnrollmentView | undefined {

@@ -1,5 +1,7 @@
+import net from 'node:net';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { startTestServer, type TestServer } from '../support/test-server.js';
+import type { EnrollmentView } from '@dvic/protocol';
+import { startTestServer, waitFor, type TestServer } from '../support/test-server.js';
 
 let server: TestServer;
 beforeEach(async () => { server = await startTestServer(); });
@@ -63,7 +65,32 @@ describe('POST /api/v1/enrollments validation', () => {
       expect(res.statusCode, JSON.stringify(body)).toBe(400);
     }
     expect((await server.api('POST', '/api/v1/enrollments', { ...base, via: 'nosuchnode' })).statusCode).toBe(404);
+    await server.enroll('taken');
+    const taken = await server.api('POST', '/api/v1/enrollments', { ...base, name: 'taken' });
+    expect(taken.statusCode).toBe(409);
+    expect(taken.json().error.message).toBe('a node named "taken" already exists');
     expect((await server.api('GET', '/api/v1/enrollments/5f0c2a57-5a2d-4d4b-9a34-6c43c0a7b6b1')).statusCode).toBe(404);
     expect((await server.api('POST', '/api/v1/enrollments/5f0c2a57-5a2d-4d4b-9a34-6c43c0a7b6b1/accept')).statusCode).toBe(404);
+  });
+});
+
+describe('an enrollment the server restart interrupted', () => {
+  it('fails at its step, saying to retry, and never runs on without its password', async () => {
+    // A port that accepts and never answers: the SSH handshake is still waiting when the server restarts.
+    const silent = net.createServer(() => undefined);
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const port = (silent.address() as net.AddressInfo).port;
+    try {
+      const res = await server.api('POST', '/api/v1/enrollments', { name: 'pi', host: '127.0.0.1', port, username: 'pi', password: 'x', via: 'server' });
+      const { id } = res.json<{ enrollment: { id: string } }>().enrollment;
+      const state = async () => (await server.api('GET', `/api/v1/enrollments/${id}`)).json<{ enrollment: EnrollmentView }>().enrollment;
+      await waitFor(async () => (await state()).steps.find((s) => s.name === 'ssh_connect')?.status === 'running', 10_000, 'the SSH handshake under way');
+      await server.restart();
+      const view = await state();
+      expect(view.state).toBe('failed');
+      expect(view.error).toEqual({ step: 'ssh_connect', message: 'the server restarted during this enrollment: retry it (POST .../retry with the password)', output: null });
+    } finally {
+      silent.close();
+    }
   });
 });

@@ -45,6 +45,7 @@ export const enrollmentsRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const { body } = request;
     if (!body.password === !body.private_key) throw new ApiError(400, ErrorCode.badRequest, 'give either password or private_key');
     const via = body.via === 'server' ? 'server' : registry.resolve(body.via).id;
+    if (enrollments.nameTaken(body.name, body.host, body.port ?? 22)) throw new ApiError(409, ErrorCode.conflict, `a node named "${body.name}" already exists`);
     reply.code(202);
     return {
       enrollment: enrollments.start({
