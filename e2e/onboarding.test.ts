@@ -125,7 +125,7 @@ describe.skipIf(missing || noChromium)('the dashboard way (Chromium)', () => {
       await dialog.getByLabel('Address').fill('127.0.0.1');
       await dialog.getByLabel('SSH port').fill(String(t.port));
       await dialog.getByLabel('User').fill(TARGET_USER);
-      await dialog.getByLabel('Password').fill(TARGET_PASSWORD);
+      await dialog.getByLabel('Password').fill('a wrong password');
       await dialog.getByLabel('Reached through').selectOption({ label: 'source' });
       await dialog.getByLabel('Labels').fill('room=dash');
       await dialog.getByRole('button', { name: 'Add', exact: true }).click();
@@ -136,6 +136,11 @@ describe.skipIf(missing || noChromium)('the dashboard way (Chromium)', () => {
       expect(await dialog.locator('li[data-step="first_hello"]').getAttribute('data-status')).toBe('pending');
       await page.screenshot({ path: screenshot('onboarding-host-key') });
       await dialog.getByRole('button', { name: 'Trust this key and continue' }).click();
+      // The wrong password fails at its step; a retry asks for the password again.
+      await dialog.getByRole('alert').filter({ hasText: 'Failed at authenticate: authentication failed for lab@127.0.0.1' }).waitFor({ timeout: 60_000 });
+      expect(await dialog.locator('li[data-step="authenticate"]').getAttribute('data-status')).toBe('failed');
+      await dialog.getByLabel('Password').fill(TARGET_PASSWORD);
+      await dialog.getByRole('button', { name: 'Retry' }).click();
       await dialog.getByRole('status').filter({ hasText: 'dash-pi is online' }).waitFor({ timeout: 90_000 });
       for (const li of await dialog.locator('ol.steps li').all()) expect(await li.getAttribute('data-status')).toBe('ok');
       expect(await dialog.locator('li[data-step="install"]').textContent()).toMatch(/Install \d+(\.\d)? m?s/);

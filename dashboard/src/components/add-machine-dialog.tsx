@@ -108,10 +108,28 @@ function Progress({ enrollment, onChange, onError }: { enrollment: EnrollmentVie
           {enrollment.error.output && <pre>{enrollment.error.output}</pre>}
         </div>
       )}
+      {enrollment.state === 'failed' && <RetryForm enrollment={enrollment} onChange={onChange} onError={onError} />}
       {enrollment.state === 'succeeded' && enrollment.node_id && (
         <p class="ok" role="status">{enrollment.name} is online. <a href={`/nodes/${enrollment.node_id}`} onClick={(e) => { e.preventDefault(); navigate(`/nodes/${enrollment.node_id}`); }}>Open it</a></p>
       )}
     </div>
+  );
+}
+
+/** The password is not kept after a failure: a retry asks for it again. */
+function RetryForm({ enrollment, onChange, onError }: { enrollment: EnrollmentView; onChange: (e: EnrollmentView) => void; onError: (m: string) => void }) {
+  const retry = (event: Event) => {
+    event.preventDefault();
+    const password = String(new FormData(event.currentTarget as HTMLFormElement).get('password'));
+    onError('');
+    call(api.POST('/api/v1/enrollments/{id}/retry', { params: { path: { id: enrollment.id } }, body: { password } }))
+      .then((r) => onChange(newerEnrollment(enrollment, r.enrollment))).catch((err: Error) => onError(err.message));
+  };
+  return (
+    <form class="retry" onSubmit={retry}>
+      <label>Password <input name="password" type="password" required autoComplete="new-password" /></label>
+      <button type="submit">Retry</button>
+    </form>
   );
 }
 
