@@ -169,7 +169,9 @@ export class EnrollmentService extends EventEmitter<{ updated: [EnrollmentView] 
     try {
       await run.execute();
     } catch (err) {
-      this.log.error({ err: scrubError(err, secret.request), enrollmentId: id }, 'enrollment failed unexpectedly');
+      const message = scrubError(err, secret.request);
+      this.log.error({ err: message, enrollmentId: id }, 'enrollment failed unexpectedly');
+      this.failUnexpectedly(id, message);
     } finally {
       const view = this.repository.get(id);
       if (view?.state === 'awaiting_host_key') {
@@ -178,6 +180,18 @@ export class EnrollmentService extends EventEmitter<{ updated: [EnrollmentView] 
       } else {
         this.secrets.delete(id); // the password is gone with the enrollment
       }
+    }
+  }
+
+  /** A run that broke outside its steps (a store failure): failed at the step it was in, not left running. */
+  private failUnexpectedly(id: string, message: string): void {
+    try {
+      this.update(id, (v) => {
+        const step = v.steps.find((s) => s.status === 'running')?.name ?? v.steps.find((s) => s.status === 'pending')?.name ?? 'first_hello';
+        return { ...v, state: 'failed', error: { step, message: `the server failed: ${message}`, output: null }, steps: v.steps.map((s) => (s.name === step ? { ...s, status: 'failed' } : s)) };
+      });
+    } catch (err) {
+      this.log.error({ err, enrollmentId: id }, 'the failed enrollment could not be recorded');
     }
   }
 

@@ -47,9 +47,14 @@ export class SshSession {
       let stage: SshFailure['stage'] = 'connect';
       let refusal: string | null = null;
       client.on('keyboard-interactive', (_name, _instructions, _lang, prompts, finish) => finish(prompts.map(() => target.password ?? '')));
-      client.once('ready', () => resolve(new SshSession(client)));
-      client.once('error', (err: Error & { level?: string }) => {
+      let settled = false;
+      client.once('ready', () => { settled = true; resolve(new SshSession(client)); });
+      // Kept for the connection's life: a later failure (the tunnel gone mid-command) ends the
+      // running exec through its channel, and must never be an unhandled 'error' event.
+      client.on('error', (err: Error & { level?: string }) => {
         client.end();
+        if (settled) return;
+        settled = true;
         if (refusal) return reject(new SshFailure('host_key', refusal));
         if (err.level === 'client-authentication') {
           return reject(new SshFailure('authenticate', `authentication failed for ${target.username}@${target.host}: wrong password or key (the server accepts: ${methodsOf(err)})`));
