@@ -43,6 +43,9 @@ describe.skipIf(missing)('install links', () => {
     for (const file of INSTALLED) expect(t.exists(file), file).toBe(true);
     expect(t.run('stat -c %a /etc/dvic-agent/config.json').output.trim()).toBe('600');
     expect(t.run('systemctl is-enabled dvic-agent.service; systemctl is-active dvic-agent.service').output.split('\n').slice(0, 2)).toEqual(['enabled', 'active']);
+    const verified = t.run('systemd-analyze verify /etc/systemd/system/dvic-agent.service');
+    expect(verified.status, verified.output).toBe(0);
+    expect(verified.output.split('\n').filter((line) => line.includes('dvic-agent.service'))).toEqual([]);
 
     // The token is used up now: refused, saying so.
     const again = t.run(`curl -fsS ${server.baseUrl}/install.sh | sh -s -- --token ${link.secret}`);
