@@ -1,15 +1,23 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { errors } from '../../../schemas/common.js';
 import { Labels } from '../../../schemas/node.js';
 import { AgentConfigFileRef, EnrollmentTokenRef } from '../../../schemas/protocol-schemas.js';
 import { agentUrl } from '../../../services/enrollment.js';
+import type { ServerIdentity } from '../../../services/enrollment-service.js';
 import { installCommands } from '../../../services/install-links.js';
 
 /** This server's base URL as the caller reached it, unless DVIC_PUBLIC_URL says otherwise. */
 export function publicBaseUrl(request: FastifyRequest, publicUrl: string | undefined): string {
   return publicUrl ?? `${request.protocol}://${request.host}`;
+}
+
+/** How a new agent reaches this server, and the certificate it pins when this server serves TLS itself. */
+export function serverIdentity(app: FastifyInstance, request: FastifyRequest): ServerIdentity {
+  const serverUrl = agentUrl(publicBaseUrl(request, app.config.publicUrl));
+  const tlsCertSha256 = app.tlsCertSha256 && serverUrl.startsWith('wss://') ? app.tlsCertSha256 : undefined;
+  return { agentUrl: serverUrl, tlsCertSha256, metricsIntervalS: app.config.metricsIntervalS };
 }
 
 /** Install links: POST /enrollment-tokens (admin). */
@@ -49,9 +57,8 @@ export const enrollmentTokenExchangeRoute: FastifyPluginAsyncTypebox = async (ap
       response: { 201: AgentConfigFileRef, ...errors(400, 401, 403) },
     },
   }, (request, reply) => {
-    const serverUrl = agentUrl(publicBaseUrl(request, app.config.publicUrl));
-    const tlsCertSha256 = app.tlsCertSha256 && serverUrl.startsWith('wss://') ? app.tlsCertSha256 : undefined;
-    const { config } = app.installLinks.exchange(request.body.token, request.body.hostname, { serverUrl, tlsCertSha256, metricsIntervalS: app.config.metricsIntervalS });
+    const { agentUrl: serverUrl, tlsCertSha256, metricsIntervalS } = serverIdentity(app, request);
+    const { config } = app.installLinks.exchange(request.body.token, request.body.hostname, { serverUrl, tlsCertSha256, metricsIntervalS });
     reply.code(201);
     return config;
   });

@@ -1,13 +1,11 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { ErrorCode } from '@dvic/protocol';
 import { ApiError, notFound } from '../../../errors.js';
 import { errors } from '../../../schemas/common.js';
 import { Labels, NodeName } from '../../../schemas/node.js';
 import { EnrollmentRef } from '../../../schemas/protocol-schemas.js';
-import { agentUrl } from '../../../services/enrollment.js';
-import type { ServerIdentity } from '../../../services/enrollment-service.js';
+import { serverIdentity } from './enrollment-tokens.js';
 
 const EnrollmentParams = Type.Object({ id: Type.String({ format: 'uuid' }) });
 
@@ -24,14 +22,7 @@ const EnrollmentBody = Type.Object({
 }, { additionalProperties: false });
 
 export const enrollmentsRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  const { enrollments, nodeRegistry: registry, config } = app;
-
-  /** How the new agent reaches this server: DVIC_PUBLIC_URL, else the URL of this request; the certificate it pins under TLS. */
-  const serverIdentity = (request: FastifyRequest): ServerIdentity => {
-    const serverUrl = agentUrl(config.publicUrl ?? `${request.protocol}://${request.host}`);
-    const tlsCertSha256 = app.tlsCertSha256 && serverUrl.startsWith('wss://') ? app.tlsCertSha256 : undefined;
-    return { agentUrl: serverUrl, tlsCertSha256, metricsIntervalS: config.metricsIntervalS };
-  };
+  const { enrollments, nodeRegistry: registry } = app;
 
   app.post('/enrollments', {
     config: { role: 'admin', audit: 'enrollment.create' },
@@ -51,7 +42,7 @@ export const enrollmentsRoutes: FastifyPluginAsyncTypebox = async (app) => {
       enrollment: enrollments.start({
         name: body.name, host: body.host, port: body.port ?? 22, username: body.username, password: body.password, privateKey: body.private_key,
         via, labels: body.labels ?? {}, acceptHostKey: body.accept_host_key,
-      }, serverIdentity(request)),
+      }, serverIdentity(app, request)),
     };
   });
 
@@ -76,7 +67,7 @@ export const enrollmentsRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const { body } = request;
     if (!enrollments.get(request.params.id)) throw notFound('enrollment');
     if (!body.password === !body.private_key) throw new ApiError(400, ErrorCode.badRequest, 'give either password or private_key');
-    const result = enrollments.retry(request.params.id, { password: body.password, privateKey: body.private_key }, serverIdentity(request));
+    const result = enrollments.retry(request.params.id, { password: body.password, privateKey: body.private_key }, serverIdentity(app, request));
     if (result === 'not_failed') throw new ApiError(409, ErrorCode.conflict, 'only a failed enrollment can be retried');
     return { enrollment: result };
   });
