@@ -3781,6 +3781,173 @@ def _set_window_size(fd: int, cols: int, rows: int) -> None:
 FEATURES.append(Terminals)
 
 ##############################################################################
+# TCP tunnels: the server reaches a host this node reaches (SSH onboarding through this node)
+##############################################################################
+
+MAX_TUNNELS = 16  # open at once; one more is refused with a reason
+TUNNEL_CONNECT_TIMEOUT_S = 10.0
+TUNNEL_SEND_TIMEOUT_S = 30.0  # a peer that takes nothing for this long ends its tunnel
+TUNNEL_READ_BYTES = 32 * 1024
+
+
+class Tunnel(object):
+    def __init__(self, channel: int, sock: Any):
+        self.channel = channel
+        self.sock = sock
+        self.credit = TERMINAL_WINDOW_BYTES  # bytes the server still takes from us
+        self.credit_changed = threading.Condition()
+        self.closed = False
+
+
+class Tunnels(Feature):
+    """tunnel.open: a TCP connection from this node to host:port, its bytes in binary frames.
+    Both ways are bounded: the agent reads from the socket only while the server has credit, and
+    grants the server credit for what it wrote to the socket. A failure ends that tunnel only."""
+
+    def __init__(self, agent: Agent):
+        Feature.__init__(self, agent)
+        self.tunnels: Dict[int, Tunnel] = {}
+        self.lock = threading.Lock()
+        self.other_credit: Optional[Callable[[int, bytes], None]] = None
+
+    def capabilities(self) -> List[str]:
+        return ["tunnel"]
+
+    def handlers(self) -> Dict[str, Callable[[Dict[str, Any]], None]]:
+        return {"tunnel.open": self.on_open, "tunnel.close": self.on_close}
+
+    def binary_handlers(self) -> Dict[int, Callable[[int, bytes], None]]:
+        # Credit frames are shared with terminals: the ones for other channels go on to them.
+        self.other_credit = self.agent.binary_handlers.get(OP_CREDIT)
+        return {OP_TUNNEL_DATA: self.on_data, OP_CREDIT: self.on_credit}
+
+    def on_open(self, message: Dict[str, Any]) -> None:
+        data = message["data"]
+        channel = data["channel"]
+        host = data.get("host") or "127.0.0.1"
+        with self.lock:
+            problem = ("channel %d is already open" % channel if channel in self.tunnels
+                       else "too many tunnels open (%d)" % MAX_TUNNELS if len(self.tunnels) >= MAX_TUNNELS else "")
+            if not problem:
+                self.tunnels[channel] = Tunnel(channel, None)
+        if problem:
+            self._tell_closed(channel, problem)
+            return
+        threading.Thread(target=self._connect, args=(channel, host, data["port"]), name="tunnel", daemon=True).start()
+
+    def _connect(self, channel: int, host: str, port: int) -> None:
+        try:
+            sock = socket.create_connection((host, port), timeout=TUNNEL_CONNECT_TIMEOUT_S)
+        except (OSError, ValueError, UnicodeError) as e:
+            self._forget(channel)
+            self._tell_closed(channel, "cannot connect to %s:%d from this node: %s" % (host, port, _socket_problem(e)))
+            return
+        sock.settimeout(TUNNEL_SEND_TIMEOUT_S)
+        with self.lock:
+            tunnel = self.tunnels.get(channel)
+            if tunnel is not None:
+                tunnel.sock = sock
+        if tunnel is None:  # closed by the server while connecting
+            sock.close()
+            return
+        self.agent.send({"type": "tunnel.opened", "data": {"channel": channel}})
+        self._pump(tunnel)
+
+    def on_data(self, channel: int, payload: bytes) -> None:
+        tunnel = self.tunnels.get(channel)
+        if tunnel is None or tunnel.sock is None or tunnel.closed:
+            return
+        try:
+            tunnel.sock.sendall(payload)  # bounded by the socket's timeout; the server sends only within its credit
+        except OSError as e:
+            self._end(tunnel, "writing to the target failed: %s" % _socket_problem(e))
+            return
+        self.agent.send_binary(encode_binary_frame(OP_CREDIT, channel, struct.pack(">I", len(payload))))
+
+    def on_credit(self, channel: int, payload: bytes) -> None:
+        tunnel = self.tunnels.get(channel)
+        if tunnel is None:
+            if self.other_credit is not None:
+                self.other_credit(channel, payload)
+            return
+        if len(payload) != 4:
+            return
+        with tunnel.credit_changed:
+            tunnel.credit = min(TERMINAL_WINDOW_BYTES, tunnel.credit + struct.unpack(">I", payload)[0])
+            tunnel.credit_changed.notify()
+
+    def on_close(self, message: Dict[str, Any]) -> None:
+        tunnel = self.tunnels.get(message["data"]["channel"])
+        if tunnel is not None:
+            self._end(tunnel, None)
+
+    def on_disconnected(self) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        for tunnel in list(self.tunnels.values()):
+            self._end(tunnel, None)
+
+    def _pump(self, tunnel: Tunnel) -> None:
+        """Target to server, while the server has credit; the target's end closes the tunnel."""
+        reason = "the target closed the connection"
+        while not tunnel.closed:
+            with tunnel.credit_changed:
+                while tunnel.credit <= 0 and not tunnel.closed:
+                    tunnel.credit_changed.wait(0.5)
+                budget = tunnel.credit
+            if tunnel.closed:
+                return
+            if not poll_wait([tunnel.sock.fileno()], 0.5):
+                continue
+            try:
+                data = tunnel.sock.recv(min(budget, TUNNEL_READ_BYTES))
+            except OSError as e:
+                reason = "reading from the target failed: %s" % _socket_problem(e)
+                break
+            if not data:
+                break
+            with tunnel.credit_changed:
+                tunnel.credit -= len(data)
+            if not self.agent.send_binary(encode_binary_frame(OP_TUNNEL_DATA, tunnel.channel, data)):
+                reason = "the server connection ended"
+                break
+        self._end(tunnel, reason)
+
+    def _forget(self, channel: int) -> None:
+        with self.lock:
+            self.tunnels.pop(channel, None)
+
+    def _end(self, tunnel: Tunnel, reason: Optional[str]) -> None:
+        """Closes a tunnel once; reason set: the server did not ask for it and is told why."""
+        with self.lock:
+            if tunnel.closed:
+                return
+            tunnel.closed = True
+            self.tunnels.pop(tunnel.channel, None)
+        with tunnel.credit_changed:
+            tunnel.credit_changed.notify()
+        if tunnel.sock is not None:
+            try:
+                tunnel.sock.close()
+            except OSError:
+                pass
+        if reason is not None:
+            self._tell_closed(tunnel.channel, reason)
+
+    def _tell_closed(self, channel: int, reason: str) -> None:
+        self.agent.send({"type": "tunnel.close", "data": {"channel": channel, "reason": reason[:256]}})
+
+
+def _socket_problem(error: BaseException) -> str:
+    if isinstance(error, socket.timeout):
+        return "timed out"
+    return getattr(error, "strerror", None) or str(error) or type(error).__name__
+
+
+FEATURES.append(Tunnels)
+
+##############################################################################
 # Connection: handshake, dispatch, reconnect
 ##############################################################################
 

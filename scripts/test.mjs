@@ -22,6 +22,10 @@ const NEEDS = [
   ['/usr/bin/curl', 'curl'],
   ['/usr/bin/prometheus', 'prometheus'],
   ['/usr/bin/promtool', 'prometheus'],
+  ['/usr/sbin/sshd', 'openssh-server'],
+  ['/usr/sbin/debootstrap', 'debootstrap'],
+  ['/usr/bin/systemd-nspawn', 'systemd-container'],
+  ['/usr/bin/socat', 'socat'],
 ];
 
 const SUITES = [

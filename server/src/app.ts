@@ -13,6 +13,7 @@ import { authPlugin } from './plugins/auth.js';
 import { commandsPlugin } from './plugins/commands.js';
 import { registerDashboard } from './plugins/dashboard.js';
 import { dbPlugin } from './plugins/db.js';
+import { enrollmentsPlugin } from './plugins/enrollments.js';
 import { demosPlugin } from './plugins/demos.js';
 import { devicesPlugin } from './plugins/devices.js';
 import { liveHubPlugin } from './plugins/live-hub.js';
@@ -24,10 +25,12 @@ import { numberParamsPlugin } from './plugins/number-params.js';
 import { routeGuardsPlugin } from './plugins/route-guards.js';
 import { storagePlugin } from './plugins/storage.js';
 import { terminalsPlugin } from './plugins/terminals.js';
+import { tunnelsPlugin } from './plugins/tunnels.js';
 import { webSecurityPlugin } from './plugins/web-security.js';
 import { documentStorageErrors } from './plugins/storage-errors.js';
 import { apiV1 } from './routes/api/v1/index.js';
 import { devicePingRoutes } from './routes/device-pings.js';
+import { installRoutes } from './routes/install.js';
 import { registerProtocolSchemas } from './schemas/protocol-schemas.js';
 import { loadTls } from './services/tls.js';
 import { SERVER_VERSION } from './version.js';
@@ -97,12 +100,15 @@ export async function buildApp(
   await app.register(agentHubPlugin);
   await app.register(commandsPlugin);
   await app.register(terminalsPlugin);
+  await app.register(tunnelsPlugin);
+  await app.register(enrollmentsPlugin);
   await app.register(liveHubPlugin);
   await app.register(prometheusPlugin);
 
   app.get('/healthz', { schema: { hide: true } }, async () => ({ ok: true }));
   await app.register(apiV1, { prefix: '/api/v1' });
   await app.register(devicePingRoutes);
+  await app.register(installRoutes);
   await registerDashboard(app, options.dashboardDir);
   return app;
 }

@@ -60,7 +60,7 @@ async function createToken(url: string, username: string, password: string) {
   }
 }
 
-function readLine(stream: NodeJS.ReadableStream): Promise<string> {
+export function readLine(stream: NodeJS.ReadableStream): Promise<string> {
   return new Promise((resolve) => {
     let data = '';
     stream.setEncoding('utf8');

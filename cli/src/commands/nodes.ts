@@ -8,15 +8,18 @@ import { paint } from '../format/color.js';
 import { NODE_COLUMNS, nodeRow } from '../format/nodes.js';
 import { renderTable } from '../format/table.js';
 import { LiveConnection } from '../live.js';
+import { addOverSsh, ADD_OVER_SSH_USAGE, remove } from './nodes-onboard.js';
 
 const USAGE = `usage: dvic nodes [--json] [--status online|offline|revoked] [--label key=value]
        dvic nodes watch [--count N]
        dvic nodes add <name> [--label key=value]... [--output agent.json] [--force]
+       dvic nodes add <name> --host IP[:port] --user U --password-stdin --via <node|server> [--labels k=v,...] [--accept-host-key SHA256:...]
        dvic nodes rename <node> <new-name>
        dvic nodes label <node> key=value... [key-]...
-       dvic nodes revoke <node>`;
+       dvic nodes revoke <node>
+       dvic nodes remove <node> [--uninstall]`;
 
-const SUBCOMMANDS: Record<string, (args: string[], ctx: Context) => Promise<number>> = { watch, add, rename, label, revoke };
+const SUBCOMMANDS: Record<string, (args: string[], ctx: Context) => Promise<number>> = { watch, add, rename, label, revoke, remove };
 
 export async function nodes(args: string[], ctx: Context): Promise<number> {
   const sub = args[0] && SUBCOMMANDS[args[0]];
@@ -104,9 +107,10 @@ async function watch(args: string[], ctx: Context): Promise<number> {
 }
 
 async function add(args: string[], ctx: Context): Promise<number> {
+  if (args.some((a) => a === '--host' || a.startsWith('--host='))) return addOverSsh(args, ctx);
   const usage = 'usage: dvic nodes add <name> [--label key=value]... [--output agent.json] [--force]';
   const { values, positionals } = parse(args, { label: { type: 'string', multiple: true }, output: { type: 'string', short: 'o' }, force: { type: 'boolean' } }, usage);
-  if (values.help) return print(ctx, `${usage}\n\nEnrolls a node and writes its agent config (private key included, mode 0600).`), 0;
+  if (values.help) return print(ctx, `${usage}\n${ADD_OVER_SSH_USAGE}\n\nEnrolls a node and writes its agent config (private key included, mode 0600);\nwith --host, adds the machine over SSH instead (dvic nodes add --host x --help).`), 0;
   if (positionals.length !== 1) throw new UsageError(usage);
   const output = (values.output as string | undefined) ?? `${positionals[0]}.agent.json`;
   if (fs.existsSync(output) && !values.force) throw new CliError(`${output} exists (use --force to overwrite)`);

@@ -1,5 +1,6 @@
 import { Component } from 'preact';
 import { useEffect, useMemo, useState } from 'preact/hooks';
+import { AddMachineDialog } from '../components/add-machine-dialog.js';
 import { Sparkline } from '../components/sparkline.js';
 import { StatusBadge } from '../components/status.js';
 import { VirtualList } from '../components/virtual-list.js';
@@ -31,6 +32,7 @@ export function Overview() {
   const [sort, setSort] = useState<SortKey>('name');
   const [kind, setKind] = useState<'all' | 'nodes' | 'devices'>('all');
   const devices = useDevices();
+  const [adding, setAdding] = useState(false);
   const list = useMemo(() => visibleNodes(state, filter, sort, metric), [state.version, filter, sort]);
   const counts = useMemo(() => {
     let online = 0;
@@ -58,8 +60,10 @@ export function Overview() {
         <label>Sort <select value={sort} onChange={(e) => setSort((e.currentTarget as HTMLSelectElement).value as SortKey)}>
           <option value="name">name</option><option value="status">down first</option><option value="cpu">CPU</option><option value="memory">memory</option><option value="temp">temperature</option>
         </select></label>
+        <button type="button" onClick={() => setAdding(true)}>Add machine</button>
       </div>
       {kind !== 'nodes' && devices.byId.size > 0 && <DeviceTable state={devices} text={filter.text} />}
+      {adding && <AddMachineDialog onClose={() => setAdding(false)} />}
       {kind !== 'devices' && <div class="table" role="table" aria-label="Nodes" aria-rowcount={list.length}>
         <div class="row head" role="row">
           {['Name', 'Status', 'CPU', 'Memory', 'Disk', 'Hottest', 'Uptime', 'Demos', 'Agent'].map((h) => <span key={h} role="columnheader">{h}</span>)}

@@ -1049,6 +1049,204 @@ export const schemas = [
   },
   {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://dvic.devinci.fr/protocol/v1/api/enrollment-token.json",
+    "title": "EnrollmentTokenView",
+    "description": "An install link's token (POST /api/v1/enrollment-tokens): each use turns one machine into a node. Only its hash is stored.",
+    "type": "object",
+    "required": [
+      "id",
+      "labels",
+      "max_uses",
+      "uses",
+      "expires_at",
+      "created_at"
+    ],
+    "properties": {
+      "id": {
+        "type": "string"
+      },
+      "labels": {
+        "type": "object",
+        "additionalProperties": {
+          "type": "string"
+        }
+      },
+      "max_uses": {
+        "type": "integer",
+        "minimum": 1
+      },
+      "uses": {
+        "type": "integer",
+        "minimum": 0
+      },
+      "expires_at": {
+        "$ref": "../common.json#/$defs/epochMs"
+      },
+      "created_at": {
+        "$ref": "../common.json#/$defs/epochMs"
+      }
+    }
+  },
+  {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://dvic.devinci.fr/protocol/v1/api/enrollment.json",
+    "title": "EnrollmentView",
+    "description": "A machine being added over SSH (POST /api/v1/enrollments): its steps with their durations, and where it stopped. Never carries the password or private key it was given.",
+    "type": "object",
+    "required": [
+      "id",
+      "name",
+      "host",
+      "port",
+      "username",
+      "via",
+      "labels",
+      "state",
+      "node_id",
+      "host_key_fingerprint",
+      "steps",
+      "error",
+      "created_at",
+      "updated_at"
+    ],
+    "properties": {
+      "id": {
+        "type": "string"
+      },
+      "name": {
+        "type": "string"
+      },
+      "host": {
+        "type": "string"
+      },
+      "port": {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 65535
+      },
+      "username": {
+        "type": "string"
+      },
+      "via": {
+        "type": "string",
+        "description": "The source node's id, or \"server\" for a direct connection"
+      },
+      "labels": {
+        "type": "object",
+        "additionalProperties": {
+          "type": "string"
+        }
+      },
+      "state": {
+        "enum": [
+          "running",
+          "awaiting_host_key",
+          "failed",
+          "succeeded"
+        ],
+        "description": "awaiting_host_key: stopped before sending anything, until POST .../accept confirms host_key_fingerprint"
+      },
+      "node_id": {
+        "type": [
+          "string",
+          "null"
+        ],
+        "description": "The node it creates (or re-installs), once known"
+      },
+      "host_key_fingerprint": {
+        "type": [
+          "string",
+          "null"
+        ],
+        "description": "The target's SSH host key, OpenSSH form SHA256:..."
+      },
+      "steps": {
+        "type": "array",
+        "items": {
+          "type": "object",
+          "required": [
+            "name",
+            "status",
+            "duration_ms"
+          ],
+          "properties": {
+            "name": {
+              "$ref": "#/$defs/step"
+            },
+            "status": {
+              "enum": [
+                "pending",
+                "running",
+                "ok",
+                "failed",
+                "skipped"
+              ]
+            },
+            "duration_ms": {
+              "type": [
+                "integer",
+                "null"
+              ],
+              "minimum": 0
+            }
+          }
+        }
+      },
+      "error": {
+        "oneOf": [
+          {
+            "type": "null"
+          },
+          {
+            "type": "object",
+            "required": [
+              "step",
+              "message",
+              "output"
+            ],
+            "properties": {
+              "step": {
+                "$ref": "#/$defs/step"
+              },
+              "message": {
+                "type": "string"
+              },
+              "output": {
+                "type": [
+                  "string",
+                  "null"
+                ],
+                "description": "What the target printed (the password removed)"
+              }
+            }
+          }
+        ]
+      },
+      "created_at": {
+        "$ref": "../common.json#/$defs/epochMs"
+      },
+      "updated_at": {
+        "$ref": "../common.json#/$defs/epochMs"
+      }
+    },
+    "$defs": {
+      "step": {
+        "enum": [
+          "reach_source",
+          "open_tunnel",
+          "ssh_connect",
+          "authenticate",
+          "check_target",
+          "upload",
+          "install",
+          "start_service",
+          "first_hello"
+        ]
+      }
+    }
+  },
+  {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
     "$id": "https://dvic.devinci.fr/protocol/v1/api/error.json",
     "title": "ErrorBody",
     "description": "Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message.",
@@ -1985,6 +2183,37 @@ export const schemas = [
                 }
               }
             }
+          }
+        }
+      }
+    }
+  },
+  {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://dvic.devinci.fr/protocol/v1/live/enrollment.updated.json",
+    "title": "Enrollment progress",
+    "description": "Sent to every live client when an enrollment (adding a machine over SSH) starts, finishes a step, waits for its host key to be confirmed, fails or succeeds.",
+    "x-direction": "server-to-client",
+    "type": "object",
+    "required": [
+      "type",
+      "data"
+    ],
+    "properties": {
+      "type": {
+        "const": "enrollment.updated"
+      },
+      "id": {
+        "$ref": "../common.json#/$defs/messageId"
+      },
+      "data": {
+        "type": "object",
+        "required": [
+          "enrollment"
+        ],
+        "properties": {
+          "enrollment": {
+            "$ref": "../api/enrollment.json"
           }
         }
       }
@@ -4229,6 +4458,7 @@ export const liveTable = {
   'device.status': { id: 'https://dvic.devinci.fr/protocol/v1/live/device.status.json', direction: 'server-to-client' },
   'device.updated': { id: 'https://dvic.devinci.fr/protocol/v1/live/device.updated.json', direction: 'server-to-client' },
   'devices.seen': { id: 'https://dvic.devinci.fr/protocol/v1/live/devices.seen.json', direction: 'server-to-client' },
+  'enrollment.updated': { id: 'https://dvic.devinci.fr/protocol/v1/live/enrollment.updated.json', direction: 'server-to-client' },
   'live.error': { id: 'https://dvic.devinci.fr/protocol/v1/live/live.error.json', direction: 'server-to-client' },
   'logs.records': { id: 'https://dvic.devinci.fr/protocol/v1/live/logs.records.json', direction: 'server-to-client' },
   'logs.subscribe': { id: 'https://dvic.devinci.fr/protocol/v1/live/logs.subscribe.json', direction: 'client-to-server' },

@@ -647,6 +647,90 @@ export interface DevicePingView {
  */
 
 /**
+ * An install link's token (POST /api/v1/enrollment-tokens): each use turns one machine into a node. Only its hash is stored.
+ */
+
+export interface EnrollmentTokenView {
+  id: string;
+  labels: {
+    [k: string]: string;
+  };
+  max_uses: number;
+  uses: number;
+  /**
+   * Milliseconds since the Unix epoch, UTC.
+   */
+  expires_at: number;
+  /**
+   * Milliseconds since the Unix epoch, UTC.
+   */
+  created_at: number;
+}
+
+export type Step =
+  | "reach_source"
+  | "open_tunnel"
+  | "ssh_connect"
+  | "authenticate"
+  | "check_target"
+  | "upload"
+  | "install"
+  | "start_service"
+  | "first_hello";
+
+/**
+ * A machine being added over SSH (POST /api/v1/enrollments): its steps with their durations, and where it stopped. Never carries the password or private key it was given.
+ */
+
+export interface EnrollmentView {
+  id: string;
+  name: string;
+  host: string;
+  port: number;
+  username: string;
+  /**
+   * The source node's id, or "server" for a direct connection
+   */
+  via: string;
+  labels: {
+    [k: string]: string;
+  };
+  /**
+   * awaiting_host_key: stopped before sending anything, until POST .../accept confirms host_key_fingerprint
+   */
+  state: "running" | "awaiting_host_key" | "failed" | "succeeded";
+  /**
+   * The node it creates (or re-installs), once known
+   */
+  node_id: string | null;
+  /**
+   * The target's SSH host key, OpenSSH form SHA256:...
+   */
+  host_key_fingerprint: string | null;
+  steps: {
+    name: Step;
+    status: "pending" | "running" | "ok" | "failed" | "skipped";
+    duration_ms: number | null;
+  }[];
+  error: null | {
+    step: Step;
+    message: string;
+    /**
+     * What the target printed (the password removed)
+     */
+    output: string | null;
+  };
+  /**
+   * Milliseconds since the Unix epoch, UTC.
+   */
+  created_at: number;
+  /**
+   * Milliseconds since the Unix epoch, UTC.
+   */
+  updated_at: number;
+}
+
+/**
  * Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message.
  */
 
@@ -1232,6 +1316,24 @@ export interface DevicesSeenLiveMessage {
     }[];
   };
 }
+
+/**
+ * Sent to every live client when an enrollment (adding a machine over SSH) starts, finishes a step, waits for its host key to be confirmed, fails or succeeds.
+ */
+
+export interface EnrollmentUpdatedLiveMessage {
+  type: "enrollment.updated";
+  /**
+   * Correlates a request with its response; chosen by the sender, unique per connection.
+   */
+  id?: string;
+  data: {
+    enrollment: EnrollmentView;
+  };
+}
+/**
+ * A machine being added over SSH (POST /api/v1/enrollments): its steps with their durations, and where it stopped. Never carries the password or private key it was given.
+ */
 
 /**
  * The nodes an ambiguous reference matches (409)
@@ -2087,6 +2189,6 @@ export type AgentToServerMessage = AgentStatusMessage | DemoLogsMessage | DemoSt
 
 export type ServerToAgentMessage = ChallengeMessage | ConfigPushMessage | DeployRequestMessage | ErrorMessage | ExecCancelMessage | ExecRequestMessage | LogsAckMessage | LogsNackMessage | TerminalCloseMessage | TerminalOpenMessage | TerminalResizeMessage | TunnelCloseMessage | TunnelOpenMessage | UpdateRequestMessage | WelcomeMessage;
 
-export type LiveMessage = CommandOutputLiveMessage | CommandUpdatedLiveMessage | DeviceRemovedLiveMessage | DeviceStatusLiveMessage | DeviceUpdatedLiveMessage | DevicesSeenLiveMessage | LiveErrorLiveMessage | LogsRecordsLiveMessage | NodeDemosLiveMessage | NodeHardwareLiveMessage | NodeRemovedLiveMessage | NodeStatusLiveMessage | NodeUpdatedLiveMessage | ServerStatusLiveMessage | SnapshotLiveMessage;
+export type LiveMessage = CommandOutputLiveMessage | CommandUpdatedLiveMessage | DeviceRemovedLiveMessage | DeviceStatusLiveMessage | DeviceUpdatedLiveMessage | DevicesSeenLiveMessage | EnrollmentUpdatedLiveMessage | LiveErrorLiveMessage | LogsRecordsLiveMessage | NodeDemosLiveMessage | NodeHardwareLiveMessage | NodeRemovedLiveMessage | NodeStatusLiveMessage | NodeUpdatedLiveMessage | ServerStatusLiveMessage | SnapshotLiveMessage;
 
 export type LiveClientMessage = CommandsSubscribeLiveMessage | CommandsUnsubscribeLiveMessage | LogsSubscribeLiveMessage | LogsUnsubscribeLiveMessage;

@@ -1,6 +1,7 @@
+import type { EventEmitter } from 'node:events';
 import type { WebSocket } from 'ws';
 import type { FastifyBaseLogger } from 'fastify';
-import { CloseCode, ErrorCode, levelNumber, type LiveClientMessage, type LiveMessage, type ProtocolValidator, type ServerStatus } from '@dvic/protocol';
+import { CloseCode, ErrorCode, levelNumber, type EnrollmentView, type LiveClientMessage, type LiveMessage, type ProtocolValidator, type ServerStatus } from '@dvic/protocol';
 import { ApiError } from '../errors.js';
 import type { LogsRepository } from '../repositories/logs-repository.js';
 import type { Role } from '../repositories/users-repository.js';
@@ -27,6 +28,8 @@ export interface LiveSources {
   logStore: LogsRepository;
   commands: CommandService;
   storage: StorageMonitor;
+  /** Enrollment progress (adding machines over SSH). */
+  enrollments?: EventEmitter<{ updated: [EnrollmentView] }>;
 }
 
 /** Who is at the other end of a live socket. */
@@ -86,6 +89,7 @@ export class LiveHub {
     sources.commands.on('updated', (command) => this.broadcast({ type: 'command.updated', data: { command } }));
     sources.commands.on('output', (data) => this.sendToFollowers(data.command_id, { type: 'command.output', data }));
     sources.storage.on('changed', () => this.broadcast({ type: 'server.status', data: this.serverStatus() }));
+    sources.enrollments?.on('updated', (enrollment) => this.broadcast({ type: 'enrollment.updated', data: { enrollment } }));
   }
 
   subscribe(socket: WebSocket, viewer: LiveSubscriber): void {

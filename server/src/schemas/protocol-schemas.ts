@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { Type, type TUnsafe } from 'typebox';
 import {
-  bundledSchema, type AgentConfigFile, type ApiTokenView, type AuditEntryView, type CommandView, type DemoView, type ErrorBody,
+  bundledSchema, type AgentConfigFile, type ApiTokenView, type EnrollmentTokenView, type EnrollmentView, type AuditEntryView, type CommandView, type DemoView, type ErrorBody,
   type LogRecordView, type MetricSeries, type NodeDetailView, type DeviceView, type DeviceDetailView, type DevicePingView, type DeviceKeepalive, type NodeView, type ServerStats, type UserView,
 } from '@dvic/protocol';
 
@@ -26,6 +26,8 @@ const API_SCHEMAS = {
   DevicePing: 'api/device-ping.json',
   DeviceKeepalive: 'api/device-keepalive.json',
   MetricSeries: 'api/metric-series.json',
+  Enrollment: 'api/enrollment.json',
+  EnrollmentToken: 'api/enrollment-token.json',
 } as const;
 
 export function registerProtocolSchemas(app: FastifyInstance): void {
@@ -50,3 +52,5 @@ export const DeviceDetailRef = ref<DeviceDetailView>('DeviceDetail');
 export const DevicePingRef = ref<DevicePingView>('DevicePing');
 export const DeviceKeepaliveRef = ref<DeviceKeepalive>('DeviceKeepalive');
 export const MetricSeriesRef = ref<MetricSeries>('MetricSeries');
+export const EnrollmentRef = ref<EnrollmentView>('Enrollment');
+export const EnrollmentTokenRef = ref<EnrollmentTokenView>('EnrollmentToken');

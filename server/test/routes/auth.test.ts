@@ -154,7 +154,7 @@ describe('API tokens', () => {
 describe('every protected route', () => {
   it('answers 401 without credentials, and with a forged cookie or token', async () => {
     const doc = (await server.api('GET', '/api/v1/openapi.json')).json();
-    // Public routes (sign-in, device keepalives whose token is the credential) are not protected.
+    // Public routes (x-role public: sign-in, the install token exchange, device keepalives) carry their own credential.
     const routes = Object.entries(doc.paths as Record<string, Record<string, { 'x-role'?: string }>>)
       .flatMap(([p, methods]) => Object.entries(methods).filter(([, op]) => op['x-role'] !== 'public').map(([m]) => [m.toUpperCase(), p.replace(/\{[^}]+\}/g, '1')] as const));
     routes.push(['GET', '/api/v1/openapi.json']);

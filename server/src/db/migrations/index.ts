@@ -8,8 +8,9 @@ import { migration as m0006 } from './0006-token-roles-and-user-state.js';
 import { migration as m0007 } from './0007-demo-file-owner.js';
 import { migration as m0008 } from './0008-devices.js';
 import { migration as m0009 } from './0009-token-scope.js';
+import { migration as m0010 } from './0010-enrollments.js';
 
 export type { Migration };
 
 /** Every migration, in order (a test checks that file names, versions and this list agree). */
-export const migrations: Migration[] = [m0001, m0002, m0003, m0004, m0005, m0006, m0007, m0008, m0009];
+export const migrations: Migration[] = [m0001, m0002, m0003, m0004, m0005, m0006, m0007, m0008, m0009, m0010];

@@ -11,6 +11,7 @@ import { handleExecOutput, handleExecResult } from './exec.js';
 import { handleHardwareState } from './hardware.js';
 import { handleSystemLogs } from './system-logs.js';
 import { handleTerminalClose, handleTerminalOpened } from './terminal.js';
+import { handleTunnelClose, handleTunnelOpened } from './tunnel.js';
 
 /** The stores message handlers write to (services that need the hub subscribe to its events instead). */
 export interface HubServices {
@@ -22,7 +23,7 @@ export interface HubServices {
 export type MessageOf<T extends AgentToServerMessage['type']> = Extract<AgentToServerMessage, { type: T }>;
 
 /** Messages the hub hands on as typed events (the command service and the terminal relay listen). */
-export type RelayedType = 'exec.output' | 'exec.result' | 'terminal.opened' | 'terminal.close';
+export type RelayedType = 'exec.output' | 'exec.result' | 'terminal.opened' | 'terminal.close' | 'tunnel.opened' | 'tunnel.close';
 
 /** What a handler may use: the node it speaks for, a way to answer, the stores, and the hub's events. */
 export interface HandlerContext {
@@ -49,5 +50,7 @@ export const handlers: { [T in AgentToServerMessage['type']]?: Handler<T> } = {
   'exec.result': handleExecResult,
   'terminal.opened': handleTerminalOpened,
   'terminal.close': handleTerminalClose,
+  'tunnel.opened': handleTunnelOpened,
+  'tunnel.close': handleTunnelClose,
   error: handleAgentError,
 };

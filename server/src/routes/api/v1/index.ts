@@ -5,6 +5,8 @@ import { loginRoute, sessionRoutes } from './auth.js';
 import { commandsRoutes } from './commands.js';
 import { deviceKeepaliveRoutes } from './device-keepalive.js';
 import { devicesRoutes } from './devices.js';
+import { enrollmentTokenExchangeRoute, enrollmentTokensRoutes } from './enrollment-tokens.js';
+import { enrollmentsRoutes } from './enrollments.js';
 import { liveRoute } from './live.js';
 import { logsRoutes } from './logs.js';
 import { metricsRoutes } from './metrics.js';
@@ -23,10 +25,11 @@ export const apiV1: FastifyPluginAsyncTypebox = async (app) => {
   await app.register(loginRoute);
   await app.register(agentRoute);
   await app.register(deviceKeepaliveRoutes);
+  await app.register(enrollmentTokenExchangeRoute);
   await app.register(async (protectedApp) => {
     protectedApp.addHook('onRequest', app.authenticate);
     protectedApp.addHook('onRequest', app.authorize);
-    for (const routes of [sessionRoutes, tokensRoutes, usersRoutes, nodesRoutes, logsRoutes, commandsRoutes, devicesRoutes, auditRoutes, terminalRoute, liveRoute, serverRoutes, openapiRoute, metricsRoutes]) {
+    for (const routes of [sessionRoutes, tokensRoutes, usersRoutes, nodesRoutes, logsRoutes, commandsRoutes, devicesRoutes, auditRoutes, terminalRoute, liveRoute, serverRoutes, openapiRoute, metricsRoutes, enrollmentsRoutes, enrollmentTokensRoutes]) {
       await protectedApp.register(routes);
     }
   });

@@ -1,0 +1,28 @@
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import fp from 'fastify-plugin';
+import { defaultAgentPath } from '../local-agent/local-agent.js';
+import { EnrollmentsRepository, EnrollmentTokensRepository } from '../repositories/enrollments-repository.js';
+import { EnrollmentService } from '../services/enrollment-service.js';
+import { InstallLinks } from '../services/install-links.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    enrollments: EnrollmentService;
+    installLinks: InstallLinks;
+  }
+}
+
+/** agent/install.sh of this checkout, next to the agent file. */
+export function installScriptPath(): string {
+  return path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../agent/install.sh');
+}
+
+/** Adding machines over SSH (through a source node's tunnel or directly). */
+export const enrollmentsPlugin = fp(async (app) => {
+  app.decorate('enrollments', new EnrollmentService(
+    new EnrollmentsRepository(app.db), app.nodeRegistry, app.agentHub, app.tunnels,
+    { agentPath: defaultAgentPath(), installScriptPath: installScriptPath() }, app.log.child({ component: 'enrollments' }),
+  ));
+  app.decorate('installLinks', new InstallLinks(new EnrollmentTokensRepository(app.db), app.nodeRegistry));
+}, { name: 'enrollments', dependencies: ['db', 'nodes', 'agent-hub', 'tunnels'] });

@@ -1,0 +1,489 @@
+import crypto from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import fs from 'node:fs';
+import type { Duplex } from 'node:stream';
+import type { FastifyBaseLogger } from 'fastify';
+import type { EnrollmentView } from '@dvic/protocol';
+import type { AgentHub } from '../hub/agent-hub.js';
+import type { NodeRegistry } from '../live/node-registry.js';
+import type { EnrollmentsRepository } from '../repositories/enrollments-repository.js';
+import { generateNodeKeypair } from './node-keys.js';
+import { SshFailure, SshSession } from './ssh-session.js';
+import type { TunnelService } from './tunnel-service.js';
+
+export type StepName = EnrollmentView['steps'][number]['name'];
+export const STEPS: StepName[] = ['reach_source', 'open_tunnel', 'ssh_connect', 'authenticate', 'check_target', 'upload', 'install', 'start_service', 'first_hello'];
+
+/** What a caller asks for; the secret (password or private key) lives in memory only, for this enrollment. */
+export interface EnrollmentRequest {
+  name: string;
+  host: string;
+  port: number;
+  username: string;
+  password?: string;
+  privateKey?: string;
+  /** The source node's id, or 'server'. */
+  via: string;
+  labels: Record<string, string>;
+  acceptHostKey?: string;
+}
+
+/** How the agent reaches this server, decided by the request that started the enrollment. */
+export interface ServerIdentity {
+  agentUrl: string;
+  tlsCertSha256?: string;
+  metricsIntervalS: number;
+}
+
+export interface EnrollmentFiles {
+  agentPath: string;
+  installScriptPath: string;
+}
+
+const FIRST_HELLO_TIMEOUT_MS = 60_000;
+/** A host key shown and not confirmed within this long: the enrollment forgets its password. */
+const HOST_KEY_WAIT_MS = 15 * 60_000;
+
+/** A step failed: its message, and what the target printed. */
+class StepFailure extends Error {
+  constructor(message: string, readonly output: string | null = null) {
+    super(message);
+  }
+}
+
+interface Secret {
+  request: EnrollmentRequest;
+  server: ServerIdentity;
+  /** A host key the user confirmed (accept) for this enrollment. */
+  confirmedHostKey?: string;
+  expiry?: NodeJS.Timeout;
+}
+
+/**
+ * Adds a machine over SSH: through a source node's tunnel (or directly), host key checked before
+ * anything is sent, the agent installed with install.sh as root (sudo -S with the password on
+ * stdin), then waits for its first hello. Every step is timed and published (`updated`); a failure
+ * names its step and what the target printed, with the password and key removed.
+ */
+export class EnrollmentService extends EventEmitter<{ updated: [EnrollmentView] }> {
+  private readonly secrets = new Map<string, Secret>();
+
+  constructor(
+    private readonly repository: EnrollmentsRepository,
+    private readonly registry: NodeRegistry,
+    private readonly hub: AgentHub,
+    private readonly tunnels: TunnelService,
+    private readonly files: EnrollmentFiles,
+    private readonly log: FastifyBaseLogger,
+  ) {
+    super();
+    this.failInterrupted();
+  }
+
+  /** Enrollments left running by a previous process fail at their step: their password is gone. */
+  private failInterrupted(): void {
+    for (const view of this.repository.unfinished()) {
+      const step = view.steps.find((s) => s.status === 'running' || s.status === 'pending')?.name ?? 'first_hello';
+      this.repository.save({
+        ...view, state: 'failed', updated_at: Date.now(),
+        error: { step, message: 'the server restarted during this enrollment: retry it (POST .../retry with the password)', output: null },
+        steps: view.steps.map((s) => (s.name === step ? { ...s, status: 'failed' } : s)),
+      });
+    }
+  }
+
+  /** A node name that a new node would take from another one: not for a re-install of the node that has it. */
+  nameTaken(name: string, host: string, port: number): boolean {
+    const holder = this.registry.list().find((n) => n.name === name);
+    return Boolean(holder && holder.id !== this.repository.knownHost(host, port)?.nodeId);
+  }
+
+  get(id: string): EnrollmentView | undefined {
+    return this.repository.get(id);
+  }
+
+  /** Records the enrollment and starts it; answers at once. */
+  start(request: EnrollmentRequest, server: ServerIdentity): EnrollmentView {
+    const now = Date.now();
+    const view: EnrollmentView = {
+      id: crypto.randomUUID(), name: request.name, host: request.host, port: request.port, username: request.username, via: request.via,
+      labels: request.labels, state: 'running', node_id: null, host_key_fingerprint: null,
+      steps: STEPS.map((name) => ({ name, status: 'pending', duration_ms: null })), error: null, created_at: now, updated_at: now,
+    };
+    this.repository.save(view);
+    this.secrets.set(view.id, { request, server });
+    this.registry.afterCommit(() => {
+      this.emit('updated', view);
+      setImmediate(() => void this.run(view.id));
+    });
+    return view;
+  }
+
+  /** Confirms the host key shown (state awaiting_host_key) and continues. */
+  accept(id: string): EnrollmentView | 'not_waiting' | 'expired' {
+    const view = this.repository.get(id);
+    if (!view || view.state !== 'awaiting_host_key') return 'not_waiting';
+    const secret = this.secrets.get(id);
+    if (!secret) return 'expired';
+    clearTimeout(secret.expiry);
+    secret.confirmedHostKey = view.host_key_fingerprint ?? undefined;
+    const next: EnrollmentView = { ...view, state: 'running', steps: view.steps.map((s) => (s.status === 'ok' || s.status === 'skipped' ? s : { ...s, status: 'pending', duration_ms: null })), updated_at: Date.now() };
+    this.repository.save(next);
+    this.registry.afterCommit(() => {
+      this.emit('updated', next);
+      setImmediate(() => void this.run(id));
+    });
+    return next;
+  }
+
+  /**
+   * Runs a failed enrollment again with the password (or key) given anew. A new connection is
+   * needed anyway and every step after it is quick and idempotent, so the steps run again from
+   * the connection on (the failed one included), with the host key confirmed before; the node
+   * keeps its id (if it was created) and gets a fresh key.
+   */
+  retry(id: string, secret: Pick<EnrollmentRequest, 'password' | 'privateKey'>, server: ServerIdentity): EnrollmentView | 'not_failed' {
+    const view = this.repository.get(id);
+    if (!view || view.state !== 'failed') return 'not_failed';
+    const next: EnrollmentView = {
+      ...view, state: 'running', error: null, updated_at: Date.now(),
+      steps: view.steps.map((s) => (s.status === 'skipped' ? s : { ...s, status: 'pending', duration_ms: null })),
+    };
+    const request: EnrollmentRequest = {
+      name: view.name, host: view.host, port: view.port, username: view.username, via: view.via, labels: view.labels,
+      ...secret, acceptHostKey: view.host_key_fingerprint ?? undefined,
+    };
+    this.repository.save(next);
+    this.secrets.set(id, { request, server });
+    this.registry.afterCommit(() => {
+      this.emit('updated', next);
+      setImmediate(() => void this.run(id));
+    });
+    return next;
+  }
+
+  private async run(id: string): Promise<void> {
+    const secret = this.secrets.get(id);
+    if (!secret) return;
+    const run = new EnrollmentRun(this, id, secret);
+    try {
+      await run.execute();
+    } catch (err) {
+      const message = scrubError(err, secret.request);
+      this.log.error({ err: message, enrollmentId: id }, 'enrollment failed unexpectedly');
+      this.failUnexpectedly(id, message);
+    } finally {
+      const view = this.repository.get(id);
+      if (view?.state === 'awaiting_host_key') {
+        secret.expiry = setTimeout(() => this.secrets.delete(id), HOST_KEY_WAIT_MS);
+        secret.expiry.unref();
+      } else {
+        this.secrets.delete(id); // the password is gone with the enrollment
+      }
+    }
+  }
+
+  /** A run that broke outside its steps (a store failure): failed at the step it was in, not left running. */
+  private failUnexpectedly(id: string, message: string): void {
+    try {
+      this.update(id, (v) => {
+        const step = v.steps.find((s) => s.status === 'running')?.name ?? v.steps.find((s) => s.status === 'pending')?.name ?? 'first_hello';
+        return { ...v, state: 'failed', error: { step, message: `the server failed: ${message}`, output: null }, steps: v.steps.map((s) => (s.name === step ? { ...s, status: 'failed' } : s)) };
+      });
+    } catch (err) {
+      this.log.error({ err, enrollmentId: id }, 'the failed enrollment could not be recorded');
+    }
+  }
+
+  /** For a run: change the view, store it and publish it. */
+  update(id: string, change: (view: EnrollmentView) => EnrollmentView): EnrollmentView {
+    const next = { ...change(this.repository.get(id)!), updated_at: Date.now() };
+    this.repository.save(next);
+    this.emit('updated', next);
+    return next;
+  }
+
+  deps() {
+    return { registry: this.registry, hub: this.hub, tunnels: this.tunnels, files: this.files, repository: this.repository, log: this.log };
+  }
+}
+
+/** One pass over the steps (a new one after the host key is confirmed). */
+class EnrollmentRun {
+  private readonly deps;
+  private sock: Duplex | undefined;
+  private ssh: SshSession | undefined;
+  private fingerprint: string | null = null;
+  private remoteDir: string | null = null;
+  private nodeId: string | null = null;
+  /** The re-installed node's new public key, registered when its service restarts with it. */
+  private newKey: string | null = null;
+  private facts: Record<string, string> = {};
+
+  constructor(private readonly service: EnrollmentService, private readonly id: string, private readonly secret: Secret) {
+    this.deps = service.deps();
+  }
+
+  private get request(): EnrollmentRequest {
+    return this.secret.request;
+  }
+
+  private get asRoot(): boolean {
+    return this.facts.uid === '0';
+  }
+
+  async execute(): Promise<void> {
+    try {
+      await this.reachTarget();
+      if (this.currentState() === 'awaiting_host_key') return;
+      await this.step('check_target', () => this.checkTarget());
+      await this.step('upload', () => this.upload());
+      await this.step('install', () => this.install());
+      await this.step('start_service', () => this.startService());
+      await this.step('first_hello', () => this.firstHello());
+      this.service.update(this.id, (v) => ({ ...v, state: 'succeeded' }));
+    } catch (err) {
+      if (!(err instanceof StepFailure)) throw err;
+    } finally {
+      if (this.remoteDir && this.ssh) await this.ssh.exec(`rm -rf ${shellQuote(this.remoteDir)}`).catch(() => undefined);
+      this.ssh?.close();
+      this.sock?.destroy();
+    }
+  }
+
+  private currentState(): EnrollmentView['state'] {
+    return this.deps.repository.get(this.id)!.state;
+  }
+
+  private async reachTarget(): Promise<void> {
+    const { request } = this;
+    if (request.via === 'server') {
+      this.skip('reach_source');
+      this.skip('open_tunnel');
+    } else {
+      await this.step('reach_source', async () => {
+        if (!this.deps.hub.isConnected(request.via)) throw new StepFailure(`the source node ${this.sourceName()} is offline`);
+        if (!this.deps.hub.capabilities(request.via)?.includes('tunnel')) throw new StepFailure(`the agent on ${this.sourceName()} cannot open tunnels (update it)`);
+      });
+      this.sock = await this.step('open_tunnel', async () => {
+        try {
+          return await this.deps.tunnels.open(request.via, request.host, request.port);
+        } catch (err) {
+          throw new StepFailure(`through ${this.sourceName()}: ${(err as Error).message}`);
+        }
+      });
+    }
+    let authStarted = 0;
+    const connectStarted = Date.now();
+    this.markRunning('ssh_connect');
+    try {
+      this.ssh = await SshSession.open(
+        { host: request.host, port: request.port, username: request.username, password: request.password, privateKey: request.privateKey, sock: this.sock },
+        (fingerprint) => this.decideHostKey(fingerprint),
+        () => {
+          this.finish('ssh_connect', 'ok', Date.now() - connectStarted);
+          authStarted = Date.now();
+          this.markRunning('authenticate');
+        },
+      );
+    } catch (err) {
+      if (!(err instanceof SshFailure)) throw err;
+      if (err.stage === 'host_key' && err.message === AWAIT_HOST_KEY) {
+        this.finish('ssh_connect', 'pending', null);
+        this.service.update(this.id, (v) => ({ ...v, state: 'awaiting_host_key', host_key_fingerprint: this.fingerprint }));
+        return;
+      }
+      const step: StepName = err.stage === 'authenticate' ? 'authenticate' : 'ssh_connect';
+      this.fail(step, scrub(err.message, request), null, Date.now() - (step === 'authenticate' ? authStarted : connectStarted));
+    }
+    this.finish('authenticate', 'ok', Date.now() - authStarted);
+  }
+
+  /** null: go on; otherwise why not (AWAIT_HOST_KEY: ask the user). */
+  private decideHostKey(fingerprint: string): string | null {
+    this.fingerprint = fingerprint;
+    const { request } = this;
+    const known = this.deps.repository.knownHost(request.host, request.port);
+    if (known && known.fingerprint !== fingerprint) {
+      return `the host key of ${request.host}:${request.port} changed: the node was installed with ${known.fingerprint}, the target now shows ${fingerprint} (a re-imaged machine, or someone in between); remove the node to start over`;
+    }
+    if (request.acceptHostKey && request.acceptHostKey !== fingerprint) {
+      return `the host key does not match: accept_host_key is ${request.acceptHostKey}, the target shows ${fingerprint}`;
+    }
+    if (known || request.acceptHostKey || this.secret.confirmedHostKey === fingerprint) {
+      this.service.update(this.id, (v) => ({ ...v, host_key_fingerprint: fingerprint }));
+      return null;
+    }
+    return AWAIT_HOST_KEY;
+  }
+
+  private async checkTarget(): Promise<void> {
+    const result = await this.exec(CHECK_TARGET_SCRIPT);
+    for (const line of result.output.split('\n')) {
+      const match = /^([a-z0-9]+)=(.*)$/.exec(line.trim());
+      if (match) this.facts[match[1]!] = match[2]!;
+    }
+    const f = this.facts;
+    if (f.os !== 'Linux') throw new StepFailure(`the target is not Linux (${f.os || 'unknown system'})`, result.output);
+    const [major = 0, minor = 0] = (f.python3 ?? '').split('.').map(Number);
+    if (!f.python3) throw new StepFailure('python3 is not installed on the target: install python3 (>= 3.8), e.g. apt-get install python3', result.output);
+    if (major < 3 || (major === 3 && minor < 8)) throw new StepFailure(`python3 on the target is ${f.python3}: the agent needs 3.8 or newer`, result.output);
+    if (f.openssl !== 'yes') throw new StepFailure('openssl is not installed on the target: install openssl, e.g. apt-get install openssl', result.output);
+    if (f.systemd !== 'yes') throw new StepFailure(`systemd is not running on the target (PID 1 is ${f.pid1 || 'unknown'}): the agent runs as a systemd service`, result.output);
+    if (f.uid !== '0' && f.sudo !== 'yes') throw new StepFailure(`${this.request.username} is not root and sudo is not installed on the target`, result.output);
+  }
+
+  private async upload(): Promise<void> {
+    const made = await this.exec('umask 077 && mktemp -d');
+    const dir = made.output.trim();
+    if (made.code !== 0 || !/^\/[A-Za-z0-9._/-]+$/.test(dir)) throw new StepFailure('could not make a temporary directory on the target', made.output);
+    this.remoteDir = dir;
+    const config = this.nodeConfig();
+    const files: [string, string | Buffer][] = [
+      ['dvic_agent.py', fs.readFileSync(this.deps.files.agentPath)],
+      ['install.sh', fs.readFileSync(this.deps.files.installScriptPath)],
+      ['config.json', `${JSON.stringify(config)}\n`],
+    ];
+    for (const [name, content] of files) {
+      const written = await this.exec(`umask 077 && cat > ${shellQuote(`${dir}/${name}`)}`, content);
+      if (written.code !== 0) throw new StepFailure(`could not write ${dir}/${name} on the target`, written.output);
+    }
+  }
+
+  /** The node (created, or the one this address had: same id, a new key), and its agent config. */
+  private nodeConfig(): object {
+    const { request, secret, deps } = this;
+    const keys = generateNodeKeypair();
+    const known = deps.repository.knownHost(request.host, request.port);
+    const existing = known && deps.registry.get(known.nodeId);
+    // A node installed before keeps its id; its new key counts only once the new config is in
+    // place (start_service): a failed install leaves the running agent and its key alone.
+    const reinstall = existing && existing.status !== 'revoked';
+    const nodeId = reinstall ? existing.id : deps.registry.create({ name: request.name, labels: request.labels, publicKeyPem: keys.publicKeyPem }).id;
+    this.newKey = reinstall ? keys.publicKeyPem : null;
+    deps.repository.rememberHost(request.host, request.port, nodeId, this.fingerprint!);
+    this.nodeId = nodeId;
+    this.service.update(this.id, (v) => ({ ...v, node_id: nodeId }));
+    return {
+      server_url: secret.server.agentUrl, node_id: nodeId, private_key: keys.privateKeyPem, metrics_interval_s: secret.server.metricsIntervalS,
+      ...(secret.server.tlsCertSha256 ? { tls_cert_sha256: secret.server.tlsCertSha256 } : {}),
+    };
+  }
+
+  private async install(): Promise<void> {
+    const dir = this.remoteDir!;
+    const script = `sh ${shellQuote(`${dir}/install.sh`)} --config ${shellQuote(`${dir}/config.json`)} --agent ${shellQuote(`${dir}/dvic_agent.py`)} --no-start`;
+    await this.asAdmin(script, 'the install script');
+  }
+
+  private async startService(): Promise<void> {
+    if (this.newKey) this.deps.registry.replaceKey(this.nodeId!, this.newKey);
+    await this.asAdmin("sh -c 'systemctl enable dvic-agent.service && systemctl restart dvic-agent.service && systemctl is-active dvic-agent.service'", 'starting dvic-agent.service');
+  }
+
+  private firstHello(): Promise<void> {
+    const nodeId = this.nodeId!;
+    return new Promise((resolve, reject) => {
+      const onConnected = (id: string) => {
+        if (id !== nodeId) return;
+        clearTimeout(timer);
+        this.deps.hub.off('connected', onConnected);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        this.deps.hub.off('connected', onConnected);
+        reject(new StepFailure(`the agent did not connect within ${FIRST_HELLO_TIMEOUT_MS / 1000} s: can the target reach ${this.secret.server.agentUrl}? (journalctl -u dvic-agent on the target)`));
+      }, FIRST_HELLO_TIMEOUT_MS);
+      this.deps.hub.on('connected', onConnected);
+    });
+  }
+
+  /** Runs a command as root: as is for root, else through sudo -S with the password on stdin. */
+  private async asAdmin(command: string, what: string): Promise<void> {
+    const { request } = this;
+    const viaSudo = !this.asRoot;
+    if (viaSudo && !request.password) throw new StepFailure(`${request.username} is not root and no password was given for sudo`);
+    const result = await this.exec(viaSudo ? `sudo -S -p '' ${command}` : command, viaSudo ? `${request.password}\n` : undefined);
+    if (result.code === 0) return;
+    const sudoRefused = viaSudo && /incorrect password|try again|no password was provided|not in the sudoers|may not run sudo/i.test(result.output);
+    const message = sudoRefused
+      ? `sudo refused ${request.username}: wrong sudo password, or not allowed to use sudo`
+      : `${what} failed (exit ${result.code ?? 'signal'})`;
+    throw new StepFailure(message, result.output);
+  }
+
+  private async exec(command: string, stdin?: string | Buffer): Promise<{ code: number | null; output: string }> {
+    try {
+      const result = await this.ssh!.exec(command, stdin);
+      return { code: result.code, output: scrub(result.output, this.request) };
+    } catch (err) {
+      throw new StepFailure(scrub(`the command on the target failed: ${(err as Error).message}`, this.request));
+    }
+  }
+
+  private async step<T>(name: StepName, work: () => Promise<T>): Promise<T> {
+    const started = Date.now();
+    this.markRunning(name);
+    try {
+      const result = await work();
+      this.finish(name, 'ok', Date.now() - started);
+      return result;
+    } catch (err) {
+      const output = err instanceof StepFailure ? err.output : null;
+      this.fail(name, scrub(err instanceof Error ? err.message : String(err), this.request), output, Date.now() - started);
+    }
+  }
+
+  private markRunning(name: StepName): void {
+    this.service.update(this.id, (v) => ({ ...v, steps: v.steps.map((s) => (s.name === name ? { ...s, status: 'running', duration_ms: null } : s)) }));
+  }
+
+  private finish(name: StepName, status: 'ok' | 'skipped' | 'pending', durationMs: number | null): void {
+    this.service.update(this.id, (v) => ({ ...v, steps: v.steps.map((s) => (s.name === name ? { ...s, status, duration_ms: durationMs } : s)) }));
+  }
+
+  private skip(name: StepName): void {
+    this.finish(name, 'skipped', null);
+  }
+
+  private fail(name: StepName, message: string, output: string | null, durationMs: number): never {
+    this.service.update(this.id, (v) => ({
+      ...v, state: 'failed', error: { step: name, message, output },
+      steps: v.steps.map((s) => (s.name === name ? { ...s, status: 'failed', duration_ms: durationMs } : s)),
+    }));
+    throw new StepFailure(message, output);
+  }
+
+  private sourceName(): string {
+    return this.deps.registry.get(this.request.via)?.name ?? this.request.via;
+  }
+}
+
+const AWAIT_HOST_KEY = 'awaiting host key confirmation';
+
+/** Facts about the target as key=value lines; nothing here needs root. */
+const CHECK_TARGET_SCRIPT = [
+  'echo "os=$(uname -s)"', 'echo "arch=$(uname -m)"', 'echo "uid=$(id -u)"',
+  'if command -v python3 >/dev/null 2>&1; then echo "python3=$(python3 -c \'import sys; print("%d.%d" % sys.version_info[:2])\' 2>/dev/null)"; else echo "python3="; fi',
+  'if command -v openssl >/dev/null 2>&1; then echo openssl=yes; else echo openssl=no; fi',
+  'if [ -d /run/systemd/system ]; then echo systemd=yes; else echo systemd=no; fi',
+  'echo "pid1=$(cat /proc/1/comm 2>/dev/null)"',
+  'if command -v sudo >/dev/null 2>&1; then echo sudo=yes; else echo sudo=no; fi',
+].join('; ');
+
+/** Removes the password and private key (and each of their lines) from text meant for people. */
+export function scrub(text: string, request: Pick<EnrollmentRequest, 'password' | 'privateKey'>): string {
+  let out = text;
+  for (const secret of [request.password, request.privateKey, ...(request.privateKey?.split('\n') ?? [])]) {
+    if (secret && secret.trim().length >= 1) out = out.split(secret).join('[password removed]');
+  }
+  return out;
+}
+
+function scrubError(err: unknown, request: EnrollmentRequest): string {
+  return scrub(err instanceof Error ? `${err.name}: ${err.message}` : String(err), request);
+}
+
+export function shellQuote(text: string): string {
+  return `'${text.replaceAll("'", "'\\''")}'`;
+}
