@@ -26,7 +26,8 @@ export const command = (extra: Partial<CommandView> = {}): CommandView => ({
 
 export const demo = (extra: Partial<DemoView> = {}): DemoView => ({
   node_id: 'n1', token: 't1', demo: 'kiosk', pid: 42, user: 'lab', executable: null, argv: null, container: null, alive: true,
-  since: 0, started_at: 0, exited_at: null, last_line_at: null, line_count: 0, error_count: 0, file_uid: 1000, trusted: true, ...extra,
+  since: 0, started_at: 0, exited_at: null, last_line_at: null, line_count: 0, error_count: 0, file_uid: 1000, trusted: true,
+  ended: null, exit_code: null, ...extra,
 });
 
 export const logRecord = (id: number, extra: Partial<LogRecordView> = {}): LogRecordView => ({

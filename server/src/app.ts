@@ -13,6 +13,7 @@ import { authPlugin } from './plugins/auth.js';
 import { commandsPlugin } from './plugins/commands.js';
 import { registerDashboard } from './plugins/dashboard.js';
 import { dbPlugin } from './plugins/db.js';
+import { demoCatalogPlugin } from './plugins/demo-catalog.js';
 import { demosPlugin } from './plugins/demos.js';
 import { liveHubPlugin } from './plugins/live-hub.js';
 import { logsPlugin } from './plugins/logs.js';
@@ -87,6 +88,7 @@ export async function buildApp(
   await app.register(numberParamsPlugin);
   await app.register(demosPlugin);
   await app.register(nodesPlugin);
+  await app.register(demoCatalogPlugin);
   await app.register(logsPlugin);
   await app.register(agentHubPlugin);
   await app.register(commandsPlugin);

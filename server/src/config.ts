@@ -1,4 +1,6 @@
 import path from 'node:path';
+import { DEFAULT_POLICY, type DemoPolicy } from './live/demo-state.js';
+import { isTimeZone } from './live/lab-schedule.js';
 
 /** Everything the server reads from its environment, parsed once at start. */
 export interface ServerConfig {
@@ -54,6 +56,8 @@ export interface ServerConfig {
   trustProxy: boolean | number | string[];
   /** Browser origins allowed besides the server's own and DVIC_PUBLIC_URL's (scheme://host[:port]). */
   allowedOrigins: string[];
+  /** How demos are judged: lab time zone, restart window, crash loop, forgetting (demos issue). */
+  demoPolicy: DemoPolicy;
 }
 
 export class ConfigError extends Error {}
@@ -90,6 +94,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     ...tls(env),
     trustProxy: trustProxy(env.DVIC_TRUST_PROXY),
     allowedOrigins: origins(env.DVIC_ALLOWED_ORIGINS),
+    demoPolicy: demoPolicy(env),
+  };
+}
+
+function demoPolicy(env: NodeJS.ProcessEnv): DemoPolicy {
+  const timeZone = env.DVIC_LAB_TIMEZONE || DEFAULT_POLICY.timeZone;
+  if (!isTimeZone(timeZone)) throw new ConfigError(`DVIC_LAB_TIMEZONE: unknown time zone ${timeZone}`);
+  return {
+    timeZone,
+    restartWindowMs: number(env, 'DVIC_DEMO_RESTART_WINDOW_S', 10, 0, 86_400) * 1000,
+    crashLoopRestarts: integer(env, 'DVIC_CRASH_LOOP_RESTARTS', 5, 1, 1_000_000),
+    crashLoopWindowMs: number(env, 'DVIC_CRASH_LOOP_MINUTES', 10, 0.01, 10_080) * 60_000,
+    forgetAfterMs: number(env, 'DVIC_DEMO_FORGET_DAYS', 7, 0.00001, 36_500) * 86_400_000,
   };
 }
 

@@ -9,7 +9,23 @@ type ReportedDemo = DemoStateMessage['data']['demos'][number];
 export interface DemoRegistryEvents {
   /** Demos that changed, and the tokens of dead ones forgotten. */
   changed: [{ node_id: string; demos: DemoView[]; removed?: string[] }];
+  /** Runs that stored lines (their counters, last line or how they ended changed). */
+  lines: [{ node_id: string; demos: DemoView[] }];
 }
+
+/**
+ * The closing record the libraries write on a clean exit or SIGTERM (docs/log-format.md):
+ * fields.dvic_end is "exited" or "killed", fields.exit_code the code when known.
+ */
+export function closingOf(record: StoredLog): { ended: 'exited' | 'killed'; exit_code: number | null } | null {
+  const end = record.fields?.dvic_end;
+  if (end !== 'exited' && end !== 'killed') return null;
+  const code = record.fields?.exit_code;
+  return { ended: end, exit_code: typeof code === 'number' && Number.isInteger(code) ? code : null };
+}
+
+/** The longest last line kept per run (the demos page shows it). */
+const LAST_LINE_CHARS = 1024;
 
 /** Dead demo processes a node keeps (the newest); older ones are forgotten. */
 export const MAX_DEAD_RUNS_PER_NODE = 100;
@@ -43,6 +59,8 @@ const parseTime = (text: string | undefined): number | null => {
  */
 export class DemoRegistry extends EventEmitter<DemoRegistryEvents> {
   private readonly byNode = new Map<string, Map<string, DemoView>>();
+  /** The latest message of each run, since the server started (token -> text). */
+  private readonly lastLines = new Map<string, string>();
 
   constructor(private readonly repository: DemosRepository, private readonly deferred: WriteScheduler = writeNow) {
     super();
@@ -51,6 +69,34 @@ export class DemoRegistry extends EventEmitter<DemoRegistryEvents> {
 
   list(nodeId: string): DemoView[] {
     return [...(this.byNode.get(nodeId)?.values() ?? [])].sort((a, b) => a.demo.localeCompare(b.demo) || b.since - a.since);
+  }
+
+  /** Every node with demo runs. */
+  nodeIds(): string[] {
+    return [...this.byNode.keys()];
+  }
+
+  /** The runs of one demo, newest first. */
+  runsOf(nodeId: string, name: string): DemoView[] {
+    const runs = [...(this.byNode.get(nodeId)?.values() ?? [])].filter((d) => d.demo === name);
+    return runs.sort((a, b) => (b.started_at ?? b.since) - (a.started_at ?? a.since));
+  }
+
+  lastLine(token: string): string | null {
+    return this.lastLines.get(token) ?? null;
+  }
+
+  /** Forgets every run of a demo (its logs stay). */
+  forgetDemo(nodeId: string, name: string): void {
+    const table = this.table(nodeId);
+    const tokens = this.runsOf(nodeId, name).map((d) => d.token);
+    if (!tokens.length) return;
+    for (const token of tokens) {
+      table.delete(token);
+      this.lastLines.delete(token);
+    }
+    this.deferred.run(`demo-forget:${nodeId}:${tokens[0]}`, () => this.repository.forget(nodeId, tokens));
+    this.emit('changed', { node_id: nodeId, demos: [], removed: tokens });
   }
 
   summary(nodeId: string): { total: number; alive: number } {
@@ -71,7 +117,7 @@ export class DemoRegistry extends EventEmitter<DemoRegistryEvents> {
     }
     if (full) {
       for (const demo of table.values()) {
-        if (!seen.has(demo.token) && demo.alive) changed.push({ ...demo, alive: false, since: now, exited_at: demo.exited_at ?? now });
+        if (!seen.has(demo.token) && demo.alive) changed.push({ ...demo, alive: false, since: now, exited_at: demo.exited_at ?? now, ended: demo.ended ?? 'vanished' });
       }
     }
     for (const demo of changed) table.set(demo.token, demo);
@@ -90,7 +136,10 @@ export class DemoRegistry extends EventEmitter<DemoRegistryEvents> {
     const dead = [...table.values()].filter((d) => !d.alive);
     if (dead.length <= MAX_DEAD_RUNS_PER_NODE) return [];
     const old = dead.sort((a, b) => b.since - a.since).slice(MAX_DEAD_RUNS_PER_NODE).map((d) => d.token);
-    for (const token of old) table.delete(token);
+    for (const token of old) {
+      table.delete(token);
+      this.lastLines.delete(token);
+    }
     this.deferred.run(`demo-forget:${nodeId}:${old[0]}`, () => this.repository.forget(nodeId, old));
     return old;
   }
@@ -106,12 +155,21 @@ export class DemoRegistry extends EventEmitter<DemoRegistryEvents> {
     const view = table.get(demo.token) ?? {
       node_id: demo.nodeId, token: demo.token, demo: demo.name, pid: 0, user: null, executable: null, argv: null, container: null,
       alive: true, since: now, started_at: null, exited_at: null, last_line_at: null, line_count: 0, error_count: 0, file_uid: null, trusted: true,
+      ended: null, exit_code: null,
     };
     table.set(demo.token, view);
     const counts = lineCounts(records);
     view.line_count += counts.lines;
     view.error_count += counts.errors;
     view.last_line_at = Math.max(view.last_line_at ?? 0, counts.lastLineAt);
+    const last = records.at(-1);
+    if (last) this.lastLines.set(demo.token, last.message.slice(0, LAST_LINE_CHARS));
+    const closing = records.map(closingOf).findLast((c) => c !== null);
+    if (closing) {
+      Object.assign(view, closing);
+      this.deferred.run(`demo:${demo.nodeId}:${demo.token}`, () => this.repository.upsert(view));
+    }
+    this.emit('lines', { node_id: demo.nodeId, demos: [view] });
   }
 
   private merge(nodeId: string, before: DemoView | undefined, r: ReportedDemo, now: number): DemoView {
@@ -124,6 +182,8 @@ export class DemoRegistry extends EventEmitter<DemoRegistryEvents> {
       exited_at: r.alive ? null : parseTime(r.exited_at) ?? before?.exited_at ?? now,
       last_line_at: before?.last_line_at ?? null, line_count: before?.line_count ?? 0, error_count: before?.error_count ?? 0,
       file_uid: r.file_uid ?? null, trusted: r.trusted ?? true,
+      // A closing record may come before or after the agent sees the process gone.
+      ended: r.alive ? before?.ended ?? null : before?.ended ?? 'vanished', exit_code: before?.exit_code ?? null,
     };
   }
 

@@ -8,6 +8,7 @@ import { roleRank } from '../repositories/users-repository.js';
 import type { CommandService } from '../services/command-service.js';
 import type { LogWriter } from '../services/log-writer.js';
 import type { StorageMonitor } from '../services/storage-monitor.js';
+import type { DemoCatalog } from './demo-catalog.js';
 import type { DemoRegistry } from './demo-registry.js';
 import { LogTail } from './log-tail.js';
 import type { NodeRegistry } from './node-registry.js';
@@ -21,6 +22,7 @@ type ClientHandlers = { [T in LiveClientMessage['type']]: (socket: WebSocket, me
 export interface LiveSources {
   registry: NodeRegistry;
   demos: DemoRegistry;
+  catalog: DemoCatalog;
   logWriter: LogWriter;
   logStore: LogsRepository;
   commands: CommandService;
@@ -76,6 +78,9 @@ export class LiveHub {
     sources.registry.on('hardware', (data) => this.broadcast({ type: 'node.hardware', data }));
     sources.registry.on('updated', (node) => this.broadcast({ type: 'node.updated', data: { node } }));
     sources.demos.on('changed', (data) => this.broadcast({ type: 'node.demos', data }));
+    sources.catalog.on('lines', (data) => this.broadcast({ type: 'node.demos', data }));
+    sources.catalog.on('updated', (demos) => this.broadcast({ type: 'demo.updated', data: { demos } }));
+    sources.catalog.on('removed', (ids) => this.broadcast({ type: 'demo.removed', data: { ids } }));
     sources.logWriter.on('records', (records) => this.tail.publish(records));
     sources.commands.on('updated', (command) => this.broadcast({ type: 'command.updated', data: { command } }));
     sources.commands.on('output', (data) => this.sendToFollowers(data.command_id, { type: 'command.output', data }));

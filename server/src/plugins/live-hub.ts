@@ -12,8 +12,8 @@ declare module 'fastify' {
 export const liveHubPlugin = fp(async (app) => {
   const { storage } = app;
   const hub = new LiveHub({
-    registry: app.nodeRegistry, demos: app.demoRegistry, logWriter: app.logWriter, logStore: app.logStore, commands: app.commands, storage,
+    registry: app.nodeRegistry, demos: app.demoRegistry, catalog: app.demoCatalog, logWriter: app.logWriter, logStore: app.logStore, commands: app.commands, storage,
   }, app.protocolValidator, () => ({ version: SERVER_VERSION, storage: storage.status }), app.log.child({ component: 'live' }));
   app.decorate('liveHub', hub);
   app.addHook('preClose', async () => hub.closeAll());
-}, { name: 'live-hub', dependencies: ['nodes', 'demos', 'logs', 'commands', 'storage', 'agent-hub'] });
+}, { name: 'live-hub', dependencies: ['nodes', 'demos', 'demo-catalog', 'logs', 'commands', 'storage', 'agent-hub'] });

@@ -6,8 +6,9 @@ import { migration as m0004 } from './0004-commands-and-audit.js';
 import { migration as m0005 } from './0005-search-index-in-its-own-file.js';
 import { migration as m0006 } from './0006-token-roles-and-user-state.js';
 import { migration as m0007 } from './0007-demo-file-owner.js';
+import { migration as m0008 } from './0008-demo-identity.js';
 
 export type { Migration };
 
 /** Every migration, in order (a test checks that file names, versions and this list agree). */
-export const migrations: Migration[] = [m0001, m0002, m0003, m0004, m0005, m0006, m0007];
+export const migrations: Migration[] = [m0001, m0002, m0003, m0004, m0005, m0006, m0007, m0008];

@@ -3,6 +3,7 @@ import { agentRoute } from './agent.js';
 import { auditRoutes } from './audit.js';
 import { loginRoute, sessionRoutes } from './auth.js';
 import { commandsRoutes } from './commands.js';
+import { demosRoutes } from './demos.js';
 import { liveRoute } from './live.js';
 import { logsRoutes } from './logs.js';
 import { nodesRoutes } from './nodes.js';
@@ -22,7 +23,7 @@ export const apiV1: FastifyPluginAsyncTypebox = async (app) => {
   await app.register(async (protectedApp) => {
     protectedApp.addHook('onRequest', app.authenticate);
     protectedApp.addHook('onRequest', app.authorize);
-    for (const routes of [sessionRoutes, tokensRoutes, usersRoutes, nodesRoutes, logsRoutes, commandsRoutes, auditRoutes, terminalRoute, liveRoute, serverRoutes, openapiRoute]) {
+    for (const routes of [sessionRoutes, tokensRoutes, usersRoutes, nodesRoutes, demosRoutes, logsRoutes, commandsRoutes, auditRoutes, terminalRoute, liveRoute, serverRoutes, openapiRoute]) {
       await protectedApp.register(routes);
     }
   });
