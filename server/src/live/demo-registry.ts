@@ -40,11 +40,14 @@ export interface DemoRef {
 function lineCounts(records: StoredLog[]): { lines: number; errors: number; lastLineAt: number } {
   let errors = 0;
   let lastLineAt = 0;
+  let lines = 0;
   for (const r of records) {
+    if (closingOf(r)) continue; // a marker the library wrote, not a line of the demo
+    lines++;
     if (r.level === 'ERROR' || r.level === 'FATAL') errors++;
     if (r.ts > lastLineAt) lastLineAt = r.ts;
   }
-  return { lines: records.length, errors, lastLineAt };
+  return { lines, errors, lastLineAt };
 }
 
 const parseTime = (text: string | undefined): number | null => {
@@ -79,7 +82,8 @@ export class DemoRegistry extends EventEmitter<DemoRegistryEvents> {
   /** The runs of one demo, newest first. */
   runsOf(nodeId: string, name: string): DemoView[] {
     const runs = [...(this.byNode.get(nodeId)?.values() ?? [])].filter((d) => d.demo === name);
-    return runs.sort((a, b) => (b.started_at ?? b.since) - (a.started_at ?? a.since));
+    // A live run is newer than any ended one (without a start time, `since` is when it died).
+    return runs.sort((a, b) => Number(b.alive) - Number(a.alive) || (b.started_at ?? b.since) - (a.started_at ?? a.since));
   }
 
   lastLine(token: string): string | null {

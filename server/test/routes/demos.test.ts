@@ -58,7 +58,7 @@ describe('GET /api/v1/demos', () => {
     const byName = async () => new Map((await list()).map((d) => [d.name, d]));
     await waitFor(async () => (await byName()).get('clean')?.state === 'stopped', 5000, 'stopped');
     const demos = await byName();
-    expect(demos.get('clean')).toMatchObject({ state: 'stopped' });
+    expect(demos.get('clean')).toMatchObject({ state: 'stopped', line_count: 0 }); // the closing record is not a line
     expect(demos.get('clean')!.runs[0]).toMatchObject({ ended: 'killed' });
     expect(demos.get('crashy')).toMatchObject({ state: 'crashed' });
     expect(demos.get('crashy')!.runs[0]).toMatchObject({ ended: 'vanished' });
