@@ -495,6 +495,53 @@ export const schemas = [
   },
   {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://dvic.devinci.fr/protocol/v1/api/demo-expectation.json",
+    "title": "DemoExpectation",
+    "description": "A label rule: every node whose labels include label_key=label_value is expected to run the demo `name` (inside the schedule). A matching node that never ran it shows it down.",
+    "type": "object",
+    "required": [
+      "id",
+      "label_key",
+      "label_value",
+      "name",
+      "schedule",
+      "created_at"
+    ],
+    "properties": {
+      "id": {
+        "$ref": "../common.json#/$defs/uuid"
+      },
+      "label_key": {
+        "type": "string",
+        "maxLength": 64
+      },
+      "label_value": {
+        "type": "string",
+        "maxLength": 256
+      },
+      "name": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 128
+      },
+      "schedule": {
+        "description": "When it is expected; null: always.",
+        "anyOf": [
+          {
+            "$ref": "demo-schedule.json"
+          },
+          {
+            "type": "null"
+          }
+        ]
+      },
+      "created_at": {
+        "$ref": "../common.json#/$defs/epochMs"
+      }
+    }
+  },
+  {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
     "$id": "https://dvic.devinci.fr/protocol/v1/api/demo-schedule.json",
     "title": "DemoSchedule",
     "description": "Opening hours in the lab's time zone (DVIC_LAB_TIMEZONE): the demo is expected on these days between open and close.",

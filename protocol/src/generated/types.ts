@@ -109,6 +109,24 @@ export interface CommandView {
 }
 
 /**
+ * A label rule: every node whose labels include label_key=label_value is expected to run the demo `name` (inside the schedule). A matching node that never ran it shows it down.
+ */
+
+export interface DemoExpectation {
+  id: string;
+  label_key: string;
+  label_value: string;
+  name: string;
+  /**
+   * When it is expected; null: always.
+   */
+  schedule: DemoSchedule | null;
+  /**
+   * Milliseconds since the Unix epoch, UTC.
+   */
+  created_at: number;
+}
+/**
  * Opening hours in the lab's time zone (DVIC_LAB_TIMEZONE): the demo is expected on these days between open and close.
  */
 
@@ -123,6 +141,10 @@ export interface DemoSchedule {
    */
   close: string;
 }
+
+/**
+ * Opening hours in the lab's time zone (DVIC_LAB_TIMEZONE): the demo is expected on these days between open and close.
+ */
 
 /**
  * A demo process (one run of a demo) as the server tracks it.

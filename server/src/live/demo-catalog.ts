@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { ErrorCode, type DemoView, type LabDemo } from '@dvic/protocol';
+import { ErrorCode, type DemoExpectation, type DemoView, type LabDemo } from '@dvic/protocol';
 import { ApiError } from '../errors.js';
 import type { DemoEntitiesRepository } from '../repositories/demo-entities-repository.js';
 import { writeNow, type WriteScheduler } from '../services/deferred-writes.js';
@@ -45,6 +45,7 @@ export class DemoCatalog extends EventEmitter<DemoCatalogEvents> {
   private readonly byId = new Map<string, DemoSettings>();
   /** What each demo looked like when last announced (state, down, ...), to announce changes only. */
   private readonly announced = new Map<string, string>();
+  private expectations: DemoExpectation[];
   private readonly dirtyLines = new Map<string, Map<string, DemoView>>();
   private linesTimer: NodeJS.Timeout | undefined;
   private tickTimer: NodeJS.Timeout | undefined;
@@ -58,12 +59,17 @@ export class DemoCatalog extends EventEmitter<DemoCatalogEvents> {
   ) {
     super();
     for (const s of repository.all()) this.remember(s);
+    this.expectations = repository.expectations();
     for (const nodeId of runs.nodeIds()) {
       for (const run of runs.list(nodeId)) this.ensure(nodeId, run.demo, run.since);
     }
+    this.ensureExpected(Date.now());
     runs.on('changed', ({ node_id, demos }) => this.onRunsChanged(node_id, demos));
     runs.on('lines', ({ node_id, demos }) => this.onLines(node_id, demos));
-    nodes.on('updated', (node) => this.announceNode(node.id));
+    nodes.on('updated', (node) => {
+      this.ensureExpected(Date.now(), node.id);
+      this.announceNode(node.id);
+    });
     nodes.on('status', ({ node_id }) => this.announceNode(node_id));
   }
 
@@ -110,6 +116,29 @@ export class DemoCatalog extends EventEmitter<DemoCatalogEvents> {
     return view;
   }
 
+  listExpectations(): DemoExpectation[] {
+    return this.expectations;
+  }
+
+  /** Every node with the label is expected to run the demo: demos it never ran appear, down. */
+  addExpectation(rule: Omit<DemoExpectation, 'id' | 'created_at'>): DemoExpectation {
+    const e: DemoExpectation = { ...rule, id: crypto.randomUUID(), created_at: Date.now() };
+    if (!this.repository.addExpectation(e)) {
+      throw new ApiError(409, ErrorCode.conflict, `nodes with ${rule.label_key}=${rule.label_value} are already expected to run ${rule.name}`);
+    }
+    this.expectations = this.repository.expectations();
+    this.reviewAll();
+    return e;
+  }
+
+  deleteExpectation(id: string): DemoExpectation {
+    const e = this.expectations.find((x) => x.id === id);
+    if (!e || !this.repository.deleteExpectation(id)) throw new ApiError(404, ErrorCode.notFound, `no expectation with id ${id}`);
+    this.expectations = this.repository.expectations();
+    this.reviewAll();
+    return e;
+  }
+
   /** Forgets a demo that is not running: its runs go, its logs stay; it comes back if it runs again. */
   forget(id: string): void {
     const s = this.settings(id);
@@ -138,7 +167,29 @@ export class DemoCatalog extends EventEmitter<DemoCatalogEvents> {
     const node = this.nodes.get(s.node_id);
     const runs = this.runs.runsOf(s.node_id, s.name);
     const lastLine = runs.map((r) => this.runs.lastLine(r.token)).find((l) => l !== null) ?? null;
-    return labDemo(s, runs, { now, nodeRevoked: node?.status === 'revoked', rule: undefined, lastLine }, this.policy);
+    const rule = this.ruleFor(s.node_id, s.name);
+    return labDemo(s, runs, { now, nodeRevoked: node?.status === 'revoked', rule, lastLine }, this.policy);
+  }
+
+  private ruleFor(nodeId: string, name: string): DemoExpectation | undefined {
+    const labels = this.nodes.get(nodeId)?.labels;
+    return labels && this.expectations.find((e) => e.name === name && labels[e.label_key] === e.label_value);
+  }
+
+  /** Creates the demos label rules expect on nodes that never ran them (of one node, or all). */
+  private ensureExpected(now: number, nodeId?: string): void {
+    if (!this.expectations.length) return;
+    for (const node of nodeId ? [this.nodes.get(nodeId)].filter((n) => n !== undefined) : this.nodes.list()) {
+      for (const e of this.expectations) {
+        if (node.labels[e.label_key] === e.label_value) this.ensure(node.id, e.name, now);
+      }
+    }
+  }
+
+  private reviewAll(): void {
+    const now = Date.now();
+    this.ensureExpected(now);
+    this.announce([...this.byId.values()].map((s) => this.view(s, now)));
   }
 
   private settings(id: string): DemoSettings {

@@ -1,3 +1,4 @@
+import type { DemoExpectation } from '@dvic/protocol';
 import type { Db } from '../db/database.js';
 import type { DemoSettings } from '../live/demo-state.js';
 import type { Schedule } from '../live/lab-schedule.js';
@@ -27,5 +28,23 @@ export class DemoEntitiesRepository {
 
   delete(id: string): void {
     this.db.prepare('DELETE FROM demo_entities WHERE id = ?').run(id);
+  }
+
+  expectations(): DemoExpectation[] {
+    return (this.db.prepare('SELECT * FROM demo_expectations ORDER BY created_at').all() as (Omit<DemoExpectation, 'schedule'> & { schedule: string | null })[])
+      .map((r) => ({ ...r, schedule: r.schedule === null ? null : (JSON.parse(r.schedule) as Schedule) }));
+  }
+
+  /** Adds a label rule; false when the same (label, name) rule exists. */
+  addExpectation(e: DemoExpectation): boolean {
+    const result = this.db.prepare(`
+      INSERT INTO demo_expectations (id, label_key, label_value, name, schedule, created_at)
+      VALUES (@id, @label_key, @label_value, @name, @schedule, @created_at) ON CONFLICT DO NOTHING`)
+      .run({ ...e, schedule: e.schedule && JSON.stringify(e.schedule) });
+    return result.changes === 1;
+  }
+
+  deleteExpectation(id: string): boolean {
+    return this.db.prepare('DELETE FROM demo_expectations WHERE id = ?').run(id).changes === 1;
   }
 }

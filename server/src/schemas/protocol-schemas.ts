@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { Type, type TUnsafe } from 'typebox';
 import {
-  bundledSchema, type AgentConfigFile, type ApiTokenView, type AuditEntryView, type CommandView, type DemoView, type ErrorBody, type LabDemo, type DemoSchedule,
+  bundledSchema, type AgentConfigFile, type ApiTokenView, type AuditEntryView, type CommandView, type DemoView, type ErrorBody, type LabDemo, type DemoSchedule, type DemoExpectation,
   type LogRecordView, type NodeDetailView, type NodeView, type ServerStats, type UserView,
 } from '@dvic/protocol';
 
@@ -15,6 +15,7 @@ const API_SCHEMAS = {
   Demo: 'api/demo.json',
   LabDemo: 'api/lab-demo.json',
   DemoSchedule: 'api/demo-schedule.json',
+  DemoExpectation: 'api/demo-expectation.json',
   LogRecord: 'api/log-record.json',
   Command: 'api/command.json',
   AuditEntry: 'api/audit-entry.json',
@@ -36,6 +37,7 @@ export const NodeDetailRef = ref<NodeDetailView>('NodeDetail');
 export const DemoRef = ref<DemoView>('Demo');
 export const LabDemoRef = ref<LabDemo>('LabDemo');
 export const ScheduleRef = ref<DemoSchedule>('DemoSchedule');
+export const DemoExpectationRef = ref<DemoExpectation>('DemoExpectation');
 export const LogRecordRef = ref<LogRecordView>('LogRecord');
 export const CommandRef = ref<CommandView>('Command');
 export const AuditEntryRef = ref<AuditEntryView>('AuditEntry');

@@ -159,4 +159,31 @@ describe('GET /api/v1/demos', () => {
     expect(after).toMatchObject({ id: demo!.id, expected: true, schedule: { days: ['mon'], open: '09:00', close: '18:00' }, state: 'stopped' });
     expect(after!.runs[0]).toMatchObject({ ended: 'exited', exit_code: 0 });
   });
+
+  it('expects a demo on every node with a label: one that never ran it shows it down; others are not concerned', async () => {
+    const { agent: hall } = await onlineAgent('hall-pi', { room: 'hall' });
+    await onlineAgent('hall-pi2', { room: 'hall' });
+    await onlineAgent('lab-pi', { room: 'lab' });
+    hall.send({ type: 'demo.state', data: { full: true, demos: [run(1, true, 'kiosk')] } });
+    await waitFor(async () => (await list()).length === 1, 5000, 'the running kiosk');
+    const created = await server.api('POST', '/api/v1/demo-expectations', { label: 'room=hall', name: 'kiosk' });
+    expect(created.statusCode).toBe(201);
+    const rule = created.json().expectation;
+    expect(rule).toMatchObject({ label_key: 'room', label_value: 'hall', name: 'kiosk', schedule: null });
+    expect((await server.api('POST', '/api/v1/demo-expectations', { label: 'room=hall', name: 'kiosk' })).statusCode).toBe(409);
+    expect((await server.api('POST', '/api/v1/demo-expectations', { label: 'no equals', name: 'kiosk' })).statusCode).toBe(400);
+    const nodeName = new Map((await server.api('GET', '/api/v1/nodes')).json().nodes.map((n: { id: string; name: string }) => [n.id, n.name]));
+    const demos = (await list()).map((d) => ({ node: nodeName.get(d.node_id), state: d.state, down: d.down, expected_by: d.expected_by, runs: d.runs.length }));
+    expect(demos).toEqual([
+      { node: 'hall-pi2', state: 'stopped', down: true, expected_by: 'label', runs: 0 },
+      { node: 'hall-pi', state: 'running', down: false, expected_by: 'label', runs: 1 },
+    ]);
+    // A node relabelled into the hall is expected to run it too.
+    const lab = (await server.api('GET', '/api/v1/nodes/lab-pi')).json().node;
+    await server.api('PATCH', `/api/v1/nodes/${lab.id}`, { labels: { room: 'hall' } });
+    expect((await list('?down=true')).map((d) => nodeName.get(d.node_id)).sort()).toEqual(['hall-pi2', 'lab-pi']);
+    expect((await server.api('GET', '/api/v1/demo-expectations')).json().expectations).toHaveLength(1);
+    expect((await server.api('DELETE', `/api/v1/demo-expectations/${rule.id}`)).statusCode).toBe(200);
+    expect(await list('?down=true')).toEqual([]);
+  });
 });

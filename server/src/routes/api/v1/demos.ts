@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { errors } from '../../../schemas/common.js';
-import { LabDemoRef, ScheduleRef } from '../../../schemas/protocol-schemas.js';
+import { DemoExpectationRef, LabDemoRef, ScheduleRef } from '../../../schemas/protocol-schemas.js';
 
 const DemoParams = Type.Object({ id: Type.String({ format: 'uuid', description: 'Demo id' }) });
 const STATES = ['running', 'stopped', 'crashed', 'restarting'] as const;
@@ -62,4 +62,37 @@ export const demosRoutes: FastifyPluginAsyncTypebox = async (app) => {
     catalog.forget(demo.id);
     return { demo };
   });
+
+  app.get('/demo-expectations', {
+    schema: {
+      tags: ['demos'], summary: 'Label rules: every node with a label is expected to run a demo (e.g. room=hall runs kiosk)',
+      response: { 200: Type.Object({ expectations: Type.Array(DemoExpectationRef) }), ...errors(401) },
+    },
+  }, async () => ({ expectations: catalog.listExpectations() }));
+
+  app.post('/demo-expectations', {
+    config: { role: 'operator', audit: 'demo.expect' },
+    schema: {
+      tags: ['demos'], summary: 'Expect a demo on every node with a label, optionally inside a schedule',
+      body: Type.Object({
+        label: Type.String({ pattern: '^[A-Za-z0-9_.-]{1,63}=.{0,256}$', description: '`key=value`, e.g. `room=hall`' }),
+        name: Type.String({ minLength: 1, maxLength: 128, description: 'Demo name' }),
+        schedule: Type.Optional(Type.Union([ScheduleRef, Type.Null()])),
+      }, { additionalProperties: false }),
+      response: { 201: Type.Object({ expectation: DemoExpectationRef }), ...errors(400, 401, 403, 409) },
+    },
+  }, (request, reply) => {
+    const { label, name, schedule = null } = request.body;
+    const at = label.indexOf('=');
+    reply.code(201);
+    return { expectation: catalog.addExpectation({ label_key: label.slice(0, at), label_value: label.slice(at + 1), name, schedule }) };
+  });
+
+  app.delete('/demo-expectations/:id', {
+    config: { role: 'operator', audit: 'demo.unexpect' },
+    schema: {
+      tags: ['demos'], summary: 'Remove a label rule', params: DemoParams,
+      response: { 200: Type.Object({ expectation: DemoExpectationRef }), ...errors(400, 401, 403, 404) },
+    },
+  }, (request) => ({ expectation: catalog.deleteExpectation(request.params.id) }));
 };
