@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { agentRoute } from './agent.js';
 import { auditRoutes } from './audit.js';
-import { loginRoute, sessionRoutes } from './auth.js';
+import { kioskRoute, loginRoute, sessionRoutes } from './auth.js';
 import { commandsRoutes } from './commands.js';
 import { demosRoutes } from './demos.js';
 import { liveRoute } from './live.js';
@@ -19,6 +19,7 @@ import { usersRoutes } from './users.js';
  */
 export const apiV1: FastifyPluginAsyncTypebox = async (app) => {
   await app.register(loginRoute);
+  await app.register(kioskRoute);
   await app.register(agentRoute);
   await app.register(async (protectedApp) => {
     protectedApp.addHook('onRequest', app.authenticate);

@@ -1,0 +1,44 @@
+import { useEffect, useRef, useState } from 'preact/hooks';
+import type { LiveMessage } from '@dvic/protocol/shared';
+import { api, call } from '../api/client.js';
+import { live } from '../api/live.js';
+import { applyDemoMessages, emptyDemos, withFetched, type DemosState } from './demos-store.js';
+
+/**
+ * Every demo of the lab, live: fetched when the view opens and again after each reconnection
+ * (messages lost meanwhile), then kept current by demo.updated / demo.removed.
+ */
+export function useLabDemos(): DemosState & { error: unknown } {
+  const [state, setState] = useState<DemosState>(emptyDemos);
+  const [error, setError] = useState<unknown>(null);
+  const pending = useRef<LiveMessage[] | null>(null);
+  useEffect(() => {
+    let closed = false;
+    const load = () => {
+      pending.current = [];
+      call(api.GET('/api/v1/demos')).then((r) => {
+        if (closed) return;
+        const since = pending.current ?? [];
+        pending.current = null;
+        setError(null);
+        setState((s) => withFetched(r.demos, since, s.version));
+      }).catch((err: unknown) => { if (!closed) setError(err); });
+    };
+    const offMessages = live.onMessages((batch) => {
+      pending.current?.push(...batch);
+      setState((s) => applyDemoMessages(s, batch));
+    });
+    let wasOpen = live.status.state === 'open';
+    const offStatus = live.onStatus((status) => {
+      if (status.state === 'open' && !wasOpen) load();
+      wasOpen = status.state === 'open';
+    });
+    load();
+    return () => {
+      closed = true;
+      offMessages();
+      offStatus();
+    };
+  }, []);
+  return { ...state, error };
+}
