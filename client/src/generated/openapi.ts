@@ -1432,7 +1432,7 @@ export interface paths {
         };
         /**
          * Search stored logs, newest first
-         * @description Filters combine. `q` is search text: words match word prefixes, "quoted phrases" adjacent words, case- and accent-insensitive (the same in the live tail, commands and audit). `since`/`until` take an RFC 3339 time, epoch milliseconds, or a duration back from now (`10m`, `2h`, `7d`). Pass `next_cursor` back as `cursor` for the next page.
+         * @description Filters combine. `field.<name>=<value>` keeps records whose structured field has that value (e.g. `field.camera=usb-0`; numbers, true, false and null by their text). `q` is search text: words match word prefixes, "quoted phrases" adjacent words, case- and accent-insensitive (the same in the live tail, commands and audit). `since`/`until` take an RFC 3339 time, epoch milliseconds, or a duration back from now (`10m`, `2h`, `7d`). Pass `next_cursor` back as `cursor` for the next page.
          */
         get: {
             parameters: {

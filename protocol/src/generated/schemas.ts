@@ -1787,6 +1787,18 @@ export const schemas = [
             "type": "integer",
             "minimum": 0,
             "description": "Send stored records with a larger id first (0: all of them; absent: only new ones)"
+          },
+          "fields": {
+            "type": "object",
+            "maxProperties": 16,
+            "propertyNames": {
+              "pattern": "^[A-Za-z0-9_.-]{1,64}$"
+            },
+            "additionalProperties": {
+              "type": "string",
+              "maxLength": 256
+            },
+            "description": "Structured fields the record must have with these values, as field.<name>=<value> in GET /api/v1/logs"
           }
         }
       }

@@ -856,6 +856,12 @@ export interface LogsSubscribeLiveMessage {
      * Send stored records with a larger id first (0: all of them; absent: only new ones)
      */
     after_id?: number;
+    /**
+     * Structured fields the record must have with these values, as field.<name>=<value> in GET /api/v1/logs
+     */
+    fields?: {
+      [k: string]: string;
+    };
   };
 }
 

@@ -45,9 +45,9 @@ export class LiveHub {
   private readonly registry: NodeRegistry;
 
   private readonly clientHandlers: ClientHandlers = {
-    'logs.subscribe': (socket, { id, data: { node, demo, source, level, q, after_id: afterId } }) => {
+    'logs.subscribe': (socket, { id, data: { node, demo, source, level, q, fields, after_id: afterId } }) => {
       const nodeId = node === undefined ? undefined : this.registry.resolve(node).id;
-      this.tail.subscribe(socket, { nodeId, demo, source, minLevel: level ? levelNumber(level) : undefined, q }, afterId, id);
+      this.tail.subscribe(socket, { nodeId, demo, source, minLevel: level ? levelNumber(level) : undefined, q, fields }, afterId, id);
     },
     'logs.unsubscribe': (socket) => this.tail.unsubscribe(socket),
     'commands.subscribe': (socket, { data }) => {
