@@ -7,6 +7,8 @@ import { navigate, onLink, usePath } from './router.js';
 import { NodesContext, useLiveNodes } from './state/use-live.js';
 import { Audit } from './views/audit.js';
 import { Commands } from './views/commands.js';
+import { DemoPage } from './views/demo.js';
+import { Demos } from './views/demos.js';
 import { Login } from './views/login.js';
 import { Logs } from './views/logs.js';
 import { Overview } from './views/overview.js';
@@ -35,7 +37,7 @@ export function App() {
   const [auth, setAuth] = useState<Auth>({ state: 'checking' });
   const path = usePath();
   useEffect(() => {
-    call(api.GET('/api/v1/auth/me')).then((r) => setAuth({ state: 'in', user: r.user })).catch(() => setAuth({ state: 'out' }));
+    signIn().then((user) => setAuth({ state: 'in', user })).catch(() => setAuth({ state: 'out' }));
     return onUnauthorized(() => setAuth({ state: 'out', reason: 'Your session has ended: sign in again.' }));
   }, []);
   const nodes = useLiveNodes(auth.state === 'in');
@@ -45,11 +47,14 @@ export function App() {
   if (path === '/wall') return <NodesContext.Provider value={nodes}><Wall /></NodesContext.Provider>;
   const terminal = /^\/nodes\/([^/]+)\/terminal$/.exec(path);
   const node = /^\/nodes\/([^/]+)$/.exec(path);
+  const demo = /^\/demos\/([^/]+)$/.exec(path);
   return (
     <NodesContext.Provider value={nodes}>
       <Shell user={auth.user} onSignOut={() => call(api.POST('/api/v1/auth/logout', { body: {} })).finally(() => setAuth({ state: 'out' }))}>
         {terminal ? <TerminalView nodeId={terminal[1]!} />
           : node ? <NodeDetail nodeId={node[1]!} />
+          : demo ? <DemoPage demoId={demo[1]!} />
+          : path === '/demos' ? <Demos />
           : path === '/logs' ? <Logs />
           : path === '/commands' ? <Commands />
           : path === '/audit' ? <Audit />
@@ -60,7 +65,7 @@ export function App() {
   );
 }
 
-const LINKS = [['/', 'Nodes'], ['/logs', 'Logs'], ['/commands', 'Commands'], ['/audit', 'Audit'], ['/users', 'Users'], ['/wall', 'Wall']] as const;
+const LINKS = [['/', 'Nodes'], ['/demos', 'Demos'], ['/logs', 'Logs'], ['/commands', 'Commands'], ['/audit', 'Audit'], ['/users', 'Users'], ['/wall', 'Wall']] as const;
 
 function Shell({ user, onSignOut, children }: { user: UserView; onSignOut: () => void; children: ComponentChildren }) {
   const path = usePath();
@@ -82,6 +87,19 @@ function Shell({ user, onSignOut, children }: { user: UserView; onSignOut: () =>
       <main>{children}</main>
     </div>
   );
+}
+
+/**
+ * The signed-in user. A wall TV opens /wall?token=<viewer API token>: the token becomes an
+ * HttpOnly cookie (POST /api/v1/auth/kiosk) and leaves the address bar.
+ */
+async function signIn(): Promise<UserView> {
+  const token = location.pathname === '/wall' ? new URLSearchParams(location.search).get('token') : null;
+  if (token) {
+    history.replaceState(null, '', '/wall');
+    return (await call(api.POST('/api/v1/auth/kiosk', { body: { token } }))).user;
+  }
+  return (await call(api.GET('/api/v1/auth/me'))).user;
 }
 
 export function ThemeToggle() {
