@@ -33,7 +33,7 @@ export function demoProblems({ nodes, demos }: WallInput): WallProblem[] {
     if (node?.status === 'revoked' || !isDemoProblem(d)) continue;
     const health = demoHealth(d);
     problems.push({
-      key: `demo:${d.id}`, kind: 'demo', severity: health === 'crashed' && !d.expected ? 'warn' : 'bad',
+      key: `demo:${d.id}`, kind: 'demo', severity: health === 'crashed' ? 'warn' : 'bad', // down and crash loops first
       status: health === 'down' ? `down (${d.state})` : DEMO_HEALTH_TEXT[health], title: d.name, detail: `on ${node?.name ?? 'an unknown node'}`,
       since: d.ended_at ?? d.started_at,
     });
