@@ -1833,7 +1833,7 @@ export const schemas = [
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "$id": "https://dvic.devinci.fr/protocol/v1/live/node.demos.json",
     "title": "Demo processes changed",
-    "description": "Demo processes of a node that started, died or were first seen; removed lists dead ones forgotten (a node keeps its newest 100 dead runs).",
+    "description": "Demo processes of a node that started, died or were first seen; removed lists dead ones forgotten (a node keeps the newest 20 ended runs of each demo, 1,000 in all).",
     "x-direction": "server-to-client",
     "type": "object",
     "required": [

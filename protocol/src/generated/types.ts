@@ -879,7 +879,7 @@ export interface LogsUnsubscribeLiveMessage {
 }
 
 /**
- * Demo processes of a node that started, died or were first seen; removed lists dead ones forgotten (a node keeps its newest 100 dead runs).
+ * Demo processes of a node that started, died or were first seen; removed lists dead ones forgotten (a node keeps the newest 20 ended runs of each demo, 1,000 in all).
  */
 
 export interface NodeDemosLiveMessage {

@@ -27,8 +27,10 @@ export function closingOf(record: StoredLog): { ended: 'exited' | 'killed'; exit
 /** The longest last line kept per run (the demos page shows it). */
 const LAST_LINE_CHARS = 1024;
 
-/** Dead demo processes a node keeps (the newest); older ones are forgotten. */
-export const MAX_DEAD_RUNS_PER_NODE = 100;
+/** Ended runs kept per demo (the newest: its restarts and time line); older ones are forgotten. */
+export const MAX_DEAD_RUNS_PER_DEMO = 20;
+/** And per node, over all its demos. */
+export const MAX_DEAD_RUNS_PER_NODE = 1000;
 
 /** The demo a log batch belongs to. */
 export interface DemoRef {
@@ -133,13 +135,20 @@ export class DemoRegistry extends EventEmitter<DemoRegistryEvents> {
   }
 
   /**
-   * Demo processes that come and go by the thousand must not pile up: a node keeps every live one
-   * and its newest dead ones (their logs stay stored).
+   * Demo processes that come and go by the thousand must not pile up: a node keeps every live run
+   * and the newest ended runs of each demo (their logs stay stored).
    */
   private forgetOldRuns(nodeId: string, table: Map<string, DemoView>): string[] {
     const dead = [...table.values()].filter((d) => !d.alive);
-    if (dead.length <= MAX_DEAD_RUNS_PER_NODE) return [];
-    const old = dead.sort((a, b) => b.since - a.since).slice(MAX_DEAD_RUNS_PER_NODE).map((d) => d.token);
+    const perDemo = new Map<string, number>();
+    for (const d of dead) perDemo.set(d.demo, (perDemo.get(d.demo) ?? 0) + 1);
+    if (dead.length <= MAX_DEAD_RUNS_PER_NODE && [...perDemo.values()].every((n) => n <= MAX_DEAD_RUNS_PER_DEMO)) return [];
+    const kept = new Map<string, number>();
+    const old = dead.sort((a, b) => b.since - a.since).filter((d, i) => {
+      const n = (kept.get(d.demo) ?? 0) + 1;
+      kept.set(d.demo, n);
+      return n > MAX_DEAD_RUNS_PER_DEMO || i >= MAX_DEAD_RUNS_PER_NODE;
+    }).map((d) => d.token);
     for (const token of old) {
       table.delete(token);
       this.lastLines.delete(token);
