@@ -206,4 +206,28 @@ describe.skipIf(skip)('demos in Chromium', () => {
       await tv.close();
     }
   });
+
+  it('renders every page in both themes and at phone width (390 px) without overflowing, kept as screenshots', async () => {
+    const kioskId = (await byName('kiosk'))!.id;
+    const pages: [string, string][] = [['overview', '/'], ['demos', '/demos'], ['demo', `/demos/${kioskId}`], ['node', `/nodes/${nodeId}`],
+      ['logs', '/logs'], ['commands', '/commands'], ['audit', '/audit'], ['users', '/users'], ['wall', '/wall']];
+    const mustFitPhone = new Set(['overview', 'demos', 'demo', 'node']);
+    for (const theme of ['light', 'dark']) {
+      for (const [width, height, size] of [[1400, 900, 'desktop'], [390, 844, 'phone']] as const) {
+        const shot = await browser.newPage({ viewport: { width, height } });
+        await signInPage(shot);
+        await shot.evaluate(`localStorage.setItem('dvic-theme', '${theme}')`);
+        for (const [name, url] of pages) {
+          await shot.goto(`${server.baseUrl}${url}`);
+          await shot.waitForLoadState('networkidle');
+          expect(await shot.evaluate('document.documentElement.dataset.theme'), name).toBe(theme);
+          if (size === 'phone' && mustFitPhone.has(name)) {
+            expect(await shot.evaluate('document.documentElement.scrollWidth'), `${name} at 390 px`).toBeLessThanOrEqual(390);
+          }
+          await shot.screenshot({ path: screenshot(`${name}-${theme}-${size}`), fullPage: name !== 'wall' });
+        }
+        await shot.close();
+      }
+    }
+  });
 });

@@ -56,6 +56,9 @@ export function Wall() {
   const page = layout.pages > 1 ? tick % layout.pages : 0;
   const shown = problems.slice(page * layout.perPage, (page + 1) * layout.perPage);
   const lost = status.state !== 'open';
+  useEffect(() => {
+    if (demos.loaded && !performance.getEntriesByName('dvic:wall-first-render').length) requestAnimationFrame(() => performance.mark('dvic:wall-first-render'));
+  }, [demos.loaded]);
   const base = Math.max(16, height / 40);
 
   return (
