@@ -28,6 +28,8 @@ export interface ServerConfig {
   /** How often in-memory node state (hardware, last seen) is written to the database. */
   flushIntervalMs: number;
   logLevel: string;
+  /** json (one JSON line per event, for machines) or pretty (for a terminal). */
+  logFormat: 'json' | 'pretty';
   /** Log records older than this are deleted. */
   logRetentionMs: number;
   /** The oldest log records are deleted while the store is over this size. */
@@ -79,6 +81,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     loginWindowMs: integer(env, 'DVIC_LOGIN_WINDOW_S', 600, 1, 86_400) * 1000,
     flushIntervalMs: integer(env, 'DVIC_FLUSH_INTERVAL_MS', 10_000, 10, 3_600_000),
     logLevel: env.DVIC_LOG_LEVEL || 'info',
+    logFormat: logFormat(env.DVIC_LOG_FORMAT),
     logRetentionMs: number(env, 'DVIC_LOG_RETENTION_DAYS', 14, 0.0001, 36_500) * 86_400_000,
     logRetentionBytes: number(env, 'DVIC_LOG_RETENTION_MB', 1024, 0.001, 10_000_000) * 1024 * 1024,
     logRetentionIntervalMs: integer(env, 'DVIC_LOG_RETENTION_INTERVAL_S', 60, 1, 86_400) * 1000,
@@ -96,6 +99,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     allowedOrigins: origins(env.DVIC_ALLOWED_ORIGINS),
     demoPolicy: demoPolicy(env),
   };
+}
+
+function logFormat(raw: string | undefined): 'json' | 'pretty' {
+  if (!raw || raw === 'json') return 'json';
+  if (raw === 'pretty') return 'pretty';
+  throw new ConfigError(`DVIC_LOG_FORMAT must be json or pretty, not ${raw}`);
 }
 
 function demoPolicy(env: NodeJS.ProcessEnv): DemoPolicy {

@@ -42,3 +42,20 @@ export function useLabDemos(): DemosState & { error: unknown } {
   }, []);
   return { ...state, error };
 }
+
+/**
+ * A value that follows `value` at most every `ms`: a list of 5,000 demos is filtered and sorted
+ * a few times a second, not once per animation frame.
+ */
+export function useThrottled<T>(value: T, ms: number): T {
+  const [shown, setShown] = useState(value);
+  const last = useRef(0);
+  useEffect(() => {
+    const wait = last.current + ms - Date.now();
+    const apply = () => { last.current = Date.now(); setShown(value); };
+    if (wait <= 0) return void apply();
+    const timer = setTimeout(apply, wait);
+    return () => clearTimeout(timer);
+  }, [value]);
+  return shown;
+}

@@ -6,7 +6,7 @@ import { ErrorNotice } from '../components/error-notice.js';
 import { VirtualList } from '../components/virtual-list.js';
 import { navigate, onLink } from '../router.js';
 import { healthCounts, visibleDemos, type DemoFilter, type HealthFilter } from '../state/demos-store.js';
-import { useLabDemos } from '../state/use-demos.js';
+import { useLabDemos, useThrottled } from '../state/use-demos.js';
 import { useNodes } from '../state/use-live.js';
 import { useNow } from './overview.js';
 
@@ -22,8 +22,9 @@ export function Demos() {
   const [filter, setFilter] = useState<DemoFilter>(() => ({ health: 'all', label: new URLSearchParams(location.search).get('label') ?? '', text: '' }));
   const [error, setError] = useState<unknown>(null);
   const nodeOf = (id: string) => nodes.byId.get(id)?.node;
-  const list = useMemo(() => visibleDemos(demos, filter, nodeOf), [demos.version, nodes.version, filter]);
-  const counts = useMemo(() => healthCounts(demos.byId.values()), [demos.version]);
+  const version = useThrottled(`${demos.version}:${nodes.version}`, 250);
+  const list = useMemo(() => visibleDemos(demos, filter, nodeOf), [version, filter]);
+  const counts = useMemo(() => healthCounts(demos.byId.values()), [version]);
   useEffect(() => {
     if (demos.loaded && !performance.getEntriesByName('dvic:demos-first-render').length) requestAnimationFrame(() => performance.mark('dvic:demos-first-render'));
   }, [demos.loaded]);

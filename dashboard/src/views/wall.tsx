@@ -2,7 +2,7 @@ import { useEffect, useMemo, useState } from 'preact/hooks';
 import { duration } from '@dvic/protocol/shared';
 import { live } from '../api/live.js';
 import { onLink } from '../router.js';
-import { useLabDemos } from '../state/use-demos.js';
+import { useLabDemos, useThrottled } from '../state/use-demos.js';
 import { useLiveStatus, useNodes } from '../state/use-live.js';
 import { tileLayout, wallProblems, wallSummary, type WallProblem } from '../state/wall.js';
 import { useNow } from './overview.js';
@@ -41,7 +41,9 @@ export function Wall() {
   const status = useLiveStatus();
   const updatedAt = useLastUpdate();
   const { width, height } = useViewport();
-  const input = useMemo(() => ({ nodes: [...nodes.byId.values()].map((e) => e.node), demos: [...demos.byId.values()], now }), [nodes.version, demos.version]);
+  // Worked out again at most once a second (the clock's tick), however busy the lab is.
+  const version = useThrottled(`${nodes.version}:${demos.version}`, 1000);
+  const input = useMemo(() => ({ nodes: [...nodes.byId.values()].map((e) => e.node), demos: [...demos.byId.values()], now }), [version]);
   const problems = useMemo(() => wallProblems(input), [input]);
   const summary = useMemo(() => wallSummary(input), [input]);
   const pad = Math.round(height * 0.02);
