@@ -137,9 +137,15 @@ describe.skipIf(skip)('demos in Chromium', () => {
     await expect.poll(() => demoRow(page, 'kiosk').getAttribute('data-down')).toBe('false');
     // Still a crash to look at (a warning), no longer down.
     await expect.poll(async () => (await wall.locator('.wall-tile[data-kind="demo"] .wall-status').allTextContents()).map((t) => t.split(' · ')[0])).toEqual(['▲ crashed']);
+    // The audit page names what was changed, and shows the change readably.
+    await page.goto(`${server.baseUrl}/audit`);
+    const entry = page.locator('table.audit tbody tr', { hasText: 'demo.update' }).first();
+    await expect.poll(() => entry.locator('td').nth(4).textContent(), { timeout: 10_000 }).toBe('demo kiosk on hall-pc');
+    expect(await entry.locator('.audit-details').textContent()).toMatch(/schedule/);
   });
 
   it('shows an unexpected demo that stopped in grey, and dismisses it', async () => {
+    await page.goto(`${server.baseUrl}/demos`);
     await (await startRun('scratch', 1)).kill('SIGTERM');
     await expect.poll(() => demoRow(page, 'scratch').getAttribute('data-state'), { timeout: 10_000 }).toBe('stopped');
     // In-page code as text: this file is typed for Node, without the DOM.
