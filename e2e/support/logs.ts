@@ -31,8 +31,7 @@ export async function allRecords(api: Api, query: LogQuery): Promise<LogRecordVi
     if (!res.next_cursor) break;
     cursor = res.next_cursor;
   }
-  // The closing record a library writes when its demo ends is not one of the demo's lines.
-  return out.reverse().filter((r) => r.fields?.dvic_end === undefined);
+  return out.reverse();
 }
 
 /** Every demo run the server knows, on every node. */

@@ -17,7 +17,9 @@ export interface DemoRegistryEvents {
  * The closing record the libraries write on a clean exit or SIGTERM (docs/log-format.md):
  * fields.dvic_end is "exited" or "killed", fields.exit_code the code when known.
  */
-export function closingOf(record: StoredLog): { ended: 'exited' | 'killed'; exit_code: number | null } | null {
+export type Closing = { ended: 'exited' | 'killed'; exit_code: number | null };
+
+export function closingOf(record: Pick<StoredLog, 'fields'>): Closing | null {
   const end = record.fields?.dvic_end;
   if (end !== 'exited' && end !== 'killed') return null;
   const code = record.fields?.exit_code;
@@ -164,25 +166,36 @@ export class DemoRegistry extends EventEmitter<DemoRegistryEvents> {
 
   /** The same, in memory, once the transaction committed. */
   countLines(demo: DemoRef, records: StoredLog[], now = Date.now()): void {
-    const table = this.table(demo.nodeId);
-    const view = table.get(demo.token) ?? {
-      node_id: demo.nodeId, token: demo.token, demo: demo.name, pid: 0, user: null, executable: null, argv: null, container: null,
-      alive: true, since: now, started_at: null, exited_at: null, last_line_at: null, line_count: 0, error_count: 0, file_uid: null, trusted: true,
-      ended: null, exit_code: null,
-    };
-    table.set(demo.token, view);
+    const view = this.runOf(demo, now);
     const counts = lineCounts(records);
     view.line_count += counts.lines;
     view.error_count += counts.errors;
     view.last_line_at = Math.max(view.last_line_at ?? 0, counts.lastLineAt);
     const last = records.at(-1);
     if (last) this.lastLines.set(demo.token, last.message.slice(0, LAST_LINE_CHARS));
-    const closing = records.map(closingOf).findLast((c) => c !== null);
-    if (closing) {
-      Object.assign(view, closing);
-      this.deferred.run(`demo:${demo.nodeId}:${demo.token}`, () => this.repository.upsert(view));
-    }
     this.emit('lines', { node_id: demo.nodeId, demos: [view] });
+  }
+
+  /** How a run ended, from its closing record (which is not stored as a line). */
+  recordClosing(demo: DemoRef, closing: Closing, now = Date.now()): void {
+    const view = Object.assign(this.runOf(demo, now), closing);
+    this.deferred.run(`demo:${demo.nodeId}:${demo.token}`, () => this.repository.upsert(view));
+    this.emit('lines', { node_id: demo.nodeId, demos: [view] });
+  }
+
+  /** The run a log batch belongs to (logs may come before the agent's state says it runs). */
+  private runOf(demo: DemoRef, now: number): DemoView {
+    const table = this.table(demo.nodeId);
+    let view = table.get(demo.token);
+    if (!view) {
+      view = {
+        node_id: demo.nodeId, token: demo.token, demo: demo.name, pid: 0, user: null, executable: null, argv: null, container: null,
+        alive: true, since: now, started_at: null, exited_at: null, last_line_at: null, line_count: 0, error_count: 0, file_uid: null, trusted: true,
+        ended: null, exit_code: null,
+      };
+      table.set(demo.token, view);
+    }
+    return view;
   }
 
   private merge(nodeId: string, before: DemoView | undefined, r: ReportedDemo, now: number): DemoView {

@@ -104,11 +104,12 @@ describe('GET /api/v1/demos', () => {
     await waitFor(async () => (await list())[0]!.down === false, 5000, 'not down once revoked');
   });
 
-  it('forgets (dismisses) a stopped demo; refuses a running one; its logs stay', async () => {
+  it('forgets (dismisses) a stopped demo; refuses a running one; its logs stay (the closing record is not a line)', async () => {
     const { agent } = await onlineAgent('pi');
     agent.send({ type: 'demo.state', data: { full: true, demos: [run(1, false, 'old'), run(2, true, 'live')] } });
-    agent.send(closing(1, 'exited', 0, 'old'));
-    await waitFor(async () => (await list()).length === 2, 5000, 'two demos');
+    agent.send({ ...closing(1, 'exited', 0, 'old'), id: 'words', data: { ...closing(1, 'exited', 0, 'old').data, start_offset: 0, end_offset: 200,
+      records: [{ ts: new Date().toISOString(), level: 'INFO', message: 'last words', offset: 0 }, { ...closing(1, 'exited', 0, 'old').data.records[0]!, offset: 100 }] } });
+    await waitFor(async () => (await list()).length === 2 && (await list()).find((d) => d.name === 'old')?.state === 'stopped', 5000, 'two demos');
     const byName = new Map((await list()).map((d) => [d.name, d]));
     expect(byName.get('old')).toMatchObject({ state: 'stopped', expected: false, down: false });
     const refused = await server.api('DELETE', `/api/v1/demos/${byName.get('live')!.id}`);
@@ -118,7 +119,7 @@ describe('GET /api/v1/demos', () => {
     expect((await list()).map((d) => d.name)).toEqual(['live']);
     expect((await server.api('GET', `/api/v1/demos/${byName.get('old')!.id}`)).statusCode).toBe(404);
     const logs = (await server.api('GET', '/api/v1/logs?demo=old')).json().records;
-    expect(logs.map((r: { message: string }) => r.message)).toEqual(['demo ended']);
+    expect(logs.map((r: { message: string }) => r.message)).toEqual(['last words']);
   });
 
   it('filters by node, state and label, and answers bad input with a clear 400 or 404', async () => {
