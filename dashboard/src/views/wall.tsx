@@ -1,6 +1,7 @@
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import { duration } from '@dvic/protocol/shared';
 import { live } from '../api/live.js';
+import { Banners } from '../components/banners.js';
 import { onLink } from '../router.js';
 import { useLabDemos, useThrottled } from '../state/use-demos.js';
 import { useLiveStatus, useNodes } from '../state/use-live.js';
@@ -81,6 +82,7 @@ export function Wall() {
           <a class="wall-leave" href="/" onClick={(e) => onLink(e, '/')}>Leave wall mode</a>
         </div>
       </header>
+      <Banners />
       <div class="wall-tiles" data-testid="wall-tiles"
         style={{ gridTemplateColumns: `repeat(${layout.cols}, 1fr)`, gridAutoRows: `${Math.floor(layout.tileHeight)}px`, '--tile-h': `${Math.floor(layout.tileHeight)}px` }}>
         {shown.map((p) => <ProblemTile key={p.key} problem={p} now={now} />)}
