@@ -202,8 +202,10 @@ describe.skipIf(skip)('dashboard in Chromium', () => {
 
   it('has a wall mode for the big screen', async () => {
     await page.goto(`${server.baseUrl}/wall`);
-    await page.locator('.tile').first().waitFor();
-    await expect.poll(() => page.locator('.wall h1').textContent()).toMatch(/1 down · 3 nodes/); // the revoked never-online node
+    await page.getByTestId('wall-summary').waitFor();
+    // The revoked never-online node is not down: 2 nodes counted, both online, no tile for it.
+    await expect.poll(() => page.getByTestId('wall-summary').textContent()).toMatch(/2 of 2 nodes online$/);
+    expect(await page.locator('.wall-tile', { hasText: 'never-online' }).count()).toBe(0);
     await page.screenshot({ path: screenshot('wall') });
   });
 

@@ -24,12 +24,16 @@ export async function startServer(env = {}) {
   const port = await freePort();
   const child = spawn(process.execPath, [path.join(repoDir, 'server/dist/main.js')], {
     env: { ...process.env, DVIC_DATA_DIR: dataDir, DVIC_PORT: String(port), DVIC_HOST: '127.0.0.1', DVIC_ADMIN_PASSWORD: PASSWORD, DVIC_LOCAL_AGENT: '0', DVIC_LOG_LEVEL: 'warn', ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
   const base = `http://127.0.0.1:${port}`;
   await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('server did not start in 30 s')), 30_000);
-    child.stdout.on('data', (chunk) => { if (chunk.toString().includes('is running')) { clearTimeout(timer); resolve(); } });
+    // The start banner is on stderr (log lines on stdout).
+    child.stderr.on('data', (chunk) => {
+      process.stderr.write(chunk);
+      if (chunk.toString().includes('is running')) { clearTimeout(timer); resolve(); }
+    });
     child.on('exit', (code) => reject(new Error(`server exited with ${code}`)));
   });
   child.stdout.resume();

@@ -101,7 +101,7 @@ try {
     const rsyslog = await startRsyslog(path.join(dir, 'rsyslog'), path.join(logDir, 'dvic_log_*'));
     try {
       const total = WRITERS * Math.round((SIDE_RATE / WRITERS) * SIDE_S);
-      const storedSide = async () => (await server.api('GET', '/api/v1/demos')).demos.filter((d) => d.demo.startsWith('side-')).reduce((n, d) => n + d.line_count, 0);
+      const storedSide = async () => (await server.api('GET', '/api/v1/demos')).demos.filter((d) => d.name.startsWith('side-')).reduce((n, d) => n + d.line_count, 0);
       const before = { a: processStats(agent.pid), r: processStats(rsyslog.pid), t: performance.now() };
       await Promise.all(Array.from({ length: WRITERS }, (_, i) => writer(`side-${i}`, total / WRITERS, SIDE_RATE / WRITERS)));
       const wrote = (performance.now() - before.t) / 1000;

@@ -8,6 +8,8 @@ import { NodesContext, useLiveNodes } from './state/use-live.js';
 import { Audit } from './views/audit.js';
 import { Commands } from './views/commands.js';
 import { Devices } from './views/devices.js';
+import { DemoPage } from './views/demo.js';
+import { Demos } from './views/demos.js';
 import { Login } from './views/login.js';
 import { Logs } from './views/logs.js';
 import { Overview } from './views/overview.js';
@@ -38,7 +40,7 @@ export function App() {
   const [auth, setAuth] = useState<Auth>({ state: 'checking' });
   const path = usePath();
   useEffect(() => {
-    call(api.GET('/api/v1/auth/me')).then((r) => setAuth({ state: 'in', user: r.user })).catch(() => setAuth({ state: 'out' }));
+    signIn().then((user) => setAuth({ state: 'in', user })).catch(() => setAuth({ state: 'out' }));
     return onUnauthorized(() => setAuth({ state: 'out', reason: 'Your session has ended: sign in again.' }));
   }, []);
   const nodes = useLiveNodes(auth.state === 'in');
@@ -49,6 +51,7 @@ export function App() {
   const terminal = /^\/nodes\/([^/]+)\/terminal$/.exec(path);
   const node = /^\/nodes\/([^/]+)$/.exec(path);
   const device = /^\/devices\/([^/]+)$/.exec(path);
+  const demo = /^\/demos\/([^/]+)$/.exec(path);
   return (
     <NodesContext.Provider value={nodes}>
       <Shell user={auth.user} onSignOut={() => call(api.POST('/api/v1/auth/logout', { body: {} })).finally(() => setAuth({ state: 'out' }))}>
@@ -56,6 +59,8 @@ export function App() {
           : node ? <NodeDetail nodeId={node[1]!} />
           : device ? <DeviceDetail deviceId={device[1]!} />
           : path === '/devices' ? <Devices />
+          : demo ? <DemoPage demoId={demo[1]!} />
+          : path === '/demos' ? <Demos />
           : path === '/logs' ? <Logs />
           : path === '/commands' ? <Commands />
           : path === '/compare' ? <MetricsCompare />
@@ -67,7 +72,7 @@ export function App() {
   );
 }
 
-const LINKS = [['/', 'Nodes'], ['/devices', 'Devices'], ['/logs', 'Logs'], ['/commands', 'Commands'], ['/compare', 'Compare'], ['/audit', 'Audit'], ['/users', 'Users'], ['/wall', 'Wall']] as const;
+const LINKS = [['/', 'Nodes'], ['/demos', 'Demos'], ['/devices', 'Devices'], ['/logs', 'Logs'], ['/commands', 'Commands'], ['/compare', 'Compare'], ['/audit', 'Audit'], ['/users', 'Users'], ['/wall', 'Wall']] as const;
 
 function Shell({ user, onSignOut, children }: { user: UserView; onSignOut: () => void; children: ComponentChildren }) {
   const path = usePath();
@@ -89,6 +94,19 @@ function Shell({ user, onSignOut, children }: { user: UserView; onSignOut: () =>
       <main>{children}</main>
     </div>
   );
+}
+
+/**
+ * The signed-in user. A wall TV opens /wall?token=<viewer API token>: the token becomes an
+ * HttpOnly cookie (POST /api/v1/auth/kiosk) and leaves the address bar.
+ */
+async function signIn(): Promise<UserView> {
+  const token = location.pathname === '/wall' ? new URLSearchParams(location.search).get('token') : null;
+  if (token) {
+    history.replaceState(null, '', '/wall');
+    return (await call(api.POST('/api/v1/auth/kiosk', { body: { token } }))).user;
+  }
+  return (await call(api.GET('/api/v1/auth/me'))).user;
 }
 
 export function ThemeToggle() {

@@ -34,9 +34,9 @@ export async function allRecords(api: Api, query: LogQuery): Promise<LogRecordVi
   return out.reverse();
 }
 
-/** Every demo the server knows, on every node. */
+/** Every demo run the server knows, on every node. */
 export async function demos(api: Api): Promise<DemoView[]> {
-  return (await call(api.GET('/api/v1/demos'))).demos;
+  return (await call(api.GET('/api/v1/demos'))).demos.flatMap((d) => d.runs);
 }
 
 /** The demo's records once the server counted at least `count` lines for it. */

@@ -360,6 +360,11 @@ static inline void dvic_log_before_fork(void) {
 
 static inline void dvic_log_after_fork(void) { pthread_mutex_unlock(&dvic_log_global.lock); }
 
+/* The process that opened the log: a forked child's exit does not end the demo's run. */
+static pid_t dvic_log_owner = 0;
+static int dvic_log_at_exit = 0;
+static inline void dvic_log_on_exit(void);
+
 /* Opens a demo log with options: flags (DVIC_LOG_PRIVATE), rotation size (0: default 10 MiB)
  * and rotated files kept (< 0: $DVIC_LOG_MAX_FILES, else 4). */
 static inline int dvic_log_open_rotate(const char *demo, int flags, long max_bytes, int max_files) {
@@ -381,7 +386,9 @@ static inline int dvic_log_open_rotate(const char *demo, int flags, long max_byt
     s->fd = dvic_log_create(s);
   }
   int result = s->fd >= 0 ? 0 : -1;
+  dvic_log_owner = getpid();
   pthread_mutex_unlock(&s->lock);
+  if (result == 0 && !dvic_log_at_exit) dvic_log_at_exit = atexit(dvic_log_on_exit) == 0;
   return result;
 }
 
@@ -474,13 +481,42 @@ static inline void dvic_log_printf(int level, const char *format, ...) {
 
 static inline const char *dvic_log_path(void) { return dvic_log_global.path; }
 
-static inline void dvic_log_close(void) {
-  pthread_mutex_lock(&dvic_log_global.lock);
-  if (dvic_log_global.fd >= 0) close(dvic_log_global.fd);
-  dvic_log_global.fd = -1;
-  dvic_log_unshare(&dvic_log_global);
-  pthread_mutex_unlock(&dvic_log_global.lock);
+/* Ends the log with its closing record (docs/log-format.md, "Closing record"): ended is "exited"
+ * (exit_code >= 0 when known, else -1) or "killed" (call it from your SIGTERM path). The server
+ * then tells a clean stop from a crash. */
+static inline void dvic_log_end(const char *ended, int exit_code) {
+  dvic_log_state *s = &dvic_log_global;
+  pthread_mutex_lock(&s->lock);
+  if (s->fd >= 0 && dvic_log_owner == getpid()) {
+    char ts[32];
+    dvic_log_now(ts);
+    dvic_log_buf b = {NULL, 0, 0, 0};
+    dvic_log_buf_str(&b, "{\"ts\":");
+    dvic_log_buf_json(&b, ts);
+    dvic_log_buf_str(&b, ",\"level\":\"INFO\",\"message\":");
+    char message[64];
+    snprintf(message, sizeof message, "demo %s", ended);
+    dvic_log_buf_json(&b, message);
+    dvic_log_buf_str(&b, ",\"fields\":{\"dvic_end\":");
+    dvic_log_buf_json(&b, ended);
+    if (exit_code >= 0) {
+      dvic_log_buf_str(&b, ",\"exit_code\":");
+      dvic_log_buf_long(&b, exit_code);
+    }
+    dvic_log_buf_str(&b, "}}\n");
+    if (!b.failed && write(s->fd, b.data, b.len) < 0) { /* a full disk: the demo is then seen as vanished */ }
+    free(b.data);
+  }
+  if (s->fd >= 0) close(s->fd);
+  s->fd = -1;
+  dvic_log_unshare(s);
+  pthread_mutex_unlock(&s->lock);
 }
+
+static inline void dvic_log_close(void) { dvic_log_end("exited", -1); }
+
+/* A normal exit (return from main, exit()) writes the closing record. */
+static inline void dvic_log_on_exit(void) { dvic_log_close(); }
 
 #define DVIC_TRACE(...) dvic_log_printf(DVIC_LEVEL_TRACE, __VA_ARGS__)
 #define DVIC_DEBUG(...) dvic_log_printf(DVIC_LEVEL_DEBUG, __VA_ARGS__)

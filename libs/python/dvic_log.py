@@ -11,6 +11,7 @@ is docs/log-format.md of the DVIC repository.
 
 from __future__ import annotations
 
+import atexit
 import base64
 import fcntl
 import getpass
@@ -18,6 +19,7 @@ import json
 import logging
 import mmap
 import os
+import signal
 import socket
 import struct
 import sys
@@ -56,6 +58,15 @@ def format_record(ts: str, level: str, message: str, fields: Optional[Dict[str, 
     if fields:
         record["fields"] = fields
     return _dumps(record)
+
+
+def closing_record(ts: str, ended: str, exit_code: Optional[int] = None) -> str:
+    """The last record of a run: ended is "exited" (a normal exit, with its code when known) or
+    "killed" (SIGTERM, SIGINT or SIGHUP)."""
+    fields: Dict[str, Any] = {"dvic_end": ended}
+    if exit_code is not None:
+        fields["exit_code"] = exit_code
+    return format_record(ts, "INFO", "demo %s" % ended, fields)
 
 
 def iso_now(ts: Optional[float] = None) -> str:
@@ -177,7 +188,9 @@ class Logger(object):
         self.header.update(_user())
         self.header.update({"hostname": socket.gethostname(), "lang": lang, "lib_version": __version__, "started_at": iso_now()})
         self.fd: Optional[int] = self._create()
+        self.owner_pid = os.getpid()  # a forked child does not end this demo's run
         _LOGGERS.add(self)
+        _watch_exit()
 
     def _create(self) -> int:
         """A new live file (never an existing path: O_EXCL), the header as its first line."""
@@ -270,14 +283,28 @@ class Logger(object):
     def fatal(self, message: Any, **fields: Any) -> None:
         self.log("FATAL", message, fields)
 
-    def close(self) -> None:
-        with self.lock:
-            if self.fd is not None:
-                os.close(self.fd)
+    def close(self, ended: str = "exited", exit_code: Optional[int] = None) -> None:
+        """Ends the log with its closing record (docs/log-format.md, "Closing record"): the server
+        then knows the demo stopped cleanly instead of crashing."""
+        # From a SIGTERM handler the interrupted thread may hold the lock: one write() with
+        # O_APPEND never mixes with another line, so the record goes out without it.
+        locked = self.lock.acquire(timeout=1)
+        try:
+            fd = self.fd
+            if fd is not None and self.owner_pid == os.getpid():
+                try:
+                    os.write(fd, (closing_record(iso_now(), ended, exit_code) + "\n").encode("utf-8"))
+                except OSError:
+                    pass  # a full disk: the demo is then seen as vanished
+            if fd is not None:
                 self.fd = None
+                os.close(fd)
             if self.shared is not None:
                 self.shared.close()
                 self.shared = None
+        finally:
+            if locked:
+                self.lock.release()
 
     def __enter__(self) -> "Logger":
         return self
@@ -313,6 +340,46 @@ def _after_fork() -> None:
 
 
 os.register_at_fork(before=_before_fork, after_in_parent=_after_fork, after_in_child=_after_fork)
+
+
+# ---- the closing record on exit -----------------------------------------------------------
+# A normal exit closes every open log with "exited" (code 1 after an uncaught exception), and
+# SIGTERM with "killed" when the program left SIGTERM alone; a demo that dies any other way
+# writes nothing, and the server sees it crashed.
+_EXIT = {"watching": False, "code": None}  # type: Dict[str, Any]
+
+
+def _close_all(ended: str, exit_code: Optional[int]) -> None:
+    for logger in list(_LOGGERS):
+        logger.close(ended, exit_code)
+
+
+def _on_uncaught(kind: Any, value: Any, tb: Any) -> None:
+    _EXIT["code"] = 1
+    _PREVIOUS_EXCEPTHOOK[0](kind, value, tb)
+
+
+def _on_sigterm(signum: int, _frame: Any) -> None:
+    _close_all("killed", None)
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+
+
+_PREVIOUS_EXCEPTHOOK = [sys.excepthook]
+
+
+def _watch_exit() -> None:
+    if _EXIT["watching"]:
+        return
+    _EXIT["watching"] = True
+    atexit.register(lambda: _close_all("exited", _EXIT["code"]))
+    _PREVIOUS_EXCEPTHOOK[0] = sys.excepthook
+    sys.excepthook = _on_uncaught
+    try:
+        if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+            signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError:
+        pass  # not the main thread: SIGTERM keeps its default
 
 
 # ---- logging integration -----------------------------------------------------------------
@@ -386,7 +453,6 @@ def wrapper_main(argv: Optional[List[str]] = None) -> int:
     lines into ERROR records (or the level a line starts with). Forwards signals; exits with
     the command's exit code (128 + signal when it was killed)."""
     import shutil
-    import signal
     import subprocess
     args = sys.argv[1:] if argv is None else argv
     if "--" not in args:
@@ -426,8 +492,11 @@ def wrapper_main(argv: Optional[List[str]] = None) -> int:
     code = child.wait()
     for pump in pumps:
         pump.join()
-    logger.close()
-    return code if code >= 0 else 128 - code
+    # Asked to stop (TERM, INT, HUP): a clean stop; any other signal (KILL, SEGV) is a crash.
+    stopped = code < 0 and -code in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+    exit_code = code if code >= 0 else 128 - code
+    logger.close("killed" if stopped else "exited", exit_code)
+    return exit_code
 
 
 def _pump(stream: Any, default: str, logger: Logger, echo: Any) -> None:

@@ -1,5 +1,5 @@
 // Protocol-shaped values for unit tests (protocol, dashboard, CLI), typed with the generated types.
-import type { CommandView, DemoView, HardwareState, LogRecordView, NodeView, ServerStatus } from '@dvic/protocol/shared';
+import type { CommandView, DemoView, HardwareState, LabDemo, LogRecordView, NodeView, ServerStatus } from '@dvic/protocol/shared';
 
 export const hardware = (cpu: number, temp?: number): HardwareState => ({
   ts: 0, interval_s: 5, host: { hostname: 'h', os: '', kernel: '', arch: '', boot_id: '', agent_version: '' }, uptime_s: 10,
@@ -26,9 +26,16 @@ export const command = (extra: Partial<CommandView> = {}): CommandView => ({
 
 export const demo = (extra: Partial<DemoView> = {}): DemoView => ({
   node_id: 'n1', token: 't1', demo: 'kiosk', pid: 42, user: 'lab', executable: null, argv: null, container: null, alive: true,
-  since: 0, started_at: 0, exited_at: null, last_line_at: null, line_count: 0, error_count: 0, file_uid: 1000, trusted: true, ...extra,
+  since: 0, started_at: 0, exited_at: null, last_line_at: null, line_count: 0, error_count: 0, file_uid: 1000, trusted: true,
+  ended: null, exit_code: null, ...extra,
 });
 
 export const logRecord = (id: number, extra: Partial<LogRecordView> = {}): LogRecordView => ({
   id, node_id: 'n1', source: 'demo', demo: 'kiosk', token: 't1', ts: 1000 + id, level: 'INFO', message: `line ${id}`, fields: null, ...extra,
+});
+
+export const labDemo = (id: string, name: string, extra: Partial<LabDemo> = {}): LabDemo => ({
+  id, node_id: 'n1', name, state: 'running', down: false, expected: false, expected_by: null, schedule: null, in_schedule: true, notes: null,
+  restarts: 0, restarts_today: 0, crash_loop: false, started_at: 0, ended_at: null, last_line: null, last_line_at: null, line_count: 0,
+  error_count: 0, last_activity_at: 0, runs: [], ...extra,
 });

@@ -14,6 +14,7 @@ import { commandsPlugin } from './plugins/commands.js';
 import { registerDashboard } from './plugins/dashboard.js';
 import { dbPlugin } from './plugins/db.js';
 import { enrollmentsPlugin } from './plugins/enrollments.js';
+import { demoCatalogPlugin } from './plugins/demo-catalog.js';
 import { demosPlugin } from './plugins/demos.js';
 import { devicesPlugin } from './plugins/devices.js';
 import { liveHubPlugin } from './plugins/live-hub.js';
@@ -95,6 +96,7 @@ export async function buildApp(
   await app.register(demosPlugin);
   await app.register(nodesPlugin);
   await app.register(devicesPlugin);
+  await app.register(demoCatalogPlugin);
   await app.register(logsPlugin);
   await app.register(metricsPlugin);
   await app.register(agentHubPlugin);

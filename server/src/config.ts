@@ -1,4 +1,6 @@
 import path from 'node:path';
+import { DEFAULT_POLICY, type DemoPolicy } from './live/demo-state.js';
+import { isTimeZone } from './live/lab-schedule.js';
 
 /** Everything the server reads from its environment, parsed once at start. */
 export interface ServerConfig {
@@ -26,6 +28,8 @@ export interface ServerConfig {
   /** How often in-memory node state (hardware, last seen) is written to the database. */
   flushIntervalMs: number;
   logLevel: string;
+  /** json (one JSON line per event, for machines) or pretty (for a terminal). */
+  logFormat: 'json' | 'pretty';
   /** Log records older than this are deleted. */
   logRetentionMs: number;
   /** The oldest log records are deleted while the store is over this size. */
@@ -56,6 +60,8 @@ export interface ServerConfig {
   trustProxy: boolean | number | string[];
   /** Browser origins allowed besides the server's own and DVIC_PUBLIC_URL's (scheme://host[:port]). */
   allowedOrigins: string[];
+  /** How demos are judged: lab time zone, restart window, crash loop, forgetting (demos issue). */
+  demoPolicy: DemoPolicy;
 }
 
 export class ConfigError extends Error {}
@@ -77,6 +83,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     loginWindowMs: integer(env, 'DVIC_LOGIN_WINDOW_S', 600, 1, 86_400) * 1000,
     flushIntervalMs: integer(env, 'DVIC_FLUSH_INTERVAL_MS', 10_000, 10, 3_600_000),
     logLevel: env.DVIC_LOG_LEVEL || 'info',
+    logFormat: logFormat(env.DVIC_LOG_FORMAT),
     logRetentionMs: number(env, 'DVIC_LOG_RETENTION_DAYS', 14, 0.0001, 36_500) * 86_400_000,
     logRetentionBytes: number(env, 'DVIC_LOG_RETENTION_MB', 1024, 0.001, 10_000_000) * 1024 * 1024,
     logRetentionIntervalMs: integer(env, 'DVIC_LOG_RETENTION_INTERVAL_S', 60, 1, 86_400) * 1000,
@@ -93,6 +100,25 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     ...tls(env),
     trustProxy: trustProxy(env.DVIC_TRUST_PROXY),
     allowedOrigins: origins(env.DVIC_ALLOWED_ORIGINS),
+    demoPolicy: demoPolicy(env),
+  };
+}
+
+function logFormat(raw: string | undefined): 'json' | 'pretty' {
+  if (!raw || raw === 'json') return 'json';
+  if (raw === 'pretty') return 'pretty';
+  throw new ConfigError(`DVIC_LOG_FORMAT must be json or pretty, not ${raw}`);
+}
+
+function demoPolicy(env: NodeJS.ProcessEnv): DemoPolicy {
+  const timeZone = env.DVIC_LAB_TIMEZONE || DEFAULT_POLICY.timeZone;
+  if (!isTimeZone(timeZone)) throw new ConfigError(`DVIC_LAB_TIMEZONE: unknown time zone ${timeZone}`);
+  return {
+    timeZone,
+    restartWindowMs: number(env, 'DVIC_DEMO_RESTART_WINDOW_S', 10, 0, 86_400) * 1000,
+    crashLoopRestarts: integer(env, 'DVIC_CRASH_LOOP_RESTARTS', 5, 1, 1_000_000),
+    crashLoopWindowMs: number(env, 'DVIC_CRASH_LOOP_MINUTES', 10, 0.01, 10_080) * 60_000,
+    forgetAfterMs: number(env, 'DVIC_DEMO_FORGET_DAYS', 7, 0.00001, 36_500) * 86_400_000,
   };
 }
 

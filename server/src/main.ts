@@ -6,12 +6,13 @@ import { StoreUnavailableError } from './db/store.js';
 import { LocalAgent } from './local-agent/local-agent.js';
 import { ensureAdmin } from './services/admin-bootstrap.js';
 import { raiseFdLimit } from './services/descriptor-budget.js';
+import { prettyStream } from './services/pretty-log.js';
 
 async function main(): Promise<void> {
   const config = loadConfig();
   fs.mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const fdLimit = raiseFdLimit(); // before anything opens: every agent socket is a descriptor
-  const app = await buildApp(config);
+  const app = await buildApp(config, config.logFormat === 'pretty' ? { level: config.logLevel, stream: prettyStream(process.stdout) } : undefined);
   app.log.info({ fdLimit: fdLimit.limits }, fdLimit.message);
   const admin = await ensureAdmin(app.users, config.adminPassword);
   const address = await app.listen({ host: config.host, port: config.port });
@@ -29,7 +30,8 @@ async function main(): Promise<void> {
     if (config.adminPassword) lines.push(...ADMIN_PASSWORD_IGNORED);
   }
   if (!tls && !isLoopback(config.host)) lines.push(...plainHttpWarning(config.host, config.trustProxy !== false));
-  process.stdout.write(`\n${lines.map((l) => `  ${l}`).join('\n')}\n\n`);
+  // On stderr: stdout carries the log lines (JSON for machines, or DVIC_LOG_FORMAT=pretty).
+  process.stderr.write(`\n${lines.map((l) => `  ${l}`).join('\n')}\n\n`);
 
   let localAgent: LocalAgent | undefined;
   if (config.localAgent) {

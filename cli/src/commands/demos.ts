@@ -1,36 +1,54 @@
 import { call } from '@dvic/client';
-import type { DemoView } from '@dvic/protocol/shared';
+import { DEMO_HEALTH_TEXT, demoHealth, duration, untrustedReason, type LabDemo } from '@dvic/protocol/shared';
 import { parse } from '../args.js';
 import { connection, print, type Context } from '../context.js';
 import { UsageError } from '../errors.js';
-import { demoStateCell, lastLineText, NONE, trustCell } from '../format/nodes.js';
-import { renderTable } from '../format/table.js';
+import { NONE } from '../format/nodes.js';
+import { renderTable, type Cell } from '../format/table.js';
 import { nodeNames } from '../node-names.js';
 
-const USAGE = 'usage: dvic demos [<node>] [--json]';
+const USAGE = 'usage: dvic demos [<node>] [--state running|stopped|crashed|restarting] [--down] [--label key[=value]] [--json]';
+const STATES = ['running', 'stopped', 'crashed', 'restarting'] as const;
+const HEALTH_COLOR = { down: 'red', 'crash-loop': 'red', crashed: 'red', restarting: 'yellow', running: 'green', stopped: 'gray' } as const;
 
 export async function demos(args: string[], ctx: Context): Promise<number> {
-  const { values, positionals } = parse(args, { json: { type: 'boolean' } }, USAGE);
-  if (values.help) return print(ctx, `${USAGE}\n\nDemo processes: alive or dead, since when, lines and errors; a warning when another user owns a demo's log file.`), 0;
+  const { values, positionals } = parse(args, {
+    json: { type: 'boolean' }, state: { type: 'string' }, down: { type: 'boolean' }, label: { type: 'string' },
+  }, USAGE);
+  if (values.help) {
+    return print(ctx, `${USAGE}\n\nDemos, one per (node, demo name) across restarts, problems first: state, restarts, expected or not, lines and errors.`), 0;
+  }
   if (positionals.length > 1) throw new UsageError(USAGE);
-  const { list, names } = await fetchDemos(ctx, positionals[0]);
+  const state = values.state as string | undefined;
+  if (state !== undefined && !(STATES as readonly string[]).includes(state)) throw new UsageError(`--state must be one of ${STATES.join(', ')}\n${USAGE}`);
+  const server = connection(ctx);
+  const query = {
+    ...(positionals[0] ? { node: positionals[0] } : {}), ...(state ? { state: state as LabDemo['state'] } : {}),
+    ...(values.down ? { down: true } : {}), ...(typeof values.label === 'string' ? { label: values.label } : {}),
+  };
+  const [{ demos: list }, names] = await Promise.all([call(server.api.GET('/api/v1/demos', { params: { query } })), nodeNames(server)]);
   if (values.json) return print(ctx, JSON.stringify({ demos: list }, null, 2)), 0;
   if (!list.length) return print(ctx, 'no demos seen yet'), 0;
   const now = ctx.now();
-  print(ctx, renderTable(['NODE', 'DEMO', 'STATE', 'PID', 'CONTAINER', 'LINES', 'ERRORS', 'LAST LINE', 'NOTE'], list.map((d) => [
-    names.get(d.node_id) ?? d.node_id, d.demo, demoStateCell(d, now), String(d.pid), d.container?.name ?? d.container?.id?.slice(0, 12) ?? NONE,
-    { text: String(d.line_count), align: 'right' }, { text: String(d.error_count), align: 'right' }, lastLineText(d, now), trustCell(d),
+  print(ctx, renderTable(['NODE', 'DEMO', 'STATE', 'RESTARTS', 'EXPECTED', 'LINES', 'ERRORS', 'LAST LINE', 'NOTE'], list.map((d) => [
+    names.get(d.node_id) ?? d.node_id, d.name, stateCell(d, now), { text: String(d.restarts), align: 'right' },
+    d.expected ? (d.schedule ? `yes, ${d.schedule.days.join(',')} ${d.schedule.open}-${d.schedule.close}` : 'yes') : 'no',
+    { text: String(d.line_count), align: 'right' }, { text: String(d.error_count), align: 'right' },
+    d.last_line_at ? `${duration(now - d.last_line_at)} ago` : NONE, noteCell(d),
   ]), ctx.color));
   return 0;
 }
 
-/** The demos of one node (looked up by the server, with its name), or of every node. */
-async function fetchDemos(ctx: Context, ref: string | undefined): Promise<{ list: DemoView[]; names: Map<string, string> }> {
-  const server = connection(ctx);
-  if (ref) {
-    const { node } = await call(server.api.GET('/api/v1/nodes/{id}', { params: { path: { id: ref } } }));
-    return { list: node.demos, names: new Map([[node.id, node.name]]) };
-  }
-  const [{ demos: list }, names] = await Promise.all([call(server.api.GET('/api/v1/demos')), nodeNames(server)]);
-  return { list, names };
+/** "running 5m", "down: crashed 2m", "stopped 1h". */
+function stateCell(d: LabDemo, now: number): Cell {
+  const health = demoHealth(d);
+  const since = d.state === 'running' || d.state === 'restarting' ? d.started_at : d.ended_at;
+  const words = health === 'down' || health === 'crash-loop' ? `${DEMO_HEALTH_TEXT[health]}: ${d.state}` : d.state;
+  return { text: since === null ? words : `${words} ${duration(now - since)}`, color: HEALTH_COLOR[health] };
+}
+
+function noteCell(d: LabDemo): Cell {
+  const latest = d.runs[0];
+  const reason = latest ? untrustedReason(latest) : null;
+  return reason ? { text: `⚠ untrusted: ${reason}`, color: 'yellow' } : { text: d.notes ?? '' };
 }

@@ -8,7 +8,7 @@ import { logJson, logLine } from '../format/log-line.js';
 import { LiveConnection } from '../live.js';
 import { nodeNames } from '../node-names.js';
 
-const USAGE = 'usage: dvic logs [<node>] [--demo NAME] [--level LEVEL] [--since 10m] [--until TIME] [-q TEXT] [-n N] [-f] [--json] [--system]';
+const USAGE = 'usage: dvic logs [<node>] [--demo NAME] [--level LEVEL] [--field NAME=VALUE]... [field.NAME=VALUE]... [--since 10m] [--until TIME] [-q TEXT] [-n N] [-f] [--json] [--system]';
 
 type Filters = LogsSubscribeLiveMessage['data'];
 
@@ -16,26 +16,49 @@ export async function logs(args: string[], ctx: Context): Promise<number> {
   const { values, positionals } = parse(args, {
     demo: { type: 'string', short: 'd' }, level: { type: 'string', short: 'l' }, since: { type: 'string' }, until: { type: 'string' },
     query: { type: 'string', short: 'q' }, lines: { type: 'string', short: 'n' }, follow: { type: 'boolean', short: 'f' },
-    json: { type: 'boolean' }, system: { type: 'boolean' },
+    json: { type: 'boolean' }, system: { type: 'boolean' }, field: { type: 'string', multiple: true },
   }, USAGE);
   if (values.help) {
     return print(ctx, `${USAGE}\n\nStored logs, oldest first (the last N, default 100); -f then follows new ones live, each line once.\n--level is a minimum; --since/--until take 10m, 2h, 7d or a time; -q matches words (prefixes) and "quoted phrases"; --system shows system logs.`), 0;
   }
-  if (positionals.length > 1) throw new UsageError(USAGE);
+  const fields = fieldArguments((values.field as string[] | undefined) ?? [], positionals.filter((p) => p.startsWith('field.')));
+  const nodeArgs = positionals.filter((p) => !p.startsWith('field.'));
+  if (nodeArgs.length > 1) throw new UsageError(USAGE);
   const level = minimumLevel(values.level as string | undefined);
   const limit = Number(values.lines ?? 100);
   if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new UsageError('-n must be between 1 and 1000');
   if (values.follow && values.until) throw new UsageError('-f follows new lines: it cannot go with --until');
   const server = connection(ctx);
-  const { nodeId, names } = await scope(server, positionals[0]);
-  const filters: Filters = compact({ node: nodeId, demo: values.demo as string | undefined, level, q: values.query as string | undefined, source: values.system ? 'system' : undefined });
+  const { nodeId, names } = await scope(server, nodeArgs[0]);
+  const filters: Filters = compact({ node: nodeId, demo: values.demo as string | undefined, level, q: values.query as string | undefined, source: values.system ? 'system' : undefined, fields });
   const since = values.since as string | undefined;
-  const { records } = await call(server.api.GET('/api/v1/logs', { params: { query: compact({ ...filters, since, until: values.until as string | undefined, limit }) } }));
+  const { records } = await call(server.api.GET('/api/v1/logs', { params: { query: compact({ ...restQuery(filters), since, until: values.until as string | undefined, limit }) } }));
   const show = (r: LogRecordView) => print(ctx, values.json ? logJson(r, names) : logLine(r, names, ctx.color));
   for (const r of [...records].reverse()) show(r);
   if (!values.follow) return 0;
   const after = records.length ? Math.max(...records.map((r) => r.id)) : since ? await newestId(server, filters) : 0;
   return follow(ctx, server, filters, after, show);
+}
+
+/** --field camera=usb-0 and field.camera=usb-0 -> { camera: 'usb-0' } (undefined when none). */
+function fieldArguments(options: string[], positionals: string[]): Record<string, string> | undefined {
+  const pairs = [...options, ...positionals.map((p) => p.slice('field.'.length))];
+  if (!pairs.length) return undefined;
+  const fields: Record<string, string> = {};
+  for (const pair of pairs) {
+    const eq = pair.indexOf('=');
+    const name = pair.slice(0, eq);
+    if (eq < 1 || !/^[A-Za-z0-9_.-]{1,64}$/.test(name)) throw new UsageError(`field filter "${pair}" is not NAME=VALUE`);
+    fields[name] = pair.slice(eq + 1);
+  }
+  return fields;
+}
+
+/** The REST query of some filters: fields go as field.<name>=<value>. */
+function restQuery({ fields, ...rest }: Filters): Omit<Filters, 'fields'> {
+  const query: Omit<Filters, 'fields'> & Record<string, unknown> = { ...rest };
+  for (const [name, value] of Object.entries(fields ?? {})) query[`field.${name}`] = value;
+  return query;
 }
 
 function minimumLevel(text: string | undefined): LogLevel | undefined {
@@ -56,7 +79,7 @@ async function scope(server: Connection, ref: string | undefined): Promise<{ nod
  * Following from 0 would replay everything older than --since.
  */
 async function newestId(server: Connection, filters: Filters): Promise<number> {
-  const { records } = await call(server.api.GET('/api/v1/logs', { params: { query: { ...filters, limit: 1 } } }));
+  const { records } = await call(server.api.GET('/api/v1/logs', { params: { query: { ...restQuery(filters), limit: 1 } } }));
   return records[0]?.id ?? 0;
 }
 

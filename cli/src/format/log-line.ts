@@ -8,7 +8,17 @@ const LEVEL_COLOR: Record<LogRecordView['level'], Color> = { TRACE: 'gray', DEBU
 export function logLine(r: LogRecordView, names: Map<string, string>, color: boolean): string {
   const where = `${names.get(r.node_id) ?? r.node_id.slice(0, 8)}/${r.demo ?? 'system'}`;
   const text = lostLines(r) === null ? r.message : paint(logText(r), 'yellow', color);
-  return `${paint(timestamp(r.ts), 'gray', color)} ${where} ${paint(r.level.padEnd(5), LEVEL_COLOR[r.level], color)} ${text}`;
+  const fields = fieldsText(r.fields);
+  return `${paint(timestamp(r.ts), 'gray', color)} ${where} ${paint(r.level.padEnd(5), LEVEL_COLOR[r.level], color)} ${text}${fields ? ` ${paint(fields, 'cyan', color)}` : ''}`;
+}
+
+/** Markers the agent adds are shown otherwise (lost lines) or not at all. */
+const HIDDEN_FIELDS = new Set(['lost_lines', 'raw', 'split']);
+
+/** `camera=usb-0 fps=30`: strings as they are (quoted when they hold spaces), other values as JSON. */
+export function fieldsText(fields: Record<string, unknown> | null): string {
+  return Object.entries(fields ?? {}).filter(([k]) => !HIDDEN_FIELDS.has(k))
+    .map(([k, v]) => `${k}=${typeof v === 'string' && !/[\s"=]/.test(v) && v !== '' ? v : JSON.stringify(v)}`).join(' ');
 }
 
 /** The record as --json prints it: as the API serves it, with its node's name. */

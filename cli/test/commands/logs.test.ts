@@ -29,6 +29,26 @@ describe('dvic logs', () => {
     expect((await dvic(['logs', '-q', 'camera'], server().env)).stdout).toMatch(/ERROR camera lost\n$/);
   });
 
+  it('prints structured fields after the message and filters by them (--field or field.NAME=VALUE)', async () => {
+    const { demo } = await demoOn('cli-fields', 'cam');
+    const ts = new Date().toISOString();
+    await demo.write([
+      { ts, level: 'INFO', message: 'camera ready', fields: { camera: 'usb-0', fps: 30 } },
+      { ts, level: 'INFO', message: 'camera ready', fields: { camera: 'usb-1', note: 'two words' } },
+    ]);
+    const out = (await dvic(['logs', 'cli-fields'], server().env)).stdout;
+    expect(out).toMatch(/cli-fields\/cam INFO {2}camera ready camera=usb-0 fps=30\n/);
+    expect(out).toMatch(/camera ready camera=usb-1 note="two words"\n$/);
+    for (const args of [['--field', 'camera=usb-0'], ['field.camera=usb-0'], ['cli-fields', 'field.camera=usb-0', '--field', 'fps=30']]) {
+      const lines = (await dvic(['logs', ...args], server().env)).stdout.trim().split('\n');
+      expect(lines, args.join(' ')).toHaveLength(1);
+      expect(lines[0]).toMatch(/camera=usb-0/);
+    }
+    const bad = await dvic(['logs', '--field', 'nonsense'], server().env);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/field filter "nonsense" is not NAME=VALUE/);
+  });
+
   it('shows a record standing for lost lines as a warning with their count', async () => {
     const { demo } = await demoOn('cli-lossy', 'rotator');
     await demo.write([{ ts: new Date().toISOString(), level: 'WARN', message: 'a rotated file was deleted before it was read', lost_lines: 1234 }]);

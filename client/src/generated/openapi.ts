@@ -76,6 +76,107 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/auth/kiosk": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Wall mode for a TV: a read-only (viewer) API token becomes an HttpOnly cookie
+         * @description Only a token whose role is viewer is accepted (403 otherwise): the wall cannot change anything. Attempts count against the sign-in throttle.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        token: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            user: components["schemas"]["User"];
+                        };
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                507: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/auth/login": {
         parameters: {
             query?: never;
@@ -626,6 +727,239 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/demo-expectations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Label rules: every node with a label is expected to run a demo (e.g. room=hall runs kiosk) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            expectations: components["schemas"]["DemoExpectation"][];
+                        };
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        /** Expect a demo on every node with a label, optionally inside a schedule */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @description `key=value`, e.g. `room=hall` */
+                        label: string;
+                        /** @description Demo name */
+                        name: string;
+                        schedule?: components["schemas"]["DemoSchedule"] | null;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            expectation: components["schemas"]["DemoExpectation"];
+                        };
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                507: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/demo-expectations/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Remove a label rule */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Demo id */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            /** @description No fields: send {} */
+            requestBody: {
+                content: {
+                    "application/json": Record<string, never>;
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            expectation: components["schemas"]["DemoExpectation"];
+                        };
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                507: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/demos": {
         parameters: {
             query?: never;
@@ -633,12 +967,20 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Demo processes: alive or dead, lines and errors, of one node or all */
+        /**
+         * Every demo across the lab: (node, name) with its state, restarts and runs; problems first
+         * @description A demo is down when it is expected, inside its schedule (lab time zone), on a node that is not revoked, and not running.
+         */
         get: {
             parameters: {
                 query?: {
+                    down?: boolean;
+                    expected?: boolean;
+                    /** @description Node label: `key` or `key=value` */
+                    label?: string;
                     /** @description Node id, name or id prefix */
                     node?: string;
+                    state?: "running" | "stopped" | "crashed" | "restarting";
                 };
                 header?: never;
                 path?: never;
@@ -653,8 +995,17 @@ export interface paths {
                     };
                     content: {
                         "application/json": {
-                            demos: components["schemas"]["Demo"][];
+                            demos: components["schemas"]["LabDemo"][];
                         };
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
                     };
                 };
                 /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
@@ -692,6 +1043,254 @@ export interface paths {
         options?: never;
         head?: never;
         patch?: never;
+        trace?: never;
+    };
+    "/api/v1/demos/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One demo with its runs (newest first) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Demo id */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            demo: components["schemas"]["LabDemo"];
+                        };
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        /** Forget (dismiss) a demo that is not running; its logs stay, and it comes back if it runs again */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Demo id */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            /** @description No fields: send {} */
+            requestBody: {
+                content: {
+                    "application/json": Record<string, never>;
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            demo: components["schemas"]["LabDemo"];
+                        };
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                507: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        /** Mark a demo expected (or not), set its schedule (null: always) or its notes */
+        patch: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Demo id */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        expected?: boolean;
+                        notes?: string | null;
+                        schedule?: components["schemas"]["DemoSchedule"] | null;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            demo: components["schemas"]["LabDemo"];
+                        };
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                507: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
         trace?: never;
     };
     "/api/v1/devices": {
@@ -2343,7 +2942,7 @@ export interface paths {
         };
         /**
          * Search stored logs, newest first
-         * @description Filters combine. `q` is search text: words match word prefixes, "quoted phrases" adjacent words, case- and accent-insensitive (the same in the live tail, commands and audit). `since`/`until` take an RFC 3339 time, epoch milliseconds, or a duration back from now (`10m`, `2h`, `7d`). Pass `next_cursor` back as `cursor` for the next page.
+         * @description Filters combine. `field.<name>=<value>` keeps records whose structured field has that value (e.g. `field.camera=usb-0`; numbers, true, false and null by their text). `q` is search text: words match word prefixes, "quoted phrases" adjacent words, case- and accent-insensitive (the same in the live tail, commands and audit). `since`/`until` take an RFC 3339 time, epoch milliseconds, or a duration back from now (`10m`, `2h`, `7d`). Pass `next_cursor` back as `cursor` for the next page.
          */
         get: {
             parameters: {
@@ -4070,7 +4669,7 @@ export interface components {
         };
         /**
          * DemoView
-         * @description A demo process as the server tracks it.
+         * @description A demo process (one run of a demo) as the server tracks it.
          */
         Demo: {
             alive: boolean;
@@ -4081,9 +4680,16 @@ export interface components {
                 runtime?: string;
             } | null;
             demo: string;
+            /**
+             * @description How the run ended: exited (closed cleanly), killed (closed on a signal such as SIGTERM), vanished (died without a closing record); null while it runs.
+             * @enum {unknown}
+             */
+            ended: "exited" | "killed" | "vanished" | null;
             /** @description Records at ERROR or FATAL */
             error_count: number;
             executable: string | null;
+            /** @description Exit code from the closing record (the dvic-log wrapper knows it), else null. */
+            exit_code: number | null;
             exited_at: number | null;
             /** @description Owner of the log file on the node. */
             file_uid: number | null;
@@ -4098,6 +4704,37 @@ export interface components {
             /** @description False when the log file's owner is neither root nor the user its header claims (or the owner of the pid it names): another user may be impersonating this demo. */
             trusted: boolean;
             user: string | null;
+        };
+        /**
+         * DemoExpectation
+         * @description A label rule: every node whose labels include label_key=label_value is expected to run the demo `name` (inside the schedule). A matching node that never ran it shows it down.
+         */
+        DemoExpectation: {
+            /** @description Milliseconds since the Unix epoch, UTC. */
+            created_at: number;
+            id: string;
+            label_key: string;
+            label_value: string;
+            name: string;
+            /** @description When it is expected; null: always. */
+            schedule: {
+                /** @description HH:MM (24:00 = midnight); before open means past midnight */
+                close: string;
+                days: ("mon" | "tue" | "wed" | "thu" | "fri" | "sat" | "sun")[];
+                /** @description HH:MM */
+                open: string;
+            } | null;
+        };
+        /**
+         * DemoSchedule
+         * @description Opening hours in the lab's time zone (DVIC_LAB_TIMEZONE): the demo is expected on these days between open and close.
+         */
+        DemoSchedule: {
+            /** @description HH:MM (24:00 = midnight); before open means past midnight */
+            close: string;
+            days: ("mon" | "tue" | "wed" | "thu" | "fri" | "sat" | "sun")[];
+            /** @description HH:MM */
+            open: string;
         };
         /**
          * DeviceView
@@ -4340,6 +4977,92 @@ export interface components {
                 /** @description When the request may be tried again (429) */
                 retry_at?: number;
             };
+        };
+        /**
+         * LabDemo
+         * @description A demo: (node, demo name), across its runs (each process that opened a log file for it).
+         */
+        LabDemo: {
+            /** @description More than DVIC_CRASH_LOOP_RESTARTS restarts in DVIC_CRASH_LOOP_MINUTES. */
+            crash_loop: boolean;
+            /** @description Expected, inside its schedule, on a node that is not revoked, and not running (or restarting). */
+            down: boolean;
+            /** @description End of the latest run; null while it runs. */
+            ended_at: number | null;
+            error_count: number;
+            /** @description Expected on its node, set on the demo or by a label rule. */
+            expected: boolean;
+            /**
+             * @description demo: marked on the demo itself; label: by an expectation rule on the node's labels.
+             * @enum {unknown}
+             */
+            expected_by: "demo" | "label" | null;
+            id: string;
+            /** @description Whether now (lab time) is inside the schedule (always true without one). */
+            in_schedule: boolean;
+            /** @description Latest start, end or line of any run: an unexpected demo without runs past DVIC_DEMO_FORGET_DAYS is forgotten. */
+            last_activity_at: number;
+            /** @description The latest log message seen since the server started. */
+            last_line: string | null;
+            last_line_at: number | null;
+            line_count: number;
+            name: string;
+            node_id: string;
+            notes: string | null;
+            /** @description Runs kept after the first one. */
+            restarts: number;
+            /** @description Runs that began today (lab time) after an earlier run. */
+            restarts_today: number;
+            /** @description Runs, newest first. */
+            runs: {
+                alive: boolean;
+                argv: string[] | null;
+                container: {
+                    id?: string;
+                    name?: string;
+                    runtime?: string;
+                } | null;
+                demo: string;
+                /**
+                 * @description How the run ended: exited (closed cleanly), killed (closed on a signal such as SIGTERM), vanished (died without a closing record); null while it runs.
+                 * @enum {unknown}
+                 */
+                ended: "exited" | "killed" | "vanished" | null;
+                /** @description Records at ERROR or FATAL */
+                error_count: number;
+                executable: string | null;
+                /** @description Exit code from the closing record (the dvic-log wrapper knows it), else null. */
+                exit_code: number | null;
+                exited_at: number | null;
+                /** @description Owner of the log file on the node. */
+                file_uid: number | null;
+                last_line_at: number | null;
+                line_count: number;
+                node_id: string;
+                pid: number;
+                /** @description When alive last changed */
+                since: number;
+                started_at: number | null;
+                token: string;
+                /** @description False when the log file's owner is neither root nor the user its header claims (or the owner of the pid it names): another user may be impersonating this demo. */
+                trusted: boolean;
+                user: string | null;
+            }[];
+            /** @description When it is expected; null: always. */
+            schedule: {
+                /** @description HH:MM (24:00 = midnight); before open means past midnight */
+                close: string;
+                days: ("mon" | "tue" | "wed" | "thu" | "fri" | "sat" | "sun")[];
+                /** @description HH:MM */
+                open: string;
+            } | null;
+            /** @description Start of the latest run (uptime = now - started_at while it runs). */
+            started_at: number | null;
+            /**
+             * @description The latest run's: running; stopped (closed cleanly or exit code 0); crashed (died without a clean close, or a non-zero exit code); restarting (a new run began within the restart window of the last one ending).
+             * @enum {unknown}
+             */
+            state: "running" | "stopped" | "crashed" | "restarting";
         };
         /**
          * LogRecordView
@@ -4711,9 +5434,16 @@ export interface components {
                     runtime?: string;
                 } | null;
                 demo: string;
+                /**
+                 * @description How the run ended: exited (closed cleanly), killed (closed on a signal such as SIGTERM), vanished (died without a closing record); null while it runs.
+                 * @enum {unknown}
+                 */
+                ended: "exited" | "killed" | "vanished" | null;
                 /** @description Records at ERROR or FATAL */
                 error_count: number;
                 executable: string | null;
+                /** @description Exit code from the closing record (the dvic-log wrapper knows it), else null. */
+                exit_code: number | null;
                 exited_at: number | null;
                 /** @description Owner of the log file on the node. */
                 file_uid: number | null;

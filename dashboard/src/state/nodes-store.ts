@@ -50,7 +50,7 @@ function nodeEdit(m: LiveMessage): Edit | null {
       cpu: push(e.cpu, m.data.hardware.cpu.total_pct), temp: push(e.temp, hottest(m.data.hardware)),
     }));
     // Counts arrive with the node.updated that follows; here only the detailed list changes.
-    case 'node.demos': return (byId) => change(byId, m.data.node_id, (e) => ({ ...e, node: { ...e.node, demos: mergeDemos(e.node.demos, m.data.demos) } }));
+    case 'node.demos': return (byId) => change(byId, m.data.node_id, (e) => ({ ...e, node: { ...e.node, demos: mergeDemos(e.node.demos, m.data.demos, m.data.removed) } }));
     default: return null;
   }
 }
@@ -91,9 +91,10 @@ function seed(node: NodeView, kind: 'cpu' | 'temp'): number[] {
   return value === null ? [] : [value];
 }
 
-function mergeDemos(current: DemoView[] | undefined, changes: DemoView[]): DemoView[] {
+function mergeDemos(current: DemoView[] | undefined, changes: DemoView[], removed: string[] = []): DemoView[] {
   const byToken = new Map((current ?? []).map((d) => [d.token, d]));
   for (const d of changes) byToken.set(d.token, d);
+  for (const token of removed) byToken.delete(token);
   return [...byToken.values()];
 }
 

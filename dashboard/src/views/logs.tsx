@@ -1,8 +1,9 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks';
-import { isLogLevel, LOG_LEVELS, logText, lostLines, type LogRecordView, type LogsRecordsLiveMessage, type LogsSubscribeLiveMessage } from '@dvic/protocol/shared';
+import { fieldFilters, isLogLevel, LOG_LEVELS, logText, lostLines, type LogRecordView, type LogsRecordsLiveMessage, type LogsSubscribeLiveMessage } from '@dvic/protocol/shared';
 import { api, call } from '../api/client.js';
 import { live } from '../api/live.js';
 import { ErrorNotice } from '../components/error-notice.js';
+import { FieldChips } from '../components/field-chips.js';
 import { clockTime } from '../format.js';
 import { applyLogBatches, mergeRecords, resumeAfter } from '../state/logs-state.js';
 import { useLiveMessages, useNodes } from '../state/use-live.js';
@@ -17,21 +18,30 @@ interface Query {
   level: string;
   q: string;
   until: string;
+  /** Structured fields lines must have: field.<name>=<value> in the address. */
+  fields: Record<string, string>;
 }
 
 const fromLocation = (): Query => {
   const p = new URLSearchParams(location.search);
-  return { node: p.get('node') ?? '', demo: p.get('demo') ?? '', level: p.get('level') ?? '', q: p.get('q') ?? '', until: '' };
+  return { node: p.get('node') ?? '', demo: p.get('demo') ?? '', level: p.get('level') ?? '', q: p.get('q') ?? '', until: '', fields: fieldFilters(Object.fromEntries(p)) };
 };
 
 /** The filters both the search and the live tail take. */
-function filters({ node, demo, level, q }: Query): LogsSubscribeLiveMessage['data'] {
-  return { ...(node ? { node } : {}), ...(demo ? { demo } : {}), ...(isLogLevel(level) ? { level } : {}), ...(q ? { q } : {}) };
+function filters({ node, demo, level, q, fields }: Query): LogsSubscribeLiveMessage['data'] {
+  return { ...(node ? { node } : {}), ...(demo ? { demo } : {}), ...(isLogLevel(level) ? { level } : {}), ...(q ? { q } : {}), ...(Object.keys(fields).length ? { fields } : {}) };
+}
+
+/** The REST query of some filters: fields go as field.<name>=<value>. */
+function restQuery({ fields, ...rest }: LogsSubscribeLiveMessage['data']): Omit<LogsSubscribeLiveMessage['data'], 'fields'> {
+  const query: Omit<LogsSubscribeLiveMessage['data'], 'fields'> & Record<string, unknown> = { ...rest };
+  for (const [name, value] of Object.entries(fields ?? {})) query[`field.${name}`] = value;
+  return query;
 }
 
 function fetchPage(query: Query, cursor?: string) {
   const until = query.until ? { until: String(new Date(query.until).getTime()) } : {};
-  return call(api.GET('/api/v1/logs', { params: { query: { ...filters(query), ...until, limit: PAGE, ...(cursor ? { cursor } : {}) } } }));
+  return call(api.GET('/api/v1/logs', { params: { query: { ...restQuery(filters(query)), ...until, limit: PAGE, ...(cursor ? { cursor } : {}) } } }));
 }
 
 /** Each logs.subscribe of this page gets its own id: batches of a replaced one are told apart. */
@@ -95,8 +105,10 @@ export function Logs() {
     e.preventDefault();
     const f = new FormData(e.currentTarget as HTMLFormElement);
     const field = (name: string) => String(f.get(name) ?? '');
-    setQuery({ node: field('node'), demo: field('demo'), level: field('level'), q: field('q'), until: field('until') });
+    setQuery({ node: field('node'), demo: field('demo'), level: field('level'), q: field('q'), until: field('until'), fields: query.fields });
   };
+  const setFields = (fields: Record<string, string>) => setQuery({ ...query, fields });
+  const pickField = useCallback((name: string, value: string) => setQuery((q) => ({ ...q, fields: { ...q.fields, [name]: value } })), []);
 
   return (
     <section class="logs" aria-labelledby="logs-title">
@@ -114,16 +126,22 @@ export function Logs() {
         <label>Text <input name="q" type="search" defaultValue={query.q} placeholder="words, &quot;a phrase&quot;" /></label>
         <label>Jump to <input name="until" type="datetime-local" step="1" defaultValue={query.until} /></label>
         <button type="submit" class="primary">Search</button>
+        {Object.entries(query.fields).map(([k, v]) => (
+          <button type="button" key={k} class="chip" data-testid="field-filter" title="Remove this filter"
+            onClick={() => setFields(Object.fromEntries(Object.entries(query.fields).filter(([name]) => name !== k)))}>field.{k}={v} ✕</button>
+        ))}
         <label class="check"><input type="checkbox" checked={following} disabled={Boolean(query.until)} onChange={(e) => setFollow((e.currentTarget as HTMLInputElement).checked)} /> Follow</label>
       </form>
       <ErrorNotice error={error} fallback="search failed" />
-      <LogLines lines={lines} names={names} follow={following} onOlder={cursor ? older : null} />
+      <LogLines lines={lines} names={names} follow={following} onOlder={cursor ? older : null} onPick={pickField} />
     </section>
   );
 }
 
 /** Virtualised lines; while following, stays at the bottom unless the user scrolled up. */
-function LogLines({ lines, names, follow, onOlder }: { lines: LogRecordView[]; names: Map<string, string>; follow: boolean; onOlder: (() => void) | null }) {
+function LogLines({ lines, names, follow, onOlder, onPick }: {
+  lines: LogRecordView[]; names: Map<string, string>; follow: boolean; onOlder: (() => void) | null; onPick: (name: string, value: string) => void;
+}) {
   const box = useRef<HTMLDivElement>(null);
   const [scroll, setScroll] = useState(0);
   const [height, setHeight] = useState(600);
@@ -150,7 +168,7 @@ function LogLines({ lines, names, follow, onOlder }: { lines: LogRecordView[]; n
       {lines.length === 0 && <p class="muted empty">No log line matches.</p>}
       <div style={{ height: `${lines.length * LINE_HEIGHT}px`, position: 'relative' }}>
         <div style={{ transform: `translateY(${first * LINE_HEIGHT}px)` }}>
-          {lines.slice(first, last).map((r) => <LogLine key={r.id} record={r} names={names} />)}
+          {lines.slice(first, last).map((r) => <LogLine key={r.id} record={r} names={names} onPick={onPick} />)}
         </div>
       </div>
     </div>
@@ -158,14 +176,14 @@ function LogLines({ lines, names, follow, onOlder }: { lines: LogRecordView[]; n
 }
 
 /** One line; a marker for lines lost before the agent read them stands out as a warning. */
-function LogLine({ record: r, names }: { record: LogRecordView; names: Map<string, string> }) {
+function LogLine({ record: r, names, onPick }: { record: LogRecordView; names: Map<string, string>; onPick: (name: string, value: string) => void }) {
   const lost = lostLines(r) !== null;
   return (
     <div class={`log-line level-${r.level}${lost ? ' lost' : ''}`} data-level={r.level} data-id={r.id}>
       <time dateTime={new Date(r.ts).toISOString()}>{clockTime(r.ts)}</time>
       <span class="where">{names.get(r.node_id) ?? r.node_id.slice(0, 8)}/{r.demo ?? 'system'}</span>
       <span class="level">{r.level}</span>
-      <span class="message">{logText(r)}</span>
+      <span class="message">{logText(r)}<FieldChips fields={r.fields} onPick={onPick} /></span>
     </div>
   );
 }

@@ -4,7 +4,7 @@ import { AddMachineDialog } from '../components/add-machine-dialog.js';
 import { Sparkline } from '../components/sparkline.js';
 import { StatusBadge } from '../components/status.js';
 import { VirtualList } from '../components/virtual-list.js';
-import { celsius, diskPercent, duration, hottest, memoryPercent, percent } from '@dvic/protocol/shared';
+import { celsius, diskPercent, duration, HARDWARE_THRESHOLDS as T, hottest, memoryPercent, percent } from '@dvic/protocol/shared';
 import { level } from '../format.js';
 import { navigate, onLink } from '../router.js';
 import { agentProblemCount, agentProblemLines } from '../state/health.js';
@@ -100,10 +100,10 @@ class NodeRow extends Component<{ entry: NodeEntry; now: number; index: number }
           <span class="labels">{Object.entries(node.labels).map(([k, v]) => <span key={k} class="label">{k}={v}</span>)}</span>
         </span>
         <span role="cell"><StatusBadge status={node.status} since={node.status_since} now={now} /></span>
-        <span role="cell" class={`num ${level(cpu, 70, 90)}`} data-testid="cpu">{percent(cpu)}</span>
-        <span role="cell" class={`num ${level(mem, 80, 95)}`}>{percent(mem)}</span>
-        <span role="cell" class={`num ${level(disk, 85, 95)}`}>{percent(disk)}</span>
-        <span role="cell" class={`num temp ${level(temp, 70, 85)}`}>{celsius(temp)} <Sparkline values={entry.temp} label={`${node.name} temperature`} /></span>
+        <span role="cell" class={`num ${level(cpu, T.cpu.warn, T.cpu.bad)}`} data-testid="cpu">{percent(cpu)}</span>
+        <span role="cell" class={`num ${level(mem, T.memory.warn, T.memory.bad)}`}>{percent(mem)}</span>
+        <span role="cell" class={`num ${level(disk, T.disk.warn, T.disk.bad)}`}>{percent(disk)}</span>
+        <span role="cell" class={`num temp ${level(temp, T.temp.warn, T.temp.bad)}`}>{celsius(temp)} <Sparkline values={entry.temp} label={`${node.name} temperature`} /></span>
         <span role="cell" class="num">{hw ? duration(hw.uptime_s * 1000) : '–'}</span>
         <span role="cell" class="num">{node.demo_summary.total ? `${node.demo_summary.alive}/${node.demo_summary.total}` : '–'}</span>
         <span role="cell" class="muted">{node.agent_version ?? '–'}

@@ -79,7 +79,8 @@ export interface Logger {
   warn(message: string, fields?: Fields): void;
   error(message: string, fields?: Fields): void;
   fatal(message: string, fields?: Fields): void;
-  close(): void;
+  /** Ends the log with its closing record (docs/log-format.md): "exited" (with the code when known) or "killed". */
+  close(ended?: 'exited' | 'killed', exitCode?: number): void;
 }
 
 function startTime(): number | undefined {
@@ -149,9 +150,16 @@ class FileLogger implements Logger {
   error(message: string, fields?: Fields): void { this.log('ERROR', message, fields); }
   fatal(message: string, fields?: Fields): void { this.log('FATAL', message, fields); }
 
-  close(): void {
-    if (this.fd !== null) fs.closeSync(this.fd);
+  close(ended: 'exited' | 'killed' = 'exited', exitCode?: number): void {
+    if (this.fd === null) return;
+    try {
+      fs.writeSync(this.fd, closingRecord(new Date().toISOString(), ended, exitCode) + '\n');
+    } catch {
+      // a full disk: the server then sees the demo vanish
+    }
+    fs.closeSync(this.fd);
     this.fd = null;
+    OPEN_LOGGERS.delete(this);
   }
 
   /** A new live file, never an existing path (O_EXCL), with the header first. */
@@ -189,7 +197,35 @@ class FileLogger implements Logger {
   }
 }
 
+/** The last record of a run: how it ended, so the server tells a clean stop from a crash. */
+export function closingRecord(ts: string, ended: 'exited' | 'killed', exitCode?: number): string {
+  return formatRecord(ts, 'INFO', `demo ${ended}`, { dvic_end: ended, ...(exitCode === undefined ? {} : { exit_code: exitCode }) });
+}
+
+const OPEN_LOGGERS = new Set<FileLogger>();
+let watchingExit = false;
+
+/**
+ * A normal exit closes every open log with "exited" and its code; SIGTERM with "killed" when the
+ * program did not handle SIGTERM itself (then the process still ends by the signal).
+ */
+function watchExit(): void {
+  if (watchingExit) return;
+  watchingExit = true;
+  process.on('exit', (code) => { for (const log of [...OPEN_LOGGERS]) log.close('exited', code); });
+  const onTerm = (): void => {
+    if (process.listenerCount('SIGTERM') > 1) return; // the program handles SIGTERM: its exit closes the logs
+    for (const log of [...OPEN_LOGGERS]) log.close('killed');
+    process.removeListener('SIGTERM', onTerm);
+    process.kill(process.pid, 'SIGTERM');
+  };
+  process.on('SIGTERM', onTerm);
+}
+
 /** Creates /tmp/dvic_log_<token> for this demo and returns its logger. */
 export function open(options: OpenOptions): Logger {
-  return new FileLogger(options);
+  const log = new FileLogger(options);
+  OPEN_LOGGERS.add(log);
+  watchExit();
+  return log;
 }

@@ -12,10 +12,11 @@ const vectors = JSON.parse(fs.readFileSync(path.join(repoDir, 'protocol/vectors/
 /** A record line of a log file (docs/log-format.md). */
 interface FileRecord { ts: string; level: string; message: string; fields?: Record<string, unknown> }
 
-/** A log file as the agent reads it: the header, then the records. */
-function readLog(file: string): [LogFileHeader, ...FileRecord[]] {
+/** A log file as the agent reads it: the header, then the records (without the closing record unless asked). */
+function readLog(file: string, closing = false): [LogFileHeader, ...FileRecord[]] {
   const [header, ...records] = fs.readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as unknown);
-  return [header as LogFileHeader, ...(records as FileRecord[])];
+  const kept = (records as FileRecord[]).filter((r) => closing || r.fields?.dvic_end === undefined);
+  return [header as LogFileHeader, ...kept];
 }
 const validator = new ProtocolValidator();
 const HEADER_SCHEMA = 'https://dvic.devinci.fr/protocol/v1/log-header.json';
@@ -178,5 +179,31 @@ describe('rotation', () => {
     expect(rotatedAfter({}, '-1')).toBe(4);
     expect(rotatedAfter({ maxFiles: 2 }, '1')).toBe(2);
     expect(() => open({ demo: 'kiosk', directory: dir, maxFiles: -1 })).toThrow(/maxFiles/);
+  });
+});
+
+describe('the closing record', () => {
+  const lib = path.join(repoDir, 'libs/node/dist/cjs/index.js');
+  const run = (body: string) => {
+    const script = `const log = require(${JSON.stringify(lib)}).open({ demo: 'closing', directory: ${JSON.stringify(dir)} }); log.info('up'); ${body}`;
+    try {
+      execFileSync(process.execPath, ['-e', script], { stdio: 'ignore', timeout: 30_000 });
+    } catch {
+      // a non-zero exit or a signal is what some cases test
+    }
+    const [file] = fs.readdirSync(dir);
+    return readLog(path.join(dir, file!), true).slice(1) as FileRecord[];
+  };
+
+  it('is "exited" with the exit code on a normal exit', () => {
+    expect(run('process.exitCode = 3;').at(-1)?.fields).toEqual({ dvic_end: 'exited', exit_code: 3 });
+  });
+
+  it('is "killed" on SIGTERM, and the process still ends by the signal', () => {
+    expect(run("process.kill(process.pid, 'SIGTERM'); setTimeout(() => {}, 10000);").at(-1)?.fields).toEqual({ dvic_end: 'killed' });
+  });
+
+  it('is missing when the process is killed outright', () => {
+    expect(run("process.kill(process.pid, 'SIGKILL');").map((r) => r.message)).toEqual(['up']);
   });
 });

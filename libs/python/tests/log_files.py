@@ -22,11 +22,15 @@ def load_vectors():
     return load_protocol("vectors", "logs", "format.json")
 
 
-def read_lines(path):
-    """(header, [records]) of a log file; every line must be one JSON object."""
+def read_lines(path, closing=False):
+    """(header, [records]) of a log file; every line must be one JSON object. The closing record
+    a library writes when its demo ends is left out unless closing=True."""
     with open(path, encoding="utf-8") as f:
         lines = [json.loads(line) for line in f.read().splitlines()]
-    return lines[0], lines[1:]
+    records = lines[1:]
+    if not closing and records and "dvic_end" in records[-1].get("fields", {}):
+        records = records[:-1]
+    return lines[0], records
 
 
 # ---- the header schema (protocol/schemas/log-header.json), for the keywords it uses ---------

@@ -291,5 +291,68 @@ class WrapperTest(unittest.TestCase):
             self.assertIn(b"usage", result.stderr)
 
 
+
+class ClosingRecordTest(unittest.TestCase):
+    """The last record of a run tells the server how it ended (docs/log-format.md, "Closing record")."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, self.dir)
+        self.env = dict(os.environ, DVIC_LOG_DIR=self.dir, PYTHONPATH=PYTHON_LIB_DIR)
+
+    def last_record(self):
+        names = [n for n in os.listdir(self.dir) if n.startswith("dvic_log_")]
+        self.assertEqual(len(names), 1, names)
+        _, records = read_lines(os.path.join(self.dir, names[0]), closing=True)
+        return records[-1]
+
+    def demo(self, body):
+        script = "import dvic_log, sys, time\nlog = dvic_log.open(demo='closing')\nlog.info('up')\n" + body
+        proc = subprocess.Popen([PYTHON, "-c", script], env=self.env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        assert proc.stdout is not None
+        self.addCleanup(proc.stdout.close)
+        return proc
+
+    def ready(self, proc):
+        assert proc.stdout is not None
+        self.assertEqual(proc.stdout.readline().strip(), b"ready")
+
+    def test_a_normal_exit_writes_exited(self):
+        self.assertEqual(self.demo("").wait(30), 0)
+        self.assertEqual(self.last_record()["fields"], {"dvic_end": "exited"})
+
+    def test_an_uncaught_exception_writes_exit_code_1(self):
+        self.assertEqual(self.demo("raise RuntimeError('boom')").wait(30), 1)
+        self.assertEqual(self.last_record()["fields"], {"dvic_end": "exited", "exit_code": 1})
+
+    def test_sigterm_writes_killed_and_still_ends_the_process_by_the_signal(self):
+        proc = self.demo("print('ready', flush=True)\ntime.sleep(30)")
+        self.ready(proc)
+        proc.send_signal(signal.SIGTERM)
+        self.assertEqual(proc.wait(30), -signal.SIGTERM)
+        self.assertEqual(self.last_record()["fields"], {"dvic_end": "killed"})
+
+    def test_sigkill_writes_nothing(self):
+        proc = self.demo("print('ready', flush=True)\ntime.sleep(30)")
+        self.ready(proc)
+        proc.kill()
+        proc.wait(30)
+        self.assertEqual(self.last_record()["message"], "up")
+
+    def test_a_forked_child_exiting_does_not_end_the_parents_run(self):
+        self.assertEqual(self.demo("import os\npid = os.fork()\nif pid == 0:\n    sys.exit(0)\nos.waitpid(pid, 0)\nlog.info('after child')").wait(30), 0)
+        names = [n for n in os.listdir(self.dir) if n.startswith("dvic_log_")]
+        _, records = read_lines(os.path.join(self.dir, names[0]), closing=True)
+        self.assertEqual([r["message"] for r in records], ["up", "after child", "demo exited"])
+
+    def test_the_wrapper_writes_the_exit_code_and_tells_a_stop_from_a_kill(self):
+        for script, fields in (("exit 3", {"dvic_end": "exited", "exit_code": 3}), ("kill -9 $$", {"dvic_end": "exited", "exit_code": 137}),
+                               ("kill -TERM $$", {"dvic_end": "killed", "exit_code": 143}), ("true", {"dvic_end": "exited", "exit_code": 0})):
+            for name in os.listdir(self.dir):
+                os.unlink(os.path.join(self.dir, name))
+            subprocess.run([PYTHON, WRAPPER, "--demo", "w", "--quiet", "--", "sh", "-c", script], env=self.env, timeout=30)
+            self.assertEqual(self.last_record()["fields"], fields, script)
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -495,9 +495,96 @@ export const schemas = [
   },
   {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://dvic.devinci.fr/protocol/v1/api/demo-expectation.json",
+    "title": "DemoExpectation",
+    "description": "A label rule: every node whose labels include label_key=label_value is expected to run the demo `name` (inside the schedule). A matching node that never ran it shows it down.",
+    "type": "object",
+    "required": [
+      "id",
+      "label_key",
+      "label_value",
+      "name",
+      "schedule",
+      "created_at"
+    ],
+    "properties": {
+      "id": {
+        "$ref": "../common.json#/$defs/uuid"
+      },
+      "label_key": {
+        "type": "string",
+        "maxLength": 64
+      },
+      "label_value": {
+        "type": "string",
+        "maxLength": 256
+      },
+      "name": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 128
+      },
+      "schedule": {
+        "description": "When it is expected; null: always.",
+        "anyOf": [
+          {
+            "$ref": "demo-schedule.json"
+          },
+          {
+            "type": "null"
+          }
+        ]
+      },
+      "created_at": {
+        "$ref": "../common.json#/$defs/epochMs"
+      }
+    }
+  },
+  {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://dvic.devinci.fr/protocol/v1/api/demo-schedule.json",
+    "title": "DemoSchedule",
+    "description": "Opening hours in the lab's time zone (DVIC_LAB_TIMEZONE): the demo is expected on these days between open and close.",
+    "type": "object",
+    "additionalProperties": false,
+    "required": [
+      "days",
+      "open",
+      "close"
+    ],
+    "properties": {
+      "days": {
+        "type": "array",
+        "uniqueItems": true,
+        "items": {
+          "enum": [
+            "mon",
+            "tue",
+            "wed",
+            "thu",
+            "fri",
+            "sat",
+            "sun"
+          ]
+        }
+      },
+      "open": {
+        "type": "string",
+        "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$",
+        "description": "HH:MM"
+      },
+      "close": {
+        "type": "string",
+        "pattern": "^([01][0-9]|2[0-4]):[0-5][0-9]$",
+        "description": "HH:MM (24:00 = midnight); before open means past midnight"
+      }
+    }
+  },
+  {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
     "$id": "https://dvic.devinci.fr/protocol/v1/api/demo.json",
     "title": "DemoView",
-    "description": "A demo process as the server tracks it.",
+    "description": "A demo process (one run of a demo) as the server tracks it.",
     "type": "object",
     "required": [
       "node_id",
@@ -516,7 +603,9 @@ export const schemas = [
       "line_count",
       "error_count",
       "file_uid",
-      "trusted"
+      "trusted",
+      "ended",
+      "exit_code"
     ],
     "properties": {
       "node_id": {
@@ -620,6 +709,22 @@ export const schemas = [
       "trusted": {
         "type": "boolean",
         "description": "False when the log file's owner is neither root nor the user its header claims (or the owner of the pid it names): another user may be impersonating this demo."
+      },
+      "ended": {
+        "description": "How the run ended: exited (closed cleanly), killed (closed on a signal such as SIGTERM), vanished (died without a closing record); null while it runs.",
+        "enum": [
+          "exited",
+          "killed",
+          "vanished",
+          null
+        ]
+      },
+      "exit_code": {
+        "description": "Exit code from the closing record (the dvic-log wrapper knows it), else null.",
+        "type": [
+          "integer",
+          "null"
+        ]
       }
     }
   },
@@ -1291,6 +1396,160 @@ export const schemas = [
               }
             }
           }
+        }
+      }
+    }
+  },
+  {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://dvic.devinci.fr/protocol/v1/api/lab-demo.json",
+    "title": "LabDemo",
+    "description": "A demo: (node, demo name), across its runs (each process that opened a log file for it).",
+    "type": "object",
+    "required": [
+      "id",
+      "node_id",
+      "name",
+      "state",
+      "down",
+      "expected",
+      "expected_by",
+      "schedule",
+      "in_schedule",
+      "notes",
+      "restarts",
+      "restarts_today",
+      "crash_loop",
+      "started_at",
+      "ended_at",
+      "last_line",
+      "last_line_at",
+      "line_count",
+      "error_count",
+      "last_activity_at",
+      "runs"
+    ],
+    "properties": {
+      "id": {
+        "$ref": "../common.json#/$defs/uuid"
+      },
+      "node_id": {
+        "$ref": "../common.json#/$defs/uuid"
+      },
+      "name": {
+        "type": "string",
+        "maxLength": 128
+      },
+      "state": {
+        "enum": [
+          "running",
+          "stopped",
+          "crashed",
+          "restarting"
+        ],
+        "description": "The latest run's: running; stopped (closed cleanly or exit code 0); crashed (died without a clean close, or a non-zero exit code); restarting (a new run began within the restart window of the last one ending)."
+      },
+      "down": {
+        "type": "boolean",
+        "description": "Expected, inside its schedule, on a node that is not revoked, and not running (or restarting)."
+      },
+      "expected": {
+        "type": "boolean",
+        "description": "Expected on its node, set on the demo or by a label rule."
+      },
+      "expected_by": {
+        "enum": [
+          "demo",
+          "label",
+          null
+        ],
+        "description": "demo: marked on the demo itself; label: by an expectation rule on the node's labels."
+      },
+      "schedule": {
+        "description": "When it is expected; null: always.",
+        "anyOf": [
+          {
+            "$ref": "demo-schedule.json"
+          },
+          {
+            "type": "null"
+          }
+        ]
+      },
+      "in_schedule": {
+        "type": "boolean",
+        "description": "Whether now (lab time) is inside the schedule (always true without one)."
+      },
+      "notes": {
+        "type": [
+          "string",
+          "null"
+        ],
+        "maxLength": 2000
+      },
+      "restarts": {
+        "type": "integer",
+        "minimum": 0,
+        "description": "Runs kept after the first one."
+      },
+      "restarts_today": {
+        "type": "integer",
+        "minimum": 0,
+        "description": "Runs that began today (lab time) after an earlier run."
+      },
+      "crash_loop": {
+        "type": "boolean",
+        "description": "More than DVIC_CRASH_LOOP_RESTARTS restarts in DVIC_CRASH_LOOP_MINUTES."
+      },
+      "started_at": {
+        "type": [
+          "integer",
+          "null"
+        ],
+        "minimum": 0,
+        "description": "Start of the latest run (uptime = now - started_at while it runs)."
+      },
+      "ended_at": {
+        "type": [
+          "integer",
+          "null"
+        ],
+        "minimum": 0,
+        "description": "End of the latest run; null while it runs."
+      },
+      "last_line": {
+        "type": [
+          "string",
+          "null"
+        ],
+        "maxLength": 1024,
+        "description": "The latest log message seen since the server started."
+      },
+      "last_line_at": {
+        "type": [
+          "integer",
+          "null"
+        ],
+        "minimum": 0
+      },
+      "line_count": {
+        "type": "integer",
+        "minimum": 0
+      },
+      "error_count": {
+        "type": "integer",
+        "minimum": 0
+      },
+      "last_activity_at": {
+        "type": "integer",
+        "minimum": 0,
+        "description": "Latest start, end or line of any run: an unexpected demo without runs past DVIC_DEMO_FORGET_DAYS is forgotten."
+      },
+      "runs": {
+        "type": "array",
+        "description": "Runs, newest first.",
+        "items": {
+          "$ref": "demo.json"
         }
       }
     }
@@ -2001,6 +2260,74 @@ export const schemas = [
   },
   {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://dvic.devinci.fr/protocol/v1/live/demo.removed.json",
+    "title": "Demos forgotten",
+    "description": "Demos dismissed, forgotten after DVIC_DEMO_FORGET_DAYS without runs, or whose node was deleted (their logs stay).",
+    "x-direction": "server-to-client",
+    "type": "object",
+    "required": [
+      "type",
+      "data"
+    ],
+    "properties": {
+      "type": {
+        "const": "demo.removed"
+      },
+      "id": {
+        "$ref": "../common.json#/$defs/messageId"
+      },
+      "data": {
+        "type": "object",
+        "required": [
+          "ids"
+        ],
+        "properties": {
+          "ids": {
+            "type": "array",
+            "items": {
+              "$ref": "../common.json#/$defs/uuid"
+            }
+          }
+        }
+      }
+    }
+  },
+  {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://dvic.devinci.fr/protocol/v1/live/demo.updated.json",
+    "title": "Demos changed",
+    "description": "Demos whose state, runs, lines or settings changed (as GET /api/v1/demos lists them).",
+    "x-direction": "server-to-client",
+    "type": "object",
+    "required": [
+      "type",
+      "data"
+    ],
+    "properties": {
+      "type": {
+        "const": "demo.updated"
+      },
+      "id": {
+        "$ref": "../common.json#/$defs/messageId"
+      },
+      "data": {
+        "type": "object",
+        "required": [
+          "demos"
+        ],
+        "properties": {
+          "demos": {
+            "type": "array",
+            "items": {
+              "$ref": "../api/lab-demo.json"
+            }
+          }
+        }
+      }
+    }
+  },
+  {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
     "$id": "https://dvic.devinci.fr/protocol/v1/live/device.removed.json",
     "title": "Device removed.",
     "description": "Device removed.",
@@ -2347,6 +2674,18 @@ export const schemas = [
             "type": "integer",
             "minimum": 0,
             "description": "Send stored records with a larger id first (0: all of them; absent: only new ones)"
+          },
+          "fields": {
+            "type": "object",
+            "maxProperties": 16,
+            "propertyNames": {
+              "pattern": "^[A-Za-z0-9_.-]{1,64}$"
+            },
+            "additionalProperties": {
+              "type": "string",
+              "maxLength": 256
+            },
+            "description": "Structured fields the record must have with these values, as field.<name>=<value> in GET /api/v1/logs"
           }
         }
       }
@@ -2381,7 +2720,7 @@ export const schemas = [
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "$id": "https://dvic.devinci.fr/protocol/v1/live/node.demos.json",
     "title": "Demo processes changed",
-    "description": "Demo processes of a node that started, died or were first seen; removed lists dead ones forgotten (a node keeps its newest 100 dead runs).",
+    "description": "Demo processes of a node that started, died or were first seen; removed lists dead ones forgotten (a node keeps the newest 20 ended runs of each demo, 1,000 in all).",
     "x-direction": "server-to-client",
     "type": "object",
     "required": [
@@ -4454,6 +4793,8 @@ export const liveTable = {
   'command.updated': { id: 'https://dvic.devinci.fr/protocol/v1/live/command.updated.json', direction: 'server-to-client' },
   'commands.subscribe': { id: 'https://dvic.devinci.fr/protocol/v1/live/commands.subscribe.json', direction: 'client-to-server' },
   'commands.unsubscribe': { id: 'https://dvic.devinci.fr/protocol/v1/live/commands.unsubscribe.json', direction: 'client-to-server' },
+  'demo.removed': { id: 'https://dvic.devinci.fr/protocol/v1/live/demo.removed.json', direction: 'server-to-client' },
+  'demo.updated': { id: 'https://dvic.devinci.fr/protocol/v1/live/demo.updated.json', direction: 'server-to-client' },
   'device.removed': { id: 'https://dvic.devinci.fr/protocol/v1/live/device.removed.json', direction: 'server-to-client' },
   'device.status': { id: 'https://dvic.devinci.fr/protocol/v1/live/device.status.json', direction: 'server-to-client' },
   'device.updated': { id: 'https://dvic.devinci.fr/protocol/v1/live/device.updated.json', direction: 'server-to-client' },

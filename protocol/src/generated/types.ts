@@ -109,7 +109,45 @@ export interface CommandView {
 }
 
 /**
- * A demo process as the server tracks it.
+ * A label rule: every node whose labels include label_key=label_value is expected to run the demo `name` (inside the schedule). A matching node that never ran it shows it down.
+ */
+
+export interface DemoExpectation {
+  id: string;
+  label_key: string;
+  label_value: string;
+  name: string;
+  /**
+   * When it is expected; null: always.
+   */
+  schedule: DemoSchedule | null;
+  /**
+   * Milliseconds since the Unix epoch, UTC.
+   */
+  created_at: number;
+}
+/**
+ * Opening hours in the lab's time zone (DVIC_LAB_TIMEZONE): the demo is expected on these days between open and close.
+ */
+
+export interface DemoSchedule {
+  days: ("mon" | "tue" | "wed" | "thu" | "fri" | "sat" | "sun")[];
+  /**
+   * HH:MM
+   */
+  open: string;
+  /**
+   * HH:MM (24:00 = midnight); before open means past midnight
+   */
+  close: string;
+}
+
+/**
+ * Opening hours in the lab's time zone (DVIC_LAB_TIMEZONE): the demo is expected on these days between open and close.
+ */
+
+/**
+ * A demo process (one run of a demo) as the server tracks it.
  */
 
 export interface DemoView {
@@ -146,6 +184,14 @@ export interface DemoView {
    * False when the log file's owner is neither root nor the user its header claims (or the owner of the pid it names): another user may be impersonating this demo.
    */
   trusted: boolean;
+  /**
+   * How the run ended: exited (closed cleanly), killed (closed on a signal such as SIGTERM), vanished (died without a closing record); null while it runs.
+   */
+  ended: "exited" | "killed" | "vanished" | null;
+  /**
+   * Exit code from the closing record (the dvic-log wrapper knows it), else null.
+   */
+  exit_code: number | null;
 }
 
 /**
@@ -753,6 +799,79 @@ export interface ErrorBody {
 }
 
 /**
+ * A demo: (node, demo name), across its runs (each process that opened a log file for it).
+ */
+
+export interface LabDemo {
+  id: string;
+  node_id: string;
+  name: string;
+  /**
+   * The latest run's: running; stopped (closed cleanly or exit code 0); crashed (died without a clean close, or a non-zero exit code); restarting (a new run began within the restart window of the last one ending).
+   */
+  state: "running" | "stopped" | "crashed" | "restarting";
+  /**
+   * Expected, inside its schedule, on a node that is not revoked, and not running (or restarting).
+   */
+  down: boolean;
+  /**
+   * Expected on its node, set on the demo or by a label rule.
+   */
+  expected: boolean;
+  /**
+   * demo: marked on the demo itself; label: by an expectation rule on the node's labels.
+   */
+  expected_by: "demo" | "label" | null;
+  /**
+   * When it is expected; null: always.
+   */
+  schedule: DemoSchedule | null;
+  /**
+   * Whether now (lab time) is inside the schedule (always true without one).
+   */
+  in_schedule: boolean;
+  notes: string | null;
+  /**
+   * Runs kept after the first one.
+   */
+  restarts: number;
+  /**
+   * Runs that began today (lab time) after an earlier run.
+   */
+  restarts_today: number;
+  /**
+   * More than DVIC_CRASH_LOOP_RESTARTS restarts in DVIC_CRASH_LOOP_MINUTES.
+   */
+  crash_loop: boolean;
+  /**
+   * Start of the latest run (uptime = now - started_at while it runs).
+   */
+  started_at: number | null;
+  /**
+   * End of the latest run; null while it runs.
+   */
+  ended_at: number | null;
+  /**
+   * The latest log message seen since the server started.
+   */
+  last_line: string | null;
+  last_line_at: number | null;
+  line_count: number;
+  error_count: number;
+  /**
+   * Latest start, end or line of any run: an unexpected demo without runs past DVIC_DEMO_FORGET_DAYS is forgotten.
+   */
+  last_activity_at: number;
+  /**
+   * Runs, newest first.
+   */
+  runs: DemoView[];
+}
+/**
+ * Opening hours in the lab's time zone (DVIC_LAB_TIMEZONE): the demo is expected on these days between open and close.
+ */
+
+/**
  * A log record as the server stores and serves it (GET /api/v1/logs and the live tail).
  */
 
@@ -1015,7 +1134,7 @@ export interface AgentStatus {
   };
 }
 /**
- * A demo process as the server tracks it.
+ * A demo process (one run of a demo) as the server tracks it.
  */
 
 /**
@@ -1227,6 +1346,39 @@ export interface CommandsUnsubscribeLiveMessage {
 }
 
 /**
+ * Demos dismissed, forgotten after DVIC_DEMO_FORGET_DAYS without runs, or whose node was deleted (their logs stay).
+ */
+
+export interface DemoRemovedLiveMessage {
+  type: "demo.removed";
+  /**
+   * Correlates a request with its response; chosen by the sender, unique per connection.
+   */
+  id?: string;
+  data: {
+    ids: string[];
+  };
+}
+
+/**
+ * Demos whose state, runs, lines or settings changed (as GET /api/v1/demos lists them).
+ */
+
+export interface DemoUpdatedLiveMessage {
+  type: "demo.updated";
+  /**
+   * Correlates a request with its response; chosen by the sender, unique per connection.
+   */
+  id?: string;
+  data: {
+    demos: LabDemo[];
+  };
+}
+/**
+ * A demo: (node, demo name), across its runs (each process that opened a log file for it).
+ */
+
+/**
  * Device removed.
  */
 
@@ -1412,6 +1564,12 @@ export interface LogsSubscribeLiveMessage {
      * Send stored records with a larger id first (0: all of them; absent: only new ones)
      */
     after_id?: number;
+    /**
+     * Structured fields the record must have with these values, as field.<name>=<value> in GET /api/v1/logs
+     */
+    fields?: {
+      [k: string]: string;
+    };
   };
 }
 
@@ -1429,7 +1587,7 @@ export interface LogsUnsubscribeLiveMessage {
 }
 
 /**
- * Demo processes of a node that started, died or were first seen; removed lists dead ones forgotten (a node keeps its newest 100 dead runs).
+ * Demo processes of a node that started, died or were first seen; removed lists dead ones forgotten (a node keeps the newest 20 ended runs of each demo, 1,000 in all).
  */
 
 export interface NodeDemosLiveMessage {
@@ -1448,7 +1606,7 @@ export interface NodeDemosLiveMessage {
   };
 }
 /**
- * A demo process as the server tracks it.
+ * A demo process (one run of a demo) as the server tracks it.
  */
 
 /**
@@ -2189,6 +2347,6 @@ export type AgentToServerMessage = AgentStatusMessage | DemoLogsMessage | DemoSt
 
 export type ServerToAgentMessage = ChallengeMessage | ConfigPushMessage | DeployRequestMessage | ErrorMessage | ExecCancelMessage | ExecRequestMessage | LogsAckMessage | LogsNackMessage | TerminalCloseMessage | TerminalOpenMessage | TerminalResizeMessage | TunnelCloseMessage | TunnelOpenMessage | UpdateRequestMessage | WelcomeMessage;
 
-export type LiveMessage = CommandOutputLiveMessage | CommandUpdatedLiveMessage | DeviceRemovedLiveMessage | DeviceStatusLiveMessage | DeviceUpdatedLiveMessage | DevicesSeenLiveMessage | EnrollmentUpdatedLiveMessage | LiveErrorLiveMessage | LogsRecordsLiveMessage | NodeDemosLiveMessage | NodeHardwareLiveMessage | NodeRemovedLiveMessage | NodeStatusLiveMessage | NodeUpdatedLiveMessage | ServerStatusLiveMessage | SnapshotLiveMessage;
+export type LiveMessage = CommandOutputLiveMessage | CommandUpdatedLiveMessage | DemoRemovedLiveMessage | DemoUpdatedLiveMessage | DeviceRemovedLiveMessage | DeviceStatusLiveMessage | DeviceUpdatedLiveMessage | DevicesSeenLiveMessage | EnrollmentUpdatedLiveMessage | LiveErrorLiveMessage | LogsRecordsLiveMessage | NodeDemosLiveMessage | NodeHardwareLiveMessage | NodeRemovedLiveMessage | NodeStatusLiveMessage | NodeUpdatedLiveMessage | ServerStatusLiveMessage | SnapshotLiveMessage;
 
 export type LiveClientMessage = CommandsSubscribeLiveMessage | CommandsUnsubscribeLiveMessage | LogsSubscribeLiveMessage | LogsUnsubscribeLiveMessage;

@@ -15,3 +15,14 @@ export function diskPercent(hw: HardwareState | null): number | null {
 /** The hottest temperature sensor, in °C. */
 export const hottest = (hw: HardwareState | null): number | null =>
   hw && hw.temperatures.length ? Math.max(...hw.temperatures.map((t) => t.celsius)) : null;
+
+/**
+ * When a machine's value is a warning or a problem: one set, for the overview, the wall and alerts
+ * (percent, °C).
+ */
+export const HARDWARE_THRESHOLDS = {
+  cpu: { warn: 70, bad: 90 },
+  memory: { warn: 80, bad: 95 },
+  disk: { warn: 85, bad: 95 },
+  temp: { warn: 70, bad: 85 },
+} as const;

@@ -9,10 +9,30 @@ type ReportedDemo = DemoStateMessage['data']['demos'][number];
 export interface DemoRegistryEvents {
   /** Demos that changed, and the tokens of dead ones forgotten. */
   changed: [{ node_id: string; demos: DemoView[]; removed?: string[] }];
+  /** Runs that stored lines (their counters, last line or how they ended changed). */
+  lines: [{ node_id: string; demos: DemoView[] }];
 }
 
-/** Dead demo processes a node keeps (the newest); older ones are forgotten. */
-export const MAX_DEAD_RUNS_PER_NODE = 100;
+/**
+ * The closing record the libraries write on a clean exit or SIGTERM (docs/log-format.md):
+ * fields.dvic_end is "exited" or "killed", fields.exit_code the code when known.
+ */
+export type Closing = { ended: 'exited' | 'killed'; exit_code: number | null };
+
+export function closingOf(record: Pick<StoredLog, 'fields'>): Closing | null {
+  const end = record.fields?.dvic_end;
+  if (end !== 'exited' && end !== 'killed') return null;
+  const code = record.fields?.exit_code;
+  return { ended: end, exit_code: typeof code === 'number' && Number.isInteger(code) ? code : null };
+}
+
+/** The longest last line kept per run (the demos page shows it). */
+const LAST_LINE_CHARS = 1024;
+
+/** Ended runs kept per demo (the newest: its restarts and time line); older ones are forgotten. */
+export const MAX_DEAD_RUNS_PER_DEMO = 20;
+/** And per node, over all its demos. */
+export const MAX_DEAD_RUNS_PER_NODE = 1000;
 
 /** The demo a log batch belongs to. */
 export interface DemoRef {
@@ -24,11 +44,14 @@ export interface DemoRef {
 function lineCounts(records: StoredLog[]): { lines: number; errors: number; lastLineAt: number } {
   let errors = 0;
   let lastLineAt = 0;
+  let lines = 0;
   for (const r of records) {
+    if (closingOf(r)) continue; // a marker the library wrote, not a line of the demo
+    lines++;
     if (r.level === 'ERROR' || r.level === 'FATAL') errors++;
     if (r.ts > lastLineAt) lastLineAt = r.ts;
   }
-  return { lines: records.length, errors, lastLineAt };
+  return { lines, errors, lastLineAt };
 }
 
 const parseTime = (text: string | undefined): number | null => {
@@ -43,6 +66,8 @@ const parseTime = (text: string | undefined): number | null => {
  */
 export class DemoRegistry extends EventEmitter<DemoRegistryEvents> {
   private readonly byNode = new Map<string, Map<string, DemoView>>();
+  /** The latest message of each run, since the server started (token -> text). */
+  private readonly lastLines = new Map<string, string>();
 
   constructor(private readonly repository: DemosRepository, private readonly deferred: WriteScheduler = writeNow) {
     super();
@@ -51,6 +76,35 @@ export class DemoRegistry extends EventEmitter<DemoRegistryEvents> {
 
   list(nodeId: string): DemoView[] {
     return [...(this.byNode.get(nodeId)?.values() ?? [])].sort((a, b) => a.demo.localeCompare(b.demo) || b.since - a.since);
+  }
+
+  /** Every node with demo runs. */
+  nodeIds(): string[] {
+    return [...this.byNode.keys()];
+  }
+
+  /** The runs of one demo, newest first. */
+  runsOf(nodeId: string, name: string): DemoView[] {
+    const runs = [...(this.byNode.get(nodeId)?.values() ?? [])].filter((d) => d.demo === name);
+    // A live run is newer than any ended one (without a start time, `since` is when it died).
+    return runs.sort((a, b) => Number(b.alive) - Number(a.alive) || (b.started_at ?? b.since) - (a.started_at ?? a.since));
+  }
+
+  lastLine(token: string): string | null {
+    return this.lastLines.get(token) ?? null;
+  }
+
+  /** Forgets every run of a demo (its logs stay). */
+  forgetDemo(nodeId: string, name: string): void {
+    const table = this.table(nodeId);
+    const tokens = this.runsOf(nodeId, name).map((d) => d.token);
+    if (!tokens.length) return;
+    for (const token of tokens) {
+      table.delete(token);
+      this.lastLines.delete(token);
+    }
+    this.deferred.run(`demo-forget:${nodeId}:${tokens[0]}`, () => this.repository.forget(nodeId, tokens));
+    this.emit('changed', { node_id: nodeId, demos: [], removed: tokens });
   }
 
   summary(nodeId: string): { total: number; alive: number } {
@@ -71,7 +125,7 @@ export class DemoRegistry extends EventEmitter<DemoRegistryEvents> {
     }
     if (full) {
       for (const demo of table.values()) {
-        if (!seen.has(demo.token) && demo.alive) changed.push({ ...demo, alive: false, since: now, exited_at: demo.exited_at ?? now });
+        if (!seen.has(demo.token) && demo.alive) changed.push({ ...demo, alive: false, since: now, exited_at: demo.exited_at ?? now, ended: demo.ended ?? 'vanished' });
       }
     }
     for (const demo of changed) table.set(demo.token, demo);
@@ -83,14 +137,24 @@ export class DemoRegistry extends EventEmitter<DemoRegistryEvents> {
   }
 
   /**
-   * Demo processes that come and go by the thousand must not pile up: a node keeps every live one
-   * and its newest dead ones (their logs stay stored).
+   * Demo processes that come and go by the thousand must not pile up: a node keeps every live run
+   * and the newest ended runs of each demo (their logs stay stored).
    */
   private forgetOldRuns(nodeId: string, table: Map<string, DemoView>): string[] {
     const dead = [...table.values()].filter((d) => !d.alive);
-    if (dead.length <= MAX_DEAD_RUNS_PER_NODE) return [];
-    const old = dead.sort((a, b) => b.since - a.since).slice(MAX_DEAD_RUNS_PER_NODE).map((d) => d.token);
-    for (const token of old) table.delete(token);
+    const perDemo = new Map<string, number>();
+    for (const d of dead) perDemo.set(d.demo, (perDemo.get(d.demo) ?? 0) + 1);
+    if (dead.length <= MAX_DEAD_RUNS_PER_NODE && [...perDemo.values()].every((n) => n <= MAX_DEAD_RUNS_PER_DEMO)) return [];
+    const kept = new Map<string, number>();
+    const old = dead.sort((a, b) => b.since - a.since).filter((d, i) => {
+      const n = (kept.get(d.demo) ?? 0) + 1;
+      kept.set(d.demo, n);
+      return n > MAX_DEAD_RUNS_PER_DEMO || i >= MAX_DEAD_RUNS_PER_NODE;
+    }).map((d) => d.token);
+    for (const token of old) {
+      table.delete(token);
+      this.lastLines.delete(token);
+    }
     this.deferred.run(`demo-forget:${nodeId}:${old[0]}`, () => this.repository.forget(nodeId, old));
     return old;
   }
@@ -102,16 +166,36 @@ export class DemoRegistry extends EventEmitter<DemoRegistryEvents> {
 
   /** The same, in memory, once the transaction committed. */
   countLines(demo: DemoRef, records: StoredLog[], now = Date.now()): void {
-    const table = this.table(demo.nodeId);
-    const view = table.get(demo.token) ?? {
-      node_id: demo.nodeId, token: demo.token, demo: demo.name, pid: 0, user: null, executable: null, argv: null, container: null,
-      alive: true, since: now, started_at: null, exited_at: null, last_line_at: null, line_count: 0, error_count: 0, file_uid: null, trusted: true,
-    };
-    table.set(demo.token, view);
+    const view = this.runOf(demo, now);
     const counts = lineCounts(records);
     view.line_count += counts.lines;
     view.error_count += counts.errors;
     view.last_line_at = Math.max(view.last_line_at ?? 0, counts.lastLineAt);
+    const last = records.at(-1);
+    if (last) this.lastLines.set(demo.token, last.message.slice(0, LAST_LINE_CHARS));
+    this.emit('lines', { node_id: demo.nodeId, demos: [view] });
+  }
+
+  /** How a run ended, from its closing record (which is not stored as a line). */
+  recordClosing(demo: DemoRef, closing: Closing, now = Date.now()): void {
+    const view = Object.assign(this.runOf(demo, now), closing);
+    this.deferred.run(`demo:${demo.nodeId}:${demo.token}`, () => this.repository.upsert(view));
+    this.emit('lines', { node_id: demo.nodeId, demos: [view] });
+  }
+
+  /** The run a log batch belongs to (logs may come before the agent's state says it runs). */
+  private runOf(demo: DemoRef, now: number): DemoView {
+    const table = this.table(demo.nodeId);
+    let view = table.get(demo.token);
+    if (!view) {
+      view = {
+        node_id: demo.nodeId, token: demo.token, demo: demo.name, pid: 0, user: null, executable: null, argv: null, container: null,
+        alive: true, since: now, started_at: null, exited_at: null, last_line_at: null, line_count: 0, error_count: 0, file_uid: null, trusted: true,
+        ended: null, exit_code: null,
+      };
+      table.set(demo.token, view);
+    }
+    return view;
   }
 
   private merge(nodeId: string, before: DemoView | undefined, r: ReportedDemo, now: number): DemoView {
@@ -124,6 +208,8 @@ export class DemoRegistry extends EventEmitter<DemoRegistryEvents> {
       exited_at: r.alive ? null : parseTime(r.exited_at) ?? before?.exited_at ?? now,
       last_line_at: before?.last_line_at ?? null, line_count: before?.line_count ?? 0, error_count: before?.error_count ?? 0,
       file_uid: r.file_uid ?? null, trusted: r.trusted ?? true,
+      // A closing record may come before or after the agent sees the process gone.
+      ended: r.alive ? before?.ended ?? null : before?.ended ?? 'vanished', exit_code: before?.exit_code ?? null,
     };
   }
 

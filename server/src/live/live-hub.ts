@@ -9,6 +9,7 @@ import { roleRank } from '../repositories/users-repository.js';
 import type { CommandService } from '../services/command-service.js';
 import type { LogWriter } from '../services/log-writer.js';
 import type { StorageMonitor } from '../services/storage-monitor.js';
+import type { DemoCatalog } from './demo-catalog.js';
 import type { DemoRegistry } from './demo-registry.js';
 import type { DeviceRegistry } from './device-registry.js';
 import { LogTail } from './log-tail.js';
@@ -24,6 +25,7 @@ export interface LiveSources {
   registry: NodeRegistry;
   devices: DeviceRegistry;
   demos: DemoRegistry;
+  catalog: DemoCatalog;
   logWriter: LogWriter;
   logStore: LogsRepository;
   commands: CommandService;
@@ -48,9 +50,9 @@ export class LiveHub {
   private readonly registry: NodeRegistry;
 
   private readonly clientHandlers: ClientHandlers = {
-    'logs.subscribe': (socket, { id, data: { node, demo, source, level, q, after_id: afterId } }) => {
+    'logs.subscribe': (socket, { id, data: { node, demo, source, level, q, fields, after_id: afterId } }) => {
       const nodeId = node === undefined ? undefined : this.registry.resolve(node).id;
-      this.tail.subscribe(socket, { nodeId, demo, source, minLevel: level ? levelNumber(level) : undefined, q }, afterId, id);
+      this.tail.subscribe(socket, { nodeId, demo, source, minLevel: level ? levelNumber(level) : undefined, q, fields }, afterId, id);
     },
     'logs.unsubscribe': (socket) => this.tail.unsubscribe(socket),
     'commands.subscribe': (socket, { data }) => {
@@ -85,6 +87,9 @@ export class LiveHub {
     sources.devices.on('removed', (id) => this.broadcast({ type: 'device.removed', data: { device_id: id } }));
     sources.devices.on('seen', (devices) => this.broadcast({ type: 'devices.seen', data: { devices } }));
     sources.demos.on('changed', (data) => this.broadcast({ type: 'node.demos', data }));
+    sources.catalog.on('lines', (data) => this.broadcast({ type: 'node.demos', data }));
+    sources.catalog.on('updated', (demos) => this.broadcast({ type: 'demo.updated', data: { demos } }));
+    sources.catalog.on('removed', (ids) => this.broadcast({ type: 'demo.removed', data: { ids } }));
     sources.logWriter.on('records', (records) => this.tail.publish(records));
     sources.commands.on('updated', (command) => this.broadcast({ type: 'command.updated', data: { command } }));
     sources.commands.on('output', (data) => this.sendToFollowers(data.command_id, { type: 'command.output', data }));

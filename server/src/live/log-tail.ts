@@ -1,10 +1,10 @@
 import type { WebSocket } from 'ws';
-import { levelNumber } from '@dvic/protocol';
+import { levelNumber, recordMatchesFields } from '@dvic/protocol';
 import type { LogQuery, LogsRepository, StoredLog } from '../repositories/logs-repository.js';
 import { matchesText, parseTextQuery, type TextQuery } from '../search/text-query.js';
 
 /** What a follower asked for: the filters of GET /api/v1/logs, without paging. */
-export type TailFilter = Pick<LogQuery, 'nodeId' | 'demo' | 'source' | 'minLevel' | 'q'>;
+export type TailFilter = Pick<LogQuery, 'nodeId' | 'demo' | 'source' | 'minLevel' | 'q' | 'fields'>;
 
 interface Subscription {
   filter: TailFilter;
@@ -32,6 +32,7 @@ export function matches(sub: Pick<Subscription, 'filter' | 'query'>, r: StoredLo
   if (filter.demo && r.demo !== filter.demo) return false;
   if (filter.source && r.source !== filter.source) return false;
   if (filter.minLevel !== undefined && levelNumber(r.level) < filter.minLevel) return false;
+  if (filter.fields && !recordMatchesFields(r.fields, filter.fields)) return false;
   return sub.query === null || matchesText(sub.query, r.message);
 }
 

@@ -14,6 +14,8 @@ import { sha256Hex } from '../services/tokens.js';
 export type { Credential };
 
 export const SESSION_COOKIE = 'dvic_session';
+/** A wall TV's read-only API token, set by POST /api/v1/auth/kiosk: it stands for a Bearer header. */
+export const KIOSK_COOKIE = 'dvic_kiosk';
 
 /** How often open sockets are checked against credentials ended outside this process. */
 const SOCKET_SWEEP_MS = 10_000;
@@ -79,7 +81,8 @@ export const authPlugin = fp(async (app) => {
   });
 
   function identity(request: FastifyRequest, recordUse: boolean): Identity {
-    const header = request.headers.authorization;
+    const kiosk = request.cookies[SESSION_COOKIE] ? undefined : request.cookies[KIOSK_COOKIE];
+    const header = request.headers.authorization ?? (kiosk ? `Bearer ${kiosk}` : undefined);
     if (header?.startsWith('Bearer ')) {
       const hash = sha256Hex(header.slice(7).trim());
       const found = apiTokens.authenticate(hash, Date.now(), recordUse);

@@ -7,7 +7,7 @@ interface Row {
   node_id: string; token: string; demo: string; pid: number; start_time: number | null; user: string | null;
   executable: string | null; argv: string | null; container: string | null; alive: number; since: number;
   started_at: number | null; exited_at: number | null; last_line_at: number | null; line_count: number; error_count: number;
-  file_uid: number | null; trusted: number;
+  file_uid: number | null; trusted: number; ended: DemoView['ended']; exit_code: number | null;
 }
 
 const toView = (r: Row): DemoView => ({
@@ -15,6 +15,7 @@ const toView = (r: Row): DemoView => ({
   argv: r.argv === null ? null : (JSON.parse(r.argv) as string[]), container: r.container === null ? null : (JSON.parse(r.container) as DemoView['container']),
   alive: r.alive === 1, since: r.since, started_at: r.started_at, exited_at: r.exited_at, last_line_at: r.last_line_at,
   line_count: r.line_count, error_count: r.error_count, file_uid: r.file_uid, trusted: r.trusted === 1,
+  ended: r.ended ?? null, exit_code: r.exit_code ?? null,
 });
 
 export class DemosRepository {
@@ -23,12 +24,12 @@ export class DemosRepository {
 
   constructor(private readonly db: Db) {
     this.upsertStatement = db.prepare(`
-      INSERT INTO demos (node_id, token, demo, pid, user, executable, argv, container, alive, since, started_at, exited_at, last_line_at, line_count, error_count, file_uid, trusted)
-      VALUES (@node_id, @token, @demo, @pid, @user, @executable, @argv, @container, @alive, @since, @started_at, @exited_at, @last_line_at, @line_count, @error_count, @file_uid, @trusted)
+      INSERT INTO demos (node_id, token, demo, pid, user, executable, argv, container, alive, since, started_at, exited_at, last_line_at, line_count, error_count, file_uid, trusted, ended, exit_code)
+      VALUES (@node_id, @token, @demo, @pid, @user, @executable, @argv, @container, @alive, @since, @started_at, @exited_at, @last_line_at, @line_count, @error_count, @file_uid, @trusted, @ended, @exit_code)
       ON CONFLICT (node_id, token) DO UPDATE SET demo = excluded.demo, pid = excluded.pid, user = excluded.user,
         executable = excluded.executable, argv = excluded.argv, container = excluded.container, alive = excluded.alive,
         since = excluded.since, started_at = excluded.started_at, exited_at = excluded.exited_at, file_uid = excluded.file_uid,
-        trusted = excluded.trusted`);
+        trusted = excluded.trusted, ended = excluded.ended, exit_code = excluded.exit_code`);
     // Logs may arrive before the demo's state: the row is created here if needed.
     this.countLinesStatement = db.prepare(`
       INSERT INTO demos (node_id, token, demo, pid, alive, since, last_line_at, line_count, error_count)

@@ -29,6 +29,8 @@ export interface LogQuery {
   minLevel?: number;
   /** Search text (search/text-query.ts). */
   q?: string;
+  /** Structured fields the record must have, with these values (`field.camera=usb-0`). */
+  fields?: Record<string, string>;
   since?: number;
   until?: number;
   limit: number;
@@ -101,6 +103,13 @@ export class LogsRepository {
       .add('r.level >= @minLevel', 'minLevel', query.minLevel)
       .add('r.ts >= @since', 'since', query.since)
       .add('r.ts < @until', 'until', query.until);
+    Object.entries(query.fields ?? {}).forEach(([name, value], i) => {
+      // Text as it is; numbers by value; true, false and null by their JSON type's name.
+      filters.addAll(`(json_type(r.fields, @fieldPath${i}) = 'text' AND json_extract(r.fields, @fieldPath${i}) = @fieldValue${i}
+        OR json_type(r.fields, @fieldPath${i}) IN ('integer', 'real') AND json_extract(r.fields, @fieldPath${i}) = @fieldNumber${i}
+        OR json_type(r.fields, @fieldPath${i}) = @fieldValue${i} AND @fieldValue${i} IN ('true', 'false', 'null'))`,
+      { [`fieldPath${i}`]: `$."${name}"`, [`fieldValue${i}`]: value, [`fieldNumber${i}`]: value.trim() === '' || Number.isNaN(Number(value)) ? null : Number(value) });
+    });
     const text = query.q ? parseTextQuery(query.q) : null;
     if (text) filters.addAll(textCondition(), { q: query.q, fts: indexTerms(text) });
     if (query.before) {

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { Type, type TUnsafe } from 'typebox';
 import {
-  bundledSchema, type AgentConfigFile, type ApiTokenView, type EnrollmentTokenView, type EnrollmentView, type AuditEntryView, type CommandView, type DemoView, type ErrorBody,
+  bundledSchema, type AgentConfigFile, type ApiTokenView, type EnrollmentTokenView, type EnrollmentView, type AuditEntryView, type CommandView, type DemoView, type ErrorBody, type LabDemo, type DemoSchedule, type DemoExpectation,
   type LogRecordView, type MetricSeries, type NodeDetailView, type DeviceView, type DeviceDetailView, type DevicePingView, type DeviceKeepalive, type NodeView, type ServerStats, type UserView,
 } from '@dvic/protocol';
 
@@ -13,6 +13,9 @@ const API_SCHEMAS = {
   Node: 'api/node.json',
   NodeDetail: 'api/node-detail.json',
   Demo: 'api/demo.json',
+  LabDemo: 'api/lab-demo.json',
+  DemoSchedule: 'api/demo-schedule.json',
+  DemoExpectation: 'api/demo-expectation.json',
   LogRecord: 'api/log-record.json',
   Command: 'api/command.json',
   AuditEntry: 'api/audit-entry.json',
@@ -39,6 +42,9 @@ const ref = <T>(id: keyof typeof API_SCHEMAS): TUnsafe<T> => Type.Unsafe<T>({ $r
 export const NodeRef = ref<NodeView>('Node');
 export const NodeDetailRef = ref<NodeDetailView>('NodeDetail');
 export const DemoRef = ref<DemoView>('Demo');
+export const LabDemoRef = ref<LabDemo>('LabDemo');
+export const ScheduleRef = ref<DemoSchedule>('DemoSchedule');
+export const DemoExpectationRef = ref<DemoExpectation>('DemoExpectation');
 export const LogRecordRef = ref<LogRecordView>('LogRecord');
 export const CommandRef = ref<CommandView>('Command');
 export const AuditEntryRef = ref<AuditEntryView>('AuditEntry');

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Db } from '../db/database.js';
-import type { DemoRegistry } from '../live/demo-registry.js';
+import { closingOf, type Closing, type DemoRegistry } from '../live/demo-registry.js';
 import type { LogsRepository, NewLogRecord, StoredLog } from '../repositories/logs-repository.js';
 import type { FaultInjector } from './fault-injection.js';
 import { storeFailure, type StoreFailure } from './store-failure.js';
@@ -25,7 +25,7 @@ export interface LogWriterEvents {
 /** Past this many queued records, the writer flushes at once instead of waiting for the next tick. */
 const FLUSH_RECORDS = 5000;
 
-type Outcome = { ok: true; stored: StoredLog[]; duplicates: number } | { ok: false; failure: StoreFailure };
+type Outcome = { ok: true; stored: StoredLog[]; duplicates: number; closing?: Closing | null } | { ok: false; failure: StoreFailure };
 
 /**
  * Groups the log batches that arrive in the same event-loop turn into one transaction: fewer
@@ -105,9 +105,12 @@ export class LogWriter extends EventEmitter<LogWriterEvents> {
 
   private store(batch: LogBatch): Outcome {
     this.faults.check('log-store');
-    const stored = this.logs.insertNew(batch.records);
+    // A library's closing record tells how the run ended; it is not one of the demo's lines.
+    const closing = batch.demo ? batch.records.map(closingOf).findLast((c) => c !== null) ?? null : null;
+    const records = closing ? batch.records.filter((r) => closingOf(r) === null) : batch.records;
+    const stored = this.logs.insertNew(records);
     if (batch.demo && stored.length) this.demos.storeLineCounts(batch.demo, stored);
-    return { ok: true, stored, duplicates: batch.records.length - stored.length };
+    return { ok: true, stored, duplicates: records.length - stored.length, closing };
   }
 
   /** After the commit: counters, live tail, and one answer per batch. */
@@ -124,6 +127,7 @@ export class LogWriter extends EventEmitter<LogWriterEvents> {
       this.recordsStored += outcome.stored.length;
       this.duplicatesIgnored += outcome.duplicates;
       if (batch.demo && outcome.stored.length) this.demos.countLines(batch.demo, outcome.stored);
+      if (batch.demo && outcome.closing) this.demos.recordClosing(batch.demo, outcome.closing);
       for (const record of outcome.stored) all.push(record);
       batch.stored(outcome.stored, outcome.duplicates);
     });

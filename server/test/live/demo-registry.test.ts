@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Db } from '../../src/db/database.js';
-import { DemoRegistry, MAX_DEAD_RUNS_PER_NODE } from '../../src/live/demo-registry.js';
+import { DemoRegistry, MAX_DEAD_RUNS_PER_DEMO, MAX_DEAD_RUNS_PER_NODE } from '../../src/live/demo-registry.js';
 import { DemosRepository } from '../../src/repositories/demos-repository.js';
 import { memoryDb, NODE_ID } from '../support/memory-db.js';
 
@@ -25,8 +25,19 @@ describe('demo registry', () => {
     }
     const kept = demos.list(NODE_ID);
     expect(kept.filter((d) => d.alive).map((d) => d.demo)).toEqual(['kiosk']);
-    expect(kept.filter((d) => !d.alive).map((d) => d.token).sort()).toEqual(Array.from({ length: MAX_DEAD_RUNS_PER_NODE }, (_, k) => token(4999 - k)).sort());
-    expect(new DemoRegistry(new DemosRepository(db)).list(NODE_ID)).toHaveLength(MAX_DEAD_RUNS_PER_NODE + 1);
-    expect(removed).toHaveLength(5000 - MAX_DEAD_RUNS_PER_NODE);
+    // The newest ended runs of each of the 7 demos.
+    const newest = Array.from({ length: 7 * MAX_DEAD_RUNS_PER_DEMO }, (_, k) => token(4999 - k));
+    expect(kept.filter((d) => !d.alive).map((d) => d.token).sort()).toEqual(newest.sort());
+    expect(new DemoRegistry(new DemosRepository(db)).list(NODE_ID)).toHaveLength(7 * MAX_DEAD_RUNS_PER_DEMO + 1);
+    expect(removed).toHaveLength(5000 - 7 * MAX_DEAD_RUNS_PER_DEMO);
+  });
+
+  it('keeps one ended run of each of many demos, up to the node limit', () => {
+    for (let i = 0; i < MAX_DEAD_RUNS_PER_NODE + 50; i++) {
+      demos.applyState(NODE_ID, false, [{ token: token(i), demo: `exhibit-${i}`, pid: 10 + i, alive: false }], i + 1);
+    }
+    expect(demos.list(NODE_ID)).toHaveLength(MAX_DEAD_RUNS_PER_NODE);
+    expect(demos.runsOf(NODE_ID, 'exhibit-0')).toEqual([]);
+    expect(demos.runsOf(NODE_ID, `exhibit-${MAX_DEAD_RUNS_PER_NODE + 49}`)).toHaveLength(1);
   });
 });

@@ -46,6 +46,34 @@ describe('stored fields', () => {
     expect(body.records[0]).toMatchObject({ message: 'line 0', fields: { camera: 'usb-0', fps: 30 } });
     agent.close();
   });
+
+  it('filters by a field (field.camera=usb-0), in the search and in the live tail', async () => {
+    const { agent } = await onlineAgent('pi');
+    const live = new WebSocket(server.liveUrl, { headers: { cookie: server.cookie } });
+    const recorder = new LiveRecorder(live);
+    await waitFor(() => recorder.first('snapshot'), 3000, 'snapshot');
+    live.send(JSON.stringify({ type: 'logs.subscribe', id: 'cam', data: { fields: { camera: 'usb-0' } } }));
+    const values = [{ camera: 'usb-0', fps: 30, ok: true }, { camera: 'usb-1', fps: 25 }, { other: 1 }, null, { camera: 'usb-0', fps: 30.5 }];
+    const message = batch('f2', 0, values.length);
+    values.forEach((fields, i) => { if (fields) Object.assign(message.data.records[i]!, { fields }); });
+    agent.send(message);
+    expect(await agent.next((m: { id?: string }) => m.id === 'f2')).toMatchObject({ type: 'logs.ack' });
+    const messages = async (query: string) => (await search(query)).body.records.map((r: LogRecordView) => r.message).sort();
+    expect(await messages('field.camera=usb-0')).toEqual(['line 0', 'line 4']);
+    expect(await messages('field.camera=usb-0&field.fps=30')).toEqual(['line 0']);
+    expect(await messages('field.fps=30.5')).toEqual(['line 4']);
+    expect(await messages('field.ok=true')).toEqual(['line 0']);
+    expect(await messages('field.camera=nope')).toEqual([]);
+    await waitFor(() => recorder.all('logs.records').flatMap((m) => m.data.records).length >= 2, 5000, 'both');
+    expect(recorder.all('logs.records').flatMap((m) => m.data.records).map((r) => r.message)).toEqual(['line 0', 'line 4']);
+    for (const bad of ['field.=x', `field.${'k'.repeat(80)}=x`, `field.camera=${'v'.repeat(300)}`, 'fields.camera=x']) {
+      const res = await search(bad);
+      expect(res.status, bad).toBe(400);
+      expect(res.body.error.message.length).toBeGreaterThan(0);
+    }
+    live.close();
+    agent.close();
+  });
 });
 
 describe('demo log ingestion', () => {

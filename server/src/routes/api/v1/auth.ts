@@ -3,7 +3,7 @@ import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { ErrorCode } from '@dvic/protocol';
 import { ApiError } from '../../../errors.js';
-import { SESSION_COOKIE } from '../../../plugins/auth.js';
+import { KIOSK_COOKIE, SESSION_COOKIE } from '../../../plugins/auth.js';
 import { userView } from '../../../repositories/users-repository.js';
 import { loginKeys, type LoginThrottle } from '../../../services/login-throttle.js';
 import { UNUSABLE_PASSWORD_HASH, verifyPassword } from '../../../services/passwords.js';
@@ -51,6 +51,35 @@ export const loginRoute: FastifyPluginAsyncTypebox = async (app) => {
       path: '/', httpOnly: true, sameSite: 'strict', secure: request.protocol === 'https', maxAge: Math.floor(config.sessionTtlMs / 1000),
     });
     return { user: userView(request.user) };
+  });
+};
+
+/**
+ * A TV on the wall opens /wall?token=<viewer API token>: the dashboard trades the token for an
+ * HttpOnly cookie here, so the TV needs no admin session and the token leaves the address bar.
+ */
+export const kioskRoute: FastifyPluginAsyncTypebox = async (app) => {
+  app.post('/auth/kiosk', {
+    config: { public: true, audit: { action: 'kiosk', transactional: false } },
+    schema: {
+      tags: ['auth'], security: [],
+      summary: 'Wall mode for a TV: a read-only (viewer) API token becomes an HttpOnly cookie',
+      description: 'Only a token whose role is viewer is accepted (403 otherwise): the wall cannot change anything. Attempts count against the sign-in throttle.',
+      body: Type.Object({ token: Type.String({ minLength: 1, maxLength: 256 }) }, { additionalProperties: false }),
+      response: { 200: Type.Object({ user: UserRef }), ...errors(400, 401, 403, 429) },
+    },
+  }, async (request, reply) => {
+    const succeeded = startAttempt(app.loginThrottle, request, 'kiosk token');
+    const found = app.apiTokens.authenticate(sha256Hex(request.body.token), Date.now(), true);
+    if (!found) throw new ApiError(401, ErrorCode.invalidCredentials, 'invalid, expired or revoked API token');
+    if (found.user.role !== 'viewer') {
+      throw new ApiError(403, ErrorCode.forbidden, 'a wall needs a read-only token: create one with role viewer (POST /api/v1/tokens with "role": "viewer")');
+    }
+    succeeded();
+    request.user = found.user;
+    const maxAge = found.expiresAt === null ? 365 * 86_400 : Math.max(1, Math.floor((found.expiresAt - Date.now()) / 1000));
+    void reply.setCookie(KIOSK_COOKIE, request.body.token, { path: '/', httpOnly: true, sameSite: 'strict', secure: request.protocol === 'https', maxAge });
+    return { user: userView(found.user) };
   });
 };
 

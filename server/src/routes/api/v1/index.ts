@@ -1,12 +1,13 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { agentRoute } from './agent.js';
 import { auditRoutes } from './audit.js';
-import { loginRoute, sessionRoutes } from './auth.js';
+import { kioskRoute, loginRoute, sessionRoutes } from './auth.js';
 import { commandsRoutes } from './commands.js';
 import { deviceKeepaliveRoutes } from './device-keepalive.js';
 import { devicesRoutes } from './devices.js';
 import { enrollmentTokenExchangeRoute, enrollmentTokensRoutes } from './enrollment-tokens.js';
 import { enrollmentsRoutes } from './enrollments.js';
+import { demosRoutes } from './demos.js';
 import { liveRoute } from './live.js';
 import { logsRoutes } from './logs.js';
 import { metricsRoutes } from './metrics.js';
@@ -23,13 +24,14 @@ import { usersRoutes } from './users.js';
  */
 export const apiV1: FastifyPluginAsyncTypebox = async (app) => {
   await app.register(loginRoute);
+  await app.register(kioskRoute);
   await app.register(agentRoute);
   await app.register(deviceKeepaliveRoutes);
   await app.register(enrollmentTokenExchangeRoute);
   await app.register(async (protectedApp) => {
     protectedApp.addHook('onRequest', app.authenticate);
     protectedApp.addHook('onRequest', app.authorize);
-    for (const routes of [sessionRoutes, tokensRoutes, usersRoutes, nodesRoutes, logsRoutes, commandsRoutes, devicesRoutes, auditRoutes, terminalRoute, liveRoute, serverRoutes, openapiRoute, metricsRoutes, enrollmentsRoutes, enrollmentTokensRoutes]) {
+    for (const routes of [sessionRoutes, tokensRoutes, usersRoutes, nodesRoutes, demosRoutes, logsRoutes, commandsRoutes, devicesRoutes, auditRoutes, terminalRoute, liveRoute, serverRoutes, openapiRoute, metricsRoutes, enrollmentsRoutes, enrollmentTokensRoutes]) {
       await protectedApp.register(routes);
     }
   });

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { ErrorCode, LOG_LEVELS, levelNumber } from '@dvic/protocol';
+import { ErrorCode, FIELD_FILTER_PATTERN, fieldFilters, LOG_LEVELS, levelNumber } from '@dvic/protocol';
 import { ApiError } from '../../../errors.js';
 import { errors } from '../../../schemas/common.js';
 import { LogRecordRef } from '../../../schemas/protocol-schemas.js';
@@ -11,7 +11,7 @@ export const logsRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/logs', {
     schema: {
       tags: ['logs'], summary: 'Search stored logs, newest first',
-      description: 'Filters combine. `q` is search text: words match word prefixes, "quoted phrases" adjacent words, case- and accent-insensitive (the same in the live tail, commands and audit). `since`/`until` take an RFC 3339 time, epoch milliseconds, or a duration back from now (`10m`, `2h`, `7d`). Pass `next_cursor` back as `cursor` for the next page.',
+      description: 'Filters combine. `field.<name>=<value>` keeps records whose structured field has that value (e.g. `field.camera=usb-0`; numbers, true, false and null by their text). `q` is search text: words match word prefixes, "quoted phrases" adjacent words, case- and accent-insensitive (the same in the live tail, commands and audit). `since`/`until` take an RFC 3339 time, epoch milliseconds, or a duration back from now (`10m`, `2h`, `7d`). Pass `next_cursor` back as `cursor` for the next page.',
       querystring: Type.Object({
         node: Type.Optional(Type.String({ maxLength: 64, description: 'Node id, name or id prefix' })),
         demo: Type.Optional(Type.String({ maxLength: 128 })),
@@ -22,7 +22,11 @@ export const logsRoutes: FastifyPluginAsyncTypebox = async (app) => {
         until: Type.Optional(Type.String({ maxLength: 40 })),
         limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
         cursor: Type.Optional(Type.String({ maxLength: 200 })),
-      }, { additionalProperties: false }),
+      }, {
+        additionalProperties: false, maxProperties: 24,
+        // field.<name>=<value>: records whose structured field has that value (several combine).
+        patternProperties: { [FIELD_FILTER_PATTERN]: Type.String({ maxLength: 256 }) },
+      }),
       response: { 200: Type.Object({ records: Type.Array(LogRecordRef), next_cursor: Type.Union([Type.String(), Type.Null()]) }), ...errors(400, 401, 404, 409) },
     },
   }, async (request) => {
@@ -30,7 +34,7 @@ export const logsRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const now = Date.now();
     const { records, more } = app.logStore.search({
       nodeId: node === undefined ? undefined : app.nodeRegistry.resolve(node).id,
-      demo, source, q, limit,
+      demo, source, q, limit, fields: fieldFilters(request.query),
       minLevel: level ? levelNumber(level) : undefined,
       since: since === undefined ? undefined : parseTimeParam('since', since, now),
       until: until === undefined ? undefined : parseTimeParam('until', until, now),

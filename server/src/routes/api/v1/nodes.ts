@@ -3,7 +3,7 @@ import { Type } from 'typebox';
 import { agentUrl, enrollNode } from '../../../services/enrollment.js';
 import { errors } from '../../../schemas/common.js';
 import { AgentConfigSchema, Labels, NodeName } from '../../../schemas/node.js';
-import { AgentConfigFileRef, DemoRef, NodeDetailRef, NodeRef } from '../../../schemas/protocol-schemas.js';
+import { AgentConfigFileRef, NodeDetailRef, NodeRef } from '../../../schemas/protocol-schemas.js';
 
 const NodeParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64, description: 'Node id, name, or the start of its id (4 characters at least)' }) });
 
@@ -23,17 +23,6 @@ export const nodesRoutes: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request) => {
     const node = registry.resolve(request.params.id);
     return { node: { ...registry.view(node.id)!, demos: demos.list(node.id) } };
-  });
-
-  app.get('/demos', {
-    schema: {
-      tags: ['demos'], summary: 'Demo processes: alive or dead, lines and errors, of one node or all',
-      querystring: Type.Object({ node: Type.Optional(Type.String({ maxLength: 64, description: 'Node id, name or id prefix' })) }),
-      response: { 200: Type.Object({ demos: Type.Array(DemoRef) }), ...errors(401, 404, 409) },
-    },
-  }, async (request) => {
-    const ids = request.query.node ? [registry.resolve(request.query.node).id] : registry.list().map((n) => n.id);
-    return { demos: ids.flatMap((id) => demos.list(id)) };
   });
 
   app.post('/nodes', {

@@ -1,0 +1,61 @@
+import { useEffect, useRef, useState } from 'preact/hooks';
+import type { LiveMessage } from '@dvic/protocol/shared';
+import { api, call } from '../api/client.js';
+import { live } from '../api/live.js';
+import { applyDemoMessages, emptyDemos, withFetched, type DemosState } from './demos-store.js';
+
+/**
+ * Every demo of the lab, live: fetched when the view opens and again after each reconnection
+ * (messages lost meanwhile), then kept current by demo.updated / demo.removed.
+ */
+export function useLabDemos(): DemosState & { error: unknown } {
+  const [state, setState] = useState<DemosState>(emptyDemos);
+  const [error, setError] = useState<unknown>(null);
+  const pending = useRef<LiveMessage[] | null>(null);
+  useEffect(() => {
+    let closed = false;
+    const load = () => {
+      pending.current = [];
+      call(api.GET('/api/v1/demos')).then((r) => {
+        if (closed) return;
+        const since = pending.current ?? [];
+        pending.current = null;
+        setError(null);
+        setState((s) => withFetched(r.demos, since, s.version));
+      }).catch((err: unknown) => { if (!closed) setError(err); });
+    };
+    const offMessages = live.onMessages((batch) => {
+      pending.current?.push(...batch);
+      setState((s) => applyDemoMessages(s, batch));
+    });
+    let wasOpen = live.status.state === 'open';
+    const offStatus = live.onStatus((status) => {
+      if (status.state === 'open' && !wasOpen) load();
+      wasOpen = status.state === 'open';
+    });
+    load();
+    return () => {
+      closed = true;
+      offMessages();
+      offStatus();
+    };
+  }, []);
+  return { ...state, error };
+}
+
+/**
+ * A value that follows `value` at most every `ms`: a list of 5,000 demos is filtered and sorted
+ * a few times a second, not once per animation frame.
+ */
+export function useThrottled<T>(value: T, ms: number): T {
+  const [shown, setShown] = useState(value);
+  const last = useRef(0);
+  useEffect(() => {
+    const wait = last.current + ms - Date.now();
+    const apply = () => { last.current = Date.now(); setShown(value); };
+    if (wait <= 0) return void apply();
+    const timer = setTimeout(apply, wait);
+    return () => clearTimeout(timer);
+  }, [value]);
+  return shown;
+}

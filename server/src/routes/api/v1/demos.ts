@@ -1,0 +1,98 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import { errors } from '../../../schemas/common.js';
+import { DemoExpectationRef, LabDemoRef, ScheduleRef } from '../../../schemas/protocol-schemas.js';
+
+const DemoParams = Type.Object({ id: Type.String({ format: 'uuid', description: 'Demo id' }) });
+const STATES = ['running', 'stopped', 'crashed', 'restarting'] as const;
+
+/** A label filter: `room` (has the label) or `room=hall`. */
+function labelFilter(text: string | undefined): { key: string; value: string | undefined } | undefined {
+  if (text === undefined) return undefined;
+  const at = text.indexOf('=');
+  return at < 0 ? { key: text, value: undefined } : { key: text.slice(0, at), value: text.slice(at + 1) };
+}
+
+export const demosRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const { demoCatalog: catalog, nodeRegistry: nodes } = app;
+
+  app.get('/demos', {
+    schema: {
+      tags: ['demos'], summary: 'Every demo across the lab: (node, name) with its state, restarts and runs; problems first',
+      description: 'A demo is down when it is expected, inside its schedule (lab time zone), on a node that is not revoked, and not running.',
+      querystring: Type.Object({
+        node: Type.Optional(Type.String({ maxLength: 64, description: 'Node id, name or id prefix' })),
+        state: Type.Optional(Type.Union(STATES.map((s) => Type.Literal(s)))),
+        down: Type.Optional(Type.Boolean()),
+        expected: Type.Optional(Type.Boolean()),
+        label: Type.Optional(Type.String({ maxLength: 256, description: 'Node label: `key` or `key=value`' })),
+      }, { additionalProperties: false }),
+      response: { 200: Type.Object({ demos: Type.Array(LabDemoRef) }), ...errors(400, 401, 404, 409) },
+    },
+  }, async (request) => {
+    const { node, state, down, expected, label } = request.query;
+    return { demos: catalog.list({ nodeId: node === undefined ? undefined : nodes.resolve(node).id, state, down, expected, label: labelFilter(label) }) };
+  });
+
+  app.get('/demos/:id', {
+    schema: { tags: ['demos'], summary: 'One demo with its runs (newest first)', params: DemoParams, response: { 200: Type.Object({ demo: LabDemoRef }), ...errors(400, 401, 404) } },
+  }, async (request) => ({ demo: catalog.get(request.params.id) }));
+
+  app.patch('/demos/:id', {
+    config: { role: 'operator', audit: 'demo.update' },
+    schema: {
+      tags: ['demos'], summary: 'Mark a demo expected (or not), set its schedule (null: always) or its notes', params: DemoParams,
+      body: Type.Object({
+        expected: Type.Optional(Type.Boolean()),
+        schedule: Type.Optional(Type.Union([ScheduleRef, Type.Null()])),
+        notes: Type.Optional(Type.Union([Type.String({ maxLength: 2000 }), Type.Null()])),
+      }, { additionalProperties: false }),
+      response: { 200: Type.Object({ demo: LabDemoRef }), ...errors(400, 401, 403, 404) },
+    },
+  }, (request) => ({ demo: catalog.update(request.params.id, request.body) }));
+
+  app.delete('/demos/:id', {
+    config: { role: 'operator', audit: 'demo.forget' },
+    schema: {
+      tags: ['demos'], summary: 'Forget (dismiss) a demo that is not running; its logs stay, and it comes back if it runs again', params: DemoParams,
+      response: { 200: Type.Object({ demo: LabDemoRef }), ...errors(400, 401, 403, 404, 409) },
+    },
+  }, (request) => {
+    const demo = catalog.get(request.params.id);
+    catalog.forget(demo.id);
+    return { demo };
+  });
+
+  app.get('/demo-expectations', {
+    schema: {
+      tags: ['demos'], summary: 'Label rules: every node with a label is expected to run a demo (e.g. room=hall runs kiosk)',
+      response: { 200: Type.Object({ expectations: Type.Array(DemoExpectationRef) }), ...errors(401) },
+    },
+  }, async () => ({ expectations: catalog.listExpectations() }));
+
+  app.post('/demo-expectations', {
+    config: { role: 'operator', audit: 'demo.expect' },
+    schema: {
+      tags: ['demos'], summary: 'Expect a demo on every node with a label, optionally inside a schedule',
+      body: Type.Object({
+        label: Type.String({ pattern: '^[A-Za-z0-9_.-]{1,63}=.{0,256}$', description: '`key=value`, e.g. `room=hall`' }),
+        name: Type.String({ minLength: 1, maxLength: 128, description: 'Demo name' }),
+        schedule: Type.Optional(Type.Union([ScheduleRef, Type.Null()])),
+      }, { additionalProperties: false }),
+      response: { 201: Type.Object({ expectation: DemoExpectationRef }), ...errors(400, 401, 403, 409) },
+    },
+  }, (request, reply) => {
+    const { label, name, schedule = null } = request.body;
+    const at = label.indexOf('=');
+    reply.code(201);
+    return { expectation: catalog.addExpectation({ label_key: label.slice(0, at), label_value: label.slice(at + 1), name, schedule }) };
+  });
+
+  app.delete('/demo-expectations/:id', {
+    config: { role: 'operator', audit: 'demo.unexpect' },
+    schema: {
+      tags: ['demos'], summary: 'Remove a label rule', params: DemoParams,
+      response: { 200: Type.Object({ expectation: DemoExpectationRef }), ...errors(400, 401, 403, 404) },
+    },
+  }, (request) => ({ expectation: catalog.deleteExpectation(request.params.id) }));
+};
