@@ -83,4 +83,11 @@ describe.skipIf(skip)('devices in Chromium', () => {
     expect(await page.getByTestId('device-url').allTextContents()).toContain(`${server.baseUrl}/ping/<token>`);
     await page.screenshot({ path: screenshot('device-detail'), fullPage: true });
   });
+
+  it('shows the down device as a problem on the wall, and counts the devices in its summary', async () => {
+    await page.getByRole('link', { name: 'Wall' }).click();
+    await page.locator('.wall-tile[data-kind="device"]', { hasText: 'esp32-fast' }).filter({ hasText: 'keepalive down' }).waitFor();
+    await expect.poll(() => page.getByTestId('wall-summary').textContent()).toMatch(/0 of 1 device up/);
+    await page.screenshot({ path: screenshot('wall-device-down') });
+  });
 });

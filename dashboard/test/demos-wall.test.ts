@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { LiveMessage } from '@dvic/protocol/shared';
 import { applyDemoMessages, emptyDemos, healthCounts, visibleDemos, withFetched } from '../src/state/demos-store.js';
 import { tileLayout, wallProblems, wallSummary } from '../src/state/wall.js';
-import { hardware, labDemo, node } from '../../protocol/test/fixtures.js';
+import { device, hardware, labDemo, node } from '../../protocol/test/fixtures.js';
 
 const updated = (...demos: ReturnType<typeof labDemo>[]): LiveMessage => ({ type: 'demo.updated', data: { demos } });
 
@@ -43,9 +43,19 @@ describe('wall', () => {
       labDemo('d2', 'fine'), labDemo('d3', 'was', { state: 'stopped' }),
       labDemo('d4', 'retired', { node_id: 'n3', down: false, expected: true, state: 'crashed' }),
     ];
-    const problems = wallProblems({ nodes, demos, now: 100 });
+    const problems = wallProblems({ nodes, demos, devices: [], now: 100 });
     expect(problems.map((p) => `${p.title}: ${p.status}`)).toEqual(['gone: offline', 'kiosk: down (crashed)', 'hall-pi: hot 90°C', 'hall-pi: disk 97%']);
-    expect(wallSummary({ nodes, demos, now: 100 })).toBe('1 demo running · 1 stopped · 1 of 2 nodes online');
+    expect(wallSummary({ nodes, demos, devices: [], now: 100 })).toBe('1 demo running · 1 stopped · 1 of 2 nodes online');
+  });
+
+  it('shows keepalive devices that are down or late, and counts the watched ones in the summary', () => {
+    const devices = [
+      device('e1', 'door-esp32', { status: 'down', status_since: 50, last_message: 'sensor lost' }), device('e2', 'clock', { status: 'late', status_since: 60 }),
+      device('e3', 'fine-esp'), device('e4', 'resting', { status: 'paused' }), device('e5', 'unseen', { status: 'new' }),
+    ];
+    const problems = wallProblems({ nodes: [], demos: [], devices, now: 100 });
+    expect(problems.map((p) => `${p.title}: ${p.status} (${p.detail})`)).toEqual(['door-esp32: keepalive down (device · sensor lost)', 'clock: keepalive late (device)']);
+    expect(wallSummary({ nodes: [], demos: [], devices, now: 100 })).toBe('0 demos running · 0 of 0 nodes online · 1 of 3 devices up');
   });
 
   it('fits 200 tiles on 1920x1080 and 3840x2160 without scrolling, and pages what cannot be read at that size', () => {

@@ -1,11 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { DeviceView } from '@dvic/protocol/shared';
 import { applyDeviceLive, deviceUrls, emptyDevices, visibleDevices, withList } from '../src/state/devices-store.js';
-
-const device = (id: string, name: string, extra: Partial<DeviceView> = {}): DeviceView => ({
-  id, name, labels: {}, node_id: null, period_s: 60, grace_s: 30, status: 'up', status_since: 1, last_seen: 1, last_status: 'ok',
-  last_message: null, firmware: null, demo: null, numbers: {}, run_started_at: null, ping_count: 1, created_at: 0, ...extra,
-});
+import { device } from '../../protocol/test/fixtures.js';
 
 describe('devices store', () => {
   it('applies status, seen, updated and removed messages in order', () => {

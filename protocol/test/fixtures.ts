@@ -1,5 +1,5 @@
 // Protocol-shaped values for unit tests (protocol, dashboard, CLI), typed with the generated types.
-import type { CommandView, DemoView, HardwareState, LabDemo, LogRecordView, NodeView, ServerStatus } from '@dvic/protocol/shared';
+import type { CommandView, DemoView, DeviceView, HardwareState, LabDemo, LogRecordView, NodeView, ServerStatus } from '@dvic/protocol/shared';
 
 export const hardware = (cpu: number, temp?: number): HardwareState => ({
   ts: 0, interval_s: 5, host: { hostname: 'h', os: '', kernel: '', arch: '', boot_id: '', agent_version: '' }, uptime_s: 10,
@@ -38,4 +38,9 @@ export const labDemo = (id: string, name: string, extra: Partial<LabDemo> = {}):
   id, node_id: 'n1', name, state: 'running', down: false, expected: false, expected_by: null, schedule: null, in_schedule: true, notes: null,
   restarts: 0, restarts_today: 0, crash_loop: false, started_at: 0, ended_at: null, last_line: null, last_line_at: null, line_count: 0,
   error_count: 0, last_activity_at: 0, runs: [], ...extra,
+});
+
+export const device = (id: string, name: string, extra: Partial<DeviceView> = {}): DeviceView => ({
+  id, name, labels: {}, node_id: null, period_s: 60, grace_s: 30, status: 'up', status_since: 1, last_seen: 1, last_status: 'ok',
+  last_message: null, firmware: null, demo: null, numbers: {}, run_started_at: null, ping_count: 1, created_at: 0, ...extra,
 });

@@ -1,7 +1,7 @@
 // What the wall shows (pure, unit-tested): problems first and big, everything fine as a summary.
 import {
   celsius, DEMO_HEALTH_TEXT, demoHealth, diskPercent, HARDWARE_THRESHOLDS as T, hottest, isDemoProblem, percent, plural,
-  type LabDemo, type NodeView,
+  type DeviceView, type LabDemo, type NodeView,
 } from '@dvic/protocol/shared';
 
 /** One problem tile. `kind` says what it is about; new kinds (keepalive devices...) add a source. */
@@ -20,6 +20,8 @@ export interface WallProblem {
 export interface WallInput {
   nodes: NodeView[];
   demos: LabDemo[];
+  /** Keepalive devices (ESP32 and scripts); none when the lab has none. */
+  devices: DeviceView[];
   now: number;
 }
 
@@ -62,8 +64,17 @@ export function nodeProblems({ nodes }: WallInput): WallProblem[] {
   return problems;
 }
 
+/** Keepalive devices that missed their grace (down) or their period (late); paused ones are nobody's problem. */
+export function deviceProblems({ devices }: WallInput): WallProblem[] {
+  return devices.filter((d) => d.status === 'down' || d.status === 'late').map((d) => ({
+    key: `device:${d.id}`, kind: 'device', severity: d.status === 'down' ? 'bad' : 'warn',
+    status: d.status === 'down' ? 'keepalive down' : 'keepalive late', title: d.name,
+    detail: d.last_message ? `device · ${d.last_message}` : 'device', since: d.status_since,
+  }));
+}
+
 /** Where problems come from; another kind of item adds its function here. */
-export const PROBLEM_SOURCES: ProblemSource[] = [demoProblems, nodeProblems];
+export const PROBLEM_SOURCES: ProblemSource[] = [demoProblems, nodeProblems, deviceProblems];
 
 /** Every problem, the worst first, then the oldest. */
 export function wallProblems(input: WallInput, sources: ProblemSource[] = PROBLEM_SOURCES): WallProblem[] {
@@ -72,7 +83,7 @@ export function wallProblems(input: WallInput, sources: ProblemSource[] = PROBLE
 }
 
 /** The calm line for what is fine: "196 demos running · 3 stopped · 40 of 41 nodes online". */
-export function wallSummary({ nodes, demos }: WallInput): string {
+export function wallSummary({ nodes, demos, devices }: WallInput): string {
   let running = 0;
   let stopped = 0;
   for (const d of demos) {
@@ -82,7 +93,12 @@ export function wallSummary({ nodes, demos }: WallInput): string {
   }
   const counted = nodes.filter((n) => n.status !== 'revoked');
   const online = counted.filter((n) => n.status === 'online').length;
-  return [`${plural(running, 'demo')} running`, ...(stopped ? [`${stopped} stopped`] : []), `${online} of ${plural(counted.length, 'node')} online`].join(' · ');
+  const watched = devices.filter((d) => d.status !== 'paused' && d.status !== 'new');
+  const devicesUp = watched.filter((d) => d.status === 'up').length;
+  return [
+    `${plural(running, 'demo')} running`, ...(stopped ? [`${stopped} stopped`] : []), `${online} of ${plural(counted.length, 'node')} online`,
+    ...(watched.length ? [`${devicesUp} of ${plural(watched.length, 'device')} up`] : []),
+  ].join(' · ');
 }
 
 export interface TileLayout {

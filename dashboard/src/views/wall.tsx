@@ -4,6 +4,7 @@ import { live } from '../api/live.js';
 import { Banners } from '../components/banners.js';
 import { onLink } from '../router.js';
 import { useLabDemos, useThrottled } from '../state/use-demos.js';
+import { useDevices } from '../state/use-devices.js';
 import { useLiveStatus, useNodes } from '../state/use-live.js';
 import { tileLayout, wallProblems, wallSummary, type WallProblem } from '../state/wall.js';
 import { useNow } from './overview.js';
@@ -38,13 +39,14 @@ function useLastUpdate(): number {
 export function Wall() {
   const nodes = useNodes();
   const demos = useLabDemos();
+  const devices = useDevices();
   const now = useNow(1000);
   const status = useLiveStatus();
   const updatedAt = useLastUpdate();
   const { width, height } = useViewport();
   // Worked out again at most once a second (the clock's tick), however busy the lab is.
-  const version = useThrottled(`${nodes.version}:${demos.version}`, 1000);
-  const input = useMemo(() => ({ nodes: [...nodes.byId.values()].map((e) => e.node), demos: [...demos.byId.values()], now }), [version]);
+  const version = useThrottled(`${nodes.version}:${demos.version}:${devices.version}`, 1000);
+  const input = useMemo(() => ({ nodes: [...nodes.byId.values()].map((e) => e.node), demos: [...demos.byId.values()], devices: [...devices.byId.values()], now }), [version]);
   const problems = useMemo(() => wallProblems(input), [input]);
   const summary = useMemo(() => wallSummary(input), [input]);
   const pad = Math.round(height * 0.02);
