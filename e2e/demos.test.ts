@@ -144,6 +144,25 @@ describe.skipIf(skip)('demos in Chromium', () => {
     expect(await entry.locator('.audit-details').textContent()).toMatch(/schedule/);
   });
 
+  it('runs the restart command set on its page through the command path, audited', async () => {
+    const id = (await byName('kiosk'))!.id;
+    await page.goto(`${server.baseUrl}/demos/${id}`);
+    const restart = page.getByRole('group', { name: 'Demo actions' }).getByRole('button', { name: 'Restart' });
+    expect(await restart.isDisabled()).toBe(true);
+    await page.getByLabel('Restart', { exact: true }).fill('echo "restarted $((20 + 22))"');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await expect.poll(() => restart.isDisabled()).toBe(false);
+    await restart.click();
+    await expect.poll(() => page.getByTestId('demo-action-status').textContent()).toMatch(/restart: sent as a command/);
+    const done = await waitFor(async () => {
+      const { commands } = await call(api.GET('/api/v1/commands', { params: { query: { q: 'restarted' } } }));
+      return commands.find((c) => c.status === 'succeeded') ?? null;
+    }, 15_000, 'the restart command ran');
+    expect(done).toMatchObject({ node_id: nodeId, stdout: 'restarted 42\n', exit_code: 0 });
+    const { entries } = await call(api.GET('/api/v1/audit', { params: { query: { action: 'demo.action' } } }));
+    expect(entries[0]).toMatchObject({ target: id, outcome: 'ok' });
+  });
+
   it('shows an unexpected demo that stopped in grey, and dismisses it', async () => {
     await page.goto(`${server.baseUrl}/demos`);
     await (await startRun('scratch', 1)).kill('SIGTERM');

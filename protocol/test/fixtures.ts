@@ -35,7 +35,7 @@ export const logRecord = (id: number, extra: Partial<LogRecordView> = {}): LogRe
 });
 
 export const labDemo = (id: string, name: string, extra: Partial<LabDemo> = {}): LabDemo => ({
-  id, node_id: 'n1', name, state: 'running', down: false, expected: false, expected_by: null, schedule: null, in_schedule: true, notes: null,
+  id, node_id: 'n1', name, state: 'running', down: false, expected: false, expected_by: null, schedule: null, in_schedule: true, notes: null, actions: { start: null, stop: null, restart: null },
   restarts: 0, restarts_today: 0, crash_loop: false, started_at: 0, ended_at: null, last_line: null, last_line_at: null, line_count: 0,
   error_count: 0, last_activity_at: 0, runs: [], ...extra,
 });

@@ -1217,6 +1217,12 @@ export interface paths {
             requestBody: {
                 content: {
                     "application/json": {
+                        /** @description Shell commands run on the demo's node by its start, stop and restart buttons; null clears one */
+                        actions?: {
+                            restart?: string | null;
+                            start?: string | null;
+                            stop?: string | null;
+                        };
                         expected?: boolean;
                         notes?: string | null;
                         schedule?: components["schemas"]["DemoSchedule"] | null;
@@ -1291,6 +1297,116 @@ export interface paths {
                 };
             };
         };
+        trace?: never;
+    };
+    "/api/v1/demos/{id}/actions/{action}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Run the demo's start, stop or restart command on its node (as a command: see GET /api/v1/commands/{id}) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    action: "start" | "stop" | "restart";
+                    /** @description Demo id */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            /** @description No fields: send {} */
+            requestBody: {
+                content: {
+                    "application/json": Record<string, never>;
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            command: components["schemas"]["Command"];
+                        };
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                507: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/api/v1/devices": {
@@ -4706,6 +4822,16 @@ export interface components {
             user: string | null;
         };
         /**
+         * DemoActions
+         * @description The shell commands that start, stop and restart a demo on its node, set by an operator (dashboard or PATCH /api/v1/demos/{id}); each runs through the command path (exec, audited) when its button is pressed. null: not set.
+         */
+        DemoActions: {
+            restart: string | null;
+            /** @description e.g. systemctl start kiosk */
+            start: string | null;
+            stop: string | null;
+        };
+        /**
          * DemoExpectation
          * @description A label rule: every node whose labels include label_key=label_value is expected to run the demo `name` (inside the schedule). A matching node that never ran it shows it down.
          */
@@ -4983,6 +5109,16 @@ export interface components {
          * @description A demo: (node, demo name), across its runs (each process that opened a log file for it).
          */
         LabDemo: {
+            /**
+             * DemoActions
+             * @description The shell commands that start, stop and restart a demo on its node, set by an operator (dashboard or PATCH /api/v1/demos/{id}); each runs through the command path (exec, audited) when its button is pressed. null: not set.
+             */
+            actions: {
+                restart: string | null;
+                /** @description e.g. systemctl start kiosk */
+                start: string | null;
+                stop: string | null;
+            };
             /** @description More than DVIC_CRASH_LOOP_RESTARTS restarts in DVIC_CRASH_LOOP_MINUTES. */
             crash_loop: boolean;
             /** @description Expected, inside its schedule, on a node that is not revoked, and not running (or restarting). */

@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
-import { duration, type DemoSchedule, type DemoView, type LabDemo, type LogRecordView, type LogsRecordsLiveMessage } from '@dvic/protocol/shared';
+import { duration, type DemoActions, type DemoSchedule, type DemoView, type LabDemo, type LogRecordView, type LogsRecordsLiveMessage } from '@dvic/protocol/shared';
 import { api, call, errorText } from '../api/client.js';
 import { live } from '../api/live.js';
 import { DemoStateBadge, expectationText } from '../components/demo-state.js';
@@ -13,6 +13,7 @@ import { useNow } from './overview.js';
 
 const DAYS: DemoSchedule['days'] = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
 const TAIL_LINES = 100;
+const ACTIONS = ['start', 'stop', 'restart'] as const;
 
 /** One demo: its state, its runs and restarts on a time line, its settings, its logs (live). */
 export function DemoPage({ demoId }: { demoId: string }) {
@@ -47,6 +48,7 @@ export function DemoPage({ demoId }: { demoId: string }) {
         <a class="button" href={`/logs?node=${demo.node_id}&demo=${encodeURIComponent(demo.name)}`} onClick={(e) => onLink(e, `/logs?node=${demo.node_id}&demo=${encodeURIComponent(demo.name)}`)}>All its logs</a>
         {!running && <ForgetButton demo={demo} />}
       </div>
+      <ActionButtons demo={demo} />
       <dl class="facts">
         <dt>Uptime</dt><dd>{running && demo.started_at !== null ? duration(now - demo.started_at) : '–'}</dd>
         <dt>Restarts</dt><dd>{demo.restarts} ({demo.restarts_today} today){demo.crash_loop ? ' · ⚠ crash loop' : ''}</dd>
@@ -69,7 +71,30 @@ function ForgetButton({ demo }: { demo: LabDemo }) {
   return <>{error && <span class="error">{error}</span>}<button type="button" class="danger" onClick={forget} title="Its logs stay">Forget this demo</button></>;
 }
 
-/** Expected or not, when (lab time), and notes: PATCH /api/v1/demos/{id}. */
+/**
+ * Start, stop and restart: each runs the command set for it on the demo's node, through the
+ * command path (audited; its output on the Commands page).
+ */
+function ActionButtons({ demo }: { demo: LabDemo }) {
+  const [message, setMessage] = useState('');
+  const run = (action: keyof DemoActions) => {
+    setMessage(`${action}: sending…`);
+    call(api.POST('/api/v1/demos/{id}/actions/{action}', { params: { path: { id: demo.id, action } }, body: {} }))
+      .then((r) => setMessage(`${action}: sent as a command (${r.command.command})`), (err: unknown) => setMessage(errorText(err, `${action} failed`)));
+  };
+  return (
+    <div class="demo-actions" role="group" aria-label="Demo actions">
+      {ACTIONS.map((action) => (
+        <button key={action} type="button" disabled={demo.actions[action] === null} onClick={() => run(action)}
+          title={demo.actions[action] ?? `No ${action} command set (see the settings below)`}>{action[0]!.toUpperCase() + action.slice(1)}</button>
+      ))}
+      <span role="status" data-testid="demo-action-status">{message}</span>
+      {message.includes('sent as a command') && <a href="/commands" onClick={(e) => onLink(e, '/commands')}>Its output</a>}
+    </div>
+  );
+}
+
+/** Expected or not, when (lab time), notes and action commands: PATCH /api/v1/demos/{id}. */
 function Settings({ demo, onSaved }: { demo: LabDemo; onSaved: (d: LabDemo) => void }) {
   const [message, setMessage] = useState('');
   const [scheduled, setScheduled] = useState(demo.schedule !== null);
@@ -79,7 +104,9 @@ function Settings({ demo, onSaved }: { demo: LabDemo; onSaved: (d: LabDemo) => v
     const schedule: DemoSchedule | null = scheduled
       ? { days: DAYS.filter((d) => f.get(`day-${d}`) === 'on'), open: String(f.get('open')), close: String(f.get('close')) } : null;
     const notes = String(f.get('notes') ?? '').trim();
-    call(api.PATCH('/api/v1/demos/{id}', { params: { path: { id: demo.id } }, body: { expected: f.get('expected') === 'on', schedule, notes: notes || null } }))
+    const command = (action: keyof DemoActions) => String(f.get(`action-${action}`) ?? '').trim() || null;
+    const actions = { start: command('start'), stop: command('stop'), restart: command('restart') };
+    call(api.PATCH('/api/v1/demos/{id}', { params: { path: { id: demo.id } }, body: { expected: f.get('expected') === 'on', schedule, notes: notes || null, actions } }))
       .then((r) => { onSaved(r.demo); setMessage('Saved.'); }, (err: unknown) => setMessage(errorText(err, 'not saved')));
   };
   const s = demo.schedule;
@@ -96,6 +123,11 @@ function Settings({ demo, onSaved }: { demo: LabDemo; onSaved: (d: LabDemo) => v
         </>
       )}
       <label>Notes <textarea name="notes" maxLength={2000} defaultValue={demo.notes ?? ''} /></label>
+      <fieldset class="action-commands"><legend>Commands run on its node by the buttons above (as root, audited)</legend>
+        {ACTIONS.map((action) => (
+          <label key={action}>{action[0]!.toUpperCase() + action.slice(1)} <input name={`action-${action}`} maxLength={4096} placeholder={`e.g. systemctl ${action} ${demo.name}`} defaultValue={demo.actions[action] ?? ''} /></label>
+        ))}
+      </fieldset>
       <div><button type="submit" class="primary">Save</button> <span role="status">{message}</span></div>
     </form>
   );

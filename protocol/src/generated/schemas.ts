@@ -495,6 +495,46 @@ export const schemas = [
   },
   {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://dvic.devinci.fr/protocol/v1/api/demo-actions.json",
+    "title": "DemoActions",
+    "description": "The shell commands that start, stop and restart a demo on its node, set by an operator (dashboard or PATCH /api/v1/demos/{id}); each runs through the command path (exec, audited) when its button is pressed. null: not set.",
+    "type": "object",
+    "additionalProperties": false,
+    "required": [
+      "start",
+      "stop",
+      "restart"
+    ],
+    "properties": {
+      "start": {
+        "type": [
+          "string",
+          "null"
+        ],
+        "minLength": 1,
+        "maxLength": 4096,
+        "description": "e.g. systemctl start kiosk"
+      },
+      "stop": {
+        "type": [
+          "string",
+          "null"
+        ],
+        "minLength": 1,
+        "maxLength": 4096
+      },
+      "restart": {
+        "type": [
+          "string",
+          "null"
+        ],
+        "minLength": 1,
+        "maxLength": 4096
+      }
+    }
+  },
+  {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
     "$id": "https://dvic.devinci.fr/protocol/v1/api/demo-expectation.json",
     "title": "DemoExpectation",
     "description": "A label rule: every node whose labels include label_key=label_value is expected to run the demo `name` (inside the schedule). A matching node that never ran it shows it down.",
@@ -1417,6 +1457,7 @@ export const schemas = [
       "schedule",
       "in_schedule",
       "notes",
+      "actions",
       "restarts",
       "restarts_today",
       "crash_loop",
@@ -1486,6 +1527,9 @@ export const schemas = [
           "null"
         ],
         "maxLength": 2000
+      },
+      "actions": {
+        "$ref": "demo-actions.json"
       },
       "restarts": {
         "type": "integer",

@@ -109,6 +109,19 @@ export interface CommandView {
 }
 
 /**
+ * The shell commands that start, stop and restart a demo on its node, set by an operator (dashboard or PATCH /api/v1/demos/{id}); each runs through the command path (exec, audited) when its button is pressed. null: not set.
+ */
+
+export interface DemoActions {
+  /**
+   * e.g. systemctl start kiosk
+   */
+  start: string | null;
+  stop: string | null;
+  restart: string | null;
+}
+
+/**
  * A label rule: every node whose labels include label_key=label_value is expected to run the demo `name` (inside the schedule). A matching node that never ran it shows it down.
  */
 
@@ -831,6 +844,7 @@ export interface LabDemo {
    */
   in_schedule: boolean;
   notes: string | null;
+  actions: DemoActions;
   /**
    * Runs kept after the first one.
    */

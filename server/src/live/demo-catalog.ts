@@ -1,10 +1,10 @@
 import { EventEmitter } from 'node:events';
-import { ErrorCode, type DemoExpectation, type DemoView, type LabDemo } from '@dvic/protocol';
+import { ErrorCode, type DemoActions, type DemoExpectation, type DemoView, type LabDemo } from '@dvic/protocol';
 import { ApiError } from '../errors.js';
 import type { DemoEntitiesRepository } from '../repositories/demo-entities-repository.js';
 import { writeNow, type WriteScheduler } from '../services/deferred-writes.js';
 import type { DemoRegistry } from './demo-registry.js';
-import { DEFAULT_POLICY, labDemo, type DemoPolicy, type DemoSettings } from './demo-state.js';
+import { DEFAULT_POLICY, labDemo, NO_ACTIONS, type DemoPolicy, type DemoSettings } from './demo-state.js';
 import type { Schedule } from './lab-schedule.js';
 import type { NodeRegistry } from './node-registry.js';
 
@@ -29,6 +29,8 @@ export interface DemoChange {
   expected?: boolean;
   schedule?: Schedule | null;
   notes?: string | null;
+  /** Only the actions named change; null clears one. */
+  actions?: Partial<DemoActions>;
 }
 
 /** Line updates are sent at most this often per demo: thousands of busy demos stay cheap. */
@@ -108,6 +110,7 @@ export class DemoCatalog extends EventEmitter<DemoCatalogEvents> {
       ...(change.expected !== undefined ? { expected: change.expected } : {}),
       ...(change.schedule !== undefined ? { schedule: change.schedule } : {}),
       ...(change.notes !== undefined ? { notes: change.notes } : {}),
+      ...(change.actions !== undefined ? { actions: { ...before.actions, ...change.actions } } : {}),
     };
     this.repository.save(next);
     this.remember(next);
@@ -206,7 +209,7 @@ export class DemoCatalog extends EventEmitter<DemoCatalogEvents> {
   private ensure(nodeId: string, name: string, now: number): DemoSettings {
     const existing = this.byKey.get(`${nodeId}\n${name}`);
     if (existing) return existing;
-    const s: DemoSettings = { id: crypto.randomUUID(), node_id: nodeId, name, expected: false, schedule: null, notes: null, created_at: now };
+    const s: DemoSettings = { id: crypto.randomUUID(), node_id: nodeId, name, expected: false, schedule: null, notes: null, actions: NO_ACTIONS, created_at: now };
     this.remember(s);
     this.deferred.run(`demo-entity:${s.id}`, () => this.repository.save(s));
     return s;

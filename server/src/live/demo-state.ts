@@ -1,4 +1,4 @@
-import type { DemoView, LabDemo } from '@dvic/protocol';
+import type { DemoActions, DemoView, LabDemo } from '@dvic/protocol';
 import { inSchedule, labTime, type Schedule } from './lab-schedule.js';
 
 /** How demos are judged (DVIC_* settings, README). */
@@ -24,8 +24,11 @@ export interface DemoSettings {
   expected: boolean;
   schedule: Schedule | null;
   notes: string | null;
+  actions: DemoActions;
   created_at: number;
 }
+
+export const NO_ACTIONS: DemoActions = { start: null, stop: null, restart: null };
 
 /** What the demo's node and the label rules add. */
 export interface DemoContext {
@@ -63,7 +66,7 @@ export function labDemo(settings: DemoSettings, runs: DemoView[], ctx: DemoConte
   return {
     id: settings.id, node_id: settings.node_id, name: settings.name, state,
     down: expectedBy !== null && open && !ctx.nodeRevoked && state !== 'running' && state !== 'restarting',
-    expected: expectedBy !== null, expected_by: expectedBy, schedule, in_schedule: open, notes: settings.notes,
+    expected: expectedBy !== null, expected_by: expectedBy, schedule, in_schedule: open, notes: settings.notes, actions: settings.actions,
     restarts: Math.max(0, runs.length - 1), restarts_today: today,
     crash_loop: restartsSince(ctx.now - policy.crashLoopWindowMs) > policy.crashLoopRestarts,
     started_at: latest ? startOf(latest) : null, ended_at: latest && !latest.alive ? latest.exited_at ?? latest.since : null,

@@ -1,13 +1,14 @@
-import type { DemoExpectation } from '@dvic/protocol';
+import type { DemoActions, DemoExpectation } from '@dvic/protocol';
 import type { Db } from '../db/database.js';
-import type { DemoSettings } from '../live/demo-state.js';
+import { NO_ACTIONS, type DemoSettings } from '../live/demo-state.js';
 import type { Schedule } from '../live/lab-schedule.js';
 
-interface Row { id: string; node_id: string; name: string; expected: number; schedule: string | null; notes: string | null; created_at: number }
+interface Row { id: string; node_id: string; name: string; expected: number; schedule: string | null; notes: string | null; actions: string | null; created_at: number }
 
 const toSettings = (r: Row): DemoSettings => ({
   id: r.id, node_id: r.node_id, name: r.name, expected: r.expected === 1,
-  schedule: r.schedule === null ? null : (JSON.parse(r.schedule) as Schedule), notes: r.notes, created_at: r.created_at,
+  schedule: r.schedule === null ? null : (JSON.parse(r.schedule) as Schedule), notes: r.notes,
+  actions: r.actions === null ? NO_ACTIONS : { ...NO_ACTIONS, ...(JSON.parse(r.actions) as Partial<DemoActions>) }, created_at: r.created_at,
 });
 
 /** Demos as (node, name): their id and what the lab set on them (expected, schedule, notes). */
@@ -20,10 +21,10 @@ export class DemoEntitiesRepository {
 
   save(s: DemoSettings): void {
     this.db.prepare(`
-      INSERT INTO demo_entities (id, node_id, name, expected, schedule, notes, created_at)
-      VALUES (@id, @node_id, @name, @expected, @schedule, @notes, @created_at)
-      ON CONFLICT (id) DO UPDATE SET expected = excluded.expected, schedule = excluded.schedule, notes = excluded.notes`)
-      .run({ ...s, expected: s.expected ? 1 : 0, schedule: s.schedule && JSON.stringify(s.schedule) });
+      INSERT INTO demo_entities (id, node_id, name, expected, schedule, notes, actions, created_at)
+      VALUES (@id, @node_id, @name, @expected, @schedule, @notes, @actions, @created_at)
+      ON CONFLICT (id) DO UPDATE SET expected = excluded.expected, schedule = excluded.schedule, notes = excluded.notes, actions = excluded.actions`)
+      .run({ ...s, expected: s.expected ? 1 : 0, schedule: s.schedule && JSON.stringify(s.schedule), actions: JSON.stringify(s.actions) });
   }
 
   delete(id: string): void {

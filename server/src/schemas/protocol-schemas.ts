@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { Type, type TUnsafe } from 'typebox';
 import {
-  bundledSchema, type AgentConfigFile, type ApiTokenView, type EnrollmentTokenView, type EnrollmentView, type AuditEntryView, type CommandView, type DemoView, type ErrorBody, type LabDemo, type DemoSchedule, type DemoExpectation,
+  bundledSchema, type AgentConfigFile, type ApiTokenView, type EnrollmentTokenView, type EnrollmentView, type AuditEntryView, type CommandView, type DemoView, type ErrorBody, type LabDemo, type DemoSchedule, type DemoExpectation, type DemoActions,
   type LogRecordView, type MetricSeries, type NodeDetailView, type DeviceView, type DeviceDetailView, type DevicePingView, type DeviceKeepalive, type NodeView, type ServerStats, type UserView,
 } from '@dvic/protocol';
 
@@ -16,6 +16,7 @@ const API_SCHEMAS = {
   LabDemo: 'api/lab-demo.json',
   DemoSchedule: 'api/demo-schedule.json',
   DemoExpectation: 'api/demo-expectation.json',
+  DemoActions: 'api/demo-actions.json',
   LogRecord: 'api/log-record.json',
   Command: 'api/command.json',
   AuditEntry: 'api/audit-entry.json',
@@ -45,6 +46,7 @@ export const DemoRef = ref<DemoView>('Demo');
 export const LabDemoRef = ref<LabDemo>('LabDemo');
 export const ScheduleRef = ref<DemoSchedule>('DemoSchedule');
 export const DemoExpectationRef = ref<DemoExpectation>('DemoExpectation');
+export const DemoActionsRef = ref<DemoActions>('DemoActions');
 export const LogRecordRef = ref<LogRecordView>('LogRecord');
 export const CommandRef = ref<CommandView>('Command');
 export const AuditEntryRef = ref<AuditEntryView>('AuditEntry');

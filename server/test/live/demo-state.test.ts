@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { demo } from '../../../protocol/test/fixtures.js';
-import { DEFAULT_POLICY, labDemo, type DemoSettings } from '../../src/live/demo-state.js';
+import { DEFAULT_POLICY, labDemo, NO_ACTIONS, type DemoSettings } from '../../src/live/demo-state.js';
 import { inSchedule, labTime } from '../../src/live/lab-schedule.js';
 
 const policy = { ...DEFAULT_POLICY, timeZone: 'Europe/Paris' };
-const settings: DemoSettings = { id: 'd1', node_id: 'n1', name: 'kiosk', expected: false, schedule: null, notes: null, created_at: 0 };
+const settings: DemoSettings = { id: 'd1', node_id: 'n1', name: 'kiosk', expected: false, schedule: null, notes: null, actions: NO_ACTIONS, created_at: 0 };
 const ctx = (now: number) => ({ now, nodeRevoked: false, rule: undefined, lastLine: null });
 
 describe('lab schedule', () => {

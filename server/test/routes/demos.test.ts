@@ -3,6 +3,7 @@ import WebSocket from 'ws';
 import type { LabDemo } from '@dvic/protocol';
 import { connectAgent } from '../support/simulated-agent.mjs';
 import { LiveRecorder } from '../support/live-recorder.js';
+import { hashPassword } from '../../src/services/passwords.js';
 import { startTestServer, waitFor, type TestServer } from '../support/test-server.js';
 
 let server: TestServer;
@@ -13,7 +14,7 @@ const token = (i: number) => `tok${String(i).padStart(3, '0')}aaaaaaaaaaaaaaaa`;
 
 async function onlineAgent(name: string, labels?: Record<string, string>) {
   const { config } = await server.enroll(name, labels);
-  const agent = await connectAgent({ url: server.agentUrl, nodeId: config.node_id, privateKeyPem: config.private_key });
+  const agent = await connectAgent({ url: server.agentUrl, nodeId: config.node_id, privateKeyPem: config.private_key, capabilities: ['hardware', 'exec'] });
   return { agent, nodeId: config.node_id };
 }
 
@@ -186,5 +187,52 @@ describe('GET /api/v1/demos', () => {
     expect((await server.api('GET', '/api/v1/demo-expectations')).json().expectations).toHaveLength(1);
     expect((await server.api('DELETE', `/api/v1/demo-expectations/${rule.id}`)).statusCode).toBe(200);
     expect(await list('?down=true')).toEqual([]);
+  });
+});
+
+describe('demo actions: start, stop and restart buttons', () => {
+  it('runs the command an operator set for the demo on its node, as an audited command; 409 while none is set', async () => {
+    const { agent, nodeId } = await onlineAgent('pi');
+    agent.send({ type: 'demo.state', data: { full: true, demos: [run(1, true)] } });
+    const [demo] = await waitFor(async () => ((await list()).length === 1 ? list() : null), 5000, 'the demo');
+    expect(demo!.actions).toEqual({ start: null, stop: null, restart: null });
+
+    const unset = await server.api('POST', `/api/v1/demos/${demo!.id}/actions/restart`, {});
+    expect(unset.statusCode).toBe(409);
+    expect(unset.json().error.message).toMatch(/no restart command is set for kiosk/);
+
+    const patched = await server.api('PATCH', `/api/v1/demos/${demo!.id}`, { actions: { restart: 'systemctl restart kiosk', stop: 'pkill -f "kiosk; x"' } });
+    expect(patched.statusCode).toBe(200);
+    expect(patched.json().demo.actions).toEqual({ start: null, stop: 'pkill -f "kiosk; x"', restart: 'systemctl restart kiosk' });
+    // Only the actions named change; null clears one.
+    const cleared = await server.api('PATCH', `/api/v1/demos/${demo!.id}`, { actions: { stop: null } });
+    expect(cleared.json().demo.actions).toEqual({ start: null, stop: null, restart: 'systemctl restart kiosk' });
+
+    const ran = await server.api('POST', `/api/v1/demos/${demo!.id}/actions/restart`, {});
+    expect(ran.statusCode).toBe(202);
+    expect(ran.json().command).toMatchObject({ node_id: nodeId, command: 'systemctl restart kiosk', user: 'admin' });
+    const request = await agent.next((m: { type: string }) => m.type === 'exec.request');
+    expect(request.data).toMatchObject({ command: 'systemctl restart kiosk' });
+    const audit = (await server.api('GET', '/api/v1/audit?action=demo.action')).json().entries;
+    expect(audit[0]).toMatchObject({ action: 'demo.action', target: demo!.id, outcome: 'ok' });
+
+    // Settings survive a restart of the server's view (read back from the database).
+    expect((await server.api('GET', `/api/v1/demos/${demo!.id}`)).json().demo.actions.restart).toBe('systemctl restart kiosk');
+    agent.close();
+  });
+
+  it('refuses an unknown action and unknown fields with 400, and a viewer with 403; an empty command clears it', async () => {
+    const { agent } = await onlineAgent('pi');
+    agent.send({ type: 'demo.state', data: { full: true, demos: [run(1, true)] } });
+    const [demo] = await waitFor(async () => ((await list()).length === 1 ? list() : null), 5000, 'the demo');
+    expect((await server.api('POST', `/api/v1/demos/${demo!.id}/actions/reboot`, {})).statusCode).toBe(400);
+    expect((await server.api('PATCH', `/api/v1/demos/${demo!.id}`, { actions: { restart: '' } })).json().demo.actions.restart).toBeNull();
+    expect((await server.api('PATCH', `/api/v1/demos/${demo!.id}`, { actions: { reboot: 'x' } })).statusCode).toBe(400);
+    server.app.users.create('watcher', await hashPassword('watcher-password'), 'viewer');
+    const login = await server.app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { username: 'watcher', password: 'watcher-password' } });
+    const cookie = String(login.headers['set-cookie']).split(';')[0]!;
+    const refused = await server.app.inject({ method: 'POST', url: `/api/v1/demos/${demo!.id}/actions/start`, headers: { cookie }, payload: {} });
+    expect(refused.statusCode).toBe(403);
+    agent.close();
   });
 });

@@ -1,10 +1,16 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { errors } from '../../../schemas/common.js';
-import { DemoExpectationRef, LabDemoRef, ScheduleRef } from '../../../schemas/protocol-schemas.js';
+import { ErrorCode } from '@dvic/protocol';
+import { ApiError } from '../../../errors.js';
+import { CommandRef, DemoExpectationRef, LabDemoRef, ScheduleRef } from '../../../schemas/protocol-schemas.js';
 
 const DemoParams = Type.Object({ id: Type.String({ format: 'uuid', description: 'Demo id' }) });
 const STATES = ['running', 'stopped', 'crashed', 'restarting'] as const;
+const ACTIONS = ['start', 'stop', 'restart'] as const;
+const ActionCommand = Type.Optional(Type.Union([Type.String({ minLength: 1, maxLength: 4096 }), Type.Null()]));
+const requester = (request: FastifyRequest) => ({ userId: request.user!.id, username: request.user!.username, ip: request.ip });
 
 /** A label filter: `room` (has the label) or `room=hall`. */
 function labelFilter(text: string | undefined): { key: string; value: string | undefined } | undefined {
@@ -14,7 +20,7 @@ function labelFilter(text: string | undefined): { key: string; value: string | u
 }
 
 export const demosRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  const { demoCatalog: catalog, nodeRegistry: nodes } = app;
+  const { demoCatalog: catalog, nodeRegistry: nodes, commands } = app;
 
   app.get('/demos', {
     schema: {
@@ -46,6 +52,9 @@ export const demosRoutes: FastifyPluginAsyncTypebox = async (app) => {
         expected: Type.Optional(Type.Boolean()),
         schedule: Type.Optional(Type.Union([ScheduleRef, Type.Null()])),
         notes: Type.Optional(Type.Union([Type.String({ maxLength: 2000 }), Type.Null()])),
+        actions: Type.Optional(Type.Object({ start: ActionCommand, stop: ActionCommand, restart: ActionCommand }, {
+          additionalProperties: false, description: 'Shell commands run on the demo\'s node by its start, stop and restart buttons; null clears one',
+        })),
       }, { additionalProperties: false }),
       response: { 200: Type.Object({ demo: LabDemoRef }), ...errors(400, 401, 403, 404) },
     },
@@ -61,6 +70,24 @@ export const demosRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const demo = catalog.get(request.params.id);
     catalog.forget(demo.id);
     return { demo };
+  });
+
+  app.post('/demos/:id/actions/:action', {
+    config: { role: 'operator', audit: 'demo.action' },
+    schema: {
+      tags: ['demos'], summary: 'Run the demo\'s start, stop or restart command on its node (as a command: see GET /api/v1/commands/{id})',
+      params: Type.Object({ id: DemoParams.properties.id, action: Type.Union(ACTIONS.map((a) => Type.Literal(a))) }),
+      response: { 202: Type.Object({ command: CommandRef }), ...errors(400, 401, 403, 404, 409) },
+    },
+  }, (request, reply) => {
+    const { id, action } = request.params;
+    const demo = catalog.get(id);
+    const command = demo.actions[action];
+    if (command === null) {
+      throw new ApiError(409, ErrorCode.conflict, `no ${action} command is set for ${demo.name}: set one on the demo page or with PATCH /api/v1/demos/${id}`);
+    }
+    reply.code(202);
+    return { command: commands.runOn(demo.node_id, { command }, requester(request)) };
   });
 
   app.get('/demo-expectations', {
