@@ -18,7 +18,7 @@ options: --timeout SECONDS  --cwd DIR  --user NAME  --queue SECONDS (run when an
 type Stream = 'stdout' | 'stderr';
 
 /** A started command: its id, and the name its output lines are prefixed with when there are several. */
-interface Started {
+export interface Started {
   id: string;
   label: string;
 }
@@ -50,10 +50,10 @@ export async function exec(args: string[], ctx: Context): Promise<number> {
   const ref = positionals[0];
   if (ref) {
     // The server finds the node (id, name or id prefix) and lists the candidates when ambiguous.
-    return run(ctx, server, async () => [{ id: (await call(server.api.POST('/api/v1/nodes/{id}/exec', { params: { path: { id: ref } }, body: spec }))).id, label: ref }]);
+    return followCommands(ctx, server, async () => [{ id: (await call(server.api.POST('/api/v1/nodes/{id}/exec', { params: { path: { id: ref } }, body: spec }))).id, label: ref }]);
   }
   const names = await nodeNames(server);
-  return run(ctx, server, async () => {
+  return followCommands(ctx, server, async () => {
     const { commands } = await call(server.api.POST('/api/v1/exec', { body: { targets: values.all ? { all: true } : { label: values.label as string }, ...spec } }));
     return commands.map((c) => ({ id: c.id, label: names.get(c.node_id) ?? c.node_id }));
   });
@@ -66,7 +66,7 @@ function seconds(flag: string, value: string): number {
 }
 
 /** Starts the command(s) once the live stream is open, streams output, returns the exit code. */
-async function run(ctx: Context, server: Connection, start: () => Promise<Started[]>): Promise<number> {
+export async function followCommands(ctx: Context, server: Connection, start: () => Promise<Started[]>): Promise<number> {
   const followed = new Map<string, Followed>();
   let started: Promise<void> | undefined;
   let prefixed = false;

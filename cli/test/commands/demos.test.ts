@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { waitFor } from '../../../server/test/support/test-server.js';
 import { serverForTests } from '../support/cli-server.js';
 import { SimulatedDemo } from '../support/demo-logs.js';
+import { runCommands } from '../support/exec-agent.js';
 import { dvic } from '../support/run-cli.js';
 
 const server = serverForTests();
@@ -29,5 +30,19 @@ describe('dvic demos', () => {
     const bad = await dvic(['demos', '--state', 'sleeping'], server().env);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--state must be one of running/);
+  });
+
+  it('runs a demo\'s restart command on its node and exits with its code; says what is missing otherwise', async () => {
+    const { agent } = await server().agent('cli-actions');
+    runCommands(agent, (r) => ({ stdout: `ran: ${r.command}\n`, exit_code: r.command === 'false-restart' ? 4 : 0 }));
+    new SimulatedDemo(agent, 'signage').state(true, { pid: 50, user: 'lab', file_uid: 1000, trusted: true });
+    const demo = await waitFor(async () => (await server().server.api('GET', '/api/v1/demos?node=cli-actions')).json().demos[0], 5000, 'the demo');
+    const unset = await dvic(['demos', 'restart', 'signage'], server().env);
+    expect([unset.code, unset.stderr]).toEqual([1, expect.stringMatching(/no restart command is set for signage/)]);
+    await server().server.api('PATCH', `/api/v1/demos/${demo.id}`, { actions: { restart: 'systemctl restart signage', stop: 'false-restart' } });
+    expect(await dvic(['demos', 'restart', 'signage', '--node', 'cli-actions'], server().env)).toEqual({ code: 0, stdout: 'ran: systemctl restart signage\n', stderr: '' });
+    expect((await dvic(['demos', 'stop', 'signage'], server().env)).code).toBe(4);
+    const missing = await dvic(['demos', 'start', 'no-such-demo'], server().env);
+    expect([missing.code, missing.stderr]).toEqual([1, 'dvic: no demo named no-such-demo (dvic demos lists them)\n']);
   });
 });
