@@ -1,11 +1,13 @@
-import { useEffect, useMemo, useState } from 'preact/hooks';
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { plural, type LabDemo } from '@dvic/protocol/shared';
 import { api, call } from '../api/client.js';
 import { DemoStateBadge, expectationText } from '../components/demo-state.js';
 import { ErrorNotice } from '../components/error-notice.js';
+import { Sparkline } from '../components/sparkline.js';
 import { VirtualList } from '../components/virtual-list.js';
 import { navigate, onLink } from '../router.js';
 import { healthCounts, visibleDemos, type DemoFilter, type HealthFilter } from '../state/demos-store.js';
+import { ErrorRateHistory } from '../state/error-rate.js';
 import { useLabDemos, useThrottled } from '../state/use-demos.js';
 import { useNodes } from '../state/use-live.js';
 import { useNow } from './overview.js';
@@ -25,6 +27,8 @@ export function Demos() {
   const version = useThrottled(`${demos.version}:${nodes.version}`, 250);
   const list = useMemo(() => visibleDemos(demos, filter, nodeOf), [version, filter]);
   const counts = useMemo(() => healthCounts(demos.byId.values()), [version]);
+  const errorRates = useRef(new ErrorRateHistory()).current;
+  useMemo(() => errorRates.record(demos.byId.values(), Date.now()), [version]);
   useEffect(() => {
     if (demos.loaded && !performance.getEntriesByName('dvic:demos-first-render').length) requestAnimationFrame(() => performance.mark('dvic:demos-first-render'));
   }, [demos.loaded]);
@@ -44,19 +48,19 @@ export function Demos() {
       <ErrorNotice error={error ?? demos.error} fallback="the demos cannot be shown" />
       <div class="table" role="table" aria-label="Demos" aria-rowcount={list.length}>
         <div class="demo-row head" role="row">
-          {['Demo', 'Node', 'State', 'Restarts today', 'Errors', 'Last line', 'Runs', 'Expected', ''].map((h) => <span key={h} role="columnheader">{h}</span>)}
+          {['Demo', 'Node', 'State', 'Restarts today', 'Errors (per minute, 30 min)', 'Last line', 'Runs', 'Expected', ''].map((h) => <span key={h} role="columnheader">{h}</span>)}
         </div>
         {list.length === 0
           ? <p class="muted empty">{!demos.loaded ? 'Loading…' : demos.byId.size ? 'No demo matches these filters.' : 'No demo has written a log yet.'}</p>
           : <VirtualList items={list} rowHeight={ROW_HEIGHT} label="Demos" render={(d) => (
-            <DemoRow key={d.id} demo={d} node={nodeOf(d.node_id)?.name ?? d.node_id.slice(0, 8)} now={now} onDismiss={dismiss} />
+            <DemoRow key={d.id} demo={d} node={nodeOf(d.node_id)?.name ?? d.node_id.slice(0, 8)} now={now} errorRate={errorRates.rates(d.id, now)} onDismiss={dismiss} />
           )} />}
       </div>
     </section>
   );
 }
 
-function DemoRow({ demo: d, node, now, onDismiss }: { demo: LabDemo; node: string; now: number; onDismiss: (d: LabDemo) => void }) {
+function DemoRow({ demo: d, node, now, errorRate, onDismiss }: { demo: LabDemo; node: string; now: number; errorRate: number[]; onDismiss: (d: LabDemo) => void }) {
   const href = `/demos/${d.id}`;
   const dismissible = !d.expected && d.state !== 'running' && d.state !== 'restarting';
   return (
@@ -66,7 +70,7 @@ function DemoRow({ demo: d, node, now, onDismiss }: { demo: LabDemo; node: strin
       <span role="cell"><a href={`/nodes/${d.node_id}`} onClick={(e) => onLink(e, `/nodes/${d.node_id}`)}>{node}</a></span>
       <span role="cell"><DemoStateBadge demo={d} now={now} /></span>
       <span role="cell" class="num">{d.restarts_today}</span>
-      <span role="cell" class={`num ${d.error_count ? 'warn' : ''}`}>{d.error_count}</span>
+      <span role="cell" class={`num errors ${d.error_count ? 'warn' : ''}`}>{d.error_count} <Sparkline values={errorRate} label={`errors per minute of ${d.name}`} /></span>
       <span role="cell" class="last-line" title={d.last_line ?? ''} data-testid="last-line">{d.last_line ?? '–'}</span>
       <span role="cell" class="num">{d.runs.length}</span>
       <span role="cell">{expectationText(d)}</span>
