@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import { loadConfig } from './config-store.js';
 import { connect, type Connection } from './connection.js';
 import { CliError } from './errors.js';
@@ -13,6 +14,27 @@ export interface Context {
   now: () => number;
   /** Calls the handler on Ctrl-C (or SIGTERM) until the returned function is called. */
   onInterrupt: (handler: () => void) => () => void;
+  /** The user's terminal for a question (stdin may carry a password), or null when there is none. */
+  terminal?: () => Terminal | null;
+}
+
+export interface Terminal {
+  input: NodeJS.ReadableStream;
+  output: NodeJS.WritableStream;
+  close: () => void;
+}
+
+/** /dev/tty when this process has a controlling terminal (not under cron, CI or a pipe-only ssh). */
+function openTerminal(): Terminal | null {
+  let fd: number;
+  try {
+    fd = fs.openSync('/dev/tty', 'r+');
+  } catch {
+    return null;
+  }
+  const input = fs.createReadStream('', { fd, autoClose: false });
+  const output = fs.createWriteStream('', { fd, autoClose: false });
+  return { input, output, close: () => { input.destroy(); output.end(); fs.closeSync(fd); } };
 }
 
 function onProcessInterrupt(handler: () => void): () => void {
@@ -27,7 +49,7 @@ function onProcessInterrupt(handler: () => void): () => void {
 export function defaultContext(): Context {
   return {
     env: process.env, stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, color: colorEnabled(), now: Date.now,
-    onInterrupt: onProcessInterrupt,
+    onInterrupt: onProcessInterrupt, terminal: openTerminal,
   };
 }
 

@@ -17,7 +17,7 @@ export async function addOverSsh(args: string[], ctx: Context): Promise<number> 
     host: { type: 'string' }, user: { type: 'string', short: 'u' }, 'password-stdin': { type: 'boolean' }, key: { type: 'string' },
     via: { type: 'string' }, labels: { type: 'string' }, label: { type: 'string', multiple: true }, 'accept-host-key': { type: 'string' },
   }, ADD_OVER_SSH_USAGE);
-  if (values.help) return print(ctx, `${ADD_OVER_SSH_USAGE}\n\nConnects to the machine over SSH (through the source node --via, or directly with --via server),\ninstalls the agent as a systemd service and waits for it to come online. The password is read from stdin\nand never stored. Without --accept-host-key the host key is shown and the command stops: run it again with it.`), 0;
+  if (values.help) return print(ctx, `${ADD_OVER_SSH_USAGE}\n\nConnects to the machine over SSH (through the source node --via, or directly with --via server),\ninstalls the agent as a systemd service and waits for it to come online. The password is read from stdin\nand never stored. Without --accept-host-key the host key is shown and asked about on the terminal;\nwith no terminal the command stops (exit 3): run it again with --accept-host-key.`), 0;
   if (positionals.length !== 1 || !values.host || !values.user || !values.via || !values['password-stdin'] === !values.key) throw new UsageError(ADD_OVER_SSH_USAGE);
   const [host, portText] = splitHostPort(values.host as string);
   const labels = parseLabels([...String(values.labels ?? '').split(',').filter(Boolean), ...((values.label as string[] | undefined) ?? [])]) as Record<string, string>;
@@ -29,10 +29,19 @@ export async function addOverSsh(args: string[], ctx: Context): Promise<number> 
       ...(values['accept-host-key'] ? { accept_host_key: values['accept-host-key'] as string } : {}),
     },
   }));
-  const done = await follow(ctx, enrollment.id);
+  let done = await follow(ctx, enrollment.id);
   if (done.state === 'awaiting_host_key') {
-    print(ctx, `The host key of ${done.host}:${done.port} is ${done.host_key_fingerprint}.\nIf that is the machine's key, run the same command again with --accept-host-key ${done.host_key_fingerprint}`);
-    return 3;
+    const accepted = await askHostKey(ctx, done);
+    if (accepted === null) {
+      print(ctx, `The host key of ${done.host}:${done.port} is ${done.host_key_fingerprint}.\nNo terminal to ask on: if that is the machine's key, run the same command again with --accept-host-key ${done.host_key_fingerprint}`);
+      return 3;
+    }
+    if (!accepted) {
+      print(ctx, 'Host key not accepted: nothing was installed.');
+      return 3;
+    }
+    await call(api.POST('/api/v1/enrollments/{id}/accept', { params: { path: { id: enrollment.id } }, body: {} }));
+    done = await follow(ctx, enrollment.id);
   }
   if (done.state === 'failed') {
     ctx.stderr.write(`failed at ${done.error!.step}: ${done.error!.message}\n${done.error!.output ? `${done.error!.output.trimEnd()}\n` : ''}`);
@@ -40,6 +49,18 @@ export async function addOverSsh(args: string[], ctx: Context): Promise<number> 
   }
   print(ctx, `${done.name} is online (node ${done.node_id}).`);
   return 0;
+}
+
+/** Shows the host key on the terminal and asks; null when there is no terminal to ask on. */
+async function askHostKey(ctx: Context, view: EnrollmentView): Promise<boolean | null> {
+  const terminal = ctx.terminal?.() ?? null;
+  if (!terminal) return null;
+  try {
+    terminal.output.write(`The host key of ${view.host}:${view.port} is ${view.host_key_fingerprint}.\nIs that the machine's key: accept? [y/N] `);
+    return /^y(es)?$/i.test((await readLine(terminal.input)).trim());
+  } finally {
+    terminal.close();
+  }
 }
 
 /** Prints each step as it ends, until the enrollment stops (bounded: the server ends every step). */

@@ -5,6 +5,7 @@ import type { NodeView } from '@dvic/protocol';
 import { describe, expect, it } from 'vitest';
 import { connectAgent } from '../../../server/test/support/simulated-agent.mjs';
 import { waitFor } from '../../../server/test/support/test-server.js';
+import { sshTarget } from '../../../server/test/support/ssh-target.js';
 import { serverForTests } from '../support/cli-server.js';
 import { dvic, startDvic } from '../support/run-cli.js';
 
@@ -52,5 +53,35 @@ describe('dvic nodes', () => {
     await waitFor(() => watch.stdout().split('cli-watched ').at(-1)!.trimStart().startsWith('offline'), 10_000, 'offline again');
     watch.interrupt();
     expect((await watch.done).code).toBe(0);
+  });
+});
+
+describe('dvic nodes add --host: the host key', () => {
+  const add = (port: number) => ['nodes', 'add', 'cli-ssh', '--host', `127.0.0.1:${port}`, '--user', 'pi', '--password-stdin', '--via', 'server'];
+
+  it('without a terminal, prints the key and exits 3, saying to pass --accept-host-key', async () => {
+    const target = await sshTarget();
+    try {
+      const run = await dvic(add(target.port), server().env, 'pw\n');
+      expect(run.code, run.stderr).toBe(3);
+      expect(run.stdout).toMatch(/The host key of 127\.0\.0\.1:\d+ is (SHA256:\S+)\.\nNo terminal to ask on: if that is the machine's key, run the same command again with --accept-host-key SHA256:\S+\n$/);
+    } finally {
+      target.close();
+    }
+  });
+
+  it('on a terminal, asks; yes accepts the key and the enrollment goes on', async () => {
+    const target = await sshTarget();
+    try {
+      const run = await dvic(add(target.port), server().env, 'pw\n', 'y\n');
+      expect(run.terminal).toMatch(/^The host key of 127\.0\.0\.1:\d+ is SHA256:\S+\.\nIs that the machine's key: accept\? \[y\/N\] $/);
+      // This target refuses every login: past the host key, the enrollment fails at authenticate.
+      expect(run.code).toBe(1);
+      expect(run.stderr).toMatch(/^failed at authenticate: /);
+      const no = await dvic(add(target.port), server().env, 'pw\n', '\n');
+      expect(no).toMatchObject({ code: 3, stdout: expect.stringContaining('Host key not accepted: nothing was installed.') });
+    } finally {
+      target.close();
+    }
   });
 });

@@ -94,7 +94,8 @@ export class LiveHub {
     sources.commands.on('updated', (command) => this.broadcast({ type: 'command.updated', data: { command } }));
     sources.commands.on('output', (data) => this.sendToFollowers(data.command_id, { type: 'command.output', data }));
     sources.storage.on('changed', () => this.broadcast({ type: 'server.status', data: this.serverStatus() }));
-    sources.enrollments?.on('updated', (enrollment) => this.broadcast({ type: 'enrollment.updated', data: { enrollment } }));
+    // Enrollments (hosts, users, host keys) are admin-only over REST too.
+    sources.enrollments?.on('updated', (enrollment) => this.broadcast({ type: 'enrollment.updated', data: { enrollment } }, 'admin'));
   }
 
   subscribe(socket: WebSocket, viewer: LiveSubscriber): void {
@@ -156,8 +157,10 @@ export class LiveHub {
     this.sendAll(followers, JSON.stringify(message));
   }
 
-  private broadcast(message: LiveMessage): void {
-    if (this.subscribers.size > 0) this.sendAll(this.subscribers.keys(), JSON.stringify(message));
+  /** To every subscriber, or only to those with at least `minRole`. */
+  private broadcast(message: LiveMessage, minRole?: Role): void {
+    const sockets = minRole ? [...this.subscribers].filter(([, s]) => roleRank(s.role) >= roleRank(minRole)).map(([socket]) => socket) : [...this.subscribers.keys()];
+    if (sockets.length > 0) this.sendAll(sockets, JSON.stringify(message));
   }
 
   private sendAll(sockets: Iterable<WebSocket>, text: string): void {

@@ -67,6 +67,12 @@ interface Secret {
  */
 export class EnrollmentService extends EventEmitter<{ updated: [EnrollmentView] }> {
   private readonly secrets = new Map<string, Secret>();
+  /**
+   * The host key a person confirmed for an enrollment (accept, or a matching accept_host_key),
+   * the only one a retry may trust: the fingerprint in the view is merely the one last shown.
+   * In memory: after a restart a retry shows the key again.
+   */
+  private readonly confirmedKeys = new Map<string, string>();
 
   constructor(
     private readonly repository: EnrollmentsRepository,
@@ -127,6 +133,7 @@ export class EnrollmentService extends EventEmitter<{ updated: [EnrollmentView] 
     if (!secret) return 'expired';
     clearTimeout(secret.expiry);
     secret.confirmedHostKey = view.host_key_fingerprint ?? undefined;
+    if (view.host_key_fingerprint) this.confirmedKeys.set(id, view.host_key_fingerprint);
     const next: EnrollmentView = { ...view, state: 'running', steps: view.steps.map((s) => (s.status === 'ok' || s.status === 'skipped' ? s : { ...s, status: 'pending', duration_ms: null })), updated_at: Date.now() };
     this.repository.save(next);
     this.registry.afterCommit(() => {
@@ -151,7 +158,7 @@ export class EnrollmentService extends EventEmitter<{ updated: [EnrollmentView] 
     };
     const request: EnrollmentRequest = {
       name: view.name, host: view.host, port: view.port, username: view.username, via: view.via, labels: view.labels,
-      ...secret, acceptHostKey: view.host_key_fingerprint ?? undefined,
+      ...secret, acceptHostKey: this.confirmedKeys.get(id),
     };
     this.repository.save(next);
     this.secrets.set(id, { request, server });
@@ -175,12 +182,29 @@ export class EnrollmentService extends EventEmitter<{ updated: [EnrollmentView] 
     } finally {
       const view = this.repository.get(id);
       if (view?.state === 'awaiting_host_key') {
-        secret.expiry = setTimeout(() => this.secrets.delete(id), HOST_KEY_WAIT_MS);
+        secret.expiry = setTimeout(() => this.expireHostKeyWait(id), HOST_KEY_WAIT_MS);
         secret.expiry.unref();
       } else {
         this.secrets.delete(id); // the password is gone with the enrollment
+        if (view?.state === 'succeeded') this.confirmedKeys.delete(id);
       }
     }
+  }
+
+  /** Nobody confirmed the host key in time: the password is forgotten, so the enrollment cannot go on. */
+  private expireHostKeyWait(id: string): void {
+    this.secrets.delete(id);
+    if (this.repository.get(id)?.state !== 'awaiting_host_key') return;
+    this.update(id, (v) => ({
+      ...v, state: 'failed',
+      error: { step: 'ssh_connect', message: `the host key was not confirmed within ${HOST_KEY_WAIT_MS / 60_000} min: retry it (POST .../retry with the password) and confirm the key`, output: null },
+      steps: v.steps.map((s) => (s.name === 'ssh_connect' ? { ...s, status: 'failed' } : s)),
+    }));
+  }
+
+  /** A host key the user confirmed for this enrollment (accept, or accept_host_key that matched). */
+  confirmHostKey(id: string, fingerprint: string): void {
+    this.confirmedKeys.set(id, fingerprint);
   }
 
   /** A run that broke outside its steps (a store failure): failed at the step it was in, not left running. */
@@ -311,6 +335,7 @@ class EnrollmentRun {
       return `the host key does not match: accept_host_key is ${request.acceptHostKey}, the target shows ${fingerprint}`;
     }
     if (known || request.acceptHostKey || this.secret.confirmedHostKey === fingerprint) {
+      if (request.acceptHostKey || this.secret.confirmedHostKey === fingerprint) this.service.confirmHostKey(this.id, fingerprint);
       this.service.update(this.id, (v) => ({ ...v, host_key_fingerprint: fingerprint }));
       return null;
     }
@@ -398,17 +423,19 @@ class EnrollmentRun {
     });
   }
 
-  /** Runs a command as root: as is for root, else through sudo -S with the password on stdin. */
+  /** Runs a command as root: as is for root, else through sudo (see asRootCommand). */
   private async asAdmin(command: string, what: string): Promise<void> {
     const { request } = this;
     const viaSudo = !this.asRoot;
-    if (viaSudo && !request.password) throw new StepFailure(`${request.username} is not root and no password was given for sudo`);
-    const result = await this.exec(viaSudo ? `sudo -S -p '' ${command}` : command, viaSudo ? `${request.password}\n` : undefined);
+    const run = viaSudo ? sudoCommand(command, request.password) : { command };
+    const result = await this.exec(run.command, run.stdin);
     if (result.code === 0) return;
-    const sudoRefused = viaSudo && /incorrect password|try again|no password was provided|not in the sudoers|may not run sudo/i.test(result.output);
-    const message = sudoRefused
-      ? `sudo refused ${request.username}: wrong sudo password, or not allowed to use sudo`
-      : `${what} failed (exit ${result.code ?? 'signal'})`;
+    const sudoRefused = viaSudo && /incorrect password|try again|no password was provided|password is required|not in the sudoers|may not run sudo/i.test(result.output);
+    const message = !sudoRefused
+      ? `${what} failed (exit ${result.code ?? 'signal'})`
+      : request.password
+        ? `sudo refused ${request.username}: wrong sudo password, or not allowed to use sudo`
+        : `sudo refused ${request.username} without a password: allow passwordless sudo for ${request.username}, or give the password too`;
     throw new StepFailure(message, result.output);
   }
 
@@ -470,6 +497,14 @@ const CHECK_TARGET_SCRIPT = [
   'echo "pid1=$(cat /proc/1/comm 2>/dev/null)"',
   'if command -v sudo >/dev/null 2>&1; then echo sudo=yes; else echo sudo=no; fi',
 ].join('; ');
+
+/**
+ * A command run as root through sudo: with the password on stdin (-S, no prompt), or, with none
+ * (a private key), non-interactively (-n), which works with passwordless sudo and fails at once otherwise.
+ */
+export function sudoCommand(command: string, password?: string): { command: string; stdin?: string } {
+  return password ? { command: `sudo -S -p '' ${command}`, stdin: `${password}\n` } : { command: `sudo -n ${command}` };
+}
 
 /** Removes the password and private key (and each of their lines) from text meant for people. */
 export function scrub(text: string, request: Pick<EnrollmentRequest, 'password' | 'privateKey'>): string {

@@ -1,6 +1,10 @@
 import net from 'node:net';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import WebSocket from 'ws';
 import type { EnrollmentView } from '@dvic/protocol';
+import { hashPassword } from '../../src/services/passwords.js';
+import { LiveRecorder } from '../support/live-recorder.js';
+import { sshTarget } from '../support/ssh-target.js';
 import { startTestServer, waitFor, type TestServer } from '../support/test-server.js';
 
 let server: TestServer;
@@ -91,6 +95,90 @@ describe('an enrollment the server restart interrupted', () => {
       expect(view.error).toEqual({ step: 'ssh_connect', message: 'the server restarted during this enrollment: retry it (POST .../retry with the password)', output: null });
     } finally {
       silent.close();
+    }
+  });
+});
+
+describe('a host key nobody confirmed', () => {
+  const state = async (id: string) => (await server.api('GET', `/api/v1/enrollments/${id}`)).json<{ enrollment: EnrollmentView }>().enrollment;
+  const settled = (id: string) => waitFor(async () => { const v = await state(id); return v.state !== 'running' && v; }, 15_000, 'the enrollment to stop');
+  const body = (port: number) => ({ name: 'pi', host: '127.0.0.1', port, username: 'pi', password: 'pw', via: 'server' });
+
+  it('is shown again on a retry after a restart, never trusted', async () => {
+    const target = await sshTarget();
+    try {
+      const { id } = (await server.api('POST', '/api/v1/enrollments', body(target.port))).json<{ enrollment: { id: string } }>().enrollment;
+      const shown = await settled(id);
+      expect(shown.state).toBe('awaiting_host_key');
+      expect(shown.host_key_fingerprint).toMatch(/^SHA256:/);
+      await server.restart();
+      expect((await state(id)).state).toBe('failed');
+      expect((await server.api('POST', `/api/v1/enrollments/${id}/retry`, { password: 'pw' })).statusCode).toBe(200);
+      const again = await settled(id);
+      expect(again.state).toBe('awaiting_host_key');
+      expect(again.steps.find((s) => s.name === 'authenticate')?.status).toBe('pending');
+    } finally {
+      target.close();
+    }
+  });
+
+  it('once accepted, is carried into a retry', async () => {
+    const target = await sshTarget();
+    try {
+      const { id } = (await server.api('POST', '/api/v1/enrollments', body(target.port))).json<{ enrollment: { id: string } }>().enrollment;
+      expect((await settled(id)).state).toBe('awaiting_host_key');
+      expect((await server.api('POST', `/api/v1/enrollments/${id}/accept`, {})).statusCode).toBeLessThan(300);
+      const failed = await settled(id);
+      expect(failed.error?.step).toBe('authenticate');
+      await server.api('POST', `/api/v1/enrollments/${id}/retry`, { password: 'pw' });
+      const again = await settled(id);
+      expect(again.state).toBe('failed');
+      expect(again.error?.step).toBe('authenticate');
+    } finally {
+      target.close();
+    }
+  });
+
+  it('fails the enrollment when nobody confirms it in time, saying to retry with the password', async () => {
+    const target = await sshTarget();
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'], shouldAdvanceTime: true });
+    try {
+      const { id } = (await server.api('POST', '/api/v1/enrollments', body(target.port))).json<{ enrollment: { id: string } }>().enrollment;
+      expect((await settled(id)).state).toBe('awaiting_host_key');
+      await vi.advanceTimersByTimeAsync(15 * 60_000 + 1000);
+      const view = await state(id);
+      expect(view.state).toBe('failed');
+      expect(view.error?.step).toBe('ssh_connect');
+      expect(view.error?.message).toMatch(/host key was not confirmed within 15 min: retry it \(POST \.\.\.\/retry with the password\)/);
+    } finally {
+      vi.useRealTimers();
+      target.close();
+    }
+  });
+});
+
+describe('enrollment progress on the live stream', () => {
+  it('goes to admins only, never to viewers', async () => {
+    server.app.users.create('watcher', await hashPassword('watcher-password'), 'viewer');
+    const login = await server.app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { username: 'watcher', password: 'watcher-password' } });
+    const viewerCookie = String(login.headers['set-cookie']).split(';')[0]!;
+    const open = async (cookie: string) => {
+      const socket = new WebSocket(server.liveUrl, { headers: { cookie } });
+      const recorder = new LiveRecorder(socket);
+      await new Promise((resolve) => socket.on('open', resolve));
+      return { socket, recorder };
+    };
+    const admin = await open(server.cookie);
+    const viewer = await open(viewerCookie);
+    try {
+      await server.api('POST', '/api/v1/enrollments', { name: 'pi', host: '127.0.0.1', port: 1, username: 'pi', password: 'x', via: 'server' });
+      await waitFor(() => admin.recorder.all('enrollment.updated').length > 0, 10_000, 'the admin to see the enrollment');
+      await server.enroll('marker'); // a node event after it: the viewer has had time to get everything before
+      await waitFor(() => viewer.recorder.all('node.updated').length > 0, 10_000, 'the viewer to see the new node');
+      expect(viewer.recorder.all('enrollment.updated')).toEqual([]);
+    } finally {
+      admin.socket.close();
+      viewer.socket.close();
     }
   });
 });

@@ -66,3 +66,30 @@ describe('numbers in parameters', () => {
     expect((await server.api('GET', '/api/v1/audit?limit=500')).statusCode).toBe(200);
   });
 });
+
+describe('times in parameters', () => {
+  it('answers 400 with a clear message to times out of range in every route that takes one', async () => {
+    for (const url of ['/api/v1/logs?since=', '/api/v1/logs?until=', '/api/v1/metrics/query?from=', '/api/v1/metrics/query?to=']) {
+      for (const value of ['99999999999999999999999999d', '1e400s', '99999999999999999999999', '9000000000000000']) {
+        const res = await server.api('GET', `${url}${value}`);
+        expect(res.statusCode, `${url}${value}`).toBe(400);
+        expect(res.json().error.code).toBe('bad_request');
+        expect(res.json().error.message, `${url}${value}`).toMatch(/out of range|is not a time/);
+      }
+    }
+  });
+});
+
+describe('long path parameters', () => {
+  it('answers a 101-128 character token with the route\'s own error, not Fastify\'s 414', async () => {
+    for (const length of [101, 128]) {
+      const token = 'a'.repeat(length);
+      const keepalive = await server.app.inject({ method: 'POST', url: `/api/v1/devices/${token}/keepalive`, payload: {} });
+      expect(keepalive.statusCode).toBe(404);
+      expect(keepalive.json().error).toEqual({ code: 'not_found', message: 'no device has this token' });
+      const ping = await server.app.inject({ url: `/ping/${token}` });
+      expect(ping.statusCode).toBe(404);
+      expect(ping.body).toBe('not found');
+    }
+  });
+});

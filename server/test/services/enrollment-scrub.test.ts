@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { scrub, shellQuote } from '../../src/services/enrollment-service.js';
+import { scrub, shellQuote, sudoCommand } from '../../src/services/enrollment-service.js';
 import { sshFingerprint } from '../../src/services/ssh-session.js';
 
 describe('what an enrollment shows people', () => {
@@ -29,5 +29,12 @@ describe('what an enrollment shows people', () => {
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('running as root on a target user that is not root', () => {
+  it('feeds the password to sudo -S, and with only a key uses sudo -n (passwordless sudo) instead of failing', () => {
+    expect(sudoCommand("sh '/tmp/x/install.sh'", 'pw')).toEqual({ command: "sudo -S -p '' sh '/tmp/x/install.sh'", stdin: 'pw\n' });
+    expect(sudoCommand("sh '/tmp/x/install.sh'")).toEqual({ command: "sudo -n sh '/tmp/x/install.sh'" });
   });
 });
