@@ -96,7 +96,7 @@ describe.skipIf(missing !== null && !process.env.CI)('web security in Chromium',
       ['commands', '/commands', () => page.getByLabel('Command', { exact: true }).waitFor()],
       ['audit', '/audit', () => page.getByRole('heading', { name: 'Audit' }).waitFor()],
       ['users', '/users', () => page.locator('tr[data-user="admin"]').waitFor()],
-      ['wall', '/wall', () => page.locator('.tile').first().waitFor()],
+      ['wall', '/wall', () => page.getByTestId('wall-headline').waitFor()],
     ];
     for (const [name, url, ready] of pages) {
       await page.goto(server.baseUrl + url);

@@ -59,7 +59,7 @@ export async function buildApp(
     ajv: { customOptions: { removeAdditional: false, strictNumbers: true } },
     // Fastify's default (100) answers a longer path parameter with its own 414 before any route
     // schema sees it; tokens and ids are checked by their routes (a 400/404 in the usual shape).
-    maxParamLength: 256,
+    routerOptions: { maxParamLength: 256 },
     // DVIC_TLS_CERT/DVIC_TLS_KEY: https and wss served directly (docs/deploy.md).
     // (typed as http: an https server's requests and replies are the same Node classes).
     ...(tls ? { https: { cert: tls.cert, key: tls.key } } : {}),
