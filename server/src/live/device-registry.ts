@@ -75,6 +75,8 @@ interface RegistryEvents {
   removed: [string];
   seen: [SeenItem[]];
   flushed: [number];
+  /** A ping's numeric fields, for the metric history. */
+  numbers: [{ device_id: string; at: number; numbers: Record<string, number> }];
 }
 
 export function deviceView(d: DeviceRecord): DeviceView {
@@ -253,7 +255,10 @@ export class DeviceRegistry extends EventEmitter<RegistryEvents> {
     if (p.body !== null) d.lastBody = p.body;
     if (p.firmware !== undefined) d.firmware = p.firmware;
     if (p.demo !== undefined) d.demo = p.demo;
-    if (Object.keys(p.numbers).length) d.numbers = p.numbers;
+    if (Object.keys(p.numbers).length) {
+      d.numbers = p.numbers;
+      this.emit('numbers', { device_id: d.id, at: now, numbers: p.numbers });
+    }
     d.pingCount++;
     const queued: NewPing = { device_id: d.id, at: now, kind: p.kind, source: p.source, status: p.status, message: p.message, body: p.body, numbers: p.numbers, logs: p.logs, duration_ms: durationMs };
     this.pings.push(queued);

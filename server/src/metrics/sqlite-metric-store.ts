@@ -120,6 +120,29 @@ export class SqliteMetricStore implements MetricStore {
     if (this.closedWaiting >= FLUSH_AFTER_CLOSED && Date.now() >= this.retryFlushAt) this.flush();
   }
 
+  removeSource(source: string): void {
+    // Memory first: a disk that refuses the delete still frees the memory (the rows go at the next removal).
+    this.bySource.delete(source);
+    const series = this.db.prepare('SELECT id FROM series WHERE source = ?').all(source) as { id: number }[];
+    this.db.transaction(() => {
+      for (const { id } of series) {
+        const gone = this.db.prepare('SELECT tier, COALESCE(SUM(length(data)), 0) AS bytes, COUNT(*) AS n FROM chunks WHERE series_id = ? GROUP BY tier').all(id) as { tier: number; bytes: number; n: number }[];
+        this.db.prepare('DELETE FROM chunks WHERE series_id = ?').run(id);
+        this.db.prepare('DELETE FROM open_chunks WHERE series_id = ?').run(id);
+        for (const g of gone) {
+          this.tierBytes[g.tier] = Math.max(0, this.tierBytes[g.tier]! - (g.bytes + g.n * ROW_OVERHEAD));
+          this.tierRows[g.tier] = Math.max(0, this.tierRows[g.tier]! - g.n);
+        }
+      }
+      this.db.prepare('DELETE FROM series WHERE source = ?').run(source);
+    })();
+  }
+
+  /** Sources with series in memory (each holds its buffers until removed). */
+  sources(): string[] {
+    return [...this.bySource.keys()].sort();
+  }
+
   seriesNames(source: string): string[] {
     return [...(this.bySource.get(source)?.keys() ?? [])].sort();
   }

@@ -174,6 +174,26 @@ describe('keepalive URLs (real curl)', () => {
     expect((await device(d.id)).ping_count).toBe(count + 1);
   });
 
+  it('numbers of pings go to the metric history: GET /api/v1/devices/{id}/metrics by id or name; removed with the device', async () => {
+    const { device: d, token } = await addDevice({ name: 'esp32-temp' });
+    const since = Date.now() - 1000; // a short range: raw samples, not means of a few seconds
+    const url = `${server.baseUrl}/api/v1/devices/${token}/keepalive`;
+    for (const [temp, rssi] of [[21.5, -60], [22, -61], [22.5, -59]]) {
+      expect((await curl('-H', 'content-type: application/json', '-d', JSON.stringify({ temp_c: temp, rssi }), url)).code).toBe(204);
+    }
+    expect((await curl(`${server.baseUrl}/api/push/${token}?status=up&ping=42`)).code).toBe(200);
+    const history = async (ref: string, query = '') => server.api('GET', `/api/v1/devices/${ref}/metrics?from=${since}${query}`);
+    const all = await history(d.id);
+    expect(all.statusCode, all.body).toBe(200);
+    const series = all.json<{ series: { name: string; points: [number, number][] }[] }>().series;
+    expect(series.map((s) => [s.name, s.points.map((p) => p[1])])).toEqual([['ping', [42]], ['rssi', [-60, -61, -59]], ['temp_c', [21.5, 22, 22.5]]]);
+    const temp = (await history('esp32-temp', '&series=temp_c')).json<{ series: { name: string }[] }>().series;
+    expect(temp.map((s) => s.name)).toEqual(['temp_c']);
+    expect((await history('nope')).statusCode).toBe(404);
+    expect((await server.api('DELETE', `/api/v1/devices/${d.id}`)).statusCode).toBeLessThan(300);
+    expect(server.app.metricStore.seriesNames(`device:${d.id}`)).toEqual([]);
+  });
+
   it('Uptime Kuma push: /api/push/<token>?status=up|down&msg=...&ping=...', async () => {
     const { device: d, token } = await addDevice();
     const push = `${server.baseUrl}/api/push/${token}`;
