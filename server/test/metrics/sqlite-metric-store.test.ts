@@ -52,6 +52,27 @@ describe('SQLite metric store', () => {
     store.close();
   });
 
+  it('lets go of what a series idle past the raw tier holds in memory; its history still answers, once, after a restart', () => {
+    const file = tempFile();
+    let store = new SqliteMetricStore(file, defaultTiers(64 * 1024 * 1024), 64 * 1024 * 1024);
+    feed(store, T0, T0 + 2 * HOUR + 30 * MINUTE, 5000, () => 40); // then silent
+    for (let t = T0; t < T0 + 51 * HOUR; t += MINUTE) store.append('device:e1', t, [['temp_c', 21]]);
+    store.flush(true);
+    const busy = store.chunksInMemory();
+    store.enforceRetention(T0 + 49 * HOUR); // the node's series: silent for more than 46 h, not yet 48
+    expect(store.chunksInMemory()).toBe(busy);
+    store.enforceRetention(T0 + 51 * HOUR);
+    expect(store.chunksInMemory()).toBeLessThan(busy);
+    const kept = store.chunksInMemory();
+    const hours = () => store.query({ source: SOURCE, names: ['cpu.total_pct'], from: T0, to: T0 + 3 * HOUR, step: HOUR, now: T0 + 51 * HOUR }).series[0]!.points;
+    expect(hours()).toEqual([[T0, 40], [T0 + HOUR, 40], [T0 + 2 * HOUR, 40]]);
+    store.close();
+    store = new SqliteMetricStore(file, defaultTiers(64 * 1024 * 1024), 64 * 1024 * 1024);
+    expect(hours()).toEqual([[T0, 40], [T0 + HOUR, 40], [T0 + 2 * HOUR, 40]]);
+    expect(store.chunksInMemory()).toBeLessThanOrEqual(kept);
+    store.close();
+  });
+
   it('answers raw samples for short ranges and keeps them across a restart (reload shows the past)', () => {
     const file = tempFile();
     let store = new SqliteMetricStore(file, defaultTiers(64 * 1024 * 1024), 64 * 1024 * 1024);
