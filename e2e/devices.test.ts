@@ -77,6 +77,9 @@ describe.skipIf(skip)('devices in Chromium', () => {
     await page.getByRole('heading', { name: /esp32-fast/ }).waitFor();
     await expect.poll(() => page.getByTestId('last-body').textContent()).toContain('"firmware":"0.3.1"');
     await expect.poll(() => page.locator('.ping-strip .ping').count()).toBe(1);
+    // The numbers come from the metric history (GET /api/v1/devices/{id}/metrics): each with its latest value.
+    await expect.poll(() => page.locator('table.numbers th').allTextContents()).toEqual(['free_heap', 'rssi']);
+    expect(await page.locator('table.numbers tr', { hasText: 'rssi' }).locator('td.num').textContent()).toBe('-58');
     expect(await page.locator('.transitions li').allTextContents()).toEqual([
       expect.stringMatching(/late → down/), expect.stringMatching(/up → late/), expect.stringMatching(/new → up/),
     ]);

@@ -58,6 +58,14 @@ describe('wall', () => {
     expect(wallSummary({ nodes: [], demos: [], devices, now: 100 })).toBe('0 demos running · 0 of 0 nodes online · 1 of 3 devices up');
   });
 
+  it('leaves out the devices of a revoked node, as it does its demos', () => {
+    const nodes = [node('n1', 'hall-pi'), node('n3', 'old', { status: 'revoked' })];
+    const devices = [device('e1', 'on-old', { node_id: 'n3', status: 'down', status_since: 50 }), device('e2', 'on-hall', { node_id: 'n1', status: 'late', status_since: 60 })];
+    const problems = wallProblems({ nodes, demos: [], devices, now: 100 });
+    expect(problems.map((p) => `${p.title}: ${p.status}`)).toEqual(['on-hall: keepalive late']);
+    expect(wallSummary({ nodes, demos: [], devices, now: 100 })).toBe('0 demos running · 1 of 1 node online · 0 of 1 device up');
+  });
+
   it('fits 200 tiles on 1920x1080 and 3840x2160 without scrolling, and pages what cannot be read at that size', () => {
     for (const [w, h] of [[1920, 1080], [3840, 2160]] as const) {
       const area = { width: w - 40, height: h * 0.8 - 40 };

@@ -11,6 +11,8 @@ export const ErrorCode = {
   /** A valid message this peer does not implement (yet). */
   unsupported: 'unsupported',
   notFound: 'not_found',
+  /** A request body over the route's limit (413). */
+  payloadTooLarge: 'payload_too_large',
   conflict: 'conflict',
   /** A name or id prefix matches several things: error.candidates lists them. */
   ambiguous: 'ambiguous',

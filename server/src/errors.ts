@@ -44,6 +44,6 @@ export function errorHandler(error: FastifyError | ApiError, request: FastifyReq
     return;
   }
   const code = error.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || error.code === 'FST_ERR_CTP_EMPTY_JSON_BODY'
-    ? ErrorCode.invalidJson : ErrorCode.badRequest;
+    ? ErrorCode.invalidJson : status === 413 ? ErrorCode.payloadTooLarge : ErrorCode.badRequest;
   void reply.code(status).send({ error: { code, message: error.message } });
 }

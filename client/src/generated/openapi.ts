@@ -1795,6 +1795,92 @@ export interface paths {
         };
         trace?: never;
     };
+    "/api/v1/devices/{id}/metrics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Metric history of one device: {"series": [{"name", "points": [[ts, value], ...]}]} */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description Start: ms since the epoch (also an RFC 3339 time or a duration back from now, 24h). Default: an hour before `to`. */
+                    from?: string;
+                    /** @description Comma-separated series names (cpu.total_pct,memory.used_bytes); a name ending in * matches names starting so (cpu.per_core_pct.*). None: every series. */
+                    series?: string;
+                    /** @description Wished spacing of points in ms; at least (to - from) / 1000 */
+                    step?: number;
+                    /** @description End, as `from`. Default: now. */
+                    to?: string;
+                };
+                header?: never;
+                path: {
+                    /** @description Device id or name */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            series: components["schemas"]["MetricSeries"][];
+                        };
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Every REST error: a stable code (see @dvic/protocol ErrorCode) and a human message. */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/devices/{id}/pause": {
         parameters: {
             query?: never;

@@ -64,9 +64,15 @@ export function nodeProblems({ nodes }: WallInput): WallProblem[] {
   return problems;
 }
 
+/** Devices that count: like its demos, a device on a revoked node is left out with the node. */
+function watchedDevices({ nodes, devices }: WallInput): DeviceView[] {
+  const revoked = new Set(nodes.filter((n) => n.status === 'revoked').map((n) => n.id));
+  return devices.filter((d) => d.node_id === null || !revoked.has(d.node_id));
+}
+
 /** Keepalive devices that missed their grace (down) or their period (late); paused ones are nobody's problem. */
-export function deviceProblems({ devices }: WallInput): WallProblem[] {
-  return devices.filter((d) => d.status === 'down' || d.status === 'late').map((d) => ({
+export function deviceProblems(input: WallInput): WallProblem[] {
+  return watchedDevices(input).filter((d) => d.status === 'down' || d.status === 'late').map((d) => ({
     key: `device:${d.id}`, kind: 'device', severity: d.status === 'down' ? 'bad' : 'warn',
     status: d.status === 'down' ? 'keepalive down' : 'keepalive late', title: d.name,
     detail: d.last_message ? `device · ${d.last_message}` : 'device', since: d.status_since,
@@ -83,7 +89,8 @@ export function wallProblems(input: WallInput, sources: ProblemSource[] = PROBLE
 }
 
 /** The calm line for what is fine: "196 demos running · 3 stopped · 40 of 41 nodes online". */
-export function wallSummary({ nodes, demos, devices }: WallInput): string {
+export function wallSummary(input: WallInput): string {
+  const { nodes, demos } = input;
   let running = 0;
   let stopped = 0;
   for (const d of demos) {
@@ -93,7 +100,7 @@ export function wallSummary({ nodes, demos, devices }: WallInput): string {
   }
   const counted = nodes.filter((n) => n.status !== 'revoked');
   const online = counted.filter((n) => n.status === 'online').length;
-  const watched = devices.filter((d) => d.status !== 'paused' && d.status !== 'new');
+  const watched = watchedDevices(input).filter((d) => d.status !== 'paused' && d.status !== 'new');
   const devicesUp = watched.filter((d) => d.status === 'up').length;
   return [
     `${plural(running, 'demo')} running`, ...(stopped ? [`${stopped} stopped`] : []), `${online} of ${plural(counted.length, 'node')} online`,

@@ -13,23 +13,23 @@ import { useNow } from './overview.js';
 const PINGS = 120;
 const LIVE_TYPES: ('device.status' | 'devices.seen' | 'device.updated')[] = ['device.status', 'devices.seen', 'device.updated'];
 
-/** Each numeric field of the pings as a series, oldest first. */
-function series(pings: DevicePingView[]): [string, number[]][] {
-  const out = new Map<string, number[]>();
-  for (const p of [...pings].reverse()) for (const [k, v] of Object.entries(p.numbers)) (out.get(k) ?? out.set(k, []).get(k)!).push(v);
-  return [...out.entries()].sort(([a], [b]) => a.localeCompare(b));
-}
+/** How far back the number sparklines reach (the metric history picks its tier from it). */
+const NUMBERS_FROM = '24h';
 
 /** /devices/<id>: status, history strip of pings, last body, numbers, URLs and the Arduino snippet. */
 export function DeviceDetail({ deviceId }: { deviceId: string }) {
   const now = useNow(1000);
   const [device, setDevice] = useState<DeviceDetailView | null>(null);
   const [pings, setPings] = useState<DevicePingView[]>([]);
+  // Each numeric field of its pings over the last 24 h, from the metric history (oldest first).
+  const [numbers, setNumbers] = useState<[string, number[]][]>([]);
   const [error, setError] = useState<unknown>(null);
   const [token, setToken] = useState<string | null>(null);
   const load = () => {
     call(api.GET('/api/v1/devices/{id}', { params: { path: { id: deviceId } } })).then((r) => { setDevice(r.device); setError(null); }).catch(setError);
     call(api.GET('/api/v1/devices/{id}/pings', { params: { path: { id: deviceId }, query: { limit: PINGS } } })).then((r) => setPings(r.pings)).catch(() => undefined);
+    call(api.GET('/api/v1/devices/{id}/metrics', { params: { path: { id: deviceId }, query: { from: NUMBERS_FROM } } }))
+      .then((r) => setNumbers(r.series.map((s) => [s.name, s.points.map((p) => p[1] ?? Number.NaN).filter(Number.isFinite)]))).catch(() => undefined);
   };
   useEffect(load, [deviceId]);
   useLiveMessages(LIVE_TYPES, (messages) => {
@@ -66,7 +66,7 @@ export function DeviceDetail({ deviceId }: { deviceId: string }) {
       </div>
       <h2>Numbers</h2>
       <table class="numbers"><tbody>
-        {series(pings).map(([name, values]) => <tr key={name}><th>{name}</th><td class="num">{values.at(-1)}</td><td><Sparkline values={values} label={name} /></td></tr>)}
+        {numbers.map(([name, values]) => <tr key={name}><th>{name}</th><td class="num">{values.at(-1)}</td><td><Sparkline values={values} label={name} /></td></tr>)}
       </tbody></table>
       <h2>Last body</h2>
       <pre class="last-body" data-testid="last-body">{device.last_body ?? '(none)'}</pre>

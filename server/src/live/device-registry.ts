@@ -41,8 +41,12 @@ export interface DeviceRegistryOptions {
   seenMs: number;
   /** Pings kept per device (older ones deleted; ping_count keeps the total). */
   keepPings: number;
-  /** Pings queued while the disk refuses writes, at most; beyond, the oldest are given up (logged). */
+  /** Pings queued while the disk refuses writes, at most; beyond, the oldest are given up (counted in `dropped`). */
   maxPending: number;
+  /** The same queue's size in bytes (about: text counted twice, UTF-16), at most; the oldest are given up beyond. */
+  maxPendingBytes: number;
+  /** Status changes queued while the disk refuses writes, at most; the oldest are given up beyond. */
+  maxPendingTransitions: number;
 }
 
 export const DEFAULT_PERIOD_S = 60;
@@ -51,6 +55,16 @@ const DAY_MS = 86_400_000;
 const TRIM_EVERY_MS = 60_000;
 /** A queue this long is written at once rather than at the next flush tick. */
 const FLUSH_AT = 5000;
+/** What a queued ping costs besides its text (object, ids, timestamps). */
+const PING_OVERHEAD_BYTES = 200;
+
+/** About how much memory a queued ping holds (strings are UTF-16 in V8). */
+export function pingBytes(p: NewPing): number {
+  let chars = (p.body?.length ?? 0) + (p.message?.length ?? 0) + (p.status?.length ?? 0);
+  for (const key of Object.keys(p.numbers)) chars += key.length + 8;
+  for (const line of p.logs) chars += JSON.stringify(line).length;
+  return PING_OVERHEAD_BYTES + 2 * chars;
+}
 
 export const DEVICE_TOKEN_PREFIX = 'dvk_';
 
@@ -61,6 +75,8 @@ interface RegistryEvents {
   removed: [string];
   seen: [SeenItem[]];
   flushed: [number];
+  /** A ping's numeric fields, for the metric history. */
+  numbers: [{ device_id: string; at: number; numbers: Record<string, number> }];
 }
 
 export function deviceView(d: DeviceRecord): DeviceView {
@@ -81,6 +97,7 @@ export class DeviceRegistry extends EventEmitter<RegistryEvents> {
   private readonly byId = new Map<string, DeviceRecord>();
   private readonly byToken = new Map<string, DeviceRecord>();
   private pings: NewPing[] = [];
+  private pendingBytes = 0;
   private transitions: (Transition & { device_id: string })[] = [];
   private readonly dirty = new Set<DeviceRecord>();
   private readonly seen = new Set<string>();
@@ -88,6 +105,17 @@ export class DeviceRegistry extends EventEmitter<RegistryEvents> {
   private timers: NodeJS.Timeout[] = [];
   /** Pings given up because the disk refused writes for too long. */
   dropped = 0;
+  /** Status changes given up (not in the history; the device's current status is kept) for the same reason. */
+  droppedTransitions = 0;
+
+  /** What the queue of unwritten pings holds, about, in bytes. */
+  get pendingPingBytes(): number {
+    return this.pendingBytes;
+  }
+
+  get pendingCounts(): { pings: number; transitions: number } {
+    return { pings: this.pings.length, transitions: this.transitions.length };
+  }
 
   constructor(
     private readonly db: Db,
@@ -227,9 +255,15 @@ export class DeviceRegistry extends EventEmitter<RegistryEvents> {
     if (p.body !== null) d.lastBody = p.body;
     if (p.firmware !== undefined) d.firmware = p.firmware;
     if (p.demo !== undefined) d.demo = p.demo;
-    if (Object.keys(p.numbers).length) d.numbers = p.numbers;
+    if (Object.keys(p.numbers).length) {
+      d.numbers = p.numbers;
+      this.emit('numbers', { device_id: d.id, at: now, numbers: p.numbers });
+    }
     d.pingCount++;
-    this.pings.push({ device_id: d.id, at: now, kind: p.kind, source: p.source, status: p.status, message: p.message, body: p.body, numbers: p.numbers, logs: p.logs, duration_ms: durationMs });
+    const queued: NewPing = { device_id: d.id, at: now, kind: p.kind, source: p.source, status: p.status, message: p.message, body: p.body, numbers: p.numbers, logs: p.logs, duration_ms: durationMs };
+    this.pings.push(queued);
+    this.pendingBytes += pingBytes(queued);
+    if (this.pendingBytes > this.options.maxPendingBytes) this.dropOldest();
     this.dirty.add(d);
     this.seen.add(d.id);
     if (this.pings.length === FLUSH_AT) setImmediate(() => this.flush());
@@ -257,17 +291,29 @@ export class DeviceRegistry extends EventEmitter<RegistryEvents> {
       return;
     }
     this.pings = [];
+    this.pendingBytes = 0;
     this.transitions = [];
     this.dirty.clear();
     for (const p of pings) this.untrimmed.add(p.device_id);
     this.emit('flushed', pings.length);
   }
 
+  /** Keeps the unwritten queues within their caps (count and bytes), giving up the oldest. */
   private dropOldest(): void {
-    const over = this.pings.length - this.options.maxPending;
-    if (over <= 0) return;
-    this.pings.splice(0, over);
-    this.dropped += over;
+    let drop = Math.max(0, this.pings.length - this.options.maxPending);
+    let bytes = this.pendingBytes;
+    for (let i = 0; i < drop; i++) bytes -= pingBytes(this.pings[i]!);
+    while (bytes > this.options.maxPendingBytes && drop < this.pings.length) bytes -= pingBytes(this.pings[drop++]!);
+    if (drop) {
+      this.pings.splice(0, drop);
+      this.pendingBytes = bytes;
+      this.dropped += drop;
+    }
+    const overTransitions = this.transitions.length - this.options.maxPendingTransitions;
+    if (overTransitions > 0) {
+      this.transitions.splice(0, overTransitions);
+      this.droppedTransitions += overTransitions;
+    }
   }
 
   private trim(now = Date.now()): void {
@@ -293,6 +339,7 @@ export class DeviceRegistry extends EventEmitter<RegistryEvents> {
 
   private transition(d: DeviceRecord, to: DeviceStatus, at: number, reason: string): void {
     this.transitions.push({ device_id: d.id, at, from: d.status, to, reason });
+    if (this.transitions.length > this.options.maxPendingTransitions) this.dropOldest();
     d.status = to;
     d.statusSince = at;
     this.dirty.add(d);

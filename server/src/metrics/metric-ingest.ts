@@ -4,6 +4,7 @@ import { demoRateSeries, hardwareSeries, type SeriesValue } from '@dvic/protocol
 import type { MetricStore } from './metric-store.js';
 
 export const nodeSource = (nodeId: string) => `node:${nodeId}`;
+export const deviceSource = (deviceId: string) => `device:${deviceId}`;
 
 /**
  * Turns each hardware state into samples of the node's series, at the time the server received
@@ -17,6 +18,21 @@ export class MetricIngest {
 
   hardware(nodeId: string, at: number, hw: HardwareState): void {
     this.store.append(nodeSource(nodeId), at, [...hardwareSeries(hw), ...this.demoRates(nodeId, at)]);
+  }
+
+  /** A device ping's numeric fields, each its own series (temp_c, rssi...), at the time it came. */
+  deviceNumbers(deviceId: string, at: number, numbers: Record<string, number>): void {
+    this.store.append(deviceSource(deviceId), at, Object.entries(numbers).filter(([, v]) => Number.isFinite(v)));
+  }
+
+  /** A node gone: its series, and the demo counters kept to compute its rates. */
+  forgetNode(nodeId: string): void {
+    for (const key of this.counters.keys()) if (key.startsWith(`${nodeId}\0`)) this.counters.delete(key);
+    this.store.removeSource(nodeSource(nodeId));
+  }
+
+  forgetDevice(deviceId: string): void {
+    this.store.removeSource(deviceSource(deviceId));
   }
 
   private demoRates(nodeId: string, at: number): SeriesValue[] {

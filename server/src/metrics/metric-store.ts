@@ -3,13 +3,15 @@ import type { SeriesValue } from '@dvic/protocol';
 /**
  * Where metric history lives. The server's SQLite file implements it (sqlite-metric-store.ts);
  * the PostgreSQL scale-out implements the same interface. A source is what the numbers come from:
- * `node:<id>` today, `device:<id>` when devices report numbers.
+ * `node:<id>` or `device:<id>`.
  */
 export interface MetricStore {
   /** Samples of one source at one time (ms since the epoch); a series older than its last sample is skipped. */
   append(source: string, ts: number, values: SeriesValue[]): void;
   /** Series of one source whose names match (exact, or a prefix ending in `*`), over [from, to]. */
   query(query: MetricQuery): MetricAnswer;
+  /** Forgets a source (a node or device removed): its series in memory and on disk. */
+  removeSource(source: string): void;
   /** Names of the series one source has. */
   seriesNames(source: string): string[];
   /** Deletes what is past each tier's age or byte cap and the total budget, oldest first. */

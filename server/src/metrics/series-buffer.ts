@@ -166,6 +166,25 @@ export class SeriesBuffer {
     this.hour = null;
   }
 
+  /** Whether it holds nothing in memory (no chunk, no open bucket). */
+  get empty(): boolean {
+    return this.chunks.every((list) => list.length === 0) && !this.minute && !this.hour;
+  }
+
+  /** An idle series: its open buckets and chunks closed, so the next flush writes all it holds. */
+  closeAll(): void {
+    this.finishBuckets();
+    for (const list of this.chunks) {
+      const last = list[list.length - 1];
+      if (!last || last.closed) continue;
+      if (last.ts.length === 0) list.pop();
+      else {
+        last.closed = true;
+        last.dirty = true;
+      }
+    }
+  }
+
   /** An open chunk as the last flush left it (the server restarted): samples go on into it. */
   resume(tier: number, chunk: Chunk): void {
     chunk.dirty = false;

@@ -120,6 +120,56 @@ export class SqliteMetricStore implements MetricStore {
     if (this.closedWaiting >= FLUSH_AFTER_CLOSED && Date.now() >= this.retryFlushAt) this.flush();
   }
 
+  removeSource(source: string): void {
+    // Memory first: a disk that refuses the delete still frees the memory (the rows go at the next removal).
+    this.bySource.delete(source);
+    const series = this.db.prepare('SELECT id FROM series WHERE source = ?').all(source) as { id: number }[];
+    this.db.transaction(() => {
+      for (const { id } of series) {
+        const gone = this.db.prepare('SELECT tier, COALESCE(SUM(length(data)), 0) AS bytes, COUNT(*) AS n FROM chunks WHERE series_id = ? GROUP BY tier').all(id) as { tier: number; bytes: number; n: number }[];
+        this.db.prepare('DELETE FROM chunks WHERE series_id = ?').run(id);
+        this.db.prepare('DELETE FROM open_chunks WHERE series_id = ?').run(id);
+        for (const g of gone) {
+          this.tierBytes[g.tier] = Math.max(0, this.tierBytes[g.tier]! - (g.bytes + g.n * ROW_OVERHEAD));
+          this.tierRows[g.tier] = Math.max(0, this.tierRows[g.tier]! - g.n);
+        }
+      }
+      this.db.prepare('DELETE FROM series WHERE source = ?').run(source);
+    })();
+  }
+
+  /**
+   * Series without a sample for longer than the raw tier keeps: what they hold in memory is written
+   * and let go (only their name and id stay, so queries still read their rollups from the file).
+   */
+  private evictIdle(now: number): void {
+    const cutoff = now - this.tiers[0]!.retentionMs;
+    const idle: SeriesBuffer[] = [];
+    for (const sources of this.bySource.values()) for (const buffer of sources.values()) if (buffer.lastTs < cutoff && !buffer.empty) idle.push(buffer);
+    if (idle.length === 0) return;
+    for (const buffer of idle) buffer.closeAll();
+    this.flush();
+    try {
+      this.db.transaction(() => {
+        for (const buffer of idle) if (buffer.empty) this.db.prepare('DELETE FROM open_chunks WHERE series_id = ?').run(buffer.id);
+      })();
+    } catch (err) {
+      if (!passingStoreFailure(err)) throw err;
+    }
+  }
+
+  /** Chunks held in memory, all series together (what evictIdle() lets go). */
+  chunksInMemory(): number {
+    let n = 0;
+    for (const sources of this.bySource.values()) for (const buffer of sources.values()) for (const list of buffer.chunks) n += list.length;
+    return n;
+  }
+
+  /** Sources with series in memory (each holds its buffers until removed). */
+  sources(): string[] {
+    return [...this.bySource.keys()].sort();
+  }
+
   seriesNames(source: string): string[] {
     return [...(this.bySource.get(source)?.keys() ?? [])].sort();
   }
@@ -179,6 +229,7 @@ export class SqliteMetricStore implements MetricStore {
   }
 
   enforceRetention(now: number): RetentionReport {
+    this.evictIdle(now);
     const report: RetentionReport = { deletedChunks: 0, bytes: 0 };
     this.tiers.forEach((tier, i) => this.deleteBefore(i, now - tier.retentionMs, report));
     this.tiers.forEach((tier, i) => {

@@ -12,6 +12,7 @@ declare module 'fastify' {
 export const devicesPlugin = fp(async (app) => {
   const registry = new DeviceRegistry(app.db, new DevicesRepository(app.db), app.deferredWrites, {
     flushMs: 50, tickMs: 250, seenMs: 1000, keepPings: 1000, maxPending: 200_000,
+    maxPendingBytes: 64 * 1024 * 1024, maxPendingTransitions: 20_000,
   });
   app.storage.on('changed', ({ state }) => { if (state === 'ok' || state === 'low') registry.flush(); });
   registry.start();

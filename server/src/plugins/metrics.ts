@@ -33,6 +33,7 @@ export const metricsPlugin = fp(async (app) => {
   }
   const ingest = new MetricIngest(store, app.demoRegistry);
   app.nodeRegistry.on('hardware', ({ node_id, at, hardware }) => ingest.hardware(node_id, at, hardware));
+  app.deviceRegistry.on('numbers', ({ device_id, at, numbers }) => ingest.deviceNumbers(device_id, at, numbers));
   const guarded = (what: string, work: () => void) => () => {
     try {
       work();
@@ -40,6 +41,9 @@ export const metricsPlugin = fp(async (app) => {
       log.warn({ err }, `metric history: ${what} failed`);
     }
   };
+  // A device removed, a node revoked: their history goes with them (docs/metrics.md).
+  app.deviceRegistry.on('removed', (id) => guarded('removing a device', () => ingest.forgetDevice(id))());
+  app.nodeRegistry.on('status', ({ node_id, status }) => { if (status === 'revoked') guarded('removing a node', () => ingest.forgetNode(node_id))(); });
   const flush = setInterval(guarded('flush', () => store.flush()), config.flushIntervalMs).unref();
   const retention = setInterval(guarded('retention', () => store.enforceRetention(Date.now())), RETENTION_INTERVAL_MS).unref();
   app.decorate('metricStore', store);
@@ -48,4 +52,4 @@ export const metricsPlugin = fp(async (app) => {
     clearInterval(retention);
     store.close();
   });
-}, { name: 'metrics', dependencies: ['db', 'nodes', 'demos'] });
+}, { name: 'metrics', dependencies: ['db', 'nodes', 'demos', 'devices'] });

@@ -1,17 +1,17 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
-import { ErrorCode, MAX_FRAME_BYTES } from '@dvic/protocol';
+import { ErrorCode } from '@dvic/protocol';
 import type { Ping } from '../live/device-registry.js';
-import { healthchecksPing, kumaPush } from '../services/device-pings.js';
+import { healthchecksPing, kumaPush, MAX_PING_REQUEST_BYTES } from '../services/device-pings.js';
 import { sha256Hex } from '../services/tokens.js';
 
 const Token = Type.String({ minLength: 1, maxLength: 128 });
 
-/** Any body, of any type, as text (the ping's log); GET and HEAD have none. */
+/** Any body, of any type, as text (the ping's log; 413 over MAX_PING_REQUEST_BYTES); GET and HEAD have none. */
 const anyText: FastifyPluginAsyncTypebox = async (app) => {
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'string', bodyLimit: MAX_FRAME_BYTES }, (_request, body, done) => done(null, body));
+  app.addContentTypeParser('*', { parseAs: 'string', bodyLimit: MAX_PING_REQUEST_BYTES }, (_request, body, done) => done(null, body));
   app.addHook('preValidation', async (request) => { if (request.body === undefined) request.body = ''; });
 };
 

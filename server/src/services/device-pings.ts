@@ -5,6 +5,11 @@ import type { Ping } from '../live/device-registry.js';
 
 /** A ping's body is kept up to this many characters (the keepalive route refuses more with 413). */
 export const MAX_PING_BODY = 10 * 1024;
+/**
+ * /ping and /api/push accept a body up to this many bytes (413 above), of which the first
+ * MAX_PING_BODY characters are kept, as Healthchecks does.
+ */
+export const MAX_PING_REQUEST_BYTES = 100 * 1024;
 
 /** Numeric fields a keepalive may carry besides uptime_s, rssi and free_heap. */
 const MAX_NUMBERS = 50;
@@ -13,7 +18,11 @@ const KNOWN = new Set(['status', 'message', 'uptime_s', 'rssi', 'free_heap', 'fi
 /** A keepalive status that reports a failure; any other string is a success. */
 const FAILING = new Set(['fail', 'failed', 'failure', 'down', 'error', 'ko']);
 
-const keep = (body: string | undefined | null) => (body ? body.slice(0, MAX_PING_BODY) : null);
+/**
+ * The first MAX_PING_BODY characters as a string of their own: a V8 slice would keep the whole
+ * request body alive for as long as the ping is kept (in the write queue, as a device's last body).
+ */
+export const keep = (body: string | undefined | null) => (body ? Buffer.from(body.slice(0, MAX_PING_BODY), 'utf8').toString('utf8') : null);
 
 /** POST /api/v1/devices/{token}/keepalive: the optional JSON body (already checked against its schema). */
 export function keepalivePing(body: DeviceKeepalive | undefined, raw: string | null): Ping {

@@ -32,11 +32,22 @@ export function prometheusRegistry(nodes: NodeRegistry, demos: DemoRegistry, dev
     deviceUp: new Gauge({ name: 'dvic_device_up', help: 'Whether a device reports (1) or not (0)', labelNames: [...nodeLabels, 'device'], registers: [register] }),
   };
   const logLines = new Counter({ name: 'dvic_log_lines_total', help: 'Log lines of a demo stored since the server started, by level', labelNames: [...nodeLabels, 'demo', 'level'], registers: [register] });
+  // The label sets counted per node, so a revoked node's go with it (else they would grow forever).
+  const counted = new Map<string, Map<string, Record<string, string>>>();
   logs.on('records', (records) => {
     for (const r of records) {
       if (r.source !== 'demo' || !r.demo) continue;
-      logLines.inc({ node: r.node_id, name: nodes.view(r.node_id)?.name ?? r.node_id, demo: r.demo, level: r.level.toLowerCase() });
+      const labels = { node: r.node_id, name: nodes.view(r.node_id)?.name ?? r.node_id, demo: r.demo, level: r.level.toLowerCase() };
+      logLines.inc(labels);
+      let ofNode = counted.get(r.node_id);
+      if (!ofNode) counted.set(r.node_id, (ofNode = new Map()));
+      ofNode.set(`${labels.name}\0${labels.demo}\0${labels.level}`, labels);
     }
+  });
+  nodes.on('status', ({ node_id, status }) => {
+    if (status !== 'revoked') return;
+    for (const labels of counted.get(node_id)?.values() ?? []) logLines.remove(labels);
+    counted.delete(node_id);
   });
 
   // Read at scrape time: reset, then set every current value (a removed node leaves no stale series).

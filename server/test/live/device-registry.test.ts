@@ -12,7 +12,7 @@ import { sha256Hex } from '../../src/services/tokens.js';
 import { memoryDb } from '../support/memory-db.js';
 
 const T0 = Date.UTC(2026, 10, 25, 12, 0, 0);
-const OPTIONS = { flushMs: 200, tickMs: 250, seenMs: 1000, keepPings: 5, maxPending: 1000 };
+const OPTIONS = { flushMs: 200, tickMs: 250, seenMs: 1000, keepPings: 5, maxPending: 1000, maxPendingBytes: 1024 * 1024, maxPendingTransitions: 100 };
 let db: Db;
 let registry: DeviceRegistry;
 let changes: DeviceStatusLiveMessage['data'][];
@@ -115,6 +115,36 @@ describe('device state machine (fake clock)', () => {
     vi.advanceTimersByTime(OPTIONS.flushMs);
     expect((db.prepare('SELECT COUNT(*) AS n FROM device_pings').get() as { n: number }).n).toBe(30);
     full.stop();
+  });
+
+  it('on a full disk the unwritten queue stays under its byte cap, the oldest given up, and status changes stay bounded', () => {
+    registry.stop();
+    const store = new DevicesRepository(db);
+    const full = new DeviceRegistry(db, store, { ...writeNow, report: () => undefined }, OPTIONS);
+    full.start();
+    const { token } = full.create({ name: 'flood' });
+    store.writeBatch = () => { throw Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' }); };
+    const hash = sha256Hex(token);
+    // 500 pings of 100 kB bodies (what /ping accepts): 10 kB of each kept, and at most 1 MB queued in all.
+    for (let i = 0; i < 500; i++) {
+      full.ping(hash, healthchecksPing(i % 2 ? 'fail' : undefined, String(i % 10).repeat(100 * 1024)));
+      vi.advanceTimersByTime(1);
+    }
+    vi.advanceTimersByTime(OPTIONS.flushMs * 2);
+    expect(full.pendingPingBytes).toBeLessThanOrEqual(OPTIONS.maxPendingBytes);
+    expect(full.pendingPingBytes).toBeGreaterThan(OPTIONS.maxPendingBytes / 2);
+    expect(full.dropped).toBeGreaterThan(400);
+    expect(full.pendingCounts.transitions).toBe(OPTIONS.maxPendingTransitions);
+    expect(full.droppedTransitions).toBe(500 - OPTIONS.maxPendingTransitions);
+    full.stop();
+  });
+
+  it('keeps the first 10 kB of a big ping body', () => {
+    const { token, device } = registry.create({ name: 'big' });
+    registry.ping(sha256Hex(token), healthchecksPing(undefined, 'a'.repeat(100 * 1024)));
+    vi.advanceTimersByTime(OPTIONS.flushMs);
+    expect(registry.detail(device.id).last_body).toHaveLength(10 * 1024);
+    expect(registry.pingHistory(device.id, 1)[0]!.body).toHaveLength(10 * 1024);
   });
 
   it('keeps state across a restart: a device seen before is watched again from its last ping', () => {

@@ -33,6 +33,46 @@ function feed(store: SqliteMetricStore, from: number, to: number, everyMs: numbe
 }
 
 describe('SQLite metric store', () => {
+  it('forgets a removed source: its series leave memory, the file and the tier sizes; others stay, also after a restart', () => {
+    const file = tempFile();
+    let store = new SqliteMetricStore(file, defaultTiers(64 * 1024 * 1024), 64 * 1024 * 1024);
+    feed(store, T0, T0 + 3 * HOUR, 5000, (t) => (t / 5000) % 100);
+    for (let t = T0; t < T0 + 3 * HOUR; t += 5000) store.append('device:e1', t, [['temp_c', 21]]);
+    store.flush(true);
+    const before = store.tierSizes().reduce((a, b) => a + b, 0);
+    store.removeSource(SOURCE);
+    expect(store.sources()).toEqual(['device:e1']);
+    expect(store.seriesNames(SOURCE)).toEqual([]);
+    expect(store.query({ source: SOURCE, names: [], from: T0, to: T0 + 3 * HOUR, now: T0 + 3 * HOUR }).series).toEqual([]);
+    expect(store.tierSizes().reduce((a, b) => a + b, 0)).toBeLessThan(before / 2);
+    store.close();
+    store = new SqliteMetricStore(file, defaultTiers(64 * 1024 * 1024), 64 * 1024 * 1024);
+    expect(store.sources()).toEqual(['device:e1']);
+    expect(store.query({ source: 'device:e1', names: ['temp_c'], from: T0, to: T0 + HOUR, now: T0 + 3 * HOUR }).series[0]!.points.length).toBeGreaterThan(100);
+    store.close();
+  });
+
+  it('lets go of what a series idle past the raw tier holds in memory; its history still answers, once, after a restart', () => {
+    const file = tempFile();
+    let store = new SqliteMetricStore(file, defaultTiers(64 * 1024 * 1024), 64 * 1024 * 1024);
+    feed(store, T0, T0 + 2 * HOUR + 30 * MINUTE, 5000, () => 40); // then silent
+    for (let t = T0; t < T0 + 51 * HOUR; t += MINUTE) store.append('device:e1', t, [['temp_c', 21]]);
+    store.flush(true);
+    const busy = store.chunksInMemory();
+    store.enforceRetention(T0 + 49 * HOUR); // the node's series: silent for more than 46 h, not yet 48
+    expect(store.chunksInMemory()).toBe(busy);
+    store.enforceRetention(T0 + 51 * HOUR);
+    expect(store.chunksInMemory()).toBeLessThan(busy);
+    const kept = store.chunksInMemory();
+    const hours = () => store.query({ source: SOURCE, names: ['cpu.total_pct'], from: T0, to: T0 + 3 * HOUR, step: HOUR, now: T0 + 51 * HOUR }).series[0]!.points;
+    expect(hours()).toEqual([[T0, 40], [T0 + HOUR, 40], [T0 + 2 * HOUR, 40]]);
+    store.close();
+    store = new SqliteMetricStore(file, defaultTiers(64 * 1024 * 1024), 64 * 1024 * 1024);
+    expect(hours()).toEqual([[T0, 40], [T0 + HOUR, 40], [T0 + 2 * HOUR, 40]]);
+    expect(store.chunksInMemory()).toBeLessThanOrEqual(kept);
+    store.close();
+  });
+
   it('answers raw samples for short ranges and keeps them across a restart (reload shows the past)', () => {
     const file = tempFile();
     let store = new SqliteMetricStore(file, defaultTiers(64 * 1024 * 1024), 64 * 1024 * 1024);

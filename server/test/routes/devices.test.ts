@@ -1,6 +1,9 @@
 // Keepalive devices over real HTTP: the REST contracts, each compatible URL shape with real curl,
 // bad bodies, tokens stored as hashes, status changes on /api/v1/live.
 import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { promisify } from 'node:util';
 import WebSocket from 'ws';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -123,6 +126,7 @@ describe('keepalive URLs (real curl)', () => {
     expect(JSON.parse(unknown.body).error.message).toMatch(/no device has this token/);
     const big = await curl('-H', 'content-type: application/json', '--data-binary', JSON.stringify({ message: 'x'.repeat(1000), pad: 'y'.repeat(10 * 1024) }), url);
     expect(big.code).toBe(413);
+    expect(JSON.parse(big.body).error.code).toBe('payload_too_large');
     expect((await device(d.id))).toMatchObject({ ping_count: 0, status: 'new' });
   });
 
@@ -154,6 +158,40 @@ describe('keepalive URLs (real curl)', () => {
     // Body beyond 10 kB: accepted, its first 10 kB kept.
     expect((await curl('--data-binary', 'z'.repeat(20_000), ping)).code).toBe(200);
     expect((await device(d.id)).last_body).toHaveLength(10 * 1024);
+    // Up to 100 kB is taken; beyond, 413 and nothing kept (on /api/push too).
+    const count = (await device(d.id)).ping_count;
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dvic-ping-'));
+    const file = (bytes: number) => { const f = path.join(dir, `${bytes}.txt`); fs.writeFileSync(f, 'z'.repeat(bytes)); return `@${f}`; };
+    try {
+      expect((await curl('--data-binary', file(100 * 1024), ping)).code).toBe(200);
+      const huge = await curl('--data-binary', file(100 * 1024 + 1), ping);
+      expect(huge.code).toBe(413);
+      expect(JSON.parse(huge.body).error.code).toBe('payload_too_large');
+      expect((await curl('--data-binary', file(200 * 1024), `${server.baseUrl}/api/push/${token}`)).code).toBe(413);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+    expect((await device(d.id)).ping_count).toBe(count + 1);
+  });
+
+  it('numbers of pings go to the metric history: GET /api/v1/devices/{id}/metrics by id or name; removed with the device', async () => {
+    const { device: d, token } = await addDevice({ name: 'esp32-temp' });
+    const since = Date.now() - 1000; // a short range: raw samples, not means of a few seconds
+    const url = `${server.baseUrl}/api/v1/devices/${token}/keepalive`;
+    for (const [temp, rssi] of [[21.5, -60], [22, -61], [22.5, -59]]) {
+      expect((await curl('-H', 'content-type: application/json', '-d', JSON.stringify({ temp_c: temp, rssi }), url)).code).toBe(204);
+    }
+    expect((await curl(`${server.baseUrl}/api/push/${token}?status=up&ping=42`)).code).toBe(200);
+    const history = async (ref: string, query = '') => server.api('GET', `/api/v1/devices/${ref}/metrics?from=${since}${query}`);
+    const all = await history(d.id);
+    expect(all.statusCode, all.body).toBe(200);
+    const series = all.json<{ series: { name: string; points: [number, number][] }[] }>().series;
+    expect(series.map((s) => [s.name, s.points.map((p) => p[1])])).toEqual([['ping', [42]], ['rssi', [-60, -61, -59]], ['temp_c', [21.5, 22, 22.5]]]);
+    const temp = (await history('esp32-temp', '&series=temp_c')).json<{ series: { name: string }[] }>().series;
+    expect(temp.map((s) => s.name)).toEqual(['temp_c']);
+    expect((await history('nope')).statusCode).toBe(404);
+    expect((await server.api('DELETE', `/api/v1/devices/${d.id}`)).statusCode).toBeLessThan(300);
+    expect(server.app.metricStore.seriesNames(`device:${d.id}`)).toEqual([]);
   });
 
   it('Uptime Kuma push: /api/push/<token>?status=up|down&msg=...&ping=...', async () => {

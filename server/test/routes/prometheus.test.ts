@@ -80,6 +80,9 @@ describe('GET /metrics', () => {
     });
     expect(body.split('\n')).toContain(`dvic_log_lines_total{${labels},level="info"} 1`);
     expect(body.split('\n')).toContain(`dvic_demo_up{${labels}} 1`);
+    // A revoked node's counts go with it.
+    expect((await server.api('POST', `/api/v1/nodes/${nodeId}/revoke`)).statusCode).toBe(200);
+    expect((await scrape(bearer)).body).not.toContain(`dvic_log_lines_total{${labels}`);
   });
 
   it('says whether each keepalive device is up, and gives none for a device never seen', async () => {

@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { ErrorCode } from '@dvic/protocol';
 import { ApiError } from '../../../errors.js';
-import { nodeSource } from '../../../metrics/metric-ingest.js';
+import { deviceSource, nodeSource } from '../../../metrics/metric-ingest.js';
 import type { SeriesPoints } from '../../../metrics/metric-store.js';
 import { errors } from '../../../schemas/common.js';
 import { MetricSeriesRef } from '../../../schemas/protocol-schemas.js';
@@ -40,18 +40,21 @@ function parseRange(query: RangeQuery) {
 export const metricsRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { nodeRegistry: registry, metricStore: store } = app;
 
-  app.get('/nodes/:id/metrics', {
+  /** The history of one node or device: the same query, the same answer. */
+  const oneSource = (what: string, idDescription: string, source: (ref: string) => string) => ({
     schema: {
-      tags: ['metrics'], summary: 'Metric history of one node: {"series": [{"name", "points": [[ts, value], ...]}]}',
-      params: Type.Object({ id: Type.String({ minLength: 1, maxLength: 64, description: 'Node id, name, or the start of its id' }) }),
+      tags: ['metrics'], summary: `Metric history of one ${what}: {"series": [{"name", "points": [[ts, value], ...]}]}`,
+      params: Type.Object({ id: Type.String({ minLength: 1, maxLength: 64, description: idDescription }) }),
       querystring: Type.Object(range, { additionalProperties: false }),
       response: { 200: Answer, ...errors(400, 401, 404, 409) },
     },
-  }, async (request) => {
-    const node = registry.resolve(request.params.id);
-    const q = parseRange(request.query);
-    return { series: store.query({ source: nodeSource(node.id), ...q }).series };
+    handler: async (request: { params: { id: string }; query: RangeQuery }) => ({ series: store.query({ source: source(request.params.id), ...parseRange(request.query) }).series }),
   });
+  const { schema: nodeSchema, handler: nodeHandler } = oneSource('node', 'Node id, name, or the start of its id', (ref) => nodeSource(registry.resolve(ref).id));
+  app.get('/nodes/:id/metrics', { schema: nodeSchema }, nodeHandler);
+  // A device's numeric fields (temp_c, rssi...), one series each (docs/devices.md).
+  const { schema: deviceSchema, handler: deviceHandler } = oneSource('device', 'Device id or name', (ref) => deviceSource(app.deviceRegistry.resolve(ref).id));
+  app.get('/devices/:id/metrics', { schema: deviceSchema }, deviceHandler);
 
   app.get('/metrics/query', {
     schema: {
