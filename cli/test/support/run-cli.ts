@@ -50,7 +50,7 @@ export function startDvic(args: string[], env: NodeJS.ProcessEnv, input?: string
       return { input, output: terminalOutput, close: () => input.destroy() };
     } }),
   };
-  const done = main(args, ctx).then((code) => ({ code, stdout: stdout.text, stderr: stderr.text, terminal: terminalOutput.text }));
+  const done = main(args, ctx).then((code) => ({ code, stdout: stdout.text, stderr: stderr.text, ...(terminalInput === undefined ? {} : { terminal: terminalOutput.text }) }));
   return { stdout: () => stdout.text, stderr: () => stderr.text, interrupt: () => [...interrupts].forEach((h) => h()), done };
 }
 
