@@ -262,7 +262,9 @@ describe.skipIf(skip)('dashboard in Chromium', () => {
 
   it('keeps following across a server restart: no line missing, none twice', async () => {
     const stopFile = path.join(tempDir(), 'stop');
-    const writer = steadyDemo({ DVIC_LOG_DIR: logDir }, 'restart', { stopFile, rate: 40, max: 300, prefix: 'beat' });
+    // The second half of the lines waits for the server to be back: some are surely written after it.
+    const goFile = path.join(tempDir(), 'go');
+    const writer = steadyDemo({ DVIC_LOG_DIR: logDir }, 'restart', { stopFile, rate: 40, max: 300, prefix: 'beat', hold: { at: 150, file: goFile } });
     await page.setViewportSize({ width: 1400, height: 300 * 20 + 600 });
     try {
       await page.goto(`${server.baseUrl}/logs?demo=restart`);
@@ -272,6 +274,7 @@ describe.skipIf(skip)('dashboard in Chromium', () => {
       server = await startServer({ port: server.port, dataDir: server.dataDir, env: SERVER_ENV });
       await expect.poll(() => page.getByRole('alert').count(), { timeout: 30_000 }).toBe(0);
       const before = (await shownMessages(page)).length;
+      fs.writeFileSync(goFile, '');
       await expect.poll(async () => (await shownMessages(page)).length, { timeout: 30_000 }).toBeGreaterThan(before);
       fs.writeFileSync(stopFile, '');
       const count = await linesWritten(writer);

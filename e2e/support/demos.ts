@@ -30,7 +30,13 @@ time.sleep(${options.holdS ?? 0})
  * A Python demo writing "<prefix> <i>" at a steady rate until `stopFile` exists (or `max` lines),
  * then printing how many lines it wrote: a stream that goes on while a test acts.
  */
-export function steadyDemo(env: Record<string, string>, demo: string, options: { stopFile: string; rate: number; max: number; prefix: string }): Proc {
+/**
+ * A demo writing `prefix N` lines at `rate` per second until `max` or until stopFile exists. With
+ * `hold`, it waits (at most 60 s) before line `hold.at` until `hold.file` exists, so that a test
+ * can be sure lines are still to come after some event.
+ */
+export function steadyDemo(env: Record<string, string>, demo: string, options: { stopFile: string; rate: number; max: number; prefix: string; hold?: { at: number; file: string } }): Proc {
+  const hold = options.hold ?? { at: -1, file: '' };
   const script = `
 import os, sys, time
 sys.path.insert(0, ${JSON.stringify(pythonLib)})
@@ -38,6 +44,11 @@ import dvic_log
 log = dvic_log.open(demo=${JSON.stringify(demo)})
 i = 0
 while i < ${options.max} and not os.path.exists(${JSON.stringify(options.stopFile)}):
+    if i == ${hold.at}:
+        waited = 0
+        while not os.path.exists(${JSON.stringify(hold.file)}) and waited < 1200:
+            time.sleep(0.05)
+            waited += 1
     log.info("${options.prefix} %d" % i)
     i += 1
     time.sleep(${1 / options.rate})
