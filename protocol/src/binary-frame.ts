@@ -1,12 +1,14 @@
 /**
  * Binary WebSocket frames carry terminal and tunnel bytes: 1 opcode byte, a 4-byte big-endian
  * channel id, then the payload. Credit frames carry a 4-byte byte count instead of data
- * (the receiver grants the sender that many more bytes on the channel).
+ * (the receiver grants the sender that many more bytes on the channel). Artifact chunks answer a
+ * deploy.fetch: an 8-byte big-endian offset, then the artifact's bytes from there.
  */
 export const BinaryOpcode = {
   terminalData: 0x01,
   tunnelData: 0x02,
   credit: 0x03,
+  artifactChunk: 0x10,
 } as const;
 export type BinaryOpcode = (typeof BinaryOpcode)[keyof typeof BinaryOpcode];
 

@@ -14,6 +14,7 @@ import { commandsPlugin } from './plugins/commands.js';
 import { registerDashboard } from './plugins/dashboard.js';
 import { dbPlugin } from './plugins/db.js';
 import { enrollmentsPlugin } from './plugins/enrollments.js';
+import { deploymentsPlugin } from './plugins/deployments.js';
 import { demoCatalogPlugin } from './plugins/demo-catalog.js';
 import { demosPlugin } from './plugins/demos.js';
 import { devicesPlugin } from './plugins/devices.js';
@@ -107,6 +108,7 @@ export async function buildApp(
   await app.register(terminalsPlugin);
   await app.register(tunnelsPlugin);
   await app.register(enrollmentsPlugin);
+  await app.register(deploymentsPlugin);
   await app.register(liveHubPlugin);
   await app.register(prometheusPlugin);
 

@@ -60,6 +60,13 @@ export interface ServerConfig {
   trustProxy: boolean | number | string[];
   /** Browser origins allowed besides the server's own and DVIC_PUBLIC_URL's (scheme://host[:port]). */
   allowedOrigins: string[];
+  /** The largest artifact accepted (DVIC_ARTIFACT_MAX_MB) and all artifacts together (DVIC_ARTIFACTS_MAX_MB). */
+  artifactMaxBytes: number;
+  artifactsMaxTotalBytes: number;
+  /** Nodes a deployment works on at once unless it says (DVIC_DEPLOY_MAX_PARALLEL). */
+  deployMaxParallel: number;
+  /** How long a deploy waits for its node to come back after a disconnect before it fails (DVIC_DEPLOY_RECONNECT_WAIT_S). */
+  deployReconnectWaitMs: number;
   /** How demos are judged: lab time zone, restart window, crash loop, forgetting (demos issue). */
   demoPolicy: DemoPolicy;
 }
@@ -100,6 +107,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     ...tls(env),
     trustProxy: trustProxy(env.DVIC_TRUST_PROXY),
     allowedOrigins: origins(env.DVIC_ALLOWED_ORIGINS),
+    artifactMaxBytes: number(env, 'DVIC_ARTIFACT_MAX_MB', 2048, 0.001, 10_000_000) * 1024 * 1024,
+    artifactsMaxTotalBytes: number(env, 'DVIC_ARTIFACTS_MAX_MB', 20_480, 0.001, 100_000_000) * 1024 * 1024,
+    deployMaxParallel: integer(env, 'DVIC_DEPLOY_MAX_PARALLEL', 4, 1, 1000),
+    deployReconnectWaitMs: number(env, 'DVIC_DEPLOY_RECONNECT_WAIT_S', 300, 1, 86_400) * 1000,
     demoPolicy: demoPolicy(env),
   };
 }

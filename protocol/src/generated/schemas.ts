@@ -158,6 +158,27 @@ export const schemas = [
           "operator",
           "admin"
         ]
+      },
+      "deployId": {
+        "description": "A deploy on one node (used in file names on the node).",
+        "type": "string",
+        "pattern": "^[A-Za-z0-9_-]{1,64}$"
+      },
+      "deployStep": {
+        "description": "Where a deploy is on a node.",
+        "enum": [
+          "queued",
+          "downloading",
+          "verifying",
+          "extracting",
+          "pre_command",
+          "switching",
+          "post_command",
+          "rolling_back",
+          "done",
+          "failed",
+          "cancelled"
+        ]
       }
     }
   },
@@ -298,6 +319,55 @@ export const schemas = [
         "type": "string",
         "pattern": "^[0-9a-f]{64}$",
         "description": "SHA-256 of the server's TLS certificate (DER, hex): the agent accepts only this certificate"
+      }
+    }
+  },
+  {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://dvic.devinci.fr/protocol/v1/api/artifact.json",
+    "title": "ArtifactView",
+    "description": "A file stored by the server for deploys (POST /api/v1/artifacts): its size and sha256 are computed by the server while it streams to disk.",
+    "type": "object",
+    "required": [
+      "id",
+      "name",
+      "version",
+      "size",
+      "sha256",
+      "format",
+      "created_at",
+      "created_by"
+    ],
+    "properties": {
+      "id": {
+        "type": "string"
+      },
+      "name": {
+        "type": "string"
+      },
+      "version": {
+        "type": "string"
+      },
+      "size": {
+        "$ref": "../common.json#/$defs/bytes"
+      },
+      "sha256": {
+        "type": "string",
+        "pattern": "^[0-9a-f]{64}$"
+      },
+      "format": {
+        "description": "What its first bytes say it is: tar.gz and zip can be extracted on deploy.",
+        "enum": [
+          "file",
+          "tar.gz",
+          "zip"
+        ]
+      },
+      "created_at": {
+        "$ref": "../common.json#/$defs/epochMs"
+      },
+      "created_by": {
+        "type": "string"
       }
     }
   },
@@ -765,6 +835,168 @@ export const schemas = [
           "integer",
           "null"
         ]
+      }
+    }
+  },
+  {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://dvic.devinci.fr/protocol/v1/api/deployment.json",
+    "title": "DeploymentView",
+    "description": "An artifact deploy to nodes (POST /api/v1/deployments), with each node's step, bytes done and result.",
+    "type": "object",
+    "required": [
+      "id",
+      "artifact",
+      "path",
+      "extract",
+      "mode",
+      "owner",
+      "pre_command",
+      "post_command",
+      "max_parallel",
+      "state",
+      "created_at",
+      "created_by",
+      "nodes"
+    ],
+    "properties": {
+      "id": {
+        "type": "string"
+      },
+      "artifact": {
+        "$ref": "artifact.json"
+      },
+      "path": {
+        "type": "string"
+      },
+      "extract": {
+        "type": "boolean"
+      },
+      "mode": {
+        "type": [
+          "string",
+          "null"
+        ]
+      },
+      "owner": {
+        "type": [
+          "string",
+          "null"
+        ]
+      },
+      "pre_command": {
+        "type": [
+          "string",
+          "null"
+        ]
+      },
+      "post_command": {
+        "type": [
+          "string",
+          "null"
+        ]
+      },
+      "max_parallel": {
+        "type": "integer",
+        "minimum": 1
+      },
+      "state": {
+        "description": "running, paused, then done (every node done), failed (any node failed), cancelled; rolling_back then rolled_back (or failed) after a rollback.",
+        "enum": [
+          "running",
+          "paused",
+          "done",
+          "failed",
+          "cancelled",
+          "rolling_back",
+          "rolled_back"
+        ]
+      },
+      "created_at": {
+        "$ref": "../common.json#/$defs/epochMs"
+      },
+      "created_by": {
+        "type": "string"
+      },
+      "nodes": {
+        "type": "array",
+        "items": {
+          "type": "object",
+          "required": [
+            "node_id",
+            "node_name",
+            "result",
+            "step",
+            "bytes_done",
+            "resumed_from",
+            "message",
+            "started_at",
+            "finished_at"
+          ],
+          "properties": {
+            "node_id": {
+              "type": "string"
+            },
+            "node_name": {
+              "type": "string"
+            },
+            "result": {
+              "description": "pending (waits its turn), running, done, failed, cancelled, skipped; rolled_back after a rollback.",
+              "enum": [
+                "pending",
+                "running",
+                "done",
+                "failed",
+                "cancelled",
+                "skipped",
+                "rolled_back"
+              ]
+            },
+            "step": {
+              "oneOf": [
+                {
+                  "$ref": "../common.json#/$defs/deployStep"
+                },
+                {
+                  "type": "null"
+                }
+              ]
+            },
+            "bytes_done": {
+              "$ref": "../common.json#/$defs/bytes"
+            },
+            "resumed_from": {
+              "description": "The last download continued from this many bytes the node kept (0: from the start).",
+              "$ref": "../common.json#/$defs/bytes"
+            },
+            "message": {
+              "type": [
+                "string",
+                "null"
+              ]
+            },
+            "started_at": {
+              "oneOf": [
+                {
+                  "$ref": "../common.json#/$defs/epochMs"
+                },
+                {
+                  "type": "null"
+                }
+              ]
+            },
+            "finished_at": {
+              "oneOf": [
+                {
+                  "$ref": "../common.json#/$defs/epochMs"
+                },
+                {
+                  "type": "null"
+                }
+              ]
+            }
+          }
+        }
       }
     }
   },
@@ -3466,9 +3698,52 @@ export const schemas = [
   },
   {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://dvic.devinci.fr/protocol/v1/messages/deploy.fetch.json",
+    "title": "Ask for a chunk of an artifact",
+    "description": "The server answers with one artifactChunk binary frame on the deploy's channel: an 8-byte big-endian offset, then up to length bytes of the artifact from that offset (none past its end).",
+    "x-direction": "agent-to-server",
+    "x-implemented-by": "deploy issue",
+    "type": "object",
+    "required": [
+      "type",
+      "data"
+    ],
+    "properties": {
+      "type": {
+        "const": "deploy.fetch"
+      },
+      "id": {
+        "$ref": "../common.json#/$defs/messageId"
+      },
+      "data": {
+        "type": "object",
+        "required": [
+          "deploy_id",
+          "offset",
+          "length"
+        ],
+        "additionalProperties": false,
+        "properties": {
+          "deploy_id": {
+            "$ref": "../common.json#/$defs/deployId"
+          },
+          "offset": {
+            "$ref": "../common.json#/$defs/bytes"
+          },
+          "length": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 16777216
+          }
+        }
+      }
+    }
+  },
+  {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
     "$id": "https://dvic.devinci.fr/protocol/v1/messages/deploy.request.json",
-    "title": "Deploy an artifact",
-    "description": "The agent downloads url, checks sha256 and writes it atomically to path with mode.",
+    "title": "Deploy an artifact, roll a deploy back, or cancel one",
+    "description": "deploy: the agent fetches the artifact in chunks over this connection (deploy.fetch, answered by artifactChunk binary frames on channel), resuming from the bytes it already has, checks sha256, writes or extracts it next to path, runs pre_command, swaps it in atomically (keeping the previous one), sets owner and mode, runs post_command. rollback: swaps the previous one back. cancel: stops a deploy before its swap. path must lie under the agent's allowed roots (its deploy_roots).",
     "x-direction": "server-to-agent",
     "x-implemented-by": "deploy issue",
     "type": "object",
@@ -3487,37 +3762,97 @@ export const schemas = [
         "type": "object",
         "required": [
           "deploy_id",
-          "url",
-          "sha256",
+          "action",
           "path"
         ],
+        "additionalProperties": false,
         "properties": {
           "deploy_id": {
-            "type": "string",
-            "maxLength": 64
+            "$ref": "../common.json#/$defs/deployId"
           },
-          "url": {
-            "type": "string",
-            "maxLength": 2048
-          },
-          "sha256": {
-            "type": "string",
-            "maxLength": 64,
-            "pattern": "^[0-9a-f]{64}$"
+          "action": {
+            "enum": [
+              "deploy",
+              "rollback",
+              "cancel"
+            ]
           },
           "path": {
             "type": "string",
-            "maxLength": 4096
+            "minLength": 2,
+            "maxLength": 4096,
+            "pattern": "^/"
           },
-          "mode": {
+          "channel": {
+            "$ref": "../common.json#/$defs/channel"
+          },
+          "sha256": {
             "type": "string",
-            "maxLength": 4,
-            "pattern": "^[0-7]{3,4}$"
+            "pattern": "^[0-9a-f]{64}$"
           },
           "size": {
             "$ref": "../common.json#/$defs/bytes"
+          },
+          "extract": {
+            "description": "Unpack a .tar.gz or .zip into a directory at path; false: the file itself goes to path.",
+            "type": "boolean"
+          },
+          "format": {
+            "enum": [
+              "file",
+              "tar.gz",
+              "zip"
+            ]
+          },
+          "mode": {
+            "type": "string",
+            "pattern": "^[0-7]{3,4}$"
+          },
+          "owner": {
+            "type": "string",
+            "maxLength": 65,
+            "pattern": "^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,31})?$"
+          },
+          "pre_command": {
+            "type": "string",
+            "maxLength": 65536
+          },
+          "post_command": {
+            "type": "string",
+            "maxLength": 65536
+          },
+          "chunk_bytes": {
+            "description": "The largest chunk to ask for at once.",
+            "type": "integer",
+            "minimum": 1024,
+            "maximum": 16777216
           }
-        }
+        },
+        "oneOf": [
+          {
+            "properties": {
+              "action": {
+                "const": "deploy"
+              }
+            },
+            "required": [
+              "channel",
+              "sha256",
+              "size",
+              "format"
+            ]
+          },
+          {
+            "properties": {
+              "action": {
+                "enum": [
+                  "rollback",
+                  "cancel"
+                ]
+              }
+            }
+          }
+        ]
       }
     }
   },
@@ -3525,7 +3860,7 @@ export const schemas = [
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "$id": "https://dvic.devinci.fr/protocol/v1/messages/deploy.status.json",
     "title": "Deploy progress",
-    "description": "Progress and outcome of a deploy.request.",
+    "description": "Progress and outcome of a deploy.request: each step as it starts, download progress about once a second, then done, failed or cancelled with a message.",
     "x-direction": "agent-to-server",
     "x-implemented-by": "deploy issue",
     "type": "object",
@@ -3546,21 +3881,20 @@ export const schemas = [
           "deploy_id",
           "state"
         ],
+        "additionalProperties": false,
         "properties": {
           "deploy_id": {
-            "type": "string",
-            "maxLength": 64
+            "$ref": "../common.json#/$defs/deployId"
           },
           "state": {
-            "enum": [
-              "downloading",
-              "verifying",
-              "writing",
-              "done",
-              "failed"
-            ]
+            "$ref": "../common.json#/$defs/deployStep"
           },
           "bytes": {
+            "description": "Bytes of the artifact the node holds so far.",
+            "$ref": "../common.json#/$defs/bytes"
+          },
+          "resumed_from": {
+            "description": "The download continued from this many bytes kept from an interrupted transfer.",
             "$ref": "../common.json#/$defs/bytes"
           },
           "message": {
@@ -4808,6 +5142,7 @@ export const messageTable = {
   'config.push': { id: 'https://dvic.devinci.fr/protocol/v1/messages/config.push.json', direction: 'server-to-agent' },
   'demo.logs': { id: 'https://dvic.devinci.fr/protocol/v1/messages/demo.logs.json', direction: 'agent-to-server' },
   'demo.state': { id: 'https://dvic.devinci.fr/protocol/v1/messages/demo.state.json', direction: 'agent-to-server' },
+  'deploy.fetch': { id: 'https://dvic.devinci.fr/protocol/v1/messages/deploy.fetch.json', direction: 'agent-to-server' },
   'deploy.request': { id: 'https://dvic.devinci.fr/protocol/v1/messages/deploy.request.json', direction: 'server-to-agent' },
   'deploy.status': { id: 'https://dvic.devinci.fr/protocol/v1/messages/deploy.status.json', direction: 'agent-to-server' },
   'error': { id: 'https://dvic.devinci.fr/protocol/v1/messages/error.json', direction: 'both' },

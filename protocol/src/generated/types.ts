@@ -51,6 +51,27 @@ export interface AgentConfigFile {
 }
 
 /**
+ * A file stored by the server for deploys (POST /api/v1/artifacts): its size and sha256 are computed by the server while it streams to disk.
+ */
+
+export interface ArtifactView {
+  id: string;
+  name: string;
+  version: string;
+  size: number;
+  sha256: string;
+  /**
+   * What its first bytes say it is: tar.gz and zip can be extracted on deploy.
+   */
+  format: "file" | "tar.gz" | "zip";
+  /**
+   * Milliseconds since the Unix epoch, UTC.
+   */
+  created_at: number;
+  created_by: string;
+}
+
+/**
  * One entry of the append-only audit trail.
  */
 
@@ -206,6 +227,65 @@ export interface DemoView {
    */
   exit_code: number | null;
 }
+
+/**
+ * An artifact deploy to nodes (POST /api/v1/deployments), with each node's step, bytes done and result.
+ */
+
+export interface DeploymentView {
+  id: string;
+  artifact: ArtifactView;
+  path: string;
+  extract: boolean;
+  mode: string | null;
+  owner: string | null;
+  pre_command: string | null;
+  post_command: string | null;
+  max_parallel: number;
+  /**
+   * running, paused, then done (every node done), failed (any node failed), cancelled; rolling_back then rolled_back (or failed) after a rollback.
+   */
+  state: "running" | "paused" | "done" | "failed" | "cancelled" | "rolling_back" | "rolled_back";
+  /**
+   * Milliseconds since the Unix epoch, UTC.
+   */
+  created_at: number;
+  created_by: string;
+  nodes: {
+    node_id: string;
+    node_name: string;
+    /**
+     * pending (waits its turn), running, done, failed, cancelled, skipped; rolled_back after a rollback.
+     */
+    result: "pending" | "running" | "done" | "failed" | "cancelled" | "skipped" | "rolled_back";
+    step:
+      | (
+          | "queued"
+          | "downloading"
+          | "verifying"
+          | "extracting"
+          | "pre_command"
+          | "switching"
+          | "post_command"
+          | "rolling_back"
+          | "done"
+          | "failed"
+          | "cancelled"
+        )
+      | null;
+    bytes_done: number;
+    /**
+     * The last download continued from this many bytes the node kept (0: from the start).
+     */
+    resumed_from: number;
+    message: string | null;
+    started_at: number | null;
+    finished_at: number | null;
+  }[];
+}
+/**
+ * A file stored by the server for deploys (POST /api/v1/artifacts): its size and sha256 are computed by the server while it streams to disk.
+ */
 
 /**
  * One device with its last body, uptime and recent status changes.
@@ -1889,7 +1969,27 @@ export interface DemoStateMessage {
 }
 
 /**
- * The agent downloads url, checks sha256 and writes it atomically to path with mode.
+ * The server answers with one artifactChunk binary frame on the deploy's channel: an 8-byte big-endian offset, then up to length bytes of the artifact from that offset (none past its end).
+ */
+
+export interface DeployFetchMessage {
+  type: "deploy.fetch";
+  /**
+   * Correlates a request with its response; chosen by the sender, unique per connection.
+   */
+  id?: string;
+  data: {
+    /**
+     * A deploy on one node (used in file names on the node).
+     */
+    deploy_id: string;
+    offset: number;
+    length: number;
+  };
+}
+
+/**
+ * deploy: the agent fetches the artifact in chunks over this connection (deploy.fetch, answered by artifactChunk binary frames on channel), resuming from the bytes it already has, checks sha256, writes or extracts it next to path, runs pre_command, swaps it in atomically (keeping the previous one), sets owner and mode, runs post_command. rollback: swaps the previous one back. cancel: stops a deploy before its swap. path must lie under the agent's allowed roots (its deploy_roots).
  */
 
 export interface DeployRequestMessage {
@@ -1898,18 +1998,44 @@ export interface DeployRequestMessage {
    * Correlates a request with its response; chosen by the sender, unique per connection.
    */
   id?: string;
-  data: {
+  data: (
+    | {
+        action?: "deploy";
+      }
+    | {
+        action?: "rollback" | "cancel";
+      }
+  ) & {
+    /**
+     * A deploy on one node (used in file names on the node).
+     */
     deploy_id: string;
-    url: string;
-    sha256: string;
+    action: "deploy" | "rollback" | "cancel";
     path: string;
-    mode?: string;
+    /**
+     * Terminal or tunnel stream id, also carried in binary frames (uint32, big endian).
+     */
+    channel?: number;
+    sha256?: string;
     size?: number;
+    /**
+     * Unpack a .tar.gz or .zip into a directory at path; false: the file itself goes to path.
+     */
+    extract?: boolean;
+    format?: "file" | "tar.gz" | "zip";
+    mode?: string;
+    owner?: string;
+    pre_command?: string;
+    post_command?: string;
+    /**
+     * The largest chunk to ask for at once.
+     */
+    chunk_bytes?: number;
   };
 }
 
 /**
- * Progress and outcome of a deploy.request.
+ * Progress and outcome of a deploy.request: each step as it starts, download progress about once a second, then done, failed or cancelled with a message.
  */
 
 export interface DeployStatusMessage {
@@ -1919,9 +2045,33 @@ export interface DeployStatusMessage {
    */
   id?: string;
   data: {
+    /**
+     * A deploy on one node (used in file names on the node).
+     */
     deploy_id: string;
-    state: "downloading" | "verifying" | "writing" | "done" | "failed";
+    /**
+     * Where a deploy is on a node.
+     */
+    state:
+      | "queued"
+      | "downloading"
+      | "verifying"
+      | "extracting"
+      | "pre_command"
+      | "switching"
+      | "post_command"
+      | "rolling_back"
+      | "done"
+      | "failed"
+      | "cancelled";
+    /**
+     * Bytes of the artifact the node holds so far.
+     */
     bytes?: number;
+    /**
+     * The download continued from this many bytes kept from an interrupted transfer.
+     */
+    resumed_from?: number;
     message?: string;
   };
 }
@@ -2357,7 +2507,7 @@ export interface WelcomeMessage {
   };
 }
 
-export type AgentToServerMessage = AgentStatusMessage | DemoLogsMessage | DemoStateMessage | DeployStatusMessage | ErrorMessage | ExecOutputMessage | ExecResultMessage | HardwareStateMessage | HelloMessage | SystemLogsMessage | TerminalCloseMessage | TerminalOpenedMessage | TunnelCloseMessage | TunnelOpenedMessage | UpdateStatusMessage;
+export type AgentToServerMessage = AgentStatusMessage | DemoLogsMessage | DemoStateMessage | DeployFetchMessage | DeployStatusMessage | ErrorMessage | ExecOutputMessage | ExecResultMessage | HardwareStateMessage | HelloMessage | SystemLogsMessage | TerminalCloseMessage | TerminalOpenedMessage | TunnelCloseMessage | TunnelOpenedMessage | UpdateStatusMessage;
 
 export type ServerToAgentMessage = ChallengeMessage | ConfigPushMessage | DeployRequestMessage | ErrorMessage | ExecCancelMessage | ExecRequestMessage | LogsAckMessage | LogsNackMessage | TerminalCloseMessage | TerminalOpenMessage | TerminalResizeMessage | TunnelCloseMessage | TunnelOpenMessage | UpdateRequestMessage | WelcomeMessage;
 

@@ -29,6 +29,11 @@ export interface RouteGuard {
    * never a cookie: a cross-site page cannot forge it, so any body type and Origin are accepted.
    */
   secretInRequest?: boolean;
+  /**
+   * Takes raw bytes (application/octet-stream, artifact uploads) instead of JSON. CSRF-safe too: a
+   * cross-site form cannot send that type, and a page's fetch with it needs a preflight never granted.
+   */
+  octetStream?: boolean;
 }
 
 declare module 'fastify' {
@@ -85,7 +90,7 @@ export const routeGuardsPlugin = fp(async (app) => {
   app.addHook('onRoute', (route: RouteOptions) => {
     const audit = route.config?.audit;
     // A change that takes no body takes exactly {}: anything else is refused, not audited as given.
-    if (route.schema && !route.schema.body && [route.method].flat().some((m) => CHANGES.has(m))) route.schema.body = EMPTY_BODY;
+    if (route.schema && !route.schema.body && !route.config?.octetStream && [route.method].flat().some((m) => CHANGES.has(m))) route.schema.body = EMPTY_BODY;
     // Documented in the OpenAPI document, where a test checks every route's guard.
     if (route.schema && !route.schema.hide) Object.assign(route.schema, { 'x-role': route.config?.public ? 'public' : route.config?.role ?? 'viewer', ...(audit ? { 'x-audit': auditAction(audit) } : {}), ...(route.config?.secretInRequest ? { 'x-credential': 'device-token' } : {}) });
     if (!audit || (route as { websocket?: boolean }).websocket) return;

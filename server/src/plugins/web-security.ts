@@ -71,7 +71,7 @@ export const webSecurityPlugin = fp(async (app) => {
     if (origin !== undefined && !originAllowed(request, origin)) {
       refuse(request, new ApiError(403, ErrorCode.originRefused, `requests from ${origin.slice(0, 200)} are refused: only pages of this server may do this`), { origin });
     }
-    if (changing && !isJson(request.headers['content-type'])) {
+    if (changing && !isJson(request.headers['content-type']) && !(request.routeOptions.config.octetStream && isOctetStream(request.headers['content-type']))) {
       refuse(request, new ApiError(415, ErrorCode.unsupportedMediaType, 'send the body as JSON (content-type: application/json), {} when there is nothing to send'),
         { content_type: request.headers['content-type'] ?? null });
     }
@@ -101,4 +101,8 @@ export const webSecurityPlugin = fp(async (app) => {
 
 function isJson(contentType: string | undefined): boolean {
   return contentType?.split(';')[0]!.trim().toLowerCase() === 'application/json';
+}
+
+function isOctetStream(contentType: string | undefined): boolean {
+  return contentType?.split(';')[0]!.trim().toLowerCase() === 'application/octet-stream';
 }

@@ -6,6 +6,7 @@ import type { LogWriter } from '../../services/log-writer.js';
 import { handleAgentStatus } from './agent-status.js';
 import { handleDemoLogs } from './demo-logs.js';
 import { handleDemoState } from './demo-state.js';
+import { handleDeployFetch, handleDeployStatus } from './deploy.js';
 import { handleAgentError } from './error.js';
 import { handleExecOutput, handleExecResult } from './exec.js';
 import { handleHardwareState } from './hardware.js';
@@ -23,7 +24,8 @@ export interface HubServices {
 export type MessageOf<T extends AgentToServerMessage['type']> = Extract<AgentToServerMessage, { type: T }>;
 
 /** Messages the hub hands on as typed events (the command service and the terminal relay listen). */
-export type RelayedType = 'exec.output' | 'exec.result' | 'terminal.opened' | 'terminal.close' | 'tunnel.opened' | 'tunnel.close';
+export type RelayedType = 'exec.output' | 'exec.result' | 'terminal.opened' | 'terminal.close' | 'tunnel.opened' | 'tunnel.close'
+  | 'deploy.status' | 'deploy.fetch';
 
 /** What a handler may use: the node it speaks for, a way to answer, the stores, and the hub's events. */
 export interface HandlerContext {
@@ -52,5 +54,7 @@ export const handlers: { [T in AgentToServerMessage['type']]?: Handler<T> } = {
   'terminal.close': handleTerminalClose,
   'tunnel.opened': handleTunnelOpened,
   'tunnel.close': handleTunnelClose,
+  'deploy.status': handleDeployStatus,
+  'deploy.fetch': handleDeployFetch,
   error: handleAgentError,
 };

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { agentRoute } from './agent.js';
+import { artifactsRoutes } from './artifacts.js';
 import { auditRoutes } from './audit.js';
 import { kioskRoute, loginRoute, sessionRoutes } from './auth.js';
 import { commandsRoutes } from './commands.js';
@@ -8,6 +9,7 @@ import { devicesRoutes } from './devices.js';
 import { enrollmentTokenExchangeRoute, enrollmentTokensRoutes } from './enrollment-tokens.js';
 import { enrollmentsRoutes } from './enrollments.js';
 import { demosRoutes } from './demos.js';
+import { deploymentsRoutes } from './deployments.js';
 import { liveRoute } from './live.js';
 import { logsRoutes } from './logs.js';
 import { metricsRoutes } from './metrics.js';
@@ -31,7 +33,7 @@ export const apiV1: FastifyPluginAsyncTypebox = async (app) => {
   await app.register(async (protectedApp) => {
     protectedApp.addHook('onRequest', app.authenticate);
     protectedApp.addHook('onRequest', app.authorize);
-    for (const routes of [sessionRoutes, tokensRoutes, usersRoutes, nodesRoutes, demosRoutes, logsRoutes, commandsRoutes, devicesRoutes, auditRoutes, terminalRoute, liveRoute, serverRoutes, openapiRoute, metricsRoutes, enrollmentsRoutes, enrollmentTokensRoutes]) {
+    for (const routes of [sessionRoutes, tokensRoutes, usersRoutes, nodesRoutes, demosRoutes, logsRoutes, commandsRoutes, devicesRoutes, auditRoutes, terminalRoute, liveRoute, serverRoutes, openapiRoute, metricsRoutes, enrollmentsRoutes, enrollmentTokensRoutes, artifactsRoutes, deploymentsRoutes]) {
       await protectedApp.register(routes);
     }
   });

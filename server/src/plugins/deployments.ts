@@ -1,0 +1,27 @@
+import fp from 'fastify-plugin';
+import { ArtifactsRepository } from '../repositories/artifacts-repository.js';
+import { DeploymentsRepository } from '../repositories/deployments-repository.js';
+import { ArtifactStore } from '../services/artifact-store.js';
+import { ArtifactTransfers } from '../services/artifact-transfers.js';
+import { DeploymentService } from '../services/deployment-service.js';
+import { NodeDeploys } from '../services/node-deploys.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    artifacts: ArtifactStore;
+    deployments: DeploymentService;
+  }
+}
+
+/** Artifacts in the data dir, served to agents over their own connection, and deployments to nodes. */
+export const deploymentsPlugin = fp(async (app) => {
+  const { config } = app;
+  const store = new ArtifactStore(config.dataDir, new ArtifactsRepository(app.db), {
+    maxBytes: config.artifactMaxBytes, maxTotalBytes: config.artifactsMaxTotalBytes,
+  });
+  const log = app.log.child({ component: 'deployments' });
+  const nodeDeploys = new NodeDeploys(app.agentHub, new ArtifactTransfers(app.agentHub, log), config.deployReconnectWaitMs);
+  app.decorate('artifacts', store);
+  app.decorate('deployments', new DeploymentService(new DeploymentsRepository(app.db), store, nodeDeploys, app.nodeRegistry,
+    (targets) => app.commands.resolveTargets(targets), config.deployMaxParallel, log));
+}, { name: 'deployments', dependencies: ['db', 'agent-hub', 'nodes', 'commands'] });
