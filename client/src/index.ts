@@ -68,3 +68,26 @@ export async function call<T>(pending: Promise<{ data?: T; error?: unknown; resp
   const details = (error as { error?: ErrorDetails } | undefined)?.error;
   throw new ApiError(response.status, details?.code ?? 'http_error', details?.message ?? `HTTP ${response.status}`, details ?? null);
 }
+
+/**
+ * POST /api/v1/artifacts: the one route whose body is raw bytes (application/octet-stream,
+ * streamed: give a file's stream, a Blob or bytes), so it is called without the typed client.
+ */
+export async function uploadArtifact(
+  options: ApiClientOptions & { cookie?: string },
+  query: { name: string; version: string },
+  body: BodyInit,
+  size?: number,
+): Promise<Schemas['Artifact']> {
+  const headers: Record<string, string> = { 'content-type': 'application/octet-stream' };
+  if (options.token) headers.authorization = `Bearer ${options.token}`;
+  if (options.cookie) headers.cookie = options.cookie;
+  if (size !== undefined) headers['content-length'] = String(size);
+  const url = `${options.baseUrl}/api/v1/artifacts?${new URLSearchParams(query)}`;
+  const init = { method: 'POST', headers, body, credentials: 'same-origin', duplex: 'half' } as RequestInit;
+  return call<{ artifact: Schemas['Artifact'] }>((async () => {
+    const response = await (options.fetch ?? fetch)(new Request(url, init));
+    const answer: unknown = await response.json().catch(() => undefined);
+    return response.ok ? { data: answer as { artifact: Schemas['Artifact'] }, response } : { error: answer, response };
+  })()).then((r) => r.artifact);
+}

@@ -12,7 +12,6 @@ import { MAX_CHUNK_BYTES } from './artifact-transfers.js';
 import type { NodeDeploys, NodeOrder, StatusData } from './node-deploys.js';
 import { Rollout, type RolloutNodeProgress, type RolloutState } from './rollout.js';
 
-
 /** What a client asks for (POST /api/v1/deployments). */
 export interface DeploymentRequest {
   artifact: string;
