@@ -22,7 +22,7 @@ export const artifactsRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.addContentTypeParser('application/octet-stream', (request, payload, done) => {
     uploads.set(request, payload);
-    done(null, undefined);
+    done(null, ''); // the body proper is the stream, read by the preHandler
   });
 
   app.post('/artifacts', {
@@ -31,6 +31,7 @@ export const artifactsRoutes: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['deploy'], summary: 'Upload an artifact: the raw bytes as application/octet-stream',
       description: 'Streamed to the data dir; the server computes size and sha256. Past DVIC_ARTIFACT_MAX_MB (or the store\'s DVIC_ARTIFACTS_MAX_MB) the answer is 413. A name and version pair is unique (409).',
       querystring: ArtifactQuery,
+      body: { content: { 'application/octet-stream': { schema: { type: 'string', description: 'The raw bytes (streamed; shown here as empty)' } } } },
       response: { 201: Type.Object({ artifact: ArtifactRef }), ...errors(400, 401, 403, 409, 413, 415) },
     },
     preHandler: async (request) => {
