@@ -47,7 +47,7 @@ export async function startServer(env = {}) {
     return res.json();
   };
   return {
-    base, pid: child.pid, dataDir, api,
+    base, pid: child.pid, dataDir, api, cookie,
     agentUrl: `ws://127.0.0.1:${port}/api/v1/agent`,
     async stop() {
       child.kill('SIGTERM');
