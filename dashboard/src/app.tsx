@@ -10,6 +10,7 @@ import { Commands } from './views/commands.js';
 import { Devices } from './views/devices.js';
 import { DemoPage } from './views/demo.js';
 import { Demos } from './views/demos.js';
+import { Deploy } from './views/deploy.js';
 import { Login } from './views/login.js';
 import { Logs } from './views/logs.js';
 import { Overview } from './views/overview.js';
@@ -63,6 +64,7 @@ export function App() {
           : path === '/demos' ? <Demos />
           : path === '/logs' ? <Logs />
           : path === '/commands' ? <Commands />
+          : path === '/deploy' ? <Deploy />
           : path === '/compare' ? <MetricsCompare />
           : path === '/audit' ? <Audit />
           : path === '/users' ? <Users me={auth.user} />
@@ -72,7 +74,7 @@ export function App() {
   );
 }
 
-const LINKS = [['/', 'Nodes'], ['/demos', 'Demos'], ['/devices', 'Devices'], ['/logs', 'Logs'], ['/commands', 'Commands'], ['/compare', 'Compare'], ['/audit', 'Audit'], ['/users', 'Users'], ['/wall', 'Wall']] as const;
+const LINKS = [['/', 'Nodes'], ['/demos', 'Demos'], ['/devices', 'Devices'], ['/logs', 'Logs'], ['/commands', 'Commands'], ['/deploy', 'Deploy'], ['/compare', 'Compare'], ['/audit', 'Audit'], ['/users', 'Users'], ['/wall', 'Wall']] as const;
 
 function Shell({ user, onSignOut, children }: { user: UserView; onSignOut: () => void; children: ComponentChildren }) {
   const path = usePath();
