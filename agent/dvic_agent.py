@@ -4261,17 +4261,16 @@ class Deploys(Feature):
     def stop(self) -> None:
         self.on_disconnected()
 
-    def status(self, data: Dict[str, Any]) -> None:
-        pass
-
     def _report(self, job: DeployJob, state: str, **extra: Any) -> None:
         self.agent.send({"type": "deploy.status", "data": dict(extra, deploy_id=job.deploy_id, state=state)})
 
     def _run(self, key: str, job: DeployJob, previous: Optional[DeployJob]) -> None:
         if previous is not None and previous.thread is not None:
             previous.interrupted.set()
-            previous.thread.join(DEPLOY_CHUNK_TIMEOUT_S)
+            previous.thread.join(2 * DEPLOY_COMMAND_TIMEOUT_S + DEPLOY_CHUNK_TIMEOUT_S)  # its steps are all bounded
         try:
+            if previous is not None and previous.thread is not None and previous.thread.is_alive():
+                raise DeployError("an earlier attempt of this deploy is still running on the node")
             if key in self._done():
                 self._report(job, "done", message="already done")
             elif job.data["action"] == "rollback":
@@ -4299,10 +4298,12 @@ class Deploys(Feature):
         prepare_parent(path, root)
         return path, os.path.join(os.path.dirname(path), "." + os.path.basename(path)), root
 
-    def _checkpoint(self, job: DeployJob) -> None:
+    def _checkpoint(self, job: DeployJob, interruptible: bool = True) -> None:
+        """Stops a cancelled deploy; an interrupted one stops only while it downloads (what
+        follows needs no connection, and the server's next request learns it was done)."""
         if job.cancelled.is_set():
             raise DeployError("cancelled")
-        if job.interrupted.is_set():
+        if interruptible and job.interrupted.is_set():
             raise DeployInterrupted()
 
     def _deploy(self, job: DeployJob) -> None:
@@ -4311,9 +4312,12 @@ class Deploys(Feature):
         extract = bool(data.get("extract"))
         check_target(path, extract)
         part = "%s.dvic-part-%s" % (hidden, job.deploy_id)
+        self._forget_others(hidden, part)
         try:
             digest = self._download(job, part)
-        except DeployError:  # cancelled or broken: an interrupted download (DeployInterrupted) is kept
+        except DeployInterrupted:  # the bytes so far are kept for the next attempt
+            raise
+        except BaseException:  # cancelled, broken, or the disk failed: nothing is kept
             remove_path(part)
             raise
         self._report(job, "verifying", bytes=data["size"])
@@ -4331,12 +4335,20 @@ class Deploys(Feature):
             else:
                 os.rename(part, staging)
             apply_owner_mode(staging, data.get("owner", ""), data.get("mode", "" if extract else "0644"), extract)
-            self._checkpoint(job)
+            self._checkpoint(job, interruptible=False)
             self._switch(job, path, staging, "%s.dvic-prev" % hidden)
         except BaseException:
             remove_path(staging)
             remove_path(part)  # checked already: a new attempt downloads again
             raise
+
+    @staticmethod
+    def _forget_others(hidden: str, part: str) -> None:
+        """Downloads and unpackings of earlier deploys to this path that never finished."""
+        for pattern in (".dvic-part-*", ".dvic-new-*"):
+            for stale in glob.glob(glob.escape(hidden) + pattern):
+                if stale != part:
+                    remove_path(stale)
 
     def _switch(self, job: DeployJob, path: str, staging: str, previous: str) -> None:
         if job.data.get("pre_command"):

@@ -255,6 +255,23 @@ class DeployFlowTest(unittest.TestCase):
         self.assertEqual(len(self.agent.of_type("deploy.fetch")), fetches)
         self.assertFalse(os.path.exists(os.path.join(self.roots, ".demo.dvic-prev")))
 
+    def test_a_cancel_during_the_download_stops_it_and_keeps_nothing(self):
+        data = os.urandom(20000)
+        self.request(data)  # nobody answers the fetches: the download waits
+        wait_until(lambda: self.agent.of_type("deploy.fetch"), 10, "a fetch")
+        self.agent._on_text(json.dumps({"type": "deploy.request", "data": {"deploy_id": "d1", "action": "cancel", "path": self.path}}).encode())
+        self.assertEqual(self.final()["state"], "cancelled")
+        self.assertEqual(os.listdir(self.roots), [])
+
+    def test_leftovers_of_earlier_unfinished_deploys_to_the_path_are_removed(self):
+        for stale in (".demo.dvic-part-old", ".demo.dvic-new-old"):
+            with open(os.path.join(self.roots, stale), "wb") as f:
+                f.write(b"stale")
+        FakeServer(self, self.agent, b"fresh")
+        self.request(b"fresh")
+        self.assertEqual(self.final()["state"], "done")
+        self.assertEqual(os.listdir(self.roots), ["demo"])
+
 
 if __name__ == "__main__":
     unittest.main()

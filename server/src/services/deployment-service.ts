@@ -12,6 +12,8 @@ import { MAX_CHUNK_BYTES } from './artifact-transfers.js';
 import type { NodeDeploys, NodeOrder, StatusData } from './node-deploys.js';
 import { Rollout, type RolloutNodeProgress, type RolloutState } from './rollout.js';
 
+type DeployStep = NonNullable<DeploymentView['nodes'][number]['step']>;
+
 /** What a client asks for (POST /api/v1/deployments). */
 export interface DeploymentRequest {
   artifact: string;
@@ -181,6 +183,8 @@ export class DeploymentService extends EventEmitter<{ updated: [DeploymentView] 
     const node = view.nodes.find((n) => n.node_id === progress.node_id);
     if (!node) return;
     node.result = progress.state === 'done' && action === 'rollback' ? 'rolled_back' : progress.state;
+    // Steps reported through the rollout are the agent's (deploy.status) or "queued" while the node is away.
+    if (progress.state === 'running' && progress.step !== null) node.step = progress.step as DeployStep;
     if (progress.detail !== null || progress.state !== 'running') node.message = progress.detail ?? node.message;
     node.started_at = progress.started_at;
     node.finished_at = progress.finished_at;
