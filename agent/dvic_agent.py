@@ -3996,6 +3996,10 @@ def prepare_parent(path: str, root: str) -> None:
     expected = os.path.join(os.path.realpath(root), os.path.relpath(parent, root))
     if os.path.realpath(parent) != os.path.normpath(expected):
         raise DeployError("%s goes through a symlink below %s: refused" % (parent, root))
+    st = os.stat(parent)
+    if st.st_uid not in (0, os.geteuid()) or st.st_mode & 0o022:
+        # Another user could plant links where the agent (root) writes its temporary files.
+        raise DeployError("%s is writable by other users: refused (chmod go-w it)" % parent)
 
 
 def check_target(path: str, directory: bool) -> None:
@@ -4377,7 +4381,7 @@ class Deploys(Feature):
     def _open_part(self, part: str) -> int:
         fd = os.open(part, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid():
+        if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() or st.st_nlink != 1:
             os.close(fd)
             raise DeployError("%s is not this agent's download: refused" % part)
         return fd

@@ -56,7 +56,7 @@ function randomFile(dir: string, bytes: number): { file: string; sha256: string 
 const sha256Of = (file: string) => crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
 
 const upload = (file: string, name: string, version: string) =>
-  uploadArtifact({ baseUrl: server.baseUrl, cookie }, { name, version }, fs.createReadStream(file) as unknown as BodyInit, fs.statSync(file).size);
+  uploadArtifact({ baseUrl: server.baseUrl, cookie }, { name, version }, fs.createReadStream(file) as unknown as Blob, fs.statSync(file).size);
 
 async function deploy(body: Record<string, unknown>): Promise<string> {
   const res = await fetch(`${server.baseUrl}/api/v1/deployments`, { method: 'POST', headers: { cookie, 'content-type': 'application/json' }, body: JSON.stringify(body) });

@@ -121,6 +121,14 @@ class PathTest(unittest.TestCase):
             dvic_agent.prepare_parent(os.path.join(root, "sneaky", "x"), root)
         self.assertIn("symlink", str(caught.exception))
 
+    def test_refuses_a_parent_other_users_may_write_to(self):
+        root = temp_dir(self)
+        os.mkdir(os.path.join(root, "shared"))
+        os.chmod(os.path.join(root, "shared"), 0o777)
+        with self.assertRaises(DeployError) as caught:
+            dvic_agent.prepare_parent(os.path.join(root, "shared", "x"), root)
+        self.assertIn("writable by other users", str(caught.exception))
+
     def test_refuses_a_fifo_where_a_file_was_expected(self):
         root = temp_dir(self)
         os.mkfifo(os.path.join(root, "f"))
@@ -254,6 +262,17 @@ class DeployFlowTest(unittest.TestCase):
         wait_until(lambda: self.steps().count("done") == 2, 20, "the second answer")
         self.assertEqual(len(self.agent.of_type("deploy.fetch")), fetches)
         self.assertFalse(os.path.exists(os.path.join(self.roots, ".demo.dvic-prev")))
+
+    def test_a_planted_hard_link_as_the_download_file_is_refused(self):
+        victim = os.path.join(temp_dir(self), "victim")
+        with open(victim, "wb") as f:
+            f.write(b"precious")
+        os.link(victim, os.path.join(self.roots, ".demo.dvic-part-d1"))
+        self.request(b"x" * 100)
+        result = self.final()
+        self.assertEqual(result["state"], "failed")
+        self.assertIn("not this agent's download", result["message"])
+        self.assertEqual(open(victim, "rb").read(), b"precious")
 
     def test_a_cancel_during_the_download_stops_it_and_keeps_nothing(self):
         data = os.urandom(20000)

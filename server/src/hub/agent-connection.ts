@@ -52,6 +52,11 @@ export class AgentConnection {
     return true;
   }
 
+  /** Bytes queued on the socket, not yet taken by the agent. */
+  get bufferedBytes(): number {
+    return this.socket.bufferedAmount;
+  }
+
   sendBinary(frame: Buffer): void {
     if (this.socket.readyState === this.socket.OPEN) this.socket.send(frame, { binary: true });
   }

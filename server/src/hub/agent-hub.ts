@@ -91,6 +91,11 @@ export class AgentHub extends EventEmitter<AgentHubEvents> {
     return true;
   }
 
+  /** Bytes queued for a node's agent and not yet taken (0 when it is not connected). */
+  bufferedTo(nodeId: string): number {
+    return this.byNode.get(nodeId)?.bufferedBytes ?? 0;
+  }
+
   /** Merges settings into a node's agent config and pushes them once committed; `pushed` says whether it is online. */
   applyAgentConfig(nodeId: string, change: AgentConfig): { agent_config: AgentConfig; pushed: boolean } {
     const agentConfig = this.registry.updateAgentConfig(nodeId, change);

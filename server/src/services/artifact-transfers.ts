@@ -6,6 +6,9 @@ import type { AgentHub } from '../hub/agent-hub.js';
 /** The largest chunk served at once: with its headers it stays well under a frame (MAX_FRAME_BYTES). */
 export const MAX_CHUNK_BYTES = 512 * 1024;
 const OFFSET_BYTES = 8;
+/** An agent asks for a few chunks ahead; past this many waiting, or this much unread on its socket, more asks are dropped. */
+const MAX_WAITING_FETCHES = 16;
+const MAX_UNREAD_BYTES = 8 * 1024 * 1024;
 
 interface Transfer {
   channel: number;
@@ -14,6 +17,7 @@ interface Transfer {
   handle: Promise<fs.promises.FileHandle> | undefined;
   /** Chunks are read one after another, so they leave in the order they were asked for. */
   queue: Promise<void>;
+  waiting: number;
   served: number;
 }
 
@@ -37,7 +41,7 @@ export class ArtifactTransfers {
     if (existing) return existing.channel;
     const channel = this.nextChannel;
     this.nextChannel = this.nextChannel >= 0xffffffff ? 1 : this.nextChannel + 1;
-    this.transfers.set(key(nodeId, deployId), { channel, file, size, handle: undefined, queue: Promise.resolve(), served: 0 });
+    this.transfers.set(key(nodeId, deployId), { channel, file, size, handle: undefined, queue: Promise.resolve(), waiting: 0, served: 0 });
     return channel;
   }
 
@@ -60,9 +64,14 @@ export class ArtifactTransfers {
       this.log.debug({ nodeId, deployId: data.deploy_id }, 'deploy.fetch for no open transfer: ignored');
       return;
     }
+    if (transfer.waiting >= MAX_WAITING_FETCHES || this.hub.bufferedTo(nodeId) > MAX_UNREAD_BYTES) {
+      this.log.warn({ nodeId, deployId: data.deploy_id }, 'deploy.fetch dropped: the agent asks for more than it reads');
+      return;
+    }
+    transfer.waiting++;
     transfer.queue = transfer.queue.then(() => this.serve(nodeId, transfer, data.offset, data.length)).catch((err: unknown) => {
       this.log.warn({ err, nodeId, deployId: data.deploy_id }, 'reading an artifact chunk failed');
-    });
+    }).finally(() => { transfer.waiting--; });
   }
 
   private async serve(nodeId: string, transfer: Transfer, offset: number, asked: number): Promise<void> {
