@@ -23,6 +23,9 @@ let cookie: string;
 const shared = tempDir('dvic-deploy-root-');
 const outside = tempDir('dvic-deploy-outside-');
 const nodes: { name: string; id: string; own: string; config: string }[] = [];
+/** Directories with large files in them, removed after the tests (hundreds of MB). */
+const large: string[] = [shared, outside];
+const largeDir = (prefix: string) => { const dir = tempDir(prefix); large.push(dir); return dir; };
 
 /** The agent in a mount namespace of its own where `own` is mounted on the shared deploy root. */
 function startNamespacedAgent(configPath: string, own: string) {
@@ -31,7 +34,7 @@ function startNamespacedAgent(configPath: string, own: string) {
 
 async function addNode(name: string, serverUrl?: string) {
   const { node, config } = await enroll(api, name, { room: name.startsWith('cut') ? 'cut' : 'hall' });
-  const own = tempDir(`dvic-deploy-${name}-`);
+  const own = largeDir(`dvic-deploy-${name}-`);
   const configPath = writeAgentConfig(tempDir(), serverUrl ? { ...config, server_url: serverUrl } : config, { deploy_roots: [shared] });
   startNamespacedAgent(configPath, own);
   nodes.push({ name, id: node.id, own, config: configPath });
@@ -94,10 +97,13 @@ describe.skipIf(skip)('artifact deploy to real agents', () => {
     ({ api, cookie } = await session(server.baseUrl));
     for (const name of ['pi-1', 'pi-2', 'pi-3']) await addNode(name);
   }, 90_000);
-  afterAll(async () => { await stopAll(); });
+  afterAll(async () => {
+    await stopAll();
+    for (const dir of [...large, server?.dataDir]) if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
 
   it('a 100 MB artifact reaches 3 agents with verified hashes', async () => {
-    const { file, sha256 } = randomFile(tempDir(), 100 * MB);
+    const { file, sha256 } = randomFile(largeDir('dvic-deploy-src-'), 100 * MB);
     const artifact: Schemas['Artifact'] = await upload(file, 'big-model', '1.0.0');
     expect(artifact).toMatchObject({ name: 'big-model', version: '1.0.0', size: 100 * MB, sha256, format: 'file' });
     const id = await deploy({ artifact: artifact.id, targets: { label: 'room=hall' }, path: `${shared}/model.bin`, extract: false, mode: '0640' });
@@ -141,7 +147,7 @@ describe.skipIf(skip)('artifact deploy to real agents', () => {
     try {
       const relayUrl = `ws://127.0.0.1:${(relay.address() as net.AddressInfo).port}/api/v1/agent`;
       const node = await addNode('cut-1', relayUrl);
-      const { file, sha256 } = randomFile(tempDir(), 32 * MB);
+      const { file, sha256 } = randomFile(largeDir('dvic-deploy-src-'), 32 * MB);
       const artifact = await upload(file, 'cut-model', '1.0.0');
       const id = await deploy({ artifact: artifact.id, targets: { nodes: ['cut-1'] }, path: `${shared}/cut.bin` });
       const done = await ended(id, 120_000);
