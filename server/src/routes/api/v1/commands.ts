@@ -7,7 +7,7 @@ import { hasRole } from '../../../plugins/route-guards.js';
 import { errors } from '../../../schemas/common.js';
 import { CommandRef } from '../../../schemas/protocol-schemas.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
-import { TargetsSchema } from './targets.js';
+import { TargetsSchema } from '../../../schemas/targets.js';
 
 const ExecSpec = {
   command: Type.Optional(Type.String({ minLength: 1, maxLength: 65536, description: 'Run through /bin/sh -c' })),

@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { errors } from '../../../schemas/common.js';
 import { DeploymentRef } from '../../../schemas/protocol-schemas.js';
-import { TargetsSchema } from './targets.js';
+import { TargetsSchema } from '../../../schemas/targets.js';
 
 const DeploymentBody = Type.Object({
   artifact: Type.String({ maxLength: 64, description: 'The artifact id' }),
