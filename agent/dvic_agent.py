@@ -25,6 +25,7 @@ USER_AGENT = "dvic-agent/" + AGENT_VERSION
 ##############################################################################
 
 import base64
+import errno
 import glob
 import json
 import json.scanner  # loaded by json already; named for the scanner its decoder uses
@@ -4286,7 +4287,11 @@ class Deploys(Feature):
             log("INFO", "deploy %s interrupted: it continues when the server asks again" % job.deploy_id)
         except DeployError as e:
             self._report(job, "cancelled" if job.cancelled.is_set() else "failed", message=str(e)[:1024])
-        except Exception as e:  # a disk error, a bug: the operator sees it, the agent goes on
+        except OSError as e:
+            full = e.errno in (errno.ENOSPC, errno.EDQUOT)
+            why = "no space left on the node's disk" if full else "%s: %s" % (type(e).__name__, e)
+            self._report(job, "failed", message=("%s (%s): nothing was kept" % (why, job.data["path"]))[:1024])
+        except Exception as e:  # a bug: the operator sees it, the agent goes on
             self._report(job, "failed", message=("%s: %s" % (type(e).__name__, e))[:1024])
         finally:
             with self.lock:

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { uploadArtifact, type Schemas } from '@dvic/client';
 import type { DeploymentView } from '@dvic/protocol';
 import { call, enroll, getNode, session, type Api } from './support/api.js';
+import { SmallDisk, canMount } from './support/small-disk.js';
 import { PYTHON, startAgent, startServer, stopAll, tempDir, waitFor, writeAgentConfig, type ServerProcess } from './support/processes.js';
 
 const MB = 1024 * 1024;
@@ -177,6 +178,24 @@ describe.skipIf(skip)('artifact deploy to real agents', () => {
       expect(fs.readdirSync(pi1.own).sort()).toEqual(['model.bin']);
     }
   }, 120_000);
+
+  it.skipIf(!canMount && process.env.CI !== 'true')('a node whose disk fills up fails with a clear message, keeps nothing and stays online', async () => {
+    const disk = SmallDisk.mount(4);
+    try {
+      const { node, config } = await enroll(api, 'tiny-disk');
+      startAgent(writeAgentConfig(tempDir(), config, { deploy_roots: [disk.dir] }));
+      await waitFor(async () => (await getNode(api, node.id)).status === 'online', 20_000, 'tiny-disk online');
+      const { file } = randomFile(largeDir('dvic-deploy-src-'), 8 * MB);
+      const artifact = await upload(file, 'too-big', '1');
+      const id = await deploy({ artifact: artifact.id, targets: { nodes: ['tiny-disk'] }, path: `${disk.dir}/big.bin` });
+      const done = await ended(id, 60_000);
+      expect(done.nodes[0]).toMatchObject({ result: 'failed', message: `no space left on the node's disk (${disk.dir}/big.bin): nothing was kept` });
+      expect(fs.readdirSync(disk.dir)).toEqual([]);
+      expect((await getNode(api, node.id)).status).toBe('online');
+    } finally {
+      disk.unmount();
+    }
+  }, 90_000);
 
   it('rolls a deployment back to the previous version on the nodes it reached', async () => {
     const dir = tempDir();
