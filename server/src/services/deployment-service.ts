@@ -1,6 +1,5 @@
 import crypto from 'node:crypto';
 import path from 'node:path';
-import { EventEmitter } from 'node:events';
 import { ErrorCode, type ArtifactView, type DeploymentView } from '@dvic/protocol';
 import type { FastifyBaseLogger } from 'fastify';
 import { ApiError, notFound } from '../errors.js';
@@ -44,7 +43,7 @@ function checkPath(target: string): void {
  * most N at a time, pause, cancel), keeps each node's step, bytes and result, persists the view
  * at every step, and rolls a deployment back on the nodes it reached.
  */
-export class DeploymentService extends EventEmitter<{ updated: [DeploymentView] }> {
+export class DeploymentService {
   private readonly running = new Map<string, Running>();
 
   constructor(
@@ -56,7 +55,6 @@ export class DeploymentService extends EventEmitter<{ updated: [DeploymentView] 
     private readonly defaultParallel: number,
     private readonly log: FastifyBaseLogger,
   ) {
-    super();
     for (const view of repository.unfinished()) {
       view.state = 'failed';
       for (const node of view.nodes) if (node.result === 'pending' || node.result === 'running') Object.assign(node, { result: 'failed', message: 'the server restarted during the deploy' });
@@ -176,7 +174,6 @@ export class DeploymentService extends EventEmitter<{ updated: [DeploymentView] 
     node.step = status.state;
     if (status.message !== undefined) node.message = status.message;
     if (stepChanged) this.save(view);
-    else this.emit('updated', view);
   }
 
   private onNode(view: DeploymentView, progress: RolloutNodeProgress, action: 'deploy' | 'rollback'): void {
@@ -204,6 +201,5 @@ export class DeploymentService extends EventEmitter<{ updated: [DeploymentView] 
     } catch (err) {
       this.log.warn({ err, deploymentId: view.id }, 'a deployment\'s progress could not be stored (it is kept in memory)');
     }
-    this.emit('updated', view);
   }
 }

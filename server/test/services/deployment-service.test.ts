@@ -75,6 +75,15 @@ describe('deployments', () => {
     other.agent.close();
   });
 
+  it('ends a deployment a server restart interrupted as failed, with the reason per node', async () => {
+    const a = await node('d-restart');
+    const { id } = (await server.api('POST', '/api/v1/deployments', { artifact: await artifact('z'), targets: { nodes: ['d-restart'] }, path: '/opt/dvic-demos/z' })).json();
+    await a.agent.nextOf('deploy.request');
+    a.agent.close();
+    await server.restart();
+    expect(await view(id)).toMatchObject({ state: 'failed', nodes: [{ result: 'failed', message: 'the server restarted during the deploy' }] });
+  });
+
   it('fails a node whose agent cannot deploy, with the reason', async () => {
     const { config } = await server.enroll('old-agent');
     const agent = await connectAgent({ url: server.agentUrl, nodeId: config.node_id, privateKeyPem: config.private_key, capabilities: ['hardware'] });
