@@ -51,6 +51,15 @@ describe('dvic artifacts and dvic deploy', () => {
     expect(run.stdout).toMatch(/cli-deploy: done done - sha256 [0-9a-f]{64} verified\n/);
     expect(run.stdout).toMatch(/deployment [0-9a-f-]{36}: done\n$/);
 
+    const id = /^deployment ([0-9a-f-]{36})/.exec(run.stdout)![1]!;
+    const rollingBack = agent.next((m) => m.type === 'deploy.request' && (m.data as { action: string }).action === 'rollback', 10_000)
+      .then(() => agent.send({ type: 'deploy.status', data: { deploy_id: id, state: 'done', message: 'rolled back' } }));
+    const rollback = await dvic(['deploy', 'rollback', id], server().env);
+    await rollingBack;
+    expect(rollback.code, rollback.stdout + rollback.stderr).toBe(0);
+    expect(rollback.stdout).toMatch(/cli-deploy: rolled_back done - rolled back\n/);
+    expect(rollback.stdout).toMatch(/: rolled_back\n$/);
+
     const removed = await dvic(['artifacts', 'delete', 'model.bin@3.1'], server().env);
     expect(removed.stdout).toBe('Deleted model.bin@3.1\n');
     expect((await dvic(['artifacts'], server().env)).stdout).toMatch(/No artifacts/);

@@ -1,9 +1,10 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestServer, type TestServer } from '../support/test-server.js';
+import { startTestServer, waitFor, type TestServer } from '../support/test-server.js';
 
 let server: TestServer;
 beforeAll(async () => { server = await startTestServer({ DVIC_ARTIFACT_MAX_MB: '4', DVIC_ARTIFACTS_MAX_MB: '6' }); });
@@ -74,6 +75,23 @@ describe('artifacts', () => {
     expect([413, 0]).toContain(declared.status); // the server may close before the client finishes sending
     expect(artifactFiles().sort()).toEqual(before.sort());
     expect((await server.api('GET', '/api/v1/artifacts')).json().artifacts.map((a: { name: string }) => a.name)).not.toContain('huge');
+  });
+
+  it('keeps nothing of an upload the client breaks off, and goes on serving', async () => {
+    const before = artifactFiles();
+    const { port } = new URL(server.baseUrl);
+    await new Promise<void>((resolve) => {
+      const socket = net.connect(Number(port), '127.0.0.1', () => {
+        socket.write(`POST /api/v1/artifacts?name=cut&version=1 HTTP/1.1\r\nhost: 127.0.0.1\r\ncookie: ${server.cookie}\r\n`
+          + `content-type: application/octet-stream\r\ncontent-length: ${2 * MB}\r\n\r\n`);
+        socket.write(Buffer.alloc(256 * 1024, 7), () => { socket.destroy(); resolve(); });
+      });
+    });
+    await waitFor(() => artifactFiles().every((f) => !f.startsWith('.incoming-')), 5000, 'the partial upload removed');
+    expect(artifactFiles().sort()).toEqual(before.sort());
+    expect((await server.api('GET', '/api/v1/artifacts')).json().artifacts.map((a: { name: string }) => a.name)).not.toContain('cut');
+    expect((await upload('name=after-cut&version=1', Buffer.from('ok'))).status).toBe(201);
+    expect(artifactFiles().filter((f) => f.startsWith('.incoming-'))).toEqual([]);
   });
 
   it('refuses bad names, other content types and non-operators', async () => {
