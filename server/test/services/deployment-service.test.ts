@@ -1,18 +1,19 @@
 // Deployments through the real server and hub, the nodes played by simulated agents: at most N
 // nodes at a time, cancel, and a node that drops mid-deploy gets the request again when it returns.
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DeploymentView } from '@dvic/protocol';
 import { connectAgent, type SimulatedAgent } from '../support/simulated-agent.mjs';
 import { startTestServer, waitFor, type TestServer } from '../support/test-server.js';
 
 let server: TestServer;
-beforeEach(async () => { server = await startTestServer({ DVIC_DEPLOY_RECONNECT_WAIT_S: '30' }); });
-afterEach(async () => { await server.close(); });
+// One server for the file (the restart test restarts it; the others do not mind).
+beforeAll(async () => { server = await startTestServer({ DVIC_DEPLOY_RECONNECT_WAIT_S: '30' }); });
+afterAll(async () => { await server.close(); });
 
 const CAPS = ['hardware', 'deploy'];
 
-async function node(name: string) {
-  const { config } = await server.enroll(name, { fleet: 'd' });
+async function node(name: string, fleet = 'other') {
+  const { config } = await server.enroll(name, { fleet });
   const connect = () => connectAgent({ url: server.agentUrl, nodeId: config.node_id, privateKeyPem: config.private_key, capabilities: CAPS });
   return { agent: await connect(), connect, nodeId: config.node_id };
 }
@@ -30,7 +31,7 @@ const status = (agent: SimulatedAgent, deployId: string, state: string, extra: o
 
 describe('deployments', () => {
   it('works on at most max_parallel nodes at once, and cancel stops the rest', async () => {
-    const nodes = [await node('d-1'), await node('d-2'), await node('d-3')];
+    const nodes = [await node('d-1', 'd'), await node('d-2', 'd'), await node('d-3', 'd')];
     const res = await server.api('POST', '/api/v1/deployments', { artifact: await artifact('x=1\n'), targets: { label: 'fleet=d' }, path: '/opt/dvic-demos/conf', max_parallel: 2, mode: '0600' });
     const { id } = res.json();
     const [first, second] = await Promise.all([nodes[0]!.agent.nextOf('deploy.request'), nodes[1]!.agent.nextOf('deploy.request')]);
@@ -73,6 +74,21 @@ describe('deployments', () => {
     expect(other.agent.binary).toEqual([]);
     back.close();
     other.agent.close();
+  });
+
+  it('starts no further node while paused, and goes on once resumed', async () => {
+    const [a, b] = [await node('p-1'), await node('p-2')];
+    const { id } = (await server.api('POST', '/api/v1/deployments', { artifact: await artifact('p'), targets: { nodes: ['p-1', 'p-2'] }, path: '/opt/dvic-demos/p', max_parallel: 1 })).json();
+    await a!.agent.nextOf('deploy.request');
+    expect((await server.api('POST', `/api/v1/deployments/${id}/pause`)).statusCode).toBe(202);
+    status(a!.agent, id, 'done', { bytes: 1 });
+    await waitFor(async () => (await view(id)).nodes[0]!.result === 'done', 3000, 'first node done');
+    expect((await view(id)).state).toBe('paused');
+    expect(b!.agent.messages.some((m) => m.type === 'deploy.request')).toBe(false);
+    expect((await server.api('POST', `/api/v1/deployments/${id}/resume`)).statusCode).toBe(202);
+    await b!.agent.nextOf('deploy.request');
+    status(b!.agent, id, 'done', { bytes: 1 });
+    await waitFor(async () => (await view(id)).state === 'done', 3000, 'done');
   });
 
   it('ends a deployment a server restart interrupted as failed, with the reason per node', async () => {
