@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // bench/deploy: one artifact to 10 real agents on loopback, at 10 MB and at 100 MB. Prints the
 // aggregate and per-node throughput, and the peak RSS of the server and of the agents during each
-// deploy: both stream (the server reads chunks as agents ask, an agent writes them as they come),
+// deploy, against a reference: the same bytes to as many plain HTTP clients (the download route).
+// Both stream (the server reads chunks as agents ask, an agent writes them as they come),
 // so the RSS must not grow with the file size. As root each agent runs in a mount namespace of its
 // own so that one destination path is a different directory per node; otherwise each node gets a
 // deployment of its own to its own path (the same load on the server).
@@ -65,6 +66,19 @@ async function upload(file, version) {
   return (await res.json()).artifact;
 }
 
+/** Reference: the same bytes to AGENTS plain HTTP clients at once (GET .../download, written to disk). */
+async function httpReference(artifact) {
+  const started = performance.now();
+  await Promise.all(agents.map(async (a, i) => {
+    const res = await fetch(`${server.base}/api/v1/artifacts/${artifact.id}/download`, { headers: { cookie: server.cookie } });
+    const out = fs.createWriteStream(path.join(a.own, `reference-${i}`));
+    for await (const chunk of res.body) if (!out.write(chunk)) await new Promise((r) => out.once('drain', r));
+    await new Promise((r) => out.end(r));
+    fs.rmSync(path.join(a.own, `reference-${i}`));
+  }));
+  return (performance.now() - started) / 1000;
+}
+
 async function deployAll(artifact, megabytes) {
   const body = (targets, p) => ({ artifact: artifact.id, targets, path: p, max_parallel: AGENTS });
   const ids = isRoot
@@ -96,14 +110,16 @@ try {
   await sleep(1000);
   const idle = { server: processStats(server.pid).rssBytes, agent: Math.max(...agents.map((a) => processStats(a.child.pid).rssBytes)) };
   console.log(`idle: server RSS ${mib(idle.server)} MiB, agent RSS ${mib(idle.agent)} MiB (largest)`);
-  console.log('size      seconds  total MB/s  per node MB/s  server peak RSS  agent peak RSS');
+  console.log('size      seconds  total MB/s  per node MB/s  server peak RSS  agent peak RSS  HTTP reference MB/s  ratio');
   const rows = [];
   for (const megabytes of SIZES_MB) {
     const file = randomFile(megabytes);
     const artifact = await upload(file, String(megabytes));
     const { seconds, peak } = await deployAll(artifact, megabytes);
+    const reference = (megabytes * AGENTS) / (await httpReference(artifact));
+    const rate = (megabytes * AGENTS) / seconds;
     rows.push({ megabytes, peak });
-    console.log(`${String(megabytes).padStart(4)} MB  ${seconds.toFixed(2).padStart(7)}  ${(megabytes * AGENTS / seconds).toFixed(1).padStart(10)}  ${(megabytes / seconds).toFixed(1).padStart(13)}  ${mib(peak.server).padStart(11)} MiB  ${mib(peak.agent).padStart(10)} MiB`);
+    console.log(`${String(megabytes).padStart(4)} MB  ${seconds.toFixed(2).padStart(7)}  ${rate.toFixed(1).padStart(10)}  ${(megabytes / seconds).toFixed(1).padStart(13)}  ${mib(peak.server).padStart(11)} MiB  ${mib(peak.agent).padStart(10)} MiB  ${reference.toFixed(1).padStart(19)}  ${(rate / reference).toFixed(2).padStart(5)}`);
     fs.rmSync(file);
   }
   if (rows.length >= 2) {
