@@ -25,6 +25,14 @@ const CSP_DIRECTIVES = {
   frameAncestors: ["'none'"],
 };
 
+/**
+ * The policy as a header, built once: helmet would rebuild it on every request (its directives may
+ * be functions), which was a measurable share of a keepalive's cost.
+ */
+const CSP_HEADER = Object.entries(CSP_DIRECTIVES)
+  .map(([name, sources]) => `${name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} ${sources.join(' ')}`)
+  .join(';');
+
 /** The origin (scheme://host[:port]) of a URL, or null when it is not one. */
 function originOf(value: string): string | null {
   try {
@@ -52,7 +60,7 @@ export const webSecurityPlugin = fp(async (app) => {
   const allowed = new Set([...config.allowedOrigins, ...(config.publicUrl ? [originOf(config.publicUrl)] : [])].filter((o): o is string => o !== null));
 
   await app.register(helmet, {
-    contentSecurityPolicy: { useDefaults: false, directives: CSP_DIRECTIVES },
+    contentSecurityPolicy: false,
     frameguard: { action: 'deny' },
     referrerPolicy: { policy: 'same-origin' },
     // Sent below only over https: on plain http it would be meaningless.
@@ -61,6 +69,7 @@ export const webSecurityPlugin = fp(async (app) => {
   });
 
   app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
+    void reply.header('content-security-policy', CSP_HEADER);
     if (request.protocol === 'https') void reply.header('strict-transport-security', 'max-age=15552000');
     // Device pings carry their own secret and come from firmware, cron and curl with any body type.
     if (request.routeOptions.config.secretInRequest) return;

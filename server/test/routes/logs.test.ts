@@ -130,6 +130,19 @@ describe('demo log ingestion', () => {
     expect(body.records).toEqual([expect.objectContaining({ source: 'system', demo: null, level: 'WARN', message: 'usb disconnect' })]);
     agent.close();
   });
+
+  it('keeps where a system record came from (unit, identifier, pid) as fields one can filter on', async () => {
+    const { agent } = await onlineAgent('pi');
+    const records = [
+      { ts: '2026-11-24T10:00:00.000Z', level: 'ERROR', message: 'worker died', unit: 'nginx.service', identifier: 'nginx', pid: 812, fields: { code: 'E12' } },
+      { ts: '2026-11-24T10:00:01.000Z', level: 'INFO', message: 'session opened', unit: 'ssh.service', identifier: 'sshd', pid: 90 },
+    ];
+    agent.send({ type: 'system.logs', id: 'u1', data: { source: 'journal', records } });
+    await agent.next((m) => m.id === 'u1');
+    const { body } = await search('source=system&field.unit=nginx.service');
+    expect(body.records).toEqual([expect.objectContaining({ message: 'worker died', fields: { code: 'E12', unit: 'nginx.service', identifier: 'nginx', pid: 812 } })]);
+    agent.close();
+  });
 });
 
 describe('log search', () => {
