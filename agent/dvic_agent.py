@@ -81,7 +81,9 @@ CONFIG_DEFAULTS = {
     "tls_cert_sha256": "",
     "keepalive_port": 0,
 }
-CONFIG_KEYS = set(CONFIG_DEFAULTS) | {"server_url", "node_id", "key_path", "private_key"}
+CONFIG_KEYS = set(CONFIG_DEFAULTS) | {"server_url", "server_urls", "node_id", "key_path", "private_key"}
+MAX_SERVER_URLS = 16
+SERVER_URL_RE = re.compile(r"^wss?://[^/\s]+")
 
 
 class ConfigError(Exception):
@@ -94,7 +96,10 @@ class Config(object):
     def __init__(self, values: Dict[str, Any]):
         merged = dict(CONFIG_DEFAULTS)
         merged.update(values)
-        self.server_url = str(merged.get("server_url", ""))
+        self.server_urls = server_list(merged.get("server_url"), merged.get("server_urls"))
+        # The server in use: the connection loop moves it along server_urls when one fails, and
+        # everything else that talks to the server (the keepalive relay) follows it.
+        self.server_url = self.server_urls[0] if self.server_urls else ""
         self.node_id = str(merged.get("node_id", ""))
         self.key_path = str(merged.get("key_path", ""))
         self.private_key = str(merged.get("private_key", ""))
@@ -121,6 +126,31 @@ class Config(object):
         self.tls_ca_file = str(merged["tls_ca_file"])
         self.tls_cert_sha256 = str(merged["tls_cert_sha256"]).replace(":", "").lower()
         self.keepalive_port = int(merged["keepalive_port"])
+
+
+def server_list(server_url: Any, server_urls: Any) -> List[str]:
+    """server_url first (the key enrollment writes), then server_urls, each once, in order."""
+    urls = [server_url] if server_url else []
+    for url in server_urls if isinstance(server_urls, list) else []:
+        if url not in urls:
+            urls.append(url)
+    return [str(url) for url in urls]
+
+
+def server_urls_problem(values: Dict[str, Any]) -> Optional[str]:
+    """What is wrong with the server keys of a config file, or None."""
+    single, several = values.get("server_url"), values.get("server_urls")
+    if single is None and several is None:
+        return 'missing "server_url" (or "server_urls")'
+    if single is not None and not isinstance(single, str):
+        return '"server_url" must be a string'
+    if several is not None and (not isinstance(several, list) or not 1 <= len(several) <= MAX_SERVER_URLS
+                                or not all(isinstance(url, str) for url in several)):
+        return '"server_urls" must be a list of 1 to %d URLs' % MAX_SERVER_URLS
+    for key, url in [("server_url", single)] + [("server_urls", url) for url in several or []]:
+        if url is not None and not SERVER_URL_RE.match(url):
+            return '"%s" must start with ws:// or wss:// (%s)' % (key, url[:200])
+    return None
 
 
 # A config value out of range is refused at start, with the key in the message: (key, check, what).
@@ -158,11 +188,11 @@ def load_config(path: str) -> Config:
         raise fail(e.strerror or str(e))
     if not isinstance(values, dict):
         raise fail("must be a JSON object")
-    for key in ("server_url", "node_id"):
-        if not isinstance(values.get(key), str) or not values[key]:
-            raise fail('missing "%s"' % key)
-    if not re.match(r"^wss?://[^/\s]+", values["server_url"]):
-        raise fail('"server_url" must start with ws:// or wss://')
+    problem = server_urls_problem(values)
+    if problem:
+        raise fail(problem)
+    if not isinstance(values.get("node_id"), str) or not values["node_id"]:
+        raise fail('missing "node_id"')
     if not UUID_RE.match(values["node_id"]):
         raise fail('"node_id" is not a UUID')
     if not values.get("key_path") and not values.get("private_key"):
@@ -3980,6 +4010,12 @@ def reconnect_delay(attempt: int, close_code: Optional[int]) -> float:
     return backoff_delay(attempt)
 
 
+def next_server(index: int, count: int) -> int:
+    """After a failed attempt or an ended connection, the next server of the list: a replica that
+    went away is not asked again before the others (all replicas of a lab are equal)."""
+    return (index + 1) % count
+
+
 def message_type(frame: bytes) -> str:
     match = re.match(rb'\{"type":"([a-z0-9_.]{1,64})"', frame)
     return match.group(1).decode("ascii") if match else "?"
@@ -4073,9 +4109,10 @@ class Agent(object):
     def run(self) -> int:
         for worker in self.workers:
             worker.start()
-        attempt = 0
+        attempt, server = 0, 0
         while not self.stop_event.is_set():
             code = None
+            self.config.server_url = self.config.server_urls[server]
             try:
                 self._connect_and_serve()
             except WebSocketClosed as e:
@@ -4089,8 +4126,9 @@ class Agent(object):
             if self.stop_event.is_set():
                 break
             attempt = next_attempt(attempt, connected_s)
+            server = next_server(server, len(self.config.server_urls))
             delay = reconnect_delay(attempt, code)
-            log("INFO", "reconnecting in %.1f s" % delay)
+            log("INFO", "reconnecting to %s in %.1f s" % (self.config.server_urls[server], delay))
             self.stop_event.wait(delay)
         for feature in self.features:
             feature.stop()
@@ -4317,7 +4355,7 @@ def main(argv: Optional[List[str]] = None, in_thread: bool = False) -> int:
     agent = Agent(config)
     signal.signal(signal.SIGTERM, lambda *_: agent.stop())
     signal.signal(signal.SIGINT, lambda *_: agent.stop())
-    log("INFO", "dvic-agent %s starting, server %s" % (AGENT_VERSION, config.server_url))
+    log("INFO", "dvic-agent %s starting, server %s" % (AGENT_VERSION, " or ".join(config.server_urls)))
     if in_thread:
         threading.Thread(target=agent.run, name="connection").start()  # not a daemon: the process waits for it
         return 0
