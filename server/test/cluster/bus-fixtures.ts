@@ -1,0 +1,75 @@
+import crypto from 'node:crypto';
+import { connect, type NatsConnection } from 'nats';
+import pg from 'pg';
+import { clusterNames, type ClusterNames } from '../../src/cluster/cluster-names.js';
+
+// The real NATS (JetStream) and PostgreSQL of this machine, on loopback. A test takes names of its
+// own (bucket, stream and subject prefix; a database) and removes them after.
+export const NATS_URL = 'nats://127.0.0.1:4222';
+export const PG_ADMIN_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
+
+/**
+ * Whether a service answers; under CI=true a missing one throws (a failure, never a skip).
+ */
+async function available(what: string, probe: () => Promise<void>): Promise<boolean> {
+  try {
+    await probe();
+    return true;
+  } catch (err) {
+    if (process.env.CI === 'true') throw new Error(`${what} is needed by the scale-out tests: ${(err as Error).message}`, { cause: err });
+    return false;
+  }
+}
+
+export const natsAvailable = () => available(`NATS JetStream at ${NATS_URL}`, async () => {
+  const nc = await connect({ servers: NATS_URL, timeout: 3000 });
+  try {
+    await (await nc.jetstreamManager()).getAccountInfo();
+  } finally {
+    await nc.close();
+  }
+});
+
+export const postgresAvailable = () => available(`PostgreSQL at ${PG_ADMIN_URL}`, async () => {
+  const client = new pg.Client({ connectionString: PG_ADMIN_URL, connectionTimeoutMillis: 3000 });
+  await client.connect();
+  await client.end();
+});
+
+/** A fresh prefix: every bucket, stream and subject of the test is its own. */
+export function testNames(): ClusterNames {
+  return clusterNames(`t${crypto.randomBytes(6).toString('hex')}`);
+}
+
+export async function connectNats(name: string, opened: NatsConnection[]): Promise<NatsConnection> {
+  const nc = await connect({ servers: NATS_URL, name, timeout: 5000 });
+  opened.push(nc);
+  return nc;
+}
+
+/** Closes the test's connections and deletes what it made on the NATS server. */
+export async function cleanUpNats(opened: NatsConnection[], names: ClusterNames): Promise<void> {
+  const admin = await connect({ servers: NATS_URL });
+  const jsm = await admin.jetstreamManager();
+  for (const stream of [`KV_${names.holdersBucket}`, names.eventsStream]) {
+    await jsm.streams.delete(stream).catch(() => false); // not made by every test
+  }
+  await admin.close();
+  await Promise.all(opened.splice(0).map((nc) => (nc.isClosed() ? undefined : nc.close())));
+}
+
+/** A database of the test's own, dropped by the returned function. */
+export async function createTestDatabase(): Promise<{ url: string; drop: () => Promise<void> }> {
+  const name = `dvic_cluster_${crypto.randomBytes(6).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: PG_ADMIN_URL });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const drop = async () => {
+    const client = new pg.Client({ connectionString: PG_ADMIN_URL });
+    await client.connect();
+    await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    await client.end();
+  };
+  return { url: `postgres://postgres@127.0.0.1:5432/${name}`, drop };
+}
