@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import { connect, type NatsConnection } from 'nats';
+import { afterEach, beforeEach } from 'vitest';
 import pg from 'pg';
 import { clusterNames, type ClusterNames } from '../../src/cluster/cluster-names.js';
 
@@ -37,18 +38,42 @@ export const postgresAvailable = () => available(`PostgreSQL at ${PG_ADMIN_URL}`
 });
 
 /** A fresh prefix: every bucket, stream and subject of the test is its own. */
-export function testNames(): ClusterNames {
+function testNames(): ClusterNames {
   return clusterNames(`t${crypto.randomBytes(6).toString('hex')}`);
 }
 
-export async function connectNats(name: string, opened: NatsConnection[]): Promise<NatsConnection> {
-  const nc = await connect({ servers: NATS_URL, name, timeout: 5000 });
-  opened.push(nc);
-  return nc;
+export interface TestBus {
+  /** This test's names. */
+  readonly names: ClusterNames;
+  /** A connection of one replica, closed after the test. */
+  connect(name: string): Promise<NatsConnection>;
+  /** Runs after the test, before the connections close (stops what the test started). */
+  onCleanUp(stop: () => unknown): void;
+}
+
+/** Call inside describe(): each test gets names of its own, and everything is removed after it. */
+export function busPerTest(): TestBus {
+  let names = testNames();
+  const opened: NatsConnection[] = [];
+  const stops: (() => unknown)[] = [];
+  beforeEach(() => { names = testNames(); });
+  afterEach(async () => {
+    for (const stop of stops.splice(0)) await stop();
+    await cleanUpNats(opened, names);
+  });
+  return {
+    get names() { return names; },
+    connect: async (name) => {
+      const nc = await connect({ servers: NATS_URL, name, timeout: 5000 });
+      opened.push(nc);
+      return nc;
+    },
+    onCleanUp: (stop) => stops.push(stop),
+  };
 }
 
 /** Closes the test's connections and deletes what it made on the NATS server. */
-export async function cleanUpNats(opened: NatsConnection[], names: ClusterNames): Promise<void> {
+async function cleanUpNats(opened: NatsConnection[], names: ClusterNames): Promise<void> {
   const admin = await connect({ servers: NATS_URL });
   const jsm = await admin.jetstreamManager();
   for (const stream of [`KV_${names.holdersBucket}`, names.eventsStream]) {

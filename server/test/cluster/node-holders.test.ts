@@ -1,30 +1,22 @@
 import crypto from 'node:crypto';
 import type { NatsConnection } from 'nats';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { NodeHolders, type NodeHoldersOptions } from '../../src/cluster/node-holders.js';
-import type { ClusterNames } from '../../src/cluster/cluster-names.js';
 import { waitFor } from '../support/test-server.js';
-import { cleanUpNats, connectNats, natsAvailable, testNames } from './bus-fixtures.js';
+import { busPerTest, natsAvailable } from './bus-fixtures.js';
 
 // Against the real NATS JetStream on 127.0.0.1:4222 (skipped without it, failed under CI=true).
 const LEASE_MS = 1500;
-let names: ClusterNames;
-const opened: NatsConnection[] = [];
-const replicas: NodeHolders[] = [];
-
-async function replica(name: string, options: Partial<NodeHoldersOptions> = {}): Promise<{ nc: NatsConnection; holders: NodeHolders }> {
-  const nc = await connectNats(name, opened);
-  const holders = await NodeHolders.open(nc, names, { replica: name, leaseMs: LEASE_MS, ...options });
-  replicas.push(holders);
-  return { nc, holders };
-}
 
 describe.skipIf(!(await natsAvailable()))('node holders (NATS KV with a lease)', () => {
-  beforeEach(() => { names = testNames(); });
-  afterEach(async () => {
-    replicas.splice(0).forEach((r) => r.close());
-    await cleanUpNats(opened, names);
-  });
+  const bus = busPerTest();
+
+  async function replica(name: string, options: Partial<NodeHoldersOptions> = {}): Promise<{ nc: NatsConnection; holders: NodeHolders }> {
+    const nc = await bus.connect(name);
+    const holders = await NodeHolders.open(nc, bus.names, { replica: name, leaseMs: LEASE_MS, ...options });
+    bus.onCleanUp(() => holders.close());
+    return { nc, holders };
+  }
 
   it('a claim is seen by every replica, kept past its lease while renewed, and gone once released', async () => {
     const a = await replica('replica-a');
@@ -102,7 +94,7 @@ describe.skipIf(!(await natsAvailable()))('node holders (NATS KV with a lease)',
   it('reports a claim written by something else than a replica as invalid, without crashing', async () => {
     const a = await replica('replica-a');
     const node = crypto.randomUUID();
-    const kv = await (a.nc.jetstream()).views.kv(names.holdersBucket);
+    const kv = await (a.nc.jetstream()).views.kv(bus.names.holdersBucket);
     await kv.put(node, new TextEncoder().encode('{"replica": "x.>", "claimed_at": 1}'));
     await expect(a.holders.holder(node)).rejects.toMatchObject({ code: 'invalid_message' });
     await kv.put(node, new TextEncoder().encode('not json'));
@@ -110,7 +102,7 @@ describe.skipIf(!(await natsAvailable()))('node holders (NATS KV with a lease)',
   });
 
   it('refuses a replica id that would break a subject', async () => {
-    const nc = await connectNats('bad', opened);
-    await expect(NodeHolders.open(nc, names, { replica: 'a.b', leaseMs: LEASE_MS })).rejects.toThrow(/replica id "a.b"/);
+    const nc = await bus.connect('bad');
+    await expect(NodeHolders.open(nc, bus.names, { replica: 'a.b', leaseMs: LEASE_MS })).rejects.toThrow(/replica id "a.b"/);
   });
 });

@@ -1,18 +1,12 @@
 import crypto from 'node:crypto';
-import type { NatsConnection } from 'nats';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ErrorCode, type ReplicaRequest } from '@dvic/protocol';
 import { NodeHolders } from '../../src/cluster/node-holders.js';
 import { ReplicaRouter, type NodeRequestHandler } from '../../src/cluster/replica-router.js';
-import type { ClusterNames } from '../../src/cluster/cluster-names.js';
 import { ApiError } from '../../src/errors.js';
-import { cleanUpNats, connectNats, natsAvailable, testNames } from './bus-fixtures.js';
+import { busPerTest, natsAvailable } from './bus-fixtures.js';
 
 // Two replicas on the real NATS: a request made on B for a node whose agent is on A runs on A.
-let names: ClusterNames;
-const opened: NatsConnection[] = [];
-const started: { holders: NodeHolders; router: ReplicaRouter }[] = [];
-
 /** What the holding replica does with a request: here, it says who ran it (the hub would ask the agent). */
 const answeringAs = (replica: string): NodeRequestHandler => async (request: ReplicaRequest) => {
   if (request.kind === 'fail') throw new ApiError(422, ErrorCode.badRequest, `refused on ${replica}`);
@@ -21,22 +15,18 @@ const answeringAs = (replica: string): NodeRequestHandler => async (request: Rep
   return { ran_on: replica, node_id: request.node_id, echo: request.body };
 };
 
-async function replica(name: string, timeoutMs = 2000) {
-  const nc = await connectNats(name, opened);
-  const holders = await NodeHolders.open(nc, names, { replica: name, leaseMs: 30_000 });
-  const router = new ReplicaRouter(nc, names, holders, answeringAs(name), { replica: name, timeoutMs });
-  router.start();
-  started.push({ holders, router });
-  await nc.flush(); // the subscription is on the server before anyone routes to it
-  return { nc, holders, router };
-}
-
 describe.skipIf(!(await natsAvailable()))('request routing to the holding replica', () => {
-  beforeEach(() => { names = testNames(); });
-  afterEach(async () => {
-    for (const r of started.splice(0)) r.holders.close();
-    await cleanUpNats(opened, names);
-  });
+  const bus = busPerTest();
+
+  async function replica(name: string, timeoutMs = 2000) {
+    const nc = await bus.connect(name);
+    const holders = await NodeHolders.open(nc, bus.names, { replica: name, leaseMs: 30_000 });
+    const router = new ReplicaRouter(nc, bus.names, holders, answeringAs(name), { replica: name, timeoutMs });
+    router.start();
+    bus.onCleanUp(() => holders.close());
+    await nc.flush(); // the subscription is on the server before anyone routes to it
+    return { nc, holders, router };
+  }
 
   it('runs a request on the replica that holds the node, whichever replica it was made on', async () => {
     const a = await replica('replica-a');
@@ -57,7 +47,7 @@ describe.skipIf(!(await natsAvailable()))('request routing to the holding replic
     await expect(b.router.request(node, 'exec', {})).rejects.toMatchObject({ statusCode: 409, code: 'node_offline', message: `node ${node} is offline: no replica holds its agent` });
 
     // A's claim is still in the bucket, but A no longer has the agent (it left a moment ago).
-    const kv = await a.nc.jetstream().views.kv(names.holdersBucket);
+    const kv = await a.nc.jetstream().views.kv(bus.names.holdersBucket);
     await kv.put(node, new TextEncoder().encode(JSON.stringify({ replica: 'replica-a', claimed_at: Date.now() })));
     await expect(b.router.request(node, 'exec', {})).rejects.toMatchObject({ code: 'node_offline', message: expect.stringContaining('left replica replica-a') });
   });
@@ -88,7 +78,7 @@ describe.skipIf(!(await natsAvailable()))('request routing to the holding replic
     const b = await replica('replica-b');
     const node = crypto.randomUUID();
     await a.holders.claim(node);
-    const subject = names.requestSubject('replica-a');
+    const subject = bus.names.requestSubject('replica-a');
     const decode = (data: Uint8Array) => JSON.parse(new TextDecoder().decode(data)) as { ok: boolean; error?: { code: string } };
     for (const [payload, code] of [['{"node_id":', 'invalid_json'], [JSON.stringify({ node_id: node, kind: 'exec' }), 'invalid_message'],
       [JSON.stringify({ node_id: '>', kind: 'exec', body: {} }), 'invalid_message'], ['\u00ff\u00fe', 'invalid_json']] as const) {

@@ -1,0 +1,72 @@
+import crypto from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import type { LiveMessage } from '@dvic/protocol';
+import { EventFanout } from '../../src/cluster/event-fanout.js';
+import { waitFor } from '../support/test-server.js';
+import { busPerTest, natsAvailable } from './bus-fixtures.js';
+
+// Replicas on the real NATS JetStream: what one publishes, the dashboards of the others get.
+interface Received { message: LiveMessage; origin: string }
+
+const status = (nodeId: string, since: number): LiveMessage => ({ type: 'node.status', data: { node_id: nodeId, status: 'online', since } });
+
+describe.skipIf(!(await natsAvailable()))('live event fan-out (JetStream stream)', () => {
+  const bus = busPerTest();
+
+  async function replica(name: string) {
+    const nc = await bus.connect(name);
+    const received: Received[] = [];
+    const refused: string[] = [];
+    const fanout = await EventFanout.open(nc, bus.names, {
+      replica: name, onEvent: (message, origin) => received.push({ message, origin }), onRefused: (problem) => refused.push(problem),
+    });
+    bus.onCleanUp(() => fanout.stop());
+    return { nc, fanout, received, refused };
+  }
+
+  it("every other replica gets each event once, in order; the publisher's own hub already had it", async () => {
+    const [a, b, c] = [await replica('replica-a'), await replica('replica-b'), await replica('replica-c')];
+    const node = crypto.randomUUID();
+    for (let i = 0; i < 50; i++) await a.fanout.publish(status(node, i));
+    for (const other of [b, c]) {
+      await waitFor(() => other.received.length >= 50, 20_000, 'the 50 events');
+      expect(other.received.map((r) => (r.message.data as { since: number }).since)).toEqual([...Array(50).keys()]);
+      expect(new Set(other.received.map((r) => r.origin))).toEqual(new Set(['replica-a']));
+    }
+    // B's event reaches A after A's own 50 went by: A got none of its own.
+    await b.fanout.publish(status(node, 1000));
+    await waitFor(() => a.received.length > 0, 20_000, "B's event on A");
+    expect(a.received).toEqual([{ message: status(node, 1000), origin: 'replica-b' }]);
+    await waitFor(() => c.received.length === 51, 20_000, "B's event on C");
+    expect(b.received).toHaveLength(50); // A's, not its own
+  });
+
+  it('skips and reports what is not a valid live event from a replica, and goes on', async () => {
+    const a = await replica('replica-a');
+    const b = await replica('replica-b');
+    const node = crypto.randomUUID();
+    const raw = (text: string) => a.nc.jetstream().publish(bus.names.eventsSubject, new TextEncoder().encode(text));
+    await raw('{"origin": "replica-a", "message": ');
+    await raw(JSON.stringify({ origin: 'replica-x', message: { type: 'node.status', data: { node_id: node, status: 'exploded', since: 1 } } }));
+    await raw(JSON.stringify({ origin: 'replica-x', message: { type: 'exec.request', data: { command_id: 'c', command: 'rm -rf /' } } }));
+    await raw(JSON.stringify({ origin: 'x.>', message: status(node, 1) }));
+    await a.fanout.publish(status(node, 2));
+    await waitFor(() => b.received.length === 1, 20_000, 'the valid event');
+    expect(b.received).toEqual([{ message: status(node, 2), origin: 'replica-a' }]);
+    expect(b.refused).toHaveLength(4);
+    expect(b.refused[0]).toMatch(/invalid JSON/);
+    expect(b.refused[1]).toMatch(/^from replica-x: node.status: \/data\/status/);
+    expect(b.refused[2]).toMatch(/^from replica-x: unknown message type "exec.request"/);
+    expect(b.refused[3]).toMatch(/replica-event.json: \/origin/);
+  });
+
+  it('a replica that starts later gets events from then on (its dashboards load the rest over REST)', async () => {
+    const a = await replica('replica-a');
+    const node = crypto.randomUUID();
+    await a.fanout.publish(status(node, 1));
+    const b = await replica('replica-b');
+    await a.fanout.publish(status(node, 2));
+    await waitFor(() => b.received.length === 1, 20_000, 'the event after B started');
+    expect(b.received).toEqual([{ message: status(node, 2), origin: 'replica-a' }]);
+  });
+});
