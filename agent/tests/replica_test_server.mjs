@@ -1,14 +1,20 @@
 // A real `ws` server that stands for one server replica in the agent's failover tests: it sends a
 // challenge, checks the hello's signature against the node's key (argv[2], a private key PEM file:
 // the test's own throwaway key), answers with a welcome, then prints `hello <node_id>` and keeps
-// the link open. The test kills the process to kill the replica. Prints its port first.
+// the link open. Plain HTTP requests (the agent's keepalive relay) are answered `replica <port>`.
+// The test kills the process to kill the replica. Prints its port first.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import http from 'node:http';
 import { WebSocketServer } from 'ws';
 
 const publicKey = crypto.createPublicKey(fs.readFileSync(process.argv[2], 'utf8'));
-const server = new WebSocketServer({ host: '127.0.0.1', port: 0 });
-server.on('listening', () => console.log(server.address().port));
+const httpServer = http.createServer((req, res) => {
+  const body = `replica ${httpServer.address().port}`;
+  res.writeHead(200, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body) }).end(body);
+});
+const server = new WebSocketServer({ server: httpServer });
+httpServer.listen(0, '127.0.0.1', () => console.log(httpServer.address().port));
 server.on('connection', (ws) => {
   const nonce = crypto.randomBytes(32).toString('base64url');
   ws.send(JSON.stringify({ type: 'challenge', data: { protocol: 1, nonce, expires_in_ms: 10000, server_version: '0.0.0-test' } }));

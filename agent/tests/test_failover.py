@@ -7,6 +7,7 @@ import socket
 import subprocess
 import threading
 import unittest
+import urllib.request
 
 from tests.support import AGENT_PATH, PYTHON, REPO_DIR, TESTS_DIR, dvic_agent as agent, temp_dir, wait_until
 from tests.test_cli import NODE_ID, PEM
@@ -58,6 +59,21 @@ def refusing_url(test):
     sock.bind(("127.0.0.1", 0))
     test.addCleanup(sock.close)
     return "ws://127.0.0.1:%d/api/v1/agent" % sock.getsockname()[1]
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def relayed_by(port):
+    """Who answers a keepalive sent to the agent's relay (None while the relay is not up yet)."""
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:%d/ping/dvk_failover" % port, timeout=5) as answer:
+            return answer.read().decode()
+    except OSError:
+        return None
 
 
 def write_config(test, root, **servers):
@@ -117,7 +133,8 @@ class FailoverTest(unittest.TestCase):
         refused = refusing_url(self)
         key_path = write_config(self, root, server_url="ws://placeholder/")[1]
         a, b = Replica(self, key_path), Replica(self, key_path)
-        config, _ = write_config(self, root, server_url=refused, server_urls=[a.url, b.url])
+        relay = free_port()
+        config, _ = write_config(self, root, server_url=refused, server_urls=[a.url, b.url], keepalive_port=relay)
         process = subprocess.Popen([PYTHON, AGENT_PATH, "--config", config], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                    stderr=subprocess.PIPE, universal_newlines=True)
         self.addCleanup(self.end, process)
@@ -127,12 +144,15 @@ class FailoverTest(unittest.TestCase):
         wait_until(lambda: a.hellos() == 1, 30, "the agent on replica A")
         self.assertEqual(log.count("cannot reach %s" % refused), 1, log.lines)
         wait_until(lambda: log.count("connected to %s" % a.url) == 1, 10, "the agent's own log of it")
+        # Demos' keepalives go through the relay to the server in use.
+        self.assertEqual(wait_until(lambda: relayed_by(relay), 10, "the keepalive relay"), "replica %s" % a.url.split(":")[2].split("/")[0])
 
         # Replica A dies: the agent is on replica B within its backoff cap, not back on A.
         a.kill()
         wait_until(lambda: b.hellos() == 1, agent.BACKOFF_CAP_S + 10, "the agent on replica B")
         wait_until(lambda: log.count("connected to %s" % b.url) == 1, 10, "the agent's own log of it")
         self.assertEqual(log.count("reconnecting to %s" % b.url), 1, log.lines)
+        self.assertEqual(relayed_by(relay), "replica %s" % b.url.split(":")[2].split("/")[0])
 
         process.send_signal(signal.SIGTERM)
         process.wait(20)
