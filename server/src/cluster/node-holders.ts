@@ -15,6 +15,8 @@ export interface NodeHoldersOptions {
 
 interface Held { claim: NodeClaim; revision: number }
 
+const RENEWALS_IN_FLIGHT = 512;
+
 /**
  * Which replica holds which node's agent connection, in a NATS KV bucket whose max age is the
  * lease. A replica claims a node when its agent connects (the newest connection wins: the agent
@@ -90,8 +92,12 @@ export class NodeHolders {
     this.timer = setTimeout(() => void this.renew().finally(() => this.schedule()), this.options.leaseMs / 3);
   }
 
+  /** A bounded number at a time: 20,000 nodes must not mean 20,000 requests in flight. */
   private async renewAll(): Promise<void> {
-    await Promise.all([...this.held].map(([nodeId, held]) => this.renewOne(nodeId, held).catch(() => undefined)));
+    const all = [...this.held];
+    for (let i = 0; i < all.length; i += RENEWALS_IN_FLIGHT) {
+      await Promise.all(all.slice(i, i + RENEWALS_IN_FLIGHT).map(([nodeId, held]) => this.renewOne(nodeId, held).catch(() => undefined)));
+    }
   }
 
   /** Compare-and-set on our last revision; when that fails, someone else's claim wins, else ours is written again. */

@@ -12,7 +12,11 @@ export interface ReplicaRouterOptions {
   replica: string;
   /** How long a routed request may take before the caller gets replica_unreachable. */
   timeoutMs: number;
+  /** Requests from other replicas run at once at most; beyond, they are answered overloaded (503). */
+  maxInFlight?: number;
 }
+
+const DEFAULT_MAX_IN_FLIGHT = 256;
 
 /**
  * Sends a request for a node to the replica holding its agent (NATS request/reply on that
@@ -21,6 +25,7 @@ export interface ReplicaRouterOptions {
  */
 export class ReplicaRouter {
   private subscription: Subscription | undefined;
+  private inFlight = 0;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -59,17 +64,20 @@ export class ReplicaRouter {
   }
 
   private async serve(msg: Msg): Promise<void> {
+    if (this.inFlight >= (this.options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT)) {
+      respond(msg, { ok: false, error: { code: ErrorCode.overloaded, message: `replica ${this.options.replica} has too many requests running: try again`, status: 503 } });
+      return;
+    }
+    this.inFlight++;
     let reply: ReplicaReply;
     try {
       reply = { ok: true, result: await this.runHere(decodeWire<ReplicaRequest>(ClusterSchema.replicaRequest, msg.data)) };
     } catch (err) {
       reply = { ok: false, error: errorOf(err) };
+    } finally {
+      this.inFlight--;
     }
-    try {
-      msg.respond(encodeWire(reply));
-    } catch {
-      // This replica's bus connection closed meanwhile: the caller times out (replica_unreachable).
-    }
+    respond(msg, reply);
   }
 
   /** The agent may have left this replica since the caller looked: then the node is offline here. */
@@ -78,6 +86,18 @@ export class ReplicaRouter {
       throw new ApiError(409, ErrorCode.nodeOffline, `node ${request.node_id} is offline: its agent left replica ${this.options.replica}`);
     }
     return this.handler(request);
+  }
+}
+
+/** Answers a routed request; an answer over the bus's limit becomes an error saying so. */
+function respond(msg: Msg, reply: ReplicaReply): void {
+  try {
+    msg.respond(encodeWire(reply));
+  } catch (err) {
+    if (err instanceof NatsError && err.code === NatsErrorCode.MaxPayloadExceeded) {
+      respond(msg, { ok: false, error: { code: ErrorCode.payloadTooLarge, message: "the answer is over the bus's message limit", status: 413 } });
+    }
+    // Otherwise this replica's bus connection closed meanwhile: the caller gets replica_unreachable.
   }
 }
 

@@ -4,24 +4,32 @@ import { ErrorCode, type ReplicaRequest } from '@dvic/protocol';
 import { NodeHolders } from '../../src/cluster/node-holders.js';
 import { ReplicaRouter, type NodeRequestHandler } from '../../src/cluster/replica-router.js';
 import { ApiError } from '../../src/errors.js';
+import { waitFor } from '../support/test-server.js';
 import { busPerTest, natsAvailable } from './bus-fixtures.js';
 
 // Two replicas on the real NATS: a request made on B for a node whose agent is on A runs on A.
+let slowRunning = 0;
+
 /** What the holding replica does with a request: here, it says who ran it (the hub would ask the agent). */
 const answeringAs = (replica: string): NodeRequestHandler => async (request: ReplicaRequest) => {
   if (request.kind === 'fail') throw new ApiError(422, ErrorCode.badRequest, `refused on ${replica}`);
   if (request.kind === 'crash') throw new TypeError('a bug');
-  if (request.kind === 'slow') await new Promise((resolve) => setTimeout(resolve, 1500));
+  if (request.kind === 'slow') {
+    slowRunning++;
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    slowRunning--;
+  }
+  if (request.kind === 'huge') return { output: 'x'.repeat(Number(request.body.bytes)) };
   return { ran_on: replica, node_id: request.node_id, echo: request.body };
 };
 
 describe.skipIf(!(await natsAvailable()))('request routing to the holding replica', () => {
   const bus = busPerTest();
 
-  async function replica(name: string, timeoutMs = 2000) {
+  async function replica(name: string, timeoutMs = 2000, maxInFlight?: number) {
     const nc = await bus.connect(name);
     const holders = await NodeHolders.open(nc, bus.names, { replica: name, leaseMs: 30_000 });
-    const router = new ReplicaRouter(nc, bus.names, holders, answeringAs(name), { replica: name, timeoutMs });
+    const router = new ReplicaRouter(nc, bus.names, holders, answeringAs(name), { replica: name, timeoutMs, maxInFlight });
     router.start();
     bus.onCleanUp(() => holders.close());
     await nc.flush(); // the subscription is on the server before anyone routes to it
@@ -90,13 +98,27 @@ describe.skipIf(!(await natsAvailable()))('request routing to the holding replic
     expect(await b.router.request(node, 'exec', {})).toMatchObject({ ran_on: 'replica-a' });
   });
 
-  it('refuses a request over the bus limit with payload_too_large', async () => {
+  it('refuses a request or an answer over the bus limit with payload_too_large', async () => {
     const a = await replica('replica-a');
     const b = await replica('replica-b');
     const node = crypto.randomUUID();
     await a.holders.claim(node);
-    const big = 'x'.repeat(b.nc.info!.max_payload + 1);
-    await expect(b.router.request(node, 'exec', { big })).rejects.toMatchObject({ statusCode: 413, code: 'payload_too_large' });
+    const limit = b.nc.info?.max_payload ?? 0;
+    expect(limit).toBeGreaterThan(0);
+    await expect(b.router.request(node, 'exec', { big: 'x'.repeat(limit + 1) })).rejects.toMatchObject({ statusCode: 413, code: 'payload_too_large' });
+    await expect(b.router.request(node, 'huge', { bytes: limit + 1 })).rejects.toMatchObject({ statusCode: 413, code: 'payload_too_large', message: expect.stringContaining('answer') });
+    expect(await b.router.request(node, 'exec', {})).toMatchObject({ ran_on: 'replica-a' });
+  });
+
+  it('answers overloaded beyond its requests in flight, and serves again once they end', async () => {
+    const a = await replica('replica-a', 5000, 2);
+    const b = await replica('replica-b', 5000);
+    const node = crypto.randomUUID();
+    await a.holders.claim(node);
+    const slow = [b.router.request(node, 'slow', {}), b.router.request(node, 'slow', {})];
+    await waitFor(() => slowRunning === 2, 5000, 'both slow requests running on A');
+    await expect(b.router.request(node, 'exec', {})).rejects.toMatchObject({ statusCode: 503, code: 'overloaded' });
+    await Promise.all(slow);
     expect(await b.router.request(node, 'exec', {})).toMatchObject({ ran_on: 'replica-a' });
   });
 });
