@@ -29,22 +29,29 @@ export class NodeHolders {
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
   private renewing: Promise<void> = Promise.resolve();
+  private failedLastRound = false;
 
-  private constructor(private readonly kv: KV, private readonly options: NodeHoldersOptions) {}
+  private constructor(private kv: KV, private readonly openBucket: () => Promise<KV>, private readonly options: NodeHoldersOptions) {}
 
   static async open(nc: NatsConnection, names: ClusterNames, options: NodeHoldersOptions): Promise<NodeHolders> {
     checkReplicaId(options.replica);
-    const kv = await nc.jetstream().views.kv(names.holdersBucket, { ttl: options.leaseMs, history: 1, storage: StorageType.Memory });
-    const holders = new NodeHolders(kv, options);
+    // Creates the bucket, or binds to it when another replica made it.
+    // An answer later than a renewal period is of no use: the KV timeout is a third of the lease (0.5 to 5 s).
+    const timeout = Math.min(5000, Math.max(500, options.leaseMs / 3));
+    const openBucket = () => nc.jetstream({ timeout }).views.kv(names.holdersBucket, { ttl: options.leaseMs, history: 1, storage: StorageType.Memory, timeout });
+    const holders = new NodeHolders(await openBucket(), openBucket, options);
     holders.schedule();
     return holders;
   }
 
-  /** This replica now holds the node's agent. */
+  /**
+   * This replica now holds the node's agent. The node counts as held at once: when the write
+   * fails (NATS unreachable) the error is thrown and the next renewal writes the claim.
+   */
   async claim(nodeId: string): Promise<void> {
-    const claim: NodeClaim = { replica: this.options.replica, claimed_at: Date.now() };
-    const revision = await this.kv.put(checkNodeId(nodeId), encodeWire(claim));
-    this.held.set(nodeId, { claim, revision });
+    const held: Held = { claim: { replica: this.options.replica, claimed_at: Date.now() }, revision: 0 };
+    this.held.set(checkNodeId(nodeId), held);
+    held.revision = await this.kv.put(nodeId, encodeWire(held.claim));
   }
 
   /** The node's agent left this replica. A claim taken over since by another replica stays. */
@@ -94,10 +101,16 @@ export class NodeHolders {
 
   /** A bounded number at a time: 20,000 nodes must not mean 20,000 requests in flight. */
   private async renewAll(): Promise<void> {
+    if (this.failedLastRound) {
+      // A restarted NATS lost the in-memory bucket: make it again (a no-op when it is there).
+      this.kv = await this.openBucket().catch(() => this.kv);
+    }
+    let failed = false;
     const all = [...this.held];
     for (let i = 0; i < all.length; i += RENEWALS_IN_FLIGHT) {
-      await Promise.all(all.slice(i, i + RENEWALS_IN_FLIGHT).map(([nodeId, held]) => this.renewOne(nodeId, held).catch(() => undefined)));
+      await Promise.all(all.slice(i, i + RENEWALS_IN_FLIGHT).map(([nodeId, held]) => this.renewOne(nodeId, held).catch(() => { failed = true; })));
     }
+    this.failedLastRound = failed;
   }
 
   /** Compare-and-set on our last revision; when that fails, someone else's claim wins, else ours is written again. */

@@ -1,4 +1,9 @@
+import { spawn, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import { connect, type NatsConnection } from 'nats';
 import { afterEach, beforeEach } from 'vitest';
 import pg from 'pg';
@@ -97,4 +102,46 @@ export async function createTestDatabase(): Promise<{ url: string; drop: () => P
     await client.end();
   };
   return { url: `postgres://postgres@127.0.0.1:5432/${name}`, drop };
+}
+
+export const NATS_SERVER = '/usr/sbin/nats-server';
+
+/**
+ * A nats-server of the test's own (JetStream, its own port and store), for what the shared one
+ * must not go through: being killed and started again. Removed by stop().
+ */
+export async function privateNats(): Promise<{ url: string; kill: () => Promise<void>; start: () => Promise<void>; stop: () => Promise<void> }> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dvic-nats-'));
+  const port = await freePort();
+  const url = `nats://127.0.0.1:${port}`;
+  let child: ChildProcess | undefined;
+  const kill = async () => {
+    if (!child || child.exitCode !== null) return;
+    const exited = new Promise((resolve) => child?.once('exit', resolve));
+    child.kill('SIGKILL');
+    await exited;
+  };
+  const start = async () => {
+    child = spawn(NATS_SERVER, ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir], { stdio: 'ignore' });
+    for (let tries = 0; ; tries++) {
+      try {
+        await (await connect({ servers: url, timeout: 500 })).close();
+        return;
+      } catch (err) {
+        if (tries > 100 || child.exitCode !== null) throw new Error(`the test's nats-server did not start on ${url}`, { cause: err });
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    }
+  };
+  await start();
+  return { url, kill, start, stop: async () => { await kill(); fs.rmSync(dir, { recursive: true, force: true }); } };
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    }).on('error', reject);
+  });
 }

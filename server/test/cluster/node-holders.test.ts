@@ -1,9 +1,12 @@
 import crypto from 'node:crypto';
+import fs from 'node:fs';
 import type { NatsConnection } from 'nats';
 import { describe, expect, it } from 'vitest';
 import { NodeHolders, type NodeHoldersOptions } from '../../src/cluster/node-holders.js';
 import { waitFor } from '../support/test-server.js';
-import { busPerTest, natsAvailable } from './bus-fixtures.js';
+import { connect } from 'nats';
+import { busPerTest, NATS_SERVER, natsAvailable, privateNats } from './bus-fixtures.js';
+import { clusterNames } from '../../src/cluster/cluster-names.js';
 
 // Against the real NATS JetStream on 127.0.0.1:4222 (skipped without it, failed under CI=true).
 const LEASE_MS = 1500;
@@ -99,6 +102,33 @@ describe.skipIf(!(await natsAvailable()))('node holders (NATS KV with a lease)',
     await expect(a.holders.holder(node)).rejects.toMatchObject({ code: 'invalid_message' });
     await kv.put(node, new TextEncoder().encode('not json'));
     await expect(a.holders.holder(node)).rejects.toMatchObject({ code: 'invalid_json' });
+  });
+
+  // A nats-server of its own: killing the machine's would break other tests.
+  it.skipIf(!fs.existsSync(NATS_SERVER) && process.env.CI !== 'true')('writes its claims again after NATS restarts (the in-memory bucket is lost), those made during the outage too', async () => {
+    const nats = await privateNats();
+    const nc = await connect({ servers: nats.url, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
+    const names = clusterNames('restart');
+    const holders = await NodeHolders.open(nc, names, { replica: 'replica-a', leaseMs: LEASE_MS });
+    try {
+      const [before, during] = [crypto.randomUUID(), crypto.randomUUID()];
+      await holders.claim(before);
+      await nats.kill();
+      await expect(holders.claim(during)).rejects.toThrow();
+      await nats.start();
+      const probe = await connect({ servers: nats.url });
+      const claimed = async (node: string) => {
+        const kv = await probe.jetstream().views.kv(names.holdersBucket, { bindOnly: true }).catch(() => null);
+        return (await kv?.get(node).catch(() => null))?.operation === 'PUT';
+      };
+      await waitFor(async () => (await claimed(before)) && (await claimed(during)), 10_000, 'both claims written again');
+      expect(await holders.holder(during)).toMatchObject({ replica: 'replica-a' });
+      await probe.close();
+    } finally {
+      holders.close();
+      await nc.close();
+      await nats.stop();
+    }
   });
 
   it('refuses a replica id that would break a subject', async () => {
