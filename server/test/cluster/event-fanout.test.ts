@@ -1,9 +1,12 @@
 import crypto from 'node:crypto';
+import fs from 'node:fs';
+import { connect } from 'nats';
 import { describe, expect, it } from 'vitest';
 import type { LiveMessage } from '@dvic/protocol';
+import { clusterNames } from '../../src/cluster/cluster-names.js';
 import { EventFanout } from '../../src/cluster/event-fanout.js';
 import { waitFor } from '../support/test-server.js';
-import { busPerTest, natsAvailable } from './bus-fixtures.js';
+import { busPerTest, NATS_SERVER, natsAvailable, privateNats } from './bus-fixtures.js';
 
 // Replicas on the real NATS JetStream: what one publishes, the dashboards of the others get.
 interface Received { message: LiveMessage; origin: string }
@@ -68,5 +71,41 @@ describe.skipIf(!(await natsAvailable()))('live event fan-out (JetStream stream)
     await a.fanout.publish(status(node, 2));
     await waitFor(() => b.received.length === 1, 20_000, 'the event after B started');
     expect(b.received).toEqual([{ message: status(node, 2), origin: 'replica-a' }]);
+  });
+
+  // A nats-server of its own: killing the machine's would break other tests.
+  it.skipIf(!fs.existsSync(NATS_SERVER) && process.env.CI !== 'true')('goes on after NATS restarts and loses the in-memory stream: each later event once', async () => {
+    const nats = await privateNats();
+    const options = { servers: nats.url, maxReconnectAttempts: -1, reconnectTimeWait: 100 };
+    const [ncA, ncB] = [await connect(options), await connect(options)];
+    const received: number[] = [];
+    const names = clusterNames('restart');
+    const a = await EventFanout.open(ncA, names, { replica: 'replica-a', onEvent: () => undefined, timeoutMs: 1000 });
+    const b = await EventFanout.open(ncB, names, { replica: 'replica-b', onEvent: (m) => received.push((m.data as { since: number }).since), timeoutMs: 1000 });
+    try {
+      const node = crypto.randomUUID();
+      await a.publish(status(node, 1));
+      await waitFor(() => received.length === 1, 10_000, 'the first event');
+      await nats.kill();
+      await expect(a.publish(status(node, 2))).rejects.toThrow(); // nowhere to store it: the caller knows
+      await nats.start();
+      // Published once the bus is back (a publish that fails is the caller's to retry).
+      let next = 3;
+      await waitFor(async () => {
+        await a.publish(status(node, next)).then(() => next++, () => undefined);
+        return received.length >= 3;
+      }, 15_000, 'events after the restart');
+      const later = Array.from({ length: next - 3 }, (_, i) => i + 3);
+      await waitFor(() => later.every((n) => received.includes(n)), 10_000, 'every published event');
+      // Event 2 was refused to its publisher; it may still be stored if the client's buffer reached a new stream.
+      expect(received.filter((n) => n !== 2)).toEqual([1, ...later]);
+      expect(received.filter((n) => n === 2).length).toBeLessThanOrEqual(1);
+    } finally {
+      a.stop();
+      b.stop();
+      await ncA.close();
+      await ncB.close();
+      await nats.stop();
+    }
   });
 });
