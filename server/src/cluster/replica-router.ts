@@ -49,7 +49,10 @@ export class ReplicaRouter {
   /** The node's answer, from whichever replica holds it. */
   async request(nodeId: string, kind: string, body: Record<string, unknown>): Promise<Record<string, unknown>> {
     const request: ReplicaRequest = { node_id: checkNodeId(nodeId), kind, body };
-    const claim = await this.holders.holder(nodeId);
+    const claim = await this.holders.holder(nodeId).catch((err: unknown) => {
+      if (err instanceof ApiError) throw err;
+      throw new ApiError(503, ErrorCode.replicaUnreachable, `cannot find which replica holds node ${nodeId}: the bus did not answer (${(err as Error).message})`);
+    });
     if (!claim) throw new ApiError(409, ErrorCode.nodeOffline, `node ${nodeId} is offline: no replica holds its agent`);
     if (claim.replica === this.options.replica) return this.runHere(request);
     let answer: Msg;

@@ -116,11 +116,17 @@ export async function privateNats(): Promise<{ url: string; kill: () => Promise<
   const url = `nats://127.0.0.1:${port}`;
   let child: ChildProcess | undefined;
   const kill = async () => {
-    if (!child || child.exitCode !== null) return;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return; // gone already
     const exited = new Promise((resolve) => child?.once('exit', resolve));
     child.kill('SIGKILL');
     await exited;
   };
+  // Even when a test times out (its finally never runs), the server goes with the test process.
+  const killAtExit = () => {
+    child?.kill('SIGKILL');
+    fs.rmSync(dir, { recursive: true, force: true });
+  };
+  process.once('exit', killAtExit);
   const start = async () => {
     child = spawn(NATS_SERVER, ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir], { stdio: 'ignore' });
     for (let tries = 0; ; tries++) {
@@ -128,13 +134,18 @@ export async function privateNats(): Promise<{ url: string; kill: () => Promise<
         await (await connect({ servers: url, timeout: 500 })).close();
         return;
       } catch (err) {
-        if (tries > 100 || child.exitCode !== null) throw new Error(`the test's nats-server did not start on ${url}`, { cause: err });
+        if (tries > 100 || child.exitCode !== null || child.signalCode !== null) throw new Error(`the test's nats-server did not start on ${url}`, { cause: err });
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
     }
   };
   await start();
-  return { url, kill, start, stop: async () => { await kill(); fs.rmSync(dir, { recursive: true, force: true }); } };
+  const stop = async () => {
+    await kill();
+    process.off('exit', killAtExit);
+    fs.rmSync(dir, { recursive: true, force: true });
+  };
+  return { url, kill, start, stop };
 }
 
 function freePort(): Promise<number> {

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
+import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
@@ -124,5 +125,25 @@ describe.skipIf(!(await postgresAvailable()))('leader lease (PostgreSQL advisory
     expect(rows).toEqual([]);
     // It connects again and, being the only replica left trying, leads again.
     await waitFor(() => only.lease.isLeader(), 20_000, 'the lease taken again');
+  });
+
+  it('never leads while its database cannot be reached, and keeps trying without crashing', async () => {
+    const closed = net.createServer(); // a port that takes connections and never speaks: a hung database
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const sockets: net.Socket[] = [];
+    closed.on('connection', (socket) => sockets.push(socket));
+    const port = (closed.address() as net.AddressInfo).port;
+    const lease = new LeaderLease({ databaseUrl: `postgres://postgres@127.0.0.1:${port}/x`, name: 'unreachable', checkMs: CHECK_MS });
+    leases.push(lease);
+    lease.start();
+    try {
+      await waitFor(() => sockets.length >= 3, 20_000, 'three attempts'); // each attempt timed out and was tried again
+      expect(lease.isLeader()).toBe(false);
+      await expect(lease.asLeader(async () => 1)).rejects.toBeInstanceOf(NotLeaderError);
+    } finally {
+      await lease.stop();
+      sockets.forEach((s) => s.destroy());
+      closed.close();
+    }
   });
 });

@@ -1,11 +1,14 @@
 import crypto from 'node:crypto';
+import fs from 'node:fs';
+import { connect } from 'nats';
 import { describe, expect, it } from 'vitest';
 import { ErrorCode, type ReplicaRequest } from '@dvic/protocol';
 import { NodeHolders } from '../../src/cluster/node-holders.js';
 import { ReplicaRouter, type NodeRequestHandler } from '../../src/cluster/replica-router.js';
 import { ApiError } from '../../src/errors.js';
 import { waitFor } from '../support/test-server.js';
-import { busPerTest, natsAvailable } from './bus-fixtures.js';
+import { clusterNames } from '../../src/cluster/cluster-names.js';
+import { busPerTest, NATS_SERVER, natsAvailable, privateNats } from './bus-fixtures.js';
 
 // Two replicas on the real NATS: a request made on B for a node whose agent is on A runs on A.
 let slowRunning = 0;
@@ -120,5 +123,24 @@ describe.skipIf(!(await natsAvailable()))('request routing to the holding replic
     await expect(b.router.request(node, 'exec', {})).rejects.toMatchObject({ statusCode: 503, code: 'overloaded' });
     await Promise.all(slow);
     expect(await b.router.request(node, 'exec', {})).toMatchObject({ ran_on: 'replica-a' });
+  });
+
+  // A nats-server of its own: killing the machine's would break other tests.
+  it.skipIf(!fs.existsSync(NATS_SERVER) && process.env.CI !== 'true')('answers replica_unreachable while the bus itself is away', async () => {
+    const nats = await privateNats();
+    const nc = await connect({ servers: nats.url, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
+    const names = clusterNames('away');
+    const holders = await NodeHolders.open(nc, names, { replica: 'replica-b', leaseMs: 1500 });
+    const router = new ReplicaRouter(nc, names, holders, answeringAs('replica-b'), { replica: 'replica-b', timeoutMs: 500 });
+    try {
+      await nats.kill();
+      await expect(router.request(crypto.randomUUID(), 'exec', {})).rejects.toMatchObject({
+        statusCode: 503, code: 'replica_unreachable', message: expect.stringContaining('the bus did not answer'),
+      });
+    } finally {
+      holders.close();
+      await nc.close();
+      await nats.stop();
+    }
   });
 });
