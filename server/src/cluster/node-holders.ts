@@ -36,8 +36,8 @@ export class NodeHolders {
   static async open(nc: NatsConnection, names: ClusterNames, options: NodeHoldersOptions): Promise<NodeHolders> {
     checkReplicaId(options.replica);
     // Creates the bucket, or binds to it when another replica made it.
-    // An answer later than a renewal period is of no use: the KV timeout is a third of the lease (0.5 to 5 s).
-    const timeout = Math.min(5000, Math.max(500, options.leaseMs / 3));
+    // KV answers wait a third of the lease (a renewal period), at least 2 s (a loaded machine), at most 5 s.
+    const timeout = Math.min(5000, Math.max(2000, options.leaseMs / 3));
     const openBucket = () => nc.jetstream({ timeout }).views.kv(names.holdersBucket, { ttl: options.leaseMs, history: 1, storage: StorageType.Memory, timeout });
     const holders = new NodeHolders(await openBucket(), openBucket, options);
     holders.schedule();

@@ -80,8 +80,8 @@ describe.skipIf(!(await natsAvailable()))('live event fan-out (JetStream stream)
     const [ncA, ncB] = [await connect(options), await connect(options)];
     const received: number[] = [];
     const names = clusterNames('restart');
-    const a = await EventFanout.open(ncA, names, { replica: 'replica-a', onEvent: () => undefined, timeoutMs: 1000 });
-    const b = await EventFanout.open(ncB, names, { replica: 'replica-b', onEvent: (m) => received.push((m.data as { since: number }).since), timeoutMs: 1000 });
+    const a = await EventFanout.open(ncA, names, { replica: 'replica-a', onEvent: () => undefined, timeoutMs: 2000 });
+    const b = await EventFanout.open(ncB, names, { replica: 'replica-b', onEvent: (m) => received.push((m.data as { since: number }).since), timeoutMs: 2000 });
     try {
       const node = crypto.randomUUID();
       await a.publish(status(node, 1));

@@ -9,7 +9,7 @@ import { busPerTest, NATS_SERVER, natsAvailable, privateNats } from './bus-fixtu
 import { clusterNames } from '../../src/cluster/cluster-names.js';
 
 // Against the real NATS JetStream on 127.0.0.1:4222 (skipped without it, failed under CI=true).
-const LEASE_MS = 1500;
+const LEASE_MS = 2000;
 
 describe.skipIf(!(await natsAvailable()))('node holders (NATS KV with a lease)', () => {
   const bus = busPerTest();
