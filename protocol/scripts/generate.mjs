@@ -120,7 +120,7 @@ const AGENT_END = '# <<< generated';
 
 /** The agent embeds what it speaks: message schemas, the log file header, the constants. */
 function agentFile(all, constants, current) {
-  const embedded = all.filter((s) => !s.file.startsWith('live/') && !s.file.startsWith('api/')).map((s) => stripDocs(s.schema));
+  const embedded = all.filter((s) => !s.file.startsWith('live/') && !s.file.startsWith('api/') && !s.file.startsWith('cluster/')).map((s) => stripDocs(s.schema));
   const lines = [AGENT_BEGIN, "PROTOCOL_SCHEMAS = json.loads(r'''["];
   lines.push(embedded.map((schema) => JSON.stringify(schema)).join(',\n'));
   lines.push("]''')");

@@ -35,6 +35,8 @@ export const ErrorCode = {
   // nodes
   nodeOffline: 'node_offline',
   nodeRevoked: 'node_revoked',
+  /** Scale-out: the replica that holds the node's agent did not answer in time (or is gone and its lease not yet expired). */
+  replicaUnreachable: 'replica_unreachable',
   // anything else
   internal: 'internal_error',
 } as const;

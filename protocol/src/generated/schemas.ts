@@ -179,6 +179,11 @@ export const schemas = [
           "failed",
           "cancelled"
         ]
+      },
+      "replicaId": {
+        "description": "One server replica of a scaled-out lab: letters, digits, _ and -, as it appears in NATS subjects.",
+        "type": "string",
+        "pattern": "^[A-Za-z0-9_-]{1,64}$"
       }
     }
   },
@@ -2372,6 +2377,136 @@ export const schemas = [
             "type": "null"
           }
         ]
+      }
+    }
+  },
+  {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://dvic.devinci.fr/protocol/v1/cluster/node-claim.json",
+    "title": "NodeClaim",
+    "description": "The value of a node's key in the node-holder KV bucket: the replica that holds the node's agent connection. The bucket's max age is the lease: the holder rewrites it while the agent stays connected, so a dead replica's claims expire.",
+    "type": "object",
+    "additionalProperties": false,
+    "required": [
+      "replica",
+      "claimed_at"
+    ],
+    "properties": {
+      "replica": {
+        "$ref": "../common.json#/$defs/replicaId"
+      },
+      "claimed_at": {
+        "$ref": "../common.json#/$defs/epochMs",
+        "description": "When the agent connected to this replica"
+      }
+    }
+  },
+  {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://dvic.devinci.fr/protocol/v1/cluster/replica-event.json",
+    "title": "ReplicaEvent",
+    "description": "A live event fanned out to every replica through the JetStream events stream, so that dashboards on any replica see it. message is a live message (server-to-client), checked against its own schema by every receiver.",
+    "type": "object",
+    "additionalProperties": false,
+    "required": [
+      "origin",
+      "message"
+    ],
+    "properties": {
+      "origin": {
+        "$ref": "../common.json#/$defs/replicaId"
+      },
+      "message": {
+        "$ref": "../envelope.json"
+      }
+    }
+  },
+  {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://dvic.devinci.fr/protocol/v1/cluster/replica-reply.json",
+    "title": "ReplicaReply",
+    "description": "The holding replica's answer to a ReplicaRequest: a result, or an error in the REST error shape's terms (a stable code and a message).",
+    "oneOf": [
+      {
+        "type": "object",
+        "additionalProperties": false,
+        "required": [
+          "ok",
+          "result"
+        ],
+        "properties": {
+          "ok": {
+            "const": true
+          },
+          "result": {
+            "type": "object",
+            "additionalProperties": true
+          }
+        }
+      },
+      {
+        "type": "object",
+        "additionalProperties": false,
+        "required": [
+          "ok",
+          "error"
+        ],
+        "properties": {
+          "ok": {
+            "const": false
+          },
+          "error": {
+            "type": "object",
+            "additionalProperties": false,
+            "required": [
+              "code",
+              "message"
+            ],
+            "properties": {
+              "code": {
+                "type": "string",
+                "maxLength": 64
+              },
+              "message": {
+                "type": "string",
+                "maxLength": 1024
+              },
+              "status": {
+                "type": "integer",
+                "minimum": 400,
+                "maximum": 599,
+                "description": "The HTTP status the holding replica's API would have answered"
+              }
+            }
+          }
+        }
+      }
+    ]
+  },
+  {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://dvic.devinci.fr/protocol/v1/cluster/replica-request.json",
+    "title": "ReplicaRequest",
+    "description": "A request for a node, sent by the replica that received it (REST, dashboard, CLI) to the replica that holds the node's agent, on that replica's request subject (NATS request/reply).",
+    "type": "object",
+    "additionalProperties": false,
+    "required": [
+      "node_id",
+      "kind",
+      "body"
+    ],
+    "properties": {
+      "node_id": {
+        "$ref": "../common.json#/$defs/uuid"
+      },
+      "kind": {
+        "type": "string",
+        "pattern": "^[a-z][a-z0-9_.]{0,63}$",
+        "description": "What to do: exec, terminal.open, tunnel.open, update, deploy..."
+      },
+      "body": {
+        "type": "object",
+        "additionalProperties": true
       }
     }
   },

@@ -1366,6 +1366,83 @@ export interface UserView {
 }
 
 /**
+ * The value of a node's key in the node-holder KV bucket: the replica that holds the node's agent connection. The bucket's max age is the lease: the holder rewrites it while the agent stays connected, so a dead replica's claims expire.
+ */
+
+export interface NodeClaim {
+  /**
+   * One server replica of a scaled-out lab: letters, digits, _ and -, as it appears in NATS subjects.
+   */
+  replica: string;
+  /**
+   * When the agent connected to this replica
+   */
+  claimed_at: number;
+}
+
+/**
+ * A live event fanned out to every replica through the JetStream events stream, so that dashboards on any replica see it. message is a live message (server-to-client), checked against its own schema by every receiver.
+ */
+
+export interface ReplicaEvent {
+  /**
+   * One server replica of a scaled-out lab: letters, digits, _ and -, as it appears in NATS subjects.
+   */
+  origin: string;
+  message: EnvelopeOfEveryJSONTextFrame;
+}
+/**
+ * A text frame is one JSON object: the message type, an optional correlation id and the payload in data. The type selects the schema in messages/.
+ */
+
+export interface EnvelopeOfEveryJSONTextFrame {
+  type: string;
+  /**
+   * Correlates a request with its response; chosen by the sender, unique per connection.
+   */
+  id?: string;
+  data: {};
+}
+
+/**
+ * The holding replica's answer to a ReplicaRequest: a result, or an error in the REST error shape's terms (a stable code and a message).
+ */
+
+export type ReplicaReply =
+  | {
+      ok: true;
+      result: {
+        [k: string]: unknown;
+      };
+    }
+  | {
+      ok: false;
+      error: {
+        code: string;
+        message: string;
+        /**
+         * The HTTP status the holding replica's API would have answered
+         */
+        status?: number;
+      };
+    };
+
+/**
+ * A request for a node, sent by the replica that received it (REST, dashboard, CLI) to the replica that holds the node's agent, on that replica's request subject (NATS request/reply).
+ */
+
+export interface ReplicaRequest {
+  node_id: string;
+  /**
+   * What to do: exec, terminal.open, tunnel.open, update, deploy...
+   */
+  kind: string;
+  body: {
+    [k: string]: unknown;
+  };
+}
+
+/**
  * A chunk of stdout or stderr of a followed command, in order.
  */
 

@@ -1,0 +1,147 @@
+import {
+  consumerOpts, DiscardPolicy, ErrorCode as NatsErrorCode, Events, nanos, NatsError, StorageType,
+  type JetStreamClient, type JetStreamManager, type JetStreamSubscription, type JsMsg, type NatsConnection,
+} from 'nats';
+import type { LiveMessage, ReplicaEvent } from '@dvic/protocol';
+import type { ClusterNames } from './cluster-names.js';
+import { checkReplicaId } from './cluster-names.js';
+import { ClusterSchema, decodeWire, encodeWire, liveMessageProblem } from './cluster-wire.js';
+
+export interface EventFanoutOptions {
+  replica: string;
+  /** Another replica's live event, for this replica's dashboards. */
+  onEvent: (message: LiveMessage, origin: string) => void;
+  /** Something in the stream that is not a replica's live event: reported, skipped. */
+  onRefused?: (problem: string) => void;
+  /** How long the stream keeps events: a replica that lost the bus for less gets what it missed. */
+  maxAgeMs?: number;
+  maxBytes?: number;
+  /** How long a publish waits for JetStream's acknowledgement (and stream requests for their answer). */
+  timeoutMs?: number;
+}
+
+const RESUBSCRIBE_RETRY_MS = 500;
+
+/** Where the subscription is in the stream, to resume after the bus came back. */
+interface Position { streamCreated: string; lastSeq: number }
+
+/**
+ * Live events (node status, logs, commands...) published by one replica reach the dashboards of
+ * every replica: each publishes what its own hub broadcasts into one JetStream stream and reads
+ * the stream with an ordered consumer from the moment it starts, skipping its own events (its
+ * hub already sent them). The stream is in memory and bounded in age and size.
+ *
+ * After a reconnection the subscription resumes after the last event it got; when NATS restarted
+ * and lost the stream, the stream is made again and read from its start (everything in it is new).
+ */
+export class EventFanout {
+  private subscription: JetStreamSubscription | undefined;
+  private position: Position = { streamCreated: '', lastSeq: 0 };
+  private stopped = false;
+  private recovering: Promise<void> = Promise.resolve();
+
+  private constructor(
+    private readonly nc: NatsConnection,
+    private readonly jsm: JetStreamManager,
+    private readonly js: JetStreamClient,
+    private readonly names: ClusterNames,
+    private readonly options: EventFanoutOptions,
+  ) {}
+
+  static async open(nc: NatsConnection, names: ClusterNames, options: EventFanoutOptions): Promise<EventFanout> {
+    checkReplicaId(options.replica);
+    const timeout = options.timeoutMs ?? 5000;
+    const fanout = new EventFanout(nc, await nc.jetstreamManager({ timeout }), nc.jetstream({ timeout }), names, options);
+    fanout.position.streamCreated = await fanout.ensureStream();
+    await fanout.subscribe('new');
+    void fanout.recoverOnReconnect();
+    return fanout;
+  }
+
+  /**
+   * Stored in the stream (acknowledged by JetStream) when this resolves. A rejection while the bus
+   * is away may still have been stored (the client sends what it buffered when it reconnects).
+   */
+  async publish(message: LiveMessage): Promise<void> {
+    const data = encodeWire({ origin: this.options.replica, message } satisfies ReplicaEvent);
+    try {
+      await this.js.publish(this.names.eventsSubject, data);
+    } catch (err) {
+      if (!(err instanceof NatsError && err.code === NatsErrorCode.NoResponders)) throw err;
+      // No stream on the subject: NATS restarted and lost it. Made again, then one more try.
+      await this.ensureStream();
+      await this.js.publish(this.names.eventsSubject, data);
+    }
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.subscription?.unsubscribe();
+  }
+
+  /** The stream, made when missing (the same config from every replica: no conflict); its creation time. */
+  private async ensureStream(): Promise<string> {
+    const existing = await this.jsm.streams.info(this.names.eventsStream).catch(() => null);
+    if (existing) return existing.created;
+    const made = await this.jsm.streams.add({
+      name: this.names.eventsStream, subjects: [this.names.eventsSubject], storage: StorageType.Memory, discard: DiscardPolicy.Old,
+      max_age: nanos(this.options.maxAgeMs ?? 60_000), max_bytes: this.options.maxBytes ?? 64 * 1024 * 1024,
+    });
+    return made.created;
+  }
+
+  private async subscribe(from: 'new' | 'all' | number): Promise<void> {
+    const consumer = consumerOpts();
+    consumer.orderedConsumer();
+    if (from === 'new') consumer.deliverNew();
+    else if (from === 'all') consumer.deliverAll();
+    else consumer.startSequence(from);
+    consumer.callback((err, msg) => {
+      if (err || !msg) return;
+      this.position.lastSeq = msg.info.streamSequence;
+      receive(msg, this.options);
+    });
+    this.subscription = await this.js.subscribe(this.names.eventsSubject, consumer);
+    if (this.stopped) this.subscription.unsubscribe(); // stopped while it was being made
+  }
+
+  private async recoverOnReconnect(): Promise<void> {
+    for await (const status of this.nc.status()) {
+      if (this.stopped) return;
+      if (status.type === Events.Reconnect) this.recovering = this.recovering.then(() => this.resubscribe());
+    }
+  }
+
+  /** Tried again every half second until it works (JetStream may answer a moment after NATS does) or the fan-out stops. */
+  private async resubscribe(): Promise<void> {
+    this.subscription?.unsubscribe();
+    while (!this.stopped) {
+      try {
+        const created = await this.ensureStream();
+        const same = created === this.position.streamCreated;
+        this.position = { streamCreated: created, lastSeq: same ? this.position.lastSeq : 0 };
+        await this.subscribe(same ? this.position.lastSeq + 1 : 'all');
+        return;
+      } catch {
+        await new Promise((resolve) => setTimeout(resolve, RESUBSCRIBE_RETRY_MS));
+      }
+    }
+  }
+}
+
+function receive(msg: JsMsg, options: EventFanoutOptions): void {
+  let event: ReplicaEvent;
+  try {
+    event = decodeWire<ReplicaEvent>(ClusterSchema.replicaEvent, msg.data);
+  } catch (err) {
+    options.onRefused?.((err as Error).message);
+    return;
+  }
+  if (event.origin === options.replica) return;
+  const problem = liveMessageProblem(event.message);
+  if (problem) {
+    options.onRefused?.(`from ${event.origin}: ${problem}`);
+    return;
+  }
+  options.onEvent(event.message as LiveMessage, event.origin);
+}
