@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { Type, type TUnsafe } from 'typebox';
 import {
   bundledSchema, type AgentConfigFile, type ApiTokenView, type EnrollmentTokenView, type EnrollmentView, type AuditEntryView, type CommandView, type DemoView, type ErrorBody, type LabDemo, type DemoSchedule, type DemoExpectation, type DemoActions,
-  type LogRecordView, type MetricSeries, type NodeDetailView, type DeviceView, type DeviceDetailView, type DevicePingView, type DeviceKeepalive, type NodeView, type ServerStats, type UserView,
+  type LogRecordView, type Alert, type AlertRule, type AlertRuleScope, type AlertMute, type AlertDelivery, type Channel, type ChannelEmail, type MetricSeries, type NodeDetailView, type DeviceView, type DeviceDetailView, type DevicePingView, type DeviceKeepalive, type NodeView, type ServerStats, type UserView,
 } from '@dvic/protocol';
 
 /**
@@ -32,6 +32,15 @@ const API_SCHEMAS = {
   MetricSeries: 'api/metric-series.json',
   Enrollment: 'api/enrollment.json',
   EnrollmentToken: 'api/enrollment-token.json',
+  AlertRuleScope: 'api/alert-rule-scope.json',
+  AlertRule: 'api/alert-rule.json',
+  AlertSubject: 'api/alert-subject.json',
+  Alert: 'api/alert.json',
+  AlertMute: 'api/alert-mute.json',
+  AlertDelivery: 'api/alert-delivery.json',
+  ChannelEmail: 'api/channel-email.json',
+  Channel: 'api/channel.json',
+  AlertWebhook: 'api/alert-webhook.json',
 } as const;
 
 export function registerProtocolSchemas(app: FastifyInstance): void {
@@ -62,3 +71,10 @@ export const DeviceKeepaliveRef = ref<DeviceKeepalive>('DeviceKeepalive');
 export const MetricSeriesRef = ref<MetricSeries>('MetricSeries');
 export const EnrollmentRef = ref<EnrollmentView>('Enrollment');
 export const EnrollmentTokenRef = ref<EnrollmentTokenView>('EnrollmentToken');
+export const AlertRef = ref<Alert>('Alert');
+export const AlertRuleRef = ref<AlertRule>('AlertRule');
+export const AlertRuleScopeRef = ref<AlertRuleScope>('AlertRuleScope');
+export const AlertMuteRef = ref<AlertMute>('AlertMute');
+export const AlertDeliveryRef = ref<AlertDelivery>('AlertDelivery');
+export const ChannelRef = ref<Channel>('Channel');
+export const ChannelEmailRef = ref<ChannelEmail>('ChannelEmail');

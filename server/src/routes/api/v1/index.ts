@@ -1,7 +1,10 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { agentRoute } from './agent.js';
+import { alertRulesRoutes } from './alert-rules.js';
+import { alertsRoutes } from './alerts.js';
 import { auditRoutes } from './audit.js';
 import { kioskRoute, loginRoute, sessionRoutes } from './auth.js';
+import { channelsRoutes } from './channels.js';
 import { commandsRoutes } from './commands.js';
 import { deviceKeepaliveRoutes } from './device-keepalive.js';
 import { devicesRoutes } from './devices.js';
@@ -31,7 +34,7 @@ export const apiV1: FastifyPluginAsyncTypebox = async (app) => {
   await app.register(async (protectedApp) => {
     protectedApp.addHook('onRequest', app.authenticate);
     protectedApp.addHook('onRequest', app.authorize);
-    for (const routes of [sessionRoutes, tokensRoutes, usersRoutes, nodesRoutes, demosRoutes, logsRoutes, commandsRoutes, devicesRoutes, auditRoutes, terminalRoute, liveRoute, serverRoutes, openapiRoute, metricsRoutes, enrollmentsRoutes, enrollmentTokensRoutes]) {
+    for (const routes of [sessionRoutes, tokensRoutes, usersRoutes, nodesRoutes, demosRoutes, logsRoutes, commandsRoutes, devicesRoutes, auditRoutes, terminalRoute, liveRoute, serverRoutes, openapiRoute, metricsRoutes, enrollmentsRoutes, enrollmentTokensRoutes, alertsRoutes, alertRulesRoutes, channelsRoutes]) {
       await protectedApp.register(routes);
     }
   });
