@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { ApiError } from '@dvic/client';
 import { apiErrorText } from './api-error-text.js';
+import { alerts } from './commands/alerts.js';
 import { demos } from './commands/demos.js';
 import { devices } from './commands/devices.js';
 import { exec } from './commands/exec.js';
@@ -26,6 +27,7 @@ const COMMANDS: Record<string, { run: Command; summary: string }> = {
   shell: { run: shell, summary: 'open a terminal on a node' },
   users: { run: users, summary: 'users and roles (admins): list, add, role, disable, enable, remove, reset-password' },
   passwd: { run: passwd, summary: 'change your own password' },
+  alerts: { run: alerts, summary: 'alerts firing and past: list, ack, mute, mutes, unmute' },
 };
 
 const HELP = `usage: dvic <command> [options]   (dvic <command> --help for its options)
