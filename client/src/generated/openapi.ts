@@ -6507,6 +6507,7 @@ export interface components {
                 port: number;
                 /** @description TLS from the start (port 465); else STARTTLS when offered. */
                 secure: boolean;
+                /** @description Recipients (at least one). */
                 to: string[];
                 user: string | null;
             } | null;
@@ -6551,6 +6552,7 @@ export interface components {
             port: number;
             /** @description TLS from the start (port 465); else STARTTLS when offered. */
             secure: boolean;
+            /** @description Recipients (at least one). */
             to: string[];
             user: string | null;
         };

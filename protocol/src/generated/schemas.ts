@@ -1098,13 +1098,13 @@ export const schemas = [
       },
       "to": {
         "type": "array",
-        "minItems": 1,
         "maxItems": 32,
         "items": {
           "type": "string",
           "minLength": 3,
           "maxLength": 256
-        }
+        },
+        "description": "Recipients (at least one)."
       }
     }
   },

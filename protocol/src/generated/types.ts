@@ -344,10 +344,11 @@ export interface ChannelEmail {
   user: string | null;
   from: string;
   /**
-   * @minItems 1
+   * Recipients (at least one).
+   *
    * @maxItems 32
    */
-  to: [string, ...string[]];
+  to: string[];
 }
 
 /**

@@ -31,6 +31,7 @@ function checkUrl(url: string | null, type: string): void {
 export function checkChannel(c: ChannelInput): void {
   if (c.type === 'email') {
     if (!c.email) throw bad('an email channel needs its SMTP settings (email)');
+    if (!c.email.to.length) throw bad('an email channel needs at least one recipient (email.to)');
     return;
   }
   if (c.type === 'telegram') {
