@@ -63,6 +63,7 @@ export class AlertEngine extends EventEmitter<{ updated: [Alert]; notify: [Notif
   private readonly errors = new ErrorRate();
   private readonly errorTimers = new Map<string, NodeJS.Timeout>();
   private readonly unsubscribe: (() => void)[] = [];
+  private muteTimer: NodeJS.Timeout | undefined;
   private running = false;
 
   constructor(
@@ -87,17 +88,19 @@ export class AlertEngine extends EventEmitter<{ updated: [Alert]; notify: [Notif
     const onDevice = ({ device }: { device?: DeviceView }) => { if (device) this.onDevice(device); };
     const onDeviceRemoved = (id: string) => this.forgetKey(`device:${id}`);
     const onRules = () => this.reviewAll();
+    const onMutes = () => this.reviewMutes();
     nodes.on('status', onStatus).on('updated', onUpdated).on('hardware', onHardware);
     demos.on('updated', onDemos);
     devices.on('status', onDevice).on('removed', onDeviceRemoved);
-    this.config.on('rules', onRules);
+    this.config.on('rules', onRules).on('mutes', onMutes);
     this.unsubscribe.push(() => {
       nodes.off('status', onStatus).off('updated', onUpdated).off('hardware', onHardware);
       demos.off('updated', onDemos);
       devices.off('status', onDevice).off('removed', onDeviceRemoved);
-      this.config.off('rules', onRules);
+      this.config.off('rules', onRules).off('mutes', onMutes);
     });
     this.reviewAll();
+    this.reviewMutes();
   }
 
   stop(): void {
@@ -105,6 +108,7 @@ export class AlertEngine extends EventEmitter<{ updated: [Alert]; notify: [Notif
     for (const off of this.unsubscribe.splice(0)) off();
     for (const t of this.tracked.values()) this.clearTimers(t);
     this.tracked.clear();
+    clearTimeout(this.muteTimer);
     for (const timer of this.errorTimers.values()) clearTimeout(timer);
     this.errorTimers.clear();
   }
@@ -145,6 +149,28 @@ export class AlertEngine extends EventEmitter<{ updated: [Alert]; notify: [Notif
     }
     for (const demo of this.sources.demos.list()) this.onDemo(demo);
     for (const device of this.sources.devices.list()) this.onDevice(device);
+  }
+
+  /**
+   * A mute added, ended or lifted: firing alerts it covers go quiet (no repeats); those it no longer
+   * covers are told now. Looked at again when the next mute starts or ends (a timer, not a clock).
+   */
+  private reviewMutes(): void {
+    clearTimeout(this.muteTimer);
+    const now = Date.now();
+    for (const t of this.tracked.values()) {
+      if (!t.alert || t.flapping) continue;
+      const muted = this.isMuted(t.rule, t.cond, now);
+      if (muted === t.alert.muted) continue;
+      if (muted) {
+        t.alert = { ...t.alert, muted };
+        this.save(t.alert, t.cond.key);
+      } else this.tell(t, t.alert.notified_at === null ? 'firing' : 'repeat', now);
+    }
+    const next = Math.min(...this.config.activeMutes(now).flatMap((m) => [m.starts_at, m.ends_at]).filter((at) => at > now));
+    if (!Number.isFinite(next)) return;
+    this.muteTimer = setTimeout(() => { if (this.running) this.reviewMutes(); }, Math.min(next - now + 5, LONGEST_TIMER_MS));
+    this.muteTimer.unref();
   }
 
   private rulesOf(subject: 'node' | 'demo' | 'device'): AlertRule[] {
@@ -266,12 +292,23 @@ export class AlertEngine extends EventEmitter<{ updated: [Alert]; notify: [Notif
     const alert: Alert = {
       id: crypto.randomUUID(), rule_id: rule.id, rule_name: rule.name, kind: rule.kind, severity: rule.severity, subject: cond.subject,
       state: 'firing', summary: cond.summary, value: cond.value,
-      last_lines: cond.subject.type === 'demo' && cond.subject.node_id && cond.subject.demo ? this.sources.lastLines(cond.subject.node_id, cond.subject.demo) : [],
+      last_lines: this.lastLinesOf(cond),
       started_at: now, resolved_at: null, flapping: false, muted: this.isMuted(rule, cond, now), acked_at: null, acked_by: null, notified_at: null,
     };
     t.alert = alert;
     this.save(alert, cond.key);
     this.tell(t, 'firing', now);
+  }
+
+  /** A demo's last lines; an alert goes out without them rather than not at all. */
+  private lastLinesOf(cond: Condition): string[] {
+    const { node_id: nodeId, demo } = cond.subject;
+    if (cond.subject.type !== 'demo' || !nodeId || !demo) return [];
+    try {
+      return this.sources.lastLines(nodeId, demo);
+    } catch {
+      return [];
+    }
   }
 
   private end(id: string, t: Tracked, now: number): void {

@@ -151,6 +151,22 @@ describe('alert engine', () => {
     expect(alert).toMatchObject({ muted: true, notified_at: null });
     await new Promise((r) => setTimeout(r, 600));
     expect(messages('pi-muted')).toEqual([]);
+    // Lifted while it still fires: told now.
+    await server.api('DELETE', `/api/v1/alert-mutes/${mute.json<{ mute: { id: string } }>().mute.id}`);
+    expect(webhook(await waitMessage('pi-muted', (m) => m.event === 'firing')).title).toBe('quiet crashed on pi-muted');
+    agent.close();
+  });
+
+  it('a maintenance window: quiet while it lasts, told when it ends if still firing', async () => {
+    const { agent } = await node('pi-window');
+    const created = await server.api('POST', '/api/v1/alert-mutes', { node: 'pi-window', starts_at: Date.now(), duration_s: 2 });
+    expect(created.statusCode, created.body).toBe(201);
+    demoState(agent, [run('show', 1, true)]);
+    await new Promise((r) => setTimeout(r, 100));
+    demoState(agent, [run('show', 1, false)]);
+    const crashedAt = Date.now();
+    const told = await waitMessage('pi-window', (m) => m.event === 'firing');
+    expect(told.at - crashedAt).toBeGreaterThan(1000);
     agent.close();
   });
 
