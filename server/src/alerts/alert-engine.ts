@@ -259,8 +259,13 @@ export class AlertEngine extends EventEmitter<{ updated: [Alert]; notify: [Notif
     if (active !== t.active) this.countChange(t, now);
     t.active = active;
     if (t.flapping) return;
-    if (active) this.holdOrFire(t, now);
-    else this.end(id, t, now);
+    if (!active) {
+      this.end(id, t, now);
+      return;
+    }
+    // A condition that holds only from a later time (a silent demo that wrote again) has ended for now.
+    if (t.alert && cond.since > now) this.resolve(t, now);
+    this.holdOrFire(t, now);
   }
 
   private countChange(t: Tracked, now: number): void {

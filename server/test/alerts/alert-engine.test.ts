@@ -2,8 +2,11 @@
 // real HTTP receiver on loopback. Windows are short (env) so nothing waits for real minutes.
 import crypto from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import type { Alert, AlertRule, AlertWebhook, Channel } from '@dvic/protocol';
+import { SimulatedDemo } from '../../../cli/test/support/demo-logs.js';
 import { startReceiver, type ReceivedRequest, type Receiver } from '../support/http-receiver.mjs';
+import { LiveRecorder } from '../support/live-recorder.js';
 import { connectAgent, type SimulatedAgent } from '../support/simulated-agent.mjs';
 import { startTestServer, waitFor, type TestServer } from '../support/test-server.js';
 
@@ -121,6 +124,32 @@ describe('alert engine', () => {
     const kinds = messages('pi-flap').map((m) => webhook(m).event);
     expect(kinds.filter((k) => k === 'flapping')).toHaveLength(1);
     expect(kinds.slice(kinds.indexOf('flapping') + 1)).toEqual(['resolved']);
+    agent.close();
+  });
+
+  it('ERROR lines over a rate, and a demo gone silent, each fire; alert.updated reaches live clients', async () => {
+    const { id, agent } = await node('pi-noisy');
+    for (const body of [
+      { name: 'noisy', kind: 'log_errors', threshold: 3, scope: { node: id } },
+      { name: 'silent', kind: 'demo_silent', threshold: 1, scope: { node: id } },
+    ]) expect((await server.api('POST', '/api/v1/alert-rules', body)).statusCode).toBe(201);
+    const live = new WebSocket(server.liveUrl, { headers: { cookie: server.cookie } });
+    const recorder = new LiveRecorder(live);
+    await waitFor(() => recorder.first('snapshot'), 3000, 'snapshot');
+    const demo = new SimulatedDemo(agent, 'chatty');
+    demo.state(true);
+    await demo.write([['INFO', 'up'], ['ERROR', 'e1'], ['ERROR', 'e2'], ['FATAL', 'e3'], ['ERROR', 'e4']]);
+    const noisy = await waitMessage('pi-noisy', (m) => m.alerts.some((a) => a.rule.kind === 'log_errors'));
+    expect(webhook(noisy).alerts.find((a) => a.rule.kind === 'log_errors')).toMatchObject({
+      value: 4, summary: 'chatty on pi-noisy logged 4 errors in the last minute', last_lines: ['INFO up', 'ERROR e1', 'ERROR e2', 'FATAL e3', 'ERROR e4'],
+    });
+    const silent = await waitMessage('pi-noisy', (m) => m.event === 'firing' && m.alerts.some((a) => a.rule.kind === 'demo_silent'));
+    expect(webhook(silent).alerts.find((a) => a.rule.kind === 'demo_silent')!.summary).toBe('chatty on pi-noisy wrote nothing for 1 s');
+    await demo.write([['INFO', 'back']]);
+    await waitMessage('pi-noisy', (m) => m.event === 'resolved' && m.alerts.some((a) => a.rule.kind === 'demo_silent'));
+    await waitFor(() => recorder.all('alert.updated').some((m) => m.data.alert.kind === 'demo_silent' && m.data.alert.state === 'resolved'), 3000, 'live alert.updated');
+    live.close();
+    for (const r of (await rules()).filter((x) => x.scope.node === id)) await server.api('DELETE', `/api/v1/alert-rules/${r.id}`);
     agent.close();
   });
 
