@@ -13,8 +13,8 @@ let server: TestServer;
 let receiver: Receiver;
 
 beforeAll(async () => {
-  server = await startTestServer({ DVIC_ALERT_RETRY_BASE_MS: '20', DVIC_ALERT_DELIVERY_ATTEMPTS: '2' });
-  receiver = await startReceiver({ status: (r) => (r.path.includes('refuse') ? 401 : 200) });
+  server = await startTestServer({ DVIC_ALERT_RETRY_BASE_MS: '20', DVIC_ALERT_DELIVERY_ATTEMPTS: '2', DVIC_ALERT_DELIVERY_TIMEOUT_MS: '300' });
+  receiver = await startReceiver({ status: (r) => (r.path.includes('refuse') ? 401 : r.path.includes('hang') ? 0 : 200) });
 });
 afterAll(async () => {
   await server?.close();
@@ -40,6 +40,39 @@ describe('channels', () => {
     expect(r.headers['content-type']).toBe('application/json');
     expect(r.headers['x-dvic-signature']).toBeUndefined();
     expect(r.json).toEqual({ version: 1, event: 'test', title: `${TITLE} generic`, text: `${TITLE} generic: alerts will arrive here.`, alerts: [], sent_at: expect.any(Number) });
+  });
+
+  it('a receiver that never answers: each attempt gives up after the timeout, logged', async () => {
+    const hung = await sendTest({ type: 'webhook', name: 'hung', url: `${receiver.url}/hang` });
+    expect(hung).toMatchObject({ status: 'failed', status_code: null, attempts: 2, error: 'could not reach the receiver: no answer within 300 ms' });
+    const gone = await startReceiver();
+    await gone.close();
+    const closed = await sendTest({ type: 'slack', name: 'closed', url: `${gone.url}/x` });
+    expect(closed).toMatchObject({ status: 'failed', error: 'could not reach the receiver: ECONNREFUSED' });
+  });
+
+  it('a rule that names its channels notifies only those; a channel changed keeps its secret unless told', async () => {
+    const other = await startReceiver();
+    try {
+      const only = (await server.api('POST', '/api/v1/channels', { type: 'webhook', name: 'only', url: `${other.url}/only`, secret: 's3cret' })).json<{ channel: Channel }>().channel;
+      const patched = await server.api('PATCH', `/api/v1/channels/${only.id}`, { name: 'only-renamed' });
+      expect(patched.json<{ channel: Channel }>().channel).toMatchObject({ name: 'only-renamed', has_secret: true });
+      expect((await server.api('PATCH', `/api/v1/channels/${only.id}`, { secret: null })).json<{ channel: Channel }>().channel.has_secret).toBe(false);
+      expect((await server.api('PATCH', `/api/v1/channels/${only.id}`, { url: 'gopher://x' })).statusCode).toBe(400);
+      const rule = await server.api('POST', '/api/v1/alert-rules', { name: 'hot', kind: 'temperature', threshold: 50, channels: [only.id] });
+      expect(rule.statusCode, rule.body).toBe(201);
+      const { config } = await server.enroll('pi-warm');
+      const { connectAgent } = await import('../support/simulated-agent.mjs');
+      const agent = await connectAgent({ url: server.agentUrl, nodeId: config.node_id, privateKeyPem: config.private_key, capabilities: ['hardware'] });
+      agent.sendHardware({ temperatures: [{ sensor: 't0', source: 'thermal', celsius: 60 }] });
+      const got = await other.waitFor((r) => r.path === '/only');
+      expect((got.json as { title: string }).title).toBe('pi-warm is at 60 °C (t0)');
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(receiver.received.some((r) => JSON.stringify(r.json).includes('pi-warm'))).toBe(false);
+      agent.close();
+    } finally {
+      await other.close();
+    }
   });
 
   it('Discord: an execute-webhook body with one embed and no mentions', async () => {

@@ -17,4 +17,5 @@ export interface Receiver {
   close(): Promise<void>;
 }
 
+/** status: the answer's status code for each request; 0 never answers. */
 export function startReceiver(options?: { status?: (request: ReceivedRequest, count: number) => number }): Promise<Receiver>;

@@ -16,8 +16,10 @@ export async function startReceiver(options = {}) {
       const entry = { method: req.method, path: req.url, headers: req.headers, body, json, at: Date.now() };
       received.push(entry);
       const status = options.status ? options.status(entry, received.length) : 200;
-      res.writeHead(status, { 'content-type': 'application/json' }).end(status < 300 ? '{"ok":true}' : '{"error":"refused by the test"}');
       for (const w of [...waiters]) w();
+      // 0: never answers (a receiver that hangs).
+      if (status === 0) return;
+      res.writeHead(status, { 'content-type': 'application/json' }).end(status < 300 ? '{"ok":true}' : '{"error":"refused by the test"}');
     });
   });
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
