@@ -50,6 +50,8 @@ interface Tracked {
 }
 
 const LONGEST_TIMER_MS = 2_000_000_000;
+/** The history is trimmed to its newest resolved alerts (AlertsRepository) every this many resolutions. */
+const TRIM_EVERY = 500;
 
 /**
  * Evaluates the rules on the registries' events (never by scanning every row on a clock): a node's
@@ -64,6 +66,7 @@ export class AlertEngine extends EventEmitter<{ updated: [Alert]; notify: [Notif
   private readonly errorTimers = new Map<string, NodeJS.Timeout>();
   private readonly unsubscribe: (() => void)[] = [];
   private muteTimer: NodeJS.Timeout | undefined;
+  private resolvedSinceTrim = 0;
   private running = false;
 
   constructor(
@@ -328,6 +331,10 @@ export class AlertEngine extends EventEmitter<{ updated: [Alert]; notify: [Notif
     t.alert = undefined;
     clearTimeout(t.repeat);
     this.save(alert, t.cond.key);
+    if (++this.resolvedSinceTrim >= TRIM_EVERY) {
+      this.resolvedSinceTrim = 0;
+      this.deferred.run('alerts-trim', () => this.repository.trimResolved());
+    }
     // Whoever heard it fire hears it end; a muted alert ends as quietly as it began.
     if (alert.notified_at !== null) this.emit('notify', { kind: 'resolved', alert, rule: t.rule, key: t.cond.key });
   }

@@ -24,7 +24,7 @@ beforeAll(async () => {
   const res = await server.api('POST', '/api/v1/channels', { type: 'webhook', name: 'lab', url: `${receiver.url}/hook`, secret: SECRET });
   expect(res.statusCode).toBe(201);
   channel = res.json<{ channel: Channel }>().channel;
-});
+}, 60_000);
 afterAll(async () => {
   await server?.close();
   await receiver?.close();

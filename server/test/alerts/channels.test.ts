@@ -15,7 +15,7 @@ let receiver: Receiver;
 beforeAll(async () => {
   server = await startTestServer({ DVIC_ALERT_RETRY_BASE_MS: '20', DVIC_ALERT_DELIVERY_ATTEMPTS: '2', DVIC_ALERT_DELIVERY_TIMEOUT_MS: '300' });
   receiver = await startReceiver({ status: (r) => (r.path.includes('refuse') ? 401 : r.path.includes('hang') ? 0 : 200) });
-});
+}, 60_000);
 afterAll(async () => {
   await server?.close();
   await receiver?.close();
