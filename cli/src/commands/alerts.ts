@@ -12,8 +12,9 @@ const USAGE = `usage: dvic alerts [list|ack|mute|mutes|unmute] ...
 
   dvic alerts [list] [--history|--all] [--json]   (firing now; --history: resolved; --all: both)
   dvic alerts ack <alert>                         (stops its repeats; <alert>: its id or the start of it)
-  dvic alerts mute <alert> --for 2h [--reason TEXT]
-  dvic alerts mute --node N | --demo D [--node N] | --device X  --for 30m [--reason TEXT]
+  dvic alerts mute <alert>|<node> [--for 2h] [--reason TEXT]   (what the alert is about, or a whole node)
+  dvic alerts mute --node N | --demo D [--node N] | --device X  [--for 30m] [--reason TEXT]
+                                                  (--for defaults to 1h)
   dvic alerts mutes [--json]                      (mutes and maintenance windows not ended)
   dvic alerts unmute <mute id>
 
@@ -38,10 +39,16 @@ function table(alerts: Alert[], ctx: Context): string {
   return renderTable(['ID', 'SEVERITY', 'STATE', 'SUMMARY', 'SINCE', 'FOR', 'NOTE'], rows, ctx.color);
 }
 
-/** An alert by id or the start of its id (4 characters at least), among the newest. */
-async function findAlert(api: DvicApi, ref: string): Promise<Alert> {
+/** Alerts whose id starts with ref (4 characters at least), among the newest. */
+async function alertsMatching(api: DvicApi, ref: string): Promise<Alert[]> {
+  if (ref.length < 4 || !/^[0-9a-f-]+$/i.test(ref)) return [];
   const { alerts } = await call(api.GET('/api/v1/alerts', { params: { query: { limit: 1000 } } }));
-  const hits = ref.length >= 4 ? alerts.filter((a) => a.id.startsWith(ref.toLowerCase())) : [];
+  return alerts.filter((a) => a.id.startsWith(ref.toLowerCase()));
+}
+
+/** An alert by id or the start of its id. */
+async function findAlert(api: DvicApi, ref: string): Promise<Alert> {
+  const hits = await alertsMatching(api, ref);
   if (hits.length === 1) return hits[0]!;
   throw new CliError(hits.length ? `"${ref}" matches ${hits.length} alerts: give more of the id` : `no alert "${ref}" (dvic alerts --all lists them)`);
 }
@@ -85,11 +92,15 @@ export async function alerts(args: string[], ctx: Context): Promise<number> {
 }
 
 async function mute(api: DvicApi, ref: string | undefined, values: Record<string, unknown>, ctx: Context): Promise<number> {
-  if (typeof values.for !== 'string') throw new UsageError('dvic alerts mute needs --for (30m, 2h, 1d)');
-  const seconds = parseDuration(values.for);
+  const seconds = parseDuration(typeof values.for === 'string' ? values.for : '1h');
   const reason = typeof values.reason === 'string' ? { reason: values.reason } : {};
-  if (ref) {
-    const alert = await findAlert(api, ref);
+  const [alert, ...more] = ref ? await alertsMatching(api, ref) : [];
+  if (more.length) throw new CliError(`"${ref}" matches ${more.length + 1} alerts: give more of the id`);
+  if (ref && !alert) {
+    if (typeof values.node === 'string') throw new UsageError('give a node either as <node> or as --node');
+    values = { ...values, node: ref };
+  }
+  if (alert) {
     const { mute: m } = await call(api.POST('/api/v1/alerts/{id}/mute', { params: { path: { id: alert.id } }, body: { duration_s: seconds, ...reason } }));
     print(ctx, `Muted ${alert.subject.demo ?? alert.subject.device_name ?? alert.subject.node_name} until ${timestamp(m.ends_at)}`);
     return 0;

@@ -49,6 +49,10 @@ describe('dvic alerts', () => {
     expect((await dvic('alerts', 'mute', alert.id.slice(0, 8), '--for', '30m')).stdout).toMatch(/^Muted kiosk until/);
     expect((await dvic('alerts', 'unmute', m!.id)).stdout).toBe('Mute ended\n');
     expect(JSON.parse((await dvic('alerts', 'mutes', '--json')).stdout)).toHaveLength(1);
+    // A node by name, for an hour by default.
+    expect((await dvic('alerts', 'mute', 'pi-cli')).stdout).toMatch(/^Muted pi-cli until/);
+    const byName = (JSON.parse((await dvic('alerts', 'mutes', '--json')).stdout) as { node_id: string | null; ends_at: number; starts_at: number }[]).find((x) => x.node_id !== null && x.ends_at - x.starts_at === 3600_000);
+    expect(byName).toBeDefined();
   });
 
   it('says what is wrong: unknown alert (1), bad duration or action (2)', async () => {
@@ -57,6 +61,9 @@ describe('dvic alerts', () => {
     expect(unknown.stderr).toMatch(/no alert "ffffffff"/);
     expect((await dvic('alerts', 'mute', '--node', 'pi-cli', '--for', 'soon')).code).toBe(2);
     expect((await dvic('alerts', 'mute', '--for', '1h')).code).toBe(2);
+    const unknownNode = await dvic('alerts', 'mute', 'no-such-node');
+    expect(unknownNode.code).toBe(1);
+    expect(unknownNode.stderr).toMatch(/no node "no-such-node"/);
     expect((await dvic('alerts', 'fly')).code).toBe(2);
     expect(parseDuration('90s')).toBe(90);
     expect(parseDuration('1d')).toBe(86_400);

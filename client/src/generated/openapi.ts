@@ -1456,7 +1456,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Where alerts are sent, each with its last delivery */
+        /** Where alerts are sent, each with its last delivery (URLs in full for admins, else their origin) */
         get: {
             parameters: {
                 query?: never;

@@ -261,10 +261,17 @@ describe('alert engine', () => {
     expect((await server.api('GET', '/api/v1/channels')).json<{ channels: Channel[] }>().channels.map((c) => c.id)).toContain(channel.id);
   });
 
-  it('never answers a channel secret', async () => {
+  it('never answers a channel secret; a viewer sees only the origin of a channel URL, and may not add one', async () => {
     const all = (await server.api('GET', '/api/v1/channels')).body;
     expect(all).not.toContain(SECRET);
-    expect(JSON.parse(all).channels.find((c: Channel) => c.id === channel.id)).toMatchObject({ has_secret: true });
+    expect(JSON.parse(all).channels.find((c: Channel) => c.id === channel.id)).toMatchObject({ has_secret: true, url: `${receiver.url}/hook` });
+    const { token } = (await server.api('POST', '/api/v1/tokens', { name: 'wall', role: 'viewer' })).json<{ token: string }>();
+    const asViewer = (method: 'GET' | 'POST', url: string, payload?: object) =>
+      server.app.inject({ method, url, headers: { authorization: `Bearer ${token}` }, ...(payload ? { payload } : {}) });
+    const seen = (await asViewer('GET', '/api/v1/channels')).json<{ channels: Channel[] }>().channels.find((c) => c.id === channel.id);
+    expect(seen!.url).toBe(`${receiver.url}/…`);
+    expect((await asViewer('POST', '/api/v1/channels', { type: 'webhook', name: 'x', url: receiver.url })).statusCode).toBe(403);
+    expect((await asViewer('POST', `/api/v1/channels/${channel.id}/test`, {})).statusCode).toBe(403);
   });
 
   it('keeps firing alerts and rules across a restart, without seeding the defaults again', async () => {

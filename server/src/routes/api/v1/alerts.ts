@@ -13,7 +13,7 @@ const Reason = Type.Union([Type.String({ maxLength: 512 }), Type.Null()]);
 const who = (request: FastifyRequest) => request.user?.username ?? null;
 
 /** The end of a mute: ends_at, or starts_at (default now) + duration_s; one of the two is required. */
-function window(body: { starts_at?: number; ends_at?: number; duration_s?: number }): { starts_at: number; ends_at: number } {
+function muteWindow(body: { starts_at?: number; ends_at?: number; duration_s?: number }): { starts_at: number; ends_at: number } {
   const starts = body.starts_at ?? Date.now();
   return { starts_at: starts, ends_at: body.ends_at ?? starts + (body.duration_s ?? 0) * 1000 };
 }
@@ -57,7 +57,7 @@ export const alertsRoutes: FastifyPluginAsyncTypebox = async (app) => {
     reply.code(201);
     return { mute: config.addMute({
       node_id: s.type === 'device' ? null : s.node_id, demo: s.demo, device_id: s.device_id, rule_id: null,
-      ...window(request.body), reason: request.body.reason ?? null, created_by: who(request),
+      ...muteWindow(request.body), reason: request.body.reason ?? null, created_by: who(request),
     }) };
   });
 
@@ -87,7 +87,7 @@ export const alertsRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const mute: Omit<AlertMute, 'id' | 'created_at'> = {
       node_id: b.node === undefined ? null : app.nodeRegistry.resolve(b.node).id, demo: b.demo ?? null,
       device_id: b.device === undefined ? null : app.deviceRegistry.resolve(b.device).id, rule_id: b.rule_id ?? null,
-      ...window(b), reason: b.reason ?? null, created_by: who(request),
+      ...muteWindow(b), reason: b.reason ?? null, created_by: who(request),
     };
     reply.code(201);
     return { mute: config.addMute(mute) };

@@ -4,6 +4,7 @@ import { Type } from 'typebox';
 import { channelChange, channelInput } from '../../../alerts/channel-input.js';
 import { testMessage } from '../../../alerts/message.js';
 import type { ChannelRecord } from '../../../repositories/alert-channels-repository.js';
+import { hasRole } from '../../../plugins/route-guards.js';
 import { errors } from '../../../schemas/common.js';
 import { AlertDeliveryRef, ChannelEmailRef, ChannelRef } from '../../../schemas/protocol-schemas.js';
 
@@ -21,14 +22,15 @@ const Fields = {
 
 export const channelsRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { config, deliveries } = app.alerts;
-  const view = (c: ChannelRecord): Channel => ({
-    id: c.id, type: c.type, name: c.name, url: c.type === 'telegram' ? c.url : c.url, enabled: c.enabled, has_secret: c.secret !== null,
+  // A chat webhook's URL is itself a credential: only admins see more than its origin.
+  const view = (c: ChannelRecord, admin = true): Channel => ({
+    id: c.id, type: c.type, name: c.name, url: admin || c.url === null ? c.url : `${new URL(c.url).origin}/…`, enabled: c.enabled, has_secret: c.secret !== null,
     chat_id: c.chatId, email: c.email, created_at: c.createdAt, last_delivery: deliveries.lastOf(c.id),
   });
 
   app.get('/channels', {
-    schema: { tags: ['alerts'], summary: 'Where alerts are sent, each with its last delivery', response: { 200: Type.Object({ channels: Type.Array(ChannelRef) }), ...errors(401) } },
-  }, async () => ({ channels: config.listChannels().map(view) }));
+    schema: { tags: ['alerts'], summary: 'Where alerts are sent, each with its last delivery (URLs in full for admins, else their origin)', response: { 200: Type.Object({ channels: Type.Array(ChannelRef) }), ...errors(401) } },
+  }, async (request) => ({ channels: config.listChannels().map((c) => view(c, hasRole(request.user, 'admin'))) }));
 
   app.post('/channels', {
     config: { role: 'admin', audit: 'channel.create' },
