@@ -280,6 +280,7 @@ export class AlertEngine extends EventEmitter<{ updated: [Alert]; notify: [Notif
   private holdOrFire(t: Tracked, now: number): void {
     if (t.alert) return;
     if (t.cond.subject.type === 'demo' && this.nodeAway(t.cond.subject.node_id)) return;
+    if (this.saidByACrash(t)) return;
     const due = t.cond.since + t.rule.for_s * 1000;
     if (due <= now) {
       this.fire(t, now);
@@ -290,7 +291,7 @@ export class AlertEngine extends EventEmitter<{ updated: [Alert]; notify: [Notif
     t.pendingDue = due;
     t.pending = setTimeout(() => {
       t.pending = undefined;
-      if (this.running && t.active && !t.flapping && !t.alert && !(t.cond.subject.type === 'demo' && this.nodeAway(t.cond.subject.node_id))) this.fire(t, Date.now());
+      if (this.running && t.active && !t.flapping && !t.alert && !(t.cond.subject.type === 'demo' && this.nodeAway(t.cond.subject.node_id)) && !this.saidByACrash(t)) this.fire(t, Date.now());
     }, Math.min(due - now, LONGEST_TIMER_MS));
     t.pending.unref();
   }
@@ -393,6 +394,12 @@ export class AlertEngine extends EventEmitter<{ updated: [Alert]; notify: [Notif
       else this.tell(t, 'repeat', Date.now());
     }, Math.min(t.rule.repeat_s * 1000, LONGEST_TIMER_MS));
     t.repeat.unref();
+  }
+
+  /** An expected demo that crashed is down too: its crash alert says it all. */
+  private saidByACrash(t: Tracked): boolean {
+    if (t.rule.kind !== 'demo_down') return false;
+    return [...this.tracked.values()].some((o) => o.rule.kind === 'demo_crashed' && o.cond.key === t.cond.key && o.alert !== undefined);
   }
 
   /** Muted by a mute or maintenance window. */

@@ -81,6 +81,20 @@ describe('alert engine', () => {
     agent.close();
   });
 
+  it('an expected demo that crashed is told as crashed, not also as down', async () => {
+    await patchRule('demo_down', { for_s: 0 });
+    const { id, agent } = await node('pi-expected');
+    demoState(agent, [run('organ', 1, true)]);
+    const demo = await waitFor(async () => (await server.api('GET', `/api/v1/demos?node=${id}`)).json<{ demos: { id: string }[] }>().demos[0]);
+    expect((await server.api('PATCH', `/api/v1/demos/${demo.id}`, { expected: true })).statusCode).toBe(200);
+    demoState(agent, [run('organ', 1, false)]);
+    await waitMessage('pi-expected', (m) => m.event === 'firing');
+    await new Promise((r) => setTimeout(r, 800));
+    expect(messages('pi-expected').flatMap((m) => webhook(m).alerts.map((a) => a.rule.kind))).toEqual(['demo_crashed']);
+    await patchRule('demo_down', { for_s: 30 });
+    agent.close();
+  });
+
   it('groups demos dying together into one message per channel', async () => {
     const { agent } = await node('pi-hall-3');
     demoState(agent, [run('a', 1, true), run('b', 1, true), run('c', 1, true)]);
