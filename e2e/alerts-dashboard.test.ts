@@ -84,8 +84,11 @@ describe.skipIf(skip)('alerts page in Chromium', () => {
     await waitFor(async () => told('kiosk'), 5000, 'the kiosk crash was sent');
     await new Promise((r) => setTimeout(r, 500));
     expect(told('projector')).toBe(false);
-    // Unmuted from the node page again.
+    // Acknowledged and unmuted from the node page.
     await page.goto(`${server.baseUrl}/nodes/${nodeId}`);
+    await expect.poll(() => page.getByTestId('firing-here').locator('a').textContent()).toBe('⚠ 2 alerts firing');
+    await page.getByTestId('firing-here').getByRole('button', { name: 'Acknowledge' }).click();
+    await expect.poll(async () => (await call(api.GET('/api/v1/alerts', { params: { query: { state: 'firing' } } }))).alerts.every((a) => a.acked_by === 'admin')).toBe(true);
     await page.getByRole('button', { name: 'Unmute' }).click();
     await expect.poll(async () => (await call(api.GET('/api/v1/alert-mutes'))).mutes.length).toBe(0);
   });

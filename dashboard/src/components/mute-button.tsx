@@ -1,7 +1,10 @@
 import { useEffect, useState } from 'preact/hooks';
-import type { AlertMute } from '@dvic/protocol/shared';
+import type { Alert, AlertMute } from '@dvic/protocol/shared';
 import { api, call, errorText } from '../api/client.js';
 import { clockTime } from '../format.js';
+import { onLink } from '../router.js';
+import { firingAlerts } from '../state/alerts-store.js';
+import { useAlerts } from '../state/use-alerts.js';
 
 /** What a mute silences: a node (id), a demo (name, on a node), a device (id). */
 export interface MuteTarget {
@@ -14,6 +17,24 @@ const DURATIONS = [['3600', '1 hour'], ['14400', '4 hours'], ['86400', '1 day'],
 
 const covers = (m: AlertMute, t: MuteTarget) =>
   (m.node_id ?? undefined) === t.node && (m.demo ?? undefined) === t.demo && (m.device_id ?? undefined) === t.device && m.rule_id === null && m.starts_at <= Date.now();
+
+const about = (a: Alert, t: MuteTarget) => (t.device ? a.subject.device_id === t.device
+  : a.subject.node_id === t.node && (t.demo === undefined || a.subject.demo === t.demo));
+
+/** The alerts firing about a node, demo or device, and a button acknowledging those nobody has. */
+function FiringHere({ target }: { target: MuteTarget }) {
+  const alerts = useAlerts();
+  const here = firingAlerts(alerts).filter((a) => about(a, target));
+  const open = here.filter((a) => a.acked_at === null);
+  if (!here.length) return null;
+  const ack = () => Promise.all(open.map((a) => call(api.POST('/api/v1/alerts/{id}/ack', { params: { path: { id: a.id } }, body: {} })))).catch(() => undefined);
+  return (
+    <span class="firing-here" data-testid="firing-here">
+      <a href="/alerts" onClick={(e) => onLink(e, '/alerts')}>⚠ {here.length} alert{here.length > 1 ? 's' : ''} firing</a>
+      {open.length > 0 && <button type="button" onClick={ack}>Acknowledge</button>}
+    </span>
+  );
+}
 
 /** "Mute alerts" for a while on a node, demo or device page; while muted, until when and "Unmute". */
 export function MuteButton({ target, what }: { target: MuteTarget; what: string }) {
@@ -30,6 +51,7 @@ export function MuteButton({ target, what }: { target: MuteTarget; what: string 
     .then(() => setMute(null)).catch((e) => setError(errorText(e, 'could not unmute')));
   return (
     <span class="mute" data-testid="mute">
+      <FiringHere target={target} />
       {mute
         ? <><span class="muted" data-testid="muted-until">🔕 alerts muted until {clockTime(mute.ends_at)}</span> <button type="button" onClick={() => end(mute.id)}>Unmute</button></>
         : <>
