@@ -336,8 +336,8 @@ export class AlertEngine extends EventEmitter<{ updated: [Alert]; notify: [Notif
       this.resolvedSinceTrim = 0;
       this.deferred.run('alerts-trim', () => this.repository.trimResolved());
     }
-    // Whoever heard it fire hears it end; a muted alert ends as quietly as it began.
-    if (alert.notified_at !== null) this.emit('notify', { kind: 'resolved', alert, rule: t.rule, key: t.cond.key });
+    // Whoever heard it fire hears it end; a muted alert (or one that ends under a mute) ends quietly.
+    if (alert.notified_at !== null && !this.isMuted(t.rule, t.cond, now)) this.emit('notify', { kind: 'resolved', alert, rule: t.rule, key: t.cond.key });
   }
 
   private startFlapping(t: Tracked, now: number): void {
