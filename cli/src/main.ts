@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { ApiError } from '@dvic/client';
 import { apiErrorText } from './api-error-text.js';
+import { alerts } from './commands/alerts.js';
 import { demos } from './commands/demos.js';
 import { devices } from './commands/devices.js';
 import { exec } from './commands/exec.js';
@@ -30,6 +31,7 @@ const COMMANDS: Record<string, { run: Command; summary: string }> = {
   passwd: { run: passwd, summary: 'change your own password' },
   artifacts: { run: artifacts, summary: 'files kept for deploys: list, upload, delete' },
   deploy: { run: deploy, summary: 'deploy an artifact to nodes with per-node progress; status, rollback, cancel' },
+  alerts: { run: alerts, summary: 'alerts firing and past: list, ack, mute, mutes, unmute' },
 };
 
 const HELP = `usage: dvic <command> [options]   (dvic <command> --help for its options)

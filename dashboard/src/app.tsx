@@ -5,6 +5,8 @@ import { api, call, onUnauthorized } from './api/client.js';
 import { Banners } from './components/banners.js';
 import { navigate, onLink, usePath } from './router.js';
 import { NodesContext, useLiveNodes } from './state/use-live.js';
+import { AlertBadge } from './components/alert-badge.js';
+import { Alerts } from './views/alerts.js';
 import { Audit } from './views/audit.js';
 import { Commands } from './views/commands.js';
 import { Devices } from './views/devices.js';
@@ -67,6 +69,7 @@ export function App() {
           : path === '/deploy' ? <Deploy />
           : path === '/compare' ? <MetricsCompare />
           : path === '/audit' ? <Audit />
+          : path === '/alerts' ? <Alerts />
           : path === '/users' ? <Users me={auth.user} />
           : <Overview />}
       </Shell>
@@ -74,7 +77,7 @@ export function App() {
   );
 }
 
-const LINKS = [['/', 'Nodes'], ['/demos', 'Demos'], ['/devices', 'Devices'], ['/logs', 'Logs'], ['/commands', 'Commands'], ['/deploy', 'Deploy'], ['/compare', 'Compare'], ['/audit', 'Audit'], ['/users', 'Users'], ['/wall', 'Wall']] as const;
+const LINKS = [['/', 'Nodes'], ['/demos', 'Demos'], ['/devices', 'Devices'], ['/logs', 'Logs'], ['/commands', 'Commands'], ['/deploy', 'Deploy'], ['/compare', 'Compare'], ['/audit', 'Audit'], ['/users', 'Users'], ['/wall', 'Wall'], ['/alerts', 'Alerts']] as const;
 
 function Shell({ user, onSignOut, children }: { user: UserView; onSignOut: () => void; children: ComponentChildren }) {
   const path = usePath();
@@ -84,7 +87,7 @@ function Shell({ user, onSignOut, children }: { user: UserView; onSignOut: () =>
         <a class="brand" href="/" onClick={(e) => onLink(e, '/')}>DVIC Demo Monitor</a>
         <nav aria-label="Main">
           {LINKS.map(([href, label]) => (
-            <a key={href} href={href} aria-current={path === href ? 'page' : undefined} onClick={(e) => onLink(e, href)}>{label}</a>
+            <a key={href} href={href} aria-current={path === href ? 'page' : undefined} onClick={(e) => onLink(e, href)}>{label}{href === '/alerts' && <AlertBadge />}</a>
           ))}
         </nav>
         <span class="spacer" />

@@ -8,6 +8,7 @@ import { MAX_FRAME_BYTES } from '@dvic/protocol';
 import type { ServerConfig } from './config.js';
 import { errorHandler } from './errors.js';
 import { agentHubPlugin } from './plugins/agent-hub.js';
+import { alertsPlugin } from './plugins/alerts.js';
 import { auditPlugin } from './plugins/audit.js';
 import { authPlugin } from './plugins/auth.js';
 import { commandsPlugin } from './plugins/commands.js';
@@ -109,6 +110,7 @@ export async function buildApp(
   await app.register(tunnelsPlugin);
   await app.register(enrollmentsPlugin);
   await app.register(deploymentsPlugin);
+  await app.register(alertsPlugin);
   await app.register(liveHubPlugin);
   await app.register(prometheusPlugin);
 

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { DEFAULT_ALERT_POLICY, type AlertPolicy } from './alerts/alert-policy.js';
 import { DEFAULT_POLICY, type DemoPolicy } from './live/demo-state.js';
 import { isTimeZone } from './live/lab-schedule.js';
 
@@ -69,6 +70,8 @@ export interface ServerConfig {
   deployReconnectWaitMs: number;
   /** How demos are judged: lab time zone, restart window, crash loop, forgetting (demos issue). */
   demoPolicy: DemoPolicy;
+  /** Alert grouping, flapping and delivery retries (alerts issue, docs/alerts.md). */
+  alertPolicy: AlertPolicy;
 }
 
 export class ConfigError extends Error {}
@@ -112,6 +115,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     deployMaxParallel: integer(env, 'DVIC_DEPLOY_MAX_PARALLEL', 4, 1, 1000),
     deployReconnectWaitMs: number(env, 'DVIC_DEPLOY_RECONNECT_WAIT_S', 300, 1, 86_400) * 1000,
     demoPolicy: demoPolicy(env),
+    alertPolicy: alertPolicy(env),
   };
 }
 
@@ -130,6 +134,20 @@ function demoPolicy(env: NodeJS.ProcessEnv): DemoPolicy {
     crashLoopRestarts: integer(env, 'DVIC_CRASH_LOOP_RESTARTS', 5, 1, 1_000_000),
     crashLoopWindowMs: number(env, 'DVIC_CRASH_LOOP_MINUTES', 10, 0.01, 10_080) * 60_000,
     forgetAfterMs: number(env, 'DVIC_DEMO_FORGET_DAYS', 7, 0.00001, 36_500) * 86_400_000,
+  };
+}
+
+function alertPolicy(env: NodeJS.ProcessEnv): AlertPolicy {
+  const d = DEFAULT_ALERT_POLICY;
+  return {
+    groupWaitMs: integer(env, 'DVIC_ALERT_GROUP_WAIT_MS', d.groupWaitMs, 0, 600_000),
+    groupWindowMs: number(env, 'DVIC_ALERT_GROUP_WINDOW_S', d.groupWindowMs / 1000, 0, 3600) * 1000,
+    flapChanges: integer(env, 'DVIC_ALERT_FLAP_CHANGES', d.flapChanges, 2, 1000),
+    flapWindowMs: number(env, 'DVIC_ALERT_FLAP_WINDOW_S', d.flapWindowMs / 1000, 1, 86_400) * 1000,
+    flapStableMs: number(env, 'DVIC_ALERT_FLAP_STABLE_S', d.flapStableMs / 1000, 0.1, 86_400) * 1000,
+    deliveryAttempts: integer(env, 'DVIC_ALERT_DELIVERY_ATTEMPTS', d.deliveryAttempts, 1, 20),
+    retryBaseMs: integer(env, 'DVIC_ALERT_RETRY_BASE_MS', d.retryBaseMs, 1, 3_600_000),
+    deliveryTimeoutMs: integer(env, 'DVIC_ALERT_DELIVERY_TIMEOUT_MS', d.deliveryTimeoutMs, 100, 120_000),
   };
 }
 

@@ -10,6 +10,7 @@ import { navigate, onLink } from '../router.js';
 import { applyLogBatches, mergeRecords, resumeAfter } from '../state/logs-state.js';
 import { useLiveMessages, useNodes } from '../state/use-live.js';
 import { useNow } from './overview.js';
+import { MuteButton } from '../components/mute-button.js';
 
 const DAYS: DemoSchedule['days'] = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
 const TAIL_LINES = 100;
@@ -45,6 +46,7 @@ export function DemoPage({ demoId }: { demoId: string }) {
         <DemoStateBadge demo={demo} now={now} />
         <span>on <a href={`/nodes/${demo.node_id}`} onClick={(e) => onLink(e, `/nodes/${demo.node_id}`)}>{node?.name ?? demo.node_id}</a></span>
         <span class="spacer" />
+        <MuteButton target={{ node: demo.node_id, demo: demo.name }} what={demo.name} />
         <a class="button" href={`/logs?node=${demo.node_id}&demo=${encodeURIComponent(demo.name)}`} onClick={(e) => onLink(e, `/logs?node=${demo.node_id}&demo=${encodeURIComponent(demo.name)}`)}>All its logs</a>
         {!running && <ForgetButton demo={demo} />}
       </div>

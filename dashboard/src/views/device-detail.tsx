@@ -9,6 +9,7 @@ import { navigate, onLink } from '../router.js';
 import { useLiveMessages } from '../state/use-live.js';
 import { DeviceUrls } from './device-urls.js';
 import { useNow } from './overview.js';
+import { MuteButton } from '../components/mute-button.js';
 
 const PINGS = 120;
 const LIVE_TYPES: ('device.status' | 'devices.seen' | 'device.updated')[] = ['device.status', 'devices.seen', 'device.updated'];
@@ -58,6 +59,7 @@ export function DeviceDetail({ deviceId }: { deviceId: string }) {
         {device.status === 'paused' ? <button type="button" onClick={() => act('resume')}>Resume</button> : <button type="button" onClick={() => act('pause')}>Pause</button>}
         <button type="button" onClick={newToken}>New token</button>
         <button type="button" class="danger" onClick={remove}>Remove</button>
+        <MuteButton target={{ device: device.id }} what={device.name} />
       </p>
       {device.last_message && <p>Last message: <q>{device.last_message}</q></p>}
       <h2>Pings</h2>

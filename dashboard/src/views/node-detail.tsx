@@ -10,6 +10,7 @@ import { useNodes } from '../state/use-live.js';
 import { AgentHealth } from './agent-health.js';
 import { NodeMetrics } from './node-metrics.js';
 import { useNow } from './overview.js';
+import { MuteButton } from '../components/mute-button.js';
 
 /** The page of one node; its address takes an id, a name or an id prefix, which the server resolves. */
 export function NodeDetail({ nodeId: ref }: { nodeId: string }) {
@@ -35,6 +36,7 @@ export function NodeDetail({ nodeId: ref }: { nodeId: string }) {
         <h1 id="node-title">{node.name}</h1>
         <StatusBadge status={node.status} since={node.status_since} now={now} />
         <span class="spacer" />
+        <MuteButton target={{ node: node.id }} what={node.name} />
         <a class="button" href={`/logs?node=${node.id}`} onClick={(e) => onLink(e, `/logs?node=${node.id}`)}>Logs</a>
         <a class="button" href={`/commands?node=${node.id}`} onClick={(e) => onLink(e, `/commands?node=${node.id}`)}>Run a command</a>
         <a class="button primary" href={`/nodes/${node.id}/terminal`} onClick={(e) => onLink(e, `/nodes/${node.id}/terminal`)}>Open a terminal</a>

@@ -329,6 +329,689 @@ export const schemas = [
   },
   {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://dvic.devinci.fr/protocol/v1/api/alert-delivery.json",
+    "title": "AlertDelivery",
+    "description": "One message to one channel and how it went: the status code or error of its last attempt, retried with backoff.",
+    "type": "object",
+    "additionalProperties": false,
+    "required": [
+      "id",
+      "channel_id",
+      "kind",
+      "alert_ids",
+      "title",
+      "status",
+      "status_code",
+      "error",
+      "attempts",
+      "created_at",
+      "updated_at",
+      "next_attempt_at"
+    ],
+    "properties": {
+      "id": {
+        "$ref": "../common.json#/$defs/uuid"
+      },
+      "channel_id": {
+        "$ref": "../common.json#/$defs/uuid"
+      },
+      "kind": {
+        "enum": [
+          "firing",
+          "resolved",
+          "repeat",
+          "flapping",
+          "test"
+        ]
+      },
+      "alert_ids": {
+        "type": "array",
+        "items": {
+          "$ref": "../common.json#/$defs/uuid"
+        }
+      },
+      "title": {
+        "type": "string"
+      },
+      "status": {
+        "enum": [
+          "pending",
+          "sent",
+          "failed"
+        ],
+        "description": "pending: being sent or waiting for a retry; failed: gave up."
+      },
+      "status_code": {
+        "type": [
+          "integer",
+          "null"
+        ]
+      },
+      "error": {
+        "type": [
+          "string",
+          "null"
+        ]
+      },
+      "attempts": {
+        "type": "integer",
+        "minimum": 0
+      },
+      "created_at": {
+        "$ref": "../common.json#/$defs/epochMs"
+      },
+      "updated_at": {
+        "$ref": "../common.json#/$defs/epochMs"
+      },
+      "next_attempt_at": {
+        "anyOf": [
+          {
+            "$ref": "../common.json#/$defs/epochMs"
+          },
+          {
+            "type": "null"
+          }
+        ]
+      }
+    }
+  },
+  {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://dvic.devinci.fr/protocol/v1/api/alert-mute.json",
+    "title": "AlertMute",
+    "description": "A mute or maintenance window: alerts of the node, demo, device or rule it names are not notified between starts_at and ends_at.",
+    "type": "object",
+    "additionalProperties": false,
+    "required": [
+      "id",
+      "node_id",
+      "demo",
+      "device_id",
+      "rule_id",
+      "starts_at",
+      "ends_at",
+      "reason",
+      "created_by",
+      "created_at"
+    ],
+    "properties": {
+      "id": {
+        "$ref": "../common.json#/$defs/uuid"
+      },
+      "node_id": {
+        "anyOf": [
+          {
+            "$ref": "../common.json#/$defs/uuid"
+          },
+          {
+            "type": "null"
+          }
+        ]
+      },
+      "demo": {
+        "type": [
+          "string",
+          "null"
+        ],
+        "description": "A demo name (with node_id: that node's demo only)."
+      },
+      "device_id": {
+        "anyOf": [
+          {
+            "$ref": "../common.json#/$defs/uuid"
+          },
+          {
+            "type": "null"
+          }
+        ]
+      },
+      "rule_id": {
+        "anyOf": [
+          {
+            "$ref": "../common.json#/$defs/uuid"
+          },
+          {
+            "type": "null"
+          }
+        ]
+      },
+      "starts_at": {
+        "$ref": "../common.json#/$defs/epochMs"
+      },
+      "ends_at": {
+        "$ref": "../common.json#/$defs/epochMs"
+      },
+      "reason": {
+        "type": [
+          "string",
+          "null"
+        ],
+        "maxLength": 512
+      },
+      "created_by": {
+        "type": [
+          "string",
+          "null"
+        ]
+      },
+      "created_at": {
+        "$ref": "../common.json#/$defs/epochMs"
+      }
+    }
+  },
+  {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://dvic.devinci.fr/protocol/v1/api/alert-rule-scope.json",
+    "title": "AlertRuleScope",
+    "description": "Which nodes, demos or devices a rule watches; an empty scope watches everything.",
+    "type": "object",
+    "additionalProperties": false,
+    "required": [],
+    "properties": {
+      "node": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 64,
+        "description": "Only this node (id)."
+      },
+      "labels": {
+        "type": "object",
+        "maxProperties": 16,
+        "additionalProperties": {
+          "type": "string",
+          "maxLength": 256
+        },
+        "propertyNames": {
+          "maxLength": 64
+        },
+        "description": "Only nodes (or devices) with all these labels."
+      },
+      "demo": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 128,
+        "description": "Only demos whose name matches this pattern (* and ? wildcards)."
+      }
+    }
+  },
+  {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://dvic.devinci.fr/protocol/v1/api/alert-rule.json",
+    "title": "AlertRule",
+    "description": "An alert rule: what is watched (kind, scope), when it fires (threshold held for for_s), how loud (severity) and whom it tells (channels).",
+    "type": "object",
+    "additionalProperties": false,
+    "required": [
+      "id",
+      "name",
+      "kind",
+      "threshold",
+      "for_s",
+      "scope",
+      "severity",
+      "enabled",
+      "repeat_s",
+      "channels",
+      "builtin",
+      "created_at"
+    ],
+    "properties": {
+      "id": {
+        "$ref": "../common.json#/$defs/uuid"
+      },
+      "name": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 128
+      },
+      "kind": {
+        "enum": [
+          "node_offline",
+          "demo_crashed",
+          "demo_down",
+          "demo_silent",
+          "device_down",
+          "device_late",
+          "log_errors",
+          "disk_used",
+          "memory_available",
+          "temperature",
+          "agent_version"
+        ],
+        "description": "node_offline; demo_crashed (its process ended without a clean close); demo_down (an expected demo not running); demo_silent (no line for threshold s); device_down; device_late; log_errors (ERROR/FATAL lines per minute over threshold); disk_used (% of a filesystem); memory_available (% under threshold); temperature (°C over threshold); agent_version (older than the server's agent)."
+      },
+      "threshold": {
+        "type": [
+          "number",
+          "null"
+        ],
+        "description": "The kind's number (%, °C, lines per minute, seconds); null for kinds without one."
+      },
+      "for_s": {
+        "type": "integer",
+        "minimum": 0,
+        "maximum": 604800,
+        "description": "How long the condition must hold before the alert fires."
+      },
+      "scope": {
+        "$ref": "alert-rule-scope.json"
+      },
+      "severity": {
+        "enum": [
+          "info",
+          "warning",
+          "critical"
+        ]
+      },
+      "enabled": {
+        "type": "boolean"
+      },
+      "repeat_s": {
+        "type": [
+          "integer",
+          "null"
+        ],
+        "minimum": 1,
+        "maximum": 604800,
+        "description": "Notify again this often while firing and not acknowledged; null: never."
+      },
+      "channels": {
+        "anyOf": [
+          {
+            "type": "array",
+            "maxItems": 64,
+            "items": {
+              "$ref": "../common.json#/$defs/uuid"
+            }
+          },
+          {
+            "type": "null"
+          }
+        ],
+        "description": "The channels it notifies; null: every channel (a channel added later included)."
+      },
+      "builtin": {
+        "type": "boolean",
+        "description": "One of the default rules of a fresh install."
+      },
+      "created_at": {
+        "$ref": "../common.json#/$defs/epochMs"
+      }
+    }
+  },
+  {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://dvic.devinci.fr/protocol/v1/api/alert-subject.json",
+    "title": "AlertSubject",
+    "description": "What the alert is about.",
+    "type": "object",
+    "additionalProperties": false,
+    "required": [
+      "type",
+      "node_id",
+      "node_name",
+      "demo",
+      "device_id",
+      "device_name"
+    ],
+    "properties": {
+      "type": {
+        "enum": [
+          "node",
+          "demo",
+          "device"
+        ]
+      },
+      "node_id": {
+        "anyOf": [
+          {
+            "$ref": "../common.json#/$defs/uuid"
+          },
+          {
+            "type": "null"
+          }
+        ]
+      },
+      "node_name": {
+        "type": [
+          "string",
+          "null"
+        ]
+      },
+      "demo": {
+        "type": [
+          "string",
+          "null"
+        ]
+      },
+      "device_id": {
+        "anyOf": [
+          {
+            "$ref": "../common.json#/$defs/uuid"
+          },
+          {
+            "type": "null"
+          }
+        ]
+      },
+      "device_name": {
+        "type": [
+          "string",
+          "null"
+        ]
+      }
+    }
+  },
+  {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://dvic.devinci.fr/protocol/v1/api/alert-webhook.json",
+    "title": "AlertWebhook",
+    "description": "The JSON body a generic webhook channel receives (POST, Content-Type application/json). With a secret, X-DVIC-Timestamp (ms) and X-DVIC-Signature: sha256=HMAC-SHA256(secret, timestamp + \".\" + body) in hex.",
+    "type": "object",
+    "additionalProperties": false,
+    "required": [
+      "version",
+      "event",
+      "title",
+      "text",
+      "alerts",
+      "sent_at"
+    ],
+    "properties": {
+      "version": {
+        "const": 1
+      },
+      "event": {
+        "enum": [
+          "firing",
+          "resolved",
+          "repeat",
+          "flapping",
+          "test"
+        ]
+      },
+      "title": {
+        "type": "string",
+        "description": "One line, e.g. \"3 demos crashed on pi-hall-3\"."
+      },
+      "text": {
+        "type": "string",
+        "description": "The message as chat channels get it."
+      },
+      "alerts": {
+        "type": "array",
+        "items": {
+          "type": "object",
+          "additionalProperties": false,
+          "required": [
+            "id",
+            "rule",
+            "state",
+            "severity",
+            "node",
+            "demo",
+            "device",
+            "summary",
+            "value",
+            "last_lines",
+            "started_at",
+            "resolved_at",
+            "duration_s"
+          ],
+          "properties": {
+            "id": {
+              "$ref": "../common.json#/$defs/uuid"
+            },
+            "rule": {
+              "type": "object",
+              "additionalProperties": false,
+              "required": [
+                "id",
+                "name",
+                "kind"
+              ],
+              "properties": {
+                "id": {
+                  "$ref": "../common.json#/$defs/uuid"
+                },
+                "name": {
+                  "type": "string"
+                },
+                "kind": {
+                  "type": "string"
+                }
+              }
+            },
+            "state": {
+              "enum": [
+                "firing",
+                "resolved"
+              ]
+            },
+            "severity": {
+              "enum": [
+                "info",
+                "warning",
+                "critical"
+              ]
+            },
+            "node": {
+              "anyOf": [
+                {
+                  "type": "object",
+                  "additionalProperties": false,
+                  "required": [
+                    "id",
+                    "name"
+                  ],
+                  "properties": {
+                    "id": {
+                      "$ref": "../common.json#/$defs/uuid"
+                    },
+                    "name": {
+                      "type": "string"
+                    }
+                  }
+                },
+                {
+                  "type": "null"
+                }
+              ]
+            },
+            "demo": {
+              "type": [
+                "string",
+                "null"
+              ]
+            },
+            "device": {
+              "anyOf": [
+                {
+                  "type": "object",
+                  "additionalProperties": false,
+                  "required": [
+                    "id",
+                    "name"
+                  ],
+                  "properties": {
+                    "id": {
+                      "$ref": "../common.json#/$defs/uuid"
+                    },
+                    "name": {
+                      "type": "string"
+                    }
+                  }
+                },
+                {
+                  "type": "null"
+                }
+              ]
+            },
+            "summary": {
+              "type": "string"
+            },
+            "value": {
+              "type": [
+                "number",
+                "null"
+              ]
+            },
+            "last_lines": {
+              "type": "array",
+              "items": {
+                "type": "string"
+              }
+            },
+            "started_at": {
+              "$ref": "../common.json#/$defs/epochMs"
+            },
+            "resolved_at": {
+              "anyOf": [
+                {
+                  "$ref": "../common.json#/$defs/epochMs"
+                },
+                {
+                  "type": "null"
+                }
+              ]
+            },
+            "duration_s": {
+              "type": "integer",
+              "minimum": 0,
+              "description": "How long it has been firing (resolved: how long it lasted)."
+            }
+          }
+        }
+      },
+      "sent_at": {
+        "$ref": "../common.json#/$defs/epochMs"
+      }
+    }
+  },
+  {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://dvic.devinci.fr/protocol/v1/api/alert.json",
+    "title": "Alert",
+    "description": "One alert: a rule's condition held on one node, demo or device; firing until the condition ends (resolved).",
+    "type": "object",
+    "additionalProperties": false,
+    "required": [
+      "id",
+      "rule_id",
+      "rule_name",
+      "kind",
+      "severity",
+      "subject",
+      "state",
+      "summary",
+      "value",
+      "last_lines",
+      "started_at",
+      "resolved_at",
+      "flapping",
+      "muted",
+      "acked_at",
+      "acked_by",
+      "notified_at"
+    ],
+    "properties": {
+      "id": {
+        "$ref": "../common.json#/$defs/uuid"
+      },
+      "rule_id": {
+        "$ref": "../common.json#/$defs/uuid"
+      },
+      "rule_name": {
+        "type": "string"
+      },
+      "kind": {
+        "$ref": "alert-rule.json#/properties/kind"
+      },
+      "severity": {
+        "enum": [
+          "info",
+          "warning",
+          "critical"
+        ]
+      },
+      "subject": {
+        "$ref": "alert-subject.json"
+      },
+      "state": {
+        "enum": [
+          "firing",
+          "resolved"
+        ]
+      },
+      "summary": {
+        "type": "string",
+        "description": "One line for people, e.g. \"kiosk crashed on pi-hall-3\"."
+      },
+      "value": {
+        "type": [
+          "number",
+          "null"
+        ],
+        "description": "The measured value when it fired (%, °C, lines per minute)."
+      },
+      "last_lines": {
+        "type": "array",
+        "items": {
+          "type": "string"
+        },
+        "description": "The demo's last log lines when it fired, oldest first (at most 10; demo alerts)."
+      },
+      "started_at": {
+        "$ref": "../common.json#/$defs/epochMs"
+      },
+      "resolved_at": {
+        "anyOf": [
+          {
+            "$ref": "../common.json#/$defs/epochMs"
+          },
+          {
+            "type": "null"
+          }
+        ]
+      },
+      "flapping": {
+        "type": "boolean",
+        "description": "Changing state too often: told once, then quiet until stable."
+      },
+      "muted": {
+        "type": "boolean",
+        "description": "Under a mute or maintenance window (or its node is offline): not notified."
+      },
+      "acked_at": {
+        "anyOf": [
+          {
+            "$ref": "../common.json#/$defs/epochMs"
+          },
+          {
+            "type": "null"
+          }
+        ]
+      },
+      "acked_by": {
+        "type": [
+          "string",
+          "null"
+        ]
+      },
+      "notified_at": {
+        "anyOf": [
+          {
+            "$ref": "../common.json#/$defs/epochMs"
+          },
+          {
+            "type": "null"
+          }
+        ]
+      }
+    }
+  },
+  {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
     "$id": "https://dvic.devinci.fr/protocol/v1/api/artifact.json",
     "title": "ArtifactView",
     "description": "A file stored by the server for deploys (POST /api/v1/artifacts): its size and sha256 are computed by the server while it streams to disk.",
@@ -443,6 +1126,145 @@ export const schemas = [
         ],
         "description": "What was asked and what happened; bounded in size (long values are cut).",
         "additionalProperties": true
+      }
+    }
+  },
+  {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://dvic.devinci.fr/protocol/v1/api/channel-email.json",
+    "title": "ChannelEmail",
+    "description": "SMTP settings of an email channel (the password is set apart and never answered).",
+    "type": "object",
+    "additionalProperties": false,
+    "required": [
+      "host",
+      "port",
+      "secure",
+      "user",
+      "from",
+      "to"
+    ],
+    "properties": {
+      "host": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 253
+      },
+      "port": {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 65535
+      },
+      "secure": {
+        "type": "boolean",
+        "description": "TLS from the start (port 465); else STARTTLS when offered."
+      },
+      "user": {
+        "type": [
+          "string",
+          "null"
+        ],
+        "maxLength": 256
+      },
+      "from": {
+        "type": "string",
+        "minLength": 3,
+        "maxLength": 256
+      },
+      "to": {
+        "type": "array",
+        "maxItems": 32,
+        "items": {
+          "type": "string",
+          "minLength": 3,
+          "maxLength": 256
+        },
+        "description": "Recipients (at least one)."
+      }
+    }
+  },
+  {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://dvic.devinci.fr/protocol/v1/api/channel.json",
+    "title": "Channel",
+    "description": "Where alerts are sent. Secrets (HMAC secret, bot token, SMTP password) are never answered, only whether they are set.",
+    "type": "object",
+    "additionalProperties": false,
+    "required": [
+      "id",
+      "type",
+      "name",
+      "url",
+      "enabled",
+      "has_secret",
+      "chat_id",
+      "email",
+      "created_at",
+      "last_delivery"
+    ],
+    "properties": {
+      "id": {
+        "$ref": "../common.json#/$defs/uuid"
+      },
+      "type": {
+        "enum": [
+          "webhook",
+          "discord",
+          "slack",
+          "ntfy",
+          "telegram",
+          "teams",
+          "email"
+        ]
+      },
+      "name": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 128
+      },
+      "url": {
+        "type": [
+          "string",
+          "null"
+        ],
+        "description": "webhook, discord, slack, teams: the webhook URL; ntfy: the topic URL; telegram: the Bot API base (default https://api.telegram.org)."
+      },
+      "enabled": {
+        "type": "boolean"
+      },
+      "has_secret": {
+        "type": "boolean",
+        "description": "webhook: signs with HMAC; telegram: bot token set; email: SMTP password set."
+      },
+      "chat_id": {
+        "type": [
+          "string",
+          "null"
+        ],
+        "description": "telegram: the chat to write to."
+      },
+      "email": {
+        "anyOf": [
+          {
+            "$ref": "channel-email.json"
+          },
+          {
+            "type": "null"
+          }
+        ]
+      },
+      "created_at": {
+        "$ref": "../common.json#/$defs/epochMs"
+      },
+      "last_delivery": {
+        "anyOf": [
+          {
+            "$ref": "alert-delivery.json"
+          },
+          {
+            "type": "null"
+          }
+        ]
       }
     }
   },
@@ -2507,6 +3329,37 @@ export const schemas = [
       "body": {
         "type": "object",
         "additionalProperties": true
+      }
+    }
+  },
+  {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://dvic.devinci.fr/protocol/v1/live/alert.updated.json",
+    "title": "Alert changed",
+    "description": "An alert fired, resolved, was acknowledged or muted, or began or stopped flapping.",
+    "x-direction": "server-to-client",
+    "type": "object",
+    "required": [
+      "type",
+      "data"
+    ],
+    "properties": {
+      "type": {
+        "const": "alert.updated"
+      },
+      "id": {
+        "$ref": "../common.json#/$defs/messageId"
+      },
+      "data": {
+        "type": "object",
+        "required": [
+          "alert"
+        ],
+        "properties": {
+          "alert": {
+            "$ref": "../api/alert.json"
+          }
+        }
       }
     }
   },
@@ -5303,6 +6156,7 @@ export const messageTable = {
 } as const;
 
 export const liveTable = {
+  'alert.updated': { id: 'https://dvic.devinci.fr/protocol/v1/live/alert.updated.json', direction: 'server-to-client' },
   'command.output': { id: 'https://dvic.devinci.fr/protocol/v1/live/command.output.json', direction: 'server-to-client' },
   'command.updated': { id: 'https://dvic.devinci.fr/protocol/v1/live/command.updated.json', direction: 'server-to-client' },
   'commands.subscribe': { id: 'https://dvic.devinci.fr/protocol/v1/live/commands.subscribe.json', direction: 'client-to-server' },

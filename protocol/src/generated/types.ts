@@ -51,6 +51,262 @@ export interface AgentConfigFile {
 }
 
 /**
+ * One message to one channel and how it went: the status code or error of its last attempt, retried with backoff.
+ */
+
+export interface AlertDelivery {
+  id: string;
+  channel_id: string;
+  kind: "firing" | "resolved" | "repeat" | "flapping" | "test";
+  alert_ids: string[];
+  title: string;
+  /**
+   * pending: being sent or waiting for a retry; failed: gave up.
+   */
+  status: "pending" | "sent" | "failed";
+  status_code: number | null;
+  error: string | null;
+  attempts: number;
+  /**
+   * Milliseconds since the Unix epoch, UTC.
+   */
+  created_at: number;
+  /**
+   * Milliseconds since the Unix epoch, UTC.
+   */
+  updated_at: number;
+  next_attempt_at: number | null;
+}
+
+/**
+ * A mute or maintenance window: alerts of the node, demo, device or rule it names are not notified between starts_at and ends_at.
+ */
+
+export interface AlertMute {
+  id: string;
+  node_id: string | null;
+  /**
+   * A demo name (with node_id: that node's demo only).
+   */
+  demo: string | null;
+  device_id: string | null;
+  rule_id: string | null;
+  /**
+   * Milliseconds since the Unix epoch, UTC.
+   */
+  starts_at: number;
+  /**
+   * Milliseconds since the Unix epoch, UTC.
+   */
+  ends_at: number;
+  reason: string | null;
+  created_by: string | null;
+  /**
+   * Milliseconds since the Unix epoch, UTC.
+   */
+  created_at: number;
+}
+
+/**
+ * Which nodes, demos or devices a rule watches; an empty scope watches everything.
+ */
+
+export interface AlertRuleScope {
+  /**
+   * Only this node (id).
+   */
+  node?: string;
+  /**
+   * Only nodes (or devices) with all these labels.
+   */
+  labels?: {
+    [k: string]: string;
+  };
+  /**
+   * Only demos whose name matches this pattern (* and ? wildcards).
+   */
+  demo?: string;
+}
+
+/**
+ * An alert rule: what is watched (kind, scope), when it fires (threshold held for for_s), how loud (severity) and whom it tells (channels).
+ */
+
+export interface AlertRule {
+  id: string;
+  name: string;
+  /**
+   * node_offline; demo_crashed (its process ended without a clean close); demo_down (an expected demo not running); demo_silent (no line for threshold s); device_down; device_late; log_errors (ERROR/FATAL lines per minute over threshold); disk_used (% of a filesystem); memory_available (% under threshold); temperature (°C over threshold); agent_version (older than the server's agent).
+   */
+  kind:
+    | "node_offline"
+    | "demo_crashed"
+    | "demo_down"
+    | "demo_silent"
+    | "device_down"
+    | "device_late"
+    | "log_errors"
+    | "disk_used"
+    | "memory_available"
+    | "temperature"
+    | "agent_version";
+  /**
+   * The kind's number (%, °C, lines per minute, seconds); null for kinds without one.
+   */
+  threshold: number | null;
+  /**
+   * How long the condition must hold before the alert fires.
+   */
+  for_s: number;
+  scope: AlertRuleScope;
+  severity: "info" | "warning" | "critical";
+  enabled: boolean;
+  /**
+   * Notify again this often while firing and not acknowledged; null: never.
+   */
+  repeat_s: number | null;
+  /**
+   * The channels it notifies; null: every channel (a channel added later included).
+   */
+  channels: string[] | null;
+  /**
+   * One of the default rules of a fresh install.
+   */
+  builtin: boolean;
+  /**
+   * Milliseconds since the Unix epoch, UTC.
+   */
+  created_at: number;
+}
+/**
+ * Which nodes, demos or devices a rule watches; an empty scope watches everything.
+ */
+
+/**
+ * What the alert is about.
+ */
+
+export interface AlertSubject {
+  type: "node" | "demo" | "device";
+  node_id: string | null;
+  node_name: string | null;
+  demo: string | null;
+  device_id: string | null;
+  device_name: string | null;
+}
+
+/**
+ * The JSON body a generic webhook channel receives (POST, Content-Type application/json). With a secret, X-DVIC-Timestamp (ms) and X-DVIC-Signature: sha256=HMAC-SHA256(secret, timestamp + "." + body) in hex.
+ */
+
+export interface AlertWebhook {
+  version: 1;
+  event: "firing" | "resolved" | "repeat" | "flapping" | "test";
+  /**
+   * One line, e.g. "3 demos crashed on pi-hall-3".
+   */
+  title: string;
+  /**
+   * The message as chat channels get it.
+   */
+  text: string;
+  alerts: {
+    id: string;
+    rule: {
+      id: string;
+      name: string;
+      kind: string;
+    };
+    state: "firing" | "resolved";
+    severity: "info" | "warning" | "critical";
+    node: {
+      id: string;
+      name: string;
+    } | null;
+    demo: string | null;
+    device: {
+      id: string;
+      name: string;
+    } | null;
+    summary: string;
+    value: number | null;
+    last_lines: string[];
+    /**
+     * Milliseconds since the Unix epoch, UTC.
+     */
+    started_at: number;
+    resolved_at: number | null;
+    /**
+     * How long it has been firing (resolved: how long it lasted).
+     */
+    duration_s: number;
+  }[];
+  /**
+   * Milliseconds since the Unix epoch, UTC.
+   */
+  sent_at: number;
+}
+
+/**
+ * One alert: a rule's condition held on one node, demo or device; firing until the condition ends (resolved).
+ */
+
+export interface Alert {
+  id: string;
+  rule_id: string;
+  rule_name: string;
+  /**
+   * node_offline; demo_crashed (its process ended without a clean close); demo_down (an expected demo not running); demo_silent (no line for threshold s); device_down; device_late; log_errors (ERROR/FATAL lines per minute over threshold); disk_used (% of a filesystem); memory_available (% under threshold); temperature (°C over threshold); agent_version (older than the server's agent).
+   */
+  kind:
+    | "node_offline"
+    | "demo_crashed"
+    | "demo_down"
+    | "demo_silent"
+    | "device_down"
+    | "device_late"
+    | "log_errors"
+    | "disk_used"
+    | "memory_available"
+    | "temperature"
+    | "agent_version";
+  severity: "info" | "warning" | "critical";
+  subject: AlertSubject;
+  state: "firing" | "resolved";
+  /**
+   * One line for people, e.g. "kiosk crashed on pi-hall-3".
+   */
+  summary: string;
+  /**
+   * The measured value when it fired (%, °C, lines per minute).
+   */
+  value: number | null;
+  /**
+   * The demo's last log lines when it fired, oldest first (at most 10; demo alerts).
+   */
+  last_lines: string[];
+  /**
+   * Milliseconds since the Unix epoch, UTC.
+   */
+  started_at: number;
+  resolved_at: number | null;
+  /**
+   * Changing state too often: told once, then quiet until stable.
+   */
+  flapping: boolean;
+  /**
+   * Under a mute or maintenance window (or its node is offline): not notified.
+   */
+  muted: boolean;
+  acked_at: number | null;
+  acked_by: string | null;
+  notified_at: number | null;
+}
+/**
+ * What the alert is about.
+ */
+
+/**
  * A file stored by the server for deploys (POST /api/v1/artifacts): its size and sha256 are computed by the server while it streams to disk.
  */
 
@@ -94,6 +350,59 @@ export interface AuditEntryView {
     [k: string]: unknown;
   } | null;
 }
+
+/**
+ * SMTP settings of an email channel (the password is set apart and never answered).
+ */
+
+export interface ChannelEmail {
+  host: string;
+  port: number;
+  /**
+   * TLS from the start (port 465); else STARTTLS when offered.
+   */
+  secure: boolean;
+  user: string | null;
+  from: string;
+  /**
+   * Recipients (at least one).
+   *
+   * @maxItems 32
+   */
+  to: string[];
+}
+
+/**
+ * Where alerts are sent. Secrets (HMAC secret, bot token, SMTP password) are never answered, only whether they are set.
+ */
+
+export interface Channel {
+  id: string;
+  type: "webhook" | "discord" | "slack" | "ntfy" | "telegram" | "teams" | "email";
+  name: string;
+  /**
+   * webhook, discord, slack, teams: the webhook URL; ntfy: the topic URL; telegram: the Bot API base (default https://api.telegram.org).
+   */
+  url: string | null;
+  enabled: boolean;
+  /**
+   * webhook: signs with HMAC; telegram: bot token set; email: SMTP password set.
+   */
+  has_secret: boolean;
+  /**
+   * telegram: the chat to write to.
+   */
+  chat_id: string | null;
+  email: ChannelEmail | null;
+  /**
+   * Milliseconds since the Unix epoch, UTC.
+   */
+  created_at: number;
+  last_delivery: AlertDelivery | null;
+}
+/**
+ * SMTP settings of an email channel (the password is set apart and never answered).
+ */
 
 /**
  * A command run on one node, as the server tracks it. stdout and stderr are empty in lists; only roles that may read command output get them.
@@ -1443,6 +1752,24 @@ export interface ReplicaRequest {
 }
 
 /**
+ * An alert fired, resolved, was acknowledged or muted, or began or stopped flapping.
+ */
+
+export interface AlertUpdatedLiveMessage {
+  type: "alert.updated";
+  /**
+   * Correlates a request with its response; chosen by the sender, unique per connection.
+   */
+  id?: string;
+  data: {
+    alert: Alert;
+  };
+}
+/**
+ * One alert: a rule's condition held on one node, demo or device; firing until the condition ends (resolved).
+ */
+
+/**
  * A chunk of stdout or stderr of a followed command, in order.
  */
 
@@ -2588,6 +2915,6 @@ export type AgentToServerMessage = AgentStatusMessage | DemoLogsMessage | DemoSt
 
 export type ServerToAgentMessage = ChallengeMessage | ConfigPushMessage | DeployRequestMessage | ErrorMessage | ExecCancelMessage | ExecRequestMessage | LogsAckMessage | LogsNackMessage | TerminalCloseMessage | TerminalOpenMessage | TerminalResizeMessage | TunnelCloseMessage | TunnelOpenMessage | UpdateRequestMessage | WelcomeMessage;
 
-export type LiveMessage = CommandOutputLiveMessage | CommandUpdatedLiveMessage | DemoRemovedLiveMessage | DemoUpdatedLiveMessage | DeviceRemovedLiveMessage | DeviceStatusLiveMessage | DeviceUpdatedLiveMessage | DevicesSeenLiveMessage | EnrollmentUpdatedLiveMessage | LiveErrorLiveMessage | LogsRecordsLiveMessage | NodeDemosLiveMessage | NodeHardwareLiveMessage | NodeRemovedLiveMessage | NodeStatusLiveMessage | NodeUpdatedLiveMessage | ServerStatusLiveMessage | SnapshotLiveMessage;
+export type LiveMessage = AlertUpdatedLiveMessage | CommandOutputLiveMessage | CommandUpdatedLiveMessage | DemoRemovedLiveMessage | DemoUpdatedLiveMessage | DeviceRemovedLiveMessage | DeviceStatusLiveMessage | DeviceUpdatedLiveMessage | DevicesSeenLiveMessage | EnrollmentUpdatedLiveMessage | LiveErrorLiveMessage | LogsRecordsLiveMessage | NodeDemosLiveMessage | NodeHardwareLiveMessage | NodeRemovedLiveMessage | NodeStatusLiveMessage | NodeUpdatedLiveMessage | ServerStatusLiveMessage | SnapshotLiveMessage;
 
 export type LiveClientMessage = CommandsSubscribeLiveMessage | CommandsUnsubscribeLiveMessage | LogsSubscribeLiveMessage | LogsUnsubscribeLiveMessage;

@@ -1,7 +1,7 @@
 import type { EventEmitter } from 'node:events';
 import type { WebSocket } from 'ws';
 import type { FastifyBaseLogger } from 'fastify';
-import { CloseCode, ErrorCode, levelNumber, type EnrollmentView, type LiveClientMessage, type LiveMessage, type ProtocolValidator, type ServerStatus } from '@dvic/protocol';
+import { CloseCode, ErrorCode, levelNumber, type Alert, type EnrollmentView, type LiveClientMessage, type LiveMessage, type ProtocolValidator, type ServerStatus } from '@dvic/protocol';
 import { ApiError } from '../errors.js';
 import type { LogsRepository } from '../repositories/logs-repository.js';
 import type { Role } from '../repositories/users-repository.js';
@@ -32,6 +32,8 @@ export interface LiveSources {
   storage: StorageMonitor;
   /** Enrollment progress (adding machines over SSH). */
   enrollments?: EventEmitter<{ updated: [EnrollmentView] }>;
+  /** Alerts firing, resolving, acknowledged (alerts engine). */
+  alerts?: { on(event: 'updated', listener: (alert: Alert) => void): unknown };
 }
 
 /** Who is at the other end of a live socket. */
@@ -96,6 +98,7 @@ export class LiveHub {
     sources.storage.on('changed', () => this.broadcast({ type: 'server.status', data: this.serverStatus() }));
     // Enrollments (hosts, users, host keys) are admin-only over REST too.
     sources.enrollments?.on('updated', (enrollment) => this.broadcast({ type: 'enrollment.updated', data: { enrollment } }, 'admin'));
+    sources.alerts?.on('updated', (alert) => this.broadcast({ type: 'alert.updated', data: { alert } }));
   }
 
   subscribe(socket: WebSocket, viewer: LiveSubscriber): void {

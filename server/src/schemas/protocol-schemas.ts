@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { Type, type TUnsafe } from 'typebox';
 import {
   bundledSchema, type AgentConfigFile, type ApiTokenView, type EnrollmentTokenView, type ArtifactView, type DeploymentView, type EnrollmentView, type AuditEntryView, type CommandView, type DemoView, type ErrorBody, type LabDemo, type DemoSchedule, type DemoExpectation, type DemoActions,
-  type LogRecordView, type MetricSeries, type NodeDetailView, type DeviceView, type DeviceDetailView, type DevicePingView, type DeviceKeepalive, type NodeView, type ServerStats, type UserView,
+  type LogRecordView, type Alert, type AlertRule, type AlertRuleScope, type AlertMute, type AlertDelivery, type Channel, type ChannelEmail, type MetricSeries, type NodeDetailView, type DeviceView, type DeviceDetailView, type DevicePingView, type DeviceKeepalive, type NodeView, type ServerStats, type UserView,
 } from '@dvic/protocol';
 
 /**
@@ -34,6 +34,15 @@ const API_SCHEMAS = {
   EnrollmentToken: 'api/enrollment-token.json',
   Artifact: 'api/artifact.json',
   Deployment: 'api/deployment.json',
+  AlertRuleScope: 'api/alert-rule-scope.json',
+  AlertRule: 'api/alert-rule.json',
+  AlertSubject: 'api/alert-subject.json',
+  Alert: 'api/alert.json',
+  AlertMute: 'api/alert-mute.json',
+  AlertDelivery: 'api/alert-delivery.json',
+  ChannelEmail: 'api/channel-email.json',
+  Channel: 'api/channel.json',
+  AlertWebhook: 'api/alert-webhook.json',
 } as const;
 
 export function registerProtocolSchemas(app: FastifyInstance): void {
@@ -66,3 +75,10 @@ export const EnrollmentRef = ref<EnrollmentView>('Enrollment');
 export const EnrollmentTokenRef = ref<EnrollmentTokenView>('EnrollmentToken');
 export const ArtifactRef = ref<ArtifactView>('Artifact');
 export const DeploymentRef = ref<DeploymentView>('Deployment');
+export const AlertRef = ref<Alert>('Alert');
+export const AlertRuleRef = ref<AlertRule>('AlertRule');
+export const AlertRuleScopeRef = ref<AlertRuleScope>('AlertRuleScope');
+export const AlertMuteRef = ref<AlertMute>('AlertMute');
+export const AlertDeliveryRef = ref<AlertDelivery>('AlertDelivery');
+export const ChannelRef = ref<Channel>('Channel');
+export const ChannelEmailRef = ref<ChannelEmail>('ChannelEmail');

@@ -1,8 +1,11 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { agentRoute } from './agent.js';
 import { artifactsRoutes } from './artifacts.js';
+import { alertRulesRoutes } from './alert-rules.js';
+import { alertsRoutes } from './alerts.js';
 import { auditRoutes } from './audit.js';
 import { kioskRoute, loginRoute, sessionRoutes } from './auth.js';
+import { channelsRoutes } from './channels.js';
 import { commandsRoutes } from './commands.js';
 import { deviceKeepaliveRoutes } from './device-keepalive.js';
 import { devicesRoutes } from './devices.js';
@@ -33,7 +36,7 @@ export const apiV1: FastifyPluginAsyncTypebox = async (app) => {
   await app.register(async (protectedApp) => {
     protectedApp.addHook('onRequest', app.authenticate);
     protectedApp.addHook('onRequest', app.authorize);
-    for (const routes of [sessionRoutes, tokensRoutes, usersRoutes, nodesRoutes, demosRoutes, logsRoutes, commandsRoutes, devicesRoutes, auditRoutes, terminalRoute, liveRoute, serverRoutes, openapiRoute, metricsRoutes, enrollmentsRoutes, enrollmentTokensRoutes, artifactsRoutes, deploymentsRoutes]) {
+    for (const routes of [sessionRoutes, tokensRoutes, usersRoutes, nodesRoutes, demosRoutes, logsRoutes, commandsRoutes, devicesRoutes, auditRoutes, terminalRoute, liveRoute, serverRoutes, openapiRoute, metricsRoutes, enrollmentsRoutes, enrollmentTokensRoutes, artifactsRoutes, deploymentsRoutes, alertsRoutes, alertRulesRoutes, channelsRoutes]) {
       await protectedApp.register(routes);
     }
   });

@@ -1,0 +1,44 @@
+/** An HTTP request a chat or webhook channel makes. */
+export interface PostRequest {
+  url: string;
+  headers: Record<string, string>;
+  body: string;
+}
+
+/** A delivery that did not go through: the status code when the receiver answered. */
+export class DeliveryError extends Error {
+  constructor(message: string, readonly statusCode: number | null) {
+    super(message);
+  }
+}
+
+const ERROR_BODY_CHARS = 200;
+
+/**
+ * POSTs and answers the status code; a non-2xx answer or a network error throws a DeliveryError
+ * whose message never holds the URL (a Telegram URL carries the bot token).
+ */
+export async function post(request: PostRequest, timeoutMs: number): Promise<number> {
+  let response: Response;
+  try {
+    response = await fetch(request.url, {
+      method: 'POST', headers: { 'user-agent': 'dvic-demo-monitor', ...request.headers }, body: request.body,
+      redirect: 'error', signal: AbortSignal.timeout(timeoutMs),
+    });
+  } catch (err) {
+    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+    const name = (err as Error).name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : cause?.code ?? cause?.message ?? (err as Error).message;
+    throw new DeliveryError(`could not reach the receiver: ${name}`, null);
+  }
+  const text = await response.text().catch(() => '');
+  if (!response.ok) throw new DeliveryError(`HTTP ${response.status}: ${text.slice(0, ERROR_BODY_CHARS) || response.statusText}`, response.status);
+  return response.status;
+}
+
+export const json = (url: string, value: unknown, headers: Record<string, string> = {}): PostRequest =>
+  ({ url, headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(value) });
+
+/** Cuts text to a service's limit, marking the cut. */
+export function cut(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+}

@@ -1,0 +1,101 @@
+import crypto from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import type { AlertDelivery } from '@dvic/protocol';
+import type { AlertChannelsRepository, ChannelRecord } from '../repositories/alert-channels-repository.js';
+import type { WriteScheduler } from '../services/deferred-writes.js';
+import type { AlertPolicy } from './alert-policy.js';
+import { DeliveryError, sendTo } from './channels/index.js';
+import type { AlertMessage } from './message.js';
+
+/** Deliveries waiting for an attempt at most: past it, new ones fail at once (a receiver down for long must not pile up memory). */
+const MAX_PENDING = 1000;
+const ERROR_CHARS = 500;
+
+type Send = (channel: ChannelRecord, message: AlertMessage, timeoutMs: number) => Promise<number>;
+
+/**
+ * Sends messages to channels and keeps the delivery log: each attempt's status code or error,
+ * retried with a doubling wait (policy.retryBaseMs, 2x, 4x...) up to policy.deliveryAttempts.
+ */
+export class Deliveries extends EventEmitter<{ updated: [AlertDelivery] }> {
+  private readonly last = new Map<string, AlertDelivery>();
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private pending = 0;
+  private stopped = false;
+
+  constructor(
+    private readonly repository: AlertChannelsRepository,
+    private readonly policy: AlertPolicy,
+    private readonly deferred: WriteScheduler,
+    private readonly send: Send = sendTo,
+  ) {
+    super();
+  }
+
+  /** Starts delivering; answers the delivery as logged (pending). */
+  deliver(channel: ChannelRecord, message: AlertMessage, alertIds: string[]): AlertDelivery {
+    const now = Date.now();
+    const delivery: AlertDelivery = {
+      id: crypto.randomUUID(), channel_id: channel.id, kind: message.event, alert_ids: alertIds, title: message.title, status: 'pending',
+      status_code: null, error: null, attempts: 0, created_at: now, updated_at: now, next_attempt_at: now,
+    };
+    if (this.pending >= MAX_PENDING) return this.record({ ...delivery, status: 'failed', error: 'too many deliveries waiting: not sent', next_attempt_at: null });
+    this.pending++;
+    this.record(delivery);
+    void this.attempt(delivery, channel, message);
+    return delivery;
+  }
+
+  lastOf(channelId: string): AlertDelivery | null {
+    return this.last.get(channelId) ?? null;
+  }
+
+  list(channelId: string, limit: number): AlertDelivery[] {
+    return this.repository.deliveries(channelId, limit);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    for (const timer of this.timers) clearTimeout(timer);
+    this.timers.clear();
+  }
+
+  private async attempt(before: AlertDelivery, channel: ChannelRecord, message: AlertMessage): Promise<void> {
+    const attempts = before.attempts + 1;
+    try {
+      const code = await this.send(channel, message, this.policy.deliveryTimeoutMs);
+      this.finish({ ...before, status: 'sent', status_code: code, error: null, attempts, updated_at: Date.now(), next_attempt_at: null });
+    } catch (err) {
+      const code = err instanceof DeliveryError ? err.statusCode : null;
+      const error = String((err as Error).message ?? err).slice(0, ERROR_CHARS);
+      const failed = { ...before, status_code: code, error, attempts, updated_at: Date.now() };
+      if (attempts >= this.policy.deliveryAttempts || this.stopped) {
+        this.finish({ ...failed, status: 'failed', next_attempt_at: null });
+        return;
+      }
+      const wait = this.policy.retryBaseMs * 2 ** (attempts - 1);
+      const next = this.record({ ...failed, next_attempt_at: Date.now() + wait });
+      const timer = setTimeout(() => {
+        this.timers.delete(timer);
+        void this.attempt(next, channel, message);
+      }, wait);
+      timer.unref();
+      this.timers.add(timer);
+    }
+  }
+
+  private finish(delivery: AlertDelivery): void {
+    this.pending--;
+    this.record(delivery);
+  }
+
+  private record(delivery: AlertDelivery): AlertDelivery {
+    this.last.set(delivery.channel_id, delivery);
+    this.deferred.run(`alert-delivery:${delivery.id}`, () => {
+      this.repository.saveDelivery(delivery);
+      if (delivery.status !== 'pending') this.repository.trimDeliveries(delivery.channel_id);
+    });
+    this.emit('updated', delivery);
+    return delivery;
+  }
+}
