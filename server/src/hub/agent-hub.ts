@@ -30,6 +30,8 @@ export class AgentHub extends EventEmitter<AgentHubEvents> {
   private readonly byNode = new Map<string, AgentConnection>();
   private pingTimer: NodeJS.Timeout | undefined;
   private stopped = false;
+  /** The update-signing public key sent in every welcome (set by the agent-updates plugin). */
+  updateKeyPem: string | undefined;
 
   constructor(
     readonly services: HubServices,

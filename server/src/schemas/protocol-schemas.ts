@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { Type, type TUnsafe } from 'typebox';
 import {
-  bundledSchema, type AgentConfigFile, type ApiTokenView, type EnrollmentTokenView, type EnrollmentView, type AuditEntryView, type CommandView, type DemoView, type ErrorBody, type LabDemo, type DemoSchedule, type DemoExpectation, type DemoActions,
+  bundledSchema, type AgentConfigFile, type AgentRelease, type AgentUpdateView, type ApiTokenView, type EnrollmentTokenView, type EnrollmentView, type AuditEntryView, type CommandView, type DemoView, type ErrorBody, type LabDemo, type DemoSchedule, type DemoExpectation, type DemoActions,
   type LogRecordView, type MetricSeries, type NodeDetailView, type DeviceView, type DeviceDetailView, type DevicePingView, type DeviceKeepalive, type NodeView, type ServerStats, type UserView,
 } from '@dvic/protocol';
 
@@ -32,6 +32,8 @@ const API_SCHEMAS = {
   MetricSeries: 'api/metric-series.json',
   Enrollment: 'api/enrollment.json',
   EnrollmentToken: 'api/enrollment-token.json',
+  AgentUpdate: 'api/agent-update.json',
+  AgentRelease: 'api/agent-release.json',
 } as const;
 
 export function registerProtocolSchemas(app: FastifyInstance): void {
@@ -62,3 +64,5 @@ export const DeviceKeepaliveRef = ref<DeviceKeepalive>('DeviceKeepalive');
 export const MetricSeriesRef = ref<MetricSeries>('MetricSeries');
 export const EnrollmentRef = ref<EnrollmentView>('Enrollment');
 export const EnrollmentTokenRef = ref<EnrollmentTokenView>('EnrollmentToken');
+export const AgentUpdateRef = ref<AgentUpdateView>('AgentUpdate');
+export const AgentReleaseRef = ref<AgentRelease>('AgentRelease');

@@ -12,6 +12,7 @@ import { handleHardwareState } from './hardware.js';
 import { handleSystemLogs } from './system-logs.js';
 import { handleTerminalClose, handleTerminalOpened } from './terminal.js';
 import { handleTunnelClose, handleTunnelOpened } from './tunnel.js';
+import { handleUpdateFetch, handleUpdateStatus } from './update.js';
 
 /** The stores message handlers write to (services that need the hub subscribe to its events instead). */
 export interface HubServices {
@@ -23,7 +24,8 @@ export interface HubServices {
 export type MessageOf<T extends AgentToServerMessage['type']> = Extract<AgentToServerMessage, { type: T }>;
 
 /** Messages the hub hands on as typed events (the command service and the terminal relay listen). */
-export type RelayedType = 'exec.output' | 'exec.result' | 'terminal.opened' | 'terminal.close' | 'tunnel.opened' | 'tunnel.close';
+export type RelayedType = 'exec.output' | 'exec.result' | 'terminal.opened' | 'terminal.close' | 'tunnel.opened' | 'tunnel.close'
+  | 'update.status' | 'update.fetch';
 
 /** What a handler may use: the node it speaks for, a way to answer, the stores, and the hub's events. */
 export interface HandlerContext {
@@ -52,5 +54,7 @@ export const handlers: { [T in AgentToServerMessage['type']]?: Handler<T> } = {
   'terminal.close': handleTerminalClose,
   'tunnel.opened': handleTunnelOpened,
   'tunnel.close': handleTunnelClose,
+  'update.status': handleUpdateStatus,
+  'update.fetch': handleUpdateFetch,
   error: handleAgentError,
 };

@@ -7,6 +7,8 @@ import { hasRole } from '../../../plugins/route-guards.js';
 import { errors } from '../../../schemas/common.js';
 import { CommandRef } from '../../../schemas/protocol-schemas.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
+import { requester } from './requester.js';
+import { TargetsSchema } from '../../../schemas/targets.js';
 
 const ExecSpec = {
   command: Type.Optional(Type.String({ minLength: 1, maxLength: 65536, description: 'Run through /bin/sh -c' })),
@@ -20,17 +22,11 @@ const ExecSpec = {
 };
 const ExecBody = Type.Object(ExecSpec, { additionalProperties: false });
 const FanOutBody = Type.Object({
-  targets: Type.Object({
-    nodes: Type.Optional(Type.Array(Type.String({ maxLength: 64 }), { maxItems: 10_000, description: 'Node ids, names or id prefixes' })),
-    label: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_.-]{1,63}=.{0,256}$', description: 'key=value: every node with this label' })),
-    all: Type.Optional(Type.Boolean({ description: 'Every online node' })),
-  }, { additionalProperties: false }),
+  targets: TargetsSchema,
   ...ExecSpec,
 }, { additionalProperties: false });
 /** The status filter: the statuses of the command schema (protocol/schemas/api/command.json). */
 const CommandStatusParam = Type.Unsafe<CommandStatus>(bundledSchema('api/command.json', '/properties/status'));
-
-const requester = (request: FastifyRequest) => ({ userId: request.user!.id, username: request.user!.username, ip: request.ip });
 
 /** Output is for those who may run commands (a viewer sees that a command ran, not what it printed). */
 const forReader = (request: FastifyRequest, command: CommandView): CommandView =>

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { agentRoute } from './agent.js';
+import { agentUpdatesRoutes } from './agent-updates.js';
 import { auditRoutes } from './audit.js';
 import { kioskRoute, loginRoute, sessionRoutes } from './auth.js';
 import { commandsRoutes } from './commands.js';
@@ -31,7 +32,8 @@ export const apiV1: FastifyPluginAsyncTypebox = async (app) => {
   await app.register(async (protectedApp) => {
     protectedApp.addHook('onRequest', app.authenticate);
     protectedApp.addHook('onRequest', app.authorize);
-    for (const routes of [sessionRoutes, tokensRoutes, usersRoutes, nodesRoutes, demosRoutes, logsRoutes, commandsRoutes, devicesRoutes, auditRoutes, terminalRoute, liveRoute, serverRoutes, openapiRoute, metricsRoutes, enrollmentsRoutes, enrollmentTokensRoutes]) {
+    for (const routes of [sessionRoutes, tokensRoutes, usersRoutes, nodesRoutes, demosRoutes, logsRoutes, commandsRoutes, devicesRoutes, auditRoutes, terminalRoute, liveRoute, serverRoutes, openapiRoute, metricsRoutes, enrollmentsRoutes, enrollmentTokensRoutes,
+      agentUpdatesRoutes]) {
       await protectedApp.register(routes);
     }
   });
