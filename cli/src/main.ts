@@ -13,6 +13,7 @@ import { loadConfig } from './config-store.js';
 import { passwd, users } from './commands/users.js';
 import { defaultContext, print, type Command, type Context } from './context.js';
 import { CliError, UsageError } from './errors.js';
+import { update } from './commands/update.js';
 
 const COMMANDS: Record<string, { run: Command; summary: string }> = {
   login: { run: login, summary: 'sign in to a DVIC server and keep an API token' },
@@ -26,6 +27,7 @@ const COMMANDS: Record<string, { run: Command; summary: string }> = {
   shell: { run: shell, summary: 'open a terminal on a node' },
   users: { run: users, summary: 'users and roles (admins): list, add, role, disable, enable, remove, reset-password' },
   passwd: { run: passwd, summary: 'change your own password' },
+  update: { run: update, summary: 'update node agents to the shipped version (canary first), pause, cancel' },
 };
 
 const HELP = `usage: dvic <command> [options]   (dvic <command> --help for its options)
