@@ -9,7 +9,8 @@ import type { AgentUpdateView } from '@dvic/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { agentVersion, AgentSupervisor, installAgent, stopSupervisors } from './support/agent-supervisor.js';
 import { call, enroll, failure, getNode, signIn, type Api } from './support/api.js';
-import { startServer, stopAll, tempDir, waitFor, writeAgentConfig, type ServerProcess } from './support/processes.js';
+import { chromiumMissing, launchChromium, screenshot } from './support/browser.js';
+import { ADMIN_PASSWORD, repoDir, startServer, stopAll, tempDir, waitFor, writeAgentConfig, type ServerProcess } from './support/processes.js';
 
 const HEALTH = { update_hello_timeout_s: 5, update_stable_s: 3 };
 let server: ServerProcess;
@@ -130,5 +131,36 @@ describe('agent self-update', () => {
     expect(await failure(call(api.POST('/api/v1/agent-updates', { body: { targets: { nodes: ['nope'] } } })))).toMatchObject({ status: 404 });
     expect(await failure(call(api.GET('/api/v1/agent-updates/{id}', { params: { path: { id: 'nope' } } })))).toMatchObject({ status: 404 });
     expect(await failure(call(api.POST('/api/v1/agent-updates', { body: { targets: {}, canary: true } })))).toMatchObject({ status: 400 });
+  });
+});
+
+describe('agent self-update from the dashboard', () => {
+  const missing = chromiumMissing() ?? (fs.existsSync(path.join(repoDir, 'dashboard/dist/index.html')) ? null : 'dashboard not built (npm run build)');
+  it.skipIf(missing !== null && process.env.CI !== 'true')('flags a node behind, updates it from the Updates page and shows each step', async () => {
+    if (missing) throw new Error(missing);
+    ship(agentVersion('0.4.0'));
+    const browser = await launchChromium();
+    try {
+      const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+      await page.goto(server.baseUrl);
+      await page.getByLabel('Password').fill(ADMIN_PASSWORD);
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      const behind = page.locator('.node-row[data-node="beta"]').getByTestId('agent-behind');
+      await expect.poll(() => behind.textContent(), { timeout: 15_000 }).toBe('↑ 0.4.0');
+      await behind.click();
+      await expect.poll(() => page.getByTestId('shipped-agent').textContent()).toBe('the server ships agent 0.4.0');
+      await page.getByRole('button', { name: 'Update selected (1)' }).click();
+      const row = page.locator('[data-update-node="beta"]');
+      await expect.poll(() => row.getAttribute('data-state'), { timeout: 60_000 }).toBe('done');
+      expect(await row.locator('.step').evaluateAll((chips) => chips.map((c) => `${c.getAttribute('data-step')}:${c.getAttribute('data-mark')}`)))
+        .toEqual(['download:done', 'verify:done', 'selftest:done', 'switch:done', 'restart:done', 'healthy:done']);
+      expect(await page.getByTestId('update-state').textContent()).toBe('done');
+      await page.screenshot({ path: screenshot('agent-update') });
+      await onlineOn('beta', '0.4.0');
+      await page.getByRole('link', { name: 'Nodes' }).click();
+      await expect.poll(() => page.locator('.node-row[data-node="beta"]').getByTestId('agent-behind').count(), { timeout: 15_000 }).toBe(0);
+    } finally {
+      await browser.close();
+    }
   });
 });

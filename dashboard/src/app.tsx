@@ -5,6 +5,7 @@ import { api, call, onUnauthorized } from './api/client.js';
 import { Banners } from './components/banners.js';
 import { navigate, onLink, usePath } from './router.js';
 import { NodesContext, useLiveNodes } from './state/use-live.js';
+import { AgentUpdates } from './views/agent-updates.js';
 import { Audit } from './views/audit.js';
 import { Commands } from './views/commands.js';
 import { Devices } from './views/devices.js';
@@ -66,13 +67,14 @@ export function App() {
           : path === '/compare' ? <MetricsCompare />
           : path === '/audit' ? <Audit />
           : path === '/users' ? <Users me={auth.user} />
+          : path === '/updates' ? <AgentUpdates />
           : <Overview />}
       </Shell>
     </NodesContext.Provider>
   );
 }
 
-const LINKS = [['/', 'Nodes'], ['/demos', 'Demos'], ['/devices', 'Devices'], ['/logs', 'Logs'], ['/commands', 'Commands'], ['/compare', 'Compare'], ['/audit', 'Audit'], ['/users', 'Users'], ['/wall', 'Wall']] as const;
+const LINKS = [['/', 'Nodes'], ['/demos', 'Demos'], ['/devices', 'Devices'], ['/logs', 'Logs'], ['/commands', 'Commands'], ['/compare', 'Compare'], ['/audit', 'Audit'], ['/users', 'Users'], ['/updates', 'Updates'], ['/wall', 'Wall']] as const;
 
 function Shell({ user, onSignOut, children }: { user: UserView; onSignOut: () => void; children: ComponentChildren }) {
   const path = usePath();

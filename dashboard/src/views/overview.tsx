@@ -4,10 +4,11 @@ import { AddMachineDialog } from '../components/add-machine-dialog.js';
 import { Sparkline } from '../components/sparkline.js';
 import { StatusBadge } from '../components/status.js';
 import { VirtualList } from '../components/virtual-list.js';
-import { celsius, diskPercent, duration, HARDWARE_THRESHOLDS as T, hottest, memoryPercent, percent } from '@dvic/protocol/shared';
+import { celsius, diskPercent, duration, HARDWARE_THRESHOLDS as T, hottest, isAgentBehind, memoryPercent, percent } from '@dvic/protocol/shared';
 import { level } from '../format.js';
 import { navigate, onLink } from '../router.js';
 import { agentProblemCount, agentProblemLines } from '../state/health.js';
+import { useShippedAgent } from '../state/use-agent-release.js';
 import { visibleNodes, type Filter, type NodeEntry, type SortKey } from '../state/nodes-store.js';
 import { useNodes } from '../state/use-live.js';
 import { useDevices } from '../state/use-devices.js';
@@ -32,6 +33,7 @@ export function Overview() {
   const [sort, setSort] = useState<SortKey>('name');
   const [kind, setKind] = useState<'all' | 'nodes' | 'devices'>('all');
   const devices = useDevices();
+  const shipped = useShippedAgent();
   const [adding, setAdding] = useState(false);
   const list = useMemo(() => visibleNodes(state, filter, sort, metric), [state.version, filter, sort]);
   const counts = useMemo(() => {
@@ -70,20 +72,21 @@ export function Overview() {
         </div>
         {list.length === 0
           ? <p class="muted empty">{state.byId.size ? 'No node matches these filters.' : 'No nodes yet: enroll one with dvic nodes add <name>.'}</p>
-          : <VirtualList items={list} rowHeight={ROW_HEIGHT} label="Node rows" render={(entry, index) => <NodeRow key={entry.node.id} entry={entry} now={now} index={index} />} />}
+          : <VirtualList items={list} rowHeight={ROW_HEIGHT} label="Node rows" render={(entry, index) => <NodeRow key={entry.node.id} entry={entry} now={now} index={index} shipped={shipped} />} />}
       </div>}
     </section>
   );
 }
 
 /** One node; re-renders only when its entry (or the clock) changes. */
-class NodeRow extends Component<{ entry: NodeEntry; now: number; index: number }> {
-  override shouldComponentUpdate(next: { entry: NodeEntry; now: number; index: number }) {
-    return next.entry !== this.props.entry || next.now !== this.props.now || next.index !== this.props.index;
+type RowProps = { entry: NodeEntry; now: number; index: number; shipped: string | null };
+class NodeRow extends Component<RowProps> {
+  override shouldComponentUpdate(next: RowProps) {
+    return next.entry !== this.props.entry || next.now !== this.props.now || next.index !== this.props.index || next.shipped !== this.props.shipped;
   }
 
   override render() {
-    const { entry, now } = this.props;
+    const { entry, now, shipped } = this.props;
     const { node } = entry;
     const hw = node.status === 'online' ? node.hardware : null;
     const cpu = hw?.cpu.total_pct;
@@ -108,6 +111,8 @@ class NodeRow extends Component<{ entry: NodeEntry; now: number; index: number }
         <span role="cell" class="num">{node.demo_summary.total ? `${node.demo_summary.alive}/${node.demo_summary.total}` : '–'}</span>
         <span role="cell" class="muted">{node.agent_version ?? '–'}
           {problems > 0 && <span class="badge warn" data-testid="agent-problems" title={agentProblemLines(node.agent_status).join('\n')}> ⚠ {problems}</span>}
+          {isAgentBehind(node.agent_version, shipped) && <a class="badge warn" data-testid="agent-behind" href={`/updates?node=${node.id}`} title={`the server ships agent ${shipped}: update it`}
+            onClick={(e) => { e.stopPropagation(); onLink(e, `/updates?node=${node.id}`); }}>↑ {shipped}</a>}
         </span>
       </div>
     );
