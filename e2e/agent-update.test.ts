@@ -9,7 +9,7 @@ import type { AgentUpdateView } from '@dvic/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { agentVersion, AgentSupervisor, installAgent, stopSupervisors } from './support/agent-supervisor.js';
 import { call, enroll, failure, getNode, signIn, type Api } from './support/api.js';
-import { chromiumMissing, launchChromium, screenshot } from './support/browser.js';
+import { chromiumMissing, launchChromium, screenshot, signedInPage } from './support/browser.js';
 import { ADMIN_PASSWORD, repoDir, startServer, stopAll, tempDir, waitFor, writeAgentConfig, type ServerProcess } from './support/processes.js';
 
 const HEALTH = { update_hello_timeout_s: 5, update_stable_s: 3 };
@@ -141,10 +141,7 @@ describe('agent self-update from the dashboard', () => {
     ship(agentVersion('0.4.0'));
     const browser = await launchChromium();
     try {
-      const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
-      await page.goto(server.baseUrl);
-      await page.getByLabel('Password').fill(ADMIN_PASSWORD);
-      await page.getByRole('button', { name: 'Sign in' }).click();
+      const page = await signedInPage(browser, server.baseUrl, ADMIN_PASSWORD);
       const behind = page.locator('.node-row[data-node="beta"]').getByTestId('agent-behind');
       await expect.poll(() => behind.textContent(), { timeout: 15_000 }).toBe('↑ 0.4.0');
       await behind.click();
