@@ -33,6 +33,8 @@ type NodeStep = NonNullable<AgentUpdateView['nodes'][number]['step']>;
 interface NodeWatch {
   report: RolloutReport;
   finish(result: RolloutJobResult): void;
+  fail(why: string): void;
+  step: string;
 }
 
 interface ActiveUpdate {
@@ -52,6 +54,8 @@ interface ActiveUpdate {
 /** Updates kept for GET after they ended (in memory: the newest ones). */
 const KEEP_FINISHED = 200;
 const FINAL_STEPS: Partial<Record<NodeStep, RolloutJobResult>> = { healthy: 'done', rolled_back: 'failed', failed: 'failed' };
+/** Steps that need the link: a node that drops it there cannot go on (later, it goes on by itself and reports). */
+const LINK_STEPS: Record<string, string> = { sent: 'before it reported any step', download: 'during the download' };
 
 /**
  * Agent self-update rollouts: sends update.request to each target node through the generic
@@ -74,6 +78,7 @@ export class AgentUpdateService extends EventEmitter<AgentUpdateEvents> {
     super();
     hub.on('update.status', (nodeId, message) => this.onStatus(nodeId, message));
     hub.on('update.fetch', (nodeId, message) => this.onFetch(nodeId, message));
+    hub.on('disconnected', (nodeId) => this.onDisconnected(nodeId));
   }
 
   start(request: AgentUpdateRequest, by: Requester): AgentUpdateView {
@@ -133,14 +138,15 @@ export class AgentUpdateService extends EventEmitter<AgentUpdateEvents> {
       signal.addEventListener('abort', () => fail('the update was cancelled'), { once: true });
       const problem = this.refusal(update, nodeId);
       if (problem) return problem === 'current' ? (report('healthy', `already runs ${update.release.version}`), finish('done')) : fail(problem);
-      this.watches.set(key, { report, finish });
+      const watch: NodeWatch = { report: (step, detail) => { watch.step = step; report(step, detail); }, finish, fail, step: 'sent' };
+      this.watches.set(key, watch);
       const { release } = update;
       const sent = this.hub.sendTo(nodeId, {
         type: 'update.request',
         data: { update_id: update.id, version: release.version, sha256: release.sha256, size: release.size, signature: update.signature, ...(update.force ? { force: true } : {}) },
       });
       if (!sent) return fail('the node went offline');
-      report('sent', `version ${release.version}, ${release.size} bytes`);
+      watch.report('sent', `version ${release.version}, ${release.size} bytes`);
     });
   }
 
@@ -162,6 +168,12 @@ export class AgentUpdateService extends EventEmitter<AgentUpdateEvents> {
     watch.report(data.step, data.message ?? (progress || undefined));
     const result = FINAL_STEPS[data.step];
     if (result) watch.finish(result);
+  }
+
+  private onDisconnected(nodeId: string): void {
+    for (const [key, watch] of this.watches) {
+      if (key.endsWith(`:${nodeId}`) && LINK_STEPS[watch.step]) watch.fail(`the node disconnected ${LINK_STEPS[watch.step]}`);
+    }
   }
 
   /** A piece of the update's file, only to a node that is updating with it. */
