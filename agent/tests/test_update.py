@@ -1,9 +1,13 @@
 """Self-update on the node: version order, the guard's rollback, --selftest, --guard (real files in a temp root)."""
+import base64
+import hashlib
 import json
 import os
+import shutil
+import subprocess
 import unittest
 
-from tests.support import run_agent, temp_dir
+from tests.support import AGENT_PATH, CapturingAgent, run_agent, temp_dir
 from tests.test_cli import NODE_ID, PEM
 import dvic_agent
 
@@ -105,6 +109,142 @@ class Selftest(unittest.TestCase):
         bad = run_agent("--selftest", "--config", os.path.join(tmp, "missing.json"))
         self.assertEqual(bad.returncode, 2)
         self.assertIn("no such file", bad.stderr)
+
+
+def openssl(*args, data=None):
+    return subprocess.run(["openssl"] + list(args), input=data, stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=True).stdout
+
+
+def make_update_key(directory, name):
+    """An ECDSA P-256 key pair as the server makes it: (private PEM path, public PEM text)."""
+    private = os.path.join(directory, name + ".pem")
+    with open(private, "wb") as f:
+        f.write(openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"))
+    return private, openssl("pkey", "-in", private, "-pubout").decode()
+
+
+class ServingAgent(CapturingAgent):
+    """A capturing agent whose "server" answers update.fetch with pieces of a file, through the
+    agent's own dispatch (so every answer is checked against its schema)."""
+
+    def __init__(self, config, served, mangle=None):
+        CapturingAgent.__init__(self, config)
+        self.served = served
+        self.mangle = mangle or (lambda piece: piece)
+        self.stopped = False
+
+    def send_frame(self, frame):
+        sent = CapturingAgent.send_frame(self, frame)
+        message = json.loads(frame.decode("utf-8"))
+        if sent and message["type"] == "update.fetch":
+            d = message["data"]
+            piece = self.mangle(self.served[d["offset"]:d["offset"] + d["length"]])
+            self._on_text(json.dumps({"type": "update.chunk", "data": {"update_id": d["update_id"], "version": d["version"], "offset": d["offset"],
+                                                                        "data": base64.b64encode(piece).decode()}}).encode())
+        return sent
+
+    def stop(self):
+        self.stopped = True
+
+
+class SelfUpdateOnTheNode(unittest.TestCase):
+    """The whole update.request path in the agent, with real files, openssl and a real --selftest."""
+
+    def setUp(self):
+        self.tmp = temp_dir(self)
+        self.root = os.path.join(self.tmp, "opt")
+        os.makedirs(self.root)
+        shutil.copy(AGENT_PATH, os.path.join(self.root, "dvic_agent.py"))
+        with open(AGENT_PATH) as f:
+            self.new = f.read().replace('AGENT_VERSION = "%s"' % dvic_agent.AGENT_VERSION, 'AGENT_VERSION = "99.0.0"').encode()
+        self.key, self.public = make_update_key(self.tmp, "server")
+
+    def agent(self, served=None, mangle=None, update_key=None):
+        values = {"server_url": "ws://127.0.0.1:9/", "node_id": NODE_ID, "private_key": PEM, "state_dir": os.path.join(self.tmp, "state"),
+                  "log_dir": os.path.join(self.tmp, "logs"), "system_logs": "off", "container_logs": False, "update_root": self.root,
+                  "update_hello_timeout_s": 5, "update_stable_s": 2}
+        for d in ("state", "logs"):
+            os.makedirs(os.path.join(self.tmp, d), exist_ok=True)
+        path = os.path.join(self.tmp, "agent.json")
+        write(path, json.dumps(values))
+        os.chmod(path, 0o600)
+        agent = ServingAgent(dvic_agent.load_config(path), self.new if served is None else served, mangle)
+        agent.update_key = self.public if update_key is None else update_key
+        return agent
+
+    def sign(self, content, key=None):
+        signed, sig_path = os.path.join(self.tmp, "signed"), os.path.join(self.tmp, "sig")
+        with open(signed, "wb") as f:
+            f.write(content)
+        openssl("dgst", "-sha256", "-sign", key or self.key, "-out", sig_path, signed)
+        with open(sig_path, "rb") as f:
+            return base64.b64encode(f.read()).decode()
+
+    def request(self, agent, content=None, key=None, **extra):
+        content = self.new if content is None else content
+        data = dict({"update_id": "u1", "version": "99.0.0", "sha256": hashlib.sha256(content).hexdigest(), "size": len(content),
+                     "signature": self.sign(content, key)}, **extra)
+        feature = agent.feature(dvic_agent.SelfUpdate)
+        feature.busy.acquire()
+        feature._update(data)
+        return [(m["data"]["step"], m["data"].get("message", "")) for m in agent.of_type("update.status")]
+
+    def entry(self):
+        return os.path.realpath(os.path.join(self.root, "dvic_agent.py"))
+
+    def test_stages_verifies_selftests_switches_and_exits_with_the_restart_code(self):
+        agent = self.agent()
+        steps = self.request(agent)
+        self.assertEqual([s for s, _ in steps if s != "download"], ["verify", "selftest", "switch", "restart"])
+        self.assertEqual(self.entry(), os.path.realpath(os.path.join(self.root, "versions/99.0.0/dvic_agent.py")))
+        with open(self.entry(), "rb") as f:
+            self.assertEqual(f.read(), self.new)
+        trial = record(os.path.join(self.root, "trial.json"))
+        self.assertEqual((trial["version"], trial["state"], trial["hello_s"], trial["stable_s"]), ("99.0.0", "switched", 5, 2))
+        self.assertEqual(os.path.realpath(trial["previous"]), os.path.realpath(os.path.join(self.root, "versions", dvic_agent.AGENT_VERSION, "dvic_agent.py")))
+        self.assertTrue(os.path.isfile(os.path.join(self.root, "guard.py")))
+        self.assertEqual(sorted(os.listdir(os.path.join(self.root, "versions"))), sorted([dvic_agent.AGENT_VERSION, "99.0.0"]))
+        self.assertEqual((agent.exit_code, agent.stopped), (dvic_agent.UPDATE_EXIT_CODE, True))
+        with open(os.path.join(self.tmp, "state", "update-key.pem")) as f:
+            self.assertEqual(f.read(), self.public)  # pinned on first sight
+
+    def assert_refused(self, steps, why):
+        self.assertEqual(steps[-1][0], "failed")
+        self.assertIn(why, steps[-1][1])
+        self.assertEqual(self.entry(), os.path.realpath(os.path.join(self.root, "dvic_agent.py")))  # still the plain installed file
+        self.assertFalse(os.path.exists(os.path.join(self.root, "versions/99.0.0")))
+        self.assertEqual([n for n in os.listdir(os.path.join(self.root, "versions")) if n.startswith(".staging")], [])
+        self.assertFalse(os.path.exists(os.path.join(self.root, "trial.json")))
+
+    def test_refuses_bytes_that_do_not_match_the_sha256(self):
+        agent = self.agent(mangle=lambda piece: piece.replace(b"import", b"imp0rt", 1))
+        self.assert_refused(self.request(agent), "sha256 mismatch")
+
+    def test_refuses_a_file_signed_by_another_key(self):
+        other, _ = make_update_key(self.tmp, "attacker")
+        self.assert_refused(self.request(self.agent(), key=other), "bad signature")
+
+    def test_refuses_a_replayed_signature_of_another_file(self):
+        changed = self.new + b"\n# changed\n"
+        seen_on_the_wire = self.sign(self.new)  # a valid update's signature, sent again with another file
+        self.assert_refused(self.request(self.agent(served=changed), content=changed, signature=seen_on_the_wire), "bad signature")
+
+    def test_refuses_when_the_server_key_changed_from_the_pinned_one(self):
+        write(os.path.join(self.tmp, "state", "update-key.pem"), self.public)  # pinned by an earlier update
+        other, other_public = make_update_key(self.tmp, "new-server")
+        self.assert_refused(self.request(self.agent(update_key=other_public), key=other), "differs from the one pinned")
+
+    def test_refuses_more_bytes_than_asked_for(self):
+        self.assert_refused(self.request(self.agent(mangle=lambda piece: piece + b"extra")), "asked for")
+
+    def test_refuses_a_file_that_fails_its_selftest(self):
+        broken = self.new.replace(b"def selftest(args", b"def selftest_gone(args")
+        self.assert_refused(self.request(self.agent(served=broken), content=broken), "failed its --selftest")
+
+    def test_refuses_while_a_version_is_on_trial(self):
+        write(os.path.join(self.root, "trial.json"), json.dumps({"version": "98.0.0", "state": "started"}))
+        steps = self.request(self.agent())
+        self.assertEqual(steps, [("failed", "a version is still on trial here")])
 
 
 if __name__ == "__main__":
