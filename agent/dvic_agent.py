@@ -4093,6 +4093,7 @@ class SelfUpdate(Feature):
         self.paths = UpdatePaths(agent.config.update_root)
         self.busy = threading.Lock()
         self.chunks = Inbox()
+        self.busy_outcome = threading.Lock()
         trial = read_json_file(self.paths.trial)
         self.trial = trial if trial and trial.get("version") == AGENT_VERSION else None
 
@@ -4106,9 +4107,14 @@ class SelfUpdate(Feature):
         return {"update-trial": self.watch_trial} if self.trial else {}
 
     def on_connected(self) -> None:
-        outcome = read_json_file(self.paths.outcome)
-        if outcome and self.report(outcome):
-            os.unlink(self.paths.outcome)
+        """Reports the last update's verdict (the guard's rollback, or this version's health) once."""
+        with self.busy_outcome:
+            outcome = read_json_file(self.paths.outcome)
+            if outcome and self.report(outcome):
+                try:
+                    os.unlink(self.paths.outcome)
+                except OSError:
+                    pass  # reported; a leftover file is reported once more at most
 
     def report(self, data: Dict[str, Any]) -> bool:
         fields = {k: data[k] for k in ("update_id", "version", "step", "progress", "message") if data.get(k) is not None}
