@@ -72,7 +72,7 @@ describe('agent self-update', () => {
   it('updates every node, canary first, and each reports the new version once healthy', async () => {
     const result = await update({ targets: { all: true }, canary: true });
     expect(result.state).toBe('done');
-    expect(result.nodes.map((n) => [n.state, n.step, n.from_version])).toEqual([['done', 'healthy', '0.1.0'], ['done', 'healthy', '0.1.0']]);
+    expect(result.nodes.map((n) => [n.state, n.step, n.result, n.from_version])).toEqual([['done', 'healthy', 'updated', '0.1.0'], ['done', 'healthy', 'updated', '0.1.0']]);
     expect(result.nodes[0]!.canary).toBe(true);
     // The canary was healthy before the second node started.
     expect(result.nodes[1]!.started_at!).toBeGreaterThanOrEqual(result.nodes[0]!.finished_at!);
@@ -112,7 +112,7 @@ describe('agent self-update', () => {
     ship(agentVersion('0.3.2', (s) => s.replace('    agent = Agent(config)\n    signal.signal', '    config.server_url = "ws://127.0.0.1:9/never"\n    agent = Agent(config)\n    signal.signal')));
     const started = Date.now();
     const result = await update({ targets: { nodes: ['beta'] } });
-    expect(result.nodes[0]).toMatchObject({ state: 'failed', step: 'rolled_back' });
+    expect(result.nodes[0]).toMatchObject({ state: 'failed', step: 'rolled_back', result: 'rolled_back' });
     await onlineOn('beta', '0.2.0');
     expect(Date.now() - started).toBeLessThan(90_000);
     expect(nodes.beta!.supervisor.output).toMatch(/version 0\.3\.2 on trial failed: no hello within 5 s/);

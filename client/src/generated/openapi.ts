@@ -55,7 +55,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Agent updates, newest first (kept in memory since the server started) */
+        /** Agent updates, newest first (the last 200) */
         get: {
             parameters: {
                 query?: never;
@@ -5379,6 +5379,8 @@ export interface components {
                 from_version: string | null;
                 name: string;
                 node_id: string;
+                /** @description The outcome, once the node ended: updated (the new version runs and proved healthy, or it already ran it), rolled_back (it ran and was restored), failed (refused, offline, no answer), skipped (the canary failed), cancelled. null while pending or running. */
+                result: ("updated" | "rolled_back" | "failed" | "skipped" | "cancelled") | null;
                 started_at: number | null;
                 /**
                  * @description done: the new version is running and healthy; failed: refused, rolled back or no answer.

@@ -400,6 +400,7 @@ export const schemas = [
             "from_version",
             "state",
             "step",
+            "result",
             "detail",
             "canary",
             "started_at",
@@ -443,6 +444,23 @@ export const schemas = [
                     "healthy",
                     "rolled_back",
                     "failed"
+                  ]
+                },
+                {
+                  "type": "null"
+                }
+              ]
+            },
+            "result": {
+              "description": "The outcome, once the node ended: updated (the new version runs and proved healthy, or it already ran it), rolled_back (it ran and was restored), failed (refused, offline, no answer), skipped (the canary failed), cancelled. null while pending or running.",
+              "anyOf": [
+                {
+                  "enum": [
+                    "updated",
+                    "rolled_back",
+                    "failed",
+                    "skipped",
+                    "cancelled"
                   ]
                 },
                 {

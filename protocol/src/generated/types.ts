@@ -98,6 +98,10 @@ export interface AgentUpdateView {
     step:
       | ("sent" | "download" | "verify" | "selftest" | "switch" | "restart" | "healthy" | "rolled_back" | "failed")
       | null;
+    /**
+     * The outcome, once the node ended: updated (the new version runs and proved healthy, or it already ran it), rolled_back (it ran and was restored), failed (refused, offline, no answer), skipped (the canary failed), cancelled. null while pending or running.
+     */
+    result: ("updated" | "rolled_back" | "failed" | "skipped" | "cancelled") | null;
     detail: string | null;
     canary: boolean;
     started_at: number | null;

@@ -52,6 +52,11 @@ export class AgentHub extends EventEmitter<AgentHubEvents> {
     new AgentConnection(socket, request, this);
   }
 
+  /** The server is shutting down: connections end because of it, not because of the nodes. */
+  get stopping(): boolean {
+    return this.stopped;
+  }
+
   get registry() {
     return this.services.registry;
   }

@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin';
 import fs from 'node:fs';
 import { defaultAgentPath } from '../local-agent/local-agent.js';
+import { AgentUpdatesRepository } from '../repositories/agent-updates-repository.js';
 import { readAgentRelease, type AgentRelease } from '../services/agent-release.js';
 import { AgentUpdateService } from '../services/agent-updates.js';
 import { loadUpdateKey } from '../services/update-key.js';
@@ -35,11 +36,12 @@ export const agentUpdatesPlugin = fp(async (app) => {
   app.agentHub.updateKeyPem = key.publicKeyPem;
   app.decorate('agentRelease', current);
   app.decorate('agentUpdates', new AgentUpdateService(
-    app.agentHub, app.nodeRegistry, (targets) => app.commands.resolveTargets(targets), current, key,
-    { nodeTimeoutMs: config.updateNodeTimeoutMs, defaultMaxParallel: 5 }, app.log.child({ component: 'agent-updates' }),
+    new AgentUpdatesRepository(app.db), app.agentHub, app.nodeRegistry, (targets) => app.commands.resolveTargets(targets), current, key,
+    { nodeTimeoutMs: config.updateNodeTimeoutMs, defaultMaxParallel: 5 }, app.log.child({ component: 'agent-updates' }), app.deferredWrites,
   ));
+  app.addHook('preClose', async () => app.agentUpdates.stop());
   app.log.info({ version: loaded.release.version, sha256: loaded.release.sha256, file }, 'shipping agent');
-}, { name: 'agent-updates', dependencies: ['agent-hub', 'nodes', 'commands'] });
+}, { name: 'agent-updates', dependencies: ['db', 'agent-hub', 'nodes', 'commands', 'storage'] });
 
 function safeMtime(file: string): number {
   try {

@@ -5,6 +5,8 @@ import type { FastifyBaseLogger } from 'fastify';
 import { ApiError } from '../errors.js';
 import type { AgentHub } from '../hub/agent-hub.js';
 import type { NodeRegistry } from '../live/node-registry.js';
+import type { AgentUpdatesRepository } from '../repositories/agent-updates-repository.js';
+import { writeNow, type WriteScheduler } from './deferred-writes.js';
 import type { AgentRelease } from './agent-release.js';
 import type { Requester, Targets } from './command-service.js';
 import { isFinalRolloutState, Rollout, type RolloutJob, type RolloutJobResult, type RolloutNodeProgress, type RolloutReport } from './rollout.js';
@@ -35,6 +37,7 @@ interface NodeWatch {
   finish(result: RolloutJobResult): void;
   fail(why: string): void;
   step: string;
+  timer: NodeJS.Timeout;
 }
 
 interface ActiveUpdate {
@@ -51,8 +54,32 @@ interface ActiveUpdate {
   rollout: Rollout;
 }
 
-/** Updates kept for GET after they ended (in memory: the newest ones). */
+type NodeResult = AgentUpdateView['nodes'][number]['result'];
+
+/** An update whose server restarted: running nodes failed (their result is their agent version now), the rest cancelled. */
+function interrupted(update: AgentUpdateView): AgentUpdateView {
+  const now = Date.now();
+  return {
+    ...update, state: 'failed', finished_at: now,
+    nodes: update.nodes.map((n) => {
+      if (n.state === 'running') return { ...n, state: 'failed', result: 'failed', detail: RESTARTED, finished_at: now };
+      if (n.state === 'pending') return { ...n, state: 'cancelled', result: 'cancelled', detail: 'the server restarted before it started', finished_at: now };
+      return n;
+    }),
+  };
+}
+
+/** A node's outcome in one word, once it ended. */
+function resultOf(n: RolloutNodeProgress): NodeResult {
+  if (n.state === 'done') return 'updated';
+  if (n.state === 'failed') return n.step === 'rolled_back' ? 'rolled_back' : 'failed';
+  return n.state === 'skipped' || n.state === 'cancelled' ? n.state : null;
+}
+
+/** Ended updates kept in memory too (GET reads the database for older ones). */
 const KEEP_FINISHED = 200;
+const LIST_LIMIT = 200;
+const RESTARTED = "the server restarted during the update: see the node's agent version";
 const FINAL_STEPS: Partial<Record<NodeStep, RolloutJobResult>> = { healthy: 'done', rolled_back: 'failed', failed: 'failed' };
 /** Steps that need the link: a node that drops it there cannot go on (later, it goes on by itself and reports). */
 const LINK_STEPS: Record<string, string> = { sent: 'before it reported any step', download: 'during the download' };
@@ -65,8 +92,10 @@ const LINK_STEPS: Record<string, string> = { sent: 'before it reported any step'
 export class AgentUpdateService extends EventEmitter<AgentUpdateEvents> {
   private readonly updates = new Map<string, ActiveUpdate>();
   private readonly watches = new Map<string, NodeWatch>();
+  private closed = false;
 
   constructor(
+    private readonly repository: AgentUpdatesRepository,
     private readonly hub: AgentHub,
     private readonly registry: NodeRegistry,
     private readonly resolveTargets: (targets: Targets) => string[],
@@ -74,8 +103,10 @@ export class AgentUpdateService extends EventEmitter<AgentUpdateEvents> {
     private readonly key: UpdateKey,
     private readonly options: AgentUpdateOptions,
     private readonly log: FastifyBaseLogger,
+    private readonly deferred: WriteScheduler = writeNow,
   ) {
     super();
+    for (const update of repository.unfinished()) repository.save(interrupted(update));
     hub.on('update.status', (nodeId, message) => this.onStatus(nodeId, message));
     hub.on('update.fetch', (nodeId, message) => this.onFetch(nodeId, message));
     hub.on('disconnected', (nodeId) => this.onDisconnected(nodeId));
@@ -91,26 +122,43 @@ export class AgentUpdateService extends EventEmitter<AgentUpdateEvents> {
       rollout: undefined as unknown as Rollout,
     };
     update.rollout = new Rollout(nodeIds, this.job(update), { maxParallel: update.maxParallel, canary: update.canary });
+    this.repository.save(this.view(update));
     this.updates.set(update.id, update);
     this.forgetOld();
-    update.rollout.on('node', () => this.emit('updated', this.view(update)));
+    update.rollout.on('node', () => this.changed(update));
     update.rollout.on('state', (state) => {
       if (isFinalRolloutState(state)) update.finishedAt = Date.now();
-      this.emit('updated', this.view(update));
+      this.changed(update);
     });
     this.log.info({ updateId: update.id, version: release.version, nodes: nodeIds.length, by: by.username }, 'agent update started');
     // Nothing is sent before the request's transaction (and its audit entry) commits.
-    this.registry.afterCommit(() => update.rollout.start());
+    this.repository.afterCommit(() => update.rollout.start());
     return this.view(update);
   }
 
   get(id: string): AgentUpdateView | undefined {
     const update = this.updates.get(id);
-    return update && this.view(update);
+    return update ? this.view(update) : this.repository.get(id);
   }
 
+  /** Newest first: those in memory as they are now, older ones as stored. */
   list(): AgentUpdateView[] {
-    return [...this.updates.values()].reverse().map((u) => this.view(u));
+    const stored = this.repository.list(LIST_LIMIT).map((u) => this.get(u.id) ?? u);
+    const unstored = [...this.updates.values()].filter((u) => !stored.some((s) => s.id === u.id)).map((u) => this.view(u));
+    return [...unstored, ...stored].sort((a, b) => b.created_at - a.created_at).slice(0, LIST_LIMIT);
+  }
+
+  /** The server stops: nothing more is recorded; running updates are ended as interrupted at the next start. */
+  stop(): void {
+    this.closed = true;
+    for (const watch of this.watches.values()) clearTimeout(watch.timer);
+  }
+
+  /** Stores the update as it is when the write runs (now, or once the disk has room), and tells listeners. */
+  private changed(update: ActiveUpdate): void {
+    if (this.closed) return;
+    this.deferred.run(`agent-update:${update.id}`, () => this.repository.save(this.view(update)));
+    this.emit('updated', this.view(update));
   }
 
   /** pause, resume or cancel; the answer is the update as it then is. */
@@ -138,7 +186,7 @@ export class AgentUpdateService extends EventEmitter<AgentUpdateEvents> {
       signal.addEventListener('abort', () => fail('the update was cancelled'), { once: true });
       const problem = this.refusal(update, nodeId);
       if (problem) return problem === 'current' ? (report('healthy', `already runs ${update.release.version}`), finish('done')) : fail(problem);
-      const watch: NodeWatch = { report: (step, detail) => { watch.step = step; report(step, detail); }, finish, fail, step: 'sent' };
+      const watch: NodeWatch = { report: (step, detail) => { watch.step = step; report(step, detail); }, finish, fail, step: 'sent', timer };
       this.watches.set(key, watch);
       const { release } = update;
       const sent = this.hub.sendTo(nodeId, {
@@ -171,6 +219,7 @@ export class AgentUpdateService extends EventEmitter<AgentUpdateEvents> {
   }
 
   private onDisconnected(nodeId: string): void {
+    if (this.hub.stopping) return; // the update is recorded as interrupted at the next start
     for (const [key, watch] of this.watches) {
       if (key.endsWith(`:${nodeId}`) && LINK_STEPS[watch.step]) watch.fail(`the node disconnected ${LINK_STEPS[watch.step]}`);
     }
@@ -200,7 +249,7 @@ export class AgentUpdateService extends EventEmitter<AgentUpdateEvents> {
   private nodeView(update: ActiveUpdate, n: RolloutNodeProgress): AgentUpdateView['nodes'][number] {
     return {
       node_id: n.node_id, name: this.registry.get(n.node_id)?.name ?? n.node_id, from_version: update.fromVersions.get(n.node_id) ?? null,
-      state: n.state, step: n.step as NodeStep | null, detail: n.detail, canary: n.canary, started_at: n.started_at, finished_at: n.finished_at,
+      state: n.state, step: n.step as NodeStep | null, result: resultOf(n), detail: n.detail, canary: n.canary, started_at: n.started_at, finished_at: n.finished_at,
     };
   }
 

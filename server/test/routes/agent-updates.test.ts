@@ -70,7 +70,7 @@ describe('POST /api/v1/agent-updates', () => {
     for (const step of ['verify', 'selftest', 'switch', 'restart', 'healthy']) status(agent, id, step);
     const done = await ended(id);
     expect(done).toMatchObject({ state: 'done', version: SHIPPED_VERSION, canary: true, user: 'admin' });
-    expect(done.nodes).toEqual([expect.objectContaining({ node_id: nodeId, name: 'upd-1', from_version: '0.0.1', state: 'done', step: 'healthy', canary: true })]);
+    expect(done.nodes).toEqual([expect.objectContaining({ node_id: nodeId, name: 'upd-1', from_version: '0.0.1', state: 'done', step: 'healthy', result: 'updated', canary: true })]);
     const audit = (await server.api('GET', '/api/v1/audit?action=agent-update')).json().entries;
     expect(audit[0]).toMatchObject({ username: 'admin', outcome: 'ok' });
     agent.close();
@@ -91,8 +91,8 @@ describe('POST /api/v1/agent-updates', () => {
     await a.agent.nextOf('update.request');
     status(a.agent, id, 'rolled_back', { message: 'version 9 did not prove healthy: back on 0.0.1' });
     const u = await ended(id);
-    expect(u.nodes.map((n) => [n.name, n.state, n.step, n.detail])).toEqual([
-      ['upd-canary', 'failed', 'rolled_back', 'version 9 did not prove healthy: back on 0.0.1'], ['upd-rest', 'skipped', null, 'the canary node failed'],
+    expect(u.nodes.map((n) => [n.name, n.state, n.step, n.result, n.detail])).toEqual([
+      ['upd-canary', 'failed', 'rolled_back', 'rolled_back', 'version 9 did not prove healthy: back on 0.0.1'], ['upd-rest', 'skipped', null, 'skipped', 'the canary node failed'],
     ]);
     expect(b.agent.messages.some((m: { type: string }) => m.type === 'update.request')).toBe(false);
     a.agent.close();
@@ -132,12 +132,12 @@ describe('POST /api/v1/agent-updates', () => {
     expect((await server.api('POST', `/api/v1/agent-updates/${id}/pause`, {})).json().update.state).toBe('paused');
     status(nodes[0]!.agent, id, 'healthy');
     await waitFor(async () => (await getUpdate(id)).nodes[0]!.state === 'done', 5000, 'the first node done');
-    expect((await getUpdate(id)).nodes.map((n) => n.state)).toEqual(['done', 'pending', 'pending']);
+    expect((await getUpdate(id)).nodes.map((n) => [n.state, n.result])).toEqual([['done', 'updated'], ['pending', null], ['pending', null]]);
     expect((await server.api('POST', `/api/v1/agent-updates/${id}/resume`, {})).json().update.state).toBe('running');
     await nodes[1]!.agent.nextOf('update.request');
     const cancelled = (await server.api('POST', `/api/v1/agent-updates/${id}/cancel`, {})).json().update;
     expect(cancelled.state).toBe('cancelled');
-    expect((await ended(id)).nodes.map((n) => n.state)).toEqual(['done', 'cancelled', 'cancelled']);
+    expect((await ended(id)).nodes.map((n) => [n.state, n.result])).toEqual([['done', 'updated'], ['cancelled', 'cancelled'], ['cancelled', 'cancelled']]);
     const again = await server.api('POST', `/api/v1/agent-updates/${id}/pause`, {});
     expect([again.statusCode, again.json().error.code]).toEqual([409, 'conflict']);
     for (const n of nodes) n.agent.close();
@@ -155,5 +155,30 @@ describe('POST /api/v1/agent-updates', () => {
     const cookie = String(login.headers['set-cookie']).split(';')[0]!;
     const viewer = await server.app.inject({ method: 'POST', url: '/api/v1/agent-updates', headers: { cookie }, payload: { targets: { all: true } } });
     expect(viewer.statusCode).toBe(403);
+  });
+});
+
+describe('agent updates across a server restart', () => {
+  it('keeps ended updates, and ends the one the restart interrupted, saying so', async () => {
+    const own = await startTestServer({ DVIC_UPDATE_NODE_TIMEOUT_S: '30' });
+    try {
+      const { config } = await own.enroll('upd-restart');
+      const agent = await connectAgent({ url: own.agentUrl, nodeId: config.node_id, privateKeyPem: config.private_key, capabilities: ['hardware', 'update'], hello: { agent_version: '0.0.1' } });
+      const first = (await own.api('POST', '/api/v1/agent-updates', { targets: { nodes: ['upd-restart'] } })).json().id;
+      const request = await agent.nextOf('update.request');
+      agent.send({ type: 'update.status', data: { update_id: first, version: request.data.version, step: 'healthy' } });
+      await waitFor(async () => (await own.api('GET', `/api/v1/agent-updates/${first}`)).json().update.state === 'done', 5000, 'the first update done');
+      const second = (await own.api('POST', '/api/v1/agent-updates', { targets: { nodes: ['upd-restart'] }, force: true })).json().id;
+      await agent.nextOf('update.request');
+      await own.restart();
+      const kept = (await own.api('GET', `/api/v1/agent-updates/${first}`)).json().update;
+      expect(kept).toMatchObject({ state: 'done', nodes: [{ name: 'upd-restart', state: 'done', result: 'updated' }] });
+      const interrupted = (await own.api('GET', `/api/v1/agent-updates/${second}`)).json().update;
+      expect(interrupted).toMatchObject({ state: 'failed', nodes: [{ state: 'failed', result: 'failed', detail: 'the server restarted during the update: see the node\'s agent version' }] });
+      expect(interrupted.finished_at).toEqual(expect.any(Number));
+      expect((await own.api('GET', '/api/v1/agent-updates')).json().updates.map((u: AgentUpdateView) => u.id)).toEqual([second, first]);
+    } finally {
+      await own.close();
+    }
   });
 });

@@ -44,7 +44,7 @@ export const agentUpdatesRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.get('/agent-updates', {
     schema: {
-      tags: ['agent-updates'], summary: 'Agent updates, newest first (kept in memory since the server started)',
+      tags: ['agent-updates'], summary: 'Agent updates, newest first (the last 200)',
       response: { 200: Type.Object({ updates: Type.Array(AgentUpdateRef) }), ...errors(401) },
     },
   }, async () => ({ updates: agentUpdates.list() }));
