@@ -95,7 +95,7 @@ function UpdateProgress({ update, onControl }: { update: AgentUpdateView; onCont
               <td>{n.name}{n.canary && <span class="muted"> (canary)</span>}</td>
               <td>{n.from_version ?? '–'}</td>
               <td class="steps">{stepMarks(n, trails.get(n.node_id) ?? []).map((s) => <span key={s.step} class={`step ${s.mark}`} data-step={s.step} data-mark={s.mark}>{s.step}</span>)}</td>
-              <td data-testid="node-result">{n.state}{n.step === 'rolled_back' ? ' (rolled back)' : ''}{n.detail ? `: ${n.detail}` : ''}</td>
+              <td data-testid="node-result">{(n.result ?? n.state).replace('_', ' ')}{n.detail ? `: ${n.detail}` : ''}</td>
             </tr>
           ))}
         </tbody>
