@@ -56,7 +56,7 @@ interface ActiveUpdate {
 
 type NodeResult = AgentUpdateView['nodes'][number]['result'];
 
-/** An update whose server restarted: running nodes failed (their result is their agent version now), the rest cancelled. */
+/** An update the server restart interrupted: running nodes failed (what they run now is their agent version), pending ones cancelled. */
 function interrupted(update: AgentUpdateView): AgentUpdateView {
   const now = Date.now();
   return {
@@ -115,19 +115,24 @@ export class AgentUpdateService extends EventEmitter<AgentUpdateEvents> {
   start(request: AgentUpdateRequest, by: Requester): AgentUpdateView {
     const nodeIds = this.resolveTargets(request.targets);
     const release = this.release();
+    const canary = request.canary ?? true;
+    const maxParallel = request.max_parallel ?? this.options.defaultMaxParallel;
+    // The job runs only after start(), once `update` exists.
+    const rollout = new Rollout(nodeIds, (...args) => this.job(update)(...args), { maxParallel, canary });
     const update: ActiveUpdate = {
-      id: crypto.randomUUID(), release, signature: this.key.sign(release.bytes), force: request.force ?? false,
-      canary: request.canary ?? true, maxParallel: request.max_parallel ?? this.options.defaultMaxParallel, user: by.username,
-      createdAt: Date.now(), finishedAt: null, fromVersions: new Map(nodeIds.map((id) => [id, this.registry.get(id)?.agentVersion ?? null])),
-      rollout: undefined as unknown as Rollout,
+      id: crypto.randomUUID(), release, signature: this.key.sign(release.bytes), force: request.force ?? false, canary, maxParallel,
+      user: by.username, createdAt: Date.now(), finishedAt: null, rollout,
+      fromVersions: new Map(nodeIds.map((id) => [id, this.registry.get(id)?.agentVersion ?? null])),
     };
-    update.rollout = new Rollout(nodeIds, this.job(update), { maxParallel: update.maxParallel, canary: update.canary });
     this.repository.save(this.view(update));
     this.updates.set(update.id, update);
     this.forgetOld();
     update.rollout.on('node', () => this.changed(update));
     update.rollout.on('state', (state) => {
-      if (isFinalRolloutState(state)) update.finishedAt = Date.now();
+      if (isFinalRolloutState(state)) {
+        update.finishedAt = Date.now();
+        update.release = { ...update.release, bytes: Buffer.alloc(0) }; // no node fetches it any more
+      }
       this.changed(update);
     });
     this.log.info({ updateId: update.id, version: release.version, nodes: nodeIds.length, by: by.username }, 'agent update started');
