@@ -156,6 +156,11 @@ describe('agent self-update from the dashboard', () => {
       await onlineOn('beta', '0.4.0');
       await page.getByRole('link', { name: 'Nodes' }).click();
       await expect.poll(() => page.locator('.node-row[data-node="beta"]').getByTestId('agent-behind').count(), { timeout: 15_000 }).toBe(0);
+      // alpha is still behind: its page says so, with the way to update it.
+      await page.goto(`${server.baseUrl}/nodes/${nodes.alpha!.id}`);
+      await expect.poll(() => page.getByTestId('agent-behind').textContent(), { timeout: 15_000 }).toBe('↑ 0.4.0');
+      await page.getByTestId('agent-behind').click();
+      await expect.poll(() => page.getByRole('checkbox', { name: 'select alpha' }).isChecked()).toBe(true);
     } finally {
       await browser.close();
     }

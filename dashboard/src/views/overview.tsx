@@ -1,10 +1,11 @@
 import { Component } from 'preact';
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import { AddMachineDialog } from '../components/add-machine-dialog.js';
+import { AgentBehind } from '../components/agent-behind.js';
 import { Sparkline } from '../components/sparkline.js';
 import { StatusBadge } from '../components/status.js';
 import { VirtualList } from '../components/virtual-list.js';
-import { celsius, diskPercent, duration, HARDWARE_THRESHOLDS as T, hottest, isAgentBehind, memoryPercent, percent } from '@dvic/protocol/shared';
+import { celsius, diskPercent, duration, HARDWARE_THRESHOLDS as T, hottest, memoryPercent, percent } from '@dvic/protocol/shared';
 import { level } from '../format.js';
 import { navigate, onLink } from '../router.js';
 import { agentProblemCount, agentProblemLines } from '../state/health.js';
@@ -111,8 +112,7 @@ class NodeRow extends Component<RowProps> {
         <span role="cell" class="num">{node.demo_summary.total ? `${node.demo_summary.alive}/${node.demo_summary.total}` : '–'}</span>
         <span role="cell" class="muted">{node.agent_version ?? '–'}
           {problems > 0 && <span class="badge warn" data-testid="agent-problems" title={agentProblemLines(node.agent_status).join('\n')}> ⚠ {problems}</span>}
-          {isAgentBehind(node.agent_version, shipped) && <a class="badge warn" data-testid="agent-behind" href={`/updates?node=${node.id}`} title={`the server ships agent ${shipped}: update it`}
-            onClick={(e) => { e.stopPropagation(); onLink(e, `/updates?node=${node.id}`); }}>↑ {shipped}</a>}
+          <AgentBehind nodeId={node.id} version={node.agent_version} shipped={shipped} />
         </span>
       </div>
     );
