@@ -4055,7 +4055,10 @@ def guard_verdict(trial: Optional[Dict[str, Any]]) -> str:
     return "start" if trial.get("state") == "switched" else "rollback"
 
 
-def run_guard(root: str) -> int:
+UNIT_RE = re.compile(r"^[A-Za-z0-9:_.@-]{1,200}\.service$")
+
+
+def run_guard(root: str, unit: str = "") -> int:
     """The unit's ExecStartPre (run from guard.py, a copy of a version that proved healthy, so a
     new file that crashes at import cannot break it). Always exits 0: the start goes on."""
     paths = UpdatePaths(root)
@@ -4065,6 +4068,7 @@ def run_guard(root: str) -> int:
         return 0
     if verdict == "start":
         write_atomic(paths.trial, json.dumps(dict(trial, state="started")), 0o600)
+        arm_trial_deadline(root, trial, unit)
         return 0
     previous = str(trial.get("previous", ""))
     message = "version %s did not prove healthy (no hello in %ds, or not connected %ds, or it exited): back on %s" % (
@@ -4078,6 +4082,33 @@ def run_guard(root: str) -> int:
     os.unlink(paths.trial)
     sys.stderr.write("dvic-agent guard: %s\n" % message)
     return 0
+
+
+def arm_trial_deadline(root: str, trial: Dict[str, Any], unit: str) -> None:
+    """Under systemd, a timer of its own (systemd-run) restarts the unit if the version on trial
+    is still unproven well after its watchdog should have acted: a file that hangs at import
+    never runs that watchdog. The restart runs this guard, which then rolls back."""
+    update_id = re.sub(r"[^A-Za-z0-9-]", "", str(trial.get("update_id", "")))[:36]
+    if not os.environ.get("INVOCATION_ID") or not UNIT_RE.match(unit) or not update_id or not _which("systemd-run"):
+        return
+    watchdog_s = float(trial.get("hello_s", 60)) + float(trial.get("stable_s", 30))
+    delay = int(watchdog_s + max(10.0, watchdog_s / 3))  # well after the trial's own watchdog should have acted
+    code, _, err = run_program(["systemd-run", "--quiet", "--collect", "--unit", "dvic-agent-trial-%s" % update_id, "--on-active=%ds" % delay,
+                                sys.executable, os.path.abspath(__file__), "--trial-deadline", root, update_id, unit], 30)
+    if code != 0:
+        sys.stderr.write("dvic-agent guard: no trial deadline timer (%s)\n" % last_line(err))
+
+
+def run_trial_deadline(root: str, update_id: str, unit: str) -> int:
+    """The timer armed by the guard: restarts the unit when that update is still on trial."""
+    trial = read_json_file(UpdatePaths(root).trial)
+    if trial is None or trial.get("update_id") != update_id or trial.get("state") != "started" or not UNIT_RE.match(unit):
+        return 0
+    sys.stderr.write("dvic-agent guard: version %s still unproven past its deadline: restarting %s to roll back\n" % (trial.get("version"), unit))
+    code, _, err = run_program(["systemctl", "restart", "--no-block", unit], 60)
+    if code != 0:
+        sys.stderr.write("dvic-agent guard: systemctl restart %s failed: %s\n" % (unit, last_line(err)))
+    return code
 
 
 class UpdateFailed(Exception):
@@ -4664,7 +4695,7 @@ def print_state(args: List[str]) -> int:
 
 USAGE = """usage: dvic_agent.py --config PATH     run the agent (systemd: dvic-agent.service)
        dvic_agent.py --selftest --config PATH   load the config and the schemas, build the agent, exit 0
-       dvic_agent.py --guard ROOT       before a start: roll back a version that failed its trial
+       dvic_agent.py --guard ROOT [UNIT]   before a start: roll back a version that failed its trial
        dvic_agent.py --print-state [--proc-root DIR] [--sys-root DIR] [--etc-root DIR]
        dvic_agent.py --version
 """
@@ -4715,8 +4746,10 @@ def main(argv: Optional[List[str]] = None, in_thread: bool = False) -> int:
         return 0
     if "--print-state" in args:
         return print_state(args)
-    if len(args) == 2 and args[0] == "--guard":
-        return run_guard(args[1])
+    if len(args) in (2, 3) and args[0] == "--guard":
+        return run_guard(args[1], args[2] if len(args) == 3 else "")
+    if len(args) == 4 and args[0] == "--trial-deadline":
+        return run_trial_deadline(args[1], args[2], args[3])
     if len(args) == 3 and args[0] == "--selftest":
         return selftest(args[1:])
     config = config_from_args(args, "dvic-agent")

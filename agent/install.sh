@@ -139,7 +139,7 @@ After=network-online.target
 Type=simple
 # Self-update: before every start the guard (a copy of the last version that proved healthy)
 # restores the previous version when the one on trial exited or crashed before it was healthy.
-ExecStartPre=-/usr/bin/env python3 /opt/dvic-agent/guard.py --guard /opt/dvic-agent
+ExecStartPre=-/usr/bin/env python3 /opt/dvic-agent/guard.py --guard /opt/dvic-agent %n
 ExecStart=/usr/bin/env python3 /opt/dvic-agent/dvic_agent.py --config /etc/dvic-agent/config.json
 # Comes back after any exit or crash, 3 s later; 75 is the agent's "switched to a new version, restart me".
 Restart=always

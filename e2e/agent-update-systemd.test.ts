@@ -2,7 +2,8 @@
 // the agent installed by install.sh from an install link, so the unit install.sh writes runs the
 // guard (ExecStartPre) and restarts the agent (Restart=always). A version that crashes at import
 // is rolled back by the guard; a good one is switched to and becomes the guard. Health timings
-// shortened in the node's config (update_hello_timeout_s / update_stable_s).
+// shortened in the node's config (update_hello_timeout_s / update_stable_s). A version that hangs
+// at import is restarted by the timer the guard arms, then rolled back.
 import fs from 'node:fs';
 import path from 'node:path';
 import type { AgentUpdateView } from '@dvic/protocol';
@@ -64,6 +65,14 @@ describe.skipIf(missing)('agent self-update under systemd', () => {
     await onlineOn('0.1.0');
     expect(entry()).toBe('/opt/dvic-agent/versions/0.1.0/dvic_agent.py');
     expect(t.run('journalctl -u dvic-agent --no-pager').output).toContain('RuntimeError: crash at import');
+
+    // A version that hangs at import never runs its own watchdog: the guard's timer restarts the
+    // unit once the trial is overdue (5 + 3 s, + 10 s), and the guard rolls it back.
+    ship(agentVersion('0.2.0', (s) => s.replace('\nimport base64\n', '\nimport base64\nimport sys\nimport time\nwhile "--selftest" not in sys.argv and "--guard" not in sys.argv and "--trial-deadline" not in sys.argv:\n    time.sleep(1)\n')));
+    const hung = await update(node.id);
+    expect(hung).toMatchObject({ state: 'failed', step: 'rolled_back' });
+    await onlineOn('0.1.0');
+    expect(t.run('journalctl -u dvic-agent-trial-* --no-pager').output).toContain('still unproven past its deadline');
 
     ship(agentVersion('0.2.1'));
     expect(await update(node.id)).toMatchObject({ state: 'done', step: 'healthy' });

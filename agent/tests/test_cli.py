@@ -130,7 +130,7 @@ class SystemdUnitTest(unittest.TestCase):
             self.assertEqual(result.returncode, 0, result.stderr)
             self.assertEqual([l for l in result.stderr.splitlines() if "dvic-agent.service" in l], [])
             self.assertIn("ExecStart=/usr/bin/python3 " + tmp + "/opt/dvic-agent/dvic_agent.py --config", unit)
-            self.assertIn("ExecStartPre=-/usr/bin/python3 %s/opt/dvic-agent/guard.py --guard %s/opt/dvic-agent" % (tmp, tmp), unit)
+            self.assertIn("ExecStartPre=-/usr/bin/python3 %s/opt/dvic-agent/guard.py --guard %s/opt/dvic-agent %%n" % (tmp, tmp), unit)
 
 
 class _captured_stderr(object):

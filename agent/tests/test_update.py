@@ -7,7 +7,7 @@ import shutil
 import subprocess
 import unittest
 
-from tests.support import AGENT_PATH, CapturingAgent, run_agent, temp_dir
+from tests.support import AGENT_PATH, PYTHON, CapturingAgent, run_agent, temp_dir
 from tests.test_cli import NODE_ID, PEM
 import dvic_agent
 
@@ -245,6 +245,58 @@ class SelfUpdateOnTheNode(unittest.TestCase):
         write(os.path.join(self.root, "trial.json"), json.dumps({"version": "98.0.0", "state": "started"}))
         steps = self.request(self.agent())
         self.assertEqual(steps, [("failed", "a version is still on trial here")])
+
+
+class TrialDeadlineUnderSystemd(unittest.TestCase):
+    """The guard arms a systemd-run timer for a version on trial; the timer restarts the unit when
+    that version is still unproven. systemd-run and systemctl are stand-ins here that record their
+    arguments (e2e/agent-update-systemd.test.ts runs the real ones)."""
+
+    def setUp(self):
+        self.root = temp_dir(self)
+        self.bin = temp_dir(self)
+        self.calls = os.path.join(self.bin, "calls")
+        for tool in ("systemd-run", "systemctl"):
+            write(os.path.join(self.bin, tool), '#!/bin/sh\necho "%s $*" >> %s\n' % (tool, self.calls))
+            os.chmod(os.path.join(self.bin, tool), 0o755)
+        write(os.path.join(self.root, "trial.json"), json.dumps({"update_id": "u-1", "version": "0.2.0", "previous": "x", "state": "switched",
+                                                                 "hello_s": 60, "stable_s": 30}))
+
+    def run_agent_env(self, *args, systemd=True):
+        env = dict(os.environ, PATH=self.bin + os.pathsep + os.environ["PATH"])
+        if systemd:
+            env["INVOCATION_ID"] = "0123456789abcdef"
+        else:
+            env.pop("INVOCATION_ID", None)
+        return subprocess.run([PYTHON, AGENT_PATH] + list(args), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=60)
+
+    def recorded(self):
+        if not os.path.exists(self.calls):
+            return []
+        with open(self.calls) as f:
+            return f.read().splitlines()
+
+    def test_arms_a_timer_well_after_the_watchdog_when_the_trial_starts(self):
+        self.assertEqual(self.run_agent_env("--guard", self.root, "dvic-agent.service").returncode, 0)
+        self.assertEqual(self.recorded(), ["systemd-run --quiet --collect --unit dvic-agent-trial-u-1 --on-active=120s %s %s --trial-deadline %s u-1 dvic-agent.service"
+                                           % (PYTHON, AGENT_PATH, self.root)])
+
+    def test_arms_nothing_outside_systemd_or_without_a_unit_name(self):
+        self.run_agent_env("--guard", self.root, "dvic-agent.service", systemd=False)
+        write(os.path.join(self.root, "trial.json"), json.dumps({"update_id": "u-1", "version": "0.2.0", "state": "switched"}))
+        self.run_agent_env("--guard", self.root, "evil; rm -rf /")
+        self.assertEqual(self.recorded(), [])
+
+    def test_restarts_the_unit_only_while_that_update_is_still_unproven(self):
+        write(os.path.join(self.root, "trial.json"), json.dumps({"update_id": "u-1", "version": "0.2.0", "state": "started"}))
+        self.run_agent_env("--trial-deadline", self.root, "u-2", "dvic-agent.service")  # another update's timer
+        self.assertEqual(self.recorded(), [])
+        result = self.run_agent_env("--trial-deadline", self.root, "u-1", "dvic-agent.service")
+        self.assertIn("still unproven past its deadline", result.stderr)
+        self.assertEqual(self.recorded(), ["systemctl restart --no-block dvic-agent.service"])
+        os.unlink(os.path.join(self.root, "trial.json"))  # proved healthy meanwhile
+        self.run_agent_env("--trial-deadline", self.root, "u-1", "dvic-agent.service")
+        self.assertEqual(len(self.recorded()), 1)
 
 
 if __name__ == "__main__":
