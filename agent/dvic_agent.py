@@ -4093,7 +4093,7 @@ def arm_trial_deadline(root: str, trial: Dict[str, Any], unit: str) -> None:
         return
     watchdog_s = float(trial.get("hello_s", 60)) + float(trial.get("stable_s", 30))
     delay = int(watchdog_s + max(10.0, watchdog_s / 3))  # well after the trial's own watchdog should have acted
-    code, _, err = run_program(["systemd-run", "--quiet", "--collect", "--unit", "dvic-agent-trial-%s" % update_id, "--on-active=%ds" % delay,
+    code, _, err = run_program(["systemd-run", "--quiet", "--collect", "--unit", "dvic-agent-trial-%s" % update_id, "--on-active=%ds" % delay, "--timer-property=AccuracySec=1s",
                                 sys.executable, os.path.abspath(__file__), "--trial-deadline", root, update_id, unit], 30)
     if code != 0:
         sys.stderr.write("dvic-agent guard: no trial deadline timer (%s)\n" % last_line(err))

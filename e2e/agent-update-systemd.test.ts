@@ -47,7 +47,7 @@ async function update(nodeId: string): Promise<AgentUpdateView['nodes'][number]>
 }
 
 describe.skipIf(missing)('agent self-update under systemd', () => {
-  it('the unit\'s guard rolls back a version that crashes at import; a good version is switched to', async () => {
+  it('the unit\'s guard rolls back a version that crashes or hangs at import; a good version is switched to', async () => {
     const t = await bootTarget();
     targets.push(t);
     const link = await call(api.POST('/api/v1/enrollment-tokens', { body: { max_uses: 1 } }));

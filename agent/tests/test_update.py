@@ -278,7 +278,7 @@ class TrialDeadlineUnderSystemd(unittest.TestCase):
 
     def test_arms_a_timer_well_after_the_watchdog_when_the_trial_starts(self):
         self.assertEqual(self.run_agent_env("--guard", self.root, "dvic-agent.service").returncode, 0)
-        self.assertEqual(self.recorded(), ["systemd-run --quiet --collect --unit dvic-agent-trial-u-1 --on-active=120s %s %s --trial-deadline %s u-1 dvic-agent.service"
+        self.assertEqual(self.recorded(), ["systemd-run --quiet --collect --unit dvic-agent-trial-u-1 --on-active=120s --timer-property=AccuracySec=1s %s %s --trial-deadline %s u-1 dvic-agent.service"
                                            % (PYTHON, AGENT_PATH, self.root)])
 
     def test_arms_nothing_outside_systemd_or_without_a_unit_name(self):
