@@ -82,6 +82,9 @@ CONFIG_DEFAULTS = {
     "tls_cert_sha256": "",
     "keepalive_port": 0,
     "deploy_roots": ["/opt/dvic-demos"],
+    "update_root": "/opt/dvic-agent",
+    "update_hello_timeout_s": 60.0,
+    "update_stable_s": 30.0,
 }
 CONFIG_KEYS = set(CONFIG_DEFAULTS) | {"server_url", "server_urls", "node_id", "key_path", "private_key"}
 MAX_SERVER_URLS = 16
@@ -131,6 +134,10 @@ class Config(object):
         if not isinstance(merged["deploy_roots"], list):
             raise ValueError("deploy_roots must be a list of directories")
         self.deploy_roots = [str(r) for r in merged["deploy_roots"]]
+        self.update_root = str(merged["update_root"])
+        self.update_hello_timeout_s = float(merged["update_hello_timeout_s"])
+        self.update_stable_s = float(merged["update_stable_s"])
+        self.path = ""  # the file it was read from (a new version's --selftest reads it too)
 
 
 def server_list(server_url: Any, server_urls: Any) -> List[str]:
@@ -172,6 +179,9 @@ CONFIG_CHECKS: List[Tuple[str, Callable[[Any], bool], str]] = [
     ("keepalive_port", lambda v: 0 <= v <= 65535, "must be between 0 (off) and 65535"),
     ("log_answer_timeout_s", lambda v: 1 <= v <= 3600, "must be between 1 and 3600"),
     ("deploy_roots", lambda v: all(r.startswith("/") and os.path.normpath(r) not in ("/", "//") for r in v), "must be absolute directories, not /"),
+    ("update_hello_timeout_s", lambda v: 1 <= v <= 3600, "must be between 1 and 3600"),
+    ("update_stable_s", lambda v: 1 <= v <= 3600, "must be between 1 and 3600"),
+    ("update_root", lambda v: v.startswith("/"), "must be an absolute path"),
     ("tls_cert_sha256", lambda v: v == "" or re.match(r"^[0-9a-f]{64}$", v) is not None, "must be 64 hex digits (SHA-256 of the DER certificate)"),
 ]
 
@@ -209,6 +219,7 @@ def load_config(path: str) -> Config:
         config = Config(values)
     except (TypeError, ValueError) as e:
         raise fail("bad value (%s)" % e)
+    config.path = os.path.abspath(path)
     for key, check, what in CONFIG_CHECKS:
         if not check(getattr(config, key)):
             raise fail('"%s" %s' % (key, what))
@@ -467,9 +478,11 @@ PROTOCOL_SCHEMAS = json.loads(r'''[
 {"$id":"https://dvic.devinci.fr/protocol/v1/messages/tunnel.close.json","x-direction":"both","type":"object","required":["type","data"],"properties":{"type":{"const":"tunnel.close"},"id":{"$ref":"../common.json#/$defs/messageId"},"data":{"type":"object","required":["channel"],"properties":{"channel":{"$ref":"../common.json#/$defs/channel"},"reason":{"type":"string","maxLength":256}}}}},
 {"$id":"https://dvic.devinci.fr/protocol/v1/messages/tunnel.open.json","x-direction":"server-to-agent","type":"object","required":["type","data"],"properties":{"type":{"const":"tunnel.open"},"id":{"$ref":"../common.json#/$defs/messageId"},"data":{"type":"object","required":["channel","port"],"properties":{"channel":{"$ref":"../common.json#/$defs/channel"},"host":{"type":"string","maxLength":255},"port":{"type":"integer","minimum":1,"maximum":65535}}}}},
 {"$id":"https://dvic.devinci.fr/protocol/v1/messages/tunnel.opened.json","x-direction":"agent-to-server","type":"object","required":["type","data"],"properties":{"type":{"const":"tunnel.opened"},"id":{"$ref":"../common.json#/$defs/messageId"},"data":{"type":"object","required":["channel"],"properties":{"channel":{"$ref":"../common.json#/$defs/channel"}}}}},
-{"$id":"https://dvic.devinci.fr/protocol/v1/messages/update.request.json","x-direction":"server-to-agent","type":"object","required":["type","data"],"properties":{"type":{"const":"update.request"},"id":{"$ref":"../common.json#/$defs/messageId"},"data":{"type":"object","required":["version","url","sha256"],"properties":{"version":{"type":"string","maxLength":64},"url":{"type":"string","maxLength":2048},"sha256":{"type":"string","maxLength":64,"pattern":"^[0-9a-f]{64}$"},"size":{"$ref":"../common.json#/$defs/bytes"}}}}},
-{"$id":"https://dvic.devinci.fr/protocol/v1/messages/update.status.json","x-direction":"agent-to-server","type":"object","required":["type","data"],"properties":{"type":{"const":"update.status"},"id":{"$ref":"../common.json#/$defs/messageId"},"data":{"type":"object","required":["version","state"],"properties":{"version":{"type":"string","maxLength":64},"state":{"enum":["downloading","verifying","installing","restarting","done","failed"]},"progress":{"type":"number","minimum":0,"maximum":1},"message":{"type":"string","maxLength":1024}}}}},
-{"$id":"https://dvic.devinci.fr/protocol/v1/messages/welcome.json","x-direction":"server-to-agent","type":"object","required":["type","data"],"properties":{"type":{"const":"welcome"},"id":{"$ref":"../common.json#/$defs/messageId"},"data":{"type":"object","required":["node_id","name","protocol","config"],"properties":{"node_id":{"$ref":"../common.json#/$defs/uuid"},"name":{"type":"string","maxLength":128},"protocol":{"type":"integer","minimum":1},"server_version":{"type":"string","maxLength":64},"capabilities":{"type":"array","maxItems":64,"items":{"$ref":"../common.json#/$defs/capability"}},"config":{"$ref":"config.push.json#/properties/data"},"max_frame_bytes":{"type":"integer","minimum":65536}}}}}
+{"$id":"https://dvic.devinci.fr/protocol/v1/messages/update.chunk.json","x-direction":"server-to-agent","type":"object","required":["type","data"],"additionalProperties":false,"properties":{"type":{"const":"update.chunk"},"id":{"$ref":"../common.json#/$defs/messageId"},"data":{"type":"object","additionalProperties":false,"required":["update_id","version","offset"],"properties":{"update_id":{"type":"string","minLength":1,"maxLength":64},"version":{"type":"string","maxLength":64},"offset":{"type":"integer","minimum":0},"data":{"type":"string","maxLength":400000,"pattern":"^[A-Za-z0-9+/]*={0,2}$"},"error":{"type":"string","maxLength":1024}}}}},
+{"$id":"https://dvic.devinci.fr/protocol/v1/messages/update.fetch.json","x-direction":"agent-to-server","type":"object","required":["type","data"],"additionalProperties":false,"properties":{"type":{"const":"update.fetch"},"id":{"$ref":"../common.json#/$defs/messageId"},"data":{"type":"object","additionalProperties":false,"required":["update_id","version","offset","length"],"properties":{"update_id":{"type":"string","minLength":1,"maxLength":64},"version":{"type":"string","maxLength":64},"offset":{"type":"integer","minimum":0},"length":{"type":"integer","minimum":1,"maximum":262144}}}}},
+{"$id":"https://dvic.devinci.fr/protocol/v1/messages/update.request.json","x-direction":"server-to-agent","type":"object","required":["type","data"],"additionalProperties":false,"properties":{"type":{"const":"update.request"},"id":{"$ref":"../common.json#/$defs/messageId"},"data":{"type":"object","additionalProperties":false,"required":["update_id","version","sha256","size","signature"],"properties":{"update_id":{"type":"string","minLength":1,"maxLength":64},"version":{"type":"string","minLength":1,"maxLength":64,"pattern":"^[0-9A-Za-z][0-9A-Za-z._+-]{0,63}$"},"sha256":{"type":"string","pattern":"^[0-9a-f]{64}$"},"size":{"type":"integer","minimum":1,"maximum":16777216},"signature":{"type":"string","maxLength":1024,"pattern":"^[A-Za-z0-9+/]+={0,2}$"},"force":{"type":"boolean"}}}}},
+{"$id":"https://dvic.devinci.fr/protocol/v1/messages/update.status.json","x-direction":"agent-to-server","type":"object","required":["type","data"],"additionalProperties":false,"properties":{"type":{"const":"update.status"},"id":{"$ref":"../common.json#/$defs/messageId"},"data":{"type":"object","additionalProperties":false,"required":["update_id","version","step"],"properties":{"update_id":{"type":"string","minLength":1,"maxLength":64},"version":{"type":"string","maxLength":64},"step":{"enum":["download","verify","selftest","switch","restart","healthy","rolled_back","failed"]},"progress":{"type":"number","minimum":0,"maximum":1},"message":{"type":"string","maxLength":1024}}}}},
+{"$id":"https://dvic.devinci.fr/protocol/v1/messages/welcome.json","x-direction":"server-to-agent","type":"object","required":["type","data"],"properties":{"type":{"const":"welcome"},"id":{"$ref":"../common.json#/$defs/messageId"},"data":{"type":"object","required":["node_id","name","protocol","config"],"properties":{"node_id":{"$ref":"../common.json#/$defs/uuid"},"name":{"type":"string","maxLength":128},"protocol":{"type":"integer","minimum":1},"server_version":{"type":"string","maxLength":64},"capabilities":{"type":"array","maxItems":64,"items":{"$ref":"../common.json#/$defs/capability"}},"config":{"$ref":"config.push.json#/properties/data"},"max_frame_bytes":{"type":"integer","minimum":65536},"update_key":{"type":"string","maxLength":4096}}}}}
 ]''')
 PROTOCOL_CONSTANTS = json.loads(r'''{"PROTOCOL_VERSION":1,"MAX_FRAME_BYTES":1048576,"TERMINAL_WINDOW_BYTES":262144,"CLOSE_CODES":{"normal":{"code":1000},"goingAway":{"code":1001},"protocolError":{"code":1002},"policyViolation":{"code":1008},"messageTooBig":{"code":1009},"serverError":{"code":1011},"tryAgainLater":{"code":1013},"authFailed":{"code":4001},"authTimeout":{"code":4002},"nodeRevoked":{"code":4003},"unknownNode":{"code":4004},"replayedNonce":{"code":4005},"replaced":{"code":4009},"slowConsumer":{"code":4010},"sessionEnded":{"code":4401},"terminalRefused":{"code":4404}}}''')
 # <<< generated
@@ -4491,6 +4504,398 @@ class Deploys(Feature):
 
 FEATURES.append(Deploys)
 
+
+##############################################################################
+# Self-update: fetch the new file over this link, verify (sha256, the server's signature with
+# openssl), compile, --selftest, stage under <update_root>/versions/<v>/, flip, restart.
+# A version on trial proves itself (hello, then connected a while) or is rolled back: by its
+# own watchdog, or by the guard the unit runs before every start (see run_guard).
+##############################################################################
+
+UPDATE_EXIT_CODE = 75  # the unit restarts on any exit; 75 (EX_TEMPFAIL) says "restart me, on purpose"
+UPDATE_CHUNK_BYTES = 64 * 1024
+UPDATE_MAX_BYTES = 16 * 1024 * 1024
+UPDATE_FETCH_TIMEOUT_S = 30.0
+UPDATE_STEP_TIMEOUT_S = 120.0
+AGENT_FILE = "dvic_agent.py"
+VERSION_RE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._+-]{0,63}$")
+
+
+def version_key(version: str) -> Tuple[Tuple[int, int, str], ...]:
+    """Orders versions: numeric parts as numbers ("0.10.0" after "0.9.1"), text parts after them."""
+    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.split(r"[.+-]", version))
+
+
+def refuse_version(candidate: str, running: str, force: bool) -> Optional[str]:
+    """Why this version must not be installed over the running one, or None."""
+    if not VERSION_RE.match(candidate) or candidate in (".", ".."):
+        return "%r is not a version name" % candidate
+    if candidate == running:
+        return "version %s is already running" % running
+    if not force and version_key(candidate) < version_key(running):
+        return "%s is older than the running %s: a downgrade needs force" % (candidate, running)
+    return None
+
+
+class UpdatePaths(object):
+    """The layout under the update root: entry (what the unit runs: a link into versions/),
+    versions/<v>/dvic_agent.py, guard.py (the last version that proved healthy), and the trial
+    and outcome records."""
+
+    def __init__(self, root: str):
+        self.root = root
+        self.entry = os.path.join(root, AGENT_FILE)
+        self.versions = os.path.join(root, "versions")
+        self.guard = os.path.join(root, "guard.py")
+        self.trial = os.path.join(root, "trial.json")
+        self.outcome = os.path.join(root, "outcome.json")
+
+    def version_file(self, version: str) -> str:
+        return os.path.join(self.versions, version, AGENT_FILE)
+
+    def inside_versions(self, path: str) -> bool:
+        real = os.path.realpath(path)
+        return real.startswith(os.path.realpath(self.versions) + os.sep)
+
+
+def read_json_file(path: str) -> Optional[Dict[str, Any]]:
+    """A small JSON record this agent wrote (root-owned, in a root-only dir), or None."""
+    try:
+        st = os.lstat(path)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > 65536:
+            return None
+        value = parse_json(read_text(path))
+        return value if isinstance(value, dict) else None
+    except (OSError, ValueError):
+        return None
+
+
+def flip_link(link: str, target: str) -> None:
+    """Points link at target in one step (rename over the old link or file)."""
+    tmp = "%s.new%d" % (link, os.getpid())
+    if os.path.lexists(tmp):
+        os.unlink(tmp)
+    os.symlink(target, tmp)
+    os.replace(tmp, link)
+
+
+def copy_file(source: str, destination: str, mode: int) -> None:
+    with open(source, "rb") as f:
+        data = f.read()
+    tmp = "%s.tmp%d" % (destination, os.getpid())
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, mode)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+    os.replace(tmp, destination)
+
+
+def guard_verdict(trial: Optional[Dict[str, Any]]) -> str:
+    """What the guard does before a start: "none" (no trial), "start" (the version on trial
+    starts for the first time) or "rollback" (it started before and never proved healthy:
+    it crashed, exited, or was stopped by its own watchdog)."""
+    if trial is None:
+        return "none"
+    return "start" if trial.get("state") == "switched" else "rollback"
+
+
+UNIT_RE = re.compile(r"^[A-Za-z0-9:_.@-]{1,200}\.service$")
+
+
+def run_guard(root: str, unit: str = "") -> int:
+    """The unit's ExecStartPre (run from guard.py, a copy of a version that proved healthy, so a
+    new file that crashes at import cannot break it). Always exits 0: the start goes on."""
+    paths = UpdatePaths(root)
+    trial = read_json_file(paths.trial)
+    verdict = guard_verdict(trial)
+    if trial is None or verdict == "none":
+        return 0
+    if verdict == "start":
+        write_atomic(paths.trial, json.dumps(dict(trial, state="started")), 0o600)
+        arm_trial_deadline(root, trial, unit)
+        return 0
+    previous = str(trial.get("previous", ""))
+    message = "version %s did not prove healthy (no hello in %ds, or not connected %ds, or it exited): back on %s" % (
+        trial.get("version"), trial.get("hello_s", 0), trial.get("stable_s", 0), os.path.basename(os.path.dirname(previous)))
+    if previous and paths.inside_versions(previous) and os.path.isfile(previous):
+        flip_link(paths.entry, previous)
+    else:
+        message = "version %s failed and the previous file %r is missing or outside versions/: not rolled back" % (trial.get("version"), previous)
+    write_atomic(paths.outcome, json.dumps({"update_id": trial.get("update_id"), "version": trial.get("version"),
+                                            "step": "rolled_back", "message": message[:1024]}), 0o600)
+    os.unlink(paths.trial)
+    sys.stderr.write("dvic-agent guard: %s\n" % message)
+    return 0
+
+
+def arm_trial_deadline(root: str, trial: Dict[str, Any], unit: str) -> None:
+    """Under systemd, a timer of its own (systemd-run) restarts the unit if the version on trial
+    is still unproven well after its watchdog should have acted: a file that hangs at import
+    never runs that watchdog. The restart runs this guard, which then rolls back."""
+    update_id = re.sub(r"[^A-Za-z0-9-]", "", str(trial.get("update_id", "")))[:36]
+    if not os.environ.get("INVOCATION_ID") or not UNIT_RE.match(unit) or not update_id or not _which("systemd-run"):
+        return
+    watchdog_s = float(trial.get("hello_s", 60)) + float(trial.get("stable_s", 30))
+    delay = int(watchdog_s + max(10.0, watchdog_s / 3))  # well after the trial's own watchdog should have acted
+    code, _, err = run_program(["systemd-run", "--quiet", "--collect", "--unit", "dvic-agent-trial-%s" % update_id, "--on-active=%ds" % delay, "--timer-property=AccuracySec=1s",
+                                sys.executable, os.path.abspath(__file__), "--trial-deadline", root, update_id, unit], 30)
+    if code != 0:
+        sys.stderr.write("dvic-agent guard: no trial deadline timer (%s)\n" % last_line(err))
+
+
+def run_trial_deadline(root: str, update_id: str, unit: str) -> int:
+    """The timer armed by the guard: restarts the unit when that update is still on trial."""
+    trial = read_json_file(UpdatePaths(root).trial)
+    if trial is None or trial.get("update_id") != update_id or trial.get("state") != "started" or not UNIT_RE.match(unit):
+        return 0
+    sys.stderr.write("dvic-agent guard: version %s still unproven past its deadline: restarting %s to roll back\n" % (trial.get("version"), unit))
+    code, _, err = run_program(["systemctl", "restart", "--no-block", unit], 60)
+    if code != 0:
+        sys.stderr.write("dvic-agent guard: systemctl restart %s failed: %s\n" % (unit, last_line(err)))
+    return code
+
+
+class UpdateFailed(Exception):
+    """An update step that failed: reported as step "failed" with this message; nothing switched."""
+
+
+class SelfUpdate(Feature):
+    """update.request: one at a time, in its own thread. The trial watchdog runs when this
+    process is a version on trial."""
+
+    def __init__(self, agent: Agent):
+        Feature.__init__(self, agent)
+        self.paths = UpdatePaths(agent.config.update_root)
+        self.busy = threading.Lock()
+        self.chunks = Inbox()
+        self.busy_outcome = threading.Lock()
+        trial = read_json_file(self.paths.trial)
+        self.trial = trial if trial and trial.get("version") == AGENT_VERSION else None
+
+    def capabilities(self) -> List[str]:
+        return ["update"]
+
+    def handlers(self) -> Dict[str, Callable[[Dict[str, Any]], None]]:
+        return {"update.request": self.on_request, "update.chunk": lambda m: self.chunks.put(m["data"])}
+
+    def workers(self) -> Dict[str, Callable[[], None]]:
+        return {"update-trial": self.watch_trial} if self.trial else {}
+
+    def on_connected(self) -> None:
+        """Reports the last update's verdict (the guard's rollback, or this version's health) once."""
+        with self.busy_outcome:
+            outcome = read_json_file(self.paths.outcome)
+            if outcome and self.report(outcome):
+                try:
+                    os.unlink(self.paths.outcome)
+                except OSError:
+                    pass  # reported; a leftover file is reported once more at most
+
+    def report(self, data: Dict[str, Any]) -> bool:
+        fields = {k: data[k] for k in ("update_id", "version", "step", "progress", "message") if data.get(k) is not None}
+        return self.agent.send({"type": "update.status", "data": fields})
+
+    # ---- the update itself
+
+    def on_request(self, message: Dict[str, Any]) -> None:
+        data = message["data"]
+        if not self.busy.acquire(False):
+            self.report(dict(data, step="failed", message="another update is running"))
+            return
+        threading.Thread(target=self._update, args=(data,), name="update", daemon=True).start()
+
+    def _update(self, data: Dict[str, Any]) -> None:
+        try:
+            self._install(data)
+        except UpdateFailed as e:
+            self.report(dict(data, step="failed", message=str(e)[:1024]))
+            log("WARN", "update to %s refused: %s" % (data["version"], e))
+        except (OSError, ValueError, RuntimeError) as e:
+            self.report(dict(data, step="failed", message=("%s: %s" % (type(e).__name__, e))[:1024]))
+        finally:
+            self.busy.release()
+
+    def _install(self, data: Dict[str, Any]) -> None:
+        version = data["version"]
+        problem = refuse_version(version, AGENT_VERSION, bool(data.get("force")))
+        if problem:
+            raise UpdateFailed(problem)
+        if os.path.exists(self.paths.trial):
+            raise UpdateFailed("a version is still on trial here")
+        os.makedirs(self.paths.versions, mode=0o755, exist_ok=True)
+        staging = os.path.join(self.paths.versions, ".staging-%s" % base64.urlsafe_b64encode(os.urandom(6)).decode("ascii"))
+        os.mkdir(staging, 0o700)
+        try:
+            staged = os.path.join(staging, AGENT_FILE)
+            self._download(data, staged)
+            self.report(dict(data, step="verify"))
+            self._verify(data, staged, staging)
+            self.report(dict(data, step="selftest"))
+            self._selftest(staged, staging)
+            self._switch(data, staging)
+        finally:
+            self._remove_tree(staging)
+        self.report(dict(data, step="restart"))
+        log("INFO", "updated to %s: restarting" % version)
+        self.agent.exit_code = UPDATE_EXIT_CODE
+        self.agent.stop()
+
+    def _download(self, data: Dict[str, Any], staged: str) -> None:
+        size = int(data["size"])
+        if size > UPDATE_MAX_BYTES:
+            raise UpdateFailed("the new file is %d bytes, over the %d an agent takes" % (size, UPDATE_MAX_BYTES))
+        self.chunks.take()
+        fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        try:
+            offset = 0
+            while offset < size:
+                self.report(dict(data, step="download", progress=round(offset / size, 3)))
+                piece = self._fetch(data, offset, min(UPDATE_CHUNK_BYTES, size - offset))
+                os.write(fd, piece)
+                offset += len(piece)
+        finally:
+            os.close(fd)
+
+    def _fetch(self, data: Dict[str, Any], offset: int, length: int) -> bytes:
+        ask = {"update_id": data["update_id"], "version": data["version"], "offset": offset, "length": length}
+        if not self.agent.send({"type": "update.fetch", "data": ask}):
+            raise UpdateFailed("the connection to the server ended during the download")
+        deadline = time.monotonic() + UPDATE_FETCH_TIMEOUT_S
+        while time.monotonic() < deadline and not self.agent.stop_event.is_set():
+            self.chunks.wait(1.0)
+            for chunk in self.chunks.take():
+                if chunk["update_id"] != data["update_id"] or chunk["offset"] != offset:
+                    continue
+                if "error" in chunk:
+                    raise UpdateFailed("the server refused the download: %s" % chunk["error"])
+                piece = base64.b64decode(chunk.get("data", ""))
+                if not piece or len(piece) > length:
+                    raise UpdateFailed("the server sent %d bytes at offset %d, asked for %d" % (len(piece), offset, length))
+                return piece
+        raise UpdateFailed("no answer from the server for the bytes at offset %d" % offset)
+
+    def _verify(self, data: Dict[str, Any], staged: str, staging: str) -> None:
+        import hashlib
+        with open(staged, "rb") as f:
+            digest = hashlib.sha256(f.read()).hexdigest()
+        if digest != data["sha256"]:
+            raise UpdateFailed("sha256 mismatch: got %s, expected %s" % (digest, data["sha256"]))
+        key = self._pinned_key()
+        key_file, sig_file = os.path.join(staging, "update-key.pem"), os.path.join(staging, "signature")
+        write_atomic(key_file, key, 0o600)
+        with open(sig_file, "wb") as f:
+            f.write(base64.b64decode(data["signature"]))
+        code, out, err = run_program(["openssl", "dgst", "-sha256", "-verify", key_file, "-signature", sig_file, staged], 60)
+        if code != 0:
+            why = (err or out).decode("utf-8", "replace").strip().splitlines()
+            raise UpdateFailed("bad signature: the file is not signed by this server's update key (%s)" % (why[0] if why else "openssl %d" % code))
+
+    def _pinned_key(self) -> str:
+        """The server's update key as pinned on first sight (state_dir/update-key.pem)."""
+        pinned = os.path.join(self.agent.config.state_dir, "update-key.pem")
+        key = read_optional(pinned)
+        if not key:
+            if "PUBLIC KEY-----" not in self.agent.update_key:
+                raise UpdateFailed("the server sent no update key: cannot check the signature")
+            write_atomic(pinned, self.agent.update_key, 0o600)
+            return self.agent.update_key
+        if self.agent.update_key and self.agent.update_key.strip() != key.strip():
+            raise UpdateFailed("the server's update key differs from the one pinned in %s: remove that file if the key was changed on purpose" % pinned)
+        return key
+
+    def _selftest(self, staged: str, staging: str) -> None:
+        code, _, err = run_program([sys.executable, "-c", "import py_compile, sys; py_compile.compile(sys.argv[1], cfile=sys.argv[2], doraise=True)",
+                                    staged, os.path.join(staging, "compiled.pyc")], UPDATE_STEP_TIMEOUT_S)
+        if code != 0:
+            raise UpdateFailed("the new file does not compile: %s" % last_line(err))
+        code, _, err = run_program([sys.executable, staged, "--selftest", "--config", self.agent.config.path], UPDATE_STEP_TIMEOUT_S)
+        if code != 0:
+            raise UpdateFailed("the new file failed its --selftest (exit %d): %s" % (code, last_line(err)))
+
+    def _switch(self, data: Dict[str, Any], staging: str) -> None:
+        """Stages versions/<v>/, records the trial, then flips the entry link: until the flip
+        the old version stays what the unit starts."""
+        self.report(dict(data, step="switch"))
+        previous = self._running_file()
+        target = os.path.join(self.paths.versions, data["version"])
+        if os.path.isdir(target):
+            self._remove_tree(target)
+        os.chmod(os.path.join(staging, AGENT_FILE), 0o644)
+        for name in ("update-key.pem", "signature", "compiled.pyc"):
+            if os.path.lexists(os.path.join(staging, name)):
+                os.unlink(os.path.join(staging, name))
+        os.rename(staging, target)
+        os.chmod(target, 0o755)
+        config = self.agent.config
+        write_atomic(self.paths.trial, json.dumps({
+            "update_id": data["update_id"], "version": data["version"], "previous": previous, "state": "switched",
+            "hello_s": config.update_hello_timeout_s, "stable_s": config.update_stable_s}), 0o600)
+        flip_link(self.paths.entry, self.paths.version_file(data["version"]))
+
+    def _running_file(self) -> str:
+        """The file of the running version inside versions/ (copied there on the first update,
+        when the entry is still the plain file install.sh wrote)."""
+        entry = self.paths.entry
+        if os.path.islink(entry) and self.paths.inside_versions(entry):
+            return os.path.realpath(entry)
+        keep = self.paths.version_file(AGENT_VERSION)
+        os.makedirs(os.path.dirname(keep), mode=0o755, exist_ok=True)
+        copy_file(entry if os.path.isfile(entry) else os.path.abspath(__file__), keep, 0o644)
+        if not os.path.exists(self.paths.guard):
+            copy_file(keep, self.paths.guard, 0o644)
+        return keep
+
+    @staticmethod
+    def _remove_tree(path: str) -> None:
+        """A staging or version dir this agent made: plain files and __pycache__, nothing deeper."""
+        if not os.path.isdir(path) or os.path.islink(path):
+            return
+        for name in os.listdir(path):
+            inner = os.path.join(path, name)
+            if os.path.isdir(inner) and not os.path.islink(inner):
+                SelfUpdate._remove_tree(inner)
+            else:
+                os.unlink(inner)
+        os.rmdir(path)
+
+    # ---- the trial of a new version
+
+    def watch_trial(self) -> None:
+        """Hello within hello_s and connected stable_s without a break: healthy (the guard file
+        becomes this version, the trial ends). Otherwise exit: the guard rolls back at restart."""
+        trial = self.trial or {}
+        hello_s, stable_s = float(trial.get("hello_s", 60)), float(trial.get("stable_s", 30))
+        if not self.agent.connected.wait(hello_s):
+            return self._fail_trial("no hello within %d s" % hello_s)
+        connected_at = self.agent.connected_at
+        if self.agent.stop_event.wait(stable_s):
+            return
+        if not self.agent.connected.is_set() or self.agent.connected_at != connected_at:
+            return self._fail_trial("the connection did not last %d s" % stable_s)
+        copy_file(self.paths.entry, self.paths.guard, 0o644)
+        os.unlink(self.paths.trial)
+        outcome = {"update_id": trial.get("update_id"), "version": AGENT_VERSION, "step": "healthy",
+                   "message": "connected for %d s" % stable_s}
+        write_atomic(self.paths.outcome, json.dumps(outcome), 0o600)
+        self.trial = None
+        self.on_connected()
+        log("INFO", "version %s is healthy: the update is final" % AGENT_VERSION)
+        self.agent.stop_event.wait()
+
+    def _fail_trial(self, why: str) -> None:
+        log("ERROR", "version %s on trial failed: %s; exiting so the guard restores the previous one" % (AGENT_VERSION, why))
+        sys.stderr.flush()
+        os._exit(UPDATE_EXIT_CODE)
+
+
+def last_line(err: bytes) -> str:
+    lines = err.decode("utf-8", "replace").strip().splitlines()
+    return lines[-1][:300] if lines else "no message"
+
+
+FEATURES.append(SelfUpdate)
+
 ##############################################################################
 # Connection: handshake, dispatch, reconnect
 ##############################################################################
@@ -4547,6 +4952,8 @@ class Agent(object):
         self.ws: Optional[WebSocket] = None
         self.connected_at: Optional[float] = None
         self.max_frame_bytes = MAX_FRAME_BYTES  # the server's, from its welcome
+        self.update_key = ""  # the server's update-signing public key, from its welcome
+        self.exit_code = 0  # UPDATE_EXIT_CODE once a new version is switched in
         self.last_status = ""
         self.problems = Problems()
         self.log_answers: Dict[str, Inbox] = {}  # batch id -> the inbox of the shipper that sent it
@@ -4647,7 +5054,7 @@ class Agent(object):
         for feature in self.features:
             feature.stop()
         log("INFO", "stopped")
-        return 0
+        return self.exit_code
 
     def stop(self) -> None:
         self.stop_event.set()
@@ -4711,6 +5118,7 @@ class Agent(object):
             raise ConnectionError("expected a welcome from the server: %s" % (problem or welcome["type"]))
         self.max_frame_bytes = int(welcome["data"].get("max_frame_bytes", MAX_FRAME_BYTES))
         self.apply_config(welcome["data"]["config"])
+        self.update_key = str(welcome["data"].get("update_key", ""))
         log("INFO", "connected to %s as %s (%s)" % (self.config.server_url, welcome["data"]["name"], self.config.node_id))
 
     @staticmethod
@@ -4839,9 +5247,47 @@ def print_state(args: List[str]) -> int:
 
 
 USAGE = """usage: dvic_agent.py --config PATH     run the agent (systemd: dvic-agent.service)
+       dvic_agent.py --selftest --config PATH   load the config and the schemas, build the agent, exit 0
+       dvic_agent.py --guard ROOT [UNIT]   before a start: roll back a version that failed its trial
        dvic_agent.py --print-state [--proc-root DIR] [--sys-root DIR] [--etc-root DIR]
        dvic_agent.py --version
 """
+
+
+def config_from_args(args: List[str], who: str) -> Optional[Config]:
+    """The config of "--config PATH", or None after saying what is wrong (exit code 2)."""
+    if len(args) != 2 or args[0] != "--config":
+        sys.stderr.write(USAGE)
+        return None
+    try:
+        return load_config(args[1])
+    except ConfigError as e:
+        sys.stderr.write("%s: %s\n" % (who, e))
+        return None
+
+
+def selftest(args: List[str]) -> int:
+    """What a new version must pass before it is switched in: its config loads, every embedded
+    schema resolves and checks a message, and the agent with all its features can be built."""
+    config = config_from_args(args, "dvic-agent selftest")
+    if config is None:
+        return 2
+    problem = validate_message({"type": "update.status", "data": {"update_id": "selftest", "version": AGENT_VERSION, "step": "selftest"}},
+                               "agent-to-server")
+    if problem:
+        sys.stderr.write("dvic-agent selftest: schemas: %s\n" % problem)
+        return 1
+    Agent(config)
+    sys.stdout.write("dvic-agent %s selftest ok\n" % AGENT_VERSION)
+    return 0
+
+
+def run_and_exit(agent: Agent) -> None:
+    """The connection thread: ends the process with the agent's exit code (the restart code after an update)."""
+    code = agent.run()
+    if code:
+        sys.stderr.flush()
+        os._exit(code)
 
 
 def main(argv: Optional[List[str]] = None, in_thread: bool = False) -> int:
@@ -4853,13 +5299,14 @@ def main(argv: Optional[List[str]] = None, in_thread: bool = False) -> int:
         return 0
     if "--print-state" in args:
         return print_state(args)
-    if len(args) != 2 or args[0] != "--config":
-        sys.stderr.write(USAGE)
-        return 2
-    try:
-        config = load_config(args[1])
-    except ConfigError as e:
-        sys.stderr.write("dvic-agent: %s\n" % e)
+    if len(args) in (2, 3) and args[0] == "--guard":
+        return run_guard(args[1], args[2] if len(args) == 3 else "")
+    if len(args) == 4 and args[0] == "--trial-deadline":
+        return run_trial_deadline(args[1], args[2], args[3])
+    if len(args) == 3 and args[0] == "--selftest":
+        return selftest(args[1:])
+    config = config_from_args(args, "dvic-agent")
+    if config is None:
         return 2
     try:
         os.makedirs(config.state_dir, mode=0o700, exist_ok=True)
@@ -4871,7 +5318,7 @@ def main(argv: Optional[List[str]] = None, in_thread: bool = False) -> int:
     signal.signal(signal.SIGINT, lambda *_: agent.stop())
     log("INFO", "dvic-agent %s starting, server %s" % (AGENT_VERSION, " or ".join(config.server_urls)))
     if in_thread:
-        threading.Thread(target=agent.run, name="connection").start()  # not a daemon: the process waits for it
+        threading.Thread(target=run_and_exit, args=(agent,), name="connection").start()  # not a daemon: the process waits for it
         return 0
     return agent.run()
 

@@ -115,8 +115,12 @@ mkdir -p "$AGENT_DIR" "$CONFIG_DIR" "$STATE_DIR"
 chmod 0755 "$AGENT_DIR"
 chmod 0700 "$CONFIG_DIR" "$STATE_DIR"
 if [ "$agent" != "$AGENT_DIR/dvic_agent.py" ]; then
+  # A plain file again (self-update had made it a link into versions/): this install is the known good one.
   cp "$agent" "$AGENT_DIR/dvic_agent.py.new" && chmod 0755 "$AGENT_DIR/dvic_agent.py.new" && mv -f "$AGENT_DIR/dvic_agent.py.new" "$AGENT_DIR/dvic_agent.py"
+  rm -f "$AGENT_DIR/trial.json"
 fi
+# The self-update guard the unit runs first: a copy of a version known to start.
+cp "$AGENT_DIR/dvic_agent.py" "$AGENT_DIR/guard.py.new" && chmod 0644 "$AGENT_DIR/guard.py.new" && mv -f "$AGENT_DIR/guard.py.new" "$AGENT_DIR/guard.py"
 if [ -n "$config" ]; then
   python3 -c 'import json, sys; c = json.load(open(sys.argv[1])); sys.exit(not (c.get("server_url") and c.get("node_id") and c.get("private_key")))' "$config" \
     || die "$config is not an agent config (server_url, node_id, private_key)"
@@ -133,9 +137,13 @@ After=network-online.target
 
 [Service]
 Type=simple
+# Self-update: before every start the guard (a copy of the last version that proved healthy)
+# restores the previous version when the one on trial exited or crashed before it was healthy.
+ExecStartPre=-/usr/bin/env python3 /opt/dvic-agent/guard.py --guard /opt/dvic-agent %n
 ExecStart=/usr/bin/env python3 /opt/dvic-agent/dvic_agent.py --config /etc/dvic-agent/config.json
-# Comes back after any exit or crash, 3 s later.
+# Comes back after any exit or crash, 3 s later; 75 is the agent's "switched to a new version, restart me".
 Restart=always
+RestartForceExitStatus=75
 RestartSec=3
 # Root: the agent reads every process's /proc entry and /proc/*/root/tmp (demo logs inside
 # containers), and runs commands and terminals as other users. So no PrivateTmp, ProtectProc,

@@ -118,8 +118,9 @@ class SystemdUnitTest(unittest.TestCase):
             self.skipTest("systemd-analyze is not installed (apt-get install systemd)")
         with tempfile.TemporaryDirectory() as tmp:
             # Point the unit at a copy of the agent where verify can see it.
-            os.makedirs(os.path.join(tmp, "opt/dvic"))
-            shutil.copy(os.path.join(AGENT_DIR, "dvic_agent.py"), os.path.join(tmp, "opt/dvic/dvic_agent.py"))
+            os.makedirs(os.path.join(tmp, "opt/dvic-agent"))
+            for name in ("dvic_agent.py", "guard.py"):
+                shutil.copy(os.path.join(AGENT_DIR, "dvic_agent.py"), os.path.join(tmp, "opt/dvic-agent", name))
             with open(os.path.join(AGENT_DIR, "dvic-agent.service")) as f:
                 unit = f.read().replace("/opt/dvic", tmp + "/opt/dvic").replace("/etc/dvic", tmp)
             path = os.path.join(tmp, "dvic-agent.service")
@@ -128,7 +129,8 @@ class SystemdUnitTest(unittest.TestCase):
             result = subprocess.run(["systemd-analyze", "verify", path], stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=60)
             self.assertEqual(result.returncode, 0, result.stderr)
             self.assertEqual([l for l in result.stderr.splitlines() if "dvic-agent.service" in l], [])
-            self.assertIn("ExecStart=/usr/bin/python3 " + tmp + "/opt/dvic/dvic_agent.py --config", unit)
+            self.assertIn("ExecStart=/usr/bin/python3 " + tmp + "/opt/dvic-agent/dvic_agent.py --config", unit)
+            self.assertIn("ExecStartPre=-/usr/bin/python3 %s/opt/dvic-agent/guard.py --guard %s/opt/dvic-agent %%n" % (tmp, tmp), unit)
 
 
 class _captured_stderr(object):

@@ -16,6 +16,7 @@ import { defaultContext, print, type Command, type Context } from './context.js'
 import { CliError, UsageError } from './errors.js';
 import { artifacts } from './commands/artifacts.js';
 import { deploy } from './commands/deploy.js';
+import { update } from './commands/update.js';
 
 const COMMANDS: Record<string, { run: Command; summary: string }> = {
   login: { run: login, summary: 'sign in to a DVIC server and keep an API token' },
@@ -32,6 +33,7 @@ const COMMANDS: Record<string, { run: Command; summary: string }> = {
   artifacts: { run: artifacts, summary: 'files kept for deploys: list, upload, delete' },
   deploy: { run: deploy, summary: 'deploy an artifact to nodes with per-node progress; status, rollback, cancel' },
   alerts: { run: alerts, summary: 'alerts firing and past: list, ack, mute, mutes, unmute' },
+  update: { run: update, summary: 'update node agents to the shipped version (canary first), pause, cancel' },
 };
 
 const HELP = `usage: dvic <command> [options]   (dvic <command> --help for its options)

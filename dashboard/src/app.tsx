@@ -7,6 +7,7 @@ import { navigate, onLink, usePath } from './router.js';
 import { NodesContext, useLiveNodes } from './state/use-live.js';
 import { AlertBadge } from './components/alert-badge.js';
 import { Alerts } from './views/alerts.js';
+import { AgentUpdates } from './views/agent-updates.js';
 import { Audit } from './views/audit.js';
 import { Commands } from './views/commands.js';
 import { Devices } from './views/devices.js';
@@ -71,13 +72,14 @@ export function App() {
           : path === '/audit' ? <Audit />
           : path === '/alerts' ? <Alerts />
           : path === '/users' ? <Users me={auth.user} />
+          : path === '/updates' ? <AgentUpdates />
           : <Overview />}
       </Shell>
     </NodesContext.Provider>
   );
 }
 
-const LINKS = [['/', 'Nodes'], ['/demos', 'Demos'], ['/devices', 'Devices'], ['/logs', 'Logs'], ['/commands', 'Commands'], ['/deploy', 'Deploy'], ['/compare', 'Compare'], ['/audit', 'Audit'], ['/users', 'Users'], ['/wall', 'Wall'], ['/alerts', 'Alerts']] as const;
+const LINKS = [['/', 'Nodes'], ['/demos', 'Demos'], ['/devices', 'Devices'], ['/logs', 'Logs'], ['/commands', 'Commands'], ['/deploy', 'Deploy'], ['/compare', 'Compare'], ['/audit', 'Audit'], ['/users', 'Users'], ['/updates', 'Updates'], ['/wall', 'Wall'], ['/alerts', 'Alerts']] as const;
 
 function Shell({ user, onSignOut, children }: { user: UserView; onSignOut: () => void; children: ComponentChildren }) {
   const path = usePath();

@@ -1,7 +1,7 @@
 // Debian's Chromium driven by playwright-core (never a downloaded browser).
 import fs from 'node:fs';
 import path from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type Browser, type Page } from 'playwright-core';
 import { repoDir } from './processes.js';
 
 export const CHROMIUM = '/usr/bin/chromium';
@@ -20,3 +20,12 @@ export async function launchChromium(): Promise<Browser> {
 }
 
 export const screenshot = (name: string) => path.join(SCREENSHOTS, `${name}.png`);
+
+/** A new page of the dashboard, signed in as the admin. */
+export async function signedInPage(browser: Browser, baseUrl: string, password: string): Promise<Page> {
+  const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+  await page.goto(baseUrl);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  return page;
+}

@@ -100,12 +100,12 @@ export function isolatedShell(): string {
   return testShell;
 }
 
-export async function startServer(options: { env?: Record<string, string>; port?: number; dataDir?: string; command?: string[] } = {}): Promise<ServerProcess> {
+export async function startServer(options: { env?: Record<string, string>; port?: number; dataDir?: string; command?: string[]; cwd?: string } = {}): Promise<ServerProcess> {
   const port = options.port ?? (await freePort());
   const dataDir = options.dataDir ?? tempDir();
   const command = options.command ?? [process.execPath, path.join(repoDir, 'server/dist/main.js')];
   const child = spawn(command[0]!, command.slice(1), {
-    cwd: repoDir,
+    cwd: options.cwd ?? repoDir,
     env: {
       ...process.env, DVIC_PORT: String(port), DVIC_HOST: '127.0.0.1', DVIC_DATA_DIR: dataDir,
       DVIC_ADMIN_PASSWORD: ADMIN_PASSWORD, DVIC_LOCAL_AGENT: '0', DVIC_LOCAL_AGENT_SHELL: isolatedShell(), ...options.env,

@@ -31,3 +31,12 @@ describe('untrusted demos', () => {
     expect(untrustedReason({ trusted: true, file_uid: 1000 })).toBeNull();
   });
 });
+
+describe('agent versions', () => {
+  it('orders versions like the agent does and flags a node behind the shipped agent', async () => {
+    const { compareAgentVersions, isAgentBehind } = await import('../src/shared/index.js');
+    expect(['0.10.0', '0.9.1', '1.0', '0.9.1-rc1', '0.9'].sort(compareAgentVersions)).toEqual(['0.9', '0.9.1', '0.9.1-rc1', '0.10.0', '1.0']);
+    expect([isAgentBehind('0.1.0', '0.2.0'), isAgentBehind('0.2.0', '0.2.0'), isAgentBehind('0.3.0', '0.2.0'), isAgentBehind(null, '0.2.0')])
+      .toEqual([true, false, false, false]);
+  });
+});

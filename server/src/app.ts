@@ -12,6 +12,7 @@ import { alertsPlugin } from './plugins/alerts.js';
 import { auditPlugin } from './plugins/audit.js';
 import { authPlugin } from './plugins/auth.js';
 import { commandsPlugin } from './plugins/commands.js';
+import { agentUpdatesPlugin } from './plugins/agent-updates.js';
 import { registerDashboard } from './plugins/dashboard.js';
 import { dbPlugin } from './plugins/db.js';
 import { enrollmentsPlugin } from './plugins/enrollments.js';
@@ -106,6 +107,7 @@ export async function buildApp(
   await app.register(metricsPlugin);
   await app.register(agentHubPlugin);
   await app.register(commandsPlugin);
+  await app.register(agentUpdatesPlugin);
   await app.register(terminalsPlugin);
   await app.register(tunnelsPlugin);
   await app.register(enrollmentsPlugin);

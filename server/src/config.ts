@@ -8,6 +8,10 @@ export interface ServerConfig {
   host: string;
   port: number;
   dataDir: string;
+  /** The agent file the server ships to nodes and updates them to (DVIC_AGENT_FILE; default agent/dvic_agent.py of this install). */
+  agentFile: string | undefined;
+  /** How long a node's self-update may take, from the request to its healthy or rolled-back report. */
+  updateNodeTimeoutMs: number;
   /** Password for the admin user created at first start; generated and printed when absent. */
   adminPassword: string | undefined;
   /** Enroll this machine and run the real agent as a child process. */
@@ -81,6 +85,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     host: env.DVIC_HOST || '0.0.0.0',
     port: integer(env, 'DVIC_PORT', 8787, 0, 65535),
     dataDir: path.resolve(env.DVIC_DATA_DIR || './data'),
+    agentFile: env.DVIC_AGENT_FILE ? path.resolve(env.DVIC_AGENT_FILE) : undefined,
+    updateNodeTimeoutMs: number(env, 'DVIC_UPDATE_NODE_TIMEOUT_S', 300, 1, 86_400) * 1000,
     adminPassword: env.DVIC_ADMIN_PASSWORD || undefined,
     localAgent: env.DVIC_LOCAL_AGENT !== '0',
     python: env.DVIC_PYTHON || '/usr/bin/python3',

@@ -119,7 +119,7 @@ async function add(args: string[], ctx: Context): Promise<number> {
   fs.writeFileSync(output, JSON.stringify(config, null, 2) + '\n', { mode: 0o600 });
   fs.chmodSync(output, 0o600);
   print(ctx, `Enrolled ${node.name} (${node.id}).\nIts agent config, private key included, is in ${output} (mode 0600). On the machine:\n` +
-    `  sudo install -m 600 ${output} /etc/dvic/agent.json\n  sudo install -D agent/dvic_agent.py /opt/dvic/dvic_agent.py\n` +
+    `  sudo install -m 600 -D ${output} /etc/dvic-agent/config.json\n  sudo install -D agent/dvic_agent.py /opt/dvic-agent/dvic_agent.py && sudo install agent/dvic_agent.py /opt/dvic-agent/guard.py\n` +
     '  sudo cp agent/dvic-agent.service /etc/systemd/system/ && sudo systemctl enable --now dvic-agent');
   return 0;
 }

@@ -1,11 +1,13 @@
 import { useEffect, useState } from 'preact/hooks';
 import { bytes, celsius, duration, memoryPercent, percent, untrustedReason, type DemoView, type HardwareState, type NodeView } from '@dvic/protocol/shared';
 import { api, call, errorText } from '../api/client.js';
+import { AgentBehind } from '../components/agent-behind.js';
 import { ErrorNotice } from '../components/error-notice.js';
 import { StatusBadge } from '../components/status.js';
 import { dateTime } from '../format.js';
 import { onLink } from '../router.js';
 import type { LiveNode } from '../state/nodes-store.js';
+import { useShippedAgent } from '../state/use-agent-release.js';
 import { useNodes } from '../state/use-live.js';
 import { AgentHealth } from './agent-health.js';
 import { NodeMetrics } from './node-metrics.js';
@@ -16,6 +18,7 @@ import { MuteButton } from '../components/mute-button.js';
 export function NodeDetail({ nodeId: ref }: { nodeId: string }) {
   const state = useNodes();
   const now = useNow();
+  const shipped = useShippedAgent();
   const [fetched, setFetched] = useState<LiveNode | null>(null);
   const [error, setError] = useState<unknown>(null);
   const live = state.byId.get(fetched?.id ?? ref)?.node;
@@ -45,7 +48,7 @@ export function NodeDetail({ nodeId: ref }: { nodeId: string }) {
       <dl class="facts">
         <dt>Host</dt><dd>{node.host ? `${node.host.hostname} · ${node.host.os} · kernel ${node.host.kernel} ${node.host.arch}` : '–'}</dd>
         <dt>CPU</dt><dd>{node.host?.cpu_model ?? '–'} ({node.host?.cpu_count ?? '?'} cores)</dd>
-        <dt>Agent</dt><dd>{node.agent_version ?? '–'}</dd>
+        <dt>Agent</dt><dd>{node.agent_version ?? '–'} <AgentBehind nodeId={node.id} version={node.agent_version} shipped={shipped} /></dd>
         <dt>Last seen</dt><dd>{node.last_seen ? `${dateTime(node.last_seen)} (${duration(now - node.last_seen)} ago)` : 'never'}</dd>
         {hw && <><dt>Uptime</dt><dd>{duration(hw.uptime_s * 1000)} · load {hw.load.load1} {hw.load.load5} {hw.load.load15} · {hw.processes} processes</dd></>}
         {hw && <><dt>Memory</dt><dd>{bytes(hw.memory.used_bytes)} used of {bytes(hw.memory.total_bytes)} ({percent(memoryPercent(hw))}); swap {bytes(hw.memory.swap_used_bytes)} of {bytes(hw.memory.swap_total_bytes)}</dd></>}

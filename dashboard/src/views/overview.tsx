@@ -1,6 +1,7 @@
 import { Component } from 'preact';
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import { AddMachineDialog } from '../components/add-machine-dialog.js';
+import { AgentBehind } from '../components/agent-behind.js';
 import { Sparkline } from '../components/sparkline.js';
 import { StatusBadge } from '../components/status.js';
 import { VirtualList } from '../components/virtual-list.js';
@@ -8,6 +9,7 @@ import { celsius, diskPercent, duration, HARDWARE_THRESHOLDS as T, hottest, memo
 import { level } from '../format.js';
 import { navigate, onLink } from '../router.js';
 import { agentProblemCount, agentProblemLines } from '../state/health.js';
+import { useShippedAgent } from '../state/use-agent-release.js';
 import { visibleNodes, type Filter, type NodeEntry, type SortKey } from '../state/nodes-store.js';
 import { useNodes } from '../state/use-live.js';
 import { useDevices } from '../state/use-devices.js';
@@ -32,6 +34,7 @@ export function Overview() {
   const [sort, setSort] = useState<SortKey>('name');
   const [kind, setKind] = useState<'all' | 'nodes' | 'devices'>('all');
   const devices = useDevices();
+  const shipped = useShippedAgent();
   const [adding, setAdding] = useState(false);
   const list = useMemo(() => visibleNodes(state, filter, sort, metric), [state.version, filter, sort]);
   const counts = useMemo(() => {
@@ -70,20 +73,21 @@ export function Overview() {
         </div>
         {list.length === 0
           ? <p class="muted empty">{state.byId.size ? 'No node matches these filters.' : 'No nodes yet: enroll one with dvic nodes add <name>.'}</p>
-          : <VirtualList items={list} rowHeight={ROW_HEIGHT} label="Node rows" render={(entry, index) => <NodeRow key={entry.node.id} entry={entry} now={now} index={index} />} />}
+          : <VirtualList items={list} rowHeight={ROW_HEIGHT} label="Node rows" render={(entry, index) => <NodeRow key={entry.node.id} entry={entry} now={now} index={index} shipped={shipped} />} />}
       </div>}
     </section>
   );
 }
 
 /** One node; re-renders only when its entry (or the clock) changes. */
-class NodeRow extends Component<{ entry: NodeEntry; now: number; index: number }> {
-  override shouldComponentUpdate(next: { entry: NodeEntry; now: number; index: number }) {
-    return next.entry !== this.props.entry || next.now !== this.props.now || next.index !== this.props.index;
+type RowProps = { entry: NodeEntry; now: number; index: number; shipped: string | null };
+class NodeRow extends Component<RowProps> {
+  override shouldComponentUpdate(next: RowProps) {
+    return next.entry !== this.props.entry || next.now !== this.props.now || next.index !== this.props.index || next.shipped !== this.props.shipped;
   }
 
   override render() {
-    const { entry, now } = this.props;
+    const { entry, now, shipped } = this.props;
     const { node } = entry;
     const hw = node.status === 'online' ? node.hardware : null;
     const cpu = hw?.cpu.total_pct;
@@ -108,6 +112,7 @@ class NodeRow extends Component<{ entry: NodeEntry; now: number; index: number }
         <span role="cell" class="num">{node.demo_summary.total ? `${node.demo_summary.alive}/${node.demo_summary.total}` : '–'}</span>
         <span role="cell" class="muted">{node.agent_version ?? '–'}
           {problems > 0 && <span class="badge warn" data-testid="agent-problems" title={agentProblemLines(node.agent_status).join('\n')}> ⚠ {problems}</span>}
+          <AgentBehind nodeId={node.id} version={node.agent_version} shipped={shipped} />
         </span>
       </div>
     );

@@ -329,6 +329,199 @@ export const schemas = [
   },
   {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://dvic.devinci.fr/protocol/v1/api/agent-release.json",
+    "title": "AgentRelease",
+    "description": "The agent this server ships to its nodes (and updates them to).",
+    "type": "object",
+    "additionalProperties": false,
+    "required": [
+      "version",
+      "sha256",
+      "size"
+    ],
+    "properties": {
+      "version": {
+        "type": "string"
+      },
+      "sha256": {
+        "type": "string"
+      },
+      "size": {
+        "type": "integer"
+      }
+    }
+  },
+  {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://dvic.devinci.fr/protocol/v1/api/agent-update.json",
+    "title": "AgentUpdateView",
+    "description": "A self-update rollout: the agent version it installs and, per node, the step it reached and its result.",
+    "type": "object",
+    "additionalProperties": false,
+    "required": [
+      "id",
+      "version",
+      "sha256",
+      "canary",
+      "force",
+      "max_parallel",
+      "state",
+      "user",
+      "created_at",
+      "finished_at",
+      "nodes"
+    ],
+    "properties": {
+      "id": {
+        "type": "string"
+      },
+      "version": {
+        "type": "string",
+        "description": "The agent version the server ships (agent/dvic_agent.py)."
+      },
+      "sha256": {
+        "type": "string"
+      },
+      "canary": {
+        "type": "boolean",
+        "description": "The first node updated alone; the rest only once it is healthy."
+      },
+      "force": {
+        "type": "boolean",
+        "description": "Also installs over a newer agent (a downgrade)."
+      },
+      "max_parallel": {
+        "type": "integer",
+        "minimum": 1
+      },
+      "state": {
+        "enum": [
+          "running",
+          "paused",
+          "done",
+          "failed",
+          "cancelled"
+        ]
+      },
+      "user": {
+        "type": "string"
+      },
+      "created_at": {
+        "type": "integer"
+      },
+      "finished_at": {
+        "type": [
+          "integer",
+          "null"
+        ]
+      },
+      "nodes": {
+        "type": "array",
+        "items": {
+          "type": "object",
+          "additionalProperties": false,
+          "required": [
+            "node_id",
+            "name",
+            "from_version",
+            "state",
+            "step",
+            "result",
+            "detail",
+            "canary",
+            "started_at",
+            "finished_at"
+          ],
+          "properties": {
+            "node_id": {
+              "type": "string"
+            },
+            "name": {
+              "type": "string"
+            },
+            "from_version": {
+              "type": [
+                "string",
+                "null"
+              ]
+            },
+            "state": {
+              "enum": [
+                "pending",
+                "running",
+                "done",
+                "failed",
+                "cancelled",
+                "skipped"
+              ],
+              "description": "done: the new version is running and healthy; failed: refused, rolled back or no answer."
+            },
+            "step": {
+              "description": "The last step reached.",
+              "anyOf": [
+                {
+                  "enum": [
+                    "sent",
+                    "download",
+                    "verify",
+                    "selftest",
+                    "switch",
+                    "restart",
+                    "healthy",
+                    "rolled_back",
+                    "failed"
+                  ]
+                },
+                {
+                  "type": "null"
+                }
+              ]
+            },
+            "result": {
+              "description": "The outcome, once the node ended: updated (the new version runs and proved healthy, or it already ran it), rolled_back (it ran and was restored), failed (refused, offline, no answer), skipped (the canary failed), cancelled. null while pending or running.",
+              "anyOf": [
+                {
+                  "enum": [
+                    "updated",
+                    "rolled_back",
+                    "failed",
+                    "skipped",
+                    "cancelled"
+                  ]
+                },
+                {
+                  "type": "null"
+                }
+              ]
+            },
+            "detail": {
+              "type": [
+                "string",
+                "null"
+              ]
+            },
+            "canary": {
+              "type": "boolean"
+            },
+            "started_at": {
+              "type": [
+                "integer",
+                "null"
+              ]
+            },
+            "finished_at": {
+              "type": [
+                "integer",
+                "null"
+              ]
+            }
+          }
+        }
+      }
+    }
+  },
+  {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
     "$id": "https://dvic.devinci.fr/protocol/v1/api/alert-delivery.json",
     "title": "AlertDelivery",
     "description": "One message to one channel and how it went: the status code or error of its last attempt, retried with backoff.",
@@ -5962,16 +6155,121 @@ export const schemas = [
   },
   {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "$id": "https://dvic.devinci.fr/protocol/v1/messages/update.request.json",
-    "title": "Self-update",
-    "description": "The agent downloads its new single file from url (on this server), checks sha256, replaces itself atomically and restarts.",
+    "$id": "https://dvic.devinci.fr/protocol/v1/messages/update.chunk.json",
+    "title": "Self-update: a piece of the new agent file",
+    "description": "The answer to update.fetch: base64 of the bytes at offset (shorter at the end of the file), or error when the server no longer offers that version.",
     "x-direction": "server-to-agent",
-    "x-implemented-by": "update issue",
     "type": "object",
     "required": [
       "type",
       "data"
     ],
+    "additionalProperties": false,
+    "properties": {
+      "type": {
+        "const": "update.chunk"
+      },
+      "id": {
+        "$ref": "../common.json#/$defs/messageId"
+      },
+      "data": {
+        "type": "object",
+        "additionalProperties": false,
+        "required": [
+          "update_id",
+          "version",
+          "offset"
+        ],
+        "properties": {
+          "update_id": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 64
+          },
+          "version": {
+            "type": "string",
+            "maxLength": 64
+          },
+          "offset": {
+            "type": "integer",
+            "minimum": 0
+          },
+          "data": {
+            "type": "string",
+            "maxLength": 400000,
+            "pattern": "^[A-Za-z0-9+/]*={0,2}$"
+          },
+          "error": {
+            "type": "string",
+            "maxLength": 1024
+          }
+        }
+      }
+    }
+  },
+  {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://dvic.devinci.fr/protocol/v1/messages/update.fetch.json",
+    "title": "Self-update: ask for a piece of the new agent file",
+    "description": "Sent by the agent while it downloads an update.request: bytes [offset, offset + length) of that version's file. The server answers with update.chunk.",
+    "x-direction": "agent-to-server",
+    "type": "object",
+    "required": [
+      "type",
+      "data"
+    ],
+    "additionalProperties": false,
+    "properties": {
+      "type": {
+        "const": "update.fetch"
+      },
+      "id": {
+        "$ref": "../common.json#/$defs/messageId"
+      },
+      "data": {
+        "type": "object",
+        "additionalProperties": false,
+        "required": [
+          "update_id",
+          "version",
+          "offset",
+          "length"
+        ],
+        "properties": {
+          "update_id": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 64
+          },
+          "version": {
+            "type": "string",
+            "maxLength": 64
+          },
+          "offset": {
+            "type": "integer",
+            "minimum": 0
+          },
+          "length": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 262144
+          }
+        }
+      }
+    }
+  },
+  {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://dvic.devinci.fr/protocol/v1/messages/update.request.json",
+    "title": "Self-update",
+    "description": "The agent fetches its new single file over this connection (update.fetch / update.chunk), checks its sha256 and the server's update-key signature (openssl), compiles it, runs it with --selftest, stages it under <update_root>/versions/<version>/, flips the current link and exits with the restart code. Progress comes back as update.status.",
+    "x-direction": "server-to-agent",
+    "type": "object",
+    "required": [
+      "type",
+      "data"
+    ],
+    "additionalProperties": false,
     "properties": {
       "type": {
         "const": "update.request"
@@ -5981,27 +6279,46 @@ export const schemas = [
       },
       "data": {
         "type": "object",
+        "additionalProperties": false,
         "required": [
+          "update_id",
           "version",
-          "url",
-          "sha256"
+          "sha256",
+          "size",
+          "signature"
         ],
         "properties": {
+          "update_id": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 64,
+            "description": "The rollout this belongs to; every update.status carries it back."
+          },
           "version": {
             "type": "string",
-            "maxLength": 64
-          },
-          "url": {
-            "type": "string",
-            "maxLength": 2048
+            "minLength": 1,
+            "maxLength": 64,
+            "pattern": "^[0-9A-Za-z][0-9A-Za-z._+-]{0,63}$",
+            "description": "An agent version (also the name of its directory on the node: no slash, no leading dot)."
           },
           "sha256": {
             "type": "string",
-            "maxLength": 64,
             "pattern": "^[0-9a-f]{64}$"
           },
           "size": {
-            "$ref": "../common.json#/$defs/bytes"
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 16777216
+          },
+          "signature": {
+            "type": "string",
+            "maxLength": 1024,
+            "pattern": "^[A-Za-z0-9+/]+={0,2}$",
+            "description": "Base64 of the ECDSA P-256 / SHA-256 signature (DER) of the file by the server's update key."
+          },
+          "force": {
+            "type": "boolean",
+            "description": "Install even when version is not newer than the running one (a downgrade)."
           }
         }
       }
@@ -6011,14 +6328,14 @@ export const schemas = [
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "$id": "https://dvic.devinci.fr/protocol/v1/messages/update.status.json",
     "title": "Self-update progress",
-    "description": "Progress and outcome of an update.request.",
+    "description": "Each step of an update.request on the node: download, verify, selftest, switch, restart; then healthy (sent by the new version once it stayed connected) or rolled_back (sent by the previous version after the guard restored it), or failed (refused before the switch).",
     "x-direction": "agent-to-server",
-    "x-implemented-by": "update issue",
     "type": "object",
     "required": [
       "type",
       "data"
     ],
+    "additionalProperties": false,
     "properties": {
       "type": {
         "const": "update.status"
@@ -6028,22 +6345,31 @@ export const schemas = [
       },
       "data": {
         "type": "object",
+        "additionalProperties": false,
         "required": [
+          "update_id",
           "version",
-          "state"
+          "step"
         ],
         "properties": {
+          "update_id": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 64
+          },
           "version": {
             "type": "string",
             "maxLength": 64
           },
-          "state": {
+          "step": {
             "enum": [
-              "downloading",
-              "verifying",
-              "installing",
-              "restarting",
-              "done",
+              "download",
+              "verify",
+              "selftest",
+              "switch",
+              "restart",
+              "healthy",
+              "rolled_back",
               "failed"
             ]
           },
@@ -6117,6 +6443,11 @@ export const schemas = [
             "type": "integer",
             "minimum": 65536,
             "description": "The largest frame the server accepts: the agent keeps every message under it (it splits log batches and long lines)."
+          },
+          "update_key": {
+            "type": "string",
+            "maxLength": 4096,
+            "description": "The server's update-signing public key (PEM): the agent pins it on first sight and checks every self-update's signature with it."
           }
         }
       }
@@ -6150,6 +6481,8 @@ export const messageTable = {
   'tunnel.close': { id: 'https://dvic.devinci.fr/protocol/v1/messages/tunnel.close.json', direction: 'both' },
   'tunnel.open': { id: 'https://dvic.devinci.fr/protocol/v1/messages/tunnel.open.json', direction: 'server-to-agent' },
   'tunnel.opened': { id: 'https://dvic.devinci.fr/protocol/v1/messages/tunnel.opened.json', direction: 'agent-to-server' },
+  'update.chunk': { id: 'https://dvic.devinci.fr/protocol/v1/messages/update.chunk.json', direction: 'server-to-agent' },
+  'update.fetch': { id: 'https://dvic.devinci.fr/protocol/v1/messages/update.fetch.json', direction: 'agent-to-server' },
   'update.request': { id: 'https://dvic.devinci.fr/protocol/v1/messages/update.request.json', direction: 'server-to-agent' },
   'update.status': { id: 'https://dvic.devinci.fr/protocol/v1/messages/update.status.json', direction: 'agent-to-server' },
   'welcome': { id: 'https://dvic.devinci.fr/protocol/v1/messages/welcome.json', direction: 'server-to-agent' },

@@ -51,6 +51,65 @@ export interface AgentConfigFile {
 }
 
 /**
+ * The agent this server ships to its nodes (and updates them to).
+ */
+
+export interface AgentRelease {
+  version: string;
+  sha256: string;
+  size: number;
+}
+
+/**
+ * A self-update rollout: the agent version it installs and, per node, the step it reached and its result.
+ */
+
+export interface AgentUpdateView {
+  id: string;
+  /**
+   * The agent version the server ships (agent/dvic_agent.py).
+   */
+  version: string;
+  sha256: string;
+  /**
+   * The first node updated alone; the rest only once it is healthy.
+   */
+  canary: boolean;
+  /**
+   * Also installs over a newer agent (a downgrade).
+   */
+  force: boolean;
+  max_parallel: number;
+  state: "running" | "paused" | "done" | "failed" | "cancelled";
+  user: string;
+  created_at: number;
+  finished_at: number | null;
+  nodes: {
+    node_id: string;
+    name: string;
+    from_version: string | null;
+    /**
+     * done: the new version is running and healthy; failed: refused, rolled back or no answer.
+     */
+    state: "pending" | "running" | "done" | "failed" | "cancelled" | "skipped";
+    /**
+     * The last step reached.
+     */
+    step:
+      | ("sent" | "download" | "verify" | "selftest" | "switch" | "restart" | "healthy" | "rolled_back" | "failed")
+      | null;
+    /**
+     * The outcome, once the node ended: updated (the new version runs and proved healthy, or it already ran it), rolled_back (it ran and was restored), failed (refused, offline, no answer), skipped (the canary failed), cancelled. null while pending or running.
+     */
+    result: ("updated" | "rolled_back" | "failed" | "skipped" | "cancelled") | null;
+    detail: string | null;
+    canary: boolean;
+    started_at: number | null;
+    finished_at: number | null;
+  }[];
+}
+
+/**
  * One message to one channel and how it went: the status code or error of its last attempt, retried with backoff.
  */
 
@@ -2844,7 +2903,44 @@ export interface TunnelOpenedMessage {
 }
 
 /**
- * The agent downloads its new single file from url (on this server), checks sha256, replaces itself atomically and restarts.
+ * The answer to update.fetch: base64 of the bytes at offset (shorter at the end of the file), or error when the server no longer offers that version.
+ */
+
+export interface UpdateChunkMessage {
+  type: "update.chunk";
+  /**
+   * Correlates a request with its response; chosen by the sender, unique per connection.
+   */
+  id?: string;
+  data: {
+    update_id: string;
+    version: string;
+    offset: number;
+    data?: string;
+    error?: string;
+  };
+}
+
+/**
+ * Sent by the agent while it downloads an update.request: bytes [offset, offset + length) of that version's file. The server answers with update.chunk.
+ */
+
+export interface UpdateFetchMessage {
+  type: "update.fetch";
+  /**
+   * Correlates a request with its response; chosen by the sender, unique per connection.
+   */
+  id?: string;
+  data: {
+    update_id: string;
+    version: string;
+    offset: number;
+    length: number;
+  };
+}
+
+/**
+ * The agent fetches its new single file over this connection (update.fetch / update.chunk), checks its sha256 and the server's update-key signature (openssl), compiles it, runs it with --selftest, stages it under <update_root>/versions/<version>/, flips the current link and exits with the restart code. Progress comes back as update.status.
  */
 
 export interface UpdateRequestMessage {
@@ -2854,15 +2950,29 @@ export interface UpdateRequestMessage {
    */
   id?: string;
   data: {
+    /**
+     * The rollout this belongs to; every update.status carries it back.
+     */
+    update_id: string;
+    /**
+     * An agent version (also the name of its directory on the node: no slash, no leading dot).
+     */
     version: string;
-    url: string;
     sha256: string;
-    size?: number;
+    size: number;
+    /**
+     * Base64 of the ECDSA P-256 / SHA-256 signature (DER) of the file by the server's update key.
+     */
+    signature: string;
+    /**
+     * Install even when version is not newer than the running one (a downgrade).
+     */
+    force?: boolean;
   };
 }
 
 /**
- * Progress and outcome of an update.request.
+ * Each step of an update.request on the node: download, verify, selftest, switch, restart; then healthy (sent by the new version once it stayed connected) or rolled_back (sent by the previous version after the guard restored it), or failed (refused before the switch).
  */
 
 export interface UpdateStatusMessage {
@@ -2872,8 +2982,9 @@ export interface UpdateStatusMessage {
    */
   id?: string;
   data: {
+    update_id: string;
     version: string;
-    state: "downloading" | "verifying" | "installing" | "restarting" | "done" | "failed";
+    step: "download" | "verify" | "selftest" | "switch" | "restart" | "healthy" | "rolled_back" | "failed";
     progress?: number;
     message?: string;
   };
@@ -2908,12 +3019,16 @@ export interface WelcomeMessage {
      * The largest frame the server accepts: the agent keeps every message under it (it splits log batches and long lines).
      */
     max_frame_bytes?: number;
+    /**
+     * The server's update-signing public key (PEM): the agent pins it on first sight and checks every self-update's signature with it.
+     */
+    update_key?: string;
   };
 }
 
-export type AgentToServerMessage = AgentStatusMessage | DemoLogsMessage | DemoStateMessage | DeployFetchMessage | DeployStatusMessage | ErrorMessage | ExecOutputMessage | ExecResultMessage | HardwareStateMessage | HelloMessage | SystemLogsMessage | TerminalCloseMessage | TerminalOpenedMessage | TunnelCloseMessage | TunnelOpenedMessage | UpdateStatusMessage;
+export type AgentToServerMessage = AgentStatusMessage | DemoLogsMessage | DemoStateMessage | DeployFetchMessage | DeployStatusMessage | ErrorMessage | ExecOutputMessage | ExecResultMessage | HardwareStateMessage | HelloMessage | SystemLogsMessage | TerminalCloseMessage | TerminalOpenedMessage | TunnelCloseMessage | TunnelOpenedMessage | UpdateFetchMessage | UpdateStatusMessage;
 
-export type ServerToAgentMessage = ChallengeMessage | ConfigPushMessage | DeployRequestMessage | ErrorMessage | ExecCancelMessage | ExecRequestMessage | LogsAckMessage | LogsNackMessage | TerminalCloseMessage | TerminalOpenMessage | TerminalResizeMessage | TunnelCloseMessage | TunnelOpenMessage | UpdateRequestMessage | WelcomeMessage;
+export type ServerToAgentMessage = ChallengeMessage | ConfigPushMessage | DeployRequestMessage | ErrorMessage | ExecCancelMessage | ExecRequestMessage | LogsAckMessage | LogsNackMessage | TerminalCloseMessage | TerminalOpenMessage | TerminalResizeMessage | TunnelCloseMessage | TunnelOpenMessage | UpdateChunkMessage | UpdateRequestMessage | WelcomeMessage;
 
 export type LiveMessage = AlertUpdatedLiveMessage | CommandOutputLiveMessage | CommandUpdatedLiveMessage | DemoRemovedLiveMessage | DemoUpdatedLiveMessage | DeviceRemovedLiveMessage | DeviceStatusLiveMessage | DeviceUpdatedLiveMessage | DevicesSeenLiveMessage | EnrollmentUpdatedLiveMessage | LiveErrorLiveMessage | LogsRecordsLiveMessage | NodeDemosLiveMessage | NodeHardwareLiveMessage | NodeRemovedLiveMessage | NodeStatusLiveMessage | NodeUpdatedLiveMessage | ServerStatusLiveMessage | SnapshotLiveMessage;
 

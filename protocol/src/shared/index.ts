@@ -1,5 +1,6 @@
 // Helpers shared by the server, the dashboard and the CLI, with no validator and no schemas:
 // `@dvic/protocol/shared` is safe to bundle into the browser.
+export * from './agent-version.js';
 export * from './commands.js';
 export * from './demos.js';
 export * from './format.js';

@@ -142,6 +142,7 @@ export class AgentConnection {
         node_id: node.id, name: node.name, protocol: Math.min(hello.protocol, PROTOCOL_VERSION),
         server_version: SERVER_VERSION, capabilities: SERVER_CAPABILITIES, max_frame_bytes: MAX_FRAME_BYTES,
         config: { metrics_interval_s: this.hub.config.metricsIntervalS, ...node.agentConfig },
+        ...(this.hub.updateKeyPem ? { update_key: this.hub.updateKeyPem } : {}),
       },
     });
     this.hub.registry.markOnline(node.id, { agentVersion: hello.agent_version, host: hello.host });

@@ -30,6 +30,8 @@ export class AgentHub extends EventEmitter<AgentHubEvents> {
   private readonly byNode = new Map<string, AgentConnection>();
   private pingTimer: NodeJS.Timeout | undefined;
   private stopped = false;
+  /** The update-signing public key sent in every welcome (set by the agent-updates plugin). */
+  updateKeyPem: string | undefined;
 
   constructor(
     readonly services: HubServices,
@@ -48,6 +50,11 @@ export class AgentHub extends EventEmitter<AgentHubEvents> {
     if (this.stopped) return socket.close(CloseCode.goingAway, 'server shutting down');
     this.stats.connectionsAccepted++;
     new AgentConnection(socket, request, this);
+  }
+
+  /** The server is shutting down: connections end because of it, not because of the nodes. */
+  get stopping(): boolean {
+    return this.stopped;
   }
 
   get registry() {

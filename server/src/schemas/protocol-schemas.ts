@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { Type, type TUnsafe } from 'typebox';
 import {
-  bundledSchema, type AgentConfigFile, type ApiTokenView, type EnrollmentTokenView, type ArtifactView, type DeploymentView, type EnrollmentView, type AuditEntryView, type CommandView, type DemoView, type ErrorBody, type LabDemo, type DemoSchedule, type DemoExpectation, type DemoActions,
+  bundledSchema, type AgentConfigFile, type AgentRelease, type AgentUpdateView, type ApiTokenView, type EnrollmentTokenView, type ArtifactView, type DeploymentView, type EnrollmentView, type AuditEntryView, type CommandView, type DemoView, type ErrorBody, type LabDemo, type DemoSchedule, type DemoExpectation, type DemoActions,
   type LogRecordView, type Alert, type AlertRule, type AlertRuleScope, type AlertMute, type AlertDelivery, type Channel, type ChannelEmail, type MetricSeries, type NodeDetailView, type DeviceView, type DeviceDetailView, type DevicePingView, type DeviceKeepalive, type NodeView, type ServerStats, type UserView,
 } from '@dvic/protocol';
 
@@ -43,6 +43,8 @@ const API_SCHEMAS = {
   ChannelEmail: 'api/channel-email.json',
   Channel: 'api/channel.json',
   AlertWebhook: 'api/alert-webhook.json',
+  AgentUpdate: 'api/agent-update.json',
+  AgentRelease: 'api/agent-release.json',
 } as const;
 
 export function registerProtocolSchemas(app: FastifyInstance): void {
@@ -82,3 +84,5 @@ export const AlertMuteRef = ref<AlertMute>('AlertMute');
 export const AlertDeliveryRef = ref<AlertDelivery>('AlertDelivery');
 export const ChannelRef = ref<Channel>('Channel');
 export const ChannelEmailRef = ref<ChannelEmail>('ChannelEmail');
+export const AgentUpdateRef = ref<AgentUpdateView>('AgentUpdate');
+export const AgentReleaseRef = ref<AgentRelease>('AgentRelease');

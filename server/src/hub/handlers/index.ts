@@ -13,6 +13,7 @@ import { handleHardwareState } from './hardware.js';
 import { handleSystemLogs } from './system-logs.js';
 import { handleTerminalClose, handleTerminalOpened } from './terminal.js';
 import { handleTunnelClose, handleTunnelOpened } from './tunnel.js';
+import { handleUpdateFetch, handleUpdateStatus } from './update.js';
 
 /** The stores message handlers write to (services that need the hub subscribe to its events instead). */
 export interface HubServices {
@@ -25,7 +26,8 @@ export type MessageOf<T extends AgentToServerMessage['type']> = Extract<AgentToS
 
 /** Messages the hub hands on as typed events (the command service and the terminal relay listen). */
 export type RelayedType = 'exec.output' | 'exec.result' | 'terminal.opened' | 'terminal.close' | 'tunnel.opened' | 'tunnel.close'
-  | 'deploy.status' | 'deploy.fetch';
+  | 'deploy.status' | 'deploy.fetch'
+  | 'update.status' | 'update.fetch';
 
 /** What a handler may use: the node it speaks for, a way to answer, the stores, and the hub's events. */
 export interface HandlerContext {
@@ -56,5 +58,7 @@ export const handlers: { [T in AgentToServerMessage['type']]?: Handler<T> } = {
   'tunnel.close': handleTunnelClose,
   'deploy.status': handleDeployStatus,
   'deploy.fetch': handleDeployFetch,
+  'update.status': handleUpdateStatus,
+  'update.fetch': handleUpdateFetch,
   error: handleAgentError,
 };

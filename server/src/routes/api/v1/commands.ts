@@ -7,6 +7,7 @@ import { hasRole } from '../../../plugins/route-guards.js';
 import { errors } from '../../../schemas/common.js';
 import { CommandRef } from '../../../schemas/protocol-schemas.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
+import { requester } from './requester.js';
 import { TargetsSchema } from '../../../schemas/targets.js';
 
 const ExecSpec = {
@@ -26,8 +27,6 @@ const FanOutBody = Type.Object({
 }, { additionalProperties: false });
 /** The status filter: the statuses of the command schema (protocol/schemas/api/command.json). */
 const CommandStatusParam = Type.Unsafe<CommandStatus>(bundledSchema('api/command.json', '/properties/status'));
-
-const requester = (request: FastifyRequest) => ({ userId: request.user!.id, username: request.user!.username, ip: request.ip });
 
 /** Output is for those who may run commands (a viewer sees that a command ran, not what it printed). */
 const forReader = (request: FastifyRequest, command: CommandView): CommandView =>

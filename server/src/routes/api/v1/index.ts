@@ -3,6 +3,7 @@ import { agentRoute } from './agent.js';
 import { artifactsRoutes } from './artifacts.js';
 import { alertRulesRoutes } from './alert-rules.js';
 import { alertsRoutes } from './alerts.js';
+import { agentUpdatesRoutes } from './agent-updates.js';
 import { auditRoutes } from './audit.js';
 import { kioskRoute, loginRoute, sessionRoutes } from './auth.js';
 import { channelsRoutes } from './channels.js';
@@ -36,7 +37,8 @@ export const apiV1: FastifyPluginAsyncTypebox = async (app) => {
   await app.register(async (protectedApp) => {
     protectedApp.addHook('onRequest', app.authenticate);
     protectedApp.addHook('onRequest', app.authorize);
-    for (const routes of [sessionRoutes, tokensRoutes, usersRoutes, nodesRoutes, demosRoutes, logsRoutes, commandsRoutes, devicesRoutes, auditRoutes, terminalRoute, liveRoute, serverRoutes, openapiRoute, metricsRoutes, enrollmentsRoutes, enrollmentTokensRoutes, artifactsRoutes, deploymentsRoutes, alertsRoutes, alertRulesRoutes, channelsRoutes]) {
+    for (const routes of [sessionRoutes, tokensRoutes, usersRoutes, nodesRoutes, demosRoutes, logsRoutes, commandsRoutes, devicesRoutes, auditRoutes, terminalRoute, liveRoute, serverRoutes, openapiRoute, metricsRoutes, enrollmentsRoutes, enrollmentTokensRoutes, artifactsRoutes, deploymentsRoutes, alertsRoutes, alertRulesRoutes, channelsRoutes,
+      agentUpdatesRoutes]) {
       await protectedApp.register(routes);
     }
   });
