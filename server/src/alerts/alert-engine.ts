@@ -32,7 +32,8 @@ export interface AlertSources {
   devices: DeviceRegistry;
   /** The demo's last log lines, oldest first. */
   lastLines(nodeId: string, demo: string): string[];
-  shippedAgentVersion: string | null;
+  /** The agent version the server ships now (it follows the agent file, DVIC_AGENT_FILE). */
+  shippedAgentVersion(): string | null;
 }
 
 /** One rule's view of one subject: pending (for_s running), firing, flapping. */
@@ -185,7 +186,7 @@ export class AlertEngine extends EventEmitter<{ updated: [Alert]; notify: [Notif
     if (!node) return;
     const now = Date.now();
     for (const rule of this.rulesOf('node')) {
-      for (const c of nodeConditions(rule, node, this.sources.shippedAgentVersion, now)) this.observe(rule, c, now);
+      for (const c of nodeConditions(rule, node, this.sources.shippedAgentVersion(), now)) this.observe(rule, c, now);
     }
   }
 

@@ -1,5 +1,5 @@
 import type { AlertRule, AlertSubject, DeviceView, HardwareState, LabDemo, NodeView } from '@dvic/protocol';
-import { compareVersions } from './agent-version.js';
+import { isAgentBehind } from '@dvic/protocol/shared';
 import type { ScopeTarget } from './scope.js';
 
 /** What one rule says about one node, demo or device right now. */
@@ -35,7 +35,7 @@ export function nodeConditions(rule: AlertRule, n: NodeLike, shippedVersion: str
     return [nodeCondition(n, 'node', n.status === 'offline' && n.last_seen !== null, null, `${n.name} is offline`, n.status_since)];
   }
   if (rule.kind === 'agent_version' && shippedVersion && n.agent_version) {
-    const behind = compareVersions(n.agent_version, shippedVersion) < 0;
+    const behind = isAgentBehind(n.agent_version, shippedVersion);
     return [nodeCondition(n, 'agent', behind, null, `${n.name} runs agent ${n.agent_version}, the server ships ${shippedVersion}`, now)];
   }
   return [];

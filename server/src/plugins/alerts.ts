@@ -1,7 +1,6 @@
 import fp from 'fastify-plugin';
 import { AlertConfig } from '../alerts/alert-config.js';
 import { AlertEngine } from '../alerts/alert-engine.js';
-import { shippedAgentVersion } from '../alerts/agent-version.js';
 import { Deliveries } from '../alerts/deliveries.js';
 import { Notifier } from '../alerts/notifier.js';
 import { AlertChannelsRepository } from '../repositories/alert-channels-repository.js';
@@ -27,7 +26,7 @@ export const alertsPlugin = fp(async (app) => {
   const lastLines = (nodeId: string, demo: string): string[] => app.logStore.search({ nodeId, demo, source: 'demo', limit: LAST_LINES }).records
     .reverse().map((r) => `${r.level} ${r.message}`.slice(0, 500));
   const engine = new AlertEngine({
-    nodes: app.nodeRegistry, demos: app.demoCatalog, devices: app.deviceRegistry, lastLines, shippedAgentVersion: shippedAgentVersion(),
+    nodes: app.nodeRegistry, demos: app.demoCatalog, devices: app.deviceRegistry, lastLines, shippedAgentVersion: () => app.agentRelease().version,
   }, config, alertsRepo, policy, app.deferredWrites);
   const notifier = new Notifier(config, deliveries, policy);
   engine.on('notify', (n) => notifier.add(n));
@@ -39,4 +38,4 @@ export const alertsPlugin = fp(async (app) => {
     deliveries.stop();
     alertsRepo.trimResolved();
   });
-}, { name: 'alerts', dependencies: ['db', 'storage', 'nodes', 'demo-catalog', 'devices', 'logs'] });
+}, { name: 'alerts', dependencies: ['db', 'storage', 'nodes', 'demo-catalog', 'devices', 'logs', 'agent-updates'] });
