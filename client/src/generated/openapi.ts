@@ -3834,16 +3834,12 @@ export interface paths {
                         extract?: boolean;
                         /** @description Nodes at once (default DVIC_DEPLOY_MAX_PARALLEL) */
                         max_parallel?: number;
-                        /** @description Octal mode of the file (or of the directory extracted) */
-                        mode?: string;
-                        /** @description user or user:group, applied to everything deployed */
-                        owner?: string;
+                        mode?: null | string;
+                        owner?: null | string;
                         /** @description Destination on each node, under its allowed roots (default /opt/dvic-demos/) */
                         path: string;
-                        /** @description Run through /bin/sh -c after the swap (e.g. systemctl restart my-demo) */
-                        post_command?: string;
-                        /** @description Run through /bin/sh -c before the swap (e.g. systemctl stop my-demo); failing stops the deploy */
-                        pre_command?: string;
+                        post_command?: null | string;
+                        pre_command?: null | string;
                         targets: {
                             /** @description Every online node */
                             all?: boolean;

@@ -260,7 +260,9 @@ export class AlertEngine extends EventEmitter<{ updated: [Alert]; notify: [Notif
     }
     t.rule = rule;
     t.cond = cond;
-    if (active !== t.active) this.countChange(t, now);
+    // Only what people would hear counts toward flapping: firing, and ending while firing. Blips
+    // shorter than the rule's "for" never fire, so they must not add up to a flapping message.
+    if (active !== t.active && (t.flapping || t.alert)) this.countChange(t, now);
     t.active = active;
     if (t.flapping) return;
     if (!active) {
@@ -284,7 +286,7 @@ export class AlertEngine extends EventEmitter<{ updated: [Alert]; notify: [Notif
     if (this.saidByACrash(t)) return;
     const due = t.cond.since + t.rule.for_s * 1000;
     if (due <= now) {
-      this.fire(t, now);
+      this.fireCounted(t, now);
       return;
     }
     if (t.pending && t.pendingDue === due) return;
@@ -292,9 +294,15 @@ export class AlertEngine extends EventEmitter<{ updated: [Alert]; notify: [Notif
     t.pendingDue = due;
     t.pending = setTimeout(() => {
       t.pending = undefined;
-      if (this.running && t.active && !t.flapping && !t.alert && !(t.cond.subject.type === 'demo' && this.nodeAway(t.cond.subject.node_id)) && !this.saidByACrash(t)) this.fire(t, Date.now());
+      if (this.running && t.active && !t.flapping && !t.alert && !(t.cond.subject.type === 'demo' && this.nodeAway(t.cond.subject.node_id)) && !this.saidByACrash(t)) this.fireCounted(t, Date.now());
     }, Math.min(due - now, LONGEST_TIMER_MS));
     t.pending.unref();
+  }
+
+  /** Firing is a change: one too many in the window is flapping (which says so instead). */
+  private fireCounted(t: Tracked, now: number): void {
+    this.countChange(t, now);
+    if (!t.flapping) this.fire(t, now);
   }
 
   private fire(t: Tracked, now: number): void {

@@ -80,11 +80,18 @@ export const webSecurityPlugin = fp(async (app) => {
     if (origin !== undefined && !originAllowed(request, origin)) {
       refuse(request, new ApiError(403, ErrorCode.originRefused, `requests from ${origin.slice(0, 200)} are refused: only pages of this server may do this`), { origin });
     }
-    if (changing && !isJson(request.headers['content-type']) && !(request.routeOptions.config.octetStream && isOctetStream(request.headers['content-type']))) {
-      refuse(request, new ApiError(415, ErrorCode.unsupportedMediaType, 'send the body as JSON (content-type: application/json), {} when there is nothing to send'),
-        { content_type: request.headers['content-type'] ?? null });
-    }
+    if (changing) checkBodyType(request);
   });
+
+  /** A raw upload route takes only application/octet-stream; every other one only JSON. */
+  function checkBodyType(request: FastifyRequest): void {
+    const type = request.headers['content-type'];
+    const raw = request.routeOptions.config.octetStream === true;
+    if (raw ? isOctetStream(type) : isJson(type)) return;
+    const advice = raw ? 'send the raw bytes with content-type: application/octet-stream'
+      : 'send the body as JSON (content-type: application/json), {} when there is nothing to send';
+    refuse(request, new ApiError(415, ErrorCode.unsupportedMediaType, advice), { content_type: type ?? null });
+  }
 
   function originAllowed(request: FastifyRequest, origin: string): boolean {
     if (request.routeOptions.config.browser === false) return false;

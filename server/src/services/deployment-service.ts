@@ -19,10 +19,10 @@ export interface DeploymentRequest {
   targets: Targets;
   path: string;
   extract?: boolean;
-  mode?: string;
-  owner?: string;
-  pre_command?: string;
-  post_command?: string;
+  mode?: string | null;
+  owner?: string | null;
+  pre_command?: string | null;
+  post_command?: string | null;
   max_parallel?: number;
 }
 

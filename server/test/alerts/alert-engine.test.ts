@@ -125,6 +125,24 @@ describe('alert engine', () => {
     await patchRule('demo_crashed', { for_s: 0 });
   });
 
+  it('blips shorter than the rule\'s "for" are not flapping: a node that then stays away is told offline once', async () => {
+    await patchRule('node_offline', { for_s: 2 });
+    const { config } = await server.enroll('pi-blip');
+    const connect = () => connectAgent({ url: server.agentUrl, nodeId: config.node_id, privateKeyPem: config.private_key, capabilities: ['hardware'] });
+    const online = async (want: boolean) => waitFor(async () => ((await server.api('GET', `/api/v1/nodes/${config.node_id}`)).json<{ node: { status: string } }>().node.status === 'online') === want);
+    for (let i = 0; i < 6; i++) {
+      const agent = await connect();
+      await online(true);
+      agent.close();
+      await online(false);
+    }
+    await waitMessage('pi-blip', (m) => m.event === 'firing');
+    await new Promise((r) => setTimeout(r, 500));
+    const told = messages('pi-blip').flatMap((m) => webhook(m).alerts.filter((x) => x.node?.name === 'pi-blip').map((x) => `${webhook(m).event} ${x.summary}`));
+    expect(told).toEqual(['firing pi-blip is offline']);
+    await patchRule('node_offline', { for_s: 60 });
+  });
+
   it('a flapping demo: one flapping message, then quiet until stable, then its recovery', async () => {
     const { agent } = await node('pi-flap');
     for (let i = 0; i < 10; i++) {

@@ -99,6 +99,10 @@ describe('artifacts', () => {
     expect((await upload('name=a%20b&version=1', Buffer.from('x'))).status).toBe(400);
     const json = await fetch(`${server.baseUrl}/api/v1/artifacts?name=a&version=1`, { method: 'POST', headers: { cookie: server.cookie, 'content-type': 'text/plain' }, body: 'x' });
     expect(json.status).toBe(415);
+    // JSON is what every other route takes, not this one: the answer says what to send instead.
+    const asJson = await fetch(`${server.baseUrl}/api/v1/artifacts?name=a&version=1`, { method: 'POST', headers: { cookie: server.cookie, 'content-type': 'application/json' }, body: '{"a":1}' });
+    expect(asJson.status).toBe(415);
+    expect((await asJson.json()).error.message).toContain('application/octet-stream');
     const crossSite = await upload('name=a&version=1', Buffer.from('x'), { origin: 'https://evil.example' });
     expect(crossSite.status).toBe(403);
     const noAuth = await fetch(`${server.baseUrl}/api/v1/artifacts?name=a&version=1`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: 'x' });
@@ -120,6 +124,15 @@ describe('deployments API', () => {
     expect(nobody.json().error.message).toBe('no node matches these targets');
     const shell = await server.api('POST', '/api/v1/deployments', { artifact: artifact.id, targets: { all: true }, path: '/opt/dvic-demos/x', mode: '7;rm' });
     expect(shell.statusCode).toBe(400);
+  });
+
+  it('takes null for an optional setting, as GET answers it: a client may send back what it read', async () => {
+    const artifact = (await upload('name=conf&version=null', Buffer.from('a=0\n'))).json.artifact!;
+    await server.enroll('null-pi');
+    const body = { artifact: artifact.id, targets: { nodes: ['null-pi'] }, path: '/opt/dvic-demos/conf', mode: null, owner: null, pre_command: null, post_command: null };
+    const res = await server.api('POST', '/api/v1/deployments', body);
+    expect(res.statusCode, res.body).toBe(202);
+    expect(res.json().deployment).toMatchObject({ mode: null, owner: null, pre_command: null, post_command: null });
   });
 
   it('fails an offline or incapable node with a clear message, and rollback needs a node it reached', async () => {

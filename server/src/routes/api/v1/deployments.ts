@@ -4,15 +4,16 @@ import { errors } from '../../../schemas/common.js';
 import { DeploymentRef } from '../../../schemas/protocol-schemas.js';
 import { TargetsSchema } from '../../../schemas/targets.js';
 
+/** Optional settings may also be null (as GET answers them), meaning not set; null comes first, as Ajv's coercion would turn it into "" for a string. */
 const DeploymentBody = Type.Object({
   artifact: Type.String({ maxLength: 64, description: 'The artifact id' }),
   targets: TargetsSchema,
   path: Type.String({ minLength: 2, maxLength: 4096, description: 'Destination on each node, under its allowed roots (default /opt/dvic-demos/)' }),
   extract: Type.Optional(Type.Boolean({ description: 'Unpack a .tar.gz or .zip into a directory at path (default false: the file itself goes to path)' })),
-  mode: Type.Optional(Type.String({ pattern: '^[0-7]{3,4}$', description: 'Octal mode of the file (or of the directory extracted)' })),
-  owner: Type.Optional(Type.String({ maxLength: 65, pattern: '^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,31})?$', description: 'user or user:group, applied to everything deployed' })),
-  pre_command: Type.Optional(Type.String({ maxLength: 65536, description: 'Run through /bin/sh -c before the swap (e.g. systemctl stop my-demo); failing stops the deploy' })),
-  post_command: Type.Optional(Type.String({ maxLength: 65536, description: 'Run through /bin/sh -c after the swap (e.g. systemctl restart my-demo)' })),
+  mode: Type.Optional(Type.Union([Type.Null(), Type.String({ pattern: '^[0-7]{3,4}$', description: 'Octal mode of the file (or of the directory extracted)' })])),
+  owner: Type.Optional(Type.Union([Type.Null(), Type.String({ maxLength: 65, pattern: '^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,31})?$', description: 'user or user:group, applied to everything deployed' })])),
+  pre_command: Type.Optional(Type.Union([Type.Null(), Type.String({ maxLength: 65536, description: 'Run through /bin/sh -c before the swap (e.g. systemctl stop my-demo); failing stops the deploy' })])),
+  post_command: Type.Optional(Type.Union([Type.Null(), Type.String({ maxLength: 65536, description: 'Run through /bin/sh -c after the swap (e.g. systemctl restart my-demo)' })])),
   max_parallel: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, description: 'Nodes at once (default DVIC_DEPLOY_MAX_PARALLEL)' })),
 }, { additionalProperties: false });
 const IdParams = Type.Object({ id: Type.String({ maxLength: 64 }) });
