@@ -4710,7 +4710,9 @@ class SelfUpdate(Feature):
         return {"update-trial": self.watch_trial} if self.trial else {}
 
     def on_connected(self) -> None:
-        """Reports the last update's verdict (the guard's rollback, or this version's health) once."""
+        """Pins the welcome's update key if none is pinned yet; reports the last update's verdict
+        (the guard's rollback, or this version's health) once."""
+        self._pin_first_key()
         with self.busy_outcome:
             outcome = read_json_file(self.paths.outcome)
             if outcome and self.report(outcome):
@@ -4825,9 +4827,23 @@ class SelfUpdate(Feature):
         if inside != data["version"]:
             raise UpdateFailed("the file says it is version %s, not %s: refused (an older signed file sent again?)" % (inside, data["version"]))
 
+    def _pin_path(self) -> str:
+        return os.path.join(self.agent.config.state_dir, "update-key.pem")
+
+    def _pin_first_key(self) -> None:
+        """At the welcome, not at the first update: a server that later turns hostile (or one
+        impersonated later) cannot get its own key pinned by being the first to send an update."""
+        key = self.agent.update_key
+        if "PUBLIC KEY-----" not in key or read_optional(self._pin_path()):
+            return
+        try:
+            write_atomic(self._pin_path(), key, 0o600)
+        except OSError as e:
+            log("WARN", "cannot pin the server's update key in %s: %s" % (self._pin_path(), e))
+
     def _pinned_key(self) -> str:
         """The server's update key as pinned on first sight (state_dir/update-key.pem)."""
-        pinned = os.path.join(self.agent.config.state_dir, "update-key.pem")
+        pinned = self._pin_path()
         key = read_optional(pinned)
         if not key:
             if "PUBLIC KEY-----" not in self.agent.update_key:

@@ -244,6 +244,20 @@ class SelfUpdateOnTheNode(unittest.TestCase):
         nameless = self.new.replace(b'AGENT_VERSION = "99.0.0"', b'AGENT_VERSION = VERSION')
         self.assert_refused(self.request(self.agent(served=nameless), content=nameless), "the file says it is version (none)")
 
+    def test_pins_the_update_key_at_the_first_welcome_not_at_the_first_update(self):
+        pinned = os.path.join(self.tmp, "state", "update-key.pem")
+        self.agent(update_key="not a key").feature(dvic_agent.SelfUpdate).on_connected()
+        self.assertFalse(os.path.exists(pinned), "only a public key is pinned")
+        self.agent().feature(dvic_agent.SelfUpdate).on_connected()  # the welcome's update_key, no update yet
+        with open(pinned) as f:
+            self.assertEqual(f.read(), self.public)
+        other, other_public = make_update_key(self.tmp, "later-server")
+        later = self.agent(update_key=other_public)
+        later.feature(dvic_agent.SelfUpdate).on_connected()  # a later welcome does not replace the pin
+        with open(pinned) as f:
+            self.assertEqual(f.read(), self.public)
+        self.assert_refused(self.request(later, key=other), "differs from the one pinned")
+
     def test_refuses_more_bytes_than_asked_for(self):
         self.assert_refused(self.request(self.agent(mangle=lambda piece: piece + b"extra")), "asked for")
 
