@@ -4170,8 +4170,9 @@ class SafeExtractor(object):
             if hard:
                 # Checked before linking: os.link follows a symlink made earlier in this loop,
                 # which a later entry of the same name may replace before the final check.
-                source = os.path.realpath(os.path.join(self.dest, target))
-                if not source.startswith(real_dest + "/") or not os.path.isfile(source):
+                named = os.path.join(self.dest, target)
+                source = os.path.realpath(named)
+                if not source.startswith(real_dest + "/") or os.path.islink(named) or not os.path.isfile(source):
                     raise DeployError("hard link %r points to %r, not a file of the archive: refused" % (rel[:200], target[:200]))
                 os.link(source, path)
             else:
@@ -4260,7 +4261,7 @@ def apply_owner_mode(path: str, owner: str, mode: str, directory: bool) -> None:
 
 
 def owner_ids(owner: str) -> Tuple[int, int]:
-    """"user" or "user:group" as (uid, gid); DeployError for a name that does not exist."""
+    """owner ("user" or "user:group") as (uid, gid); DeployError for a name that does not exist."""
     import grp
     import pwd
     user, _, group = owner.partition(":")
