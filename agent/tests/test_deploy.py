@@ -118,6 +118,9 @@ class ExtractionTest(unittest.TestCase):
         self.assertFalse(os.path.lexists(os.path.join(self.dest, "h")))
 
 
+    def test_refuses_a_hard_link_to_a_symlink_of_the_archive(self):
+        self.refused(tar_gz([("f", "file", b"x"), ("l", "symlink", "f"), ("h", "hardlink", "l")]), "hard link")
+
 class OwnerModeTest(unittest.TestCase):
     """apply_owner_mode as root: everything inside handed over, no symlink followed, the top last."""
 
