@@ -4034,16 +4034,35 @@ def check_deploy_path(path: str, roots: List[str]) -> str:
 
 
 def prepare_parent(path: str, root: str) -> None:
-    """Creates the directories from root down to path's parent; none of them may be a symlink."""
-    parent = os.path.dirname(path)
-    os.makedirs(parent, mode=0o755, exist_ok=True)
-    expected = os.path.join(os.path.realpath(root), os.path.relpath(parent, root))
-    if os.path.realpath(parent) != os.path.normpath(expected):
-        raise DeployError("%s goes through a symlink below %s: refused" % (parent, root))
-    st = os.stat(parent)
-    if st.st_uid not in (0, os.geteuid()) or st.st_mode & 0o022:
+    """Walks from root down to path's parent one level at a time, creating a missing level
+    (0755, the agent's) only under a level already checked. Every level must be a real directory
+    (lstat: a symlink is refused, not followed) that only root or the agent owns and no one else
+    may write to: then no other user can swap a level while the agent works below it."""
+    if not os.path.isdir(root):
+        os.makedirs(root, mode=0o755, exist_ok=True)  # the configured root itself may be a symlink the admin made
+    check_safe_level(root, os.stat(root), root)
+    current = root
+    for part in os.path.relpath(os.path.dirname(path), root).split(os.sep):
+        if part in ("", "."):
+            continue
+        current = os.path.join(current, part)
+        try:
+            os.mkdir(current, 0o755)
+        except FileExistsError:
+            pass
+        check_safe_level(current, os.lstat(current), root)
+
+
+def check_safe_level(level: str, st: os.stat_result, root: str) -> None:
+    if stat.S_ISLNK(st.st_mode):
+        raise DeployError("%s is a symlink below %s: refused" % (level, root))
+    if not stat.S_ISDIR(st.st_mode):
+        raise DeployError("%s is not a directory: refused" % level)
+    if st.st_uid not in (0, os.geteuid()):
+        raise DeployError("%s is owned by uid %d, not root: refused (chown root it)" % (level, st.st_uid))
+    if st.st_mode & 0o022:
         # Another user could plant links where the agent (root) writes its temporary files.
-        raise DeployError("%s is writable by other users: refused (chmod go-w it)" % parent)
+        raise DeployError("%s is writable by other users: refused (chmod go-w it)" % level)
 
 
 def check_target(path: str, directory: bool) -> None:
@@ -4149,8 +4168,11 @@ class SafeExtractor(object):
                 raise DeployError("archive entry %r lies under a symlink: refused, nothing was written" % rel[:200])
             remove_path(path)
             if hard:
-                source = os.path.join(self.dest, target)
-                if not os.path.isfile(source) or os.path.islink(source):
+                # Checked before linking: os.link follows a symlink made earlier in this loop,
+                # which a later entry of the same name may replace before the final check.
+                named = os.path.join(self.dest, target)
+                source = os.path.realpath(named)
+                if not source.startswith(real_dest + "/") or os.path.islink(named) or not os.path.isfile(source):
                     raise DeployError("hard link %r points to %r, not a file of the archive: refused" % (rel[:200], target[:200]))
                 os.link(source, path)
             else:
@@ -4222,25 +4244,31 @@ def swap_in(staging: str, path: str, previous: str) -> None:
 
 
 def apply_owner_mode(path: str, owner: str, mode: str, directory: bool) -> None:
+    """Hands the staged file or tree to owner, then sets the top's mode. The top is changed LAST:
+    until then it is root's 0700, so the new owner cannot swap anything inside while it is walked
+    (and the walk goes by directory fds, changing links themselves, never what they point to)."""
+    if owner:
+        uid, gid = owner_ids(owner)
+        if directory:
+            for _, dirs, files, fd in os.fwalk(path, follow_symlinks=False):
+                for name in dirs + files:
+                    os.chown(name, uid, gid, dir_fd=fd, follow_symlinks=False)
+        os.chown(path, uid, gid, follow_symlinks=False)
     if mode:
-        os.chmod(path, int(mode, 8))
+        os.chmod(path, int(mode, 8))  # after chown, which clears setuid bits the mode may ask for
     elif directory:
         os.chmod(path, 0o755)
-    if not owner:
-        return
+
+
+def owner_ids(owner: str) -> Tuple[int, int]:
+    """owner ("user" or "user:group") as (uid, gid); DeployError for a name that does not exist."""
     import grp
     import pwd
     user, _, group = owner.partition(":")
     try:
-        uid = pwd.getpwnam(user).pw_uid
-        gid = grp.getgrnam(group).gr_gid if group else pwd.getpwnam(user).pw_gid
+        return pwd.getpwnam(user).pw_uid, (grp.getgrnam(group).gr_gid if group else pwd.getpwnam(user).pw_gid)
     except KeyError as e:
         raise DeployError("owner %s: no such user or group (%s)" % (owner, e))
-    os.lchown(path, uid, gid)
-    if directory:
-        for top, dirs, files in os.walk(path):
-            for name in dirs + files:
-                os.lchown(os.path.join(top, name), uid, gid)
 
 
 def run_hook(which: str, command: str) -> None:
@@ -4683,7 +4711,9 @@ class SelfUpdate(Feature):
         return {"update-trial": self.watch_trial} if self.trial else {}
 
     def on_connected(self) -> None:
-        """Reports the last update's verdict (the guard's rollback, or this version's health) once."""
+        """Pins the welcome's update key if none is pinned yet; reports the last update's verdict
+        (the guard's rollback, or this version's health) once."""
+        self._pin_first_key()
         with self.busy_outcome:
             outcome = read_json_file(self.paths.outcome)
             if outcome and self.report(outcome):
@@ -4790,10 +4820,31 @@ class SelfUpdate(Feature):
         if code != 0:
             why = (err or out).decode("utf-8", "replace").strip().splitlines()
             raise UpdateFailed("bad signature: the file is not signed by this server's update key (%s)" % (why[0] if why else "openssl %d" % code))
+        # The signature covers the bytes, not the version name: an older signed file sent again
+        # under a newer name must not pass, so the file's own AGENT_VERSION has to match.
+        with open(staged, "rb") as f:
+            named = re.search(rb'^AGENT_VERSION = "([^"\n]{1,64})"$', f.read(), re.MULTILINE)
+        inside = named.group(1).decode("utf-8", "replace") if named else "(none)"
+        if inside != data["version"]:
+            raise UpdateFailed("the file says it is version %s, not %s: refused (an older signed file sent again?)" % (inside, data["version"]))
+
+    def _pin_path(self) -> str:
+        return os.path.join(self.agent.config.state_dir, "update-key.pem")
+
+    def _pin_first_key(self) -> None:
+        """At the welcome, not at the first update: a server that later turns hostile (or one
+        impersonated later) cannot get its own key pinned by being the first to send an update."""
+        key = self.agent.update_key
+        if "PUBLIC KEY-----" not in key or read_optional(self._pin_path()):
+            return
+        try:
+            write_atomic(self._pin_path(), key, 0o600)
+        except OSError as e:
+            log("WARN", "cannot pin the server's update key in %s: %s" % (self._pin_path(), e))
 
     def _pinned_key(self) -> str:
         """The server's update key as pinned on first sight (state_dir/update-key.pem)."""
-        pinned = os.path.join(self.agent.config.state_dir, "update-key.pem")
+        pinned = self._pin_path()
         key = read_optional(pinned)
         if not key:
             if "PUBLIC KEY-----" not in self.agent.update_key:

@@ -122,8 +122,8 @@ fi
 # The self-update guard the unit runs first: a copy of a version known to start.
 cp "$AGENT_DIR/dvic_agent.py" "$AGENT_DIR/guard.py.new" && chmod 0644 "$AGENT_DIR/guard.py.new" && mv -f "$AGENT_DIR/guard.py.new" "$AGENT_DIR/guard.py"
 if [ -n "$config" ]; then
-  python3 -c 'import json, sys; c = json.load(open(sys.argv[1])); sys.exit(not (c.get("server_url") and c.get("node_id") and c.get("private_key")))' "$config" \
-    || die "$config is not an agent config (server_url, node_id, private_key)"
+  python3 -c 'import json, sys; c = json.load(open(sys.argv[1])); sys.exit(not ((c.get("server_url") or c.get("server_urls")) and c.get("node_id") and c.get("private_key")))' "$config" \
+    || die "$config is not an agent config (server_url or server_urls, node_id, private_key)"
   cp "$config" "$CONFIG_DIR/config.json.new" && chmod 0600 "$CONFIG_DIR/config.json.new" && mv -f "$CONFIG_DIR/config.json.new" "$CONFIG_DIR/config.json"
 fi
 chown -R root:root "$AGENT_DIR" "$CONFIG_DIR" "$STATE_DIR"

@@ -106,6 +106,78 @@ class ExtractionTest(unittest.TestCase):
         self.assertEqual(open(os.path.join(self.dest, "d", "l"), "rb").read(), b"hello")
 
 
+    def test_a_hard_link_through_a_symlink_replaced_later_is_refused(self):
+        # "l" points outside, "h" hard-links through it, then "l" comes again pointing inside: the
+        # final symlink check sees only the inner "l", so the hard link itself must be checked.
+        with open(os.path.join(self.outside, "secret"), "wb") as f:
+            f.write(b"secret")
+        with self.assertRaises(DeployError) as caught:
+            self.extract(tar_gz([("l", "symlink", "../../../outside"), ("h", "hardlink", "l/secret"), ("l", "symlink", ".")]))
+        self.assertIn("hard link", str(caught.exception))
+        self.assertEqual(os.stat(os.path.join(self.outside, "secret")).st_nlink, 1, "no link made to the outside file")
+        self.assertFalse(os.path.lexists(os.path.join(self.dest, "h")))
+
+
+    def test_refuses_a_hard_link_to_a_symlink_of_the_archive(self):
+        self.refused(tar_gz([("f", "file", b"x"), ("l", "symlink", "f"), ("h", "hardlink", "l")]), "hard link")
+
+class OwnerModeTest(unittest.TestCase):
+    """apply_owner_mode as root: everything inside handed over, no symlink followed, the top last."""
+
+    def setUp(self):
+        import pwd
+        self.root = temp_dir(self)
+        self.user = pwd.getpwnam("nobody")
+        self.staging = os.path.join(self.root, "staging")
+        os.makedirs(os.path.join(self.staging, "sub"))
+        os.chmod(self.staging, 0o700)
+        with open(os.path.join(self.staging, "sub", "run.py"), "wb") as f:
+            f.write(b"x")
+        self.outside = os.path.join(self.root, "outside.txt")
+        with open(self.outside, "wb") as f:
+            f.write(b"root's")
+        os.symlink(self.outside, os.path.join(self.staging, "sub", "to-outside"))
+        os.symlink(self.root, os.path.join(self.staging, "to-root-dir"))
+
+    def owner(self, path):
+        st = os.lstat(path)
+        return (st.st_uid, st.st_gid)
+
+    def test_hands_over_the_whole_tree_and_follows_no_symlink(self):
+        dvic_agent.apply_owner_mode(self.staging, "nobody", "0750", True)
+        expected = (self.user.pw_uid, self.user.pw_gid)
+        for rel in ("", "sub", "sub/run.py", "sub/to-outside", "to-root-dir"):
+            self.assertEqual(self.owner(os.path.join(self.staging, rel)), expected, rel)
+        self.assertEqual(self.owner(self.outside), (0, 0), "the file a symlink points to keeps its owner")
+        self.assertEqual(self.owner(self.root), (0, 0), "the directory a symlink points to keeps its owner")
+        self.assertEqual(stat.S_IMODE(os.stat(self.staging).st_mode), 0o750)
+
+    def test_the_top_stays_roots_and_closed_until_everything_inside_is_done(self):
+        seen = []
+        real_chown = os.chown
+
+        def recording_chown(path, uid, gid, **kw):
+            top = os.stat(self.staging)
+            seen.append((path, top.st_uid, stat.S_IMODE(top.st_mode)))
+            return real_chown(path, uid, gid, **kw)
+        os.chown = recording_chown
+        try:
+            dvic_agent.apply_owner_mode(self.staging, "nobody", "", True)
+        finally:
+            os.chown = real_chown
+        self.assertEqual(seen[-1][0], self.staging, "the top is handed over last")
+        self.assertGreaterEqual(len(seen), 5)
+        for path, uid, mode in seen:
+            self.assertEqual((uid, mode), (0, 0o700), "while %s was changed" % path)
+        self.assertEqual(stat.S_IMODE(os.stat(self.staging).st_mode), 0o755)
+
+    def test_an_unknown_owner_is_a_clear_error(self):
+        with self.assertRaises(DeployError) as caught:
+            dvic_agent.apply_owner_mode(self.staging, "no-such-user-dvic", "", True)
+        self.assertIn("no such user", str(caught.exception))
+        self.assertEqual(self.owner(self.staging), (0, 0))
+
+
 class PathTest(unittest.TestCase):
     def test_only_paths_strictly_under_a_root(self):
         roots = ["/opt/dvic-demos"]
@@ -128,6 +200,47 @@ class PathTest(unittest.TestCase):
         with self.assertRaises(DeployError) as caught:
             dvic_agent.prepare_parent(os.path.join(root, "shared", "x"), root)
         self.assertIn("writable by other users", str(caught.exception))
+
+    def test_refuses_a_symlink_higher_up_before_creating_anything_through_it(self):
+        root, outside = temp_dir(self), temp_dir(self)
+        os.symlink(outside, os.path.join(root, "a"))
+        with self.assertRaises(DeployError) as caught:
+            dvic_agent.prepare_parent(os.path.join(root, "a", "b", "c", "x"), root)
+        self.assertIn("symlink", str(caught.exception))
+        self.assertEqual(os.listdir(outside), [], "nothing created through the link")
+
+    def test_refuses_any_level_other_users_may_write_to_not_only_the_parent(self):
+        root = temp_dir(self)
+        os.makedirs(os.path.join(root, "shared", "mine"))
+        os.chmod(os.path.join(root, "shared"), 0o1777)
+        with self.assertRaises(DeployError) as caught:
+            dvic_agent.prepare_parent(os.path.join(root, "shared", "mine", "x"), root)
+        self.assertIn("shared is writable by other users", str(caught.exception))
+
+    def test_refuses_a_level_owned_by_another_user(self):
+        root = temp_dir(self)
+        os.makedirs(os.path.join(root, "theirs", "sub"))
+        os.chown(os.path.join(root, "theirs"), 65534, 65534)
+        with self.assertRaises(DeployError) as caught:
+            dvic_agent.prepare_parent(os.path.join(root, "theirs", "sub", "x"), root)
+        self.assertIn("owned by uid 65534", str(caught.exception))
+
+    def test_refuses_a_file_where_a_directory_was_expected(self):
+        root = temp_dir(self)
+        with open(os.path.join(root, "f"), "w"):
+            pass
+        with self.assertRaises(DeployError) as caught:
+            dvic_agent.prepare_parent(os.path.join(root, "f", "x"), root)
+        self.assertIn("not a directory", str(caught.exception))
+
+    def test_creates_missing_levels_0755(self):
+        root = temp_dir(self)
+        dvic_agent.prepare_parent(os.path.join(root, "a", "b", "x"), root)
+        for rel in ("a", "a/b"):
+            st = os.lstat(os.path.join(root, rel))
+            self.assertTrue(stat.S_ISDIR(st.st_mode))
+            self.assertEqual((st.st_uid, stat.S_IMODE(st.st_mode) & 0o022), (0, 0))
+        self.assertFalse(os.path.exists(os.path.join(root, "a", "b", "x")))
 
     def test_refuses_a_fifo_where_a_file_was_expected(self):
         root = temp_dir(self)

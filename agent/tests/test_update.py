@@ -234,6 +234,30 @@ class SelfUpdateOnTheNode(unittest.TestCase):
         other, other_public = make_update_key(self.tmp, "new-server")
         self.assert_refused(self.request(self.agent(update_key=other_public), key=other), "differs from the one pinned")
 
+    def test_refuses_an_older_signed_file_sent_as_a_newer_version(self):
+        old = self.new.replace(b'AGENT_VERSION = "99.0.0"', b'AGENT_VERSION = "98.0.0"')  # a real, validly signed 98.0.0
+        self.assertNotEqual(old, self.new)
+        steps = self.request(self.agent(served=old), content=old)  # replayed with its own signature, named 99.0.0
+        self.assert_refused(steps, "the file says it is version 98.0.0, not 99.0.0")
+
+    def test_refuses_a_file_that_names_no_version(self):
+        nameless = self.new.replace(b'AGENT_VERSION = "99.0.0"', b'AGENT_VERSION = VERSION')
+        self.assert_refused(self.request(self.agent(served=nameless), content=nameless), "the file says it is version (none)")
+
+    def test_pins_the_update_key_at_the_first_welcome_not_at_the_first_update(self):
+        pinned = os.path.join(self.tmp, "state", "update-key.pem")
+        self.agent(update_key="not a key").feature(dvic_agent.SelfUpdate).on_connected()
+        self.assertFalse(os.path.exists(pinned), "only a public key is pinned")
+        self.agent().feature(dvic_agent.SelfUpdate).on_connected()  # the welcome's update_key, no update yet
+        with open(pinned) as f:
+            self.assertEqual(f.read(), self.public)
+        other, other_public = make_update_key(self.tmp, "later-server")
+        later = self.agent(update_key=other_public)
+        later.feature(dvic_agent.SelfUpdate).on_connected()  # a later welcome does not replace the pin
+        with open(pinned) as f:
+            self.assertEqual(f.read(), self.public)
+        self.assert_refused(self.request(later, key=other), "differs from the one pinned")
+
     def test_refuses_more_bytes_than_asked_for(self):
         self.assert_refused(self.request(self.agent(mangle=lambda piece: piece + b"extra")), "asked for")
 
