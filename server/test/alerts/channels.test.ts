@@ -75,6 +75,42 @@ describe('channels', () => {
     }
   });
 
+  it('a channel sent elsewhere (url, email host or port) drops its secret unless the same request sends one', async () => {
+    const other = await startReceiver();
+    const ids: string[] = [];
+    const create = async (body: object) => {
+      const created = await server.api('POST', '/api/v1/channels', body);
+      expect(created.statusCode, created.body).toBe(201);
+      const { channel } = created.json<{ channel: Channel }>();
+      ids.push(channel.id);
+      return channel;
+    };
+    const patch = (id: string, body: object) => server.api('PATCH', `/api/v1/channels/${id}`, body);
+    try {
+      const hook = await create({ type: 'webhook', name: 'signed', url: `${receiver.url}/signed`, secret: 'hmac-key' });
+      expect((await patch(hook.id, { url: `${other.url}/attacker` })).json<{ channel: Channel }>().channel.has_secret).toBe(false);
+      expect((await server.api('POST', `/api/v1/channels/${hook.id}/test`)).statusCode).toBe(202);
+      expect((await other.waitFor((r) => r.path === '/attacker')).headers['x-dvic-signature']).toBeUndefined();
+
+      const tg = await create({ type: 'telegram', name: 'tg-moved', secret: '123456:KEEP-me', chat_id: '1' });
+      const moved = await patch(tg.id, { url: other.url });
+      expect(moved.statusCode).toBe(400);
+      expect(moved.json<{ error: { message: string } }>().error.message).toContain('bot token');
+      expect((await patch(tg.id, { url: other.url, secret: '123456:NEW-token' })).statusCode).toBe(200);
+      expect((await patch(tg.id, { chat_id: '2' })).json<{ channel: Channel }>().channel.has_secret).toBe(true);
+
+      const email = { host: '127.0.0.1', port: 2525, secure: false, user: 'dvic', from: 'dvic@lab.test', to: ['a@lab.test'] };
+      const mail = await create({ type: 'email', name: 'mail-moved', email, secret: 'smtp-pass' });
+      expect((await patch(mail.id, { email: { ...email, to: ['b@lab.test'] } })).json<{ channel: Channel }>().channel.has_secret).toBe(true);
+      expect((await patch(mail.id, { email: { ...email, port: 2526 } })).json<{ channel: Channel }>().channel.has_secret).toBe(false);
+      expect((await patch(mail.id, { email: { ...email, host: 'smtp.evil.test' }, secret: 'pw2' })).json<{ channel: Channel }>().channel.has_secret).toBe(true);
+      expect((await patch(mail.id, { email: { ...email, host: 'smtp.other.test' } })).json<{ channel: Channel }>().channel.has_secret).toBe(false);
+    } finally {
+      for (const id of ids) await server.api('DELETE', `/api/v1/channels/${id}`);
+      await other.close();
+    }
+  });
+
   it('Discord: an execute-webhook body with one embed and no mentions', async () => {
     expect(await sendTest({ type: 'discord', name: 'disc', url: `${receiver.url}/api/webhooks/1/abc` })).toMatchObject({ status: 'sent' });
     expect(receiver.received.find((x) => x.path === '/api/webhooks/1/abc')!.json).toEqual({
