@@ -14,7 +14,7 @@ let receiver: Receiver;
 
 beforeAll(async () => {
   server = await startTestServer({ DVIC_ALERT_RETRY_BASE_MS: '20', DVIC_ALERT_DELIVERY_ATTEMPTS: '2', DVIC_ALERT_DELIVERY_TIMEOUT_MS: '300' });
-  receiver = await startReceiver({ status: (r) => (r.path.includes('refuse') ? 401 : r.path.includes('hang') ? 0 : 200) });
+  receiver = await startReceiver({ status: (r) => (r.path.includes('refuse') ? 401 : r.path.includes('busy') ? 429 : r.path.includes('hang') ? 0 : 200) });
 }, 60_000);
 afterAll(async () => {
   await server?.close();
@@ -49,6 +49,11 @@ describe('channels', () => {
     await gone.close();
     const closed = await sendTest({ type: 'slack', name: 'closed', url: `${gone.url}/x` });
     expect(closed).toMatchObject({ status: 'failed', error: 'could not reach the receiver: ECONNREFUSED' });
+  });
+
+  it('a refusal of the request itself (4xx) is not retried; a timeout (408) or rate limit (429) is', async () => {
+    expect(await sendTest({ type: 'webhook', name: 'refused', url: `${receiver.url}/refuse` })).toMatchObject({ status: 'failed', status_code: 401, attempts: 1 });
+    expect(await sendTest({ type: 'webhook', name: 'busy', url: `${receiver.url}/busy` })).toMatchObject({ status: 'failed', status_code: 429, attempts: 2 });
   });
 
   it('a rule that names its channels notifies only those; a channel changed keeps its secret unless told', async () => {
@@ -137,7 +142,7 @@ describe('channels', () => {
       chat_id: '-100200', text: `${TITLE} tg: alerts will arrive here.`, disable_web_page_preview: true,
     });
     const refused = await sendTest({ type: 'telegram', name: 'tg2', url: `${receiver.url}/refuse`, secret: '999:SECRET-token', chat_id: '1' });
-    expect(refused).toMatchObject({ status: 'failed', status_code: 401, attempts: 2 });
+    expect(refused).toMatchObject({ status: 'failed', status_code: 401, attempts: 1 });
     expect(refused.error).not.toContain('SECRET-token');
   });
 

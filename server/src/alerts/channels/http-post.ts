@@ -7,10 +7,14 @@ export interface PostRequest {
 
 /** A delivery that did not go through: the status code when the receiver answered. */
 export class DeliveryError extends Error {
-  constructor(message: string, readonly statusCode: number | null) {
+  /** final: trying again cannot help (the receiver refused the request itself), so no retry. */
+  constructor(message: string, readonly statusCode: number | null, readonly final = false) {
     super(message);
   }
 }
+
+/** A refusal of the request itself: 4xx but a timeout (408) or a rate limit (429), which pass. */
+const refusesForGood = (status: number): boolean => status >= 400 && status < 500 && status !== 408 && status !== 429;
 
 const ERROR_BODY_CHARS = 200;
 /** Bytes of a receiver's answer read at most: the rest is not waited for (a receiver may stream without end). */
@@ -52,7 +56,9 @@ export async function post(request: PostRequest, timeoutMs: number): Promise<num
     throw new DeliveryError(`could not reach the receiver: ${name}`, null);
   }
   const text = await answerStart(response).catch(() => '');
-  if (!response.ok) throw new DeliveryError(`HTTP ${response.status}: ${text.slice(0, ERROR_BODY_CHARS) || response.statusText}`, response.status);
+  if (!response.ok) {
+    throw new DeliveryError(`HTTP ${response.status}: ${text.slice(0, ERROR_BODY_CHARS) || response.statusText}`, response.status, refusesForGood(response.status));
+  }
   return response.status;
 }
 
