@@ -12,7 +12,7 @@ import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -35,7 +35,7 @@ function run(command, args, options = {}) {
   return execFileSync(command, args, { cwd: repo, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], ...options });
 }
 
-function main() {
+async function main() {
   if (!values['no-build']) run('npm', ['run', '--silent', 'build'], { stdio: 'inherit' });
   const stage = path.join(out, name);
   fs.rmSync(stage, { recursive: true, force: true });
@@ -43,7 +43,9 @@ function main() {
   for (const entry of FILES) copyEntry(entry, stage);
   copyProductionModules(stage);
   const agent = fs.readFileSync(path.join(stage, 'agent/dvic_agent.py'));
-  const agentVersion = /^AGENT_VERSION = "([^"]+)"$/m.exec(agent.toString('utf8'))?.[1];
+  // The server's own reading of the version (one regex, in server/src/services/agent-release.ts), from the build just copied.
+  const { parseAgentVersion } = await import(pathToFileURL(path.join(stage, 'server/dist/services/agent-release.js')).href);
+  const agentVersion = parseAgentVersion(agent.toString('utf8'));
   if (!agentVersion) throw new Error('agent/dvic_agent.py has no AGENT_VERSION');
   const manifest = { version, agent_version: agentVersion, agent_sha256: sha256(agent), commit: gitCommit(), built_at: new Date().toISOString() };
   fs.writeFileSync(path.join(stage, 'release.json'), `${JSON.stringify(manifest, null, 2)}\n`);
@@ -105,4 +107,4 @@ const sha256 = (bytes) => crypto.createHash('sha256').update(bytes).digest('hex'
 const gitOr = (args, fallback) => { try { return run('git', args, { stdio: ['ignore', 'pipe', 'ignore'] }); } catch { return fallback; } };
 const gitCommit = () => gitOr(['rev-parse', 'HEAD'], 'unknown').trim();
 
-main();
+await main();

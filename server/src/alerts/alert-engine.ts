@@ -51,6 +51,8 @@ interface Tracked {
 }
 
 const LONGEST_TIMER_MS = 2_000_000_000;
+/** How often the shipped agent version is looked at (a stat of the agent file): a new one re-judges every node. */
+const RELEASE_CHECK_MS = 30_000;
 /** The history is trimmed to its newest resolved alerts (AlertsRepository) every this many resolutions. */
 const TRIM_EVERY = 500;
 
@@ -67,6 +69,8 @@ export class AlertEngine extends EventEmitter<{ updated: [Alert]; notify: [Notif
   private readonly errorTimers = new Map<string, NodeJS.Timeout>();
   private readonly unsubscribe: (() => void)[] = [];
   private muteTimer: NodeJS.Timeout | undefined;
+  private releaseTimer: NodeJS.Timeout | undefined;
+  private shippedVersion: string | null = null;
   private resolvedSinceTrim = 0;
   private running = false;
 
@@ -105,6 +109,21 @@ export class AlertEngine extends EventEmitter<{ updated: [Alert]; notify: [Notif
     });
     this.reviewAll();
     this.reviewMutes();
+    this.shippedVersion = this.sources.shippedAgentVersion();
+    this.releaseTimer = setInterval(() => this.checkRelease(), RELEASE_CHECK_MS);
+    this.releaseTimer.unref();
+  }
+
+  /**
+   * Re-judges every node's agent version when the shipped agent changed (the agent file was replaced):
+   * a node's own events may be hours away. Run on a timer; tests call it directly.
+   */
+  checkRelease(): void {
+    if (!this.running) return;
+    const version = this.sources.shippedAgentVersion();
+    if (version === this.shippedVersion) return;
+    this.shippedVersion = version;
+    for (const node of this.sources.nodes.list()) this.onNode(node.id);
   }
 
   stop(): void {
@@ -113,6 +132,7 @@ export class AlertEngine extends EventEmitter<{ updated: [Alert]; notify: [Notif
     for (const t of this.tracked.values()) this.clearTimers(t);
     this.tracked.clear();
     clearTimeout(this.muteTimer);
+    clearInterval(this.releaseTimer);
     for (const timer of this.errorTimers.values()) clearTimeout(timer);
     this.errorTimers.clear();
   }

@@ -54,13 +54,21 @@ export function channelInput(body: ChannelBody & Pick<Channel, 'type' | 'name'>)
   return input;
 }
 
-/** The change a PATCH body makes (absent fields stay). */
+/** Where a channel's secret goes: a new one must not inherit the stored secret. */
+const destination = (c: Pick<ChannelInput, 'url' | 'email'>): string => JSON.stringify([c.url, c.email?.host ?? null, c.email?.port ?? null]);
+
+/**
+ * The change a PATCH body makes (absent fields stay). A new destination (url, email host or port) drops the
+ * stored secret unless the body sends one: else an admin who does not know the bot token or SMTP password
+ * could redirect it to a server of their own.
+ */
 export function channelChange(before: ChannelRecord, body: ChannelBody): ChannelInput {
   const next: ChannelInput = {
     type: before.type, name: body.name ?? before.name, url: body.url === undefined ? before.url : body.url,
     secret: body.secret === undefined ? before.secret : body.secret, chatId: body.chat_id === undefined ? before.chatId : body.chat_id,
     email: body.email === undefined ? before.email : body.email, enabled: body.enabled ?? before.enabled,
   };
+  if (body.secret === undefined && destination(next) !== destination(before)) next.secret = null;
   checkChannel(next);
   return next;
 }

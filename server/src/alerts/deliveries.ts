@@ -12,10 +12,14 @@ const MAX_PENDING = 1000;
 const ERROR_CHARS = 500;
 
 type Send = (channel: ChannelRecord, message: AlertMessage, timeoutMs: number) => Promise<number>;
+/** A channel as it is now (null: deleted). */
+type CurrentChannel = (id: string) => ChannelRecord | null;
 
 /**
  * Sends messages to channels and keeps the delivery log: each attempt's status code or error,
- * retried with a doubling wait (policy.retryBaseMs, 2x, 4x...) up to policy.deliveryAttempts.
+ * retried with a doubling wait (policy.retryBaseMs, 2x, 4x...) up to policy.deliveryAttempts. Each attempt
+ * sends to the channel as it is then (a changed url or secret applies; a deleted channel ends its deliveries);
+ * a refusal of the request itself (4xx but 408 and 429) is not retried.
  */
 export class Deliveries extends EventEmitter<{ updated: [AlertDelivery] }> {
   private readonly last = new Map<string, AlertDelivery>();
@@ -27,6 +31,7 @@ export class Deliveries extends EventEmitter<{ updated: [AlertDelivery] }> {
     private readonly repository: AlertChannelsRepository,
     private readonly policy: AlertPolicy,
     private readonly deferred: WriteScheduler,
+    private readonly current: CurrentChannel,
     private readonly send: Send = sendTo,
   ) {
     super();
@@ -42,12 +47,17 @@ export class Deliveries extends EventEmitter<{ updated: [AlertDelivery] }> {
     if (this.pending >= MAX_PENDING) return this.record({ ...delivery, status: 'failed', error: 'too many deliveries waiting: not sent', next_attempt_at: null });
     this.pending++;
     this.record(delivery);
-    void this.attempt(delivery, channel, message);
+    void this.attempt(delivery, message);
     return delivery;
   }
 
   lastOf(channelId: string): AlertDelivery | null {
     return this.last.get(channelId) ?? null;
+  }
+
+  /** Forgets a deleted channel's last delivery (its retries stop at their next attempt). */
+  forget(channelId: string): void {
+    this.last.delete(channelId);
   }
 
   list(channelId: string, limit: number): AlertDelivery[] {
@@ -60,8 +70,13 @@ export class Deliveries extends EventEmitter<{ updated: [AlertDelivery] }> {
     this.timers.clear();
   }
 
-  private async attempt(before: AlertDelivery, channel: ChannelRecord, message: AlertMessage): Promise<void> {
+  private async attempt(before: AlertDelivery, message: AlertMessage): Promise<void> {
     const attempts = before.attempts + 1;
+    const channel = this.current(before.channel_id);
+    if (!channel) {
+      this.pending--;
+      return;
+    }
     try {
       const code = await this.send(channel, message, this.policy.deliveryTimeoutMs);
       this.finish({ ...before, status: 'sent', status_code: code, error: null, attempts, updated_at: Date.now(), next_attempt_at: null });
@@ -69,7 +84,7 @@ export class Deliveries extends EventEmitter<{ updated: [AlertDelivery] }> {
       const code = err instanceof DeliveryError ? err.statusCode : null;
       const error = String((err as Error).message ?? err).slice(0, ERROR_CHARS);
       const failed = { ...before, status_code: code, error, attempts, updated_at: Date.now() };
-      if (attempts >= this.policy.deliveryAttempts || this.stopped) {
+      if (attempts >= this.policy.deliveryAttempts || this.stopped || (err instanceof DeliveryError && err.final)) {
         this.finish({ ...failed, status: 'failed', next_attempt_at: null });
         return;
       }
@@ -77,7 +92,7 @@ export class Deliveries extends EventEmitter<{ updated: [AlertDelivery] }> {
       const next = this.record({ ...failed, next_attempt_at: Date.now() + wait });
       const timer = setTimeout(() => {
         this.timers.delete(timer);
-        void this.attempt(next, channel, message);
+        void this.attempt(next, message);
       }, wait);
       timer.unref();
       this.timers.add(timer);
@@ -90,8 +105,10 @@ export class Deliveries extends EventEmitter<{ updated: [AlertDelivery] }> {
   }
 
   private record(delivery: AlertDelivery): AlertDelivery {
+    if (!this.current(delivery.channel_id)) return delivery; // deleted while sending: its log is gone with it
     this.last.set(delivery.channel_id, delivery);
     this.deferred.run(`alert-delivery:${delivery.id}`, () => {
+      if (!this.current(delivery.channel_id)) return;
       this.repository.saveDelivery(delivery);
       if (delivery.status !== 'pending') this.repository.trimDeliveries(delivery.channel_id);
     });

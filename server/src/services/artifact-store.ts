@@ -31,19 +31,20 @@ export function sniffFormat(head: Buffer): ArtifactView['format'] {
   return 'file';
 }
 
-/** Counts and hashes the bytes going through, and stops the stream past a cap. */
+/** Counts and hashes the bytes going through, and stops the stream when room for them cannot be taken. */
 class Measure extends Transform {
   readonly hash = crypto.createHash('sha256');
   size = 0;
   head = Buffer.alloc(0);
 
-  constructor(private readonly cap: number, private readonly tooLarge: () => ApiError) {
+  /** reserve(n): takes room for n more bytes, false when there is none. */
+  constructor(private readonly reserve: (bytes: number) => boolean, private readonly tooLarge: () => ApiError) {
     super();
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
+    if (!this.reserve(chunk.length)) return done(this.tooLarge());
     this.size += chunk.length;
-    if (this.size > this.cap) return done(this.tooLarge());
     if (this.head.length < 4) this.head = Buffer.concat([this.head, chunk.subarray(0, 4)]);
     this.hash.update(chunk);
     done(null, chunk);
@@ -56,6 +57,8 @@ class Measure extends Transform {
  */
 export class ArtifactStore {
   readonly dir: string;
+  /** Bytes of uploads in progress or staged, by staging file: counted against the store's cap so parallel uploads cannot each take all of it. */
+  private readonly reserved = new Map<string, number>();
 
   constructor(dataDir: string, private readonly repository: ArtifactsRepository, private readonly limits: ArtifactLimits) {
     this.dir = path.join(dataDir, 'artifacts');
@@ -73,11 +76,21 @@ export class ArtifactStore {
   /** Streams an upload to a file in the store's directory, hashing it; the file is removed on failure. */
   async stage(body: Readable): Promise<StagedUpload> {
     const file = path.join(this.dir, `${INCOMING_PREFIX}${crypto.randomUUID()}`);
-    const room = Math.min(this.limits.maxBytes, this.limits.maxTotalBytes - this.repository.totalBytes());
-    const measure = new Measure(Math.max(0, room), () => this.tooLarge());
+    this.reserved.set(file, 0);
+    const take = (bytes: number): boolean => {
+      const held = this.reserved.get(file) ?? 0;
+      if (held + bytes > this.limits.maxBytes || bytes > this.free()) {
+        this.reserved.delete(file); // refused: its room goes back at once, for the uploads still going
+        return false;
+      }
+      this.reserved.set(file, held + bytes);
+      return true;
+    };
+    const measure = new Measure(take, () => this.tooLarge());
     try {
       await pipeline(body, measure, fs.createWriteStream(file, { flags: 'wx', mode: 0o600 }));
     } catch (err) {
+      this.reserved.delete(file);
       fs.rmSync(file, { force: true });
       throw err;
     }
@@ -95,6 +108,7 @@ export class ArtifactStore {
       };
       this.repository.insert(artifact);
       fs.renameSync(staged.file, this.file(artifact.id));
+      this.reserved.delete(staged.file); // now counted by the repository
       return artifact;
     } catch (err) {
       this.discard(staged);
@@ -103,6 +117,7 @@ export class ArtifactStore {
   }
 
   discard(staged: StagedUpload): void {
+    this.reserved.delete(staged.file);
     fs.rmSync(staged.file, { force: true });
   }
 
@@ -129,12 +144,19 @@ export class ArtifactStore {
     return artifact;
   }
 
+  /** Room left in the store: the cap less the artifacts and the uploads in progress. */
+  private free(): number {
+    let reserved = 0;
+    for (const bytes of this.reserved.values()) reserved += bytes;
+    return this.limits.maxTotalBytes - this.repository.totalBytes() - reserved;
+  }
+
   private checkRoom(size: number): void {
-    if (size > this.limits.maxBytes || size > this.limits.maxTotalBytes - this.repository.totalBytes()) throw this.tooLarge();
+    if (size > this.limits.maxBytes || size > this.free()) throw this.tooLarge();
   }
 
   private tooLarge(): ApiError {
-    const free = Math.max(0, this.limits.maxTotalBytes - this.repository.totalBytes());
+    const free = Math.max(0, this.free());
     const mb = (n: number) => `${Math.floor(n / (1024 * 1024))} MB`;
     return new ApiError(413, ErrorCode.payloadTooLarge,
       `artifact too large: at most ${mb(this.limits.maxBytes)} per artifact (DVIC_ARTIFACT_MAX_MB) and ${mb(free)} left in the store (DVIC_ARTIFACTS_MAX_MB)`,

@@ -1,6 +1,7 @@
 // The alert engine in a real server, fed by simulated agents over real WebSockets, notifying a
 // real HTTP receiver on loopback. Windows are short (env) so nothing waits for real minutes.
 import crypto from 'node:crypto';
+import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { Alert, AlertRule, AlertWebhook, Channel } from '@dvic/protocol';
@@ -268,6 +269,47 @@ describe('alert engine', () => {
     } finally {
       await flaky.close();
       await down.close();
+    }
+  });
+
+  it('each retry goes to the channel as it is then: a changed url and secret apply, a deleted channel stops', async () => {
+    // The first attempt is held open until the test has changed the channel, then refused (503).
+    const release: (() => void)[] = [];
+    const holdThenRefuse = http.createServer((req, res) => {
+      req.resume();
+      release.push(() => res.writeHead(503).end('busy'));
+    });
+    await new Promise<void>((resolve) => holdThenRefuse.listen(0, '127.0.0.1', resolve));
+    const oldUrl = `http://127.0.0.1:${(holdThenRefuse.address() as { port: number }).port}`;
+    const moved = await startReceiver();
+    const last = async (id: string) => (await server.api('GET', '/api/v1/channels')).json<{ channels: Channel[] }>().channels.find((c) => c.id === id)?.last_delivery;
+    try {
+      const changed = (await server.api('POST', '/api/v1/channels', { type: 'webhook', name: 'moving', url: `${oldUrl}/a`, secret: 'old-key' })).json<{ channel: Channel }>().channel;
+      expect((await server.api('POST', `/api/v1/channels/${changed.id}/test`)).statusCode).toBe(202);
+      await waitFor(() => release.length === 1);
+      expect((await server.api('PATCH', `/api/v1/channels/${changed.id}`, { url: `${moved.url}/b`, secret: 'new-key' })).statusCode).toBe(200);
+      release[0]!();
+      const got = await moved.waitFor((r) => r.path === '/b');
+      const timestamp = String(got.headers['x-dvic-timestamp']);
+      expect(got.headers['x-dvic-signature']).toBe(`sha256=${crypto.createHmac('sha256', 'new-key').update(`${timestamp}.${got.body}`).digest('hex')}`);
+      await waitFor(async () => (await last(changed.id))?.status === 'sent');
+      expect(await last(changed.id)).toMatchObject({ status: 'sent', status_code: 200, attempts: 2 });
+
+      const deleted = (await server.api('POST', '/api/v1/channels', { type: 'webhook', name: 'deleted', url: `${oldUrl}/c` })).json<{ channel: Channel }>().channel;
+      expect((await server.api('POST', `/api/v1/channels/${deleted.id}/test`)).statusCode).toBe(202);
+      await waitFor(() => release.length === 2);
+      expect((await server.api('DELETE', `/api/v1/channels/${deleted.id}`)).json<{ channel: Channel }>().channel.last_delivery).toBeNull();
+      release[1]!();
+      // Retries would come 50 then 100 ms later: wait well past them; none arrives, nothing is logged again.
+      await new Promise((r) => setTimeout(r, 1000));
+      expect(release).toHaveLength(2);
+      expect(server.app.alerts.deliveries.lastOf(deleted.id)).toBeNull();
+      expect(server.app.alerts.deliveries.list(deleted.id, 10)).toEqual([]);
+      await server.api('DELETE', `/api/v1/channels/${changed.id}`);
+    } finally {
+      holdThenRefuse.closeAllConnections();
+      await new Promise<void>((resolve) => holdThenRefuse.close(() => resolve()));
+      await moved.close();
     }
   });
 

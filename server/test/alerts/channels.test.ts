@@ -14,7 +14,7 @@ let receiver: Receiver;
 
 beforeAll(async () => {
   server = await startTestServer({ DVIC_ALERT_RETRY_BASE_MS: '20', DVIC_ALERT_DELIVERY_ATTEMPTS: '2', DVIC_ALERT_DELIVERY_TIMEOUT_MS: '300' });
-  receiver = await startReceiver({ status: (r) => (r.path.includes('refuse') ? 401 : r.path.includes('hang') ? 0 : 200) });
+  receiver = await startReceiver({ status: (r) => (r.path.includes('refuse') ? 401 : r.path.includes('busy') ? 429 : r.path.includes('hang') ? 0 : 200) });
 }, 60_000);
 afterAll(async () => {
   await server?.close();
@@ -51,6 +51,11 @@ describe('channels', () => {
     expect(closed).toMatchObject({ status: 'failed', error: 'could not reach the receiver: ECONNREFUSED' });
   });
 
+  it('a refusal of the request itself (4xx) is not retried; a timeout (408) or rate limit (429) is', async () => {
+    expect(await sendTest({ type: 'webhook', name: 'refused', url: `${receiver.url}/refuse` })).toMatchObject({ status: 'failed', status_code: 401, attempts: 1 });
+    expect(await sendTest({ type: 'webhook', name: 'busy', url: `${receiver.url}/busy` })).toMatchObject({ status: 'failed', status_code: 429, attempts: 2 });
+  });
+
   it('a rule that names its channels notifies only those; a channel changed keeps its secret unless told', async () => {
     const other = await startReceiver();
     try {
@@ -71,6 +76,42 @@ describe('channels', () => {
       expect(receiver.received.some((r) => JSON.stringify(r.json).includes('pi-warm'))).toBe(false);
       agent.close();
     } finally {
+      await other.close();
+    }
+  });
+
+  it('a channel sent elsewhere (url, email host or port) drops its secret unless the same request sends one', async () => {
+    const other = await startReceiver();
+    const ids: string[] = [];
+    const create = async (body: object) => {
+      const created = await server.api('POST', '/api/v1/channels', body);
+      expect(created.statusCode, created.body).toBe(201);
+      const { channel } = created.json<{ channel: Channel }>();
+      ids.push(channel.id);
+      return channel;
+    };
+    const patch = (id: string, body: object) => server.api('PATCH', `/api/v1/channels/${id}`, body);
+    try {
+      const hook = await create({ type: 'webhook', name: 'signed', url: `${receiver.url}/signed`, secret: 'hmac-key' });
+      expect((await patch(hook.id, { url: `${other.url}/attacker` })).json<{ channel: Channel }>().channel.has_secret).toBe(false);
+      expect((await server.api('POST', `/api/v1/channels/${hook.id}/test`)).statusCode).toBe(202);
+      expect((await other.waitFor((r) => r.path === '/attacker')).headers['x-dvic-signature']).toBeUndefined();
+
+      const tg = await create({ type: 'telegram', name: 'tg-moved', secret: '123456:KEEP-me', chat_id: '1' });
+      const moved = await patch(tg.id, { url: other.url });
+      expect(moved.statusCode).toBe(400);
+      expect(moved.json<{ error: { message: string } }>().error.message).toContain('bot token');
+      expect((await patch(tg.id, { url: other.url, secret: '123456:NEW-token' })).statusCode).toBe(200);
+      expect((await patch(tg.id, { chat_id: '2' })).json<{ channel: Channel }>().channel.has_secret).toBe(true);
+
+      const email = { host: '127.0.0.1', port: 2525, secure: false, user: 'dvic', from: 'dvic@lab.test', to: ['a@lab.test'] };
+      const mail = await create({ type: 'email', name: 'mail-moved', email, secret: 'smtp-pass' });
+      expect((await patch(mail.id, { email: { ...email, to: ['b@lab.test'] } })).json<{ channel: Channel }>().channel.has_secret).toBe(true);
+      expect((await patch(mail.id, { email: { ...email, port: 2526 } })).json<{ channel: Channel }>().channel.has_secret).toBe(false);
+      expect((await patch(mail.id, { email: { ...email, host: 'smtp.evil.test' }, secret: 'pw2' })).json<{ channel: Channel }>().channel.has_secret).toBe(true);
+      expect((await patch(mail.id, { email: { ...email, host: 'smtp.other.test' } })).json<{ channel: Channel }>().channel.has_secret).toBe(false);
+    } finally {
+      for (const id of ids) await server.api('DELETE', `/api/v1/channels/${id}`);
       await other.close();
     }
   });
@@ -101,7 +142,7 @@ describe('channels', () => {
       chat_id: '-100200', text: `${TITLE} tg: alerts will arrive here.`, disable_web_page_preview: true,
     });
     const refused = await sendTest({ type: 'telegram', name: 'tg2', url: `${receiver.url}/refuse`, secret: '999:SECRET-token', chat_id: '1' });
-    expect(refused).toMatchObject({ status: 'failed', status_code: 401, attempts: 2 });
+    expect(refused).toMatchObject({ status: 'failed', status_code: 401, attempts: 1 });
     expect(refused.error).not.toContain('SECRET-token');
   });
 

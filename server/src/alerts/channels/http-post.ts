@@ -7,12 +7,37 @@ export interface PostRequest {
 
 /** A delivery that did not go through: the status code when the receiver answered. */
 export class DeliveryError extends Error {
-  constructor(message: string, readonly statusCode: number | null) {
+  /** final: trying again cannot help (the receiver refused the request itself), so no retry. */
+  constructor(message: string, readonly statusCode: number | null, readonly final = false) {
     super(message);
   }
 }
 
+/** A refusal of the request itself: 4xx but a timeout (408) or a rate limit (429), which pass. */
+const refusesForGood = (status: number): boolean => status >= 400 && status < 500 && status !== 408 && status !== 429;
+
 const ERROR_BODY_CHARS = 200;
+/** Bytes of a receiver's answer read at most: the rest is not waited for (a receiver may stream without end). */
+const MAX_ANSWER_BYTES = 4096;
+
+/** The start of an answer's body as text, then the rest cancelled. */
+async function answerStart(response: Response): Promise<string> {
+  if (!response.body) return '';
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  try {
+    while (size < MAX_ANSWER_BYTES) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      chunks.push(value);
+      size += value.byteLength;
+    }
+  } finally {
+    void reader.cancel().catch(() => undefined);
+  }
+  return Buffer.concat(chunks).subarray(0, MAX_ANSWER_BYTES).toString('utf8');
+}
 
 /**
  * POSTs and answers the status code; a non-2xx answer or a network error throws a DeliveryError
@@ -30,8 +55,10 @@ export async function post(request: PostRequest, timeoutMs: number): Promise<num
     const name = (err as Error).name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : cause?.code ?? cause?.message ?? (err as Error).message;
     throw new DeliveryError(`could not reach the receiver: ${name}`, null);
   }
-  const text = await response.text().catch(() => '');
-  if (!response.ok) throw new DeliveryError(`HTTP ${response.status}: ${text.slice(0, ERROR_BODY_CHARS) || response.statusText}`, response.status);
+  const text = await answerStart(response).catch(() => '');
+  if (!response.ok) {
+    throw new DeliveryError(`HTTP ${response.status}: ${text.slice(0, ERROR_BODY_CHARS) || response.statusText}`, response.status, refusesForGood(response.status));
+  }
   return response.status;
 }
 

@@ -55,7 +55,11 @@ export const channelsRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.delete('/channels/:id', {
     config: { role: 'admin', audit: 'channel.delete' },
     schema: { tags: ['alerts'], summary: 'Delete a channel and its delivery log', params: IdParams, response: { 200: Type.Object({ channel: ChannelRef }), ...errors(400, 401, 403, 404) } },
-  }, (request) => ({ channel: view(config.deleteChannel(request.params.id)) }));
+  }, (request) => {
+    const channel = config.deleteChannel(request.params.id);
+    deliveries.forget(channel.id);
+    return { channel: view(channel) };
+  });
 
   app.post('/channels/:id/test', {
     config: { role: 'admin', audit: 'channel.test' },

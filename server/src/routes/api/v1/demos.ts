@@ -1,16 +1,15 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { errors } from '../../../schemas/common.js';
 import { ErrorCode } from '@dvic/protocol';
 import { ApiError } from '../../../errors.js';
 import { CommandRef, DemoExpectationRef, LabDemoRef, ScheduleRef } from '../../../schemas/protocol-schemas.js';
+import { requester } from './requester.js';
 
 const DemoParams = Type.Object({ id: Type.String({ format: 'uuid', description: 'Demo id' }) });
 const STATES = ['running', 'stopped', 'crashed', 'restarting'] as const;
 const ACTIONS = ['start', 'stop', 'restart'] as const;
 const ActionCommand = Type.Optional(Type.Union([Type.String({ minLength: 1, maxLength: 4096 }), Type.Null()]));
-const requester = (request: FastifyRequest) => ({ userId: request.user!.id, username: request.user!.username, ip: request.ip });
 
 /** A label filter: `room` (has the label) or `room=hall`. */
 function labelFilter(text: string | undefined): { key: string; value: string | undefined } | undefined {
