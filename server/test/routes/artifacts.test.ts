@@ -133,7 +133,7 @@ describe('artifacts', () => {
     // JSON is what every other route takes, not this one: the answer says what to send instead.
     const asJson = await fetch(`${server.baseUrl}/api/v1/artifacts?name=a&version=1`, { method: 'POST', headers: { cookie: server.cookie, 'content-type': 'application/json' }, body: '{"a":1}' });
     expect(asJson.status).toBe(415);
-    expect((await asJson.json()).error.message).toContain('application/octet-stream');
+    expect(((await asJson.json()) as { error: { message: string } }).error.message).toContain('application/octet-stream');
     const crossSite = await upload('name=a&version=1', Buffer.from('x'), { origin: 'https://evil.example' });
     expect(crossSite.status).toBe(403);
     const noAuth = await fetch(`${server.baseUrl}/api/v1/artifacts?name=a&version=1`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: 'x' });
