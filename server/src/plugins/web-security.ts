@@ -87,7 +87,9 @@ export const webSecurityPlugin = fp(async (app) => {
   function checkBodyType(request: FastifyRequest): void {
     const type = request.headers['content-type'];
     const raw = request.routeOptions.config.octetStream === true;
-    if (raw ? isOctetStream(type) : isJson(type)) return;
+    // JSON passes here on a raw route too, so that credentials are checked first (401 before 415);
+    // the route itself then refuses a body that is not a byte stream.
+    if (isJson(type) || (raw && isOctetStream(type))) return;
     const advice = raw ? 'send the raw bytes with content-type: application/octet-stream'
       : 'send the body as JSON (content-type: application/json), {} when there is nothing to send';
     refuse(request, new ApiError(415, ErrorCode.unsupportedMediaType, advice), { content_type: type ?? null });

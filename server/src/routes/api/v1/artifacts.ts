@@ -3,6 +3,8 @@ import type { Readable } from 'node:stream';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
+import { ErrorCode } from '@dvic/protocol';
+import { ApiError } from '../../../errors.js';
 import type { StagedUpload } from '../../../services/artifact-store.js';
 import { errors } from '../../../schemas/common.js';
 import { ArtifactRef } from '../../../schemas/protocol-schemas.js';
@@ -38,7 +40,7 @@ export const artifactsRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const length = request.headers['content-length'];
       artifacts.checkDeclaredSize(length === undefined ? undefined : Number(length));
       const body = uploads.get(request);
-      if (!body) throw new Error('no upload body');
+      if (!body) throw new ApiError(415, ErrorCode.unsupportedMediaType, 'send the raw bytes with content-type: application/octet-stream');
       staged.set(request, await artifacts.stage(body));
     },
   }, (request, reply) => {
