@@ -1,12 +1,9 @@
+import type { AgentUpdateView, DeploymentView } from '@dvic/protocol';
 import type { Db } from '../db/database.js';
 import { afterCommit } from '../db/transaction.js';
 
-/** What a rollout's stored view needs: who it is, when it began, where it is. */
-interface RolloutView {
-  id: string;
-  created_at: number;
-  state: string;
-}
+/** The rollouts kept as views: their shapes come from protocol/schemas/api. */
+type RolloutView = AgentUpdateView | DeploymentView;
 
 /**
  * A table of rollouts (agent updates, deployments) kept as their whole JSON views: the view is
