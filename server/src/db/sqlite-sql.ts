@@ -1,0 +1,139 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { Statement } from 'better-sqlite3';
+import type { Db } from './database.js';
+import type { RunResult, Sql, SqlValue } from './sql.js';
+
+/** Prepared statements kept per connection; SQL texts are constants, so few more than this exist. */
+const MAX_CACHED_STATEMENTS = 1000;
+
+/** One open transaction: what runs after its commit. */
+interface OpenTransaction {
+  callbacks: (() => void)[];
+  ended: boolean;
+  savepoints: number;
+}
+
+/** Where an async context stands: in which transaction, at which savepoint level (siblings there take turns). */
+interface Level {
+  transaction: OpenTransaction;
+  turn: Promise<void>;
+}
+
+/**
+ * The async `Sql` over the embedded better-sqlite3 connection. Statements run synchronously (the
+ * fastest way to use SQLite); they are async only to share one code path with PostgreSQL.
+ *
+ * One connection means one transaction at a time: while an async context holds one, statements
+ * and transactions of other contexts wait for its end (they would otherwise run inside it). The
+ * async context is tracked with AsyncLocalStorage, so repositories need not pass a handle around.
+ */
+export class SqliteSql implements Sql {
+  readonly dialect = 'sqlite' as const;
+  private readonly statements = new Map<string, Statement>();
+  private readonly context = new AsyncLocalStorage<Level>();
+  private open: { transaction: OpenTransaction; ended: Promise<void> } | undefined;
+
+  constructor(readonly db: Db) {}
+
+  async all<Row>(text: string, params: readonly SqlValue[] = []): Promise<Row[]> {
+    await this.myTurn();
+    return this.statement(text).all(...params) as Row[];
+  }
+
+  async get<Row>(text: string, params: readonly SqlValue[] = []): Promise<Row | undefined> {
+    await this.myTurn();
+    return this.statement(text).get(...params) as Row | undefined;
+  }
+
+  async run(text: string, params: readonly SqlValue[] = []): Promise<RunResult> {
+    await this.myTurn();
+    return { changes: this.statement(text).run(...params).changes };
+  }
+
+  async runMany(text: string, rows: readonly (readonly SqlValue[])[]): Promise<RunResult> {
+    await this.myTurn();
+    const statement = this.statement(text);
+    let changes = 0;
+    // Synchronous from here on: nothing else can run inside this (or the caller's) transaction.
+    this.db.transaction(() => {
+      for (const row of rows) changes += statement.run(...row).changes;
+    })();
+    return { changes };
+  }
+
+  async transaction<T>(work: () => Promise<T>): Promise<T> {
+    const level = this.context.getStore();
+    if (level && this.open?.transaction === level.transaction) return this.savepoint(level, work);
+    while (this.open) await this.open.ended;
+    const transaction: OpenTransaction = { callbacks: [], ended: false, savepoints: 0 };
+    let end!: () => void;
+    this.open = { transaction, ended: new Promise((resolve) => (end = resolve)) };
+    let result: T;
+    try {
+      // IMMEDIATE takes the write lock now: a reader upgraded later could fail with SQLITE_BUSY.
+      this.db.exec('BEGIN IMMEDIATE');
+      try {
+        result = await this.context.run({ transaction, turn: Promise.resolve() }, work);
+        this.db.exec('COMMIT');
+      } catch (err) {
+        // Some errors (SQLITE_FULL, say) have already rolled the transaction back.
+        if (this.db.inTransaction) this.db.exec('ROLLBACK');
+        throw err;
+      }
+    } finally {
+      transaction.ended = true;
+      this.open = undefined;
+      end();
+    }
+    for (const callback of transaction.callbacks) callback();
+    return result;
+  }
+
+  afterCommit(fn: () => void): void {
+    const transaction = this.context.getStore()?.transaction;
+    if (!transaction || transaction.ended) return fn();
+    transaction.callbacks.push(fn);
+  }
+
+  async close(): Promise<void> {
+    this.statements.clear();
+  }
+
+  /** Waits while another async context holds the connection's transaction. */
+  private async myTurn(): Promise<void> {
+    while (this.open && this.open.transaction !== this.context.getStore()?.transaction) await this.open.ended;
+  }
+
+  /** A savepoint; concurrent ones at the same level take turns (releasing one would release the other). */
+  private async savepoint<T>(level: Level, work: () => Promise<T>): Promise<T> {
+    const before = level.turn;
+    let done!: () => void;
+    level.turn = new Promise((resolve) => (done = resolve));
+    await before;
+    const name = `dvic_sp${++level.transaction.savepoints}`;
+    const queued = level.transaction.callbacks.length;
+    try {
+      this.db.exec(`SAVEPOINT ${name}`);
+      try {
+        const result = await this.context.run({ transaction: level.transaction, turn: Promise.resolve() }, work);
+        this.db.exec(`RELEASE ${name}`);
+        return result;
+      } catch (err) {
+        if (this.db.inTransaction) this.db.exec(`ROLLBACK TO ${name}; RELEASE ${name}`);
+        level.transaction.callbacks.length = queued;
+        throw err;
+      }
+    } finally {
+      done();
+    }
+  }
+
+  private statement(text: string): Statement {
+    let statement = this.statements.get(text);
+    if (statement) return statement;
+    statement = this.db.prepare(text);
+    if (this.statements.size >= MAX_CACHED_STATEMENTS) this.statements.delete(this.statements.keys().next().value!);
+    this.statements.set(text, statement);
+    return statement;
+  }
+}
