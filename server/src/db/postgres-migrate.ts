@@ -50,7 +50,10 @@ async function step(client: pg.Client, list: Migration[], target: number): Promi
       : [...list].reverse().find((m) => m.version <= current && m.version > target);
     if (next) {
       const up = next.version > current;
-      await client.query(next.postgres[up ? 'up' : 'down']);
+      const direction = up ? 'up' : 'down';
+      await client.query(next.postgres[direction]).catch((err: Error) => {
+        throw new Error(`migration ${next.version} (${next.name}) ${direction} failed: ${err.message}`, { cause: err });
+      });
       if (up) await client.query('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [next.version, next.name, Date.now()]);
       else await client.query('DELETE FROM schema_migrations WHERE version >= $1', [next.version]);
     }
