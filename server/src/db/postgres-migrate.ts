@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { migrations, type Migration } from './migrations/index.js';
-import { describeDatabase } from './postgres-sql.js';
+import { DatabaseUnreachableError, describeDatabase } from './postgres-sql.js';
 
 /** The advisory lock every replica takes before it looks at the schema version. */
 const LOCK_KEY = 'dvic:schema-migrations';
@@ -18,7 +18,8 @@ export async function migratePostgres(url: string, list: Migration[] = migration
   try {
     await client.connect();
   } catch (err) {
-    throw new Error(`PostgreSQL at ${describeDatabase(url)} is unreachable: ${(err as Error).message}`, { cause: err });
+    const code = (err as { code?: unknown }).code;
+    throw new DatabaseUnreachableError(describeDatabase(url), typeof code === 'string' ? code : '08006', err as Error);
   }
   client.on('error', () => undefined); // a broken connection fails the step that uses it
   try {
