@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { ConfigError, loadConfig } from './config.js';
 import { openDatabase } from './db/database.js';
+import { SqliteSql } from './db/sqlite-sql.js';
 import { DB_FILE } from './db/store.js';
 import { resetAdmin } from './services/admin-reset.js';
 
@@ -13,7 +14,7 @@ async function main(): Promise<void> {
   if (!fs.existsSync(file)) throw new ConfigError(`no database at ${file}: set DVIC_DATA_DIR to the server's data directory`);
   const db = openDatabase(file);
   try {
-    const reset = await resetAdmin(db, config.adminPassword);
+    const reset = await resetAdmin(new SqliteSql(db), config.adminPassword);
     const password = reset.generated ? `${reset.password}   (generated now and shown only once)` : 'the password in DVIC_ADMIN_PASSWORD';
     process.stdout.write(`${reset.created ? 'Created' : 'Reset'} the ${reset.username} account in ${file}: enabled, role admin, its sessions ended.\nAdmin login: ${reset.username} / ${password}\n`);
   } finally {
