@@ -31,3 +31,14 @@ export function inTransaction<T>(db: Db, fn: () => T): T {
   }
   return result;
 }
+
+/**
+ * Ends what afterCommit(db) queued inside a transaction of the async Sql (sqlite-sql.ts): runs it
+ * on commit, drops it on rollback. A bridge while some stores still write synchronously; it goes
+ * with this file.
+ */
+export function endSqlTransaction(db: Db, committed: boolean): void {
+  const queue = pending.get(db) ?? [];
+  pending.delete(db);
+  if (committed) for (const callback of queue) callback();
+}

@@ -11,7 +11,7 @@ declare module 'fastify' {
 
 /** The append-only audit trail: who did what, where, when, from which address. */
 export const auditPlugin = fp(async (app) => {
-  const repository = new AuditRepository(app.db, app.deferredWrites);
+  const repository = new AuditRepository(app.sql, app.deferredWrites);
   const trail = new AuditTrail(repository, app.log.child({ component: 'audit' }));
   app.decorate('auditLog', repository);
   app.decorate('auditTrail', trail);

@@ -2,7 +2,6 @@ import type { IncomingMessage } from 'node:http';
 import type { FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { ErrorCode } from '@dvic/protocol';
-import { afterCommit } from '../db/transaction.js';
 import { ApiError } from '../errors.js';
 import { ApiTokensRepository } from '../repositories/api-tokens-repository.js';
 import { SessionsRepository } from '../repositories/sessions-repository.js';
@@ -34,12 +33,12 @@ declare module 'fastify' {
     /** onRequest hook of every protected route: a session cookie (browsers) or a Bearer API token. */
     authenticate: (request: FastifyRequest) => Promise<void>;
     /** The user a request's credentials belong to, if they are valid; records and refuses nothing. */
-    identify: (request: FastifyRequest) => User | null;
+    identify: (request: FastifyRequest) => Promise<User | null>;
     /**
      * Ends credentials in the database and, once that commits, closes the sockets they opened:
      * one session or token, or every session (and optionally token) of a user but the one kept.
      */
-    endCredentials: (target: EndTarget, reason: string) => void;
+    endCredentials: (target: EndTarget, reason: string) => Promise<void>;
   }
   interface FastifyRequest {
     user: User | null;
@@ -55,12 +54,12 @@ export type EndTarget =
 
 /** Users, browser sessions and API tokens (only hashes are stored), the login throttle, and the sockets they opened. */
 export const authPlugin = fp(async (app) => {
-  const { db, config } = app;
-  const users = new UsersRepository(db, app.deferredWrites);
-  const sessions = new SessionsRepository(db, app.deferredWrites);
-  const apiTokens = new ApiTokensRepository(db, app.deferredWrites);
-  sessions.deleteExpired();
-  const isValid = (c: Credential) => (c.kind === 'session' ? sessions.find(c.hash) : apiTokens.authenticate(c.hash, Date.now(), false)) !== undefined;
+  const { sql, config } = app;
+  const users = new UsersRepository(sql, app.deferredWrites);
+  const sessions = new SessionsRepository(sql, app.deferredWrites);
+  const apiTokens = new ApiTokensRepository(sql, app.deferredWrites);
+  await sessions.deleteExpired();
+  const isValid = async (c: Credential) => (c.kind === 'session' ? await sessions.find(c.hash) : await apiTokens.authenticate(c.hash, Date.now(), false)) !== undefined;
   const sockets = new CredentialSockets(isValid, SOCKET_SWEEP_MS, app.log.child({ component: 'credential-sockets' }));
   app.decorate('users', users);
   app.decorate('sessions', sessions);
@@ -80,45 +79,45 @@ export const authPlugin = fp(async (app) => {
     });
   });
 
-  function identity(request: FastifyRequest, recordUse: boolean): Identity {
+  async function identity(request: FastifyRequest, recordUse: boolean): Promise<Identity> {
     const kiosk = request.cookies[SESSION_COOKIE] ? undefined : request.cookies[KIOSK_COOKIE];
     const header = request.headers.authorization ?? (kiosk ? `Bearer ${kiosk}` : undefined);
     if (header?.startsWith('Bearer ')) {
       const hash = sha256Hex(header.slice(7).trim());
-      const found = apiTokens.authenticate(hash, Date.now(), recordUse);
+      const found = await apiTokens.authenticate(hash, Date.now(), recordUse);
       return found ? { user: found.user, credential: { kind: 'token', hash, expiresAt: found.expiresAt, scope: found.scope } } : { user: null, reason: 'invalid, expired or revoked API token' };
     }
     const cookie = request.cookies[SESSION_COOKIE];
     if (!cookie) return { user: null, reason: null };
     const hash = sha256Hex(cookie);
-    const found = sessions.find(hash);
+    const found = await sessions.find(hash);
     return found ? { user: found.user, credential: { kind: 'session', hash, expiresAt: found.expiresAt } } : { user: null, reason: 'session expired: sign in again' };
   }
 
-  app.decorate('identify', (request: FastifyRequest) => identity(request, false).user);
+  app.decorate('identify', async (request: FastifyRequest) => (await identity(request, false)).user);
 
   app.decorate('authenticate', async (request: FastifyRequest) => {
-    const found = identity(request, true);
+    const found = await identity(request, true);
     if (!found.user) return refuse(request, found.reason ?? 'sign in first');
     request.user = found.user;
     request.credential = found.credential;
     if (request.ws) upgrading.set(request.raw, { userId: found.user.id, credential: found.credential });
   });
 
-  app.decorate('endCredentials', (target: EndTarget, reason: string) => {
+  app.decorate('endCredentials', async (target: EndTarget, reason: string) => {
     if ('session' in target) {
-      sessions.delete(target.session);
-      afterCommit(db, () => sockets.endCredential('session', target.session, reason));
+      await sessions.delete(target.session);
+      sql.afterCommit(() => sockets.endCredential('session', target.session, reason));
       return;
     }
     if ('token' in target) {
-      afterCommit(db, () => sockets.endCredential('token', target.token, reason));
+      sql.afterCommit(() => sockets.endCredential('token', target.token, reason));
       return;
     }
     const keep = target.keep?.kind === 'session' ? target.keep : null;
-    sessions.deleteForUser(target.userId, keep?.hash ?? null);
-    if (target.tokens) apiTokens.revokeAllForUser(target.userId);
-    afterCommit(db, () => sockets.endUser(target.userId, reason, { keep, kinds: target.tokens ? ['session', 'token'] : ['session'] }));
+    await sessions.deleteForUser(target.userId, keep?.hash ?? null);
+    if (target.tokens) await apiTokens.revokeAllForUser(target.userId);
+    sql.afterCommit(() => sockets.endUser(target.userId, reason, { keep, kinds: target.tokens ? ['session', 'token'] : ['session'] }));
   });
 
   /** Refusals without usable credentials are counted per address, not written one by one. */

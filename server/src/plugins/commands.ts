@@ -11,7 +11,9 @@ declare module 'fastify' {
 /** Commands run on nodes: sent through the hub, results and output from its events. */
 export const commandsPlugin = fp(async (app) => {
   const { config } = app;
-  app.decorate('commands', new CommandService(new CommandsRepository(app.db), app.agentHub, app.nodeRegistry, {
+  const commands = new CommandService(new CommandsRepository(app.sql), app.agentHub, app.nodeRegistry, {
     maxOutputBytes: config.execOutputMaxBytes, defaultTimeoutS: config.execDefaultTimeoutS, maxTimeoutS: config.execMaxTimeoutS,
-  }, app.log.child({ component: 'commands' }), app.deferredWrites));
+  }, app.log.child({ component: 'commands' }), app.deferredWrites);
+  await commands.resume();
+  app.decorate('commands', commands);
 }, { name: 'commands', dependencies: ['db', 'agent-hub', 'nodes', 'storage'] });

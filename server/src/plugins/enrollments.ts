@@ -20,9 +20,11 @@ export function installScriptPath(): string {
 
 /** Adding machines over SSH (through a source node's tunnel or directly). */
 export const enrollmentsPlugin = fp(async (app) => {
-  app.decorate('enrollments', new EnrollmentService(
-    new EnrollmentsRepository(app.db), app.nodeRegistry, app.agentHub, app.tunnels,
+  const enrollments = new EnrollmentService(
+    new EnrollmentsRepository(app.sql), app.nodeRegistry, app.agentHub, app.tunnels,
     { agentPath: defaultAgentPath(), installScriptPath: installScriptPath() }, app.log.child({ component: 'enrollments' }),
-  ));
-  app.decorate('installLinks', new InstallLinks(new EnrollmentTokensRepository(app.db), app.nodeRegistry));
+  );
+  await enrollments.failInterrupted();
+  app.decorate('enrollments', enrollments);
+  app.decorate('installLinks', new InstallLinks(new EnrollmentTokensRepository(app.sql), app.nodeRegistry));
 }, { name: 'enrollments', dependencies: ['db', 'nodes', 'agent-hub', 'tunnels'] });

@@ -1,7 +1,6 @@
 import type { FastifyReply, FastifyRequest, preHandlerAsyncHookHandler, RouteHandlerMethod, RouteOptions } from 'fastify';
 import fp from 'fastify-plugin';
 import { ErrorCode } from '@dvic/protocol';
-import { inTransaction } from '../db/transaction.js';
 import { ApiError } from '../errors.js';
 import { roleRank, type Role } from '../repositories/users-repository.js';
 import type { NewAuditEntry } from '../repositories/audit-repository.js';
@@ -15,8 +14,8 @@ export interface RouteGuard {
   role?: Role;
   /**
    * The audit action of a route that changes things. Its handler runs in one transaction with the
-   * audit entry: a change that cannot be audited is not applied. Such a handler must make its
-   * change synchronously (async work goes in a preHandler). `{action, transactional: false}` audits
+   * audit entry: a change that cannot be audited is not applied. Such a handler may await the
+   * database only (agent round trips go in a preHandler, or after the commit via sql.afterCommit). `{action, transactional: false}` audits
    * a route with no database change of its own (sign-in) after it ran.
    */
   audit?: string | { action: string; transactional: false };
@@ -83,7 +82,7 @@ export const routeGuardsPlugin = fp(async (app) => {
     if (!outOfScope && hasRole(request.user, role)) return;
     const reason = outOfScope ? `this API token is limited to scope ${scoped} (GET /metrics)` : `role ${request.user?.role ?? 'none'} may not do this (needs ${role})`;
     const action = auditAction(audit) ?? `${request.method} ${request.routeOptions.url}`;
-    app.auditTrail.appendBestEffort(requestEntry(request, action, 'denied', { reason, method: request.method, url: request.url }));
+    await app.auditTrail.appendBestEffort(requestEntry(request, action, 'denied', { reason, method: request.method, url: request.url }));
     throw new ApiError(403, ErrorCode.forbidden, `${reason}`);
   });
 
@@ -104,16 +103,16 @@ export const routeGuardsPlugin = fp(async (app) => {
       try {
         await hook.call(this as never, request, reply);
       } catch (err) {
-        app.auditTrail.appendBestEffort(requestEntry(request, action, outcomeOf(err), { body: request.body ?? null, error: (err as Error).message }));
+        await app.auditTrail.appendBestEffort(requestEntry(request, action, outcomeOf(err), { body: request.body ?? null, error: (err as Error).message }));
         throw err;
       }
     } as preHandlerAsyncHookHandler;
   }
 
   /** The audit entry of a change, in its transaction: if it cannot be written, the change is not made. */
-  function appendOrRollBack(entry: NewAuditEntry): void {
+  async function appendOrRollBack(entry: NewAuditEntry): Promise<void> {
     try {
-      app.auditTrail.append(entry);
+      await app.auditTrail.append(entry);
     } catch (err) {
       const failure = storeFailure(err);
       throw new ApiError(503, failure.code, `not applied: this change could not be written to the audit log (${failure.message}); try again later`,
@@ -125,14 +124,14 @@ export const routeGuardsPlugin = fp(async (app) => {
     return async function (this: unknown, request: FastifyRequest, reply: FastifyReply) {
       const details = { body: request.body ?? null };
       try {
-        return inTransaction(app.db, () => {
-          const result: unknown = handler.call(this as never, request, reply);
-          if (result instanceof Promise || reply.sent) throw new Error(`the audited route ${action} must return its answer synchronously`);
-          appendOrRollBack(requestEntry(request, action, 'ok', { ...details, ...resultIds(result) }));
+        return await app.sql.transaction(async () => {
+          const result: unknown = await handler.call(this as never, request, reply);
+          if (reply.sent) throw new Error(`the audited route ${action} must return its answer, not send it`);
+          await appendOrRollBack(requestEntry(request, action, 'ok', { ...details, ...resultIds(result) }));
           return result;
         });
       } catch (err) {
-        app.auditTrail.appendBestEffort(requestEntry(request, action, outcomeOf(err), { ...details, error: (err as Error).message }));
+        await app.auditTrail.appendBestEffort(requestEntry(request, action, outcomeOf(err), { ...details, error: (err as Error).message }));
         throw err;
       }
     } as RouteHandlerMethod;
@@ -143,10 +142,10 @@ export const routeGuardsPlugin = fp(async (app) => {
       const details = { body: request.body ?? null };
       try {
         const result: unknown = await handler.call(this as never, request, reply);
-        app.auditTrail.appendBestEffort(requestEntry(request, action, 'ok', details));
+        await app.auditTrail.appendBestEffort(requestEntry(request, action, 'ok', details));
         return result;
       } catch (err) {
-        app.auditTrail.appendBestEffort(requestEntry(request, action, outcomeOf(err), { ...details, error: (err as Error).message }));
+        await app.auditTrail.appendBestEffort(requestEntry(request, action, outcomeOf(err), { ...details, error: (err as Error).message }));
         throw err;
       }
     } as RouteHandlerMethod;

@@ -78,13 +78,13 @@ export const webSecurityPlugin = fp(async (app) => {
     if (!upgrade && !changing) return;
     const origin = request.headers.origin;
     if (origin !== undefined && !originAllowed(request, origin)) {
-      refuse(request, new ApiError(403, ErrorCode.originRefused, `requests from ${origin.slice(0, 200)} are refused: only pages of this server may do this`), { origin });
+      await refuse(request, new ApiError(403, ErrorCode.originRefused, `requests from ${origin.slice(0, 200)} are refused: only pages of this server may do this`), { origin });
     }
-    if (changing) checkBodyType(request);
+    if (changing) await checkBodyType(request);
   });
 
   /** A raw upload route takes only application/octet-stream; every other one only JSON. */
-  function checkBodyType(request: FastifyRequest): void {
+  async function checkBodyType(request: FastifyRequest): Promise<void> {
     const type = request.headers['content-type'];
     const raw = request.routeOptions.config.octetStream === true;
     // JSON passes here on a raw route too, so that credentials are checked first (401 before 415);
@@ -92,7 +92,7 @@ export const webSecurityPlugin = fp(async (app) => {
     if (isJson(type) || (raw && isOctetStream(type))) return;
     const advice = raw ? 'send the raw bytes with content-type: application/octet-stream'
       : 'send the body as JSON (content-type: application/json), {} when there is nothing to send';
-    refuse(request, new ApiError(415, ErrorCode.unsupportedMediaType, advice), { content_type: type ?? null });
+    await refuse(request, new ApiError(415, ErrorCode.unsupportedMediaType, advice), { content_type: type ?? null });
   }
 
   function originAllowed(request: FastifyRequest, origin: string): boolean {
@@ -103,12 +103,12 @@ export const webSecurityPlugin = fp(async (app) => {
   }
 
   /** Audits the refusal (a row with the user when credentials were valid, else counted per address) and throws it. */
-  function refuse(request: FastifyRequest, error: ApiError, details: Record<string, unknown>): never {
-    const user = app.identify(request);
+  async function refuse(request: FastifyRequest, error: ApiError, details: Record<string, unknown>): Promise<never> {
+    const user = await app.identify(request);
     const action = error.code === ErrorCode.originRefused ? 'origin.refused' : 'request.refused';
     if (user) {
       request.user = user;
-      app.auditTrail.appendBestEffort(requestEntry(request, action, 'denied', { ...details, method: request.method, url: request.url.slice(0, 512) }));
+      void app.auditTrail.appendBestEffort(requestEntry(request, action, 'denied', { ...details, method: request.method, url: request.url.slice(0, 512) }));
       request.user = null;
     } else {
       app.auditTrail.unauthenticated(request.ip, action, request.method, request.url);

@@ -1,7 +1,7 @@
 import type { CommandStatus, CommandView } from '@dvic/protocol';
-import type { Db } from '../db/database.js';
-import { afterCommit } from '../db/transaction.js';
-import { Filters } from '../db/filters.js';
+import type { Sql } from '../db/sql.js';
+import { firstMatching } from '../db/text-match.js';
+import { Where } from '../db/where.js';
 
 /** What to run: the exec.request payload without its id. */
 export interface CommandSpec {
@@ -45,51 +45,59 @@ export interface CommandQuery {
   before?: { createdAt: number; id: string };
 }
 
+const COLUMNS = `id, batch_id, node_id, user_id, username, source_ip, spec, display, status, exit_code, signal,
+  stdout, stderr, truncated, error, created_at, started_at, finished_at, duration_ms, expires_at`;
+
 export class CommandsRepository {
-  constructor(private readonly db: Db) {}
+  constructor(private readonly sql: Sql) {}
 
   /** Runs fn once the current transaction (if any) has committed: nothing is sent for a command the database refused. */
   afterCommit(fn: () => void): void {
-    afterCommit(this.db, fn);
+    this.sql.afterCommit(fn);
   }
 
-  insert(c: CommandRecord): void {
-    this.db.prepare(`
-      INSERT INTO commands (id, batch_id, node_id, user_id, username, source_ip, spec, display, status, exit_code, signal,
-        stdout, stderr, truncated, error, created_at, started_at, finished_at, duration_ms, expires_at)
-      VALUES (@id, @batch_id, @node_id, @userId, @user, @source_ip, @spec, @command, @status, @exit_code, @signal,
-        @stdout, @stderr, @truncated, @error, @created_at, @started_at, @finished_at, @duration_ms, @expires_at)`)
-      .run({ ...c, spec: JSON.stringify(c.spec), truncated: c.truncated ? 1 : 0 });
+  /** Records new commands (a batch over many nodes: one statement, one transaction). */
+  async insert(records: readonly CommandRecord[]): Promise<void> {
+    await this.sql.runMany(`INSERT INTO commands (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, records.map((c) => [
+      c.id, c.batch_id, c.node_id, c.userId, c.user, c.source_ip, JSON.stringify(c.spec), c.command, c.status, c.exit_code, c.signal,
+      c.stdout, c.stderr, c.truncated ? 1 : 0, c.error, c.created_at, c.started_at, c.finished_at, c.duration_ms, c.expires_at,
+    ]));
   }
 
-  update(c: CommandView): void {
-    this.db.prepare(`
-      UPDATE commands SET status = @status, exit_code = @exit_code, signal = @signal, stdout = @stdout, stderr = @stderr,
-        truncated = @truncated, error = @error, started_at = @started_at, finished_at = @finished_at, duration_ms = @duration_ms
-      WHERE id = @id`).run({ ...c, truncated: c.truncated ? 1 : 0 });
+  async update(c: CommandView): Promise<void> {
+    await this.sql.run(`
+      UPDATE commands SET status = ?, exit_code = ?, signal = ?, stdout = ?, stderr = ?, truncated = ?, error = ?, started_at = ?,
+        finished_at = ?, duration_ms = ?
+      WHERE id = ?`, [c.status, c.exit_code, c.signal, c.stdout, c.stderr, c.truncated ? 1 : 0, c.error, c.started_at, c.finished_at, c.duration_ms, c.id]);
   }
 
-  get(id: string): CommandRecord | undefined {
-    const row = this.db.prepare('SELECT * FROM commands WHERE id = ?').get(id) as Row | undefined;
+  async get(id: string): Promise<CommandRecord | undefined> {
+    const row = await this.sql.get<Row>(`SELECT ${COLUMNS} FROM commands WHERE id = ?`, [id]);
     return row && toRecord(row);
   }
 
   /** Commands still queued or running (after a restart: to mark lost or resume the queue). */
-  unfinished(): CommandRecord[] {
-    return (this.db.prepare("SELECT * FROM commands WHERE status IN ('queued', 'running')").all() as Row[]).map(toRecord);
+  async unfinished(): Promise<CommandRecord[]> {
+    return (await this.sql.all<Row>(`SELECT ${COLUMNS} FROM commands WHERE status IN ('queued', 'running')`)).map(toRecord);
   }
 
-  search(query: CommandQuery): { commands: CommandRecord[]; more: boolean } {
-    const filters = new Filters({ limit: query.limit + 1 })
-      .add('node_id = @nodeId', 'nodeId', query.nodeId)
-      .add('batch_id = @batchId', 'batchId', query.batchId)
-      .add('username = @user', 'user', query.user)
-      .add('status = @status', 'status', query.status)
-      .add('dvic_match(@q, display)', 'q', query.q);
-    if (query.before) {
-      filters.addAll('(created_at < @beforeAt OR (created_at = @beforeAt AND id < @beforeId))', { beforeAt: query.before.createdAt, beforeId: query.before.id });
-    }
-    const rows = this.db.prepare(`SELECT * FROM commands ${filters.sql} ORDER BY created_at DESC, id DESC LIMIT @limit`).all(filters.params) as Row[];
+  async search(query: CommandQuery): Promise<{ commands: CommandRecord[]; more: boolean }> {
+    const where = new Where()
+      .add('node_id = ?', query.nodeId)
+      .add('batch_id = ?', query.batchId)
+      .add('username = ?', query.user)
+      .add('status = ?', query.status);
+    const before = (w: Where, at: { createdAt: number; id: string } | undefined) =>
+      (at ? w.add('(created_at < ? OR (created_at = ? AND id < ?))', at.createdAt, at.createdAt, at.id) : w);
+    before(where, query.before);
+    const rows = query.q !== undefined && this.sql.dialect === 'postgres'
+      ? await firstMatching(query.q, query.limit + 1, (r: Row) => r.display,
+        (after, n) => this.page(after ? before(where.copy(), { createdAt: after.created_at, id: after.id }) : where, n))
+      : await this.page(where.add('dvic_match(?, display)', query.q), query.limit + 1);
     return { commands: rows.slice(0, query.limit).map(toRecord), more: rows.length > query.limit };
+  }
+
+  private page(where: Where, limit: number): Promise<Row[]> {
+    return this.sql.all<Row>(`SELECT ${COLUMNS} FROM commands ${where.sql} ORDER BY created_at DESC, id DESC LIMIT ?`, [...where.params, limit]);
   }
 }

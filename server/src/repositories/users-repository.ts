@@ -1,5 +1,5 @@
 import type { UserView } from '@dvic/protocol';
-import type { Db } from '../db/database.js';
+import type { Sql } from '../db/sql.js';
 import { writeNow, type WriteScheduler } from '../services/deferred-writes.js';
 
 /** viewer: sees the lab; operator: also runs commands and terminals; admin: also manages nodes and users. */
@@ -37,68 +37,68 @@ export const userView = (user: User): UserView => ({
 });
 
 export class UsersRepository {
-  constructor(private readonly db: Db, private readonly deferred: WriteScheduler = writeNow) {}
+  constructor(private readonly sql: Sql, private readonly deferred: WriteScheduler = writeNow) {}
 
-  count(): number {
-    return (this.db.prepare('SELECT COUNT(*) AS n FROM users').get() as { n: number }).n;
+  async count(): Promise<number> {
+    return Number((await this.sql.get<{ n: number }>('SELECT COUNT(*) AS n FROM users'))!.n);
   }
 
-  create(username: string, passwordHash: string, role: Role = 'admin'): User {
-    const now = Date.now();
-    const { lastInsertRowid } = this.db
-      .prepare('INSERT INTO users (username, password_hash, role, created_at) VALUES (?, ?, ?, ?)')
-      .run(username, passwordHash, role, now);
-    return this.findById(Number(lastInsertRowid))!;
+  /** Adds a user; a name already taken is a constraint error from the database (UNIQUE username). */
+  async create(username: string, passwordHash: string, role: Role = 'admin'): Promise<User> {
+    const row = await this.sql.get<UserRow>(`INSERT INTO users (username, password_hash, role, created_at) VALUES (?, ?, ?, ?)
+      RETURNING ${USER_COLUMNS.replace(/u\./g, '')}`, [username, passwordHash, role, Date.now()]);
+    return toUser(row!);
   }
 
-  list(): User[] {
-    return (this.db.prepare(`SELECT ${USER_COLUMNS} FROM users u ORDER BY u.username`).all() as UserRow[]).map(toUser);
+  async list(): Promise<User[]> {
+    return (await this.sql.all<UserRow>(`SELECT ${USER_COLUMNS} FROM users u ORDER BY u.username`)).map(toUser);
   }
 
   /** An enabled user with their password hash, to check a sign-in. */
-  findWithHash(username: string): (User & { passwordHash: string }) | undefined {
-    const row = this.db.prepare(`SELECT ${USER_COLUMNS}, u.password_hash FROM users u WHERE u.username = ? AND u.disabled_at IS NULL`)
-      .get(username) as (UserRow & { password_hash: string }) | undefined;
+  async findWithHash(username: string): Promise<(User & { passwordHash: string }) | undefined> {
+    const row = await this.sql.get<UserRow & { password_hash: string }>(
+      `SELECT ${USER_COLUMNS}, u.password_hash FROM users u WHERE u.username = ? AND u.disabled_at IS NULL`, [username]);
     return row && { ...toUser(row), passwordHash: row.password_hash };
   }
 
-  passwordHash(id: number): string | undefined {
-    return (this.db.prepare('SELECT password_hash FROM users WHERE id = ?').get(id) as { password_hash: string } | undefined)?.password_hash;
+  async passwordHash(id: number): Promise<string | undefined> {
+    return (await this.sql.get<{ password_hash: string }>('SELECT password_hash FROM users WHERE id = ?', [id]))?.password_hash;
   }
 
-  findById(id: number): User | undefined {
-    const row = this.db.prepare(`SELECT ${USER_COLUMNS} FROM users u WHERE u.id = ?`).get(id) as UserRow | undefined;
+  async findById(id: number): Promise<User | undefined> {
+    const row = await this.sql.get<UserRow>(`SELECT ${USER_COLUMNS} FROM users u WHERE u.id = ?`, [id]);
     return row && toUser(row);
   }
 
-  findByName(username: string): User | undefined {
-    const row = this.db.prepare(`SELECT ${USER_COLUMNS} FROM users u WHERE u.username = ?`).get(username) as UserRow | undefined;
+  async findByName(username: string): Promise<User | undefined> {
+    const row = await this.sql.get<UserRow>(`SELECT ${USER_COLUMNS} FROM users u WHERE u.username = ?`, [username]);
     return row && toUser(row);
   }
 
   /** Enabled admins other than this user: the last one may not be removed, disabled or demoted. */
-  otherActiveAdmins(id: number): number {
-    return (this.db.prepare("SELECT COUNT(*) AS n FROM users WHERE role = 'admin' AND disabled_at IS NULL AND id != ?").get(id) as { n: number }).n;
+  async otherActiveAdmins(id: number): Promise<number> {
+    const row = await this.sql.get<{ n: number }>("SELECT COUNT(*) AS n FROM users WHERE role = 'admin' AND disabled_at IS NULL AND id <> ?", [id]);
+    return Number(row!.n);
   }
 
-  update(id: number, change: { role?: Role; disabled?: boolean }, now = Date.now()): User | undefined {
-    if (change.role !== undefined) this.db.prepare('UPDATE users SET role = ? WHERE id = ?').run(change.role, id);
-    if (change.disabled === true) this.db.prepare('UPDATE users SET disabled_at = COALESCE(disabled_at, ?) WHERE id = ?').run(now, id);
-    if (change.disabled === false) this.db.prepare('UPDATE users SET disabled_at = NULL WHERE id = ?').run(id);
+  async update(id: number, change: { role?: Role; disabled?: boolean }, now = Date.now()): Promise<User | undefined> {
+    if (change.role !== undefined) await this.sql.run('UPDATE users SET role = ? WHERE id = ?', [change.role, id]);
+    if (change.disabled === true) await this.sql.run('UPDATE users SET disabled_at = COALESCE(disabled_at, ?) WHERE id = ?', [now, id]);
+    if (change.disabled === false) await this.sql.run('UPDATE users SET disabled_at = NULL WHERE id = ?', [id]);
     return this.findById(id);
   }
 
-  setPasswordHash(id: number, passwordHash: string): void {
-    this.db.prepare('UPDATE users SET password_hash = ? WHERE id = ?').run(passwordHash, id);
+  async setPasswordHash(id: number, passwordHash: string): Promise<void> {
+    await this.sql.run('UPDATE users SET password_hash = ? WHERE id = ?', [passwordHash, id]);
   }
 
   /** Notes a sign-in (later when the disk refuses it: signing in must work on a full disk). */
-  recordLogin(id: number, now = Date.now()): void {
-    this.deferred.run(`user-login:${id}`, () => this.db.prepare('UPDATE users SET last_login_at = ? WHERE id = ?').run(now, id));
+  async recordLogin(id: number, now = Date.now()): Promise<void> {
+    await this.deferred.run(`user-login:${id}`, () => this.sql.run('UPDATE users SET last_login_at = ? WHERE id = ?', [now, id]));
   }
 
   /** Removes a user; their sessions and tokens go with them (ON DELETE CASCADE). */
-  delete(id: number): boolean {
-    return this.db.prepare('DELETE FROM users WHERE id = ?').run(id).changes > 0;
+  async delete(id: number): Promise<boolean> {
+    return (await this.sql.run('DELETE FROM users WHERE id = ?', [id])).changes > 0;
   }
 }

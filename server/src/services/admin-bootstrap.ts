@@ -12,8 +12,8 @@ export type AdminBootstrap =
  * the caller prints once. Later starts change nothing (the password is the user's to change).
  */
 export async function ensureAdmin(users: UsersRepository, password: string | undefined): Promise<AdminBootstrap> {
-  if (users.count() > 0) return { created: false };
+  if ((await users.count()) > 0) return { created: false };
   const chosen = password ?? generatePassword();
-  users.create(ADMIN_USERNAME, await hashPassword(chosen), 'admin');
+  await users.create(ADMIN_USERNAME, await hashPassword(chosen), 'admin');
   return { created: true, username: ADMIN_USERNAME, password: chosen, generated: password === undefined };
 }

@@ -1,5 +1,4 @@
-import type { Db } from '../db/database.js';
-import { inTransaction } from '../db/transaction.js';
+import type { Sql } from '../db/sql.js';
 import { AuditRepository } from '../repositories/audit-repository.js';
 import { SessionsRepository } from '../repositories/sessions-repository.js';
 import { UsersRepository } from '../repositories/users-repository.js';
@@ -11,17 +10,17 @@ import { generatePassword, hashPassword } from './passwords.js';
  * DVIC_ADMIN_PASSWORD or a generated one, the admin role, enables it and ends its sessions (a
  * running server closes their sockets within seconds). Audited as admin.reset.
  */
-export async function resetAdmin(db: Db, password: string | undefined): Promise<{ username: string; password: string; generated: boolean; created: boolean }> {
+export async function resetAdmin(sql: Sql, password: string | undefined): Promise<{ username: string; password: string; generated: boolean; created: boolean }> {
   const chosen = password ?? generatePassword();
   const hash = await hashPassword(chosen);
-  const users = new UsersRepository(db);
-  const created = inTransaction(db, () => {
-    const existing = users.findByName(ADMIN_USERNAME);
-    const user = existing ?? users.create(ADMIN_USERNAME, hash, 'admin');
-    users.setPasswordHash(user.id, hash);
-    users.update(user.id, { role: 'admin', disabled: false });
-    new SessionsRepository(db).deleteForUser(user.id);
-    new AuditRepository(db).append({
+  const users = new UsersRepository(sql);
+  const created = await sql.transaction(async () => {
+    const existing = await users.findByName(ADMIN_USERNAME);
+    const user = existing ?? (await users.create(ADMIN_USERNAME, hash, 'admin'));
+    await users.setPasswordHash(user.id, hash);
+    await users.update(user.id, { role: 'admin', disabled: false });
+    await new SessionsRepository(sql).deleteForUser(user.id);
+    await new AuditRepository(sql).append({
       user_id: user.id, username: ADMIN_USERNAME, source_ip: null, action: 'admin.reset', target: String(user.id), outcome: 'ok',
       details: { created: !existing, generated: password === undefined, by: 'reset-admin script' },
     });

@@ -55,22 +55,31 @@ export class AuditTrail {
   private readonly timer: NodeJS.Timeout;
 
   constructor(private readonly repository: AuditRepository, private readonly log: FastifyBaseLogger, private readonly maxAddresses = 10_000) {
-    this.timer = setInterval(() => this.flushUnauthenticated(), 60_000);
+    this.timer = setInterval(() => void this.flushUnauthenticated(), 60_000);
     this.timer.unref();
   }
 
-  /** Appends an entry; throws when it cannot be written (callers that change things must not go on). */
-  append(entry: NewAuditEntry): void {
-    this.repository.append(boundedEntry(entry));
+  /** Appends an entry; rejects when it cannot be written (callers that change things must not go on). */
+  async append(entry: NewAuditEntry): Promise<void> {
+    await this.repository.append(boundedEntry(entry));
   }
 
-  /** Appends an entry of something that happened (a refusal, an end of session): on a full disk it waits in memory; never throws. */
-  appendBestEffort(entry: NewAuditEntry): void {
+  /**
+   * Appends an entry of something that happened (a refusal, an end of session): on a full disk it
+   * waits in memory. Never rejects (callers need not wait for it); the promise settles once it is
+   * stored or waits.
+   */
+  appendBestEffort(entry: NewAuditEntry): Promise<void> {
+    let bounded: NewAuditEntry;
     try {
-      this.repository.appendLater(boundedEntry(entry));
+      bounded = boundedEntry(entry);
     } catch (err) {
       this.log.error({ err, action: entry.action }, 'could not write to the audit log');
+      return Promise.resolve();
     }
+    return this.repository.appendLater(bounded).catch((err: unknown) => {
+      this.log.error({ err, action: entry.action }, 'could not write to the audit log');
+    });
   }
 
   /** A request with no (or unusable) credentials: counted per address, written once a minute. */
@@ -86,19 +95,19 @@ export class AuditTrail {
   }
 
   /** Writes the counts of the last minute, one entry per address. */
-  flushUnauthenticated(): void {
+  async flushUnauthenticated(): Promise<void> {
     const knocks = this.knocks;
     this.knocks = new Map();
     for (const [ip, knock] of knocks) {
-      this.appendBestEffort({
+      await this.appendBestEffort({
         user_id: null, username: null, source_ip: ip, action: 'auth.unauthenticated', target: null, outcome: 'denied',
         details: { requests: knock.count, reasons: knock.reasons, first_urls: knock.urls },
       });
     }
   }
 
-  stop(): void {
+  async stop(): Promise<void> {
     clearInterval(this.timer);
-    this.flushUnauthenticated();
+    await this.flushUnauthenticated();
   }
 }

@@ -72,33 +72,37 @@ export class CommandService extends EventEmitter<CommandServiceEvents> {
     private readonly deferred: WriteScheduler = writeNow,
   ) {
     super();
-    for (const record of repository.unfinished()) {
-      // The server restarted: a running command's result cannot arrive any more; a queued one waits on.
-      if (record.status === 'running') this.finish({ record, outputBytes: 0 }, { status: 'lost', error: 'the server restarted while it ran' });
-      else this.active.set(record.id, { record, outputBytes: 0 });
-    }
     hub.on('connected', (nodeId) => this.sendQueued(nodeId));
     hub.on('disconnected', (nodeId) => this.loseRunning(nodeId));
     hub.on('exec.output', (nodeId, message) => this.onOutput(nodeId, message));
     hub.on('exec.result', (nodeId, message) => this.onResult(nodeId, message));
   }
 
+  /** At start, before agents connect: the commands a previous process left queued wait on; running ones are lost. */
+  async resume(): Promise<void> {
+    for (const record of await this.repository.unfinished()) {
+      // The server restarted: a running command's result cannot arrive any more; a queued one waits on.
+      if (record.status === 'running') this.finish({ record, outputBytes: 0 }, { status: 'lost', error: 'the server restarted while it ran' });
+      else this.active.set(record.id, { record, outputBytes: 0 });
+    }
+  }
+
   /** Runs a command on one node (by id, name or id prefix); an offline node is an error unless queue_ttl_s is given. */
-  runOn(nodeRef: string, request: CommandRequest, by: Requester): CommandView {
+  async runOn(nodeRef: string, request: CommandRequest, by: Requester): Promise<CommandView> {
     const node = this.registry.resolve(nodeRef);
     const { spec, queueTtlMs } = this.specOf(request);
     if (!queueTtlMs && !this.hub.isConnected(node.id)) {
       throw new ApiError(409, ErrorCode.nodeOffline, `node "${node.name}" is offline (add queue_ttl_s to run it when it comes back)`);
     }
-    return this.start([node.id], spec, by, { queueTtlMs })[0]!;
+    return (await this.start([node.id], spec, by, { queueTtlMs }))[0]!;
   }
 
   /** Runs a command on every node the targets name; returns the batch id and the commands. */
-  fanOut(targets: Targets, request: CommandRequest, by: Requester): { batch_id: string; commands: CommandView[] } {
+  async fanOut(targets: Targets, request: CommandRequest, by: Requester): Promise<{ batch_id: string; commands: CommandView[] }> {
     const { spec, queueTtlMs } = this.specOf(request);
     const nodeIds = this.resolveTargets(targets);
     const batchId = crypto.randomUUID();
-    return { batch_id: batchId, commands: this.start(nodeIds, spec, by, { batchId, queueTtlMs }).map(withoutOutput) };
+    return { batch_id: batchId, commands: (await this.start(nodeIds, spec, by, { batchId, queueTtlMs })).map(withoutOutput) };
   }
 
   resolveTargets(targets: Targets): string[] {
@@ -115,22 +119,27 @@ export class CommandService extends EventEmitter<CommandServiceEvents> {
   }
 
   /** Command history, newest first, without output (a running command shows its live status). */
-  search(query: Omit<CommandQuery, 'nodeId'> & { node?: string }): { commands: CommandView[]; more: boolean } {
+  async search(query: Omit<CommandQuery, 'nodeId'> & { node?: string }): Promise<{ commands: CommandView[]; more: boolean }> {
     const nodeId = query.node === undefined ? undefined : this.registry.resolve(query.node).id;
-    const page = this.repository.search({ ...query, nodeId });
-    return { commands: page.commands.map((c) => withoutOutput(this.get(c.id) ?? c)), more: page.more };
+    const page = await this.repository.search({ ...query, nodeId });
+    return { commands: page.commands.map((c) => withoutOutput(this.inMemory(c.id) ?? c)), more: page.more };
   }
 
-  get(id: string): CommandView | undefined {
-    return this.active.get(id)?.record ?? this.unstored.get(id) ?? this.repository.get(id);
+  async get(id: string): Promise<CommandView | undefined> {
+    return this.inMemory(id) ?? this.repository.get(id);
+  }
+
+  /** A command whose latest state is in memory: running or queued, or ended and waiting for the disk. */
+  private inMemory(id: string): CommandView | undefined {
+    return this.active.get(id)?.record ?? this.unstored.get(id);
   }
 
   /**
    * Cancels a queued or running command: its whole process group is killed. Nothing happens before
    * the transaction (and its audit entry) commits; the answer is the command as it then becomes.
    */
-  cancel(id: string): CommandView {
-    const command = this.get(id);
+  async cancel(id: string): Promise<CommandView> {
+    const command = await this.get(id);
     if (!command) throw new ApiError(404, ErrorCode.notFound, `command ${id} not found`);
     const entry = this.active.get(id);
     if (!entry) throw new ApiError(409, ErrorCode.conflict, `command already ended (${command.status})`);
@@ -155,19 +164,19 @@ export class CommandService extends EventEmitter<CommandServiceEvents> {
   }
 
   /** Creates and starts (or queues) a command on each node; nothing is sent before the records are committed. */
-  private start(nodeIds: string[], spec: CommandSpec, by: Requester, options: { queueTtlMs?: number; batchId?: string }): CommandView[] {
-    return nodeIds.map((nodeId) => {
-      const now = Date.now();
-      const record: CommandRecord = {
-        id: crypto.randomUUID(), batch_id: options.batchId ?? null, node_id: nodeId, user: by.username, userId: by.userId,
-        source_ip: by.ip, command: displayCommand(spec), spec, status: 'queued', exit_code: null, signal: null, stdout: '',
-        stderr: '', truncated: false, error: null, created_at: now, started_at: null, finished_at: null, duration_ms: null,
-        expires_at: options.queueTtlMs ? now + options.queueTtlMs : null,
-      };
-      this.repository.insert(record);
-      this.repository.afterCommit(() => this.launch({ record, outputBytes: 0 }, options.queueTtlMs));
-      return { ...record };
+  private async start(nodeIds: string[], spec: CommandSpec, by: Requester, options: { queueTtlMs?: number; batchId?: string }): Promise<CommandView[]> {
+    const now = Date.now();
+    const records = nodeIds.map((nodeId): CommandRecord => ({
+      id: crypto.randomUUID(), batch_id: options.batchId ?? null, node_id: nodeId, user: by.username, userId: by.userId,
+      source_ip: by.ip, command: displayCommand(spec), spec, status: 'queued', exit_code: null, signal: null, stdout: '',
+      stderr: '', truncated: false, error: null, created_at: now, started_at: null, finished_at: null, duration_ms: null,
+      expires_at: options.queueTtlMs ? now + options.queueTtlMs : null,
+    }));
+    await this.repository.insert(records);
+    this.repository.afterCommit(() => {
+      for (const record of records) this.launch({ record, outputBytes: 0 }, options.queueTtlMs);
     });
+    return records.map((record) => ({ ...record }));
   }
 
   private launch(entry: ActiveCommand, queueTtlMs: number | undefined): void {
@@ -246,10 +255,10 @@ export class CommandService extends EventEmitter<CommandServiceEvents> {
   /** Writes the command as it is when the write runs (now, or once the disk has room). */
   private store(record: CommandRecord): void {
     this.unstored.set(record.id, record);
-    this.deferred.run(`command:${record.id}`, () => {
-      this.repository.update(record);
+    this.deferred.run(`command:${record.id}`, async () => {
+      await this.repository.update(record);
       this.unstored.delete(record.id);
-    });
+    }).catch((err: unknown) => this.log.error({ err, commandId: record.id }, 'the command could not be stored'));
   }
 
   private finish(entry: ActiveCommand, change: Partial<CommandView> & { status: CommandStatus }): void {

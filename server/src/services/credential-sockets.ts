@@ -32,21 +32,25 @@ export class CredentialSockets {
 
   constructor(
     /** Whether a credential still authenticates (read-only: a check records no use). */
-    private readonly isValid: (credential: Credential) => boolean,
+    private readonly isValid: (credential: Credential) => Promise<boolean>,
     sweepMs: number,
     private readonly log: FastifyBaseLogger,
   ) {
-    this.sweepTimer = setInterval(() => this.sweep(), sweepMs);
+    this.sweepTimer = setInterval(() => void this.sweep(), sweepMs);
     this.sweepTimer.unref();
   }
 
-  /** Tracks a socket until it closes; one whose credential ended meanwhile is closed now. */
+  /** Tracks a socket until it closes; one whose credential ended meanwhile is closed once that is known. */
   register(socket: WebSocket, owner: SocketOwner): void {
-    if (!this.isValid(owner.credential)) return end(socket, 'your session ended: sign in again');
     const entry: Entry = { ...owner, timer: undefined };
     this.sockets.set(socket, entry);
     this.armExpiry(socket, entry);
     socket.once('close', () => this.forget(socket));
+    void this.stillValid(entry.credential).then((valid) => {
+      if (valid || this.sockets.get(socket) !== entry) return;
+      this.forget(socket);
+      end(socket, 'your session ended: sign in again');
+    });
   }
 
   /** Closes the sockets opened with this credential; returns how many. */
@@ -62,8 +66,22 @@ export class CredentialSockets {
   }
 
   /** Closes the sockets whose credential no longer authenticates. */
-  sweep(): number {
-    return this.endWhere((e) => !this.isValid(e.credential), 'your session ended: sign in again');
+  async sweep(): Promise<number> {
+    const ended = new Set<Entry>();
+    await Promise.all([...this.sockets.values()].map(async (e) => {
+      if (!(await this.stillValid(e.credential))) ended.add(e);
+    }));
+    return this.endWhere((e) => ended.has(e), 'your session ended: sign in again');
+  }
+
+  /** Whether a credential still authenticates; a store that cannot tell now closes nothing (the next sweep asks again). */
+  private async stillValid(credential: Credential): Promise<boolean> {
+    try {
+      return await this.isValid(credential);
+    } catch (err) {
+      this.log.warn({ err }, 'could not check a credential of an open socket');
+      return true;
+    }
   }
 
   get count(): number {

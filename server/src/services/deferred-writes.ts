@@ -7,24 +7,41 @@ const REPORT_EVERY_MS = 60_000;
 /** Past this many waiting writes, the oldest is given up (and logged by key) so memory stays bounded. */
 const MAX_WAITING = 100_000;
 
+/** A write to the database: synchronous (better-sqlite3 directly) or through the async `Sql`. */
+export type Write = () => unknown;
+
 /** How a store runs a write that may wait for the disk (DeferredWrites), or not (writeNow). */
 export interface WriteScheduler {
+  /**
+   * An async write (`Sql`): resolves true once stored, false while it waits; rejects only for an
+   * error that is not the disk's (a bug, a constraint). Writes of one key reach the database in order.
+   */
+  run(key: string, write: () => Promise<unknown>): Promise<boolean>;
+  /** A synchronous write: runs now; false when it waits; throws an error that is not the disk's. */
   run(key: string, write: () => void): boolean;
   uniqueKey(prefix: string): string;
   report(err: unknown, what: string): void;
 }
 
 /** Writes at once and lets a failure through: for tools that run beside the server (reset-admin) and tests. */
-export const writeNow: WriteScheduler = {
-  run: (_key, write) => {
-    write();
-    return true;
-  },
-  uniqueKey: (prefix) => prefix,
-  report: (err) => {
+class WriteNow implements WriteScheduler {
+  run(key: string, write: () => Promise<unknown>): Promise<boolean>;
+  run(key: string, write: () => void): boolean;
+  run(_key: string, write: Write): boolean | Promise<boolean> {
+    const result = write();
+    return result instanceof Promise ? result.then(() => true) : true;
+  }
+
+  uniqueKey(prefix: string): string {
+    return prefix;
+  }
+
+  report(err: unknown): void {
     throw err;
-  },
-};
+  }
+}
+
+export const writeNow: WriteScheduler = new WriteNow();
 
 /**
  * Writes that may wait for the disk. A write the disk refuses (full, read-only, busy) is kept in
@@ -34,7 +51,12 @@ export const writeNow: WriteScheduler = {
  * Any other error (a bug, a constraint) is the caller's, as without this.
  */
 export class DeferredWrites implements WriteScheduler {
-  private readonly waiting = new Map<string, () => void>();
+  private readonly waiting = new Map<string, Write>();
+  /** The last async write of each key still running: the next one of the key waits for it. */
+  private readonly inFlight = new Map<string, Promise<void>>();
+  /** Set while waiting writes are retried across an async write. */
+  private draining: Promise<void> | undefined;
+  private drainActive = false;
   private timer: NodeJS.Timeout | undefined;
   private sequence = 0;
   private readonly reportedAt = new Map<string, number>();
@@ -58,12 +80,39 @@ export class DeferredWrites implements WriteScheduler {
 
   /**
    * Runs the write now, after any that wait (order is kept); true when it is stored, false when it
-   * waits. A later write with the same key replaces a waiting one.
+   * waits. A later write with the same key replaces a waiting one. A synchronous write answers
+   * synchronously (as before the async store); an async one answers with a promise.
    */
-  run(key: string, write: () => void): boolean {
-    if (this.waiting.size === 0) {
+  run(key: string, write: () => Promise<unknown>): Promise<boolean>;
+  run(key: string, write: () => void): boolean;
+  run(key: string, write: Write): boolean | Promise<boolean> {
+    const previous = this.inFlight.get(key);
+    if (previous) return this.track(key, previous.then(() => this.runAsync(key, write)));
+    if (this.waiting.size === 0 && !this.draining) {
+      let result: unknown;
       try {
-        write();
+        result = write();
+      } catch (err) {
+        this.keep(key, write, err);
+        return false;
+      }
+      if (!(result instanceof Promise)) return true;
+      return this.track(key, result.then(() => true, (err: unknown) => {
+        this.keep(key, write, err);
+        return false;
+      }));
+    }
+    this.waiting.delete(key);
+    this.waiting.set(key, write);
+    const drained = this.retry();
+    return this.draining ? drained.then(() => !this.waiting.has(key)) : !this.waiting.has(key);
+  }
+
+  /** The async path of run, once the key's previous write has settled. */
+  private async runAsync(key: string, write: Write): Promise<boolean> {
+    if (this.waiting.size === 0 && !this.draining) {
+      try {
+        await write();
         return true;
       } catch (err) {
         this.keep(key, write, err);
@@ -72,27 +121,54 @@ export class DeferredWrites implements WriteScheduler {
     }
     this.waiting.delete(key);
     this.waiting.set(key, write);
-    this.retry();
+    await this.retry();
     return !this.waiting.has(key);
   }
 
-  /** Runs the waiting writes in order; stops at the first the disk still refuses. */
-  retry(): void {
-    const before = this.waiting.size;
-    for (const [key, write] of this.waiting) {
-      try {
-        write();
-      } catch (err) {
-        const failure = passingStoreFailure(err);
-        if (failure) {
-          this.onFailure(failure);
-          return;
+  /** Keeps the writes of one key in order: the next waits until this one settled. */
+  private track(key: string, attempt: Promise<boolean>): Promise<boolean> {
+    const settled = attempt.then(() => undefined, () => undefined);
+    this.inFlight.set(key, settled);
+    void settled.then(() => {
+      if (this.inFlight.get(key) === settled) this.inFlight.delete(key);
+    });
+    return attempt;
+  }
+
+  /**
+   * Runs the waiting writes in order; stops at the first the disk still refuses. Synchronous
+   * writes alone finish before it returns; an async one makes the rest wait for it (the promise).
+   */
+  retry(): Promise<void> {
+    if (this.draining) return this.draining.then(() => (this.waiting.size ? this.retry() : undefined));
+    const drained = this.drain();
+    if (this.drainActive) this.draining = drained;
+    return drained;
+  }
+
+  private async drain(): Promise<void> {
+    this.drainActive = true;
+    try {
+      const before = this.waiting.size;
+      for (const [key, write] of this.waiting) {
+        try {
+          const result = write();
+          if (result instanceof Promise) await result;
+        } catch (err) {
+          const failure = passingStoreFailure(err);
+          if (failure) {
+            this.onFailure(failure);
+            return;
+          }
+          this.log.error({ err, key }, 'a write that waited for the disk failed: given up');
         }
-        this.log.error({ err, key }, 'a write that waited for the disk failed: given up');
+        this.waiting.delete(key);
       }
-      this.waiting.delete(key);
+      if (before) this.log.info({ writes: before }, 'the writes that waited for the disk are stored');
+    } finally {
+      this.drainActive = false;
+      this.draining = undefined;
     }
-    if (before) this.log.info({ writes: before }, 'the writes that waited for the disk are stored');
   }
 
   /** A write outside this queue failed (e.g. a periodic flush that tries again by itself): report it. */
@@ -106,18 +182,19 @@ export class DeferredWrites implements WriteScheduler {
   }
 
   start(intervalMs: number): void {
-    this.timer = setInterval(() => { if (this.waiting.size) this.retry(); }, intervalMs);
+    this.timer = setInterval(() => { if (this.waiting.size) void this.retry(); }, intervalMs);
     this.timer.unref();
   }
 
   /** A last try; what still waits is lost with the process, and said so. */
-  stop(): void {
+  async stop(): Promise<void> {
     clearInterval(this.timer);
-    if (this.waiting.size) this.retry();
+    await Promise.all(this.inFlight.values());
+    if (this.waiting.size) await this.retry();
     if (this.waiting.size) this.log.error({ writes: this.waiting.size, keys: [...this.waiting.keys()].slice(0, 20) }, 'the disk refused these writes until shutdown: they are lost');
   }
 
-  private keep(key: string, write: () => void, err: unknown): void {
+  private keep(key: string, write: Write, err: unknown): void {
     const failure = passingStoreFailure(err);
     if (!failure) throw err;
     if (this.waiting.size === 0) this.log.warn({ code: (err as { code?: string }).code, key }, `${failure.message}: writes wait in memory until it can`);

@@ -73,6 +73,8 @@ export class EnrollmentService extends EventEmitter<{ updated: [EnrollmentView] 
    * In memory: after a restart a retry shows the key again.
    */
   private readonly confirmedKeys = new Map<string, string>();
+  /** The last change of each enrollment still being written: the next one starts from it (read, change, store in order). */
+  private readonly changing = new Map<string, Promise<unknown>>();
 
   constructor(
     private readonly repository: EnrollmentsRepository,
@@ -83,14 +85,13 @@ export class EnrollmentService extends EventEmitter<{ updated: [EnrollmentView] 
     private readonly log: FastifyBaseLogger,
   ) {
     super();
-    this.failInterrupted();
   }
 
-  /** Enrollments left running by a previous process fail at their step: their password is gone. */
-  private failInterrupted(): void {
-    for (const view of this.repository.unfinished()) {
+  /** At start: enrollments left running by a previous process fail at their step, their password is gone. */
+  async failInterrupted(): Promise<void> {
+    for (const view of await this.repository.unfinished()) {
       const step = view.steps.find((s) => s.status === 'running' || s.status === 'pending')?.name ?? 'first_hello';
-      this.repository.save({
+      await this.repository.save({
         ...view, state: 'failed', updated_at: Date.now(),
         error: { step, message: 'the server restarted during this enrollment: retry it (POST .../retry with the password)', output: null },
         steps: view.steps.map((s) => (s.name === step ? { ...s, status: 'failed' } : s)),
@@ -99,26 +100,35 @@ export class EnrollmentService extends EventEmitter<{ updated: [EnrollmentView] 
   }
 
   /** A node name that a new node would take from another one: not for a re-install of the node that has it. */
-  nameTaken(name: string, host: string, port: number): boolean {
+  async nameTaken(name: string, host: string, port: number): Promise<boolean> {
     const holder = this.registry.list().find((n) => n.name === name);
-    return Boolean(holder && holder.id !== this.repository.knownHost(host, port)?.nodeId);
+    return Boolean(holder && holder.id !== (await this.repository.knownHost(host, port))?.nodeId);
   }
 
-  get(id: string): EnrollmentView | undefined {
+  get(id: string): Promise<EnrollmentView | undefined> {
+    return this.repository.get(id);
+  }
+
+  /**
+   * For a run (never inside a transaction: the changes it waits for may wait for that transaction):
+   * the enrollment once the changes being written are stored.
+   */
+  async settled(id: string): Promise<EnrollmentView | undefined> {
+    await this.changing.get(id);
     return this.repository.get(id);
   }
 
   /** Records the enrollment and starts it; answers at once. */
-  start(request: EnrollmentRequest, server: ServerIdentity): EnrollmentView {
+  async start(request: EnrollmentRequest, server: ServerIdentity): Promise<EnrollmentView> {
     const now = Date.now();
     const view: EnrollmentView = {
       id: crypto.randomUUID(), name: request.name, host: request.host, port: request.port, username: request.username, via: request.via,
       labels: request.labels, state: 'running', node_id: null, host_key_fingerprint: null,
       steps: STEPS.map((name) => ({ name, status: 'pending', duration_ms: null })), error: null, created_at: now, updated_at: now,
     };
-    this.repository.save(view);
+    await this.repository.save(view);
     this.secrets.set(view.id, { request, server });
-    this.registry.afterCommit(() => {
+    this.repository.afterCommit(() => {
       this.emit('updated', view);
       setImmediate(() => void this.run(view.id));
     });
@@ -126,8 +136,8 @@ export class EnrollmentService extends EventEmitter<{ updated: [EnrollmentView] 
   }
 
   /** Confirms the host key shown (state awaiting_host_key) and continues. */
-  accept(id: string): EnrollmentView | 'not_waiting' | 'expired' {
-    const view = this.repository.get(id);
+  async accept(id: string): Promise<EnrollmentView | 'not_waiting' | 'expired'> {
+    const view = await this.get(id);
     if (!view || view.state !== 'awaiting_host_key') return 'not_waiting';
     const secret = this.secrets.get(id);
     if (!secret) return 'expired';
@@ -135,8 +145,8 @@ export class EnrollmentService extends EventEmitter<{ updated: [EnrollmentView] 
     secret.confirmedHostKey = view.host_key_fingerprint ?? undefined;
     if (view.host_key_fingerprint) this.confirmedKeys.set(id, view.host_key_fingerprint);
     const next: EnrollmentView = { ...view, state: 'running', steps: view.steps.map((s) => (s.status === 'ok' || s.status === 'skipped' ? s : { ...s, status: 'pending', duration_ms: null })), updated_at: Date.now() };
-    this.repository.save(next);
-    this.registry.afterCommit(() => {
+    await this.repository.save(next);
+    this.repository.afterCommit(() => {
       this.emit('updated', next);
       setImmediate(() => void this.run(id));
     });
@@ -149,8 +159,8 @@ export class EnrollmentService extends EventEmitter<{ updated: [EnrollmentView] 
    * the connection on (the failed one included), with the host key confirmed before; the node
    * keeps its id (if it was created) and gets a fresh key.
    */
-  retry(id: string, secret: Pick<EnrollmentRequest, 'password' | 'privateKey'>, server: ServerIdentity): EnrollmentView | 'not_failed' {
-    const view = this.repository.get(id);
+  async retry(id: string, secret: Pick<EnrollmentRequest, 'password' | 'privateKey'>, server: ServerIdentity): Promise<EnrollmentView | 'not_failed'> {
+    const view = await this.get(id);
     if (!view || view.state !== 'failed') return 'not_failed';
     const next: EnrollmentView = {
       ...view, state: 'running', error: null, updated_at: Date.now(),
@@ -160,9 +170,9 @@ export class EnrollmentService extends EventEmitter<{ updated: [EnrollmentView] 
       name: view.name, host: view.host, port: view.port, username: view.username, via: view.via, labels: view.labels,
       ...secret, acceptHostKey: this.confirmedKeys.get(id),
     };
-    this.repository.save(next);
+    await this.repository.save(next);
     this.secrets.set(id, { request, server });
-    this.registry.afterCommit(() => {
+    this.repository.afterCommit(() => {
       this.emit('updated', next);
       setImmediate(() => void this.run(id));
     });
@@ -178,11 +188,13 @@ export class EnrollmentService extends EventEmitter<{ updated: [EnrollmentView] 
     } catch (err) {
       const message = scrubError(err, secret.request);
       this.log.error({ err: message, enrollmentId: id }, 'enrollment failed unexpectedly');
-      this.failUnexpectedly(id, message);
+      await this.failUnexpectedly(id, message);
     } finally {
-      const view = this.repository.get(id);
+      const view = await this.settled(id).catch(() => undefined);
       if (view?.state === 'awaiting_host_key') {
-        secret.expiry = setTimeout(() => this.expireHostKeyWait(id), HOST_KEY_WAIT_MS);
+        secret.expiry = setTimeout(() => {
+          this.expireHostKeyWait(id).catch((err: unknown) => this.log.error({ err, enrollmentId: id }, 'the expired host key wait could not be recorded'));
+        }, HOST_KEY_WAIT_MS);
         secret.expiry.unref();
       } else {
         this.secrets.delete(id); // the password is gone with the enrollment
@@ -192,10 +204,10 @@ export class EnrollmentService extends EventEmitter<{ updated: [EnrollmentView] 
   }
 
   /** Nobody confirmed the host key in time: the password is forgotten, so the enrollment cannot go on. */
-  private expireHostKeyWait(id: string): void {
+  private async expireHostKeyWait(id: string): Promise<void> {
     this.secrets.delete(id);
-    if (this.repository.get(id)?.state !== 'awaiting_host_key') return;
-    this.update(id, (v) => ({
+    if ((await this.settled(id))?.state !== 'awaiting_host_key') return;
+    await this.update(id, (v) => ({
       ...v, state: 'failed',
       error: { step: 'ssh_connect', message: `the host key was not confirmed within ${HOST_KEY_WAIT_MS / 60_000} min: retry it (POST .../retry with the password) and confirm the key`, output: null },
       steps: v.steps.map((s) => (s.name === 'ssh_connect' ? { ...s, status: 'failed' } : s)),
@@ -208,9 +220,9 @@ export class EnrollmentService extends EventEmitter<{ updated: [EnrollmentView] 
   }
 
   /** A run that broke outside its steps (a store failure): failed at the step it was in, not left running. */
-  private failUnexpectedly(id: string, message: string): void {
+  private async failUnexpectedly(id: string, message: string): Promise<void> {
     try {
-      this.update(id, (v) => {
+      await this.update(id, (v) => {
         const step = v.steps.find((s) => s.status === 'running')?.name ?? v.steps.find((s) => s.status === 'pending')?.name ?? 'first_hello';
         return { ...v, state: 'failed', error: { step, message: `the server failed: ${message}`, output: null }, steps: v.steps.map((s) => (s.name === step ? { ...s, status: 'failed' } : s)) };
       });
@@ -219,12 +231,25 @@ export class EnrollmentService extends EventEmitter<{ updated: [EnrollmentView] 
     }
   }
 
-  /** For a run: change the view, store it and publish it. */
-  update(id: string, change: (view: EnrollmentView) => EnrollmentView): EnrollmentView {
-    const next = { ...change(this.repository.get(id)!), updated_at: Date.now() };
-    this.repository.save(next);
-    this.emit('updated', next);
-    return next;
+  /** For a run: change the view, store it and publish it; changes of one enrollment apply in the order asked. */
+  update(id: string, change: (view: EnrollmentView) => EnrollmentView): Promise<EnrollmentView> {
+    const changed = (this.changing.get(id) ?? Promise.resolve()).then(async () => {
+      const next = { ...change((await this.repository.get(id))!), updated_at: Date.now() };
+      await this.repository.save(next);
+      this.emit('updated', next);
+      return next;
+    });
+    const settled = changed.catch(() => undefined);
+    this.changing.set(id, settled);
+    void settled.then(() => {
+      if (this.changing.get(id) === settled) this.changing.delete(id);
+    });
+    return changed;
+  }
+
+  /** A change asked for from a synchronous callback (the SSH host key check): its failure is logged. */
+  updateLater(id: string, change: (view: EnrollmentView) => EnrollmentView): void {
+    this.update(id, change).catch((err: unknown) => this.log.error({ err, enrollmentId: id }, 'an enrollment step could not be recorded'));
   }
 
   deps() {
@@ -259,13 +284,13 @@ class EnrollmentRun {
   async execute(): Promise<void> {
     try {
       await this.reachTarget();
-      if (this.currentState() === 'awaiting_host_key') return;
+      if ((await this.service.settled(this.id))!.state === 'awaiting_host_key') return;
       await this.step('check_target', () => this.checkTarget());
       await this.step('upload', () => this.upload());
       await this.step('install', () => this.install());
       await this.step('start_service', () => this.startService());
       await this.step('first_hello', () => this.firstHello());
-      this.service.update(this.id, (v) => ({ ...v, state: 'succeeded' }));
+      await this.service.update(this.id, (v) => ({ ...v, state: 'succeeded' }));
     } catch (err) {
       if (!(err instanceof StepFailure)) throw err;
     } finally {
@@ -275,15 +300,11 @@ class EnrollmentRun {
     }
   }
 
-  private currentState(): EnrollmentView['state'] {
-    return this.deps.repository.get(this.id)!.state;
-  }
-
   private async reachTarget(): Promise<void> {
     const { request } = this;
     if (request.via === 'server') {
-      this.skip('reach_source');
-      this.skip('open_tunnel');
+      await this.skip('reach_source');
+      await this.skip('open_tunnel');
     } else {
       await this.step('reach_source', async () => {
         if (!this.deps.hub.isConnected(request.via)) throw new StepFailure(`the source node ${this.sourceName()} is offline`);
@@ -299,35 +320,36 @@ class EnrollmentRun {
     }
     let authStarted = 0;
     const connectStarted = Date.now();
-    this.markRunning('ssh_connect');
+    await this.markRunning('ssh_connect');
+    const known = await this.deps.repository.knownHost(request.host, request.port);
     try {
       this.ssh = await SshSession.open(
         { host: request.host, port: request.port, username: request.username, password: request.password, privateKey: request.privateKey, sock: this.sock },
-        (fingerprint) => this.decideHostKey(fingerprint),
+        (fingerprint) => this.decideHostKey(fingerprint, known),
         () => {
-          this.finish('ssh_connect', 'ok', Date.now() - connectStarted);
+          // ssh2 calls back synchronously: the changes queue in order behind each other (service.update).
+          this.service.updateLater(this.id, stepChange('ssh_connect', 'ok', Date.now() - connectStarted));
           authStarted = Date.now();
-          this.markRunning('authenticate');
+          this.service.updateLater(this.id, stepChange('authenticate', 'running', null));
         },
       );
     } catch (err) {
       if (!(err instanceof SshFailure)) throw err;
       if (err.stage === 'host_key' && err.message === AWAIT_HOST_KEY) {
-        this.finish('ssh_connect', 'pending', null);
-        this.service.update(this.id, (v) => ({ ...v, state: 'awaiting_host_key', host_key_fingerprint: this.fingerprint }));
+        await this.finish('ssh_connect', 'pending', null);
+        await this.service.update(this.id, (v) => ({ ...v, state: 'awaiting_host_key', host_key_fingerprint: this.fingerprint }));
         return;
       }
       const step: StepName = err.stage === 'authenticate' ? 'authenticate' : 'ssh_connect';
-      this.fail(step, scrub(err.message, request), null, Date.now() - (step === 'authenticate' ? authStarted : connectStarted));
+      await this.fail(step, scrub(err.message, request), null, Date.now() - (step === 'authenticate' ? authStarted : connectStarted));
     }
-    this.finish('authenticate', 'ok', Date.now() - authStarted);
+    await this.finish('authenticate', 'ok', Date.now() - authStarted);
   }
 
-  /** null: go on; otherwise why not (AWAIT_HOST_KEY: ask the user). */
-  private decideHostKey(fingerprint: string): string | null {
+  /** null: go on; otherwise why not (AWAIT_HOST_KEY: ask the user). `known`: what this address had before. */
+  private decideHostKey(fingerprint: string, known: { nodeId: string; fingerprint: string } | undefined): string | null {
     this.fingerprint = fingerprint;
     const { request } = this;
-    const known = this.deps.repository.knownHost(request.host, request.port);
     if (known && known.fingerprint !== fingerprint) {
       return `the host key of ${request.host}:${request.port} changed: the node was installed with ${known.fingerprint}, the target now shows ${fingerprint} (a re-imaged machine, or someone in between); remove the node to start over`;
     }
@@ -336,7 +358,7 @@ class EnrollmentRun {
     }
     if (known || request.acceptHostKey || this.secret.confirmedHostKey === fingerprint) {
       if (request.acceptHostKey || this.secret.confirmedHostKey === fingerprint) this.service.confirmHostKey(this.id, fingerprint);
-      this.service.update(this.id, (v) => ({ ...v, host_key_fingerprint: fingerprint }));
+      this.service.updateLater(this.id, (v) => ({ ...v, host_key_fingerprint: fingerprint }));
       return null;
     }
     return AWAIT_HOST_KEY;
@@ -363,7 +385,7 @@ class EnrollmentRun {
     const dir = made.output.trim();
     if (made.code !== 0 || !/^\/[A-Za-z0-9._/-]+$/.test(dir)) throw new StepFailure('could not make a temporary directory on the target', made.output);
     this.remoteDir = dir;
-    const config = this.nodeConfig();
+    const config = await this.nodeConfig();
     const files: [string, string | Buffer][] = [
       ['dvic_agent.py', fs.readFileSync(this.deps.files.agentPath)],
       ['install.sh', fs.readFileSync(this.deps.files.installScriptPath)],
@@ -376,19 +398,19 @@ class EnrollmentRun {
   }
 
   /** The node (created, or the one this address had: same id, a new key), and its agent config. */
-  private nodeConfig(): object {
+  private async nodeConfig(): Promise<object> {
     const { request, secret, deps } = this;
     const keys = generateNodeKeypair();
-    const known = deps.repository.knownHost(request.host, request.port);
+    const known = await deps.repository.knownHost(request.host, request.port);
     const existing = known && deps.registry.get(known.nodeId);
     // A node installed before keeps its id; its new key counts only once the new config is in
     // place (start_service): a failed install leaves the running agent and its key alone.
     const reinstall = existing && existing.status !== 'revoked';
     const nodeId = reinstall ? existing.id : deps.registry.create({ name: request.name, labels: request.labels, publicKeyPem: keys.publicKeyPem }).id;
     this.newKey = reinstall ? keys.publicKeyPem : null;
-    deps.repository.rememberHost(request.host, request.port, nodeId, this.fingerprint!);
+    await deps.repository.rememberHost(request.host, request.port, nodeId, this.fingerprint!);
     this.nodeId = nodeId;
-    this.service.update(this.id, (v) => ({ ...v, node_id: nodeId }));
+    await this.service.update(this.id, (v) => ({ ...v, node_id: nodeId }));
     return {
       server_url: secret.server.agentUrl, node_id: nodeId, private_key: keys.privateKeyPem, metrics_interval_s: secret.server.metricsIntervalS,
       ...(secret.server.tlsCertSha256 ? { tls_cert_sha256: secret.server.tlsCertSha256 } : {}),
@@ -450,31 +472,31 @@ class EnrollmentRun {
 
   private async step<T>(name: StepName, work: () => Promise<T>): Promise<T> {
     const started = Date.now();
-    this.markRunning(name);
+    await this.markRunning(name);
     try {
       const result = await work();
-      this.finish(name, 'ok', Date.now() - started);
+      await this.finish(name, 'ok', Date.now() - started);
       return result;
     } catch (err) {
       const output = err instanceof StepFailure ? err.output : null;
-      this.fail(name, scrub(err instanceof Error ? err.message : String(err), this.request), output, Date.now() - started);
+      return await this.fail(name, scrub(err instanceof Error ? err.message : String(err), this.request), output, Date.now() - started);
     }
   }
 
-  private markRunning(name: StepName): void {
-    this.service.update(this.id, (v) => ({ ...v, steps: v.steps.map((s) => (s.name === name ? { ...s, status: 'running', duration_ms: null } : s)) }));
+  private async markRunning(name: StepName): Promise<void> {
+    await this.service.update(this.id, stepChange(name, 'running', null));
   }
 
-  private finish(name: StepName, status: 'ok' | 'skipped' | 'pending', durationMs: number | null): void {
-    this.service.update(this.id, (v) => ({ ...v, steps: v.steps.map((s) => (s.name === name ? { ...s, status, duration_ms: durationMs } : s)) }));
+  private async finish(name: StepName, status: 'ok' | 'skipped' | 'pending', durationMs: number | null): Promise<void> {
+    await this.service.update(this.id, stepChange(name, status, durationMs));
   }
 
-  private skip(name: StepName): void {
-    this.finish(name, 'skipped', null);
+  private skip(name: StepName): Promise<void> {
+    return this.finish(name, 'skipped', null);
   }
 
-  private fail(name: StepName, message: string, output: string | null, durationMs: number): never {
-    this.service.update(this.id, (v) => ({
+  private async fail(name: StepName, message: string, output: string | null, durationMs: number): Promise<never> {
+    await this.service.update(this.id, (v) => ({
       ...v, state: 'failed', error: { step: name, message, output },
       steps: v.steps.map((s) => (s.name === name ? { ...s, status: 'failed', duration_ms: durationMs } : s)),
     }));
@@ -484,6 +506,11 @@ class EnrollmentRun {
   private sourceName(): string {
     return this.deps.registry.get(this.request.via)?.name ?? this.request.via;
   }
+}
+
+/** A step's new status (and how long it took) in an enrollment's view. */
+function stepChange(name: StepName, status: EnrollmentView['steps'][number]['status'], durationMs: number | null) {
+  return (v: EnrollmentView): EnrollmentView => ({ ...v, steps: v.steps.map((s) => (s.name === name ? { ...s, status, duration_ms: durationMs } : s)) });
 }
 
 const AWAIT_HOST_KEY = 'awaiting host key confirmation';

@@ -30,20 +30,20 @@ export function renderInstallScript(script: string, baseUrl: string): string {
 export class InstallLinks {
   constructor(private readonly tokens: EnrollmentTokensRepository, private readonly registry: NodeRegistry) {}
 
-  create(input: { labels: Record<string, string>; maxUses: number; expiresInS: number }): { token: EnrollmentTokenView; secret: string } {
+  async create(input: { labels: Record<string, string>; maxUses: number; expiresInS: number }): Promise<{ token: EnrollmentTokenView; secret: string }> {
     const secret = newSecret(TOKEN_PREFIX);
-    const token = this.tokens.create(crypto.randomUUID(), sha256Hex(secret), { labels: input.labels, maxUses: input.maxUses, expiresAt: Date.now() + input.expiresInS * 1000 });
+    const token = await this.tokens.create(crypto.randomUUID(), sha256Hex(secret), { labels: input.labels, maxUses: input.maxUses, expiresAt: Date.now() + input.expiresInS * 1000 });
     return { token, secret };
   }
 
   /** One use of a token: a new node named after the machine (made unique), and its agent config. */
-  exchange(secret: string, hostname: string, server: { serverUrl: string; tlsCertSha256?: string; metricsIntervalS: number }): { config: AgentConfigFile } {
-    const token = this.tokens.byHash(sha256Hex(secret));
+  async exchange(secret: string, hostname: string, server: { serverUrl: string; tlsCertSha256?: string; metricsIntervalS: number }): Promise<{ config: AgentConfigFile }> {
+    const token = await this.tokens.byHash(sha256Hex(secret));
     if (!token) throw new ApiError(401, ErrorCode.unauthorized, 'unknown install token: ask for a new install link');
     if (token.expires_at <= Date.now()) {
       throw new ApiError(403, ErrorCode.forbidden, `this install token expired at ${new Date(token.expires_at).toISOString()}: ask for a new install link`);
     }
-    if (!this.tokens.use(token.id)) throw new ApiError(403, ErrorCode.forbidden, `this install token is used up (${token.max_uses} of ${token.max_uses} uses): ask for a new install link`);
+    if (!(await this.tokens.use(token.id))) throw new ApiError(403, ErrorCode.forbidden, `this install token is used up (${token.max_uses} of ${token.max_uses} uses): ask for a new install link`);
     const { config } = enrollNode(this.registry, { name: this.freeName(hostname), labels: token.labels, ...server });
     return { config };
   }

@@ -13,7 +13,7 @@ const cookies: Partial<Record<Role, string>> = {};
 beforeAll(async () => {
   server = await startTestServer();
   for (const role of ['viewer', 'operator'] as const) {
-    server.app.users.create(role, await hashPassword(`${role}-password`), role);
+    await server.app.users.create(role, await hashPassword(`${role}-password`), role);
     const login = await server.app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { username: role, password: `${role}-password` } });
     cookies[role] = String(login.headers['set-cookie']).split(';')[0]!;
   }
@@ -148,11 +148,11 @@ describe('audited changes', () => {
   });
 
   it('writes 1,000 requests without credentials as at most one entry per address and minute', async () => {
-    server.app.auditTrail.flushUnauthenticated();
+    await server.app.auditTrail.flushUnauthenticated();
     const before = (await server.api('GET', '/api/v1/audit?action=auth.unauthenticated&limit=500')).json().entries.length;
     await Promise.all(Array.from({ length: 1000 }, (_, i) => server.app.inject({ url: i % 2 ? '/api/v1/nodes' : '/api/v1/audit', headers: i % 3 ? {} : { cookie: 'dvic_session=forged' } })));
     expect((await server.api('GET', '/api/v1/audit?action=auth.unauthenticated&limit=500')).json().entries.length).toBe(before);
-    server.app.auditTrail.flushUnauthenticated();
+    await server.app.auditTrail.flushUnauthenticated();
     const entries = (await server.api('GET', '/api/v1/audit?action=auth.unauthenticated&limit=500')).json().entries;
     expect(entries.length).toBe(before + 1);
     expect(entries[0].details.requests).toBe(1000);

@@ -150,7 +150,7 @@ describe('POST /api/v1/agent-updates', () => {
     expect((await start({ targets: { all: true }, max_parallel: 0 })).statusCode).toBe(400);
     expect((await server.api('GET', '/api/v1/agent-updates/nope')).statusCode).toBe(404);
     expect((await server.api('POST', '/api/v1/agent-updates/nope/cancel', {})).statusCode).toBe(404);
-    server.app.users.create('upd-viewer', await hashPassword('viewer-password'), 'viewer');
+    await server.app.users.create('upd-viewer', await hashPassword('viewer-password'), 'viewer');
     const login = await server.app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { username: 'upd-viewer', password: 'viewer-password' } });
     const cookie = String(login.headers['set-cookie']).split(';')[0]!;
     const viewer = await server.app.inject({ method: 'POST', url: '/api/v1/agent-updates', headers: { cookie }, payload: { targets: { all: true } } });

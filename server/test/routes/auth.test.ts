@@ -55,7 +55,7 @@ describe('sign-in', () => {
   });
 
   it("is not reset by another user's success, and the right password after a lockout still waits", async () => {
-    server.app.users.create('mallory', await hashPassword('mallory-password'), 'viewer');
+    await server.app.users.create('mallory', await hashPassword('mallory-password'), 'viewer');
     expect((await login('wrong')).statusCode).toBe(401);
     expect((await login('wrong')).statusCode).toBe(401);
     expect((await login('mallory-password', 'mallory')).statusCode).toBe(200);

@@ -123,7 +123,7 @@ describe('who may run commands', () => {
     const { nodeId, agent } = await onlineAgent('pi');
     const anonymous = await server.app.inject({ method: 'POST', url: `/api/v1/nodes/${nodeId}/exec`, payload: { command: 'id' } });
     expect(anonymous.statusCode).toBe(401);
-    server.app.users.create('visitor', await hashPassword('visitor-password'), 'viewer');
+    await server.app.users.create('visitor', await hashPassword('visitor-password'), 'viewer');
     const login = await server.app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { username: 'visitor', password: 'visitor-password' } });
     const cookie = String(login.headers['set-cookie']).split(';')[0]!;
     const viewer = await server.app.inject({ method: 'POST', url: `/api/v1/nodes/${nodeId}/exec`, headers: { cookie }, payload: { command: 'id' } });
@@ -135,7 +135,7 @@ describe('who may run commands', () => {
     const denied = await audit('outcome=denied');
     expect(denied.map((e: AuditEntryView) => [e.action, e.username])).toEqual([['terminal.open', 'visitor'], ['exec', 'visitor']]);
     // No credentials at all: counted per address, written once a minute as one entry.
-    server.app.auditTrail.flushUnauthenticated();
+    await server.app.auditTrail.flushUnauthenticated();
     expect((await audit('action=auth.unauthenticated'))[0]).toMatchObject({ outcome: 'denied', details: { requests: 1, reasons: { 'sign in first': 1 } } });
     expect(agent.messages.some((m) => m.type === 'exec.request')).toBe(false);
     agent.close();
@@ -235,7 +235,7 @@ describe('idle terminals', () => {
 describe('what a viewer sees of commands', () => {
   it('shows a viewer that a command ran but not its output, over REST and the live stream, and no server stats', async () => {
     const { agent, nodeId } = await onlineAgent('pi');
-    server.app.users.create('watcher', await hashPassword('watcher-password'), 'viewer');
+    await server.app.users.create('watcher', await hashPassword('watcher-password'), 'viewer');
     const login = await server.app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { username: 'watcher', password: 'watcher-password' } });
     const cookie = String(login.headers['set-cookie']).split(';')[0]!;
     const { id } = (await server.api('POST', `/api/v1/nodes/${nodeId}/exec`, { command: 'cat /etc/shadow' })).json();

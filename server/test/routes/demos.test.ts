@@ -228,7 +228,7 @@ describe('demo actions: start, stop and restart buttons', () => {
     expect((await server.api('POST', `/api/v1/demos/${demo!.id}/actions/reboot`, {})).statusCode).toBe(400);
     expect((await server.api('PATCH', `/api/v1/demos/${demo!.id}`, { actions: { restart: '' } })).json().demo.actions.restart).toBeNull();
     expect((await server.api('PATCH', `/api/v1/demos/${demo!.id}`, { actions: { reboot: 'x' } })).statusCode).toBe(400);
-    server.app.users.create('watcher', await hashPassword('watcher-password'), 'viewer');
+    await server.app.users.create('watcher', await hashPassword('watcher-password'), 'viewer');
     const login = await server.app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { username: 'watcher', password: 'watcher-password' } });
     const cookie = String(login.headers['set-cookie']).split(';')[0]!;
     const refused = await server.app.inject({ method: 'POST', url: `/api/v1/demos/${demo!.id}/actions/start`, headers: { cookie }, payload: {} });

@@ -159,7 +159,7 @@ describe('a host key nobody confirmed', () => {
 
 describe('enrollment progress on the live stream', () => {
   it('goes to admins only, never to viewers', async () => {
-    server.app.users.create('watcher', await hashPassword('watcher-password'), 'viewer');
+    await server.app.users.create('watcher', await hashPassword('watcher-password'), 'viewer');
     const login = await server.app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { username: 'watcher', password: 'watcher-password' } });
     const viewerCookie = String(login.headers['set-cookie']).split(';')[0]!;
     const open = async (cookie: string) => {

@@ -7,7 +7,7 @@ beforeEach(async () => { server = await startTestServer(); });
 afterEach(async () => { await server.close(); });
 
 async function cookieOf(username: string, role: 'viewer' | 'operator') {
-  server.app.users.create(username, await hashPassword(`${username}-password`), role);
+  await server.app.users.create(username, await hashPassword(`${username}-password`), role);
   const login = await server.app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { username, password: `${username}-password` } });
   return String(login.headers['set-cookie']).split(';')[0]!;
 }

@@ -7,6 +7,7 @@ import { CommandsRepository, type CommandRecord } from '../../src/repositories/c
 import { LogsRepository } from '../../src/repositories/logs-repository.js';
 import { indexText, matchesText, parseTextQuery } from '../../src/search/text-query.js';
 import { SEARCH_SCHEMA } from '../../src/db/log-search-index.js';
+import { SqliteSql } from '../../src/db/sqlite-sql.js';
 import { memoryDb, newRecord, NODE_ID } from '../support/memory-db.js';
 
 const TEXTS = [
@@ -57,9 +58,9 @@ let db: Db;
 beforeEach(() => { db = memoryDb(); });
 afterEach(() => db.close());
 
-type Search = (q: string) => string[];
+type Search = (q: string) => string[] | Promise<string[]>;
 
-const searches: Record<string, (db: Db) => Search> = {
+const searches: Record<string, (db: Db) => Search | Promise<Search>> = {
   'live tail matcher': () => (q) => {
     const query = parseTextQuery(q);
     return TEXTS.filter((t) => query === null || matchesText(query, t));
@@ -75,15 +76,15 @@ const searches: Record<string, (db: Db) => Search> = {
     db.transaction(() => logs.insertNew(TEXTS.map((t, i) => newRecord(i, t))))();
     return (q) => logs.search({ q, limit: 100 }).records.map((r) => r.message).reverse();
   },
-  commands: (db) => {
-    const commands = new CommandsRepository(db);
-    TEXTS.forEach((t, i) => commands.insert(command(i, t)));
-    return (q) => commands.search({ q, limit: 100 }).commands.map((c) => c.command).reverse();
+  commands: async (db) => {
+    const commands = new CommandsRepository(new SqliteSql(db));
+    await commands.insert(TEXTS.map((t, i) => command(i, t)));
+    return async (q) => (await commands.search({ q, limit: 100 })).commands.map((c) => c.command).reverse();
   },
-  audit: (db) => {
-    const audit = new AuditRepository(db);
-    TEXTS.forEach((t) => audit.append({ user_id: null, username: 'admin', source_ip: null, action: 'note', target: null, outcome: 'ok', details: { text: t } }));
-    return (q) => audit.search({ q, limit: 100 }).entries.map((e) => (e.details as { text: string }).text).reverse();
+  audit: async (db) => {
+    const audit = new AuditRepository(new SqliteSql(db));
+    for (const t of TEXTS) await audit.append({ user_id: null, username: 'admin', source_ip: null, action: 'note', target: null, outcome: 'ok', details: { text: t } });
+    return async (q) => (await audit.search({ q, limit: 100 })).entries.map((e) => (e.details as { text: string }).text).reverse();
   },
 };
 
@@ -103,7 +104,7 @@ function command(i: number, text: string): CommandRecord {
 }
 
 describe.each(Object.keys(searches))('q in the %s', (name) => {
-  it.each(CASES)('%s', (q, expected) => {
-    expect(searches[name]!(db)(q)).toEqual(expected);
+  it.each(CASES)('%s', async (q, expected) => {
+    expect(await (await searches[name]!(db))(q)).toEqual(expected);
   });
 });

@@ -1,5 +1,4 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { inTransaction } from '../../src/db/transaction.js';
 import { ApiError } from '../../src/errors.js';
 import { connectAgent } from '../support/simulated-agent.mjs';
 import { startTestServer, waitFor, type TestServer } from '../support/test-server.js';
@@ -16,9 +15,9 @@ async function onlineAgent(name: string, labels?: Record<string, string>) {
   return { agent, nodeId: config.node_id as string };
 }
 
-function failure(fn: () => unknown): [number, string] {
+async function failure(fn: () => Promise<unknown>): Promise<[number, string]> {
   try {
-    fn();
+    await fn();
   } catch (err) {
     if (err instanceof ApiError) return [err.statusCode, err.code];
     throw err;
@@ -31,12 +30,12 @@ describe('command service', () => {
     const { commands } = server.app;
     const { nodeId } = await onlineAgent('pi');
     await server.enroll('asleep');
-    expect(failure(() => commands.runOn(nodeId, { command: 'id', argv: ['id'] }, by))).toEqual([400, 'bad_request']);
-    expect(failure(() => commands.runOn(nodeId, {}, by))).toEqual([400, 'bad_request']);
-    expect(failure(() => commands.runOn(nodeId, { command: 'id', timeout_s: 101 }, by))).toEqual([400, 'bad_request']);
-    expect(failure(() => commands.runOn('asleep', { command: 'id' }, by))).toEqual([409, 'node_offline']);
-    expect(failure(() => commands.runOn('nowhere', { command: 'id' }, by))).toEqual([404, 'not_found']);
-    expect(failure(() => commands.fanOut({ label: 'room=none' }, { command: 'id' }, by))).toEqual([400, 'bad_request']);
+    expect(await failure(() => commands.runOn(nodeId, { command: 'id', argv: ['id'] }, by))).toEqual([400, 'bad_request']);
+    expect(await failure(() => commands.runOn(nodeId, {}, by))).toEqual([400, 'bad_request']);
+    expect(await failure(() => commands.runOn(nodeId, { command: 'id', timeout_s: 101 }, by))).toEqual([400, 'bad_request']);
+    expect(await failure(() => commands.runOn('asleep', { command: 'id' }, by))).toEqual([409, 'node_offline']);
+    expect(await failure(() => commands.runOn('nowhere', { command: 'id' }, by))).toEqual([404, 'not_found']);
+    expect(await failure(() => commands.fanOut({ label: 'room=none' }, { command: 'id' }, by))).toEqual([400, 'bad_request']);
   });
 
   it('resolves fan-out targets by name, id prefix, label and all online, each node once', async () => {
@@ -50,16 +49,16 @@ describe('command service', () => {
 
   it('sends nothing and keeps nothing for a command whose transaction rolled back', async () => {
     const { agent, nodeId } = await onlineAgent('pi');
-    const { commands, db } = server.app;
-    expect(() => inTransaction(db, () => {
-      commands.runOn(nodeId, { command: 'rm -rf /tmp/x' }, by);
+    const { commands, sql } = server.app;
+    await expect(sql.transaction(async () => {
+      await commands.runOn(nodeId, { command: 'rm -rf /tmp/x' }, by);
       throw new Error('the audit entry could not be written');
-    })).toThrow();
-    const kept = inTransaction(db, () => commands.runOn(nodeId, { command: 'id' }, by));
+    })).rejects.toThrow('the audit entry could not be written');
+    const kept = await sql.transaction(() => commands.runOn(nodeId, { command: 'id' }, by));
     const request = await agent.next((m: { type: string }) => m.type === 'exec.request');
     expect(request.data).toMatchObject({ command_id: kept.id, command: 'id' });
     expect(agent.messages.filter((m: { type: string }) => m.type === 'exec.request')).toEqual([]);
-    expect(commands.search({ limit: 10 }).commands.map((c) => c.command)).toEqual(['id']);
+    expect((await commands.search({ limit: 10 })).commands.map((c) => c.command)).toEqual(['id']);
     agent.close();
   });
 
@@ -69,9 +68,9 @@ describe('command service', () => {
       url: server.agentUrl, nodeId: config.node_id, privateKeyPem: config.private_key, capabilities: ['hardware', 'exec'], hello: { max_frame_bytes: 65536 },
     });
     const { commands } = server.app;
-    const { id } = commands.runOn('small-frames', { command: 'cat', stdin: 'x'.repeat(100_000) }, by);
-    expect(commands.get(id)).toMatchObject({ status: 'error', error: expect.stringMatching(/larger than its agent accepts/) });
-    commands.runOn('small-frames', { command: 'id' }, by);
+    const { id } = await commands.runOn('small-frames', { command: 'cat', stdin: 'x'.repeat(100_000) }, by);
+    expect(await commands.get(id)).toMatchObject({ status: 'error', error: expect.stringMatching(/larger than its agent accepts/) });
+    await commands.runOn('small-frames', { command: 'id' }, by);
     expect((await agent.nextOf('exec.request')).data.command).toBe('id');
     agent.close();
   });
@@ -79,12 +78,12 @@ describe('command service', () => {
   it('keeps output up to the cap, marks it truncated, and ends the command from its result', async () => {
     const { agent, nodeId } = await onlineAgent('pi');
     const { commands } = server.app;
-    const { id } = commands.runOn(nodeId, { argv: ['yes'] }, by);
+    const { id } = await commands.runOn(nodeId, { argv: ['yes'] }, by);
     await agent.next((m: { type: string }) => m.type === 'exec.request');
     const chunk = 'y'.repeat(400_000);
     for (let seq = 0; seq < 3; seq++) agent.send({ type: 'exec.output', data: { command_id: id, stream: 'stdout', seq, data: chunk } });
     agent.send({ type: 'exec.result', data: { command_id: id, exit_code: null, signal: 'SIGPIPE', duration_ms: 10 } });
-    const done = await waitFor(() => { const c = commands.get(id)!; return c.status !== 'running' ? c : null; }, 3000, 'result');
+    const done = await waitFor(async () => { const c = (await commands.get(id))!; return c.status !== 'running' ? c : null; }, 3000, 'result');
     expect(done).toMatchObject({ status: 'failed', signal: 'SIGPIPE', truncated: true });
     expect(done?.stdout.length).toBe(1024 * 1024);
     agent.close();

@@ -119,9 +119,9 @@ describe('sockets of ended credentials', () => {
   });
 
   it('closes the sockets of a session and of a token when they expire', async () => {
-    const admin = server.app.users.findByName('admin')!;
+    const admin = (await server.app.users.findByName('admin'))!;
     const secret = newSecret();
-    server.app.sessions.create(sha256Hex(secret), admin.id, 300);
+    await server.app.sessions.create(sha256Hex(secret), admin.id, 300);
     const session = await open(server.liveUrl, { cookie: `dvic_session=${secret}` });
     const token = (await server.api('POST', '/api/v1/tokens', { name: 'short', expires_at: Date.now() + 400 })).json().token;
     const follow = await open(server.liveUrl, { authorization: `Bearer ${token}` });
@@ -131,13 +131,13 @@ describe('sockets of ended credentials', () => {
 
   it('closes the sockets of sessions ended outside the server (reset-admin) on its next check', async () => {
     const live = await open(server.liveUrl, { cookie: server.cookie });
-    await resetAdmin(server.app.db, 'reset password 1');
-    expect(server.app.credentialSockets.sweep()).toBe(1);
+    await resetAdmin(server.app.sql, 'reset password 1');
+    expect(await server.app.credentialSockets.sweep()).toBe(1);
     expect(await live.closed).toEqual(ended);
   });
 
   it('tracks a socket while it is open and forgets it once it closes', async () => {
-    server.app.users.create('late', await hashPassword('late-password'), 'viewer');
+    await server.app.users.create('late', await hashPassword('late-password'), 'viewer');
     const cookie = await signIn('late', 'late-password');
     const live = await open(server.liveUrl, { cookie });
     await waitFor(() => server.app.credentialSockets.count === 1, 5000, 'registered');

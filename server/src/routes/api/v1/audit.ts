@@ -21,7 +21,7 @@ export const auditRoutes: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request) => {
     const { user, action, target, outcome, q, limit = 100, cursor } = request.query;
     if (cursor !== undefined && !/^\d{1,15}$/.test(cursor)) throw new ApiError(400, ErrorCode.badRequest, 'cursor is not one this server gave');
-    const page = app.auditLog.search({ username: user, action, target, outcome, q, limit, beforeId: cursor ? Number(cursor) : undefined });
+    const page = await app.auditLog.search({ username: user, action, target, outcome, q, limit, beforeId: cursor ? Number(cursor) : undefined });
     return { entries: page.entries, next_cursor: page.more ? String(page.entries.at(-1)!.id) : null };
   });
 };

@@ -35,7 +35,7 @@ export const loginRoute: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request, reply) => {
     const { users, sessions, loginThrottle, config } = app;
     const succeeded = startAttempt(loginThrottle, request, request.body.username);
-    const user = users.findWithHash(request.body.username);
+    const user = await users.findWithHash(request.body.username);
     // Compare against a dummy hash for unknown users so response time does not reveal usernames.
     const ok = await verifyPassword(request.body.password, user?.passwordHash ?? UNUSABLE_PASSWORD_HASH);
     if (!user || !ok) {
@@ -44,9 +44,9 @@ export const loginRoute: FastifyPluginAsyncTypebox = async (app) => {
     }
     succeeded();
     const secret = newSecret();
-    sessions.create(sha256Hex(secret), user.id, config.sessionTtlMs);
-    users.recordLogin(user.id);
-    request.user = users.findById(user.id)!;
+    await sessions.create(sha256Hex(secret), user.id, config.sessionTtlMs);
+    await users.recordLogin(user.id);
+    request.user = (await users.findById(user.id))!;
     void reply.setCookie(SESSION_COOKIE, secret, {
       path: '/', httpOnly: true, sameSite: 'strict', secure: request.protocol === 'https', maxAge: Math.floor(config.sessionTtlMs / 1000),
     });
@@ -70,7 +70,7 @@ export const kioskRoute: FastifyPluginAsyncTypebox = async (app) => {
     },
   }, async (request, reply) => {
     const succeeded = startAttempt(app.loginThrottle, request, 'kiosk token');
-    const found = app.apiTokens.authenticate(sha256Hex(request.body.token), Date.now(), true);
+    const found = await app.apiTokens.authenticate(sha256Hex(request.body.token), Date.now(), true);
     if (!found) throw new ApiError(401, ErrorCode.invalidCredentials, 'invalid, expired or revoked API token');
     if (found.user.role !== 'viewer') {
       throw new ApiError(403, ErrorCode.forbidden, 'a wall needs a read-only token: create one with role viewer (POST /api/v1/tokens with "role": "viewer")');
@@ -86,15 +86,15 @@ export const kioskRoute: FastifyPluginAsyncTypebox = async (app) => {
 export const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/auth/me', {
     schema: { tags: ['auth'], summary: 'The signed-in user', response: { 200: Type.Object({ user: UserRef }), ...errors(401) } },
-  }, async (request) => ({ user: userView(app.users.findById(request.user!.id) ?? request.user!) }));
+  }, async (request) => ({ user: userView((await app.users.findById(request.user!.id)) ?? request.user!) }));
 
   // Signing out takes access away: it must work even while the disk refuses the audit entry (which then waits).
   app.post('/auth/logout', {
     config: { audit: { action: 'logout', transactional: false } },
     schema: { tags: ['auth'], summary: 'Sign out: ends this session and closes the sockets it opened', response: { 204: Type.Null(), ...errors(401) } },
-  }, (request, reply) => {
+  }, async (request, reply) => {
     const credential = request.credential!;
-    if (credential.kind === 'session') app.endCredentials({ session: credential.hash }, 'signed out');
+    if (credential.kind === 'session') await app.endCredentials({ session: credential.hash }, 'signed out');
     void reply.clearCookie(SESSION_COOKIE, { path: '/' });
     reply.code(204);
     return null;
@@ -105,7 +105,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
     preHandler: async (request) => {
       const body = request.body as { current_password: string };
       const succeeded = startAttempt(app.loginThrottle, request, request.user!.username);
-      if (!(await verifyPassword(body.current_password, app.users.passwordHash(request.user!.id) ?? UNUSABLE_PASSWORD_HASH))) {
+      if (!(await verifyPassword(body.current_password, (await app.users.passwordHash(request.user!.id)) ?? UNUSABLE_PASSWORD_HASH))) {
         throw new ApiError(403, ErrorCode.invalidCredentials, 'the current password is wrong');
       }
       succeeded();
@@ -117,10 +117,10 @@ export const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
       body: Type.Object({ current_password: Type.String({ minLength: 1, maxLength: 1024 }), new_password: NewPassword }, { additionalProperties: false }),
       response: { 200: Type.Object({ user: UserRef }), ...errors(400, 401, 403, 429) },
     },
-  }, (request) => {
+  }, async (request) => {
     const { user, credential } = request;
-    app.users.setPasswordHash(user!.id, hashedPassword(request));
-    app.endCredentials({ userId: user!.id, tokens: false, keep: credential }, 'the password was changed: sign in again');
-    return { user: userView(app.users.findById(user!.id)!) };
+    await app.users.setPasswordHash(user!.id, hashedPassword(request));
+    await app.endCredentials({ userId: user!.id, tokens: false, keep: credential }, 'the password was changed: sign in again');
+    return { user: userView((await app.users.findById(user!.id))!) };
   });
 };

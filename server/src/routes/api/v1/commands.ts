@@ -43,8 +43,8 @@ export const commandsRoutes: FastifyPluginAsyncTypebox = async (app) => {
       params: Type.Object({ id: Type.String({ maxLength: 64 }) }), body: ExecBody,
       response: { 202: Type.Object({ id: Type.String(), status: Type.String() }), ...errors(400, 401, 403, 404, 409) },
     },
-  }, (request, reply) => {
-    const command = commands.runOn(request.params.id, request.body, requester(request));
+  }, async (request, reply) => {
+    const command = await commands.runOn(request.params.id, request.body, requester(request));
     reply.code(202);
     return { id: command.id, status: command.status };
   });
@@ -56,10 +56,11 @@ export const commandsRoutes: FastifyPluginAsyncTypebox = async (app) => {
       body: FanOutBody,
       response: { 202: Type.Object({ batch_id: Type.String(), commands: Type.Array(CommandRef) }), ...errors(400, 401, 403, 404, 409) },
     },
-  }, (request, reply) => {
+  }, async (request, reply) => {
     const { targets, ...spec } = request.body;
+    const batch = await commands.fanOut(targets, spec, requester(request));
     reply.code(202);
-    return commands.fanOut(targets, spec, requester(request));
+    return batch;
   });
 
   app.get('/commands', {
@@ -76,7 +77,7 @@ export const commandsRoutes: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request) => {
     const { node, batch, user, status, q, limit = 50, cursor } = request.query;
     const before = cursor === undefined ? undefined : decodeCursor(cursor, (at, id) => ({ createdAt: Number(at), id }));
-    const page = commands.search({ node, batchId: batch, user, status, q, limit, before });
+    const page = await commands.search({ node, batchId: batch, user, status, q, limit, before });
     const last = page.commands.at(-1);
     return { commands: page.commands, next_cursor: page.more && last ? encodeCursor(last.created_at, last.id) : null };
   });
@@ -88,7 +89,7 @@ export const commandsRoutes: FastifyPluginAsyncTypebox = async (app) => {
       response: { 200: Type.Object({ command: CommandRef }), ...errors(401, 404) },
     },
   }, async (request) => {
-    const command = commands.get(request.params.id);
+    const command = await commands.get(request.params.id);
     if (!command) throw notFound(`command ${request.params.id}`);
     return { command: forReader(request, command) };
   });
@@ -100,9 +101,10 @@ export const commandsRoutes: FastifyPluginAsyncTypebox = async (app) => {
       params: Type.Object({ id: Type.String({ maxLength: 64 }) }),
       response: { 202: Type.Object({ command: CommandRef }), ...errors(401, 403, 404, 409) },
     },
-  }, (request, reply) => {
+  }, async (request, reply) => {
+    const command = await commands.cancel(request.params.id);
     reply.code(202);
-    return { command: commands.cancel(request.params.id) };
+    return { command };
   });
 };
 

@@ -78,15 +78,16 @@ export const demosRoutes: FastifyPluginAsyncTypebox = async (app) => {
       params: Type.Object({ id: DemoParams.properties.id, action: Type.Union(ACTIONS.map((a) => Type.Literal(a))) }),
       response: { 202: Type.Object({ command: CommandRef }), ...errors(400, 401, 403, 404, 409) },
     },
-  }, (request, reply) => {
+  }, async (request, reply) => {
     const { id, action } = request.params;
     const demo = catalog.get(id);
     const command = demo.actions[action];
     if (command === null) {
       throw new ApiError(409, ErrorCode.conflict, `no ${action} command is set for ${demo.name}: set one on the demo page or with PATCH /api/v1/demos/${id}`);
     }
+    const started = await commands.runOn(demo.node_id, { command }, requester(request));
     reply.code(202);
-    return { command: commands.runOn(demo.node_id, { command }, requester(request)) };
+    return { command: started };
   });
 
   app.get('/demo-expectations', {

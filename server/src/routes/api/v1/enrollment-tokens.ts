@@ -37,8 +37,8 @@ export const enrollmentTokensRoutes: FastifyPluginAsyncTypebox = async (app) => 
         ...errors(400, 401, 403),
       },
     },
-  }, (request, reply) => {
-    const { token, secret } = app.installLinks.create({ labels: request.body.labels ?? {}, maxUses: request.body.max_uses ?? 1, expiresInS: request.body.expires_in_s ?? 86400 });
+  }, async (request, reply) => {
+    const { token, secret } = await app.installLinks.create({ labels: request.body.labels ?? {}, maxUses: request.body.max_uses ?? 1, expiresInS: request.body.expires_in_s ?? 86400 });
     reply.code(201);
     return { token, secret, ...installCommands(publicBaseUrl(request, app.config.publicUrl), secret) };
   });
@@ -56,9 +56,9 @@ export const enrollmentTokenExchangeRoute: FastifyPluginAsyncTypebox = async (ap
       }, { additionalProperties: false }),
       response: { 201: AgentConfigFileRef, ...errors(400, 401, 403) },
     },
-  }, (request, reply) => {
+  }, async (request, reply) => {
     const { agentUrl: serverUrl, tlsCertSha256, metricsIntervalS } = serverIdentity(app, request);
-    const { config } = app.installLinks.exchange(request.body.token, request.body.hostname, { serverUrl, tlsCertSha256, metricsIntervalS });
+    const { config } = await app.installLinks.exchange(request.body.token, request.body.hostname, { serverUrl, tlsCertSha256, metricsIntervalS });
     reply.code(201);
     return config;
   });

@@ -32,25 +32,24 @@ export const enrollmentsRoutes: FastifyPluginAsyncTypebox = async (app) => {
         + 'Without accept_host_key the enrollment stops in state awaiting_host_key with host_key_fingerprint set: POST .../accept continues it.',
       body: EnrollmentBody, response: { 202: Type.Object({ enrollment: EnrollmentRef }), ...errors(400, 401, 403, 404, 409) },
     },
-  }, (request, reply) => {
+  }, async (request, reply) => {
     const { body } = request;
     if (!body.password === !body.private_key) throw new ApiError(400, ErrorCode.badRequest, 'give either password or private_key');
     const via = body.via === 'server' ? 'server' : registry.resolve(body.via).id;
-    if (enrollments.nameTaken(body.name, body.host, body.port ?? 22)) throw new ApiError(409, ErrorCode.conflict, `a node named "${body.name}" already exists`);
+    if (await enrollments.nameTaken(body.name, body.host, body.port ?? 22)) throw new ApiError(409, ErrorCode.conflict, `a node named "${body.name}" already exists`);
+    const enrollment = await enrollments.start({
+      name: body.name, host: body.host, port: body.port ?? 22, username: body.username, password: body.password, privateKey: body.private_key,
+      via, labels: body.labels ?? {}, acceptHostKey: body.accept_host_key,
+    }, serverIdentity(app, request));
     reply.code(202);
-    return {
-      enrollment: enrollments.start({
-        name: body.name, host: body.host, port: body.port ?? 22, username: body.username, password: body.password, privateKey: body.private_key,
-        via, labels: body.labels ?? {}, acceptHostKey: body.accept_host_key,
-      }, serverIdentity(app, request)),
-    };
+    return { enrollment };
   });
 
   app.get('/enrollments/:id', {
     config: { role: 'admin' },
     schema: { tags: ['enrollments'], summary: 'An enrollment: its state, steps with durations, and error', params: EnrollmentParams, response: { 200: Type.Object({ enrollment: EnrollmentRef }), ...errors(401, 403, 404) } },
   }, async (request) => {
-    const enrollment = enrollments.get(request.params.id);
+    const enrollment = await enrollments.get(request.params.id);
     if (!enrollment) throw notFound('enrollment');
     return { enrollment };
   });
@@ -63,11 +62,11 @@ export const enrollmentsRoutes: FastifyPluginAsyncTypebox = async (app) => {
       body: Type.Object({ password: EnrollmentBody.properties.password, private_key: EnrollmentBody.properties.private_key }, { additionalProperties: false }),
       response: { 200: Type.Object({ enrollment: EnrollmentRef }), ...errors(400, 401, 403, 404, 409) },
     },
-  }, (request) => {
+  }, async (request) => {
     const { body } = request;
-    if (!enrollments.get(request.params.id)) throw notFound('enrollment');
+    if (!(await enrollments.get(request.params.id))) throw notFound('enrollment');
     if (!body.password === !body.private_key) throw new ApiError(400, ErrorCode.badRequest, 'give either password or private_key');
-    const result = enrollments.retry(request.params.id, { password: body.password, privateKey: body.private_key }, serverIdentity(app, request));
+    const result = await enrollments.retry(request.params.id, { password: body.password, privateKey: body.private_key }, serverIdentity(app, request));
     if (result === 'not_failed') throw new ApiError(409, ErrorCode.conflict, 'only a failed enrollment can be retried');
     return { enrollment: result };
   });
@@ -78,9 +77,9 @@ export const enrollmentsRoutes: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['enrollments'], summary: "Confirm the target's host key (state awaiting_host_key) and continue",
       params: EnrollmentParams, response: { 200: Type.Object({ enrollment: EnrollmentRef }), ...errors(401, 403, 404, 409) },
     },
-  }, (request) => {
-    if (!enrollments.get(request.params.id)) throw notFound('enrollment');
-    const result = enrollments.accept(request.params.id);
+  }, async (request) => {
+    if (!(await enrollments.get(request.params.id))) throw notFound('enrollment');
+    const result = await enrollments.accept(request.params.id);
     if (result === 'not_waiting') throw new ApiError(409, ErrorCode.conflict, 'this enrollment is not waiting for its host key to be confirmed');
     if (result === 'expired') throw new ApiError(409, ErrorCode.conflict, 'this enrollment waited too long and forgot its password: start it again');
     return { enrollment: result };

@@ -17,7 +17,7 @@ export const tokensRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.get('/tokens', {
     schema: { tags: ['tokens'], summary: 'Your API tokens', response: { 200: Type.Object({ tokens: Type.Array(ApiTokenRef) }), ...errors(401) } },
-  }, async (request) => ({ tokens: apiTokens.listForUser(request.user!.id).map(view) }));
+  }, async (request) => ({ tokens: (await apiTokens.listForUser(request.user!.id)).map(view) }));
 
   app.post('/tokens', {
     config: { audit: 'token.create' },
@@ -33,7 +33,7 @@ export const tokensRoutes: FastifyPluginAsyncTypebox = async (app) => {
       }, { additionalProperties: false }),
       response: { 201: Type.Object({ token: Type.String(), info: ApiTokenRef }), ...errors(400, 401) },
     },
-  }, (request, reply) => {
+  }, async (request, reply) => {
     const { name, role, expires_at: expiresAt, expires_in_days: days, scope } = request.body;
     const user = request.user!;
     if (role && roleRank(role) > roleRank(user.role)) throw new ApiError(400, ErrorCode.badRequest, `role ${role} is above yours (${user.role}): a token can do at most what you can`);
@@ -42,7 +42,7 @@ export const tokensRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const expiry = days !== undefined ? Math.round(now + days * 86_400_000) : expiresAt ?? null;
     if (expiry !== null && expiry <= now) throw new ApiError(400, ErrorCode.badRequest, 'the token would expire at once: expires_at or expires_in_days must be in the future');
     const secret = newSecret(API_TOKEN_PREFIX);
-    const info = apiTokens.create(user.id, name, secret.slice(0, API_TOKEN_PREFIX.length + 6), sha256Hex(secret), { role: (role ?? user.role) as Role, expiresAt: expiry, scope: scope ?? null });
+    const info = await apiTokens.create(user.id, name, secret.slice(0, API_TOKEN_PREFIX.length + 6), sha256Hex(secret), { role: (role ?? user.role) as Role, expiresAt: expiry, scope: scope ?? null });
     reply.code(201);
     return { token: secret, info: view(info) };
   });
@@ -54,10 +54,10 @@ export const tokensRoutes: FastifyPluginAsyncTypebox = async (app) => {
       params: Type.Object({ id: Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER }) }),
       response: { 200: Type.Object({ token: ApiTokenRef }), ...errors(400, 401, 404) },
     },
-  }, (request) => {
-    const token = apiTokens.revoke(request.user!.id, request.params.id);
+  }, async (request) => {
+    const token = await apiTokens.revoke(request.user!.id, request.params.id);
     if (!token) throw notFound('active token');
-    app.endCredentials({ token: apiTokens.hashOf(token.id)! }, 'the API token was revoked');
+    await app.endCredentials({ token: (await apiTokens.hashOf(token.id))! }, 'the API token was revoked');
     return { token: view(token) };
   });
 };

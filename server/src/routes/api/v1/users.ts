@@ -1,7 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { ErrorCode } from '@dvic/protocol';
-import { afterCommit } from '../../../db/transaction.js';
 import { ApiError, notFound } from '../../../errors.js';
 import { userView, type User } from '../../../repositories/users-repository.js';
 import { errors } from '../../../schemas/common.js';
@@ -16,14 +15,14 @@ const Username = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-
 export const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { users } = app;
 
-  const find = (id: number): User => {
-    const user = users.findById(id);
+  const find = async (id: number): Promise<User> => {
+    const user = await users.findById(id);
     if (!user) throw notFound(`user ${id}`);
     return user;
   };
   /** The last enabled admin keeps the lab manageable: it may not be removed, disabled or demoted. */
-  const keepAnAdmin = (user: User, what: string) => {
-    if (user.role === 'admin' && user.disabledAt === null && users.otherActiveAdmins(user.id) === 0) {
+  const keepAnAdmin = async (user: User, what: string) => {
+    if (user.role === 'admin' && user.disabledAt === null && (await users.otherActiveAdmins(user.id)) === 0) {
       throw new ApiError(409, ErrorCode.conflict, `${user.username} is the last admin: it cannot be ${what} (make another admin first)`);
     }
   };
@@ -31,7 +30,7 @@ export const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/users', {
     config: { role: 'admin' },
     schema: { tags: ['users'], summary: 'Every user', response: { 200: Type.Object({ users: Type.Array(UserRef) }), ...errors(401, 403) } },
-  }, async () => ({ users: users.list().map(userView) }));
+  }, async () => ({ users: (await users.list()).map(userView) }));
 
   app.post('/users', {
     config: { role: 'admin', audit: 'user.create' },
@@ -41,11 +40,12 @@ export const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
       body: Type.Object({ username: Username, password: NewPassword, role: RoleParam }, { additionalProperties: false }),
       response: { 201: Type.Object({ user: UserRef }), ...errors(400, 401, 403, 409) },
     },
-  }, (request, reply) => {
+  }, async (request, reply) => {
     const { username, role } = request.body;
-    if (users.findByName(username)) throw new ApiError(409, ErrorCode.conflict, `user ${username} already exists`);
+    if (await users.findByName(username)) throw new ApiError(409, ErrorCode.conflict, `user ${username} already exists`);
+    const user = await users.create(username, hashedPassword(request), role);
     reply.code(201);
-    return { user: userView(users.create(username, hashedPassword(request), role)) };
+    return { user: userView(user) };
   });
 
   app.patch('/users/:id', {
@@ -56,17 +56,17 @@ export const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
       body: Type.Object({ role: Type.Optional(RoleParam), disabled: Type.Optional(Type.Boolean()) }, { additionalProperties: false, minProperties: 1 }),
       response: { 200: Type.Object({ user: UserRef }), ...errors(400, 401, 403, 404, 409) },
     },
-  }, (request) => {
-    const user = find(request.params.id);
+  }, async (request) => {
+    const user = await find(request.params.id);
     const { role, disabled } = request.body;
-    if (role !== undefined && role !== 'admin') keepAnAdmin(user, 'demoted');
-    if (disabled === true) keepAnAdmin(user, 'disabled');
-    const updated = users.update(user.id, { role, disabled })!;
+    if (role !== undefined && role !== 'admin') await keepAnAdmin(user, 'demoted');
+    if (disabled === true) await keepAnAdmin(user, 'disabled');
+    const updated = (await users.update(user.id, { role, disabled }))!;
     if (disabled === true && user.disabledAt === null) {
-      app.endCredentials({ userId: user.id, tokens: true }, 'your account was disabled');
+      await app.endCredentials({ userId: user.id, tokens: true }, 'your account was disabled');
     } else if (role !== undefined && role !== user.role) {
       // Sockets were opened with the old role's rights: the user reconnects with the new ones.
-      afterCommit(app.db, () => app.credentialSockets.endUser(user.id, `your role changed to ${role}: reconnect`));
+      app.sql.afterCommit(() => app.credentialSockets.endUser(user.id, `your role changed to ${role}: reconnect`));
     }
     return { user: userView(updated) };
   });
@@ -77,11 +77,11 @@ export const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['users'], summary: 'Remove a user: their sessions and tokens end, their sockets close (the audit log keeps their name)',
       params: UserParams, response: { 200: Type.Object({ user: UserRef }), ...errors(401, 403, 404, 409) },
     },
-  }, (request) => {
-    const user = find(request.params.id);
-    keepAnAdmin(user, 'removed');
-    app.endCredentials({ userId: user.id, tokens: true }, 'your account was removed');
-    users.delete(user.id);
+  }, async (request) => {
+    const user = await find(request.params.id);
+    await keepAnAdmin(user, 'removed');
+    await app.endCredentials({ userId: user.id, tokens: true }, 'your account was removed');
+    await users.delete(user.id);
     return { user: userView(user) };
   });
 
@@ -94,10 +94,10 @@ export const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
       body: Type.Object({ password: NewPassword }, { additionalProperties: false }),
       response: { 200: Type.Object({ user: UserRef }), ...errors(400, 401, 403, 404) },
     },
-  }, (request) => {
-    const user = find(request.params.id);
-    users.setPasswordHash(user.id, hashedPassword(request));
-    app.endCredentials({ userId: user.id, tokens: false }, 'your password was reset: sign in again');
-    return { user: userView(find(user.id)) };
+  }, async (request) => {
+    const user = await find(request.params.id);
+    await users.setPasswordHash(user.id, hashedPassword(request));
+    await app.endCredentials({ userId: user.id, tokens: false }, 'your password was reset: sign in again');
+    return { user: userView(await find(user.id)) };
   });
 };
