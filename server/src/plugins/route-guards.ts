@@ -1,7 +1,6 @@
 import type { FastifyReply, FastifyRequest, preHandlerAsyncHookHandler, RouteHandlerMethod, RouteOptions } from 'fastify';
 import fp from 'fastify-plugin';
 import { ErrorCode } from '@dvic/protocol';
-import { inTransaction } from '../db/transaction.js';
 import { ApiError } from '../errors.js';
 import { roleRank, type Role } from '../repositories/users-repository.js';
 import type { NewAuditEntry } from '../repositories/audit-repository.js';
@@ -125,9 +124,10 @@ export const routeGuardsPlugin = fp(async (app) => {
     return async function (this: unknown, request: FastifyRequest, reply: FastifyReply) {
       const details = { body: request.body ?? null };
       try {
-        return inTransaction(app.db, () => {
-          const result: unknown = handler.call(this as never, request, reply);
-          if (result instanceof Promise || reply.sent) throw new Error(`the audited route ${action} must return its answer synchronously`);
+        // The handler waits on nothing but the database in here: agent round trips go before (preHandlers) or after the commit.
+        return await app.sql.transaction(async () => {
+          const result: unknown = await handler.call(this as never, request, reply);
+          if (reply.sent) throw new Error(`the audited route ${action} must return its answer, not send it`);
           appendOrRollBack(requestEntry(request, action, 'ok', { ...details, ...resultIds(result) }));
           return result;
         });

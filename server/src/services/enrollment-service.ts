@@ -363,7 +363,7 @@ class EnrollmentRun {
     const dir = made.output.trim();
     if (made.code !== 0 || !/^\/[A-Za-z0-9._/-]+$/.test(dir)) throw new StepFailure('could not make a temporary directory on the target', made.output);
     this.remoteDir = dir;
-    const config = this.nodeConfig();
+    const config = await this.nodeConfig();
     const files: [string, string | Buffer][] = [
       ['dvic_agent.py', fs.readFileSync(this.deps.files.agentPath)],
       ['install.sh', fs.readFileSync(this.deps.files.installScriptPath)],
@@ -376,7 +376,7 @@ class EnrollmentRun {
   }
 
   /** The node (created, or the one this address had: same id, a new key), and its agent config. */
-  private nodeConfig(): object {
+  private async nodeConfig(): Promise<object> {
     const { request, secret, deps } = this;
     const keys = generateNodeKeypair();
     const known = deps.repository.knownHost(request.host, request.port);
@@ -384,7 +384,7 @@ class EnrollmentRun {
     // A node installed before keeps its id; its new key counts only once the new config is in
     // place (start_service): a failed install leaves the running agent and its key alone.
     const reinstall = existing && existing.status !== 'revoked';
-    const nodeId = reinstall ? existing.id : deps.registry.create({ name: request.name, labels: request.labels, publicKeyPem: keys.publicKeyPem }).id;
+    const nodeId = reinstall ? existing.id : (await deps.registry.create({ name: request.name, labels: request.labels, publicKeyPem: keys.publicKeyPem })).id;
     this.newKey = reinstall ? keys.publicKeyPem : null;
     deps.repository.rememberHost(request.host, request.port, nodeId, this.fingerprint!);
     this.nodeId = nodeId;
@@ -402,7 +402,7 @@ class EnrollmentRun {
   }
 
   private async startService(): Promise<void> {
-    if (this.newKey) this.deps.registry.replaceKey(this.nodeId!, this.newKey);
+    if (this.newKey) await this.deps.registry.replaceKey(this.nodeId!, this.newKey);
     await this.asAdmin("sh -c 'systemctl enable dvic-agent.service && systemctl restart dvic-agent.service && systemctl is-active dvic-agent.service'", 'starting dvic-agent.service');
   }
 

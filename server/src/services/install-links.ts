@@ -37,14 +37,14 @@ export class InstallLinks {
   }
 
   /** One use of a token: a new node named after the machine (made unique), and its agent config. */
-  exchange(secret: string, hostname: string, server: { serverUrl: string; tlsCertSha256?: string; metricsIntervalS: number }): { config: AgentConfigFile } {
+  async exchange(secret: string, hostname: string, server: { serverUrl: string; tlsCertSha256?: string; metricsIntervalS: number }): Promise<{ config: AgentConfigFile }> {
     const token = this.tokens.byHash(sha256Hex(secret));
     if (!token) throw new ApiError(401, ErrorCode.unauthorized, 'unknown install token: ask for a new install link');
     if (token.expires_at <= Date.now()) {
       throw new ApiError(403, ErrorCode.forbidden, `this install token expired at ${new Date(token.expires_at).toISOString()}: ask for a new install link`);
     }
     if (!this.tokens.use(token.id)) throw new ApiError(403, ErrorCode.forbidden, `this install token is used up (${token.max_uses} of ${token.max_uses} uses): ask for a new install link`);
-    const { config } = enrollNode(this.registry, { name: this.freeName(hostname), labels: token.labels, ...server });
+    const { config } = await enrollNode(this.registry, { name: this.freeName(hostname), labels: token.labels, ...server });
     return { config };
   }
 

@@ -56,9 +56,9 @@ export const enrollmentTokenExchangeRoute: FastifyPluginAsyncTypebox = async (ap
       }, { additionalProperties: false }),
       response: { 201: AgentConfigFileRef, ...errors(400, 401, 403) },
     },
-  }, (request, reply) => {
+  }, async (request, reply) => {
     const { agentUrl: serverUrl, tlsCertSha256, metricsIntervalS } = serverIdentity(app, request);
-    const { config } = app.installLinks.exchange(request.body.token, request.body.hostname, { serverUrl, tlsCertSha256, metricsIntervalS });
+    const { config } = await app.installLinks.exchange(request.body.token, request.body.hostname, { serverUrl, tlsCertSha256, metricsIntervalS });
     reply.code(201);
     return config;
   });
