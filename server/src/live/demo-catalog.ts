@@ -187,7 +187,7 @@ export class DemoCatalog extends EventEmitter<DemoCatalogEvents> {
       if (!view.expected && view.state !== 'running' && view.state !== 'restarting' && now - view.last_activity_at > this.policy.forgetAfterMs) old.push(s);
       else if (this.announced.get(s.id) !== signature(view)) changed.push(view);
     }
-    for (const s of old) this.deferred.run(`demo-entity-forget:${s.id}`, () => this.repository.delete(s.id));
+    for (const s of old) this.deferred.run(`demo-entity:${s.id}`, () => this.repository.delete(s.id)); // after its save, if still on its way
     for (const s of old) this.drop(s);
     if (changed.length) this.announce(changed);
   }

@@ -106,7 +106,7 @@ export class DemoRegistry extends EventEmitter<DemoRegistryEvents> {
   forgetDemo(nodeId: string, name: string): void {
     const tokens = this.runsOf(nodeId, name).map((d) => d.token);
     if (!tokens.length) return;
-    this.deferred.run(`demo-forget:${nodeId}:${tokens[0]}`, () => this.repository.forget(nodeId, tokens));
+    this.writeForget(nodeId, tokens);
     this.applyRuns(nodeId, [], tokens);
   }
 
@@ -137,7 +137,7 @@ export class DemoRegistry extends EventEmitter<DemoRegistryEvents> {
     for (const demo of changed) {
       if (!gone.has(demo.token)) this.deferred.run(`demo:${nodeId}:${demo.token}`, () => this.repository.upsert(demo));
     }
-    if (removed.length) this.deferred.run(`demo-forget:${nodeId}:${removed[0]}`, () => this.repository.forget(nodeId, removed));
+    this.writeForget(nodeId, removed);
     this.applyRuns(nodeId, changed, removed);
     return changed;
   }
@@ -195,6 +195,11 @@ export class DemoRegistry extends EventEmitter<DemoRegistryEvents> {
     const view = Object.assign(this.runOf(demo, now), closing);
     this.deferred.run(`demo:${demo.nodeId}:${demo.token}`, () => this.repository.upsert(view));
     this.emit('lines', { node_id: demo.nodeId, demos: [view] });
+  }
+
+  /** Deletes runs' rows, each after the writes of its run still on their way (one key per row: the latest wins). */
+  private writeForget(nodeId: string, tokens: string[]): void {
+    for (const token of tokens) this.deferred.run(`demo:${nodeId}:${token}`, () => this.repository.forget(nodeId, [token]));
   }
 
   /** The run a log batch belongs to (logs may come before the agent's state says it runs). */
