@@ -7,6 +7,7 @@ import { DemosRepository } from '../../src/repositories/demos-repository.js';
 import { NodesRepository } from '../../src/repositories/nodes-repository.js';
 import { ApiError } from '../../src/errors.js';
 import { DeferredWrites } from '../../src/services/deferred-writes.js';
+import { hardwareSample, hostSample } from '../support/hardware-sample.js';
 import { memoryDb, silentLog } from '../support/memory-db.js';
 
 let db: Db;
@@ -98,24 +99,24 @@ describe('node registry', () => {
 
   it('writes status changes in the order they were made, and the live state in one flush', async () => {
     const node = await registry.create({ name: 'pi', publicKeyPem: key });
-    const host = { hostname: 'pi', os: 'x', kernel: 'k', arch: 'a', boot_id: 'b', agent_version: '1' };
+    const host = hostSample;
     for (let i = 0; i < 5; i++) {
       registry.markOnline(node.id, { agentVersion: String(i), host });
       registry.markOffline(node.id, 'gone');
     }
     registry.markOnline(node.id, { agentVersion: 'last', host });
-    registry.recordHardware(node.id, { cpu_percent: 12 } as never);
+    registry.recordHardware(node.id, hardwareSample);
     await deferred.settled();
     await registry.flush();
     const row = db.prepare('SELECT status, agent_version, hardware FROM nodes WHERE id = ?').get(node.id) as { status: string; agent_version: string; hardware: string };
-    expect([row.status, row.agent_version, JSON.parse(row.hardware)]).toEqual(['online', 'last', { cpu_percent: 12 }]);
+    expect([row.status, row.agent_version, JSON.parse(row.hardware)]).toEqual(['online', 'last', hardwareSample]);
     // A server that starts has nobody connected: the node is offline there, and written so.
     expect((await make()).view(node.id)!.status).toBe('offline');
   });
 
   it('keeps live state it could not write and writes it on the next flush, without throwing', async () => {
     const node = await registry.create({ name: 'pi', publicKeyPem: key });
-    registry.markOnline(node.id, { agentVersion: '1', host: { hostname: 'pi', os: 'x', kernel: 'k', arch: 'a', boot_id: 'b', agent_version: '1' } });
+    registry.markOnline(node.id, { agentVersion: '1', host: hostSample });
     await deferred.settled();
     registry.touch(node.id);
     db.pragma('query_only = 1'); // every write fails, as on a full disk
