@@ -77,12 +77,10 @@ function plainHttpWarning(host: string, behindProxy: boolean): string[] {
 
 /** The local agent needs to write its config: on a full disk it starts once there is room. */
 function startLocalAgent(localAgent: LocalAgent, app: Awaited<ReturnType<typeof buildApp>>): void {
-  try {
-    localAgent.start();
-  } catch (err) {
+  localAgent.start().catch((err: unknown) => {
     app.log.error({ err }, 'the local agent could not start: trying again when the disk has room');
     app.storage.once('changed', () => startLocalAgent(localAgent, app));
-  }
+  });
 }
 
 main().catch((err: unknown) => {

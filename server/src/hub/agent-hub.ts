@@ -104,8 +104,8 @@ export class AgentHub extends EventEmitter<AgentHubEvents> {
   }
 
   /** Merges settings into a node's agent config and pushes them once committed; `pushed` says whether it is online. */
-  applyAgentConfig(nodeId: string, change: AgentConfig): { agent_config: AgentConfig; pushed: boolean } {
-    const agentConfig = this.registry.updateAgentConfig(nodeId, change);
+  async applyAgentConfig(nodeId: string, change: AgentConfig): Promise<{ agent_config: AgentConfig; pushed: boolean }> {
+    const agentConfig = await this.registry.updateAgentConfig(nodeId, change);
     const pushed = this.isConnected(nodeId);
     this.registry.afterCommit(() => this.sendTo(nodeId, { type: 'config.push', data: change }));
     return { agent_config: agentConfig, pushed };

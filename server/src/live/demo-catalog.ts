@@ -47,7 +47,7 @@ export class DemoCatalog extends EventEmitter<DemoCatalogEvents> {
   private readonly byId = new Map<string, DemoSettings>();
   /** What each demo looked like when last announced (state, down, ...), to announce changes only. */
   private readonly announced = new Map<string, string>();
-  private expectations: DemoExpectation[];
+  private expectations: DemoExpectation[] = [];
   private readonly dirtyLines = new Map<string, Map<string, DemoView>>();
   private linesTimer: NodeJS.Timeout | undefined;
   private tickTimer: NodeJS.Timeout | undefined;
@@ -60,12 +60,6 @@ export class DemoCatalog extends EventEmitter<DemoCatalogEvents> {
     private readonly deferred: WriteScheduler = writeNow,
   ) {
     super();
-    for (const s of repository.all()) this.remember(s);
-    this.expectations = repository.expectations();
-    for (const nodeId of runs.nodeIds()) {
-      for (const run of runs.list(nodeId)) this.ensure(nodeId, run.demo, run.since);
-    }
-    this.ensureExpected(Date.now());
     runs.on('changed', ({ node_id, demos }) => this.onRunsChanged(node_id, demos));
     runs.on('lines', ({ node_id, demos }) => this.onLines(node_id, demos));
     nodes.on('updated', (node) => {
@@ -73,6 +67,17 @@ export class DemoCatalog extends EventEmitter<DemoCatalogEvents> {
       this.announceNode(node.id);
     });
     nodes.on('status', ({ node_id }) => this.announceNode(node_id));
+  }
+
+  /** Reads the demos' settings and the label rules from the database, after the runs are loaded (once, before use). */
+  async load(): Promise<this> {
+    for (const s of await this.repository.all()) this.remember(s);
+    this.expectations = await this.repository.expectations();
+    for (const nodeId of this.runs.nodeIds()) {
+      for (const run of this.runs.list(nodeId)) this.ensure(nodeId, run.demo, run.since);
+    }
+    this.ensureExpected(Date.now());
+    return this;
   }
 
   start(tickMs = 5_000): void {
@@ -103,7 +108,7 @@ export class DemoCatalog extends EventEmitter<DemoCatalogEvents> {
     return this.view(this.settings(id), now);
   }
 
-  update(id: string, change: DemoChange): LabDemo {
+  async update(id: string, change: DemoChange): Promise<LabDemo> {
     const before = this.settings(id);
     const next: DemoSettings = {
       ...before,
@@ -112,11 +117,9 @@ export class DemoCatalog extends EventEmitter<DemoCatalogEvents> {
       ...(change.notes !== undefined ? { notes: change.notes } : {}),
       ...(change.actions !== undefined ? { actions: { ...before.actions, ...change.actions } } : {}),
     };
-    this.repository.save(next);
-    this.remember(next);
-    const view = this.view(next, Date.now());
-    this.announce([view]);
-    return view;
+    await this.repository.save(next);
+    this.repository.afterCommit(() => this.applySettings(next));
+    return this.view(next, Date.now());
   }
 
   listExpectations(): DemoExpectation[] {
@@ -124,32 +127,55 @@ export class DemoCatalog extends EventEmitter<DemoCatalogEvents> {
   }
 
   /** Every node with the label is expected to run the demo: demos it never ran appear, down. */
-  addExpectation(rule: Omit<DemoExpectation, 'id' | 'created_at'>): DemoExpectation {
+  async addExpectation(rule: Omit<DemoExpectation, 'id' | 'created_at'>): Promise<DemoExpectation> {
     const e: DemoExpectation = { ...rule, id: crypto.randomUUID(), created_at: Date.now() };
-    if (!this.repository.addExpectation(e)) {
+    if (!(await this.repository.addExpectation(e))) {
       throw new ApiError(409, ErrorCode.conflict, `nodes with ${rule.label_key}=${rule.label_value} are already expected to run ${rule.name}`);
     }
-    this.expectations = this.repository.expectations();
-    this.reviewAll();
+    this.repository.afterCommit(() => this.applyExpectation(e));
     return e;
   }
 
-  deleteExpectation(id: string): DemoExpectation {
+  async deleteExpectation(id: string): Promise<DemoExpectation> {
     const e = this.expectations.find((x) => x.id === id);
-    if (!e || !this.repository.deleteExpectation(id)) throw new ApiError(404, ErrorCode.notFound, `no expectation with id ${id}`);
-    this.expectations = this.repository.expectations();
-    this.reviewAll();
+    if (!e || !(await this.repository.deleteExpectation(id))) throw new ApiError(404, ErrorCode.notFound, `no expectation with id ${id}`);
+    this.repository.afterCommit(() => this.applyExpectationRemoved(id));
     return e;
   }
 
   /** Forgets a demo that is not running: its runs go, its logs stay; it comes back if it runs again. */
-  forget(id: string): void {
+  async forget(id: string): Promise<void> {
     const s = this.settings(id);
     if (this.runs.runsOf(s.node_id, s.name).some((r) => r.alive)) {
       throw new ApiError(409, ErrorCode.conflict, `${s.name} is running: stop it before forgetting it`);
     }
-    this.repository.delete(id);
-    this.drop(s);
+    await this.repository.delete(id);
+    this.repository.afterCommit(() => this.applyForgotten(id));
+  }
+
+  /** A demo's settings changed (here or on another replica): memory follows, listeners hear it. */
+  applySettings(s: DemoSettings): void {
+    this.remember(s);
+    this.announce([this.view(s, Date.now())]);
+  }
+
+  /** A label rule added (here or on another replica). */
+  applyExpectation(e: DemoExpectation): void {
+    if (this.expectations.some((x) => x.id === e.id)) return;
+    this.expectations = [...this.expectations, e].sort((a, b) => a.created_at - b.created_at);
+    this.reviewAll();
+  }
+
+  /** A label rule removed (here or on another replica). */
+  applyExpectationRemoved(id: string): void {
+    this.expectations = this.expectations.filter((x) => x.id !== id);
+    this.reviewAll();
+  }
+
+  /** A demo forgotten (here or on another replica): its runs go from memory, listeners hear it. */
+  applyForgotten(id: string): void {
+    const s = this.byId.get(id);
+    if (s) this.drop(s);
   }
 
   /** Announces what time changed, and forgets unexpected demos without runs for too long. */
@@ -161,7 +187,7 @@ export class DemoCatalog extends EventEmitter<DemoCatalogEvents> {
       if (!view.expected && view.state !== 'running' && view.state !== 'restarting' && now - view.last_activity_at > this.policy.forgetAfterMs) old.push(s);
       else if (this.announced.get(s.id) !== signature(view)) changed.push(view);
     }
-    for (const s of old) this.deferred.run(`demo-entity-forget:${s.id}`, () => this.repository.delete(s.id));
+    for (const s of old) this.deferred.run(`demo-entity:${s.id}`, () => this.repository.delete(s.id)); // after its save, if still on its way
     for (const s of old) this.drop(s);
     if (changed.length) this.announce(changed);
   }

@@ -62,7 +62,10 @@ const parseTime = (text: string | undefined): number | null => {
 
 /**
  * The demo process table of every node, in memory and written through. Liveness comes from the
- * agent's demo.state messages; line counters from stored log batches.
+ * agent's demo.state messages; line counters from stored log batches. Reads are synchronous, from
+ * memory; the rows follow asynchronously (deferred writes keep their order per run and wait for
+ * a full disk). `applyRuns` and `countLines` change memory and tell listeners: the same for a
+ * change seen here and one another replica made.
  */
 export class DemoRegistry extends EventEmitter<DemoRegistryEvents> {
   private readonly byNode = new Map<string, Map<string, DemoView>>();
@@ -71,7 +74,12 @@ export class DemoRegistry extends EventEmitter<DemoRegistryEvents> {
 
   constructor(private readonly repository: DemosRepository, private readonly deferred: WriteScheduler = writeNow) {
     super();
-    for (const demo of repository.all()) this.table(demo.node_id).set(demo.token, demo);
+  }
+
+  /** Reads the runs from the database (once, before use). */
+  async load(): Promise<this> {
+    for (const demo of await this.repository.all()) this.table(demo.node_id).set(demo.token, demo);
+    return this;
   }
 
   list(nodeId: string): DemoView[] {
@@ -96,15 +104,10 @@ export class DemoRegistry extends EventEmitter<DemoRegistryEvents> {
 
   /** Forgets every run of a demo (its logs stay). */
   forgetDemo(nodeId: string, name: string): void {
-    const table = this.table(nodeId);
     const tokens = this.runsOf(nodeId, name).map((d) => d.token);
     if (!tokens.length) return;
-    for (const token of tokens) {
-      table.delete(token);
-      this.lastLines.delete(token);
-    }
-    this.deferred.run(`demo-forget:${nodeId}:${tokens[0]}`, () => this.repository.forget(nodeId, tokens));
-    this.emit('changed', { node_id: nodeId, demos: [], removed: tokens });
+    this.writeForget(nodeId, tokens);
+    this.applyRuns(nodeId, [], tokens);
   }
 
   summary(nodeId: string): { total: number; alive: number } {
@@ -128,43 +131,54 @@ export class DemoRegistry extends EventEmitter<DemoRegistryEvents> {
         if (!seen.has(demo.token) && demo.alive) changed.push({ ...demo, alive: false, since: now, exited_at: demo.exited_at ?? now, ended: demo.ended ?? 'vanished' });
       }
     }
-    for (const demo of changed) table.set(demo.token, demo);
+    const removed = this.oldRuns(table, changed);
+    const gone = new Set(removed);
     // Memory is what the API shows; the rows follow now, or once the disk has room.
-    for (const demo of changed) this.deferred.run(`demo:${nodeId}:${demo.token}`, () => this.repository.upsert(demo));
-    const removed = this.forgetOldRuns(nodeId, table);
-    if (changed.length || removed.length) this.emit('changed', { node_id: nodeId, demos: changed, ...(removed.length ? { removed } : {}) });
+    for (const demo of changed) {
+      if (!gone.has(demo.token)) this.deferred.run(`demo:${nodeId}:${demo.token}`, () => this.repository.upsert(demo));
+    }
+    this.writeForget(nodeId, removed);
+    this.applyRuns(nodeId, changed, removed);
     return changed;
+  }
+
+  /** Runs that changed and runs forgotten, on one node (here or on another replica): memory follows, listeners hear it. */
+  applyRuns(nodeId: string, demos: DemoView[], removed: string[] = []): void {
+    const table = this.table(nodeId);
+    for (const demo of demos) table.set(demo.token, demo);
+    for (const token of removed) {
+      table.delete(token);
+      this.lastLines.delete(token);
+    }
+    if (demos.length || removed.length) this.emit('changed', { node_id: nodeId, demos, ...(removed.length ? { removed } : {}) });
   }
 
   /**
    * Demo processes that come and go by the thousand must not pile up: a node keeps every live run
-   * and the newest ended runs of each demo (their logs stay stored).
+   * and the newest ended runs of each demo (their logs stay stored). The runs to forget once
+   * `changed` is applied.
    */
-  private forgetOldRuns(nodeId: string, table: Map<string, DemoView>): string[] {
-    const dead = [...table.values()].filter((d) => !d.alive);
+  private oldRuns(table: Map<string, DemoView>, changed: DemoView[]): string[] {
+    const runs = new Map(table);
+    for (const demo of changed) runs.set(demo.token, demo);
+    const dead = [...runs.values()].filter((d) => !d.alive);
     const perDemo = new Map<string, number>();
     for (const d of dead) perDemo.set(d.demo, (perDemo.get(d.demo) ?? 0) + 1);
     if (dead.length <= MAX_DEAD_RUNS_PER_NODE && [...perDemo.values()].every((n) => n <= MAX_DEAD_RUNS_PER_DEMO)) return [];
     const kept = new Map<string, number>();
-    const old = dead.sort((a, b) => b.since - a.since).filter((d, i) => {
+    return dead.sort((a, b) => b.since - a.since).filter((d, i) => {
       const n = (kept.get(d.demo) ?? 0) + 1;
       kept.set(d.demo, n);
       return n > MAX_DEAD_RUNS_PER_DEMO || i >= MAX_DEAD_RUNS_PER_NODE;
     }).map((d) => d.token);
-    for (const token of old) {
-      table.delete(token);
-      this.lastLines.delete(token);
-    }
-    this.deferred.run(`demo-forget:${nodeId}:${old[0]}`, () => this.repository.forget(nodeId, old));
-    return old;
   }
 
   /** Adds stored lines to the demo's counters in the database (inside the log write transaction). */
-  storeLineCounts(demo: DemoRef, records: StoredLog[], now = Date.now()): void {
-    this.repository.countLines({ ...demo, demo: demo.name, ...lineCounts(records), now });
+  async storeLineCounts(demo: DemoRef, records: StoredLog[], now = Date.now()): Promise<void> {
+    await this.repository.countLines({ ...demo, demo: demo.name, ...lineCounts(records), now });
   }
 
-  /** The same, in memory, once the transaction committed. */
+  /** The same, in memory, once the transaction committed (here, or on the replica that stored them). */
   countLines(demo: DemoRef, records: StoredLog[], now = Date.now()): void {
     const view = this.runOf(demo, now);
     const counts = lineCounts(records);
@@ -181,6 +195,11 @@ export class DemoRegistry extends EventEmitter<DemoRegistryEvents> {
     const view = Object.assign(this.runOf(demo, now), closing);
     this.deferred.run(`demo:${demo.nodeId}:${demo.token}`, () => this.repository.upsert(view));
     this.emit('lines', { node_id: demo.nodeId, demos: [view] });
+  }
+
+  /** Deletes runs' rows, each after the writes of its run still on their way (one key per row: the latest wins). */
+  private writeForget(nodeId: string, tokens: string[]): void {
+    for (const token of tokens) this.deferred.run(`demo:${nodeId}:${token}`, () => this.repository.forget(nodeId, [token]));
   }
 
   /** The run a log batch belongs to (logs may come before the agent's state says it runs). */

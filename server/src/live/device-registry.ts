@@ -1,10 +1,8 @@
 import crypto from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { ErrorCode, type DeviceDetailView, type DevicesSeenLiveMessage, type DeviceStatusLiveMessage, type DeviceView } from '@dvic/protocol';
-import { afterCommit } from '../db/transaction.js';
-import type { Db } from '../db/database.js';
 import { ApiError } from '../errors.js';
-import type { DeviceRecord, DevicesRepository, NewPing } from '../repositories/devices-repository.js';
+import type { DeviceRecord, DevicesRepository, DeviceTransition, NewPing } from '../repositories/devices-repository.js';
 import type { WriteScheduler } from '../services/deferred-writes.js';
 import { newSecret, sha256Hex } from '../services/tokens.js';
 import { dueTransitions, statusAfterPing, uptimePercent, type DeviceStatus, type Transition } from './device-status.js';
@@ -91,14 +89,19 @@ export function deviceView(d: DeviceRecord): DeviceView {
  * Every keepalive device in memory: the state machine (new, up, late, down, paused; each change
  * timestamped, emitted at once) and a write queue, so a ping costs a hash and a map lookup and is
  * written with the others every flushMs, in one transaction. Settings changes are written at once
- * (inside the caller's audited transaction), memory following once it commits.
+ * (inside the caller's audited transaction), memory following once it commits. Reads are
+ * synchronous, from memory (history comes from the database). Each kind of change has one
+ * `apply...` method that updates memory and tells listeners: the same for a change made here and
+ * one made by another replica.
  */
 export class DeviceRegistry extends EventEmitter<RegistryEvents> {
   private readonly byId = new Map<string, DeviceRecord>();
   private readonly byToken = new Map<string, DeviceRecord>();
   private pings: NewPing[] = [];
   private pendingBytes = 0;
-  private transitions: (Transition & { device_id: string })[] = [];
+  private transitions: DeviceTransition[] = [];
+  /** The last flush: flushes run one after the other, so a device's rows are written in order. */
+  private flushing: Promise<void> = Promise.resolve();
   private readonly dirty = new Set<DeviceRecord>();
   private readonly seen = new Set<string>();
   private readonly untrimmed = new Set<string>();
@@ -118,27 +121,31 @@ export class DeviceRegistry extends EventEmitter<RegistryEvents> {
   }
 
   constructor(
-    private readonly db: Db,
     private readonly store: DevicesRepository,
     private readonly writes: WriteScheduler,
     private readonly options: DeviceRegistryOptions,
   ) {
     super();
-    for (const d of store.all()) this.remember(d);
+  }
+
+  /** Reads the devices from the database (once, before use). */
+  async load(): Promise<this> {
+    for (const d of await this.store.all()) this.remember(d);
+    return this;
   }
 
   start(): void {
     const every = (ms: number, fn: () => void) => { const t = setInterval(fn, ms); t.unref(); this.timers.push(t); };
     every(this.options.tickMs, () => this.tick());
-    every(this.options.flushMs, () => this.flush());
+    every(this.options.flushMs, () => void this.flush());
     every(this.options.seenMs, () => this.emitSeen());
-    every(TRIM_EVERY_MS, () => this.trim());
+    every(TRIM_EVERY_MS, () => void this.trim());
   }
 
-  stop(): void {
+  async stop(): Promise<void> {
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
-    this.flush();
+    await this.flush();
   }
 
   list(): DeviceView[] {
@@ -156,25 +163,28 @@ export class DeviceRegistry extends EventEmitter<RegistryEvents> {
     return found;
   }
 
-  detail(id: string, now = Date.now()): DeviceDetailView {
-    this.flush();
+  async detail(id: string, now = Date.now()): Promise<DeviceDetailView> {
+    await this.flush();
     const d = this.resolve(id);
-    const uptime = (windowMs: number) => {
+    const uptime = async (windowMs: number) => {
       const from = now - windowMs;
-      const { before, changes } = this.store.transitionsSince(d.id, from);
+      const { before, changes } = await this.store.transitionsSince(d.id, from);
       return uptimePercent(before ?? 'new', changes, Math.max(from, d.createdAt), now);
     };
-    return { ...deviceView(d), last_body: d.lastBody, uptime_24h: uptime(DAY_MS), uptime_7d: uptime(7 * DAY_MS), transitions: this.store.recentTransitions(d.id, 100) };
+    return {
+      ...deviceView(d), last_body: d.lastBody, uptime_24h: await uptime(DAY_MS), uptime_7d: await uptime(7 * DAY_MS),
+      transitions: await this.store.recentTransitions(d.id, 100),
+    };
   }
 
-  pingHistory(id: string, limit: number, beforeId?: number) {
-    this.flush();
+  async pingHistory(id: string, limit: number, beforeId?: number) {
+    await this.flush();
     return this.store.pings(this.resolve(id).id, limit, beforeId);
   }
 
   /** A new device and its token (shown once: only its hash is kept). */
-  create(input: DeviceInput, now = Date.now()): { device: DeviceView; token: string } {
-    this.assertNameFree(input.name);
+  async create(input: DeviceInput, now = Date.now()): Promise<{ device: DeviceView; token: string }> {
+    await this.assertNameFree(input.name);
     const token = newSecret(DEVICE_TOKEN_PREFIX);
     const d: DeviceRecord = {
       id: crypto.randomUUID(), name: input.name, labels: input.labels ?? {}, nodeId: input.nodeId ?? null,
@@ -182,55 +192,93 @@ export class DeviceRegistry extends EventEmitter<RegistryEvents> {
       status: 'new', statusSince: now, lastSeen: null, lastStatus: null, lastMessage: null, lastBody: null, firmware: null, demo: null,
       numbers: {}, runStartedAt: null, windowFrom: null, pingCount: 0, createdAt: now,
     };
-    this.store.insert(d);
-    afterCommit(this.db, () => { this.remember(d); this.emit('updated', deviceView(d)); });
+    await this.store.insert(d);
+    this.store.afterCommit(() => this.applyDevice(d));
     return { device: deviceView(d), token };
   }
 
-  update(id: string, input: Partial<DeviceInput>): DeviceView {
+  async update(id: string, input: Partial<DeviceInput>): Promise<DeviceView> {
     const d = this.resolve(id);
-    if (input.name !== undefined && input.name !== d.name) this.assertNameFree(input.name, d.id);
+    if (input.name !== undefined && input.name !== d.name) await this.assertNameFree(input.name, d.id);
     const next: DeviceRecord = {
       ...d, name: input.name ?? d.name, labels: input.labels ?? d.labels, nodeId: input.nodeId === undefined ? d.nodeId : input.nodeId,
       periodS: input.periodS ?? d.periodS, graceS: input.graceS ?? d.graceS,
     };
-    this.store.updateSettings(next);
-    afterCommit(this.db, () => { Object.assign(d, next); this.emit('updated', deviceView(d)); });
+    await this.store.updateSettings(next);
+    this.store.afterCommit(() => this.applyDevice(next));
     return deviceView(next);
   }
 
   /** Paused: no late or down until a ping or a resume. */
-  pause(id: string, now = Date.now()): DeviceView {
+  pause(id: string, now = Date.now()): Promise<DeviceView> {
     return this.setStatusNow(this.resolve(id), 'paused', now, 'paused');
   }
 
   /** Back to new: watched again from its next ping. */
-  resume(id: string, now = Date.now()): DeviceView {
+  async resume(id: string, now = Date.now()): Promise<DeviceView> {
     const d = this.resolve(id);
     if (d.status !== 'paused') return deviceView(d);
     return this.setStatusNow(d, 'new', now, 'resumed: waiting for a ping', { windowFrom: null });
   }
 
   /** A new token; the old one stops working. */
-  rotateToken(id: string): { device: DeviceView; token: string } {
+  async rotateToken(id: string): Promise<{ device: DeviceView; token: string }> {
     const d = this.resolve(id);
     const token = newSecret(DEVICE_TOKEN_PREFIX);
     const tokenHash = sha256Hex(token);
-    this.store.setTokenHash(d.id, tokenHash);
-    afterCommit(this.db, () => { this.byToken.delete(d.tokenHash); d.tokenHash = tokenHash; this.byToken.set(tokenHash, d); });
+    await this.store.setTokenHash(d.id, tokenHash);
+    this.store.afterCommit(() => this.applyToken(d.id, tokenHash));
     return { device: deviceView(d), token };
   }
 
-  remove(id: string): void {
+  async remove(id: string): Promise<void> {
     const d = this.resolve(id);
-    this.store.remove(d.id);
-    afterCommit(this.db, () => {
-      this.byId.delete(d.id);
-      this.byToken.delete(d.tokenHash);
-      this.dirty.delete(d);
-      this.seen.delete(d.id);
-      this.emit('removed', d.id);
-    });
+    await this.store.remove(d.id);
+    this.store.afterCommit(() => this.applyRemoval(d.id));
+  }
+
+  /**
+   * A device created or its settings changed (here or on another replica): memory takes its
+   * settings (its live state stays as this replica knows it); listeners hear it.
+   */
+  applyDevice(device: DeviceRecord): void {
+    const known = this.byId.get(device.id);
+    if (known) {
+      Object.assign(known, { name: device.name, labels: device.labels, nodeId: device.nodeId, periodS: device.periodS, graceS: device.graceS });
+    } else {
+      this.remember(device);
+    }
+    this.emit('updated', deviceView(known ?? device));
+  }
+
+  /** A device's new token hash (here or on another replica): the old token stops working. */
+  applyToken(id: string, tokenHash: string): void {
+    const d = this.byId.get(id);
+    if (!d) return;
+    this.byToken.delete(d.tokenHash);
+    d.tokenHash = tokenHash;
+    this.byToken.set(tokenHash, d);
+  }
+
+  /** A device removed (here or on another replica). */
+  applyRemoval(id: string): void {
+    const d = this.byId.get(id);
+    if (!d) return;
+    this.byId.delete(d.id);
+    this.byToken.delete(d.tokenHash);
+    this.dirty.delete(d);
+    this.seen.delete(d.id);
+    this.emit('removed', d.id);
+  }
+
+  /** A device's status changed (here or on another replica): memory follows, listeners hear it. */
+  applyStatus(id: string, change: { status: DeviceStatus; at: number; reason: string; windowFrom?: number | null }): void {
+    const d = this.byId.get(id);
+    if (!d) return;
+    d.status = change.status;
+    d.statusSince = change.at;
+    if (change.windowFrom !== undefined) d.windowFrom = change.windowFrom;
+    this.emit('status', { device_id: d.id, status: change.status, since: change.at, reason: change.reason, device: deviceView(d) });
   }
 
   /**
@@ -277,23 +325,37 @@ export class DeviceRegistry extends EventEmitter<RegistryEvents> {
     }
   }
 
-  /** Writes the queued pings, states and status changes in one transaction; kept for later if the disk refuses. */
-  flush(): void {
+  /**
+   * Writes the queued pings, states and status changes in one transaction; kept for later if the
+   * disk refuses (a failure is reported; a test's writeNow rethrows it). One flush at a time.
+   */
+  flush(): Promise<void> {
+    const flush = this.flushing.then(() => this.writeQueued());
+    this.flushing = flush.catch(() => undefined);
+    return flush;
+  }
+
+  private async writeQueued(): Promise<void> {
     if (!this.pings.length && !this.dirty.size && !this.transitions.length) return;
-    const pings = this.pings.filter((p) => this.byId.has(p.device_id));
-    const transitions = this.transitions.filter((t) => this.byId.has(t.device_id));
-    const states = [...this.dirty];
-    try {
-      this.store.writeBatch(pings, states, transitions);
-    } catch (err) {
-      this.writes.report(err, 'writing device pings');
-      this.dropOldest();
-      return;
-    }
+    // Taken out of the queues: pings that come while it is written wait for the next flush.
+    const taken = { pings: this.pings, bytes: this.pendingBytes, transitions: this.transitions, states: [...this.dirty] };
     this.pings = [];
     this.pendingBytes = 0;
     this.transitions = [];
     this.dirty.clear();
+    const pings = taken.pings.filter((p) => this.byId.has(p.device_id));
+    const transitions = taken.transitions.filter((t) => this.byId.has(t.device_id));
+    try {
+      await this.store.writeBatch(pings, taken.states, transitions);
+    } catch (err) {
+      this.pings = [...taken.pings, ...this.pings];
+      this.pendingBytes += taken.bytes;
+      this.transitions = [...taken.transitions, ...this.transitions];
+      for (const d of taken.states) if (this.byId.has(d.id)) this.dirty.add(d);
+      this.dropOldest();
+      this.writes.report(err, 'writing device pings');
+      return;
+    }
     for (const p of pings) this.untrimmed.add(p.device_id);
     this.emit('flushed', pings.length);
   }
@@ -316,12 +378,14 @@ export class DeviceRegistry extends EventEmitter<RegistryEvents> {
     }
   }
 
-  private trim(now = Date.now()): void {
+  private async trim(now = Date.now()): Promise<void> {
     if (!this.untrimmed.size) return;
+    const ids = [...this.untrimmed];
+    this.untrimmed.clear();
     try {
-      this.store.trim([...this.untrimmed], this.options.keepPings, now - 8 * DAY_MS);
-      this.untrimmed.clear();
+      await this.store.trim(ids, this.options.keepPings, now - 8 * DAY_MS);
     } catch (err) {
+      for (const id of ids) this.untrimmed.add(id);
       this.writes.report(err, 'trimming device pings');
     }
   }
@@ -340,21 +404,23 @@ export class DeviceRegistry extends EventEmitter<RegistryEvents> {
   private transition(d: DeviceRecord, to: DeviceStatus, at: number, reason: string): void {
     this.transitions.push({ device_id: d.id, at, from: d.status, to, reason });
     if (this.transitions.length > this.options.maxPendingTransitions) this.dropOldest();
-    d.status = to;
-    d.statusSince = at;
     this.dirty.add(d);
-    this.emit('status', { device_id: d.id, status: to, since: at, reason, device: deviceView(d) });
+    this.applyStatus(d.id, { status: to, at, reason });
   }
 
-  /** A status change asked for by a user: written now, in the caller's transaction. */
-  private setStatusNow(d: DeviceRecord, to: DeviceStatus, now: number, reason: string, extra: Partial<DeviceRecord> = {}): DeviceView {
+  /**
+   * A status change asked for by a user: written now, in the caller's transaction, with its
+   * transition; memory follows once it commits. Not after a flush: a flush waiting for the
+   * caller's transaction would wait forever. Status changes queued before it carry earlier times.
+   */
+  private async setStatusNow(d: DeviceRecord, to: DeviceStatus, now: number, reason: string, extra: Pick<Partial<DeviceRecord>, 'windowFrom'> = {}): Promise<DeviceView> {
     if (d.status === to) return deviceView(d);
-    this.flush();
     const next: DeviceRecord = { ...d, ...extra, status: to, statusSince: now };
-    this.store.writeBatch([], [next], [{ device_id: d.id, at: now, from: d.status, to, reason }]);
-    afterCommit(this.db, () => {
-      Object.assign(d, next);
-      this.emit('status', { device_id: d.id, status: to, since: now, reason, device: deviceView(d) });
+    await this.store.writeBatch([], [next], [{ device_id: d.id, at: now, from: d.status, to, reason }]);
+    this.store.afterCommit(() => {
+      this.applyStatus(d.id, { status: to, at: now, reason, ...extra });
+      // A flush that read the device before this commit may write its older state after it: the next one corrects it.
+      this.dirty.add(d);
     });
     return deviceView(next);
   }
@@ -364,7 +430,7 @@ export class DeviceRegistry extends EventEmitter<RegistryEvents> {
     this.byToken.set(d.tokenHash, d);
   }
 
-  private assertNameFree(name: string, exceptId?: string): void {
-    if (this.store.nameTaken(name, exceptId)) throw new ApiError(409, ErrorCode.conflict, `a device named "${name}" already exists`);
+  private async assertNameFree(name: string, exceptId?: string): Promise<void> {
+    if (await this.store.nameTaken(name, exceptId)) throw new ApiError(409, ErrorCode.conflict, `a device named "${name}" already exists`);
   }
 }

@@ -16,18 +16,24 @@ export interface RegistryEvents {
 const MIN_PREFIX = 4;
 
 /**
- * The live state map: every node with its status and latest hardware, in memory. Status
- * changes are written through at once (rare, and must survive a crash); hardware and
- * last-seen times change every few seconds per node, so they are flushed in one batch.
- * Changes made inside a transaction reach memory (and listeners) only once it commits. When the
- * disk refuses a write of live state, memory stays right and the write waits (deferred writes, or
- * the next flush); changes an administrator asks for are written first and refused as a whole.
+ * The live state map: every node with its status and latest hardware, in memory. Reads are
+ * synchronous, from memory; writes are asynchronous. Status changes are written through at once
+ * (rare, and must survive a crash); hardware and last-seen times change every few seconds per
+ * node, so they are flushed in one batch. A change an administrator asks for reaches memory (and
+ * listeners) only once the database accepted it: after its transaction commits. When the disk
+ * refuses a write of live state, memory stays right and the write waits (deferred writes, or the
+ * next flush); changes an administrator asks for are written first and refused as a whole.
+ *
+ * Each kind of change has one `apply...` method that updates memory and tells listeners: the
+ * same for a change made here and one made by another replica.
  */
 export class NodeRegistry extends EventEmitter<RegistryEvents> {
   private readonly nodes = new Map<string, NodeRecord>();
   private readonly dirty = new Set<string>();
   private readonly agentStatus = new Map<string, AgentStatus>();
   private flushTimer: NodeJS.Timeout | undefined;
+  /** The last flush: flushes run one after the other, so a node's rows are written in order. */
+  private flushing: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly repository: NodesRepository,
@@ -36,8 +42,13 @@ export class NodeRegistry extends EventEmitter<RegistryEvents> {
     private readonly deferred: WriteScheduler = writeNow,
   ) {
     super();
+    demos.on('changed', ({ node_id }) => this.announce(node_id));
+  }
+
+  /** Reads the nodes from the database (once, before use). */
+  async load(): Promise<this> {
     const now = Date.now();
-    for (const node of repository.all()) {
+    for (const node of await this.repository.all()) {
       // Nobody is connected to a server that just started: online nodes will come back on their own.
       if (node.status === 'online') {
         Object.assign(node, { status: 'offline', statusSince: node.lastSeen ?? now });
@@ -45,17 +56,17 @@ export class NodeRegistry extends EventEmitter<RegistryEvents> {
       }
       this.nodes.set(node.id, node);
     }
-    demos.on('changed', ({ node_id }) => this.announce(node_id));
+    return this;
   }
 
   start(): void {
-    this.flushTimer = setInterval(() => this.flush(), this.flushIntervalMs);
+    this.flushTimer = setInterval(() => void this.flush(), this.flushIntervalMs);
     this.flushTimer.unref();
   }
 
-  stop(): void {
+  async stop(): Promise<void> {
     clearInterval(this.flushTimer);
-    this.flush();
+    await this.flush();
   }
 
   get(id: string): NodeRecord | undefined {
@@ -87,7 +98,7 @@ export class NodeRegistry extends EventEmitter<RegistryEvents> {
     return node && this.toView(node);
   }
 
-  create(input: { name: string; labels?: Record<string, string>; publicKeyPem: string; isLocal?: boolean }): NodeView {
+  async create(input: { name: string; labels?: Record<string, string>; publicKeyPem: string; isLocal?: boolean }): Promise<NodeView> {
     this.assertNameFree(input.name);
     const now = Date.now();
     const node: NodeRecord = {
@@ -95,35 +106,26 @@ export class NodeRegistry extends EventEmitter<RegistryEvents> {
       isLocal: input.isLocal ?? false, createdAt: now, revokedAt: null, status: 'offline', statusSince: now,
       lastSeen: null, agentVersion: null, host: null, hardware: null, hardwareAt: null,
     };
-    this.repository.insert(node);
-    this.repository.afterCommit(() => {
-      this.nodes.set(node.id, node);
-      this.emit('updated', this.toView(node));
-    });
+    await this.repository.insert(node);
+    this.repository.afterCommit(() => this.applyNode(node));
     return this.toView(node);
   }
 
-  update(id: string, change: { name?: string; labels?: Record<string, string> }): NodeView {
+  async update(id: string, change: { name?: string; labels?: Record<string, string> }): Promise<NodeView> {
     const node = this.mustGet(id);
     if (change.name !== undefined && change.name !== node.name) this.assertNameFree(change.name);
     const next = { ...node, name: change.name ?? node.name, labels: change.labels ?? node.labels };
-    this.repository.updateIdentity(id, next.name, next.labels);
-    this.repository.afterCommit(() => {
-      Object.assign(node, { name: next.name, labels: next.labels });
-      this.emit('updated', this.toView(node));
-    });
+    await this.repository.updateIdentity(id, next.name, next.labels);
+    this.repository.afterCommit(() => this.applyNode(next));
     return this.toView(next);
   }
 
   /** Merges settings into the node's agent configuration and returns the result. */
-  updateAgentConfig(id: string, change: AgentConfig): AgentConfig {
+  async updateAgentConfig(id: string, change: AgentConfig): Promise<AgentConfig> {
     const node = this.mustGet(id);
     const agentConfig = { ...node.agentConfig, ...change };
-    this.repository.updateAgentConfig(id, agentConfig);
-    this.repository.afterCommit(() => {
-      node.agentConfig = agentConfig;
-      this.emit('updated', this.toView(node));
-    });
+    await this.repository.updateAgentConfig(id, agentConfig);
+    this.repository.afterCommit(() => this.applyNode({ ...node, agentConfig }));
     return agentConfig;
   }
 
@@ -139,23 +141,45 @@ export class NodeRegistry extends EventEmitter<RegistryEvents> {
   }
 
   /** Gives a node a new key (its old private key stops working at once). */
-  replaceKey(id: string, publicKeyPem: string): void {
-    const node = this.mustGet(id);
-    this.repository.updatePublicKey(id, publicKeyPem);
-    this.repository.afterCommit(() => { node.publicKey = publicKeyPem; });
+  async replaceKey(id: string, publicKeyPem: string): Promise<void> {
+    this.mustGet(id);
+    await this.repository.updatePublicKey(id, publicKeyPem);
+    this.repository.afterCommit(() => this.applyKey(id, publicKeyPem));
   }
 
-  revoke(id: string): NodeView {
+  async revoke(id: string): Promise<NodeView> {
     const node = this.mustGet(id);
     if (node.status === 'revoked') return this.toView(node);
     const now = Date.now();
     const next = { ...node, status: 'revoked' as const, statusSince: now, revokedAt: now };
-    this.repository.updateStatus(next);
-    this.repository.afterCommit(() => {
-      Object.assign(node, { status: next.status, statusSince: now, revokedAt: now });
-      this.emit('status', { node_id: id, status: 'revoked', since: now, reason: 'revoked by an administrator' });
-    });
+    await this.repository.updateStatus(next);
+    this.repository.afterCommit(() => this.applyStatus(id, { status: 'revoked', statusSince: now, revokedAt: now }, 'revoked by an administrator'));
     return this.toView(next);
+  }
+
+  /**
+   * A node created, renamed, relabelled or given new agent settings (here or on another replica):
+   * memory takes its identity and settings (its live state stays as this replica knows it).
+   */
+  applyNode(node: NodeRecord): void {
+    const known = this.nodes.get(node.id);
+    if (known) Object.assign(known, { name: node.name, labels: node.labels, agentConfig: node.agentConfig });
+    else this.nodes.set(node.id, node);
+    this.emit('updated', this.toView(known ?? node));
+  }
+
+  /** A node's new public key (here or on another replica). */
+  applyKey(id: string, publicKeyPem: string): void {
+    const node = this.nodes.get(id);
+    if (node) node.publicKey = publicKeyPem;
+  }
+
+  /** A node's status changed (here or on another replica): memory follows, listeners hear it. */
+  applyStatus(id: string, change: Pick<NodeRecord, 'status' | 'statusSince'> & Partial<Pick<NodeRecord, 'revokedAt'>>, reason?: string): void {
+    const node = this.nodes.get(id);
+    if (!node) return;
+    Object.assign(node, change);
+    this.emit('status', { node_id: id, status: change.status, since: change.statusSince, ...(reason ? { reason } : {}) });
   }
 
   markOnline(id: string, facts: { agentVersion: string; host: HostFacts }): void {
@@ -199,14 +223,24 @@ export class NodeRegistry extends EventEmitter<RegistryEvents> {
     this.emit('hardware', { node_id: id, at: now, hardware });
   }
 
-  /** Writes pending hardware and last-seen changes in one transaction; kept for the next flush when the disk refuses it. */
-  flush(): void {
+  /**
+   * Writes pending hardware and last-seen changes, one statement for all rows; kept for the next
+   * flush when the disk refuses it. A failure is reported (a test's writeNow rethrows it).
+   */
+  flush(): Promise<void> {
+    const flush = this.flushing.then(() => this.writeLiveState());
+    this.flushing = flush.catch(() => undefined);
+    return flush;
+  }
+
+  private async writeLiveState(): Promise<void> {
     if (this.dirty.size === 0) return;
-    const batch = [...this.dirty].flatMap((id) => this.nodes.get(id) ?? []);
+    const ids = [...this.dirty];
+    this.dirty.clear();
     try {
-      this.repository.flushLiveState(batch);
-      this.dirty.clear();
+      await this.repository.flushLiveState(ids.flatMap((id) => this.nodes.get(id) ?? []));
     } catch (err) {
+      for (const id of ids) this.dirty.add(id);
       this.deferred.report(err, "storing the nodes' live state (hardware, last seen)");
     }
   }
@@ -217,10 +251,8 @@ export class NodeRegistry extends EventEmitter<RegistryEvents> {
   }
 
   private setStatus(node: NodeRecord, status: NodeStatus, reason?: string): void {
-    node.status = status;
-    node.statusSince = Date.now();
+    this.applyStatus(node.id, { status, statusSince: Date.now() }, reason);
     this.writeStatus(node);
-    this.emit('status', { node_id: node.id, status, since: node.statusSince, ...(reason ? { reason } : {}) });
   }
 
   private mustGet(id: string): NodeRecord {

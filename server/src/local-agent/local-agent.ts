@@ -43,8 +43,8 @@ export class LocalAgent {
     this.configPath = path.join(options.dataDir, 'local-agent', 'agent.json');
   }
 
-  start(): void {
-    this.enroll();
+  async start(): Promise<void> {
+    await this.enroll();
     this.spawn();
   }
 
@@ -61,7 +61,7 @@ export class LocalAgent {
   }
 
   /** Writes the agent config and key, creating the local node or re-keying it when the key is gone. */
-  private enroll(): void {
+  private async enroll(): Promise<void> {
     const dir = path.dirname(this.configPath);
     const keyPath = path.join(dir, 'node.key');
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -69,9 +69,9 @@ export class LocalAgent {
     if (!node || !fs.existsSync(keyPath)) {
       const keys = generateNodeKeypair();
       if (node) {
-        this.registry.replaceKey(node.id, keys.publicKeyPem);
+        await this.registry.replaceKey(node.id, keys.publicKeyPem);
       } else {
-        node = this.registry.view(this.registry.create({ name: this.freeName(), publicKeyPem: keys.publicKeyPem, isLocal: true, labels: { role: 'server' } }).id)!;
+        node = await this.registry.create({ name: this.freeName(), publicKeyPem: keys.publicKeyPem, isLocal: true, labels: { role: 'server' } });
         this.log.info({ nodeId: node.id, name: node.name }, 'enrolled this machine as a node');
       }
       fs.writeFileSync(keyPath, keys.privateKeyPem, { mode: 0o600 });

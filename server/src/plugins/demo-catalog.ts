@@ -10,7 +10,7 @@ declare module 'fastify' {
 
 /** Demos as (node, name) with their runs, expected demos and schedules (GET /api/v1/demos). */
 export const demoCatalogPlugin = fp(async (app) => {
-  const catalog = new DemoCatalog(app.demoRegistry, app.nodeRegistry, new DemoEntitiesRepository(app.db), app.config.demoPolicy, app.deferredWrites);
+  const catalog = await new DemoCatalog(app.demoRegistry, app.nodeRegistry, new DemoEntitiesRepository(app.sql), app.config.demoPolicy, app.deferredWrites).load();
   catalog.start();
   app.decorate('demoCatalog', catalog);
   app.addHook('onClose', async () => catalog.stop());

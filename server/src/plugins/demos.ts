@@ -10,5 +10,5 @@ declare module 'fastify' {
 
 /** The demo process table of every node, in memory and written through (or later, on a full disk). */
 export const demosPlugin = fp(async (app) => {
-  app.decorate('demoRegistry', new DemoRegistry(new DemosRepository(app.db), app.deferredWrites));
+  app.decorate('demoRegistry', await new DemoRegistry(new DemosRepository(app.sql), app.deferredWrites).load());
 }, { name: 'demos', dependencies: ['db', 'storage'] });

@@ -10,11 +10,11 @@ declare module 'fastify' {
 
 /** Keepalive devices: their state machine in memory, pings written in batches (docs/devices.md). */
 export const devicesPlugin = fp(async (app) => {
-  const registry = new DeviceRegistry(app.db, new DevicesRepository(app.db), app.deferredWrites, {
+  const registry = await new DeviceRegistry(new DevicesRepository(app.sql), app.deferredWrites, {
     flushMs: 50, tickMs: 250, seenMs: 1000, keepPings: 1000, maxPending: 200_000,
     maxPendingBytes: 64 * 1024 * 1024, maxPendingTransitions: 20_000,
-  });
-  app.storage.on('changed', ({ state }) => { if (state === 'ok' || state === 'low') registry.flush(); });
+  }).load();
+  app.storage.on('changed', ({ state }) => { if (state === 'ok' || state === 'low') void registry.flush(); });
   registry.start();
   app.decorate('deviceRegistry', registry);
   app.addHook('onClose', async () => registry.stop());

@@ -10,8 +10,8 @@ declare module 'fastify' {
 
 /** The live state of every node (memory, flushed to the database; again at once when the disk has room). */
 export const nodesPlugin = fp(async (app) => {
-  const registry = new NodeRegistry(new NodesRepository(app.db), app.demoRegistry, app.config.flushIntervalMs, app.deferredWrites);
-  app.storage.on('changed', ({ state }) => { if (state === 'ok' || state === 'low') registry.flush(); });
+  const registry = await new NodeRegistry(new NodesRepository(app.sql), app.demoRegistry, app.config.flushIntervalMs, app.deferredWrites).load();
+  app.storage.on('changed', ({ state }) => { if (state === 'ok' || state === 'low') void registry.flush(); });
   registry.start();
   app.decorate('nodeRegistry', registry);
   app.addHook('onClose', async () => registry.stop());

@@ -1,9 +1,10 @@
 import type { DemoActions, DemoExpectation } from '@dvic/protocol';
-import type { Db } from '../db/database.js';
+import type { Sql } from '../db/sql.js';
 import { NO_ACTIONS, type DemoSettings } from '../live/demo-state.js';
 import type { Schedule } from '../live/lab-schedule.js';
 
 interface Row { id: string; node_id: string; name: string; expected: number; schedule: string | null; notes: string | null; actions: string | null; created_at: number }
+type ExpectationRow = Omit<DemoExpectation, 'schedule'> & { schedule: string | null };
 
 const toSettings = (r: Row): DemoSettings => ({
   id: r.id, node_id: r.node_id, name: r.name, expected: r.expected === 1,
@@ -13,39 +14,45 @@ const toSettings = (r: Row): DemoSettings => ({
 
 /** Demos as (node, name): their id and what the lab set on them (expected, schedule, notes). */
 export class DemoEntitiesRepository {
-  constructor(private readonly db: Db) {}
+  constructor(private readonly sql: Sql) {}
 
-  all(): DemoSettings[] {
-    return (this.db.prepare('SELECT * FROM demo_entities').all() as Row[]).map(toSettings);
+  /** Runs fn once the current transaction (if any) has committed: memory follows the database. */
+  afterCommit(fn: () => void): void {
+    this.sql.afterCommit(fn);
   }
 
-  save(s: DemoSettings): void {
-    this.db.prepare(`
+  async all(): Promise<DemoSettings[]> {
+    return (await this.sql.all<Row>('SELECT * FROM demo_entities')).map(toSettings);
+  }
+
+  /** Stores a demo's identity and settings (its id, node and name never change). */
+  async save(s: DemoSettings): Promise<void> {
+    await this.sql.run(`
       INSERT INTO demo_entities (id, node_id, name, expected, schedule, notes, actions, created_at)
-      VALUES (@id, @node_id, @name, @expected, @schedule, @notes, @actions, @created_at)
-      ON CONFLICT (id) DO UPDATE SET expected = excluded.expected, schedule = excluded.schedule, notes = excluded.notes, actions = excluded.actions`)
-      .run({ ...s, expected: s.expected ? 1 : 0, schedule: s.schedule && JSON.stringify(s.schedule), actions: JSON.stringify(s.actions) });
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+      ON CONFLICT (id) DO UPDATE SET expected = excluded.expected, schedule = excluded.schedule, notes = excluded.notes, actions = excluded.actions`,
+    [s.id, s.node_id, s.name, s.expected ? 1 : 0, s.schedule && JSON.stringify(s.schedule), s.notes, JSON.stringify(s.actions), s.created_at]);
   }
 
-  delete(id: string): void {
-    this.db.prepare('DELETE FROM demo_entities WHERE id = ?').run(id);
+  async delete(id: string): Promise<void> {
+    await this.sql.run('DELETE FROM demo_entities WHERE id = ?', [id]);
   }
 
-  expectations(): DemoExpectation[] {
-    return (this.db.prepare('SELECT * FROM demo_expectations ORDER BY created_at').all() as (Omit<DemoExpectation, 'schedule'> & { schedule: string | null })[])
+  async expectations(): Promise<DemoExpectation[]> {
+    return (await this.sql.all<ExpectationRow>('SELECT * FROM demo_expectations ORDER BY created_at'))
       .map((r) => ({ ...r, schedule: r.schedule === null ? null : (JSON.parse(r.schedule) as Schedule) }));
   }
 
   /** Adds a label rule; false when the same (label, name) rule exists. */
-  addExpectation(e: DemoExpectation): boolean {
-    const result = this.db.prepare(`
+  async addExpectation(e: DemoExpectation): Promise<boolean> {
+    const result = await this.sql.run(`
       INSERT INTO demo_expectations (id, label_key, label_value, name, schedule, created_at)
-      VALUES (@id, @label_key, @label_value, @name, @schedule, @created_at) ON CONFLICT DO NOTHING`)
-      .run({ ...e, schedule: e.schedule && JSON.stringify(e.schedule) });
+      VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+    [e.id, e.label_key, e.label_value, e.name, e.schedule && JSON.stringify(e.schedule), e.created_at]);
     return result.changes === 1;
   }
 
-  deleteExpectation(id: string): boolean {
-    return this.db.prepare('DELETE FROM demo_expectations WHERE id = ?').run(id).changes === 1;
+  async deleteExpectation(id: string): Promise<boolean> {
+    return (await this.sql.run('DELETE FROM demo_expectations WHERE id = ?', [id])).changes === 1;
   }
 }

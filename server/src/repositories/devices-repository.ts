@@ -1,5 +1,5 @@
 import type { DevicePingView } from '@dvic/protocol';
-import type { Db } from '../db/database.js';
+import type { Sql, SqlValue } from '../db/sql.js';
 import type { DeviceStatus, Transition } from '../live/device-status.js';
 
 /** A device as the registry keeps it in memory (and the database on disk). */
@@ -29,6 +29,9 @@ export interface DeviceRecord {
 /** A ping to store: the view without its id. */
 export type NewPing = Omit<DevicePingView, 'id'>;
 
+/** A status change to store. */
+export type DeviceTransition = Transition & { device_id: string };
+
 interface DeviceRow {
   id: string; name: string; labels: string; node_id: string | null; period_s: number; grace_s: number; token_hash: string;
   status: DeviceStatus; status_since: number; last_seen: number | null; last_status: string | null; last_message: string | null;
@@ -54,105 +57,110 @@ const toPing = (r: PingRow): DevicePingView => ({
   duration_ms: r.duration_ms,
 });
 
-const stateParams = (d: DeviceRecord) => ({
-  id: d.id, status: d.status, status_since: d.statusSince, last_seen: d.lastSeen, last_status: d.lastStatus, last_message: d.lastMessage,
-  last_body: d.lastBody, firmware: d.firmware, demo: d.demo, numbers: JSON.stringify(d.numbers), run_started_at: d.runStartedAt,
-  window_from: d.windowFrom, ping_count: d.pingCount,
-});
+const INSERT_PING = `
+  INSERT INTO device_pings (device_id, at, kind, source, status, message, body, numbers, logs, duration_ms)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
+const UPDATE_STATE = `
+  UPDATE devices SET status = ?, status_since = ?, last_seen = ?, last_status = ?, last_message = ?, last_body = ?, firmware = ?, demo = ?,
+    numbers = ?, run_started_at = ?, window_from = ?, ping_count = ?
+  WHERE id = ?`;
+const INSERT_TRANSITION = 'INSERT INTO device_transitions (device_id, at, from_status, to_status, reason) VALUES (?, ?, ?, ?, ?)';
+const TRANSITION_COLUMNS = 'at, from_status AS "from", to_status AS "to", reason';
+
+const pingParams = (p: NewPing): SqlValue[] => [
+  p.device_id, p.at, p.kind, p.source, p.status, p.message, p.body, JSON.stringify(p.numbers), p.logs.length ? JSON.stringify(p.logs) : null, p.duration_ms,
+];
+const stateParams = (d: DeviceRecord): SqlValue[] => [
+  d.status, d.statusSince, d.lastSeen, d.lastStatus, d.lastMessage, d.lastBody, d.firmware, d.demo, JSON.stringify(d.numbers), d.runStartedAt,
+  d.windowFrom, d.pingCount, d.id,
+];
+const transitionParams = (t: DeviceTransition): SqlValue[] => [t.device_id, t.at, t.from, t.to, t.reason];
 
 /** The devices, their pings (capped per device) and status changes. */
 export class DevicesRepository {
-  private readonly insertPing;
-  private readonly updateState;
-  private readonly insertTransition;
+  constructor(private readonly sql: Sql) {}
 
-  constructor(private readonly db: Db) {
-    this.insertPing = db.prepare(`
-      INSERT INTO device_pings (device_id, at, kind, source, status, message, body, numbers, logs, duration_ms)
-      VALUES (@device_id, @at, @kind, @source, @status, @message, @body, @numbers, @logs, @duration_ms)`);
-    this.updateState = db.prepare(`
-      UPDATE devices SET status = @status, status_since = @status_since, last_seen = @last_seen, last_status = @last_status,
-        last_message = @last_message, last_body = @last_body, firmware = @firmware, demo = @demo, numbers = @numbers,
-        run_started_at = @run_started_at, window_from = @window_from, ping_count = @ping_count
-      WHERE id = @id`);
-    this.insertTransition = db.prepare(`
-      INSERT INTO device_transitions (device_id, at, from_status, to_status, reason) VALUES (@device_id, @at, @from, @to, @reason)`);
+  /** Runs fn once the current transaction (if any) has committed: memory follows the database. */
+  afterCommit(fn: () => void): void {
+    this.sql.afterCommit(fn);
   }
 
-  all(): DeviceRecord[] {
-    return (this.db.prepare('SELECT * FROM devices ORDER BY name').all() as DeviceRow[]).map(toRecord);
+  async all(): Promise<DeviceRecord[]> {
+    return (await this.sql.all<DeviceRow>('SELECT * FROM devices ORDER BY name')).map(toRecord);
   }
 
-  insert(d: DeviceRecord): void {
-    this.db.prepare(`
+  async get(id: string): Promise<DeviceRecord | undefined> {
+    const row = await this.sql.get<DeviceRow>('SELECT * FROM devices WHERE id = ?', [id]);
+    return row && toRecord(row);
+  }
+
+  async insert(d: DeviceRecord): Promise<void> {
+    await this.sql.run(`
       INSERT INTO devices (id, name, labels, node_id, period_s, grace_s, token_hash, status, status_since, created_at)
-      VALUES (@id, @name, @labels, @node_id, @period_s, @grace_s, @token_hash, @status, @status_since, @created_at)`)
-      .run({ id: d.id, name: d.name, labels: JSON.stringify(d.labels), node_id: d.nodeId, period_s: d.periodS, grace_s: d.graceS,
-        token_hash: d.tokenHash, status: d.status, status_since: d.statusSince, created_at: d.createdAt });
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    [d.id, d.name, JSON.stringify(d.labels), d.nodeId, d.periodS, d.graceS, d.tokenHash, d.status, d.statusSince, d.createdAt]);
   }
 
   /** Name, labels, node, period and grace. */
-  updateSettings(d: DeviceRecord): void {
-    this.db.prepare('UPDATE devices SET name = @name, labels = @labels, node_id = @node_id, period_s = @period_s, grace_s = @grace_s WHERE id = @id')
-      .run({ id: d.id, name: d.name, labels: JSON.stringify(d.labels), node_id: d.nodeId, period_s: d.periodS, grace_s: d.graceS });
+  async updateSettings(d: DeviceRecord): Promise<void> {
+    await this.sql.run('UPDATE devices SET name = ?, labels = ?, node_id = ?, period_s = ?, grace_s = ? WHERE id = ?',
+      [d.name, JSON.stringify(d.labels), d.nodeId, d.periodS, d.graceS, d.id]);
   }
 
-  setTokenHash(id: string, tokenHash: string): void {
-    this.db.prepare('UPDATE devices SET token_hash = ? WHERE id = ?').run(tokenHash, id);
+  async setTokenHash(id: string, tokenHash: string): Promise<void> {
+    await this.sql.run('UPDATE devices SET token_hash = ? WHERE id = ?', [tokenHash, id]);
   }
 
-  remove(id: string): void {
-    this.db.prepare('DELETE FROM devices WHERE id = ?').run(id);
+  async remove(id: string): Promise<void> {
+    await this.sql.run('DELETE FROM devices WHERE id = ?', [id]);
   }
 
-  nameTaken(name: string, exceptId = ''): boolean {
-    return this.db.prepare('SELECT 1 FROM devices WHERE name = ? AND id != ?').get(name, exceptId) !== undefined;
+  async nameTaken(name: string, exceptId = ''): Promise<boolean> {
+    return (await this.sql.get('SELECT 1 FROM devices WHERE name = ? AND id != ?', [name, exceptId])) !== undefined;
   }
 
-  /** One batch in one transaction: new pings, the devices' latest state, their status changes. */
-  writeBatch(pings: NewPing[], states: DeviceRecord[], transitions: (Transition & { device_id: string })[]): void {
-    this.db.transaction(() => {
-      for (const p of pings) {
-        this.insertPing.run({ ...p, numbers: JSON.stringify(p.numbers), logs: p.logs.length ? JSON.stringify(p.logs) : null });
-      }
-      for (const d of states) this.updateState.run(stateParams(d));
-      for (const t of transitions) this.insertTransition.run(t);
-    })();
+  /** One batch in one transaction: new pings, the devices' latest state, their status changes (one statement each). */
+  async writeBatch(pings: NewPing[], states: DeviceRecord[], transitions: DeviceTransition[]): Promise<void> {
+    await this.sql.transaction(async () => {
+      if (pings.length) await this.sql.runMany(INSERT_PING, pings.map(pingParams));
+      if (states.length) await this.sql.runMany(UPDATE_STATE, states.map(stateParams));
+      if (transitions.length) await this.sql.runMany(INSERT_TRANSITION, transitions.map(transitionParams));
+    });
   }
 
   /** A device's pings, newest first. */
-  pings(deviceId: string, limit: number, beforeId?: number): DevicePingView[] {
-    return (this.db.prepare('SELECT * FROM device_pings WHERE device_id = ? AND id < ? ORDER BY id DESC LIMIT ?')
-      .all(deviceId, beforeId ?? Number.MAX_SAFE_INTEGER, limit) as PingRow[]).map(toPing);
+  async pings(deviceId: string, limit: number, beforeId?: number): Promise<DevicePingView[]> {
+    return (await this.sql.all<PingRow>('SELECT * FROM device_pings WHERE device_id = ? AND id < ? ORDER BY id DESC LIMIT ?',
+      [deviceId, beforeId ?? Number.MAX_SAFE_INTEGER, limit])).map(toPing);
   }
 
   /** A device's status changes since `from` (oldest first), and the status it had at `from`. */
-  transitionsSince(deviceId: string, from: number): { before: DeviceStatus | null; changes: Transition[] } {
-    const before = this.db.prepare('SELECT to_status FROM device_transitions WHERE device_id = ? AND at <= ? ORDER BY at DESC, id DESC LIMIT 1')
-      .get(deviceId, from) as { to_status: DeviceStatus } | undefined;
-    const changes = this.db.prepare('SELECT at, from_status AS "from", to_status AS "to", reason FROM device_transitions WHERE device_id = ? AND at > ? ORDER BY at, id')
-      .all(deviceId, from) as Transition[];
+  async transitionsSince(deviceId: string, from: number): Promise<{ before: DeviceStatus | null; changes: Transition[] }> {
+    const before = await this.sql.get<{ to_status: DeviceStatus }>(
+      'SELECT to_status FROM device_transitions WHERE device_id = ? AND at <= ? ORDER BY at DESC, id DESC LIMIT 1', [deviceId, from]);
+    const changes = await this.sql.all<Transition>(
+      `SELECT ${TRANSITION_COLUMNS} FROM device_transitions WHERE device_id = ? AND at > ? ORDER BY at, id`, [deviceId, from]);
     return { before: before?.to_status ?? null, changes };
   }
 
   /** A device's latest status changes, newest first. */
-  recentTransitions(deviceId: string, limit: number): Transition[] {
-    return this.db.prepare('SELECT at, from_status AS "from", to_status AS "to", reason FROM device_transitions WHERE device_id = ? ORDER BY at DESC, id DESC LIMIT ?')
-      .all(deviceId, limit) as Transition[];
+  async recentTransitions(deviceId: string, limit: number): Promise<Transition[]> {
+    return this.sql.all<Transition>(
+      `SELECT ${TRANSITION_COLUMNS} FROM device_transitions WHERE device_id = ? ORDER BY at DESC, id DESC LIMIT ?`, [deviceId, limit]);
   }
 
   /** Keeps the newest `keep` pings of each given device and status changes newer than `since`. */
-  trim(deviceIds: string[], keep: number, since: number): void {
-    const trimPings = this.db.prepare(`
-      DELETE FROM device_pings WHERE device_id = @id AND id < COALESCE(
-        (SELECT id FROM device_pings WHERE device_id = @id ORDER BY id DESC LIMIT 1 OFFSET @offset), 0)`);
-    this.db.transaction(() => {
-      for (const id of deviceIds) trimPings.run({ id, offset: keep - 1 });
-      this.db.prepare('DELETE FROM device_transitions WHERE at < ?').run(since);
-    })();
+  async trim(deviceIds: string[], keep: number, since: number): Promise<void> {
+    await this.sql.transaction(async () => {
+      await this.sql.runMany(`
+        DELETE FROM device_pings WHERE device_id = ? AND id < COALESCE(
+          (SELECT id FROM device_pings WHERE device_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?), 0)`,
+      deviceIds.map((id) => [id, id, keep - 1]));
+      await this.sql.run('DELETE FROM device_transitions WHERE at < ?', [since]);
+    });
   }
 
-  countPings(): number {
-    return (this.db.prepare('SELECT COUNT(*) AS n FROM device_pings').get() as { n: number }).n;
+  async countPings(): Promise<number> {
+    return Number((await this.sql.get<{ n: number }>('SELECT COUNT(*) AS n FROM device_pings'))!.n);
   }
 }

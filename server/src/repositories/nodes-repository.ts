@@ -1,6 +1,5 @@
 import type { AgentConfig, HardwareState, HostFacts } from '@dvic/protocol';
-import type { Db } from '../db/database.js';
-import { afterCommit } from '../db/transaction.js';
+import type { Sql } from '../db/sql.js';
 
 export type NodeStatus = 'online' | 'offline' | 'revoked';
 
@@ -23,6 +22,12 @@ export interface NodeRecord {
   hardwareAt: number | null;
 }
 
+/** What a status write stores (the rest of the row is written by its own kind of change). */
+export type NodeStatusRecord = Pick<NodeRecord, 'id' | 'status' | 'statusSince' | 'lastSeen' | 'revokedAt' | 'agentVersion' | 'host'>;
+
+/** What the periodic live-state flush stores. */
+export type NodeLiveState = Pick<NodeRecord, 'id' | 'lastSeen' | 'hardware' | 'hardwareAt'>;
+
 interface NodeRow {
   id: string; name: string; labels: string; agent_config: string; public_key: string; is_local: number; created_at: number;
   revoked_at: number | null; status: NodeStatus; status_since: number; last_seen: number | null;
@@ -41,49 +46,53 @@ function toRecord(r: NodeRow): NodeRecord {
   };
 }
 
+const FLUSH_LIVE_STATE = 'UPDATE nodes SET last_seen = ?, hardware = ?, hardware_at = ? WHERE id = ?';
+
 export class NodesRepository {
-  constructor(private readonly db: Db) {}
+  constructor(private readonly sql: Sql) {}
 
   /** Runs fn once the current transaction (if any) has committed: memory follows the database. */
   afterCommit(fn: () => void): void {
-    afterCommit(this.db, fn);
+    this.sql.afterCommit(fn);
   }
 
-  all(): NodeRecord[] {
-    return (this.db.prepare('SELECT * FROM nodes ORDER BY name').all() as NodeRow[]).map(toRecord);
+  async all(): Promise<NodeRecord[]> {
+    return (await this.sql.all<NodeRow>('SELECT * FROM nodes ORDER BY name')).map(toRecord);
   }
 
-  insert(node: NodeRecord): void {
-    this.db.prepare(`
-      INSERT INTO nodes (id, name, labels, public_key, is_local, created_at, revoked_at, status, status_since)
-      VALUES (@id, @name, @labels, @publicKey, @isLocal, @createdAt, @revokedAt, @status, @statusSince)`)
-      .run({ ...node, labels: JSON.stringify(node.labels), isLocal: node.isLocal ? 1 : 0 });
+  async get(id: string): Promise<NodeRecord | undefined> {
+    const row = await this.sql.get<NodeRow>('SELECT * FROM nodes WHERE id = ?', [id]);
+    return row && toRecord(row);
   }
 
-  updateIdentity(id: string, name: string, labels: Record<string, string>): void {
-    this.db.prepare('UPDATE nodes SET name = ?, labels = ? WHERE id = ?').run(name, JSON.stringify(labels), id);
+  async insert(node: NodeRecord): Promise<void> {
+    await this.sql.run(`
+      INSERT INTO nodes (id, name, labels, agent_config, public_key, is_local, created_at, revoked_at, status, status_since)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    [node.id, node.name, JSON.stringify(node.labels), JSON.stringify(node.agentConfig), node.publicKey, node.isLocal ? 1 : 0,
+      node.createdAt, node.revokedAt, node.status, node.statusSince]);
   }
 
-  updateAgentConfig(id: string, config: AgentConfig): void {
-    this.db.prepare('UPDATE nodes SET agent_config = ? WHERE id = ?').run(JSON.stringify(config), id);
+  async updateIdentity(id: string, name: string, labels: Record<string, string>): Promise<void> {
+    await this.sql.run('UPDATE nodes SET name = ?, labels = ? WHERE id = ?', [name, JSON.stringify(labels), id]);
   }
 
-  updatePublicKey(id: string, publicKeyPem: string): void {
-    this.db.prepare('UPDATE nodes SET public_key = ? WHERE id = ?').run(publicKeyPem, id);
+  async updateAgentConfig(id: string, config: AgentConfig): Promise<void> {
+    await this.sql.run('UPDATE nodes SET agent_config = ? WHERE id = ?', [JSON.stringify(config), id]);
   }
 
-  updateStatus(node: Pick<NodeRecord, 'id' | 'status' | 'statusSince' | 'lastSeen' | 'revokedAt' | 'agentVersion' | 'host'>): void {
-    this.db.prepare(`
-      UPDATE nodes SET status = @status, status_since = @statusSince, last_seen = @lastSeen, revoked_at = @revokedAt,
-        agent_version = @agentVersion, host = @host WHERE id = @id`)
-      .run({ ...node, host: node.host && JSON.stringify(node.host) });
+  async updatePublicKey(id: string, publicKeyPem: string): Promise<void> {
+    await this.sql.run('UPDATE nodes SET public_key = ? WHERE id = ?', [publicKeyPem, id]);
   }
 
-  /** Writes the latest hardware state and last-seen time of many nodes in one transaction. */
-  flushLiveState(nodes: Pick<NodeRecord, 'id' | 'lastSeen' | 'hardware' | 'hardwareAt'>[]): void {
-    const statement = this.db.prepare('UPDATE nodes SET last_seen = ?, hardware = ?, hardware_at = ? WHERE id = ?');
-    this.db.transaction(() => {
-      for (const n of nodes) statement.run(n.lastSeen, n.hardware && JSON.stringify(n.hardware), n.hardwareAt, n.id);
-    })();
+  async updateStatus(node: NodeStatusRecord): Promise<void> {
+    await this.sql.run(`
+      UPDATE nodes SET status = ?, status_since = ?, last_seen = ?, revoked_at = ?, agent_version = ?, host = ? WHERE id = ?`,
+    [node.status, node.statusSince, node.lastSeen, node.revokedAt, node.agentVersion, node.host && JSON.stringify(node.host), node.id]);
+  }
+
+  /** Writes the latest hardware state and last-seen time of many nodes in one transaction (one statement, many rows). */
+  async flushLiveState(nodes: NodeLiveState[]): Promise<void> {
+    await this.sql.runMany(FLUSH_LIVE_STATE, nodes.map((n) => [n.lastSeen, n.hardware && JSON.stringify(n.hardware), n.hardwareAt, n.id]));
   }
 }

@@ -19,6 +19,8 @@ export interface WriteScheduler {
   run(key: string, write: () => Promise<unknown>): Promise<boolean>;
   /** A synchronous write: runs now; false when it waits; throws an error that is not the disk's. */
   run(key: string, write: () => void): boolean;
+  /** A write nobody awaits (live state, best-effort records): a failure that is not the disk's is logged, never thrown. */
+  background(key: string, write: Write): void;
   uniqueKey(prefix: string): string;
   report(err: unknown, what: string): void;
 }
@@ -30,6 +32,10 @@ class WriteNow implements WriteScheduler {
   run(_key: string, write: Write): boolean | Promise<boolean> {
     const result = write();
     return result instanceof Promise ? result.then(() => true) : true;
+  }
+
+  background(_key: string, write: Write): void {
+    void this.run(_key, write as () => Promise<unknown>);
   }
 
   uniqueKey(prefix: string): string {
@@ -106,6 +112,21 @@ export class DeferredWrites implements WriteScheduler {
     this.waiting.set(key, write);
     const drained = this.retry();
     return this.draining ? drained.then(() => !this.waiting.has(key)) : !this.waiting.has(key);
+  }
+
+  background(key: string, write: Write): void {
+    const failed = (err: unknown) => this.log.error({ err, key }, 'a write failed: given up');
+    try {
+      const result = this.run(key, write as () => Promise<unknown>);
+      if (result instanceof Promise) result.catch(failed);
+    } catch (err) {
+      failed(err);
+    }
+  }
+
+  /** Resolves once every asynchronous write started so far has ended (stored, or waiting). */
+  async settled(): Promise<void> {
+    while (this.inFlight.size || this.draining) await Promise.all([...this.inFlight.values(), this.draining]);
   }
 
   /** The async path of run, once the key's previous write has settled. */

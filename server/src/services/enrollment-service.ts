@@ -406,7 +406,7 @@ class EnrollmentRun {
     // A node installed before keeps its id; its new key counts only once the new config is in
     // place (start_service): a failed install leaves the running agent and its key alone.
     const reinstall = existing && existing.status !== 'revoked';
-    const nodeId = reinstall ? existing.id : deps.registry.create({ name: request.name, labels: request.labels, publicKeyPem: keys.publicKeyPem }).id;
+    const nodeId = reinstall ? existing.id : (await deps.registry.create({ name: request.name, labels: request.labels, publicKeyPem: keys.publicKeyPem })).id;
     this.newKey = reinstall ? keys.publicKeyPem : null;
     await deps.repository.rememberHost(request.host, request.port, nodeId, this.fingerprint!);
     this.nodeId = nodeId;
@@ -424,7 +424,7 @@ class EnrollmentRun {
   }
 
   private async startService(): Promise<void> {
-    if (this.newKey) this.deps.registry.replaceKey(this.nodeId!, this.newKey);
+    if (this.newKey) await this.deps.registry.replaceKey(this.nodeId!, this.newKey);
     await this.asAdmin("sh -c 'systemctl enable dvic-agent.service && systemctl restart dvic-agent.service && systemctl is-active dvic-agent.service'", 'starting dvic-agent.service');
   }
 

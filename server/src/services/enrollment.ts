@@ -6,12 +6,12 @@ import { generateNodeKeypair } from './node-keys.js';
  * Enrolls a node: a new keypair, of which the server keeps only the public key, and the agent's
  * config file (private key included), handed over once.
  */
-export function enrollNode(
+export async function enrollNode(
   registry: NodeRegistry,
   request: { name: string; labels?: Record<string, string>; serverUrl: string; tlsCertSha256?: string; metricsIntervalS: number },
-): { node: NodeView; config: AgentConfigFile } {
+): Promise<{ node: NodeView; config: AgentConfigFile }> {
   const keys = generateNodeKeypair();
-  const node = registry.create({ name: request.name, labels: request.labels, publicKeyPem: keys.publicKeyPem });
+  const node = await registry.create({ name: request.name, labels: request.labels, publicKeyPem: keys.publicKeyPem });
   return {
     node,
     config: {

@@ -44,7 +44,7 @@ export class InstallLinks {
       throw new ApiError(403, ErrorCode.forbidden, `this install token expired at ${new Date(token.expires_at).toISOString()}: ask for a new install link`);
     }
     if (!(await this.tokens.use(token.id))) throw new ApiError(403, ErrorCode.forbidden, `this install token is used up (${token.max_uses} of ${token.max_uses} uses): ask for a new install link`);
-    const { config } = enrollNode(this.registry, { name: this.freeName(hostname), labels: token.labels, ...server });
+    const { config } = await enrollNode(this.registry, { name: this.freeName(hostname), labels: token.labels, ...server });
     return { config };
   }
 

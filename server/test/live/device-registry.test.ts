@@ -3,6 +3,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { DeviceStatusLiveMessage } from '@dvic/protocol';
 import type { Db } from '../../src/db/database.js';
+import { SqliteSql } from '../../src/db/sqlite-sql.js';
 import { DeviceRegistry } from '../../src/live/device-registry.js';
 import { uptimePercent } from '../../src/live/device-status.js';
 import { DevicesRepository } from '../../src/repositories/devices-repository.js';
@@ -14,19 +15,21 @@ import { memoryDb } from '../support/memory-db.js';
 const T0 = Date.UTC(2026, 10, 25, 12, 0, 0);
 const OPTIONS = { flushMs: 200, tickMs: 250, seenMs: 1000, keepPings: 5, maxPending: 1000, maxPendingBytes: 1024 * 1024, maxPendingTransitions: 100 };
 let db: Db;
+let sql: SqliteSql;
 let registry: DeviceRegistry;
 let changes: DeviceStatusLiveMessage['data'][];
 
-beforeEach(() => {
+beforeEach(async () => {
   vi.useFakeTimers({ now: T0 });
   db = memoryDb();
-  registry = new DeviceRegistry(db, new DevicesRepository(db), writeNow, OPTIONS);
+  sql = new SqliteSql(db);
+  registry = await new DeviceRegistry(new DevicesRepository(sql), writeNow, OPTIONS).load();
   changes = [];
   registry.on('status', (c) => changes.push(c));
   registry.start();
 });
-afterEach(() => {
-  registry.stop();
+afterEach(async () => {
+  await registry.stop();
   db.close();
   vi.useRealTimers();
 });
@@ -34,43 +37,43 @@ afterEach(() => {
 const ok = () => keepalivePing(undefined, null);
 
 describe('device state machine (fake clock)', () => {
-  it('new -> up -> late -> down -> up, each change at the moment it was due', () => {
-    const { device, token } = registry.create({ name: 'esp', periodS: 60, graceS: 30 });
+  it('new -> up -> late -> down -> up, each change at the moment it was due', async () => {
+    const { device, token } = await registry.create({ name: 'esp', periodS: 60, graceS: 30 });
     const hash = sha256Hex(token);
-    vi.advanceTimersByTime(10 * 60_000);
+    await vi.advanceTimersByTimeAsync(10 * 60_000);
     expect(changes).toEqual([]); // never seen: stays new
     expect(registry.ping(hash, ok())).toBe(true);
     const seenAt = Date.now();
-    vi.advanceTimersByTime(59_000);
+    await vi.advanceTimersByTimeAsync(59_000);
     expect(changes.map((c) => c.status)).toEqual(['up']);
-    vi.advanceTimersByTime(1_250);
+    await vi.advanceTimersByTimeAsync(1_250);
     expect(changes.map((c) => c.status)).toEqual(['up', 'late']);
     expect(changes[1]!.since).toBe(seenAt + 60_000);
-    vi.advanceTimersByTime(29_000);
+    await vi.advanceTimersByTimeAsync(29_000);
     expect(changes).toHaveLength(2);
-    vi.advanceTimersByTime(1_000);
+    await vi.advanceTimersByTimeAsync(1_000);
     expect(changes.map((c) => [c.status, c.since - seenAt])).toEqual([['up', 0], ['late', 60_000], ['down', 90_000]]);
     expect(changes[2]!.reason).toMatch(/no ping for 90 s/);
-    vi.advanceTimersByTime(3_600_000);
+    await vi.advanceTimersByTimeAsync(3_600_000);
     expect(changes).toHaveLength(3); // down stays down
     registry.ping(hash, ok());
     expect(changes.map((c) => c.status)).toEqual(['up', 'late', 'down', 'up']);
-    vi.advanceTimersByTime(OPTIONS.flushMs);
-    expect(registry.detail(device.id).transitions.map((t) => `${t.from}->${t.to}`)).toEqual(['down->up', 'late->down', 'up->late', 'new->up']);
+    await vi.advanceTimersByTimeAsync(OPTIONS.flushMs);
+    expect((await registry.detail(device.id)).transitions.map((t) => `${t.from}->${t.to}`)).toEqual(['down->up', 'late->down', 'up->late', 'new->up']);
   });
 
-  it('a failure ping is down at once; a ping resets the window; a paused device waits, a ping resumes it', () => {
-    const { token, device } = registry.create({ name: 'cron', periodS: 10, graceS: 5 });
+  it('a failure ping is down at once; a ping resets the window; a paused device waits, a ping resumes it', async () => {
+    const { token, device } = await registry.create({ name: 'cron', periodS: 10, graceS: 5 });
     const hash = sha256Hex(token);
     registry.ping(hash, healthchecksPing('fail', 'boom'));
     expect(changes.map((c) => c.status)).toEqual(['down']);
     registry.ping(hash, ok());
-    vi.advanceTimersByTime(9_000);
+    await vi.advanceTimersByTimeAsync(9_000);
     registry.ping(hash, ok());
-    vi.advanceTimersByTime(9_000);
+    await vi.advanceTimersByTimeAsync(9_000);
     expect(changes.map((c) => c.status)).toEqual(['down', 'up']); // never late: each ping reset the window
-    registry.pause(device.id);
-    vi.advanceTimersByTime(60_000);
+    await registry.pause(device.id);
+    await vi.advanceTimersByTimeAsync(60_000);
     expect(changes.map((c) => c.status)).toEqual(['down', 'up', 'paused']);
     registry.ping(hash, ok());
     expect(changes.at(-1)!.status).toBe('up');
@@ -79,91 +82,91 @@ describe('device state machine (fake clock)', () => {
     expect(changes.at(-1)!.status).toBe('up'); // start and log change nothing
   });
 
-  it('batches pings: nothing is written until the flush, then every one; history capped, count kept', () => {
-    const { token, device } = registry.create({ name: 'busy' });
+  it('batches pings: nothing is written until the flush, then every one; history capped, count kept', async () => {
+    const { token, device } = await registry.create({ name: 'busy' });
     const hash = sha256Hex(token);
     for (let i = 0; i < 12; i++) registry.ping(hash, ok());
     const stored = () => (db.prepare('SELECT COUNT(*) AS n FROM device_pings').get() as { n: number }).n;
     expect(stored()).toBe(0);
-    vi.advanceTimersByTime(OPTIONS.flushMs);
+    await vi.advanceTimersByTimeAsync(OPTIONS.flushMs);
     expect(stored()).toBe(12);
-    vi.advanceTimersByTime(60_000); // trim
+    await vi.advanceTimersByTimeAsync(60_000); // trim
     expect(stored()).toBe(OPTIONS.keepPings);
-    expect(registry.detail(device.id).ping_count).toBe(12);
+    expect((await registry.detail(device.id)).ping_count).toBe(12);
     expect(registry.ping(sha256Hex('dvk_other'), ok())).toBe(false);
   });
 
-  it('on a full disk keeps the pings in memory and writes every one once the disk has room', () => {
-    registry.stop();
-    const store = new DevicesRepository(db);
+  it('on a full disk keeps the pings in memory and writes every one once the disk has room', async () => {
+    await registry.stop();
+    const store = new DevicesRepository(sql);
     const reported: string[] = [];
     const scheduler = { ...writeNow, report: (_err: unknown, what: string) => void reported.push(what) };
-    const full = new DeviceRegistry(db, store, scheduler, OPTIONS);
+    const full = await new DeviceRegistry(store, scheduler, OPTIONS).load();
     full.start();
-    const { token } = full.create({ name: 'esp' });
+    const { token } = await full.create({ name: 'esp' });
     const write = store.writeBatch.bind(store);
     let refuse = true;
-    store.writeBatch = (...args) => {
+    store.writeBatch = async (...args) => {
       if (refuse) throw Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
-      write(...args);
+      await write(...args);
     };
     for (let i = 0; i < 30; i++) full.ping(sha256Hex(token), ok());
-    vi.advanceTimersByTime(OPTIONS.flushMs * 3);
+    await vi.advanceTimersByTimeAsync(OPTIONS.flushMs * 3);
     expect(reported[0]).toBe('writing device pings');
     expect((db.prepare('SELECT COUNT(*) AS n FROM device_pings').get() as { n: number }).n).toBe(0);
     refuse = false;
-    vi.advanceTimersByTime(OPTIONS.flushMs);
+    await vi.advanceTimersByTimeAsync(OPTIONS.flushMs);
     expect((db.prepare('SELECT COUNT(*) AS n FROM device_pings').get() as { n: number }).n).toBe(30);
-    full.stop();
+    await full.stop();
   });
 
-  it('on a full disk the unwritten queue stays under its byte cap, the oldest given up, and status changes stay bounded', () => {
-    registry.stop();
-    const store = new DevicesRepository(db);
-    const full = new DeviceRegistry(db, store, { ...writeNow, report: () => undefined }, OPTIONS);
+  it('on a full disk the unwritten queue stays under its byte cap, the oldest given up, and status changes stay bounded', async () => {
+    await registry.stop();
+    const store = new DevicesRepository(sql);
+    const full = await new DeviceRegistry(store, { ...writeNow, report: () => undefined }, OPTIONS).load();
     full.start();
-    const { token } = full.create({ name: 'flood' });
-    store.writeBatch = () => { throw Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' }); };
+    const { token } = await full.create({ name: 'flood' });
+    store.writeBatch = async () => { throw Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' }); };
     const hash = sha256Hex(token);
     // 500 pings of 100 kB bodies (what /ping accepts): 10 kB of each kept, and at most 1 MB queued in all.
     for (let i = 0; i < 500; i++) {
       full.ping(hash, healthchecksPing(i % 2 ? 'fail' : undefined, String(i % 10).repeat(100 * 1024)));
-      vi.advanceTimersByTime(1);
+      await vi.advanceTimersByTimeAsync(1);
     }
-    vi.advanceTimersByTime(OPTIONS.flushMs * 2);
+    await vi.advanceTimersByTimeAsync(OPTIONS.flushMs * 2);
     expect(full.pendingPingBytes).toBeLessThanOrEqual(OPTIONS.maxPendingBytes);
     expect(full.pendingPingBytes).toBeGreaterThan(OPTIONS.maxPendingBytes / 2);
     expect(full.dropped).toBeGreaterThan(400);
     expect(full.pendingCounts.transitions).toBe(OPTIONS.maxPendingTransitions);
     expect(full.droppedTransitions).toBe(500 - OPTIONS.maxPendingTransitions);
-    full.stop();
+    await full.stop();
   });
 
-  it('keeps the first 10 kB of a big ping body', () => {
-    const { token, device } = registry.create({ name: 'big' });
+  it('keeps the first 10 kB of a big ping body', async () => {
+    const { token, device } = await registry.create({ name: 'big' });
     registry.ping(sha256Hex(token), healthchecksPing(undefined, 'a'.repeat(100 * 1024)));
-    vi.advanceTimersByTime(OPTIONS.flushMs);
-    expect(registry.detail(device.id).last_body).toHaveLength(10 * 1024);
-    expect(registry.pingHistory(device.id, 1)[0]!.body).toHaveLength(10 * 1024);
+    await vi.advanceTimersByTimeAsync(OPTIONS.flushMs);
+    expect((await registry.detail(device.id)).last_body).toHaveLength(10 * 1024);
+    expect((await registry.pingHistory(device.id, 1))[0]!.body).toHaveLength(10 * 1024);
   });
 
-  it('keeps state across a restart: a device seen before is watched again from its last ping', () => {
-    const { token, device } = registry.create({ name: 'esp', periodS: 5, graceS: 5 });
+  it('keeps state across a restart: a device seen before is watched again from its last ping', async () => {
+    const { token, device } = await registry.create({ name: 'esp', periodS: 5, graceS: 5 });
     registry.ping(sha256Hex(token), ok());
-    registry.stop();
-    const again = new DeviceRegistry(db, new DevicesRepository(db), writeNow, OPTIONS);
+    await registry.stop();
+    const again = await new DeviceRegistry(new DevicesRepository(sql), writeNow, OPTIONS).load();
     const seen: string[] = [];
     again.on('status', (c) => seen.push(c.status));
     again.start();
-    vi.advanceTimersByTime(11_000);
+    await vi.advanceTimersByTimeAsync(11_000);
     expect(seen).toEqual(['late', 'down']);
-    expect(again.detail(device.id).status).toBe('down');
-    again.stop();
+    expect((await again.detail(device.id)).status).toBe('down');
+    await again.stop();
   });
 });
 
 describe('uptime %', () => {
-  it('counts up and late as up, down as down, new and paused not at all', () => {
+  it('counts up and late as up, down as down, new and paused not at all', async () => {
     const h = 3_600_000;
     expect(uptimePercent('new', [], 0, 10 * h)).toBeNull();
     expect(uptimePercent('new', [{ at: 2 * h, to: 'up' }, { at: 6 * h, to: 'down' }, { at: 8 * h, to: 'up' }], 0, 10 * h)).toBe(75);

@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Db } from '../../src/db/database.js';
+import { SqliteSql } from '../../src/db/sqlite-sql.js';
 import { DemoRegistry } from '../../src/live/demo-registry.js';
 import { DemosRepository } from '../../src/repositories/demos-repository.js';
 import { LogsRepository, type StoredLog } from '../../src/repositories/logs-repository.js';
@@ -17,7 +18,7 @@ let writer: LogWriter;
 beforeEach(() => {
   db = memoryDb();
   logs = new LogsRepository(db);
-  demos = new DemoRegistry(new DemosRepository(db));
+  demos = new DemoRegistry(new DemosRepository(new SqliteSql(db)));
   faults = new FaultInjector();
   writer = new LogWriter(db, logs, demos, faults, silentLog);
 });

@@ -57,7 +57,7 @@ export const demosRoutes: FastifyPluginAsyncTypebox = async (app) => {
       }, { additionalProperties: false }),
       response: { 200: Type.Object({ demo: LabDemoRef }), ...errors(400, 401, 403, 404) },
     },
-  }, (request) => ({ demo: catalog.update(request.params.id, request.body) }));
+  }, async (request) => ({ demo: await catalog.update(request.params.id, request.body) }));
 
   app.delete('/demos/:id', {
     config: { role: 'operator', audit: 'demo.forget' },
@@ -65,9 +65,9 @@ export const demosRoutes: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['demos'], summary: 'Forget (dismiss) a demo that is not running; its logs stay, and it comes back if it runs again', params: DemoParams,
       response: { 200: Type.Object({ demo: LabDemoRef }), ...errors(400, 401, 403, 404, 409) },
     },
-  }, (request) => {
+  }, async (request) => {
     const demo = catalog.get(request.params.id);
-    catalog.forget(demo.id);
+    await catalog.forget(demo.id);
     return { demo };
   });
 
@@ -108,11 +108,11 @@ export const demosRoutes: FastifyPluginAsyncTypebox = async (app) => {
       }, { additionalProperties: false }),
       response: { 201: Type.Object({ expectation: DemoExpectationRef }), ...errors(400, 401, 403, 409) },
     },
-  }, (request, reply) => {
+  }, async (request, reply) => {
     const { label, name, schedule = null } = request.body;
     const at = label.indexOf('=');
     reply.code(201);
-    return { expectation: catalog.addExpectation({ label_key: label.slice(0, at), label_value: label.slice(at + 1), name, schedule }) };
+    return { expectation: await catalog.addExpectation({ label_key: label.slice(0, at), label_value: label.slice(at + 1), name, schedule }) };
   });
 
   app.delete('/demo-expectations/:id', {
@@ -121,5 +121,5 @@ export const demosRoutes: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['demos'], summary: 'Remove a label rule', params: DemoParams,
       response: { 200: Type.Object({ expectation: DemoExpectationRef }), ...errors(400, 401, 403, 404) },
     },
-  }, (request) => ({ expectation: catalog.deleteExpectation(request.params.id) }));
+  }, async (request) => ({ expectation: await catalog.deleteExpectation(request.params.id) }));
 };

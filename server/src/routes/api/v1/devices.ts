@@ -28,7 +28,7 @@ export const devicesRoutes: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['devices'], summary: 'One device: status, last body, uptime over 24 h and 7 d, latest status changes', params: DeviceParams,
       response: { 200: Type.Object({ device: DeviceDetailRef }), ...errors(401, 404) },
     },
-  }, async (request) => ({ device: registry.detail(request.params.id) }));
+  }, async (request) => ({ device: await registry.detail(request.params.id) }));
 
   app.get('/devices/:id/pings', {
     schema: {
@@ -36,7 +36,7 @@ export const devicesRoutes: FastifyPluginAsyncTypebox = async (app) => {
       querystring: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })), before: Type.Optional(Type.Integer({ minimum: 1, description: 'Pings with a smaller id (paging)' })) }),
       response: { 200: Type.Object({ pings: Type.Array(DevicePingRef) }), ...errors(401, 404) },
     },
-  }, async (request) => ({ pings: registry.pingHistory(request.params.id, request.query.limit ?? 100, request.query.before) }));
+  }, async (request) => ({ pings: await registry.pingHistory(request.params.id, request.query.limit ?? 100, request.query.before) }));
 
   app.post('/devices', {
     config: { role: 'operator', audit: 'device.create' },
@@ -45,7 +45,7 @@ export const devicesRoutes: FastifyPluginAsyncTypebox = async (app) => {
       body: Type.Object({ name: NodeName, period_s: Type.Optional(Settings.period_s), grace_s: Type.Optional(Settings.grace_s), labels: Type.Optional(Labels), node: Type.Optional(Settings.node) }, { additionalProperties: false }),
       response: { 201: Created, ...errors(400, 401, 403, 404, 409) },
     },
-  }, (request, reply) => {
+  }, async (request, reply) => {
     const { name, labels, period_s: periodS, grace_s: graceS, node } = request.body;
     reply.code(201);
     return registry.create({ name, labels, periodS, graceS, nodeId: nodeId(node) });
@@ -58,31 +58,31 @@ export const devicesRoutes: FastifyPluginAsyncTypebox = async (app) => {
       body: Type.Object({ name: Type.Optional(NodeName), period_s: Type.Optional(Settings.period_s), grace_s: Type.Optional(Settings.grace_s), labels: Type.Optional(Labels), node: Type.Optional(Settings.node) }, { additionalProperties: false }),
       response: { 200: Type.Object({ device: DeviceRef }), ...errors(400, 401, 403, 404, 409) },
     },
-  }, (request) => {
+  }, async (request) => {
     const { name, labels, period_s: periodS, grace_s: graceS, node } = request.body;
-    return { device: registry.update(registry.resolve(request.params.id).id, { name, labels, periodS, graceS, nodeId: nodeId(node) }) };
+    return { device: await registry.update(registry.resolve(request.params.id).id, { name, labels, periodS, graceS, nodeId: nodeId(node) }) };
   });
 
   app.post('/devices/:id/pause', {
     config: { role: 'operator', audit: 'device.pause' },
     schema: { tags: ['devices'], summary: 'Pause a device: no late or down until its next ping or a resume', params: DeviceParams, response: { 200: Type.Object({ device: DeviceRef }), ...errors(401, 403, 404) } },
-  }, (request) => ({ device: registry.pause(request.params.id) }));
+  }, async (request) => ({ device: await registry.pause(request.params.id) }));
 
   app.post('/devices/:id/resume', {
     config: { role: 'operator', audit: 'device.resume' },
     schema: { tags: ['devices'], summary: 'Resume a paused device: new again until its next ping', params: DeviceParams, response: { 200: Type.Object({ device: DeviceRef }), ...errors(401, 403, 404) } },
-  }, (request) => ({ device: registry.resume(request.params.id) }));
+  }, async (request) => ({ device: await registry.resume(request.params.id) }));
 
   app.post('/devices/:id/token', {
     config: { role: 'operator', audit: 'device.token' },
     schema: { tags: ['devices'], summary: 'A new token for a device (shown once); the old one stops working', params: DeviceParams, response: { 200: Created, ...errors(401, 403, 404) } },
-  }, (request) => registry.rotateToken(request.params.id));
+  }, async (request) => registry.rotateToken(request.params.id));
 
   app.delete('/devices/:id', {
     config: { role: 'operator', audit: 'device.remove' },
     schema: { tags: ['devices'], summary: 'Remove a device, its pings and history', params: DeviceParams, response: { 204: Type.Null(), ...errors(401, 403, 404) } },
-  }, (request, reply) => {
-    registry.remove(request.params.id);
+  }, async (request, reply) => {
+    await registry.remove(request.params.id);
     reply.code(204);
     return null;
   });

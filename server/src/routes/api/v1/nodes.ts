@@ -33,7 +33,7 @@ export const nodesRoutes: FastifyPluginAsyncTypebox = async (app) => {
       body: Type.Object({ name: NodeName, labels: Type.Optional(Labels) }, { additionalProperties: false }),
       response: { 201: Type.Object({ node: NodeRef, config: AgentConfigFileRef }), ...errors(400, 401, 403, 409) },
     },
-  }, (request, reply) => {
+  }, async (request, reply) => {
     const serverUrl = agentUrl(config.publicUrl ?? `${request.protocol}://${request.host}`);
     reply.code(201);
     // The agent pins the certificate this server serves itself; behind a TLS proxy it checks the proxy's against its CAs.
@@ -48,7 +48,7 @@ export const nodesRoutes: FastifyPluginAsyncTypebox = async (app) => {
       body: Type.Object({ name: Type.Optional(NodeName), labels: Type.Optional(Labels) }, { additionalProperties: false }),
       response: { 200: Type.Object({ node: NodeRef }), ...errors(400, 401, 403, 404, 409) },
     },
-  }, (request) => ({ node: registry.update(registry.resolve(request.params.id).id, request.body) }));
+  }, async (request) => ({ node: await registry.update(registry.resolve(request.params.id).id, request.body) }));
 
   app.patch('/nodes/:id/agent-config', {
     config: { role: 'admin', audit: 'node.agent-config' },
@@ -58,7 +58,7 @@ export const nodesRoutes: FastifyPluginAsyncTypebox = async (app) => {
       params: NodeParams, body: AgentConfigSchema,
       response: { 200: Type.Object({ agent_config: AgentConfigSchema, pushed: Type.Boolean() }), ...errors(400, 401, 403, 404) },
     },
-  }, (request) => app.agentHub.applyAgentConfig(registry.resolve(request.params.id).id, request.body));
+  }, async (request) => app.agentHub.applyAgentConfig(registry.resolve(request.params.id).id, request.body));
 
   app.post('/nodes/:id/revoke', {
     config: { role: 'admin', audit: 'node.revoke' },
@@ -66,5 +66,5 @@ export const nodesRoutes: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['nodes'], summary: 'Revoke a node: its agent is disconnected and refused from now on', params: NodeParams,
       response: { 200: Type.Object({ node: NodeRef }), ...errors(401, 403, 404) },
     },
-  }, (request) => ({ node: registry.revoke(registry.resolve(request.params.id).id) }));
+  }, async (request) => ({ node: await registry.revoke(registry.resolve(request.params.id).id) }));
 };
