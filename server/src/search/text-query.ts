@@ -66,6 +66,37 @@ export function indexTerms(query: TextQuery): string {
   return query.flat().map((w) => `"${w}"*`).join(' ');
 }
 
+/**
+ * Longest word PostgreSQL's search column keeps (it drops words past 2047 bytes): longer than any
+ * query word (q has at most 256 characters), so a clipped word still matches exactly what the
+ * whole word would.
+ */
+const MAX_SEARCH_WORD = 400;
+
+/** What PostgreSQL's search column (log_records.search_words) holds: indexText with very long words clipped. */
+export function searchWords(message: string): string {
+  return words(message).map((w) => (w.length > MAX_SEARCH_WORD ? [...w].slice(0, MAX_SEARCH_WORD).join('') : w)).join(' ');
+}
+
+/** A word as a quoted tsquery lexeme (words hold only letters and digits; quoted all the same). */
+const lexeme = (word: string) => `'${word.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`;
+
+/**
+ * The query as PostgreSQL tsquery text, for to_tsquery('simple', ?): every term ANDed, a phrase's
+ * words adjacent (<->), the last word of each term by prefix (:*). Passed as a parameter.
+ */
+export function tsQueryText(query: TextQuery): string {
+  return query.map((term) => `(${term.map((w, i) => lexeme(w) + (i === term.length - 1 ? ':*' : '')).join(' <-> ')})`).join(' & ');
+}
+
+/**
+ * Each term as the text it must contain in ' ' + searchWords(message): a space, its words
+ * separated by spaces, the last one by prefix. Exactly what matchesText decides, as a substring test.
+ */
+export function termNeedles(query: TextQuery): string[] {
+  return query.map((term) => ` ${term.join(' ')}`);
+}
+
 const compiled = new Map<string, TextQuery | null>();
 
 /** The SQL function dvic_match(q, text): 1 when text matches q (queries are cached). */
