@@ -18,6 +18,8 @@ interface Subscription {
   starting: boolean;
   /** A database read for it is under way (one at a time). */
   reading: boolean;
+  /** The send under way, if any: a flush waits for it rather than starting another. */
+  sending?: Promise<void>;
   /** Pending overflowed during that read: the read cannot be the last one. */
   overflowed: boolean;
   /** Records published after lastId (sent next, or dropped when the database feeds it). */
@@ -114,7 +116,14 @@ export class LogTail {
     sub.starting = false;
   }
 
-  private async send(socket: WebSocket, sub: Subscription): Promise<void> {
+  private send(socket: WebSocket, sub: Subscription): Promise<void> {
+    if (sub.sending) return sub.sending;
+    const sending = this.sendNow(socket, sub).finally(() => { sub.sending = undefined; });
+    sub.sending = sending;
+    return sending;
+  }
+
+  private async sendNow(socket: WebSocket, sub: Subscription): Promise<void> {
     if (sub.starting || sub.reading || socket.readyState !== socket.OPEN || socket.bufferedAmount > MAX_BUFFERED_BYTES) return;
     let records: StoredLog[];
     let caughtUp = false;

@@ -1,6 +1,6 @@
 // The log store on each dialect: exactly-once inserts, filters, paging, retention deletes, and
 // what `q` finds (the shared cases of support/text-cases.ts), the same on SQLite and PostgreSQL.
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { LogsRepository, type NewLogRecord } from '../../src/repositories/logs-repository.js';
 import { newRecord, NODE_ID } from '../support/memory-db.js';
 import { storeKinds, type StoreUnderTest } from '../support/stores.js';
@@ -12,11 +12,13 @@ const messages = (records: { message: string }[]) => records.map((r) => r.messag
 describe.each(storeKinds)('log store on $name', (kind) => {
   let store: StoreUnderTest;
   let logs: LogsRepository;
+  // One database for the suite (making one takes seconds on PostgreSQL), emptied before each test.
+  beforeAll(async () => { store = await kind.open(); });
+  afterAll(() => store.close());
   beforeEach(async () => {
-    store = await kind.open();
+    await store.sql.run('DELETE FROM log_records');
     logs = await LogsRepository.open(store.sql);
   });
-  afterEach(() => store.close());
 
   it('stores each record once: a batch sent again, overlapping, or with a record twice adds only the new ones, in order', async () => {
     const first = await logs.insertNew([newRecord(0), newRecord(1), newRecord(2)]);
