@@ -267,8 +267,8 @@ function columnValues({ record: r, fieldsJson, size }: Prepared): SqlValue[] {
 const JSON_COLUMNS = ['node_id', 'source', 'stream', 'offset', 'demo', 'token', 'ts', 'level', 'message', 'fields', 'size', 'search_words'] as const;
 
 /** NUL characters and unpaired surrogates: PostgreSQL text cannot hold them. */
-const UNSTORABLE_IN_POSTGRES = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
-const storable = <T extends string | null>(text: T): T => (text === null ? text : (text.replace(UNSTORABLE_IN_POSTGRES, '\uFFFD') as T));
+const UNPAIRED_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+const storable = <T extends string | null>(text: T): T => (text === null ? text : (text.replaceAll('\u0000', '\uFFFD').replace(UNPAIRED_SURROGATE, '\uFFFD') as T));
 
 /** The record as PostgreSQL can keep it: what it cannot hold becomes U+FFFD (as SQLite's UTF-8 does with unpaired surrogates), never a refused batch. */
 function storableInPostgres(r: NewLogRecord): NewLogRecord {
