@@ -8,6 +8,13 @@ export interface ServerConfig {
   host: string;
   port: number;
   dataDir: string;
+  /**
+   * PostgreSQL instead of the SQLite file in dataDir (DVIC_DATABASE_URL, postgres:// or
+   * postgresql://; scale-out, docs/scale-out.md). Holds a password: never logged.
+   */
+  databaseUrl: string | undefined;
+  /** Connections to PostgreSQL at most (DVIC_DATABASE_POOL). */
+  databasePoolSize: number;
   /** The agent file the server ships to nodes and updates them to (DVIC_AGENT_FILE; default agent/dvic_agent.py of this install). */
   agentFile: string | undefined;
   /** How long a node's self-update may take, from the request to its healthy or rolled-back report. */
@@ -85,6 +92,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     host: env.DVIC_HOST || '0.0.0.0',
     port: integer(env, 'DVIC_PORT', 8787, 0, 65535),
     dataDir: path.resolve(env.DVIC_DATA_DIR || './data'),
+    databaseUrl: databaseUrl(env.DVIC_DATABASE_URL),
+    databasePoolSize: integer(env, 'DVIC_DATABASE_POOL', 10, 1, 1000),
     agentFile: env.DVIC_AGENT_FILE ? path.resolve(env.DVIC_AGENT_FILE) : undefined,
     updateNodeTimeoutMs: number(env, 'DVIC_UPDATE_NODE_TIMEOUT_S', 300, 1, 86_400) * 1000,
     adminPassword: env.DVIC_ADMIN_PASSWORD || undefined,
@@ -129,6 +138,21 @@ function logFormat(raw: string | undefined): 'json' | 'pretty' {
   if (!raw || raw === 'json') return 'json';
   if (raw === 'pretty') return 'pretty';
   throw new ConfigError(`DVIC_LOG_FORMAT must be json or pretty, not ${raw}`);
+}
+
+/** A postgres:// URL or nothing; the message never repeats the URL (it may hold a password). */
+function databaseUrl(raw: string | undefined): string | undefined {
+  if (!raw) return undefined;
+  let protocol: string;
+  try {
+    protocol = new URL(raw).protocol;
+  } catch {
+    throw new ConfigError('DVIC_DATABASE_URL is not a URL: expected postgres://user[:password]@host[:port]/database');
+  }
+  if (protocol !== 'postgres:' && protocol !== 'postgresql:') {
+    throw new ConfigError(`DVIC_DATABASE_URL must be a postgres:// or postgresql:// URL, not ${protocol}//...`);
+  }
+  return raw;
 }
 
 function demoPolicy(env: NodeJS.ProcessEnv): DemoPolicy {

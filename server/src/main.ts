@@ -2,6 +2,7 @@
 import fs from 'node:fs';
 import { buildApp } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
+import { DatabaseUnreachableError } from './db/postgres-sql.js';
 import { StoreUnavailableError } from './db/store.js';
 import { LocalAgent } from './local-agent/local-agent.js';
 import { ensureAdmin } from './services/admin-bootstrap.js';
@@ -89,7 +90,7 @@ main().catch((err: unknown) => {
     process.stderr.write(`dvic-server: ${err.message}\n`);
     process.exit(2);
   }
-  if (err instanceof StoreUnavailableError) {
+  if (err instanceof StoreUnavailableError || err instanceof DatabaseUnreachableError) {
     // EX_TEMPFAIL: systemd (Restart=on-failure) starts the server again a little later.
     process.stderr.write(`dvic-server: ${err.message}\n`);
     process.exit(75);

@@ -36,4 +36,15 @@ describe('security settings from the environment', () => {
       fs.rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('reads DVIC_DATABASE_URL as a postgres:// URL (else SQLite), and never repeats it in an error', () => {
+    expect(loadConfig({})).toMatchObject({ databaseUrl: undefined, databasePoolSize: 10 });
+    const url = 'postgres://dvic:pw@db.example.org:5433/dvic';
+    expect(loadConfig({ DVIC_DATABASE_URL: url, DVIC_DATABASE_POOL: '25' })).toMatchObject({ databaseUrl: url, databasePoolSize: 25 });
+    expect(loadConfig({ DVIC_DATABASE_URL: 'postgresql://db/dvic' }).databaseUrl).toBe('postgresql://db/dvic');
+    expect(() => loadConfig({ DVIC_DATABASE_URL: 'mysql://dvic:s3cret@db/dvic' })).toThrow(/^DVIC_DATABASE_URL must be a postgres:\/\/ or postgresql:\/\/ URL, not mysql:\/\/...$/);
+    expect(() => loadConfig({ DVIC_DATABASE_URL: 'dvic:s3cret@db/dvic' })).toThrow(ConfigError);
+    expect(() => loadConfig({ DVIC_DATABASE_URL: 'dvic:s3cret@db/dvic' })).not.toThrow(/s3cret/);
+    expect(() => loadConfig({ DVIC_DATABASE_URL: url, DVIC_DATABASE_POOL: '0' })).toThrow(/DVIC_DATABASE_POOL/);
+  });
 });

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { migrations, type Migration } from './migrations/index.js';
-import { describeDatabase } from './postgres-sql.js';
+import { DatabaseUnreachableError, describeDatabase } from './postgres-sql.js';
 
 /** The advisory lock every replica takes before it looks at the schema version. */
 const LOCK_KEY = 'dvic:schema-migrations';
@@ -18,7 +18,8 @@ export async function migratePostgres(url: string, list: Migration[] = migration
   try {
     await client.connect();
   } catch (err) {
-    throw new Error(`PostgreSQL at ${describeDatabase(url)} is unreachable: ${(err as Error).message}`, { cause: err });
+    const code = (err as { code?: unknown }).code;
+    throw new DatabaseUnreachableError(describeDatabase(url), typeof code === 'string' ? code : '08006', err as Error);
   }
   client.on('error', () => undefined); // a broken connection fails the step that uses it
   try {
@@ -50,7 +51,10 @@ async function step(client: pg.Client, list: Migration[], target: number): Promi
       : [...list].reverse().find((m) => m.version <= current && m.version > target);
     if (next) {
       const up = next.version > current;
-      await client.query(next.postgres[up ? 'up' : 'down']);
+      const direction = up ? 'up' : 'down';
+      await client.query(next.postgres[direction]).catch((err: Error) => {
+        throw new Error(`migration ${next.version} (${next.name}) ${direction} failed: ${err.message}`, { cause: err });
+      });
       if (up) await client.query('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [next.version, next.name, Date.now()]);
       else await client.query('DELETE FROM schema_migrations WHERE version >= $1', [next.version]);
     }

@@ -1,11 +1,11 @@
 import fp from 'fastify-plugin';
-import type { FastifyInstance } from 'fastify';
+import type { Store } from '../db/store.js';
 import { RecentLines } from '../live/recent-lines.js';
 import { LogsRepository } from '../repositories/logs-repository.js';
 import { LogRetention, walLimitFor, type DiskFigures, type RetentionIndex, type RetentionStore } from '../services/log-retention.js';
 import { LogWriter } from '../services/log-writer.js';
 import { PostgresLogSpace } from '../services/postgres-log-space.js';
-import { WAL_FILES } from '../services/storage-monitor.js';
+import { WAL_FILES, type StorageMonitor } from '../services/storage-monitor.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -29,8 +29,7 @@ interface RetentionParts {
 }
 
 /** SQLite: the files in the data dir, the free space of its disk, the FTS5 index in its own file and worker. */
-function sqliteParts(app: FastifyInstance): RetentionParts {
-  const { store, storage } = app;
+function sqliteParts(store: Store, storage: StorageMonitor): RetentionParts {
   // Each look retention takes also refreshes the storage state: a fast stream meets the floor at once.
   const measure = () => {
     const { used_bytes: usedBytes, free_bytes: freeBytes } = storage.check();
@@ -51,9 +50,10 @@ function postgresParts(logStore: LogsRepository): RetentionParts {
  * retention is behind, batches are refused (logs.nack) and the agents send them again later.
  */
 export const logsPlugin = fp(async (app) => {
-  const { config, sql, storage } = app;
+  const { config, sql, store, storage } = app;
   const logStore = await LogsRepository.open(sql);
-  const parts = sql.dialect === 'postgres' ? postgresParts(logStore) : sqliteParts(app);
+  // PostgreSQL has no store of files (app.store is SQLite's).
+  const parts = store ? sqliteParts(store, storage) : postgresParts(logStore);
   const logWriter = new LogWriter(sql, logStore, app.demoRegistry, app.faults, app.log.child({ component: 'log-writer' }));
   const logRetention = new LogRetention(logStore, parts.store, parts.index, parts.measure, {
     maxAgeMs: config.logRetentionMs, maxBytes: config.logRetentionBytes, minFreeBytes: config.minFreeBytes,
@@ -67,7 +67,7 @@ export const logsPlugin = fp(async (app) => {
   });
   logWriter.on('failure', (failure) => storage.writeFailed(failure));
   logWriter.refusal = () => storage.refusal ?? logRetention.refusal;
-  if (sql.dialect === 'sqlite') app.store.searchIndexer.onIndexed = () => logRetention.schedule();
+  if (store) store.searchIndexer.onIndexed = () => logRetention.schedule();
   storage.on('changed', ({ state }) => { if (state === 'low' || state === 'full') logRetention.schedule(); });
   logRetention.start();
   app.decorate('logStore', logStore);

@@ -25,7 +25,7 @@ export const storagePlugin = fp(async (app) => {
   const deferred = new DeferredWrites((failure) => storage.writeFailed(failure), app.log.child({ component: 'deferred-writes' }));
   storage.on('changed', ({ state }) => {
     if (state !== 'ok' && state !== 'low') return;
-    store.recover();
+    store?.recover(); // SQLite only: PostgreSQL's disk is not this server's
     deferred.retry();
   });
   const fdLimit = readFdLimits()?.soft ?? Number.POSITIVE_INFINITY;
