@@ -92,13 +92,22 @@ export class LogWriter extends EventEmitter<LogWriterEvents> {
       const batches = this.queue;
       this.queue = [];
       this.queuedRecords = 0;
+      let answered = false;
       try {
         await this.sql.transaction(async () => {
           const outcomes: Outcome[] = [];
           for (const batch of batches) outcomes.push(await this.storeInSavepoint(batch));
-          this.sql.afterCommit(() => this.answer(batches, outcomes));
+          this.sql.afterCommit(() => {
+            answered = true;
+            this.answer(batches, outcomes);
+          });
         });
       } catch (err) {
+        // Committed and answered, then a listener threw: the answers stand (never a nack after an ack).
+        if (answered) {
+          this.log.error({ err }, 'a listener of stored log records failed');
+          continue;
+        }
         // The commit itself failed: nothing of any batch is kept.
         const failure = this.failureOf(err);
         this.answer(batches, batches.map(() => ({ ok: false, failure })));

@@ -59,6 +59,20 @@ describe.each(storeKinds)('log writer on $name', (kind) => {
     expect(logs.storedBytes).toBe((await LogsRepository.open(store.sql)).storedBytes);
   });
 
+  it('refuses alone a batch the database rejects, the others of its transaction stored', async () => {
+    const { answers, batch } = batches(writer);
+    batch(0, 2);
+    writer.write({
+      records: [newRecord(2), { ...newRecord(3), source: 'bogus' as 'demo' }], // breaks the table's CHECK
+      stored: (stored, duplicates) => answers.push({ stored, duplicates }),
+      failed: (failure) => answers.push({ failure }),
+    });
+    batch(4, 2);
+    await writer.flush();
+    expect(summary(answers)).toEqual([[2, 0], 'storage_failed', [2, 0]]);
+    expect(await storedMessages(logs)).toEqual(['line 0', 'line 1', 'line 4', 'line 5']);
+  });
+
   it('stores a refused batch sent again exactly once, and counts duplicates of one stored before', async () => {
     faults.arm('log-store', 1);
     const { answers, batch } = batches(writer);
