@@ -9,6 +9,10 @@
 //   WRITERS=4 LINES=50000 RATES=1000,5000 RATE_S=15 SIDE_RATE=10000 SIDE_S=15 node bench/log-pipeline/run.mjs
 // DEBUG_LAG=1 prints every line slower than 150 ms; SERVER_NODE_OPTIONS passes options (e.g. a
 // --require'd profiler) to the server process.
+// --store postgres: the store stage (log writer -> log store) on SQLite and on PostgreSQL side by
+// side instead, with the same batches (store-stage.mjs; PG_URL, default the local server as
+// postgres, where the bench makes a database of its own and drops it):
+//   STREAMS=8 STORE_LINES=50000 BATCH=1000 node bench/log-pipeline/run.mjs --store postgres
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -30,6 +34,20 @@ const execVersion = () => {
   return (match ? match[1] : '').padEnd(9);
 };
 const percentile = (v, p) => (v.length ? v[Math.min(v.length - 1, Math.floor((p / 100) * v.length))] : NaN);
+
+const storeFlag = process.argv.indexOf('--store');
+if (storeFlag >= 0) {
+  if (process.argv[storeFlag + 1] !== 'postgres') {
+    console.error('--store takes one value: postgres (the store stage on SQLite and PostgreSQL, side by side)');
+    process.exit(2);
+  }
+  const { compareStores } = await import('./store-stage.mjs');
+  console.log(`machine: ${machine()}`);
+  await compareStores(process.env.PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres', {
+    streams: Number(process.env.STREAMS ?? 8), lines: Number(process.env.STORE_LINES ?? 50_000), batch: Number(process.env.BATCH ?? 1000), inFlight: 4,
+  });
+  process.exit(0);
+}
 
 console.log(`log-pipeline: ${WRITERS} writers x ${LINES} lines, then rates ${RATES.join(', ')} lines/s for ${RATE_S} s`);
 console.log(`machine: ${machine()}`);

@@ -80,7 +80,7 @@ export class LiveHub {
     private readonly log: FastifyBaseLogger,
   ) {
     this.registry = sources.registry;
-    this.tail = new LogTail(sources.logStore);
+    this.tail = new LogTail(sources.logStore, log.child({ component: 'log-tail' }));
     sources.registry.on('status', (data) => this.broadcast({ type: 'node.status', data }));
     sources.registry.on('hardware', (data) => this.broadcast({ type: 'node.hardware', data }));
     sources.registry.on('updated', (node) => this.broadcast({ type: 'node.updated', data: { node } }));

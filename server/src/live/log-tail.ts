@@ -1,4 +1,5 @@
 import type { WebSocket } from 'ws';
+import type { FastifyBaseLogger } from 'fastify';
 import { levelNumber, recordMatchesFields } from '@dvic/protocol';
 import type { LogQuery, LogsRepository, StoredLog } from '../repositories/logs-repository.js';
 import { matchesText, parseTextQuery, type TextQuery } from '../search/text-query.js';
@@ -13,6 +14,15 @@ interface Subscription {
   lastId: number;
   /** Fed from the database (history, or after falling behind) until caught up. */
   replaying: boolean;
+  /** A "from now" follow waits for the newest id; records published meanwhile wait in pending. */
+  starting: boolean;
+  /** A database read for it is under way (one at a time). */
+  reading: boolean;
+  /** The send under way, if any: a flush waits for it rather than starting another. */
+  sending?: Promise<void>;
+  /** Pending overflowed during that read: the read cannot be the last one. */
+  overflowed: boolean;
+  /** Records published after lastId (sent next, or dropped when the database feeds it). */
   pending: StoredLog[];
   /** The id of the logs.subscribe, echoed on every batch it answers: a client that changed its
    *  filters tells the new subscription's records from the old one's still in flight. */
@@ -46,33 +56,39 @@ export class LogTail {
   private readonly subscriptions = new Map<WebSocket, Subscription>();
   private readonly timer: NodeJS.Timeout;
 
-  constructor(private readonly store: LogsRepository) {
-    this.timer = setInterval(() => this.flush(), FLUSH_MS);
+  constructor(private readonly store: Pick<LogsRepository, 'search' | 'maxId'>, private readonly log: FastifyBaseLogger) {
+    this.timer = setInterval(() => void this.flush(), FLUSH_MS);
     this.timer.unref();
   }
 
   /** Follows from afterId (history first), or from now when it is undefined. */
   subscribe(socket: WebSocket, filter: TailFilter, afterId?: number, requestId?: string): void {
-    const replaying = afterId !== undefined;
-    this.subscriptions.set(socket, {
-      filter, query: filter.q ? parseTextQuery(filter.q) : null, lastId: afterId ?? this.store.maxId(), replaying, pending: [], requestId,
-    });
-    if (replaying) this.send(socket, this.subscriptions.get(socket)!);
+    const sub: Subscription = {
+      filter, query: filter.q ? parseTextQuery(filter.q) : null, lastId: afterId ?? 0, replaying: afterId !== undefined,
+      starting: afterId === undefined, reading: false, overflowed: false, pending: [], requestId,
+    };
+    this.subscriptions.set(socket, sub);
+    if (sub.replaying) void this.send(socket, sub);
+    else void this.startFromNow(sub);
   }
 
   unsubscribe(socket: WebSocket): void {
     this.subscriptions.delete(socket);
   }
 
-  /** Records just committed (in id order). */
+  /**
+   * Records just committed (in id order). Kept even while the database feeds a follower: a record
+   * committed after a replay's read is in no page, and reaches the follower from here.
+   */
   publish(records: StoredLog[]): void {
     for (const sub of this.subscriptions.values()) {
-      if (sub.replaying) continue; // the database has them: the replay will get there
+      if (sub.replaying && !sub.reading) continue; // the database has them: the next read gets them
       for (const record of records) {
         if (record.id <= sub.lastId || !matches(sub, record)) continue;
         if (sub.pending.length >= MAX_PENDING) {
           sub.pending = [];
           sub.replaying = true;
+          sub.overflowed = true;
           break;
         }
         sub.pending.push(record);
@@ -84,26 +100,64 @@ export class LogTail {
     clearInterval(this.timer);
   }
 
-  private flush(): void {
-    for (const [socket, sub] of this.subscriptions) this.send(socket, sub);
+  /** Sends every follower what it has waiting (resolves once the database reads are done). */
+  async flush(): Promise<void> {
+    await Promise.all([...this.subscriptions].map(([socket, sub]) => this.send(socket, sub)));
   }
 
-  private send(socket: WebSocket, sub: Subscription): void {
-    if (socket.readyState !== socket.OPEN || socket.bufferedAmount > MAX_BUFFERED_BYTES) return;
+  /** "From now" is after the newest stored id; what was published while asking stays only if newer. */
+  private async startFromNow(sub: Subscription): Promise<void> {
+    try {
+      sub.lastId = await this.store.maxId();
+    } catch (err) {
+      this.log.warn({ err }, 'could not read the newest log id: the follow starts with what comes next');
+    }
+    sub.pending = sub.pending.filter((r) => r.id > sub.lastId);
+    sub.starting = false;
+  }
+
+  private send(socket: WebSocket, sub: Subscription): Promise<void> {
+    if (sub.sending) return sub.sending;
+    const sending = this.sendNow(socket, sub).finally(() => { sub.sending = undefined; });
+    sub.sending = sending;
+    return sending;
+  }
+
+  private async sendNow(socket: WebSocket, sub: Subscription): Promise<void> {
+    if (sub.starting || sub.reading || socket.readyState !== socket.OPEN || socket.bufferedAmount > MAX_BUFFERED_BYTES) return;
     let records: StoredLog[];
     let caughtUp = false;
     if (sub.replaying) {
-      const page = this.store.search({ ...sub.filter, afterId: sub.lastId, limit: REPLAY_PAGE });
+      const page = await this.readPage(sub);
+      if (!page || this.subscriptions.get(socket) !== sub) return;
       records = page.records;
-      caughtUp = !page.more;
+      if (records.length) sub.lastId = records.at(-1)!.id;
+      caughtUp = !page.more && !sub.overflowed;
       sub.replaying = !caughtUp;
+      // Caught up: what was published during the read and is newer than the page follows it.
+      sub.pending = caughtUp ? sub.pending.filter((r) => r.id > sub.lastId) : [];
     } else {
       records = sub.pending;
       sub.pending = [];
     }
     if (records.length === 0 && !caughtUp) return;
     if (records.length) sub.lastId = records.at(-1)!.id;
+    if (socket.readyState !== socket.OPEN) return;
     const id = sub.requestId === undefined ? {} : { id: sub.requestId };
     socket.send(JSON.stringify({ type: 'logs.records', ...id, data: { records, ...(caughtUp ? { caught_up: true } : {}) } }));
+  }
+
+  /** The next page from the database; null when it could not be read (tried again at the next flush). */
+  private async readPage(sub: Subscription): Promise<{ records: StoredLog[]; more: boolean } | null> {
+    sub.reading = true;
+    sub.overflowed = false;
+    try {
+      return await this.store.search({ ...sub.filter, afterId: sub.lastId, limit: REPLAY_PAGE });
+    } catch (err) {
+      this.log.warn({ err }, 'could not read logs for a follower: trying again shortly');
+      return null;
+    } finally {
+      sub.reading = false;
+    }
   }
 }

@@ -23,8 +23,7 @@ export const alertsPlugin = fp(async (app) => {
   const alertsRepo = new AlertsRepository(app.db);
   const config = new AlertConfig(new AlertRulesRepository(app.db), channelsRepo, alertsRepo);
   const deliveries = new Deliveries(channelsRepo, policy, app.deferredWrites, (id) => config.listChannels().find((c) => c.id === id) ?? null);
-  const lastLines = (nodeId: string, demo: string): string[] => app.logStore.search({ nodeId, demo, source: 'demo', limit: LAST_LINES }).records
-    .reverse().map((r) => `${r.level} ${r.message}`.slice(0, 500));
+  const lastLines = (nodeId: string, demo: string): string[] => app.recentLines.of(nodeId, demo).slice(-LAST_LINES);
   const engine = new AlertEngine({
     nodes: app.nodeRegistry, demos: app.demoCatalog, devices: app.deviceRegistry, lastLines, shippedAgentVersion: () => app.agentRelease().version,
   }, config, alertsRepo, policy, app.deferredWrites);

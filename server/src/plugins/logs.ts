@@ -1,57 +1,81 @@
 import fp from 'fastify-plugin';
-import { LogsRepository } from '../repositories/logs-repository.js';
 import type { Store } from '../db/store.js';
-import { LogRetention, walLimitFor, type DiskFigures, type RetentionStore } from '../services/log-retention.js';
+import { RecentLines } from '../live/recent-lines.js';
+import { LogsRepository } from '../repositories/logs-repository.js';
+import { LogRetention, walLimitFor, type DiskFigures, type RetentionIndex, type RetentionStore } from '../services/log-retention.js';
 import { LogWriter } from '../services/log-writer.js';
-import { WAL_FILES } from '../services/storage-monitor.js';
+import { PostgresLogSpace } from '../services/postgres-log-space.js';
+import { WAL_FILES, type StorageMonitor } from '../services/storage-monitor.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
     logStore: LogsRepository;
     logWriter: LogWriter;
     logRetention: LogRetention;
+    /** The last lines of each demo, read synchronously (alerts carry them). */
+    recentLines: RecentLines;
   }
 }
 
-/** What retention needs of SQLite's files, when there are none (PostgreSQL). */
-const NO_FILES: RetentionStore = { compact: () => true, truncateWal: () => true };
-const NO_FILE_FIGURES = (): DiskFigures => ({ usedBytes: 0, walBytes: 0, dataBytes: 0, freeBytes: Number.POSITIVE_INFINITY });
+/** Last log lines kept per demo (an alert about a demo carries them). */
+const RECENT_LINES = 10;
+
+interface RetentionParts {
+  store: RetentionStore;
+  index: RetentionIndex;
+  measure: () => DiskFigures | Promise<DiskFigures>;
+  /** New records were committed (the SQLite search index indexes them). */
+  written: () => void;
+}
+
+/** SQLite: the files in the data dir, the free space of its disk, the FTS5 index in its own file and worker. */
+function sqliteParts(store: Store, storage: StorageMonitor): RetentionParts {
+  // Each look retention takes also refreshes the storage state: a fast stream meets the floor at once.
+  const measure = () => {
+    const { used_bytes: usedBytes, free_bytes: freeBytes } = storage.check();
+    return { usedBytes, freeBytes, walBytes: storage.usedBytes(WAL_FILES), dataBytes: store.dataBytes() };
+  };
+  return { store, index: store.searchIndexer, measure, written: () => store.searchIndexer.wake() };
+}
+
+/** PostgreSQL: the log table's size; the GIN index follows by itself. */
+function postgresParts(logStore: LogsRepository): RetentionParts {
+  const space = new PostgresLogSpace(logStore);
+  return { store: space, index: space, measure: space.measure, written: () => undefined };
+}
 
 /**
- * Demo and system logs: the store, the batching writer and retention, which keeps the files under
- * DVIC_LOG_RETENTION_MB and the disk above DVIC_MIN_FREE_MB. While the disk is full or retention
- * is behind, batches are refused (logs.nack) and the agents send them again later.
+ * Demo and system logs: the store, the batching writer and retention, which keeps the store under
+ * DVIC_LOG_RETENTION_MB and (SQLite) the disk above DVIC_MIN_FREE_MB. While the disk is full or
+ * retention is behind, batches are refused (logs.nack) and the agents send them again later.
  */
 export const logsPlugin = fp(async (app) => {
-  const { config, db, store, storage } = app;
-  // PostgreSQL (no store): the search vector is in each row, and the database's files are its own
-  // (autovacuum reuses the room): retention there goes by age only (docs/scale-out.md).
-  const searchIndex = store?.searchIndexer ?? { wake: () => undefined, forget: async () => undefined, onIndexed: () => undefined };
-  const logStore = new LogsRepository(db);
-  const logWriter = new LogWriter(db, logStore, app.demoRegistry, app.faults, app.log.child({ component: 'log-writer' }));
-  // Each look retention takes also refreshes the storage state: a fast stream meets the floor at once.
-  const disk = (sqlite: Store) => () => {
-    const { used_bytes: usedBytes, free_bytes: freeBytes } = storage.check();
-    return { usedBytes, freeBytes, walBytes: storage.usedBytes(WAL_FILES), dataBytes: sqlite.dataBytes() };
-  };
-  const logRetention = new LogRetention(logStore, store ?? NO_FILES, searchIndex, store ? disk(store) : NO_FILE_FIGURES, {
+  const { config, sql, store, storage } = app;
+  const logStore = await LogsRepository.open(sql);
+  // PostgreSQL has no store of files (app.store is SQLite's).
+  const parts = store ? sqliteParts(store, storage) : postgresParts(logStore);
+  const logWriter = new LogWriter(sql, logStore, app.demoRegistry, app.faults, app.log.child({ component: 'log-writer' }));
+  const logRetention = new LogRetention(logStore, parts.store, parts.index, parts.measure, {
     maxAgeMs: config.logRetentionMs, maxBytes: config.logRetentionBytes, minFreeBytes: config.minFreeBytes,
     walLimitBytes: walLimitFor(config.logRetentionBytes, config.minFreeBytes), intervalMs: config.logRetentionIntervalMs,
   }, app.log.child({ component: 'log-retention' }));
-  logWriter.on('records', () => {
-    searchIndex.wake();
+  const recentLines = new RecentLines(logStore, RECENT_LINES, app.log.child({ component: 'recent-lines' }));
+  logWriter.on('records', (records) => {
+    parts.written();
+    recentLines.add(records);
     logRetention.written();
   });
   logWriter.on('failure', (failure) => storage.writeFailed(failure));
   logWriter.refusal = () => storage.refusal ?? logRetention.refusal;
-  searchIndex.onIndexed = () => logRetention.schedule();
+  if (store) store.searchIndexer.onIndexed = () => logRetention.schedule();
   storage.on('changed', ({ state }) => { if (state === 'low' || state === 'full') logRetention.schedule(); });
   logRetention.start();
   app.decorate('logStore', logStore);
   app.decorate('logWriter', logWriter);
   app.decorate('logRetention', logRetention);
+  app.decorate('recentLines', recentLines);
   app.addHook('onClose', async () => {
     await logRetention.stop();
-    logWriter.flush();
+    await logWriter.flush();
   });
 }, { name: 'logs', dependencies: ['db', 'demos', 'storage'] });

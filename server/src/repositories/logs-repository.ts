@@ -1,9 +1,8 @@
 import { LOG_LEVELS, type LogRecordView } from '@dvic/protocol';
-import type { Db } from '../db/database.js';
-import { Filters } from '../db/filters.js';
 import { SEARCH_SCHEMA } from '../db/log-search-index.js';
-import { indexTerms, parseTextQuery } from '../search/text-query.js';
-
+import type { Sql, SqlValue } from '../db/sql.js';
+import { SqlFilters } from '../db/sql-filters.js';
+import { indexTerms, parseTextQuery, searchWords, termNeedles, tsQueryText, type TextQuery } from '../search/text-query.js';
 
 /** A record ready to store. (nodeId, stream, offset) identifies it in its source. */
 export interface NewLogRecord {
@@ -40,140 +39,258 @@ export interface LogQuery {
   afterId?: number;
 }
 
+export interface Deleted {
+  ids: number[];
+  bytes: number;
+}
+
 interface Row { id: number; node_id: string; source: 'demo' | 'system'; demo: string | null; token: string | null; ts: number; level: number; message: string; fields: string | null }
+
+/** A record as it goes into the table, with what storing it adds. */
+interface Prepared { record: NewLogRecord; fields: Record<string, unknown> | null; fieldsJson: string | null; size: number }
+
+interface Inserted { id: number; node_id: string; stream: string; offset: number | null }
 
 const toStored = (r: Row): StoredLog => ({
   id: r.id, node_id: r.node_id, source: r.source, demo: r.demo, token: r.token, ts: r.ts,
   level: LOG_LEVELS[r.level] ?? 'INFO', message: r.message, fields: r.fields === null ? null : (JSON.parse(r.fields) as Record<string, unknown>),
 });
 
+const COLUMNS = 'node_id, source, stream, "offset", demo, token, ts, level, message, fields, size';
+const RETURNED = 'RETURNING id, node_id, stream, "offset"';
+/** SQLite rows per INSERT: batches go in power-of-two slices, so few statement texts exist (each prepared once). */
+const MAX_SQLITE_SLICE = 256;
+
 /**
- * Matches of a parsed query: the full-text index narrows the candidates (every word as a prefix
- * term: a superset), records it has not reached yet are all candidates, and dvic_match (the one
- * matcher, search/text-query.ts) decides.
+ * Log records on SQLite and PostgreSQL. Exactly once: (node_id, stream, offset) is unique and a
+ * record stored before is skipped (ON CONFLICT DO NOTHING), so a batch sent again adds nothing.
+ * Search is the one meaning of `q` (search/text-query.ts): on SQLite the FTS5 index in its own
+ * file narrows and dvic_match decides; on PostgreSQL the tsvector column with its GIN index.
  */
-function textCondition(): string {
-  return `r.id IN (
-    SELECT rowid FROM ${SEARCH_SCHEMA}.log_fts WHERE log_fts MATCH @fts
-    UNION ALL
-    SELECT id FROM log_records WHERE id > (SELECT indexed_up_to FROM ${SEARCH_SCHEMA}.index_state))
-    AND dvic_match(@q, r.message)`;
-}
-
 export class LogsRepository {
-  private readonly insert;
   /** Approximate bytes of the stored records (message, fields and a per-row overhead), kept by every write here. */
-  storedBytes: number;
+  storedBytes = 0;
 
-  constructor(private readonly db: Db) {
-    // Positional parameters and lastInsertRowid rather than named ones and RETURNING: a quarter
-    // less time per row, and this runs for every log line.
-    this.insert = db.prepare(`
-      INSERT INTO log_records (node_id, source, stream, offset, demo, token, ts, level, message, fields, size)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`);
-    this.storedBytes = this.sumBytes();
+  private constructor(private readonly sql: Sql) {}
+
+  static async open(sql: Sql): Promise<LogsRepository> {
+    const logs = new LogsRepository(sql);
+    await logs.recountBytes();
+    return logs;
   }
 
-  /** Inserts records not stored yet (call inside a transaction); returns the new ones. */
-  insertNew(records: NewLogRecord[]): StoredLog[] {
-    const stored: StoredLog[] = [];
-    let bytes = 0;
-    for (const r of records) {
-      const fields = r.fields && Object.keys(r.fields).length ? r.fields : null;
-      const fieldsJson = fields && JSON.stringify(fields);
-      const size = r.message.length + (fieldsJson?.length ?? 0) + 64;
-      const result = this.insert.run(r.nodeId, r.source, r.stream, r.offset, r.demo, r.token, r.ts, r.level, r.message, fieldsJson, size);
-      if (result.changes === 0) continue; // stored before: a batch sent again
-      bytes += size;
-      stored.push({
-        id: Number(result.lastInsertRowid), node_id: r.nodeId, source: r.source, demo: r.demo, token: r.token, ts: r.ts,
-        level: LOG_LEVELS[r.level] ?? 'INFO', message: r.message, fields,
-      });
-    }
-    this.storedBytes += bytes;
-    return stored;
+  get dialect(): Sql['dialect'] {
+    return this.sql.dialect;
+  }
+
+  /**
+   * Inserts the records not stored yet and returns them, in order: one statement per batch on
+   * PostgreSQL, a few on SQLite. Call inside a transaction when other writes must go with it.
+   */
+  async insertNew(records: NewLogRecord[]): Promise<StoredLog[]> {
+    if (records.length === 0) return [];
+    const prepared = (this.sql.dialect === 'postgres' ? records.map(storableInPostgres) : records).map(prepare);
+    const inserted = this.sql.dialect === 'postgres' ? await this.insertPostgres(prepared) : await this.insertSqlite(prepared);
+    const stored = matchInserted(prepared, inserted);
+    this.storedBytes += stored.reduce((sum, [p]) => sum + p.size, 0);
+    return stored.map(([p, id]) => ({
+      id, node_id: p.record.nodeId, source: p.record.source, demo: p.record.demo, token: p.record.token, ts: p.record.ts,
+      level: LOG_LEVELS[p.record.level] ?? 'INFO', message: p.record.message, fields: p.fields,
+    }));
   }
 
   /** Newest first (or after an id, oldest first); one more row than asked tells whether another page exists. */
-  search(query: LogQuery): { records: StoredLog[]; more: boolean } {
-    const filters = new Filters({ limit: query.limit + 1 })
-      .add('r.node_id = @nodeId', 'nodeId', query.nodeId)
-      .add('r.demo = @demo', 'demo', query.demo)
-      .add('r.source = @source', 'source', query.source)
-      .add('r.level >= @minLevel', 'minLevel', query.minLevel)
-      .add('r.ts >= @since', 'since', query.since)
-      .add('r.ts < @until', 'until', query.until);
-    Object.entries(query.fields ?? {}).forEach(([name, value], i) => {
-      // Text as it is; numbers by value; true, false and null by their JSON type's name.
-      filters.addAll(`(json_type(r.fields, @fieldPath${i}) = 'text' AND json_extract(r.fields, @fieldPath${i}) = @fieldValue${i}
-        OR json_type(r.fields, @fieldPath${i}) IN ('integer', 'real') AND json_extract(r.fields, @fieldPath${i}) = @fieldNumber${i}
-        OR json_type(r.fields, @fieldPath${i}) = @fieldValue${i} AND @fieldValue${i} IN ('true', 'false', 'null'))`,
-      { [`fieldPath${i}`]: `$."${name}"`, [`fieldValue${i}`]: value, [`fieldNumber${i}`]: value.trim() === '' || Number.isNaN(Number(value)) ? null : Number(value) });
-    });
+  async search(query: LogQuery): Promise<{ records: StoredLog[]; more: boolean }> {
+    const filters = new SqlFilters()
+      .add('r.node_id = ?', query.nodeId)
+      .add('r.demo = ?', query.demo)
+      .add('r.source = ?', query.source)
+      .add('r.level >= ?', query.minLevel)
+      .add('r.ts >= ?', query.since)
+      .add('r.ts < ?', query.until);
+    for (const [name, value] of Object.entries(query.fields ?? {})) this.addFieldFilter(filters, name, value);
     const text = query.q ? parseTextQuery(query.q) : null;
-    if (text) filters.addAll(textCondition(), { q: query.q, fts: indexTerms(text) });
-    if (query.before) {
-      filters.addAll('(r.ts < @beforeTs OR (r.ts = @beforeTs AND r.id < @beforeId))', { beforeTs: query.before.ts, beforeId: query.before.id });
-    }
-    filters.add('r.id > @afterId', 'afterId', query.afterId);
+    if (text) await this.addTextFilter(filters, query.q!, text);
+    if (query.before) filters.addAll('(r.ts < ? OR (r.ts = ? AND r.id < ?))', query.before.ts, query.before.ts, query.before.id);
+    filters.add('r.id > ?', query.afterId);
     const order = query.afterId === undefined ? 'r.ts DESC, r.id DESC' : 'r.id';
-    const rows = this.db.prepare(`
+    const rows = await this.sql.all<Row>(`
       SELECT r.id, r.node_id, r.source, r.demo, r.token, r.ts, r.level, r.message, r.fields FROM log_records r
-      ${filters.sql} ORDER BY ${order} LIMIT @limit`).all(filters.params) as Row[];
+      ${filters.sql} ORDER BY ${order} LIMIT ?`, [...filters.params, query.limit + 1]);
     const more = rows.length > query.limit;
     return { records: rows.slice(0, query.limit).map(toStored), more };
   }
 
   /** The newest record's id (0 when there is none). */
-  maxId(): number {
-    return (this.db.prepare('SELECT COALESCE(MAX(id), 0) AS id FROM log_records').get() as { id: number }).id;
+  async maxId(): Promise<number> {
+    return (await this.sql.get<{ id: number }>('SELECT COALESCE(MAX(id), 0) AS id FROM log_records'))!.id;
   }
 
-  /** Counts the stored bytes again, after a rolled-back write. */
-  recountBytes(): void {
-    this.storedBytes = this.sumBytes();
+  /** Counts the stored bytes again (after a rolled-back write; on PostgreSQL, other replicas write too). */
+  async recountBytes(): Promise<void> {
+    this.storedBytes = Number((await this.sql.get<{ n: number | string }>('SELECT COALESCE(SUM(size), 0) AS n FROM log_records'))!.n);
   }
 
-  private sumBytes(): number {
-    return (this.db.prepare('SELECT COALESCE(SUM(size), 0) AS n FROM log_records').get() as { n: number }).n;
+  /** Before retention measures: other replicas write to PostgreSQL too, so the count is read again there (on SQLite it is exact). */
+  async refreshStoredBytes(): Promise<void> {
+    if (this.sql.dialect === 'postgres') await this.recountBytes();
+  }
+
+  /** PostgreSQL: the log table's bytes on disk, with its indexes and TOAST. */
+  async tableBytes(): Promise<number> {
+    return Number((await this.sql.get<{ n: number | string }>("SELECT pg_total_relation_size('log_records') AS n"))!.n);
+  }
+
+  /** PostgreSQL: makes the room of deleted rows reusable by new ones now (rather than at autovacuum's next pass). */
+  async vacuum(): Promise<void> {
+    await this.sql.run('VACUUM log_records');
   }
 
   /** Deletes up to `limit` of the oldest records older than `ts`. */
-  deleteOlderThan(ts: number, limit: number): Deleted {
-    return this.deleteWhere('ts < @ts', { ts, limit });
+  deleteOlderThan(ts: number, limit: number): Promise<Deleted> {
+    return this.deleteWhere('ts < ?', [ts], limit);
   }
 
   /**
    * Deletes the oldest records until their bytes add up to `bytes` (at most maxRows), in one
-   * transaction: each page changes once in the WAL, not once per chunk.
+   * transaction: on SQLite each page changes once in the WAL, not once per chunk.
    */
-  deleteOldestBytes(bytes: number, maxRows = 100_000): Deleted {
-    return this.db.transaction(() => {
+  deleteOldestBytes(bytes: number, maxRows = 100_000): Promise<Deleted> {
+    return this.sql.transaction(async () => {
       const deleted: Deleted = { ids: [], bytes: 0 };
       while (deleted.bytes < bytes && deleted.ids.length < maxRows) {
-        const chunk = this.deleteWhere('1', { limit: 1000 });
+        const chunk = await this.deleteWhere('1 = 1', [], 1000);
         if (chunk.ids.length === 0) break;
         for (const id of chunk.ids) deleted.ids.push(id);
         deleted.bytes += chunk.bytes;
       }
       return deleted;
-    })();
+    });
   }
 
   // The newest record always stays: record ids then never go back, and the search index, which
   // follows ids, never skips a record.
-  private deleteWhere(condition: string, params: Record<string, unknown>): Deleted {
-    const rows = this.db.prepare(`
+  private async deleteWhere(condition: string, params: SqlValue[], limit: number): Promise<Deleted> {
+    const rows = await this.sql.all<{ id: number; size: number }>(`
       DELETE FROM log_records WHERE id IN (
-        SELECT id FROM log_records WHERE ${condition} AND id < (SELECT MAX(id) FROM log_records) ORDER BY ts, id LIMIT @limit)
-      RETURNING id, size`).all(params) as { id: number; size: number }[];
+        SELECT id FROM log_records WHERE ${condition} AND id < (SELECT MAX(id) FROM log_records) ORDER BY ts, id LIMIT ?)
+      RETURNING id, size`, [...params, limit]);
     const bytes = rows.reduce((sum, r) => sum + r.size, 0);
     this.storedBytes -= bytes;
     return { ids: rows.map((r) => r.id), bytes };
   }
+
+  /** SQLite: multi-row INSERTs in power-of-two slices (a handful of cached statements serve every batch size). */
+  private async insertSqlite(prepared: Prepared[]): Promise<Inserted[]> {
+    const inserted: Inserted[] = [];
+    for (let from = 0; from < prepared.length;) {
+      let size = MAX_SQLITE_SLICE;
+      while (size > prepared.length - from) size /= 2;
+      const slice = prepared.slice(from, from + size);
+      const rows = await this.sql.all<Inserted>(
+        `INSERT INTO log_records (${COLUMNS}) VALUES ${Array(size).fill('(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ')} ON CONFLICT DO NOTHING ${RETURNED}`,
+        slice.flatMap((p) => columnValues(p)));
+      for (const row of rows) inserted.push(row);
+      from += size;
+    }
+    return inserted;
+  }
+
+  /**
+   * PostgreSQL: the whole batch in one statement, its rows one JSON parameter (one round trip, one
+   * plan, whatever the batch size). search_words feeds the generated tsvector column.
+   */
+  private insertPostgres(prepared: Prepared[]): Promise<Inserted[]> {
+    const rows = prepared.map((p) => {
+      const values = [...columnValues(p), searchWords(p.record.message)];
+      return Object.fromEntries(JSON_COLUMNS.map((name, i) => [name, values[i]]));
+    });
+    return this.sql.all<Inserted>(`
+      INSERT INTO log_records (${COLUMNS}, search_words)
+      SELECT ${COLUMNS}, search_words
+      FROM ROWS FROM (json_to_recordset(?::json) AS (node_id text, source text, stream text, "offset" bigint, demo text, token text,
+        ts bigint, level integer, message text, fields text, size integer, search_words text)) WITH ORDINALITY AS t(${COLUMNS}, search_words, n)
+      ORDER BY n ON CONFLICT DO NOTHING ${RETURNED}`, [JSON.stringify(rows)]);
+  }
+
+  /** A structured field equal to the value: text as it is; numbers by value; true, false and null by their JSON type's name. */
+  private addFieldFilter(filters: SqlFilters, name: string, value: string): void {
+    const number = value.trim() === '' || Number.isNaN(Number(value)) ? null : Number(value);
+    if (this.sql.dialect === 'postgres') {
+      filters.addAll(`(jsonb_typeof(r.fields::jsonb -> ?) = 'string' AND r.fields::jsonb ->> ? = ?
+        OR jsonb_typeof(r.fields::jsonb -> ?) = 'number' AND CAST(r.fields::jsonb ->> ? AS DOUBLE PRECISION) = CAST(? AS DOUBLE PRECISION)
+        OR jsonb_typeof(r.fields::jsonb -> ?) IN ('boolean', 'null') AND CAST(r.fields::jsonb -> ? AS TEXT) = ?)`,
+      name, name, value, name, name, number, name, name, value);
+      return;
+    }
+    const path = `$."${name}"`;
+    filters.addAll(`(json_type(r.fields, ?) = 'text' AND json_extract(r.fields, ?) = ?
+      OR json_type(r.fields, ?) IN ('integer', 'real') AND json_extract(r.fields, ?) = ?
+      OR json_type(r.fields, ?) = ? AND ? IN ('true', 'false', 'null'))`,
+    path, path, value, path, path, number, path, value, value);
+  }
+
+  /**
+   * SQLite: the full-text index narrows the candidates (every word as a prefix term: a superset),
+   * records it has not reached yet are all candidates, and dvic_match (the one matcher) decides.
+   * PostgreSQL: the tsquery on the GIN index narrows, and each term's words, in a row, in the
+   * record's folded words decide (exactly what the matcher does: search/text-query.ts).
+   */
+  private async addTextFilter(filters: SqlFilters, q: string, text: TextQuery): Promise<void> {
+    if (this.sql.dialect === 'sqlite') {
+      filters.addAll(`r.id IN (
+        SELECT rowid FROM ${SEARCH_SCHEMA}.log_fts WHERE log_fts MATCH ?
+        UNION ALL
+        SELECT id FROM log_records WHERE id > (SELECT indexed_up_to FROM ${SEARCH_SCHEMA}.index_state))
+        AND dvic_match(?, r.message)`, indexTerms(text), q);
+      return;
+    }
+    const tsQuery = tsQueryText(text);
+    // Words PostgreSQL's parser does not see as words (a lone '½') leave an empty tsquery, which
+    // matches nothing: then the words alone decide.
+    const lexemes = (await this.sql.get<{ n: number }>("SELECT numnode(to_tsquery('simple', ?)) AS n", [tsQuery]))!.n;
+    if (lexemes > 0) filters.addAll("r.search_vector @@ to_tsquery('simple', ?)", tsQuery);
+    for (const needle of termNeedles(text)) filters.addAll("strpos(' ' || r.search_words, ?) > 0", needle);
+  }
 }
 
-export interface Deleted {
-  ids: number[];
-  bytes: number;
+function prepare(record: NewLogRecord): Prepared {
+  const fields = record.fields && Object.keys(record.fields).length ? record.fields : null;
+  const fieldsJson = fields && JSON.stringify(fields);
+  return { record, fields, fieldsJson, size: record.message.length + (fieldsJson?.length ?? 0) + 64 };
 }
+
+function columnValues({ record: r, fieldsJson, size }: Prepared): SqlValue[] {
+  return [r.nodeId, r.source, r.stream, r.offset, r.demo, r.token, r.ts, r.level, r.message, fieldsJson, size];
+}
+
+const JSON_COLUMNS = ['node_id', 'source', 'stream', 'offset', 'demo', 'token', 'ts', 'level', 'message', 'fields', 'size', 'search_words'] as const;
+
+/** NUL characters and unpaired surrogates: PostgreSQL text cannot hold them. */
+const UNPAIRED_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+const storable = <T extends string | null>(text: T): T => (text === null ? text : (text.replaceAll('\u0000', '\uFFFD').replace(UNPAIRED_SURROGATE, '\uFFFD') as T));
+
+/** The record as PostgreSQL can keep it: what it cannot hold becomes U+FFFD (as SQLite's UTF-8 does with unpaired surrogates), never a refused batch. */
+function storableInPostgres(r: NewLogRecord): NewLogRecord {
+  return { ...r, nodeId: storable(r.nodeId), stream: storable(r.stream), demo: storable(r.demo), token: storable(r.token), message: storable(r.message) };
+}
+
+/**
+ * Pairs the inserted rows with the records they came from. Ids grow in insertion order, so the
+ * rows sorted by id are the inserted records in batch order; a record skipped (stored before, or
+ * twice in the batch) has no row.
+ */
+function matchInserted(prepared: Prepared[], inserted: Inserted[]): [Prepared, number][] {
+  const rows = inserted.sort((a, b) => a.id - b.id);
+  const pairs: [Prepared, number][] = [];
+  let next = 0;
+  for (const row of rows) {
+    while (next < prepared.length && !sameSource(prepared[next]!.record, row)) next++;
+    if (next === prepared.length) break;
+    pairs.push([prepared[next]!, row.id]);
+    next++;
+  }
+  return pairs;
+}
+
+const sameSource = (r: NewLogRecord, row: Inserted) => r.nodeId === row.node_id && r.stream === row.stream && r.offset === (row.offset === null ? null : Number(row.offset));

@@ -66,6 +66,45 @@ export function indexTerms(query: TextQuery): string {
   return query.flat().map((w) => `"${w}"*`).join(' ');
 }
 
+/**
+ * Longest word PostgreSQL's search column keeps (it drops words past 2047 bytes): longer than any
+ * query word (q has at most 256 characters), so a clipped word still matches exactly what the
+ * whole word would.
+ */
+const MAX_SEARCH_WORD = 400;
+
+/** What PostgreSQL's search column (log_records.search_words) holds: indexText with very long words clipped. */
+export function searchWords(message: string): string {
+  return words(message).map((w) => (w.length > MAX_SEARCH_WORD ? [...w].slice(0, MAX_SEARCH_WORD).join('') : w)).join(' ');
+}
+
+/** A word as a quoted tsquery lexeme (words hold only letters and digits; quoted all the same). */
+const lexeme = (word: string) => `'${word.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`;
+
+/** Words PostgreSQL's parser reads as one word too: letters and decimal digits (it skips '½' and '²'). */
+const PLAIN_WORD = /^[\p{L}\p{Nd}]+$/u;
+
+/**
+ * The query as PostgreSQL tsquery text, for to_tsquery('simple', ?): every term ANDed, a phrase's
+ * words adjacent (<->), the last word of each term by prefix (:*). Passed as a parameter. It finds
+ * a superset of the matches (termNeedles decide): a phrase with a word PostgreSQL reads otherwise
+ * has its words ANDed as prefixes instead, as adjacency could not be trusted.
+ */
+export function tsQueryText(query: TextQuery): string {
+  return query.map((term) => {
+    if (!term.every((w) => PLAIN_WORD.test(w))) return term.map((w) => `${lexeme(w)}:*`).join(' & ');
+    return `(${term.map((w, i) => lexeme(w) + (i === term.length - 1 ? ':*' : '')).join(' <-> ')})`;
+  }).join(' & ');
+}
+
+/**
+ * Each term as the text it must contain in ' ' + searchWords(message): a space, its words
+ * separated by spaces, the last one by prefix. Exactly what matchesText decides, as a substring test.
+ */
+export function termNeedles(query: TextQuery): string[] {
+  return query.map((term) => ` ${term.join(' ')}`);
+}
+
 const compiled = new Map<string, TextQuery | null>();
 
 /** The SQL function dvic_match(q, text): 1 when text matches q (queries are cached). */

@@ -49,20 +49,20 @@ export interface RetentionLimits {
 
 /** The disk as retention needs it. */
 export interface DiskFigures {
-  /** The store's files as they are on disk (database, index, their WALs). */
+  /** The store's files as they are on disk (SQLite: database, index, their WALs; PostgreSQL: the log table with its indexes). */
   usedBytes: number;
   walBytes: number;
   /** Pages in use in the database and the index: what deleting rows reduces at once. */
   dataBytes: number;
-  /** Free space on the filesystem. */
+  /** Free space on the filesystem (infinite where the server does not own the disk: PostgreSQL). */
   freeBytes: number;
 }
 
 export interface RetentionStore {
-  /** Gives the pages of deleted rows back to the filesystem (incremental vacuum, truncating checkpoint); false when it could not finish now. */
-  compact(): boolean;
+  /** Gives the pages of deleted rows back (SQLite: to the filesystem; PostgreSQL: to new rows); false when it could not finish now. */
+  compact(): boolean | Promise<boolean>;
   /** Empties the WAL (truncating checkpoint); false when it could not now. */
-  truncateWal(): boolean;
+  truncateWal(): boolean | Promise<boolean>;
 }
 
 export interface RetentionIndex {
@@ -98,7 +98,7 @@ export class LogRetention {
     private readonly logs: LogsRepository,
     private readonly store: RetentionStore,
     private readonly searchIndex: RetentionIndex,
-    private readonly measure: () => DiskFigures,
+    private readonly measure: () => DiskFigures | Promise<DiskFigures>,
     private readonly limits: RetentionLimits,
     private readonly log: FastifyBaseLogger,
   ) {
@@ -123,16 +123,18 @@ export class LogRetention {
   /** New records were stored: a look at the disk every quarter step, a run every step. */
   written(): void {
     const stored = this.logs.storedBytes;
-    if (stored - this.storedAtLastLook >= this.step / 4) this.lookAtRoom();
+    if (stored - this.storedAtLastLook >= this.step / 4) {
+      this.lookAtRoom().catch((err: unknown) => this.log.warn({ err }, 'could not measure the log store: looking again at the next batches'));
+    }
     if (stored - this.storedAtLastRun >= this.step) this.schedule();
   }
 
   /** Sets or lifts the refusal; a WAL past twice its limit is truncated first (checkpoints in the worker cannot restart it under constant writes). */
-  private lookAtRoom(): void {
+  private async lookAtRoom(): Promise<void> {
     this.storedAtLastLook = this.logs.storedBytes;
     const { maxBytes, minFreeBytes, walLimitBytes } = this.limits;
-    let figures = this.measure();
-    if (figures.walBytes > WAL_TRUNCATE * walLimitBytes && this.store.truncateWal()) figures = this.measure();
+    let figures = await this.measure();
+    if (figures.walBytes > WAL_TRUNCATE * walLimitBytes && (await this.store.truncateWal())) figures = await this.measure();
     const { walBytes, dataBytes, freeBytes } = figures;
     const over = dataBytes + walBytes > CAP_CEILING * maxBytes || freeBytes < FLOOR_MARGIN * minFreeBytes || walBytes > WAL_BACKLOG * walLimitBytes;
     if (over && !this.refusal) this.log.warn({ ...figures, ...this.limits }, 'logs arrive faster than retention makes room: log batches are refused until it catches up');
@@ -152,11 +154,11 @@ export class LogRetention {
     this.running = this.run().then(({ deleted }) => deleted, (err: unknown) => {
       this.log.warn({ err, code: (err as { code?: string }).code }, 'log retention failed: trying again at the next run');
       return 0;
-    }).then((deleted) => {
-      this.running = undefined;
+    }).then(async (deleted) => {
       // Refusing logs only helps while there are logs to delete; otherwise the next run looks again.
-      if (this.refusal && deleted > 0) this.lookAtRoom();
+      if (this.refusal && deleted > 0) await this.lookAtRoom().catch(() => { this.refusal = null; });
       else this.refusal = null;
+      this.running = undefined;
       if (this.runAgain) {
         this.runAgain = false;
         this.schedule();
@@ -165,6 +167,7 @@ export class LogRetention {
   }
 
   async run(now = Date.now()): Promise<{ deleted: number }> {
+    await this.logs.refreshStoredBytes();
     this.storedAtLastRun = this.logs.storedBytes;
     let deleted = await this.deleteByAge(now);
     for (let pass = 0; pass < MAX_ROOM_PASSES; pass++) {
@@ -179,7 +182,7 @@ export class LogRetention {
       }
     }
     if (deleted) {
-      const figures = this.measure();
+      const figures = await this.measure();
       this.log.info({ deleted, usedBytes: figures.usedBytes, freeBytes: figures.freeBytes }, 'log retention removed old records');
     }
     return { deleted };
@@ -188,7 +191,7 @@ export class LogRetention {
   private async deleteByAge(now: number): Promise<number> {
     let deleted = 0;
     for (let i = 0; i < MAX_CHUNKS_PER_RUN; i++) {
-      const { ids } = this.logs.deleteOlderThan(now - this.limits.maxAgeMs, CHUNK);
+      const { ids } = await this.logs.deleteOlderThan(now - this.limits.maxAgeMs, CHUNK);
       if (ids.length === 0) break;
       deleted += ids.length;
       if (!(await this.giveBack(ids))) this.retrySoon();
@@ -202,7 +205,7 @@ export class LogRetention {
    * share of the oldest records deleted in one transaction, and the room given back.
    */
   private async makeRoom(): Promise<{ removed: number; givenBack: boolean }> {
-    const { usedBytes, walBytes, dataBytes, freeBytes } = this.measure();
+    const { usedBytes, walBytes, dataBytes, freeBytes } = await this.measure();
     const { maxBytes, minFreeBytes } = this.limits;
     const overCap = usedBytes > maxBytes ? dataBytes - CAP_LOW_WATER * maxBytes : 0;
     const reusable = Math.max(0, usedBytes - walBytes - dataBytes);
@@ -212,13 +215,13 @@ export class LogRetention {
     // Record bytes (message, fields) to the pages they take with their indexes and the search index.
     const onDisk = Math.max(1, dataBytes / this.logs.storedBytes);
     const round = Math.min(excess, ROUND_SHARE_OF_CAP * maxBytes, Math.max(64 * 1024, ROUND_SHARE_OF_FREE * freeBytes));
-    const { ids } = this.logs.deleteOldestBytes(round / onDisk);
+    const { ids } = await this.logs.deleteOldestBytes(round / onDisk);
     return { removed: ids.length, givenBack: await this.giveBack(ids) };
   }
 
   private async giveBack(ids: number[]): Promise<boolean> {
     await this.searchIndex.forget(ids);
-    return this.store.compact();
+    return await this.store.compact();
   }
 
   private retrySoon(): void {

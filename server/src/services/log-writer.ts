@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { FastifyBaseLogger } from 'fastify';
-import type { Db } from '../db/database.js';
+import type { Sql } from '../db/sql.js';
 import { closingOf, type Closing, type DemoRegistry } from '../live/demo-registry.js';
 import type { LogsRepository, NewLogRecord, StoredLog } from '../repositories/logs-repository.js';
 import type { FaultInjector } from './fault-injection.js';
@@ -27,17 +27,23 @@ const FLUSH_RECORDS = 5000;
 
 type Outcome = { ok: true; stored: StoredLog[]; duplicates: number; closing?: Closing | null } | { ok: false; failure: StoreFailure };
 
+/** What the writer does with a demo's stored lines: its counters in the database (in the write's transaction), then in memory. */
+export type LineCounter = Pick<DemoRegistry, 'countLines' | 'recordClosing'> & {
+  storeLineCounts(...args: Parameters<DemoRegistry['storeLineCounts']>): void | Promise<void>;
+};
+
 /**
- * Groups the log batches that arrive in the same event-loop turn into one transaction: fewer
- * fsyncs and much higher throughput than a transaction per batch. Each batch sits in its own
- * savepoint, so a batch that fails is rolled back and refused alone; every batch is answered
- * after the commit, stored or failed, never both.
+ * Groups the log batches that arrive while the previous write runs (or in the same event-loop
+ * turn) into one transaction: fewer fsyncs and round trips, much higher throughput than a
+ * transaction per batch. Each batch sits in its own savepoint, so a batch that fails is rolled
+ * back and refused alone; every batch is answered from the commit callback, stored or failed,
+ * never both: a logs.ack always means committed, so a batch sent again is stored exactly once.
  */
 export class LogWriter extends EventEmitter<LogWriterEvents> {
   private queue: LogBatch[] = [];
   private queuedRecords = 0;
   private scheduled = false;
-  private readonly storeBatch: (batch: LogBatch) => Outcome;
+  private writing: Promise<void> | undefined;
   recordsStored = 0;
   duplicatesIgnored = 0;
   batchesFailed = 0;
@@ -45,22 +51,13 @@ export class LogWriter extends EventEmitter<LogWriterEvents> {
   refusal: () => StoreFailure | null = () => null;
 
   constructor(
-    private readonly db: Db,
+    private readonly sql: Sql,
     private readonly logs: LogsRepository,
-    private readonly demos: DemoRegistry,
+    private readonly demos: LineCounter,
     private readonly faults: FaultInjector,
     private readonly log: FastifyBaseLogger,
   ) {
     super();
-    // A transaction inside the flush's transaction is a savepoint (better-sqlite3).
-    const inSavepoint = db.transaction((batch: LogBatch) => this.store(batch));
-    this.storeBatch = (batch) => {
-      try {
-        return inSavepoint(batch);
-      } catch (err) {
-        return { ok: false, failure: this.failureOf(err) };
-      }
-    };
   }
 
   write(batch: LogBatch): void {
@@ -69,28 +66,61 @@ export class LogWriter extends EventEmitter<LogWriterEvents> {
     if (refusal) return batch.failed(refusal);
     this.queue.push(batch);
     this.queuedRecords += batch.records.length;
-    if (this.queuedRecords >= FLUSH_RECORDS) return this.flush();
+    if (this.queuedRecords >= FLUSH_RECORDS) {
+      void this.flush();
+      return;
+    }
     if (!this.scheduled) {
       this.scheduled = true;
-      setImmediate(() => this.flush());
+      setImmediate(() => void this.flush());
     }
   }
 
-  flush(): void {
+  /** Writes what is queued; resolves once every batch queued before the call is answered. One write at a time. */
+  flush(): Promise<void> {
     this.scheduled = false;
-    const batches = this.queue;
-    this.queue = [];
-    this.queuedRecords = 0;
-    if (batches.length === 0) return;
-    let outcomes: Outcome[];
-    try {
-      outcomes = this.db.transaction(() => batches.map(this.storeBatch))();
-    } catch (err) {
-      // The commit itself failed: nothing of any batch is kept.
-      const failure = this.failureOf(err);
-      outcomes = batches.map(() => ({ ok: false, failure }));
+    if (!this.writing) {
+      if (this.queue.length === 0) return Promise.resolve();
+      this.writing = this.writeQueued().finally(() => { this.writing = undefined; });
     }
-    this.answer(batches, outcomes);
+    return this.writing;
+  }
+
+  /** Batches that came during a write go together in the next one. Never rejects: every batch gets an answer. */
+  private async writeQueued(): Promise<void> {
+    while (this.queue.length) {
+      const batches = this.queue;
+      this.queue = [];
+      this.queuedRecords = 0;
+      let answered = false;
+      try {
+        await this.sql.transaction(async () => {
+          const outcomes: Outcome[] = [];
+          for (const batch of batches) outcomes.push(await this.storeInSavepoint(batch));
+          this.sql.afterCommit(() => {
+            answered = true;
+            this.answer(batches, outcomes);
+          });
+        });
+      } catch (err) {
+        // Committed and answered, then a listener threw: the answers stand (never a nack after an ack).
+        if (answered) {
+          this.log.error({ err }, 'a listener of stored log records failed');
+          continue;
+        }
+        // The commit itself failed: nothing of any batch is kept.
+        const failure = this.failureOf(err);
+        this.answer(batches, batches.map(() => ({ ok: false, failure })));
+      }
+    }
+  }
+
+  private async storeInSavepoint(batch: LogBatch): Promise<Outcome> {
+    try {
+      return await this.sql.transaction(() => this.store(batch));
+    } catch (err) {
+      return { ok: false, failure: this.failureOf(err) };
+    }
   }
 
   /** The test-only "log-drop" fault: the batch vanishes, unanswered. */
@@ -103,14 +133,13 @@ export class LogWriter extends EventEmitter<LogWriterEvents> {
     }
   }
 
-  private store(batch: LogBatch): Outcome {
+  private async store(batch: LogBatch): Promise<Outcome> {
     this.faults.check('log-store');
     // A library's closing record tells how the run ended; it is not one of the demo's lines.
     const closing = batch.demo ? batch.records.map(closingOf).findLast((c) => c !== null) ?? null : null;
     const records = closing ? batch.records.filter((r) => closingOf(r) === null) : batch.records;
-    const stored = this.logs.insertNew(records);
-    // Until this writer runs on the async store: the counters follow the synchronous commit of the lines (conversion step 1, logs).
-    if (batch.demo && stored.length) this.demos.storeLineCounts(batch.demo, stored).catch((err: unknown) => this.log.error({ err }, 'could not add to the demo line counters'));
+    const stored = await this.logs.insertNew(records);
+    if (batch.demo && stored.length) await this.demos.storeLineCounts(batch.demo, stored);
     return { ok: true, stored, duplicates: records.length - stored.length, closing };
   }
 
@@ -133,7 +162,7 @@ export class LogWriter extends EventEmitter<LogWriterEvents> {
       batch.stored(outcome.stored, outcome.duplicates);
     });
     // A rolled-back savepoint leaves the store's byte count ahead of what is on disk.
-    if (anyFailed) this.logs.recountBytes();
+    if (anyFailed) this.logs.recountBytes().catch((err: unknown) => this.log.warn({ err }, 'could not count the stored log bytes again'));
     if (all.length) this.emit('records', all);
   }
 

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openDatabase, type Db } from '../../src/db/database.js';
 import { attachSearchIndex, LogSearchIndex } from '../../src/db/log-search-index.js';
+import { SqliteSql } from '../../src/db/sqlite-sql.js';
 import { LogsRepository, type NewLogRecord } from '../../src/repositories/logs-repository.js';
 import { waitFor } from '../support/test-server.js';
 
@@ -13,11 +14,11 @@ let logs: LogsRepository;
 let index: LogSearchIndex | undefined;
 const files = () => ({ logsFile: path.join(dir, 'dvic.sqlite'), indexFile: path.join(dir, 'dvic-search.sqlite') });
 
-beforeEach(() => {
+beforeEach(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dvic-search-'));
   db = openDatabase(files().logsFile);
   attachSearchIndex(db, files().indexFile);
-  logs = new LogsRepository(db);
+  logs = await LogsRepository.open(new SqliteSql(db));
 });
 afterEach(async () => {
   await index?.stop();
@@ -26,14 +27,14 @@ afterEach(async () => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-function store(messages: string[], from = 0): void {
+async function store(messages: string[], from = 0): Promise<void> {
   const records: NewLogRecord[] = messages.map((message, i) => ({
     nodeId: 'n1', source: 'demo', stream: 'demo:t:0', offset: (from + i) * 100, demo: 'cam', token: 't', ts: 1_000 + from + i, level: 2, message, fields: null,
   }));
-  db.transaction(() => logs.insertNew(records))();
+  await logs.insertNew(records);
 }
 
-const found = (q: string) => logs.search({ q, limit: 100 }).records.map((r) => r.message);
+const found = async (q: string) => (await logs.search({ q, limit: 100 })).records.map((r) => r.message);
 const indexedUpTo = () => db.prepare('SELECT indexed_up_to FROM search.index_state').pluck().get() as number;
 const inIndex = (word: string) => db.prepare('SELECT rowid FROM search.log_fts WHERE log_fts MATCH ?').pluck().all(`"${word}"*`) as number[];
 const lastId = () => db.prepare('SELECT MAX(id) FROM log_records').pluck().get() as number;
@@ -42,9 +43,9 @@ const caughtUp = () => waitFor(() => indexedUpTo() >= lastId(), 10_000, 'index c
 
 describe('full-text search index', () => {
   it('finds records the index has not reached yet, and the same ones once it has', async () => {
-    store(['camera timeout on frame 1', 'frame 2 ok', 'Camera TIMEOUT again', 'log_records full']);
+    await store(['camera timeout on frame 1', 'frame 2 ok', 'Camera TIMEOUT again', 'log_records full']);
     expect(indexedUpTo()).toBe(0);
-    const before = { camera: found('camera timeout'), prefix: found('cam'), split: found('log_records') };
+    const before = { camera: await found('camera timeout'), prefix: await found('cam'), split: await found('log_records') };
     expect(before).toEqual({
       camera: ['Camera TIMEOUT again', 'camera timeout on frame 1'],
       prefix: ['Camera TIMEOUT again', 'camera timeout on frame 1'],
@@ -53,35 +54,35 @@ describe('full-text search index', () => {
     startIndexer();
     await caughtUp();
     expect(inIndex('camera')).toHaveLength(2);
-    expect({ camera: found('camera timeout'), prefix: found('cam'), split: found('log_records') }).toEqual(before);
+    expect({ camera: await found('camera timeout'), prefix: await found('cam'), split: await found('log_records') }).toEqual(before);
   });
 
   it('indexes new records soon after it is woken', async () => {
     startIndexer();
-    store(['first light']);
+    await store(['first light']);
     index!.wake();
     await caughtUp();
-    store(['second light'], 1);
+    await store(['second light'], 1);
     index!.wake();
     await waitFor(() => inIndex('light').length === 2, 10_000, 'second record indexed');
   });
 
   it('takes deleted records out of the index, and keeps the newest record so ids never go back', async () => {
-    store(Array.from({ length: 50 }, (_, i) => `old line ${i}`));
+    await store(Array.from({ length: 50 }, (_, i) => `old line ${i}`));
     startIndexer();
     await caughtUp();
-    const deleted = logs.deleteOlderThan(Number.MAX_SAFE_INTEGER, 1000);
+    const deleted = await logs.deleteOlderThan(Number.MAX_SAFE_INTEGER, 1000);
     expect(deleted.ids).toHaveLength(49);
-    index!.forget(deleted.ids);
+    void index!.forget(deleted.ids);
     await waitFor(() => inIndex('old').length === 1, 10_000, 'deleted records out of the index');
-    expect(found('old')).toEqual(['old line 49']);
+    expect(await found('old')).toEqual(['old line 49']);
     const newest = lastId();
-    store(['new line'], 50);
+    await store(['new line'], 50);
     expect(lastId()).toBeGreaterThan(newest);
   });
 
   it('rebuilds a lost index file from the stored records', async () => {
-    store(['alpha one', 'alpha two', 'beta']);
+    await store(['alpha one', 'alpha two', 'beta']);
     startIndexer();
     await caughtUp();
     await index!.stop();

@@ -1,10 +1,10 @@
 import type { WebSocket } from 'ws';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { LogRecordView, LogsRecordsLiveMessage } from '@dvic/protocol';
-import type { Db } from '../../src/db/database.js';
 import { LogTail } from '../../src/live/log-tail.js';
 import { LogsRepository } from '../../src/repositories/logs-repository.js';
-import { memoryDb, newRecord } from '../support/memory-db.js';
+import { newRecord, silentLog } from '../support/memory-db.js';
+import { storeKinds, type StoreUnderTest } from '../support/stores.js';
 
 /** A socket that keeps what it is sent; bufferedAmount can be raised to play a slow client. */
 class FakeSocket {
@@ -23,88 +23,94 @@ class FakeSocket {
   }
 }
 
-let db: Db;
+describe.each(storeKinds)('following logs on $name', (kind) => {
+let database: StoreUnderTest;
 let store: LogsRepository;
 let tail: LogTail;
 let offset = 0;
+let firstId = 0;
 
 /** Stores and publishes records as the log writer does: commit, then publish. */
-function write(count: number, message = (i: number) => `line ${i}`): void {
-  const records = db.transaction(() => store.insertNew(Array.from({ length: count }, () => newRecord(offset, message(offset++)))))();
+async function write(count: number, message = (i: number) => `line ${i}`): Promise<void> {
+  const records = await store.insertNew(Array.from({ length: count }, () => newRecord(offset, message(offset++))));
   tail.publish(records);
 }
-const flush = () => (tail as unknown as { flush(): void }).flush();
-const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+const flush = () => tail.flush();
+/** The id before the n+1-th record written in the test. */
+const after = (n: number) => firstId - 1 + n;
+/** Ids of the records written from..to (1 = the first of the test). */
+const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => firstId + from + i - 1);
 
-beforeEach(() => {
-  db = memoryDb();
-  store = new LogsRepository(db);
-  tail = new LogTail(store);
+beforeAll(async () => { database = await kind.open(); });
+afterAll(() => database.close());
+beforeEach(async () => {
+  // Ids start at 1 again, as the tests count them.
+  await database.sql.run(kind.name === 'postgres' ? 'TRUNCATE log_records RESTART IDENTITY' : 'DELETE FROM log_records');
+  store = await LogsRepository.open(database.sql);
+  tail = new LogTail(store, silentLog);
   offset = 0;
+  firstId = (await store.maxId()) + 1;
 });
-afterEach(() => {
-  tail.stop();
-  db.close();
-});
+afterEach(() => tail.stop());
 
-describe('following logs', () => {
-  it('replays history after after_id, then tails, with no gap and no duplicate across the switch', () => {
-    write(1200);
+  it('replays history after after_id, then tails, with no gap and no duplicate across the switch', async () => {
+    await write(1200);
     const socket = new FakeSocket();
-    tail.subscribe(socket as unknown as WebSocket, {}, 100);
-    write(50); // written while the history is being replayed
+    tail.subscribe(socket as unknown as WebSocket, {}, after(100));
+    await write(50); // written while the history is being replayed
     for (let i = 0; i < 5; i++) {
-      flush();
-      write(10); // and while it switches to live
+      await flush();
+      await write(10); // and while it switches to live
     }
-    flush();
+    await flush();
     expect(socket.ids).toEqual(range(101, 1300));
     expect(socket.frames.filter((f) => f.caught_up)).toHaveLength(1);
   });
 
-  it('without after_id sends only what is new', () => {
-    write(10);
+  it('without after_id sends only what is new', async () => {
+    await write(10);
     const socket = new FakeSocket();
     tail.subscribe(socket as unknown as WebSocket, {});
-    write(3);
-    flush();
-    expect(socket.ids).toEqual([11, 12, 13]);
+    await write(3);
+    await flush();
+    expect(socket.ids).toEqual(range(11, 13));
   });
 
-  it('feeds a follower that falls behind from the database: nothing is dropped or doubled, memory stays bounded', () => {
+  it('feeds a follower that falls behind from the database: nothing is dropped or doubled, memory stays bounded', async () => {
     const socket = new FakeSocket();
-    tail.subscribe(socket as unknown as WebSocket, {}, 0);
-    flush();
+    tail.subscribe(socket as unknown as WebSocket, {}, after(0));
+    await flush();
     socket.bufferedAmount = 10 * 1024 * 1024; // the client stopped reading
-    write(12_000);
-    flush();
+    await write(12_000);
+    await flush();
     const pending = (tail as unknown as { subscriptions: Map<unknown, { pending: unknown[] }> }).subscriptions.get(socket)!.pending;
     expect(pending.length).toBeLessThanOrEqual(5000);
     socket.bufferedAmount = 0;
-    for (let i = 0; i < 40; i++) flush();
+    for (let i = 0; i < 40; i++) await flush();
     expect(socket.ids).toEqual(range(1, 12_000));
   });
 
-  it('echoes the id of the subscription on every batch it answers, so a client tells them from an older one\'s', () => {
-    write(600);
+  it('echoes the id of the subscription on every batch it answers, so a client tells them from an older one\'s', async () => {
+    await write(600);
     const socket = new FakeSocket();
-    tail.subscribe(socket as unknown as WebSocket, {}, 0, 'first');
-    tail.subscribe(socket as unknown as WebSocket, { q: 'line' }, 550, 'second');
-    write(3);
-    flush();
-    flush();
+    tail.subscribe(socket as unknown as WebSocket, {}, after(0), 'first');
+    await flush(); // its first page is on the way when the client changes its filters
+    tail.subscribe(socket as unknown as WebSocket, { q: 'line' }, after(550), 'second');
+    await write(3);
+    await flush();
+    await flush();
     expect(socket.requestIds[0]).toBe('first');
     expect(socket.requestIds.slice(1)).toEqual(Array(socket.requestIds.length - 1).fill('second'));
     expect(socket.frames.slice(1).flatMap((f) => f.records.map((r) => r.id))).toEqual(range(551, 603));
   });
 
-  it('applies the filters and the search text to history and to live records alike', () => {
-    write(5, (i) => (i % 2 ? 'camera lost' : 'all fine'));
+  it('applies the filters and the search text to history and to live records alike', async () => {
+    await write(5, (i) => (i % 2 ? 'camera lost' : 'all fine'));
     const socket = new FakeSocket();
-    tail.subscribe(socket as unknown as WebSocket, { q: 'camera' }, 0);
-    write(5, (i) => (i % 2 ? 'camera lost' : 'all fine'));
-    flush();
-    flush();
+    tail.subscribe(socket as unknown as WebSocket, { q: 'camera' }, after(0));
+    await write(5, (i) => (i % 2 ? 'camera lost' : 'all fine'));
+    await flush();
+    await flush();
     expect(socket.frames.flatMap((f) => f.records.map((r) => r.message))).toEqual(Array(5).fill('camera lost'));
   });
 });

@@ -9,50 +9,7 @@ import { indexText, matchesText, parseTextQuery } from '../../src/search/text-qu
 import { SEARCH_SCHEMA } from '../../src/db/log-search-index.js';
 import { SqliteSql } from '../../src/db/sqlite-sql.js';
 import { memoryDb, newRecord, NODE_ID } from '../support/memory-db.js';
-
-const TEXTS = [
-  'Camera ready on usb-0',
-  'camera lost: frame dropped',
-  'disk almost full',
-  'Kiosk mode started',
-  'café ouvert à 9h',
-  'log_records table rebuilt',
-  'the frame rate is low',
-  '한국 서버 오류',
-  'ガンダム 起動',
-  'नमस्ते दुनिया',
-  'สวัสดี ครับ',
-  'שָׁלוֹם עולם',
-];
-
-/** q -> the texts it finds. */
-const CASES: [string, string[]][] = [
-  ['camera', ['Camera ready on usb-0', 'camera lost: frame dropped']],
-  ['CAM', ['Camera ready on usb-0', 'camera lost: frame dropped']],
-  ['amera', []],
-  ['camera frame', ['camera lost: frame dropped']],
-  ['"frame dropped"', ['camera lost: frame dropped']],
-  ['"frame drop"', ['camera lost: frame dropped']],
-  ['"dropped frame"', []],
-  ['"frame rate" low', ['the frame rate is low']],
-  ['cafe', ['café ouvert à 9h']],
-  ['records', ['log_records table rebuilt']],
-  ['log_records', ['log_records table rebuilt']],
-  ['usb-0', ['Camera ready on usb-0']],
-  ['"unclosed quote frame', []],
-  ['"unclosed frame', []],
-  ['frame "', ['camera lost: frame dropped', 'the frame rate is low']],
-  ['"', TEXTS],
-  ['%', TEXTS],
-  ["'; DROP TABLE log_records; --", []],
-  ['한국', ['한국 서버 오류']],
-  ['서', ['한국 서버 오류']],
-  ['ガンダム', ['ガンダム 起動']],
-  ['カンタム', []],
-  ['नमस्ते', ['नमस्ते दुनिया']],
-  ['สวัสดี', ['สวัสดี ครับ']],
-  ['"שָׁלוֹם עולם"', ['שָׁלוֹם עולם']],
-];
+import { CASES, TEXTS } from '../support/text-cases.js';
 
 let db: Db;
 beforeEach(() => { db = memoryDb(); });
@@ -65,16 +22,16 @@ const searches: Record<string, (db: Db) => Search | Promise<Search>> = {
     const query = parseTextQuery(q);
     return TEXTS.filter((t) => query === null || matchesText(query, t));
   },
-  'REST logs (records the full-text index has reached)': (db) => {
-    const logs = new LogsRepository(db);
-    const stored = db.transaction(() => logs.insertNew(TEXTS.map((t, i) => newRecord(i, t))))();
+  'REST logs (records the full-text index has reached)': async (db) => {
+    const logs = await LogsRepository.open(new SqliteSql(db));
+    const stored = await logs.insertNew(TEXTS.map((t, i) => newRecord(i, t)));
     indexAsTheWorkerDoes(db, stored);
-    return (q) => logs.search({ q, limit: 100 }).records.map((r) => r.message).reverse();
+    return async (q) => (await logs.search({ q, limit: 100 })).records.map((r) => r.message).reverse();
   },
-  'REST logs (records the index has not reached yet)': (db) => {
-    const logs = new LogsRepository(db);
-    db.transaction(() => logs.insertNew(TEXTS.map((t, i) => newRecord(i, t))))();
-    return (q) => logs.search({ q, limit: 100 }).records.map((r) => r.message).reverse();
+  'REST logs (records the index has not reached yet)': async (db) => {
+    const logs = await LogsRepository.open(new SqliteSql(db));
+    await logs.insertNew(TEXTS.map((t, i) => newRecord(i, t)));
+    return async (q) => (await logs.search({ q, limit: 100 })).records.map((r) => r.message).reverse();
   },
   commands: async (db) => {
     const commands = new CommandsRepository(new SqliteSql(db));

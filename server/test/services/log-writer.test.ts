@@ -1,75 +1,131 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Db } from '../../src/db/database.js';
 import { SqliteSql } from '../../src/db/sqlite-sql.js';
 import { DemoRegistry } from '../../src/live/demo-registry.js';
 import { DemosRepository } from '../../src/repositories/demos-repository.js';
 import { LogsRepository, type StoredLog } from '../../src/repositories/logs-repository.js';
 import { FaultInjector } from '../../src/services/fault-injection.js';
-import { LogWriter } from '../../src/services/log-writer.js';
+import { LogWriter, type LineCounter } from '../../src/services/log-writer.js';
 import type { StoreFailure } from '../../src/services/store-failure.js';
 import { memoryDb, newRecord, NODE_ID, silentLog } from '../support/memory-db.js';
-
-let db: Db;
-let logs: LogsRepository;
-let demos: DemoRegistry;
-let faults: FaultInjector;
-let writer: LogWriter;
-
-beforeEach(() => {
-  db = memoryDb();
-  logs = new LogsRepository(db);
-  demos = new DemoRegistry(new DemosRepository(new SqliteSql(db)));
-  faults = new FaultInjector();
-  writer = new LogWriter(db, logs, demos, faults, silentLog);
-});
-afterEach(() => db.close());
+import { storeKinds, type StoreUnderTest } from '../support/stores.js';
 
 type Answer = { stored: StoredLog[]; duplicates: number } | { failure: StoreFailure };
 
-/** Queues a batch of lines [from, from+count) and records its answer. */
-function batch(from: number, count: number, answers: Answer[]): void {
-  writer.write({
+/** Batches of lines [from, from+count) into a writer, each answer recorded in order. */
+function batches(writer: LogWriter, demo?: { nodeId: string; token: string; name: string }) {
+  const answers: Answer[] = [];
+  const batch = (from: number, count: number) => writer.write({
     records: Array.from({ length: count }, (_, i) => newRecord(from + i)),
-    demo: { nodeId: NODE_ID, token: 't', name: 'face-tracker' },
+    demo,
     stored: (stored, duplicates) => answers.push({ stored, duplicates }),
     failed: (failure) => answers.push({ failure }),
   });
+  return { answers, batch };
 }
 
-const storedMessages = () => logs.search({ limit: 1000 }).records.map((r) => r.message).reverse();
+const storedMessages = async (logs: LogsRepository) => (await logs.search({ limit: 1000 })).records.map((r) => r.message).reverse();
+const summary = (answers: Answer[]) => answers.map((a) => ('failure' in a ? a.failure.code : [a.stored.length, a.duplicates]));
 
-describe('log writer', () => {
-  it('refuses only the batch that failed; the others of the same transaction are stored and counted', () => {
+/** Demo line counts are the demo registry's (SQLite until its own conversion lands); the writer itself runs on both. */
+const noDemoCounts: LineCounter = { storeLineCounts: () => undefined, countLines: () => undefined, recordClosing: () => undefined };
+
+describe.each(storeKinds)('log writer on $name', (kind) => {
+  let store: StoreUnderTest;
+  let logs: LogsRepository;
+  let faults: FaultInjector;
+  let writer: LogWriter;
+  // One database for the suite (making one takes seconds on PostgreSQL), emptied before each test.
+  beforeAll(async () => { store = await kind.open(); });
+  afterAll(() => store.close());
+  beforeEach(async () => {
+    await store.sql.run('DELETE FROM log_records');
+    logs = await LogsRepository.open(store.sql);
+    faults = new FaultInjector();
+    writer = new LogWriter(store.sql, logs, noDemoCounts, faults, silentLog);
+  });
+
+  it('refuses only the batch that failed; the others of the same transaction are stored, answered after the commit', async () => {
     faults.arm('log-store', 2);
-    const answers: Answer[] = [];
-    batch(0, 3, answers);
-    batch(3, 3, answers);
-    batch(6, 3, answers);
-    writer.flush();
-    expect(answers.map((a) => ('failure' in a ? a.failure.code : a.stored.length))).toEqual([3, 'storage_failed', 3]);
-    expect(storedMessages()).toEqual(['line 0', 'line 1', 'line 2', 'line 6', 'line 7', 'line 8']);
-    expect(demos.list(NODE_ID)[0]).toMatchObject({ line_count: 6 });
-    expect(logs.storedBytes).toBe(new LogsRepository(db).storedBytes);
+    const { answers, batch } = batches(writer);
+    batch(0, 3);
+    batch(3, 3);
+    batch(6, 3);
+    expect(answers).toEqual([]);
+    await writer.flush();
+    expect(summary(answers)).toEqual([[3, 0], 'storage_failed', [3, 0]]);
+    expect(await storedMessages(logs)).toEqual(['line 0', 'line 1', 'line 2', 'line 6', 'line 7', 'line 8']);
+    await new Promise((resolve) => setImmediate(resolve)); // the recount after a refused batch
+    expect(logs.storedBytes).toBe((await LogsRepository.open(store.sql)).storedBytes);
   });
 
-  it('stores a refused batch sent again exactly once, and counts duplicates of one stored before', () => {
+  it('refuses alone a batch the database rejects, the others of its transaction stored', async () => {
+    const { answers, batch } = batches(writer);
+    batch(0, 2);
+    writer.write({
+      records: [newRecord(2), { ...newRecord(3), source: 'bogus' as 'demo' }], // breaks the table's CHECK
+      stored: (stored, duplicates) => answers.push({ stored, duplicates }),
+      failed: (failure) => answers.push({ failure }),
+    });
+    batch(4, 2);
+    await writer.flush();
+    expect(summary(answers)).toEqual([[2, 0], 'storage_failed', [2, 0]]);
+    expect(await storedMessages(logs)).toEqual(['line 0', 'line 1', 'line 4', 'line 5']);
+  });
+
+  it('stores a refused batch sent again exactly once, and counts duplicates of one stored before', async () => {
     faults.arm('log-store', 1);
-    const answers: Answer[] = [];
-    batch(0, 5, answers);
-    writer.flush();
-    batch(0, 5, answers); // the agent sends it again
-    batch(3, 4, answers); // overlapping the first
-    writer.flush();
-    expect(answers.map((a) => ('failure' in a ? 'failed' : [a.stored.length, a.duplicates]))).toEqual(['failed', [5, 0], [2, 2]]);
-    expect(storedMessages()).toEqual(Array.from({ length: 7 }, (_, i) => `line ${i}`));
+    const { answers, batch } = batches(writer);
+    batch(0, 5);
+    await writer.flush();
+    batch(0, 5); // the agent sends it again
+    batch(3, 4); // overlapping the first
+    await writer.flush();
+    expect(summary(answers)).toEqual(['storage_failed', [5, 0], [2, 2]]);
+    expect(await storedMessages(logs)).toEqual(Array.from({ length: 7 }, (_, i) => `line ${i}`));
   });
 
-  it('answers every batch at once with storage_full while the disk is full, writing nothing', () => {
+  it('takes batches that come during a write into the next one, each answered once, none lost', async () => {
+    const { answers, batch } = batches(writer);
+    batch(0, 2);
+    const first = writer.flush();
+    batch(2, 2); // while the first write runs
+    batch(2, 2); // and the same lines again
+    await first;
+    await writer.flush();
+    expect(summary(answers)).toEqual([[2, 0], [2, 0], [0, 2]]);
+    expect(await storedMessages(logs)).toEqual(['line 0', 'line 1', 'line 2', 'line 3']);
+  });
+
+  it('answers every batch at once with storage_full while the disk is full, writing nothing', async () => {
     writer.refusal = () => ({ code: 'storage_full', message: 'the disk is full', retryAfterMs: 5000 });
-    const answers: Answer[] = [];
-    batch(0, 2, answers);
+    const { answers, batch } = batches(writer);
+    batch(0, 2);
     expect(answers).toEqual([{ failure: { code: 'storage_full', message: 'the disk is full', retryAfterMs: 5000 } }]);
-    writer.flush();
-    expect(storedMessages()).toEqual([]);
+    await writer.flush();
+    expect(await storedMessages(logs)).toEqual([]);
+  });
+});
+
+describe('log writer with the demo registry (SQLite)', () => {
+  let db: Db;
+  beforeEach(() => { db = memoryDb(); });
+  afterEach(() => db.close());
+
+  it('adds stored lines to the demo counters in the same transaction, and in memory after the commit', async () => {
+    const sql = new SqliteSql(db);
+    const logs = await LogsRepository.open(sql);
+    const demos = new DemoRegistry(new DemosRepository(db));
+    const faults = new FaultInjector();
+    const writer = new LogWriter(sql, logs, demos, faults, silentLog);
+    faults.arm('log-store', 2);
+    const { answers, batch } = batches(writer, { nodeId: NODE_ID, token: 't', name: 'face-tracker' });
+    batch(0, 3);
+    batch(3, 3);
+    batch(6, 3);
+    await writer.flush();
+    expect(summary(answers)).toEqual([[3, 0], 'storage_failed', [3, 0]]);
+    expect(demos.list(NODE_ID)[0]).toMatchObject({ line_count: 6 });
+    expect(db.prepare('SELECT line_count FROM demos').get()).toEqual({ line_count: 6 });
   });
 });

@@ -32,7 +32,7 @@ export const logsRoutes: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request) => {
     const { node, demo, source, level, q, since, until, limit = 100, cursor } = request.query;
     const now = Date.now();
-    const { records, more } = app.logStore.search({
+    const { records, more } = await app.logStore.search({
       nodeId: node === undefined ? undefined : app.nodeRegistry.resolve(node).id,
       demo, source, q, limit, fields: fieldFilters(request.query),
       minLevel: level ? levelNumber(level) : undefined,

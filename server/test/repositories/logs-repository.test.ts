@@ -1,0 +1,134 @@
+// The log store on each dialect: exactly-once inserts, filters, paging, retention deletes, and
+// what `q` finds (the shared cases of support/text-cases.ts), the same on SQLite and PostgreSQL.
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { LogsRepository, type NewLogRecord } from '../../src/repositories/logs-repository.js';
+import { newRecord, NODE_ID } from '../support/memory-db.js';
+import { storeKinds, type StoreUnderTest } from '../support/stores.js';
+import { CASES, TEXTS } from '../support/text-cases.js';
+
+const OTHER_NODE = '0a1b2c3d-0000-4000-8000-000000000002';
+const messages = (records: { message: string }[]) => records.map((r) => r.message);
+
+describe.each(storeKinds)('log store on $name', (kind) => {
+  let store: StoreUnderTest;
+  let logs: LogsRepository;
+  // One database for the suite (making one takes seconds on PostgreSQL), emptied before each test.
+  beforeAll(async () => { store = await kind.open(); });
+  afterAll(() => store.close());
+  beforeEach(async () => {
+    await store.sql.run('DELETE FROM log_records');
+    logs = await LogsRepository.open(store.sql);
+  });
+
+  it('stores each record once: a batch sent again, overlapping, or with a record twice adds only the new ones, in order', async () => {
+    const first = await logs.insertNew([newRecord(0), newRecord(1), newRecord(2)]);
+    expect(first.map((r) => r.message)).toEqual(['line 0', 'line 1', 'line 2']);
+    expect(first.map((r) => r.id)).toEqual([...first.map((r) => r.id)].sort((a, b) => a - b));
+    const again = await logs.insertNew([newRecord(1), newRecord(2), newRecord(3), newRecord(3), newRecord(4)]);
+    expect(messages(again)).toEqual(['line 3', 'line 4']);
+    expect(again[0]!.id).toBeGreaterThan(first[2]!.id);
+    expect(messages((await logs.search({ limit: 10, afterId: 0 })).records)).toEqual(['line 0', 'line 1', 'line 2', 'line 3', 'line 4']);
+  });
+
+  it('never merges records without an offset, and keeps the same offset apart per node and stream', async () => {
+    const noOffset = (i: number) => newRecord(i, `system ${i}`, { source: 'system', stream: 'system:journal', offset: null, demo: null, token: null });
+    const stored = await logs.insertNew([noOffset(0), noOffset(1), newRecord(0), newRecord(0, 'other node', { nodeId: OTHER_NODE }), newRecord(0, 'other stream', { stream: 'demo:t:1' })]);
+    expect(messages(stored)).toEqual(['system 0', 'system 1', 'line 0', 'other node', 'other stream']);
+    expect(messages(await logs.insertNew([noOffset(0)]))).toEqual(['system 0']);
+  });
+
+  it('returns what it stored as the API shows it, and counts the bytes as a recount does', async () => {
+    const [record] = await logs.insertNew([newRecord(7, 'with fields', { level: 4, fields: { camera: 'usb-0', fps: 30 } })]);
+    expect(record).toMatchObject({ node_id: NODE_ID, source: 'demo', demo: 'face-tracker', token: 't', level: 'ERROR', message: 'with fields', fields: { camera: 'usb-0', fps: 30 } });
+    expect((await logs.search({ limit: 1 })).records).toEqual([record]);
+    const counted = logs.storedBytes;
+    expect(counted).toBeGreaterThan(0);
+    expect((await LogsRepository.open(store.sql)).storedBytes).toBe(counted);
+  });
+
+  it('filters by node, demo, source, level, time and structured fields (text, numbers, true/false/null by name)', async () => {
+    const at = (i: number, extra: Partial<NewLogRecord>) => newRecord(i, `r${i}`, extra);
+    await logs.insertNew([
+      at(0, { level: 1 }), at(1, { level: 3, nodeId: OTHER_NODE }), at(2, { demo: 'kiosk' }), at(3, { fields: { camera: 'usb-0', fps: 30, ok: true, gone: null } }),
+      at(4, { fields: { camera: 'usb-1', fps: 30.5, ok: false } }), at(5, { fields: { camera: '30' } }),
+    ]);
+    const found = async (query: Parameters<LogsRepository['search']>[0]) => messages((await logs.search(query)).records).reverse();
+    expect(await found({ limit: 10, nodeId: OTHER_NODE })).toEqual(['r1']);
+    expect(await found({ limit: 10, demo: 'kiosk' })).toEqual(['r2']);
+    expect(await found({ limit: 10, minLevel: 3 })).toEqual(['r1']);
+    expect(await found({ limit: 10, since: newRecord(2).ts, until: newRecord(4).ts })).toEqual(['r2', 'r3']);
+    expect(await found({ limit: 10, fields: { camera: 'usb-0' } })).toEqual(['r3']);
+    expect(await found({ limit: 10, fields: { fps: '30' } })).toEqual(['r3']);
+    expect(await found({ limit: 10, fields: { fps: '30.50' } })).toEqual(['r4']);
+    expect(await found({ limit: 10, fields: { camera: '30' } })).toEqual(['r5']);
+    expect(await found({ limit: 10, fields: { ok: 'true' } })).toEqual(['r3']);
+    expect(await found({ limit: 10, fields: { ok: 'false' } })).toEqual(['r4']);
+    expect(await found({ limit: 10, fields: { gone: 'null' } })).toEqual(['r3']);
+    expect(await found({ limit: 10, fields: { camera: 'usb-0', fps: '30.5' } })).toEqual([]);
+  });
+
+  it('pages newest first by (ts, id) and follows after an id, oldest first', async () => {
+    const sameTime = newRecord(0).ts;
+    const stored = await logs.insertNew(Array.from({ length: 5 }, (_, i) => newRecord(i, `p${i}`, { ts: sameTime + (i < 3 ? 0 : i) })));
+    const first = await logs.search({ limit: 2 });
+    expect([messages(first.records), first.more]).toEqual([['p4', 'p3'], true]);
+    const last = first.records.at(-1)!;
+    const second = await logs.search({ limit: 2, before: { ts: last.ts, id: last.id } });
+    expect([messages(second.records), second.more]).toEqual([['p2', 'p1'], true]);
+    const after = await logs.search({ limit: 10, afterId: stored[1]!.id });
+    expect([messages(after.records), after.more]).toEqual([['p2', 'p3', 'p4'], false]);
+    expect(await logs.maxId()).toBe(stored[4]!.id);
+  });
+
+  it('deletes the oldest records by age and by bytes, keeping the newest, and counts what went', async () => {
+    const stored = await logs.insertNew(Array.from({ length: 6 }, (_, i) => newRecord(i)));
+    const byAge = await logs.deleteOlderThan(newRecord(2).ts, 100);
+    expect(byAge.ids).toEqual(stored.slice(0, 2).map((r) => r.id));
+    const everything = await logs.deleteOldestBytes(Number.MAX_SAFE_INTEGER);
+    expect(everything.ids).toEqual(stored.slice(2, 5).map((r) => r.id));
+    expect(messages((await logs.search({ limit: 10 })).records)).toEqual(['line 5']);
+    expect(logs.storedBytes).toBe((await LogsRepository.open(store.sql)).storedBytes);
+  });
+
+  it('keeps text it cannot hold as it is on SQLite, or as U+FFFD on PostgreSQL, never refusing the batch', async () => {
+    const [record] = await logs.insertNew([newRecord(0, 'nul \u0000 and lone \ud800 surrogate')]);
+    const [found] = (await logs.search({ limit: 1, q: '"lone surrogate" nul' })).records;
+    if (kind.name === 'postgres') {
+      expect(found!.message).toBe('nul \uFFFD and lone \uFFFD surrogate');
+      expect(record!.message).toBe(found!.message);
+    } else {
+      expect(found!.message.replace(/\uFFFD+/, '\uFFFD')).toBe('nul \u0000 and lone \uFFFD surrogate');
+    }
+  });
+});
+
+describe.each(storeKinds)('q in the log store on $name', (kind) => {
+  let store: StoreUnderTest;
+  let logs: LogsRepository;
+  beforeAll(async () => {
+    store = await kind.open();
+    logs = await LogsRepository.open(store.sql);
+    await logs.insertNew(TEXTS.map((t, i) => newRecord(i, t)));
+  });
+  afterAll(() => store.close());
+
+  it.each(CASES)('%s', async (q, expected) => {
+    expect(messages((await logs.search({ q, limit: 100 })).records).reverse()).toEqual(expected);
+  });
+
+  it('finds a word by prefix in a very long word, and a phrase deep in a long line', async () => {
+    const long = `${'x'.repeat(3000)} tail`;
+    const deep = `${Array.from({ length: 2000 }, (_, i) => `w${i}`).join(' ')} needle here`;
+    await logs.insertNew([newRecord(100, long), newRecord(101, deep)]);
+    expect(messages((await logs.search({ q: 'x'.repeat(200), limit: 10 })).records)).toEqual([long]);
+    expect(messages((await logs.search({ q: '"needle her"', limit: 10 })).records)).toEqual([deep]);
+    expect(messages((await logs.search({ q: '"w1999 needle"', limit: 10 })).records)).toEqual([deep]);
+  });
+
+  it('tells words PostgreSQL reads differently apart as the matcher does (x² is not x)', async () => {
+    await logs.insertNew([newRecord(200, 'value x² rises'), newRecord(201, 'xylophone and ½ note')]);
+    expect(messages((await logs.search({ q: 'x²', limit: 10 })).records)).toEqual(['value x² rises']);
+    expect(messages((await logs.search({ q: '½', limit: 10 })).records)).toEqual(['xylophone and ½ note']);
+    expect(messages((await logs.search({ q: '"and ½ note"', limit: 10 })).records)).toEqual(['xylophone and ½ note']);
+  });
+});
