@@ -31,3 +31,18 @@ export function inTransaction<T>(db: Db, fn: () => T): T {
   }
   return result;
 }
+
+/**
+ * Until every store is async: callbacks that stores still on `Db` queued inside an `Sql`
+ * transaction (which this file does not see commit) run after it, through sql.afterCommit.
+ */
+export function settleSyncCallbacks(db: Db, afterCommitOfSql: (fn: () => void) => void): void {
+  const queue = pending.get(db);
+  pending.delete(db);
+  for (const callback of queue ?? []) afterCommitOfSql(callback);
+}
+
+/** The same when the `Sql` transaction rolled back: they never run. */
+export function dropSyncCallbacks(db: Db): void {
+  pending.delete(db);
+}

@@ -1,7 +1,7 @@
 import type { FastifyReply, FastifyRequest, preHandlerAsyncHookHandler, RouteHandlerMethod, RouteOptions } from 'fastify';
 import fp from 'fastify-plugin';
 import { ErrorCode } from '@dvic/protocol';
-import { inTransaction } from '../db/transaction.js';
+import { dropSyncCallbacks, settleSyncCallbacks } from '../db/transaction.js';
 import { ApiError } from '../errors.js';
 import { roleRank, type Role } from '../repositories/users-repository.js';
 import type { NewAuditEntry } from '../repositories/audit-repository.js';
@@ -15,8 +15,8 @@ export interface RouteGuard {
   role?: Role;
   /**
    * The audit action of a route that changes things. Its handler runs in one transaction with the
-   * audit entry: a change that cannot be audited is not applied. Such a handler must make its
-   * change synchronously (async work goes in a preHandler). `{action, transactional: false}` audits
+   * audit entry: a change that cannot be audited is not applied. Such a handler may await the
+   * database, nothing else (agent round trips go in a preHandler, or after the commit). `{action, transactional: false}` audits
    * a route with no database change of its own (sign-in) after it ran.
    */
   audit?: string | { action: string; transactional: false };
@@ -125,13 +125,15 @@ export const routeGuardsPlugin = fp(async (app) => {
     return async function (this: unknown, request: FastifyRequest, reply: FastifyReply) {
       const details = { body: request.body ?? null };
       try {
-        return inTransaction(app.db, () => {
-          const result: unknown = handler.call(this as never, request, reply);
-          if (result instanceof Promise || reply.sent) throw new Error(`the audited route ${action} must return its answer synchronously`);
+        return await app.sql.transaction(async () => {
+          const result: unknown = await handler.call(this as never, request, reply);
+          if (reply.sent) throw new Error(`the audited route ${action} must return its answer, not send it`);
           appendOrRollBack(requestEntry(request, action, 'ok', { ...details, ...resultIds(result) }));
+          settleSyncCallbacks(app.db, (fn) => app.sql.afterCommit(fn));
           return result;
         });
       } catch (err) {
+        dropSyncCallbacks(app.db);
         app.auditTrail.appendBestEffort(requestEntry(request, action, outcomeOf(err), { ...details, error: (err as Error).message }));
         throw err;
       }
