@@ -58,7 +58,7 @@ export const channelsRoutes: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request) => {
     const channel = await config.deleteChannel(request.params.id);
     app.sql.afterCommit(() => deliveries.forget(channel.id));
-    return { channel: view(channel) };
+    return { channel: { ...view(channel), last_delivery: null } }; // its delivery log went with it
   });
 
   app.post('/channels/:id/test', {
