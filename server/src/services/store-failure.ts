@@ -8,9 +8,17 @@ export interface StoreFailure {
   retryAfterMs: number;
 }
 
-const FULL_CODES = new Set(['SQLITE_FULL', 'SQLITE_IOERR_WRITE', 'SQLITE_IOERR_FSYNC', 'SQLITE_IOERR_SHMSIZE', 'SQLITE_READONLY', 'ENOSPC', 'EDQUOT']);
+// PostgreSQL: 53100 disk_full, 53400 configuration_limit_exceeded (temp files).
+const FULL_CODES = new Set(['SQLITE_FULL', 'SQLITE_IOERR_WRITE', 'SQLITE_IOERR_FSYNC', 'SQLITE_IOERR_SHMSIZE', 'SQLITE_READONLY', 'ENOSPC', 'EDQUOT', '53100']);
 /** Conditions of the disk or the database that pass: the same write may succeed later. */
-const PASSING_PREFIXES = ['SQLITE_BUSY', 'SQLITE_LOCKED', 'SQLITE_IOERR', 'SQLITE_CANTOPEN', 'SQLITE_READONLY'];
+const PASSING_PREFIXES = [
+  'SQLITE_BUSY', 'SQLITE_LOCKED', 'SQLITE_IOERR', 'SQLITE_CANTOPEN', 'SQLITE_READONLY',
+  // PostgreSQL unreachable or restarting (db/postgres-sql.ts DatabaseUnreachableError carries these):
+  // the socket's errno, 08xxx connection exceptions, 57P01-03 shutting down / starting up,
+  // 53300 too many connections; and 40001 / 40P01 / 55P03, a transaction that lost a conflict.
+  'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE',
+  '08000', '08001', '08003', '08004', '08006', '57P01', '57P02', '57P03', '53300', '53200', '40001', '40P01', '55P03',
+];
 
 const codeOf = (err: unknown): string | undefined => {
   const code = (err as { code?: unknown } | null | undefined)?.code;

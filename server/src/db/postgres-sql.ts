@@ -1,0 +1,254 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import pg from 'pg';
+import { multiRowInsert, numberPlaceholders, type Converted } from './postgres-placeholders.js';
+import type { RunResult, Sql, SqlValue } from './sql.js';
+
+/** Converted texts kept; SQL texts are constants, so few more than this exist. */
+const MAX_CACHED_TEXTS = 1000;
+/** PostgreSQL takes at most 65,535 parameters in one statement. */
+const MAX_PARAMETERS = 65_535;
+
+const INT8_OID = 20;
+const NUMERIC_OID = 1700;
+
+/**
+ * This pool's type parsers: 64-bit integers (ids, ms timestamps, COUNT) and numerics (SUM) as JS
+ * numbers, as SQLite gives them; set per pool so other pg users in the process keep the defaults.
+ */
+const types = {
+  getTypeParser(oid: number, format?: 'text' | 'binary') {
+    if (oid === INT8_OID || oid === NUMERIC_OID) return (value: string) => Number(value);
+    return pg.types.getTypeParser(oid, format);
+  },
+} as pg.CustomTypesConfig;
+
+export interface PostgresOptions {
+  /** postgres://user[:password]@host[:port]/database */
+  url: string;
+  /** Connections at most (DVIC_DATABASE_POOL). */
+  poolSize: number;
+  /** Where an idle connection's failure is reported (the pool opens a new one when needed). */
+  onIdleError?: (err: Error) => void;
+  connectionTimeoutMillis?: number;
+}
+
+/** The database could not be reached (or the connection broke): it names where, never the password. */
+export class DatabaseUnreachableError extends Error {
+  constructor(where: string, readonly code: string, cause: Error) {
+    super(`PostgreSQL at ${where} is unreachable: ${cause.message}`, { cause });
+  }
+}
+
+/**
+ * Codes of a connection that failed (socket errno, 08xxx connection exceptions but 08P01, a bug of
+ * ours; 57P01-03 shutdown / startup; 53300 too many connections). Any other failure to connect
+ * (authentication, say) gets 08006 (connection_failure).
+ */
+const CONNECTION_CODES = /^(E[A-Z_]+|0800[0-6]|57P0[1-3]|53300)$/;
+
+/** One open transaction: its connection and what runs after its commit. */
+interface OpenTransaction {
+  client: pg.PoolClient;
+  /** The last statement sent on client: the next one goes after it (pg takes one at a time). */
+  last: Promise<unknown>;
+  callbacks: (() => void)[];
+  ended: boolean;
+  savepoints: number;
+}
+
+/** Where an async context stands: in which transaction, at which savepoint level (siblings there take turns). */
+interface Level {
+  transaction: OpenTransaction;
+  turn: Promise<void>;
+}
+
+/**
+ * The async `Sql` over a `pg` pool. A transaction holds one connection of the pool; the async
+ * context that opened it (tracked with AsyncLocalStorage) runs its statements there, while
+ * statements of other contexts take other connections and run at the same time, as PostgreSQL
+ * isolates them.
+ */
+export class PostgresSql implements Sql {
+  readonly dialect = 'postgres' as const;
+  /** host:port/database, for messages (never the password). */
+  readonly where: string;
+  private readonly pool: pg.Pool;
+  private readonly texts = new Map<string, Converted>();
+  private readonly context = new AsyncLocalStorage<Level>();
+
+  constructor(options: PostgresOptions) {
+    this.where = describeDatabase(options.url);
+    this.pool = new pg.Pool({
+      connectionString: options.url, max: options.poolSize, types,
+      connectionTimeoutMillis: options.connectionTimeoutMillis ?? 10_000,
+    });
+    // Without a listener an idle connection's error (the server restarted) would end the process.
+    this.pool.on('error', (err) => options.onIdleError?.(err));
+  }
+
+  async all<Row>(text: string, params: readonly SqlValue[] = []): Promise<Row[]> {
+    return (await this.query(text, params)).rows as Row[];
+  }
+
+  async get<Row>(text: string, params: readonly SqlValue[] = []): Promise<Row | undefined> {
+    return (await this.query(text, params)).rows[0] as Row | undefined;
+  }
+
+  async run(text: string, params: readonly SqlValue[] = []): Promise<RunResult> {
+    return { changes: (await this.query(text, params)).rowCount ?? 0 };
+  }
+
+  async runMany(text: string, rows: readonly (readonly SqlValue[])[]): Promise<RunResult> {
+    if (rows.length === 0) return { changes: 0 };
+    const width = this.converted(text).count;
+    const perStatement = width > 0 ? Math.floor(MAX_PARAMETERS / width) : rows.length;
+    const chunks: (readonly (readonly SqlValue[])[])[] = [];
+    for (let i = 0; i < rows.length; i += perStatement) chunks.push(rows.slice(i, i + perStatement));
+    const many = multiRowInsert(text, Math.min(rows.length, perStatement));
+    return this.transaction(async () => {
+      let changes = 0;
+      if (many) {
+        for (const chunk of chunks) {
+          const chunkText = chunk.length === chunks[0]!.length ? many : multiRowInsert(text, chunk.length)!;
+          changes += (await this.query(chunkText, chunk.flat())).rowCount ?? 0;
+        }
+      } else {
+        // Queued on the transaction's connection at once: no wait between one row and the next.
+        const results = await Promise.all(rows.map((row) => this.query(text, row)));
+        for (const result of results) changes += result.rowCount ?? 0;
+      }
+      return { changes };
+    });
+  }
+
+  async transaction<T>(work: () => Promise<T>): Promise<T> {
+    const level = this.context.getStore();
+    if (level && !level.transaction.ended) return this.savepoint(level, work);
+    const client = await this.connect();
+    const transaction: OpenTransaction = { client, last: Promise.resolve(), callbacks: [], ended: false, savepoints: 0 };
+    let broken: Error | undefined;
+    let result: T;
+    try {
+      await this.on(client, 'BEGIN');
+      try {
+        result = await this.context.run({ transaction, turn: Promise.resolve() }, work);
+        await this.inTransaction(transaction, 'COMMIT');
+      } catch (err) {
+        await this.inTransaction(transaction, 'ROLLBACK').catch((rollbackFailed: Error) => { broken = rollbackFailed; });
+        throw err;
+      }
+    } catch (err) {
+      if (err instanceof DatabaseUnreachableError) broken = err;
+      throw err;
+    } finally {
+      transaction.ended = true;
+      // A connection that failed is closed, not given back to the pool.
+      client.release(broken);
+    }
+    for (const callback of transaction.callbacks) callback();
+    return result;
+  }
+
+  afterCommit(fn: () => void): void {
+    const transaction = this.context.getStore()?.transaction;
+    if (!transaction || transaction.ended) return fn();
+    transaction.callbacks.push(fn);
+  }
+
+  async close(): Promise<void> {
+    this.texts.clear();
+    await this.pool.end();
+  }
+
+  /** A savepoint; concurrent ones at the same level take turns (releasing one would release the other). */
+  private async savepoint<T>(level: Level, work: () => Promise<T>): Promise<T> {
+    const before = level.turn;
+    let done!: () => void;
+    level.turn = new Promise((resolve) => (done = resolve));
+    await before;
+    const { callbacks } = level.transaction;
+    const name = `dvic_sp${++level.transaction.savepoints}`;
+    const queued = callbacks.length;
+    try {
+      await this.inTransaction(level.transaction, `SAVEPOINT ${name}`);
+      try {
+        const result = await this.context.run({ transaction: level.transaction, turn: Promise.resolve() }, work);
+        await this.inTransaction(level.transaction, `RELEASE SAVEPOINT ${name}`);
+        return result;
+      } catch (err) {
+        // After a failed statement PostgreSQL refuses everything in the transaction until this.
+        await this.inTransaction(level.transaction, `ROLLBACK TO SAVEPOINT ${name}; RELEASE SAVEPOINT ${name}`);
+        callbacks.length = queued;
+        throw err;
+      }
+    } finally {
+      done();
+    }
+  }
+
+  /** Runs a statement in this context's transaction when one is open, otherwise on any pooled connection. */
+  private async query(text: string, params: readonly SqlValue[]): Promise<pg.QueryResult> {
+    const statement = { text: this.converted(text).text, values: params as SqlValue[] };
+    const transaction = this.context.getStore()?.transaction;
+    if (transaction && !transaction.ended) return this.inTransaction(transaction, statement);
+    const client = await this.connect();
+    let broken: Error | undefined;
+    try {
+      return await this.on(client, statement);
+    } catch (err) {
+      if (err instanceof DatabaseUnreachableError) broken = err;
+      throw err;
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  /** A statement of an open transaction, after the ones sent before it (sibling contexts may send at once). */
+  private inTransaction(transaction: OpenTransaction, statement: string | pg.QueryConfig): Promise<pg.QueryResult> {
+    const result = transaction.last.then(() => this.on(transaction.client, statement));
+    transaction.last = result.catch(() => undefined);
+    return result;
+  }
+
+  /** A statement on one connection; a broken connection becomes a DatabaseUnreachableError. */
+  private async on(client: pg.PoolClient, statement: string | pg.QueryConfig): Promise<pg.QueryResult> {
+    try {
+      return await client.query(statement);
+    } catch (err) {
+      throw err instanceof pg.DatabaseError && !CONNECTION_CODES.test(err.code ?? '') ? err : this.unreachable(err);
+    }
+  }
+
+  private async connect(): Promise<pg.PoolClient> {
+    try {
+      return await this.pool.connect();
+    } catch (err) {
+      throw this.unreachable(err);
+    }
+  }
+
+  private unreachable(err: unknown): DatabaseUnreachableError {
+    const cause = err instanceof Error ? err : new Error(String(err));
+    const code = (cause as { code?: unknown }).code;
+    return new DatabaseUnreachableError(this.where, typeof code === 'string' && CONNECTION_CODES.test(code) ? code : '08006', cause);
+  }
+
+  private converted(text: string): Converted {
+    let converted = this.texts.get(text);
+    if (converted) return converted;
+    converted = numberPlaceholders(text);
+    if (this.texts.size >= MAX_CACHED_TEXTS) this.texts.delete(this.texts.keys().next().value!);
+    this.texts.set(text, converted);
+    return converted;
+  }
+}
+
+/** host:port/database of a postgres:// URL, without user or password. */
+export function describeDatabase(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return `${parsed.hostname || 'localhost'}:${parsed.port || '5432'}${parsed.pathname || '/'}`;
+  } catch {
+    return 'an unparsable URL';
+  }
+}
