@@ -1,8 +1,9 @@
 import crypto from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { AlertDelivery } from '@dvic/protocol';
 import { AlertChannelsRepository, type ChannelRecord } from '../../src/repositories/alert-channels-repository.js';
-import { storeKinds, type StoreUnderTest } from '../support/stores.js';
+import { repositoryOn } from '../support/repository-on.js';
+import { storeKinds } from '../support/stores.js';
 
 const channel = (change: Partial<ChannelRecord> = {}): ChannelRecord => ({
   id: crypto.randomUUID(), type: 'webhook', name: 'lab', url: 'https://hooks.example/x', secret: 'hmac-key', chatId: null, email: null,
@@ -15,58 +16,52 @@ const delivery = (channelId: string, createdAt: number, change: Partial<AlertDel
 });
 
 describe.each(storeKinds)('alert channels on $name', (kind) => {
-  let store: StoreUnderTest;
-  let channels: AlertChannelsRepository;
-  beforeAll(async () => {
-    store = await kind.open();
-    channels = new AlertChannelsRepository(store.sql);
-  });
-  afterAll(() => store.close());
+  const under = repositoryOn(kind, (sql) => new AlertChannelsRepository(sql));
 
   it('keeps channels with their secret, chat id and email settings; an update replaces them', async () => {
     const email = { host: 'smtp.example', port: 587, secure: false, user: 'lab', from: 'lab@example.org', to: ['ops@example.org'] };
     const hook = channel({ name: 'b', createdAt: 1_700_000_000_002 });
     const mail = channel({ type: 'email', name: 'a', url: null, email, createdAt: 1_700_000_000_001, enabled: false });
-    await channels.save(hook);
-    await channels.save(mail);
-    expect(await channels.all()).toEqual([mail, hook]);
+    await under.repository.save(hook);
+    await under.repository.save(mail);
+    expect(await under.repository.all()).toEqual([mail, hook]);
     const changed = { ...hook, url: 'https://hooks.example/y', secret: null, enabled: false };
-    await channels.save(changed);
-    expect((await channels.all()).find((c) => c.id === hook.id)).toEqual(changed);
+    await under.repository.save(changed);
+    expect((await under.repository.all()).find((c) => c.id === hook.id)).toEqual(changed);
   });
 
   it('logs deliveries newest first; an attempt updates its delivery in place', async () => {
     const c = channel();
-    await channels.save(c);
+    await under.repository.save(c);
     const first = delivery(c.id, 1000);
     const second = delivery(c.id, 2000);
-    await channels.saveDelivery(first);
-    await channels.saveDelivery(second);
+    await under.repository.saveDelivery(first);
+    await under.repository.saveDelivery(second);
     const sent = { ...first, status: 'sent' as const, status_code: 200, attempts: 1, next_attempt_at: null };
-    await channels.saveDelivery(sent);
-    expect(await channels.deliveries(c.id, 10)).toEqual([second, sent]);
-    expect(await channels.deliveries(c.id, 1)).toEqual([second]);
+    await under.repository.saveDelivery(sent);
+    expect(await under.repository.deliveries(c.id, 10)).toEqual([second, sent]);
+    expect(await under.repository.deliveries(c.id, 1)).toEqual([second]);
   });
 
   it('keeps the newest 200 deliveries of a channel, and those of other channels', async () => {
     const busy = channel();
     const quiet = channel();
-    await channels.save(busy);
-    await channels.save(quiet);
+    await under.repository.save(busy);
+    await under.repository.save(quiet);
     const logged = Array.from({ length: 205 }, (_, i) => delivery(busy.id, 10_000 + i));
-    for (const d of [...logged, delivery(quiet.id, 1)]) await channels.saveDelivery(d);
-    await channels.trimDeliveries(busy.id);
-    const kept = await channels.deliveries(busy.id, 500);
+    for (const d of [...logged, delivery(quiet.id, 1)]) await under.repository.saveDelivery(d);
+    await under.repository.trimDeliveries(busy.id);
+    const kept = await under.repository.deliveries(busy.id, 500);
     expect(kept.map((d) => d.created_at)).toEqual(logged.slice(5).reverse().map((d) => d.created_at));
-    expect(await channels.deliveries(quiet.id, 10)).toHaveLength(1);
+    expect(await under.repository.deliveries(quiet.id, 10)).toHaveLength(1);
   });
 
   it('deleting a channel deletes its delivery log with it, once', async () => {
     const c = channel();
-    await channels.save(c);
-    await channels.saveDelivery(delivery(c.id, 5));
-    expect(await channels.delete(c.id)).toBe(true);
-    expect(await channels.deliveries(c.id, 10)).toEqual([]);
-    expect(await channels.delete(c.id)).toBe(false);
+    await under.repository.save(c);
+    await under.repository.saveDelivery(delivery(c.id, 5));
+    expect(await under.repository.delete(c.id)).toBe(true);
+    expect(await under.repository.deliveries(c.id, 10)).toEqual([]);
+    expect(await under.repository.delete(c.id)).toBe(false);
   });
 });

@@ -1,8 +1,9 @@
 import crypto from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { DeploymentView } from '@dvic/protocol';
 import { DeploymentsRepository } from '../../src/repositories/deployments-repository.js';
-import { storeKinds, type StoreUnderTest } from '../support/stores.js';
+import { repositoryOn } from '../support/repository-on.js';
+import { storeKinds } from '../support/stores.js';
 
 const deployment = (state: DeploymentView['state'], createdAt: number): DeploymentView => ({
   id: crypto.randomUUID(),
@@ -14,40 +15,34 @@ const deployment = (state: DeploymentView['state'], createdAt: number): Deployme
 
 // The ViewTable behaviour (save, get, list, unfinished, afterCommit) through one of its tables; agent-updates.test.ts the other.
 describe.each(storeKinds)('deployments on $name', (kind) => {
-  let store: StoreUnderTest;
-  let deployments: DeploymentsRepository;
-  beforeAll(async () => {
-    store = await kind.open();
-    deployments = new DeploymentsRepository(store.sql);
-  });
-  afterAll(() => store.close());
+  const under = repositoryOn(kind, (sql) => new DeploymentsRepository(sql));
 
   it('keeps each deployment as its view; a save replaces it', async () => {
     const view = deployment('running', 1000);
-    await deployments.save(view);
+    await under.repository.save(view);
     const done: DeploymentView = { ...view, state: 'done', nodes: [{ ...view.nodes[0]!, result: 'done', step: 'done', bytes_done: 4 }] };
-    await deployments.save(done);
-    expect(await deployments.get(view.id)).toEqual(done);
-    expect(await deployments.get(crypto.randomUUID())).toBeUndefined();
+    await under.repository.save(done);
+    expect(await under.repository.get(view.id)).toEqual(done);
+    expect(await under.repository.get(crypto.randomUUID())).toBeUndefined();
   });
 
   it('lists newest first up to the limit, and finds those a restart interrupted by their state', async () => {
     const states: DeploymentView['state'][] = ['running', 'paused', 'rolling_back', 'failed', 'cancelled', 'rolled_back'];
     const views = states.map((state, i) => deployment(state, 2000 + i));
-    for (const v of views) await deployments.save(v);
-    expect((await deployments.list(3)).map((v) => v.state)).toEqual(['rolled_back', 'cancelled', 'failed']);
-    expect((await deployments.unfinished()).map((v) => v.id).sort()).toEqual(views.slice(0, 3).map((v) => v.id).sort());
+    for (const v of views) await under.repository.save(v);
+    expect((await under.repository.list(3)).map((v) => v.state)).toEqual(['rolled_back', 'cancelled', 'failed']);
+    expect((await under.repository.unfinished()).map((v) => v.id).sort()).toEqual(views.slice(0, 3).map((v) => v.id).sort());
   });
 
   it('runs what waits for the commit once it committed, and never after a rollback', async () => {
     const ran: string[] = [];
-    await store.sql.transaction(async () => {
-      await deployments.save(deployment('running', 3000));
-      deployments.afterCommit(() => ran.push('committed'));
+    await under.store.sql.transaction(async () => {
+      await under.repository.save(deployment('running', 3000));
+      under.repository.afterCommit(() => ran.push('committed'));
       expect(ran).toEqual([]);
     });
-    await expect(store.sql.transaction(async () => {
-      deployments.afterCommit(() => ran.push('rolled back'));
+    await expect(under.store.sql.transaction(async () => {
+      under.repository.afterCommit(() => ran.push('rolled back'));
       throw new Error('refused');
     })).rejects.toThrow('refused');
     expect(ran).toEqual(['committed']);
