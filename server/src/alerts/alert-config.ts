@@ -14,23 +14,30 @@ export type MuteInput = Pick<AlertMute, 'node_id' | 'demo' | 'device_id' | 'rule
 
 /**
  * What the lab set up for alerts: rules (the defaults seeded on a fresh install), channels and
- * mutes, in memory and written through. Announces changes so the engine re-evaluates.
+ * mutes, in memory and written through: memory changes once the database took the change (a
+ * refused write is never shown). Announces changes so the engine re-evaluates.
  */
 export class AlertConfig extends EventEmitter<{ rules: []; mutes: [] }> {
-  private rules: AlertRule[];
-  private channels: ChannelRecord[];
-  private mutes: AlertMute[];
-
-  constructor(
+  private constructor(
     private readonly rulesRepo: AlertRulesRepository,
     private readonly channelsRepo: AlertChannelsRepository,
     private readonly alertsRepo: AlertsRepository,
+    /** Runs a memory change once the transaction of the write commits (sql.afterCommit). */
+    private readonly afterCommit: (fn: () => void) => void,
+    private rules: AlertRule[],
+    private channels: ChannelRecord[],
+    private mutes: AlertMute[],
   ) {
     super();
-    this.rules = rulesRepo.all();
-    if (rulesRepo.takeDefaultsPending()) this.seedDefaults();
-    this.channels = channelsRepo.all();
-    this.mutes = alertsRepo.mutes(Date.now());
+  }
+
+  /** Reads what is set up (seeding the default rules on a fresh install). */
+  static async load(
+    rulesRepo: AlertRulesRepository, channelsRepo: AlertChannelsRepository, alertsRepo: AlertsRepository, afterCommit: (fn: () => void) => void,
+  ): Promise<AlertConfig> {
+    const rules = await rulesRepo.all();
+    if (await rulesRepo.takeDefaultsPending()) rules.push(...await seedDefaults(rulesRepo));
+    return new AlertConfig(rulesRepo, channelsRepo, alertsRepo, afterCommit, rules, await channelsRepo.all(), await alertsRepo.mutes(Date.now()));
   }
 
   listRules(): AlertRule[] {
@@ -43,33 +50,39 @@ export class AlertConfig extends EventEmitter<{ rules: []; mutes: [] }> {
     return rule;
   }
 
-  createRule(input: RuleInput): AlertRule {
+  async createRule(input: RuleInput): Promise<AlertRule> {
     const rule: AlertRule = {
       id: crypto.randomUUID(), name: input.name, kind: input.kind, threshold: input.threshold ?? null, for_s: input.for_s ?? 0,
       scope: input.scope ?? {}, severity: input.severity ?? 'warning', enabled: input.enabled ?? true,
       repeat_s: input.repeat_s === undefined ? DEFAULT_REPEAT_S : input.repeat_s, channels: input.channels ?? null, builtin: false, created_at: Date.now(),
     };
     this.check(rule);
-    this.rulesRepo.save(rule);
-    this.rules = [...this.rules, rule];
-    this.emit('rules');
+    await this.rulesRepo.save(rule);
+    this.afterCommit(() => {
+      this.rules = [...this.rules, rule];
+      this.emit('rules');
+    });
     return rule;
   }
 
-  updateRule(id: string, change: RuleChange): AlertRule {
+  async updateRule(id: string, change: RuleChange): Promise<AlertRule> {
     const rule = { ...this.rule(id), ...change };
     this.check(rule);
-    this.rulesRepo.save(rule);
-    this.rules = this.rules.map((r) => (r.id === id ? rule : r));
-    this.emit('rules');
+    await this.rulesRepo.save(rule);
+    this.afterCommit(() => {
+      this.rules = this.rules.map((r) => (r.id === id ? rule : r));
+      this.emit('rules');
+    });
     return rule;
   }
 
-  deleteRule(id: string): AlertRule {
+  async deleteRule(id: string): Promise<AlertRule> {
     const rule = this.rule(id);
-    this.rulesRepo.delete(id);
-    this.rules = this.rules.filter((r) => r.id !== id);
-    this.emit('rules');
+    await this.rulesRepo.delete(id);
+    this.afterCommit(() => {
+      this.rules = this.rules.filter((r) => r.id !== id);
+      this.emit('rules');
+    });
     return rule;
   }
 
@@ -88,24 +101,24 @@ export class AlertConfig extends EventEmitter<{ rules: []; mutes: [] }> {
     return this.channels.filter((c) => c.enabled && (rule.channels === null || rule.channels.includes(c.id)));
   }
 
-  createChannel(input: ChannelInput): ChannelRecord {
+  async createChannel(input: ChannelInput): Promise<ChannelRecord> {
     const channel: ChannelRecord = { ...input, id: crypto.randomUUID(), createdAt: Date.now() };
-    this.channelsRepo.save(channel);
-    this.channels = [...this.channels, channel];
+    await this.channelsRepo.save(channel);
+    this.afterCommit(() => { this.channels = [...this.channels, channel]; });
     return channel;
   }
 
-  updateChannel(id: string, change: Partial<ChannelInput>): ChannelRecord {
+  async updateChannel(id: string, change: Partial<ChannelInput>): Promise<ChannelRecord> {
     const channel = { ...this.channel(id), ...change };
-    this.channelsRepo.save(channel);
-    this.channels = this.channels.map((c) => (c.id === id ? channel : c));
+    await this.channelsRepo.save(channel);
+    this.afterCommit(() => { this.channels = this.channels.map((c) => (c.id === id ? channel : c)); });
     return channel;
   }
 
-  deleteChannel(id: string): ChannelRecord {
+  async deleteChannel(id: string): Promise<ChannelRecord> {
     const channel = this.channel(id);
-    this.channelsRepo.delete(id);
-    this.channels = this.channels.filter((c) => c.id !== id);
+    await this.channelsRepo.delete(id);
+    this.afterCommit(() => { this.channels = this.channels.filter((c) => c.id !== id); });
     return channel;
   }
 
@@ -115,24 +128,28 @@ export class AlertConfig extends EventEmitter<{ rules: []; mutes: [] }> {
     return this.mutes;
   }
 
-  addMute(input: MuteInput): AlertMute {
+  async addMute(input: MuteInput): Promise<AlertMute> {
     if (input.ends_at <= input.starts_at) throw new ApiError(400, ErrorCode.badRequest, 'a mute must end after it starts');
     if (input.node_id === null && input.demo === null && input.device_id === null && input.rule_id === null) {
       throw new ApiError(400, ErrorCode.badRequest, 'a mute names a node, a demo, a device or a rule');
     }
     if (input.rule_id !== null) this.rule(input.rule_id);
     const mute: AlertMute = { ...input, id: crypto.randomUUID(), created_at: Date.now() };
-    this.alertsRepo.addMute(mute);
-    this.mutes = [...this.mutes, mute];
-    this.emit('mutes');
+    await this.alertsRepo.addMute(mute);
+    this.afterCommit(() => {
+      this.mutes = [...this.mutes, mute];
+      this.emit('mutes');
+    });
     return mute;
   }
 
-  deleteMute(id: string): AlertMute {
+  async deleteMute(id: string): Promise<AlertMute> {
     const mute = this.mutes.find((m) => m.id === id);
-    if (!mute || !this.alertsRepo.deleteMute(id)) throw new ApiError(404, ErrorCode.notFound, `no active mute with id ${id}`);
-    this.mutes = this.mutes.filter((m) => m.id !== id);
-    this.emit('mutes');
+    if (!mute || !(await this.alertsRepo.deleteMute(id))) throw new ApiError(404, ErrorCode.notFound, `no active mute with id ${id}`);
+    this.afterCommit(() => {
+      this.mutes = this.mutes.filter((m) => m.id !== id);
+      this.emit('mutes');
+    });
     return mute;
   }
 
@@ -142,14 +159,15 @@ export class AlertConfig extends EventEmitter<{ rules: []; mutes: [] }> {
     const unknown = (rule.channels ?? []).filter((id) => !this.channels.some((c) => c.id === id));
     if (unknown.length) throw new ApiError(400, ErrorCode.badRequest, `unknown channel ${unknown.join(', ')}`);
   }
+}
 
-  private seedDefaults(): void {
-    const now = Date.now();
-    for (const [i, d] of DEFAULT_RULES.entries()) {
-      const scope: AlertRuleScope = {};
-      const rule: AlertRule = { ...d, id: crypto.randomUUID(), scope, enabled: true, repeat_s: DEFAULT_REPEAT_S, channels: null, builtin: true, created_at: now + i };
-      this.rulesRepo.save(rule);
-      this.rules.push(rule);
-    }
-  }
+/** The default rules of a fresh install, stored. */
+async function seedDefaults(rulesRepo: AlertRulesRepository): Promise<AlertRule[]> {
+  const now = Date.now();
+  const rules = DEFAULT_RULES.map((d, i): AlertRule => {
+    const scope: AlertRuleScope = {};
+    return { ...d, id: crypto.randomUUID(), scope, enabled: true, repeat_s: DEFAULT_REPEAT_S, channels: null, builtin: true, created_at: now + i };
+  });
+  for (const rule of rules) await rulesRepo.save(rule);
+  return rules;
 }

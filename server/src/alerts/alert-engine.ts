@@ -1,12 +1,16 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import crypto from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { ErrorCode, type Alert, type AlertRule, type DeviceView, type HardwareState, type LabDemo, type NodeView } from '@dvic/protocol';
+import type { Sql } from '../db/sql.js';
 import { ApiError } from '../errors.js';
 import type { DemoCatalog } from '../live/demo-catalog.js';
 import type { DeviceRegistry } from '../live/device-registry.js';
 import type { NodeRegistry } from '../live/node-registry.js';
 import type { AlertsRepository } from '../repositories/alerts-repository.js';
 import { writeNow, type WriteScheduler } from '../services/deferred-writes.js';
+import { reportQuietly } from '../services/latest-writes.js';
+import { passingStoreFailure } from '../services/store-failure.js';
 import type { AlertConfig } from './alert-config.js';
 import type { AlertPolicy } from './alert-policy.js';
 import { demoConditions, deviceConditions, hardwareConditions, nodeConditions, type Condition } from './conditions.js';
@@ -57,11 +61,26 @@ const RELEASE_CHECK_MS = 30_000;
 const TRIM_EVERY = 500;
 
 /**
+ * Runs a function outside any caller's transaction: the engine's writes are its own, whatever
+ * request or event made it judge (captured at load, when no async context holds a transaction).
+ */
+const outsideCallers = AsyncLocalStorage.snapshot();
+
+/** Where the engine writes: each alert change in a transaction of its own (db/sql.ts). */
+export type AlertWrites = Pick<Sql, 'transaction'>;
+
+/**
  * Evaluates the rules on the registries' events (never by scanning every row on a clock): a node's
  * status or hardware state, a demo's view, a device's status. A condition that holds for its
  * rule's for_s fires an alert; it resolves when the condition ends. Flapping, mutes, node
  * dependencies and repeats decide what is told (`notify`); `updated` carries every alert change.
- * A service with start()/stop(), so that one replica can run it under a lease later.
+ * A service with start()/stop(), so that one replica can run it under a lease later: every
+ * write goes through `writes.transaction` (persist()), the one place a leader lease wraps.
+ *
+ * Judging is synchronous, in memory; writes are async. The changes of one alert (rule + subject)
+ * reach the database in the order they were made (a chain per alert), and what they cause is
+ * told ('updated', 'notify') only once its write committed: a notification is recorded (the alert
+ * with its notified_at) before it is sent.
  */
 export class AlertEngine extends EventEmitter<{ updated: [Alert]; notify: [Notification] }> {
   private readonly tracked = new Map<string, Tracked>();
@@ -73,21 +92,26 @@ export class AlertEngine extends EventEmitter<{ updated: [Alert]; notify: [Notif
   private shippedVersion: string | null = null;
   private resolvedSinceTrim = 0;
   private running = false;
+  /** Per alert (rule + subject): the last write queued, so the next waits for it. */
+  private readonly chains = new Map<string, Promise<void>>();
+  /** Per alert id: its newest body, which a queued write stores (an older one never overwrites it). */
+  private readonly newest = new Map<string, { alert: Alert; key: string }>();
 
   constructor(
     private readonly sources: AlertSources,
     private readonly config: AlertConfig,
     private readonly repository: AlertsRepository,
     private readonly policy: AlertPolicy,
+    private readonly writes: AlertWrites,
     private readonly deferred: WriteScheduler = writeNow,
   ) {
     super();
   }
 
-  start(): void {
+  async start(): Promise<void> {
     if (this.running) return;
     this.running = true;
-    for (const { alert, key } of this.repository.firing()) this.adopt(alert, key);
+    for (const { alert, key } of await this.repository.firing()) this.adopt(alert, key);
     const { nodes, demos, devices } = this.sources;
     const onStatus = ({ node_id }: { node_id: string }) => this.onNodeStatus(node_id);
     const onUpdated = (node: NodeView) => this.onNode(node.id);
@@ -137,27 +161,39 @@ export class AlertEngine extends EventEmitter<{ updated: [Alert]; notify: [Notif
     this.errorTimers.clear();
   }
 
-  list(filter: { state?: Alert['state']; ruleId?: string; limit: number }): Alert[] {
+  /** Writes still queued are waited for (a test, a stop): then the database says what memory does. */
+  async settled(): Promise<void> {
+    while (this.chains.size) await Promise.all(this.chains.values());
+  }
+
+  async list(filter: { state?: Alert['state']; ruleId?: string; limit: number }): Promise<Alert[]> {
+    await this.settled();
     return this.repository.list(filter);
   }
 
-  get(id: string): Alert {
-    const alert = this.repository.get(id);
+  async get(id: string): Promise<Alert> {
+    const alert = this.newest.get(id)?.alert ?? await this.repository.get(id);
     if (!alert) throw new ApiError(404, ErrorCode.notFound, `no alert with id ${id}`);
     return alert;
   }
 
-  /** Acknowledged: someone is on it, so it stops repeating (it still resolves, and says so). */
-  ack(id: string, by: string): Alert {
-    const alert = this.get(id);
+  /**
+   * Acknowledged: someone is on it, so it stops repeating (it still resolves, and says so).
+   * Written in the caller's transaction (the audited request), after the alert's queued writes.
+   */
+  async ack(id: string, by: string): Promise<Alert> {
+    const alert = await this.get(id);
     if (alert.state !== 'firing') throw new ApiError(409, ErrorCode.conflict, 'only a firing alert can be acknowledged');
     const t = [...this.tracked.values()].find((x) => x.alert?.id === id);
     const acked: Alert = { ...alert, acked_at: Date.now(), acked_by: by };
-    if (t) {
-      t.alert = acked;
+    const key = t?.cond.key ?? this.newest.get(id)?.key ?? '';
+    await this.repository.save(acked, key);
+    if (t?.alert?.id === id) {
+      t.alert = { ...t.alert, acked_at: acked.acked_at, acked_by: by };
       clearTimeout(t.repeat);
     }
-    this.save(acked, t?.cond.key ?? '');
+    this.remember(t?.alert?.id === id ? t.alert : acked, key);
+    this.emit('updated', acked);
     return acked;
   }
 
@@ -360,13 +396,13 @@ export class AlertEngine extends EventEmitter<{ updated: [Alert]; notify: [Notif
     const alert: Alert = { ...t.alert!, state: 'resolved', resolved_at: now, flapping: false };
     t.alert = undefined;
     clearTimeout(t.repeat);
-    this.save(alert, t.cond.key);
+    // Whoever heard it fire hears it end; a muted alert (or one that ends under a mute) ends quietly.
+    const told = alert.notified_at !== null && !this.isMuted(t.rule, t.cond, now);
+    this.save(alert, t.cond.key, told ? { kind: 'resolved', alert, rule: t.rule, key: t.cond.key } : undefined);
     if (++this.resolvedSinceTrim >= TRIM_EVERY) {
       this.resolvedSinceTrim = 0;
-      this.deferred.run('alerts-trim', () => this.repository.trimResolved());
+      outsideCallers(() => this.deferred.run('alerts-trim', () => this.repository.trimResolved()));
     }
-    // Whoever heard it fire hears it end; a muted alert (or one that ends under a mute) ends quietly.
-    if (alert.notified_at !== null && !this.isMuted(t.rule, t.cond, now)) this.emit('notify', { kind: 'resolved', alert, rule: t.rule, key: t.cond.key });
   }
 
   private startFlapping(t: Tracked, now: number): void {
@@ -409,8 +445,7 @@ export class AlertEngine extends EventEmitter<{ updated: [Alert]; notify: [Notif
       return;
     }
     t.alert = { ...t.alert!, notified_at: now };
-    this.save(t.alert, t.cond.key);
-    this.emit('notify', { kind, alert: t.alert, rule: t.rule, key: t.cond.key });
+    this.save(t.alert, t.cond.key, { kind, alert: t.alert, rule: t.rule, key: t.cond.key });
     this.armRepeat(t);
   }
 
@@ -482,9 +517,47 @@ export class AlertEngine extends EventEmitter<{ updated: [Alert]; notify: [Notif
     clearTimeout(t.repeat);
   }
 
-  /** Written now, or once the disk has room (the engine's memory stays right meanwhile). */
-  private save(alert: Alert, key: string): void {
-    this.deferred.run(`alert:${alert.id}`, () => this.repository.save(alert, key));
-    this.emit('updated', alert);
+  /**
+   * Queues the write of an alert's change after the alert's earlier ones; once it committed, the
+   * change is announced and its notification (if any) told. A write the disk refuses waits for
+   * room (DeferredWrites) and is told then; the engine's memory stays right meanwhile.
+   */
+  private save(alert: Alert, key: string, notification?: Notification): void {
+    this.remember(alert, key);
+    const write = async () => {
+      let stored = { alert, key };
+      await this.persist(async () => {
+        // Read in the transaction: a change made meanwhile (an ack) is in what is stored.
+        stored = this.newest.get(alert.id) ?? stored;
+        await this.repository.save(stored.alert, stored.key);
+      });
+      if (this.newest.get(alert.id) === stored && stored.alert.state === 'resolved') this.newest.delete(alert.id);
+      this.emit('updated', stored.alert);
+      if (notification) this.emit('notify', notification);
+    };
+    const chain = `${alert.rule_id}|${key}`;
+    const queued = (this.chains.get(chain) ?? Promise.resolve()).then(() => outsideCallers(() => this.writeOrWait(alert.id, write)));
+    this.chains.set(chain, queued);
+    void queued.then(() => { if (this.chains.get(chain) === queued) this.chains.delete(chain); });
+  }
+
+  /** The one entry point of the engine's writes: a transaction of its own (under the leader lease, later). */
+  private persist(work: () => Promise<void>): Promise<void> {
+    return this.writes.transaction(work);
+  }
+
+  private remember(alert: Alert, key: string): void {
+    this.newest.set(alert.id, { alert, key });
+  }
+
+  /** Runs a write; one the disk refuses waits for room (DeferredWrites), any other error is logged by it. */
+  private async writeOrWait(alertId: string, write: () => Promise<void>): Promise<void> {
+    try {
+      await write();
+    } catch (err) {
+      // The disk refused it: it waits (and is told once stored). Any other error is reported.
+      if (passingStoreFailure(err)) this.deferred.run(`alert:${alertId}`, write);
+      else reportQuietly(this.deferred, err, `storing alert ${alertId}`);
+    }
   }
 }

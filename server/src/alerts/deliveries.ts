@@ -1,8 +1,11 @@
 import crypto from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { AlertDelivery } from '@dvic/protocol';
+import type { Sql } from '../db/sql.js';
 import type { AlertChannelsRepository, ChannelRecord } from '../repositories/alert-channels-repository.js';
 import type { WriteScheduler } from '../services/deferred-writes.js';
+import { reportQuietly } from '../services/latest-writes.js';
+import { passingStoreFailure } from '../services/store-failure.js';
 import type { AlertPolicy } from './alert-policy.js';
 import { DeliveryError, sendTo } from './channels/index.js';
 import type { AlertMessage } from './message.js';
@@ -20,6 +23,9 @@ type CurrentChannel = (id: string) => ChannelRecord | null;
  * retried with a doubling wait (policy.retryBaseMs, 2x, 4x...) up to policy.deliveryAttempts. Each attempt
  * sends to the channel as it is then (a changed url or secret applies; a deleted channel ends its deliveries);
  * a refusal of the request itself (4xx but 408 and 429) is not retried.
+ *
+ * An outbox: a delivery is stored (pending) before it is sent, and sent only once the
+ * transaction that stored it committed; each attempt's outcome is stored before the next.
  */
 export class Deliveries extends EventEmitter<{ updated: [AlertDelivery] }> {
   private readonly last = new Map<string, AlertDelivery>();
@@ -31,14 +37,15 @@ export class Deliveries extends EventEmitter<{ updated: [AlertDelivery] }> {
     private readonly repository: AlertChannelsRepository,
     private readonly policy: AlertPolicy,
     private readonly deferred: WriteScheduler,
+    private readonly sql: Pick<Sql, 'afterCommit'>,
     private readonly current: CurrentChannel,
     private readonly send: Send = sendTo,
   ) {
     super();
   }
 
-  /** Starts delivering; answers the delivery as logged (pending). */
-  deliver(channel: ChannelRecord, message: AlertMessage, alertIds: string[]): AlertDelivery {
+  /** Stores the delivery (pending) and sends it once that committed; answers it as stored. */
+  async deliver(channel: ChannelRecord, message: AlertMessage, alertIds: string[]): Promise<AlertDelivery> {
     const now = Date.now();
     const delivery: AlertDelivery = {
       id: crypto.randomUUID(), channel_id: channel.id, kind: message.event, alert_ids: alertIds, title: message.title, status: 'pending',
@@ -46,8 +53,13 @@ export class Deliveries extends EventEmitter<{ updated: [AlertDelivery] }> {
     };
     if (this.pending >= MAX_PENDING) return this.record({ ...delivery, status: 'failed', error: 'too many deliveries waiting: not sent', next_attempt_at: null });
     this.pending++;
-    this.record(delivery);
-    void this.attempt(delivery, message);
+    try {
+      await this.record(delivery);
+    } catch (err) {
+      this.pending--;
+      throw err;
+    }
+    this.sql.afterCommit(() => void this.attempt(delivery, message));
     return delivery;
   }
 
@@ -60,8 +72,13 @@ export class Deliveries extends EventEmitter<{ updated: [AlertDelivery] }> {
     this.last.delete(channelId);
   }
 
-  list(channelId: string, limit: number): AlertDelivery[] {
+  list(channelId: string, limit: number): Promise<AlertDelivery[]> {
     return this.repository.deliveries(channelId, limit);
+  }
+
+  /** A failure nobody awaits (a delivery's write, a grouped send): logged, never unhandled. */
+  report(err: unknown, what: string): void {
+    reportQuietly(this.deferred, err, what);
   }
 
   stop(): void {
@@ -77,42 +94,69 @@ export class Deliveries extends EventEmitter<{ updated: [AlertDelivery] }> {
       this.pending--;
       return;
     }
+    let code: number;
     try {
-      const code = await this.send(channel, message, this.policy.deliveryTimeoutMs);
-      this.finish({ ...before, status: 'sent', status_code: code, error: null, attempts, updated_at: Date.now(), next_attempt_at: null });
+      code = await this.send(channel, message, this.policy.deliveryTimeoutMs);
     } catch (err) {
-      const code = err instanceof DeliveryError ? err.statusCode : null;
-      const error = String((err as Error).message ?? err).slice(0, ERROR_CHARS);
-      const failed = { ...before, status_code: code, error, attempts, updated_at: Date.now() };
-      if (attempts >= this.policy.deliveryAttempts || this.stopped || (err instanceof DeliveryError && err.final)) {
-        this.finish({ ...failed, status: 'failed', next_attempt_at: null });
-        return;
-      }
-      const wait = this.policy.retryBaseMs * 2 ** (attempts - 1);
-      const next = this.record({ ...failed, next_attempt_at: Date.now() + wait });
-      const timer = setTimeout(() => {
-        this.timers.delete(timer);
-        void this.attempt(next, message);
-      }, wait);
-      timer.unref();
-      this.timers.add(timer);
+      await this.failed(before, message, attempts, err);
+      return;
     }
+    await this.finish({ ...before, status: 'sent', status_code: code, error: null, attempts, updated_at: Date.now(), next_attempt_at: null });
   }
 
-  private finish(delivery: AlertDelivery): void {
+  /** An attempt failed: retried after a doubling wait, or given up. */
+  private async failed(before: AlertDelivery, message: AlertMessage, attempts: number, err: unknown): Promise<void> {
+    const code = err instanceof DeliveryError ? err.statusCode : null;
+    const error = String((err as Error).message ?? err).slice(0, ERROR_CHARS);
+    const failed = { ...before, status_code: code, error, attempts, updated_at: Date.now() };
+    if (attempts >= this.policy.deliveryAttempts || this.stopped || (err instanceof DeliveryError && err.final)) {
+      await this.finish({ ...failed, status: 'failed', next_attempt_at: null });
+      return;
+    }
+    const wait = this.policy.retryBaseMs * 2 ** (attempts - 1);
+    const next = await this.recordQuietly({ ...failed, next_attempt_at: Date.now() + wait });
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      void this.attempt(next, message);
+    }, wait);
+    timer.unref();
+    this.timers.add(timer);
+  }
+
+  private async finish(delivery: AlertDelivery): Promise<void> {
     this.pending--;
-    this.record(delivery);
+    await this.recordQuietly(delivery);
   }
 
-  private record(delivery: AlertDelivery): AlertDelivery {
+  /**
+   * Stores a delivery as it is now, then shows it. A write the disk refuses waits for room
+   * (DeferredWrites) and the delivery goes on: the lab hears of its alerts rather than not.
+   */
+  private async record(delivery: AlertDelivery): Promise<AlertDelivery> {
     if (!this.current(delivery.channel_id)) return delivery; // deleted while sending: its log is gone with it
-    this.last.set(delivery.channel_id, delivery);
-    this.deferred.run(`alert-delivery:${delivery.id}`, () => {
+    const write = async () => {
       if (!this.current(delivery.channel_id)) return;
-      this.repository.saveDelivery(delivery);
-      if (delivery.status !== 'pending') this.repository.trimDeliveries(delivery.channel_id);
-    });
+      await this.repository.saveDelivery(delivery);
+      if (delivery.status !== 'pending') await this.repository.trimDeliveries(delivery.channel_id);
+    };
+    try {
+      await write();
+    } catch (err) {
+      if (!passingStoreFailure(err)) throw err;
+      this.deferred.run(`alert-delivery:${delivery.id}`, write);
+    }
+    this.last.set(delivery.channel_id, delivery);
     this.emit('updated', delivery);
     return delivery;
+  }
+
+  /** record() for the attempts, which nobody awaits: an error is reported, never unhandled. */
+  private async recordQuietly(delivery: AlertDelivery): Promise<AlertDelivery> {
+    try {
+      return await this.record(delivery);
+    } catch (err) {
+      this.report(err, `storing delivery ${delivery.id}`);
+      return delivery;
+    }
   }
 }

@@ -1,6 +1,7 @@
 import type { AlertPolicy } from './alert-policy.js';
 import type { AlertConfig } from './alert-config.js';
 import type { Notification, NotifyKind } from './alert-engine.js';
+import type { ChannelRecord } from '../repositories/alert-channels-repository.js';
 import type { Deliveries } from './deliveries.js';
 import { buildMessage } from './message.js';
 
@@ -52,10 +53,19 @@ export class Notifier {
     clearTimeout(group.window);
     const channel = this.config.listChannels().find((c) => c.id === channelId);
     if (!channel?.enabled) return;
-    const now = Date.now();
+    void this.deliverGroup(channel, [...group.latest.values()], Date.now());
+  }
+
+  /** One message per kind, in ORDER: each stored before it is sent (Deliveries), one after the other. */
+  private async deliverGroup(channel: ChannelRecord, notifications: Notification[], now: number): Promise<void> {
     for (const kind of ORDER) {
-      const items = [...group.latest.values()].filter((n) => n.kind === kind);
-      if (items.length) this.deliveries.deliver(channel, buildMessage(kind, items, now), items.map((n) => n.alert.id));
+      const items = notifications.filter((n) => n.kind === kind);
+      if (!items.length) continue;
+      try {
+        await this.deliveries.deliver(channel, buildMessage(kind, items, now), items.map((n) => n.alert.id));
+      } catch (err) {
+        this.deliveries.report(err, `a ${kind} message to channel ${channel.name}`);
+      }
     }
   }
 }

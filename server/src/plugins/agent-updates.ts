@@ -35,10 +35,12 @@ export const agentUpdatesPlugin = fp(async (app) => {
   const key = loadUpdateKey(config.dataDir);
   app.agentHub.updateKeyPem = key.publicKeyPem;
   app.decorate('agentRelease', current);
-  app.decorate('agentUpdates', new AgentUpdateService(
-    new AgentUpdatesRepository(app.db), app.agentHub, app.nodeRegistry, (targets) => app.commands.resolveTargets(targets), current, key,
+  const agentUpdates = new AgentUpdateService(
+    new AgentUpdatesRepository(app.sql), app.agentHub, app.nodeRegistry, (targets) => app.commands.resolveTargets(targets), current, key,
     { nodeTimeoutMs: config.updateNodeTimeoutMs, defaultMaxParallel: 5 }, app.log.child({ component: 'agent-updates' }), app.deferredWrites,
-  ));
+  );
+  await agentUpdates.endInterrupted();
+  app.decorate('agentUpdates', agentUpdates);
   app.addHook('preClose', async () => app.agentUpdates.stop());
   app.log.info({ version: loaded.release.version, sha256: loaded.release.sha256, file }, 'shipping agent');
 }, { name: 'agent-updates', dependencies: ['db', 'agent-hub', 'nodes', 'commands', 'storage'] });

@@ -19,22 +19,24 @@ const LAST_LINES = 10;
 /** Alerts: rules, channels and mutes; the engine on the registries' events; grouped, retried deliveries (docs/alerts.md). */
 export const alertsPlugin = fp(async (app) => {
   const policy = app.config.alertPolicy;
-  const channelsRepo = new AlertChannelsRepository(app.db);
-  const alertsRepo = new AlertsRepository(app.db);
-  const config = new AlertConfig(new AlertRulesRepository(app.db), channelsRepo, alertsRepo);
-  const deliveries = new Deliveries(channelsRepo, policy, app.deferredWrites, (id) => config.listChannels().find((c) => c.id === id) ?? null);
+  const { sql } = app;
+  const channelsRepo = new AlertChannelsRepository(sql);
+  const alertsRepo = new AlertsRepository(sql);
+  const config = await AlertConfig.load(new AlertRulesRepository(sql), channelsRepo, alertsRepo, (fn) => sql.afterCommit(fn));
+  const deliveries = new Deliveries(channelsRepo, policy, app.deferredWrites, sql, (id) => config.listChannels().find((c) => c.id === id) ?? null);
   const lastLines = (nodeId: string, demo: string): string[] => app.recentLines.of(nodeId, demo).slice(-LAST_LINES);
   const engine = new AlertEngine({
     nodes: app.nodeRegistry, demos: app.demoCatalog, devices: app.deviceRegistry, lastLines, shippedAgentVersion: () => app.agentRelease().version,
-  }, config, alertsRepo, policy, app.deferredWrites);
+  }, config, alertsRepo, policy, sql, app.deferredWrites);
   const notifier = new Notifier(config, deliveries, policy);
   engine.on('notify', (n) => notifier.add(n));
   app.decorate('alerts', { config, engine, deliveries });
-  engine.start();
+  await engine.start();
   app.addHook('onClose', async () => {
     engine.stop();
     notifier.stop();
     deliveries.stop();
-    alertsRepo.trimResolved();
+    await engine.settled();
+    await alertsRepo.trimResolved().catch((err: unknown) => app.log.warn({ err }, 'the alert history could not be trimmed at shutdown'));
   });
 }, { name: 'alerts', dependencies: ['db', 'storage', 'nodes', 'demo-catalog', 'devices', 'logs', 'agent-updates'] });

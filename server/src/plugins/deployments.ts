@@ -16,12 +16,14 @@ declare module 'fastify' {
 /** Artifacts in the data dir, served to agents over their own connection, and deployments to nodes. */
 export const deploymentsPlugin = fp(async (app) => {
   const { config } = app;
-  const store = new ArtifactStore(config.dataDir, new ArtifactsRepository(app.db), {
+  const store = new ArtifactStore(config.dataDir, new ArtifactsRepository(app.sql), {
     maxBytes: config.artifactMaxBytes, maxTotalBytes: config.artifactsMaxTotalBytes,
   });
   const log = app.log.child({ component: 'deployments' });
   const nodeDeploys = new NodeDeploys(app.agentHub, new ArtifactTransfers(app.agentHub, log), config.deployReconnectWaitMs);
   app.decorate('artifacts', store);
-  app.decorate('deployments', new DeploymentService(new DeploymentsRepository(app.db), store, nodeDeploys, app.nodeRegistry,
-    (targets) => app.commands.resolveTargets(targets), config.deployMaxParallel, log));
-}, { name: 'deployments', dependencies: ['db', 'agent-hub', 'nodes', 'commands'] });
+  const deployments = new DeploymentService(new DeploymentsRepository(app.sql), store, nodeDeploys, app.nodeRegistry,
+    (targets) => app.commands.resolveTargets(targets), config.deployMaxParallel, log, app.deferredWrites);
+  await deployments.endInterrupted();
+  app.decorate('deployments', deployments);
+}, { name: 'deployments', dependencies: ['db', 'storage', 'agent-hub', 'nodes', 'commands'] });

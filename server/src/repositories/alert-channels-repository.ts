@@ -1,5 +1,5 @@
 import type { AlertDelivery, ChannelEmail } from '@dvic/protocol';
-import type { Db } from '../db/database.js';
+import type { Sql } from '../db/sql.js';
 
 /** A channel as stored: with its secret (HMAC key, bot token or SMTP password), which the API never answers. */
 export interface ChannelRecord {
@@ -27,40 +27,45 @@ const toRecord = (r: ChannelRow): ChannelRecord => ({
 /** Deliveries kept per channel (the newest). */
 const KEEP_DELIVERIES = 200;
 
-/** Notification channels and their delivery log (migration 0013). */
+/** Notification channels and their delivery log (migration 0014). */
 export class AlertChannelsRepository {
-  constructor(private readonly db: Db) {}
+  constructor(private readonly sql: Sql) {}
 
-  all(): ChannelRecord[] {
-    return (this.db.prepare('SELECT * FROM alert_channels ORDER BY created_at, name').all() as ChannelRow[]).map(toRecord);
+  async all(): Promise<ChannelRecord[]> {
+    return (await this.sql.all<ChannelRow>('SELECT * FROM alert_channels ORDER BY created_at, name')).map(toRecord);
   }
 
-  save(c: ChannelRecord): void {
-    this.db.prepare(`
+  async save(c: ChannelRecord): Promise<void> {
+    await this.sql.run(`
       INSERT INTO alert_channels (id, type, name, url, secret, chat_id, email, enabled, created_at)
-      VALUES (@id, @type, @name, @url, @secret, @chatId, @email, @enabled, @createdAt)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
       ON CONFLICT (id) DO UPDATE SET name = excluded.name, url = excluded.url, secret = excluded.secret, chat_id = excluded.chat_id,
-        email = excluded.email, enabled = excluded.enabled`).run({ ...c, email: c.email && JSON.stringify(c.email), enabled: c.enabled ? 1 : 0 });
+        email = excluded.email, enabled = excluded.enabled`,
+    [c.id, c.type, c.name, c.url, c.secret, c.chatId, c.email && JSON.stringify(c.email), c.enabled ? 1 : 0, c.createdAt]);
   }
 
-  delete(id: string): boolean {
-    this.db.prepare('DELETE FROM alert_deliveries WHERE channel_id = ?').run(id);
-    return this.db.prepare('DELETE FROM alert_channels WHERE id = ?').run(id).changes > 0;
+  /** Deletes a channel with its delivery log, in one transaction. */
+  async delete(id: string): Promise<boolean> {
+    return this.sql.transaction(async () => {
+      await this.sql.run('DELETE FROM alert_deliveries WHERE channel_id = ?', [id]);
+      return (await this.sql.run('DELETE FROM alert_channels WHERE id = ?', [id])).changes > 0;
+    });
   }
 
-  saveDelivery(d: AlertDelivery): void {
-    this.db.prepare(`INSERT INTO alert_deliveries (id, channel_id, body, created_at) VALUES (?, ?, ?, ?)
-      ON CONFLICT (id) DO UPDATE SET body = excluded.body`).run(d.id, d.channel_id, JSON.stringify(d), d.created_at);
+  async saveDelivery(d: AlertDelivery): Promise<void> {
+    await this.sql.run(`INSERT INTO alert_deliveries (id, channel_id, body, created_at) VALUES (?, ?, ?, ?)
+      ON CONFLICT (id) DO UPDATE SET body = excluded.body`, [d.id, d.channel_id, JSON.stringify(d), d.created_at]);
   }
 
   /** Forgets all but the newest deliveries of a channel. */
-  trimDeliveries(channelId: string): void {
-    this.db.prepare(`DELETE FROM alert_deliveries WHERE channel_id = ? AND id NOT IN
-      (SELECT id FROM alert_deliveries WHERE channel_id = ? ORDER BY created_at DESC LIMIT ${KEEP_DELIVERIES})`).run(channelId, channelId);
+  async trimDeliveries(channelId: string): Promise<void> {
+    await this.sql.run(`DELETE FROM alert_deliveries WHERE channel_id = ? AND id NOT IN
+      (SELECT id FROM alert_deliveries WHERE channel_id = ? ORDER BY created_at DESC, id DESC LIMIT ${KEEP_DELIVERIES})`, [channelId, channelId]);
   }
 
-  deliveries(channelId: string, limit: number): AlertDelivery[] {
-    const rows = this.db.prepare('SELECT body FROM alert_deliveries WHERE channel_id = ? ORDER BY created_at DESC, rowid DESC LIMIT ?').all(channelId, limit) as { body: string }[];
+  /** Newest first (deliveries of the same millisecond in a stable order). */
+  async deliveries(channelId: string, limit: number): Promise<AlertDelivery[]> {
+    const rows = await this.sql.all<{ body: string }>('SELECT body FROM alert_deliveries WHERE channel_id = ? ORDER BY created_at DESC, id DESC LIMIT ?', [channelId, limit]);
     return rows.map((r) => JSON.parse(r.body) as AlertDelivery);
   }
 }

@@ -1,52 +1,55 @@
 import type { Alert, AlertMute } from '@dvic/protocol';
-import type { Db } from '../db/database.js';
+import type { Sql, SqlValue } from '../db/sql.js';
 
 /** Resolved alerts kept (the newest); firing ones are always kept. */
 const KEEP_RESOLVED = 10_000;
 
-/** Alerts (firing and history) and mutes (migration 0013). */
+/** Alerts (firing and history) and mutes (migration 0014). */
 export class AlertsRepository {
-  constructor(private readonly db: Db) {}
+  constructor(private readonly sql: Sql) {}
 
-  firing(): { alert: Alert; key: string }[] {
-    const rows = this.db.prepare("SELECT body, key FROM alerts WHERE state = 'firing'").all() as { body: string; key: string }[];
+  async firing(): Promise<{ alert: Alert; key: string }[]> {
+    const rows = await this.sql.all<{ body: string; key: string }>("SELECT body, key FROM alerts WHERE state = 'firing'");
     return rows.map((r) => ({ alert: JSON.parse(r.body) as Alert, key: r.key }));
   }
 
-  list(filter: { state?: Alert['state']; ruleId?: string; limit: number }): Alert[] {
-    const where = [filter.state ? 'state = @state' : '', filter.ruleId ? 'rule_id = @ruleId' : ''].filter(Boolean);
-    const rows = this.db.prepare(`SELECT body FROM alerts ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
-      ORDER BY started_at DESC, rowid DESC LIMIT @limit`).all(filter) as { body: string }[];
+  /** Newest first (alerts of the same millisecond in a stable order). */
+  async list(filter: { state?: Alert['state']; ruleId?: string; limit: number }): Promise<Alert[]> {
+    const conditions = ([['state = ?', filter.state], ['rule_id = ?', filter.ruleId]] as const).filter(([, value]) => value);
+    const where = conditions.map(([text]) => text);
+    const params: SqlValue[] = conditions.map(([, value]) => value!);
+    const rows = await this.sql.all<{ body: string }>(`SELECT body FROM alerts ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+      ORDER BY started_at DESC, id DESC LIMIT ?`, [...params, filter.limit]);
     return rows.map((r) => JSON.parse(r.body) as Alert);
   }
 
-  get(id: string): Alert | undefined {
-    const row = this.db.prepare('SELECT body FROM alerts WHERE id = ?').get(id) as { body: string } | undefined;
+  async get(id: string): Promise<Alert | undefined> {
+    const row = await this.sql.get<{ body: string }>('SELECT body FROM alerts WHERE id = ?', [id]);
     return row && (JSON.parse(row.body) as Alert);
   }
 
-  save(alert: Alert, key: string): void {
-    this.db.prepare(`INSERT INTO alerts (id, rule_id, key, state, body, started_at, resolved_at) VALUES (@id, @rule_id, @key, @state, @body, @started_at, @resolved_at)
-      ON CONFLICT (id) DO UPDATE SET state = excluded.state, body = excluded.body, resolved_at = excluded.resolved_at`)
-      .run({ id: alert.id, rule_id: alert.rule_id, key, state: alert.state, body: JSON.stringify(alert), started_at: alert.started_at, resolved_at: alert.resolved_at });
+  async save(alert: Alert, key: string): Promise<void> {
+    await this.sql.run(`INSERT INTO alerts (id, rule_id, key, state, body, started_at, resolved_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+      ON CONFLICT (id) DO UPDATE SET state = excluded.state, body = excluded.body, resolved_at = excluded.resolved_at`,
+    [alert.id, alert.rule_id, key, alert.state, JSON.stringify(alert), alert.started_at, alert.resolved_at]);
   }
 
-  trimResolved(): void {
-    this.db.prepare(`DELETE FROM alerts WHERE state = 'resolved' AND id NOT IN
-      (SELECT id FROM alerts WHERE state = 'resolved' ORDER BY started_at DESC LIMIT ${KEEP_RESOLVED})`).run();
+  async trimResolved(): Promise<void> {
+    await this.sql.run(`DELETE FROM alerts WHERE state = 'resolved' AND id NOT IN
+      (SELECT id FROM alerts WHERE state = 'resolved' ORDER BY started_at DESC, id DESC LIMIT ${KEEP_RESOLVED})`);
   }
 
   /** Mutes that have not ended. */
-  mutes(now: number): AlertMute[] {
-    return this.db.prepare('SELECT * FROM alert_mutes WHERE ends_at > ? ORDER BY starts_at').all(now) as AlertMute[];
+  async mutes(now: number): Promise<AlertMute[]> {
+    return this.sql.all<AlertMute>('SELECT * FROM alert_mutes WHERE ends_at > ? ORDER BY starts_at, id', [now]);
   }
 
-  addMute(m: AlertMute): void {
-    this.db.prepare(`INSERT INTO alert_mutes (id, node_id, demo, device_id, rule_id, starts_at, ends_at, reason, created_by, created_at)
-      VALUES (@id, @node_id, @demo, @device_id, @rule_id, @starts_at, @ends_at, @reason, @created_by, @created_at)`).run(m);
+  async addMute(m: AlertMute): Promise<void> {
+    await this.sql.run(`INSERT INTO alert_mutes (id, node_id, demo, device_id, rule_id, starts_at, ends_at, reason, created_by, created_at)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, [m.id, m.node_id, m.demo, m.device_id, m.rule_id, m.starts_at, m.ends_at, m.reason, m.created_by, m.created_at]);
   }
 
-  deleteMute(id: string): boolean {
-    return this.db.prepare('DELETE FROM alert_mutes WHERE id = ?').run(id).changes > 0;
+  async deleteMute(id: string): Promise<boolean> {
+    return (await this.sql.run('DELETE FROM alert_mutes WHERE id = ?', [id])).changes > 0;
   }
 }

@@ -1,33 +1,33 @@
 import type { ArtifactView } from '@dvic/protocol';
-import type { Db } from '../db/database.js';
+import type { Sql } from '../db/sql.js';
 
 /** Artifact metadata; the bytes are files in the data dir (services/artifact-store.ts). */
 export class ArtifactsRepository {
-  constructor(private readonly db: Db) {}
+  constructor(private readonly sql: Sql) {}
 
-  insert(artifact: ArtifactView): void {
-    this.db.prepare(`INSERT INTO artifacts (id, name, version, size, sha256, format, created_at, created_by)
-      VALUES (@id, @name, @version, @size, @sha256, @format, @created_at, @created_by)`).run(artifact);
+  async insert(a: ArtifactView): Promise<void> {
+    await this.sql.run(`INSERT INTO artifacts (id, name, version, size, sha256, format, created_at, created_by)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, [a.id, a.name, a.version, a.size, a.sha256, a.format, a.created_at, a.created_by]);
   }
 
-  get(id: string): ArtifactView | undefined {
-    return this.db.prepare('SELECT * FROM artifacts WHERE id = ?').get(id) as ArtifactView | undefined;
+  async get(id: string): Promise<ArtifactView | undefined> {
+    return this.sql.get<ArtifactView>('SELECT * FROM artifacts WHERE id = ?', [id]);
   }
 
-  byNameVersion(name: string, version: string): ArtifactView | undefined {
-    return this.db.prepare('SELECT * FROM artifacts WHERE name = ? AND version = ?').get(name, version) as ArtifactView | undefined;
+  async byNameVersion(name: string, version: string): Promise<ArtifactView | undefined> {
+    return this.sql.get<ArtifactView>('SELECT * FROM artifacts WHERE name = ? AND version = ?', [name, version]);
   }
 
   /** Newest first. */
-  list(): ArtifactView[] {
-    return this.db.prepare('SELECT * FROM artifacts ORDER BY created_at DESC, id').all() as ArtifactView[];
+  async list(): Promise<ArtifactView[]> {
+    return this.sql.all<ArtifactView>('SELECT * FROM artifacts ORDER BY created_at DESC, id');
   }
 
-  totalBytes(): number {
-    return (this.db.prepare('SELECT COALESCE(SUM(size), 0) AS total FROM artifacts').get() as { total: number }).total;
+  async totalBytes(): Promise<number> {
+    return (await this.sql.get<{ total: number }>('SELECT COALESCE(SUM(size), 0) AS total FROM artifacts'))!.total;
   }
 
-  delete(id: string): boolean {
-    return this.db.prepare('DELETE FROM artifacts WHERE id = ?').run(id).changes > 0;
+  async delete(id: string): Promise<boolean> {
+    return (await this.sql.run('DELETE FROM artifacts WHERE id = ?', [id])).changes > 0;
   }
 }

@@ -1,6 +1,5 @@
 import type { AgentUpdateView, DeploymentView } from '@dvic/protocol';
-import type { Db } from '../db/database.js';
-import { afterCommit } from '../db/transaction.js';
+import type { Sql } from '../db/sql.js';
 
 /** The rollouts kept as views: their shapes come from protocol/schemas/api. */
 type RolloutView = AgentUpdateView | DeploymentView;
@@ -12,37 +11,39 @@ type RolloutView = AgentUpdateView | DeploymentView;
  */
 export class ViewTable<View extends RolloutView> {
   constructor(
-    protected readonly db: Db,
+    protected readonly sql: Sql,
     private readonly table: string,
     /** States of a rollout still under way, which a server restart interrupts. */
     protected readonly activeStates: readonly View['state'][],
   ) {}
 
   afterCommit(fn: () => void): void {
-    afterCommit(this.db, fn);
+    this.sql.afterCommit(fn);
   }
 
-  save(view: View): void {
-    this.db.prepare(`INSERT INTO ${this.table} (id, view, created_at) VALUES (?, ?, ?) ON CONFLICT(id) DO UPDATE SET view = excluded.view`)
-      .run(view.id, JSON.stringify(view), view.created_at);
+  async save(view: View): Promise<void> {
+    await this.sql.run(`INSERT INTO ${this.table} (id, view, created_at) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET view = excluded.view`,
+      [view.id, JSON.stringify(view), view.created_at]);
   }
 
-  get(id: string): View | undefined {
-    const row = this.db.prepare(`SELECT view FROM ${this.table} WHERE id = ?`).get(id) as { view: string } | undefined;
+  async get(id: string): Promise<View | undefined> {
+    const row = await this.sql.get<{ view: string }>(`SELECT view FROM ${this.table} WHERE id = ?`, [id]);
     return row ? (JSON.parse(row.view) as View) : undefined;
   }
 
-  /** Newest first. */
-  list(limit: number): View[] {
-    return this.views(`SELECT view FROM ${this.table} ORDER BY created_at DESC, rowid DESC LIMIT ?`, limit);
+  /** Newest first (those of the same millisecond in a stable order). */
+  async list(limit: number): Promise<View[]> {
+    return this.views(`SELECT view FROM ${this.table} ORDER BY created_at DESC, id DESC LIMIT ?`, [limit]);
   }
 
   /** Rollouts a server restart interrupted (they lived in the old process). */
-  unfinished(): View[] {
-    return this.views(`SELECT view FROM ${this.table} WHERE json_extract(view, '$.state') IN (SELECT value FROM json_each(?))`, JSON.stringify(this.activeStates));
+  async unfinished(): Promise<View[]> {
+    // The state lives in the JSON view: read with each dialect's own JSON operator.
+    const state = this.sql.dialect === 'postgres' ? "(view::jsonb ->> 'state')" : "json_extract(view, '$.state')";
+    return this.views(`SELECT view FROM ${this.table} WHERE ${state} IN (${this.activeStates.map(() => '?').join(', ')})`, [...this.activeStates]);
   }
 
-  private views(sql: string, ...params: unknown[]): View[] {
-    return (this.db.prepare(sql).all(...params) as { view: string }[]).map((r) => JSON.parse(r.view) as View);
+  private async views(text: string, params: string[] | number[]): Promise<View[]> {
+    return (await this.sql.all<{ view: string }>(text, params)).map((r) => JSON.parse(r.view) as View);
   }
 }

@@ -7,6 +7,7 @@ import type { AgentHub } from '../hub/agent-hub.js';
 import type { NodeRegistry } from '../live/node-registry.js';
 import type { AgentUpdatesRepository } from '../repositories/agent-updates-repository.js';
 import { writeNow, type WriteScheduler } from './deferred-writes.js';
+import { LatestWrites } from './latest-writes.js';
 import type { AgentRelease } from './agent-release.js';
 import type { Requester, Targets } from './command-service.js';
 import { isFinalRolloutState, Rollout, type RolloutJob, type RolloutJobResult, type RolloutNodeProgress, type RolloutReport } from './rollout.js';
@@ -92,6 +93,8 @@ const LINK_STEPS: Record<string, string> = { sent: 'before it reported any step'
 export class AgentUpdateService extends EventEmitter<AgentUpdateEvents> {
   private readonly updates = new Map<string, ActiveUpdate>();
   private readonly watches = new Map<string, NodeWatch>();
+  /** Progress writes, in order per update (the view as it is when each runs). */
+  private readonly progress: LatestWrites;
   private closed = false;
 
   constructor(
@@ -103,16 +106,26 @@ export class AgentUpdateService extends EventEmitter<AgentUpdateEvents> {
     private readonly key: UpdateKey,
     private readonly options: AgentUpdateOptions,
     private readonly log: FastifyBaseLogger,
-    private readonly deferred: WriteScheduler = writeNow,
+    deferred: WriteScheduler = writeNow,
   ) {
     super();
-    for (const update of repository.unfinished()) repository.save(interrupted(update));
+    this.progress = new LatestWrites(deferred);
     hub.on('update.status', (nodeId, message) => this.onStatus(nodeId, message));
     hub.on('update.fetch', (nodeId, message) => this.onFetch(nodeId, message));
     hub.on('disconnected', (nodeId) => this.onDisconnected(nodeId));
   }
 
-  start(request: AgentUpdateRequest, by: Requester): AgentUpdateView {
+  /** Ends the updates a server restart interrupted: once, at start. */
+  async endInterrupted(): Promise<void> {
+    for (const update of await this.repository.unfinished()) await this.repository.save(interrupted(update));
+  }
+
+  /** Resolves once the progress written so far is stored (tests, shutdown). */
+  settled(): Promise<void> {
+    return this.progress.settled();
+  }
+
+  async start(request: AgentUpdateRequest, by: Requester): Promise<AgentUpdateView> {
     const nodeIds = this.resolveTargets(request.targets);
     const release = this.release();
     const canary = request.canary ?? true;
@@ -124,7 +137,7 @@ export class AgentUpdateService extends EventEmitter<AgentUpdateEvents> {
       user: by.username, createdAt: Date.now(), finishedAt: null, rollout,
       fromVersions: new Map(nodeIds.map((id) => [id, this.registry.get(id)?.agentVersion ?? null])),
     };
-    this.repository.save(this.view(update));
+    await this.repository.save(this.view(update));
     this.updates.set(update.id, update);
     this.forgetOld();
     update.rollout.on('node', () => this.changed(update));
@@ -141,14 +154,14 @@ export class AgentUpdateService extends EventEmitter<AgentUpdateEvents> {
     return this.view(update);
   }
 
-  get(id: string): AgentUpdateView | undefined {
+  async get(id: string): Promise<AgentUpdateView | undefined> {
     const update = this.updates.get(id);
     return update ? this.view(update) : this.repository.get(id);
   }
 
   /** Newest first: those in memory as they are now, older ones as stored. */
-  list(): AgentUpdateView[] {
-    const stored = this.repository.list(LIST_LIMIT).map((u) => this.get(u.id) ?? u);
+  async list(): Promise<AgentUpdateView[]> {
+    const stored = (await this.repository.list(LIST_LIMIT)).map((u) => { const update = this.updates.get(u.id); return update ? this.view(update) : u; });
     const unstored = [...this.updates.values()].filter((u) => !stored.some((s) => s.id === u.id)).map((u) => this.view(u));
     return [...unstored, ...stored].sort((a, b) => b.created_at - a.created_at).slice(0, LIST_LIMIT);
   }
@@ -162,7 +175,7 @@ export class AgentUpdateService extends EventEmitter<AgentUpdateEvents> {
   /** Stores the update as it is when the write runs (now, or once the disk has room), and tells listeners. */
   private changed(update: ActiveUpdate): void {
     if (this.closed) return;
-    this.deferred.run(`agent-update:${update.id}`, () => this.repository.save(this.view(update)));
+    this.progress.write(`agent-update:${update.id}`, () => this.repository.save(this.view(update)));
     this.emit('updated', this.view(update));
   }
 

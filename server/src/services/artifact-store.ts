@@ -59,6 +59,8 @@ export class ArtifactStore {
   readonly dir: string;
   /** Bytes of uploads in progress or staged, by staging file: counted against the store's cap so parallel uploads cannot each take all of it. */
   private readonly reserved = new Map<string, number>();
+  /** Bytes of the stored artifacts, as last read from the database (read again before each upload: another replica may have added some). */
+  private storedBytes = 0;
 
   constructor(dataDir: string, private readonly repository: ArtifactsRepository, private readonly limits: ArtifactLimits) {
     this.dir = path.join(dataDir, 'artifacts');
@@ -69,12 +71,14 @@ export class ArtifactStore {
   }
 
   /** Refuses an upload whose declared length is already too large, before a byte is read. */
-  checkDeclaredSize(contentLength: number | undefined): void {
+  async checkDeclaredSize(contentLength: number | undefined): Promise<void> {
+    await this.readStoredBytes();
     if (contentLength !== undefined) this.checkRoom(contentLength);
   }
 
   /** Streams an upload to a file in the store's directory, hashing it; the file is removed on failure. */
   async stage(body: Readable): Promise<StagedUpload> {
+    await this.readStoredBytes();
     const file = path.join(this.dir, `${INCOMING_PREFIX}${crypto.randomUUID()}`);
     this.reserved.set(file, 0);
     const take = (bytes: number): boolean => {
@@ -97,18 +101,19 @@ export class ArtifactStore {
     return { file, size: measure.size, sha256: measure.hash.digest('hex'), format: sniffFormat(measure.head) };
   }
 
-  /** Makes a staged upload an artifact (synchronously, inside the audited transaction). */
-  commit(staged: StagedUpload, name: string, version: string, by: string): ArtifactView {
+  /** Makes a staged upload an artifact (inside the audited transaction: its file is moved in place before the commit). */
+  async commit(staged: StagedUpload, name: string, version: string, by: string): Promise<ArtifactView> {
     try {
-      if (this.repository.byNameVersion(name, version)) {
+      if (await this.repository.byNameVersion(name, version)) {
         throw new ApiError(409, ErrorCode.conflict, `artifact ${name} ${version} already exists: delete it first or give another version`);
       }
       const artifact: ArtifactView = {
         id: crypto.randomUUID(), name, version, size: staged.size, sha256: staged.sha256, format: staged.format, created_at: Date.now(), created_by: by,
       };
-      this.repository.insert(artifact);
+      await this.repository.insert(artifact);
       fs.renameSync(staged.file, this.file(artifact.id));
-      this.reserved.delete(staged.file); // now counted by the repository
+      this.reserved.delete(staged.file); // now counted with the stored artifacts (read again before the next upload, should this roll back)
+      this.storedBytes += artifact.size;
       return artifact;
     } catch (err) {
       this.discard(staged);
@@ -121,12 +126,12 @@ export class ArtifactStore {
     fs.rmSync(staged.file, { force: true });
   }
 
-  list(): ArtifactView[] {
+  list(): Promise<ArtifactView[]> {
     return this.repository.list();
   }
 
-  get(id: string): ArtifactView {
-    const artifact = this.repository.get(id);
+  async get(id: string): Promise<ArtifactView> {
+    const artifact = await this.repository.get(id);
     if (!artifact) throw notFound(`artifact ${id}`);
     return artifact;
   }
@@ -137,10 +142,13 @@ export class ArtifactStore {
   }
 
   /** Deletes the record now and the file once the transaction commits. */
-  delete(id: string, afterCommit: (fn: () => void) => void): ArtifactView {
-    const artifact = this.get(id);
-    this.repository.delete(id);
-    afterCommit(() => fs.rmSync(this.file(id), { force: true }));
+  async delete(id: string, afterCommit: (fn: () => void) => void): Promise<ArtifactView> {
+    const artifact = await this.get(id);
+    await this.repository.delete(id);
+    afterCommit(() => {
+      fs.rmSync(this.file(id), { force: true });
+      this.storedBytes -= artifact.size;
+    });
     return artifact;
   }
 
@@ -148,7 +156,11 @@ export class ArtifactStore {
   private free(): number {
     let reserved = 0;
     for (const bytes of this.reserved.values()) reserved += bytes;
-    return this.limits.maxTotalBytes - this.repository.totalBytes() - reserved;
+    return this.limits.maxTotalBytes - this.storedBytes - reserved;
+  }
+
+  private async readStoredBytes(): Promise<void> {
+    this.storedBytes = await this.repository.totalBytes();
   }
 
   private checkRoom(size: number): void {

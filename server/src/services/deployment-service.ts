@@ -6,6 +6,8 @@ import { ApiError, notFound } from '../errors.js';
 import type { NodeRegistry } from '../live/node-registry.js';
 import type { DeploymentsRepository } from '../repositories/deployments-repository.js';
 import type { ArtifactStore } from './artifact-store.js';
+import type { WriteScheduler } from './deferred-writes.js';
+import { LatestWrites } from './latest-writes.js';
 import type { Targets } from './command-service.js';
 import { MAX_CHUNK_BYTES } from './artifact-transfers.js';
 import type { NodeDeploys, NodeOrder, StatusData } from './node-deploys.js';
@@ -45,6 +47,8 @@ function checkPath(target: string): void {
  */
 export class DeploymentService {
   private readonly running = new Map<string, Running>();
+  /** Progress writes, in order per deployment (the view as it is when each runs). */
+  private readonly progress: LatestWrites;
 
   constructor(
     private readonly repository: DeploymentsRepository,
@@ -54,16 +58,27 @@ export class DeploymentService {
     private readonly resolveTargets: (targets: Targets) => string[],
     private readonly defaultParallel: number,
     private readonly log: FastifyBaseLogger,
+    deferred: WriteScheduler,
   ) {
-    for (const view of repository.unfinished()) {
+    this.progress = new LatestWrites(deferred);
+  }
+
+  /** Ends the deployments a server restart interrupted (they lived in the old process): once, at start. */
+  async endInterrupted(): Promise<void> {
+    for (const view of await this.repository.unfinished()) {
       view.state = 'failed';
       for (const node of view.nodes) if (node.result === 'pending' || node.result === 'running') Object.assign(node, { result: 'failed', message: 'the server restarted during the deploy' });
-      repository.save(view);
+      await this.repository.save(view);
     }
   }
 
-  create(request: DeploymentRequest, by: string): DeploymentView {
-    const artifact = this.store.get(request.artifact);
+  /** Resolves once the progress written so far is stored (tests, shutdown). */
+  settled(): Promise<void> {
+    return this.progress.settled();
+  }
+
+  async create(request: DeploymentRequest, by: string): Promise<DeploymentView> {
+    const artifact = await this.store.get(request.artifact);
     checkPath(request.path);
     const extract = request.extract ?? false;
     if (extract && artifact.format === 'file') {
@@ -79,64 +94,65 @@ export class DeploymentService {
         message: null, started_at: null, finished_at: null,
       })),
     };
-    this.repository.save(view);
+    await this.repository.save(view);
     this.repository.afterCommit(() => this.start(view, nodeIds, 'deploy'));
     return view;
   }
 
-  get(id: string): DeploymentView {
-    const view = this.running.get(id)?.view ?? this.repository.get(id);
+  async get(id: string): Promise<DeploymentView> {
+    const view = this.running.get(id)?.view ?? await this.repository.get(id);
     if (!view) throw notFound(`deployment ${id}`);
     return view;
   }
 
-  list(limit: number): DeploymentView[] {
-    return this.repository.list(limit).map((v) => this.running.get(v.id)?.view ?? v);
+  async list(limit: number): Promise<DeploymentView[]> {
+    return (await this.repository.list(limit)).map((v) => this.running.get(v.id)?.view ?? v);
   }
 
-  cancel(id: string): DeploymentView {
-    const running = this.runningOne(id);
+  async cancel(id: string): Promise<DeploymentView> {
+    const running = await this.runningOne(id);
     this.repository.afterCommit(() => running.rollout.cancel());
     return running.view;
   }
 
-  pause(id: string): DeploymentView {
-    const running = this.runningOne(id);
+  async pause(id: string): Promise<DeploymentView> {
+    const running = await this.runningOne(id);
     this.repository.afterCommit(() => running.rollout.pause());
     return running.view;
   }
 
-  resume(id: string): DeploymentView {
-    const running = this.runningOne(id);
+  async resume(id: string): Promise<DeploymentView> {
+    const running = await this.runningOne(id);
     this.repository.afterCommit(() => running.rollout.resume());
     return running.view;
   }
 
   /** Puts the previous version back on every node this deployment reached. */
-  rollback(id: string): DeploymentView {
-    const view = this.get(id);
+  async rollback(id: string): Promise<DeploymentView> {
+    const view = await this.get(id);
     if (this.running.has(id)) throw new ApiError(409, ErrorCode.conflict, `deployment ${id} is still ${view.state}: cancel it or wait for it to end`);
     const reached = view.nodes.filter((n) => n.result === 'done').map((n) => n.node_id);
     if (reached.length === 0) throw new ApiError(409, ErrorCode.conflict, 'no node of this deployment has it in place: nothing to roll back');
     view.state = 'rolling_back';
     for (const node of view.nodes) if (node.result === 'done') Object.assign(node, { step: null, message: null, started_at: null, finished_at: null });
-    this.repository.save(view);
+    await this.repository.save(view);
     this.repository.afterCommit(() => this.start(view, reached, 'rollback'));
     return view;
   }
 
   /** Deletes an artifact no running deployment needs. */
-  deleteArtifact(id: string): ArtifactView {
+  deleteArtifact(id: string): Promise<ArtifactView> {
     if ([...this.running.values()].some((r) => r.view.artifact.id === id)) {
       throw new ApiError(409, ErrorCode.conflict, `artifact ${id} is being deployed: wait for the deployment to end or cancel it`);
     }
     return this.store.delete(id, (fn) => this.repository.afterCommit(fn));
   }
 
-  private runningOne(id: string): Running {
+  private async runningOne(id: string): Promise<Running> {
     const running = this.running.get(id);
-    if (!running) throw new ApiError(409, ErrorCode.conflict, `deployment ${this.get(id).id} has ended (${this.get(id).state})`);
-    return running;
+    if (running) return running;
+    const ended = await this.get(id);
+    throw new ApiError(409, ErrorCode.conflict, `deployment ${ended.id} has ended (${ended.state})`);
   }
 
   private start(view: DeploymentView, nodeIds: string[], action: 'deploy' | 'rollback'): void {
@@ -195,11 +211,8 @@ export class DeploymentService {
     this.save(view);
   }
 
+  /** Stores the view as it is when the write runs, after the deployment's earlier writes (memory is what GET answers meanwhile). */
   private save(view: DeploymentView): void {
-    try {
-      this.repository.save(view);
-    } catch (err) {
-      this.log.warn({ err, deploymentId: view.id }, 'a deployment\'s progress could not be stored (it is kept in memory)');
-    }
+    this.progress.write(`deployment:${view.id}`, () => this.repository.save(view));
   }
 }

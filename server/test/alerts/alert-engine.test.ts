@@ -304,7 +304,7 @@ describe('alert engine', () => {
       await new Promise((r) => setTimeout(r, 1000));
       expect(release).toHaveLength(2);
       expect(server.app.alerts.deliveries.lastOf(deleted.id)).toBeNull();
-      expect(server.app.alerts.deliveries.list(deleted.id, 10)).toEqual([]);
+      expect(await server.app.alerts.deliveries.list(deleted.id, 10)).toEqual([]);
       await server.api('DELETE', `/api/v1/channels/${changed.id}`);
     } finally {
       holdThenRefuse.closeAllConnections();

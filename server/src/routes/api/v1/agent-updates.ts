@@ -36,8 +36,8 @@ export const agentUpdatesRoutes: FastifyPluginAsyncTypebox = async (app) => {
       body: StartBody,
       response: { 202: Type.Object({ id: Type.String(), update: AgentUpdateRef }), ...errors(400, 401, 403, 404) },
     },
-  }, (request, reply) => {
-    const update = agentUpdates.start(request.body, requester(request));
+  }, async (request, reply) => {
+    const update = await agentUpdates.start(request.body, requester(request));
     reply.code(202);
     return { id: update.id, update };
   });
@@ -47,7 +47,7 @@ export const agentUpdatesRoutes: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['agent-updates'], summary: 'Agent updates, newest first (the last 200)',
       response: { 200: Type.Object({ updates: Type.Array(AgentUpdateRef) }), ...errors(401) },
     },
-  }, async () => ({ updates: agentUpdates.list() }));
+  }, async () => ({ updates: await agentUpdates.list() }));
 
   app.get('/agent-updates/:id', {
     schema: {
@@ -55,7 +55,7 @@ export const agentUpdatesRoutes: FastifyPluginAsyncTypebox = async (app) => {
       params: IdParams, response: { 200: Type.Object({ update: AgentUpdateRef }), ...errors(401, 404) },
     },
   }, async (request) => {
-    const update = agentUpdates.get(request.params.id);
+    const update = await agentUpdates.get(request.params.id);
     if (!update) throw notFound(`agent update ${request.params.id}`);
     return { update };
   });

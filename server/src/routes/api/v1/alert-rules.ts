@@ -36,9 +36,9 @@ export const alertRulesRoutes: FastifyPluginAsyncTypebox = async (app) => {
       body: Type.Object({ ...optional, name: Fields.name, kind: Type.Union(KINDS.map((k) => Type.Literal(k))) }, { additionalProperties: false }),
       response: { 201: Type.Object({ rule: AlertRuleRef }), ...errors(400, 401, 403) },
     },
-  }, (request, reply) => {
+  }, async (request, reply) => {
     reply.code(201);
-    return { rule: config.createRule(request.body) };
+    return { rule: await config.createRule(request.body) };
   });
 
   app.patch('/alert-rules/:id', {
@@ -48,10 +48,10 @@ export const alertRulesRoutes: FastifyPluginAsyncTypebox = async (app) => {
       body: Type.Object(optional, { additionalProperties: false }),
       response: { 200: Type.Object({ rule: AlertRuleRef }), ...errors(400, 401, 403, 404) },
     },
-  }, (request) => ({ rule: config.updateRule(request.params.id, request.body) }));
+  }, async (request) => ({ rule: await config.updateRule(request.params.id, request.body) }));
 
   app.delete('/alert-rules/:id', {
     config: { role: 'operator', audit: 'alert-rule.delete' },
     schema: { tags: ['alerts'], summary: 'Delete an alert rule (its firing alerts resolve)', params: IdParams, response: { 200: Type.Object({ rule: AlertRuleRef }), ...errors(400, 401, 403, 404) } },
-  }, (request) => ({ rule: config.deleteRule(request.params.id) }));
+  }, async (request) => ({ rule: await config.deleteRule(request.params.id) }));
 };

@@ -31,11 +31,11 @@ export const alertsRoutes: FastifyPluginAsyncTypebox = async (app) => {
       }, { additionalProperties: false }),
       response: { 200: Type.Object({ alerts: Type.Array(AlertRef) }), ...errors(400, 401) },
     },
-  }, async (request) => ({ alerts: engine.list({ state: request.query.state, ruleId: request.query.rule, limit: request.query.limit ?? 200 }) }));
+  }, async (request) => ({ alerts: await engine.list({ state: request.query.state, ruleId: request.query.rule, limit: request.query.limit ?? 200 }) }));
 
   app.get('/alerts/:id', {
     schema: { tags: ['alerts'], summary: 'One alert', params: IdParams, response: { 200: Type.Object({ alert: AlertRef }), ...errors(400, 401, 404) } },
-  }, async (request) => ({ alert: engine.get(request.params.id) }));
+  }, async (request) => ({ alert: await engine.get(request.params.id) }));
 
   app.post('/alerts/:id/ack', {
     config: { role: 'operator', audit: 'alert.ack' },
@@ -43,7 +43,7 @@ export const alertsRoutes: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['alerts'], summary: 'Acknowledge a firing alert: it stops repeating (its recovery is still sent)', params: IdParams,
       response: { 200: Type.Object({ alert: AlertRef }), ...errors(400, 401, 403, 404, 409) },
     },
-  }, (request) => ({ alert: engine.ack(request.params.id, who(request) ?? 'unknown') }));
+  }, async (request) => ({ alert: await engine.ack(request.params.id, who(request) ?? 'unknown') }));
 
   app.post('/alerts/:id/mute', {
     config: { role: 'operator', audit: 'alert.mute' },
@@ -52,10 +52,10 @@ export const alertsRoutes: FastifyPluginAsyncTypebox = async (app) => {
       body: Type.Object({ duration_s: Duration, reason: Type.Optional(Reason) }, { additionalProperties: false }),
       response: { 201: Type.Object({ mute: AlertMuteRef }), ...errors(400, 401, 403, 404) },
     },
-  }, (request, reply) => {
-    const s = engine.get(request.params.id).subject;
+  }, async (request, reply) => {
+    const s = (await engine.get(request.params.id)).subject;
     reply.code(201);
-    return { mute: config.addMute({
+    return { mute: await config.addMute({
       node_id: s.type === 'device' ? null : s.node_id, demo: s.demo, device_id: s.device_id, rule_id: null,
       ...muteWindow(request.body), reason: request.body.reason ?? null, created_by: who(request),
     }) };
@@ -81,7 +81,7 @@ export const alertsRoutes: FastifyPluginAsyncTypebox = async (app) => {
       }, { additionalProperties: false }),
       response: { 201: Type.Object({ mute: AlertMuteRef }), ...errors(400, 401, 403, 404, 409) },
     },
-  }, (request, reply) => {
+  }, async (request, reply) => {
     const b = request.body;
     if (b.ends_at === undefined && b.duration_s === undefined) throw new ApiError(400, ErrorCode.badRequest, 'a mute needs ends_at or duration_s');
     const mute: Omit<AlertMute, 'id' | 'created_at'> = {
@@ -90,11 +90,11 @@ export const alertsRoutes: FastifyPluginAsyncTypebox = async (app) => {
       ...muteWindow(b), reason: b.reason ?? null, created_by: who(request),
     };
     reply.code(201);
-    return { mute: config.addMute(mute) };
+    return { mute: await config.addMute(mute) };
   });
 
   app.delete('/alert-mutes/:id', {
     config: { role: 'operator', audit: 'alert.unmute' },
     schema: { tags: ['alerts'], summary: 'End a mute now', params: IdParams, response: { 200: Type.Object({ mute: AlertMuteRef }), ...errors(400, 401, 403, 404) } },
-  }, (request) => ({ mute: config.deleteMute(request.params.id) }));
+  }, async (request) => ({ mute: await config.deleteMute(request.params.id) }));
 };

@@ -38,15 +38,15 @@ export const artifactsRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     preHandler: async (request) => {
       const length = request.headers['content-length'];
-      artifacts.checkDeclaredSize(length === undefined ? undefined : Number(length));
+      await artifacts.checkDeclaredSize(length === undefined ? undefined : Number(length));
       const body = uploads.get(request);
       if (!body) throw new ApiError(415, ErrorCode.unsupportedMediaType, 'send the raw bytes with content-type: application/octet-stream');
       staged.set(request, await artifacts.stage(body));
     },
-  }, (request, reply) => {
+  }, async (request, reply) => {
     const upload = staged.get(request)!;
     reply.code(201);
-    return { artifact: artifacts.commit(upload, request.query.name, request.query.version, request.user!.username) };
+    return { artifact: await artifacts.commit(upload, request.query.name, request.query.version, request.user!.username) };
   });
 
   app.get('/artifacts', {
@@ -54,14 +54,14 @@ export const artifactsRoutes: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['deploy'], summary: 'Every artifact, newest first',
       response: { 200: Type.Object({ artifacts: Type.Array(ArtifactRef) }), ...errors(401) },
     },
-  }, async () => ({ artifacts: artifacts.list() }));
+  }, async () => ({ artifacts: await artifacts.list() }));
 
   app.get('/artifacts/:id', {
     schema: {
       tags: ['deploy'], summary: 'One artifact',
       params: IdParams, response: { 200: Type.Object({ artifact: ArtifactRef }), ...errors(401, 404) },
     },
-  }, async (request) => ({ artifact: artifacts.get(request.params.id) }));
+  }, async (request) => ({ artifact: await artifacts.get(request.params.id) }));
 
   app.get('/artifacts/:id/download', {
     config: { role: 'operator' },
@@ -70,7 +70,7 @@ export const artifactsRoutes: FastifyPluginAsyncTypebox = async (app) => {
       params: IdParams, response: { 200: Type.Unsafe({ type: 'string', format: 'binary' }), ...errors(401, 403, 404) },
     },
   }, async (request, reply) => {
-    const artifact = artifacts.get(request.params.id);
+    const artifact = await artifacts.get(request.params.id);
     const file = `${artifact.name}-${artifact.version}${artifact.format === 'file' ? '' : `.${artifact.format}`}`;
     return reply.type('application/octet-stream').header('content-length', artifact.size)
       .header('content-disposition', `attachment; filename="${file}"`).header('x-sha256', artifact.sha256)
@@ -83,5 +83,5 @@ export const artifactsRoutes: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['deploy'], summary: 'Delete an artifact (not while a deployment uses it)',
       params: IdParams, response: { 200: Type.Object({ artifact: ArtifactRef }), ...errors(401, 403, 404, 409) },
     },
-  }, (request) => ({ artifact: app.deployments.deleteArtifact(request.params.id) }));
+  }, async (request) => ({ artifact: await app.deployments.deleteArtifact(request.params.id) }));
 };

@@ -39,9 +39,9 @@ export const channelsRoutes: FastifyPluginAsyncTypebox = async (app) => {
       body: Type.Object({ ...Fields, type: Type.Union(TYPES.map((t) => Type.Literal(t))), name: Type.String({ minLength: 1, maxLength: 128 }) }, { additionalProperties: false }),
       response: { 201: Type.Object({ channel: ChannelRef }), ...errors(400, 401, 403) },
     },
-  }, (request, reply) => {
+  }, async (request, reply) => {
     reply.code(201);
-    return { channel: view(config.createChannel(channelInput(request.body))) };
+    return { channel: view(await config.createChannel(channelInput(request.body))) };
   });
 
   app.patch('/channels/:id', {
@@ -50,15 +50,15 @@ export const channelsRoutes: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['alerts'], summary: 'Change a channel (a secret set to null is removed)', params: IdParams,
       body: Type.Object(Fields, { additionalProperties: false }), response: { 200: Type.Object({ channel: ChannelRef }), ...errors(400, 401, 403, 404) },
     },
-  }, (request) => ({ channel: view(config.updateChannel(request.params.id, channelChange(config.channel(request.params.id), request.body))) }));
+  }, async (request) => ({ channel: view(await config.updateChannel(request.params.id, channelChange(config.channel(request.params.id), request.body))) }));
 
   app.delete('/channels/:id', {
     config: { role: 'admin', audit: 'channel.delete' },
     schema: { tags: ['alerts'], summary: 'Delete a channel and its delivery log', params: IdParams, response: { 200: Type.Object({ channel: ChannelRef }), ...errors(400, 401, 403, 404) } },
-  }, (request) => {
-    const channel = config.deleteChannel(request.params.id);
-    deliveries.forget(channel.id);
-    return { channel: view(channel) };
+  }, async (request) => {
+    const channel = await config.deleteChannel(request.params.id);
+    app.sql.afterCommit(() => deliveries.forget(channel.id));
+    return { channel: { ...view(channel), last_delivery: null } }; // its delivery log went with it
   });
 
   app.post('/channels/:id/test', {
@@ -67,10 +67,10 @@ export const channelsRoutes: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['alerts'], summary: 'Send a test message; answers its delivery (pending): follow it in the delivery log', params: IdParams,
       response: { 202: Type.Object({ delivery: AlertDeliveryRef }), ...errors(400, 401, 403, 404) },
     },
-  }, (request, reply) => {
+  }, async (request, reply) => {
     const channel = config.channel(request.params.id);
     reply.code(202);
-    return { delivery: deliveries.deliver(channel, testMessage(channel.name, Date.now()), []) };
+    return { delivery: await deliveries.deliver(channel, testMessage(channel.name, Date.now()), []) };
   });
 
   app.get('/channels/:id/deliveries', {
@@ -81,6 +81,6 @@ export const channelsRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
   }, async (request) => {
     config.channel(request.params.id);
-    return { deliveries: deliveries.list(request.params.id, request.query.limit ?? 50) };
+    return { deliveries: await deliveries.list(request.params.id, request.query.limit ?? 50) };
   });
 };

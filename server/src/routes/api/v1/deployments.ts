@@ -29,8 +29,8 @@ export const deploymentsRoutes: FastifyPluginAsyncTypebox = async (app) => {
       description: 'Progress per node at GET /api/v1/deployments/{id}: step, bytes done and result.',
       body: DeploymentBody, response: Answer,
     },
-  }, (request, reply) => {
-    const deployment = deployments.create(request.body, request.user!.username);
+  }, async (request, reply) => {
+    const deployment = await deployments.create(request.body, request.user!.username);
     reply.code(202);
     return { id: deployment.id, deployment };
   });
@@ -41,14 +41,14 @@ export const deploymentsRoutes: FastifyPluginAsyncTypebox = async (app) => {
       querystring: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 50 })) }, { additionalProperties: false }),
       response: { 200: Type.Object({ deployments: Type.Array(DeploymentRef) }), ...errors(400, 401) },
     },
-  }, async (request) => ({ deployments: deployments.list(request.query.limit ?? 50) }));
+  }, async (request) => ({ deployments: await deployments.list(request.query.limit ?? 50) }));
 
   app.get('/deployments/:id', {
     schema: {
       tags: ['deploy'], summary: 'A deployment with each node\'s step, bytes done and result',
       params: IdParams, response: { 200: Type.Object({ deployment: DeploymentRef }), ...errors(401, 404) },
     },
-  }, async (request) => ({ deployment: deployments.get(request.params.id) }));
+  }, async (request) => ({ deployment: await deployments.get(request.params.id) }));
 
   for (const [action, summary] of [
     ['rollback', 'Put the previous version back on every node this deployment reached'],
@@ -59,8 +59,8 @@ export const deploymentsRoutes: FastifyPluginAsyncTypebox = async (app) => {
     app.post(`/deployments/:id/${action}`, {
       config: { role: 'operator', audit: `deploy.${action}` },
       schema: { tags: ['deploy'], summary, params: IdParams, response: Answer },
-    }, (request, reply) => {
-      const deployment = deployments[action](request.params.id);
+    }, async (request, reply) => {
+      const deployment = await deployments[action](request.params.id);
       reply.code(202);
       return { id: deployment.id, deployment };
     });
