@@ -28,7 +28,9 @@ export class PostgresMetricStore extends ChunkedMetricStore {
       return new PostgresMetricStore(storage, tiers, budgetBytes, await storage.load());
     } catch (err) {
       await storage.close();
-      throw err;
+      // The host and database, never the password the URL may hold.
+      const { host, pathname } = new URL(databaseUrl);
+      throw new Error(`cannot open the metric history in PostgreSQL at ${host}${pathname}: ${(err as Error).message}`, { cause: err });
     }
   }
 
