@@ -165,9 +165,12 @@ export class ChunkedMetricStore implements MetricStore {
     }
     if (withOpen) this.openWrittenAt = now;
     if (pending.length === 0) return;
+    let ready: PendingWrite[];
     try {
       await this.createSeries(pending.map((p) => p.buffer));
-      await this.storage.write(pending.map(toWrite));
+      // Without an id: its source was removed while the flush waited; its chunks go with it.
+      ready = pending.filter((p) => p.buffer.id !== null);
+      if (ready.length > 0) await this.storage.write(ready.map(toWrite));
     } catch (err) {
       this.retryFlushAt = Date.now() + RETRY_FLUSH_MS;
       this.refused = true;
@@ -175,7 +178,7 @@ export class ChunkedMetricStore implements MetricStore {
       return;
     }
     this.refused = false;
-    for (const p of pending) {
+    for (const p of ready) {
       if (p.data && p.closed) {
         this.tierBytes[p.tier]! += p.data.length + this.storage.rowOverhead;
         this.tierRows[p.tier]!++;
@@ -186,8 +189,10 @@ export class ChunkedMetricStore implements MetricStore {
 
   /** Rows for the series that have none yet (their first flush). */
   private async createSeries(buffers: SeriesBuffer[]): Promise<void> {
+    if (buffers.every((b) => b.id !== null)) return;
     const sourceOf = new Map<SeriesBuffer, string>();
     for (const [source, sources] of this.bySource) for (const buffer of sources.values()) if (buffer.id === null) sourceOf.set(buffer, source);
+    // A buffer no longer in memory belongs to a source removed meanwhile: it gets no row.
     const fresh = [...new Set(buffers)].filter((b) => b.id === null && sourceOf.has(b));
     if (fresh.length === 0) return;
     const rows = await this.storage.seriesIds(fresh.map((b) => ({ source: sourceOf.get(b)!, name: b.name })));

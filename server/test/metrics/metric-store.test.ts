@@ -131,6 +131,23 @@ describe.each([sqlite, postgres])('metric store on $name', (kind) => {
     expect((await store.query({ source: 'device:e1', names: ['temp_c'], from: T0, to: T0 + HOUR, now: T0 + 3 * HOUR })).series[0]!.points.length).toBeGreaterThan(100);
   });
 
+  test('a source removed while its flush is under way leaves nothing in storage, also after a restart', async () => {
+    const place = await kind.place();
+    let store = await place.open();
+    await feed(store, T0, T0 + HOUR, 5000, () => 5); // written already
+    for (let t = T0; t < T0 + HOUR; t += 5000) store.append('device:new', t, [['temp_c', 20]]); // no row yet
+    const flushing = store.flush(true);
+    await Promise.all([flushing, store.removeSource(SOURCE), store.removeSource('device:new')]);
+    expect(await store.seriesNames(SOURCE)).toEqual([]);
+    await store.close();
+    store = await place.open();
+    for (const source of [SOURCE, 'device:new']) {
+      expect(await store.seriesNames(source)).toEqual([]);
+      expect((await store.query({ source, names: [], from: T0, to: T0 + HOUR, now: T0 + HOUR })).series).toEqual([]);
+    }
+    expect(store.tierSizes().reduce((a, b) => a + b, 0)).toBe(0);
+  });
+
   test('lets go of what a series idle past the raw tier holds in memory; its history still answers, once, after a restart', async () => {
     const place = await kind.place();
     let store = await place.open();
