@@ -14,7 +14,7 @@ describe.skipIf(!canMount && !mountRequired)('metric history on a full disk (rea
   beforeAll(() => { disk = SmallDisk.mount(8); });
   afterAll(() => disk?.unmount());
 
-  it('keeps samples in memory while the disk is full and writes them once there is room', () => {
+  it('keeps samples in memory while the disk is full and writes them once there is room', async () => {
     const file = path.join(disk.dir, METRICS_FILE);
     const budget = 64 * 1024 * 1024;
     let store = new SqliteMetricStore(file, defaultTiers(budget), budget);
@@ -22,19 +22,19 @@ describe.skipIf(!canMount && !mountRequired)('metric history on a full disk (rea
       for (let t = from; t < to; t += 5000) store.append('node:a', t, Array.from({ length: 20 }, (_, i) => [`s${i}`, Math.round(Math.random() * 10_000) / 10] as [string, number]));
     };
     feed(T0, T0 + 20 * MINUTE);
-    store.flush(true);
+    await store.flush(true);
     disk.fill();
     feed(T0 + 20 * MINUTE, T0 + 60 * MINUTE);
-    expect(() => store.flush(true)).not.toThrow();
-    expect(() => store.enforceRetention(T0 + 60 * MINUTE)).not.toThrow();
-    const during = store.query({ source: 'node:a', names: ['s3'], from: T0, to: T0 + 60 * MINUTE, now: T0 + 60 * MINUTE });
+    await expect(store.flush(true)).resolves.toBeUndefined();
+    await expect(store.enforceRetention(T0 + 60 * MINUTE)).resolves.toBeDefined();
+    const during = await store.query({ source: 'node:a', names: ['s3'], from: T0, to: T0 + 60 * MINUTE, now: T0 + 60 * MINUTE });
     expect(during.series[0]!.points).toHaveLength(720);
     disk.unfill();
-    store.flush(true);
-    store.close();
+    await store.flush(true);
+    await store.close();
     store = new SqliteMetricStore(file, defaultTiers(budget), budget);
-    const after = store.query({ source: 'node:a', names: ['s3'], from: T0, to: T0 + 60 * MINUTE, now: T0 + 60 * MINUTE });
+    const after = await store.query({ source: 'node:a', names: ['s3'], from: T0, to: T0 + 60 * MINUTE, now: T0 + 60 * MINUTE });
     expect(after.series[0]!.points).toEqual(during.series[0]!.points);
-    store.close();
+    await store.close();
   });
 });

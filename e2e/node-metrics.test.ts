@@ -20,13 +20,13 @@ const PAST_CPU = 42;
 const LIVE_CPU = 77;
 
 /** 30 days of history (CPU at 42 %) written through the store's own API, as the server would have. */
-function seedHistory(dataDir: string, nodeId: string, now: number): void {
+async function seedHistory(dataDir: string, nodeId: string, now: number): Promise<void> {
   const budget = 64 * 1024 * 1024;
   const store = new SqliteMetricStore(path.join(dataDir, METRICS_FILE), defaultTiers(budget), budget);
   for (let t = now - 30 * DAY; t < now - 2 * MINUTE; t += 5 * MINUTE) {
     store.append(`node:${nodeId}`, t, [['cpu.total_pct', PAST_CPU], ['memory.used_bytes', 2e9], ['memory.available_bytes', 6e9]]);
   }
-  store.close();
+  await store.close();
 }
 
 describe.skipIf(skip)('node page metric history in Chromium', () => {
@@ -41,7 +41,7 @@ describe.skipIf(skip)('node page metric history in Chromium', () => {
     const first = await startServer();
     const created = await enroll(await signIn(first.baseUrl), 'chart-pi');
     await first.kill('SIGTERM');
-    seedHistory(first.dataDir, created.node.id, Date.now());
+    await seedHistory(first.dataDir, created.node.id, Date.now());
     server = await startServer({ dataDir: first.dataDir });
     agent = await connectAgent({ url: server.agentUrl, nodeId: created.config.node_id, privateKeyPem: created.config.private_key });
     const send = () => agent.sendHardware({ cpu: { total_pct: LIVE_CPU, per_core_pct: [LIVE_CPU] } });

@@ -26,13 +26,13 @@ export class MetricIngest {
   }
 
   /** A node gone: its series, and the demo counters kept to compute its rates. */
-  forgetNode(nodeId: string): void {
+  forgetNode(nodeId: string): Promise<void> {
     for (const key of this.counters.keys()) if (key.startsWith(`${nodeId}\0`)) this.counters.delete(key);
-    this.store.removeSource(nodeSource(nodeId));
+    return this.store.removeSource(nodeSource(nodeId));
   }
 
-  forgetDevice(deviceId: string): void {
-    this.store.removeSource(deviceSource(deviceId));
+  forgetDevice(deviceId: string): Promise<void> {
+    return this.store.removeSource(deviceSource(deviceId));
   }
 
   private demoRates(nodeId: string, at: number): SeriesValue[] {

@@ -1,26 +1,27 @@
 import type { SeriesValue } from '@dvic/protocol';
 
 /**
- * Where metric history lives. The server's SQLite file implements it (sqlite-metric-store.ts);
- * the PostgreSQL scale-out implements the same interface. A source is what the numbers come from:
- * `node:<id>` or `device:<id>`.
+ * Where metric history lives: the server's own SQLite file (sqlite-metric-store.ts) or, for
+ * scale-out, PostgreSQL tables (postgres-metric-store.ts). A source is what the numbers come from:
+ * `node:<id>` or `device:<id>`. Samples are buffered in memory (append is synchronous, it never
+ * waits on storage); everything that reads or writes storage returns a Promise.
  */
 export interface MetricStore {
   /** Samples of one source at one time (ms since the epoch); a series older than its last sample is skipped. */
   append(source: string, ts: number, values: SeriesValue[]): void;
   /** Series of one source whose names match (exact, or a prefix ending in `*`), over [from, to]. */
-  query(query: MetricQuery): MetricAnswer;
-  /** Forgets a source (a node or device removed): its series in memory and on disk. */
-  removeSource(source: string): void;
+  query(query: MetricQuery): Promise<MetricAnswer>;
+  /** Forgets a source (a node or device removed): its series in memory and in storage. */
+  removeSource(source: string): Promise<void>;
   /** Names of the series one source has. */
-  seriesNames(source: string): string[];
+  seriesNames(source: string): Promise<string[]>;
   /** Deletes what is past each tier's age or byte cap and the total budget, oldest first. */
-  enforceRetention(now: number): RetentionReport;
+  enforceRetention(now: number): Promise<RetentionReport>;
   /** Writes what waits in memory (failures keep it for the next flush); `all`: the open chunks too, now. */
-  flush(all?: boolean): void;
-  /** Bytes the history takes on disk (pages in use). */
-  diskBytes(): number;
-  close(): void;
+  flush(all?: boolean): Promise<void>;
+  /** Bytes the history takes in storage (SQLite: pages in use; PostgreSQL: live rows). */
+  diskBytes(): Promise<number>;
+  close(): Promise<void>;
 }
 
 export type TierName = 'raw' | '1m' | '1h';

@@ -132,7 +132,8 @@ export class SeriesBuffer {
     return n;
   }
 
-  constructor(readonly id: number, readonly name: string) {}
+  /** `id`: the series' row in storage; null until the first flush creates it (append never waits on storage). */
+  constructor(public id: number | null, readonly name: string) {}
 
   add(ts: number, value: number): boolean {
     if (!(ts > this.lastTs)) return false;
@@ -192,8 +193,24 @@ export class SeriesBuffer {
     if (tier === 0) this.lastTs = chunk.end;
   }
 
-  /** Forgets closed chunks that were written. */
-  written(tier: number, chunk: Chunk): void {
+  /**
+   * While storage refuses writes: the oldest closed chunks beyond MAX_UNWRITTEN per tier are given
+   * up (counted in `dropped`), so memory stays bounded. Not before: a flush that simply has not run
+   * yet (append() never waits on storage) loses nothing.
+   */
+  trim(): void {
+    for (const list of this.chunks) {
+      while (list.length > MAX_UNWRITTEN + 1 && list[0]!.closed) this.dropped += list.shift()!.ts.length;
+    }
+  }
+
+  /**
+   * A chunk was written as it was when the flush took it (`points` points, closed or not): clean
+   * now, and forgotten when closed. One that grew or closed while the write was under way stays
+   * dirty for the next flush.
+   */
+  written(tier: number, chunk: Chunk, points: number, closed: boolean): void {
+    if (chunk.ts.length !== points || chunk.closed !== closed) return;
     chunk.dirty = false;
     if (chunk.closed) this.chunks[tier] = this.chunks[tier]!.filter((c) => c !== chunk);
   }
@@ -229,10 +246,6 @@ export class SeriesBuffer {
       last.closed = true;
       last.dirty = true;
       this.closedCount++;
-    }
-    while (list.filter((c) => c.closed).length > MAX_UNWRITTEN) {
-      const oldest = list.shift()!;
-      this.dropped += oldest.ts.length;
     }
     const chunk = new Chunk(width);
     list.push(chunk);

@@ -6,13 +6,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { connect, type NatsConnection } from 'nats';
 import { afterEach, beforeEach } from 'vitest';
-import pg from 'pg';
+import { testDatabase } from '../support/postgres.js';
 import { clusterNames, type ClusterNames } from '../../src/cluster/cluster-names.js';
 
-// The real NATS (JetStream) and PostgreSQL of this machine, on loopback. A test takes names of its
-// own (bucket, stream and subject prefix; a database) and removes them after.
+// The real NATS (JetStream) and PostgreSQL (support/postgres.ts) of this machine, on loopback. A
+// test takes names of its own (bucket, stream and subject prefix; a database) and removes them after.
 export const NATS_URL = 'nats://127.0.0.1:4222';
-export const PG_ADMIN_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
+export { PG_ADMIN_URL, postgresReachable as postgresAvailable } from '../support/postgres.js';
 
 /**
  * Whether a service answers; under CI=true a missing one throws (a failure, never a skip).
@@ -34,12 +34,6 @@ export const natsAvailable = () => available(`NATS JetStream at ${NATS_URL}`, as
   } finally {
     await nc.close();
   }
-});
-
-export const postgresAvailable = () => available(`PostgreSQL at ${PG_ADMIN_URL}`, async () => {
-  const client = new pg.Client({ connectionString: PG_ADMIN_URL, connectionTimeoutMillis: 3000 });
-  await client.connect();
-  await client.end();
 });
 
 /** A fresh prefix: every bucket, stream and subject of the test is its own. */
@@ -89,20 +83,7 @@ async function cleanUpNats(opened: NatsConnection[], names: ClusterNames): Promi
 }
 
 /** A database of the test's own, dropped by the returned function. */
-export async function createTestDatabase(): Promise<{ url: string; drop: () => Promise<void> }> {
-  const name = `dvic_cluster_${crypto.randomBytes(6).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: PG_ADMIN_URL });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  await admin.end();
-  const drop = async () => {
-    const client = new pg.Client({ connectionString: PG_ADMIN_URL });
-    await client.connect();
-    await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-    await client.end();
-  };
-  return { url: `postgres://postgres@127.0.0.1:5432/${name}`, drop };
-}
+export const createTestDatabase = () => testDatabase({ migrated: false });
 
 export const NATS_SERVER = '/usr/sbin/nats-server';
 

@@ -191,7 +191,7 @@ describe('keepalive URLs (real curl)', () => {
     expect(temp.map((s) => s.name)).toEqual(['temp_c']);
     expect((await history('nope')).statusCode).toBe(404);
     expect((await server.api('DELETE', `/api/v1/devices/${d.id}`)).statusCode).toBeLessThan(300);
-    expect(server.app.metricStore.seriesNames(`device:${d.id}`)).toEqual([]);
+    expect(await server.app.metricStore.seriesNames(`device:${d.id}`)).toEqual([]);
   });
 
   it('Uptime Kuma push: /api/push/<token>?status=up|down&msg=...&ping=...', async () => {

@@ -1,13 +1,21 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { METRICS_FILE } from '../../src/metrics/sqlite-metric-store.js';
+import { postgresReachable, testDatabase } from '../support/postgres.js';
 import { connectAgent, type SimulatedAgent } from '../support/simulated-agent.mjs';
 import { startTestServer, waitFor, type TestServer } from '../support/test-server.js';
 
 let server: TestServer;
 const agents: SimulatedAgent[] = [];
+/** Removed after the server closed (a database it wrote to). */
+const afterServer: (() => Promise<unknown>)[] = [];
 beforeEach(async () => { server = await startTestServer(); });
 afterEach(async () => {
   for (const a of agents.splice(0)) a.close();
   await server.close();
+  for (const remove of afterServer.splice(0)) await remove();
 });
 
 async function onlineNode(name: string, labels?: Record<string, string>) {
@@ -68,6 +76,38 @@ describe('GET /api/v1/nodes/{id}/metrics', () => {
     }
     expect((await get('/api/v1/nodes/nope/metrics')).statusCode).toBe(404);
     expect((await server.app.inject({ method: 'GET', url: '/api/v1/nodes/pi-3/metrics' })).statusCode).toBe(401);
+  });
+});
+
+// Under CI=true a PostgreSQL that does not answer fails (postgresReachable throws).
+describe.skipIf(!(await postgresReachable()))('metric history in PostgreSQL (DVIC_DATABASE_URL)', () => {
+  it('keeps what agents send in the database, not in a SQLite file, and answers it after a restart', async () => {
+    const database = await testDatabase({ migrated: false });
+    await server.close();
+    server = await startTestServer({ DVIC_DATABASE_URL: database.url });
+    afterServer.push(database.drop);
+    const { agent, id } = await onlineNode('pg-1');
+    const before = Date.now();
+    for (const [i, pct] of [11, 22, 33].entries()) {
+      agent.sendHardware({ cpu: { total_pct: pct, per_core_pct: [pct] } });
+      await waitFor(async () => (await get(`/api/v1/nodes/${id}/metrics?series=cpu.total_pct&from=${before}`)).json<Answer>().series[0]?.points.length === i + 1, 5000, `sample ${i}`);
+    }
+    const url = `/api/v1/nodes/${id}/metrics?series=cpu.*&from=${before - 1}&to=${Date.now() + 1}`;
+    const answer = (await get(url)).json<Answer>();
+    expect(answer.series.map((s) => [s.name, s.points.map(([, v]) => v)])).toEqual([['cpu.per_core_pct.0', [11, 22, 33]], ['cpu.total_pct', [11, 22, 33]]]);
+    agent.close();
+    agents.splice(0);
+    await server.restart();
+    expect((await get(url)).json<Answer>()).toEqual(answer);
+    expect(fs.existsSync(path.join(server.dataDir, METRICS_FILE))).toBe(false);
+    const client = new pg.Client({ connectionString: database.url });
+    await client.connect();
+    try {
+      const { rows } = await client.query<{ name: string }>('SELECT name FROM metric_series WHERE source = $1 ORDER BY name', [`node:${id}`]);
+      expect(rows.map((r) => r.name)).toContain('cpu.total_pct');
+    } finally {
+      await client.end();
+    }
   });
 });
 

@@ -48,7 +48,7 @@ export const metricsRoutes: FastifyPluginAsyncTypebox = async (app) => {
       querystring: Type.Object(range, { additionalProperties: false }),
       response: { 200: Answer, ...errors(400, 401, 404, 409) },
     },
-    handler: async (request: { params: { id: string }; query: RangeQuery }) => ({ series: store.query({ source: source(request.params.id), ...parseRange(request.query) }).series }),
+    handler: async (request: { params: { id: string }; query: RangeQuery }) => ({ series: (await store.query({ source: source(request.params.id), ...parseRange(request.query) })).series }),
   });
   const { schema: nodeSchema, handler: nodeHandler } = oneSource('node', 'Node id, name, or the start of its id', (ref) => nodeSource(registry.resolve(ref).id));
   app.get('/nodes/:id/metrics', { schema: nodeSchema }, nodeHandler);
@@ -78,7 +78,7 @@ export const metricsRoutes: FastifyPluginAsyncTypebox = async (app) => {
     }
     const series: (SeriesPoints & { node: string })[] = [];
     for (const id of [...new Set(ids)]) {
-      for (const s of store.query({ source: nodeSource(id), ...q }).series) {
+      for (const s of (await store.query({ source: nodeSource(id), ...q })).series) {
         series.push({ name: s.name, node: id, points: s.points });
         if (series.length > MAX_SERIES) throw new ApiError(400, ErrorCode.badRequest, `more than ${MAX_SERIES} series: name fewer series or nodes`);
       }
