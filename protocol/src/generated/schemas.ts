@@ -3468,8 +3468,7 @@ export const schemas = [
         "type": "array",
         "maxItems": 64,
         "items": {
-          "type": "string",
-          "pattern": "^[a-z][a-z0-9_.-]{0,63}$"
+          "$ref": "../common.json#/$defs/capability"
         },
         "description": "The agent's hello capabilities (exec, terminal, tunnel, update, deploy...)"
       }

@@ -1791,6 +1791,8 @@ export interface NodeClaim {
    * The agent's hello capabilities (exec, terminal, tunnel, update, deploy...)
    *
    * @maxItems 64
+   *
+   * Items: A feature an agent (or server) supports; peers only use features both announce.
    */
   capabilities?: string[];
 }
