@@ -101,12 +101,18 @@ describe.skipIf(!(await natsAvailable()))('an agent on replica A, used from repl
     agent.close();
   });
 
-  it('when A dies: B sees its nodes offline after the lease, the agent reconnects to B, commands work again', async () => {
+  it('when A dies: its sessions on B end, B answers its nodes offline, the agent reconnects to B, commands work again', async () => {
     const stranded = await connectAgent({ url: a.agentUrl, nodeId: simNode.id, privateKeyPem: simNode.privateKey, capabilities: ['hardware', 'exec'] });
     await runWhenSeen(apiB, simNode.id, 'true');
+    const terminal = openTerminal(b.baseUrl, cookieB, realNode.id);
+    await waitFor(() => terminal.events.some((e) => e.type === 'opened'), 10_000, 'opened');
     await a.kill('SIGKILL');
     await stranded.closed;
-    // The simulated agent does not come back: B answers that its node is offline once A's claim expired.
+    // B's terminal through A ends (A's claim expired, or the agent came to B): it does not hang.
+    const closed = await waitFor(() => terminal.events.find((e) => e.type === 'closed'), 4 * LEASE_S * 1000, 'the terminal closed');
+    expect(closed).toMatchObject({ reason: 'the node disconnected' });
+    // The simulated agent does not come back: B answers that its node is offline (A does not
+    // answer any more, and its claim expires).
     const offline = await waitFor(() => failure(runOn(apiB, simNode.id, { command: 'true' })).catch(() => null), 4 * LEASE_S * 1000, 'the node offline on B');
     expect(offline).toMatchObject({ status: 409, code: 'node_offline' });
     // The real agent moves to B (its next server URL) and runs commands there.

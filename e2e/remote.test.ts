@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { TERMINAL_WINDOW_BYTES, type TerminalServerEvent } from '@dvic/protocol';
+import { TERMINAL_WINDOW_BYTES } from '@dvic/protocol';
 import { call, enroll, getCommand, getNode, runOn, signIn, type Api } from './support/api.js';
 import { sleep, startAgent, startServer, stopAll, tempDir, waitFor, writeAgentConfig } from './support/processes.js';
 import { openTerminal } from './support/terminal-viewer.js';

@@ -52,7 +52,7 @@ export const clusterPlugin = fp(async (app) => {
   const log = app.log.child({ component: 'cluster' });
   const replica = config.replicaId;
   const names = clusterNames(config.natsPrefix);
-  const nc = await connect({ servers: config.natsUrl, name: `dvic-${replica}`, maxReconnectAttempts: -1, timeout: BUS_TIMEOUT_MS });
+  const nc = await connect({ servers: config.natsUrl!.split(','), name: `dvic-${replica}`, maxReconnectAttempts: -1, timeout: BUS_TIMEOUT_MS });
   const leaseMs = config.clusterLeaseMs;
   const holders = await NodeHolders.open(nc, names, {
     replica, leaseMs,
