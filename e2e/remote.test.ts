@@ -3,9 +3,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { TERMINAL_WINDOW_BYTES, type TerminalServerEvent } from '@dvic/protocol';
+import { TERMINAL_WINDOW_BYTES } from '@dvic/protocol';
 import { call, enroll, getCommand, getNode, runOn, signIn, type Api } from './support/api.js';
 import { sleep, startAgent, startServer, stopAll, tempDir, waitFor, writeAgentConfig } from './support/processes.js';
+import { openTerminal } from './support/terminal-viewer.js';
 
 afterEach(async () => { await stopAll(); });
 afterAll(async () => { await stopAll(); });
@@ -88,29 +89,6 @@ describe('commands on the real agent', () => {
     for (const c of commands) expect((await command(api, c.id)).stdout).toMatch(/done\n$/);
   });
 });
-
-/** A terminal viewer over the server relay, acknowledging what it "renders" like the browser does. */
-function openTerminal(baseUrl: string, cookie: string, nodeId: string, cols = 100, rows = 30) {
-  const ws = new WebSocket(`${baseUrl.replace('http', 'ws')}/api/v1/nodes/${nodeId}/terminal?cols=${cols}&rows=${rows}`, { headers: { cookie } });
-  let screen = '';
-  const events: TerminalServerEvent[] = [];
-  ws.on('message', (data, isBinary) => {
-    if (isBinary) {
-      screen += data.toString();
-      ws.send(JSON.stringify({ type: 'ack', bytes: (data as Buffer).length }));
-    } else {
-      events.push(JSON.parse(data.toString()) as TerminalServerEvent);
-    }
-  });
-  return {
-    ws, events,
-    get screen() { return screen; },
-    type: (text: string) => ws.send(Buffer.from(text)),
-    resize: (c: number, r: number) => ws.send(JSON.stringify({ type: 'resize', cols: c, rows: r })),
-    until: (pattern: RegExp, timeoutMs = 10_000) => waitFor(() => pattern.test(screen), timeoutMs, `terminal output ${pattern}`)
-      .catch((err: Error) => { throw new Error(`${err.message}; screen ends with ${JSON.stringify(screen.slice(-300))}`); }),
-  };
-}
 
 async function sessionCookie(baseUrl: string) {
   const res = await fetch(`${baseUrl}/api/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin', password: 'e2e-admin-password' }) });

@@ -10,6 +10,7 @@ import { errorHandler } from './errors.js';
 import { agentHubPlugin } from './plugins/agent-hub.js';
 import { alertsPlugin } from './plugins/alerts.js';
 import { auditPlugin } from './plugins/audit.js';
+import { clusterPlugin } from './plugins/cluster.js';
 import { authPlugin } from './plugins/auth.js';
 import { commandsPlugin } from './plugins/commands.js';
 import { agentUpdatesPlugin } from './plugins/agent-updates.js';
@@ -106,6 +107,8 @@ export async function buildApp(
   await app.register(logsPlugin);
   await app.register(metricsPlugin);
   await app.register(agentHubPlugin);
+  // A replica of a scaled-out lab (docs/scale-out.md): the services below reach every node through it.
+  if (config.natsUrl) await app.register(clusterPlugin);
   await app.register(commandsPlugin);
   await app.register(agentUpdatesPlugin);
   await app.register(terminalsPlugin);

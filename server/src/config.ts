@@ -1,3 +1,4 @@
+import os from 'node:os';
 import path from 'node:path';
 import { DEFAULT_ALERT_POLICY, type AlertPolicy } from './alerts/alert-policy.js';
 import { DEFAULT_POLICY, type DemoPolicy } from './live/demo-state.js';
@@ -85,6 +86,14 @@ export interface ServerConfig {
   demoPolicy: DemoPolicy;
   /** Alert grouping, flapping and delivery retries (alerts issue, docs/alerts.md). */
   alertPolicy: AlertPolicy;
+  /** Scale-out (docs/scale-out.md): the NATS bus replicas share (DVIC_NATS_URL); unset: one server, no cluster. */
+  natsUrl: string | undefined;
+  /** This replica on the bus (DVIC_REPLICA_ID, default <host name>-<pid>): letters, digits, _ and -. */
+  replicaId: string;
+  /** Prefix of every NATS object of the lab (DVIC_NATS_PREFIX, default dvic): replicas of one lab share it. */
+  natsPrefix: string;
+  /** How long a replica's claim on a node lives without renewal (DVIC_CLUSTER_LEASE_S): a dead replica's nodes go offline after it. */
+  clusterLeaseMs: number;
 }
 
 export class ConfigError extends Error {}
@@ -134,7 +143,21 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     deployReconnectWaitMs: number(env, 'DVIC_DEPLOY_RECONNECT_WAIT_S', 300, 1, 86_400) * 1000,
     demoPolicy: demoPolicy(env),
     alertPolicy: alertPolicy(env),
+    ...cluster(env),
   };
+}
+
+const CLUSTER_NAME = /^[A-Za-z0-9_-]+$/;
+
+/** As cluster/cluster-names.ts checks them: these names become parts of NATS subjects. */
+function cluster(env: NodeJS.ProcessEnv): Pick<ServerConfig, 'natsUrl' | 'replicaId' | 'natsPrefix' | 'clusterLeaseMs'> {
+  const natsUrl = env.DVIC_NATS_URL || undefined;
+  if (natsUrl && !/^(nats|tls|wss?):\/\/[^\s]+$/.test(natsUrl)) throw new ConfigError(`DVIC_NATS_URL: "${natsUrl}" is not a NATS URL such as nats://127.0.0.1:4222`);
+  const replicaId = env.DVIC_REPLICA_ID || `${os.hostname().replace(/[^A-Za-z0-9_-]/g, '_')}-${process.pid}`.slice(-64);
+  if (replicaId.length > 64 || !CLUSTER_NAME.test(replicaId)) throw new ConfigError(`DVIC_REPLICA_ID: "${replicaId}" must be 1 to 64 letters, digits, _ or -`);
+  const natsPrefix = env.DVIC_NATS_PREFIX || 'dvic';
+  if (natsPrefix.length > 32 || !CLUSTER_NAME.test(natsPrefix)) throw new ConfigError(`DVIC_NATS_PREFIX: "${natsPrefix}" must be 1 to 32 letters, digits, _ or -`);
+  return { natsUrl, replicaId, natsPrefix, clusterLeaseMs: number(env, 'DVIC_CLUSTER_LEASE_S', 30, 1, 3600) * 1000 };
 }
 
 function logFormat(raw: string | undefined): 'json' | 'pretty' {

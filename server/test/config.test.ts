@@ -48,3 +48,23 @@ describe('security settings from the environment', () => {
     expect(() => loadConfig({ DVIC_DATABASE_URL: url, DVIC_DATABASE_POOL: '0' })).toThrow(/DVIC_DATABASE_POOL/);
   });
 });
+
+describe('scale-out settings from the environment', () => {
+  it('joins no cluster without DVIC_NATS_URL; names the replica after its host and pid by default', () => {
+    const config = loadConfig({});
+    expect(config.natsUrl).toBeUndefined();
+    expect(config.replicaId).toMatch(new RegExp(`^[A-Za-z0-9_-]+-${process.pid}$`));
+    expect(config).toMatchObject({ natsPrefix: 'dvic', clusterLeaseMs: 30_000 });
+    expect(loadConfig({ DVIC_NATS_URL: 'nats://127.0.0.1:4222', DVIC_REPLICA_ID: 'replica-a', DVIC_NATS_PREFIX: 'lab_2', DVIC_CLUSTER_LEASE_S: '5' }))
+      .toMatchObject({ natsUrl: 'nats://127.0.0.1:4222', replicaId: 'replica-a', natsPrefix: 'lab_2', clusterLeaseMs: 5000 });
+  });
+
+  it('refuses names that would mean something in a NATS subject, and a URL that is not one', () => {
+    for (const id of ['replica.a', 'replica*', 'a>b', 'with space', 'x'.repeat(65)]) {
+      expect(() => loadConfig({ DVIC_REPLICA_ID: id }), id).toThrow(/DVIC_REPLICA_ID/);
+    }
+    expect(() => loadConfig({ DVIC_NATS_PREFIX: 'dvic.lab' })).toThrow(/DVIC_NATS_PREFIX/);
+    expect(() => loadConfig({ DVIC_NATS_URL: 'http://127.0.0.1:4222' })).toThrow(/DVIC_NATS_URL/);
+    expect(() => loadConfig({ DVIC_CLUSTER_LEASE_S: '0' })).toThrow(/DVIC_CLUSTER_LEASE_S/);
+  });
+});

@@ -3397,9 +3397,59 @@ export const schemas = [
   },
   {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://dvic.devinci.fr/protocol/v1/cluster/agent-relay.json",
+    "title": "AgentRelay",
+    "description": "A message from a node's agent that answers work another replica started (its command, update, deploy, terminal or tunnel), published by the holding replica on that replica's relay subject. The receiver hands it to its services as if its own agent connection had received it.",
+    "type": "object",
+    "additionalProperties": false,
+    "required": [
+      "holder",
+      "node_id",
+      "message"
+    ],
+    "properties": {
+      "holder": {
+        "$ref": "../common.json#/$defs/replicaId"
+      },
+      "node_id": {
+        "$ref": "../common.json#/$defs/uuid"
+      },
+      "message": {
+        "$ref": "../envelope.json",
+        "description": "An agent-to-server message of a relayed type (exec.output, exec.result, terminal.opened, terminal.close, tunnel.opened, tunnel.close, deploy.status, deploy.fetch, update.status, update.fetch), channels as the receiver knows them"
+      }
+    }
+  },
+  {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://dvic.devinci.fr/protocol/v1/cluster/agent-send.json",
+    "title": "AgentSend",
+    "description": "A message for a node's agent, sent by the replica whose services made it (origin) to the replica that holds the agent's connection, on that replica's agent subject (NATS request/reply). The holder passes it to the agent (channels mapped to its own) and answers a ReplicaReply whose result is {sent: boolean}.",
+    "type": "object",
+    "additionalProperties": false,
+    "required": [
+      "origin",
+      "node_id",
+      "message"
+    ],
+    "properties": {
+      "origin": {
+        "$ref": "../common.json#/$defs/replicaId"
+      },
+      "node_id": {
+        "$ref": "../common.json#/$defs/uuid"
+      },
+      "message": {
+        "$ref": "../envelope.json",
+        "description": "A server-to-agent message, as the origin's services made it"
+      }
+    }
+  },
+  {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
     "$id": "https://dvic.devinci.fr/protocol/v1/cluster/node-claim.json",
     "title": "NodeClaim",
-    "description": "The value of a node's key in the node-holder KV bucket: the replica that holds the node's agent connection. The bucket's max age is the lease: the holder rewrites it while the agent stays connected, so a dead replica's claims expire.",
+    "description": "The value of a node's key in the node-holder KV bucket: the replica that holds the node's agent connection. The bucket's max age is the lease: the holder rewrites it while the agent stays connected, so a dead replica's claims expire. capabilities: what the agent announced in its hello, so that other replicas answer capabilities() for it as the holder would.",
     "type": "object",
     "additionalProperties": false,
     "required": [
@@ -3413,6 +3463,14 @@ export const schemas = [
       "claimed_at": {
         "$ref": "../common.json#/$defs/epochMs",
         "description": "When the agent connected to this replica"
+      },
+      "capabilities": {
+        "type": "array",
+        "maxItems": 64,
+        "items": {
+          "$ref": "../common.json#/$defs/capability"
+        },
+        "description": "The agent's hello capabilities (exec, terminal, tunnel, update, deploy...)"
       }
     }
   },

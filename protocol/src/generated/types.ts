@@ -1734,7 +1734,48 @@ export interface UserView {
 }
 
 /**
- * The value of a node's key in the node-holder KV bucket: the replica that holds the node's agent connection. The bucket's max age is the lease: the holder rewrites it while the agent stays connected, so a dead replica's claims expire.
+ * A message from a node's agent that answers work another replica started (its command, update, deploy, terminal or tunnel), published by the holding replica on that replica's relay subject. The receiver hands it to its services as if its own agent connection had received it.
+ */
+
+export interface AgentRelay {
+  /**
+   * One server replica of a scaled-out lab: letters, digits, _ and -, as it appears in NATS subjects.
+   */
+  holder: string;
+  node_id: string;
+  message: EnvelopeOfEveryJSONTextFrame;
+}
+/**
+ * An agent-to-server message of a relayed type (exec.output, exec.result, terminal.opened, terminal.close, tunnel.opened, tunnel.close, deploy.status, deploy.fetch, update.status, update.fetch), channels as the receiver knows them
+ */
+
+export interface EnvelopeOfEveryJSONTextFrame {
+  type: string;
+  /**
+   * Correlates a request with its response; chosen by the sender, unique per connection.
+   */
+  id?: string;
+  data: {};
+}
+
+/**
+ * A message for a node's agent, sent by the replica whose services made it (origin) to the replica that holds the agent's connection, on that replica's agent subject (NATS request/reply). The holder passes it to the agent (channels mapped to its own) and answers a ReplicaReply whose result is {sent: boolean}.
+ */
+
+export interface AgentSend {
+  /**
+   * One server replica of a scaled-out lab: letters, digits, _ and -, as it appears in NATS subjects.
+   */
+  origin: string;
+  node_id: string;
+  message: EnvelopeOfEveryJSONTextFrame;
+}
+/**
+ * A server-to-agent message, as the origin's services made it
+ */
+
+/**
+ * The value of a node's key in the node-holder KV bucket: the replica that holds the node's agent connection. The bucket's max age is the lease: the holder rewrites it while the agent stays connected, so a dead replica's claims expire. capabilities: what the agent announced in its hello, so that other replicas answer capabilities() for it as the holder would.
  */
 
 export interface NodeClaim {
@@ -1746,6 +1787,14 @@ export interface NodeClaim {
    * When the agent connected to this replica
    */
   claimed_at: number;
+  /**
+   * The agent's hello capabilities (exec, terminal, tunnel, update, deploy...)
+   *
+   * @maxItems 64
+   *
+   * Items: A feature an agent (or server) supports; peers only use features both announce.
+   */
+  capabilities?: string[];
 }
 
 /**
@@ -1762,15 +1811,6 @@ export interface ReplicaEvent {
 /**
  * A text frame is one JSON object: the message type, an optional correlation id and the payload in data. The type selects the schema in messages/.
  */
-
-export interface EnvelopeOfEveryJSONTextFrame {
-  type: string;
-  /**
-   * Correlates a request with its response; chosen by the sender, unique per connection.
-   */
-  id?: string;
-  data: {};
-}
 
 /**
  * The holding replica's answer to a ReplicaRequest: a result, or an error in the REST error shape's terms (a stable code and a message).

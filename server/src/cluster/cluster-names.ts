@@ -10,6 +10,14 @@ export interface ClusterNames {
   readonly eventsSubject: string;
   /** Where a replica takes requests for the nodes it holds. */
   requestSubject(replica: string): string;
+  /** Where the holder takes messages (AgentSend) for the agents it holds, from the other replicas. */
+  agentSendSubject(holder: string): string;
+  /** Binary frames for a held node's agent, from replica origin (the frame as the agent protocol has it). */
+  agentFramesSubject(holder: string, origin: string, nodeId: string): string;
+  /** Agent messages (AgentRelay) answering work a replica started on a node another replica holds. */
+  agentRelaySubject(origin: string): string;
+  /** Binary frames from a node's agent, for the replica whose terminal or tunnel they belong to. */
+  relayedFramesSubject(origin: string, nodeId: string): string;
 }
 
 const PREFIX = /^[A-Za-z0-9_-]{1,32}$/;
@@ -23,6 +31,11 @@ export function clusterNames(prefix = 'dvic'): ClusterNames {
     eventsStream: `${prefix}_live_events`,
     eventsSubject: `${prefix}.live.events`,
     requestSubject: (replica) => `${prefix}.replica.${checkReplicaId(replica)}.requests`,
+    // The node id is a UUID checked by the caller, '*' only where a replica subscribes to all of them.
+    agentSendSubject: (holder) => `${prefix}.replica.${checkReplicaId(holder)}.agent.send`,
+    agentFramesSubject: (holder, origin, nodeId) => `${prefix}.replica.${checkReplicaId(holder)}.agent.frames.${origin === '*' ? origin : checkReplicaId(origin)}.${nodeId}`,
+    agentRelaySubject: (origin) => `${prefix}.replica.${checkReplicaId(origin)}.relay.messages`,
+    relayedFramesSubject: (origin, nodeId) => `${prefix}.replica.${checkReplicaId(origin)}.relay.frames.${nodeId}`,
   };
 }
 

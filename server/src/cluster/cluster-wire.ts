@@ -1,4 +1,4 @@
-import { ErrorCode, ProtocolValidator } from '@dvic/protocol';
+import { ErrorCode, ProtocolValidator, type ReplicaReply } from '@dvic/protocol';
 import { ApiError } from '../errors.js';
 
 /** The schemas of what replicas exchange over NATS (protocol/schemas/cluster). */
@@ -7,6 +7,8 @@ export const ClusterSchema = {
   replicaRequest: 'https://dvic.devinci.fr/protocol/v1/cluster/replica-request.json',
   replicaReply: 'https://dvic.devinci.fr/protocol/v1/cluster/replica-reply.json',
   replicaEvent: 'https://dvic.devinci.fr/protocol/v1/cluster/replica-event.json',
+  agentSend: 'https://dvic.devinci.fr/protocol/v1/cluster/agent-send.json',
+  agentRelay: 'https://dvic.devinci.fr/protocol/v1/cluster/agent-relay.json',
 } as const;
 
 const validator = new ProtocolValidator();
@@ -37,6 +39,18 @@ export function decodeWire<T>(schemaId: string, data: Uint8Array): T {
 export function liveMessageProblem(message: unknown): string | null {
   const result = validator.validate(message, 'server-to-client');
   return result.ok ? null : result.message;
+}
+
+/** Agent messages relayed by another replica are checked against their own schema too (agent-to-server). */
+export function agentMessageProblem(message: unknown): string | null {
+  const result = validator.validate(message, 'agent-to-server');
+  return result.ok ? null : result.message;
+}
+
+/** An error as a replica answers it: its code, message and HTTP status; a bug is internal_error. */
+export function errorReply(err: unknown): Extract<ReplicaReply, { ok: false }> {
+  if (err instanceof ApiError) return { ok: false, error: { code: err.code, message: err.message.slice(0, 1024), status: err.statusCode } };
+  return { ok: false, error: { code: ErrorCode.internal, message: String((err as Error).message ?? err).slice(0, 1024), status: 500 } };
 }
 
 /** A node id is a KV key and part of requests: a UUID and nothing else (no NATS wildcard). */

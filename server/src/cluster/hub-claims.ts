@@ -10,7 +10,7 @@ import type { NodeHolders } from './node-holders.js';
  */
 export function claimHubNodes(hub: AgentHub, holders: NodeHolders, log: FastifyBaseLogger): () => void {
   const claim = (nodeId: string) => {
-    holders.claim(nodeId).catch((err: Error) => log.warn({ nodeId, err: err.message }, 'cannot claim the node on the bus: the next renewal tries again'));
+    holders.claim(nodeId, hub.capabilities(nodeId)).catch((err: Error) => log.warn({ nodeId, err: err.message }, 'cannot claim the node on the bus: the next renewal tries again'));
   };
   const release = (nodeId: string) => {
     holders.release(nodeId).catch((err: Error) => log.warn({ nodeId, err: err.message }, 'cannot release the node on the bus: its claim expires with the lease'));

@@ -17,6 +17,13 @@ interface Held { claim: NodeClaim; revision: number }
 
 const RENEWALS_IN_FLIGHT = 512;
 
+/** Creates the bucket, or binds to it when another replica made it (the same settings on every replica). */
+export function openHoldersBucket(nc: NatsConnection, names: ClusterNames, leaseMs: number): Promise<KV> {
+  // KV answers wait a third of the lease (a renewal period), at least 2 s (a loaded machine), at most 5 s.
+  const timeout = Math.min(5000, Math.max(2000, leaseMs / 3));
+  return nc.jetstream({ timeout }).views.kv(names.holdersBucket, { ttl: leaseMs, history: 1, storage: StorageType.Memory, timeout });
+}
+
 /**
  * Which replica holds which node's agent connection, in a NATS KV bucket whose max age is the
  * lease. A replica claims a node when its agent connects (the newest connection wins: the agent
@@ -35,21 +42,20 @@ export class NodeHolders {
 
   static async open(nc: NatsConnection, names: ClusterNames, options: NodeHoldersOptions): Promise<NodeHolders> {
     checkReplicaId(options.replica);
-    // Creates the bucket, or binds to it when another replica made it.
-    // KV answers wait a third of the lease (a renewal period), at least 2 s (a loaded machine), at most 5 s.
-    const timeout = Math.min(5000, Math.max(2000, options.leaseMs / 3));
-    const openBucket = () => nc.jetstream({ timeout }).views.kv(names.holdersBucket, { ttl: options.leaseMs, history: 1, storage: StorageType.Memory, timeout });
+    const openBucket = () => openHoldersBucket(nc, names, options.leaseMs);
     const holders = new NodeHolders(await openBucket(), openBucket, options);
     holders.schedule();
     return holders;
   }
 
   /**
-   * This replica now holds the node's agent. The node counts as held at once: when the write
+   * This replica now holds the node's agent (with the capabilities its hello announced, for the
+   * other replicas to see). The node counts as held at once: when the write
    * fails (NATS unreachable) the error is thrown and the next renewal writes the claim.
    */
-  async claim(nodeId: string): Promise<void> {
-    const held: Held = { claim: { replica: this.options.replica, claimed_at: Date.now() }, revision: 0 };
+  async claim(nodeId: string, capabilities?: readonly string[]): Promise<void> {
+    const claim: NodeClaim = { replica: this.options.replica, claimed_at: Date.now(), ...(capabilities ? { capabilities: [...capabilities] } : {}) };
+    const held: Held = { claim, revision: 0 };
     this.held.set(checkNodeId(nodeId), held);
     held.revision = await this.kv.put(nodeId, encodeWire(held.claim));
   }

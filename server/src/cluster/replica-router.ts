@@ -2,7 +2,7 @@ import { ErrorCode as NatsErrorCode, NatsError, type Msg, type NatsConnection, t
 import { ErrorCode, type ReplicaReply, type ReplicaRequest } from '@dvic/protocol';
 import { ApiError } from '../errors.js';
 import type { ClusterNames } from './cluster-names.js';
-import { checkNodeId, ClusterSchema, decodeWire, encodeWire } from './cluster-wire.js';
+import { checkNodeId, ClusterSchema, decodeWire, encodeWire, errorReply } from './cluster-wire.js';
 import type { NodeHolders } from './node-holders.js';
 
 /** Runs a request on this replica, for a node whose agent is connected here. Throw an ApiError to answer an error. */
@@ -76,7 +76,7 @@ export class ReplicaRouter {
     try {
       reply = { ok: true, result: await this.runHere(decodeWire<ReplicaRequest>(ClusterSchema.replicaRequest, msg.data)) };
     } catch (err) {
-      reply = { ok: false, error: errorOf(err) };
+      reply = errorReply(err);
     } finally {
       this.inFlight--;
     }
@@ -109,11 +109,6 @@ const KNOWN_CODES = new Set<string>(Object.values(ErrorCode));
 /** A code another replica sent: one of ours, or internal_error (the message keeps what it said). */
 function knownCode(code: string): ErrorCode {
   return KNOWN_CODES.has(code) ? (code as ErrorCode) : ErrorCode.internal;
-}
-
-function errorOf(err: unknown): Extract<ReplicaReply, { ok: false }>['error'] {
-  if (err instanceof ApiError) return { code: err.code, message: err.message.slice(0, 1024), status: err.statusCode };
-  return { code: ErrorCode.internal, message: String((err as Error).message ?? err).slice(0, 1024), status: 500 };
 }
 
 function routingError(err: unknown, replica: string, nodeId: string, timeoutMs: number): ApiError {

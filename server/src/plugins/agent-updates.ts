@@ -5,6 +5,7 @@ import { AgentUpdatesRepository } from '../repositories/agent-updates-repository
 import { readAgentRelease, type AgentRelease } from '../services/agent-release.js';
 import { AgentUpdateService } from '../services/agent-updates.js';
 import { loadUpdateKey } from '../services/update-key.js';
+import { nodeLinkOf } from './node-link.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -36,7 +37,7 @@ export const agentUpdatesPlugin = fp(async (app) => {
   app.agentHub.updateKeyPem = key.publicKeyPem;
   app.decorate('agentRelease', current);
   const agentUpdates = new AgentUpdateService(
-    new AgentUpdatesRepository(app.sql), app.agentHub, app.nodeRegistry, (targets) => app.commands.resolveTargets(targets), current, key,
+    new AgentUpdatesRepository(app.sql), nodeLinkOf(app), app.nodeRegistry, (targets) => app.commands.resolveTargets(targets), current, key,
     { nodeTimeoutMs: config.updateNodeTimeoutMs, defaultMaxParallel: 5 }, app.log.child({ component: 'agent-updates' }), app.deferredWrites,
   );
   await agentUpdates.endInterrupted();

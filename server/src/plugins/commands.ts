@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin';
 import { CommandsRepository } from '../repositories/commands-repository.js';
 import { CommandService } from '../services/command-service.js';
+import { nodeLinkOf } from './node-link.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -11,7 +12,7 @@ declare module 'fastify' {
 /** Commands run on nodes: sent through the hub, results and output from its events. */
 export const commandsPlugin = fp(async (app) => {
   const { config } = app;
-  const commands = new CommandService(new CommandsRepository(app.sql), app.agentHub, app.nodeRegistry, {
+  const commands = new CommandService(new CommandsRepository(app.sql), nodeLinkOf(app), app.nodeRegistry, {
     maxOutputBytes: config.execOutputMaxBytes, defaultTimeoutS: config.execDefaultTimeoutS, maxTimeoutS: config.execMaxTimeoutS,
   }, app.log.child({ component: 'commands' }), app.deferredWrites);
   await commands.resume();

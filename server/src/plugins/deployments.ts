@@ -5,6 +5,7 @@ import { ArtifactStore } from '../services/artifact-store.js';
 import { ArtifactTransfers } from '../services/artifact-transfers.js';
 import { DeploymentService } from '../services/deployment-service.js';
 import { NodeDeploys } from '../services/node-deploys.js';
+import { nodeLinkOf } from './node-link.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -20,7 +21,8 @@ export const deploymentsPlugin = fp(async (app) => {
     maxBytes: config.artifactMaxBytes, maxTotalBytes: config.artifactsMaxTotalBytes,
   });
   const log = app.log.child({ component: 'deployments' });
-  const nodeDeploys = new NodeDeploys(app.agentHub, new ArtifactTransfers(app.agentHub, log), config.deployReconnectWaitMs);
+  const link = nodeLinkOf(app);
+  const nodeDeploys = new NodeDeploys(link, new ArtifactTransfers(link, log), config.deployReconnectWaitMs);
   app.decorate('artifacts', store);
   const deployments = new DeploymentService(new DeploymentsRepository(app.sql), store, nodeDeploys, app.nodeRegistry,
     (targets) => app.commands.resolveTargets(targets), config.deployMaxParallel, log, app.deferredWrites);

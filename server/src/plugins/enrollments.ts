@@ -5,6 +5,7 @@ import { defaultAgentPath } from '../local-agent/local-agent.js';
 import { EnrollmentsRepository, EnrollmentTokensRepository } from '../repositories/enrollments-repository.js';
 import { EnrollmentService } from '../services/enrollment-service.js';
 import { InstallLinks } from '../services/install-links.js';
+import { nodeLinkOf } from './node-link.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -21,7 +22,7 @@ export function installScriptPath(): string {
 /** Adding machines over SSH (through a source node's tunnel or directly). */
 export const enrollmentsPlugin = fp(async (app) => {
   const enrollments = new EnrollmentService(
-    new EnrollmentsRepository(app.sql), app.nodeRegistry, app.agentHub, app.tunnels,
+    new EnrollmentsRepository(app.sql), app.nodeRegistry, nodeLinkOf(app), app.tunnels,
     { agentPath: defaultAgentPath(), installScriptPath: installScriptPath() }, app.log.child({ component: 'enrollments' }),
   );
   await enrollments.failInterrupted();

@@ -1,5 +1,6 @@
 import fp from 'fastify-plugin';
 import { TerminalRelay } from '../services/terminal-relay.js';
+import { nodeLinkOf } from './node-link.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -9,7 +10,7 @@ declare module 'fastify' {
 
 /** PTY sessions relayed between a viewer's socket and a node's agent. */
 export const terminalsPlugin = fp(async (app) => {
-  const terminals = new TerminalRelay(app.agentHub, app.nodeRegistry, app.auditTrail, app.config.terminalIdleMs, app.log.child({ component: 'terminals' }));
+  const terminals = new TerminalRelay(nodeLinkOf(app), app.nodeRegistry, app.auditTrail, app.config.terminalIdleMs, app.log.child({ component: 'terminals' }));
   app.decorate('terminals', terminals);
   app.addHook('preClose', async () => terminals.stop());
 }, { name: 'terminals', dependencies: ['agent-hub', 'nodes', 'audit'] });

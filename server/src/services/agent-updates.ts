@@ -3,7 +3,7 @@ import { EventEmitter } from 'node:events';
 import { ErrorCode, type AgentUpdateView, type UpdateFetchMessage, type UpdateStatusMessage } from '@dvic/protocol';
 import type { FastifyBaseLogger } from 'fastify';
 import { ApiError } from '../errors.js';
-import type { AgentHub } from '../hub/agent-hub.js';
+import type { NodeLink } from '../hub/node-link.js';
 import type { NodeRegistry } from '../live/node-registry.js';
 import type { AgentUpdatesRepository } from '../repositories/agent-updates-repository.js';
 import { writeNow, type WriteScheduler } from './deferred-writes.js';
@@ -99,7 +99,7 @@ export class AgentUpdateService extends EventEmitter<AgentUpdateEvents> {
 
   constructor(
     private readonly repository: AgentUpdatesRepository,
-    private readonly hub: AgentHub,
+    private readonly hub: NodeLink,
     private readonly registry: NodeRegistry,
     private readonly resolveTargets: (targets: Targets) => string[],
     private readonly release: () => AgentRelease,

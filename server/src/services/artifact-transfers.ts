@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import { BINARY_HEADER_BYTES, BinaryOpcode, type DeployFetchMessage } from '@dvic/protocol';
 import type { FastifyBaseLogger } from 'fastify';
-import type { AgentHub } from '../hub/agent-hub.js';
+import type { NodeLink } from '../hub/node-link.js';
 
 /** The largest chunk served at once: with its headers it stays well under a frame (MAX_FRAME_BYTES). */
 export const MAX_CHUNK_BYTES = 512 * 1024;
@@ -31,7 +31,7 @@ export class ArtifactTransfers {
   private readonly transfers = new Map<string, Transfer>();
   private nextChannel = 1;
 
-  constructor(private readonly hub: AgentHub, private readonly log: FastifyBaseLogger) {
+  constructor(private readonly hub: NodeLink, private readonly log: FastifyBaseLogger) {
     hub.on('deploy.fetch', (nodeId, message) => this.onFetch(nodeId, message));
   }
 

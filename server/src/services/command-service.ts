@@ -3,7 +3,7 @@ import { EventEmitter } from 'node:events';
 import { ErrorCode, type CommandView, type ExecOutputMessage, type ExecResultMessage } from '@dvic/protocol';
 import type { FastifyBaseLogger } from 'fastify';
 import { ApiError } from '../errors.js';
-import type { AgentHub } from '../hub/agent-hub.js';
+import type { NodeLink } from '../hub/node-link.js';
 import type { NodeRegistry } from '../live/node-registry.js';
 import { writeNow, type WriteScheduler } from './deferred-writes.js';
 import type { CommandQuery, CommandRecord, CommandSpec, CommandsRepository } from '../repositories/commands-repository.js';
@@ -65,7 +65,7 @@ export class CommandService extends EventEmitter<CommandServiceEvents> {
 
   constructor(
     private readonly repository: CommandsRepository,
-    private readonly hub: AgentHub,
+    private readonly hub: NodeLink,
     private readonly registry: NodeRegistry,
     private readonly limits: CommandLimits,
     private readonly log: FastifyBaseLogger,

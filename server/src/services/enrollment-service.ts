@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import type { Duplex } from 'node:stream';
 import type { FastifyBaseLogger } from 'fastify';
 import type { EnrollmentView } from '@dvic/protocol';
-import type { AgentHub } from '../hub/agent-hub.js';
+import type { NodeLink } from '../hub/node-link.js';
 import type { NodeRegistry } from '../live/node-registry.js';
 import type { EnrollmentsRepository } from '../repositories/enrollments-repository.js';
 import { generateNodeKeypair } from './node-keys.js';
@@ -79,7 +79,7 @@ export class EnrollmentService extends EventEmitter<{ updated: [EnrollmentView] 
   constructor(
     private readonly repository: EnrollmentsRepository,
     private readonly registry: NodeRegistry,
-    private readonly hub: AgentHub,
+    private readonly hub: NodeLink,
     private readonly tunnels: TunnelService,
     private readonly files: EnrollmentFiles,
     private readonly log: FastifyBaseLogger,

@@ -1,5 +1,5 @@
 import type { DeployStatusMessage } from '@dvic/protocol';
-import type { AgentHub } from '../hub/agent-hub.js';
+import type { NodeLink } from '../hub/node-link.js';
 import type { ArtifactTransfers } from './artifact-transfers.js';
 import type { RolloutJobResult, RolloutReport } from './rollout.js';
 
@@ -32,7 +32,7 @@ const CANCEL_GRACE_MS = 30_000;
 export class NodeDeploys {
   private readonly active = new Map<string, Active>();
 
-  constructor(private readonly hub: AgentHub, private readonly transfers: ArtifactTransfers, private readonly reconnectWaitMs: number) {
+  constructor(private readonly hub: NodeLink, private readonly transfers: ArtifactTransfers, private readonly reconnectWaitMs: number) {
     hub.on('deploy.status', (nodeId, { data }) => this.active.get(key(nodeId, data.deploy_id))?.onStatus(data));
     hub.on('disconnected', (nodeId) => this.forNode(nodeId, (a) => this.waitForNode(a)));
     hub.on('connected', (nodeId) => this.forNode(nodeId, (a) => this.resend(a)));

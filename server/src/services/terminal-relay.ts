@@ -1,7 +1,7 @@
 import type { WebSocket } from 'ws';
 import type { FastifyBaseLogger } from 'fastify';
 import { BinaryOpcode, CloseCode, encodeBinaryFrame, TERMINAL_WINDOW_BYTES, type TerminalCloseMessage, type TerminalOpenedMessage } from '@dvic/protocol';
-import type { AgentHub } from '../hub/agent-hub.js';
+import type { NodeLink } from '../hub/node-link.js';
 import type { NodeRegistry } from '../live/node-registry.js';
 import type { AuditTrail } from './audit-trail.js';
 import type { Requester } from './command-service.js';
@@ -28,7 +28,7 @@ export class TerminalRelay {
   private readonly idleTimer: NodeJS.Timeout;
 
   constructor(
-    private readonly hub: AgentHub,
+    private readonly hub: NodeLink,
     private readonly registry: NodeRegistry,
     private readonly audit: AuditTrail,
     private readonly idleMs: number,

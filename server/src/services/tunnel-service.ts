@@ -1,7 +1,7 @@
 import { Duplex } from 'node:stream';
 import type { FastifyBaseLogger } from 'fastify';
 import { BinaryOpcode, encodeBinaryFrame, TERMINAL_WINDOW_BYTES, type TunnelCloseMessage } from '@dvic/protocol';
-import type { AgentHub } from '../hub/agent-hub.js';
+import type { NodeLink } from '../hub/node-link.js';
 
 /** Tunnel channels start here, so they never meet a terminal's channel (those count up from 1). */
 const TUNNEL_CHANNEL_BASE = 0x8000_0000;
@@ -23,7 +23,7 @@ export class TunnelService {
   private readonly tunnels = new Map<string, TunnelStream>();
   private nextChannel = TUNNEL_CHANNEL_BASE;
 
-  constructor(private readonly hub: AgentHub, private readonly log: FastifyBaseLogger) {
+  constructor(private readonly hub: NodeLink, private readonly log: FastifyBaseLogger) {
     hub.on('tunnel.opened', (nodeId, { data }) => this.tunnels.get(key(nodeId, data.channel))?.onOpened());
     hub.on('tunnel.close', (nodeId, message) => this.onAgentClose(nodeId, message));
     hub.on('disconnected', (nodeId) => {
@@ -93,7 +93,7 @@ class TunnelStream extends Duplex {
   /** Why the agent ended the tunnel, once it did. */
   closeReason: string | null = null;
 
-  constructor(private readonly hub: AgentHub, readonly nodeId: string, readonly channel: number, private readonly forget: () => void) {
+  constructor(private readonly hub: NodeLink, readonly nodeId: string, readonly channel: number, private readonly forget: () => void) {
     super();
   }
 

@@ -25,9 +25,12 @@ export interface HubServices {
 export type MessageOf<T extends AgentToServerMessage['type']> = Extract<AgentToServerMessage, { type: T }>;
 
 /** Messages the hub hands on as typed events (the command service and the terminal relay listen). */
-export type RelayedType = 'exec.output' | 'exec.result' | 'terminal.opened' | 'terminal.close' | 'tunnel.opened' | 'tunnel.close'
-  | 'deploy.status' | 'deploy.fetch'
-  | 'update.status' | 'update.fetch';
+export const RELAYED_TYPES = [
+  'exec.output', 'exec.result', 'terminal.opened', 'terminal.close', 'tunnel.opened', 'tunnel.close',
+  'deploy.status', 'deploy.fetch',
+  'update.status', 'update.fetch',
+] as const satisfies readonly AgentToServerMessage['type'][];
+export type RelayedType = (typeof RELAYED_TYPES)[number];
 
 /** What a handler may use: the node it speaks for, a way to answer, the stores, and the hub's events. */
 export interface HandlerContext {
