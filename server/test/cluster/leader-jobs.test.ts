@@ -1,0 +1,137 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import crypto from 'node:crypto';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { FastifyBaseLogger } from 'fastify';
+import { runAsLeader, type LeaderJob } from '../../src/cluster/leader-jobs.js';
+import { LeaderLease } from '../../src/cluster/leader-lease.js';
+import { startReceiver, type Receiver } from '../support/http-receiver.mjs';
+import { waitFor } from '../support/test-server.js';
+import { createTestDatabase, postgresAvailable } from './bus-fixtures.js';
+
+// Against the real PostgreSQL on 127.0.0.1:5432, in a database of this file's own.
+const here = path.dirname(fileURLToPath(import.meta.url));
+let database: { url: string; drop: () => Promise<void> };
+
+const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined, debug: () => undefined } as unknown as FastifyBaseLogger;
+
+async function admin<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: database.url });
+  await client.connect();
+  try {
+    return await work(client);
+  } finally {
+    await client.end();
+  }
+}
+
+/** A job that says when it runs. */
+function recordingJob(name: string, events: string[]): LeaderJob {
+  return { name, start: () => { events.push(`start ${name}`); }, stop: () => { events.push(`stop ${name}`); } };
+}
+
+interface Replica { child: ChildProcess; lines: { text: string; at: number }[]; has(prefix: string): boolean }
+
+describe.skipIf(!(await postgresAvailable()))('leader jobs and the outbox (PostgreSQL advisory lock)', () => {
+  const leases: LeaderLease[] = [];
+  const children: ChildProcess[] = [];
+  let receiver: Receiver | undefined;
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    await admin((c) => c.query('CREATE TABLE firing (key text PRIMARY KEY, started_at bigint NOT NULL)'));
+  });
+  afterAll(async () => { await database?.drop(); });
+  afterEach(async () => {
+    await Promise.all(leases.splice(0).map((l) => l.stop()));
+    for (const child of children.splice(0)) child.kill('SIGKILL');
+    await receiver?.close();
+    receiver = undefined;
+  });
+
+  it('runs the jobs on the leader only: started in order when elected, stopped in reverse when it steps down', async () => {
+    const name = `jobs-${crypto.randomUUID()}`;
+    const [one, two] = [[], []] as string[][];
+    const replicas = [one!, two!].map((events) => {
+      const lease = new LeaderLease({ databaseUrl: database.url, name, checkMs: 200 });
+      leases.push(lease);
+      runAsLeader(lease, [recordingJob('alerts', events), recordingJob('retention', events)], quiet);
+      lease.start();
+      return { lease, events };
+    });
+    await waitFor(() => replicas.some((r) => r.events.length === 2), 20_000, 'a leader running its jobs');
+    const leader = replicas.find((r) => r.lease.isLeader())!;
+    const follower = replicas.find((r) => r !== leader)!;
+    expect(leader.events).toEqual(['start alerts', 'start retention']);
+    expect(follower.events).toEqual([]);
+    await leader.lease.stop();
+    await waitFor(() => follower.events.length === 2, 20_000, 'the other one taking over');
+    expect(leader.events).toEqual(['start alerts', 'start retention', 'stop retention', 'stop alerts']);
+    expect(follower.events).toEqual(['start alerts', 'start retention']);
+  });
+
+  it('unbinding stops the jobs of a leader; a job that fails to start does not keep the others from running', async () => {
+    const events: string[] = [];
+    const lease = new LeaderLease({ databaseUrl: database.url, name: `jobs-${crypto.randomUUID()}`, checkMs: 200 });
+    leases.push(lease);
+    const broken: LeaderJob = { name: 'broken', start: () => { throw new Error('no room'); }, stop: () => undefined };
+    const unbind = runAsLeader(lease, [broken, recordingJob('rollups', events)], quiet);
+    lease.start();
+    await waitFor(() => events.length === 1, 20_000, 'the leader running its jobs');
+    await unbind();
+    expect(events).toEqual(['start rollups', 'stop rollups']);
+    expect(lease.isLeader()).toBe(true); // unbinding stops the jobs, not the lease
+  });
+
+  function replica(name: string, receiverUrl: string, env: Record<string, string> = {}): Replica {
+    const child = spawn(process.execPath, [path.join(here, 'alert-leader.mjs'), database.url, name, receiverUrl], {
+      stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, ...env },
+    });
+    children.push(child);
+    const lines: Replica['lines'] = [];
+    let rest = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      const parts = (rest + chunk.toString()).split('\n');
+      rest = parts.pop()!;
+      for (const text of parts) lines.push({ text, at: Date.now() });
+    });
+    return { child, lines, has: (prefix) => lines.some((l) => l.text.startsWith(prefix)) };
+  }
+
+  const keysAt = (r: Receiver) => r.received.map((req) => (req.json as { key: string }).key);
+
+  it('a leader killed with SIGKILL: the follower takes over, rebuilds from the database, and every firing alert is notified exactly once', async () => {
+    receiver = await startReceiver();
+    const name = `alerts-${crypto.randomUUID()}`;
+    await admin((c) => c.query('INSERT INTO firing VALUES ($1, $2)', ['demo:pi-hall:kiosk', Date.now()]));
+    // The first leader sends one notification, then dies before it sends the next (HOLD_AFTER=1).
+    const one = replica(name, receiver.url, { HOLD_AFTER: '1' });
+    await waitFor(() => one.has('elected'), 20_000, 'the first leader');
+    const two = replica(name, receiver.url);
+    await waitFor(() => two.has('started'), 20_000, 'the follower running');
+    await receiver.waitFor(() => true, 20_000);
+    await waitFor(async () => (await admin((c) => c.query('SELECT 1 FROM dvic_leader_outbox WHERE sent_at IS NOT NULL'))).rowCount === 1, 20_000, 'the first notification marked sent');
+
+    await admin((c) => c.query('INSERT INTO firing VALUES ($1, $2)', ['demo:pi-lab:radar', Date.now()]));
+    await waitFor(() => one.has('delivering demo:pi-lab:radar'), 20_000, 'the second notification recorded, its delivery under way');
+    const killedAt = Date.now();
+    one.child.kill('SIGKILL');
+
+    await waitFor(() => two.has('elected'), 30_000, 'the follower taking over');
+    await waitFor(() => two.has('added demo:pi-lab:radar'), 20_000, 'the new leader judging the alerts again');
+    // A third alert after the handover: the relay sends in order, so once it arrives, anything the
+    // new leader would have sent again would have arrived before it.
+    await admin((c) => c.query('INSERT INTO firing VALUES ($1, $2)', ['device:door', Date.now()]));
+    await receiver.waitFor((r) => (r.json as { key: string }).key === 'device:door', 20_000);
+
+    expect(keysAt(receiver)).toEqual(['demo:pi-hall:kiosk', 'demo:pi-lab:radar', 'device:door']);
+    // The follower evaluated nothing before it led; the new leader's own judgment recorded nothing twice.
+    const evaluating = two.lines.find((l) => l.text === 'evaluating');
+    expect(evaluating!.at).toBeGreaterThanOrEqual(killedAt);
+    expect(two.lines.map((l) => l.text).filter((t) => t.startsWith('added'))).toEqual([
+      'added demo:pi-hall:kiosk false', 'added demo:pi-lab:radar false', 'added device:door true',
+    ]);
+    expect(one.lines.map((l) => l.text).filter((t) => t.startsWith('added'))).toEqual(['added demo:pi-hall:kiosk true', 'added demo:pi-lab:radar true']);
+  }, 120_000);
+});
