@@ -5,7 +5,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { connect, type NatsConnection } from 'nats';
-import { afterEach, beforeEach } from 'vitest';
+import { afterAll, afterEach, beforeEach } from 'vitest';
 import pg from 'pg';
 import { clusterNames, type ClusterNames } from '../../src/cluster/cluster-names.js';
 
@@ -58,14 +58,23 @@ export interface TestBus {
 
 /** Call inside describe(): each test gets names of its own, and everything is removed after it. */
 export function busPerTest(): TestBus {
+  return testBus(beforeEach, afterEach);
+}
+
+/** The same, with one set of names for the whole describe(): for what costs seconds to start (servers). */
+export function busPerFile(): TestBus {
+  return testBus(() => undefined, afterAll);
+}
+
+function testBus(before: (fn: () => void) => void, after: (fn: () => Promise<void>, timeout?: number) => void): TestBus {
   let names = testNames();
   const opened: NatsConnection[] = [];
   const stops: (() => unknown)[] = [];
-  beforeEach(() => { names = testNames(); });
-  afterEach(async () => {
+  before(() => { names = testNames(); });
+  after(async () => {
     for (const stop of stops.splice(0)) await stop();
     await cleanUpNats(opened, names);
-  });
+  }, 60_000);
   return {
     get names() { return names; },
     connect: async (name) => {
@@ -148,7 +157,7 @@ export async function privateNats(): Promise<{ url: string; kill: () => Promise<
   return { url, kill, start, stop };
 }
 
-function freePort(): Promise<number> {
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer().listen(0, '127.0.0.1', () => {
       const { port } = server.address() as net.AddressInfo;
