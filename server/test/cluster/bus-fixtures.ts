@@ -113,6 +113,17 @@ export async function createTestDatabase(): Promise<{ url: string; drop: () => P
   return { url: `postgres://postgres@127.0.0.1:5432/${name}`, drop };
 }
 
+/** Runs work on a connection of its own to the database, closed after. */
+export async function onDatabase<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return await work(client);
+  } finally {
+    await client.end();
+  }
+}
+
 export const NATS_SERVER = '/usr/sbin/nats-server';
 
 /**

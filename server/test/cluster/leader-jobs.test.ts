@@ -9,7 +9,7 @@ import { runAsLeader, type LeaderJob } from '../../src/cluster/leader-jobs.js';
 import { LeaderLease } from '../../src/cluster/leader-lease.js';
 import { startReceiver, type Receiver } from '../support/http-receiver.mjs';
 import { waitFor } from '../support/test-server.js';
-import { createTestDatabase, postgresAvailable } from './bus-fixtures.js';
+import { createTestDatabase, onDatabase, postgresAvailable } from './bus-fixtures.js';
 
 // Against the real PostgreSQL on 127.0.0.1:5432, in a database of this file's own.
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -17,15 +17,7 @@ let database: { url: string; drop: () => Promise<void> };
 
 const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined, debug: () => undefined } as unknown as FastifyBaseLogger;
 
-async function admin<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: database.url });
-  await client.connect();
-  try {
-    return await work(client);
-  } finally {
-    await client.end();
-  }
-}
+const admin = <T>(work: (client: pg.Client) => Promise<T>): Promise<T> => onDatabase(database.url, work);
 
 /** A job that says when it runs. */
 function recordingJob(name: string, events: string[]): LeaderJob {

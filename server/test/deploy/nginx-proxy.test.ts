@@ -21,7 +21,8 @@ if (!NGINX && process.env.CI === 'true') throw new Error('nginx is needed by the
 const CLUSTER_ENV = ['DVIC_DATABASE_URL', 'DVIC_NATS_URL', 'DVIC_REPLICA_ID'];
 
 describe('deploy/compose/docker-compose.yml', () => {
-  const compose = parse(fs.readFileSync(path.join(root, 'deploy/compose/docker-compose.yml'), 'utf8')) as {
+  // Compose files use YAML merge keys (<<:) as docker compose reads them.
+  const compose = parse(fs.readFileSync(path.join(root, 'deploy/compose/docker-compose.yml'), 'utf8'), { merge: true }) as {
     services: Record<string, { environment?: Record<string, string>; build?: { dockerfile: string }; command?: string[] }>;
   };
   const replicas = Object.entries(compose.services).filter(([name]) => name.startsWith('replica-'));
@@ -106,7 +107,7 @@ describe.skipIf(!NGINX)('deploy/nginx/dvic.conf in front of two replicas', () =>
     children.push(spawn(NGINX!, ['-p', tmp, '-c', path.join(tmp, 'nginx.conf')], { stdio: 'ignore' }));
     proxy = `127.0.0.1:${listen}`;
     await waitFor(() => fetch(`http://${proxy}/api/v1/server/stats`).then(() => true, () => false), 10_000, 'nginx');
-  }, 60_000);
+  }, 120_000);
 
   afterAll(async () => {
     for (const child of children) child.kill('SIGKILL');
