@@ -5,10 +5,15 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyBaseLogger } from 'fastify';
+import type { AlertRule, AlertWebhook, Channel } from '@dvic/protocol';
+import { alertNotificationKey, notifyThroughOutbox, tellFromOutbox } from '../../src/cluster/alert-outbox.js';
 import { runAsLeader, type LeaderJob } from '../../src/cluster/leader-jobs.js';
-import { LeaderLease } from '../../src/cluster/leader-lease.js';
+import { LeaderLease, NotLeaderError } from '../../src/cluster/leader-lease.js';
+import { LeaderOutbox } from '../../src/cluster/leader-outbox.js';
+import type { Notification } from '../../src/alerts/alert-engine.js';
+import { connectAgent } from '../support/simulated-agent.mjs';
 import { startReceiver, type Receiver } from '../support/http-receiver.mjs';
-import { waitFor } from '../support/test-server.js';
+import { startTestServer, waitFor, type TestServer } from '../support/test-server.js';
 import { createTestDatabase, onDatabase, postgresAvailable } from './bus-fixtures.js';
 
 // Against the real PostgreSQL on 127.0.0.1:5432, in a database of this file's own.
@@ -125,5 +130,56 @@ describe.skipIf(!(await postgresAvailable()))('leader jobs and the outbox (Postg
       'added demo:pi-hall:kiosk false', 'added demo:pi-lab:radar false', 'added device:door true',
     ]);
     expect(one.lines.map((l) => l.text).filter((t) => t.startsWith('added'))).toEqual(['added demo:pi-hall:kiosk true', 'added demo:pi-lab:radar true']);
+  }, 120_000);
+
+  it("the alert engine's notifications go through the outbox: told once after commit, not again when a new leader rebuilds, never by a follower", async () => {
+    receiver = await startReceiver();
+    const server: TestServer = await startTestServer({ DVIC_ALERT_GROUP_WAIT_MS: '100', DVIC_ALERT_GROUP_WINDOW_S: '1' });
+    try {
+      const { engine, notify } = server.app.alerts;
+      expect((await server.api('POST', '/api/v1/channels', { type: 'webhook', name: 'lab', url: `${receiver.url}/hook` })).json<{ channel: Channel }>().channel.id).toBeTruthy();
+      const offline = (await server.api('GET', '/api/v1/alert-rules')).json<{ rules: AlertRule[] }>().rules.find((r) => r.kind === 'node_offline')!;
+      expect((await server.api('PATCH', `/api/v1/alert-rules/${offline.id}`, { for_s: 0 })).statusCode).toBe(200);
+
+      const name = `alerts-${crypto.randomUUID()}`;
+      // A second per check: room for a busy machine (a statement slower than 2 x checkMs ends the session).
+      const lease = new LeaderLease({ databaseUrl: database.url, name, checkMs: 1000 });
+      const follower = new LeaderLease({ databaseUrl: database.url, name, checkMs: 1000 });
+      leases.push(lease, follower);
+      const outbox = new LeaderOutbox(lease, { deliver: tellFromOutbox(notify), pollMs: 200, log: quiet });
+      const notified: Notification[] = [];
+      engine.on('notify', (n) => notified.push(n));
+      const unbindNotify = notifyThroughOutbox(engine, outbox, notify, quiet);
+      runAsLeader(lease, [outbox.job()], quiet);
+      lease.start();
+      await waitFor(() => lease.isLeader(), 20_000, 'the leader');
+      follower.start();
+
+      const { config } = await server.enroll('pi-hall');
+      const agent = await connectAgent({ url: server.agentUrl, nodeId: config.node_id, privateKeyPem: config.private_key });
+      agent.close();
+      const firing = await receiver.waitFor((r) => (r.json as AlertWebhook).event === 'firing', 20_000);
+      expect((firing.json as AlertWebhook).alerts.map((a) => a.summary)).toEqual(['pi-hall is offline']);
+      await waitFor(async () => (await admin((c) => c.query('SELECT 1 FROM dvic_leader_outbox WHERE sent_at IS NOT NULL'))).rowCount === 1, 20_000, 'marked sent');
+
+      // A new leader rebuilds from the database: the firing alert is adopted, not told again; what it
+      // would record again has the same key; a follower records nothing.
+      engine.stop();
+      engine.start();
+      expect(await outbox.add(alertNotificationKey(notified[0]!), JSON.stringify(notified[0]))).toBe(false);
+      const followerOutbox = new LeaderOutbox(follower, { deliver: tellFromOutbox(notify), pollMs: 200, log: quiet });
+      await expect(followerOutbox.add('alert|firing|other', '{}')).rejects.toBeInstanceOf(NotLeaderError);
+
+      // Back online: the alert resolves, told once too; then nothing more.
+      const back = await connectAgent({ url: server.agentUrl, nodeId: config.node_id, privateKeyPem: config.private_key });
+      await receiver.waitFor((r) => (r.json as AlertWebhook).event === 'resolved', 20_000);
+      back.close();
+      await receiver.waitFor((r) => (r.json as AlertWebhook).event === 'firing', 20_000, 2);
+      expect(receiver.received.map((r) => (r.json as AlertWebhook).event)).toEqual(['firing', 'resolved', 'firing']);
+      expect(notified.map((n) => n.kind)).toEqual(['firing', 'resolved', 'firing']);
+      unbindNotify();
+    } finally {
+      await server.close();
+    }
   }, 120_000);
 });

@@ -68,7 +68,7 @@ describe.skipIf(!NGINX)('deploy/nginx/dvic.conf in front of two replicas', () =>
       stdio: 'ignore',
     });
     children.push(child);
-    await waitFor(() => fetch(`http://127.0.0.1:${port}/api/v1/server/stats`).then(() => true, () => false), 30_000, `the replica on ${port}`);
+    await waitFor(() => fetch(`http://127.0.0.1:${port}/api/v1/server/stats`).then(() => true, () => false), 90_000, `the replica on ${port}`);
     return port;
   }
 
@@ -76,11 +76,9 @@ describe.skipIf(!NGINX)('deploy/nginx/dvic.conf in front of two replicas', () =>
     const seed = await startTestServer();
     token = (await seed.api('POST', '/api/v1/tokens', { name: 'proxy-test' })).json<{ token: string }>().token;
     await seed.app.close();
-    for (const name of ['a', 'b']) {
-      const dir = path.join(tmp, name);
-      fs.cpSync(seed.dataDir, dir, { recursive: true });
-      ports.push(await replica(dir));
-    }
+    const dirs = ['a', 'b'].map((name) => path.join(tmp, name));
+    for (const dir of dirs) fs.cpSync(seed.dataDir, dir, { recursive: true });
+    ports.push(...await Promise.all(dirs.map(replica)));
     fs.rmSync(seed.dataDir, { recursive: true, force: true });
 
     // The shipped file as it is, but for the upstream addresses and the listening port.
@@ -107,7 +105,7 @@ describe.skipIf(!NGINX)('deploy/nginx/dvic.conf in front of two replicas', () =>
     children.push(spawn(NGINX!, ['-p', tmp, '-c', path.join(tmp, 'nginx.conf')], { stdio: 'ignore' }));
     proxy = `127.0.0.1:${listen}`;
     await waitFor(() => fetch(`http://${proxy}/api/v1/server/stats`).then(() => true, () => false), 10_000, 'nginx');
-  }, 120_000);
+  }, 180_000);
 
   afterAll(async () => {
     for (const child of children) child.kill('SIGKILL');
