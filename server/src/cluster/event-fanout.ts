@@ -9,8 +9,8 @@ import { ClusterSchema, decodeWire, encodeWire, liveMessageProblem } from './clu
 
 export interface EventFanoutOptions {
   replica: string;
-  /** Another replica's live event, for this replica's dashboards. */
-  onEvent: (message: LiveMessage, origin: string) => void;
+  /** Another replica's live event, for this replica's dashboards (more listeners: listen()). */
+  onEvent?: EventListener;
   /** Something in the stream that is not a replica's live event: reported, skipped. */
   onRefused?: (problem: string) => void;
   /** How long the stream keeps events: a replica that lost the bus for less gets what it missed. */
@@ -19,6 +19,8 @@ export interface EventFanoutOptions {
   /** How long a publish waits for JetStream's acknowledgement (and stream requests for their answer). */
   timeoutMs?: number;
 }
+
+export type EventListener = (message: LiveMessage, origin: string) => void;
 
 const RESUBSCRIBE_RETRY_MS = 500;
 
@@ -39,6 +41,7 @@ export class EventFanout {
   private position: Position = { streamCreated: '', lastSeq: 0 };
   private stopped = false;
   private recovering: Promise<void> = Promise.resolve();
+  private readonly listeners = new Set<EventListener>();
 
   private constructor(
     private readonly nc: NatsConnection,
@@ -74,6 +77,12 @@ export class EventFanout {
     }
   }
 
+  /** Another listener of the other replicas' events (the live hub, the registries); returns the unsubscribe. */
+  listen(listener: EventListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
   stop(): void {
     this.stopped = true;
     this.subscription?.unsubscribe();
@@ -99,7 +108,7 @@ export class EventFanout {
     consumer.callback((err, msg) => {
       if (err || !msg) return;
       this.position.lastSeq = msg.info.streamSequence;
-      receive(msg, this.options);
+      receive(msg, this.options, this.listeners);
     });
     this.subscription = await this.js.subscribe(this.names.eventsSubject, consumer);
     if (this.stopped) this.subscription.unsubscribe(); // stopped while it was being made
@@ -129,7 +138,7 @@ export class EventFanout {
   }
 }
 
-function receive(msg: JsMsg, options: EventFanoutOptions): void {
+function receive(msg: JsMsg, options: EventFanoutOptions, listeners: ReadonlySet<EventListener>): void {
   let event: ReplicaEvent;
   try {
     event = decodeWire<ReplicaEvent>(ClusterSchema.replicaEvent, msg.data);
@@ -143,5 +152,13 @@ function receive(msg: JsMsg, options: EventFanoutOptions): void {
     options.onRefused?.(`from ${event.origin}: ${problem}`);
     return;
   }
-  options.onEvent(event.message as LiveMessage, event.origin);
+  const message = event.message as LiveMessage;
+  for (const listener of [options.onEvent, ...listeners]) {
+    try {
+      listener?.(message, event.origin);
+    } catch (err) {
+      // One listener's bug must not keep the event from the others, nor stop the subscription.
+      options.onRefused?.(`a listener failed on ${message.type} from ${event.origin}: ${(err as Error).message}`);
+    }
+  }
 }

@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import pg from 'pg';
 
 export interface LeaderLeaseOptions {
@@ -20,14 +21,18 @@ export class NotLeaderError extends Error {}
  * leader steps down first: its own check fails within checkMs, while the database drops its
  * session only after TCP keepalives fail (about 11 s).
  */
-export class LeaderLease {
+export class LeaderLease extends EventEmitter<{ elected: []; deposed: [reason: string] }> {
   private client: pg.Client | null = null;
   private leader = false;
   private stopped = false;
   private timer: NodeJS.Timeout | undefined;
   private ticking: Promise<void> = Promise.resolve();
+  /** One statement or transaction at a time on the session: a second BEGIN would join the first's transaction. */
+  private sessionQueue: Promise<unknown> = Promise.resolve();
 
-  constructor(private readonly options: LeaderLeaseOptions) {}
+  constructor(private readonly options: LeaderLeaseOptions) {
+    super();
+  }
 
   start(): void {
     this.schedule(0);
@@ -39,9 +44,14 @@ export class LeaderLease {
 
   /**
    * Runs leader work in one transaction on the session holding the lock, so that it commits only
-   * while this replica is the leader. Throws NotLeaderError when it is not.
+   * while this replica is the leader. Throws NotLeaderError when it is not. One at a time, in the
+   * order asked (work must not call asLeader itself: it would wait for its own end).
    */
   async asLeader<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
+    return this.onSession(() => this.transaction(work));
+  }
+
+  private async transaction<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
     const client = this.client;
     if (!this.leader || !client) throw new NotLeaderError(`not the leader of "${this.options.name}"`);
     await client.query('BEGIN');
@@ -53,6 +63,13 @@ export class LeaderLease {
       await client.query('ROLLBACK').catch(() => undefined); // the session may be gone: then so is the transaction
       throw err;
     }
+  }
+
+  /** Runs after what the session is doing (the leader's transactions and its own checks). */
+  private onSession<T>(run: () => Promise<T>): Promise<T> {
+    const result = this.sessionQueue.then(run);
+    this.sessionQueue = result.catch(() => undefined);
+    return result;
   }
 
   /** Gives the lease up at once (an orderly stop hands over without waiting for a timeout). */
@@ -74,13 +91,14 @@ export class LeaderLease {
     try {
       const client = this.client ?? (this.client = await this.connect());
       if (this.leader) {
-        await client.query('SELECT 1'); // the session, and so the lock, is still there
+        await this.onSession(() => client.query('SELECT 1')); // the session, and so the lock, is still there
         return;
       }
       const { rows } = await client.query<{ held: boolean }>('SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS held', [`dvic:${this.options.name}`]);
       if (rows[0]?.held && !this.stopped) {
         this.leader = true;
         this.options.onElected?.();
+        this.emit('elected');
       }
     } catch (err) {
       this.lose(`lost the database session: ${(err as Error).message}`);
@@ -111,5 +129,6 @@ export class LeaderLease {
     if (!this.leader) return;
     this.leader = false;
     this.options.onDeposed?.(reason);
+    this.emit('deposed', reason);
   }
 }

@@ -1,5 +1,7 @@
 import { EventEmitter } from 'node:events';
-import { ErrorCode, type DemoActions, type DemoExpectation, type DemoView, type LabDemo } from '@dvic/protocol';
+import {
+  ErrorCode, type DemoActions, type DemoExpectation, type DemoRemovedLiveMessage, type DemoUpdatedLiveMessage, type DemoView, type LabDemo,
+} from '@dvic/protocol';
 import { ApiError } from '../errors.js';
 import type { DemoEntitiesRepository } from '../repositories/demo-entities-repository.js';
 import { writeNow, type WriteScheduler } from '../services/deferred-writes.js';
@@ -176,6 +178,37 @@ export class DemoCatalog extends EventEmitter<DemoCatalogEvents> {
   applyForgotten(id: string): void {
     const s = this.byId.get(id);
     if (s) this.drop(s);
+  }
+
+  /**
+   * Another replica's demos (cluster/remote-state.ts): it wrote the database, so this is memory
+   * only: the settings and runs it shows, under its ids. Told to listeners (the alert engine).
+   */
+  applyRemote(message: DemoUpdatedLiveMessage | DemoRemovedLiveMessage): void {
+    if (message.type === 'demo.removed') {
+      for (const s of message.data.ids.flatMap((id) => this.byId.get(id) ?? [])) {
+        const runs = this.runs.runsOf(s.node_id, s.name).map((r) => r.token);
+        this.byKey.delete(`${s.node_id}\n${s.name}`);
+        this.byId.delete(s.id);
+        this.announced.delete(s.id);
+        this.runs.applyRemote({ node_id: s.node_id, demos: [], removed: runs });
+      }
+      this.emit('removed', message.data.ids);
+      return;
+    }
+    for (const demo of message.data.demos) {
+      const before = this.byKey.get(`${demo.node_id}\n${demo.name}`);
+      if (before && before.id !== demo.id) this.byId.delete(before.id); // made here too before the other's came: theirs is in the database
+      const own = demo.expected_by === 'demo';
+      this.remember({
+        id: demo.id, node_id: demo.node_id, name: demo.name, expected: own, schedule: own || demo.expected_by === null ? demo.schedule : before?.schedule ?? null,
+        notes: demo.notes, actions: demo.actions, created_at: before?.created_at ?? demo.last_activity_at,
+      });
+      const newest = demo.runs[0];
+      this.runs.applyRemote({ node_id: demo.node_id, demos: demo.runs }, newest && demo.last_line !== null ? { token: newest.token, text: demo.last_line } : undefined);
+      this.announced.set(demo.id, signature(demo));
+    }
+    this.emit('updated', message.data.demos);
   }
 
   /** Announces what time changed, and forgets unexpected demos without runs for too long. */

@@ -154,6 +154,20 @@ export class DemoRegistry extends EventEmitter<DemoRegistryEvents> {
   }
 
   /**
+   * Another replica's runs of a node (cluster/remote-state.ts): it wrote the database, so this is
+   * memory only and told to nobody (the demo catalog would make demo rows of its own from it).
+   */
+  applyRemote({ node_id: nodeId, demos, removed }: { node_id: string; demos: DemoView[]; removed?: string[] }, lastLine?: { token: string; text: string }): void {
+    const table = this.table(nodeId);
+    for (const demo of demos) table.set(demo.token, demo);
+    for (const token of removed ?? []) {
+      table.delete(token);
+      this.lastLines.delete(token);
+    }
+    if (lastLine) this.lastLines.set(lastLine.token, lastLine.text);
+  }
+
+  /**
    * Demo processes that come and go by the thousand must not pile up: a node keeps every live run
    * and the newest ended runs of each demo (their logs stay stored). The runs to forget once
    * `changed` is applied.

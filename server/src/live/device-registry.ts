@@ -1,6 +1,9 @@
 import crypto from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { ErrorCode, type DeviceDetailView, type DevicesSeenLiveMessage, type DeviceStatusLiveMessage, type DeviceView } from '@dvic/protocol';
+import {
+  ErrorCode, type DeviceDetailView, type DeviceRemovedLiveMessage, type DevicesSeenLiveMessage, type DeviceStatusLiveMessage, type DeviceUpdatedLiveMessage,
+  type DeviceView,
+} from '@dvic/protocol';
 import { ApiError } from '../errors.js';
 import type { DeviceRecord, DevicesRepository, DeviceTransition, NewPing } from '../repositories/devices-repository.js';
 import type { WriteScheduler } from '../services/deferred-writes.js';
@@ -315,6 +318,45 @@ export class DeviceRegistry extends EventEmitter<RegistryEvents> {
     this.dirty.add(d);
     this.seen.add(d.id);
     if (this.pings.length === FLUSH_AT) setImmediate(() => this.flush());
+    return true;
+  }
+
+  /**
+   * Another replica's change of a device (cluster/remote-state.ts): it wrote the database, so this
+   * is memory only. Status changes and removals are told to listeners (the alert engine). Devices
+   * unknown here (their token hash is not in a view) are skipped: false.
+   */
+  applyRemote(message: DeviceStatusLiveMessage | DeviceUpdatedLiveMessage | DeviceRemovedLiveMessage | DevicesSeenLiveMessage): boolean {
+    if (message.type === 'devices.seen') {
+      let known = true;
+      for (const seen of message.data.devices) {
+        const d = this.byId.get(seen.device_id);
+        if (!d) known = false;
+        else Object.assign(d, { lastSeen: seen.last_seen, lastStatus: seen.last_status, lastMessage: seen.last_message, numbers: seen.numbers, pingCount: seen.ping_count });
+      }
+      return known;
+    }
+    const d = this.byId.get(message.type === 'device.updated' ? message.data.device.id : message.data.device_id);
+    if (!d) return false;
+    if (message.type === 'device.removed') {
+      this.byId.delete(d.id);
+      this.byToken.delete(d.tokenHash);
+      this.dirty.delete(d);
+      this.emit('removed', d.id);
+      return true;
+    }
+    const view: DeviceView | undefined = message.data.device;
+    if (view) {
+      Object.assign(d, {
+        name: view.name, labels: view.labels, nodeId: view.node_id, periodS: view.period_s, graceS: view.grace_s, status: view.status, statusSince: view.status_since,
+        lastSeen: view.last_seen, lastStatus: view.last_status, lastMessage: view.last_message, firmware: view.firmware, demo: view.demo, numbers: view.numbers,
+        runStartedAt: view.run_started_at, pingCount: view.ping_count,
+      });
+    }
+    if (message.type === 'device.status') {
+      Object.assign(d, { status: message.data.status, statusSince: message.data.since });
+      this.emit('status', message.data);
+    }
     return true;
   }
 

@@ -36,6 +36,14 @@ export interface LiveSources {
   alerts?: { on(event: 'updated', listener: (alert: Alert) => void): unknown };
 }
 
+/** A live message this hub sent its own subscribers (for other replicas' dashboards: cluster/live-fanout.ts). */
+export type OutgoingListener = (message: LiveMessage) => void;
+
+/** Replica-local: a replica's own storage and version, not the lab's. */
+const LOCAL_ONLY: ReadonlySet<LiveMessage['type']> = new Set(['server.status', 'snapshot', 'live.error']);
+/** Who may see a message of this type (the rest: everyone). Enrollments (hosts, users, host keys) are admin-only over REST too. */
+const MIN_ROLE: Partial<Record<LiveMessage['type'], Role>> = { 'enrollment.updated': 'admin' };
+
 /** Who is at the other end of a live socket. */
 export interface LiveSubscriber {
   role: Role;
@@ -50,6 +58,9 @@ export class LiveHub {
   private readonly tail: LogTail;
   private readonly commandFollowers = new Map<string, Set<WebSocket>>();
   private readonly registry: NodeRegistry;
+  private readonly outgoing = new Set<OutgoingListener>();
+  /** Inside deliverRemote's applyState: what the registries announce is the remote event itself, sent once. */
+  private applyingRemote = false;
 
   private readonly clientHandlers: ClientHandlers = {
     'logs.subscribe': (socket, { id, data: { node, demo, source, level, q, fields, after_id: afterId } }) => {
@@ -92,12 +103,18 @@ export class LiveHub {
     sources.catalog.on('lines', (data) => this.broadcast({ type: 'node.demos', data }));
     sources.catalog.on('updated', (demos) => this.broadcast({ type: 'demo.updated', data: { demos } }));
     sources.catalog.on('removed', (ids) => this.broadcast({ type: 'demo.removed', data: { ids } }));
-    sources.logWriter.on('records', (records) => this.tail.publish(records));
+    sources.logWriter.on('records', (records) => {
+      this.tail.publish(records);
+      this.tellOutgoing({ type: 'logs.records', data: { records } });
+    });
     sources.commands.on('updated', (command) => this.broadcast({ type: 'command.updated', data: { command } }));
-    sources.commands.on('output', (data) => this.sendToFollowers(data.command_id, { type: 'command.output', data }));
+    sources.commands.on('output', (data) => {
+      const message: LiveMessage = { type: 'command.output', data };
+      this.sendToFollowers(data.command_id, message);
+      this.tellOutgoing(message);
+    });
     sources.storage.on('changed', () => this.broadcast({ type: 'server.status', data: this.serverStatus() }));
-    // Enrollments (hosts, users, host keys) are admin-only over REST too.
-    sources.enrollments?.on('updated', (enrollment) => this.broadcast({ type: 'enrollment.updated', data: { enrollment } }, 'admin'));
+    sources.enrollments?.on('updated', (enrollment) => this.broadcast({ type: 'enrollment.updated', data: { enrollment } }));
     sources.alerts?.on('updated', (alert) => this.broadcast({ type: 'alert.updated', data: { alert } }));
   }
 
@@ -108,6 +125,33 @@ export class LiveHub {
     socket.on('error', forget);
     socket.on('message', (data, isBinary) => this.onClientMessage(socket, isBinary ? null : data.toString()));
     this.send(socket, { type: 'snapshot', data: { nodes: this.registry.list(), server: this.serverStatus() } });
+  }
+
+  /** Hears every lab event this hub sends (not replica-local ones: server.status); returns the unsubscribe. */
+  onOutgoing(listener: OutgoingListener): () => void {
+    this.outgoing.add(listener);
+    return () => this.outgoing.delete(listener);
+  }
+
+  /**
+   * Another replica's event, to this hub's subscribers with the filters its own events get (log
+   * follows, command followers, roles). Not told to onOutgoing listeners: it must not go back out.
+   * applyState brings this replica's registries up to date first; what they announce meanwhile is
+   * neither sent (the event itself is) nor published.
+   */
+  deliverRemote(message: LiveMessage, applyState?: () => void): void {
+    if (LOCAL_ONLY.has(message.type)) return;
+    if (applyState) {
+      this.applyingRemote = true;
+      try {
+        applyState();
+      } finally {
+        this.applyingRemote = false;
+      }
+    }
+    if (message.type === 'logs.records') this.tail.publish(message.data.records);
+    else if (message.type === 'command.output') this.sendToFollowers(message.data.command_id, message);
+    else this.sendToSubscribers(message);
   }
 
   get count(): number {
@@ -160,8 +204,27 @@ export class LiveHub {
     this.sendAll(followers, JSON.stringify(message));
   }
 
-  /** To every subscriber, or only to those with at least `minRole`. */
-  private broadcast(message: LiveMessage, minRole?: Role): void {
+  /** A lab event of this replica: to its subscribers and to the other replicas. */
+  private broadcast(message: LiveMessage): void {
+    if (this.applyingRemote) return;
+    this.sendToSubscribers(message);
+    this.tellOutgoing(message);
+  }
+
+  private tellOutgoing(message: LiveMessage): void {
+    if (LOCAL_ONLY.has(message.type)) return;
+    for (const listener of this.outgoing) {
+      try {
+        listener(message);
+      } catch (err) {
+        this.log.warn({ err: (err as Error).message, type: message.type }, 'a live event listener failed');
+      }
+    }
+  }
+
+  /** To every subscriber, or only to those with the message type's minimum role. */
+  private sendToSubscribers(message: LiveMessage): void {
+    const minRole = MIN_ROLE[message.type];
     const sockets = minRole ? [...this.subscribers].filter(([, s]) => roleRank(s.role) >= roleRank(minRole)).map(([socket]) => socket) : [...this.subscribers.keys()];
     if (sockets.length > 0) this.sendAll(sockets, JSON.stringify(message));
   }

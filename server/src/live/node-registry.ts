@@ -1,6 +1,9 @@
 import { EventEmitter } from 'node:events';
 import crypto from 'node:crypto';
-import { ErrorCode, type AgentConfig, type AgentStatus, type HardwareState, type HostFacts, type NodeView } from '@dvic/protocol';
+import {
+  ErrorCode, type AgentConfig, type AgentStatus, type HardwareState, type HostFacts, type NodeHardwareLiveMessage, type NodeStatusLiveMessage,
+  type NodeUpdatedLiveMessage, type NodeView,
+} from '@dvic/protocol';
 import { ApiError } from '../errors.js';
 import type { NodeRecord, NodeStatus, NodesRepository } from '../repositories/nodes-repository.js';
 import { writeNow, type WriteScheduler } from '../services/deferred-writes.js';
@@ -221,6 +224,33 @@ export class NodeRegistry extends EventEmitter<RegistryEvents> {
     node.lastSeen = now;
     this.dirty.add(id);
     this.emit('hardware', { node_id: id, at: now, hardware });
+  }
+
+  /**
+   * Another replica's change of a node (cluster/remote-state.ts): it wrote the database, so this is
+   * memory only. Status and hardware are told to listeners (the alert engine, if this replica leads);
+   * a whole view is not (the demo catalog would make demo rows of its own from it). False for a
+   * node unknown here.
+   */
+  applyRemote(message: NodeStatusLiveMessage | NodeHardwareLiveMessage | NodeUpdatedLiveMessage): boolean {
+    const node = this.nodes.get(message.type === 'node.updated' ? message.data.node.id : message.data.node_id);
+    if (!node) return false;
+    if (message.type === 'node.status') {
+      const { status, since } = message.data;
+      Object.assign(node, { status, statusSince: since }, status === 'revoked' ? { revokedAt: since } : {});
+      this.emit('status', message.data);
+    } else if (message.type === 'node.hardware') {
+      Object.assign(node, { hardware: message.data.hardware, hardwareAt: message.data.at, lastSeen: message.data.at });
+      this.emit('hardware', message.data);
+    } else {
+      const v = message.data.node;
+      Object.assign(node, {
+        name: v.name, labels: v.labels, agentConfig: v.agent_config, status: v.status, statusSince: v.status_since, lastSeen: v.last_seen,
+        agentVersion: v.agent_version, host: v.host, hardware: v.hardware, hardwareAt: v.hardware_at, revokedAt: v.revoked_at,
+      });
+      if (v.agent_status) this.agentStatus.set(v.id, v.agent_status);
+    }
+    return true;
   }
 
   /**

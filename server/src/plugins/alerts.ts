@@ -1,6 +1,6 @@
 import fp from 'fastify-plugin';
 import { AlertConfig } from '../alerts/alert-config.js';
-import { AlertEngine } from '../alerts/alert-engine.js';
+import { AlertEngine, type Notification } from '../alerts/alert-engine.js';
 import { Deliveries } from '../alerts/deliveries.js';
 import { Notifier } from '../alerts/notifier.js';
 import { AlertChannelsRepository } from '../repositories/alert-channels-repository.js';
@@ -9,7 +9,8 @@ import { AlertsRepository } from '../repositories/alerts-repository.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
-    alerts: { config: AlertConfig; engine: AlertEngine; deliveries: Deliveries };
+    /** notify: the engine's listener that hands notifications to the notifier (the cluster wiring puts the leader outbox in between). */
+    alerts: { config: AlertConfig; engine: AlertEngine; deliveries: Deliveries; notify: (n: Notification) => void };
   }
 }
 
@@ -29,8 +30,9 @@ export const alertsPlugin = fp(async (app) => {
     nodes: app.nodeRegistry, demos: app.demoCatalog, devices: app.deviceRegistry, lastLines, shippedAgentVersion: () => app.agentRelease().version,
   }, config, alertsRepo, policy, sql, app.deferredWrites);
   const notifier = new Notifier(config, deliveries, policy);
-  engine.on('notify', (n) => notifier.add(n));
-  app.decorate('alerts', { config, engine, deliveries });
+  const notify = (n: Notification) => notifier.add(n);
+  engine.on('notify', notify);
+  app.decorate('alerts', { config, engine, deliveries, notify });
   await engine.start();
   app.addHook('onClose', async () => {
     engine.stop();

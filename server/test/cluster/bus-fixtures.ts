@@ -5,7 +5,8 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { connect, type NatsConnection } from 'nats';
-import { afterEach, beforeEach } from 'vitest';
+import { afterAll, afterEach, beforeEach } from 'vitest';
+import pg from 'pg';
 import { testDatabase } from '../support/postgres.js';
 import { clusterNames, type ClusterNames } from '../../src/cluster/cluster-names.js';
 
@@ -52,14 +53,23 @@ export interface TestBus {
 
 /** Call inside describe(): each test gets names of its own, and everything is removed after it. */
 export function busPerTest(): TestBus {
+  return testBus(beforeEach, afterEach);
+}
+
+/** The same, with one set of names for the whole describe(): for what costs seconds to start (servers). */
+export function busPerFile(): TestBus {
+  return testBus(() => undefined, afterAll);
+}
+
+function testBus(before: (fn: () => void) => void, after: (fn: () => Promise<void>, timeout?: number) => void): TestBus {
   let names = testNames();
   const opened: NatsConnection[] = [];
   const stops: (() => unknown)[] = [];
-  beforeEach(() => { names = testNames(); });
-  afterEach(async () => {
+  before(() => { names = testNames(); });
+  after(async () => {
     for (const stop of stops.splice(0)) await stop();
     await cleanUpNats(opened, names);
-  });
+  }, 60_000);
   return {
     get names() { return names; },
     connect: async (name) => {
@@ -84,6 +94,17 @@ async function cleanUpNats(opened: NatsConnection[], names: ClusterNames): Promi
 
 /** A database of the test's own, dropped by the returned function. */
 export const createTestDatabase = () => testDatabase({ migrated: false });
+
+/** Runs work on a connection of its own to the database, closed after. */
+export async function onDatabase<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return await work(client);
+  } finally {
+    await client.end();
+  }
+}
 
 export const NATS_SERVER = '/usr/sbin/nats-server';
 
@@ -129,7 +150,7 @@ export async function privateNats(): Promise<{ url: string; kill: () => Promise<
   return { url, kill, start, stop };
 }
 
-function freePort(): Promise<number> {
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer().listen(0, '127.0.0.1', () => {
       const { port } = server.address() as net.AddressInfo;

@@ -7,7 +7,7 @@ import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { LeaderLease, NotLeaderError } from '../../src/cluster/leader-lease.js';
 import { waitFor } from '../support/test-server.js';
-import { createTestDatabase, postgresAvailable } from './bus-fixtures.js';
+import { createTestDatabase, onDatabase, postgresAvailable } from './bus-fixtures.js';
 
 // Against the real PostgreSQL on 127.0.0.1:5432, in a database of this file's own.
 const CHECK_MS = 200;
@@ -36,15 +36,7 @@ async function exactlyOneLeaderThroughout(replicas: Replica[], samples = 30): Pr
   return leader;
 }
 
-async function admin<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: database.url });
-  await client.connect();
-  try {
-    return await work(client);
-  } finally {
-    await client.end();
-  }
-}
+const admin = <T>(work: (client: pg.Client) => Promise<T>): Promise<T> => onDatabase(database.url, work);
 
 describe.skipIf(!(await postgresAvailable()))('leader lease (PostgreSQL advisory lock)', () => {
   beforeAll(async () => {

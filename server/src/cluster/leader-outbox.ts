@@ -1,0 +1,110 @@
+import type { FastifyBaseLogger } from 'fastify';
+import type pg from 'pg';
+import type { LeaderJob } from './leader-jobs.js';
+import type { LeaderLease } from './leader-lease.js';
+
+/**
+ * Made by the leader on first use. TODO(lead): a migration of the PostgreSQL dialect once the
+ * migrations carry it (this helper's brief may not edit them).
+ */
+const TABLE = 'dvic_leader_outbox';
+const CREATE = `CREATE TABLE IF NOT EXISTS ${TABLE} (
+  key TEXT PRIMARY KEY, payload TEXT NOT NULL, created_at BIGINT NOT NULL, sent_at BIGINT
+)`;
+/** Rows delivered and older than this are deleted (the keys only have to outlive a handover). */
+const KEEP_SENT_MS = 7 * 86_400_000;
+const BATCH = 100;
+
+export interface LeaderOutboxOptions {
+  /** Sends one entry (e.g. hands an alert notification to the notifier). Resolved: it is marked sent. */
+  deliver: (payload: string) => Promise<void>;
+  /** How often the relay looks for entries another leader left unsent (new ones are sent at once). */
+  pollMs: number;
+  log: FastifyBaseLogger;
+}
+
+/**
+ * What a leader tells the world (alert notifications) goes through here so that a handover never
+ * tells it twice: an entry is recorded under a unique key in a transaction on the session holding
+ * the lease (lease.asLeader), so a deposed leader cannot record it and two leaders computing the
+ * same entry record it once; the relay, a leader job, sends unsent entries after commit, and the
+ * next leader sends what the last one recorded and did not get to send. An entry is sent again
+ * only when the leader died between sending it and marking it sent.
+ */
+export class LeaderOutbox {
+  private timer: NodeJS.Timeout | undefined;
+  private relaying: Promise<void> = Promise.resolve();
+  private running = false;
+  private tableMade = false;
+
+  constructor(private readonly lease: Pick<LeaderLease, 'asLeader'>, private readonly options: LeaderOutboxOptions) {}
+
+  /** Records an entry (only the leader can; NotLeaderError otherwise). False when its key was recorded already. */
+  async add(key: string, payload: string): Promise<boolean> {
+    const added = await this.lease.asLeader(async (client) => {
+      await this.ensureTable(client);
+      const { rowCount } = await client.query(`INSERT INTO ${TABLE} (key, payload, created_at) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING`, [key, payload, Date.now()]);
+      return rowCount === 1;
+    });
+    if (added) this.kick();
+    return added;
+  }
+
+  /** The relay, to run with the leader's other jobs. */
+  job(): LeaderJob {
+    return {
+      name: 'outbox relay',
+      start: () => {
+        this.running = true;
+        this.tableMade = false; // another session: the table may have been dropped with a test database
+        this.kick();
+      },
+      stop: async () => {
+        this.running = false;
+        clearTimeout(this.timer);
+        await this.relaying;
+      },
+    };
+  }
+
+  private kick(): void {
+    if (!this.running) return;
+    clearTimeout(this.timer);
+    this.relaying = this.relaying.then(() => this.relay()).finally(() => this.schedule());
+  }
+
+  private schedule(): void {
+    if (!this.running) return;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.kick(), this.options.pollMs);
+    this.timer.unref();
+  }
+
+  /** Sends the unsent entries, oldest first, each marked sent once delivered. */
+  private async relay(): Promise<void> {
+    try {
+      for (;;) {
+        const rows = await this.lease.asLeader(async (client) => {
+          await this.ensureTable(client);
+          await client.query(`DELETE FROM ${TABLE} WHERE sent_at < $1`, [Date.now() - KEEP_SENT_MS]);
+          return (await client.query<{ key: string; payload: string }>(`SELECT key, payload FROM ${TABLE} WHERE sent_at IS NULL ORDER BY created_at, key LIMIT ${BATCH}`)).rows;
+        });
+        for (const row of rows) {
+          if (!this.running) return;
+          await this.options.deliver(row.payload);
+          await this.lease.asLeader((client) => client.query(`UPDATE ${TABLE} SET sent_at = $2 WHERE key = $1`, [row.key, Date.now()]));
+        }
+        if (rows.length < BATCH) return;
+      }
+    } catch (err) {
+      // Not the leader any more, or the database is away: the next leader (or the next poll) sends it.
+      this.options.log.warn({ err: (err as Error).message }, 'the outbox relay stopped short: unsent entries wait for the next try');
+    }
+  }
+
+  private async ensureTable(client: pg.Client): Promise<void> {
+    if (this.tableMade) return;
+    await client.query(CREATE);
+    this.tableMade = true;
+  }
+}

@@ -1,0 +1,59 @@
+import type { FastifyBaseLogger } from 'fastify';
+import type { LiveMessage, LogsRecordsLiveMessage } from '@dvic/protocol';
+import type { LiveHub } from '../live/live-hub.js';
+import type { EventFanout } from './event-fanout.js';
+import { applyRemoteState, type ReplicaState } from './remote-state.js';
+
+/**
+ * A log batch is cut into events of about this many bytes of JSON: NATS refuses a message over
+ * its max_payload (1 MiB by default), and a batch of the log pipeline can be larger.
+ */
+export const LOG_EVENT_BYTES = 256 * 1024;
+
+/**
+ * Every lab event this replica's live hub sends its subscribers goes to the other replicas, and
+ * theirs reach this hub's subscribers, with the same per-subscriber filters (log follows, command
+ * followers, roles). Events from other replicas are not published again (deliverRemote is not
+ * heard by onOutgoing), so nothing loops. With `state`, they are applied to this replica's
+ * registries first (remote-state.ts), so that its REST answers show them too. Returns the
+ * function that unbinds it.
+ */
+export function bindLiveFanout(hub: LiveHub, fanout: Pick<EventFanout, 'publish' | 'listen'>, log: FastifyBaseLogger, state?: ReplicaState): () => void {
+  const publish = (message: LiveMessage) => {
+    for (const part of splitForTheBus(message)) {
+      // Best effort, like a dashboard's own socket: a lost event is made good by the next REST load.
+      fanout.publish(part).catch((err: Error) => log.warn({ type: part.type, err: err.message }, 'cannot publish a live event to the other replicas'));
+    }
+  };
+  const offOutgoing = hub.onOutgoing(publish);
+  const apply = (message: LiveMessage) => () => {
+    const unknown = applyRemoteState(state!, message);
+    // Made on another replica after this one loaded the database: shown here after a reload.
+    if (unknown) log.debug({ ...unknown, type: message.type }, 'a live event names something this replica has not loaded');
+  };
+  const offIncoming = fanout.listen((message) => hub.deliverRemote(message, state ? apply(message) : undefined));
+  return () => {
+    offOutgoing();
+    offIncoming();
+  };
+}
+
+/** Log batches in parts of at most LOG_EVENT_BYTES (a single larger record goes alone); the rest as it is. */
+export function splitForTheBus(message: LiveMessage): LiveMessage[] {
+  if (message.type !== 'logs.records') return [message];
+  const parts: LogsRecordsLiveMessage[] = [];
+  let records: LogsRecordsLiveMessage['data']['records'] = [];
+  let bytes = 0;
+  for (const record of message.data.records) {
+    const size = Buffer.byteLength(JSON.stringify(record));
+    if (records.length && bytes + size > LOG_EVENT_BYTES) {
+      parts.push({ type: 'logs.records', data: { records } });
+      records = [];
+      bytes = 0;
+    }
+    records.push(record);
+    bytes += size;
+  }
+  if (records.length) parts.push({ type: 'logs.records', data: { records } });
+  return parts;
+}

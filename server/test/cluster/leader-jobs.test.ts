@@ -1,0 +1,185 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import crypto from 'node:crypto';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { FastifyBaseLogger } from 'fastify';
+import type { AlertRule, AlertWebhook, Channel } from '@dvic/protocol';
+import { alertNotificationKey, notifyThroughOutbox, tellFromOutbox } from '../../src/cluster/alert-outbox.js';
+import { runAsLeader, type LeaderJob } from '../../src/cluster/leader-jobs.js';
+import { LeaderLease, NotLeaderError } from '../../src/cluster/leader-lease.js';
+import { LeaderOutbox } from '../../src/cluster/leader-outbox.js';
+import type { Notification } from '../../src/alerts/alert-engine.js';
+import { connectAgent } from '../support/simulated-agent.mjs';
+import { startReceiver, type Receiver } from '../support/http-receiver.mjs';
+import { startTestServer, waitFor, type TestServer } from '../support/test-server.js';
+import { createTestDatabase, onDatabase, postgresAvailable } from './bus-fixtures.js';
+
+// Against the real PostgreSQL on 127.0.0.1:5432, in a database of this file's own.
+const here = path.dirname(fileURLToPath(import.meta.url));
+let database: { url: string; drop: () => Promise<void> };
+
+const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined, debug: () => undefined } as unknown as FastifyBaseLogger;
+
+const admin = <T>(work: (client: pg.Client) => Promise<T>): Promise<T> => onDatabase(database.url, work);
+
+/** A job that says when it runs. */
+function recordingJob(name: string, events: string[]): LeaderJob {
+  return { name, start: () => { events.push(`start ${name}`); }, stop: () => { events.push(`stop ${name}`); } };
+}
+
+interface Replica { child: ChildProcess; lines: { text: string; at: number }[]; has(prefix: string): boolean }
+
+describe.skipIf(!(await postgresAvailable()))('leader jobs and the outbox (PostgreSQL advisory lock)', () => {
+  const leases: LeaderLease[] = [];
+  const children: ChildProcess[] = [];
+  let receiver: Receiver | undefined;
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    await admin((c) => c.query('CREATE TABLE firing (key text PRIMARY KEY, started_at bigint NOT NULL)'));
+  });
+  afterAll(async () => { await database?.drop(); });
+  afterEach(async () => {
+    await Promise.all(leases.splice(0).map((l) => l.stop()));
+    for (const child of children.splice(0)) child.kill('SIGKILL');
+    await receiver?.close();
+    receiver = undefined;
+  });
+
+  it('runs the jobs on the leader only: started in order when elected, stopped in reverse when it steps down', async () => {
+    const name = `jobs-${crypto.randomUUID()}`;
+    const [one, two] = [[], []] as string[][];
+    const replicas = [one!, two!].map((events) => {
+      const lease = new LeaderLease({ databaseUrl: database.url, name, checkMs: 200 });
+      leases.push(lease);
+      runAsLeader(lease, [recordingJob('alerts', events), recordingJob('retention', events)], quiet);
+      lease.start();
+      return { lease, events };
+    });
+    await waitFor(() => replicas.some((r) => r.events.length === 2), 20_000, 'a leader running its jobs');
+    const leader = replicas.find((r) => r.lease.isLeader())!;
+    const follower = replicas.find((r) => r !== leader)!;
+    expect(leader.events).toEqual(['start alerts', 'start retention']);
+    expect(follower.events).toEqual([]);
+    await leader.lease.stop();
+    await waitFor(() => follower.events.length === 2, 20_000, 'the other one taking over');
+    expect(leader.events).toEqual(['start alerts', 'start retention', 'stop retention', 'stop alerts']);
+    expect(follower.events).toEqual(['start alerts', 'start retention']);
+  });
+
+  it('unbinding stops the jobs of a leader; a job that fails to start does not keep the others from running', async () => {
+    const events: string[] = [];
+    const lease = new LeaderLease({ databaseUrl: database.url, name: `jobs-${crypto.randomUUID()}`, checkMs: 200 });
+    leases.push(lease);
+    const broken: LeaderJob = { name: 'broken', start: () => { throw new Error('no room'); }, stop: () => undefined };
+    const unbind = runAsLeader(lease, [broken, recordingJob('rollups', events)], quiet);
+    lease.start();
+    await waitFor(() => events.length === 1, 20_000, 'the leader running its jobs');
+    await unbind();
+    expect(events).toEqual(['start rollups', 'stop rollups']);
+    expect(lease.isLeader()).toBe(true); // unbinding stops the jobs, not the lease
+  });
+
+  function replica(name: string, receiverUrl: string, env: Record<string, string> = {}): Replica {
+    const child = spawn(process.execPath, [path.join(here, 'alert-leader.mjs'), database.url, name, receiverUrl], {
+      stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, ...env },
+    });
+    children.push(child);
+    const lines: Replica['lines'] = [];
+    let rest = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      const parts = (rest + chunk.toString()).split('\n');
+      rest = parts.pop()!;
+      for (const text of parts) lines.push({ text, at: Date.now() });
+    });
+    return { child, lines, has: (prefix) => lines.some((l) => l.text.startsWith(prefix)) };
+  }
+
+  const keysAt = (r: Receiver) => r.received.map((req) => (req.json as { key: string }).key);
+
+  it('a leader killed with SIGKILL: the follower takes over, rebuilds from the database, and every firing alert is notified exactly once', async () => {
+    receiver = await startReceiver();
+    const name = `alerts-${crypto.randomUUID()}`;
+    await admin((c) => c.query('INSERT INTO firing VALUES ($1, $2)', ['demo:pi-hall:kiosk', Date.now()]));
+    // The first leader sends one notification, then dies before it sends the next (HOLD_AFTER=1).
+    const one = replica(name, receiver.url, { HOLD_AFTER: '1' });
+    await waitFor(() => one.has('elected'), 20_000, 'the first leader');
+    const two = replica(name, receiver.url);
+    await waitFor(() => two.has('started'), 20_000, 'the follower running');
+    await receiver.waitFor(() => true, 20_000);
+    await waitFor(async () => (await admin((c) => c.query('SELECT 1 FROM dvic_leader_outbox WHERE sent_at IS NOT NULL'))).rowCount === 1, 20_000, 'the first notification marked sent');
+
+    await admin((c) => c.query('INSERT INTO firing VALUES ($1, $2)', ['demo:pi-lab:radar', Date.now()]));
+    await waitFor(() => one.has('delivering demo:pi-lab:radar'), 20_000, 'the second notification recorded, its delivery under way');
+    const killedAt = Date.now();
+    one.child.kill('SIGKILL');
+
+    await waitFor(() => two.has('elected'), 30_000, 'the follower taking over');
+    await waitFor(() => two.has('added demo:pi-lab:radar'), 20_000, 'the new leader judging the alerts again');
+    // A third alert after the handover: the relay sends in order, so once it arrives, anything the
+    // new leader would have sent again would have arrived before it.
+    await admin((c) => c.query('INSERT INTO firing VALUES ($1, $2)', ['device:door', Date.now()]));
+    await receiver.waitFor((r) => (r.json as { key: string }).key === 'device:door', 20_000);
+
+    expect(keysAt(receiver)).toEqual(['demo:pi-hall:kiosk', 'demo:pi-lab:radar', 'device:door']);
+    // The follower evaluated nothing before it led; the new leader's own judgment recorded nothing twice.
+    const evaluating = two.lines.find((l) => l.text === 'evaluating');
+    expect(evaluating!.at).toBeGreaterThanOrEqual(killedAt);
+    expect(two.lines.map((l) => l.text).filter((t) => t.startsWith('added'))).toEqual([
+      'added demo:pi-hall:kiosk false', 'added demo:pi-lab:radar false', 'added device:door true',
+    ]);
+    expect(one.lines.map((l) => l.text).filter((t) => t.startsWith('added'))).toEqual(['added demo:pi-hall:kiosk true', 'added demo:pi-lab:radar true']);
+  }, 120_000);
+
+  it("the alert engine's notifications go through the outbox: told once after commit, not again when a new leader rebuilds, never by a follower", async () => {
+    receiver = await startReceiver();
+    const server: TestServer = await startTestServer({ DVIC_ALERT_GROUP_WAIT_MS: '100', DVIC_ALERT_GROUP_WINDOW_S: '1' });
+    try {
+      const { engine, notify } = server.app.alerts;
+      expect((await server.api('POST', '/api/v1/channels', { type: 'webhook', name: 'lab', url: `${receiver.url}/hook` })).json<{ channel: Channel }>().channel.id).toBeTruthy();
+      const offline = (await server.api('GET', '/api/v1/alert-rules')).json<{ rules: AlertRule[] }>().rules.find((r) => r.kind === 'node_offline')!;
+      expect((await server.api('PATCH', `/api/v1/alert-rules/${offline.id}`, { for_s: 0 })).statusCode).toBe(200);
+
+      const name = `alerts-${crypto.randomUUID()}`;
+      // A second per check: room for a busy machine (a statement slower than 2 x checkMs ends the session).
+      const lease = new LeaderLease({ databaseUrl: database.url, name, checkMs: 1000 });
+      const follower = new LeaderLease({ databaseUrl: database.url, name, checkMs: 1000 });
+      leases.push(lease, follower);
+      const outbox = new LeaderOutbox(lease, { deliver: tellFromOutbox(notify), pollMs: 200, log: quiet });
+      const notified: Notification[] = [];
+      engine.on('notify', (n) => notified.push(n));
+      const unbindNotify = notifyThroughOutbox(engine, outbox, notify, quiet);
+      runAsLeader(lease, [outbox.job()], quiet);
+      lease.start();
+      await waitFor(() => lease.isLeader(), 20_000, 'the leader');
+      follower.start();
+
+      const { config } = await server.enroll('pi-hall');
+      const agent = await connectAgent({ url: server.agentUrl, nodeId: config.node_id, privateKeyPem: config.private_key });
+      agent.close();
+      const firing = await receiver.waitFor((r) => (r.json as AlertWebhook).event === 'firing', 20_000);
+      expect((firing.json as AlertWebhook).alerts.map((a) => a.summary)).toEqual(['pi-hall is offline']);
+      await waitFor(async () => (await admin((c) => c.query('SELECT 1 FROM dvic_leader_outbox WHERE sent_at IS NOT NULL'))).rowCount === 1, 20_000, 'marked sent');
+
+      // A new leader rebuilds from the database: the firing alert is adopted, not told again; what it
+      // would record again has the same key; a follower records nothing.
+      engine.stop();
+      engine.start();
+      expect(await outbox.add(alertNotificationKey(notified[0]!), JSON.stringify(notified[0]))).toBe(false);
+      const followerOutbox = new LeaderOutbox(follower, { deliver: tellFromOutbox(notify), pollMs: 200, log: quiet });
+      await expect(followerOutbox.add('alert|firing|other', '{}')).rejects.toBeInstanceOf(NotLeaderError);
+
+      // Back online: the alert resolves, told once too; then nothing more.
+      const back = await connectAgent({ url: server.agentUrl, nodeId: config.node_id, privateKeyPem: config.private_key });
+      await receiver.waitFor((r) => (r.json as AlertWebhook).event === 'resolved', 20_000);
+      back.close();
+      await receiver.waitFor((r) => (r.json as AlertWebhook).event === 'firing', 20_000, 2);
+      expect(receiver.received.map((r) => (r.json as AlertWebhook).event)).toEqual(['firing', 'resolved', 'firing']);
+      expect(notified.map((n) => n.kind)).toEqual(['firing', 'resolved', 'firing']);
+      unbindNotify();
+    } finally {
+      await server.close();
+    }
+  }, 120_000);
+});
