@@ -56,8 +56,6 @@ export interface ServerConfig {
   terminalIdleMs: number;
   /** Disk budget of the metric history (DVIC_METRICS_MAX_MB): the oldest points go first past it. */
   metricsMaxBytes: number;
-  /** PostgreSQL for scale-out (DVIC_DATABASE_URL, postgres://...): unset, the embedded SQLite files. */
-  databaseUrl?: string;
   /** Free space kept on the data directory's disk: below it, logs are refused (agents keep them). */
   minFreeBytes: number;
   /** How often the disk's free space is looked at (and writes that waited for room are tried again). */
@@ -128,7 +126,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     execMaxTimeoutS: number(env, 'DVIC_EXEC_MAX_TIMEOUT_S', 3600, 0.1, 86_400),
     terminalIdleMs: number(env, 'DVIC_TERMINAL_IDLE_S', 1800, 1, 7 * 86_400) * 1000,
     metricsMaxBytes: number(env, 'DVIC_METRICS_MAX_MB', 1024, 0.1, 10_000_000) * 1024 * 1024,
-    databaseUrl: env.DVIC_DATABASE_URL || undefined,
     minFreeBytes: number(env, 'DVIC_MIN_FREE_MB', 100, 0, 10_000_000) * 1024 * 1024,
     storageCheckIntervalMs: integer(env, 'DVIC_STORAGE_CHECK_INTERVAL_MS', 5000, 50, 600_000),
     fdReserve: env.DVIC_FD_RESERVE ? integer(env, 'DVIC_FD_RESERVE', 0, 0, 1_000_000) : undefined,

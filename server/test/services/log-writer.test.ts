@@ -115,7 +115,7 @@ describe('log writer with the demo registry (SQLite)', () => {
   it('adds stored lines to the demo counters in the same transaction, and in memory after the commit', async () => {
     const sql = new SqliteSql(db);
     const logs = await LogsRepository.open(sql);
-    const demos = new DemoRegistry(new DemosRepository(db));
+    const demos = new DemoRegistry(new DemosRepository(sql));
     const faults = new FaultInjector();
     const writer = new LogWriter(sql, logs, demos, faults, silentLog);
     faults.arm('log-store', 2);
