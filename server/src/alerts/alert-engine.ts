@@ -556,7 +556,7 @@ export class AlertEngine extends EventEmitter<{ updated: [Alert]; notify: [Notif
       await write();
     } catch (err) {
       // The disk refused it: it waits (and is told once stored). Any other error is reported.
-      if (passingStoreFailure(err)) this.deferred.run(`alert:${alertId}`, write);
+      if (passingStoreFailure(err)) this.deferred.background(`alert:${alertId}`, write);
       else reportQuietly(this.deferred, err, `storing alert ${alertId}`);
     }
   }

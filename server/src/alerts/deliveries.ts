@@ -143,7 +143,7 @@ export class Deliveries extends EventEmitter<{ updated: [AlertDelivery] }> {
       await write();
     } catch (err) {
       if (!passingStoreFailure(err)) throw err;
-      this.deferred.run(`alert-delivery:${delivery.id}`, write);
+      this.deferred.background(`alert-delivery:${delivery.id}`, write);
     }
     this.last.set(delivery.channel_id, delivery);
     this.emit('updated', delivery);

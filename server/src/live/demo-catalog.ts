@@ -220,7 +220,7 @@ export class DemoCatalog extends EventEmitter<DemoCatalogEvents> {
       if (!view.expected && view.state !== 'running' && view.state !== 'restarting' && now - view.last_activity_at > this.policy.forgetAfterMs) old.push(s);
       else if (this.announced.get(s.id) !== signature(view)) changed.push(view);
     }
-    for (const s of old) this.deferred.run(`demo-entity:${s.id}`, () => this.repository.delete(s.id)); // after its save, if still on its way
+    for (const s of old) this.deferred.background(`demo-entity:${s.id}`, () => this.repository.delete(s.id)); // after its save, if still on its way
     for (const s of old) this.drop(s);
     if (changed.length) this.announce(changed);
   }
@@ -270,7 +270,7 @@ export class DemoCatalog extends EventEmitter<DemoCatalogEvents> {
     if (existing) return existing;
     const s: DemoSettings = { id: crypto.randomUUID(), node_id: nodeId, name, expected: false, schedule: null, notes: null, actions: NO_ACTIONS, created_at: now };
     this.remember(s);
-    this.deferred.run(`demo-entity:${s.id}`, () => this.repository.save(s));
+    this.deferred.background(`demo-entity:${s.id}`, () => this.repository.save(s));
     return s;
   }
 

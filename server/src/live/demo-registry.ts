@@ -135,7 +135,7 @@ export class DemoRegistry extends EventEmitter<DemoRegistryEvents> {
     const gone = new Set(removed);
     // Memory is what the API shows; the rows follow now, or once the disk has room.
     for (const demo of changed) {
-      if (!gone.has(demo.token)) this.deferred.run(`demo:${nodeId}:${demo.token}`, () => this.repository.upsert(demo));
+      if (!gone.has(demo.token)) this.deferred.background(`demo:${nodeId}:${demo.token}`, () => this.repository.upsert(demo));
     }
     this.writeForget(nodeId, removed);
     this.applyRuns(nodeId, changed, removed);
@@ -207,13 +207,13 @@ export class DemoRegistry extends EventEmitter<DemoRegistryEvents> {
   /** How a run ended, from its closing record (which is not stored as a line). */
   recordClosing(demo: DemoRef, closing: Closing, now = Date.now()): void {
     const view = Object.assign(this.runOf(demo, now), closing);
-    this.deferred.run(`demo:${demo.nodeId}:${demo.token}`, () => this.repository.upsert(view));
+    this.deferred.background(`demo:${demo.nodeId}:${demo.token}`, () => this.repository.upsert(view));
     this.emit('lines', { node_id: demo.nodeId, demos: [view] });
   }
 
   /** Deletes runs' rows, each after the writes of its run still on their way (one key per row: the latest wins). */
   private writeForget(nodeId: string, tokens: string[]): void {
-    for (const token of tokens) this.deferred.run(`demo:${nodeId}:${token}`, () => this.repository.forget(nodeId, [token]));
+    for (const token of tokens) this.deferred.background(`demo:${nodeId}:${token}`, () => this.repository.forget(nodeId, [token]));
   }
 
   /** The run a log batch belongs to (logs may come before the agent's state says it runs). */

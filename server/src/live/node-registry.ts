@@ -277,7 +277,7 @@ export class NodeRegistry extends EventEmitter<RegistryEvents> {
 
   /** Writes the node's status as it is in memory when the write runs (now, or once the disk has room). */
   private writeStatus(node: NodeRecord): void {
-    this.deferred.run(`node-status:${node.id}`, () => this.repository.updateStatus(node));
+    this.deferred.background(`node-status:${node.id}`, () => this.repository.updateStatus(node));
   }
 
   private setStatus(node: NodeRecord, status: NodeStatus, reason?: string): void {

@@ -49,7 +49,7 @@ export class LatestWrites {
     try {
       await store();
     } catch (err) {
-      if (passingStoreFailure(err)) this.deferred.run(key, store);
+      if (passingStoreFailure(err)) this.deferred.background(key, store);
       else reportQuietly(this.deferred, err, `storing ${key}`);
     }
   }
