@@ -5,7 +5,7 @@ import { ApiError } from '../errors.js';
 import type { DeviceRecord, DevicesRepository, DeviceTransition, NewPing } from '../repositories/devices-repository.js';
 import type { WriteScheduler } from '../services/deferred-writes.js';
 import { newSecret, sha256Hex } from '../services/tokens.js';
-import { dueTransitions, statusAfterPing, uptimePercent, type DeviceStatus, type Transition } from './device-status.js';
+import { dueTransitions, statusAfterPing, uptimePercent, type DeviceStatus } from './device-status.js';
 
 /** A ping as every URL shape reduces to it (services/device-pings.ts). */
 export interface Ping {
