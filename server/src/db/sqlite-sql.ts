@@ -2,7 +2,6 @@ import type { Statement } from 'better-sqlite3';
 import type { Db } from './database.js';
 import type { RunResult, Sql, SqlValue } from './sql.js';
 import { TransactionContext, type OpenTransaction } from './transaction-context.js';
-import { endSqlTransaction } from './transaction.js';
 
 /** Prepared statements kept per connection; SQL texts are constants, so few more than this exist. */
 const MAX_CACHED_STATEMENTS = 1000;
@@ -57,14 +56,12 @@ export class SqliteSql implements Sql {
     let end!: () => void;
     this.open = { transaction, ended: new Promise((resolve) => (end = resolve)) };
     let result: T;
-    let committed = false;
     try {
       // IMMEDIATE takes the write lock now: a reader upgraded later could fail with SQLITE_BUSY.
       this.db.exec('BEGIN IMMEDIATE');
       try {
         result = await this.context.run(transaction, work);
         this.db.exec('COMMIT');
-        committed = true;
       } catch (err) {
         // Some errors (SQLITE_FULL, say) have already rolled the transaction back.
         if (this.db.inTransaction) this.db.exec('ROLLBACK');
@@ -74,8 +71,6 @@ export class SqliteSql implements Sql {
       transaction.ended = true;
       this.open = undefined;
       end();
-      // Stores not converted yet queue their in-memory changes with afterCommit(db).
-      endSqlTransaction(this.db, committed);
     }
     this.context.committed(transaction);
     return result;

@@ -6,7 +6,6 @@ import { migratePostgres } from '../db/postgres-migrate.js';
 import { PostgresSql } from '../db/postgres-sql.js';
 import type { Sql } from '../db/sql.js';
 import { SqliteSql } from '../db/sqlite-sql.js';
-import { bindSql } from '../db/transaction.js';
 import { Store } from '../db/store.js';
 import { FaultInjector } from '../services/fault-injection.js';
 import { walLimitFor } from '../services/log-retention.js';
@@ -49,7 +48,7 @@ function openSqlite(app: FastifyInstance, config: ServerConfig): void {
   });
   app.decorate('store', store);
   app.decorate('db', store.db);
-  app.decorate('sql', bindSql(store.db, new SqliteSql(store.db)));
+  app.decorate('sql', new SqliteSql(store.db));
   app.addHook('onClose', async () => store.close());
 }
 
