@@ -9,6 +9,8 @@ import { resetAdmin } from './services/admin-reset.js';
 
 async function main(): Promise<void> {
   const config = loadConfig();
+  // Never reset a SQLite file the server does not use (until this tool opens PostgreSQL too).
+  if (config.databaseUrl) throw new ConfigError('DVIC_DATABASE_URL is set: reset-admin works on the SQLite database in DVIC_DATA_DIR only, not on PostgreSQL yet');
   const file = path.join(config.dataDir, DB_FILE);
   if (!fs.existsSync(file)) throw new ConfigError(`no database at ${file}: set DVIC_DATA_DIR to the server's data directory`);
   const db = openDatabase(file);

@@ -1,7 +1,7 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
 import pg from 'pg';
 import { multiRowInsert, numberPlaceholders, type Converted } from './postgres-placeholders.js';
 import type { RunResult, Sql, SqlValue } from './sql.js';
+import { TransactionContext, type OpenTransaction } from './transaction-context.js';
 
 /** Converted texts kept; SQL texts are constants, so few more than this exist. */
 const MAX_CACHED_TEXTS = 1000;
@@ -47,19 +47,10 @@ export class DatabaseUnreachableError extends Error {
 const CONNECTION_CODES = /^(E[A-Z_]+|0800[0-6]|57P0[1-3]|53300)$/;
 
 /** One open transaction: its connection and what runs after its commit. */
-interface OpenTransaction {
+interface PooledTransaction extends OpenTransaction {
   client: pg.PoolClient;
   /** The last statement sent on client: the next one goes after it (pg takes one at a time). */
   last: Promise<unknown>;
-  callbacks: (() => void)[];
-  ended: boolean;
-  savepoints: number;
-}
-
-/** Where an async context stands: in which transaction, at which savepoint level (siblings there take turns). */
-interface Level {
-  transaction: OpenTransaction;
-  turn: Promise<void>;
 }
 
 /**
@@ -74,7 +65,7 @@ export class PostgresSql implements Sql {
   readonly where: string;
   private readonly pool: pg.Pool;
   private readonly texts = new Map<string, Converted>();
-  private readonly context = new AsyncLocalStorage<Level>();
+  private readonly context = new TransactionContext<PooledTransaction>();
 
   constructor(options: PostgresOptions) {
     this.where = describeDatabase(options.url);
@@ -122,16 +113,16 @@ export class PostgresSql implements Sql {
   }
 
   async transaction<T>(work: () => Promise<T>): Promise<T> {
-    const level = this.context.getStore();
-    if (level && !level.transaction.ended) return this.savepoint(level, work);
+    const open = this.context.open();
+    if (open) return this.context.savepoint(this.savepoints(open), work);
     const client = await this.connect();
-    const transaction: OpenTransaction = { client, last: Promise.resolve(), callbacks: [], ended: false, savepoints: 0 };
+    const transaction: PooledTransaction = { client, last: Promise.resolve(), callbacks: [], ended: false, savepoints: 0 };
     let broken: Error | undefined;
     let result: T;
     try {
       await this.on(client, 'BEGIN');
       try {
-        result = await this.context.run({ transaction, turn: Promise.resolve() }, work);
+        result = await this.context.run(transaction, work);
         await this.inTransaction(transaction, 'COMMIT');
       } catch (err) {
         await this.inTransaction(transaction, 'ROLLBACK').catch((rollbackFailed: Error) => { broken = rollbackFailed; });
@@ -145,14 +136,12 @@ export class PostgresSql implements Sql {
       // A connection that failed is closed, not given back to the pool.
       client.release(broken);
     }
-    for (const callback of transaction.callbacks) callback();
+    this.context.committed(transaction);
     return result;
   }
 
   afterCommit(fn: () => void): void {
-    const transaction = this.context.getStore()?.transaction;
-    if (!transaction || transaction.ended) return fn();
-    transaction.callbacks.push(fn);
+    this.context.afterCommit(fn);
   }
 
   async close(): Promise<void> {
@@ -160,37 +149,20 @@ export class PostgresSql implements Sql {
     await this.pool.end();
   }
 
-  /** A savepoint; concurrent ones at the same level take turns (releasing one would release the other). */
-  private async savepoint<T>(level: Level, work: () => Promise<T>): Promise<T> {
-    const before = level.turn;
-    let done!: () => void;
-    level.turn = new Promise((resolve) => (done = resolve));
-    await before;
-    const { callbacks } = level.transaction;
-    const name = `dvic_sp${++level.transaction.savepoints}`;
-    const queued = callbacks.length;
-    try {
-      await this.inTransaction(level.transaction, `SAVEPOINT ${name}`);
-      try {
-        const result = await this.context.run({ transaction: level.transaction, turn: Promise.resolve() }, work);
-        await this.inTransaction(level.transaction, `RELEASE SAVEPOINT ${name}`);
-        return result;
-      } catch (err) {
-        // After a failed statement PostgreSQL refuses everything in the transaction until this.
-        await this.inTransaction(level.transaction, `ROLLBACK TO SAVEPOINT ${name}; RELEASE SAVEPOINT ${name}`);
-        callbacks.length = queued;
-        throw err;
-      }
-    } finally {
-      done();
-    }
+  private savepoints(transaction: PooledTransaction) {
+    return {
+      begin: (name: string) => this.inTransaction(transaction, `SAVEPOINT ${name}`),
+      release: (name: string) => this.inTransaction(transaction, `RELEASE SAVEPOINT ${name}`),
+      // After a failed statement PostgreSQL refuses everything in the transaction until this.
+      rollback: (name: string) => this.inTransaction(transaction, `ROLLBACK TO SAVEPOINT ${name}; RELEASE SAVEPOINT ${name}`),
+    };
   }
 
   /** Runs a statement in this context's transaction when one is open, otherwise on any pooled connection. */
   private async query(text: string, params: readonly SqlValue[]): Promise<pg.QueryResult> {
     const statement = { text: this.converted(text).text, values: params as SqlValue[] };
-    const transaction = this.context.getStore()?.transaction;
-    if (transaction && !transaction.ended) return this.inTransaction(transaction, statement);
+    const transaction = this.context.open();
+    if (transaction) return this.inTransaction(transaction, statement);
     const client = await this.connect();
     let broken: Error | undefined;
     try {
@@ -204,7 +176,7 @@ export class PostgresSql implements Sql {
   }
 
   /** A statement of an open transaction, after the ones sent before it (sibling contexts may send at once). */
-  private inTransaction(transaction: OpenTransaction, statement: string | pg.QueryConfig): Promise<pg.QueryResult> {
+  private inTransaction(transaction: PooledTransaction, statement: string | pg.QueryConfig): Promise<pg.QueryResult> {
     const result = transaction.last.then(() => this.on(transaction.client, statement));
     transaction.last = result.catch(() => undefined);
     return result;

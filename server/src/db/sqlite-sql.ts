@@ -1,23 +1,10 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Statement } from 'better-sqlite3';
 import type { Db } from './database.js';
 import type { RunResult, Sql, SqlValue } from './sql.js';
+import { TransactionContext, type OpenTransaction } from './transaction-context.js';
 
 /** Prepared statements kept per connection; SQL texts are constants, so few more than this exist. */
 const MAX_CACHED_STATEMENTS = 1000;
-
-/** One open transaction: what runs after its commit. */
-interface OpenTransaction {
-  callbacks: (() => void)[];
-  ended: boolean;
-  savepoints: number;
-}
-
-/** Where an async context stands: in which transaction, at which savepoint level (siblings there take turns). */
-interface Level {
-  transaction: OpenTransaction;
-  turn: Promise<void>;
-}
 
 /**
  * The async `Sql` over the embedded better-sqlite3 connection. Statements run synchronously (the
@@ -30,7 +17,7 @@ interface Level {
 export class SqliteSql implements Sql {
   readonly dialect = 'sqlite' as const;
   private readonly statements = new Map<string, Statement>();
-  private readonly context = new AsyncLocalStorage<Level>();
+  private readonly context = new TransactionContext<OpenTransaction>();
   private open: { transaction: OpenTransaction; ended: Promise<void> } | undefined;
 
   constructor(readonly db: Db) {}
@@ -62,8 +49,8 @@ export class SqliteSql implements Sql {
   }
 
   async transaction<T>(work: () => Promise<T>): Promise<T> {
-    const level = this.context.getStore();
-    if (level && this.open?.transaction === level.transaction) return this.savepoint(level, work);
+    const mine = this.context.mine();
+    if (mine && this.open?.transaction === mine) return this.context.savepoint(this.savepoints, work);
     while (this.open) await this.open.ended;
     const transaction: OpenTransaction = { callbacks: [], ended: false, savepoints: 0 };
     let end!: () => void;
@@ -73,7 +60,7 @@ export class SqliteSql implements Sql {
       // IMMEDIATE takes the write lock now: a reader upgraded later could fail with SQLITE_BUSY.
       this.db.exec('BEGIN IMMEDIATE');
       try {
-        result = await this.context.run({ transaction, turn: Promise.resolve() }, work);
+        result = await this.context.run(transaction, work);
         this.db.exec('COMMIT');
       } catch (err) {
         // Some errors (SQLITE_FULL, say) have already rolled the transaction back.
@@ -85,14 +72,12 @@ export class SqliteSql implements Sql {
       this.open = undefined;
       end();
     }
-    for (const callback of transaction.callbacks) callback();
+    this.context.committed(transaction);
     return result;
   }
 
   afterCommit(fn: () => void): void {
-    const transaction = this.context.getStore()?.transaction;
-    if (!transaction || transaction.ended) return fn();
-    transaction.callbacks.push(fn);
+    this.context.afterCommit(fn);
   }
 
   async close(): Promise<void> {
@@ -101,32 +86,14 @@ export class SqliteSql implements Sql {
 
   /** Waits while another async context holds the connection's transaction. */
   private async myTurn(): Promise<void> {
-    while (this.open && this.open.transaction !== this.context.getStore()?.transaction) await this.open.ended;
+    while (this.open && this.open.transaction !== this.context.mine()) await this.open.ended;
   }
 
-  /** A savepoint; concurrent ones at the same level take turns (releasing one would release the other). */
-  private async savepoint<T>(level: Level, work: () => Promise<T>): Promise<T> {
-    const before = level.turn;
-    let done!: () => void;
-    level.turn = new Promise((resolve) => (done = resolve));
-    await before;
-    const name = `dvic_sp${++level.transaction.savepoints}`;
-    const queued = level.transaction.callbacks.length;
-    try {
-      this.db.exec(`SAVEPOINT ${name}`);
-      try {
-        const result = await this.context.run({ transaction: level.transaction, turn: Promise.resolve() }, work);
-        this.db.exec(`RELEASE ${name}`);
-        return result;
-      } catch (err) {
-        if (this.db.inTransaction) this.db.exec(`ROLLBACK TO ${name}; RELEASE ${name}`);
-        level.transaction.callbacks.length = queued;
-        throw err;
-      }
-    } finally {
-      done();
-    }
-  }
+  private readonly savepoints = {
+    begin: (name: string) => this.db.exec(`SAVEPOINT ${name}`),
+    release: (name: string) => this.db.exec(`RELEASE ${name}`),
+    rollback: (name: string) => { if (this.db.inTransaction) this.db.exec(`ROLLBACK TO ${name}; RELEASE ${name}`); },
+  };
 
   private statement(text: string): Statement {
     let statement = this.statements.get(text);

@@ -148,6 +148,18 @@ describe.runIf(reachable)('migrations on PostgreSQL', () => {
     full.close();
   });
 
+  it('the store harness hands out databases at the newest version', async () => {
+    const copy = await testDatabase();
+    const copyClient = new pg.Client({ connectionString: copy.url });
+    try {
+      await copyClient.connect();
+      expect(await postgresSchemaVersion(copyClient)).toBe(migrations.at(-1)!.version);
+    } finally {
+      await copyClient.end();
+      await copy.drop();
+    }
+  });
+
   it('indexes log messages for search, and keeps the audit log append-only', async () => {
     await migratePostgres(database.url);
     await client.query(`INSERT INTO log_records (node_id, source, stream, "offset", ts, level, message, size, search_words)

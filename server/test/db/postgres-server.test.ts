@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -20,6 +21,19 @@ describe('the server on PostgreSQL (DVIC_DATABASE_URL)', () => {
       const started = buildApp(config, false);
       await expect(started).rejects.toThrow(/^PostgreSQL at 127\.0\.0\.1:1\/dvic is unreachable: (?!.*pw-secret)/);
       await expect(started).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+    } finally {
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('npm run reset-admin refuses to reset a SQLite file the server does not use', () => {
+    // Built code (npm test builds first), as an operator runs it.
+    const script = path.resolve(__dirname, '../../dist/reset-admin.js');
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'dvic-pg-'));
+    try {
+      const run = spawnSync(process.execPath, [script], { env: { ...process.env, DVIC_DATA_DIR: dataDir, DVIC_DATABASE_URL: 'postgres://dvic:pw-secret@db/dvic' }, encoding: 'utf8' });
+      expect(run.status).toBe(2);
+      expect(run.stderr).toBe('reset-admin: DVIC_DATABASE_URL is set: reset-admin works on the SQLite database in DVIC_DATA_DIR only, not on PostgreSQL yet\n');
     } finally {
       fs.rmSync(dataDir, { recursive: true, force: true });
     }
