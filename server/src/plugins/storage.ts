@@ -26,7 +26,7 @@ export const storagePlugin = fp(async (app) => {
   storage.on('changed', ({ state }) => {
     if (state !== 'ok' && state !== 'low') return;
     store.recover();
-    deferred.retry();
+    void deferred.retry();
   });
   const fdLimit = readFdLimits()?.soft ?? Number.POSITIVE_INFINITY;
   app.decorate('storage', storage);
@@ -36,6 +36,6 @@ export const storagePlugin = fp(async (app) => {
   deferred.start(config.storageCheckIntervalMs);
   app.addHook('onClose', async () => {
     storage.stop();
-    deferred.stop();
+    await deferred.stop();
   });
 }, { name: 'storage', dependencies: ['db'] });

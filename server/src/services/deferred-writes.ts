@@ -7,34 +7,41 @@ const REPORT_EVERY_MS = 60_000;
 /** Past this many waiting writes, the oldest is given up (and logged by key) so memory stays bounded. */
 const MAX_WAITING = 100_000;
 
-/**
- * A write: synchronous, or asynchronous (the `Sql` layer). An async write that the disk refuses
- * waits like a sync one; callers keep the order of writes of one key by awaiting (or chaining) them.
- */
+/** A write to the database: synchronous (better-sqlite3 directly) or through the async `Sql`. */
 export type Write = () => unknown;
-
-const isPromise = (value: unknown): value is Promise<unknown> => value instanceof Promise;
 
 /** How a store runs a write that may wait for the disk (DeferredWrites), or not (writeNow). */
 export interface WriteScheduler {
-  run(key: string, write: Write): boolean;
+  /**
+   * An async write (`Sql`): resolves true once stored, false while it waits; rejects only for an
+   * error that is not the disk's (a bug, a constraint). Writes of one key reach the database in order.
+   */
+  run(key: string, write: () => Promise<unknown>): Promise<boolean>;
+  /** A synchronous write: runs now; false when it waits; throws an error that is not the disk's. */
+  run(key: string, write: () => void): boolean;
   uniqueKey(prefix: string): string;
   report(err: unknown, what: string): void;
 }
 
 /** Writes at once and lets a failure through: for tools that run beside the server (reset-admin) and tests. */
-export const writeNow: WriteScheduler = {
-  run: (_key, write) => {
+class WriteNow implements WriteScheduler {
+  run(key: string, write: () => Promise<unknown>): Promise<boolean>;
+  run(key: string, write: () => void): boolean;
+  run(_key: string, write: Write): boolean | Promise<boolean> {
     const result = write();
-    // An async write's failure cannot be thrown to the caller any more: it is at least not unhandled.
-    if (isPromise(result)) result.catch((err: unknown) => { process.emitWarning(`a write failed: ${(err as Error).message}`); });
-    return true;
-  },
-  uniqueKey: (prefix) => prefix,
-  report: (err) => {
+    return result instanceof Promise ? result.then(() => true) : true;
+  }
+
+  uniqueKey(prefix: string): string {
+    return prefix;
+  }
+
+  report(err: unknown): void {
     throw err;
-  },
-};
+  }
+}
+
+export const writeNow: WriteScheduler = new WriteNow();
 
 /**
  * Writes that may wait for the disk. A write the disk refuses (full, read-only, busy) is kept in
@@ -45,7 +52,11 @@ export const writeNow: WriteScheduler = {
  */
 export class DeferredWrites implements WriteScheduler {
   private readonly waiting = new Map<string, Write>();
-  private retrying = false;
+  /** The last async write of each key still running: the next one of the key waits for it. */
+  private readonly inFlight = new Map<string, Promise<void>>();
+  /** Set while waiting writes are retried across an async write. */
+  private draining: Promise<void> | undefined;
+  private drainActive = false;
   private timer: NodeJS.Timeout | undefined;
   private sequence = 0;
   private readonly reportedAt = new Map<string, number>();
@@ -69,13 +80,39 @@ export class DeferredWrites implements WriteScheduler {
 
   /**
    * Runs the write now, after any that wait (order is kept); true when it is stored, false when it
-   * waits. A later write with the same key replaces a waiting one.
+   * waits. A later write with the same key replaces a waiting one. A synchronous write answers
+   * synchronously (as before the async store); an async one answers with a promise.
    */
-  run(key: string, write: Write): boolean {
-    if (this.waiting.size === 0) {
+  run(key: string, write: () => Promise<unknown>): Promise<boolean>;
+  run(key: string, write: () => void): boolean;
+  run(key: string, write: Write): boolean | Promise<boolean> {
+    const previous = this.inFlight.get(key);
+    if (previous) return this.track(key, previous.then(() => this.runAsync(key, write)));
+    if (this.waiting.size === 0 && !this.draining) {
+      let result: unknown;
       try {
-        const result = write();
-        if (isPromise(result)) result.catch((err: unknown) => this.failedLater(key, write, err));
+        result = write();
+      } catch (err) {
+        this.keep(key, write, err);
+        return false;
+      }
+      if (!(result instanceof Promise)) return true;
+      return this.track(key, result.then(() => true, (err: unknown) => {
+        this.keep(key, write, err);
+        return false;
+      }));
+    }
+    this.waiting.delete(key);
+    this.waiting.set(key, write);
+    const drained = this.retry();
+    return this.draining ? drained.then(() => !this.waiting.has(key)) : !this.waiting.has(key);
+  }
+
+  /** The async path of run, once the key's previous write has settled. */
+  private async runAsync(key: string, write: Write): Promise<boolean> {
+    if (this.waiting.size === 0 && !this.draining) {
+      try {
+        await write();
         return true;
       } catch (err) {
         this.keep(key, write, err);
@@ -84,27 +121,39 @@ export class DeferredWrites implements WriteScheduler {
     }
     this.waiting.delete(key);
     this.waiting.set(key, write);
-    this.retry();
+    await this.retry();
     return !this.waiting.has(key);
+  }
+
+  /** Keeps the writes of one key in order: the next waits until this one settled. */
+  private track(key: string, attempt: Promise<boolean>): Promise<boolean> {
+    const settled = attempt.then(() => undefined, () => undefined);
+    this.inFlight.set(key, settled);
+    void settled.then(() => {
+      if (this.inFlight.get(key) === settled) this.inFlight.delete(key);
+    });
+    return attempt;
   }
 
   /**
    * Runs the waiting writes in order; stops at the first the disk still refuses. Synchronous
-   * while the writes are; an async write is awaited before the next runs (one retry at a time).
+   * writes alone finish before it returns; an async one makes the rest wait for it (the promise).
    */
-  retry(): void {
-    if (this.retrying) return;
-    this.retrying = true;
-    void this.retryWaiting();
+  retry(): Promise<void> {
+    if (this.draining) return this.draining.then(() => (this.waiting.size ? this.retry() : undefined));
+    const drained = this.drain();
+    if (this.drainActive) this.draining = drained;
+    return drained;
   }
 
-  private async retryWaiting(): Promise<void> {
+  private async drain(): Promise<void> {
+    this.drainActive = true;
     try {
       const before = this.waiting.size;
       for (const [key, write] of this.waiting) {
         try {
           const result = write();
-          if (isPromise(result)) await result;
+          if (result instanceof Promise) await result;
         } catch (err) {
           const failure = passingStoreFailure(err);
           if (failure) {
@@ -113,22 +162,13 @@ export class DeferredWrites implements WriteScheduler {
           }
           this.log.error({ err, key }, 'a write that waited for the disk failed: given up');
         }
-        // A newer write of the key that came meanwhile still waits.
-        if (this.waiting.get(key) === write) this.waiting.delete(key);
+        this.waiting.delete(key);
       }
       if (before) this.log.info({ writes: before }, 'the writes that waited for the disk are stored');
     } finally {
-      this.retrying = false;
+      this.drainActive = false;
+      this.draining = undefined;
     }
-  }
-
-  /** An async write run at once failed: it waits like a sync one (unless a newer one of its key already does). */
-  private failedLater(key: string, write: Write, err: unknown): void {
-    if (!passingStoreFailure(err)) {
-      this.log.error({ err, key }, 'a write failed');
-      return;
-    }
-    if (!this.waiting.has(key)) this.keep(key, write, err);
   }
 
   /** A write outside this queue failed (e.g. a periodic flush that tries again by itself): report it. */
@@ -142,14 +182,15 @@ export class DeferredWrites implements WriteScheduler {
   }
 
   start(intervalMs: number): void {
-    this.timer = setInterval(() => { if (this.waiting.size) this.retry(); }, intervalMs);
+    this.timer = setInterval(() => { if (this.waiting.size) void this.retry(); }, intervalMs);
     this.timer.unref();
   }
 
   /** A last try; what still waits is lost with the process, and said so. */
-  stop(): void {
+  async stop(): Promise<void> {
     clearInterval(this.timer);
-    if (this.waiting.size) this.retry();
+    await Promise.all(this.inFlight.values());
+    if (this.waiting.size) await this.retry();
     if (this.waiting.size) this.log.error({ writes: this.waiting.size, keys: [...this.waiting.keys()].slice(0, 20) }, 'the disk refused these writes until shutdown: they are lost');
   }
 
