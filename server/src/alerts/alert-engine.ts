@@ -178,7 +178,8 @@ export class AlertEngine extends EventEmitter<{ updated: [Alert]; notify: [Notif
 
   /**
    * Acknowledged: someone is on it, so it stops repeating (it still resolves, and says so).
-   * Written in the caller's transaction (the audited request), after the alert's queued writes.
+   * Written in the caller's transaction (the audited request); writes of the alert still queued
+   * store its newest body, so they keep the acknowledgement.
    */
   async ack(id: string, by: string): Promise<Alert> {
     const alert = await this.get(id);
