@@ -10,7 +10,6 @@ import type { NodeRegistry } from '../live/node-registry.js';
 import type { AlertsRepository } from '../repositories/alerts-repository.js';
 import { writeNow, type WriteScheduler } from '../services/deferred-writes.js';
 import { reportQuietly } from '../services/latest-writes.js';
-import { passingStoreFailure } from '../services/store-failure.js';
 import type { AlertConfig } from './alert-config.js';
 import type { AlertPolicy } from './alert-policy.js';
 import { demoConditions, deviceConditions, hardwareConditions, nodeConditions, type Condition } from './conditions.js';
@@ -179,7 +178,8 @@ export class AlertEngine extends EventEmitter<{ updated: [Alert]; notify: [Notif
 
   /**
    * Acknowledged: someone is on it, so it stops repeating (it still resolves, and says so).
-   * Written in the caller's transaction (the audited request), after the alert's queued writes.
+   * Written in the caller's transaction (the audited request); writes of the alert still queued
+   * store its newest body, so they keep the acknowledgement.
    */
   async ack(id: string, by: string): Promise<Alert> {
     const alert = await this.get(id);
@@ -401,7 +401,8 @@ export class AlertEngine extends EventEmitter<{ updated: [Alert]; notify: [Notif
     this.save(alert, t.cond.key, told ? { kind: 'resolved', alert, rule: t.rule, key: t.cond.key } : undefined);
     if (++this.resolvedSinceTrim >= TRIM_EVERY) {
       this.resolvedSinceTrim = 0;
-      outsideCallers(() => this.deferred.run('alerts-trim', () => this.repository.trimResolved()));
+      outsideCallers(() => this.deferred.run('alerts-trim', () => this.repository.trimResolved())
+        .catch((err: unknown) => reportQuietly(this.deferred, err, 'trimming the alert history')));
     }
   }
 
@@ -550,14 +551,12 @@ export class AlertEngine extends EventEmitter<{ updated: [Alert]; notify: [Notif
     this.newest.set(alert.id, { alert, key });
   }
 
-  /** Runs a write; one the disk refuses waits for room (DeferredWrites), any other error is logged by it. */
+  /** Runs a write; one the disk refuses waits for room (DeferredWrites: told once stored), any other error is reported. */
   private async writeOrWait(alertId: string, write: () => Promise<void>): Promise<void> {
     try {
-      await write();
+      await this.deferred.run(`alert:${alertId}`, write);
     } catch (err) {
-      // The disk refused it: it waits (and is told once stored). Any other error is reported.
-      if (passingStoreFailure(err)) this.deferred.background(`alert:${alertId}`, write);
-      else reportQuietly(this.deferred, err, `storing alert ${alertId}`);
+      reportQuietly(this.deferred, err, `storing alert ${alertId}`);
     }
   }
 }

@@ -5,7 +5,6 @@ import type { Sql } from '../db/sql.js';
 import type { AlertChannelsRepository, ChannelRecord } from '../repositories/alert-channels-repository.js';
 import type { WriteScheduler } from '../services/deferred-writes.js';
 import { reportQuietly } from '../services/latest-writes.js';
-import { passingStoreFailure } from '../services/store-failure.js';
 import type { AlertPolicy } from './alert-policy.js';
 import { DeliveryError, sendTo } from './channels/index.js';
 import type { AlertMessage } from './message.js';
@@ -139,12 +138,7 @@ export class Deliveries extends EventEmitter<{ updated: [AlertDelivery] }> {
       await this.repository.saveDelivery(delivery);
       if (delivery.status !== 'pending') await this.repository.trimDeliveries(delivery.channel_id);
     };
-    try {
-      await write();
-    } catch (err) {
-      if (!passingStoreFailure(err)) throw err;
-      this.deferred.background(`alert-delivery:${delivery.id}`, write);
-    }
+    await this.deferred.run(`alert-delivery:${delivery.id}`, write);
     this.last.set(delivery.channel_id, delivery);
     this.emit('updated', delivery);
     return delivery;

@@ -1,4 +1,3 @@
-import { passingStoreFailure } from './store-failure.js';
 import type { WriteScheduler } from './deferred-writes.js';
 
 /** A write that stores the thing as it is when the write runs (its current view, say). */
@@ -47,10 +46,9 @@ export class LatestWrites {
 
   private async run(key: string, store: StoreCurrent): Promise<void> {
     try {
-      await store();
+      await this.deferred.run(key, store);
     } catch (err) {
-      if (passingStoreFailure(err)) this.deferred.background(key, store);
-      else reportQuietly(this.deferred, err, `storing ${key}`);
+      reportQuietly(this.deferred, err, `storing ${key}`);
     }
   }
 }
