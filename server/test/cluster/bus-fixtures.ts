@@ -6,13 +6,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { connect, type NatsConnection } from 'nats';
 import { afterEach, beforeEach } from 'vitest';
-import { createTestDatabase as createDatabase } from '../support/postgres.js';
+import { testDatabase } from '../support/postgres.js';
 import { clusterNames, type ClusterNames } from '../../src/cluster/cluster-names.js';
 
 // The real NATS (JetStream) and PostgreSQL (support/postgres.ts) of this machine, on loopback. A
 // test takes names of its own (bucket, stream and subject prefix; a database) and removes them after.
 export const NATS_URL = 'nats://127.0.0.1:4222';
-export { PG_ADMIN_URL, postgresAvailable } from '../support/postgres.js';
+export { PG_ADMIN_URL, postgresReachable as postgresAvailable } from '../support/postgres.js';
 
 /**
  * Whether a service answers; under CI=true a missing one throws (a failure, never a skip).
@@ -83,7 +83,7 @@ async function cleanUpNats(opened: NatsConnection[], names: ClusterNames): Promi
 }
 
 /** A database of the test's own, dropped by the returned function. */
-export const createTestDatabase = () => createDatabase('dvic_cluster');
+export const createTestDatabase = () => testDatabase({ migrated: false });
 
 export const NATS_SERVER = '/usr/sbin/nats-server';
 

@@ -8,7 +8,7 @@ import type { ChunkedMetricStore } from '../../src/metrics/chunked-metric-store.
 import { defaultTiers, type TierPolicy } from '../../src/metrics/metric-store.js';
 import { PostgresMetricStore } from '../../src/metrics/postgres-metric-store.js';
 import { METRICS_FILE, SqliteMetricStore } from '../../src/metrics/sqlite-metric-store.js';
-import { createTestDatabase, postgresAvailable } from '../support/postgres.js';
+import { postgresReachable, testDatabase } from '../support/postgres.js';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -67,14 +67,14 @@ const sqlite: StoreKind = {
   },
 };
 
-// Under CI=true a PostgreSQL that does not answer fails the suite (postgresAvailable throws).
-const withPostgres = await postgresAvailable();
+// Under CI=true a PostgreSQL that does not answer fails the suite (postgresReachable throws).
+const withPostgres = await postgresReachable();
 
 const postgres: StoreKind = {
   name: 'postgres',
   skip: !withPostgres,
   async place() {
-    const database = await createTestDatabase();
+    const database = await testDatabase({ migrated: false });
     cleanUps.push(database.drop);
     const rename = async (from: string, to: string) => {
       const client = new pg.Client({ connectionString: database.url });

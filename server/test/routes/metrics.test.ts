@@ -3,7 +3,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { METRICS_FILE } from '../../src/metrics/sqlite-metric-store.js';
-import { createTestDatabase, postgresAvailable } from '../support/postgres.js';
+import { postgresReachable, testDatabase } from '../support/postgres.js';
 import { connectAgent, type SimulatedAgent } from '../support/simulated-agent.mjs';
 import { startTestServer, waitFor, type TestServer } from '../support/test-server.js';
 
@@ -79,10 +79,10 @@ describe('GET /api/v1/nodes/{id}/metrics', () => {
   });
 });
 
-// Under CI=true a PostgreSQL that does not answer fails (postgresAvailable throws).
-describe.skipIf(!(await postgresAvailable()))('metric history in PostgreSQL (DVIC_DATABASE_URL)', () => {
+// Under CI=true a PostgreSQL that does not answer fails (postgresReachable throws).
+describe.skipIf(!(await postgresReachable()))('metric history in PostgreSQL (DVIC_DATABASE_URL)', () => {
   it('keeps what agents send in the database, not in a SQLite file, and answers it after a restart', async () => {
-    const database = await createTestDatabase();
+    const database = await testDatabase({ migrated: false });
     await server.close();
     server = await startTestServer({ DVIC_DATABASE_URL: database.url });
     afterServer.push(database.drop);

@@ -6,7 +6,7 @@ import pg from 'pg';
 export const PG_ADMIN_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
 
 /** Whether PostgreSQL answers; under CI=true a missing one throws (a failure, never a skip). */
-export async function postgresAvailable(): Promise<boolean> {
+export async function postgresReachable(): Promise<boolean> {
   const client = new pg.Client({ connectionString: PG_ADMIN_URL, connectionTimeoutMillis: 3000 });
   try {
     await client.connect();
@@ -28,9 +28,12 @@ async function asAdmin(text: string): Promise<void> {
   }
 }
 
-/** A database of the test's own (`prefix_<random>`), dropped by the returned function. */
-export async function createTestDatabase(prefix = 'dvic_test'): Promise<{ url: string; drop: () => Promise<void> }> {
-  const name = `${prefix}_${crypto.randomBytes(6).toString('hex')}`;
+/**
+ * A database of the test's own (`dvic_test_<random>`, empty), dropped by the returned function.
+ * Same signature as pg-work's helper, whose `migrated: true` (its default) also runs the server's migrations.
+ */
+export async function testDatabase(_options: { migrated: false }): Promise<{ url: string; drop: () => Promise<void> }> {
+  const name = `dvic_test_${crypto.randomBytes(6).toString('hex')}`;
   await asAdmin(`CREATE DATABASE ${name}`);
   return { url: `postgres://postgres@127.0.0.1:5432/${name}`, drop: () => asAdmin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
 }
