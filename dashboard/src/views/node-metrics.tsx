@@ -116,7 +116,8 @@ export function RangePicker({ range, onChange }: { range: Range; onChange: (r: R
       ))}
       <button type="button" aria-pressed={custom || range.kind === 'custom'} onClick={() => setCustom(true)}>custom</button>
       {(custom || range.kind === 'custom') && (
-        <form onSubmit={apply} key={`${from}-${to}`}>
+        // Keyed by the range, not by its bounds now: a re-render (a live sample every second) must not reset what is being typed.
+        <form onSubmit={apply} key={range.kind === 'custom' ? `${range.from}-${range.to}` : `last-${range.ms}`}>
           <label>From <input type="datetime-local" name="from" defaultValue={toLocalInput(from)} required /></label>
           <label>To <input type="datetime-local" name="to" defaultValue={toLocalInput(to)} required /></label>
           <button type="submit">Show</button>

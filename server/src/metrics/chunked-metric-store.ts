@@ -106,9 +106,11 @@ export class ChunkedMetricStore implements MetricStore {
 
   async query(q: MetricQuery): Promise<MetricAnswer> {
     const now = q.now ?? Date.now();
-    const oldest = (await this.storage.oldestStarts(this.tiers.length)).map((t) => t ?? Number.POSITIVE_INFINITY);
+    // Both at once: on PostgreSQL each is a round trip.
+    const [starts, known] = await Promise.all([this.storage.oldestStarts(this.tiers.length), this.seriesOf(q.source)]);
+    const oldest = starts.map((t) => t ?? Number.POSITIVE_INFINITY);
     const { index, step } = pickTier(this.tiers, q.from, q.to, q.step ?? 0, now, oldest);
-    const wanted = (await this.seriesOf(q.source)).filter(({ name }) => q.names.length === 0 || q.names.some((p) => (p.endsWith('*') ? name.startsWith(p.slice(0, -1)) : name === p)));
+    const wanted = known.filter(({ name }) => q.names.length === 0 || q.names.some((p) => (p.endsWith('*') ? name.startsWith(p.slice(0, -1)) : name === p)));
     const series = await this.read(wanted, index, q.from, q.to, step);
     return { tier: this.tiers[index]!.name, step: this.tiers[index]!.resolutionMs === 0 && step <= 0 ? 0 : step, series };
   }
