@@ -1,9 +1,10 @@
 // Two replicas of one lab on the real NATS: an agent connected to replica A is used from replica B
-// (commands, terminals, updates, deploys), and when A dies the agent moves to B.
+// (commands, terminals, a tunnel, updates, deploys), and when A dies the agent moves to B.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BinaryOpcode, decodeBinaryFrame } from '@dvic/protocol';
 import { connectAgent, type SimulatedAgent } from '../server/test/support/simulated-agent.mjs';
 import { natsAvailable } from '../server/test/cluster/bus-fixtures.js';
+import { sshTarget } from '../server/test/support/ssh-target.js';
 import { call, enroll, failure, getCommand, getNode, runOn, session, type Api } from './support/api.js';
 import { startAgent, stopAll, tempDir, waitFor, writeAgentConfig, type ServerProcess } from './support/processes.js';
 import { copyDataDir, lab, type Lab } from './support/replicas.js';
@@ -47,7 +48,7 @@ describe.skipIf(!(await natsAvailable()))('an agent on replica A, used from repl
     await cluster?.close();
   });
 
-  it('runs a command and a terminal from B on the real agent connected to A', async () => {
+  it('runs a command, terminals and a tunnel from B on the real agent connected to A', async () => {
     startAgent(writeAgentConfig(tempDir(), { ...realNode.config, server_url: a.agentUrl }, { server_urls: [a.agentUrl, b.agentUrl] }));
 
     const { id } = await runWhenSeen(apiB, realNode.id, 'echo "from $((40 + 2))"; echo oops >&2; exit 3');
@@ -70,6 +71,21 @@ describe.skipIf(!(await natsAvailable()))('an agent on replica A, used from repl
     await waitFor(() => onB.events.find((e) => e.type === 'closed'), 10_000, 'closed');
     expect(onB.events.find((e) => e.type === 'closed')).toMatchObject({ exit_code: 5, reason: 'the shell exited' });
     onA.ws.close();
+
+    // A tunnel from B through the agent on A: an SSH enrollment gets as far as the target's host key.
+    const ssh = await sshTarget();
+    try {
+      const body = { name: 'behind-pi', host: '127.0.0.1', port: ssh.port, username: 'lab', password: 'secret', via: realNode.id };
+      const { enrollment } = await call(apiB.POST('/api/v1/enrollments', { body }));
+      const shown = await waitFor(async () => {
+        const current = (await call(apiB.GET('/api/v1/enrollments/{id}', { params: { path: { id: enrollment.id } } }))).enrollment;
+        return current.state !== 'running' && current;
+      }, 30_000, 'the enrollment to reach the host key');
+      expect(shown).toMatchObject({ state: 'awaiting_host_key', via: realNode.id });
+      expect(shown.host_key_fingerprint).toMatch(/^SHA256:/);
+    } finally {
+      ssh.close();
+    }
   });
 
   it('sends an agent update and a deploy from B to the agent on A, and their requests come back to B', async () => {
