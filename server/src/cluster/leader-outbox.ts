@@ -16,7 +16,7 @@ const KEEP_SENT_MS = 7 * 86_400_000;
 const BATCH = 100;
 
 export interface LeaderOutboxOptions {
-  /** Sends one entry (e.g. hands an alert notification to the notifier). Resolved: it is marked sent. */
+  /** Sends one entry (e.g. hands an alert notification to the notifier). Settled: it is marked sent (a failure is logged, not retried). */
   deliver: (payload: string) => Promise<void>;
   /** How often the relay looks for entries another leader left unsent (new ones are sent at once). */
   pollMs: number;
@@ -91,7 +91,7 @@ export class LeaderOutbox {
         });
         for (const row of rows) {
           if (!this.running) return;
-          await this.options.deliver(row.payload);
+          await this.deliver(row.key, row.payload);
           await this.lease.asLeader((client) => client.query(`UPDATE ${TABLE} SET sent_at = $2 WHERE key = $1`, [row.key, Date.now()]));
         }
         if (rows.length < BATCH) return;
@@ -99,6 +99,19 @@ export class LeaderOutbox {
     } catch (err) {
       // Not the leader any more, or the database is away: the next leader (or the next poll) sends it.
       this.options.log.warn({ err: (err as Error).message }, 'the outbox relay stopped short: unsent entries wait for the next try');
+    }
+  }
+
+  /**
+   * An entry that cannot be delivered (a bug, a payload of an older version) is logged and given
+   * up, never retried: it must not hold back every entry after it. Retrying what time cures is the
+   * deliverer's own (the alert notifier retries deliveries).
+   */
+  private async deliver(key: string, payload: string): Promise<void> {
+    try {
+      await this.options.deliver(payload);
+    } catch (err) {
+      this.options.log.error({ key, err: (err as Error).message }, 'an outbox entry could not be delivered: given up');
     }
   }
 

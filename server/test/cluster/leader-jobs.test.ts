@@ -43,6 +43,8 @@ describe.skipIf(!(await postgresAvailable()))('leader jobs and the outbox (Postg
   afterEach(async () => {
     await Promise.all(leases.splice(0).map((l) => l.stop()));
     for (const child of children.splice(0)) child.kill('SIGKILL');
+    // The next test's outbox starts empty (a leader killed here may have left an entry unmarked).
+    await admin((c) => c.query('DROP TABLE IF EXISTS dvic_leader_outbox'));
     await receiver?.close();
     receiver = undefined;
   });
@@ -79,6 +81,28 @@ describe.skipIf(!(await postgresAvailable()))('leader jobs and the outbox (Postg
     await unbind();
     expect(events).toEqual(['start rollups', 'stop rollups']);
     expect(lease.isLeader()).toBe(true); // unbinding stops the jobs, not the lease
+  });
+
+  it('an outbox entry that cannot be delivered is given up, and the ones after it go out', async () => {
+    const lease = new LeaderLease({ databaseUrl: database.url, name: `outbox-${crypto.randomUUID()}`, checkMs: 1000 });
+    leases.push(lease);
+    const delivered: string[] = [];
+    const outbox = new LeaderOutbox(lease, {
+      pollMs: 200, log: quiet,
+      deliver: async (payload) => {
+        if (payload === 'broken') throw new Error('cannot read it');
+        delivered.push(payload);
+      },
+    });
+    runAsLeader(lease, [outbox.job()], quiet);
+    lease.start();
+    await waitFor(() => lease.isLeader(), 20_000, 'the leader');
+    expect(await outbox.add('a', 'broken')).toBe(true);
+    expect(await outbox.add('b', 'fine')).toBe(true);
+    expect(await outbox.add('b', 'fine again')).toBe(false);
+    await waitFor(() => delivered.length === 1, 20_000, 'the entry after the broken one');
+    expect(delivered).toEqual(['fine']);
+    await waitFor(async () => (await admin((c) => c.query('SELECT key FROM dvic_leader_outbox WHERE sent_at IS NULL'))).rowCount === 0, 20_000, 'both marked');
   });
 
   function replica(name: string, receiverUrl: string, env: Record<string, string> = {}): Replica {
@@ -146,11 +170,16 @@ describe.skipIf(!(await postgresAvailable()))('leader jobs and the outbox (Postg
       const lease = new LeaderLease({ databaseUrl: database.url, name, checkMs: 1000 });
       const follower = new LeaderLease({ databaseUrl: database.url, name, checkMs: 1000 });
       leases.push(lease, follower);
-      const outbox = new LeaderOutbox(lease, { deliver: tellFromOutbox(notify), pollMs: 200, log: quiet });
       const notified: Notification[] = [];
+      // What went wrong on the way, said when a notification does not arrive.
+      const problems: string[] = [];
+      const log = { ...quiet, warn: (o: object, m: string) => problems.push(`${m} ${JSON.stringify(o)}`), error: (o: object, m: string) => problems.push(`${m} ${JSON.stringify(o)}`) } as unknown as FastifyBaseLogger;
+      const told = (event: string, from = 0) => receiver!.waitFor((r) => (r.json as AlertWebhook).event === event, 30_000, from)
+        .catch((err: Error) => { throw new Error(`${err.message}; engine told ${JSON.stringify(notified.map((n) => n.kind))}; ${problems.join('; ')}`); });
+      const outbox = new LeaderOutbox(lease, { deliver: tellFromOutbox(notify), pollMs: 200, log });
       engine.on('notify', (n) => notified.push(n));
-      const unbindNotify = notifyThroughOutbox(engine, outbox, notify, quiet);
-      runAsLeader(lease, [outbox.job()], quiet);
+      const unbindNotify = notifyThroughOutbox(engine, outbox, notify, log);
+      runAsLeader(lease, [outbox.job()], log);
       lease.start();
       await waitFor(() => lease.isLeader(), 20_000, 'the leader');
       follower.start();
@@ -158,7 +187,7 @@ describe.skipIf(!(await postgresAvailable()))('leader jobs and the outbox (Postg
       const { config } = await server.enroll('pi-hall');
       const agent = await connectAgent({ url: server.agentUrl, nodeId: config.node_id, privateKeyPem: config.private_key });
       agent.close();
-      const firing = await receiver.waitFor((r) => (r.json as AlertWebhook).event === 'firing', 20_000);
+      const firing = await told('firing');
       expect((firing.json as AlertWebhook).alerts.map((a) => a.summary)).toEqual(['pi-hall is offline']);
       await waitFor(async () => (await admin((c) => c.query('SELECT 1 FROM dvic_leader_outbox WHERE sent_at IS NOT NULL'))).rowCount === 1, 20_000, 'marked sent');
 
@@ -172,9 +201,9 @@ describe.skipIf(!(await postgresAvailable()))('leader jobs and the outbox (Postg
 
       // Back online: the alert resolves, told once too; then nothing more.
       const back = await connectAgent({ url: server.agentUrl, nodeId: config.node_id, privateKeyPem: config.private_key });
-      await receiver.waitFor((r) => (r.json as AlertWebhook).event === 'resolved', 20_000);
+      await told('resolved');
       back.close();
-      await receiver.waitFor((r) => (r.json as AlertWebhook).event === 'firing', 20_000, 2);
+      await told('firing', 2);
       expect(receiver.received.map((r) => (r.json as AlertWebhook).event)).toEqual(['firing', 'resolved', 'firing']);
       expect(notified.map((n) => n.kind)).toEqual(['firing', 'resolved', 'firing']);
       unbindNotify();
