@@ -17,6 +17,13 @@ export class Where {
     return this;
   }
 
+  /** Adds a clause with its parameters (in the order of its `?`s), whatever their values. */
+  addAll(clause: string, ...values: SqlValue[]): this {
+    this.clauses.push(clause);
+    this.params.push(...values);
+    return this;
+  }
+
   /** Another builder with the same clauses, to add to without changing this one. */
   copy(): Where {
     const copy = new Where();

@@ -1,7 +1,7 @@
 import { LOG_LEVELS, type LogRecordView } from '@dvic/protocol';
 import { SEARCH_SCHEMA } from '../db/log-search-index.js';
 import type { Sql, SqlValue } from '../db/sql.js';
-import { SqlFilters } from '../db/sql-filters.js';
+import { Where } from '../db/where.js';
 import { indexTerms, parseTextQuery, searchWords, termNeedles, tsQueryText, type TextQuery } from '../search/text-query.js';
 
 /** A record ready to store. (nodeId, stream, offset) identifies it in its source. */
@@ -101,7 +101,7 @@ export class LogsRepository {
 
   /** Newest first (or after an id, oldest first); one more row than asked tells whether another page exists. */
   async search(query: LogQuery): Promise<{ records: StoredLog[]; more: boolean }> {
-    const filters = new SqlFilters()
+    const filters = new Where()
       .add('r.node_id = ?', query.nodeId)
       .add('r.demo = ?', query.demo)
       .add('r.source = ?', query.source)
@@ -214,7 +214,7 @@ export class LogsRepository {
   }
 
   /** A structured field equal to the value: text as it is; numbers by value; true, false and null by their JSON type's name. */
-  private addFieldFilter(filters: SqlFilters, name: string, value: string): void {
+  private addFieldFilter(filters: Where, name: string, value: string): void {
     const number = value.trim() === '' || Number.isNaN(Number(value)) ? null : Number(value);
     if (this.sql.dialect === 'postgres') {
       filters.addAll(`(jsonb_typeof(r.fields::jsonb -> ?) = 'string' AND r.fields::jsonb ->> ? = ?
@@ -236,7 +236,7 @@ export class LogsRepository {
    * PostgreSQL: the tsquery on the GIN index narrows, and each term's words, in a row, in the
    * record's folded words decide (exactly what the matcher does: search/text-query.ts).
    */
-  private async addTextFilter(filters: SqlFilters, q: string, text: TextQuery): Promise<void> {
+  private async addTextFilter(filters: Where, q: string, text: TextQuery): Promise<void> {
     if (this.sql.dialect === 'sqlite') {
       filters.addAll(`r.id IN (
         SELECT rowid FROM ${SEARCH_SCHEMA}.log_fts WHERE log_fts MATCH ?
