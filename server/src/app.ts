@@ -11,6 +11,7 @@ import { agentHubPlugin } from './plugins/agent-hub.js';
 import { alertsPlugin } from './plugins/alerts.js';
 import { auditPlugin } from './plugins/audit.js';
 import { clusterPlugin } from './plugins/cluster.js';
+import { clusterStatePlugin } from './plugins/cluster-state.js';
 import { authPlugin } from './plugins/auth.js';
 import { commandsPlugin } from './plugins/commands.js';
 import { agentUpdatesPlugin } from './plugins/agent-updates.js';
@@ -117,6 +118,7 @@ export async function buildApp(
   await app.register(deploymentsPlugin);
   await app.register(alertsPlugin);
   await app.register(liveHubPlugin);
+  if (config.natsUrl) await app.register(clusterStatePlugin);
   await app.register(prometheusPlugin);
 
   app.get('/healthz', { schema: { hide: true } }, async () => ({ ok: true }));

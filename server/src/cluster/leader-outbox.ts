@@ -4,8 +4,8 @@ import type { LeaderJob } from './leader-jobs.js';
 import type { LeaderLease } from './leader-lease.js';
 
 /**
- * Made by the leader on first use. TODO(lead): a migration of the PostgreSQL dialect once the
- * migrations carry it (this helper's brief may not edit them).
+ * Made by migration 0016; made here too when missing (a database the migrations did not run on,
+ * such as a test's bare one).
  */
 const TABLE = 'dvic_leader_outbox';
 const CREATE = `CREATE TABLE IF NOT EXISTS ${TABLE} (

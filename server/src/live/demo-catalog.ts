@@ -83,12 +83,19 @@ export class DemoCatalog extends EventEmitter<DemoCatalogEvents> {
   }
 
   start(tickMs = 5_000): void {
+    if (this.tickTimer) return;
     this.tickTimer = setInterval(() => this.tick(), tickMs);
     this.tickTimer.unref();
   }
 
-  stop(): void {
+  /** The clock alone (in a scaled-out lab only the leader judges late and missed runs); lines still flush. */
+  stopTicks(): void {
     clearInterval(this.tickTimer);
+    this.tickTimer = undefined;
+  }
+
+  stop(): void {
+    this.stopTicks();
     clearTimeout(this.linesTimer);
   }
 

@@ -105,6 +105,7 @@ export class DeviceRegistry extends EventEmitter<RegistryEvents> {
   private transitions: DeviceTransition[] = [];
   /** The last flush: flushes run one after the other, so a device's rows are written in order. */
   private flushing: Promise<void> = Promise.resolve();
+  private tickTimer: NodeJS.Timeout | undefined;
   private readonly dirty = new Set<DeviceRecord>();
   private readonly seen = new Set<string>();
   private readonly untrimmed = new Set<string>();
@@ -139,13 +140,29 @@ export class DeviceRegistry extends EventEmitter<RegistryEvents> {
 
   start(): void {
     const every = (ms: number, fn: () => void) => { const t = setInterval(fn, ms); t.unref(); this.timers.push(t); };
-    every(this.options.tickMs, () => this.tick());
     every(this.options.flushMs, () => void this.flush());
     every(this.options.seenMs, () => this.emitSeen());
     every(TRIM_EVERY_MS, () => void this.trim());
+    this.startTicks();
+  }
+
+  /**
+   * The late/down clock apart from the ping flush: in a scaled-out lab only the leader runs it
+   * (each replica still writes the pings it receives), so a transition is judged once.
+   */
+  startTicks(): void {
+    if (this.tickTimer) return;
+    this.tickTimer = setInterval(() => this.tick(), this.options.tickMs);
+    this.tickTimer.unref();
+  }
+
+  stopTicks(): void {
+    clearInterval(this.tickTimer);
+    this.tickTimer = undefined;
   }
 
   async stop(): Promise<void> {
+    this.stopTicks();
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
     await this.flush();

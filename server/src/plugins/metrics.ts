@@ -12,6 +12,8 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** Metric history: raw samples and minute/hour rollups within DVIC_METRICS_MAX_MB (metrics/). */
     metricStore: MetricStore;
+    /** The minute's retention run: stopped on a replica that does not lead (cluster-state plugin). */
+    metricRetention: { start(): void; stop(): void };
   }
 }
 
@@ -38,11 +40,17 @@ export const metricsPlugin = fp(async (app) => {
   app.deviceRegistry.on('removed', (id) => guarded('removing a device', () => ingest.forgetDevice(id))());
   app.nodeRegistry.on('status', ({ node_id, status }) => { if (status === 'revoked') guarded('removing a node', () => ingest.forgetNode(node_id))(); });
   const flush = setInterval(guarded('flush', () => store.flush()), config.flushIntervalMs).unref();
-  const retention = setInterval(guarded('retention', () => store.enforceRetention(Date.now())), RETENTION_INTERVAL_MS).unref();
+  let retention: NodeJS.Timeout | undefined;
+  const metricRetention = {
+    start: () => { retention ??= setInterval(guarded('retention', () => store.enforceRetention(Date.now())), RETENTION_INTERVAL_MS).unref(); },
+    stop: () => { clearInterval(retention); retention = undefined; },
+  };
+  metricRetention.start();
   app.decorate('metricStore', store);
+  app.decorate('metricRetention', metricRetention);
   app.addHook('onClose', async () => {
     clearInterval(flush);
-    clearInterval(retention);
+    metricRetention.stop();
     await store.close();
   });
 }, { name: 'metrics', dependencies: ['db', 'nodes', 'demos', 'devices'] });

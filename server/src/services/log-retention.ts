@@ -106,7 +106,9 @@ export class LogRetention {
     this.step = Math.max(64 * 1024, Math.min(16 * 1024 * 1024, limits.maxBytes / 20, floorStep));
   }
 
+  /** Started again after a stop when this replica leads again (cluster/leader-jobs.ts). */
   start(): void {
+    this.stopped = false;
     this.storedAtLastRun = this.logs.storedBytes;
     this.timer = setInterval(() => this.schedule(), this.limits.intervalMs);
     this.timer.unref();

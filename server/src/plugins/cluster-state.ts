@@ -1,0 +1,70 @@
+import fp from 'fastify-plugin';
+import type { FastifyInstance } from 'fastify';
+import { notifyThroughOutbox, tellFromOutbox } from '../cluster/alert-outbox.js';
+import { EventFanout } from '../cluster/event-fanout.js';
+import { runAsLeader, type LeaderJob } from '../cluster/leader-jobs.js';
+import { LeaderLease } from '../cluster/leader-lease.js';
+import { LeaderOutbox } from '../cluster/leader-outbox.js';
+import { bindLiveFanout } from '../cluster/live-fanout.js';
+
+/** A leader cut off from the database steps down (3 x this) before the database frees the lock (~11 s): docs/scale-out.md. */
+const LEASE_CHECK_MS = 2000;
+/** How often the outbox relay looks for what a dead leader recorded and did not send (new entries go at once). */
+const OUTBOX_POLL_MS = 10_000;
+
+/**
+ * The cluster state of a replica (docs/scale-out.md), after the live hub and the alerts exist:
+ * every live event to and from the other replicas (their changes applied to this replica's
+ * registries), and, on a shared PostgreSQL database, the work only one replica does at a time
+ * (alerts, retention, the demo and device clocks) run by whichever holds the leader lease. With
+ * one SQLite file per replica (tests only) each replica keeps doing that work itself.
+ */
+export const clusterStatePlugin = fp(async (app) => {
+  const log = app.log.child({ component: 'cluster-state' });
+  const { replicaId, nc, names } = app.cluster;
+  const fanout = await EventFanout.open(nc, names, {
+    replica: replicaId,
+    onRefused: (problem) => log.warn({ problem }, 'refused an event from the bus'),
+  });
+  const unbindFanout = bindLiveFanout(app.liveHub, fanout, log, {
+    nodes: app.nodeRegistry, demos: app.demoRegistry, catalog: app.demoCatalog, devices: app.deviceRegistry,
+  });
+  const stopLeading = app.config.databaseUrl ? await leadWithOthers(app, app.config.databaseUrl) : async () => undefined;
+  app.addHook('onClose', async () => {
+    await stopLeading();
+    unbindFanout();
+    fanout.stop();
+  });
+}, { name: 'cluster-state', dependencies: ['cluster', 'live-hub', 'alerts', 'logs', 'metrics', 'demo-catalog', 'devices'] });
+
+/** Stops the leader's work here, then runs it while this replica holds the lease. Returns the unbind. */
+async function leadWithOthers(app: FastifyInstance, databaseUrl: string): Promise<() => Promise<void>> {
+  const log = app.log.child({ component: 'leader' });
+  const lease = new LeaderLease({ databaseUrl, name: `${app.config.natsPrefix}-leader`, checkMs: LEASE_CHECK_MS });
+  const { engine, notify } = app.alerts;
+  const outbox = new LeaderOutbox(lease, { deliver: tellFromOutbox(notify), pollMs: OUTBOX_POLL_MS, log });
+  const jobs = leaderJobs(app, outbox);
+  // Started by their plugins as on a single server: a follower must not run them.
+  for (const job of [...jobs].reverse()) await job.stop();
+  const untell = notifyThroughOutbox(engine, outbox, notify, log);
+  const unbind = runAsLeader(lease, jobs, log);
+  lease.start();
+  return async () => {
+    await unbind();
+    await lease.stop();
+    untell();
+  };
+}
+
+/** In start order: the relay first, so that what the engine records on start is sent. */
+function leaderJobs(app: FastifyInstance, outbox: LeaderOutbox): LeaderJob[] {
+  const { engine } = app.alerts;
+  return [
+    outbox.job(),
+    { name: 'alert engine', start: () => engine.start(), stop: async () => { engine.stop(); await engine.settled(); } },
+    { name: 'log retention', start: () => app.logRetention.start(), stop: () => app.logRetention.stop() },
+    { name: 'metric retention', start: () => app.metricRetention.start(), stop: () => app.metricRetention.stop() },
+    { name: 'demo clock', start: () => app.demoCatalog.start(), stop: () => app.demoCatalog.stopTicks() },
+    { name: 'device clock', start: () => app.deviceRegistry.startTicks(), stop: () => app.deviceRegistry.stopTicks() },
+  ];
+}
