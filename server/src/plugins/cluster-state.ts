@@ -7,6 +7,13 @@ import { LeaderLease } from '../cluster/leader-lease.js';
 import { LeaderOutbox } from '../cluster/leader-outbox.js';
 import { bindLiveFanout } from '../cluster/live-fanout.js';
 
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** On a replica of a lab on PostgreSQL: whether it runs the leader's work now (logs, tests). */
+    clusterLeader?: { isLeader(): boolean };
+  }
+}
+
 /** A leader cut off from the database steps down (3 x this) before the database frees the lock (~11 s): docs/scale-out.md. */
 const LEASE_CHECK_MS = 2000;
 /** How often the outbox relay looks for what a dead leader recorded and did not send (new entries go at once). */
@@ -49,6 +56,7 @@ async function leadWithOthers(app: FastifyInstance, databaseUrl: string): Promis
   const untell = notifyThroughOutbox(engine, outbox, notify, log);
   const unbind = runAsLeader(lease, jobs, log);
   lease.start();
+  app.decorate('clusterLeader', { isLeader: () => lease.isLeader() });
   return async () => {
     await unbind();
     await lease.stop();
