@@ -2,7 +2,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { LiveMessage, LogsRecordsLiveMessage } from '@dvic/protocol';
 import type { LiveHub } from '../live/live-hub.js';
 import type { EventFanout } from './event-fanout.js';
-import { applyRemoteState, type ReplicaState } from './remote-state.js';
+import { applyRemoteState, loadUnknown, type ReplicaState } from './remote-state.js';
 
 /**
  * A log batch is cut into events of about this many bytes of JSON: NATS refuses a message over
@@ -28,8 +28,12 @@ export function bindLiveFanout(hub: LiveHub, fanout: Pick<EventFanout, 'publish'
   const offOutgoing = hub.onOutgoing(publish);
   const apply = (message: LiveMessage) => () => {
     const unknown = applyRemoteState(state!, message);
-    // Made on another replica after this one loaded the database: shown here after a reload.
-    if (unknown) log.debug({ ...unknown, type: message.type }, 'a live event names something this replica has not loaded');
+    if (!unknown) return;
+    // Made on another replica after this one loaded the database: read it, then apply the event.
+    loadUnknown(state!, unknown).then(
+      (known) => { if (known) applyRemoteState(state!, message); },
+      (err: Error) => log.warn({ ...unknown, type: message.type, err: err.message }, 'cannot read what a live event names: shown here after a restart'),
+    );
   };
   const offIncoming = fanout.listen((message) => hub.deliverRemote(message, state ? apply(message) : undefined));
   return () => {

@@ -48,3 +48,12 @@ export function applyRemoteState(state: ReplicaState, message: LiveMessage): Unk
       return null;
   }
 }
+
+/**
+ * What another replica made after this one loaded, read from the database (the nodes' keys and
+ * the devices' token hashes are in no event). True when it is known here now.
+ */
+export async function loadUnknown(state: ReplicaState, unknown: UnknownSubject): Promise<boolean> {
+  if (unknown.kind === 'node') return (await state.nodes.find(unknown.id)) !== undefined;
+  return state.devices.loadOne(unknown.id);
+}

@@ -3,6 +3,7 @@ import type { WebSocket, RawData } from 'ws';
 import { CloseCode, decodeBinaryFrame, ErrorCode, MAX_FRAME_BYTES, PROTOCOL_VERSION, type AgentToServerMessage, type HelloMessage } from '@dvic/protocol';
 import { verifyNodeSignature } from '../services/node-keys.js';
 import { SERVER_VERSION } from '../version.js';
+import type { NodeRecord } from '../repositories/nodes-repository.js';
 import type { AgentHub } from './agent-hub.js';
 import { handlers } from './handlers/index.js';
 
@@ -26,6 +27,8 @@ export class AgentConnection {
   private readonly nonce: string;
   private readonly authTimer: NodeJS.Timeout;
   private invalidCount = 0;
+  /** The hello is being verified (its node read from the database): frames before the welcome are not the agent's to send. */
+  private verifying = false;
 
   constructor(private readonly socket: WebSocket, request: IncomingMessage, private readonly hub: AgentHub) {
     this.remoteAddress = request.socket.remoteAddress ?? 'unknown';
@@ -78,7 +81,7 @@ export class AgentConnection {
   private onFrame(data: RawData, isBinary: boolean): void {
     const bytes = data as Buffer;
     this.onLifeSign();
-    if (this.state === 'challenged') return this.onHelloFrame(bytes, isBinary);
+    if (this.state === 'challenged') return this.verifying ? undefined : this.onHelloFrame(bytes, isBinary);
     if (this.state !== 'authenticated') return;
     if (isBinary) {
       const frame = decodeBinaryFrame(bytes);
@@ -118,11 +121,25 @@ export class AgentConnection {
   }
 
   private authenticate({ data: hello }: HelloMessage): void {
-    const node = this.hub.registry.get(hello.node_id);
     if (hello.nonce !== this.nonce) {
       const why = this.hub.nonces.wasIssued(hello.nonce) ? 'replayed nonce' : 'nonce was not issued for this connection';
       return this.refuse(CloseCode.replayedNonce, `auth failed: ${why}`, hello.node_id);
     }
+    const known = this.hub.registry.get(hello.node_id);
+    if (known) return this.admit(known, hello);
+    // Enrolled on another replica of the lab after this one loaded its nodes: the database knows.
+    this.verifying = true;
+    this.hub.registry.find(hello.node_id).then(
+      (node) => this.admit(node, hello),
+      (err: Error) => {
+        this.hub.log.warn({ nodeId: hello.node_id, err: err.message }, 'cannot read a node to verify its agent');
+        this.refuse(CloseCode.tryAgainLater, 'the server cannot read its nodes now: try again', hello.node_id);
+      },
+    );
+  }
+
+  private admit(node: NodeRecord | undefined, hello: HelloMessage['data']): void {
+    if (this.state !== 'challenged') return; // closed (or timed out) while the node was read
     if (!node) return this.refuse(CloseCode.unknownNode, 'unknown node', hello.node_id);
     if (node.status === 'revoked') return this.refuse(CloseCode.nodeRevoked, 'node revoked', hello.node_id);
     if (!verifyNodeSignature(node.publicKey, hello.nonce, hello.node_id, hello.signature)) {

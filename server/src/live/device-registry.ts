@@ -138,6 +138,17 @@ export class DeviceRegistry extends EventEmitter<RegistryEvents> {
     return this;
   }
 
+  /**
+   * A device made on another replica of the lab after this one loaded (its live event names it):
+   * read from the database, so that its pings are taken here too. True when it is known now.
+   */
+  async loadOne(id: string): Promise<boolean> {
+    if (this.byId.has(id)) return true;
+    const d = await this.store.get(id);
+    if (d && !this.byId.has(id)) this.remember(d);
+    return this.byId.has(id);
+  }
+
   start(): void {
     const every = (ms: number, fn: () => void) => { const t = setInterval(fn, ms); t.unref(); this.timers.push(t); };
     every(this.options.flushMs, () => void this.flush());

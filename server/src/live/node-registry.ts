@@ -35,6 +35,8 @@ export class NodeRegistry extends EventEmitter<RegistryEvents> {
   private readonly dirty = new Set<string>();
   private readonly agentStatus = new Map<string, AgentStatus>();
   private flushTimer: NodeJS.Timeout | undefined;
+  /** Reads of nodes not in memory (find), one per node at a time. */
+  private readonly loading = new Map<string, Promise<NodeRecord | undefined>>();
   /** The last flush: flushes run one after the other, so a node's rows are written in order. */
   private flushing: Promise<void> = Promise.resolve();
 
@@ -48,12 +50,16 @@ export class NodeRegistry extends EventEmitter<RegistryEvents> {
     demos.on('changed', ({ node_id }) => this.announce(node_id));
   }
 
-  /** Reads the nodes from the database (once, before use). */
-  async load(): Promise<this> {
+  /**
+   * Reads the nodes from the database (once, before use). keepStatus: a replica of a lab sharing
+   * the database leaves status to the replica holding each agent (the leader marks offline what
+   * no replica holds).
+   */
+  async load(options: { keepStatus?: boolean } = {}): Promise<this> {
     const now = Date.now();
     for (const node of await this.repository.all()) {
       // Nobody is connected to a server that just started: online nodes will come back on their own.
-      if (node.status === 'online') {
+      if (node.status === 'online' && !options.keepStatus) {
         Object.assign(node, { status: 'offline', statusSince: node.lastSeen ?? now });
         this.writeStatus(node);
       }
@@ -74,6 +80,24 @@ export class NodeRegistry extends EventEmitter<RegistryEvents> {
 
   get(id: string): NodeRecord | undefined {
     return this.nodes.get(id);
+  }
+
+  /**
+   * A node from memory or, when this server has not seen it, from the database: in a scaled-out
+   * lab another replica may have enrolled it after this one loaded. Kept in memory once found.
+   */
+  async find(id: string): Promise<NodeRecord | undefined> {
+    const known = this.nodes.get(id);
+    if (known) return known;
+    let loading = this.loading.get(id);
+    if (!loading) {
+      loading = this.repository.get(id).then((node) => {
+        if (node && !this.nodes.has(id)) this.nodes.set(id, node);
+        return this.nodes.get(id);
+      }).finally(() => this.loading.delete(id));
+      this.loading.set(id, loading);
+    }
+    return loading;
   }
 
   /**

@@ -74,5 +74,43 @@ function leaderJobs(app: FastifyInstance, outbox: LeaderOutbox): LeaderJob[] {
     { name: 'metric retention', start: () => app.metricRetention.start(), stop: () => app.metricRetention.stop() },
     { name: 'demo clock', start: () => app.demoCatalog.start(), stop: () => app.demoCatalog.stopTicks() },
     { name: 'device clock', start: () => app.deviceRegistry.startTicks(), stop: () => app.deviceRegistry.stopTicks() },
+    nodeStatusJob(app),
   ];
+}
+
+/** An agent moving between replicas is released by one and claimed by the next within this. */
+const HANDOVER_GRACE_MS = 3000;
+
+/**
+ * Replicas leave a node's status to the one holding its agent; a node whose replica died (or a
+ * lab that starts with nodes online in the database) is marked offline by the leader once no
+ * replica has held it for a lease (the claims a new leader reads come within one).
+ */
+function nodeStatusJob(app: FastifyInstance): LeaderJob {
+  const { holders, remoteHolders } = app.cluster;
+  const registry = app.nodeRegistry;
+  const held = (id: string) => holders.holds(id) || remoteHolders.get(id) !== undefined;
+  const timers = new Set<NodeJS.Timeout>();
+  const later = (ms: number, fn: () => void) => {
+    const timer = setTimeout(() => { timers.delete(timer); fn(); }, ms).unref();
+    timers.add(timer);
+  };
+  const offlineIfUnheld = (id: string, reason: string) => { if (!held(id)) registry.markOffline(id, reason); };
+  const onChanged = (nodeId: string, _before: unknown, after: unknown) => {
+    if (!after) later(HANDOVER_GRACE_MS, () => offlineIfUnheld(nodeId, 'its replica released it and no replica holds it'));
+  };
+  return {
+    name: 'node status',
+    start: () => {
+      remoteHolders.on('changed', onChanged);
+      later(app.config.clusterLeaseMs, () => {
+        for (const node of registry.list()) if (node.status === 'online') offlineIfUnheld(node.id, 'no replica holds its agent');
+      });
+    },
+    stop: () => {
+      remoteHolders.off('changed', onChanged);
+      for (const timer of timers) clearTimeout(timer);
+      timers.clear();
+    },
+  };
 }

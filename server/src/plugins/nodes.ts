@@ -10,7 +10,7 @@ declare module 'fastify' {
 
 /** The live state of every node (memory, flushed to the database; again at once when the disk has room). */
 export const nodesPlugin = fp(async (app) => {
-  const registry = await new NodeRegistry(new NodesRepository(app.sql), app.demoRegistry, app.config.flushIntervalMs, app.deferredWrites).load();
+  const registry = await new NodeRegistry(new NodesRepository(app.sql), app.demoRegistry, app.config.flushIntervalMs, app.deferredWrites).load({ keepStatus: Boolean(app.config.natsUrl && app.config.databaseUrl) });
   app.storage.on('changed', ({ state }) => { if (state === 'ok' || state === 'low') void registry.flush(); });
   registry.start();
   app.decorate('nodeRegistry', registry);
