@@ -18,6 +18,8 @@ export interface ServerConfig {
   databasePoolSize: number;
   /** The agent file the server ships to nodes and updates them to (DVIC_AGENT_FILE; default agent/dvic_agent.py of this install). */
   agentFile: string | undefined;
+  /** The update-signing key (DVIC_UPDATE_KEY_FILE; default <data dir>/update-key.pem): one file shared by every replica of a lab. */
+  updateKeyFile: string | undefined;
   /** How long a node's self-update may take, from the request to its healthy or rolled-back report. */
   updateNodeTimeoutMs: number;
   /** Password for the admin user created at first start; generated and printed when absent. */
@@ -104,6 +106,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     databaseUrl: databaseUrl(env.DVIC_DATABASE_URL),
     databasePoolSize: integer(env, 'DVIC_DATABASE_POOL', 10, 1, 1000),
     agentFile: env.DVIC_AGENT_FILE ? path.resolve(env.DVIC_AGENT_FILE) : undefined,
+    updateKeyFile: env.DVIC_UPDATE_KEY_FILE ? path.resolve(env.DVIC_UPDATE_KEY_FILE) : undefined,
     updateNodeTimeoutMs: number(env, 'DVIC_UPDATE_NODE_TIMEOUT_S', 300, 1, 86_400) * 1000,
     adminPassword: env.DVIC_ADMIN_PASSWORD || undefined,
     localAgent: env.DVIC_LOCAL_AGENT !== '0',

@@ -1,10 +1,11 @@
+import path from 'node:path';
 import fp from 'fastify-plugin';
 import fs from 'node:fs';
 import { defaultAgentPath } from '../local-agent/local-agent.js';
 import { AgentUpdatesRepository } from '../repositories/agent-updates-repository.js';
 import { readAgentRelease, type AgentRelease } from '../services/agent-release.js';
 import { AgentUpdateService } from '../services/agent-updates.js';
-import { loadUpdateKey } from '../services/update-key.js';
+import { loadUpdateKey, UPDATE_KEY_FILE } from '../services/update-key.js';
 import { nodeLinkOf } from './node-link.js';
 
 declare module 'fastify' {
@@ -33,7 +34,7 @@ export const agentUpdatesPlugin = fp(async (app) => {
     }
     return loaded.release;
   };
-  const key = loadUpdateKey(config.dataDir);
+  const key = loadUpdateKey(config.updateKeyFile ?? path.join(config.dataDir, UPDATE_KEY_FILE));
   app.agentHub.updateKeyPem = key.publicKeyPem;
   app.decorate('agentRelease', current);
   const agentUpdates = new AgentUpdateService(
