@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clusterNames } from '../../src/cluster/cluster-names.js';
 import { testDatabase } from '../support/postgres.js';
 import { startTestServer, waitFor, type TestServer } from '../support/test-server.js';
-import { NATS_URL, natsAvailable, postgresAvailable } from './bus-fixtures.js';
+import { NATS_URL, natsAvailable, onDatabase, postgresAvailable } from './bus-fixtures.js';
 
 // Two replicas (two real servers) on one PostgreSQL database and the real NATS: the cluster-state
 // plugin's leader lease decides which one runs the leader's work.
@@ -17,11 +17,15 @@ describe.skipIf(!ready)('cluster state on a shared database', () => {
   let database: Awaited<ReturnType<typeof testDatabase>>;
   const servers: TestServer[] = [];
   const replica = (id: string) => startTestServer({
-    DVIC_NATS_URL: NATS_URL, DVIC_NATS_PREFIX: prefix, DVIC_REPLICA_ID: id, DVIC_DATABASE_URL: database.url,
+    DVIC_NATS_URL: NATS_URL, DVIC_NATS_PREFIX: prefix, DVIC_REPLICA_ID: id, DVIC_DATABASE_URL: database.url, DVIC_CLUSTER_LEASE_S: '1',
   });
+  /** A node left online in the database by a replica that is gone (no replica holds its agent). */
+  const STRANDED = '0b6a2c1e-7d4f-4e2a-9c3b-5f1e2d3c4b5a';
 
   beforeAll(async () => {
     database = await testDatabase();
+    await onDatabase(database.url, (client) => client.query(`INSERT INTO nodes (id, name, labels, agent_config, public_key, is_local, created_at, status, status_since)
+      VALUES ($1, 'pi-stranded', '{}', '{}', 'no key', 0, 1, 'online', 1)`, [STRANDED]));
     servers.push(await replica('replica-a'));
     servers.push(await replica('replica-b'));
   }, REPLICAS_TIMEOUT_MS);
@@ -37,6 +41,21 @@ describe.skipIf(!ready)('cluster state on a shared database', () => {
   }, 60_000);
 
   const leaders = () => servers.filter((s) => s.app.clusterLeader?.isLeader());
+
+  it('a node and a device made on A are usable on B: the node read, the device taking pings', async () => {
+    const [a, b] = servers as [TestServer, TestServer];
+    const nodeId = (await a.enroll('pi-made-on-a')).node.id;
+    await waitFor(async () => (await b.api('GET', `/api/v1/nodes/${nodeId}`)).statusCode === 200, 10_000, 'the node on B');
+
+    const device = (await a.api('POST', '/api/v1/devices', { name: 'esp32-made-on-a' })).json<{ device: { id: string }; token: string }>();
+    await waitFor(async () => (await b.app.inject({ method: 'GET', url: `/ping/${device.token}` })).statusCode === 200, 10_000, 'a ping taken on B');
+    expect((await b.api('GET', `/api/v1/devices/${device.device.id}`)).statusCode).toBe(200);
+  }, 30_000);
+
+  it('the leader marks offline a node left online that no replica holds, on every replica', async () => {
+    const status = async (server: TestServer) => (await server.api('GET', `/api/v1/nodes/${STRANDED}`)).json<{ node: { status: string } }>().node.status;
+    for (const server of servers) await waitFor(async () => (await status(server)) === 'offline', 15_000, 'the stranded node offline');
+  }, 30_000);
 
   it('exactly one replica leads, and the other takes over when it stops', async () => {
     await waitFor(() => leaders().length === 1, 15_000, 'a leader');
