@@ -66,7 +66,7 @@ const TRIM_EVERY = 500;
 const outsideCallers = AsyncLocalStorage.snapshot();
 
 /** Where the engine writes: each alert change in a transaction of its own (db/sql.ts). */
-export type AlertWrites = Pick<Sql, 'transaction'>;
+export type AlertWrites = Pick<Sql, 'transaction' | 'afterCommit'>;
 
 /**
  * Evaluates the rules on the registries' events (never by scanning every row on a clock): a node's
@@ -188,12 +188,15 @@ export class AlertEngine extends EventEmitter<{ updated: [Alert]; notify: [Notif
     const acked: Alert = { ...alert, acked_at: Date.now(), acked_by: by };
     const key = t?.cond.key ?? this.newest.get(id)?.key ?? '';
     await this.repository.save(acked, key);
-    if (t?.alert?.id === id) {
-      t.alert = { ...t.alert, acked_at: acked.acked_at, acked_by: by };
-      clearTimeout(t.repeat);
-    }
-    this.remember(t?.alert?.id === id ? t.alert : acked, key);
-    this.emit('updated', acked);
+    // Memory follows the database: a rolled-back request (its audit entry refused) leaves it unacked.
+    this.writes.afterCommit(() => {
+      if (t?.alert?.id === id) {
+        t.alert = { ...t.alert, acked_at: acked.acked_at, acked_by: by };
+        clearTimeout(t.repeat);
+      }
+      this.remember(t?.alert?.id === id ? t.alert : acked, key);
+      this.emit('updated', acked);
+    });
     return acked;
   }
 

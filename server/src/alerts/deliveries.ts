@@ -43,13 +43,19 @@ export class Deliveries extends EventEmitter<{ updated: [AlertDelivery] }> {
     super();
   }
 
-  /** Stores the delivery (pending) and sends it once that committed; answers it as stored. */
-  async deliver(channel: ChannelRecord, message: AlertMessage, alertIds: string[]): Promise<AlertDelivery> {
+  /**
+   * Stores the delivery (pending) and sends it once that committed; answers it as stored.
+   * `inTransaction`: the caller's transaction (an audited request) is open: the delivery is written
+   * in it directly, not through DeferredWrites (whose queue may wait on this very transaction), and
+   * memory follows its commit.
+   */
+  async deliver(channel: ChannelRecord, message: AlertMessage, alertIds: string[], options: { inTransaction?: boolean } = {}): Promise<AlertDelivery> {
     const now = Date.now();
     const delivery: AlertDelivery = {
       id: crypto.randomUUID(), channel_id: channel.id, kind: message.event, alert_ids: alertIds, title: message.title, status: 'pending',
       status_code: null, error: null, attempts: 0, created_at: now, updated_at: now, next_attempt_at: now,
     };
+    if (options.inTransaction) return this.deliverInTransaction(delivery, message);
     if (this.pending >= MAX_PENDING) return this.record({ ...delivery, status: 'failed', error: 'too many deliveries waiting: not sent', next_attempt_at: null });
     this.pending++;
     try {
@@ -60,6 +66,27 @@ export class Deliveries extends EventEmitter<{ updated: [AlertDelivery] }> {
     }
     this.sql.afterCommit(() => void this.attempt(delivery, message));
     return delivery;
+  }
+
+  private async deliverInTransaction(delivery: AlertDelivery, message: AlertMessage): Promise<AlertDelivery> {
+    if (this.pending >= MAX_PENDING) {
+      const refused: AlertDelivery = { ...delivery, status: 'failed', error: 'too many deliveries waiting: not sent', next_attempt_at: null };
+      await this.repository.saveDelivery(refused);
+      this.sql.afterCommit(() => this.show(refused));
+      return refused;
+    }
+    await this.repository.saveDelivery(delivery);
+    this.sql.afterCommit(() => {
+      this.pending++;
+      this.show(delivery);
+      void this.attempt(delivery, message);
+    });
+    return delivery;
+  }
+
+  private show(delivery: AlertDelivery): void {
+    this.last.set(delivery.channel_id, delivery);
+    this.emit('updated', delivery);
   }
 
   lastOf(channelId: string): AlertDelivery | null {
@@ -139,8 +166,7 @@ export class Deliveries extends EventEmitter<{ updated: [AlertDelivery] }> {
       if (delivery.status !== 'pending') await this.repository.trimDeliveries(delivery.channel_id);
     };
     await this.deferred.run(`alert-delivery:${delivery.id}`, write);
-    this.last.set(delivery.channel_id, delivery);
-    this.emit('updated', delivery);
+    this.show(delivery);
     return delivery;
   }
 

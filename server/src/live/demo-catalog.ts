@@ -127,7 +127,11 @@ export class DemoCatalog extends EventEmitter<DemoCatalogEvents> {
       ...(change.actions !== undefined ? { actions: { ...before.actions, ...change.actions } } : {}),
     };
     await this.repository.save(next);
-    this.repository.afterCommit(() => this.applySettings(next));
+    this.repository.afterCommit(() => {
+      this.applySettings(next);
+      // A background save of the demo still waiting (ensure) would store its old settings after this.
+      this.deferred.background(`demo-entity:${id}`, () => this.repository.save(next));
+    });
     return this.view(next, Date.now());
   }
 
@@ -159,7 +163,11 @@ export class DemoCatalog extends EventEmitter<DemoCatalogEvents> {
       throw new ApiError(409, ErrorCode.conflict, `${s.name} is running: stop it before forgetting it`);
     }
     await this.repository.delete(id);
-    this.repository.afterCommit(() => this.applyForgotten(id));
+    this.repository.afterCommit(() => {
+      this.applyForgotten(id);
+      // A background save of the demo still waiting would bring it back: the delete replaces it.
+      this.deferred.background(`demo-entity:${id}`, () => this.repository.delete(id));
+    });
   }
 
   /** A demo's settings changed (here or on another replica): memory follows, listeners hear it. */

@@ -45,6 +45,10 @@ export interface CommandQuery {
   before?: { createdAt: number; id: string };
 }
 
+/** What a PostgreSQL `q` scan reads of each command: not its output (up to megabytes a row). */
+const SCANNED_COLUMNS = 'id, created_at, display';
+type Scanned = Pick<Row, 'id' | 'created_at' | 'display'>;
+
 const COLUMNS = `id, batch_id, node_id, user_id, username, source_ip, spec, display, status, exit_code, signal,
   stdout, stderr, truncated, error, created_at, started_at, finished_at, duration_ms, expires_at`;
 
@@ -91,13 +95,21 @@ export class CommandsRepository {
       (at ? w.add('(created_at < ? OR (created_at = ? AND id < ?))', at.createdAt, at.createdAt, at.id) : w);
     before(where, query.before);
     const rows = query.q !== undefined && this.sql.dialect === 'postgres'
-      ? await firstMatching(query.q, query.limit + 1, (r: Row) => r.display,
-        (after, n) => this.page(after ? before(where.copy(), { createdAt: after.created_at, id: after.id }) : where, n))
-      : await this.page(where.add('dvic_match(?, display)', query.q), query.limit + 1);
+      ? await this.byIds(await firstMatching(query.q, query.limit + 1, (r: Scanned) => r.display,
+        (after, n) => this.page<Scanned>(after ? before(where.copy(), { createdAt: after.created_at, id: after.id }) : where, n, SCANNED_COLUMNS)))
+      : await this.page<Row>(where.add('dvic_match(?, display)', query.q), query.limit + 1);
     return { commands: rows.slice(0, query.limit).map(toRecord), more: rows.length > query.limit };
   }
 
-  private page(where: Where, limit: number): Promise<Row[]> {
-    return this.sql.all<Row>(`SELECT ${COLUMNS} FROM commands ${where.sql} ORDER BY created_at DESC, id DESC LIMIT ?`, [...where.params, limit]);
+  private page<R>(where: Where, limit: number, columns = COLUMNS): Promise<R[]> {
+    return this.sql.all<R>(`SELECT ${columns} FROM commands ${where.sql} ORDER BY created_at DESC, id DESC LIMIT ?`, [...where.params, limit]);
+  }
+
+  /** The whole rows of the commands a scan found, in its order. */
+  private async byIds(found: Scanned[]): Promise<Row[]> {
+    if (!found.length) return [];
+    const rows = await this.sql.all<Row>(`SELECT ${COLUMNS} FROM commands WHERE id IN (${found.map(() => '?').join(', ')})`, found.map((r) => r.id));
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    return found.flatMap((r) => byId.get(r.id) ?? []);
   }
 }

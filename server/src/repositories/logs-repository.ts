@@ -272,7 +272,18 @@ const storable = <T extends string | null>(text: T): T => (text === null ? text 
 
 /** The record as PostgreSQL can keep it: what it cannot hold becomes U+FFFD (as SQLite's UTF-8 does with unpaired surrogates), never a refused batch. */
 function storableInPostgres(r: NewLogRecord): NewLogRecord {
-  return { ...r, nodeId: storable(r.nodeId), stream: storable(r.stream), demo: storable(r.demo), token: storable(r.token), message: storable(r.message) };
+  return {
+    ...r, nodeId: storable(r.nodeId), stream: storable(r.stream), demo: storable(r.demo), token: storable(r.token), message: storable(r.message),
+    fields: r.fields && (storableJson(r.fields) as Record<string, unknown>),
+  };
+}
+
+/** Every string (key or value) of structured fields made storable: one NUL in jsonb text would fail every `fields::jsonb` filter. */
+function storableJson(value: unknown): unknown {
+  if (typeof value === 'string') return storable(value);
+  if (Array.isArray(value)) return value.map(storableJson);
+  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [storable(k), storableJson(v)]));
+  return value;
 }
 
 /**

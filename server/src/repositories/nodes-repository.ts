@@ -85,9 +85,14 @@ export class NodesRepository {
     await this.sql.run('UPDATE nodes SET public_key = ? WHERE id = ?', [publicKeyPem, id]);
   }
 
+  /**
+   * A revoked node's row is final: a status write made before the revocation (a background one
+   * that waited for the disk or for the revoking transaction) must not sign the node in again.
+   */
   async updateStatus(node: NodeStatusRecord): Promise<void> {
     await this.sql.run(`
-      UPDATE nodes SET status = ?, status_since = ?, last_seen = ?, revoked_at = ?, agent_version = ?, host = ? WHERE id = ?`,
+      UPDATE nodes SET status = ?, status_since = ?, last_seen = ?, revoked_at = ?, agent_version = ?, host = ?
+      WHERE id = ? AND revoked_at IS NULL`,
     [node.status, node.statusSince, node.lastSeen, node.revokedAt, node.agentVersion, node.host && JSON.stringify(node.host), node.id]);
   }
 

@@ -76,7 +76,16 @@ export class UsersRepository {
   }
 
   /** Enabled admins other than this user: the last one may not be removed, disabled or demoted. */
+  /**
+   * On PostgreSQL the active admins' rows are locked until the caller's transaction ends (in id
+   * order, so two requests never deadlock): under READ COMMITTED two admins demoting each other
+   * would otherwise both see the other one and leave none. SQLite runs one transaction at a time.
+   */
   async otherActiveAdmins(id: number): Promise<number> {
+    if (this.sql.dialect === 'postgres') {
+      const admins = await this.sql.all<{ id: number }>("SELECT id FROM users WHERE role = 'admin' AND disabled_at IS NULL ORDER BY id FOR UPDATE");
+      return admins.filter((admin) => Number(admin.id) !== id).length;
+    }
     const row = await this.sql.get<{ n: number }>("SELECT COUNT(*) AS n FROM users WHERE role = 'admin' AND disabled_at IS NULL AND id <> ?", [id]);
     return Number(row!.n);
   }

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ErrorCode, type ArtifactView } from '@dvic/protocol';
+import { conflictOnUnique } from '../db/unique-violation.js';
 import { ApiError, notFound } from '../errors.js';
 import type { ArtifactsRepository } from '../repositories/artifacts-repository.js';
 
@@ -104,13 +105,12 @@ export class ArtifactStore {
   /** Makes a staged upload an artifact (inside the audited transaction: its file is moved in place before the commit). */
   async commit(staged: StagedUpload, name: string, version: string, by: string): Promise<ArtifactView> {
     try {
-      if (await this.repository.byNameVersion(name, version)) {
-        throw new ApiError(409, ErrorCode.conflict, `artifact ${name} ${version} already exists: delete it first or give another version`);
-      }
+      const taken = `artifact ${name} ${version} already exists: delete it first or give another version`;
+      if (await this.repository.byNameVersion(name, version)) throw new ApiError(409, ErrorCode.conflict, taken);
       const artifact: ArtifactView = {
         id: crypto.randomUUID(), name, version, size: staged.size, sha256: staged.sha256, format: staged.format, created_at: Date.now(), created_by: by,
       };
-      await this.repository.insert(artifact);
+      await conflictOnUnique(this.repository.insert(artifact), taken);
       fs.renameSync(staged.file, this.file(artifact.id));
       this.reserved.delete(staged.file); // now counted with the stored artifacts (read again before the next upload, should this roll back)
       this.storedBytes += artifact.size;

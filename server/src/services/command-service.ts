@@ -61,7 +61,8 @@ const withoutOutput = (c: CommandView): CommandView => ({ ...c, stdout: '', stde
 export class CommandService extends EventEmitter<CommandServiceEvents> {
   private readonly active = new Map<string, ActiveCommand>();
   /** Ended commands whose last state waits for the disk: shown from here until it is stored. */
-  private readonly unstored = new Map<string, CommandRecord>();
+  /** Commands ended whose last write is not stored yet; one entry object per write (see store). */
+  private readonly unstored = new Map<string, { record: CommandRecord }>();
 
   constructor(
     private readonly repository: CommandsRepository,
@@ -131,7 +132,7 @@ export class CommandService extends EventEmitter<CommandServiceEvents> {
 
   /** A command whose latest state is in memory: running or queued, or ended and waiting for the disk. */
   private inMemory(id: string): CommandView | undefined {
-    return this.active.get(id)?.record ?? this.unstored.get(id);
+    return this.active.get(id)?.record ?? this.unstored.get(id)?.record;
   }
 
   /**
@@ -254,10 +255,12 @@ export class CommandService extends EventEmitter<CommandServiceEvents> {
 
   /** Writes the command as it is when the write runs (now, or once the disk has room). */
   private store(record: CommandRecord): void {
-    this.unstored.set(record.id, record);
+    const pending = { record };
+    this.unstored.set(record.id, pending);
     this.deferred.run(`command:${record.id}`, async () => {
       await this.repository.update(record);
-      this.unstored.delete(record.id);
+      // A later write of the command may still be queued: only the last stored one forgets it.
+      if (this.unstored.get(record.id) === pending) this.unstored.delete(record.id);
     }).catch((err: unknown) => this.log.error({ err, commandId: record.id }, 'the command could not be stored'));
   }
 

@@ -183,7 +183,8 @@ export class DeferredWrites implements WriteScheduler {
           }
           this.log.error({ err, key }, 'a write that waited for the disk failed: given up');
         }
-        this.waiting.delete(key);
+        // A newer write of the key, made while this one ran, waits at the end: keep it.
+        if (this.waiting.get(key) === write) this.waiting.delete(key);
       }
       if (before) this.log.info({ writes: before }, 'the writes that waited for the disk are stored');
     } finally {

@@ -250,6 +250,29 @@ describe('alert engine', () => {
     agent.close();
   });
 
+  it('keeps an alert unacknowledged when the acknowledging request rolls back', async () => {
+    const { agent } = await node('pi-ack-rollback');
+    demoState(agent, [run('flop', 1, true)]);
+    await new Promise((r) => setTimeout(r, 100));
+    demoState(agent, [run('flop', 1, false)]);
+    const id = webhook(await waitMessage('pi-ack-rollback', (m) => m.event === 'firing')).alerts[0]!.id;
+    const { sql, alerts } = server.app;
+    const updates: Alert[] = [];
+    const onUpdated = (alert: Alert) => updates.push(alert);
+    alerts.engine.on('updated', onUpdated);
+    await expect(sql.transaction(async () => {
+      await alerts.engine.ack(id, 'someone');
+      throw new Error('the audit entry could not be written');
+    })).rejects.toThrow('the audit entry could not be written');
+    alerts.engine.off('updated', onUpdated);
+    expect(updates.filter((a) => a.id === id && a.acked_by)).toEqual([]);
+    expect(await alerts.engine.get(id)).toMatchObject({ state: 'firing', acked_at: null, acked_by: null });
+    const acked = await server.api('POST', `/api/v1/alerts/${id}/ack`);
+    expect(acked.json<{ alert: Alert }>().alert).toMatchObject({ acked_by: 'admin' });
+    expect(await alerts.engine.get(id)).toMatchObject({ acked_by: 'admin' });
+    agent.close();
+  });
+
   it('retries a refused delivery with backoff and logs each outcome', async () => {
     let refusals = 2;
     const flaky = await startReceiver({ status: () => (refusals-- > 0 ? 503 : 200) });

@@ -4,7 +4,7 @@ import { SMTPServer } from 'smtp-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AlertDelivery, Channel } from '@dvic/protocol';
 import { discord, ntfy, slack, teams, telegram, webhook } from '../../src/alerts/channels/formats.js';
-import { buildMessage } from '../../src/alerts/message.js';
+import { buildMessage, testMessage } from '../../src/alerts/message.js';
 import type { ChannelRecord } from '../../src/repositories/alert-channels-repository.js';
 import { startReceiver, type Receiver } from '../support/http-receiver.mjs';
 import { startTestServer, waitFor, type TestServer } from '../support/test-server.js';
@@ -40,6 +40,22 @@ describe('channels', () => {
     expect(r.headers['content-type']).toBe('application/json');
     expect(r.headers['x-dvic-signature']).toBeUndefined();
     expect(r.json).toEqual({ version: 1, event: 'test', title: `${TITLE} generic`, text: `${TITLE} generic: alerts will arrive here.`, alerts: [], sent_at: expect.any(Number) });
+  });
+
+  it('a test message whose request rolls back is neither shown, stored nor sent', async () => {
+    const created = await server.api('POST', '/api/v1/channels', { type: 'webhook', name: 'rolled-back', url: `${receiver.url}/rolled-back` });
+    const { id } = created.json<{ channel: Channel }>().channel;
+    const { sql, alerts } = server.app;
+    const channel = alerts.config.channel(id);
+    await expect(sql.transaction(async () => {
+      await alerts.deliveries.deliver(channel, testMessage('rolled-back', Date.now()), [], { inTransaction: true });
+      throw new Error('the audit entry could not be written');
+    })).rejects.toThrow('the audit entry could not be written');
+    expect(alerts.deliveries.lastOf(id)).toBeNull();
+    expect(await alerts.deliveries.list(id, 10)).toEqual([]);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(receiver.received.filter((x) => x.path === '/rolled-back')).toEqual([]);
+    await server.api('DELETE', `/api/v1/channels/${id}`);
   });
 
   it('a receiver that never answers: each attempt gives up after the timeout, logged', async () => {

@@ -100,6 +100,17 @@ describe.each(storeKinds)('log store on $name', (kind) => {
       expect(found!.message.replace(/\uFFFD+/, '\uFFFD')).toBe('nul \u0000 and lone \uFFFD surrogate');
     }
   });
+
+  it('keeps a NUL or a lone surrogate in a structured field from failing field filters', async () => {
+    await logs.insertNew([
+      newRecord(0, 'odd', { fields: { camera: 'usb\u00000', 'k\u0000': 'lone \ud800', nested: { v: ['\u0000'] } } }),
+      newRecord(1, 'plain', { fields: { camera: 'usb-0' } }),
+    ]);
+    expect(messages((await logs.search({ limit: 10, fields: { camera: 'usb-0' } })).records)).toEqual(['plain']);
+    const [odd] = (await logs.search({ limit: 10, fields: { camera: kind.name === 'postgres' ? 'usb\uFFFD0' : 'usb\u00000' } })).records;
+    expect(odd?.message).toBe('odd');
+    if (kind.name === 'postgres') expect(odd!.fields).toEqual({ camera: 'usb\uFFFD0', 'k\uFFFD': 'lone \uFFFD', nested: { v: ['\uFFFD'] } });
+  });
 });
 
 describe.each(storeKinds)('q in the log store on $name', (kind) => {

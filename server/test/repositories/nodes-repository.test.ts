@@ -44,6 +44,9 @@ describe.each(storeKinds)('nodes repository on $name', (kind) => {
     }));
     await nodes.updateStatus({ id, status: 'revoked', statusSince: 7, lastSeen: 6, revokedAt: 7, agentVersion: '0.3.0', host: null });
     expect(await nodes.get(id)).toMatchObject({ status: 'revoked', revokedAt: 7, host: null });
+    // A status write made before the revocation and run after it does not undo it.
+    await nodes.updateStatus({ id, status: 'online', statusSince: 8, lastSeen: 8, revokedAt: null, agentVersion: '0.3.0', host: hostSample });
+    expect(await nodes.get(id)).toMatchObject({ status: 'revoked', revokedAt: 7, host: null });
   });
 
   it('flushes the live state of many nodes in one batch', async () => {

@@ -1,5 +1,6 @@
 // The users store on every dialect: unique names, the last-admin count, role and disabled state, cascade on removal.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { conflictOnUnique } from '../../src/db/unique-violation.js';
 import { UsersRepository } from '../../src/repositories/users-repository.js';
 import { storeKinds, type StoreUnderTest } from '../support/stores.js';
 
@@ -36,6 +37,12 @@ describe.each(storeKinds)('users repository on $name', (kind) => {
     expect(await users.passwordHash((await users.findByName('ada'))!.id)).toBe('hash-1');
   });
 
+  it('answers a name taken by a concurrent request as a 409 conflict, the same on each dialect', async () => {
+    await users.create('ada', 'hash-1', 'operator');
+    await expect(conflictOnUnique(users.create('ada', 'hash-2', 'admin'), 'user ada already exists'))
+      .rejects.toMatchObject({ statusCode: 409, message: 'user ada already exists' });
+  });
+
   it('checks sign-ins against enabled users only, with their current password hash', async () => {
     const ada = await users.create('ada', 'hash-1', 'operator');
     expect(await users.findWithHash('ada')).toMatchObject({ id: ada.id, passwordHash: 'hash-1' });
@@ -65,6 +72,26 @@ describe.each(storeKinds)('users repository on $name', (kind) => {
     await users.update(b.id, { disabled: true });
     expect(await users.otherActiveAdmins(a.id)).toBe(0);
     expect(await users.otherActiveAdmins(b.id)).toBe(1);
+  });
+
+  it('keeps an admin when the last two demote each other at the same time', async () => {
+    const a = await users.create('a', 'h', 'admin');
+    const b = await users.create('b', 'h', 'admin');
+    let checked!: () => void;
+    const aChecked = new Promise<void>((resolve) => { checked = resolve; });
+    const demote = (id: number, afterCheck: () => Promise<void>) => store.sql.transaction(async () => {
+      if ((await users.otherActiveAdmins(id)) === 0) return 'refused';
+      await afterCheck();
+      await users.update(id, { role: 'operator' });
+      return 'demoted';
+    });
+    const outcomes = await Promise.all([
+      // a checks first and demotes itself once b's check is under way.
+      demote(a.id, async () => { checked(); await new Promise((r) => setTimeout(r, 200)); }),
+      aChecked.then(() => demote(b.id, async () => {})),
+    ]);
+    expect(outcomes.sort()).toEqual(['demoted', 'refused']);
+    expect((await users.list()).filter((u) => u.role === 'admin')).toHaveLength(1);
   });
 
   it('removes a user with their sessions and tokens (cascade), and says whether one was removed', async () => {

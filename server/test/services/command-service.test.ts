@@ -88,4 +88,34 @@ describe('command service', () => {
     expect(done?.stdout.length).toBe(1024 * 1024);
     agent.close();
   });
+  it('shows the latest state of a command while an earlier write of it is still being stored', async () => {
+    const { agent, nodeId } = await onlineAgent('pi');
+    const { commands } = server.app;
+    // The first write of the command reaches the database, then is held (the next write of it
+    // waits behind); the second is held before it reaches the database.
+    const repository = Reflect.get(commands, 'repository') as { update: (record: unknown) => Promise<void> };
+    const update = repository.update.bind(repository);
+    const held: Array<() => void> = [];
+    const hold = () => new Promise<void>((resolve) => held.push(resolve));
+    let writes = 0;
+    repository.update = async (record) => {
+      if (++writes === 1) {
+        await update(record);
+        await hold();
+      } else {
+        await hold();
+        await update(record);
+      }
+    };
+    const { id } = await commands.runOn(nodeId, { command: 'id' }, by);
+    await agent.next((m: { type: string }) => m.type === 'exec.request');
+    await waitFor(() => held.length === 1 || null, 3000, 'the running state written');
+    agent.send({ type: 'exec.result', data: { command_id: id, exit_code: 0, signal: null, duration_ms: 5 } });
+    await waitFor(async () => ((await commands.get(id))!.status === 'succeeded') || null, 3000, 'result');
+    held.shift()!();
+    await waitFor(() => held.length === 1 || null, 3000, 'the final state written');
+    expect((await commands.get(id))!.status).toBe('succeeded');
+    held.shift()!();
+    agent.close();
+  });
 });

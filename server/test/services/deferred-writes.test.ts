@@ -85,6 +85,21 @@ describe('deferred writes through the async Sql', () => {
     expect(stored()).toEqual(['first', 'second']);
   });
 
+  it('keeps a write of a key made while the retry stores the waiting write of that key', async () => {
+    const room = fillDisk();
+    const big = (text: string) => `${text} ${'y'.repeat(3000)}`;
+    expect(await deferred.run('k', note('k', big('first')))).toBe(false);
+    await deferred.settled();
+    room();
+    const retried = deferred.retry();
+    // The retry is awaiting 'first' now: a newer write of the same key must not be dropped with it.
+    const second = deferred.run('k', note('k', big('second')));
+    await retried;
+    expect(await second).toBe(true);
+    expect(stored().map((text) => text.split(' ')[0])).toEqual(['first', 'second']);
+    expect(deferred.size).toBe(0);
+  });
+
   it('still answers a synchronous write synchronously (stores not converted yet)', () => {
     const insert = db.prepare('INSERT INTO notes (key, text) VALUES (?, ?)');
     expect(deferred.run('sync', () => { insert.run('sync', 'now'); })).toBe(true);

@@ -70,7 +70,7 @@ export const channelsRoutes: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request, reply) => {
     const channel = config.channel(request.params.id);
     reply.code(202);
-    return { delivery: await deliveries.deliver(channel, testMessage(channel.name, Date.now()), []) };
+    return { delivery: await deliveries.deliver(channel, testMessage(channel.name, Date.now()), [], { inTransaction: true }) };
   });
 
   app.get('/channels/:id/deliveries', {

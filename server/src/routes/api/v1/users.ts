@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { ErrorCode } from '@dvic/protocol';
+import { conflictOnUnique } from '../../../db/unique-violation.js';
 import { ApiError, notFound } from '../../../errors.js';
 import { userView, type User } from '../../../repositories/users-repository.js';
 import { errors } from '../../../schemas/common.js';
@@ -42,8 +43,9 @@ export const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
   }, async (request, reply) => {
     const { username, role } = request.body;
-    if (await users.findByName(username)) throw new ApiError(409, ErrorCode.conflict, `user ${username} already exists`);
-    const user = await users.create(username, hashedPassword(request), role);
+    const taken = `user ${username} already exists`;
+    if (await users.findByName(username)) throw new ApiError(409, ErrorCode.conflict, taken);
+    const user = await conflictOnUnique(users.create(username, hashedPassword(request), role), taken);
     reply.code(201);
     return { user: userView(user) };
   });
