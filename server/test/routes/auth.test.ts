@@ -104,7 +104,7 @@ describe('sign-in', () => {
         await proxied.close();
       }
     }
-  });
+  }, 90_000); // three more servers start in this test
 
   it('refuses malformed and incomplete login bodies with a clear 400', async () => {
     const bad = await server.app.inject({ method: 'POST', url: '/api/v1/auth/login', headers: { 'content-type': 'application/json' }, payload: '{"username":' });
