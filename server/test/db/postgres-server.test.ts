@@ -41,7 +41,7 @@ describe('the server on PostgreSQL (DVIC_DATABASE_URL)', () => {
       expect(login.statusCode).toBe(200);
       const cookie = String(login.headers['set-cookie']).split(';')[0]!;
       const me = await server.app.inject({ method: 'GET', url: '/api/v1/auth/me', headers: { cookie } });
-      expect(me.json()).toMatchObject({ username: 'admin' });
+      expect(me.json()).toMatchObject({ user: { username: 'admin' } });
       // The session lives in PostgreSQL: it holds across a restart of the server.
       await server.restart();
       expect((await server.app.inject({ method: 'GET', url: '/api/v1/auth/me', headers: { cookie } })).statusCode).toBe(200);
