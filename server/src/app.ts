@@ -37,6 +37,7 @@ import { documentStorageErrors } from './plugins/storage-errors.js';
 import { apiV1 } from './routes/api/v1/index.js';
 import { devicePingRoutes } from './routes/device-pings.js';
 import { installRoutes } from './routes/install.js';
+import { lazySchemaCompilers } from './http/lazy-schema-compilers.js';
 import { registerProtocolSchemas } from './schemas/protocol-schemas.js';
 import { loadTls } from './services/tls.js';
 import { SERVER_VERSION } from './version.js';
@@ -52,7 +53,7 @@ declare module 'fastify' {
 export async function buildApp(
   config: ServerConfig,
   logger: FastifyServerOptions['logger'] = { level: config.logLevel },
-  options: { dashboardDir?: string } = {},
+  options: { dashboardDir?: string; eagerSchemas?: boolean } = {},
 ) {
   // Request lines would drown the useful events; failures are logged by the error handler.
   const { trustProxy } = config;
@@ -62,6 +63,8 @@ export async function buildApp(
     // Refuse unknown fields where a schema forbids them, instead of silently dropping them; NaN and
     // Infinity are not numbers.
     ajv: { customOptions: { removeAdditional: false, strictNumbers: true } },
+    // Each route's schemas compiled on first use (start-up time); tests build it eagerly once.
+    ...(options.eagerSchemas ? {} : { schemaController: lazySchemaCompilers() }),
     // Fastify's default (100) answers a longer path parameter with its own 414 before any route
     // schema sees it; tokens and ids are checked by their routes (a 400/404 in the usual shape).
     routerOptions: { maxParamLength: 256 },
