@@ -41,6 +41,7 @@ async function main(): Promise<void> {
       dataDir: config.dataDir, python: config.python, metricsIntervalS: config.metricsIntervalS,
       serverUrl: `${tls ? 'wss' : 'ws'}://${agentHost.includes(':') ? `[${agentHost}]` : agentHost}:${port}/api/v1/agent`,
       agentPath: process.env.DVIC_AGENT_PATH, terminalShell: config.localAgentShell,
+      ...(config.natsUrl && config.databaseUrl ? { sharedAsReplica: config.replicaId } : {}),
       ...(tls ? { tlsCertSha256: app.tlsCertSha256!, tlsCaFile: config.tlsCertFile } : {}),
     }, app.log.child({ component: 'local-agent' }));
     startLocalAgent(localAgent, app);

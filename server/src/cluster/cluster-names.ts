@@ -10,6 +10,8 @@ export interface ClusterNames {
   readonly eventsSubject: string;
   /** Where a replica takes requests for the nodes it holds. */
   requestSubject(replica: string): string;
+  /** Where a running replica answers "are you there" (NATS says "no responders" once it is gone). */
+  presenceSubject(replica: string): string;
   /** Where the holder takes messages (AgentSend) for the agents it holds, from the other replicas. */
   agentSendSubject(holder: string): string;
   /** Binary frames for a held node's agent, from replica origin (the frame as the agent protocol has it). */
@@ -31,6 +33,7 @@ export function clusterNames(prefix = 'dvic'): ClusterNames {
     eventsStream: `${prefix}_live_events`,
     eventsSubject: `${prefix}.live.events`,
     requestSubject: (replica) => `${prefix}.replica.${checkReplicaId(replica)}.requests`,
+    presenceSubject: (replica) => `${prefix}.replica.${checkReplicaId(replica)}.presence`,
     // The node id is a UUID checked by the caller, '*' only where a replica subscribes to all of them.
     agentSendSubject: (holder) => `${prefix}.replica.${checkReplicaId(holder)}.agent.send`,
     agentFramesSubject: (holder, origin, nodeId) => `${prefix}.replica.${checkReplicaId(holder)}.agent.frames.${origin === '*' ? origin : checkReplicaId(origin)}.${nodeId}`,

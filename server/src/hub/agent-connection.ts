@@ -125,11 +125,11 @@ export class AgentConnection {
       const why = this.hub.nonces.wasIssued(hello.nonce) ? 'replayed nonce' : 'nonce was not issued for this connection';
       return this.refuse(CloseCode.replayedNonce, `auth failed: ${why}`, hello.node_id);
     }
-    const known = this.hub.registry.get(hello.node_id);
+    const known = this.hub.registry.knownForHello(hello.node_id);
     if (known) return this.admit(known, hello);
-    // Enrolled on another replica of the lab after this one loaded its nodes: the database knows.
+    // Enrolled, re-keyed or revoked on another replica of the lab: the database knows.
     this.verifying = true;
-    this.hub.registry.find(hello.node_id).then(
+    this.hub.registry.forHello(hello.node_id).then(
       (node) => this.admit(node, hello),
       (err: Error) => {
         this.hub.log.warn({ nodeId: hello.node_id, err: err.message }, 'cannot read a node to verify its agent');

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { IncomingMessage } from 'node:http';
 import type { FastifyBaseLogger } from 'fastify';
 import type { WebSocket } from 'ws';
-import { CloseCode, type AgentConfig, type ProtocolValidator } from '@dvic/protocol';
+import { CloseCode, type ProtocolValidator } from '@dvic/protocol';
 import type { ServerConfig } from '../config.js';
 import { AgentConnection } from './agent-connection.js';
 import type { HubServices, MessageOf, RelayedType } from './handlers/index.js';
@@ -101,14 +101,6 @@ export class AgentHub extends EventEmitter<AgentHubEvents> {
   /** Bytes queued for a node's agent and not yet taken (0 when it is not connected). */
   bufferedTo(nodeId: string): number {
     return this.byNode.get(nodeId)?.bufferedBytes ?? 0;
-  }
-
-  /** Merges settings into a node's agent config and pushes them once committed; `pushed` says whether it is online. */
-  async applyAgentConfig(nodeId: string, change: AgentConfig): Promise<{ agent_config: AgentConfig; pushed: boolean }> {
-    const agentConfig = await this.registry.updateAgentConfig(nodeId, change);
-    const pushed = this.isConnected(nodeId);
-    this.registry.afterCommit(() => this.sendTo(nodeId, { type: 'config.push', data: change }));
-    return { agent_config: agentConfig, pushed };
   }
 
   /** What the node's agent announced in its hello; undefined when it is not connected. */

@@ -40,6 +40,9 @@ export class NodeRegistry extends EventEmitter<RegistryEvents> {
   /** The last flush: flushes run one after the other, so a node's rows are written in order. */
   private flushing: Promise<void> = Promise.resolve();
 
+  /** Other replicas change nodes in the same database (a lab's replicas on PostgreSQL): hellos are checked against the row. */
+  private sharedDatabase = false;
+
   constructor(
     private readonly repository: NodesRepository,
     private readonly demos: DemoRegistry,
@@ -55,7 +58,8 @@ export class NodeRegistry extends EventEmitter<RegistryEvents> {
    * the database leaves status to the replica holding each agent (the leader marks offline what
    * no replica holds).
    */
-  async load(options: { keepStatus?: boolean } = {}): Promise<this> {
+  async load(options: { keepStatus?: boolean; sharedDatabase?: boolean } = {}): Promise<this> {
+    this.sharedDatabase = options.sharedDatabase ?? false;
     const now = Date.now();
     for (const node of await this.repository.all()) {
       // Nobody is connected to a server that just started: online nodes will come back on their own.
@@ -98,6 +102,35 @@ export class NodeRegistry extends EventEmitter<RegistryEvents> {
       this.loading.set(id, loading);
     }
     return loading;
+  }
+
+  /**
+   * The node an agent's hello is verified against, from memory when this server alone changes
+   * nodes; undefined when it must be read (forHello).
+   */
+  knownForHello(id: string): NodeRecord | undefined {
+    return this.sharedDatabase ? undefined : this.nodes.get(id);
+  }
+
+  /**
+   * The node an agent's hello is verified against, read from the database: on a database other
+   * replicas share, one of them may have given the node a new key or revoked it a moment ago (one
+   * primary-key read per hello). Memory takes the key and the revocation.
+   */
+  async forHello(id: string): Promise<NodeRecord | undefined> {
+    if (!this.sharedDatabase) return this.find(id);
+    const stored = await this.repository.get(id);
+    if (!stored) return undefined;
+    const known = this.nodes.get(id);
+    if (!known) {
+      this.nodes.set(id, stored);
+      return stored;
+    }
+    known.publicKey = stored.publicKey;
+    if (stored.revokedAt !== null && known.status !== 'revoked') {
+      this.applyStatus(id, { status: 'revoked', statusSince: stored.statusSince, revokedAt: stored.revokedAt }, 'revoked by an administrator');
+    }
+    return known;
   }
 
   /**

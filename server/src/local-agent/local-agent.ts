@@ -5,6 +5,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { FastifyBaseLogger } from 'fastify';
+import type { NodeView } from '@dvic/protocol';
 import type { NodeRegistry } from '../live/node-registry.js';
 import { generateNodeKeypair } from '../services/node-keys.js';
 
@@ -21,6 +22,12 @@ export interface LocalAgentOptions {
   /** When the server serves TLS itself: the agent pins this certificate (and may verify it as a CA). */
   tlsCertSha256?: string;
   tlsCaFile?: string;
+  /**
+   * On a database other replicas share: this replica's id. Its local node is only the one its own
+   * agent.json names (each replica's machine is a node of its own, named after the replica); it
+   * never takes, nor re-keys, another replica's.
+   */
+  sharedAsReplica?: string;
 }
 
 /** The agent file shipped in this repository, next to server/. */
@@ -65,7 +72,7 @@ export class LocalAgent {
     const dir = path.dirname(this.configPath);
     const keyPath = path.join(dir, 'node.key');
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-    let node = this.registry.list().find((n) => n.is_local && n.status !== 'revoked');
+    let node = this.localNode();
     if (!node || !fs.existsSync(keyPath)) {
       const keys = generateNodeKeypair();
       if (node) {
@@ -85,8 +92,20 @@ export class LocalAgent {
     fs.writeFileSync(this.configPath, JSON.stringify(config, null, 2) + '\n', { mode: 0o600 });
   }
 
+  /**
+   * The node this data dir's agent runs as: the one its agent.json names; else, alone on the
+   * database, any local node (a data dir that lost its agent files); none on a shared database.
+   */
+  private localNode(): NodeView | undefined {
+    const usable = (n: NodeView | undefined) => (n?.is_local && n.status !== 'revoked' ? n : undefined);
+    const own = usable(this.registry.view(storedNodeId(this.configPath) ?? ''));
+    if (own || this.options.sharedAsReplica) return own;
+    return this.registry.list().find((n) => usable(n));
+  }
+
   private freeName(): string {
-    const base = (os.hostname().replace(/[^A-Za-z0-9_.-]/g, '-').replace(/^[^A-Za-z0-9]+/, '') || 'server').slice(0, 50);
+    const host = this.options.sharedAsReplica ?? os.hostname();
+    const base = (host.replace(/[^A-Za-z0-9_.-]/g, '-').replace(/^[^A-Za-z0-9]+/, '') || 'server').slice(0, 50);
     const taken = new Set(this.registry.list().map((n) => n.name));
     for (let i = 0; ; i++) {
       const name = i === 0 ? base : `${base}-${i + 1}`;
@@ -113,5 +132,15 @@ export class LocalAgent {
 
   get pid(): number | undefined {
     return this.child?.pid;
+  }
+}
+
+/** The node id in an agent.json written before, if any. */
+function storedNodeId(configPath: string): string | undefined {
+  try {
+    const id = (JSON.parse(fs.readFileSync(configPath, 'utf8')) as { node_id?: unknown }).node_id;
+    return typeof id === 'string' ? id : undefined;
+  } catch {
+    return undefined;
   }
 }

@@ -7,6 +7,7 @@ import { readAgentRelease, type AgentRelease } from '../services/agent-release.j
 import { AgentUpdateService } from '../services/agent-updates.js';
 import { loadUpdateKey, UPDATE_KEY_FILE } from '../services/update-key.js';
 import { nodeLinkOf } from './node-link.js';
+import { workOwnerOf } from './work-owner.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -37,11 +38,12 @@ export const agentUpdatesPlugin = fp(async (app) => {
   const key = loadUpdateKey(config.updateKeyFile ?? path.join(config.dataDir, UPDATE_KEY_FILE));
   app.agentHub.updateKeyPem = key.publicKeyPem;
   app.decorate('agentRelease', current);
+  const owner = workOwnerOf(app);
   const agentUpdates = new AgentUpdateService(
-    new AgentUpdatesRepository(app.sql), nodeLinkOf(app), app.nodeRegistry, (targets) => app.commands.resolveTargets(targets), current, key,
+    new AgentUpdatesRepository(app.sql, owner.replica), nodeLinkOf(app), app.nodeRegistry, (targets) => app.commands.resolveTargets(targets), current, key,
     { nodeTimeoutMs: config.updateNodeTimeoutMs, defaultMaxParallel: 5 }, app.log.child({ component: 'agent-updates' }), app.deferredWrites,
   );
-  await agentUpdates.endInterrupted();
+  await agentUpdates.endInterrupted(owner.recoverOnly);
   app.decorate('agentUpdates', agentUpdates);
   app.addHook('preClose', async () => app.agentUpdates.stop());
   app.log.info({ version: loaded.release.version, sha256: loaded.release.sha256, file }, 'shipping agent');

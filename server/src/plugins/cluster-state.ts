@@ -6,6 +6,8 @@ import { runAsLeader, type LeaderJob } from '../cluster/leader-jobs.js';
 import { LeaderLease } from '../cluster/leader-lease.js';
 import { LeaderOutbox } from '../cluster/leader-outbox.js';
 import { bindLiveFanout } from '../cluster/live-fanout.js';
+import { orphanedWorkJob } from '../cluster/orphaned-work.js';
+import { replicaGone } from '../cluster/replica-presence.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -42,7 +44,7 @@ export const clusterStatePlugin = fp(async (app) => {
     unbindFanout();
     fanout.stop();
   });
-}, { name: 'cluster-state', dependencies: ['cluster', 'live-hub', 'alerts', 'logs', 'metrics', 'demo-catalog', 'devices'] });
+}, { name: 'cluster-state', dependencies: ['cluster', 'live-hub', 'alerts', 'logs', 'metrics', 'demo-catalog', 'devices', 'commands', 'enrollments', 'agent-updates', 'deployments'] });
 
 /** Stops the leader's work here, then runs it while this replica holds the lease. Returns the unbind. */
 async function leadWithOthers(app: FastifyInstance, databaseUrl: string): Promise<() => Promise<void>> {
@@ -75,7 +77,30 @@ function leaderJobs(app: FastifyInstance, outbox: LeaderOutbox): LeaderJob[] {
     { name: 'demo clock', start: () => app.demoCatalog.start(), stop: () => app.demoCatalog.stopTicks() },
     { name: 'device clock', start: () => app.deviceRegistry.startTicks(), stop: () => app.deviceRegistry.stopTicks() },
     nodeStatusJob(app),
+    goneReplicasWorkJob(app),
   ];
+}
+
+/** How long a presence probe may wait: an answer means there, only "no responders" means gone. */
+const PRESENCE_TIMEOUT_MS = 2000;
+
+/**
+ * Commands, enrollments, updates and deployments run in the memory of the replica that started
+ * them; each replica ends its own at start, the leader those of replicas that are gone (looked at
+ * every lease: a replica restarted under a new id, or dead).
+ */
+function goneReplicasWorkJob(app: FastifyInstance): LeaderJob {
+  const { nc, names, replicaId } = app.cluster;
+  const { commands, enrollments, agentUpdates, deployments } = app;
+  return orphanedWorkJob([
+    { name: 'commands', owners: () => commands.unfinishedOwners(), endOwnedBy: (owner) => commands.endOwnedBy(owner) },
+    { name: 'enrollments', owners: () => enrollments.unfinishedOwners(), endOwnedBy: (owner) => enrollments.failInterrupted(owner) },
+    { name: 'agent updates', owners: () => agentUpdates.unfinishedOwners(), endOwnedBy: (owner) => agentUpdates.endInterrupted(owner) },
+    { name: 'deployments', owners: () => deployments.unfinishedOwners(), endOwnedBy: (owner) => deployments.endInterrupted(owner) },
+  ], {
+    self: replicaId, periodMs: app.config.clusterLeaseMs, log: app.log.child({ component: 'gone-replicas' }),
+    gone: (replica) => replicaGone(nc, names, replica, PRESENCE_TIMEOUT_MS),
+  });
 }
 
 /** An agent moving between replicas is released by one and claimed by the next within this. */

@@ -7,6 +7,7 @@ import { claimHubNodes } from '../cluster/hub-claims.js';
 import { NodeHolders } from '../cluster/node-holders.js';
 import { RemoteAgents } from '../cluster/remote-agents.js';
 import { RemoteHolders } from '../cluster/remote-holders.js';
+import { answerPresence } from '../cluster/replica-presence.js';
 import { ReplicaRouter, type NodeRequestHandler } from '../cluster/replica-router.js';
 import { ApiError } from '../errors.js';
 import { ErrorCode } from '@dvic/protocol';
@@ -75,6 +76,7 @@ export const clusterPlugin = fp(async (app) => {
   gateway.start();
   agents.start(link);
   router.start();
+  const presence = answerPresence(nc, names, replica);
   const unclaim = claimHubNodes(app.agentHub, holders, log);
 
   app.decorate('cluster', { replicaId: replica, names, nc, holders, remoteHolders, router, link, handle: (kind, handler) => { handlers.set(kind, handler); } });
@@ -82,7 +84,7 @@ export const clusterPlugin = fp(async (app) => {
     // The hub closed its agents before (preClose): their releases are on the bus; drain sends them.
     unclaim();
     holders.close();
-    await Promise.all([gateway.stop(), agents.stop(), router.stop(), remoteHolders.close()]);
+    await Promise.all([gateway.stop(), agents.stop(), router.stop(), remoteHolders.close(), presence.drain()]);
     await nc.drain().catch(() => undefined);
   });
   log.info({ replica, prefix: config.natsPrefix, leaseMs }, 'replica of a scaled-out lab: joined the bus');

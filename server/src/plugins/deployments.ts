@@ -6,6 +6,7 @@ import { ArtifactTransfers } from '../services/artifact-transfers.js';
 import { DeploymentService } from '../services/deployment-service.js';
 import { NodeDeploys } from '../services/node-deploys.js';
 import { nodeLinkOf } from './node-link.js';
+import { workOwnerOf } from './work-owner.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -24,8 +25,9 @@ export const deploymentsPlugin = fp(async (app) => {
   const link = nodeLinkOf(app);
   const nodeDeploys = new NodeDeploys(link, new ArtifactTransfers(link, log), config.deployReconnectWaitMs);
   app.decorate('artifacts', store);
-  const deployments = new DeploymentService(new DeploymentsRepository(app.sql), store, nodeDeploys, app.nodeRegistry,
+  const owner = workOwnerOf(app);
+  const deployments = new DeploymentService(new DeploymentsRepository(app.sql, owner.replica), store, nodeDeploys, app.nodeRegistry,
     (targets) => app.commands.resolveTargets(targets), config.deployMaxParallel, log, app.deferredWrites);
-  await deployments.endInterrupted();
+  await deployments.endInterrupted(owner.recoverOnly);
   app.decorate('deployments', deployments);
 }, { name: 'deployments', dependencies: ['db', 'storage', 'agent-hub', 'nodes', 'commands'] });

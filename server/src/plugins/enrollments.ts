@@ -6,6 +6,7 @@ import { EnrollmentsRepository, EnrollmentTokensRepository } from '../repositori
 import { EnrollmentService } from '../services/enrollment-service.js';
 import { InstallLinks } from '../services/install-links.js';
 import { nodeLinkOf } from './node-link.js';
+import { workOwnerOf } from './work-owner.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -21,11 +22,12 @@ export function installScriptPath(): string {
 
 /** Adding machines over SSH (through a source node's tunnel or directly). */
 export const enrollmentsPlugin = fp(async (app) => {
+  const owner = workOwnerOf(app);
   const enrollments = new EnrollmentService(
-    new EnrollmentsRepository(app.sql), app.nodeRegistry, nodeLinkOf(app), app.tunnels,
+    new EnrollmentsRepository(app.sql, owner.replica), app.nodeRegistry, nodeLinkOf(app), app.tunnels,
     { agentPath: defaultAgentPath(), installScriptPath: installScriptPath() }, app.log.child({ component: 'enrollments' }),
   );
-  await enrollments.failInterrupted();
+  await enrollments.failInterrupted(owner.recoverOnly);
   app.decorate('enrollments', enrollments);
   app.decorate('installLinks', new InstallLinks(new EnrollmentTokensRepository(app.sql), app.nodeRegistry));
 }, { name: 'enrollments', dependencies: ['db', 'nodes', 'agent-hub', 'tunnels'] });

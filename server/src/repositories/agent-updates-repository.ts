@@ -4,7 +4,7 @@ import { ViewTable } from './view-table.js';
 
 /** Agent update rollouts as their views. */
 export class AgentUpdatesRepository extends ViewTable<AgentUpdateView> {
-  constructor(sql: Sql) {
-    super(sql, 'agent_updates', ['running', 'paused']);
+  constructor(sql: Sql, owner = '') {
+    super(sql, 'agent_updates', ['running', 'paused'], owner);
   }
 }

@@ -53,7 +53,8 @@ const COLUMNS = `id, batch_id, node_id, user_id, username, source_ip, spec, disp
   stdout, stderr, truncated, error, created_at, started_at, finished_at, duration_ms, expires_at`;
 
 export class CommandsRepository {
-  constructor(private readonly sql: Sql) {}
+  /** owner: the replica whose process runs the commands this one inserts (docs/scale-out.md). */
+  constructor(private readonly sql: Sql, private readonly owner = '') {}
 
   /** Runs fn once the current transaction (if any) has committed: nothing is sent for a command the database refused. */
   afterCommit(fn: () => void): void {
@@ -62,9 +63,9 @@ export class CommandsRepository {
 
   /** Records new commands (a batch over many nodes: one statement, one transaction). */
   async insert(records: readonly CommandRecord[]): Promise<void> {
-    await this.sql.runMany(`INSERT INTO commands (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, records.map((c) => [
+    await this.sql.runMany(`INSERT INTO commands (${COLUMNS}, owner_replica) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, records.map((c) => [
       c.id, c.batch_id, c.node_id, c.userId, c.user, c.source_ip, JSON.stringify(c.spec), c.command, c.status, c.exit_code, c.signal,
-      c.stdout, c.stderr, c.truncated ? 1 : 0, c.error, c.created_at, c.started_at, c.finished_at, c.duration_ms, c.expires_at,
+      c.stdout, c.stderr, c.truncated ? 1 : 0, c.error, c.created_at, c.started_at, c.finished_at, c.duration_ms, c.expires_at, this.owner,
     ]));
   }
 
@@ -80,9 +81,26 @@ export class CommandsRepository {
     return row && toRecord(row);
   }
 
-  /** Commands still queued or running (after a restart: to mark lost or resume the queue). */
-  async unfinished(): Promise<CommandRecord[]> {
-    return (await this.sql.all<Row>(`SELECT ${COLUMNS} FROM commands WHERE status IN ('queued', 'running')`)).map(toRecord);
+  /** Commands still queued or running (after a restart: to mark lost or resume the queue), of one owner or of all. */
+  async unfinished(owner?: string): Promise<CommandRecord[]> {
+    const where = new Where().addAll("status IN ('queued', 'running')").add('owner_replica = ?', owner);
+    return (await this.sql.all<Row>(`SELECT ${COLUMNS} FROM commands ${where.sql}`, where.params)).map(toRecord);
+  }
+
+  /** The replicas that own queued or running commands. */
+  async unfinishedOwners(): Promise<string[]> {
+    return (await this.sql.all<{ owner_replica: string }>("SELECT DISTINCT owner_replica FROM commands WHERE status IN ('queued', 'running')")).map((r) => r.owner_replica);
+  }
+
+  /**
+   * Ends the queued and running commands of a replica that is gone (their results went to it):
+   * lost. Conditional on the status, so a result stored meanwhile stays. Returns how many.
+   */
+  async loseOwnedBy(owner: string, error: string): Promise<number> {
+    const now = Date.now();
+    return (await this.sql.run(`UPDATE commands SET status = 'lost', error = ?, finished_at = ?,
+        duration_ms = CASE WHEN started_at IS NULL THEN NULL ELSE ? - started_at END
+      WHERE owner_replica = ? AND status IN ('queued', 'running')`, [error, now, now, owner])).changes;
   }
 
   async search(query: CommandQuery): Promise<{ commands: CommandRecord[]; more: boolean }> {

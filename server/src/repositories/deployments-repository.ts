@@ -4,7 +4,7 @@ import { ViewTable } from './view-table.js';
 
 /** Deployments as their views. */
 export class DeploymentsRepository extends ViewTable<DeploymentView> {
-  constructor(sql: Sql) {
-    super(sql, 'deployments', ['running', 'paused', 'rolling_back']);
+  constructor(sql: Sql, owner = '') {
+    super(sql, 'deployments', ['running', 'paused', 'rolling_back'], owner);
   }
 }

@@ -3,14 +3,20 @@ import type { Sql } from '../db/sql.js';
 
 /** The state inside an enrollment's view (JSON text): the dialects read JSON differently. */
 const STATE = { sqlite: "json_extract(view, '$.state')", postgres: "(view::jsonb ->> 'state')" } as const;
+/** An enrollment under way: its secrets live in the memory of the process that runs it. */
+const UNFINISHED = {
+  sqlite: `${STATE.sqlite} IN ('running', 'awaiting_host_key')`, postgres: `${STATE.postgres} IN ('running', 'awaiting_host_key')`,
+} as const;
 
 /** Enrollments as their views (no secret is ever given to this store), and the SSH host keys met. */
 export class EnrollmentsRepository {
-  constructor(private readonly sql: Sql) {}
+  /** owner: the replica whose process runs the enrollments this one inserts (docs/scale-out.md). */
+  constructor(private readonly sql: Sql, private readonly owner = '') {}
 
+  /** Inserts or updates the view; the owner is the inserting replica's and stays. */
   async save(view: EnrollmentView): Promise<void> {
-    await this.sql.run('INSERT INTO enrollments (id, view, created_at) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET view = excluded.view',
-      [view.id, JSON.stringify(view), view.created_at]);
+    await this.sql.run('INSERT INTO enrollments (id, view, created_at, owner_replica) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET view = excluded.view',
+      [view.id, JSON.stringify(view), view.created_at, this.owner]);
   }
 
   /** Runs fn once the current transaction (if any) has committed: nothing is published for a refused change. */
@@ -18,10 +24,16 @@ export class EnrollmentsRepository {
     this.sql.afterCommit(fn);
   }
 
-  /** Enrollments a server restart interrupted (their password was in the old process's memory only). */
-  async unfinished(): Promise<EnrollmentView[]> {
-    const rows = await this.sql.all<{ view: string }>(`SELECT view FROM enrollments WHERE ${STATE[this.sql.dialect]} IN ('running', 'awaiting_host_key')`);
+  /** Enrollments a server restart interrupted (their password was in the old process's memory only), of one owner or of all. */
+  async unfinished(owner?: string): Promise<EnrollmentView[]> {
+    const rows = await this.sql.all<{ view: string }>(`SELECT view FROM enrollments WHERE ${UNFINISHED[this.sql.dialect]}${owner === undefined ? '' : ' AND owner_replica = ?'}`,
+      owner === undefined ? [] : [owner]);
     return rows.map((r) => JSON.parse(r.view) as EnrollmentView);
+  }
+
+  /** The replicas that own enrollments under way. */
+  async unfinishedOwners(): Promise<string[]> {
+    return (await this.sql.all<{ owner_replica: string }>(`SELECT DISTINCT owner_replica FROM enrollments WHERE ${UNFINISHED[this.sql.dialect]}`)).map((r) => r.owner_replica);
   }
 
   async get(id: string): Promise<EnrollmentView | undefined> {

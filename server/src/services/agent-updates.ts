@@ -115,9 +115,16 @@ export class AgentUpdateService extends EventEmitter<AgentUpdateEvents> {
     hub.on('disconnected', (nodeId) => this.onDisconnected(nodeId));
   }
 
-  /** Ends the updates a server restart interrupted: once, at start. */
-  async endInterrupted(): Promise<void> {
-    for (const update of await this.repository.unfinished()) await this.repository.save(interrupted(update));
+  /** Ends the updates a server restart interrupted: once, at start; owner: only that replica's (the leader: a gone one's). */
+  async endInterrupted(owner?: string): Promise<number> {
+    const updates = await this.repository.unfinished(owner);
+    for (const update of updates) await this.repository.save(interrupted(update));
+    return updates.length;
+  }
+
+  /** The replicas that own updates under way. */
+  unfinishedOwners(): Promise<string[]> {
+    return this.repository.unfinishedOwners();
   }
 
   /** Resolves once the progress written so far is stored (tests, shutdown). */

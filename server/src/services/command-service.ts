@@ -79,13 +79,26 @@ export class CommandService extends EventEmitter<CommandServiceEvents> {
     hub.on('exec.result', (nodeId, message) => this.onResult(nodeId, message));
   }
 
-  /** At start, before agents connect: the commands a previous process left queued wait on; running ones are lost. */
-  async resume(): Promise<void> {
-    for (const record of await this.repository.unfinished()) {
+  /**
+   * At start, before agents connect: the commands a previous process left queued wait on; running
+   * ones are lost. owner: only that replica's (a lab on a shared database: the others' are theirs).
+   */
+  async resume(owner?: string): Promise<void> {
+    for (const record of await this.repository.unfinished(owner)) {
       // The server restarted: a running command's result cannot arrive any more; a queued one waits on.
       if (record.status === 'running') this.finish({ record, outputBytes: 0 }, { status: 'lost', error: 'the server restarted while it ran' });
       else this.active.set(record.id, { record, outputBytes: 0 });
     }
+  }
+
+  /** The replicas that own queued or running commands (the leader ends those of a gone one). */
+  unfinishedOwners(): Promise<string[]> {
+    return this.repository.unfinishedOwners();
+  }
+
+  /** Ends the queued and running commands of a replica that is gone: they ran in its memory. Returns how many. */
+  endOwnedBy(owner: string): Promise<number> {
+    return this.repository.loseOwnedBy(owner, `the server replica that ran it (${owner || 'before replicas were recorded'}) stopped`);
   }
 
   /** Runs a command on one node (by id, name or id prefix); an offline node is an error unless queue_ttl_s is given. */

@@ -63,13 +63,23 @@ export class DeploymentService {
     this.progress = new LatestWrites(deferred);
   }
 
-  /** Ends the deployments a server restart interrupted (they lived in the old process): once, at start. */
-  async endInterrupted(): Promise<void> {
-    for (const view of await this.repository.unfinished()) {
+  /**
+   * Ends the deployments a server restart interrupted (they lived in the old process): once, at
+   * start; owner: only that replica's (the leader: a gone one's).
+   */
+  async endInterrupted(owner?: string): Promise<number> {
+    const views = await this.repository.unfinished(owner);
+    for (const view of views) {
       view.state = 'failed';
       for (const node of view.nodes) if (node.result === 'pending' || node.result === 'running') Object.assign(node, { result: 'failed', message: 'the server restarted during the deploy' });
       await this.repository.save(view);
     }
+    return views.length;
+  }
+
+  /** The replicas that own deployments under way. */
+  unfinishedOwners(): Promise<string[]> {
+    return this.repository.unfinishedOwners();
   }
 
   /** Resolves once the progress written so far is stored (tests, shutdown). */

@@ -87,9 +87,13 @@ export class EnrollmentService extends EventEmitter<{ updated: [EnrollmentView] 
     super();
   }
 
-  /** At start: enrollments left running by a previous process fail at their step, their password is gone. */
-  async failInterrupted(): Promise<void> {
-    for (const view of await this.repository.unfinished()) {
+  /**
+   * At start: enrollments left running by a previous process fail at their step, their password is
+   * gone. owner: only that replica's (the leader also calls it for a replica that is gone).
+   */
+  async failInterrupted(owner?: string): Promise<number> {
+    const views = await this.repository.unfinished(owner);
+    for (const view of views) {
       const step = view.steps.find((s) => s.status === 'running' || s.status === 'pending')?.name ?? 'first_hello';
       await this.repository.save({
         ...view, state: 'failed', updated_at: Date.now(),
@@ -97,6 +101,12 @@ export class EnrollmentService extends EventEmitter<{ updated: [EnrollmentView] 
         steps: view.steps.map((s) => (s.name === step ? { ...s, status: 'failed' } : s)),
       });
     }
+    return views.length;
+  }
+
+  /** The replicas that own enrollments under way. */
+  unfinishedOwners(): Promise<string[]> {
+    return this.repository.unfinishedOwners();
   }
 
   /** A node name that a new node would take from another one: not for a re-install of the node that has it. */

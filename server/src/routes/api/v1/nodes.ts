@@ -1,5 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
+import { nodeLinkOf } from '../../../plugins/node-link.js';
+import { changeAgentConfig } from '../../../services/agent-config-push.js';
 import { agentUrl, enrollNode } from '../../../services/enrollment.js';
 import { errors } from '../../../schemas/common.js';
 import { AgentConfigSchema, Labels, NodeName } from '../../../schemas/node.js';
@@ -58,7 +60,7 @@ export const nodesRoutes: FastifyPluginAsyncTypebox = async (app) => {
       params: NodeParams, body: AgentConfigSchema,
       response: { 200: Type.Object({ agent_config: AgentConfigSchema, pushed: Type.Boolean() }), ...errors(400, 401, 403, 404) },
     },
-  }, async (request) => app.agentHub.applyAgentConfig(registry.resolve(request.params.id).id, request.body));
+  }, async (request) => changeAgentConfig(registry, nodeLinkOf(app), registry.resolve(request.params.id).id, request.body));
 
   app.post('/nodes/:id/revoke', {
     config: { role: 'admin', audit: 'node.revoke' },
