@@ -50,6 +50,22 @@ describe.each(storeKinds)('commands repository on $name', (kind) => {
     expect((await commands.unfinished()).map((c) => c.id).sort()).toEqual(['q', 'r']);
   });
 
+  it("keeps each replica's commands its own: found by owner, a gone owner's lost, a result stored meanwhile kept", async () => {
+    const onA = new CommandsRepository(store.sql, 'replica-a');
+    const onB = new CommandsRepository(store.sql, 'replica-b');
+    await onA.insert([record('a-run', 1, { status: 'running', started_at: 10 }), record('a-done', 2, { status: 'running', started_at: 10 })]);
+    await onB.insert([record('b-run', 3, { status: 'running', started_at: 10 })]);
+    expect((await commands.unfinished('replica-a')).map((c) => c.id).sort()).toEqual(['a-done', 'a-run']);
+    expect((await commands.unfinishedOwners()).sort()).toEqual(['replica-a', 'replica-b']);
+
+    await onA.update({ ...(await onA.get('a-done'))!, status: 'succeeded', exit_code: 0, finished_at: 20, duration_ms: 10 });
+    expect(await commands.loseOwnedBy('replica-a', 'replica-a stopped')).toBe(1);
+    expect(await commands.get('a-run')).toMatchObject({ status: 'lost', error: 'replica-a stopped' });
+    expect(await commands.get('a-done')).toMatchObject({ status: 'succeeded', exit_code: 0 });
+    expect(await commands.get('b-run')).toMatchObject({ status: 'running' });
+    expect(await commands.unfinishedOwners()).toEqual(['replica-b']);
+  });
+
   it('lists newest first, filtered by node, batch, user and status, with search text in the command', async () => {
     await commands.insert([
       record('c1', 1000, { command: 'systemctl restart caméra', status: 'succeeded' }),

@@ -34,6 +34,18 @@ describe.each(storeKinds)('deployments on $name', (kind) => {
     expect((await under.repository.unfinished()).map((v) => v.id).sort()).toEqual(views.slice(0, 3).map((v) => v.id).sort());
   });
 
+  it("keeps the replica that made a deployment as its owner, through another's save: found by owner", async () => {
+    const byA = deployment('running', 4000);
+    const byB = deployment('paused', 4001);
+    await new DeploymentsRepository(under.store.sql, 'replica-a').save(byA);
+    await new DeploymentsRepository(under.store.sql, 'replica-b').save(byB);
+    // The leader (another replica) ends A's: the row stays A's.
+    await new DeploymentsRepository(under.store.sql, 'replica-c').save({ ...byA, state: 'paused' });
+    expect((await under.repository.unfinished('replica-a')).map((v) => [v.id, v.state])).toEqual([[byA.id, 'paused']]);
+    // '' owns what the tests before saved (a repository without an owner, as rows made before migration 0017).
+    expect((await under.repository.unfinishedOwners()).filter(Boolean).sort()).toEqual(['replica-a', 'replica-b']);
+  });
+
   it('runs what waits for the commit once it committed, and never after a rollback', async () => {
     const ran: string[] = [];
     await under.store.sql.transaction(async () => {
