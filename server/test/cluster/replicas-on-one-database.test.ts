@@ -130,4 +130,27 @@ describe.skipIf(!ready)('two replicas on one database', () => {
       }
     }, 60_000);
   });
+  describe('device tokens', () => {
+    const keepalive = (server: TestServer, token: string) => server.app.inject({ method: 'POST', url: `/api/v1/devices/${token}/keepalive`, payload: {} });
+    const ping = (server: TestServer, token: string) => server.app.inject({ method: 'GET', url: `/ping/${token}` });
+
+    it('a token regenerated on A works on B at once, and the old one is refused there', async () => {
+      const made = (await a.api('POST', '/api/v1/devices', { name: 'esp32-hall' })).json<{ device: { id: string }; token: string }>();
+      await waitFor(async () => (await keepalive(b, made.token)).statusCode === 204, 10_000, 'the first token taken on B');
+
+      const regenerated = await a.api('POST', `/api/v1/devices/${made.device.id}/token`);
+      expect(regenerated.statusCode).toBe(200);
+      const { token } = regenerated.json<{ token: string }>();
+      expect(token).not.toBe(made.token);
+      // Committed before A answered: B takes it from the database, without waiting for the bus.
+      expect((await keepalive(b, token)).statusCode).toBe(204);
+      expect((await ping(b, token)).statusCode).toBe(200);
+      // The old one, once A's event is on B (the bus carries no token nor hash), on both ping routes.
+      await waitFor(async () => (await keepalive(b, made.token)).statusCode === 404, 10_000, 'the old token refused on B');
+      expect((await ping(b, made.token)).statusCode).toBe(404);
+      expect((await keepalive(a, made.token)).statusCode).toBe(404);
+      expect((await keepalive(b, token)).statusCode).toBe(204);
+      expect((await keepalive(a, token)).statusCode).toBe(204);
+    }, 30_000);
+  });
 });
