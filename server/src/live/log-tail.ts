@@ -114,8 +114,9 @@ export class LogTail {
 
   /** Between database reads the next read brings every record after `had.last`: only late ones wait here. */
   private wanted(sub: Subscription, record: StoredLog): boolean {
-    if (!sub.had.isNew(record.id) || !matches(sub, record)) return false;
-    return !(sub.replaying && !sub.reading) || sub.had.isLate(record.id);
+    if (!sub.had.isNew(record.id)) return false;
+    if (sub.replaying && !sub.reading && !sub.had.isLate(record.id)) return false;
+    return matches(sub, record);
   }
 
   /** Too much waiting: the database feeds it from `had.last`; the late records no page brings stay (the window bounds them). */
