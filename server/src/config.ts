@@ -68,6 +68,11 @@ export interface ServerConfig {
   testFaults: string | undefined;
   /** Base URL nodes use to reach this server (e.g. https://dvic.example.org); else taken from each request. */
   publicUrl: string | undefined;
+  /**
+   * Scale-out: the public base URL of every replica of the lab, in order (DVIC_REPLICA_URLS); every
+   * agent config handed out lists their agent URLs (server_urls) to fail over between. Empty: none.
+   */
+  replicaUrls: string[];
   /** PEM certificate chain and key files: the server then serves https and wss itself. */
   tlsCertFile: string | undefined;
   tlsKeyFile: string | undefined;
@@ -134,6 +139,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     fdReserve: env.DVIC_FD_RESERVE ? integer(env, 'DVIC_FD_RESERVE', 0, 0, 1_000_000) : undefined,
     testFaults: env.DVIC_TEST_FAULTS || undefined,
     publicUrl: env.DVIC_PUBLIC_URL ? env.DVIC_PUBLIC_URL.replace(/\/+$/, '') : undefined,
+    replicaUrls: replicaUrls(env.DVIC_REPLICA_URLS),
     ...tls(env),
     trustProxy: trustProxy(env.DVIC_TRUST_PROXY),
     allowedOrigins: origins(env.DVIC_ALLOWED_ORIGINS),
@@ -227,6 +233,32 @@ export function trustProxy(raw: string | undefined): boolean | number | string[]
     }
   }
   return list;
+}
+
+/** The agent takes at most this many server URLs (agent/dvic_agent.py MAX_SERVER_URLS). */
+const MAX_REPLICA_URLS = 16;
+
+/**
+ * DVIC_REPLICA_URLS: comma-separated base URLs as DVIC_PUBLIC_URL gives one (http(s)://host[:port],
+ * a path prefix allowed), in order, each once, without the trailing slash. Wrong ones stop the
+ * start here rather than reaching agents' config files.
+ */
+export function replicaUrls(raw: string | undefined): string[] {
+  const urls = (raw ?? '').split(',').map((s) => s.trim()).filter(Boolean).map((item) => {
+    let url: URL;
+    try {
+      url = new URL(item);
+    } catch {
+      throw new ConfigError(`DVIC_REPLICA_URLS: "${item}" is not a URL such as https://dvic-2.example.org:8787`);
+    }
+    if (!/^https?:$/.test(url.protocol) || url.search || url.hash || url.username || url.password) {
+      throw new ConfigError(`DVIC_REPLICA_URLS: "${item}" must be http(s)://host[:port] (as DVIC_PUBLIC_URL), without query, fragment or credentials`);
+    }
+    return url.href.replace(/\/+$/, '');
+  });
+  if (new Set(urls).size !== urls.length) throw new ConfigError('DVIC_REPLICA_URLS: a replica is listed twice');
+  if (urls.length > MAX_REPLICA_URLS) throw new ConfigError(`DVIC_REPLICA_URLS: ${urls.length} URLs, agents take at most ${MAX_REPLICA_URLS}`);
+  return urls;
 }
 
 /** A comma-separated list of origins, each checked and normalised (scheme://host[:port], no path). */

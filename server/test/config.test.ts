@@ -21,6 +21,21 @@ describe('security settings from the environment', () => {
     }
   });
 
+  it('reads DVIC_REPLICA_URLS as base URLs in order, and refuses anything else by name', () => {
+    expect(loadConfig({}).replicaUrls).toEqual([]);
+    expect(loadConfig({ DVIC_REPLICA_URLS: ' https://Dvic-1.example.org:8787/, http://10.0.0.12:8787,https://lab.example.org/dvic/ ' }).replicaUrls)
+      .toEqual(['https://dvic-1.example.org:8787', 'http://10.0.0.12:8787', 'https://lab.example.org/dvic']);
+    const many = Array.from({ length: 17 }, (_, i) => `http://10.0.0.${i + 1}:8787`).join(',');
+    for (const [bad, why] of [
+      ['dvic 2', /is not a URL such as https:\/\//], ['dvic-2.example.org:8787', /must be http\(s\):\/\/host\[:port\]/], ['ws://dvic-2:8787', /must be http\(s\):/],
+      ['https://dvic-2/?x=1', /without query/], ['https://user:pw@dvic-2', /credentials/], ['http://a:1,http://a:1/', /listed twice/],
+      [many, /17 URLs, agents take at most 16/],
+    ] as const) {
+      expect(() => loadConfig({ DVIC_REPLICA_URLS: bad }), bad).toThrow(ConfigError);
+      expect(() => loadConfig({ DVIC_REPLICA_URLS: bad }), bad).toThrow(why);
+    }
+  });
+
   it('wants both DVIC_TLS_CERT and DVIC_TLS_KEY or neither', () => {
     expect(() => loadConfig({ DVIC_TLS_CERT: '/etc/dvic/cert.pem' })).toThrow(/go together/);
     expect(loadConfig({ DVIC_TLS_CERT: '/c.pem', DVIC_TLS_KEY: '/k.pem' })).toMatchObject({ tlsCertFile: '/c.pem', tlsKeyFile: '/k.pem' });

@@ -84,9 +84,10 @@ async function newestId(server: Connection, filters: Filters): Promise<number> {
 }
 
 /**
- * Follows from after the last id shown: logs.subscribe with after_id replays what came since, then
- * the live tail, by increasing id. After a reconnection it resumes from the last id printed, and
- * prints nothing twice.
+ * Follows from after the newest id shown: logs.subscribe with after_id replays what came since, then
+ * the live tail. The server sends each line of a subscription once; on PostgreSQL, where replicas
+ * commit ids out of order, a line may come with an older id than one printed (docs/scale-out.md),
+ * so every line it sends is printed. After a reconnection it resumes from the newest id printed.
  */
 function follow(ctx: Context, server: Connection, filters: Filters, after: number, show: (r: LogRecordView) => void): Promise<number> {
   let lastId = after;
@@ -97,9 +98,8 @@ function follow(ctx: Context, server: Connection, filters: Filters, after: numbe
       onMessage: (m) => {
         if (m.type === 'logs.records') {
           for (const r of m.data.records) {
-            if (r.id <= lastId) continue;
             show(r);
-            lastId = r.id;
+            lastId = Math.max(lastId, r.id);
           }
         } else if (m.type === 'live.error') {
           ctx.stderr.write(`dvic: ${m.data.message}\n`);

@@ -310,6 +310,14 @@ export const schemas = [
         "type": "string",
         "description": "WebSocket URL of /api/v1/agent as the node should reach it (wss:// when the server serves TLS)"
       },
+      "server_urls": {
+        "type": "array",
+        "description": "Scale-out (DVIC_REPLICA_URLS): the agent URL of every replica of the lab, in order, at most 16 (the agent refuses an empty list or more: the server checks DVIC_REPLICA_URLS at start, and leaves the key out when it is unset); the agent tries server_url first, then these, each once, failing over with its jittered backoff",
+        "items": {
+          "type": "string",
+          "pattern": "^wss?://"
+        }
+      },
       "node_id": {
         "$ref": "../common.json#/$defs/uuid"
       },

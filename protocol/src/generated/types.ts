@@ -38,6 +38,10 @@ export interface AgentConfigFile {
    * WebSocket URL of /api/v1/agent as the node should reach it (wss:// when the server serves TLS)
    */
   server_url: string;
+  /**
+   * Scale-out (DVIC_REPLICA_URLS): the agent URL of every replica of the lab, in order, at most 16 (the agent refuses an empty list or more: the server checks DVIC_REPLICA_URLS at start, and leaves the key out when it is unset); the agent tries server_url first, then these, each once, failing over with its jittered backoff
+   */
+  server_urls?: string[];
   node_id: string;
   /**
    * PKCS#8 PEM. Shown once: the server keeps only the public key.

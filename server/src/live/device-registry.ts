@@ -88,6 +88,9 @@ export function deviceView(d: DeviceRecord): DeviceView {
   };
 }
 
+/** Database reads of an unknown token while other token changes keep coming; past them the ping is refused (the device pings again). */
+const MAX_TOKEN_READS = 3;
+
 /**
  * Every keepalive device in memory: the state machine (new, up, late, down, paused; each change
  * timestamped, emitted at once) and a write queue, so a ping costs a hash and a map lookup and is
@@ -100,6 +103,8 @@ export function deviceView(d: DeviceRecord): DeviceView {
 export class DeviceRegistry extends EventEmitter<RegistryEvents> {
   private readonly byId = new Map<string, DeviceRecord>();
   private readonly byToken = new Map<string, DeviceRecord>();
+  /** Counts the token hashes forgotten: a database read begun before one must not bring an old hash back. */
+  private tokensForgotten = 0;
   private pings: NewPing[] = [];
   private pendingBytes = 0;
   private transitions: DeviceTransition[] = [];
@@ -258,7 +263,11 @@ export class DeviceRegistry extends EventEmitter<RegistryEvents> {
     const token = newSecret(DEVICE_TOKEN_PREFIX);
     const tokenHash = sha256Hex(token);
     await this.store.setTokenHash(d.id, tokenHash);
-    this.store.afterCommit(() => this.applyToken(d.id, tokenHash));
+    this.store.afterCommit(() => {
+      this.applyToken(d.id, tokenHash);
+      // Heard by the other replicas (no hash in it): they forget the token they know (applyRemote).
+      this.emit('updated', deviceView(d));
+    });
     return { device: deviceView(d), token };
   }
 
@@ -286,7 +295,7 @@ export class DeviceRegistry extends EventEmitter<RegistryEvents> {
   applyToken(id: string, tokenHash: string): void {
     const d = this.byId.get(id);
     if (!d) return;
-    this.byToken.delete(d.tokenHash);
+    this.forgetToken(d);
     d.tokenHash = tokenHash;
     this.byToken.set(tokenHash, d);
   }
@@ -296,7 +305,7 @@ export class DeviceRegistry extends EventEmitter<RegistryEvents> {
     const d = this.byId.get(id);
     if (!d) return;
     this.byId.delete(d.id);
-    this.byToken.delete(d.tokenHash);
+    this.forgetToken(d);
     this.dirty.delete(d);
     this.seen.delete(d.id);
     this.emit('removed', d.id);
@@ -350,9 +359,19 @@ export class DeviceRegistry extends EventEmitter<RegistryEvents> {
   }
 
   /**
+   * A ping whose token may be new to this replica: another replica of the lab may have made the
+   * device or regenerated its token (no event carries a hash). On a miss the database decides.
+   */
+  async accept(tokenHash: string, p: Ping, now = Date.now()): Promise<boolean> {
+    return this.ping(tokenHash, p, now) || ((await this.loadByToken(tokenHash)) && this.ping(tokenHash, p, now));
+  }
+
+  /**
    * Another replica's change of a device (cluster/remote-state.ts): it wrote the database, so this
    * is memory only. Status changes and removals are told to listeners (the alert engine). Devices
-   * unknown here (their token hash is not in a view) are skipped: false.
+   * unknown here (their token hash is not in a view) are skipped: false. A `device.updated` may
+   * be a regenerated token: the one known here is forgotten at once, and the next ping's token is
+   * looked up in the database (accept), so the old one is refused and the new one taken.
    */
   applyRemote(message: DeviceStatusLiveMessage | DeviceUpdatedLiveMessage | DeviceRemovedLiveMessage | DevicesSeenLiveMessage): boolean {
     if (message.type === 'devices.seen') {
@@ -368,7 +387,7 @@ export class DeviceRegistry extends EventEmitter<RegistryEvents> {
     if (!d) return false;
     if (message.type === 'device.removed') {
       this.byId.delete(d.id);
-      this.byToken.delete(d.tokenHash);
+      this.forgetToken(d);
       this.dirty.delete(d);
       this.emit('removed', d.id);
       return true;
@@ -385,7 +404,30 @@ export class DeviceRegistry extends EventEmitter<RegistryEvents> {
       Object.assign(d, { status: message.data.status, statusSince: message.data.since });
       this.emit('status', message.data);
     }
+    if (message.type === 'device.updated') this.forgetToken(d);
     return true;
+  }
+
+  private forgetToken(d: DeviceRecord): void {
+    if (this.byToken.get(d.tokenHash) === d) this.byToken.delete(d.tokenHash);
+    this.tokensForgotten++;
+  }
+
+  /**
+   * The device this token is given to in the database, into memory; false when none is. A token
+   * forgotten during the read (the event of the change that answer may predate) means reading again.
+   */
+  private async loadByToken(tokenHash: string): Promise<boolean> {
+    for (let attempt = 0; attempt < MAX_TOKEN_READS; attempt++) {
+      const forgotten = this.tokensForgotten;
+      const d = await this.store.byTokenHash(tokenHash);
+      if (forgotten !== this.tokensForgotten) continue;
+      if (!d) return false;
+      if (this.byId.has(d.id)) this.applyToken(d.id, d.tokenHash);
+      else this.remember(d);
+      return true;
+    }
+    return false;
   }
 
   /** Looks for devices whose period or grace has passed: late, then down, each at the moment it was due. */

@@ -94,6 +94,12 @@ export class DevicesRepository {
     return row && toRecord(row);
   }
 
+  /** The device this token hash is given to now (token_hash is unique and indexed). */
+  async byTokenHash(tokenHash: string): Promise<DeviceRecord | undefined> {
+    const row = await this.sql.get<DeviceRow>('SELECT * FROM devices WHERE token_hash = ?', [tokenHash]);
+    return row && toRecord(row);
+  }
+
   async insert(d: DeviceRecord): Promise<void> {
     await this.sql.run(`
       INSERT INTO devices (id, name, labels, node_id, period_s, grace_s, token_hash, status, status_since, created_at)

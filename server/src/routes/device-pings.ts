@@ -24,12 +24,12 @@ export const devicePingRoutes: FastifyPluginAsyncTypebox = async (app) => {
   await anyText(app, {});
   const registry = app.deviceRegistry;
   const config = { public: true, secretInRequest: true };
-  const accept = (token: string, ping: Ping) => registry.ping(sha256Hex(token), ping);
+  const accept = (token: string, ping: Ping) => registry.accept(sha256Hex(token), ping);
 
   // Healthchecks: 200 "OK" as text, 404 "not found" for an unknown token.
-  const healthchecks = (request: FastifyRequest<{ Params: { token: string; action?: string } }>, reply: FastifyReply) => {
+  const healthchecks = async (request: FastifyRequest<{ Params: { token: string; action?: string } }>, reply: FastifyReply) => {
     const ping = healthchecksPing(request.params.action, request.body as string);
-    if (!accept(request.params.token, ping)) return reply.code(404).type('text/plain').send('not found');
+    if (!(await accept(request.params.token, ping))) return reply.code(404).type('text/plain').send('not found');
     return reply.type('text/plain').send('OK');
   };
   // GET (and HEAD) have no body; POST takes any.
@@ -41,8 +41,8 @@ export const devicePingRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   // Uptime Kuma: {"ok": true}, or {"ok": false, "msg"} (with our error too) for an unknown token.
   const kumaQuery = Type.Object({ status: Type.Optional(Type.String({ maxLength: 64 })), msg: Type.Optional(Type.String({ maxLength: 4096 })), ping: Type.Optional(Type.String({ maxLength: 32 })) });
-  const kuma = (request: FastifyRequest<{ Params: { token: string }; Querystring: { status?: string; msg?: string; ping?: string } }>, reply: FastifyReply) => {
-    if (!accept(request.params.token, kumaPush(request.query))) {
+  const kuma = async (request: FastifyRequest<{ Params: { token: string }; Querystring: { status?: string; msg?: string; ping?: string } }>, reply: FastifyReply) => {
+    if (!(await accept(request.params.token, kumaPush(request.query)))) {
       const message = 'Monitor not found or not active.';
       return reply.code(404).send({ ok: false, msg: message, error: { code: ErrorCode.notFound, message } });
     }

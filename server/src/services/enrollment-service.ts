@@ -7,6 +7,7 @@ import type { EnrollmentView } from '@dvic/protocol';
 import type { NodeLink } from '../hub/node-link.js';
 import type { NodeRegistry } from '../live/node-registry.js';
 import type { EnrollmentsRepository } from '../repositories/enrollments-repository.js';
+import { agentConfigServer, type ServerIdentity } from './enrollment.js';
 import { generateNodeKeypair } from './node-keys.js';
 import { SshFailure, SshSession } from './ssh-session.js';
 import type { TunnelService } from './tunnel-service.js';
@@ -26,13 +27,6 @@ export interface EnrollmentRequest {
   via: string;
   labels: Record<string, string>;
   acceptHostKey?: string;
-}
-
-/** How the agent reaches this server, decided by the request that started the enrollment. */
-export interface ServerIdentity {
-  agentUrl: string;
-  tlsCertSha256?: string;
-  metricsIntervalS: number;
 }
 
 export interface EnrollmentFiles {
@@ -421,10 +415,7 @@ class EnrollmentRun {
     await deps.repository.rememberHost(request.host, request.port, nodeId, this.fingerprint!);
     this.nodeId = nodeId;
     await this.service.update(this.id, (v) => ({ ...v, node_id: nodeId }));
-    return {
-      server_url: secret.server.agentUrl, node_id: nodeId, private_key: keys.privateKeyPem, metrics_interval_s: secret.server.metricsIntervalS,
-      ...(secret.server.tlsCertSha256 ? { tls_cert_sha256: secret.server.tlsCertSha256 } : {}),
-    };
+    return { ...agentConfigServer(secret.server), node_id: nodeId, private_key: keys.privateKeyPem };
   }
 
   private async install(): Promise<void> {

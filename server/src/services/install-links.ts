@@ -3,7 +3,7 @@ import { ErrorCode, type AgentConfigFile, type EnrollmentTokenView } from '@dvic
 import { ApiError } from '../errors.js';
 import type { NodeRegistry } from '../live/node-registry.js';
 import type { EnrollmentTokensRepository } from '../repositories/enrollments-repository.js';
-import { enrollNode } from './enrollment.js';
+import { enrollNode, type ServerIdentity } from './enrollment.js';
 import { newSecret, sha256Hex } from './tokens.js';
 
 const TOKEN_PREFIX = 'dvin_';
@@ -37,14 +37,14 @@ export class InstallLinks {
   }
 
   /** One use of a token: a new node named after the machine (made unique), and its agent config. */
-  async exchange(secret: string, hostname: string, server: { serverUrl: string; tlsCertSha256?: string; metricsIntervalS: number }): Promise<{ config: AgentConfigFile }> {
+  async exchange(secret: string, hostname: string, server: ServerIdentity): Promise<{ config: AgentConfigFile }> {
     const token = await this.tokens.byHash(sha256Hex(secret));
     if (!token) throw new ApiError(401, ErrorCode.unauthorized, 'unknown install token: ask for a new install link');
     if (token.expires_at <= Date.now()) {
       throw new ApiError(403, ErrorCode.forbidden, `this install token expired at ${new Date(token.expires_at).toISOString()}: ask for a new install link`);
     }
     if (!(await this.tokens.use(token.id))) throw new ApiError(403, ErrorCode.forbidden, `this install token is used up (${token.max_uses} of ${token.max_uses} uses): ask for a new install link`);
-    const { config } = await enrollNode(this.registry, { name: this.freeName(hostname), labels: token.labels, ...server });
+    const { config } = await enrollNode(this.registry, { name: this.freeName(hostname), labels: token.labels }, server);
     return { config };
   }
 

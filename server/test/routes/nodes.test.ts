@@ -30,6 +30,27 @@ describe('node enrollment', () => {
     }
   });
 
+  it('lists every replica of DVIC_REPLICA_URLS as server_urls, in order, in the configs of POST /nodes and of install links', async () => {
+    const lab = await startTestServer({
+      DVIC_PUBLIC_URL: 'https://dvic-1.example.org:8787',
+      DVIC_REPLICA_URLS: 'https://dvic-1.example.org:8787, http://10.0.0.12:8787/, https://lab.example.org/dvic',
+    });
+    const replicas = ['wss://dvic-1.example.org:8787/api/v1/agent', 'ws://10.0.0.12:8787/api/v1/agent', 'wss://lab.example.org/dvic/api/v1/agent'];
+    try {
+      const { config } = await lab.enroll('pi');
+      expect(config.server_url).toBe('wss://dvic-1.example.org:8787/api/v1/agent');
+      expect(config.server_urls).toEqual(replicas);
+      const { secret } = (await lab.api('POST', '/api/v1/enrollment-tokens', {})).json<{ secret: string }>();
+      const exchanged = await lab.app.inject({ method: 'POST', url: '/api/v1/enrollment-tokens/exchange', payload: { token: secret, hostname: 'pi-2' } });
+      expect(exchanged.statusCode).toBe(201);
+      expect(exchanged.json()).toMatchObject({ server_url: 'wss://dvic-1.example.org:8787/api/v1/agent', server_urls: replicas });
+    } finally {
+      await lab.close();
+    }
+    // Without it, one server: no server_urls.
+    expect((await server.enroll('pi-alone')).config).not.toHaveProperty('server_urls');
+  });
+
   it('refuses a duplicate name with 409 and a bad name with 400', async () => {
     await server.enroll('pi-1');
     const dup = await server.api('POST', '/api/v1/nodes', { name: 'pi-1' });

@@ -19,7 +19,8 @@ const DESCRIPTION = 'Public: the device token is the credential. Optional JSON b
 
 /**
  * A device's keepalive: POST /api/v1/devices/{token}/keepalive, or /api/v1/devices/keepalive with
- * `Authorization: Bearer <token>`. The 204 path only hashes the token and queues the ping.
+ * `Authorization: Bearer <token>`. The 204 path only hashes the token and queues the ping (a token
+ * not in memory is looked up in the database: another replica may have just given it).
  */
 export const deviceKeepaliveRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.removeAllContentTypeParsers();
@@ -37,8 +38,8 @@ export const deviceKeepaliveRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.addHook('preValidation', async (request) => { if (request.body === undefined) request.body = {}; });
 
   const registry = app.deviceRegistry;
-  const keepalive = (token: string, request: FastifyRequest) => {
-    if (!registry.ping(sha256Hex(token), keepalivePing(request.body as DeviceKeepalive, request.keepaliveText))) {
+  const keepalive = async (token: string, request: FastifyRequest) => {
+    if (!(await registry.accept(sha256Hex(token), keepalivePing(request.body as DeviceKeepalive, request.keepaliveText)))) {
       throw new ApiError(404, ErrorCode.notFound, 'no device has this token');
     }
   };
@@ -48,7 +49,7 @@ export const deviceKeepaliveRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post('/devices/:token/keepalive', {
     config, schema: { tags: ['devices'], security: [], summary: 'A device says it is alive', description: DESCRIPTION, params: Type.Object({ token: Type.String({ minLength: 1, maxLength: 128 }) }), body: DeviceKeepaliveRef, response },
   }, async (request, reply) => {
-    keepalive(request.params.token, request);
+    await keepalive(request.params.token, request);
     return reply.code(204).send(null);
   });
 
@@ -57,7 +58,7 @@ export const deviceKeepaliveRoutes: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request, reply) => {
     const header = request.headers.authorization;
     if (!header?.startsWith('Bearer ')) throw new ApiError(401, ErrorCode.unauthorized, 'send the device token as Authorization: Bearer <token>, or in the URL: /api/v1/devices/<token>/keepalive');
-    keepalive(header.slice(7).trim(), request);
+    await keepalive(header.slice(7).trim(), request);
     return reply.code(204).send(null);
   });
 };

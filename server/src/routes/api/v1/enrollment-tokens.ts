@@ -4,8 +4,7 @@ import { Type } from 'typebox';
 import { errors } from '../../../schemas/common.js';
 import { Labels } from '../../../schemas/node.js';
 import { AgentConfigFileRef, EnrollmentTokenRef } from '../../../schemas/protocol-schemas.js';
-import { agentUrl } from '../../../services/enrollment.js';
-import type { ServerIdentity } from '../../../services/enrollment-service.js';
+import { agentUrl, type ServerIdentity } from '../../../services/enrollment.js';
 import { installCommands } from '../../../services/install-links.js';
 
 /** This server's base URL as the caller reached it, unless DVIC_PUBLIC_URL says otherwise. */
@@ -13,11 +12,14 @@ export function publicBaseUrl(request: FastifyRequest, publicUrl: string | undef
   return publicUrl ?? `${request.protocol}://${request.host}`;
 }
 
-/** How a new agent reaches this server, and the certificate it pins when this server serves TLS itself. */
+/**
+ * How a new agent reaches this server (and the lab's other replicas), and the certificate it pins
+ * when this server serves TLS itself; behind a TLS proxy it checks the proxy's against its CAs.
+ */
 export function serverIdentity(app: FastifyInstance, request: FastifyRequest): ServerIdentity {
   const serverUrl = agentUrl(publicBaseUrl(request, app.config.publicUrl));
   const tlsCertSha256 = app.tlsCertSha256 && serverUrl.startsWith('wss://') ? app.tlsCertSha256 : undefined;
-  return { agentUrl: serverUrl, tlsCertSha256, metricsIntervalS: app.config.metricsIntervalS };
+  return { agentUrl: serverUrl, replicaAgentUrls: app.config.replicaUrls.map(agentUrl), tlsCertSha256, metricsIntervalS: app.config.metricsIntervalS };
 }
 
 /** Install links: POST /enrollment-tokens (admin). */
@@ -57,8 +59,7 @@ export const enrollmentTokenExchangeRoute: FastifyPluginAsyncTypebox = async (ap
       response: { 201: AgentConfigFileRef, ...errors(400, 401, 403) },
     },
   }, async (request, reply) => {
-    const { agentUrl: serverUrl, tlsCertSha256, metricsIntervalS } = serverIdentity(app, request);
-    const { config } = await app.installLinks.exchange(request.body.token, request.body.hostname, { serverUrl, tlsCertSha256, metricsIntervalS });
+    const { config } = await app.installLinks.exchange(request.body.token, request.body.hostname, serverIdentity(app, request));
     reply.code(201);
     return config;
   });

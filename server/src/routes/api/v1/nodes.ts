@@ -2,7 +2,8 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { nodeLinkOf } from '../../../plugins/node-link.js';
 import { changeAgentConfig } from '../../../services/agent-config-push.js';
-import { agentUrl, enrollNode } from '../../../services/enrollment.js';
+import { enrollNode } from '../../../services/enrollment.js';
+import { serverIdentity } from './enrollment-tokens.js';
 import { errors } from '../../../schemas/common.js';
 import { AgentConfigSchema, Labels, NodeName } from '../../../schemas/node.js';
 import { AgentConfigFileRef, NodeDetailRef, NodeRef } from '../../../schemas/protocol-schemas.js';
@@ -10,7 +11,7 @@ import { AgentConfigFileRef, NodeDetailRef, NodeRef } from '../../../schemas/pro
 const NodeParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64, description: 'Node id, name, or the start of its id (4 characters at least)' }) });
 
 export const nodesRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  const { nodeRegistry: registry, demoRegistry: demos, config } = app;
+  const { nodeRegistry: registry, demoRegistry: demos } = app;
 
   app.get('/nodes', {
     schema: { tags: ['nodes'], summary: 'Every node with its live status and latest hardware state', response: { 200: Type.Object({ nodes: Type.Array(NodeRef) }), ...errors(401) } },
@@ -36,11 +37,8 @@ export const nodesRoutes: FastifyPluginAsyncTypebox = async (app) => {
       response: { 201: Type.Object({ node: NodeRef, config: AgentConfigFileRef }), ...errors(400, 401, 403, 409) },
     },
   }, async (request, reply) => {
-    const serverUrl = agentUrl(config.publicUrl ?? `${request.protocol}://${request.host}`);
     reply.code(201);
-    // The agent pins the certificate this server serves itself; behind a TLS proxy it checks the proxy's against its CAs.
-    const tlsCertSha256 = app.tlsCertSha256 && serverUrl.startsWith('wss://') ? app.tlsCertSha256 : undefined;
-    return enrollNode(registry, { ...request.body, serverUrl, tlsCertSha256, metricsIntervalS: config.metricsIntervalS });
+    return enrollNode(registry, request.body, serverIdentity(app, request));
   });
 
   app.patch('/nodes/:id', {
