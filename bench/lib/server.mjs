@@ -5,6 +5,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { raiseFileLimit } from './file-limit.mjs';
 
 export const repoDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const PASSWORD = 'bench-password';
@@ -26,6 +27,7 @@ export async function startServer(env = {}) {
     env: { ...process.env, DVIC_DATA_DIR: dataDir, DVIC_PORT: String(port), DVIC_HOST: '127.0.0.1', DVIC_ADMIN_PASSWORD: PASSWORD, DVIC_LOCAL_AGENT: '0', DVIC_LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  raiseFileLimit(child.pid);
   const base = `http://127.0.0.1:${port}`;
   await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('server did not start in 30 s')), 30_000);
