@@ -27,35 +27,56 @@ export async function createDatabase(adminUrl = PG_ADMIN_URL) {
 }
 
 /**
- * CPU used by the PostgreSQL backends serving `database` (the server runs on this machine) over
- * durationMs, as % of one core. Backends come and go with the pools' idle timeouts, so each is
- * followed by pid from when it is first seen (a backend that ends between samples loses at most a
- * second of its CPU).
+ * Follows the CPU of the PostgreSQL backends serving `database` (the server runs on this machine)
+ * until stop(), which answers { cpuSeconds, cpuPercentOfCore, backends }. Backends come and go
+ * with the pools' idle timeouts, so each is followed by pid from when it is first seen (one that
+ * ends between two looks loses at most intervalMs of its CPU).
  */
-export async function sampleBackends(database, durationMs, intervalMs = 1000, adminUrl = PG_ADMIN_URL) {
-  const client = new pg.Client({ connectionString: adminUrl });
-  await client.connect();
+export function followBackends(database, intervalMs = 1000, adminUrl = PG_ADMIN_URL) {
   const first = new Map();
   const last = new Map();
   const started = performance.now();
-  try {
-    while (true) {
-      const { rows } = await client.query('SELECT pid FROM pg_stat_activity WHERE datname = $1', [database]);
-      for (const { pid } of rows) {
-        try {
-          const { cpuSeconds } = processStats(pid);
-          if (!first.has(pid)) first.set(pid, performance.now() - started < intervalMs ? cpuSeconds : 0);
-          last.set(pid, cpuSeconds);
-        } catch { /* the backend ended meanwhile */ }
-      }
-      if (performance.now() - started >= durationMs) break;
-      await new Promise((r) => setTimeout(r, Math.min(intervalMs, durationMs - (performance.now() - started))));
+  let stopped = false;
+  let wake = () => {};
+  const look = async (client, initial) => {
+    const { rows } = await client.query('SELECT pid FROM pg_stat_activity WHERE datname = $1', [database]);
+    for (const { pid } of rows) {
+      try {
+        const { cpuSeconds } = processStats(pid);
+        if (!first.has(pid)) first.set(pid, initial ? cpuSeconds : 0);
+        last.set(pid, cpuSeconds);
+      } catch { /* the backend ended meanwhile */ }
     }
-  } finally {
-    await client.end();
-  }
-  const seconds = [...last].reduce((sum, [pid, cpu]) => sum + cpu - first.get(pid), 0);
-  return { cpuPercentOfCore: (100 * seconds) / ((performance.now() - started) / 1000), backends: last.size };
+  };
+  const loop = (async () => {
+    const client = new pg.Client({ connectionString: adminUrl });
+    await client.connect();
+    try {
+      await look(client, true);
+      while (!stopped) {
+        await new Promise((r) => { wake = r; setTimeout(r, intervalMs); });
+        await look(client, false);
+      }
+    } finally {
+      await client.end();
+    }
+  })();
+  return {
+    async stop() {
+      stopped = true;
+      wake();
+      await loop;
+      const cpuSeconds = [...last].reduce((sum, [pid, cpu]) => sum + cpu - first.get(pid), 0);
+      return { cpuSeconds, cpuPercentOfCore: (100 * cpuSeconds) / ((performance.now() - started) / 1000), backends: last.size };
+    },
+  };
+}
+
+/** followBackends over durationMs. */
+export async function sampleBackends(database, durationMs) {
+  const follow = followBackends(database);
+  await new Promise((r) => setTimeout(r, durationMs));
+  return follow.stop();
 }
 
 /** The env of a lab's replicas and close(): database dropped, NATS objects and key file removed. */
