@@ -44,12 +44,12 @@ async function inParallel(count, width, fn) {
   return results;
 }
 
-/** Enrolls `count` nodes over REST (ENROLL_CONCURRENCY at once); their agent configs. */
-async function enroll(server, count) {
+/** Enrolls `count` nodes over REST (ENROLL_CONCURRENCY at once, taking turns over the servers); their agent configs. */
+async function enroll(servers, count) {
   const t0 = performance.now();
-  const nodes = await inParallel(count, ENROLL_CONCURRENCY, async (i) => (await server.api('POST', '/api/v1/nodes', { name: `sim-${String(i).padStart(5, '0')}` })).config);
+  const nodes = await inParallel(count, ENROLL_CONCURRENCY, async (i) => (await servers[i % servers.length].api('POST', '/api/v1/nodes', { name: `sim-${String(i).padStart(5, '0')}` })).config);
   const seconds = (performance.now() - t0) / 1000;
-  console.log(`  enrolled ${count} nodes over REST (${ENROLL_CONCURRENCY} at once) in ${seconds.toFixed(1)} s: ${(count / seconds).toFixed(0)} /s`);
+  console.log(`  enrolled ${count} nodes over REST (${ENROLL_CONCURRENCY} at once over ${servers.length} server(s)) in ${seconds.toFixed(1)} s: ${(count / seconds).toFixed(0)} /s`);
   return nodes;
 }
 
@@ -106,11 +106,11 @@ async function steadyState(servers, simulators, database) {
   };
 }
 
-/** Enroll through the first server, connect, let every agent send once, measure, stop the simulators. */
+/** Enroll, connect, let every agent send once, measure, stop the simulators. */
 async function measure(label, servers, agentCount, database) {
   console.log(`\n${label}: ${agentCount} agents over ${servers.length} server process(es) (load average ${load()})`);
   const idle = servers.map((s) => processStats(s.pid).rssBytes);
-  const nodes = await enroll(servers[0], agentCount);
+  const nodes = await enroll(servers, agentCount);
   const { simulators, agents } = await connectAgents(servers, nodes);
   try {
     await sleep((INTERVAL_S + 2) * 1000);
