@@ -87,16 +87,34 @@ async function connectAgents(servers, nodes) {
   return { simulators, agents };
 }
 
+/**
+ * A server's counters; a 503 (a loaded machine can leave a replica's database pool busy past its
+ * connect timeout) is tried again after 2 s, up to 5 times, and counted.
+ */
+let busyAnswers = 0;
+async function stats(server) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await server.api('GET', '/api/v1/server/stats');
+    } catch (err) {
+      if (!/: 503 /.test(err.message) || attempt === 5) throw err;
+      busyAnswers++;
+      console.log(`  (a 503 from the server: ${err.message.slice(0, 160)}; trying again)`);
+      await sleep(2000);
+    }
+  }
+}
+
 /** Steady state: every server, simulator and (on PostgreSQL) database backend over DURATION_S. */
 async function steadyState(servers, simulators, database) {
-  const before = await Promise.all(servers.map((s) => s.api('GET', '/api/v1/server/stats')));
+  const before = await Promise.all(servers.map(stats));
   const load0 = load();
   const [serverSamples, simSamples, postgres] = await Promise.all([
     Promise.all(servers.map((s) => sampleProcess(s.pid, DURATION_S * 1000))),
     Promise.all(simulators.map((s) => sampleProcess(s.child.pid, DURATION_S * 1000))),
     database && sampleBackends(database, DURATION_S * 1000),
   ]);
-  const after = await Promise.all(servers.map((s) => s.api('GET', '/api/v1/server/stats')));
+  const after = await Promise.all(servers.map(stats));
   return {
     load: `${load0} -> ${load()}`,
     servers: servers.map((s, i) => ({ ...serverSamples[i], handled: (after[i].messages_received - before[i].messages_received) / serverSamples[i].seconds, invalid: after[i].messages_invalid, online: after[i].agents_connected })),
@@ -138,7 +156,8 @@ async function replicaRun(agentCount) {
     for (let i = 1; i <= REPLICAS; i++) replicas.push(await startServer({ ...serverEnv, ...lab.replicaEnv(`bench-${i}`) }));
     return await measure(`PostgreSQL + NATS, ${REPLICAS} replicas`, replicas, agentCount, lab.database.name);
   } finally {
-    for (const r of replicas) await r.stop();
+    const stopped = await Promise.all(replicas.map((r) => r.stop()));
+    console.log(`  replicas stopped (SIGTERM) in ${stopped.map((t) => (t === null ? 'over 60 s: killed' : `${t.toFixed(1)} s`)).join(', ')}`);
     await lab.close();
   }
 }
@@ -164,4 +183,5 @@ console.log(`machine: ${machine()}, load average ${load()}`);
 const results = [await sqliteRun(SQLITE_AGENTS)];
 if (REPLICAS > 1) results.push(await replicaRun(AGENTS));
 for (const result of results) print(result);
+if (busyAnswers) console.log(`\n${busyAnswers} answers of 503 (storage_failed) to the bench's own requests: the database pool was busy past its connect timeout`);
 process.exit(0);

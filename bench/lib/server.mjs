@@ -51,10 +51,15 @@ export async function startServer(env = {}) {
   return {
     base, pid: child.pid, dataDir, api, cookie,
     agentUrl: `ws://127.0.0.1:${port}/api/v1/agent`,
-    async stop() {
+    /** SIGTERM, then SIGKILL after killAfterMs; resolves with the seconds the orderly stop took (null: killed). */
+    async stop(killAfterMs = 60_000) {
+      const t0 = performance.now();
       child.kill('SIGTERM');
-      await new Promise((r) => (child.exitCode !== null ? r() : child.once('exit', r)));
+      const killer = setTimeout(() => child.kill('SIGKILL'), killAfterMs);
+      const signal = await new Promise((r) => (child.exitCode !== null || child.signalCode !== null ? r(child.signalCode) : child.once('exit', (_, sig) => r(sig))));
+      clearTimeout(killer);
       fs.rmSync(dataDir, { recursive: true, force: true });
+      return signal === 'SIGKILL' ? null : (performance.now() - t0) / 1000;
     },
   };
 }
