@@ -105,9 +105,15 @@ async function stats(server) {
   }
 }
 
+/** Each message type's count between two reads, per second, most frequent first. */
+function perSecond(before = {}, after = {}, seconds) {
+  return Object.entries(after).map(([type, n]) => [type, (n - (before[type] ?? 0)) / seconds]).filter(([, rate]) => rate > 0).sort((a, b) => b[1] - a[1]);
+}
+
 /** Steady state: every server, simulator and (on PostgreSQL) database backend over DURATION_S. */
 async function steadyState(servers, simulators, database) {
   const before = await Promise.all(servers.map(stats));
+  const t0 = performance.now();
   const load0 = load();
   const [serverSamples, simSamples, postgres] = await Promise.all([
     Promise.all(servers.map((s) => sampleProcess(s.pid, DURATION_S * 1000))),
@@ -115,9 +121,12 @@ async function steadyState(servers, simulators, database) {
     database && sampleBackends(database, DURATION_S * 1000),
   ]);
   const after = await Promise.all(servers.map(stats));
+  // The counters' window: from the first answer to the last (longer than DURATION_S when a read was tried again).
+  const seconds = (performance.now() - t0) / 1000;
   return {
     load: `${load0} -> ${load()}`,
-    servers: servers.map((s, i) => ({ ...serverSamples[i], handled: (after[i].messages_received - before[i].messages_received) / serverSamples[i].seconds, invalid: after[i].messages_invalid, online: after[i].agents_connected })),
+    servers: servers.map((s, i) => ({ ...serverSamples[i], handled: (after[i].messages_received - before[i].messages_received) / seconds, invalid: after[i].messages_invalid, online: after[i].agents_connected,
+      byType: perSecond(before[i].messages_by_type, after[i].messages_by_type, seconds) })),
     simulatorCpu: simSamples.reduce((sum, s) => sum + s.cpuPercentOfCore, 0),
     simulatorRss: simSamples.reduce((sum, s) => sum + s.rssPeakBytes, 0),
     postgres,
@@ -171,6 +180,7 @@ function print(result) {
     console.log(`  ${name.padEnd(17)}${s.cpuPercentOfCore.toFixed(1).padEnd(19)}${`${mib(result.idle[i])} / ${mib(s.rssMeanBytes)} / ${mib(s.rssPeakBytes)}`.padEnd(28)}`
       + `${`${s.handled.toFixed(0)} (${(expected / result.servers.length).toFixed(0)})`.padEnd(23)}${String(s.online).padEnd(15)}${s.invalid}`);
   });
+  result.servers.forEach((s, i) => console.log(`  ${result.servers.length > 1 ? `replica ${i + 1}` : 'server'} messages/s by type: ${s.byType.map(([type, rate]) => `${type} ${rate.toFixed(0)}`).join(', ')}`));
   console.log(`  ${'simulators'.padEnd(17)}${result.simulatorCpu.toFixed(1).padEnd(19)}${`peak ${mib(result.simulatorRss)} (all)`}`);
   if (result.postgres) console.log(`  ${'PostgreSQL'.padEnd(17)}${result.postgres.cpuPercentOfCore.toFixed(1).padEnd(19)}(${result.postgres.backends} backends of the bench's database over the window)`);
   const worst = Math.max(...result.servers.map((s) => s.cpuPercentOfCore));
