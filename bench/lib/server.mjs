@@ -5,6 +5,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { raiseFileLimit } from './file-limit.mjs';
 
 export const repoDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const PASSWORD = 'bench-password';
@@ -26,6 +27,7 @@ export async function startServer(env = {}) {
     env: { ...process.env, DVIC_DATA_DIR: dataDir, DVIC_PORT: String(port), DVIC_HOST: '127.0.0.1', DVIC_ADMIN_PASSWORD: PASSWORD, DVIC_LOCAL_AGENT: '0', DVIC_LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  raiseFileLimit(child.pid);
   const base = `http://127.0.0.1:${port}`;
   await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('server did not start in 30 s')), 30_000);
@@ -49,10 +51,15 @@ export async function startServer(env = {}) {
   return {
     base, pid: child.pid, dataDir, api, cookie,
     agentUrl: `ws://127.0.0.1:${port}/api/v1/agent`,
-    async stop() {
+    /** SIGTERM, then SIGKILL after killAfterMs; resolves with the seconds the orderly stop took (null: killed). */
+    async stop(killAfterMs = 60_000) {
+      const t0 = performance.now();
       child.kill('SIGTERM');
-      await new Promise((r) => (child.exitCode !== null ? r() : child.once('exit', r)));
+      const killer = setTimeout(() => child.kill('SIGKILL'), killAfterMs);
+      const signal = await new Promise((r) => (child.exitCode !== null || child.signalCode !== null ? r(child.signalCode) : child.once('exit', (_, sig) => r(sig))));
+      clearTimeout(killer);
       fs.rmSync(dataDir, { recursive: true, force: true });
+      return signal === 'SIGKILL' ? null : (performance.now() - t0) / 1000;
     },
   };
 }

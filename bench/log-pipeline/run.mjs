@@ -11,7 +11,8 @@
 // --require'd profiler) to the server process.
 // --store postgres: the store stage (log writer -> log store) on SQLite and on PostgreSQL side by
 // side instead, with the same batches (store-stage.mjs; PG_URL, default the local server as
-// postgres, where the bench makes a database of its own and drops it):
+// postgres, where the bench makes a database of its own and drops it), with the database
+// backends' CPU; then SQLite's two insert strategies (multi-row and per-row) on the same records:
 //   STREAMS=8 STORE_LINES=50000 BATCH=1000 node bench/log-pipeline/run.mjs --store postgres
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -41,11 +42,13 @@ if (storeFlag >= 0) {
     console.error('--store takes one value: postgres (the store stage on SQLite and PostgreSQL, side by side)');
     process.exit(2);
   }
-  const { compareStores } = await import('./store-stage.mjs');
-  console.log(`machine: ${machine()}`);
-  await compareStores(process.env.PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres', {
-    streams: Number(process.env.STREAMS ?? 8), lines: Number(process.env.STORE_LINES ?? 50_000), batch: Number(process.env.BATCH ?? 1000), inFlight: 4,
-  });
+  const { compareSqliteInserts, compareStores } = await import('./store-stage.mjs');
+  const options = { streams: Number(process.env.STREAMS ?? 8), lines: Number(process.env.STORE_LINES ?? 50_000), batch: Number(process.env.BATCH ?? 1000), inFlight: 4 };
+  const load = () => os.loadavg().map((l) => l.toFixed(2)).join(' ');
+  console.log(`machine: ${machine()}, load average ${load()}`);
+  await compareStores(process.env.PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres', options);
+  await compareSqliteInserts({ lines: options.streams * options.lines, batch: options.batch });
+  console.log(`load average at the end: ${load()}`);
   process.exit(0);
 }
 

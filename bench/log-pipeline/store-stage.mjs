@@ -2,12 +2,15 @@
 // batches: the server's log writer (one transaction per group of batches, a savepoint each, the
 // answer from the commit) into the log store. STREAMS simulated agents each keep IN_FLIGHT batches
 // of BATCH lines unanswered, as the agent does; lines/s once all are answered.
-// PostgreSQL: a database of its own (dvic_bench_<random>), migrated, dropped at the end.
-import crypto from 'node:crypto';
+// PostgreSQL: a database of its own (dvic_bench_<random>), migrated, dropped at the end; the CPU
+// of its backends is measured too (lines per backend CPU second say what the database costs
+// whatever else runs on the machine).
+// Then SQLite's two ways to insert a batch, on fresh databases with the same records: the
+// repository's multi-row statements, and one prepared single-row statement per record.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
+import { createDatabase, followBackends } from '../lib/lab.mjs';
 import { repoDir } from '../lib/server.mjs';
 
 const dist = (file) => import(path.join(repoDir, 'server/dist', file));
@@ -26,27 +29,25 @@ async function sqliteStore() {
 async function postgresStore(adminUrl) {
   const { migratePostgres } = await dist('db/postgres-migrate.js');
   const { PostgresSql } = await dist('db/postgres-sql.js');
-  const name = `dvic_bench_${crypto.randomBytes(6).toString('hex')}`;
-  const admin = async (statement) => {
-    const client = new pg.Client({ connectionString: adminUrl });
-    await client.connect();
-    try { await client.query(statement); } finally { await client.end(); }
-  };
-  await admin(`CREATE DATABASE ${name}`);
-  const url = Object.assign(new URL(adminUrl), { pathname: `/${name}` }).toString();
+  const database = await createDatabase(adminUrl);
   try {
-    await migratePostgres(url);
+    await migratePostgres(database.url);
   } catch (err) {
-    await admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    await database.drop();
     throw err;
   }
-  const sql = new PostgresSql({ url, poolSize: 10 });
-  return { sql, close: async () => { await sql.close(); await admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`); } };
+  const sql = new PostgresSql({ url: database.url, poolSize: 10 });
+  return { sql, database: database.name, close: async () => { await sql.close(); await database.drop(); } };
 }
 
 const message = (stream, i) => `2026-11-26 04:00:00.000 INFO [camera-${stream}] frame ${i} processed in 12.5 ms, queue depth 3, detector=yolo-tiny score=0.87`;
 
-/** Writes STREAMS x LINES lines; returns lines/s and the server process's CPU share. */
+const record = (stream, i) => ({
+  nodeId: `node-${stream}`, source: 'system', stream: `system:journal:${stream}`, offset: i * 200, demo: null, token: null,
+  ts: Date.now(), level: 2, message: message(stream, i), fields: i % 10 === 0 ? { unit: 'camera.service', pid: 4242 } : null,
+});
+
+/** Writes STREAMS x LINES lines; returns lines/s, this process's CPU share and (PostgreSQL) its backends' CPU. */
 async function measure(store, { streams, lines, batch, inFlight }) {
   const { LogsRepository } = await dist('repositories/logs-repository.js');
   const { LogWriter } = await dist('services/log-writer.js');
@@ -56,10 +57,7 @@ async function measure(store, { streams, lines, batch, inFlight }) {
   const noDemos = { storeLineCounts() {}, countLines() {}, recordClosing() {} };
   const writer = new LogWriter(store.sql, logs, noDemos, new FaultInjector(), quiet);
   const send = (stream, from) => new Promise((resolve, reject) => writer.write({
-    records: Array.from({ length: Math.min(batch, lines - from) }, (_, i) => ({
-      nodeId: `node-${stream}`, source: 'system', stream: `system:journal:${stream}`, offset: (from + i) * 200, demo: null, token: null,
-      ts: Date.now(), level: 2, message: message(stream, from + i), fields: i % 10 === 0 ? { unit: 'camera.service', pid: 4242 } : null,
-    })),
+    records: Array.from({ length: Math.min(batch, lines - from) }, (_, i) => record(stream, from + i)),
     stored: (stored) => resolve(stored.length),
     failed: (failure) => reject(new Error(failure.message)),
   }));
@@ -75,13 +73,15 @@ async function measure(store, { streams, lines, batch, inFlight }) {
       await Promise.race(window);
     }
   };
+  const backends = store.database && followBackends(store.database, 200);
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   await Promise.all(Array.from({ length: streams }, (_, s) => agent(s)));
   const seconds = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
+  const database = await backends?.stop();
   const stored = (await store.sql.get('SELECT COUNT(*) AS n FROM log_records')).n;
-  return { stored, seconds, linesPerSecond: stored / seconds, cpuPercent: ((cpu.user + cpu.system) / 1e6 / seconds) * 100 };
+  return { stored, seconds, linesPerSecond: stored / seconds, cpuPercent: ((cpu.user + cpu.system) / 1e6 / seconds) * 100, database };
 }
 
 /**
@@ -103,12 +103,62 @@ export async function compareStores(adminUrl, options) {
       await store?.close();
     }
   }
-  console.log('store        lines stored  seconds  lines/s   process CPU');
+  console.log('store        lines stored  seconds  lines/s   process CPU  database CPU  lines per database CPU s');
   for (const [name, r] of results) {
     if (r.error) console.log(`${name.padEnd(13)}failed: ${r.error}`);
-    else console.log(`${name.padEnd(13)}${String(r.stored).padEnd(14)}${r.seconds.toFixed(2).padEnd(9)}${r.linesPerSecond.toFixed(0).padEnd(10)}${r.cpuPercent.toFixed(0)} %`);
+    else {
+      const database = r.database ? `${r.database.cpuPercentOfCore.toFixed(0)} %`.padEnd(14) + (r.stored / r.database.cpuSeconds).toFixed(0) : '(in the process)';
+      console.log(`${name.padEnd(13)}${String(r.stored).padEnd(14)}${r.seconds.toFixed(2).padEnd(9)}${r.linesPerSecond.toFixed(0).padEnd(10)}${`${r.cpuPercent.toFixed(0)} %`.padEnd(13)}${database}`);
+    }
   }
   const postgres = results.find(([name]) => name === 'PostgreSQL')[1];
   if (!postgres.error) console.log(`PostgreSQL goal >= 50,000 lines/s: ${postgres.linesPerSecond >= 50_000 ? 'met' : 'MISSED'}`);
   return results;
+}
+
+const COLUMNS = 'node_id, source, stream, "offset", demo, token, ts, level, message, fields, size';
+
+/** One prepared single-row INSERT per record, synchronous on the connection (the insert before the async Sql layer). */
+function insertPerRow(db, records) {
+  const insert = db.prepare(`INSERT INTO log_records (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id`);
+  return records.map((r) => {
+    const fields = r.fields && JSON.stringify(r.fields);
+    return insert.get(r.nodeId, r.source, r.stream, r.offset, r.demo, r.token, r.ts, r.level, r.message, fields, r.message.length + (fields?.length ?? 0) + 64);
+  });
+}
+
+/** Lines/s of the inserter `open(store)` makes for `total` lines in transactions of `batch`, on a fresh SQLite store. */
+async function timeSqliteInsert(open, total, batch) {
+  const store = await sqliteStore();
+  try {
+    const insert = await open(store);
+    const t0 = performance.now();
+    for (let from = 0; from < total; from += batch) {
+      const records = Array.from({ length: Math.min(batch, total - from) }, (_, i) => record(from % 8, from + i));
+      await store.sql.transaction(async () => insert(records));
+    }
+    return total / ((performance.now() - t0) / 1000);
+  } finally {
+    await store.close();
+  }
+}
+
+/**
+ * SQLite's insert strategies side by side (ROUNDS alternating runs each, best kept): the
+ * repository's multi-row statements (insertNew) against one prepared single-row statement per record.
+ */
+export async function compareSqliteInserts({ lines, batch, rounds = 3 }) {
+  const { LogsRepository } = await dist('repositories/logs-repository.js');
+  const strategies = {
+    'multi-row (insertNew)': async (store) => { const logs = await LogsRepository.open(store.sql); return (records) => logs.insertNew(records); },
+    'per-row prepared': async (store) => (records) => insertPerRow(store.sql.db, records),
+  };
+  const best = Object.fromEntries(Object.keys(strategies).map((name) => [name, 0]));
+  for (let round = 0; round < rounds; round++) {
+    for (const [name, open] of Object.entries(strategies)) best[name] = Math.max(best[name], await timeSqliteInsert(open, lines, batch));
+  }
+  console.log(`\nSQLite insert strategies: ${lines} lines in transactions of ${batch}, best of ${rounds} alternating runs`);
+  for (const [name, rate] of Object.entries(best)) console.log(`  ${name.padEnd(24)}${rate.toFixed(0)} lines/s`);
+  const [multi, perRow] = Object.values(best);
+  console.log(`  multi-row / per-row: ${(multi / perRow).toFixed(2)}`);
 }

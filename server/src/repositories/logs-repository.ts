@@ -233,8 +233,8 @@ export class LogsRepository {
   /**
    * SQLite: the full-text index narrows the candidates (every word as a prefix term: a superset),
    * records it has not reached yet are all candidates, and dvic_match (the one matcher) decides.
-   * PostgreSQL: the tsquery on the GIN index narrows, and each term's words, in a row, in the
-   * record's folded words decide (exactly what the matcher does: search/text-query.ts).
+   * PostgreSQL: the tsquery of the query's words on the GIN index narrows, and each term's words,
+   * in a row, in the record's folded words decide (exactly what the matcher does: search/text-query.ts).
    */
   private async addTextFilter(filters: Where, q: string, text: TextQuery): Promise<void> {
     if (this.sql.dialect === 'sqlite') {
@@ -245,11 +245,7 @@ export class LogsRepository {
         AND dvic_match(?, r.message)`, indexTerms(text), q);
       return;
     }
-    const tsQuery = tsQueryText(text);
-    // Words PostgreSQL's parser does not see as words (a lone '½') leave an empty tsquery, which
-    // matches nothing: then the words alone decide.
-    const lexemes = (await this.sql.get<{ n: number }>("SELECT numnode(to_tsquery('simple', ?)) AS n", [tsQuery]))!.n;
-    if (lexemes > 0) filters.addAll("r.search_vector @@ to_tsquery('simple', ?)", tsQuery);
+    filters.addAll('r.search_vector @@ CAST(? AS tsquery)', tsQueryText(text));
     for (const needle of termNeedles(text)) filters.addAll("strpos(' ' || r.search_words, ?) > 0", needle);
   }
 }

@@ -81,20 +81,16 @@ export function searchWords(message: string): string {
 /** A word as a quoted tsquery lexeme (words hold only letters and digits; quoted all the same). */
 const lexeme = (word: string) => `'${word.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`;
 
-/** Words PostgreSQL's parser reads as one word too: letters and decimal digits (it skips '½' and '²'). */
-const PLAIN_WORD = /^[\p{L}\p{Nd}]+$/u;
-
 /**
- * The query as PostgreSQL tsquery text, for to_tsquery('simple', ?): every term ANDed, a phrase's
- * words adjacent (<->), the last word of each term by prefix (:*). Passed as a parameter. It finds
- * a superset of the matches (termNeedles decide): a phrase with a word PostgreSQL reads otherwise
- * has its words ANDed as prefixes instead, as adjacency could not be trusted.
+ * The query as a PostgreSQL tsquery literal, for CAST(? AS tsquery) against log_records.search_vector
+ * (searchWords' words as lexemes, no text search parser on either side): every word of every term
+ * ANDed, the last word of each term by prefix (:*). The vector has no positions, so a phrase
+ * narrows to the records with all its words; termNeedles decide adjacency. A superset of the
+ * matches, exactly: a term's needle is found only where each of its words is a word of the
+ * record, the last one by prefix.
  */
 export function tsQueryText(query: TextQuery): string {
-  return query.map((term) => {
-    if (!term.every((w) => PLAIN_WORD.test(w))) return term.map((w) => `${lexeme(w)}:*`).join(' & ');
-    return `(${term.map((w, i) => lexeme(w) + (i === term.length - 1 ? ':*' : '')).join(' <-> ')})`;
-  }).join(' & ');
+  return query.map((term) => term.map((w, i) => lexeme(w) + (i === term.length - 1 ? ':*' : '')).join(' & ')).join(' & ');
 }
 
 /**

@@ -136,6 +136,13 @@ describe.each(storeKinds)('q in the log store on $name', (kind) => {
     expect(messages((await logs.search({ q: '"w1999 needle"', limit: 10 })).records)).toEqual([deep]);
   });
 
+  it('finds a phrase past the 16,383rd word of a line (where PostgreSQL positions would stop)', async () => {
+    const past = `${Array.from({ length: 17_000 }, (_, i) => `p${i}`).join(' ')} far phrase`;
+    await logs.insertNew([newRecord(102, past)]);
+    expect(messages((await logs.search({ q: '"p16999 far phr"', limit: 10 })).records)).toEqual([past]);
+    expect(messages((await logs.search({ q: '"far p16999"', limit: 10 })).records)).toEqual([]);
+  });
+
   it('tells words PostgreSQL reads differently apart as the matcher does (x² is not x)', async () => {
     await logs.insertNew([newRecord(200, 'value x² rises'), newRecord(201, 'xylophone and ½ note')]);
     expect(messages((await logs.search({ q: 'x²', limit: 10 })).records)).toEqual(['value x² rises']);
