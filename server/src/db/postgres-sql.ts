@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { multiRowInsert, numberPlaceholders, type Converted } from './postgres-placeholders.js';
 import type { RunResult, Sql, SqlValue } from './sql.js';
-import { TransactionContext, type OpenTransaction } from './transaction-context.js';
+import { TransactionContext, type CallbackErrorHandler, type OpenTransaction } from './transaction-context.js';
 
 /** Converted texts kept; SQL texts are constants, so few more than this exist. */
 const MAX_CACHED_TEXTS = 1000;
@@ -29,6 +29,8 @@ export interface PostgresOptions {
   poolSize: number;
   /** Where an idle connection's failure is reported (the pool opens a new one when needed). */
   onIdleError?: (err: Error) => void;
+  /** Where an afterCommit callback that threw is reported (the others still run). */
+  onCallbackError?: CallbackErrorHandler;
   connectionTimeoutMillis?: number;
 }
 
@@ -65,9 +67,10 @@ export class PostgresSql implements Sql {
   readonly where: string;
   private readonly pool: pg.Pool;
   private readonly texts = new Map<string, Converted>();
-  private readonly context = new TransactionContext<PooledTransaction>();
+  private readonly context: TransactionContext<PooledTransaction>;
 
   constructor(options: PostgresOptions) {
+    this.context = new TransactionContext(options.onCallbackError);
     this.where = describeDatabase(options.url);
     this.pool = new pg.Pool({
       connectionString: options.url, max: options.poolSize, types,

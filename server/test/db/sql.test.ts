@@ -26,6 +26,7 @@ describe.each(storeKinds)('Sql on $name: the async store', (kind) => {
   });
   afterAll(() => store.close());
   beforeEach(async () => {
+    store.callbackErrors.length = 0;
     await sql.run('DROP TABLE IF EXISTS t');
     await sql.run(TABLE[kind.name]);
   });
@@ -196,6 +197,23 @@ describe.each(storeKinds)('Sql on $name: the async store', (kind) => {
     await later;
     expect(seen).toEqual(['now', 'after the end']);
     expect(await values(sql)).toEqual(['late']);
+  });
+
+  it('a throwing afterCommit callback is reported, the later ones still run and the committed transaction resolves', async () => {
+    const seen: string[] = [];
+    const result = await sql.transaction(async () => {
+      await sql.run('INSERT INTO t (v) VALUES (?)', ['kept']);
+      sql.afterCommit(() => seen.push('first'));
+      sql.afterCommit(() => { throw new Error('a memory update failed'); });
+      sql.afterCommit(() => seen.push('third'));
+      return 'done';
+    });
+    expect(result).toBe('done');
+    expect(seen).toEqual(['first', 'third']);
+    expect(store.callbackErrors.map((err) => err.message)).toEqual(['a memory update failed']);
+    sql.afterCommit(() => { throw new Error('outside a transaction too'); });
+    expect(store.callbackErrors.map((err) => err.message)).toEqual(['a memory update failed', 'outside a transaction too']);
+    expect(await values(sql)).toEqual(['kept']);
   });
 
   it('a failing statement inside a transaction rolls it back and leaves the store usable', async () => {
