@@ -1,8 +1,10 @@
 import net from 'node:net';
+import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { PostgresSql } from '../../src/db/postgres-sql.js';
 import type { Sql } from '../../src/db/sql.js';
 import { passingStoreFailure } from '../../src/services/store-failure.js';
+import { postgresReachable, testDatabase } from '../support/postgres.js';
 import { storeKinds, type StoreUnderTest } from '../support/stores.js';
 
 const TABLE = {
@@ -249,5 +251,58 @@ describe('PostgresSql: a database that cannot be reached', () => {
     } finally {
       await sql.close();
     }
+  });
+});
+
+describe.skipIf(!(await postgresReachable()))('PostgresSql: bounded waits (statement, idle transaction)', { timeout: 30_000 }, () => {
+  let database: { url: string; drop: () => Promise<void> };
+  let other: pg.Client;
+  let sql: PostgresSql;
+  const idleErrors: Error[] = [];
+  const timeouts = { statementMs: 300, idleInTransactionMs: 500, queryMs: 5000 };
+  /** What a promise came to within a bound: its value, its error, or 'still waiting' (the hang these bounds prevent). */
+  const settled = <T>(promise: Promise<T>, ms = 10_000) => {
+    let timer!: NodeJS.Timeout;
+    const bound = new Promise<'still waiting'>((resolve) => { timer = setTimeout(() => resolve('still waiting'), ms); });
+    return Promise.race([promise.then((value) => ({ value }), (err: Error) => ({ err })), bound]).finally(() => clearTimeout(timer));
+  };
+  beforeAll(async () => {
+    database = await testDatabase({ migrated: false });
+    other = new pg.Client({ connectionString: database.url });
+    await other.connect();
+    await other.query(TABLE.postgres);
+    sql = new PostgresSql({ url: database.url, poolSize: 2, timeouts, onIdleError: (err) => idleErrors.push(err) });
+  });
+  afterAll(async () => {
+    await sql?.close();
+    await other?.end();
+    await database?.drop();
+  });
+
+  it('a statement waiting on a lock held past the statement timeout fails with storage_failed (503), not a hang', async () => {
+    await other.query('BEGIN');
+    await other.query('LOCK TABLE t IN ACCESS EXCLUSIVE MODE');
+    try {
+      const outcome = await settled(sql.run('INSERT INTO t (v) VALUES (?)', ['waits']));
+      expect(outcome).toMatchObject({ err: { code: '57014' } });
+      expect(passingStoreFailure((outcome as { err: Error }).err)).toMatchObject({ code: 'storage_failed' });
+    } finally {
+      await other.query('ROLLBACK');
+    }
+    await sql.run('INSERT INTO t (v) VALUES (?)', ['after']);
+    expect(await values(sql)).toEqual(['after']);
+  });
+
+  it('a transaction left idle past its timeout is ended by the server: rolled back, storage_failed, the store usable after', async () => {
+    const outcome = await settled(sql.transaction(async () => {
+      await sql.run('INSERT INTO t (v) VALUES (?)', ['never']);
+      await new Promise((resolve) => setTimeout(resolve, 3 * timeouts.idleInTransactionMs));
+      await sql.run('INSERT INTO t (v) VALUES (?)', ['never either']);
+    }));
+    expect(outcome).toHaveProperty('err');
+    expect(passingStoreFailure((outcome as { err: Error }).err)).toMatchObject({ code: 'storage_failed' });
+    expect(idleErrors.map((err) => (err as { code?: string }).code)).toContain('25P03');
+    await sql.run('INSERT INTO t (v) VALUES (?)', ['later']);
+    expect(await values(sql)).toEqual(['after', 'later']);
   });
 });
