@@ -305,4 +305,35 @@ describe.skipIf(!(await postgresReachable()))('PostgresSql: bounded waits (state
     await sql.run('INSERT INTO t (v) VALUES (?)', ['later']);
     expect(await values(sql)).toEqual(['after', 'later']);
   });
+
+  it('a connection whose peer stops answering (half-open) fails the statement after the answer timeout, not a hang; the next one reconnects', async () => {
+    // A TCP relay to PostgreSQL that can go silent without closing: what a dropped network leaves.
+    let silent = false;
+    const relayed: net.Socket[] = [];
+    const relay = net.createServer((client) => {
+      const upstream = net.connect(5432, '127.0.0.1');
+      relayed.push(client, upstream);
+      client.on('data', (chunk: Buffer) => { if (!silent) upstream.write(chunk); });
+      upstream.on('data', (chunk: Buffer) => { if (!silent) client.write(chunk); });
+      for (const [a, b] of [[client, upstream], [upstream, client]] as const) a.on('error', () => b.destroy()).on('close', () => b.destroy());
+    });
+    await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+    const relayUrl = new URL(database.url);
+    relayUrl.port = String((relay.address() as net.AddressInfo).port);
+    const relayedSql = new PostgresSql({ url: relayUrl.toString(), poolSize: 1, timeouts: { statementMs: 60_000, idleInTransactionMs: 60_000, queryMs: 1000 } });
+    try {
+      expect(await relayedSql.get('SELECT 1 AS one')).toEqual({ one: 1 });
+      silent = true;
+      const outcome = await settled(relayedSql.get('SELECT 2 AS two'));
+      expect(outcome).toHaveProperty('err');
+      expect(passingStoreFailure((outcome as { err: Error }).err)).toMatchObject({ code: 'storage_failed' });
+      // The silent connection was dropped, not given back: the next statement opens another.
+      silent = false;
+      expect(await relayedSql.get('SELECT 3 AS three')).toEqual({ three: 3 });
+    } finally {
+      await relayedSql.close();
+      for (const socket of relayed) socket.destroy();
+      await new Promise((resolve) => relay.close(resolve));
+    }
+  });
 });
