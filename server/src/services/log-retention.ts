@@ -145,20 +145,27 @@ export class LogRetention {
       this.refusal = null;
       return;
     }
-    // On PostgreSQL other replicas write and the leader deletes: this replica's count alone would judge a table already emptied.
-    await this.logs.refreshStoredBytes();
-    this.storedAtLastLook = this.logs.storedBytes;
-    const { maxBytes, minFreeBytes, walLimitBytes } = this.limits;
+    const { walLimitBytes } = this.limits;
     let figures = await this.measure();
     if (figures.walBytes > WAL_TRUNCATE * walLimitBytes && (await this.store.truncateWal())) figures = await this.measure();
-    const { walBytes, dataBytes, freeBytes } = figures;
+    // On PostgreSQL other replicas write and the leader deletes: before refusing, the count of what
+    // the table holds is read again (one scan, paid only when this replica's own count says full).
+    if (this.isOver(figures) && (await this.logs.refreshStoredBytes())) {
+      this.storedAtLastLook = this.logs.storedBytes;
+      figures = await this.measure();
+    }
     // Stopped while measuring: no refusal either.
-    const over = !this.stopped && (dataBytes + walBytes > CAP_CEILING * maxBytes || freeBytes < FLOOR_MARGIN * minFreeBytes || walBytes > WAL_BACKLOG * walLimitBytes);
+    const over = !this.stopped && this.isOver(figures);
     if (over && !this.refusal) this.log.warn({ ...figures, ...this.limits }, 'logs arrive faster than retention makes room: log batches are refused until it catches up');
     this.refusal = over
       ? { code: ErrorCode.overloaded, message: 'the server is making room for logs (size cap, free-space floor): send again shortly', retryAfterMs: 1000 }
       : null;
     if (over) this.schedule();
+  }
+
+  private isOver({ walBytes, dataBytes, freeBytes }: DiskFigures): boolean {
+    const { maxBytes, minFreeBytes, walLimitBytes } = this.limits;
+    return dataBytes + walBytes > CAP_CEILING * maxBytes || freeBytes < FLOOR_MARGIN * minFreeBytes || walBytes > WAL_BACKLOG * walLimitBytes;
   }
 
   /** Runs soon; one run at a time (a request during a run makes one more after it). */
