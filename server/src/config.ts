@@ -158,12 +158,22 @@ const CLUSTER_NAME = /^[A-Za-z0-9_-]+$/;
 /** As cluster/cluster-names.ts checks them: these names become parts of NATS subjects. */
 function cluster(env: NodeJS.ProcessEnv): Pick<ServerConfig, 'natsUrl' | 'replicaId' | 'natsPrefix' | 'clusterLeaseMs'> {
   const natsUrl = env.DVIC_NATS_URL || undefined;
-  if (natsUrl && !/^(nats|tls|wss?):\/\/[^\s]+$/.test(natsUrl)) throw new ConfigError(`DVIC_NATS_URL: "${natsUrl}" is not a NATS URL such as nats://127.0.0.1:4222`);
+  // The message never repeats the URL: it may hold the bus's password.
+  if (natsUrl && !natsUrl.split(',').every(isNatsUrl)) throw new ConfigError('DVIC_NATS_URL is not a NATS URL such as nats://127.0.0.1:4222 (or nats://user:password@host:4222; several comma-separated)');
   const replicaId = env.DVIC_REPLICA_ID || `${os.hostname().replace(/[^A-Za-z0-9_-]/g, '_')}-${process.pid}`.slice(-64);
   if (replicaId.length > 64 || !CLUSTER_NAME.test(replicaId)) throw new ConfigError(`DVIC_REPLICA_ID: "${replicaId}" must be 1 to 64 letters, digits, _ or -`);
   const natsPrefix = env.DVIC_NATS_PREFIX || 'dvic';
   if (natsPrefix.length > 32 || !CLUSTER_NAME.test(natsPrefix)) throw new ConfigError(`DVIC_NATS_PREFIX: "${natsPrefix}" must be 1 to 32 letters, digits, _ or -`);
   return { natsUrl, replicaId, natsPrefix, clusterLeaseMs: number(env, 'DVIC_CLUSTER_LEASE_S', 30, 1, 3600) * 1000 };
+}
+
+function isNatsUrl(part: string): boolean {
+  if (!/^(nats|tls|wss?):\/\/[^\s]+$/.test(part.trim())) return false;
+  try {
+    return new URL(part.trim()).host !== '';
+  } catch {
+    return false;
+  }
 }
 
 function logFormat(raw: string | undefined): 'json' | 'pretty' {

@@ -82,4 +82,11 @@ describe('scale-out settings from the environment', () => {
     expect(() => loadConfig({ DVIC_NATS_URL: 'http://127.0.0.1:4222' })).toThrow(/DVIC_NATS_URL/);
     expect(() => loadConfig({ DVIC_CLUSTER_LEASE_S: '0' })).toThrow(/DVIC_CLUSTER_LEASE_S/);
   });
+
+  it('never repeats DVIC_NATS_URL in its error: the URL may hold the bus password', () => {
+    const err = (() => { try { loadConfig({ DVIC_NATS_URL: 'http://dvic:s3cret-bus-pw@nats:4222' }); } catch (e) { return e as Error; } })();
+    expect(err?.message).toMatch(/DVIC_NATS_URL/);
+    expect(err?.message).not.toContain('s3cret-bus-pw');
+    expect(loadConfig({ DVIC_NATS_URL: 'nats://dvic:pw@nats-1:4222,nats://dvic:pw@nats-2:4222' }).natsUrl).toBe('nats://dvic:pw@nats-1:4222,nats://dvic:pw@nats-2:4222');
+  });
 });

@@ -3929,6 +3929,17 @@ export const schemas = [
           },
           "device": {
             "$ref": "../api/device.json"
+          },
+          "window_from": {
+            "anyOf": [
+              {
+                "$ref": "../common.json#/$defs/epochMs"
+              },
+              {
+                "type": "null"
+              }
+            ],
+            "description": "The device's last ok or fail ping (epoch ms) as the replica that changed the status knows it; null once resumed (absent from an older replica)"
           }
         }
       }
@@ -4030,6 +4041,28 @@ export const schemas = [
                 },
                 "ping_count": {
                   "type": "integer"
+                },
+                "window_from": {
+                  "anyOf": [
+                    {
+                      "$ref": "../common.json#/$defs/epochMs"
+                    },
+                    {
+                      "type": "null"
+                    }
+                  ],
+                  "description": "Its last ok or fail ping (epoch ms): the period and grace count from here. The replica leading the lab judges late and down from it (absent from an older replica)"
+                },
+                "run_started_at": {
+                  "anyOf": [
+                    {
+                      "$ref": "../common.json#/$defs/epochMs"
+                    },
+                    {
+                      "type": "null"
+                    }
+                  ],
+                  "description": "The start ping of a run not yet ended (epoch ms), or null (absent from an older replica)"
                 }
               }
             }

@@ -2016,6 +2016,10 @@ export interface DeviceStatusLiveMessage {
     since: number;
     reason: string;
     device?: DeviceView;
+    /**
+     * The device's last ok or fail ping (epoch ms) as the replica that changed the status knows it; null once resumed (absent from an older replica)
+     */
+    window_from?: number | null;
   };
 }
 /**
@@ -2066,6 +2070,14 @@ export interface DevicesSeenLiveMessage {
         [k: string]: number;
       };
       ping_count: number;
+      /**
+       * Its last ok or fail ping (epoch ms): the period and grace count from here. The replica leading the lab judges late and down from it (absent from an older replica)
+       */
+      window_from?: number | null;
+      /**
+       * The start ping of a run not yet ended (epoch ms), or null (absent from an older replica)
+       */
+      run_started_at?: number | null;
     }[];
   };
 }

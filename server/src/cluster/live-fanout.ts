@@ -30,10 +30,16 @@ export function bindLiveFanout(hub: LiveHub, fanout: Pick<EventFanout, 'publish'
     const unknown = applyRemoteState(state!, message);
     if (!unknown) return;
     // Made on another replica after this one loaded the database: read it, then apply the event.
-    loadUnknown(state!, unknown).then(
-      (known) => { if (known) applyRemoteState(state!, message); },
-      (err: Error) => log.warn({ ...unknown, type: message.type, err: err.message }, 'cannot read what a live event names: shown here after a restart'),
-    );
+    // Inside the hub's guard as the first try was: its subscribers had the event, the bus must not have it again.
+    const reapply = (known: boolean) => {
+      if (!known) return;
+      try {
+        hub.applyQuietly(() => applyRemoteState(state!, message));
+      } catch (err) {
+        log.warn({ ...unknown, type: message.type, err: (err as Error).message }, 'cannot apply a live event to this replica: shown here after a restart');
+      }
+    };
+    loadUnknown(state!, unknown).then(reapply, (err: Error) => log.warn({ ...unknown, type: message.type, err: err.message }, 'cannot read what a live event names: shown here after a restart'));
   };
   const offIncoming = fanout.listen((message) => hub.deliverRemote(message, state ? apply(message) : undefined));
   return () => {

@@ -1,7 +1,8 @@
 import pg from 'pg';
+import { poolTimeouts, type PostgresTimeouts } from './postgres-timeouts.js';
 import { multiRowInsert, numberPlaceholders, type Converted } from './postgres-placeholders.js';
 import type { RunResult, Sql, SqlValue } from './sql.js';
-import { TransactionContext, type OpenTransaction } from './transaction-context.js';
+import { TransactionContext, type CallbackErrorHandler, type OpenTransaction } from './transaction-context.js';
 
 /** Converted texts kept; SQL texts are constants, so few more than this exist. */
 const MAX_CACHED_TEXTS = 1000;
@@ -27,9 +28,13 @@ export interface PostgresOptions {
   url: string;
   /** Connections at most (DVIC_DATABASE_POOL). */
   poolSize: number;
-  /** Where an idle connection's failure is reported (the pool opens a new one when needed). */
+  /** Where a connection's failure outside a statement is reported (the pool opens a new one when needed). */
   onIdleError?: (err: Error) => void;
+  /** Where an afterCommit callback that threw is reported (the others still run). */
+  onCallbackError?: CallbackErrorHandler;
   connectionTimeoutMillis?: number;
+  /** Statement, idle-in-transaction and answer bounds (postgres-timeouts.ts); the defaults unless given. */
+  timeouts?: PostgresTimeouts;
 }
 
 /** The database could not be reached (or the connection broke): it names where, never the password. */
@@ -65,16 +70,22 @@ export class PostgresSql implements Sql {
   readonly where: string;
   private readonly pool: pg.Pool;
   private readonly texts = new Map<string, Converted>();
-  private readonly context = new TransactionContext<PooledTransaction>();
+  private readonly context: TransactionContext<PooledTransaction>;
+  /** Connections with this class's error listener (once each: the pool reuses them). */
+  private readonly heard = new WeakSet<pg.PoolClient>();
+  private readonly onIdleError: ((err: Error) => void) | undefined;
 
   constructor(options: PostgresOptions) {
+    this.onIdleError = options.onIdleError;
+    this.context = new TransactionContext(options.onCallbackError);
     this.where = describeDatabase(options.url);
     this.pool = new pg.Pool({
       connectionString: options.url, max: options.poolSize, types,
       connectionTimeoutMillis: options.connectionTimeoutMillis ?? 10_000,
+      ...poolTimeouts(options.timeouts),
     });
     // Without a listener an idle connection's error (the server restarted) would end the process.
-    this.pool.on('error', (err) => options.onIdleError?.(err));
+    this.pool.on('error', (err) => this.onIdleError?.(err));
   }
 
   async all<Row>(text: string, params: readonly SqlValue[] = []): Promise<Row[]> {
@@ -192,11 +203,20 @@ export class PostgresSql implements Sql {
   }
 
   private async connect(): Promise<pg.PoolClient> {
+    let client: pg.PoolClient;
     try {
-      return await this.pool.connect();
+      client = await this.pool.connect();
     } catch (err) {
       throw this.unreachable(err);
     }
+    // The pool listens only to idle connections: one taken out that the server ends (idle in a
+    // transaction past its timeout, a restart) would emit an error nobody hears, which ends the
+    // process. Heard here, the next statement on it fails and it is released broken.
+    if (!this.heard.has(client)) {
+      this.heard.add(client);
+      client.on('error', (err) => this.onIdleError?.(err));
+    }
+    return client;
   }
 
   private unreachable(err: unknown): DatabaseUnreachableError {

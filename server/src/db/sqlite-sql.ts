@@ -1,7 +1,7 @@
 import type { Statement } from 'better-sqlite3';
 import type { Db } from './database.js';
 import type { RunResult, Sql, SqlValue } from './sql.js';
-import { TransactionContext, type OpenTransaction } from './transaction-context.js';
+import { TransactionContext, type CallbackErrorHandler, type OpenTransaction } from './transaction-context.js';
 
 /** Prepared statements kept per connection; SQL texts are constants, so few more than this exist. */
 const MAX_CACHED_STATEMENTS = 1000;
@@ -17,10 +17,12 @@ const MAX_CACHED_STATEMENTS = 1000;
 export class SqliteSql implements Sql {
   readonly dialect = 'sqlite' as const;
   private readonly statements = new Map<string, Statement>();
-  private readonly context = new TransactionContext<OpenTransaction>();
+  private readonly context: TransactionContext<OpenTransaction>;
   private open: { transaction: OpenTransaction; ended: Promise<void> } | undefined;
 
-  constructor(readonly db: Db) {}
+  constructor(readonly db: Db, options: { onCallbackError?: CallbackErrorHandler } = {}) {
+    this.context = new TransactionContext(options.onCallbackError);
+  }
 
   async all<Row>(text: string, params: readonly SqlValue[] = []): Promise<Row[]> {
     await this.myTurn();

@@ -13,6 +13,13 @@ interface Level<T extends OpenTransaction> {
   turn: Promise<void>;
 }
 
+/** Where a dialect reports an afterCommit callback that threw (the server's log; stderr by default). */
+export type CallbackErrorHandler = (err: Error) => void;
+
+export const reportCallbackErrorToStderr: CallbackErrorHandler = (err) => {
+  process.stderr.write(`an afterCommit callback failed (the others ran): ${err.stack ?? err.message}\n`);
+};
+
 /** The statements a dialect runs for a savepoint (awaited when they return a promise). */
 export interface SavepointStatements {
   begin(name: string): unknown;
@@ -27,6 +34,8 @@ export interface SavepointStatements {
  */
 export class TransactionContext<T extends OpenTransaction> {
   private readonly context = new AsyncLocalStorage<Level<T>>();
+
+  constructor(private readonly onCallbackError: CallbackErrorHandler = reportCallbackErrorToStderr) {}
 
   /** This context's transaction while it is open (work left running after its end has none). */
   open(): T | undefined {
@@ -45,13 +54,26 @@ export class TransactionContext<T extends OpenTransaction> {
 
   afterCommit(fn: () => void): void {
     const transaction = this.open();
-    if (!transaction) return fn();
+    if (!transaction) return this.runCallback(fn);
     transaction.callbacks.push(fn);
   }
 
   /** After the commit: the callbacks, in order. */
   committed(transaction: T): void {
-    for (const callback of transaction.callbacks) callback();
+    for (const callback of transaction.callbacks) this.runCallback(callback);
+  }
+
+  /**
+   * One callback, its throw reported and swallowed: the change is committed, so its caller must
+   * not fail (an audited route would answer 500 for an applied change), and the callbacks after it
+   * (memory updates, acks of a log batch) must still run.
+   */
+  private runCallback(callback: () => void): void {
+    try {
+      callback();
+    } catch (err) {
+      this.onCallbackError(err instanceof Error ? err : new Error(String(err)));
+    }
   }
 
   /** Work in a savepoint of this context's transaction; concurrent ones at the same level take turns (releasing one would release the other). */

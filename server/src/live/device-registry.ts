@@ -5,7 +5,7 @@ import {
   type DeviceView,
 } from '@dvic/protocol';
 import { ApiError } from '../errors.js';
-import type { DeviceRecord, DevicesRepository, DeviceTransition, NewPing } from '../repositories/devices-repository.js';
+import type { DeviceRecord, DevicesRepository, DeviceTransition, NewPing, PingedDevice } from '../repositories/devices-repository.js';
 import type { WriteScheduler } from '../services/deferred-writes.js';
 import { newSecret, sha256Hex } from '../services/tokens.js';
 import { dueTransitions, statusAfterPing, uptimePercent, type DeviceStatus } from './device-status.js';
@@ -111,7 +111,10 @@ export class DeviceRegistry extends EventEmitter<RegistryEvents> {
   /** The last flush: flushes run one after the other, so a device's rows are written in order. */
   private flushing: Promise<void> = Promise.resolve();
   private tickTimer: NodeJS.Timeout | undefined;
-  private readonly dirty = new Set<DeviceRecord>();
+  /** Devices pinged here since the last flush, with their pings' count: this replica writes their ping fields. */
+  private readonly pinged = new Map<DeviceRecord, number>();
+  /** Devices whose status changed here since the last flush: this replica writes their status. */
+  private readonly judged = new Set<DeviceRecord>();
   private readonly seen = new Set<string>();
   private readonly untrimmed = new Set<string>();
   private timers: NodeJS.Timeout[] = [];
@@ -306,7 +309,7 @@ export class DeviceRegistry extends EventEmitter<RegistryEvents> {
     if (!d) return;
     this.byId.delete(d.id);
     this.forgetToken(d);
-    this.dirty.delete(d);
+    this.forgetWrites(d);
     this.seen.delete(d.id);
     this.emit('removed', d.id);
   }
@@ -318,7 +321,7 @@ export class DeviceRegistry extends EventEmitter<RegistryEvents> {
     d.status = change.status;
     d.statusSince = change.at;
     if (change.windowFrom !== undefined) d.windowFrom = change.windowFrom;
-    this.emit('status', { device_id: d.id, status: change.status, since: change.at, reason: change.reason, device: deviceView(d) });
+    this.emit('status', { device_id: d.id, status: change.status, since: change.at, reason: change.reason, window_from: d.windowFrom, device: deviceView(d) });
   }
 
   /**
@@ -352,7 +355,7 @@ export class DeviceRegistry extends EventEmitter<RegistryEvents> {
     this.pings.push(queued);
     this.pendingBytes += pingBytes(queued);
     if (this.pendingBytes > this.options.maxPendingBytes) this.dropOldest();
-    this.dirty.add(d);
+    this.pinged.set(d, (this.pinged.get(d) ?? 0) + 1);
     this.seen.add(d.id);
     if (this.pings.length === FLUSH_AT) setImmediate(() => this.flush());
     return true;
@@ -379,7 +382,8 @@ export class DeviceRegistry extends EventEmitter<RegistryEvents> {
       for (const seen of message.data.devices) {
         const d = this.byId.get(seen.device_id);
         if (!d) known = false;
-        else Object.assign(d, { lastSeen: seen.last_seen, lastStatus: seen.last_status, lastMessage: seen.last_message, numbers: seen.numbers, pingCount: seen.ping_count });
+        // Pings of one device may reach two replicas: an older sighting does not undo a newer one.
+        else if (d.lastSeen === null || seen.last_seen >= d.lastSeen) applySeen(d, seen);
       }
       return known;
     }
@@ -388,7 +392,7 @@ export class DeviceRegistry extends EventEmitter<RegistryEvents> {
     if (message.type === 'device.removed') {
       this.byId.delete(d.id);
       this.forgetToken(d);
-      this.dirty.delete(d);
+      this.forgetWrites(d);
       this.emit('removed', d.id);
       return true;
     }
@@ -396,12 +400,17 @@ export class DeviceRegistry extends EventEmitter<RegistryEvents> {
     if (view) {
       Object.assign(d, {
         name: view.name, labels: view.labels, nodeId: view.node_id, periodS: view.period_s, graceS: view.grace_s, status: view.status, statusSince: view.status_since,
-        lastSeen: view.last_seen, lastStatus: view.last_status, lastMessage: view.last_message, firmware: view.firmware, demo: view.demo, numbers: view.numbers,
-        runStartedAt: view.run_started_at, pingCount: view.ping_count,
       });
+      // The other replica's copy of the ping fields may be older than this one's (it took no ping since).
+      if (view.last_seen !== null && (d.lastSeen === null || view.last_seen >= d.lastSeen)) {
+        Object.assign(d, {
+          lastSeen: view.last_seen, lastStatus: view.last_status, lastMessage: view.last_message, firmware: view.firmware, demo: view.demo, numbers: view.numbers,
+          runStartedAt: view.run_started_at, pingCount: view.ping_count,
+        });
+      }
     }
     if (message.type === 'device.status') {
-      Object.assign(d, { status: message.data.status, statusSince: message.data.since });
+      Object.assign(d, { status: message.data.status, statusSince: message.data.since, windowFrom: laterWindow(d.windowFrom, message.data.window_from) });
       this.emit('status', message.data);
     }
     if (message.type === 'device.updated') this.forgetToken(d);
@@ -448,22 +457,26 @@ export class DeviceRegistry extends EventEmitter<RegistryEvents> {
   }
 
   private async writeQueued(): Promise<void> {
-    if (!this.pings.length && !this.dirty.size && !this.transitions.length) return;
+    if (!this.pings.length && !this.pinged.size && !this.judged.size && !this.transitions.length) return;
     // Taken out of the queues: pings that come while it is written wait for the next flush.
-    const taken = { pings: this.pings, bytes: this.pendingBytes, transitions: this.transitions, states: [...this.dirty] };
+    const taken = { pings: this.pings, bytes: this.pendingBytes, transitions: this.transitions, pinged: [...this.pinged], judged: [...this.judged] };
     this.pings = [];
     this.pendingBytes = 0;
     this.transitions = [];
-    this.dirty.clear();
-    const pings = taken.pings.filter((p) => this.byId.has(p.device_id));
-    const transitions = taken.transitions.filter((t) => this.byId.has(t.device_id));
+    this.pinged.clear();
+    this.judged.clear();
+    const known = (id: string) => this.byId.has(id);
+    const pings = taken.pings.filter((p) => known(p.device_id));
+    const transitions = taken.transitions.filter((t) => known(t.device_id));
+    const pinged: PingedDevice[] = taken.pinged.filter(([d]) => known(d.id)).map(([device, newPings]) => ({ device, newPings }));
     try {
-      await this.store.writeBatch(pings, taken.states, transitions);
+      await this.store.writeBatch(pings, { pinged, judged: taken.judged.filter((d) => known(d.id)) }, transitions);
     } catch (err) {
       this.pings = [...taken.pings, ...this.pings];
       this.pendingBytes += taken.bytes;
       this.transitions = [...taken.transitions, ...this.transitions];
-      for (const d of taken.states) if (this.byId.has(d.id)) this.dirty.add(d);
+      for (const { device, newPings } of pinged) this.pinged.set(device, (this.pinged.get(device) ?? 0) + newPings);
+      for (const d of taken.judged) if (known(d.id)) this.judged.add(d);
       this.dropOldest();
       this.writes.report(err, 'writing device pings');
       return;
@@ -507,7 +520,12 @@ export class DeviceRegistry extends EventEmitter<RegistryEvents> {
     const items: SeenItem[] = [];
     for (const id of this.seen) {
       const d = this.byId.get(id);
-      if (d?.lastSeen) items.push({ device_id: id, last_seen: d.lastSeen, last_status: d.lastStatus, last_message: d.lastMessage, numbers: d.numbers, ping_count: d.pingCount });
+      if (d?.lastSeen) {
+        items.push({
+          device_id: id, last_seen: d.lastSeen, last_status: d.lastStatus, last_message: d.lastMessage, numbers: d.numbers, ping_count: d.pingCount,
+          window_from: d.windowFrom, run_started_at: d.runStartedAt,
+        });
+      }
     }
     this.seen.clear();
     this.emit('seen', items);
@@ -516,7 +534,7 @@ export class DeviceRegistry extends EventEmitter<RegistryEvents> {
   private transition(d: DeviceRecord, to: DeviceStatus, at: number, reason: string): void {
     this.transitions.push({ device_id: d.id, at, from: d.status, to, reason });
     if (this.transitions.length > this.options.maxPendingTransitions) this.dropOldest();
-    this.dirty.add(d);
+    this.judged.add(d);
     this.applyStatus(d.id, { status: to, at, reason });
   }
 
@@ -528,13 +546,15 @@ export class DeviceRegistry extends EventEmitter<RegistryEvents> {
   private async setStatusNow(d: DeviceRecord, to: DeviceStatus, now: number, reason: string, extra: Pick<Partial<DeviceRecord>, 'windowFrom'> = {}): Promise<DeviceView> {
     if (d.status === to) return deviceView(d);
     const next: DeviceRecord = { ...d, ...extra, status: to, statusSince: now };
-    await this.store.writeBatch([], [next], [{ device_id: d.id, at: now, from: d.status, to, reason }]);
-    this.store.afterCommit(() => {
-      this.applyStatus(d.id, { status: to, at: now, reason, ...extra });
-      // A flush that read the device before this commit may write its older state after it: the next one corrects it.
-      this.dirty.add(d);
-    });
+    await this.store.writeBatch([], { judged: [next] }, [{ device_id: d.id, at: now, from: d.status, to, reason }]);
+    // A flush that read the device before this commit writes an older status_since: the row keeps the newer one.
+    this.store.afterCommit(() => this.applyStatus(d.id, { status: to, at: now, reason, ...extra }));
     return deviceView(next);
+  }
+
+  private forgetWrites(d: DeviceRecord): void {
+    this.pinged.delete(d);
+    this.judged.delete(d);
   }
 
   private remember(d: DeviceRecord): void {
@@ -545,4 +565,21 @@ export class DeviceRegistry extends EventEmitter<RegistryEvents> {
   private async assertNameFree(name: string, exceptId?: string): Promise<void> {
     if (await this.store.nameTaken(name, exceptId)) throw new ApiError(409, ErrorCode.conflict, `a device named "${name}" already exists`);
   }
+}
+
+/** Another replica's sighting of a device (devices.seen): its ping fields, and the window the leader judges late and down from. */
+function applySeen(d: DeviceRecord, seen: SeenItem): void {
+  Object.assign(d, { lastSeen: seen.last_seen, lastStatus: seen.last_status, lastMessage: seen.last_message, numbers: seen.numbers, pingCount: seen.ping_count });
+  d.windowFrom = laterWindow(d.windowFrom, seen.window_from);
+  if (seen.run_started_at !== undefined) d.runStartedAt = seen.run_started_at;
+}
+
+/**
+ * The window after another replica's word on it: absent (an older replica) keeps ours; null (a
+ * resume) clears it; otherwise the later of the two, as events of two replicas may cross.
+ */
+function laterWindow(current: number | null, told: number | null | undefined): number | null {
+  if (told === undefined) return current;
+  if (told === null || current === null) return told;
+  return Math.max(current, told);
 }

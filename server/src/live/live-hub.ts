@@ -141,17 +141,24 @@ export class LiveHub {
    */
   deliverRemote(message: LiveMessage, applyState?: () => void): void {
     if (LOCAL_ONLY.has(message.type)) return;
-    if (applyState) {
-      this.applyingRemote = true;
-      try {
-        applyState();
-      } finally {
-        this.applyingRemote = false;
-      }
-    }
+    if (applyState) this.applyQuietly(applyState);
     if (message.type === 'logs.records') this.tail.publish(message.data.records);
     else if (message.type === 'command.output') this.sendToFollowers(message.data.command_id, message);
     else this.sendToSubscribers(message);
+  }
+
+  /**
+   * Another replica's change applied to this replica's registries later than its event (cluster/
+   * live-fanout.ts, once what it names was read): what they announce is neither sent to this hub's
+   * subscribers (the event already was) nor published again.
+   */
+  applyQuietly(apply: () => void): void {
+    this.applyingRemote = true;
+    try {
+      apply();
+    } finally {
+      this.applyingRemote = false;
+    }
   }
 
   get count(): number {

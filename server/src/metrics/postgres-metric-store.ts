@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { poolTimeouts } from '../db/postgres-timeouts.js';
 import { passingStoreFailure } from '../services/store-failure.js';
 import { decodeChunk } from './chunk-codec.js';
 import type { ChunkCount, ChunkRow, ChunkStorage, ChunkWrite, SeriesRow, StoredState, TierCount } from './chunk-storage.js';
@@ -68,6 +69,7 @@ class PostgresChunkStorage implements ChunkStorage {
     this.pool = new pg.Pool({
       connectionString: databaseUrl,
       max: POOL_SIZE,
+      ...poolTimeouts(),
       // ms timestamps and sums are BIGINT: JS numbers (exact below 2^53), for this pool only.
       types: { getTypeParser: ((oid: number, format?: 'text' | 'binary') => (oid === INT8_OID ? Number : pg.types.getTypeParser(oid, format))) as typeof pg.types.getTypeParser },
     });

@@ -9,6 +9,7 @@ import { RemoteAgents } from '../cluster/remote-agents.js';
 import { RemoteHolders } from '../cluster/remote-holders.js';
 import { answerPresence } from '../cluster/replica-presence.js';
 import { ReplicaRouter, type NodeRequestHandler } from '../cluster/replica-router.js';
+import { natsConnectOptions } from '../cluster/nats-url.js';
 import { ApiError } from '../errors.js';
 import { ErrorCode } from '@dvic/protocol';
 
@@ -53,7 +54,7 @@ export const clusterPlugin = fp(async (app) => {
   const log = app.log.child({ component: 'cluster' });
   const replica = config.replicaId;
   const names = clusterNames(config.natsPrefix);
-  const nc = await connect({ servers: config.natsUrl!.split(','), name: `dvic-${replica}`, maxReconnectAttempts: -1, timeout: BUS_TIMEOUT_MS });
+  const nc = await connect({ ...natsConnectOptions(config.natsUrl!), name: `dvic-${replica}`, maxReconnectAttempts: -1, timeout: BUS_TIMEOUT_MS });
   const leaseMs = config.clusterLeaseMs;
   const holders = await NodeHolders.open(nc, names, {
     replica, leaseMs,

@@ -48,7 +48,7 @@ function openSqlite(app: FastifyInstance, config: ServerConfig): void {
   });
   app.decorate('store', store);
   app.decorate('db', store.db);
-  app.decorate('sql', new SqliteSql(store.db));
+  app.decorate('sql', new SqliteSql(store.db, { onCallbackError: callbackErrorsTo(app) }));
   app.addHook('onClose', async () => store.close());
 }
 
@@ -56,7 +56,10 @@ function openSqlite(app: FastifyInstance, config: ServerConfig): void {
 async function openPostgres(app: FastifyInstance, url: string, poolSize: number): Promise<void> {
   const log = app.log.child({ component: 'postgres' });
   await migratePostgres(url);
-  const sql = new PostgresSql({ url, poolSize, onIdleError: (err) => log.warn({ err }, 'an idle PostgreSQL connection failed (the next statement opens another)') });
+  const sql = new PostgresSql({
+    url, poolSize, onCallbackError: callbackErrorsTo(app),
+    onIdleError: (err) => log.warn({ err }, 'an idle PostgreSQL connection failed (the next statement opens another)'),
+  });
   log.info({ database: sql.where, poolSize }, 'using PostgreSQL');
   app.decorate('store', undefined);
   app.decorate('db', {
@@ -66,4 +69,10 @@ async function openPostgres(app: FastifyInstance, url: string, poolSize: number)
   });
   app.decorate('sql', sql);
   app.addHook('onClose', async () => sql.close());
+}
+
+/** An afterCommit callback that threw: its change is committed, the others ran; the log says which failed. */
+function callbackErrorsTo(app: FastifyInstance) {
+  const log = app.log.child({ component: 'sql' });
+  return (err: Error) => log.error({ err }, 'an afterCommit callback failed after the commit (the change is stored; the later callbacks ran)');
 }

@@ -29,6 +29,18 @@ export interface DeviceRecord {
 /** A ping to store: the view without its id. */
 export type NewPing = Omit<DevicePingView, 'id'>;
 
+/** A device whose pings this replica took since the last write: its ping fields, and how many pings its count grows by. */
+export interface PingedDevice {
+  device: DeviceRecord;
+  newPings: number;
+}
+
+/** What one batch writes of the devices' rows: the ping fields of those pinged here, the status of those whose status changed here. */
+export interface DeviceStates {
+  pinged?: PingedDevice[];
+  judged?: DeviceRecord[];
+}
+
 /** A status change to store. */
 export type DeviceTransition = Transition & { device_id: string };
 
@@ -60,20 +72,28 @@ const toPing = (r: PingRow): DevicePingView => ({
 const INSERT_PING = `
   INSERT INTO device_pings (device_id, at, kind, source, status, message, body, numbers, logs, duration_ms)
   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
-const UPDATE_STATE = `
-  UPDATE devices SET status = ?, status_since = ?, last_seen = ?, last_status = ?, last_message = ?, last_body = ?, firmware = ?, demo = ?,
-    numbers = ?, run_started_at = ?, window_from = ?, ping_count = ?
-  WHERE id = ?`;
+/*
+ * A device's row is written by two replicas in a scaled-out lab: the one that took its pings writes
+ * the ping fields, the one that changed its status (the leader judging late and down, the one whose
+ * ping or user action changed it) writes the status. Neither writes the other's columns from its
+ * own, older copy; and of two writes the newer one wins (pings of one device may reach two replicas).
+ */
+const UPDATE_PING_FIELDS = `
+  UPDATE devices SET last_seen = ?, last_status = ?, last_message = ?, last_body = ?, firmware = ?, demo = ?, numbers = ?, run_started_at = ?,
+    window_from = ?
+  WHERE id = ? AND (last_seen IS NULL OR last_seen <= ?)`;
+const ADD_PINGS = 'UPDATE devices SET ping_count = ping_count + ? WHERE id = ?';
+const UPDATE_STATUS = 'UPDATE devices SET status = ?, status_since = ? WHERE id = ? AND status_since <= ?';
 const INSERT_TRANSITION = 'INSERT INTO device_transitions (device_id, at, from_status, to_status, reason) VALUES (?, ?, ?, ?, ?)';
 const TRANSITION_COLUMNS = 'at, from_status AS "from", to_status AS "to", reason';
 
 const pingParams = (p: NewPing): SqlValue[] => [
   p.device_id, p.at, p.kind, p.source, p.status, p.message, p.body, JSON.stringify(p.numbers), p.logs.length ? JSON.stringify(p.logs) : null, p.duration_ms,
 ];
-const stateParams = (d: DeviceRecord): SqlValue[] => [
-  d.status, d.statusSince, d.lastSeen, d.lastStatus, d.lastMessage, d.lastBody, d.firmware, d.demo, JSON.stringify(d.numbers), d.runStartedAt,
-  d.windowFrom, d.pingCount, d.id,
+const pingFieldParams = (d: DeviceRecord): SqlValue[] => [
+  d.lastSeen, d.lastStatus, d.lastMessage, d.lastBody, d.firmware, d.demo, JSON.stringify(d.numbers), d.runStartedAt, d.windowFrom, d.id, d.lastSeen,
 ];
+const statusParams = (d: DeviceRecord): SqlValue[] => [d.status, d.statusSince, d.id, d.statusSince];
 const transitionParams = (t: DeviceTransition): SqlValue[] => [t.device_id, t.at, t.from, t.to, t.reason];
 
 /** The devices, their pings (capped per device) and status changes. */
@@ -125,11 +145,16 @@ export class DevicesRepository {
     return (await this.sql.get('SELECT 1 FROM devices WHERE name = ? AND id != ?', [name, exceptId])) !== undefined;
   }
 
-  /** One batch in one transaction: new pings, the devices' latest state, their status changes (one statement each). */
-  async writeBatch(pings: NewPing[], states: DeviceRecord[], transitions: DeviceTransition[]): Promise<void> {
+  /** One batch in one transaction: new pings, the devices' latest state (only the columns this replica owns), their status changes. */
+  async writeBatch(pings: NewPing[], states: DeviceStates, transitions: DeviceTransition[]): Promise<void> {
+    const { pinged = [], judged = [] } = states;
     await this.sql.transaction(async () => {
       if (pings.length) await this.sql.runMany(INSERT_PING, pings.map(pingParams));
-      if (states.length) await this.sql.runMany(UPDATE_STATE, states.map(stateParams));
+      if (pinged.length) {
+        await this.sql.runMany(UPDATE_PING_FIELDS, pinged.map((p) => pingFieldParams(p.device)));
+        await this.sql.runMany(ADD_PINGS, pinged.filter((p) => p.newPings > 0).map((p) => [p.newPings, p.device.id]));
+      }
+      if (judged.length) await this.sql.runMany(UPDATE_STATUS, judged.map(statusParams));
       if (transitions.length) await this.sql.runMany(INSERT_TRANSITION, transitions.map(transitionParams));
     });
   }

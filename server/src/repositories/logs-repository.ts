@@ -131,9 +131,14 @@ export class LogsRepository {
     this.storedBytes = Number((await this.sql.get<{ n: number | string }>('SELECT COALESCE(SUM(size), 0) AS n FROM log_records'))!.n);
   }
 
-  /** Before retention measures: other replicas write to PostgreSQL too, so the count is read again there (on SQLite it is exact). */
-  async refreshStoredBytes(): Promise<void> {
-    if (this.sql.dialect === 'postgres') await this.recountBytes();
+  /**
+   * Before retention measures: other replicas write to PostgreSQL too, so the count is read again
+   * there (on SQLite it is exact). True when it was read again.
+   */
+  async refreshStoredBytes(): Promise<boolean> {
+    if (this.sql.dialect !== 'postgres') return false;
+    await this.recountBytes();
+    return true;
   }
 
   /** PostgreSQL: the log table's bytes on disk, with its indexes and TOAST. */

@@ -114,36 +114,58 @@ export class LogRetention {
     this.timer.unref();
   }
 
+  /**
+   * Stopped (a follower, a deposed leader): no refusal is kept, as nothing here would make the room
+   * that lifts it; the replica that leads keeps the store under the cap.
+   */
   stop(): Promise<void> {
     this.stopped = true;
+    this.refusal = null;
     clearInterval(this.timer);
     clearTimeout(this.retryTimer);
     this.runAgain = false;
     return this.running ?? Promise.resolve();
   }
 
-  /** New records were stored: a look at the disk every quarter step, a run every step. */
-  written(): void {
+  /** New records were stored: a look at the disk every quarter step, a run every step. Resolves once the look (if any) is done. */
+  written(): Promise<void> {
     const stored = this.logs.storedBytes;
+    let look = Promise.resolve();
     if (stored - this.storedAtLastLook >= this.step / 4) {
-      this.lookAtRoom().catch((err: unknown) => this.log.warn({ err }, 'could not measure the log store: looking again at the next batches'));
+      look = this.lookAtRoom().catch((err: unknown) => this.log.warn({ err }, 'could not measure the log store: looking again at the next batches'));
     }
     if (stored - this.storedAtLastRun >= this.step) this.schedule();
+    return look;
   }
 
   /** Sets or lifts the refusal; a WAL past twice its limit is truncated first (checkpoints in the worker cannot restart it under constant writes). */
   private async lookAtRoom(): Promise<void> {
     this.storedAtLastLook = this.logs.storedBytes;
-    const { maxBytes, minFreeBytes, walLimitBytes } = this.limits;
+    if (this.stopped) {
+      this.refusal = null;
+      return;
+    }
+    const { walLimitBytes } = this.limits;
     let figures = await this.measure();
     if (figures.walBytes > WAL_TRUNCATE * walLimitBytes && (await this.store.truncateWal())) figures = await this.measure();
-    const { walBytes, dataBytes, freeBytes } = figures;
-    const over = dataBytes + walBytes > CAP_CEILING * maxBytes || freeBytes < FLOOR_MARGIN * minFreeBytes || walBytes > WAL_BACKLOG * walLimitBytes;
+    // On PostgreSQL other replicas write and the leader deletes: before refusing, the count of what
+    // the table holds is read again (one scan, paid only when this replica's own count says full).
+    if (this.isOver(figures) && (await this.logs.refreshStoredBytes())) {
+      this.storedAtLastLook = this.logs.storedBytes;
+      figures = await this.measure();
+    }
+    // Stopped while measuring: no refusal either.
+    const over = !this.stopped && this.isOver(figures);
     if (over && !this.refusal) this.log.warn({ ...figures, ...this.limits }, 'logs arrive faster than retention makes room: log batches are refused until it catches up');
     this.refusal = over
       ? { code: ErrorCode.overloaded, message: 'the server is making room for logs (size cap, free-space floor): send again shortly', retryAfterMs: 1000 }
       : null;
     if (over) this.schedule();
+  }
+
+  private isOver({ walBytes, dataBytes, freeBytes }: DiskFigures): boolean {
+    const { maxBytes, minFreeBytes, walLimitBytes } = this.limits;
+    return dataBytes + walBytes > CAP_CEILING * maxBytes || freeBytes < FLOOR_MARGIN * minFreeBytes || walBytes > WAL_BACKLOG * walLimitBytes;
   }
 
   /** Runs soon; one run at a time (a request during a run makes one more after it). */

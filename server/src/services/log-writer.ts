@@ -92,22 +92,14 @@ export class LogWriter extends EventEmitter<LogWriterEvents> {
       const batches = this.queue;
       this.queue = [];
       this.queuedRecords = 0;
-      let answered = false;
       try {
         await this.sql.transaction(async () => {
           const outcomes: Outcome[] = [];
           for (const batch of batches) outcomes.push(await this.storeInSavepoint(batch));
-          this.sql.afterCommit(() => {
-            answered = true;
-            this.answer(batches, outcomes);
-          });
+          // A throw in it is reported by the Sql and never fails the committed transaction (never a nack after an ack).
+          this.sql.afterCommit(() => this.answer(batches, outcomes));
         });
       } catch (err) {
-        // Committed and answered, then a listener threw: the answers stand (never a nack after an ack).
-        if (answered) {
-          this.log.error({ err }, 'a listener of stored log records failed');
-          continue;
-        }
         // The commit itself failed: nothing of any batch is kept.
         const failure = this.failureOf(err);
         this.answer(batches, batches.map(() => ({ ok: false, failure })));
@@ -149,17 +141,23 @@ export class LogWriter extends EventEmitter<LogWriterEvents> {
     let anyFailed = false;
     batches.forEach((batch, i) => {
       const outcome = outcomes[i]!;
-      if (!outcome.ok) {
-        anyFailed = true;
-        this.batchesFailed++;
-        return batch.failed(outcome.failure);
+      // Each batch is answered whatever happens to the others: a throw here must not leave the
+      // later ones waiting for an ack that never comes (their records are committed).
+      try {
+        if (!outcome.ok) {
+          anyFailed = true;
+          this.batchesFailed++;
+          return batch.failed(outcome.failure);
+        }
+        this.recordsStored += outcome.stored.length;
+        this.duplicatesIgnored += outcome.duplicates;
+        for (const record of outcome.stored) all.push(record);
+        batch.stored(outcome.stored, outcome.duplicates);
+        if (batch.demo && outcome.stored.length) this.demos.countLines(batch.demo, outcome.stored);
+        if (batch.demo && outcome.closing) this.demos.recordClosing(batch.demo, outcome.closing);
+      } catch (err) {
+        this.log.error({ err }, 'answering a stored log batch failed (the other batches are answered)');
       }
-      this.recordsStored += outcome.stored.length;
-      this.duplicatesIgnored += outcome.duplicates;
-      if (batch.demo && outcome.stored.length) this.demos.countLines(batch.demo, outcome.stored);
-      if (batch.demo && outcome.closing) this.demos.recordClosing(batch.demo, outcome.closing);
-      for (const record of outcome.stored) all.push(record);
-      batch.stored(outcome.stored, outcome.duplicates);
     });
     // A rolled-back savepoint leaves the store's byte count ahead of what is on disk.
     if (anyFailed) this.logs.recountBytes().catch((err: unknown) => this.log.warn({ err }, 'could not count the stored log bytes again'));

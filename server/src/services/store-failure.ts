@@ -15,9 +15,10 @@ const PASSING_PREFIXES = [
   'SQLITE_BUSY', 'SQLITE_LOCKED', 'SQLITE_IOERR', 'SQLITE_CANTOPEN', 'SQLITE_READONLY',
   // PostgreSQL unreachable or restarting (db/postgres-sql.ts DatabaseUnreachableError carries these):
   // the socket's errno, 08xxx connection exceptions, 57P01-03 shutting down / starting up,
-  // 53300 too many connections; and 40001 / 40P01 / 55P03, a transaction that lost a conflict.
+  // 53300 too many connections; 40001 / 40P01 / 55P03, a transaction that lost a conflict; 57014 a
+  // statement past statement_timeout, 25P03 a session ended idle in a transaction (db/postgres-timeouts.ts).
   'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE',
-  '08000', '08001', '08003', '08004', '08006', '57P01', '57P02', '57P03', '53300', '53200', '40001', '40P01', '55P03',
+  '08000', '08001', '08003', '08004', '08006', '57P01', '57P02', '57P03', '53300', '53200', '40001', '40P01', '55P03', '57014', '25P03',
 ];
 
 const codeOf = (err: unknown): string | undefined => {

@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import { connect } from 'nats';
+import type { DeviceDetailView } from '@dvic/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clusterNames } from '../../src/cluster/cluster-names.js';
 import { testDatabase } from '../support/postgres.js';
@@ -56,6 +57,29 @@ describe.skipIf(!ready)('cluster state on a shared database', () => {
     const status = async (server: TestServer) => (await server.api('GET', `/api/v1/nodes/${STRANDED}`)).json<{ node: { status: string } }>().node.status;
     for (const server of servers) await waitFor(async () => (await status(server)) === 'offline', 15_000, 'the stranded node offline');
   }, 30_000);
+
+  it("a device pinging the follower is judged by the leader from the follower's pings: never late while it pings, down once it stops", async () => {
+    await waitFor(() => leaders().length === 1, 15_000, 'a leader');
+    const [leader] = leaders() as [TestServer];
+    const pinger = servers.find((s) => s !== leader)!;
+    const made = (await pinger.api('POST', '/api/v1/devices', { name: 'esp32-pings-follower', period_s: 5, grace_s: 1 })).json<{ device: { id: string }; token: string }>();
+    const detail = async (server: TestServer) => (await server.api('GET', `/api/v1/devices/${made.device.id}`)).json<{ device?: DeviceDetailView }>().device;
+    await waitFor(async () => (await detail(leader)) !== undefined, 10_000, 'the device known to the leader');
+    // Pings every 0.5 s for 8 s: past the period more than once, each ping well inside it.
+    let lastPing = 0;
+    for (let i = 0; i < 16; i++) {
+      expect((await pinger.app.inject({ method: 'GET', url: `/ping/${made.token}` })).statusCode).toBe(200);
+      lastPing = Date.now();
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+    expect((await detail(leader))!.transitions.map((t) => t.to)).toEqual(['up']);
+    // It stops: the leader marks it late, then down, from the last ping the follower took.
+    await waitFor(async () => (await detail(leader))?.status === 'down', 20_000, 'the device down on the leader');
+    await waitFor(async () => (await detail(pinger))?.status === 'down', 10_000, 'the device down on the follower');
+    const transitions = (await detail(leader))!.transitions;
+    expect(transitions.map((t) => t.to)).toEqual(['down', 'late', 'up']);
+    expect(transitions[1]!.at).toBeGreaterThanOrEqual(lastPing - 1000 + 5000);
+  }, 60_000);
 
   it('exactly one replica leads, and the other takes over when it stops', async () => {
     await waitFor(() => leaders().length === 1, 15_000, 'a leader');

@@ -162,4 +162,31 @@ describe.skipIf(!(await natsAvailable()))('live fan-out between two replicas (re
     await waitFor(async () => (await node(b)).status === 'offline', 10_000, 'offline on B');
     expect(pair.refused).toEqual([]);
   }, REPLICAS_TIMEOUT_MS);
+
+  it("an event naming a device B does not know yet is applied once B reads it: shown once on B's dashboards, not sent back to the bus", async () => {
+    const { a, b } = pair;
+    const tap = await busTap();
+    const onB = await liveSocket(b);
+    // Made on A after B loaded; A's device.updated reaches B while B's database has no row, then the row comes (a shared
+    // database has it from the start, but the event may come first there too): B's memory misses it until an event reads it.
+    const made = (await a.api('POST', '/api/v1/devices', { name: 'esp32-late' })).json<{ device: { id: string }; token: string }>();
+    const mine = (m: LiveMessage) => 'data' in m && JSON.stringify(m.data).includes(made.device.id);
+    await waitFor(() => onB.recorder.all('device.updated').some(mine), 10_000, "A's new device on B's dashboard");
+    const row = a.app.db.prepare('SELECT * FROM devices WHERE id = ?').get(made.device.id) as Record<string, unknown>;
+    const columns = Object.keys(row);
+    b.app.db.prepare(`INSERT INTO devices (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`).run(...columns.map((c) => row[c]));
+
+    expect((await fetch(`${a.baseUrl}/ping/${made.token}?status=ready`)).status).toBe(200);
+    const statusOn = async (server: TestServer) => (await server.api('GET', `/api/v1/devices/${made.device.id}`)).json<{ device?: DeviceView }>().device?.status;
+    await waitFor(async () => (await statusOn(b)) === 'up', 10_000, 'the device up on B');
+    // A later event of B's own on the same socket: once it is there, anything B sent before it is too.
+    const marker = (await b.api('POST', '/api/v1/devices', { name: 'esp32-marker' })).json<{ device: { id: string } }>().device.id;
+    await waitFor(() => onB.recorder.all('device.updated').some((m) => m.data.device.id === marker), 10_000, 'the marker on B');
+
+    expect(onB.recorder.all('device.updated').filter(mine)).toHaveLength(1);
+    expect(onB.recorder.all('device.status').filter(mine).map((m) => m.data.status)).toEqual(['up']);
+    expect((tap.get('replica-b') ?? []).filter(mine)).toEqual([]);
+    expect(pair.refused).toEqual([]);
+    onB.socket.close();
+  }, REPLICAS_TIMEOUT_MS);
 });

@@ -1,8 +1,10 @@
 import net from 'node:net';
+import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { PostgresSql } from '../../src/db/postgres-sql.js';
 import type { Sql } from '../../src/db/sql.js';
 import { passingStoreFailure } from '../../src/services/store-failure.js';
+import { postgresReachable, testDatabase } from '../support/postgres.js';
 import { storeKinds, type StoreUnderTest } from '../support/stores.js';
 
 const TABLE = {
@@ -26,6 +28,7 @@ describe.each(storeKinds)('Sql on $name: the async store', (kind) => {
   });
   afterAll(() => store.close());
   beforeEach(async () => {
+    store.callbackErrors.length = 0;
     await sql.run('DROP TABLE IF EXISTS t');
     await sql.run(TABLE[kind.name]);
   });
@@ -198,6 +201,23 @@ describe.each(storeKinds)('Sql on $name: the async store', (kind) => {
     expect(await values(sql)).toEqual(['late']);
   });
 
+  it('a throwing afterCommit callback is reported, the later ones still run and the committed transaction resolves', async () => {
+    const seen: string[] = [];
+    const result = await sql.transaction(async () => {
+      await sql.run('INSERT INTO t (v) VALUES (?)', ['kept']);
+      sql.afterCommit(() => seen.push('first'));
+      sql.afterCommit(() => { throw new Error('a memory update failed'); });
+      sql.afterCommit(() => seen.push('third'));
+      return 'done';
+    });
+    expect(result).toBe('done');
+    expect(seen).toEqual(['first', 'third']);
+    expect(store.callbackErrors.map((err) => err.message)).toEqual(['a memory update failed']);
+    sql.afterCommit(() => { throw new Error('outside a transaction too'); });
+    expect(store.callbackErrors.map((err) => err.message)).toEqual(['a memory update failed', 'outside a transaction too']);
+    expect(await values(sql)).toEqual(['kept']);
+  });
+
   it('a failing statement inside a transaction rolls it back and leaves the store usable', async () => {
     await expect(sql.transaction(async () => {
       await sql.run('INSERT INTO t (v) VALUES (?)', ['a']);
@@ -230,6 +250,90 @@ describe('PostgresSql: a database that cannot be reached', () => {
       }
     } finally {
       await sql.close();
+    }
+  });
+});
+
+describe.skipIf(!(await postgresReachable()))('PostgresSql: bounded waits (statement, idle transaction)', { timeout: 30_000 }, () => {
+  let database: { url: string; drop: () => Promise<void> };
+  let other: pg.Client;
+  let sql: PostgresSql;
+  const idleErrors: Error[] = [];
+  const timeouts = { statementMs: 300, idleInTransactionMs: 500, queryMs: 5000 };
+  /** What a promise came to within a bound: its value, its error, or 'still waiting' (the hang these bounds prevent). */
+  const settled = <T>(promise: Promise<T>, ms = 10_000) => {
+    let timer!: NodeJS.Timeout;
+    const bound = new Promise<'still waiting'>((resolve) => { timer = setTimeout(() => resolve('still waiting'), ms); });
+    return Promise.race([promise.then((value) => ({ value }), (err: Error) => ({ err })), bound]).finally(() => clearTimeout(timer));
+  };
+  beforeAll(async () => {
+    database = await testDatabase({ migrated: false });
+    other = new pg.Client({ connectionString: database.url });
+    await other.connect();
+    await other.query(TABLE.postgres);
+    sql = new PostgresSql({ url: database.url, poolSize: 2, timeouts, onIdleError: (err) => idleErrors.push(err) });
+  });
+  afterAll(async () => {
+    await sql?.close();
+    await other?.end();
+    await database?.drop();
+  });
+
+  it('a statement waiting on a lock held past the statement timeout fails with storage_failed (503), not a hang', async () => {
+    await other.query('BEGIN');
+    await other.query('LOCK TABLE t IN ACCESS EXCLUSIVE MODE');
+    try {
+      const outcome = await settled(sql.run('INSERT INTO t (v) VALUES (?)', ['waits']));
+      expect(outcome).toMatchObject({ err: { code: '57014' } });
+      expect(passingStoreFailure((outcome as { err: Error }).err)).toMatchObject({ code: 'storage_failed' });
+    } finally {
+      await other.query('ROLLBACK');
+    }
+    await sql.run('INSERT INTO t (v) VALUES (?)', ['after']);
+    expect(await values(sql)).toEqual(['after']);
+  });
+
+  it('a transaction left idle past its timeout is ended by the server: rolled back, storage_failed, the store usable after', async () => {
+    const outcome = await settled(sql.transaction(async () => {
+      await sql.run('INSERT INTO t (v) VALUES (?)', ['never']);
+      await new Promise((resolve) => setTimeout(resolve, 3 * timeouts.idleInTransactionMs));
+      await sql.run('INSERT INTO t (v) VALUES (?)', ['never either']);
+    }));
+    expect(outcome).toHaveProperty('err');
+    expect(passingStoreFailure((outcome as { err: Error }).err)).toMatchObject({ code: 'storage_failed' });
+    expect(idleErrors.map((err) => (err as { code?: string }).code)).toContain('25P03');
+    await sql.run('INSERT INTO t (v) VALUES (?)', ['later']);
+    expect(await values(sql)).toEqual(['after', 'later']);
+  });
+
+  it('a connection whose peer stops answering (half-open) fails the statement after the answer timeout, not a hang; the next one reconnects', async () => {
+    // A TCP relay to PostgreSQL that can go silent without closing: what a dropped network leaves.
+    let silent = false;
+    const relayed: net.Socket[] = [];
+    const relay = net.createServer((client) => {
+      const upstream = net.connect(5432, '127.0.0.1');
+      relayed.push(client, upstream);
+      client.on('data', (chunk: Buffer) => { if (!silent) upstream.write(chunk); });
+      upstream.on('data', (chunk: Buffer) => { if (!silent) client.write(chunk); });
+      for (const [a, b] of [[client, upstream], [upstream, client]] as const) a.on('error', () => b.destroy()).on('close', () => b.destroy());
+    });
+    await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+    const relayUrl = new URL(database.url);
+    relayUrl.port = String((relay.address() as net.AddressInfo).port);
+    const relayedSql = new PostgresSql({ url: relayUrl.toString(), poolSize: 1, timeouts: { statementMs: 60_000, idleInTransactionMs: 60_000, queryMs: 1000 } });
+    try {
+      expect(await relayedSql.get('SELECT 1 AS one')).toEqual({ one: 1 });
+      silent = true;
+      const outcome = await settled(relayedSql.get('SELECT 2 AS two'));
+      expect(outcome).toHaveProperty('err');
+      expect(passingStoreFailure((outcome as { err: Error }).err)).toMatchObject({ code: 'storage_failed' });
+      // The silent connection was dropped, not given back: the next statement opens another.
+      silent = false;
+      expect(await relayedSql.get('SELECT 3 AS three')).toEqual({ three: 3 });
+    } finally {
+      await relayedSql.close();
+      for (const socket of relayed) socket.destroy();
+      await new Promise((resolve) => relay.close(resolve));
     }
   });
 });

@@ -31,6 +31,8 @@ describe('deploy/compose/docker-compose.yml', () => {
     expect(replicas.map(([name]) => name)).toEqual(['replica-1', 'replica-2']);
     expect(Object.keys(compose.services)).toEqual(expect.arrayContaining(['postgres', 'nats', 'nginx']));
     expect(compose.services.nats!.command).toContain('-js');
+    // The bus takes a password (docs/scale-out.md#security): the same one the replicas' DVIC_NATS_URL carries.
+    expect(compose.services.nats!.command).toEqual(expect.arrayContaining(['--user', 'dvic', '--pass', '${NATS_PASSWORD:?set NATS_PASSWORD in .env}']));
     expect(fs.existsSync(path.join(root, replicas[0]![1].build!.dockerfile))).toBe(true);
   });
 
@@ -43,7 +45,7 @@ describe('deploy/compose/docker-compose.yml', () => {
       for (const key of CLUSTER_ENV) expect(env[key], `${name} ${key}`).toBeTruthy();
       ids.add(env.DVIC_REPLICA_ID!);
       expect(env.DVIC_DATABASE_URL).toMatch(/^postgres:\/\/[^@]+@postgres:5432\//);
-      expect(env.DVIC_NATS_URL).toBe('nats://nats:4222');
+      expect(env.DVIC_NATS_URL).toBe('nats://dvic:${NATS_PASSWORD:?set NATS_PASSWORD in .env}@nats:4222');
       for (const key of Object.keys(env)) {
         const known = config.includes(`'${key}'`) || config.includes(`env.${key}`) || (CLUSTER_ENV.includes(key) && scaleOut.includes(`\`${key}\``));
         expect(known, `${name}: ${key} is not a variable the server reads`).toBe(true);

@@ -165,6 +165,75 @@ describe('device state machine (fake clock)', () => {
   });
 });
 
+describe('two replicas on one database: the device pings A, B leads (fake clock)', () => {
+  /** B as a replica leading the lab: it judges late and down; A takes the pings. Events go between them as the live fan-out carries them. */
+  async function leaderBeside(a: DeviceRegistry) {
+    const b = await new DeviceRegistry(new DevicesRepository(sql), writeNow, OPTIONS).load();
+    const onB: string[] = [];
+    b.on('status', (c) => onB.push(c.status));
+    // What a registry announces while applying the other's event is not sent back (LiveHub.applyingRemote).
+    let applying = false;
+    const carry = (apply: () => void) => {
+      if (applying) return;
+      applying = true;
+      try { apply(); } finally { applying = false; }
+    };
+    a.on('status', (data) => carry(() => b.applyRemote({ type: 'device.status', data })));
+    a.on('seen', (devices) => carry(() => b.applyRemote({ type: 'devices.seen', data: { devices } })));
+    b.on('status', (data) => carry(() => a.applyRemote({ type: 'device.status', data })));
+    a.stopTicks();
+    b.start();
+    return { b, onB };
+  }
+  const row = (id: string) => db.prepare('SELECT status, last_seen, last_body, ping_count, window_from FROM devices WHERE id = ?').get(id);
+
+  it('a device that keeps pinging A is never marked late by B, whatever window B loaded', async () => {
+    const { token, device } = await registry.create({ name: 'esp', periodS: 60, graceS: 30 });
+    const hash = sha256Hex(token);
+    registry.ping(hash, ok());
+    await vi.advanceTimersByTimeAsync(OPTIONS.flushMs);
+    // B starts now: the window it reads is this first ping's.
+    const { b, onB } = await leaderBeside(registry);
+    try {
+      for (let i = 0; i < 12; i++) {
+        await vi.advanceTimersByTimeAsync(50_000);
+        registry.ping(hash, ok());
+      }
+      const lastPing = Date.now();
+      await vi.advanceTimersByTimeAsync(5_000);
+      expect(onB).toEqual([]);
+      expect(changes.map((c) => c.status)).toEqual(['up']);
+      expect((await b.detail(device.id)).status).toBe('up');
+      expect(row(device.id)).toMatchObject({ status: 'up', ping_count: 13, last_seen: lastPing, window_from: lastPing });
+    } finally {
+      await b.stop();
+    }
+  });
+
+  it('each replica writes only what it owns: B the status it judged, A the ping fields (B never writes its stale copy over them)', async () => {
+    const { token, device } = await registry.create({ name: 'esp', periodS: 60, graceS: 30 });
+    const hash = sha256Hex(token);
+    registry.ping(hash, healthchecksPing(undefined, 'firmware v1'));
+    await vi.advanceTimersByTimeAsync(OPTIONS.flushMs);
+    const { b, onB } = await leaderBeside(registry);
+    try {
+      await vi.advanceTimersByTimeAsync(10_000);
+      registry.ping(hash, healthchecksPing(undefined, 'firmware v2'));
+      const lastPing = Date.now();
+      // No ping after that: B judges late, then down, from A's last ping.
+      await vi.advanceTimersByTimeAsync(95_000);
+      expect(onB).toEqual(['late', 'down']);
+      expect(changes.map((c) => c.status)).toEqual(['up', 'late', 'down']);
+      await registry.flush();
+      await b.flush();
+      expect(row(device.id)).toMatchObject({ status: 'down', last_body: 'firmware v2', ping_count: 2, last_seen: lastPing, window_from: lastPing });
+      expect((await b.detail(device.id)).transitions.map((t) => [t.to, t.at - lastPing])).toEqual([['down', 90_000], ['late', 60_000], ['up', expect.any(Number)]]);
+    } finally {
+      await b.stop();
+    }
+  });
+});
+
 describe('uptime %', () => {
   it('counts up and late as up, down as down, new and paused not at all', async () => {
     const h = 3_600_000;

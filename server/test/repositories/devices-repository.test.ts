@@ -30,7 +30,7 @@ describe.each(storeKinds)('devices repository on $name', (kind) => {
     await devices.setTokenHash('d1', 'hash-new');
     expect((await devices.all()).map((d) => d.name)).toEqual(['beta', 'zeta']);
     expect(await devices.get('d1')).toEqual(device('d1', 'beta', { labels: { room: 'lab' }, periodS: 5, graceS: 0, tokenHash: 'hash-new' }));
-    await devices.writeBatch([ping('d1', 2000)], [], [{ device_id: 'd1', at: 2000, from: 'new', to: 'up', reason: 'keepalive received' }]);
+    await devices.writeBatch([ping('d1', 2000)], {}, [{ device_id: 'd1', at: 2000, from: 'new', to: 'up', reason: 'keepalive received' }]);
     await devices.remove('d1');
     expect(await devices.get('d1')).toBeUndefined();
     expect([await devices.countPings(), await devices.recentTransitions('d1', 10)]).toEqual([0, []]);
@@ -45,7 +45,7 @@ describe.each(storeKinds)('devices repository on $name', (kind) => {
       status: 'down', statusSince: 2029, lastSeen: 2029, lastStatus: 'fail', lastMessage: 'm29', lastBody: '{"x":1}', firmware: '1.2', demo: 'kiosk',
       numbers: { t: 29 }, runStartedAt: null, windowFrom: 2029, pingCount: 30,
     });
-    await devices.writeBatch(pings, [state], [{ device_id: 'd1', at: 2020, from: 'new', to: 'down', reason: 'failure reported' }]);
+    await devices.writeBatch(pings, { pinged: [{ device: state, newPings: 30 }], judged: [state] }, [{ device_id: 'd1', at: 2020, from: 'new', to: 'down', reason: 'failure reported' }]);
     expect(await devices.get('d1')).toEqual(state);
     expect(await devices.countPings()).toBe(30);
     const first = await devices.pings('d1', 10);
@@ -56,16 +56,29 @@ describe.each(storeKinds)('devices repository on $name', (kind) => {
     expect(next[0]!.message).toBe('m19');
   });
 
+  it('writes only the columns each replica owns, the newer of two writes winning: ping fields and count from the pinged one, status from the judging one', async () => {
+    await devices.insert(device('d1', 'esp'));
+    const pingedHere = device('d1', 'esp', { lastSeen: 5000, lastStatus: 'ok', lastBody: 'v2', windowFrom: 5000, pingCount: 99, status: 'up', statusSince: 1000 });
+    await devices.writeBatch([], { pinged: [{ device: pingedHere, newPings: 2 }] }, []);
+    // The leader's copy: an older sighting, a status it judged; the other replica's count is not its to write.
+    const judgedThere = device('d1', 'esp', { lastSeen: 1000, lastBody: 'v1', windowFrom: 1000, pingCount: 7, status: 'late', statusSince: 4000 });
+    await devices.writeBatch([], { judged: [judgedThere] }, []);
+    expect(await devices.get('d1')).toMatchObject({ status: 'late', statusSince: 4000, lastSeen: 5000, lastBody: 'v2', windowFrom: 5000, pingCount: 2 });
+    // Writes that come late (older ping fields, an older status) leave the newer ones; counts add up.
+    await devices.writeBatch([], { pinged: [{ device: judgedThere, newPings: 1 }], judged: [{ ...pingedHere, status: 'up', statusSince: 3000 }] }, []);
+    expect(await devices.get('d1')).toMatchObject({ status: 'late', statusSince: 4000, lastSeen: 5000, lastBody: 'v2', windowFrom: 5000, pingCount: 3 });
+  });
+
   it('writes nothing of a batch that fails', async () => {
     await devices.insert(device('d1', 'esp'));
-    await expect(devices.writeBatch([ping('d1', 2000)], [], [{ device_id: 'no-such-device', at: 2000, from: 'new', to: 'up', reason: 'x' }])).rejects.toThrow();
+    await expect(devices.writeBatch([ping('d1', 2000)], {}, [{ device_id: 'no-such-device', at: 2000, from: 'new', to: 'up', reason: 'x' }])).rejects.toThrow();
     expect(await devices.countPings()).toBe(0);
   });
 
   it('answers the status at a time and the changes since, and the latest changes newest first', async () => {
     await devices.insert(device('d1', 'esp'));
     const t = (at: number, from: DeviceRecord['status'], to: DeviceRecord['status']) => ({ device_id: 'd1', at, from, to, reason: `${from}->${to}` });
-    await devices.writeBatch([], [], [t(100, 'new', 'up'), t(200, 'up', 'late'), t(300, 'late', 'down'), t(400, 'down', 'up')]);
+    await devices.writeBatch([], {}, [t(100, 'new', 'up'), t(200, 'up', 'late'), t(300, 'late', 'down'), t(400, 'down', 'up')]);
     expect(await devices.transitionsSince('d1', 250)).toEqual({
       before: 'late', changes: [{ at: 300, from: 'late', to: 'down', reason: 'late->down' }, { at: 400, from: 'down', to: 'up', reason: 'down->up' }],
     });
@@ -79,7 +92,7 @@ describe.each(storeKinds)('devices repository on $name', (kind) => {
     await devices.writeBatch([
       ...Array.from({ length: 8 }, (_, i) => ping('d1', 1000 + i, { message: `a${i}` })),
       ...Array.from({ length: 3 }, (_, i) => ping('d2', 1000 + i, { message: `b${i}` })),
-    ], [], [{ device_id: 'd1', at: 10, from: 'new', to: 'up', reason: 'old' }, { device_id: 'd1', at: 5000, from: 'up', to: 'late', reason: 'new' }]);
+    ], {}, [{ device_id: 'd1', at: 10, from: 'new', to: 'up', reason: 'old' }, { device_id: 'd1', at: 5000, from: 'up', to: 'late', reason: 'new' }]);
     await devices.trim(['d1', 'd2'], 5, 1000);
     expect((await devices.pings('d1', 100)).map((p) => p.message)).toEqual(['a7', 'a6', 'a5', 'a4', 'a3']);
     expect(await devices.pings('d2', 100)).toHaveLength(3);

@@ -59,6 +59,19 @@ describe.each(storeKinds)('log writer on $name', (kind) => {
     expect(logs.storedBytes).toBe((await LogsRepository.open(store.sql)).storedBytes);
   });
 
+  it('answers every batch of a committed write even when the memory bookkeeping of one throws', async () => {
+    const counting: LineCounter = { ...noDemoCounts, countLines: () => { throw new Error('a demo counter failed'); } };
+    writer = new LogWriter(store.sql, logs, counting, faults, silentLog);
+    const withDemo = batches(writer, { nodeId: NODE_ID, token: 't', name: 'face-tracker' });
+    const plain = batches(writer);
+    withDemo.batch(0, 2);
+    plain.batch(2, 2);
+    withDemo.batch(4, 2);
+    await writer.flush();
+    expect(summary([...withDemo.answers, ...plain.answers])).toEqual([[2, 0], [2, 0], [2, 0]]);
+    expect(await storedMessages(logs)).toEqual(['line 0', 'line 1', 'line 2', 'line 3', 'line 4', 'line 5']);
+  });
+
   it('refuses alone a batch the database rejects, the others of its transaction stored', async () => {
     const { answers, batch } = batches(writer);
     batch(0, 2);

@@ -13,7 +13,7 @@ if (postgres.length === 0) it.skip('log retention on postgres (PostgreSQL not re
 const DAY = 86_400_000;
 const line = (i: number) => `camera ${i}: frame processed, queue depth 3, detector yolo-tiny, score 0.87 ${'x'.repeat(200)}`;
 
-describe.each(postgres)('log retention on $name', (kind) => {
+describe.each(postgres)('log retention on $name', { timeout: 30_000 }, (kind) => {
   let store: StoreUnderTest;
   let logs: LogsRepository;
   beforeAll(async () => { store = await kind.open(); });
@@ -24,9 +24,9 @@ describe.each(postgres)('log retention on $name', (kind) => {
     logs = await LogsRepository.open(store.sql);
   });
 
-  const retention = (maxBytes: number, maxAgeMs = 365 * DAY) => {
-    const space = new PostgresLogSpace(logs);
-    return new LogRetention(logs, space, space, space.measure, { maxAgeMs, maxBytes, minFreeBytes: 0, walLimitBytes: 1 << 20, intervalMs: 60_000 }, silentLog);
+  const retention = (maxBytes: number, maxAgeMs = 365 * DAY, repository = logs) => {
+    const space = new PostgresLogSpace(repository);
+    return new LogRetention(repository, space, space, space.measure, { maxAgeMs, maxBytes, minFreeBytes: 0, walLimitBytes: 1 << 20, intervalMs: 60_000 }, silentLog);
   };
   const count = async () => (await store.sql.get<{ n: number }>('SELECT COUNT(*) AS n FROM log_records'))!.n;
 
@@ -53,4 +53,49 @@ describe.each(postgres)('log retention on $name', (kind) => {
     expect(await logs.tableBytes()).toBeGreaterThan(cap);
     expect((await keeper.run()).deleted).toBe(0);
   });
+
+  /** Records 5000 records through `writer`; the table's size then. */
+  const fill = async (writer: LogsRepository, from = 0, n = 5000) => {
+    for (let i = from; i < from + n; i += 500) await writer.insertNew(Array.from({ length: 500 }, (_, j) => newRecord(i + j, line(i + j))));
+    return logs.tableBytes();
+  };
+
+  it('a stopped retention (a follower, a deposed leader) refuses no logs, and stopping lifts a refusal', async () => {
+    const cap = Math.round((await fill(logs)) / 4);
+    const keeper = retention(cap);
+    keeper.start();
+    try {
+      await keeper.written();
+      expect(keeper.refusal).toMatchObject({ code: 'overloaded' });
+      await keeper.stop();
+      expect(keeper.refusal).toBeNull();
+      // A follower's batches keep coming; the table is still far over the cap, and no refusal comes back.
+      await fill(logs, 5000, 500);
+      await keeper.written();
+      expect(keeper.refusal).toBeNull();
+    } finally {
+      await keeper.stop();
+    }
+  });
+
+  it('counts what other replicas wrote and deleted before refusing: a table emptied by the leader is not judged full', async () => {
+    // This replica wrote the records and measured the full table (its count says 5000), then another replica leading deleted most of them.
+    const full = await fill(logs);
+    const cap = Math.round(full * 0.6);
+    const space = new PostgresLogSpace(logs);
+    expect((await space.measure()).dataBytes).toBeGreaterThan(1.1 * cap);
+    const other = await LogsRepository.open(store.sql);
+    expect((await retention(cap, 365 * DAY, other).run()).deleted).toBeGreaterThan(0);
+    // Leading now: this replica's next batches are judged on what the table holds now.
+    const keeper = new LogRetention(logs, space, space, space.measure, { maxAgeMs: 365 * DAY, maxBytes: cap, minFreeBytes: 0, walLimitBytes: 1 << 20, intervalMs: 60_000 }, silentLog);
+    keeper.start();
+    try {
+      await fill(logs, 5000, Math.ceil(keeper.step / 4 / line(0).length / 500) * 500);
+      await keeper.written();
+      expect(keeper.refusal).toBeNull();
+    } finally {
+      await keeper.stop();
+    }
+  });
+
 });

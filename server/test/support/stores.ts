@@ -7,6 +7,8 @@ import { postgresReachable, testDatabase } from './postgres.js';
 /** A migrated, empty store of one dialect, for one test. */
 export interface StoreUnderTest {
   sql: Sql;
+  /** What the store reported of afterCommit callbacks that threw. */
+  callbackErrors: Error[];
   close(): Promise<void>;
 }
 
@@ -19,8 +21,9 @@ const sqlite: StoreKind = {
   name: 'sqlite',
   async open() {
     const db = memoryDb();
-    const sql = new SqliteSql(db);
-    return { sql, close: async () => { await sql.close(); db.close(); } };
+    const callbackErrors: Error[] = [];
+    const sql = new SqliteSql(db, { onCallbackError: (err) => callbackErrors.push(err) });
+    return { sql, callbackErrors, close: async () => { await sql.close(); db.close(); } };
   },
 };
 
@@ -29,8 +32,9 @@ const postgres: StoreKind = {
   name: 'postgres',
   async open() {
     const database = await testDatabase();
-    const sql = new PostgresSql({ url: database.url, poolSize: 4 });
-    return { sql, close: async () => { await sql.close(); await database.drop(); } };
+    const callbackErrors: Error[] = [];
+    const sql = new PostgresSql({ url: database.url, poolSize: 4, onCallbackError: (err) => callbackErrors.push(err) });
+    return { sql, callbackErrors, close: async () => { await sql.close(); await database.drop(); } };
   },
 };
 
