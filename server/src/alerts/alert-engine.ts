@@ -39,6 +39,13 @@ export interface AlertSources {
   shippedAgentVersion(): string | null;
 }
 
+/** An alert's newest body, and the notifications it decided that no committed write stored yet. */
+interface Newest {
+  alert: Alert;
+  key: string;
+  told: Notification[];
+}
+
 /** One rule's view of one subject: pending (for_s running), firing, flapping. */
 interface Tracked {
   rule: AlertRule;
@@ -64,6 +71,9 @@ const TRIM_EVERY = 500;
  * request or event made it judge (captured at load, when no async context holds a transaction).
  */
 const outsideCallers = AsyncLocalStorage.snapshot();
+
+/** Records a notification in the transaction of the alert change that decides it (the leader's outbox). */
+export type NotificationRecorder = (n: Notification) => Promise<void>;
 
 /** Where the engine writes: each alert change in a transaction of its own (db/sql.ts). */
 export type AlertWrites = Pick<Sql, 'transaction' | 'afterCommit'>;
@@ -94,7 +104,9 @@ export class AlertEngine extends EventEmitter<{ updated: [Alert]; notify: [Notif
   /** Per alert (rule + subject): the last write queued, so the next waits for it. */
   private readonly chains = new Map<string, Promise<void>>();
   /** Per alert id: its newest body, which a queued write stores (an older one never overwrites it). */
-  private readonly newest = new Map<string, { alert: Alert; key: string }>();
+  private readonly newest = new Map<string, Newest>();
+  /** Set on a shared database: notifications recorded in the alert's own transaction (null: told after commit only). */
+  private recorder: NotificationRecorder | null = null;
 
   constructor(
     private readonly sources: AlertSources,
@@ -105,6 +117,15 @@ export class AlertEngine extends EventEmitter<{ updated: [Alert]; notify: [Notif
     private readonly deferred: WriteScheduler = writeNow,
   ) {
     super();
+  }
+
+  /**
+   * Each notification is recorded by `recorder` inside the transaction that stores its alert
+   * change: both commit or neither does (a leader killed between them cannot leave an alert stored
+   * as notified that nobody tells). 'notify' is still emitted after commit.
+   */
+  recordNotificationsWith(recorder: NotificationRecorder | null): void {
+    this.recorder = recorder;
   }
 
   async start(): Promise<void> {
@@ -523,21 +544,28 @@ export class AlertEngine extends EventEmitter<{ updated: [Alert]; notify: [Notif
 
   /**
    * Queues the write of an alert's change after the alert's earlier ones; once it committed, the
-   * change is announced and its notification (if any) told. A write the disk refuses waits for
-   * room (DeferredWrites) and is told then; the engine's memory stays right meanwhile.
+   * change is announced and its notification (if any) told. A write stores the alert's newest body
+   * with the notifications that body carries (recorded in the same transaction when a recorder is
+   * set), so a stored notified_at always comes with its notification. A write the disk refuses waits
+   * for room (DeferredWrites) and is told then; the engine's memory stays right meanwhile.
    */
   private save(alert: Alert, key: string, notification?: Notification): void {
-    this.remember(alert, key);
+    this.remember(alert, key, notification);
     const write = async () => {
-      let stored = { alert, key };
+      let stored: Newest = { alert, key, told: [] };
+      let told: Notification[] = [];
       await this.persist(async () => {
         // Read in the transaction: a change made meanwhile (an ack) is in what is stored.
         stored = this.newest.get(alert.id) ?? stored;
+        told = stored.told;
         await this.repository.save(stored.alert, stored.key);
+        if (this.recorder) for (const n of told) await this.recorder(n);
       });
-      if (this.newest.get(alert.id) === stored && stored.alert.state === 'resolved') this.newest.delete(alert.id);
+      // Recorded now: neither this body nor a newer one (remembered meanwhile, carrying them on) records them again.
+      for (const entry of [stored, this.newest.get(alert.id)]) if (entry) entry.told = entry.told.filter((n) => !told.includes(n));
+      if (this.newest.get(alert.id) === stored && stored.alert.state === 'resolved' && !stored.told.length) this.newest.delete(alert.id);
       this.emit('updated', stored.alert);
-      if (notification) this.emit('notify', notification);
+      for (const n of told) this.emit('notify', n);
     };
     const chain = `${alert.rule_id}|${key}`;
     const queued = (this.chains.get(chain) ?? Promise.resolve()).then(() => outsideCallers(() => this.writeOrWait(alert.id, write)));
@@ -550,8 +578,10 @@ export class AlertEngine extends EventEmitter<{ updated: [Alert]; notify: [Notif
     return this.writes.transaction(work);
   }
 
-  private remember(alert: Alert, key: string): void {
-    this.newest.set(alert.id, { alert, key });
+  /** The alert's newest body; the notifications not yet stored stay with it (the next write stores them). */
+  private remember(alert: Alert, key: string, notification?: Notification): void {
+    const told = this.newest.get(alert.id)?.told ?? [];
+    this.newest.set(alert.id, { alert, key, told: notification ? [...told, notification] : told });
   }
 
   /** Runs a write; one the disk refuses waits for room (DeferredWrites: told once stored), any other error is reported. */

@@ -1,7 +1,8 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type pg from 'pg';
+import type { Sql } from '../db/sql.js';
 import type { LeaderJob } from './leader-jobs.js';
-import type { LeaderLease } from './leader-lease.js';
+import { NotLeaderError, type LeaderLease } from './leader-lease.js';
 
 /**
  * Made by migration 0016; made here too when missing (a database the migrations did not run on,
@@ -36,6 +37,8 @@ export class LeaderOutbox {
   private relaying: Promise<void> = Promise.resolve();
   private running = false;
   private tableMade = false;
+  /** The backend pid of the session holding the lease, while the relay runs (the fence of addIn). */
+  private leasePid: number | null = null;
 
   constructor(private readonly lease: Pick<LeaderLease, 'asLeader'>, private readonly options: LeaderOutboxOptions) {}
 
@@ -50,17 +53,34 @@ export class LeaderOutbox {
     return added;
   }
 
+  /**
+   * Records an entry in the caller's open transaction on the shared database (the one that writes
+   * what decided it, e.g. the alert that fires), so that both commit or neither does. Fenced by the
+   * lease: the transaction fails (NotLeaderError) unless the lease's session still holds its lock
+   * (pg_locks), so a deposed leader records nothing. Sent by the relay once that transaction commits.
+   */
+  async addIn(sql: Pick<Sql, 'get' | 'run' | 'afterCommit'>, key: string, payload: string): Promise<boolean> {
+    const pid = this.running ? this.leasePid : null;
+    const held = pid !== null && await sql.get("SELECT 1 AS held FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid = ?", [pid]);
+    if (!held) throw new NotLeaderError('not the leader: the entry is the leader\'s to record');
+    const { changes } = await sql.run(`INSERT INTO ${TABLE} (key, payload, created_at) VALUES (?, ?, ?) ON CONFLICT (key) DO NOTHING`, [key, payload, Date.now()]);
+    sql.afterCommit(() => this.kick());
+    return changes === 1;
+  }
+
   /** The relay, to run with the leader's other jobs. */
   job(): LeaderJob {
     return {
       name: 'outbox relay',
-      start: () => {
-        this.running = true;
+      start: async () => {
         this.tableMade = false; // another session: the table may have been dropped with a test database
+        this.leasePid = await this.lease.asLeader(async (client) => (await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid);
+        this.running = true;
         this.kick();
       },
       stop: async () => {
         this.running = false;
+        this.leasePid = null;
         clearTimeout(this.timer);
         await this.relaying;
       },

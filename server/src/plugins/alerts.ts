@@ -14,6 +14,9 @@ declare module 'fastify' {
   }
 }
 
+/** Replicas on one PostgreSQL database and a bus: the leader runs the engine. */
+export const sharedDatabase = (config: { natsUrl: string | undefined; databaseUrl: string | undefined }): boolean => Boolean(config.natsUrl && config.databaseUrl);
+
 /** Last log lines an alert about a demo carries. */
 const LAST_LINES = 10;
 
@@ -33,7 +36,9 @@ export const alertsPlugin = fp(async (app) => {
   const notify = (n: Notification) => notifier.add(n);
   engine.on('notify', notify);
   app.decorate('alerts', { config, engine, deliveries, notify });
-  await engine.start();
+  // On a shared database only the leader evaluates (plugins/cluster-state.ts starts it as a leader job):
+  // an engine started here would judge, store and tell before the cluster wiring is in place.
+  if (!sharedDatabase(app.config)) await engine.start();
   app.addHook('onClose', async () => {
     engine.stop();
     notifier.stop();

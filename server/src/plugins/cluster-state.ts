@@ -53,7 +53,7 @@ async function leadWithOthers(app: FastifyInstance, databaseUrl: string): Promis
   const jobs = leaderJobs(app, outbox);
   // Started by their plugins as on a single server: a follower must not run them.
   for (const job of [...jobs].reverse()) await job.stop();
-  const untell = notifyThroughOutbox(engine, outbox, notify, log);
+  const untell = notifyThroughOutbox(engine, outbox, notify, app.sql);
   const unbind = runAsLeader(lease, jobs, log);
   lease.start();
   app.decorate('clusterLeader', { isLeader: () => lease.isLeader() });
