@@ -2,8 +2,8 @@ import type { AlertEngine, Notification } from '../alerts/alert-engine.js';
 import type { Sql } from '../db/sql.js';
 import type { LeaderOutbox } from './leader-outbox.js';
 
-/** How the engine tells a notification on one server: the alerts plugin's `notify` (to the notifier). */
-export type Tell = (n: Notification) => void;
+/** How the engine tells a notification on one server: the alerts plugin's `notify` (to the notifier); whether its deliveries were stored. */
+export type Tell = (n: Notification) => void | Promise<boolean>;
 
 /**
  * One notification of one alert: what it says (firing, resolved, flapping; a repeat by the time
@@ -15,8 +15,12 @@ export function alertNotificationKey(n: Notification): string {
   return `alert|${n.kind}|${n.rule.id}|${n.key}|${n.alert.started_at}${repeat}`;
 }
 
-/** The outbox's deliver for alert notifications: each entry told as the engine would have told it. */
-export function tellFromOutbox(tell: Tell): (payload: string) => Promise<void> {
+/**
+ * The outbox's deliver for alert notifications: each entry told as the engine would have told it;
+ * settled once its deliveries are stored (pending deliveries are resumed after a handover), not
+ * when it joined the notifier's group in memory.
+ */
+export function tellFromOutbox(tell: Tell): (payload: string) => Promise<boolean | void> {
   return async (payload) => tell(JSON.parse(payload) as Notification);
 }
 

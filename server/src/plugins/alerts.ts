@@ -3,14 +3,18 @@ import { AlertConfig } from '../alerts/alert-config.js';
 import { AlertEngine, type Notification } from '../alerts/alert-engine.js';
 import { Deliveries } from '../alerts/deliveries.js';
 import { Notifier } from '../alerts/notifier.js';
+import { resumePendingDeliveries } from '../alerts/pending-deliveries.js';
 import { AlertChannelsRepository } from '../repositories/alert-channels-repository.js';
 import { AlertRulesRepository } from '../repositories/alert-rules-repository.js';
 import { AlertsRepository } from '../repositories/alerts-repository.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
-    /** notify: the engine's listener that hands notifications to the notifier (the cluster wiring puts the leader outbox in between). */
-    alerts: { config: AlertConfig; engine: AlertEngine; deliveries: Deliveries; notify: (n: Notification) => void };
+    /**
+     * notify: the engine's listener that hands notifications to the notifier (the cluster wiring puts the leader outbox in between);
+     * deliveryJob: the notifier and the deliveries' retries, with the pending deliveries resumed at start (run by the leader on a shared database).
+     */
+    alerts: { config: AlertConfig; engine: AlertEngine; deliveries: Deliveries; notify: (n: Notification) => Promise<boolean>; deliveryJob: { start(): Promise<void>; stop(): void } };
   }
 }
 
@@ -35,14 +39,27 @@ export const alertsPlugin = fp(async (app) => {
   const notifier = new Notifier(config, deliveries, policy);
   const notify = (n: Notification) => notifier.add(n);
   engine.on('notify', notify);
-  app.decorate('alerts', { config, engine, deliveries, notify });
-  // On a shared database only the leader evaluates (plugins/cluster-state.ts starts it as a leader job):
-  // an engine started here would judge, store and tell before the cluster wiring is in place.
-  if (!sharedDatabase(app.config)) await engine.start();
+  const deliveryJob = {
+    start: async () => {
+      deliveries.start();
+      const resumed = await resumePendingDeliveries(deliveries, channelsRepo, alertsRepo, (id) => config.listChannels().find((c) => c.id === id) ?? null);
+      if (resumed) app.log.info({ resumed }, 'alert deliveries left pending resumed');
+    },
+    stop: () => {
+      notifier.stop();
+      deliveries.stop();
+    },
+  };
+  app.decorate('alerts', { config, engine, deliveries, notify, deliveryJob });
+  // On a shared database only the leader evaluates and sends (plugins/cluster-state.ts starts these as leader
+  // jobs): an engine started here would judge, store and tell before the cluster wiring is in place.
+  if (!sharedDatabase(app.config)) {
+    await engine.start();
+    await deliveryJob.start();
+  }
   app.addHook('onClose', async () => {
     engine.stop();
-    notifier.stop();
-    deliveries.stop();
+    deliveryJob.stop();
     await engine.settled();
     await alertsRepo.trimResolved().catch((err: unknown) => app.log.warn({ err }, 'the alert history could not be trimmed at shutdown'));
   });

@@ -64,10 +64,15 @@ async function leadWithOthers(app: FastifyInstance, databaseUrl: string): Promis
   };
 }
 
-/** In start order: the relay first, so that what the engine records on start is sent. */
+/**
+ * In start order: the deliveries first (pending ones resumed), then the relay, so that what the
+ * engine records on start is sent; stopped in reverse, the relay stops before the notifier drops
+ * its groups, so that their entries stay unsent for the next leader.
+ */
 function leaderJobs(app: FastifyInstance, outbox: LeaderOutbox): LeaderJob[] {
-  const { engine } = app.alerts;
+  const { engine, deliveryJob } = app.alerts;
   return [
+    { name: 'alert deliveries', start: () => deliveryJob.start(), stop: () => deliveryJob.stop() },
     outbox.job(),
     { name: 'alert engine', start: () => engine.start(), stop: async () => { engine.stop(); await engine.settled(); } },
     { name: 'log retention', start: () => app.logRetention.start(), stop: () => app.logRetention.stop() },

@@ -1,4 +1,10 @@
+import { spawn, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { connect } from 'nats';
 import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -15,6 +21,20 @@ import { NATS_URL, natsAvailable, onDatabase, postgresAvailable } from './bus-fi
 
 const ready = (await natsAvailable()) && (await postgresAvailable());
 const SLOW = 120_000;
+const MAIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../dist/main.js');
+const PASSWORD = 'a replica of its own process';
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    }).on('error', reject);
+  });
+}
+
+/** A replica as a process of its own (the built server, npm run build), to be killed with SIGKILL as a replica dies. */
+interface ReplicaProcess { child: ChildProcess; baseUrl: string; cookie: string; dataDir: string }
 
 describe.skipIf(!ready)('alerts across replicas on a shared database', () => {
   let prefix: string;
@@ -52,6 +72,32 @@ describe.skipIf(!ready)('alerts across replicas on a shared database', () => {
     agent.close();
   }
 
+  const processes: ReplicaProcess[] = [];
+  async function replicaProcess(id: string, env: Record<string, string>): Promise<ReplicaProcess> {
+    const port = await freePort();
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'dvic-replica-'));
+    const child = spawn(process.execPath, [MAIN], {
+      env: {
+        ...process.env, DVIC_PORT: String(port), DVIC_HOST: '127.0.0.1', DVIC_DATA_DIR: dataDir, DVIC_ADMIN_PASSWORD: PASSWORD, DVIC_LOCAL_AGENT: '0',
+        DVIC_NATS_URL: NATS_URL, DVIC_NATS_PREFIX: prefix, DVIC_REPLICA_ID: id, DVIC_DATABASE_URL: database.url, DVIC_CLUSTER_LEASE_S: '1', ...env,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const replica: ReplicaProcess = { child, baseUrl: `http://127.0.0.1:${port}`, cookie: '', dataDir };
+    processes.push(replica);
+    let out = '';
+    child.stdout!.on('data', (chunk: Buffer) => { out += chunk.toString(); });
+    child.stderr!.on('data', (chunk: Buffer) => { out += chunk.toString(); });
+    await waitFor(() => out.includes('DVIC Demo Monitor is running'), 60_000, `replica ${id} running`).catch((err: Error) => { throw new Error(`${err.message}: ${out.slice(-2000)}`); });
+    const login = await fetch(`${replica.baseUrl}/api/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin', password: PASSWORD }) });
+    replica.cookie = String(login.headers.get('set-cookie')).split(';')[0]!;
+    return replica;
+  }
+  const call = async (r: ReplicaProcess, method: string, url: string, body: object = {}) => {
+    const res = await fetch(`${r.baseUrl}${url}`, { method, headers: { cookie: r.cookie, 'content-type': 'application/json' }, ...(method === 'GET' ? {} : { body: JSON.stringify(body) }) });
+    return { status: res.status, json: await res.json() as Record<string, unknown> };
+  };
+
   beforeEach(async () => {
     prefix = `t${crypto.randomBytes(6).toString('hex')}`;
     database = await testDatabase();
@@ -60,6 +106,13 @@ describe.skipIf(!ready)('alerts across replicas on a shared database', () => {
 
   afterEach(async () => {
     for (const server of servers.splice(0)) await server.close();
+    for (const p of processes.splice(0)) {
+      if (p.child.exitCode === null && p.child.signalCode === null) {
+        p.child.kill('SIGKILL');
+        await new Promise((resolve) => p.child.once('exit', resolve));
+      }
+      fs.rmSync(p.dataDir, { recursive: true, force: true });
+    }
     await receiver.close();
     await database.drop();
     const admin = await connect({ servers: NATS_URL });
@@ -86,6 +139,31 @@ describe.skipIf(!ready)('alerts across replicas on a shared database', () => {
     const b = await replica('replica-b');
     expect(await leaderOf()).toBe(b);
     await receiver.waitFor((r) => (r.json as AlertWebhook).event === 'firing', 30_000);
+    expect(events()).toEqual(['firing pi-hall is offline']);
+  }, SLOW);
+
+  it('a leader killed (SIGKILL) while a notification waits in its group window: the next leader sends it, and the receiver gets it exactly once', async () => {
+    // The first leader holds notifications 20 s in their group: it dies before it sends anything.
+    const a = await replicaProcess('replica-a', { DVIC_ALERT_GROUP_WAIT_MS: '20000', DVIC_ALERT_GROUP_WINDOW_S: '30' });
+    await waitFor(async () => (await db((c) => c.query("SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted"))).rowCount, 20_000, 'A leading');
+    expect((await call(a, 'POST', '/api/v1/channels', { type: 'webhook', name: 'lab', url: `${receiver.url}/hook` })).status).toBe(201);
+    const rules = (await call(a, 'GET', '/api/v1/alert-rules')).json.rules as AlertRule[];
+    expect((await call(a, 'PATCH', `/api/v1/alert-rules/${rules.find((r) => r.kind === 'node_offline')!.id}`, { for_s: 0 })).status).toBe(200);
+    const { config } = (await call(a, 'POST', '/api/v1/nodes', { name: 'pi-hall' })).json as { config: { node_id: string; private_key: string } };
+    const agent = await connectAgent({ url: `${a.baseUrl.replace('http', 'ws')}/api/v1/agent`, nodeId: config.node_id, privateKeyPem: config.private_key });
+    agent.close();
+    await waitFor(async () => (await db((c) => c.query('SELECT 1 FROM dvic_leader_outbox'))).rowCount, 20_000, 'the notification recorded');
+    await new Promise((resolve) => setTimeout(resolve, 500)); // handed to the notifier's group, which waits
+    a.child.kill('SIGKILL');
+    await new Promise((resolve) => a.child.once('exit', resolve));
+    expect(receiver.received).toEqual([]);
+
+    const b = await replica('replica-b');
+    expect(await leaderOf()).toBe(b);
+    await receiver.waitFor((r) => (r.json as AlertWebhook).event === 'firing', 30_000);
+    // Sent and settled everywhere: the entry marked sent, the delivery logged sent. Nothing more arrives.
+    await waitFor(async () => (await db((c) => c.query('SELECT 1 FROM dvic_leader_outbox WHERE sent_at IS NULL'))).rowCount === 0, 20_000, 'the entry marked sent');
+    await waitFor(async () => (await db((c) => c.query("SELECT 1 FROM alert_deliveries WHERE body::jsonb ->> 'status' = 'pending'"))).rowCount === 0, 20_000, 'no delivery pending');
     expect(events()).toEqual(['firing pi-hall is offline']);
   }, SLOW);
 });
