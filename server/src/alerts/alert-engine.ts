@@ -131,6 +131,8 @@ export class AlertEngine extends EventEmitter<{ updated: [Alert]; notify: [Notif
   async start(): Promise<void> {
     if (this.running) return;
     this.running = true;
+    // What the other replicas set up while this one did not judge (a follower elected) is read first.
+    await this.config.reloadAll();
     for (const { alert, key } of await this.repository.firing()) this.adopt(alert, key);
     const { nodes, demos, devices } = this.sources;
     const onStatus = ({ node_id }: { node_id: string }) => this.onNodeStatus(node_id);
@@ -191,34 +193,50 @@ export class AlertEngine extends EventEmitter<{ updated: [Alert]; notify: [Notif
     return this.repository.list(filter);
   }
 
+  /** The newest body while this replica judges; read from the database otherwise (another replica judges). */
   async get(id: string): Promise<Alert> {
-    const alert = this.newest.get(id)?.alert ?? await this.repository.get(id);
+    const alert = (this.running ? this.newest.get(id)?.alert : undefined) ?? await this.repository.get(id);
     if (!alert) throw new ApiError(404, ErrorCode.notFound, `no alert with id ${id}`);
     return alert;
   }
 
   /**
    * Acknowledged: someone is on it, so it stops repeating (it still resolves, and says so).
-   * Written in the caller's transaction (the audited request); writes of the alert still queued
-   * store its newest body, so they keep the acknowledgement.
+   * Written in the caller's transaction (the audited request), on the stored row locked meanwhile;
+   * writes of the alert still queued keep the acknowledgement (they store the newest body, and keep
+   * an ack stored by another replica: save()). The leader hears another replica's ack (applyRemote).
    */
   async ack(id: string, by: string): Promise<Alert> {
-    const alert = await this.get(id);
+    const stored = await this.repository.getForChange(id);
+    const alert = (this.running ? this.newest.get(id)?.alert : undefined) ?? stored?.alert;
+    if (!alert) throw new ApiError(404, ErrorCode.notFound, `no alert with id ${id}`);
     if (alert.state !== 'firing') throw new ApiError(409, ErrorCode.conflict, 'only a firing alert can be acknowledged');
-    const t = [...this.tracked.values()].find((x) => x.alert?.id === id);
+    const t = this.running ? [...this.tracked.values()].find((x) => x.alert?.id === id) : undefined;
     const acked: Alert = { ...alert, acked_at: Date.now(), acked_by: by };
-    const key = t?.cond.key ?? this.newest.get(id)?.key ?? '';
+    const key = t?.cond.key ?? this.newest.get(id)?.key ?? stored?.key ?? '';
     await this.repository.save(acked, key);
     // Memory follows the database: a rolled-back request (its audit entry refused) leaves it unacked.
     this.writes.afterCommit(() => {
-      if (t?.alert?.id === id) {
-        t.alert = { ...t.alert, acked_at: acked.acked_at, acked_by: by };
-        clearTimeout(t.repeat);
-      }
-      this.remember(t?.alert?.id === id ? t.alert : acked, key);
+      this.applyAck(acked);
       this.emit('updated', acked);
     });
     return acked;
+  }
+
+  /** Another replica's change of an alert (alert.updated): an acknowledgement made there stops the repeats here. */
+  applyRemote(alert: Alert): void {
+    if (this.running && alert.acked_at !== null) this.applyAck(alert);
+  }
+
+  /** The tracked alert (and its newest body) acknowledged as `acked` says; no more repeats. */
+  private applyAck(acked: Alert): void {
+    const t = [...this.tracked.values()].find((x) => x.alert?.id === acked.id);
+    if (t?.alert && t.alert.acked_at === null) {
+      t.alert = { ...t.alert, acked_at: acked.acked_at, acked_by: acked.acked_by };
+      clearTimeout(t.repeat);
+    }
+    const newest = this.newest.get(acked.id);
+    if (newest && newest.alert.acked_at === null) newest.alert = { ...newest.alert, acked_at: acked.acked_at, acked_by: acked.acked_by };
   }
 
   /** Every subject again, against every rule: at start and when rules change (not on a clock). */
@@ -554,15 +572,21 @@ export class AlertEngine extends EventEmitter<{ updated: [Alert]; notify: [Notif
     const write = async () => {
       let stored: Newest = { alert, key, told: [] };
       let told: Notification[] = [];
+      let taken: Notification[] = [];
+      let ackedElsewhere = false;
       await this.persist(async () => {
         // Read in the transaction: a change made meanwhile (an ack) is in what is stored.
         stored = this.newest.get(alert.id) ?? stored;
-        told = stored.told;
+        taken = stored.told;
+        ackedElsewhere = await this.keepStoredAck(stored);
+        // An acknowledged alert does not repeat: a repeat decided before the ack was heard is not told.
+        told = ackedElsewhere ? taken.filter((n) => n.kind !== 'repeat') : taken;
         await this.repository.save(stored.alert, stored.key);
         if (this.recorder) for (const n of told) await this.recorder(n);
       });
+      if (ackedElsewhere) this.applyAck(stored.alert);
       // Recorded now: neither this body nor a newer one (remembered meanwhile, carrying them on) records them again.
-      for (const entry of [stored, this.newest.get(alert.id)]) if (entry) entry.told = entry.told.filter((n) => !told.includes(n));
+      for (const entry of [stored, this.newest.get(alert.id)]) if (entry) entry.told = entry.told.filter((n) => !taken.includes(n));
       if (this.newest.get(alert.id) === stored && stored.alert.state === 'resolved' && !stored.told.length) this.newest.delete(alert.id);
       this.emit('updated', stored.alert);
       for (const n of told) this.emit('notify', n);
@@ -571,6 +595,18 @@ export class AlertEngine extends EventEmitter<{ updated: [Alert]; notify: [Notif
     const queued = (this.chains.get(chain) ?? Promise.resolve()).then(() => outsideCallers(() => this.writeOrWait(alert.id, write)));
     this.chains.set(chain, queued);
     void queued.then(() => { if (this.chains.get(chain) === queued) this.chains.delete(chain); });
+  }
+
+  /**
+   * An acknowledgement stored by another replica (or a request) since this body was made is kept:
+   * the stored row (locked until the write commits) is read first. Whether one was taken in.
+   */
+  private async keepStoredAck(entry: Newest): Promise<boolean> {
+    if (entry.alert.acked_at !== null) return false;
+    const current = (await this.repository.getForChange(entry.alert.id))?.alert;
+    if (!current || current.acked_at === null) return false;
+    entry.alert = { ...entry.alert, acked_at: current.acked_at, acked_by: current.acked_by };
+    return true;
   }
 
   /** The one entry point of the engine's writes: a transaction of its own (under the leader lease, later). */

@@ -30,7 +30,7 @@ export const alertsPlugin = fp(async (app) => {
   const { sql } = app;
   const channelsRepo = new AlertChannelsRepository(sql);
   const alertsRepo = new AlertsRepository(sql);
-  const config = await AlertConfig.load(new AlertRulesRepository(sql), channelsRepo, alertsRepo, (fn) => sql.afterCommit(fn));
+  const config = await AlertConfig.load(new AlertRulesRepository(sql), channelsRepo, alertsRepo, sql);
   const deliveries = new Deliveries(channelsRepo, policy, app.deferredWrites, sql, (id) => config.listChannels().find((c) => c.id === id) ?? null);
   const lastLines = (nodeId: string, demo: string): string[] => app.recentLines.of(nodeId, demo).slice(-LAST_LINES);
   const engine = new AlertEngine({

@@ -166,4 +166,55 @@ describe.skipIf(!ready)('alerts across replicas on a shared database', () => {
     await waitFor(async () => (await db((c) => c.query("SELECT 1 FROM alert_deliveries WHERE body::jsonb ->> 'status' = 'pending'"))).rowCount === 0, 20_000, 'no delivery pending');
     expect(events()).toEqual(['firing pi-hall is offline']);
   }, SLOW);
+
+  /** A follower B beside leader A, the alerts set up on B (A reads them again), a node enrolled. */
+  async function leaderAndFollower(rule: object = {}): Promise<{ a: TestServer; b: TestServer; config: { node_id: string; private_key: string } }> {
+    const a = await replica('replica-a');
+    expect(await leaderOf()).toBe(a);
+    const b = await replica('replica-b');
+    const offline = await setUpAlerts(b);
+    if (Object.keys(rule).length) expect((await b.api('PATCH', `/api/v1/alert-rules/${offline.id}`, rule)).statusCode).toBe(200);
+    await waitFor(() => a.app.alerts.config.listChannels().length === 1 && a.app.alerts.config.rule(offline.id).for_s === 0, 10_000, 'A reading the configuration made on B');
+    const { config } = await a.enroll('pi-hall');
+    return { a, b, config };
+  }
+
+  const connectOn = (server: TestServer, config: { node_id: string; private_key: string }) => connectAgent({ url: server.agentUrl, nodeId: config.node_id, privateKeyPem: config.private_key });
+
+  it('a mute made on a follower keeps the leader quiet; a channel and a rule changed there are used by the leader', async () => {
+    const { a, b, config } = await leaderAndFollower();
+    const other = (await a.enroll('pi-lab')).config;
+    await waitFor(async () => (await b.api('GET', `/api/v1/nodes/${config.node_id}`)).statusCode === 200, 10_000, 'the node on B');
+    const mute = await b.api('POST', '/api/v1/alert-mutes', { node: config.node_id, duration_s: 3600, reason: 'moving it' });
+    expect(mute.statusCode).toBe(201);
+    await waitFor(() => a.app.alerts.config.activeMutes().length === 1, 10_000, 'A reading the mute made on B');
+
+    (await connectOn(a, config)).close();
+    const muted = await waitFor(async () => (await b.api('GET', '/api/v1/alerts?state=firing')).json<{ alerts: { summary: string; muted: boolean }[] }>().alerts.find((x) => x.summary === 'pi-hall is offline'), 20_000, 'the muted alert firing');
+    expect(muted.muted).toBe(true);
+    // Another node, not muted, goes away after it: its message comes, the muted one's never did.
+    (await connectOn(a, other)).close();
+    await receiver.waitFor((r) => (r.json as AlertWebhook).event === 'firing', 30_000);
+    expect(events()).toEqual(['firing pi-lab is offline']);
+  }, SLOW);
+
+  it('an ack made on a follower stops the leader\'s repeats, and the leader\'s next save keeps it', async () => {
+    const { a, b, config } = await leaderAndFollower({ repeat_s: 1 });
+    (await connectOn(a, config)).close();
+    const firing = await receiver.waitFor((r) => (r.json as AlertWebhook).event === 'firing', 30_000);
+    const alertId = (firing.json as AlertWebhook).alerts[0]!.id;
+    const acked = await b.api('POST', `/api/v1/alerts/${alertId}/ack`);
+    expect(acked.statusCode).toBe(200);
+    const afterAck = receiver.received.length;
+    // Three repeat periods: an unacknowledged alert would have been told again by now.
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    // Back online: the leader stores the resolved alert (its next save), told once.
+    const back = await connectOn(a, config);
+    await receiver.waitFor((r) => (r.json as AlertWebhook).event === 'resolved', 30_000);
+    back.close();
+    expect(receiver.received.slice(afterAck).map((r) => (r.json as AlertWebhook).event)).toEqual(['resolved']);
+    const stored = (await b.api('GET', `/api/v1/alerts/${alertId}`)).json<{ alert: { state: string; acked_by: string | null; acked_at: number | null } }>().alert;
+    expect(stored).toMatchObject({ state: 'resolved', acked_by: 'admin' });
+    expect(stored.acked_at).not.toBeNull();
+  }, SLOW);
 });
