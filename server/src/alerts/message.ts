@@ -47,7 +47,7 @@ function line(kind: NotifyKind, a: WebhookAlert): string {
 }
 
 /** One message for a group of notifications of one kind: the webhook body, and its title and text for chats. Pure. */
-export function buildMessage(kind: NotifyKind, group: Pick<Notification, 'alert'>[], now: number): AlertMessage {
+export function buildMessage<N extends Pick<Notification, 'alert'>>(kind: NotifyKind, group: N[], now: number): AlertMessage {
   const alerts = group.map((n) => toWebhookAlert(n, now));
   const head = title(kind, alerts);
   const text = alerts.length === 1 && kind === 'resolved' ? head : [head, ...alerts.map((a) => line(kind, a))].join('\n');
