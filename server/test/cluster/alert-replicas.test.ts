@@ -167,6 +167,29 @@ describe.skipIf(!ready)('alerts across replicas on a shared database', () => {
     expect(events()).toEqual(['firing pi-hall is offline']);
   }, SLOW);
 
+  it('a leader killed (SIGKILL) while a delivery waits for its retry: the next leader resumes it at its time', async () => {
+    await receiver.close();
+    receiver = await startReceiver({ status: (_request, count) => (count === 1 ? 500 : 200) });
+    const a = await replicaProcess('replica-a', { DVIC_ALERT_GROUP_WAIT_MS: '100', DVIC_ALERT_GROUP_WINDOW_S: '1', DVIC_ALERT_RETRY_BASE_MS: '4000' });
+    await waitFor(async () => (await db((c) => c.query("SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted"))).rowCount, 20_000, 'A leading');
+    expect((await call(a, 'POST', '/api/v1/channels', { type: 'webhook', name: 'lab', url: `${receiver.url}/hook` })).status).toBe(201);
+    const rules = (await call(a, 'GET', '/api/v1/alert-rules')).json.rules as AlertRule[];
+    expect((await call(a, 'PATCH', `/api/v1/alert-rules/${rules.find((r) => r.kind === 'node_offline')!.id}`, { for_s: 0 })).status).toBe(200);
+    const { config } = (await call(a, 'POST', '/api/v1/nodes', { name: 'pi-hall' })).json as { config: { node_id: string; private_key: string } };
+    (await connectAgent({ url: `${a.baseUrl.replace('http', 'ws')}/api/v1/agent`, nodeId: config.node_id, privateKeyPem: config.private_key })).close();
+    // The first attempt refused (500): the delivery is stored pending, its retry due in 4 s; the leader dies meanwhile.
+    await receiver.waitFor(() => true, 20_000);
+    await waitFor(async () => (await db((c) => c.query("SELECT 1 FROM alert_deliveries WHERE (body::jsonb ->> 'attempts')::int = 1 AND body::jsonb ->> 'status' = 'pending'"))).rowCount, 20_000, 'the failed attempt stored');
+    a.child.kill('SIGKILL');
+    await new Promise((resolve) => a.child.once('exit', resolve));
+
+    await replica('replica-b');
+    await receiver.waitFor((r) => r.at > 0, 30_000, 1);
+    expect(events()).toEqual(['firing pi-hall is offline', 'firing pi-hall is offline']);
+    await waitFor(async () => (await db((c) => c.query("SELECT body::jsonb ->> 'status' AS status, (body::jsonb ->> 'attempts')::int AS attempts FROM alert_deliveries"))).rows
+      .every((r: { status: string; attempts: number }) => r.status === 'sent' && r.attempts === 2), 20_000, 'the delivery sent at its second attempt');
+  }, SLOW);
+
   /** A follower B beside leader A, the alerts set up on B (A reads them again), a node enrolled. */
   async function leaderAndFollower(rule: object = {}): Promise<{ a: TestServer; b: TestServer; config: { node_id: string; private_key: string } }> {
     const a = await replica('replica-a');
