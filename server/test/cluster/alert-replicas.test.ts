@@ -190,6 +190,15 @@ describe.skipIf(!ready)('alerts across replicas on a shared database', () => {
       .every((r: { status: string; attempts: number }) => r.status === 'sent' && r.attempts === 2), 20_000, 'the delivery sent at its second attempt');
   }, SLOW);
 
+  it('replicas starting together on a fresh database seed the default rules once, and each lists them', async () => {
+    const [a, b] = await Promise.all([replica('replica-a'), replica('replica-b')]);
+    const ids = async (server: TestServer) => (await server.api('GET', '/api/v1/alert-rules')).json<{ rules: AlertRule[] }>().rules.filter((r) => r.builtin).map((r) => r.id).sort();
+    const stored = (await db((c) => c.query('SELECT id FROM alert_rules WHERE builtin = 1 ORDER BY id'))).rows.map((r: { id: string }) => r.id).sort();
+    expect(stored.length).toBeGreaterThan(0);
+    expect(await ids(a!)).toEqual(stored);
+    expect(await ids(b!)).toEqual(stored);
+  }, SLOW);
+
   /** A follower B beside leader A, the alerts set up on B (A reads them again), a node enrolled. */
   async function leaderAndFollower(rule: object = {}): Promise<{ a: TestServer; b: TestServer; config: { node_id: string; private_key: string } }> {
     const a = await replica('replica-a');
