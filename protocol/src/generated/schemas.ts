@@ -3593,6 +3593,42 @@ export const schemas = [
   },
   {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://dvic.devinci.fr/protocol/v1/live/alert.config.json",
+    "title": "Alert configuration changed",
+    "description": "Alert rules, channels or mutes were changed (committed) on one replica: every replica reads that part again from the database (docs/scale-out.md).",
+    "x-direction": "server-to-client",
+    "type": "object",
+    "required": [
+      "type",
+      "data"
+    ],
+    "properties": {
+      "type": {
+        "const": "alert.config"
+      },
+      "id": {
+        "$ref": "../common.json#/$defs/messageId"
+      },
+      "data": {
+        "type": "object",
+        "required": [
+          "part"
+        ],
+        "additionalProperties": false,
+        "properties": {
+          "part": {
+            "enum": [
+              "rules",
+              "channels",
+              "mutes"
+            ]
+          }
+        }
+      }
+    }
+  },
+  {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
     "$id": "https://dvic.devinci.fr/protocol/v1/live/alert.updated.json",
     "title": "Alert changed",
     "description": "An alert fired, resolved, was acknowledged or muted, or began or stopped flapping.",
@@ -6588,6 +6624,7 @@ export const messageTable = {
 } as const;
 
 export const liveTable = {
+  'alert.config': { id: 'https://dvic.devinci.fr/protocol/v1/live/alert.config.json', direction: 'server-to-client' },
   'alert.updated': { id: 'https://dvic.devinci.fr/protocol/v1/live/alert.updated.json', direction: 'server-to-client' },
   'command.output': { id: 'https://dvic.devinci.fr/protocol/v1/live/command.output.json', direction: 'server-to-client' },
   'command.updated': { id: 'https://dvic.devinci.fr/protocol/v1/live/command.updated.json', direction: 'server-to-client' },

@@ -1855,6 +1855,21 @@ export interface ReplicaRequest {
 }
 
 /**
+ * Alert rules, channels or mutes were changed (committed) on one replica: every replica reads that part again from the database (docs/scale-out.md).
+ */
+
+export interface AlertConfigLiveMessage {
+  type: "alert.config";
+  /**
+   * Correlates a request with its response; chosen by the sender, unique per connection.
+   */
+  id?: string;
+  data: {
+    part: "rules" | "channels" | "mutes";
+  };
+}
+
+/**
  * An alert fired, resolved, was acknowledged or muted, or began or stopped flapping.
  */
 
@@ -3086,6 +3101,6 @@ export type AgentToServerMessage = AgentStatusMessage | DemoLogsMessage | DemoSt
 
 export type ServerToAgentMessage = ChallengeMessage | ConfigPushMessage | DeployRequestMessage | ErrorMessage | ExecCancelMessage | ExecRequestMessage | LogsAckMessage | LogsNackMessage | TerminalCloseMessage | TerminalOpenMessage | TerminalResizeMessage | TunnelCloseMessage | TunnelOpenMessage | UpdateChunkMessage | UpdateRequestMessage | WelcomeMessage;
 
-export type LiveMessage = AlertUpdatedLiveMessage | CommandOutputLiveMessage | CommandUpdatedLiveMessage | DemoRemovedLiveMessage | DemoUpdatedLiveMessage | DeviceRemovedLiveMessage | DeviceStatusLiveMessage | DeviceUpdatedLiveMessage | DevicesSeenLiveMessage | EnrollmentUpdatedLiveMessage | LiveErrorLiveMessage | LogsRecordsLiveMessage | NodeDemosLiveMessage | NodeHardwareLiveMessage | NodeRemovedLiveMessage | NodeStatusLiveMessage | NodeUpdatedLiveMessage | ServerStatusLiveMessage | SnapshotLiveMessage;
+export type LiveMessage = AlertConfigLiveMessage | AlertUpdatedLiveMessage | CommandOutputLiveMessage | CommandUpdatedLiveMessage | DemoRemovedLiveMessage | DemoUpdatedLiveMessage | DeviceRemovedLiveMessage | DeviceStatusLiveMessage | DeviceUpdatedLiveMessage | DevicesSeenLiveMessage | EnrollmentUpdatedLiveMessage | LiveErrorLiveMessage | LogsRecordsLiveMessage | NodeDemosLiveMessage | NodeHardwareLiveMessage | NodeRemovedLiveMessage | NodeStatusLiveMessage | NodeUpdatedLiveMessage | ServerStatusLiveMessage | SnapshotLiveMessage;
 
 export type LiveClientMessage = CommandsSubscribeLiveMessage | CommandsUnsubscribeLiveMessage | LogsSubscribeLiveMessage | LogsUnsubscribeLiveMessage;

@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { ErrorCode, type AlertMute, type AlertRule, type AlertRuleScope } from '@dvic/protocol';
+import { ErrorCode, type AlertConfigLiveMessage, type AlertMute, type AlertRule, type AlertRuleScope } from '@dvic/protocol';
+import type { Sql } from '../db/sql.js';
 import { ApiError } from '../errors.js';
 import type { AlertChannelsRepository, ChannelRecord } from '../repositories/alert-channels-repository.js';
 import type { AlertRulesRepository } from '../repositories/alert-rules-repository.js';
@@ -10,14 +11,19 @@ import { DEFAULT_REPEAT_S, DEFAULT_RULES, thresholdProblem } from './rule-kinds.
 export type RuleInput = Pick<AlertRule, 'name' | 'kind'> & Partial<Pick<AlertRule, 'threshold' | 'for_s' | 'scope' | 'severity' | 'enabled' | 'repeat_s' | 'channels'>>;
 export type RuleChange = Partial<Omit<AlertRule, 'id' | 'kind' | 'builtin' | 'created_at'>>;
 export type ChannelInput = Omit<ChannelRecord, 'id' | 'createdAt'>;
+/** A part of the configuration, read again as a whole when another replica changed it. */
+export type ConfigPart = AlertConfigLiveMessage['data']['part'];
 export type MuteInput = Pick<AlertMute, 'node_id' | 'demo' | 'device_id' | 'rule_id' | 'starts_at' | 'ends_at' | 'reason' | 'created_by'>;
 
 /**
  * What the lab set up for alerts: rules (the defaults seeded on a fresh install), channels and
  * mutes, in memory and written through: memory changes once the database took the change (a
- * refused write is never shown). Announces changes so the engine re-evaluates.
+ * refused write is never shown). Announces changes so the engine re-evaluates ('rules', 'mutes'),
+ * and each committed change of its own ('changed', so that other replicas reload() that part).
  */
-export class AlertConfig extends EventEmitter<{ rules: []; mutes: [] }> {
+export class AlertConfig extends EventEmitter<{ rules: []; mutes: []; changed: [ConfigPart] }> {
+  private reloading: Promise<void> = Promise.resolve();
+
   private constructor(
     private readonly rulesRepo: AlertRulesRepository,
     private readonly channelsRepo: AlertChannelsRepository,
@@ -31,13 +37,40 @@ export class AlertConfig extends EventEmitter<{ rules: []; mutes: [] }> {
     super();
   }
 
-  /** Reads what is set up (seeding the default rules on a fresh install). */
+  /**
+   * Reads what is set up, seeding the default rules on a fresh install: taking the "pending" mark
+   * and seeding are one transaction, so replicas starting together seed once, and the others (held
+   * by the mark's row lock until it commits) read the seeded rules.
+   */
   static async load(
-    rulesRepo: AlertRulesRepository, channelsRepo: AlertChannelsRepository, alertsRepo: AlertsRepository, afterCommit: (fn: () => void) => void,
+    rulesRepo: AlertRulesRepository, channelsRepo: AlertChannelsRepository, alertsRepo: AlertsRepository, sql: Pick<Sql, 'transaction' | 'afterCommit'>,
   ): Promise<AlertConfig> {
-    const rules = await rulesRepo.all();
-    if (await rulesRepo.takeDefaultsPending()) rules.push(...await seedDefaults(rulesRepo));
-    return new AlertConfig(rulesRepo, channelsRepo, alertsRepo, afterCommit, rules, await channelsRepo.all(), await alertsRepo.mutes(Date.now()));
+    await sql.transaction(async () => {
+      if (await rulesRepo.takeDefaultsPending()) await seedDefaults(rulesRepo);
+    });
+    return new AlertConfig(rulesRepo, channelsRepo, alertsRepo, (fn) => sql.afterCommit(fn), await rulesRepo.all(), await channelsRepo.all(), await alertsRepo.mutes(Date.now()));
+  }
+
+  /** Reads a part again from the database (another replica changed it, or this one starts judging); one read at a time, in order. */
+  reload(part: ConfigPart): Promise<void> {
+    const read = this.reloading.then(() => this.read(part));
+    this.reloading = read.catch(() => undefined);
+    return read;
+  }
+
+  private async read(part: ConfigPart): Promise<void> {
+    if (part === 'rules') {
+      this.rules = await this.rulesRepo.all();
+      this.emit('rules');
+    } else if (part === 'channels') this.channels = await this.channelsRepo.all();
+    else {
+      this.mutes = await this.alertsRepo.mutes(Date.now());
+      this.emit('mutes');
+    }
+  }
+
+  async reloadAll(): Promise<void> {
+    for (const part of ['channels', 'rules', 'mutes'] as const) await this.reload(part);
   }
 
   listRules(): AlertRule[] {
@@ -61,6 +94,7 @@ export class AlertConfig extends EventEmitter<{ rules: []; mutes: [] }> {
     this.afterCommit(() => {
       this.rules = [...this.rules, rule];
       this.emit('rules');
+      this.emit('changed', 'rules');
     });
     return rule;
   }
@@ -72,6 +106,7 @@ export class AlertConfig extends EventEmitter<{ rules: []; mutes: [] }> {
     this.afterCommit(() => {
       this.rules = this.rules.map((r) => (r.id === id ? rule : r));
       this.emit('rules');
+      this.emit('changed', 'rules');
     });
     return rule;
   }
@@ -82,6 +117,7 @@ export class AlertConfig extends EventEmitter<{ rules: []; mutes: [] }> {
     this.afterCommit(() => {
       this.rules = this.rules.filter((r) => r.id !== id);
       this.emit('rules');
+      this.emit('changed', 'rules');
     });
     return rule;
   }
@@ -104,21 +140,30 @@ export class AlertConfig extends EventEmitter<{ rules: []; mutes: [] }> {
   async createChannel(input: ChannelInput): Promise<ChannelRecord> {
     const channel: ChannelRecord = { ...input, id: crypto.randomUUID(), createdAt: Date.now() };
     await this.channelsRepo.save(channel);
-    this.afterCommit(() => { this.channels = [...this.channels, channel]; });
+    this.afterCommit(() => {
+      this.channels = [...this.channels, channel];
+      this.emit('changed', 'channels');
+    });
     return channel;
   }
 
   async updateChannel(id: string, change: Partial<ChannelInput>): Promise<ChannelRecord> {
     const channel = { ...this.channel(id), ...change };
     await this.channelsRepo.save(channel);
-    this.afterCommit(() => { this.channels = this.channels.map((c) => (c.id === id ? channel : c)); });
+    this.afterCommit(() => {
+      this.channels = this.channels.map((c) => (c.id === id ? channel : c));
+      this.emit('changed', 'channels');
+    });
     return channel;
   }
 
   async deleteChannel(id: string): Promise<ChannelRecord> {
     const channel = this.channel(id);
     await this.channelsRepo.delete(id);
-    this.afterCommit(() => { this.channels = this.channels.filter((c) => c.id !== id); });
+    this.afterCommit(() => {
+      this.channels = this.channels.filter((c) => c.id !== id);
+      this.emit('changed', 'channels');
+    });
     return channel;
   }
 
@@ -139,6 +184,7 @@ export class AlertConfig extends EventEmitter<{ rules: []; mutes: [] }> {
     this.afterCommit(() => {
       this.mutes = [...this.mutes, mute];
       this.emit('mutes');
+      this.emit('changed', 'mutes');
     });
     return mute;
   }
@@ -149,6 +195,7 @@ export class AlertConfig extends EventEmitter<{ rules: []; mutes: [] }> {
     this.afterCommit(() => {
       this.mutes = this.mutes.filter((m) => m.id !== id);
       this.emit('mutes');
+      this.emit('changed', 'mutes');
     });
     return mute;
   }

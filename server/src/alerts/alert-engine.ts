@@ -39,6 +39,13 @@ export interface AlertSources {
   shippedAgentVersion(): string | null;
 }
 
+/** An alert's newest body, and the notifications it decided that no committed write stored yet. */
+interface Newest {
+  alert: Alert;
+  key: string;
+  told: Notification[];
+}
+
 /** One rule's view of one subject: pending (for_s running), firing, flapping. */
 interface Tracked {
   rule: AlertRule;
@@ -64,6 +71,9 @@ const TRIM_EVERY = 500;
  * request or event made it judge (captured at load, when no async context holds a transaction).
  */
 const outsideCallers = AsyncLocalStorage.snapshot();
+
+/** Records a notification in the transaction of the alert change that decides it (the leader's outbox). */
+export type NotificationRecorder = (n: Notification) => Promise<void>;
 
 /** Where the engine writes: each alert change in a transaction of its own (db/sql.ts). */
 export type AlertWrites = Pick<Sql, 'transaction' | 'afterCommit'>;
@@ -94,7 +104,9 @@ export class AlertEngine extends EventEmitter<{ updated: [Alert]; notify: [Notif
   /** Per alert (rule + subject): the last write queued, so the next waits for it. */
   private readonly chains = new Map<string, Promise<void>>();
   /** Per alert id: its newest body, which a queued write stores (an older one never overwrites it). */
-  private readonly newest = new Map<string, { alert: Alert; key: string }>();
+  private readonly newest = new Map<string, Newest>();
+  /** Set on a shared database: notifications recorded in the alert's own transaction (null: told after commit only). */
+  private recorder: NotificationRecorder | null = null;
 
   constructor(
     private readonly sources: AlertSources,
@@ -107,9 +119,20 @@ export class AlertEngine extends EventEmitter<{ updated: [Alert]; notify: [Notif
     super();
   }
 
+  /**
+   * Each notification is recorded by `recorder` inside the transaction that stores its alert
+   * change: both commit or neither does (a leader killed between them cannot leave an alert stored
+   * as notified that nobody tells). 'notify' is still emitted after commit.
+   */
+  recordNotificationsWith(recorder: NotificationRecorder | null): void {
+    this.recorder = recorder;
+  }
+
   async start(): Promise<void> {
     if (this.running) return;
     this.running = true;
+    // What the other replicas set up while this one did not judge (a follower elected) is read first.
+    await this.config.reloadAll();
     for (const { alert, key } of await this.repository.firing()) this.adopt(alert, key);
     const { nodes, demos, devices } = this.sources;
     const onStatus = ({ node_id }: { node_id: string }) => this.onNodeStatus(node_id);
@@ -170,34 +193,50 @@ export class AlertEngine extends EventEmitter<{ updated: [Alert]; notify: [Notif
     return this.repository.list(filter);
   }
 
+  /** The newest body while this replica judges; read from the database otherwise (another replica judges). */
   async get(id: string): Promise<Alert> {
-    const alert = this.newest.get(id)?.alert ?? await this.repository.get(id);
+    const alert = (this.running ? this.newest.get(id)?.alert : undefined) ?? await this.repository.get(id);
     if (!alert) throw new ApiError(404, ErrorCode.notFound, `no alert with id ${id}`);
     return alert;
   }
 
   /**
    * Acknowledged: someone is on it, so it stops repeating (it still resolves, and says so).
-   * Written in the caller's transaction (the audited request); writes of the alert still queued
-   * store its newest body, so they keep the acknowledgement.
+   * Written in the caller's transaction (the audited request), on the stored row locked meanwhile;
+   * writes of the alert still queued keep the acknowledgement (they store the newest body, and keep
+   * an ack stored by another replica: save()). The leader hears another replica's ack (applyRemote).
    */
   async ack(id: string, by: string): Promise<Alert> {
-    const alert = await this.get(id);
+    const stored = await this.repository.getForChange(id);
+    const alert = (this.running ? this.newest.get(id)?.alert : undefined) ?? stored?.alert;
+    if (!alert) throw new ApiError(404, ErrorCode.notFound, `no alert with id ${id}`);
     if (alert.state !== 'firing') throw new ApiError(409, ErrorCode.conflict, 'only a firing alert can be acknowledged');
-    const t = [...this.tracked.values()].find((x) => x.alert?.id === id);
+    const t = this.running ? [...this.tracked.values()].find((x) => x.alert?.id === id) : undefined;
     const acked: Alert = { ...alert, acked_at: Date.now(), acked_by: by };
-    const key = t?.cond.key ?? this.newest.get(id)?.key ?? '';
+    const key = t?.cond.key ?? this.newest.get(id)?.key ?? stored?.key ?? '';
     await this.repository.save(acked, key);
     // Memory follows the database: a rolled-back request (its audit entry refused) leaves it unacked.
     this.writes.afterCommit(() => {
-      if (t?.alert?.id === id) {
-        t.alert = { ...t.alert, acked_at: acked.acked_at, acked_by: by };
-        clearTimeout(t.repeat);
-      }
-      this.remember(t?.alert?.id === id ? t.alert : acked, key);
+      this.applyAck(acked);
       this.emit('updated', acked);
     });
     return acked;
+  }
+
+  /** Another replica's change of an alert (alert.updated): an acknowledgement made there stops the repeats here. */
+  applyRemote(alert: Alert): void {
+    if (this.running && alert.acked_at !== null) this.applyAck(alert);
+  }
+
+  /** The tracked alert (and its newest body) acknowledged as `acked` says; no more repeats. */
+  private applyAck(acked: Alert): void {
+    const t = [...this.tracked.values()].find((x) => x.alert?.id === acked.id);
+    if (t?.alert && t.alert.acked_at === null) {
+      t.alert = { ...t.alert, acked_at: acked.acked_at, acked_by: acked.acked_by };
+      clearTimeout(t.repeat);
+    }
+    const newest = this.newest.get(acked.id);
+    if (newest && newest.alert.acked_at === null) newest.alert = { ...newest.alert, acked_at: acked.acked_at, acked_by: acked.acked_by };
   }
 
   /** Every subject again, against every rule: at start and when rules change (not on a clock). */
@@ -523,21 +562,34 @@ export class AlertEngine extends EventEmitter<{ updated: [Alert]; notify: [Notif
 
   /**
    * Queues the write of an alert's change after the alert's earlier ones; once it committed, the
-   * change is announced and its notification (if any) told. A write the disk refuses waits for
-   * room (DeferredWrites) and is told then; the engine's memory stays right meanwhile.
+   * change is announced and its notification (if any) told. A write stores the alert's newest body
+   * with the notifications that body carries (recorded in the same transaction when a recorder is
+   * set), so a stored notified_at always comes with its notification. A write the disk refuses waits
+   * for room (DeferredWrites) and is told then; the engine's memory stays right meanwhile.
    */
   private save(alert: Alert, key: string, notification?: Notification): void {
-    this.remember(alert, key);
+    this.remember(alert, key, notification);
     const write = async () => {
-      let stored = { alert, key };
+      let stored: Newest = { alert, key, told: [] };
+      let told: Notification[] = [];
+      let taken: Notification[] = [];
+      let ackedElsewhere = false;
       await this.persist(async () => {
         // Read in the transaction: a change made meanwhile (an ack) is in what is stored.
         stored = this.newest.get(alert.id) ?? stored;
+        taken = stored.told;
+        ackedElsewhere = await this.keepStoredAck(stored);
+        // An acknowledged alert does not repeat: a repeat decided before the ack was heard is not told.
+        told = ackedElsewhere ? taken.filter((n) => n.kind !== 'repeat') : taken;
         await this.repository.save(stored.alert, stored.key);
+        if (this.recorder) for (const n of told) await this.recorder(n);
       });
-      if (this.newest.get(alert.id) === stored && stored.alert.state === 'resolved') this.newest.delete(alert.id);
+      if (ackedElsewhere) this.applyAck(stored.alert);
+      // Recorded now: neither this body nor a newer one (remembered meanwhile, carrying them on) records them again.
+      for (const entry of [stored, this.newest.get(alert.id)]) if (entry) entry.told = entry.told.filter((n) => !taken.includes(n));
+      if (this.newest.get(alert.id) === stored && stored.alert.state === 'resolved' && !stored.told.length) this.newest.delete(alert.id);
       this.emit('updated', stored.alert);
-      if (notification) this.emit('notify', notification);
+      for (const n of told) this.emit('notify', n);
     };
     const chain = `${alert.rule_id}|${key}`;
     const queued = (this.chains.get(chain) ?? Promise.resolve()).then(() => outsideCallers(() => this.writeOrWait(alert.id, write)));
@@ -545,13 +597,27 @@ export class AlertEngine extends EventEmitter<{ updated: [Alert]; notify: [Notif
     void queued.then(() => { if (this.chains.get(chain) === queued) this.chains.delete(chain); });
   }
 
+  /**
+   * An acknowledgement stored by another replica (or a request) since this body was made is kept:
+   * the stored row (locked until the write commits) is read first. Whether one was taken in.
+   */
+  private async keepStoredAck(entry: Newest): Promise<boolean> {
+    if (entry.alert.acked_at !== null) return false;
+    const current = (await this.repository.getForChange(entry.alert.id))?.alert;
+    if (!current || current.acked_at === null) return false;
+    entry.alert = { ...entry.alert, acked_at: current.acked_at, acked_by: current.acked_by };
+    return true;
+  }
+
   /** The one entry point of the engine's writes: a transaction of its own (under the leader lease, later). */
   private persist(work: () => Promise<void>): Promise<void> {
     return this.writes.transaction(work);
   }
 
-  private remember(alert: Alert, key: string): void {
-    this.newest.set(alert.id, { alert, key });
+  /** The alert's newest body; the notifications not yet stored stay with it (the next write stores them). */
+  private remember(alert: Alert, key: string, notification?: Notification): void {
+    const told = this.newest.get(alert.id)?.told ?? [];
+    this.newest.set(alert.id, { alert, key, told: notification ? [...told, notification] : told });
   }
 
   /** Runs a write; one the disk refuses waits for room (DeferredWrites: told once stored), any other error is reported. */

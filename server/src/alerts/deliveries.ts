@@ -107,10 +107,32 @@ export class Deliveries extends EventEmitter<{ updated: [AlertDelivery] }> {
     reportQuietly(this.deferred, err, what);
   }
 
+  /** Retries wait no longer in memory: what is pending stays pending in the database (resume() takes it up again). */
   stop(): void {
     this.stopped = true;
+    this.pending -= this.timers.size; // each timer is a delivery waiting for its attempt
     for (const timer of this.timers) clearTimeout(timer);
     this.timers.clear();
+  }
+
+  /** Attempts again after stop() (a replica elected again). */
+  start(): void {
+    this.stopped = false;
+  }
+
+  /**
+   * A delivery stored pending by this server before a restart or by a leader before a handover:
+   * attempted at its next_attempt_at, then retried as any other.
+   */
+  resume(delivery: AlertDelivery, message: AlertMessage): void {
+    if (this.stopped) return;
+    this.pending++;
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      void this.attempt(delivery, message);
+    }, Math.max(0, (delivery.next_attempt_at ?? Date.now()) - Date.now()));
+    timer.unref();
+    this.timers.add(timer);
   }
 
   private async attempt(before: AlertDelivery, message: AlertMessage): Promise<void> {
@@ -135,12 +157,16 @@ export class Deliveries extends EventEmitter<{ updated: [AlertDelivery] }> {
     const code = err instanceof DeliveryError ? err.statusCode : null;
     const error = String((err as Error).message ?? err).slice(0, ERROR_CHARS);
     const failed = { ...before, status_code: code, error, attempts, updated_at: Date.now() };
-    if (attempts >= this.policy.deliveryAttempts || this.stopped || (err instanceof DeliveryError && err.final)) {
+    if (attempts >= this.policy.deliveryAttempts || (err instanceof DeliveryError && err.final)) {
       await this.finish({ ...failed, status: 'failed', next_attempt_at: null });
       return;
     }
     const wait = this.policy.retryBaseMs * 2 ** (attempts - 1);
     const next = await this.recordQuietly({ ...failed, next_attempt_at: Date.now() + wait });
+    if (this.stopped) {
+      this.pending--; // stored pending: the next start (or leader) resumes it
+      return;
+    }
     const timer = setTimeout(() => {
       this.timers.delete(timer);
       void this.attempt(next, message);

@@ -14,7 +14,7 @@ const PLURALS: Partial<Record<WebhookAlert['rule']['kind'], string>> = {
 
 const PREFIX: Record<NotifyKind, string> = { firing: '', resolved: 'Resolved: ', repeat: 'Still firing: ', flapping: 'Flapping: ' };
 
-function toWebhookAlert(n: Notification, now: number): WebhookAlert {
+function toWebhookAlert(n: Pick<Notification, 'alert'>, now: number): WebhookAlert {
   const { alert } = n;
   const s = alert.subject;
   return {
@@ -47,7 +47,7 @@ function line(kind: NotifyKind, a: WebhookAlert): string {
 }
 
 /** One message for a group of notifications of one kind: the webhook body, and its title and text for chats. Pure. */
-export function buildMessage(kind: NotifyKind, group: Notification[], now: number): AlertMessage {
+export function buildMessage<N extends Pick<Notification, 'alert'>>(kind: NotifyKind, group: N[], now: number): AlertMessage {
   const alerts = group.map((n) => toWebhookAlert(n, now));
   const head = title(kind, alerts);
   const text = alerts.length === 1 && kind === 'resolved' ? head : [head, ...alerts.map((a) => line(kind, a))].join('\n');

@@ -1,7 +1,8 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type pg from 'pg';
+import type { Sql } from '../db/sql.js';
 import type { LeaderJob } from './leader-jobs.js';
-import type { LeaderLease } from './leader-lease.js';
+import { NotLeaderError, type LeaderLease } from './leader-lease.js';
 
 /**
  * Made by migration 0016; made here too when missing (a database the migrations did not run on,
@@ -14,10 +15,17 @@ const CREATE = `CREATE TABLE IF NOT EXISTS ${TABLE} (
 /** Rows delivered and older than this are deleted (the keys only have to outlive a handover). */
 const KEEP_SENT_MS = 7 * 86_400_000;
 const BATCH = 100;
+/** Entries handed over and not settled yet, at most: past it, the relay waits for the next poll. */
+const MAX_IN_FLIGHT = 1000;
 
 export interface LeaderOutboxOptions {
-  /** Sends one entry (e.g. hands an alert notification to the notifier). Settled: it is marked sent (a failure is logged, not retried). */
-  deliver: (payload: string) => Promise<void>;
+  /**
+   * Sends one entry (e.g. stores an alert notification's deliveries): settled, it is marked sent (a
+   * failure is logged, not retried); resolved false, it was not taken and stays unsent (tried
+   * again at the next poll, or by the next leader). Entries are handed over in order without
+   * waiting for the one before (the notifier groups them).
+   */
+  deliver: (payload: string) => Promise<boolean | void>;
   /** How often the relay looks for entries another leader left unsent (new ones are sent at once). */
   pollMs: number;
   log: FastifyBaseLogger;
@@ -36,6 +44,12 @@ export class LeaderOutbox {
   private relaying: Promise<void> = Promise.resolve();
   private running = false;
   private tableMade = false;
+  /** The backend pid of the session holding the lease, while the relay runs (the fence of addIn). */
+  private leasePid: number | null = null;
+  /** Keys handed to deliver and not settled yet (not handed again). */
+  private readonly inFlight = new Set<string>();
+  /** Which run of the relay an entry was handed in: one settling after a stop (or a new start) marks nothing. */
+  private term = 0;
 
   constructor(private readonly lease: Pick<LeaderLease, 'asLeader'>, private readonly options: LeaderOutboxOptions) {}
 
@@ -50,17 +64,37 @@ export class LeaderOutbox {
     return added;
   }
 
+  /**
+   * Records an entry in the caller's open transaction on the shared database (the one that writes
+   * what decided it, e.g. the alert that fires), so that both commit or neither does. Fenced by the
+   * lease: the transaction fails (NotLeaderError) unless the lease's session still holds its lock
+   * (pg_locks), so a deposed leader records nothing. Sent by the relay once that transaction commits.
+   */
+  async addIn(sql: Pick<Sql, 'get' | 'run' | 'afterCommit'>, key: string, payload: string): Promise<boolean> {
+    const pid = this.running ? this.leasePid : null;
+    const held = pid !== null && await sql.get("SELECT 1 AS held FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid = ?", [pid]);
+    if (!held) throw new NotLeaderError('not the leader: the entry is the leader\'s to record');
+    const { changes } = await sql.run(`INSERT INTO ${TABLE} (key, payload, created_at) VALUES (?, ?, ?) ON CONFLICT (key) DO NOTHING`, [key, payload, Date.now()]);
+    sql.afterCommit(() => this.kick());
+    return changes === 1;
+  }
+
   /** The relay, to run with the leader's other jobs. */
   job(): LeaderJob {
     return {
       name: 'outbox relay',
-      start: () => {
-        this.running = true;
+      start: async () => {
         this.tableMade = false; // another session: the table may have been dropped with a test database
+        this.leasePid = await this.lease.asLeader(async (client) => (await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid);
+        this.running = true;
+        this.term++;
         this.kick();
       },
       stop: async () => {
         this.running = false;
+        this.leasePid = null;
+        this.term++;
+        this.inFlight.clear();
         clearTimeout(this.timer);
         await this.relaying;
       },
@@ -80,21 +114,21 @@ export class LeaderOutbox {
     this.timer.unref();
   }
 
-  /** Sends the unsent entries, oldest first, each marked sent once delivered. */
+  /** Hands the unsent entries over, oldest first; each is marked sent once its delivery settled. */
   private async relay(): Promise<void> {
     try {
       for (;;) {
+        const limit = BATCH + this.inFlight.size;
         const rows = await this.lease.asLeader(async (client) => {
           await this.ensureTable(client);
           await client.query(`DELETE FROM ${TABLE} WHERE sent_at < $1`, [Date.now() - KEEP_SENT_MS]);
-          return (await client.query<{ key: string; payload: string }>(`SELECT key, payload FROM ${TABLE} WHERE sent_at IS NULL ORDER BY created_at, key LIMIT ${BATCH}`)).rows;
+          return (await client.query<{ key: string; payload: string }>(`SELECT key, payload FROM ${TABLE} WHERE sent_at IS NULL ORDER BY created_at, key LIMIT ${limit}`)).rows;
         });
         for (const row of rows) {
           if (!this.running) return;
-          await this.deliver(row.key, row.payload);
-          await this.lease.asLeader((client) => client.query(`UPDATE ${TABLE} SET sent_at = $2 WHERE key = $1`, [row.key, Date.now()]));
+          if (!this.inFlight.has(row.key)) this.handOver(row.key, row.payload);
         }
-        if (rows.length < BATCH) return;
+        if (rows.length < limit || this.inFlight.size >= MAX_IN_FLIGHT) return;
       }
     } catch (err) {
       // Not the leader any more, or the database is away: the next leader (or the next poll) sends it.
@@ -102,16 +136,29 @@ export class LeaderOutbox {
     }
   }
 
+  private handOver(key: string, payload: string): void {
+    const term = this.term;
+    this.inFlight.add(key);
+    void this.deliver(key, payload).then(async (taken) => {
+      if (term !== this.term) return; // stopped meanwhile: the next leader sends it
+      this.inFlight.delete(key);
+      if (!taken) return;
+      await this.lease.asLeader((client) => client.query(`UPDATE ${TABLE} SET sent_at = $2 WHERE key = $1`, [key, Date.now()]))
+        .catch((err: Error) => this.options.log.warn({ key, err: err.message }, 'an outbox entry delivered could not be marked sent: the next leader may send it again'));
+    });
+  }
+
   /**
    * An entry that cannot be delivered (a bug, a payload of an older version) is logged and given
    * up, never retried: it must not hold back every entry after it. Retrying what time cures is the
-   * deliverer's own (the alert notifier retries deliveries).
+   * deliverer's own (the alert notifier retries deliveries). Whether it was taken.
    */
-  private async deliver(key: string, payload: string): Promise<void> {
+  private async deliver(key: string, payload: string): Promise<boolean> {
     try {
-      await this.options.deliver(payload);
+      return (await this.options.deliver(payload)) !== false;
     } catch (err) {
       this.options.log.error({ key, err: (err as Error).message }, 'an outbox entry could not be delivered: given up');
+      return true;
     }
   }
 

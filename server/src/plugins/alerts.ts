@@ -3,16 +3,23 @@ import { AlertConfig } from '../alerts/alert-config.js';
 import { AlertEngine, type Notification } from '../alerts/alert-engine.js';
 import { Deliveries } from '../alerts/deliveries.js';
 import { Notifier } from '../alerts/notifier.js';
+import { resumePendingDeliveries } from '../alerts/pending-deliveries.js';
 import { AlertChannelsRepository } from '../repositories/alert-channels-repository.js';
 import { AlertRulesRepository } from '../repositories/alert-rules-repository.js';
 import { AlertsRepository } from '../repositories/alerts-repository.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
-    /** notify: the engine's listener that hands notifications to the notifier (the cluster wiring puts the leader outbox in between). */
-    alerts: { config: AlertConfig; engine: AlertEngine; deliveries: Deliveries; notify: (n: Notification) => void };
+    /**
+     * notify: the engine's listener that hands notifications to the notifier (the cluster wiring puts the leader outbox in between);
+     * deliveryJob: the notifier and the deliveries' retries, with the pending deliveries resumed at start (run by the leader on a shared database).
+     */
+    alerts: { config: AlertConfig; engine: AlertEngine; deliveries: Deliveries; notify: (n: Notification) => Promise<boolean>; deliveryJob: { start(): Promise<void>; stop(): void } };
   }
 }
+
+/** Replicas on one PostgreSQL database and a bus: the leader runs the engine. */
+export const sharedDatabase = (config: { natsUrl: string | undefined; databaseUrl: string | undefined }): boolean => Boolean(config.natsUrl && config.databaseUrl);
 
 /** Last log lines an alert about a demo carries. */
 const LAST_LINES = 10;
@@ -23,7 +30,7 @@ export const alertsPlugin = fp(async (app) => {
   const { sql } = app;
   const channelsRepo = new AlertChannelsRepository(sql);
   const alertsRepo = new AlertsRepository(sql);
-  const config = await AlertConfig.load(new AlertRulesRepository(sql), channelsRepo, alertsRepo, (fn) => sql.afterCommit(fn));
+  const config = await AlertConfig.load(new AlertRulesRepository(sql), channelsRepo, alertsRepo, sql);
   const deliveries = new Deliveries(channelsRepo, policy, app.deferredWrites, sql, (id) => config.listChannels().find((c) => c.id === id) ?? null);
   const lastLines = (nodeId: string, demo: string): string[] => app.recentLines.of(nodeId, demo).slice(-LAST_LINES);
   const engine = new AlertEngine({
@@ -32,12 +39,27 @@ export const alertsPlugin = fp(async (app) => {
   const notifier = new Notifier(config, deliveries, policy);
   const notify = (n: Notification) => notifier.add(n);
   engine.on('notify', notify);
-  app.decorate('alerts', { config, engine, deliveries, notify });
-  await engine.start();
+  const deliveryJob = {
+    start: async () => {
+      deliveries.start();
+      const resumed = await resumePendingDeliveries(deliveries, channelsRepo, alertsRepo, (id) => config.listChannels().find((c) => c.id === id) ?? null);
+      if (resumed) app.log.info({ resumed }, 'alert deliveries left pending resumed');
+    },
+    stop: () => {
+      notifier.stop();
+      deliveries.stop();
+    },
+  };
+  app.decorate('alerts', { config, engine, deliveries, notify, deliveryJob });
+  // On a shared database only the leader evaluates and sends (plugins/cluster-state.ts starts these as leader
+  // jobs): an engine started here would judge, store and tell before the cluster wiring is in place.
+  if (!sharedDatabase(app.config)) {
+    await engine.start();
+    await deliveryJob.start();
+  }
   app.addHook('onClose', async () => {
     engine.stop();
-    notifier.stop();
-    deliveries.stop();
+    deliveryJob.stop();
     await engine.settled();
     await alertsRepo.trimResolved().catch((err: unknown) => app.log.warn({ err }, 'the alert history could not be trimmed at shutdown'));
   });

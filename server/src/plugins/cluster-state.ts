@@ -1,5 +1,6 @@
 import fp from 'fastify-plugin';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
+import type { ConfigPart } from '../alerts/alert-config.js';
 import { notifyThroughOutbox, tellFromOutbox } from '../cluster/alert-outbox.js';
 import { EventFanout } from '../cluster/event-fanout.js';
 import { runAsLeader, type LeaderJob } from '../cluster/leader-jobs.js';
@@ -39,12 +40,38 @@ export const clusterStatePlugin = fp(async (app) => {
     nodes: app.nodeRegistry, demos: app.demoRegistry, catalog: app.demoCatalog, devices: app.deviceRegistry,
   });
   const stopLeading = app.config.databaseUrl ? await leadWithOthers(app, app.config.databaseUrl) : async () => undefined;
+  const unbindAlerts = app.config.databaseUrl ? shareAlertChanges(app, fanout, log) : () => undefined;
   app.addHook('onClose', async () => {
     await stopLeading();
+    unbindAlerts();
     unbindFanout();
     fanout.stop();
   });
 }, { name: 'cluster-state', dependencies: ['cluster', 'live-hub', 'alerts', 'logs', 'metrics', 'demo-catalog', 'devices', 'commands', 'enrollments', 'agent-updates', 'deployments'] });
+
+/**
+ * On a shared database, alert configuration and acknowledgements made on any replica reach the
+ * others at once: a committed change of rules, channels or mutes is published (alert.config) and
+ * every other replica reads that part again from the database; an ack made elsewhere (alert.updated)
+ * stops the leader's repeats of that alert. Returns the unbind.
+ */
+function shareAlertChanges(app: FastifyInstance, fanout: EventFanout, log: FastifyBaseLogger): () => void {
+  const { config, engine } = app.alerts;
+  const publish = (part: ConfigPart) => {
+    fanout.publish({ type: 'alert.config', data: { part } })
+      .catch((err: Error) => log.warn({ part, err: err.message }, 'cannot tell the other replicas of an alert configuration change'));
+  };
+  config.on('changed', publish);
+  const offRemote = fanout.listen((message) => {
+    if (message.type === 'alert.updated') engine.applyRemote(message.data.alert);
+    if (message.type !== 'alert.config') return;
+    config.reload(message.data.part).catch((err: Error) => log.warn({ part: message.data.part, err: err.message }, 'cannot read the alert configuration again'));
+  });
+  return () => {
+    config.off('changed', publish);
+    offRemote();
+  };
+}
 
 /** Stops the leader's work here, then runs it while this replica holds the lease. Returns the unbind. */
 async function leadWithOthers(app: FastifyInstance, databaseUrl: string): Promise<() => Promise<void>> {
@@ -55,7 +82,7 @@ async function leadWithOthers(app: FastifyInstance, databaseUrl: string): Promis
   const jobs = leaderJobs(app, outbox);
   // Started by their plugins as on a single server: a follower must not run them.
   for (const job of [...jobs].reverse()) await job.stop();
-  const untell = notifyThroughOutbox(engine, outbox, notify, log);
+  const untell = notifyThroughOutbox(engine, outbox, notify, app.sql);
   const unbind = runAsLeader(lease, jobs, log);
   lease.start();
   app.decorate('clusterLeader', { isLeader: () => lease.isLeader() });
@@ -66,10 +93,15 @@ async function leadWithOthers(app: FastifyInstance, databaseUrl: string): Promis
   };
 }
 
-/** In start order: the relay first, so that what the engine records on start is sent. */
+/**
+ * In start order: the deliveries first (pending ones resumed), then the relay, so that what the
+ * engine records on start is sent; stopped in reverse, the relay stops before the notifier drops
+ * its groups, so that their entries stay unsent for the next leader.
+ */
 function leaderJobs(app: FastifyInstance, outbox: LeaderOutbox): LeaderJob[] {
-  const { engine } = app.alerts;
+  const { engine, deliveryJob } = app.alerts;
   return [
+    { name: 'alert deliveries', start: () => deliveryJob.start(), stop: () => deliveryJob.stop() },
     outbox.job(),
     { name: 'alert engine', start: () => engine.start(), stop: async () => { engine.stop(); await engine.settled(); } },
     { name: 'log retention', start: () => app.logRetention.start(), stop: () => app.logRetention.stop() },

@@ -63,6 +63,13 @@ export class AlertChannelsRepository {
       (SELECT id FROM alert_deliveries WHERE channel_id = ? ORDER BY created_at DESC, id DESC LIMIT ${KEEP_DELIVERIES})`, [channelId, channelId]);
   }
 
+  /** Deliveries still to attempt (stored pending before a restart or a handover), oldest first. */
+  async pendingDeliveries(): Promise<AlertDelivery[]> {
+    const status = this.sql.dialect === 'postgres' ? "(body::jsonb ->> 'status')" : "json_extract(body, '$.status')";
+    const rows = await this.sql.all<{ body: string }>(`SELECT body FROM alert_deliveries WHERE ${status} = 'pending' ORDER BY created_at, id`);
+    return rows.map((r) => JSON.parse(r.body) as AlertDelivery);
+  }
+
   /** Newest first (deliveries of the same millisecond in a stable order). */
   async deliveries(channelId: string, limit: number): Promise<AlertDelivery[]> {
     const rows = await this.sql.all<{ body: string }>('SELECT body FROM alert_deliveries WHERE channel_id = ? ORDER BY created_at DESC, id DESC LIMIT ?', [channelId, limit]);

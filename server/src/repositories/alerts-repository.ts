@@ -28,6 +28,16 @@ export class AlertsRepository {
     return row && (JSON.parse(row.body) as Alert);
   }
 
+  /**
+   * An alert as stored, to change it in the caller's transaction: on PostgreSQL its row stays locked
+   * until that commits, so a change made meanwhile on another replica (an ack) is not overwritten.
+   */
+  async getForChange(id: string): Promise<{ alert: Alert; key: string } | undefined> {
+    const lock = this.sql.dialect === 'postgres' ? ' FOR UPDATE' : '';
+    const row = await this.sql.get<{ body: string; key: string }>(`SELECT body, key FROM alerts WHERE id = ?${lock}`, [id]);
+    return row && { alert: JSON.parse(row.body) as Alert, key: row.key };
+  }
+
   async save(alert: Alert, key: string): Promise<void> {
     await this.sql.run(`INSERT INTO alerts (id, rule_id, key, state, body, started_at, resolved_at) VALUES (?, ?, ?, ?, ?, ?, ?)
       ON CONFLICT (id) DO UPDATE SET state = excluded.state, body = excluded.body, resolved_at = excluded.resolved_at`,

@@ -13,6 +13,7 @@ import { LeaderOutbox } from '../../src/cluster/leader-outbox.js';
 import type { Notification } from '../../src/alerts/alert-engine.js';
 import { connectAgent } from '../support/simulated-agent.mjs';
 import { startReceiver, type Receiver } from '../support/http-receiver.mjs';
+import { testDatabase } from '../support/postgres.js';
 import { startTestServer, waitFor, type TestServer } from '../support/test-server.js';
 import { createTestDatabase, onDatabase, postgresAvailable } from './bus-fixtures.js';
 
@@ -158,7 +159,10 @@ describe.skipIf(!(await postgresAvailable()))('leader jobs and the outbox (Postg
 
   it("the alert engine's notifications go through the outbox: told once after commit, not again when a new leader rebuilds, never by a follower", async () => {
     receiver = await startReceiver();
-    const server: TestServer = await startTestServer({ DVIC_ALERT_GROUP_WAIT_MS: '100', DVIC_ALERT_GROUP_WINDOW_S: '1' });
+    // A server on a database of its own (the outbox entries are written in the alerts' transactions).
+    const own = await testDatabase();
+    const server: TestServer = await startTestServer({ DVIC_DATABASE_URL: own.url, DVIC_ALERT_GROUP_WAIT_MS: '100', DVIC_ALERT_GROUP_WINDOW_S: '1' });
+    const sent = async () => (await onDatabase(own.url, (c) => c.query('SELECT 1 FROM dvic_leader_outbox WHERE sent_at IS NOT NULL'))).rowCount;
     try {
       const { engine, notify } = server.app.alerts;
       expect((await server.api('POST', '/api/v1/channels', { type: 'webhook', name: 'lab', url: `${receiver.url}/hook` })).json<{ channel: Channel }>().channel.id).toBeTruthy();
@@ -167,8 +171,8 @@ describe.skipIf(!(await postgresAvailable()))('leader jobs and the outbox (Postg
 
       const name = `alerts-${crypto.randomUUID()}`;
       // A second per check: room for a busy machine (a statement slower than 2 x checkMs ends the session).
-      const lease = new LeaderLease({ databaseUrl: database.url, name, checkMs: 1000 });
-      const follower = new LeaderLease({ databaseUrl: database.url, name, checkMs: 1000 });
+      const lease = new LeaderLease({ databaseUrl: own.url, name, checkMs: 1000 });
+      const follower = new LeaderLease({ databaseUrl: own.url, name, checkMs: 1000 });
       leases.push(lease, follower);
       const notified: Notification[] = [];
       // What went wrong on the way, said when a notification does not arrive.
@@ -178,10 +182,11 @@ describe.skipIf(!(await postgresAvailable()))('leader jobs and the outbox (Postg
         .catch((err: Error) => { throw new Error(`${err.message}; engine told ${JSON.stringify(notified.map((n) => n.kind))}; ${problems.join('; ')}`); });
       const outbox = new LeaderOutbox(lease, { deliver: tellFromOutbox(notify), pollMs: 200, log });
       engine.on('notify', (n) => notified.push(n));
-      const unbindNotify = notifyThroughOutbox(engine, outbox, notify, log);
+      const unbindNotify = notifyThroughOutbox(engine, outbox, notify, server.app.sql);
       runAsLeader(lease, [outbox.job()], log);
       lease.start();
       await waitFor(() => lease.isLeader(), 20_000, 'the leader');
+      await lease.asLeader(async () => undefined); // after the relay's start on the lease's session
       follower.start();
 
       const { config } = await server.enroll('pi-hall');
@@ -189,7 +194,7 @@ describe.skipIf(!(await postgresAvailable()))('leader jobs and the outbox (Postg
       agent.close();
       const firing = await told('firing');
       expect((firing.json as AlertWebhook).alerts.map((a) => a.summary)).toEqual(['pi-hall is offline']);
-      await waitFor(async () => (await admin((c) => c.query('SELECT 1 FROM dvic_leader_outbox WHERE sent_at IS NOT NULL'))).rowCount === 1, 20_000, 'marked sent');
+      await waitFor(async () => (await sent()) === 1, 20_000, 'marked sent');
 
       // A new leader rebuilds from the database: the firing alert is adopted, not told again; what it
       // would record again has the same key; a follower records nothing.
@@ -209,6 +214,7 @@ describe.skipIf(!(await postgresAvailable()))('leader jobs and the outbox (Postg
       unbindNotify();
     } finally {
       await server.close();
+      await own.drop();
     }
   }, 120_000);
 });
