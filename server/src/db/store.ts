@@ -171,12 +171,14 @@ export class Store {
   }
 
   /**
-   * A truncating checkpoint from the writer's own connection (so no write can starve it); false
-   * when another checkpoint was running (the next call does it).
+   * A truncating checkpoint of the database from the writer's own connection (so no write can
+   * starve it); false when another checkpoint was running (the next call does it). The index
+   * file's WAL is its worker's (it truncates it after each removal): from here, a checkpoint of
+   * it would wait (busy_timeout) for the worker's transaction, holding up the main thread.
    */
   truncateWal(): boolean {
     if (this.degradedMode) return true;
-    const [result] = this.db.pragma('wal_checkpoint(TRUNCATE)') as { busy: number }[];
+    const [result] = this.db.pragma('main.wal_checkpoint(TRUNCATE)') as { busy: number }[];
     return result?.busy === 0;
   }
 
