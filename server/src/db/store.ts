@@ -172,14 +172,29 @@ export class Store {
 
   /**
    * A truncating checkpoint of the database from the writer's own connection (so no write can
-   * starve it); false when another checkpoint was running (the next call does it). The index
-   * file's WAL is its worker's (it truncates it after each removal): from here, a checkpoint of
-   * it would wait (busy_timeout) for the worker's transaction, holding up the main thread.
+   * starve it), and of the index when its worker is not writing; false when another checkpoint of
+   * the database was running (the next call does it).
    */
   truncateWal(): boolean {
     if (this.degradedMode) return true;
     const [result] = this.db.pragma('main.wal_checkpoint(TRUNCATE)') as { busy: number }[];
+    this.truncateIndexWalIfIdle();
     return result?.busy === 0;
+  }
+
+  /**
+   * The index's WAL is its worker's (truncated after each removal); emptied from here only when
+   * free at once: waiting (busy_timeout) for the worker's transaction would hold up the main thread.
+   */
+  private truncateIndexWalIfIdle(): void {
+    if (this.indexInMemory) return;
+    const timeout = this.db.pragma('busy_timeout', { simple: true }) as number;
+    this.db.pragma('busy_timeout = 0');
+    try {
+      this.db.pragma(`${SEARCH_SCHEMA}.wal_checkpoint(TRUNCATE)`);
+    } finally {
+      this.db.pragma(`busy_timeout = ${timeout}`);
+    }
   }
 
   /**
