@@ -12,7 +12,9 @@ export default defineConfig({
       {
         test: {
           name: 'e2e', include: ['e2e/**/*.test.ts'], testTimeout: 120_000, hookTimeout: 120_000,
-          // Real processes, real ports: a 2-core CI machine runs these files one at a time.
+          // Real processes, real ports: a 2-core CI machine runs these files one at a time. Vitest
+          // runs such a project after all the others, never beside them: `npm test`
+          // (scripts/test.mjs) runs it in a second vitest process, beside the other projects.
           fileParallelism: false,
         },
       },

@@ -7,9 +7,16 @@ import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { call, enroll, getNode, signIn, type Api } from './support/api.js';
-import { sleep, startAgent, startServer, stopAll, tempDir, waitFor, writeAgentConfig } from './support/processes.js';
+import { startAgent, startServer, stopAll, tempDir, waitFor, writeAgentConfig, type ServerProcess } from './support/processes.js';
 
-afterEach(async () => { await stopAll(); });
+/**
+ * One server for the tests that only connect agents to it (each with nodes of its own): a server
+ * start is the dearest step of a test. Tests that kill the server or set its options start their own.
+ */
+let shared: ServerProcess | undefined;
+const sharedServer = async () => (shared ??= await startServer());
+
+afterEach(async () => { await stopAll(shared ? [shared] : []); });
 afterAll(async () => { await stopAll(); });
 
 const readProc = (file: string) => fs.readFileSync(`/proc/${file}`, 'utf8');
@@ -62,7 +69,7 @@ describe('npm start', () => {
 
 describe('a second machine', () => {
   it('joins with the config file the API produces and keeps reporting fresh hardware state', async () => {
-    const server = await startServer();
+    const server = await sharedServer();
     const api = await signIn(server.baseUrl);
     const { node, configPath } = await enrollAgent(api, 'second-machine');
     startAgent(configPath);
@@ -74,7 +81,7 @@ describe('a second machine', () => {
 
 describe('refused agents', () => {
   it('refuses a wrong key, an unknown node and a revoked node, each with its reason, while a good node keeps reporting', async () => {
-    const server = await startServer();
+    const server = await sharedServer();
     const api = await signIn(server.baseUrl);
     const good = await enrollAgent(api, 'good');
     startAgent(good.configPath);
@@ -102,7 +109,7 @@ describe('refused agents', () => {
   });
 
   it('keeps the real agent reporting while another client sends garbage, invalid and oversized frames', async () => {
-    const server = await startServer();
+    const server = await sharedServer();
     const api = await signIn(server.baseUrl);
     const good = await enrollAgent(api, 'steady');
     startAgent(good.configPath);
@@ -121,11 +128,12 @@ describe('failures and recovery', () => {
     const server = await startServer();
     const api = await signIn(server.baseUrl);
     const { node, configPath } = await enrollAgent(api, 'survivor');
-    startAgent(configPath);
+    const agent = startAgent(configPath);
     await waitFor(async () => (await nodeOf(api, node.id)).status === 'online', 15_000, 'online');
 
     await server.kill('SIGKILL');
-    await sleep(2000);
+    // The server comes back once the agent has seen it gone and waits to reconnect.
+    await agent.waitForOutput(/reconnecting to /, 15_000);
     const restarted = await startServer({ port: server.port, dataDir: server.dataDir });
     const started = Date.now();
     const api2 = await signIn(restarted.baseUrl);
@@ -154,7 +162,7 @@ describe('failures and recovery', () => {
   });
 
   it('stops the agent cleanly on SIGTERM, closing its socket', async () => {
-    const server = await startServer();
+    const server = await sharedServer();
     const api = await signIn(server.baseUrl);
     const { node, configPath } = await enrollAgent(api, 'stopping');
     const agent = startAgent(configPath);

@@ -2,9 +2,10 @@
 // `npm test`: every suite, each one run even when an earlier one failed, then one summary.
 // System packages the tests need are checked first: as root they are installed (apt-get), otherwise
 // the run stops with one line naming what to install. Nothing is skipped silently.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import readline from 'node:readline';
 
 /** What the tests run, and the Debian package that provides it. */
 const NEEDS = [
@@ -28,11 +29,23 @@ const NEEDS = [
   ['/usr/bin/socat', 'socat'],
 ];
 
-const SUITES = [
-  ['build', 'npm', ['run', '--silent', 'build']],
-  ['agent (Python unittest)', '/usr/bin/python3', ['-m', 'unittest', 'discover', '-s', 'agent/tests', '-t', 'agent']],
-  ['libs (Python unittest)', '/usr/bin/python3', ['-m', 'unittest', 'discover', '-s', 'libs/python/tests', '-t', 'libs/python']],
-  ['TypeScript (vitest: protocol, server, cli, dashboard, libs, e2e)', 'npx', ['vitest', 'run']],
+const BUILD = ['build', 'npm', ['run', '--silent', 'build']];
+
+/**
+ * After the build, two lanes run side by side, each suite of a lane after the other: the e2e
+ * project runs its files one at a time (real processes, real ports), and vitest runs its project
+ * groups one after another, so in one vitest run the unit files would wait for it (or it for
+ * them) and a 2-core machine would use one core. Two vitest processes keep both busy.
+ */
+const LANES = [
+  [
+    ['agent (Python unittest)', '/usr/bin/python3', ['-m', 'unittest', 'discover', '-s', 'agent/tests', '-t', 'agent']],
+    ['libs (Python unittest)', '/usr/bin/python3', ['-m', 'unittest', 'discover', '-s', 'libs/python/tests', '-t', 'libs/python']],
+    ['TypeScript (vitest: protocol, server, cli, dashboard, libs)', 'npx', ['vitest', 'run', '--project', '!e2e']],
+  ],
+  [
+    ['end-to-end (vitest: e2e)', 'npx', ['vitest', 'run', '--project', 'e2e']],
+  ],
 ];
 
 function missingPackages() {
@@ -55,16 +68,32 @@ function ensureSystemPackages() {
   }
 }
 
+/** Runs a suite, its output lines prefixed with its lane's tag when lanes run side by side; resolves with its result. */
+function runSuite([name, command, args], tag) {
+  console.log(`\n==> ${tag}${name}`);
+  const started = Date.now();
+  const child = spawn(command, args, { cwd: repo, stdio: tag ? ['ignore', 'pipe', 'pipe'] : 'inherit', env: { ...process.env, FORCE_COLOR: process.env.FORCE_COLOR ?? (process.stdout.isTTY ? '1' : '0') } });
+  if (tag) {
+    for (const stream of [child.stdout, child.stderr]) {
+      readline.createInterface({ input: stream }).on('line', (line) => console.log(`${tag}${line}`));
+    }
+  }
+  return new Promise((resolve) => child.on('close', (status, signal) => resolve({
+    name, ok: status === 0, detail: signal ? `killed by ${signal}` : `exit ${status}`, seconds: (Date.now() - started) / 1000,
+  })));
+}
+
+async function runLane(suites, tag) {
+  const results = [];
+  for (const suite of suites) results.push(await runSuite(suite, tag));
+  return results;
+}
+
 ensureSystemPackages();
 const repo = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
-const results = [];
-for (const [name, command, args] of SUITES) {
-  console.log(`\n==> ${name}`);
-  const started = Date.now();
-  const { status, signal } = spawnSync(command, args, { cwd: repo, stdio: 'inherit' });
-  results.push({ name, ok: status === 0, detail: signal ? `killed by ${signal}` : `exit ${status}`, seconds: (Date.now() - started) / 1000 });
-  if (name === 'build' && status !== 0) break; // nothing else can run without it
-}
+const results = [await runSuite(BUILD, '')];
+// nothing else can run without the build
+if (results[0].ok) results.push(...(await Promise.all(LANES.map((lane, i) => runLane(lane, `[${i === 0 ? 'unit' : 'e2e '}] `)))).flat());
 console.log('\n==> summary');
 for (const r of results) console.log(`${r.ok ? 'ok    ' : 'FAILED'} ${r.name} (${r.ok ? '' : `${r.detail}, `}${r.seconds.toFixed(0)} s)`);
-process.exit(results.every((r) => r.ok) && results.length === SUITES.length ? 0 : 1);
+process.exit(results.every((r) => r.ok) && results.length === 1 + LANES.flat().length ? 0 : 1);

@@ -143,8 +143,10 @@ export function startAgent(configPath: string, args: string[] = [], prefix: stri
   return new Proc(spawn(command[0]!, command.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] }));
 }
 
-export async function stopAll(): Promise<void> {
-  await Promise.all([...running].map((child) => {
+/** Kills every process started here, except those kept (a server that a file's tests share). */
+export async function stopAll(keep: readonly Proc[] = []): Promise<void> {
+  const kept = new Set(keep.map((proc) => proc.child));
+  await Promise.all([...running].filter((child) => !kept.has(child)).map((child) => {
     try {
       process.kill(-child.pid!, 'SIGKILL');
     } catch {

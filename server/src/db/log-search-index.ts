@@ -31,6 +31,11 @@ export function attachSearchIndex(db: Db, indexFile: string): void {
   }
 }
 
+/** Bytes (log_records.size) of the records the index has not taken yet: they are searched directly meanwhile. */
+export function unindexedRecordBytes(db: Db): number {
+  return db.prepare(`SELECT COALESCE(SUM(size), 0) FROM log_records WHERE id > (SELECT indexed_up_to FROM ${SEARCH_SCHEMA}.index_state)`).pluck().get() as number;
+}
+
 export interface IndexerOptions {
   onError?: (message: string) => void;
   walLimitBytes?: number;

@@ -19,6 +19,7 @@ export class SqliteSql implements Sql {
   private readonly statements = new Map<string, Statement>();
   private readonly context: TransactionContext<OpenTransaction>;
   private open: { transaction: OpenTransaction; ended: Promise<void> } | undefined;
+  private lockStatement: Statement | undefined;
 
   constructor(readonly db: Db, options: { onCallbackError?: CallbackErrorHandler } = {}) {
     this.context = new TransactionContext(options.onCallbackError);
@@ -59,8 +60,7 @@ export class SqliteSql implements Sql {
     this.open = { transaction, ended: new Promise((resolve) => (end = resolve)) };
     let result: T;
     try {
-      // IMMEDIATE takes the write lock now: a reader upgraded later could fail with SQLITE_BUSY.
-      this.db.exec('BEGIN IMMEDIATE');
+      this.begin();
       try {
         result = await this.context.run(transaction, work);
         this.db.exec('COMMIT');
@@ -86,6 +86,25 @@ export class SqliteSql implements Sql {
     this.statements.clear();
   }
 
+  /**
+   * Begins with the write lock on the main database taken now (a reader upgraded later could fail
+   * with SQLITE_BUSY), and on it only: BEGIN IMMEDIATE would take it on every attached database
+   * too, and the full-text index file's worker (db/log-search-index.ts) would then wait through
+   * every log write, fall behind a stream and catch up in bursts on top of the size cap. A write
+   * that changes no row (WHERE 0) takes the lock without writing a page.
+   */
+  private begin(): void {
+    this.lockStatement ??= lockingNoOp(this.db);
+    if (!this.lockStatement) return void this.db.exec('BEGIN IMMEDIATE');
+    this.db.exec('BEGIN');
+    try {
+      this.lockStatement.run();
+    } catch (err) {
+      this.db.exec('ROLLBACK');
+      throw err;
+    }
+  }
+
   /** Waits while another async context holds the connection's transaction. */
   private async myTurn(): Promise<void> {
     while (this.open && this.open.transaction !== this.context.mine()) await this.open.ended;
@@ -105,4 +124,12 @@ export class SqliteSql implements Sql {
     this.statements.set(text, statement);
     return statement;
   }
+}
+
+/** `DELETE ... WHERE 0` on a table of the main database (none before the first migration: undefined). */
+function lockingNoOp(db: Db): Statement | undefined {
+  const table = db.prepare(`
+    SELECT name FROM main.sqlite_master
+    WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND sql NOT LIKE 'CREATE VIRTUAL%' ORDER BY rootpage LIMIT 1`).pluck().get() as string | undefined;
+  return table === undefined ? undefined : db.prepare(`DELETE FROM main."${table.replaceAll('"', '""')}" WHERE 0`);
 }

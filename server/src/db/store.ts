@@ -4,7 +4,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import { passingStoreFailure } from '../services/store-failure.js';
 import { Checkpointer, WAL_LIMIT_BYTES } from './checkpointer.js';
 import { migrate, openDatabase, type Db } from './database.js';
-import { attachSearchIndex, LogSearchIndex, SEARCH_SCHEMA } from './log-search-index.js';
+import { attachSearchIndex, LogSearchIndex, SEARCH_SCHEMA, unindexedRecordBytes } from './log-search-index.js';
 import { migrations } from './migrations/index.js';
 
 export const DB_FILE = 'dvic.sqlite';
@@ -25,6 +25,15 @@ export class StoreUnavailableError extends Error {}
 /** Pages incremental vacuum gives back per step (1 MiB of 4 KiB pages), and steps per compaction. */
 const VACUUM_STEP_PAGES = 256;
 const MAX_VACUUM_STEPS = 10_000;
+
+/**
+ * The index's bytes per record byte, until the index holds enough records to measure it: above
+ * what FTS5 without positions takes for log lines (about 0.6 to 0.7), so a lagging index is not
+ * under-counted.
+ */
+const DEFAULT_INDEX_PER_RECORD_BYTE = 1;
+/** Indexed record bytes from which the index's own ratio is trusted (below, its empty structure weighs too much). */
+const MIN_INDEXED_FOR_RATIO = 256 * 1024;
 
 /** Record ids waiting to leave the index while its worker is not running; beyond, they stay (harmless: they match no record). */
 const MAX_FORGOTTEN = 1_000_000;
@@ -78,6 +87,7 @@ export class Store {
   private indexerRunning = false;
   private retryTimer: NodeJS.Timeout | undefined;
   private closed = false;
+  private indexPerRecordByte = DEFAULT_INDEX_PER_RECORD_BYTE;
 
   private constructor(
     readonly db: Db,
@@ -161,13 +171,30 @@ export class Store {
   }
 
   /**
-   * A truncating checkpoint from the writer's own connection (so no write can starve it); false
-   * when another checkpoint was running (the next call does it).
+   * A truncating checkpoint of the database from the writer's own connection (so no write can
+   * starve it), and of the index when its worker is not writing; false when another checkpoint of
+   * the database was running (the next call does it).
    */
   truncateWal(): boolean {
     if (this.degradedMode) return true;
-    const [result] = this.db.pragma('wal_checkpoint(TRUNCATE)') as { busy: number }[];
+    const [result] = this.db.pragma('main.wal_checkpoint(TRUNCATE)') as { busy: number }[];
+    this.truncateIndexWalIfIdle();
     return result?.busy === 0;
+  }
+
+  /**
+   * The index's WAL is its worker's (truncated after each removal); emptied from here only when
+   * free at once: waiting (busy_timeout) for the worker's transaction would hold up the main thread.
+   */
+  private truncateIndexWalIfIdle(): void {
+    if (this.indexInMemory) return;
+    const timeout = this.db.pragma('busy_timeout', { simple: true }) as number;
+    this.db.pragma('busy_timeout = 0');
+    try {
+      this.db.pragma(`${SEARCH_SCHEMA}.wal_checkpoint(TRUNCATE)`);
+    } finally {
+      this.db.pragma(`busy_timeout = ${timeout}`);
+    }
   }
 
   /**
@@ -176,12 +203,27 @@ export class Store {
    * vacuum, reused), whatever the files measure at this moment.
    */
   dataBytes(): number {
-    let bytes = 0;
-    for (const schema of ['main', SEARCH_SCHEMA]) {
-      const pages = (this.db.pragma(`${schema}.page_count`, { simple: true }) as number) - (this.db.pragma(`${schema}.freelist_count`, { simple: true }) as number);
-      bytes += pages * (this.db.pragma(`${schema}.page_size`, { simple: true }) as number);
-    }
-    return bytes;
+    return this.pagesInUse('main') + this.pagesInUse(SEARCH_SCHEMA);
+  }
+
+  /**
+   * What the index will add once its worker has taken the records it is behind on: their bytes
+   * times the index's bytes per record byte. A busy machine leaves the worker far behind a fast
+   * stream, and the index then grows by a third of the database at once: the size cap counts it
+   * ahead. 0 while no worker indexes (degraded, index in memory): nothing grows then.
+   * `storedBytes`: the record bytes stored (LogsRepository.storedBytes).
+   */
+  indexBacklogBytes(storedBytes: number): number {
+    if (!this.indexerRunning || this.indexInMemory) return 0;
+    const pending = unindexedRecordBytes(this.db);
+    const indexed = storedBytes - pending;
+    if (indexed >= MIN_INDEXED_FOR_RATIO) this.indexPerRecordByte = this.pagesInUse(SEARCH_SCHEMA) / indexed;
+    return Math.round(pending * this.indexPerRecordByte);
+  }
+
+  private pagesInUse(schema: string): number {
+    const pages = (this.db.pragma(`${schema}.page_count`, { simple: true }) as number) - (this.db.pragma(`${schema}.freelist_count`, { simple: true }) as number);
+    return pages * (this.db.pragma(`${schema}.page_size`, { simple: true }) as number);
   }
 
   async close(): Promise<void> {

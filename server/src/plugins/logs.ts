@@ -29,11 +29,13 @@ interface RetentionParts {
 }
 
 /** SQLite: the files in the data dir, the free space of its disk, the FTS5 index in its own file and worker. */
-function sqliteParts(store: Store, storage: StorageMonitor): RetentionParts {
+function sqliteParts(store: Store, storage: StorageMonitor, logStore: LogsRepository): RetentionParts {
   // Each look retention takes also refreshes the storage state: a fast stream meets the floor at once.
   const measure = () => {
     const { used_bytes: usedBytes, free_bytes: freeBytes } = storage.check();
-    return { usedBytes, freeBytes, walBytes: storage.usedBytes(WAL_FILES), dataBytes: store.dataBytes() };
+    return {
+      usedBytes, freeBytes, walBytes: storage.usedBytes(WAL_FILES), dataBytes: store.dataBytes(), indexBacklogBytes: store.indexBacklogBytes(logStore.storedBytes),
+    };
   };
   return { store, index: store.searchIndexer, measure, written: () => store.searchIndexer.wake() };
 }
@@ -53,7 +55,7 @@ export const logsPlugin = fp(async (app) => {
   const { config, sql, store, storage } = app;
   const logStore = await LogsRepository.open(sql);
   // PostgreSQL has no store of files (app.store is SQLite's).
-  const parts = store ? sqliteParts(store, storage) : postgresParts(logStore);
+  const parts = store ? sqliteParts(store, storage, logStore) : postgresParts(logStore);
   const logWriter = new LogWriter(sql, logStore, app.demoRegistry, app.faults, app.log.child({ component: 'log-writer' }));
   const logRetention = new LogRetention(logStore, parts.store, parts.index, parts.measure, {
     maxAgeMs: config.logRetentionMs, maxBytes: config.logRetentionBytes, minFreeBytes: config.minFreeBytes,

@@ -47,6 +47,9 @@ export interface RetentionLimits {
   intervalMs: number;
 }
 
+/** The data once the index has caught up: what the cap is held to (the index lags behind a fast stream, then grows at once). */
+const expectedData = ({ dataBytes, indexBacklogBytes }: DiskFigures): number => dataBytes + indexBacklogBytes;
+
 /** The disk as retention needs it. */
 export interface DiskFigures {
   /** The store's files as they are on disk (SQLite: database, index, their WALs; PostgreSQL: the log table with its indexes). */
@@ -54,6 +57,8 @@ export interface DiskFigures {
   walBytes: number;
   /** Pages in use in the database and the index: what deleting rows reduces at once. */
   dataBytes: number;
+  /** What the full-text index will add once it has taken the records it is behind on (0 where it follows at once: PostgreSQL). */
+  indexBacklogBytes: number;
   /** Free space on the filesystem (infinite where the server does not own the disk: PostgreSQL). */
   freeBytes: number;
 }
@@ -163,9 +168,10 @@ export class LogRetention {
     if (over) this.schedule();
   }
 
-  private isOver({ walBytes, dataBytes, freeBytes }: DiskFigures): boolean {
+  private isOver(figures: DiskFigures): boolean {
+    const { walBytes, freeBytes } = figures;
     const { maxBytes, minFreeBytes, walLimitBytes } = this.limits;
-    return dataBytes + walBytes > CAP_CEILING * maxBytes || freeBytes < FLOOR_MARGIN * minFreeBytes || walBytes > WAL_BACKLOG * walLimitBytes;
+    return expectedData(figures) + walBytes > CAP_CEILING * maxBytes || freeBytes < FLOOR_MARGIN * minFreeBytes || walBytes > WAL_BACKLOG * walLimitBytes;
   }
 
   /** Runs soon; one run at a time (a request during a run makes one more after it). */
@@ -205,11 +211,20 @@ export class LogRetention {
         break;
       }
     }
-    if (deleted) {
-      const figures = await this.measure();
-      this.log.info({ deleted, usedBytes: figures.usedBytes, freeBytes: figures.freeBytes }, 'log retention removed old records');
-    }
+    const figures = await this.emptyWalOverCap();
+    if (deleted) this.log.info({ deleted, usedBytes: figures.usedBytes, freeBytes: figures.freeBytes }, 'log retention removed old records');
     return { deleted };
+  }
+
+  /**
+   * The data within the cap, the files over it: what is left is WAL (a passive checkpoint restarts
+   * it at its size limit, it does not empty it; the index's WAL grows as it catches up). Emptied,
+   * so a store at rest stays under the cap.
+   */
+  private async emptyWalOverCap(): Promise<DiskFigures> {
+    const figures = await this.measure();
+    if (figures.usedBytes <= this.limits.maxBytes || figures.walBytes === 0 || !(await this.store.truncateWal())) return figures;
+    return this.measure();
   }
 
   private async deleteByAge(now: number): Promise<number> {
@@ -224,20 +239,22 @@ export class LogRetention {
   }
 
   /**
-   * One round: how many bytes must go (over the cap: the data down to 90 % of it; under twice the
+   * One round: how many bytes must go (over the cap: the data, counting what the index has yet
+   * to take, down to 90 % of it; under twice the
    * floor: the shortfall, less the free pages inside the files that new rows fill first), that
    * share of the oldest records deleted in one transaction, and the room given back.
    */
   private async makeRoom(): Promise<{ removed: number; givenBack: boolean }> {
-    const { usedBytes, walBytes, dataBytes, freeBytes } = await this.measure();
+    const figures = await this.measure();
+    const { usedBytes, walBytes, dataBytes, freeBytes, indexBacklogBytes } = figures;
     const { maxBytes, minFreeBytes } = this.limits;
-    const overCap = usedBytes > maxBytes ? dataBytes - CAP_LOW_WATER * maxBytes : 0;
+    const overCap = usedBytes + indexBacklogBytes > maxBytes ? expectedData(figures) - CAP_LOW_WATER * maxBytes : 0;
     const reusable = Math.max(0, usedBytes - walBytes - dataBytes);
     const underFloor = freeBytes < FLOOR_MARGIN * minFreeBytes ? FLOOR_TARGET * minFreeBytes - freeBytes - reusable : 0;
     const excess = Math.max(overCap, underFloor);
     if (excess <= 0 || this.logs.storedBytes <= 0) return { removed: 0, givenBack: true };
     // Record bytes (message, fields) to the pages they take with their indexes and the search index.
-    const onDisk = Math.max(1, dataBytes / this.logs.storedBytes);
+    const onDisk = Math.max(1, expectedData(figures) / this.logs.storedBytes);
     const round = Math.min(excess, ROUND_SHARE_OF_CAP * maxBytes, Math.max(64 * 1024, ROUND_SHARE_OF_FREE * freeBytes));
     const { ids } = await this.logs.deleteOldestBytes(round / onDisk);
     return { removed: ids.length, givenBack: await this.giveBack(ids) };

@@ -20,7 +20,7 @@ export class PostgresLogSpace implements RetentionStore, RetentionIndex {
     const stored = this.logs.storedBytes;
     if (stored > 0) this.diskPerByte = Math.min(this.diskPerByte, usedBytes / stored);
     const dataBytes = Number.isFinite(this.diskPerByte) ? Math.min(usedBytes, stored * this.diskPerByte) : usedBytes;
-    return { usedBytes, walBytes: 0, dataBytes, freeBytes: Number.POSITIVE_INFINITY };
+    return { usedBytes, walBytes: 0, dataBytes, indexBacklogBytes: 0, freeBytes: Number.POSITIVE_INFINITY };
   };
 
   async compact(): Promise<boolean> {

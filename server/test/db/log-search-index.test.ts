@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openDatabase, type Db } from '../../src/db/database.js';
 import { attachSearchIndex, LogSearchIndex } from '../../src/db/log-search-index.js';
@@ -10,6 +11,7 @@ import { waitFor } from '../support/test-server.js';
 
 let dir: string;
 let db: Db;
+let sql: SqliteSql;
 let logs: LogsRepository;
 let index: LogSearchIndex | undefined;
 const files = () => ({ logsFile: path.join(dir, 'dvic.sqlite'), indexFile: path.join(dir, 'dvic-search.sqlite') });
@@ -18,7 +20,8 @@ beforeEach(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dvic-search-'));
   db = openDatabase(files().logsFile);
   attachSearchIndex(db, files().indexFile);
-  logs = await LogsRepository.open(new SqliteSql(db));
+  sql = new SqliteSql(db);
+  logs = await LogsRepository.open(sql);
 });
 afterEach(async () => {
   await index?.stop();
@@ -79,6 +82,26 @@ describe('full-text search index', () => {
     const newest = lastId();
     await store(['new line'], 50);
     expect(lastId()).toBeGreaterThan(newest);
+  });
+
+  // A log write holds the main database's write lock while it runs; the index file attached to
+  // the same connection must stay writable, or the indexer waits through every write of a stream
+  // and the index catches up in bursts, on top of the size cap.
+  it('indexes while a log write transaction is open on the connection the index is attached to', async () => {
+    await store(['written before']);
+    startIndexer();
+    // Read through a connection of its own: inside the transaction, this one reads its snapshot.
+    const reader = new Database(files().indexFile, { readonly: true });
+    try {
+      await sql.transaction(async () => {
+        await store(['written inside'], 1);
+        await waitFor(() => reader.prepare('SELECT indexed_up_to FROM index_state').pluck().get() === 1, 10_000, 'the committed record indexed during the write');
+      });
+    } finally {
+      reader.close();
+    }
+    await caughtUp();
+    expect(inIndex('inside')).toHaveLength(1);
   });
 
   it('rebuilds a lost index file from the stored records', async () => {

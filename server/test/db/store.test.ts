@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { migrate } from '../../src/db/database.js';
 import { migrations } from '../../src/db/migrations/index.js';
 import { DB_FILE, SEARCH_FILE, Store } from '../../src/db/store.js';
+import { waitFor } from '../support/test-server.js';
 
 const quiet = { warn: () => undefined, info: () => undefined, error: () => undefined } as never;
 
@@ -30,6 +31,8 @@ function oldDatabase(rows: number): string {
   return file;
 }
 
+const searchPages = (db: Database.Database) => (db.pragma('search.page_count', { simple: true }) as number) - (db.pragma('search.freelist_count', { simple: true }) as number);
+
 describe('store', () => {
   it('converts a database made before incremental vacuum, once, keeping its rows; deleted rows then give their space back', () => {
     const file = oldDatabase(20_000);
@@ -44,5 +47,26 @@ describe('store', () => {
     expect(after).toBeLessThan(before / 2);
     expect(fs.statSync(`${file}-wal`).size).toBe(0);
     expect(store.dataBytes()).toBeLessThanOrEqual(after + fs.statSync(path.join(dir, SEARCH_FILE)).size);
+  });
+
+  it('counts what the search index will take for the records it has not indexed yet, and nothing once it has', async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dvic-store-'));
+    store = Store.open(dir, quiet);
+    const db = store.db;
+    // Another connection holds the index's write lock: the indexer cannot take the new records yet.
+    const holder = new Database(path.join(dir, SEARCH_FILE));
+    holder.exec('BEGIN IMMEDIATE');
+    const insert = db.prepare(`INSERT INTO log_records (node_id, source, stream, offset, ts, level, message, size) VALUES ('n', 'demo', 's', ?, ?, 2, ?, 264)`);
+    db.transaction(() => { for (let i = 0; i < 3000; i++) insert.run(i, i, `line ${i} w${i % 997} x${(i * 7) % 1009} y${(i * 13) % 1013} z${(i * 31) % 2003}`); })();
+    const stored = 3000 * 264;
+    const backlog = store.indexBacklogBytes(stored);
+    const before = searchPages(db);
+    holder.exec('COMMIT');
+    holder.close();
+    await waitFor(() => db.prepare('SELECT indexed_up_to FROM search.index_state').pluck().get() === 3000, 15_000, 'the index caught up');
+    const grown = searchPages(db) - before;
+    expect(grown).toBeGreaterThan(0);
+    expect(backlog).toBeGreaterThanOrEqual(grown);
+    expect(store.indexBacklogBytes(stored)).toBe(0);
   });
 });
