@@ -11,20 +11,27 @@ export type ValidationResult =
 
 const ENVELOPE_ID = 'https://dvic.devinci.fr/protocol/v1/envelope.json';
 
-/** One compiled validator per message type, plus the envelope. */
+/**
+ * One validator per message type, plus the envelope, each compiled by Ajv the first time it is
+ * needed: compiling all of them took most of a second of every server start, and a process uses
+ * few (protocol/test/validator.test.ts compiles every one).
+ */
 export class ProtocolValidator {
   private readonly ajv = new Ajv2020({ allErrors: false, strict: true, strictRequired: false });
-  private readonly envelope: ValidateFunction;
-  private readonly byType = new Map<string, { validate: ValidateFunction; direction?: string }>();
+  private readonly byType = new Map<string, { id: string; direction?: string }>();
 
   constructor() {
     this.ajv.addVocabulary(['x-direction', 'x-implemented-by']);
     for (const schema of schemas) this.ajv.addSchema(schema as object);
-    this.envelope = this.ajv.getSchema(ENVELOPE_ID)!;
     const tables: Record<string, { id: string; direction?: string }> = { ...messageTable, ...liveTable };
-    for (const [type, entry] of Object.entries(tables)) {
-      this.byType.set(type, { validate: this.ajv.getSchema(entry.id)!, direction: entry.direction });
-    }
+    for (const [type, entry] of Object.entries(tables)) this.byType.set(type, entry);
+  }
+
+  /** The compiled schema of this $id (Ajv compiles it once, on the first call). */
+  private compiled(schemaId: string): ValidateFunction {
+    const validate = this.ajv.getSchema(schemaId);
+    if (!validate) throw new Error(`unknown protocol schema ${schemaId}`);
+    return validate;
   }
 
   /**
@@ -32,8 +39,9 @@ export class ProtocolValidator {
    * given, a type that may not travel that way is reported as unknown.
    */
   validate(message: unknown, direction?: Direction): ValidationResult {
-    if (!this.envelope(message)) {
-      return { ok: false, code: 'invalid_message', message: `envelope: ${describe(this.envelope.errors)}` };
+    const envelope = this.compiled(ENVELOPE_ID);
+    if (!envelope(message)) {
+      return { ok: false, code: 'invalid_message', message: `envelope: ${describe(envelope.errors)}` };
     }
     const type = (message as { type: string }).type;
     const entry = this.byType.get(type);
@@ -41,16 +49,16 @@ export class ProtocolValidator {
     if (!entry || !allowed) {
       return { ok: false, code: 'unknown_type', type, message: `unknown message type "${type}"` };
     }
-    if (!entry.validate(message)) {
-      return { ok: false, code: 'invalid_message', type, message: `${type}: ${describe(entry.validate.errors)}` };
+    const validateType = this.compiled(entry.id);
+    if (!validateType(message)) {
+      return { ok: false, code: 'invalid_message', type, message: `${type}: ${describe(validateType.errors)}` };
     }
     return { ok: true, type };
   }
 
   /** Checks a value against any protocol schema by $id (e.g. the log file header); null when it matches. */
   check(schemaId: string, value: unknown): string | null {
-    const validate = this.ajv.getSchema(schemaId);
-    if (!validate) throw new Error(`unknown protocol schema ${schemaId}`);
+    const validate = this.compiled(schemaId);
     return validate(value) ? null : describe(validate.errors);
   }
 

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { authMessage, decodeBinaryFrame, encodeBinaryFrame, messageTable, ProtocolValidator, type BinaryOpcode } from '../src/index.js';
+import { authMessage, decodeBinaryFrame, encodeBinaryFrame, messageTable, ProtocolValidator, schemas, type BinaryOpcode } from '../src/index.js';
 
 const vectorsDir = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'vectors');
 const readJson = (file: string) => JSON.parse(fs.readFileSync(path.join(vectorsDir, file), 'utf8'));
@@ -12,6 +12,15 @@ interface VectorFile { schema: string; type?: string; tests: { description: stri
 
 const validator = new ProtocolValidator();
 const messageFiles = fs.readdirSync(path.join(vectorsDir, 'messages')).sort();
+
+describe('protocol schemas', () => {
+  // The validator compiles a schema on its first use: a schema Ajv refuses (strict mode) must still fail here, not in production.
+  it('every one compiles', () => {
+    const ids = schemas.map((schema) => (schema as { $id: string }).$id);
+    expect(ids.length).toBeGreaterThan(50);
+    for (const id of ids) expect(() => validator.check(id, null), id).not.toThrow();
+  });
+});
 
 describe('message vectors', () => {
   it('cover every message type with a valid and an invalid example', () => {
