@@ -15,9 +15,10 @@ export type MuteInput = Pick<AlertMute, 'node_id' | 'demo' | 'device_id' | 'rule
 /**
  * What the lab set up for alerts: rules (the defaults seeded on a fresh install), channels and
  * mutes, in memory and written through: memory changes once the database took the change (a
- * refused write is never shown). Announces changes so the engine re-evaluates.
+ * refused write is never shown). Announces changes so the engine re-evaluates (`rules`, `mutes`),
+ * and every change made here (`changed`) so that the other replicas of a lab reload (reload()).
  */
-export class AlertConfig extends EventEmitter<{ rules: []; mutes: [] }> {
+export class AlertConfig extends EventEmitter<{ rules: []; mutes: []; changed: [] }> {
   private constructor(
     private readonly rulesRepo: AlertRulesRepository,
     private readonly channelsRepo: AlertChannelsRepository,
@@ -40,6 +41,16 @@ export class AlertConfig extends EventEmitter<{ rules: []; mutes: [] }> {
     return new AlertConfig(rulesRepo, channelsRepo, alertsRepo, afterCommit, rules, await channelsRepo.all(), await alertsRepo.mutes(Date.now()));
   }
 
+  /** Reads everything again (another replica of the lab changed it in the shared database). */
+  async reload(): Promise<void> {
+    const [rules, channels, mutes] = [await this.rulesRepo.all(), await this.channelsRepo.all(), await this.alertsRepo.mutes(Date.now())];
+    this.rules = rules;
+    this.channels = channels;
+    this.mutes = mutes;
+    this.emit('rules');
+    this.emit('mutes');
+  }
+
   listRules(): AlertRule[] {
     return this.rules;
   }
@@ -58,7 +69,7 @@ export class AlertConfig extends EventEmitter<{ rules: []; mutes: [] }> {
     };
     this.check(rule);
     await this.rulesRepo.save(rule);
-    this.afterCommit(() => {
+    this.committed(() => {
       this.rules = [...this.rules, rule];
       this.emit('rules');
     });
@@ -69,7 +80,7 @@ export class AlertConfig extends EventEmitter<{ rules: []; mutes: [] }> {
     const rule = { ...this.rule(id), ...change };
     this.check(rule);
     await this.rulesRepo.save(rule);
-    this.afterCommit(() => {
+    this.committed(() => {
       this.rules = this.rules.map((r) => (r.id === id ? rule : r));
       this.emit('rules');
     });
@@ -79,7 +90,7 @@ export class AlertConfig extends EventEmitter<{ rules: []; mutes: [] }> {
   async deleteRule(id: string): Promise<AlertRule> {
     const rule = this.rule(id);
     await this.rulesRepo.delete(id);
-    this.afterCommit(() => {
+    this.committed(() => {
       this.rules = this.rules.filter((r) => r.id !== id);
       this.emit('rules');
     });
@@ -104,21 +115,21 @@ export class AlertConfig extends EventEmitter<{ rules: []; mutes: [] }> {
   async createChannel(input: ChannelInput): Promise<ChannelRecord> {
     const channel: ChannelRecord = { ...input, id: crypto.randomUUID(), createdAt: Date.now() };
     await this.channelsRepo.save(channel);
-    this.afterCommit(() => { this.channels = [...this.channels, channel]; });
+    this.committed(() => { this.channels = [...this.channels, channel]; });
     return channel;
   }
 
   async updateChannel(id: string, change: Partial<ChannelInput>): Promise<ChannelRecord> {
     const channel = { ...this.channel(id), ...change };
     await this.channelsRepo.save(channel);
-    this.afterCommit(() => { this.channels = this.channels.map((c) => (c.id === id ? channel : c)); });
+    this.committed(() => { this.channels = this.channels.map((c) => (c.id === id ? channel : c)); });
     return channel;
   }
 
   async deleteChannel(id: string): Promise<ChannelRecord> {
     const channel = this.channel(id);
     await this.channelsRepo.delete(id);
-    this.afterCommit(() => { this.channels = this.channels.filter((c) => c.id !== id); });
+    this.committed(() => { this.channels = this.channels.filter((c) => c.id !== id); });
     return channel;
   }
 
@@ -136,7 +147,7 @@ export class AlertConfig extends EventEmitter<{ rules: []; mutes: [] }> {
     if (input.rule_id !== null) this.rule(input.rule_id);
     const mute: AlertMute = { ...input, id: crypto.randomUUID(), created_at: Date.now() };
     await this.alertsRepo.addMute(mute);
-    this.afterCommit(() => {
+    this.committed(() => {
       this.mutes = [...this.mutes, mute];
       this.emit('mutes');
     });
@@ -146,11 +157,19 @@ export class AlertConfig extends EventEmitter<{ rules: []; mutes: [] }> {
   async deleteMute(id: string): Promise<AlertMute> {
     const mute = this.mutes.find((m) => m.id === id);
     if (!mute || !(await this.alertsRepo.deleteMute(id))) throw new ApiError(404, ErrorCode.notFound, `no active mute with id ${id}`);
-    this.afterCommit(() => {
+    this.committed(() => {
       this.mutes = this.mutes.filter((m) => m.id !== id);
       this.emit('mutes');
     });
     return mute;
+  }
+
+  /** A change made here, in memory once committed, then announced to the other replicas. */
+  private committed(change: () => void): void {
+    this.afterCommit(() => {
+      change();
+      this.emit('changed');
+    });
   }
 
   private check(rule: AlertRule): void {

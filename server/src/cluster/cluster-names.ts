@@ -8,6 +8,8 @@ export interface ClusterNames {
   /** JetStream stream of live events fanned out to every replica. */
   readonly eventsStream: string;
   readonly eventsSubject: string;
+  /** An empty message after a replica changed the alert setup (rules, channels, mutes): the others read it again. */
+  readonly alertConfigSubject: string;
   /** Where a replica takes requests for the nodes it holds. */
   requestSubject(replica: string): string;
   /** Where the holder takes messages (AgentSend) for the agents it holds, from the other replicas. */
@@ -30,6 +32,7 @@ export function clusterNames(prefix = 'dvic'): ClusterNames {
     holdersBucket: `${prefix}_node_holders`,
     eventsStream: `${prefix}_live_events`,
     eventsSubject: `${prefix}.live.events`,
+    alertConfigSubject: `${prefix}.alerts.config.changed`,
     requestSubject: (replica) => `${prefix}.replica.${checkReplicaId(replica)}.requests`,
     // The node id is a UUID checked by the caller, '*' only where a replica subscribes to all of them.
     agentSendSubject: (holder) => `${prefix}.replica.${checkReplicaId(holder)}.agent.send`,

@@ -1,5 +1,6 @@
 import fp from 'fastify-plugin';
 import type { FastifyInstance } from 'fastify';
+import { syncAlertConfig } from '../cluster/alert-config-sync.js';
 import { notifyThroughOutbox, tellFromOutbox } from '../cluster/alert-outbox.js';
 import { EventFanout } from '../cluster/event-fanout.js';
 import { runAsLeader, type LeaderJob } from '../cluster/leader-jobs.js';
@@ -36,9 +37,12 @@ export const clusterStatePlugin = fp(async (app) => {
   const unbindFanout = bindLiveFanout(app.liveHub, fanout, log, {
     nodes: app.nodeRegistry, demos: app.demoRegistry, catalog: app.demoCatalog, devices: app.deviceRegistry,
   });
-  const stopLeading = app.config.databaseUrl ? await leadWithOthers(app, app.config.databaseUrl) : async () => undefined;
+  const shared = app.config.databaseUrl;
+  const stopSync = shared ? syncAlertConfig(nc, names, app.alerts.config, log) : () => undefined;
+  const stopLeading = shared ? await leadWithOthers(app, shared) : async () => undefined;
   app.addHook('onClose', async () => {
     await stopLeading();
+    stopSync();
     unbindFanout();
     fanout.stop();
   });
