@@ -73,13 +73,18 @@ function leaderJobs(app: FastifyInstance, outbox: LeaderOutbox): LeaderJob[] {
   const { engine } = app.alerts;
   return [
     outbox.job(),
-    { name: 'alert engine', start: () => engine.start(), stop: async () => { engine.stop(); await engine.settled(); } },
+    // Read the alert setup again first: a change whose bus message this follower missed is judged with.
+    { name: 'alert engine', start: async () => { await reloadAlertSetup(app); await engine.start(); }, stop: async () => { engine.stop(); await engine.settled(); } },
     { name: 'log retention', start: () => app.logRetention.start(), stop: () => app.logRetention.stop() },
     { name: 'metric retention', start: () => app.metricRetention.start(), stop: () => app.metricRetention.stop() },
     { name: 'demo clock', start: () => app.demoCatalog.start(), stop: () => app.demoCatalog.stopTicks() },
     { name: 'device clock', start: () => app.deviceRegistry.startTicks(), stop: () => app.deviceRegistry.stopTicks() },
     nodeStatusJob(app),
   ];
+}
+
+async function reloadAlertSetup(app: FastifyInstance): Promise<void> {
+  await app.alerts.config.reload().catch((err: Error) => app.log.warn({ err: err.message }, 'cannot read the alert setup again: judging with the one in memory'));
 }
 
 /** An agent moving between replicas is released by one and claimed by the next within this. */
