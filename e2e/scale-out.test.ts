@@ -210,11 +210,15 @@ describe.skipIf(missing !== null && process.env.CI !== 'true')('two replicas on 
     // Compared whole either way: a line lost or doubled shows in the difference.
     const lines = await waitFor(async () => { const l = await stored(); return l.length >= count && l; }, 20_000, `${count} lines of counter stored`).catch(stored);
     expect(lines).toEqual(Array.from({ length: count }, (_, i) => `seq ${i}`));
-    // B's live follow, from before the kill to the last line: each once, in order.
+    // B's live follow, from before the kill to the last line: none twice, in order, to the end.
+    // Not yet "every line": a batch A committed and had no time to announce before it died is
+    // stored (the agent's resend is a no-op on B) but reaches no follower on B (docs/scale-out.md,
+    // What remains 2). Each run so far printed every line.
     const followed = () => [...follow.output.matchAll(/ seq (\d+)$/gm)].map((m) => Number(m[1]));
-    await waitFor(() => followed().includes(count - 1), 15_000, 'the last line followed on B').catch(() => null);
+    await waitFor(() => followed().includes(count - 1), 15_000, 'the last line followed on B');
     await follow.kill('SIGINT');
-    expect(followed()).toEqual(Array.from({ length: count }, (_, i) => i));
+    expect(followed()).toEqual([...new Set(followed())].sort((x, y) => x - y));
+    expect(followed().at(-1)).toBe(count - 1);
 
     // After the failover: the crash told by A resolves (told by B), the stranded node is offline (told by B).
     pythonDemo(demoEnv(), 'kiosk', 1, { holdS: 120, prefix: 'kiosk again' });
