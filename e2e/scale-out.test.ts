@@ -16,7 +16,7 @@ import { startReceiver, type Receiver } from '../server/test/support/http-receiv
 import { connectAgent, type SimulatedAgent } from '../server/test/support/simulated-agent.mjs';
 import { testDatabase } from '../server/test/support/postgres.js';
 import { AGENT_SOURCE, agentVersion, AgentSupervisor, installAgent, stopSupervisors } from './support/agent-supervisor.js';
-import { call, enroll, getNode, session, type Api } from './support/api.js';
+import { call, enroll, getNode, runOn, session, type Api } from './support/api.js';
 import { chromiumMissing, launchChromium, screenshot, signedInPage } from './support/browser.js';
 import { cliMissing, dvicOn, type Dvic } from './support/cli.js';
 import { linesWritten, pythonDemo, steadyDemo } from './support/demos.js';
@@ -97,6 +97,8 @@ describe.skipIf(missing !== null && process.env.CI !== 'true')('two replicas on 
     agent = new AgentSupervisor(root, configPath);
     await waitFor(async () => (await getNode(apiB, nodeId)).status === 'online', 20_000, `${NODE} online, seen from B`);
     expect(agent.output).toContain(`connected to ${a.agentUrl}`);
+    // B learns that A holds the node from the claims bucket, apart from the status event.
+    await waitFor(() => runOn(apiB, nodeId, { command: 'true' }).catch(() => null), 15_000, `${NODE} reachable from B`);
   }, 90_000);
 
   afterAll(async () => {
