@@ -55,6 +55,8 @@ export async function buildApp(
   logger: FastifyServerOptions['logger'] = { level: config.logLevel },
   options: { dashboardDir?: string; eagerSchemas?: boolean } = {},
 ) {
+  // Before any registry loads: a replica reads the other replicas' live events from here on.
+  const building = new Date();
   // Request lines would drown the useful events; failures are logged by the error handler.
   const { trustProxy } = config;
   const tls = config.tlsCertFile && config.tlsKeyFile ? loadTls(config.tlsCertFile, config.tlsKeyFile) : null;
@@ -121,7 +123,7 @@ export async function buildApp(
   await app.register(deploymentsPlugin);
   await app.register(alertsPlugin);
   await app.register(liveHubPlugin);
-  if (config.natsUrl) await app.register(clusterStatePlugin);
+  if (config.natsUrl) await app.register(clusterStatePlugin, { loadingSince: building });
   await app.register(prometheusPlugin);
 
   app.get('/healthz', { schema: { hide: true } }, async () => ({ ok: true }));

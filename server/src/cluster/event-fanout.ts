@@ -18,11 +18,21 @@ export interface EventFanoutOptions {
   maxBytes?: number;
   /** How long a publish waits for JetStream's acknowledgement (and stream requests for their answer). */
   timeoutMs?: number;
+  /**
+   * Read the stream from this time on (still in the stream: its max age), not only what comes
+   * after open(): a replica passes when it began loading its registries, so that an event
+   * published while it loaded is not lost between the load and the subscription.
+   */
+  since?: Date;
 }
 
 export type EventListener = (message: LiveMessage, origin: string) => void;
 
 const RESUBSCRIBE_RETRY_MS = 500;
+/** Events kept for the first listener when they come before anyone listens (a replay from `since`). */
+const MAX_HELD = 10_000;
+
+interface Received { message: LiveMessage; origin: string }
 
 /** Where the subscription is in the stream, to resume after the bus came back. */
 interface Position { streamCreated: string; lastSeq: number }
@@ -30,8 +40,9 @@ interface Position { streamCreated: string; lastSeq: number }
 /**
  * Live events (node status, logs, commands...) published by one replica reach the dashboards of
  * every replica: each publishes what its own hub broadcasts into one JetStream stream and reads
- * the stream with an ordered consumer from the moment it starts, skipping its own events (its
- * hub already sent them). The stream is in memory and bounded in age and size.
+ * the stream with an ordered consumer from the moment it starts (or from `since`), skipping its
+ * own events (its hub already sent them). Events that come before anyone listens are held for the
+ * first listener. The stream is in memory and bounded in age and size.
  *
  * After a reconnection the subscription resumes after the last event it got; when NATS restarted
  * and lost the stream, the stream is made again and read from its start (everything in it is new).
@@ -42,6 +53,8 @@ export class EventFanout {
   private stopped = false;
   private recovering: Promise<void> = Promise.resolve();
   private readonly listeners = new Set<EventListener>();
+  /** What came before any listener (the replay from `since` while the replica binds its hub). */
+  private held: Received[] = [];
 
   private constructor(
     private readonly nc: NatsConnection,
@@ -56,7 +69,7 @@ export class EventFanout {
     const timeout = options.timeoutMs ?? 5000;
     const fanout = new EventFanout(nc, await nc.jetstreamManager({ timeout }), nc.jetstream({ timeout }), names, options);
     fanout.position.streamCreated = await fanout.ensureStream();
-    await fanout.subscribe('new');
+    await fanout.subscribe(options.since ?? 'new');
     void fanout.recoverOnReconnect();
     return fanout;
   }
@@ -80,6 +93,9 @@ export class EventFanout {
   /** Another listener of the other replicas' events (the live hub, the registries); returns the unsubscribe. */
   listen(listener: EventListener): () => void {
     this.listeners.add(listener);
+    const held = this.held;
+    this.held = [];
+    for (const event of held) deliver(event, [listener], this.options);
     return () => this.listeners.delete(listener);
   }
 
@@ -99,19 +115,27 @@ export class EventFanout {
     return made.created;
   }
 
-  private async subscribe(from: 'new' | 'all' | number): Promise<void> {
+  private async subscribe(from: 'new' | 'all' | number | Date): Promise<void> {
     const consumer = consumerOpts();
     consumer.orderedConsumer();
     if (from === 'new') consumer.deliverNew();
     else if (from === 'all') consumer.deliverAll();
+    else if (from instanceof Date) consumer.startTime(from);
     else consumer.startSequence(from);
     consumer.callback((err, msg) => {
       if (err || !msg) return;
       this.position.lastSeq = msg.info.streamSequence;
-      receive(msg, this.options, this.listeners);
+      const event = accepted(msg, this.options);
+      if (event) this.dispatch(event);
     });
     this.subscription = await this.js.subscribe(this.names.eventsSubject, consumer);
     if (this.stopped) this.subscription.unsubscribe(); // stopped while it was being made
+  }
+
+  private dispatch(event: Received): void {
+    if (this.options.onEvent || this.listeners.size) deliver(event, [this.options.onEvent, ...this.listeners], this.options);
+    else if (this.held.length < MAX_HELD) this.held.push(event);
+    else this.options.onRefused?.(`${event.message.type} from ${event.origin}: over ${MAX_HELD} events before anyone listened`);
   }
 
   private async recoverOnReconnect(): Promise<void> {
@@ -138,27 +162,31 @@ export class EventFanout {
   }
 }
 
-function receive(msg: JsMsg, options: EventFanoutOptions, listeners: ReadonlySet<EventListener>): void {
+/** Another replica's valid live event; null (reported) for anything else, and for this replica's own. */
+function accepted(msg: JsMsg, options: EventFanoutOptions): Received | null {
   let event: ReplicaEvent;
   try {
     event = decodeWire<ReplicaEvent>(ClusterSchema.replicaEvent, msg.data);
   } catch (err) {
     options.onRefused?.((err as Error).message);
-    return;
+    return null;
   }
-  if (event.origin === options.replica) return;
+  if (event.origin === options.replica) return null;
   const problem = liveMessageProblem(event.message);
   if (problem) {
     options.onRefused?.(`from ${event.origin}: ${problem}`);
-    return;
+    return null;
   }
-  const message = event.message as LiveMessage;
-  for (const listener of [options.onEvent, ...listeners]) {
+  return { message: event.message as LiveMessage, origin: event.origin };
+}
+
+function deliver({ message, origin }: Received, listeners: Array<EventListener | undefined>, options: EventFanoutOptions): void {
+  for (const listener of listeners) {
     try {
-      listener?.(message, event.origin);
+      listener?.(message, origin);
     } catch (err) {
       // One listener's bug must not keep the event from the others, nor stop the subscription.
-      options.onRefused?.(`a listener failed on ${message.type} from ${event.origin}: ${(err as Error).message}`);
+      options.onRefused?.(`a listener failed on ${message.type} from ${origin}: ${(err as Error).message}`);
     }
   }
 }

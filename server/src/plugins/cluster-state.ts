@@ -19,6 +19,11 @@ declare module 'fastify' {
 
 /** A leader cut off from the database steps down (3 x this) before the database frees the lock (~11 s): docs/scale-out.md. */
 const LEASE_CHECK_MS = 2000;
+/**
+ * Events are read from a little before the registries began loading: the stream's timestamps are
+ * the NATS server's clock, which may be behind this one. An event applied twice sets what it set.
+ */
+const CLOCK_SKEW_MS = 5000;
 /** How often the outbox relay looks for what a dead leader recorded and did not send (new entries go at once). */
 const OUTBOX_POLL_MS = 10_000;
 
@@ -29,11 +34,13 @@ const OUTBOX_POLL_MS = 10_000;
  * (alerts, retention, the demo and device clocks) run by whichever holds the leader lease. With
  * one SQLite file per replica (tests only) each replica keeps doing that work itself.
  */
-export const clusterStatePlugin = fp(async (app) => {
+export const clusterStatePlugin = fp<{ loadingSince: Date }>(async (app, { loadingSince }) => {
   const log = app.log.child({ component: 'cluster-state' });
   const { replicaId, nc, names } = app.cluster;
+  // From when this replica began loading its registries: an event published while they loaded
+  // (the leader marking a node offline after this replica read it online) is applied too.
   const fanout = await EventFanout.open(nc, names, {
-    replica: replicaId,
+    replica: replicaId, since: new Date(loadingSince.getTime() - CLOCK_SKEW_MS),
     onRefused: (problem) => log.warn({ problem }, 'refused an event from the bus'),
   });
   const unbindFanout = bindLiveFanout(app.liveHub, fanout, log, {

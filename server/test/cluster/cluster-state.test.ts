@@ -53,6 +53,20 @@ describe.skipIf(!ready)('cluster state on a shared database', () => {
     expect((await b.api('GET', `/api/v1/devices/${device.device.id}`)).statusCode).toBe(200);
   }, 30_000);
 
+  it('a channel, a rule change and a mute made on one replica are the other\'s too (its REST answers and its alert engine)', async () => {
+    const [a, b] = servers as [TestServer, TestServer];
+    const channel = (await a.api('POST', '/api/v1/channels', { type: 'webhook', name: 'made on A', url: 'http://127.0.0.1:9/hook' })).json<{ channel: { id: string } }>().channel;
+    const rules = (await b.api('GET', '/api/v1/alert-rules')).json<{ rules: { id: string; kind: string }[] }>().rules;
+    const offline = rules.find((r) => r.kind === 'node_offline')!;
+    expect((await b.api('PATCH', `/api/v1/alert-rules/${offline.id}`, { for_s: 7 })).statusCode).toBe(200);
+    const mute = { rule_id: offline.id, ends_at: Date.now() + 3_600_000, reason: 'made on B' };
+    expect((await b.api('POST', '/api/v1/alert-mutes', mute)).statusCode).toBe(201);
+
+    await waitFor(async () => (await b.api('GET', '/api/v1/channels')).json<{ channels: { id: string }[] }>().channels.some((c) => c.id === channel.id), 10_000, "A's channel on B");
+    await waitFor(async () => (await a.api('GET', '/api/v1/alert-rules')).json<{ rules: { id: string; for_s: number }[] }>().rules.find((r) => r.id === offline.id)?.for_s === 7, 10_000, "B's rule change on A");
+    await waitFor(async () => (await a.api('GET', '/api/v1/alert-mutes')).json<{ mutes: { reason: string }[] }>().mutes.some((m) => m.reason === 'made on B'), 10_000, "B's mute on A");
+  }, 30_000);
+
   it('the leader marks offline a node left online that no replica holds, on every replica', async () => {
     const status = async (server: TestServer) => (await server.api('GET', `/api/v1/nodes/${STRANDED}`)).json<{ node: { status: string } }>().node.status;
     for (const server of servers) await waitFor(async () => (await status(server)) === 'offline', 15_000, 'the stranded node offline');
