@@ -2,10 +2,10 @@
 // `npm test`: every suite, each one run even when an earlier one failed, then one summary.
 // System packages the tests need are checked first: as root they are installed (apt-get), otherwise
 // the run stops with one line naming what to install. Nothing is skipped silently.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import readline from 'node:readline';
+import { runSuite } from './run-suite.mjs';
 
 /** What the tests run, and the Debian package that provides it. */
 const NEEDS = [
@@ -68,30 +68,15 @@ function ensureSystemPackages() {
   }
 }
 
-/** Runs a suite, its output lines prefixed with its lane's tag when lanes run side by side; resolves with its result. */
-function runSuite([name, command, args], tag) {
-  console.log(`\n==> ${tag}${name}`);
-  const started = Date.now();
-  const child = spawn(command, args, { cwd: repo, stdio: tag ? ['ignore', 'pipe', 'pipe'] : 'inherit', env: { ...process.env, FORCE_COLOR: process.env.FORCE_COLOR ?? (process.stdout.isTTY ? '1' : '0') } });
-  if (tag) {
-    for (const stream of [child.stdout, child.stderr]) {
-      readline.createInterface({ input: stream }).on('line', (line) => console.log(`${tag}${line}`));
-    }
-  }
-  return new Promise((resolve) => child.on('close', (status, signal) => resolve({
-    name, ok: status === 0, detail: signal ? `killed by ${signal}` : `exit ${status}`, seconds: (Date.now() - started) / 1000,
-  })));
-}
-
 async function runLane(suites, tag) {
   const results = [];
-  for (const suite of suites) results.push(await runSuite(suite, tag));
+  for (const suite of suites) results.push(await runSuite(suite, tag, repo));
   return results;
 }
 
 ensureSystemPackages();
 const repo = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
-const results = [await runSuite(BUILD, '')];
+const results = [await runSuite(BUILD, '', repo)];
 // nothing else can run without the build
 if (results[0].ok) results.push(...(await Promise.all(LANES.map((lane, i) => runLane(lane, `[${i === 0 ? 'unit' : 'e2e '}] `)))).flat());
 console.log('\n==> summary');
