@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import pg from 'pg';
 import { poolTimeouts, type PostgresTimeouts } from './postgres-timeouts.js';
 import { multiRowInsert, numberPlaceholders, type Converted } from './postgres-placeholders.js';
@@ -8,6 +9,12 @@ import { TransactionContext, type CallbackErrorHandler, type OpenTransaction } f
 const MAX_CACHED_TEXTS = 1000;
 /** PostgreSQL takes at most 65,535 parameters in one statement. */
 const MAX_PARAMETERS = 65_535;
+
+/**
+ * The client's wait for an answer inside unbounded(): long, but a timer still (setTimeout takes
+ * at most 2^31-1 ms; pg treats 0 as "the pool's bound"), so a vanished peer is still given up on.
+ */
+const UNBOUNDED_ANSWER_MS = 24 * 3600_000;
 
 const INT8_OID = 20;
 const NUMERIC_OID = 1700;
@@ -74,6 +81,8 @@ export class PostgresSql implements Sql {
   /** Connections with this class's error listener (once each: the pool reuses them). */
   private readonly heard = new WeakSet<pg.PoolClient>();
   private readonly onIdleError: ((err: Error) => void) | undefined;
+  /** Set inside unbounded(): the connections taken there run without the statement timeout. */
+  private readonly unboundedScope = new AsyncLocalStorage<true>();
 
   constructor(options: PostgresOptions) {
     this.onIdleError = options.onIdleError;
@@ -145,10 +154,21 @@ export class PostgresSql implements Sql {
     } finally {
       transaction.ended = true;
       // A connection that failed is closed, not given back to the pool.
-      client.release(broken);
+      await this.release(client, broken);
     }
     this.context.committed(transaction);
     return result;
+  }
+
+  /**
+   * Maintenance that scans or deletes a whole table (the log byte recount, retention, VACUUM) may
+   * take longer than the statement timeout on a big table, and failing it would stop retention for
+   * good. Its connections are taken with statement_timeout = 0 (a session setting: VACUUM cannot run
+   * in a transaction) and given back reset. Call it outside a transaction: one open already keeps
+   * its bounded connection.
+   */
+  unbounded<T>(work: () => Promise<T>): Promise<T> {
+    return this.unboundedScope.run(true, work);
   }
 
   afterCommit(fn: () => void): void {
@@ -182,7 +202,7 @@ export class PostgresSql implements Sql {
       if (err instanceof DatabaseUnreachableError) broken = err;
       throw err;
     } finally {
-      client.release(broken);
+      await this.release(client, broken);
     }
   }
 
@@ -196,7 +216,8 @@ export class PostgresSql implements Sql {
   /** A statement on one connection; a broken connection becomes a DatabaseUnreachableError. */
   private async on(client: pg.PoolClient, statement: string | pg.QueryConfig): Promise<pg.QueryResult> {
     try {
-      return await client.query(statement);
+      const unbounded = this.unboundedScope.getStore() ? { query_timeout: UNBOUNDED_ANSWER_MS } : {};
+      return await client.query({ ...(typeof statement === 'string' ? { text: statement } : statement), ...unbounded });
     } catch (err) {
       throw err instanceof pg.DatabaseError && !CONNECTION_CODES.test(err.code ?? '') ? err : this.unreachable(err);
     }
@@ -216,7 +237,24 @@ export class PostgresSql implements Sql {
       this.heard.add(client);
       client.on('error', (err) => this.onIdleError?.(err));
     }
+    if (this.unboundedScope.getStore()) {
+      try {
+        await this.on(client, 'SET statement_timeout = 0');
+      } catch (err) {
+        client.release(err as Error);
+        throw err;
+      }
+    }
     return client;
+  }
+
+  /** Gives a connection back to the pool (closed when it failed), with its own statement timeout again after unbounded(). */
+  private async release(client: pg.PoolClient, broken: Error | undefined): Promise<void> {
+    if (!broken && this.unboundedScope.getStore()) {
+      // RESET: back to the session's default, the statement_timeout the pool connected with.
+      await this.on(client, 'RESET statement_timeout').catch((err: Error) => { broken = err; });
+    }
+    client.release(broken);
   }
 
   private unreachable(err: unknown): DatabaseUnreachableError {

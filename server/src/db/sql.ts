@@ -34,5 +34,10 @@ export interface Sql {
    * is open; never if it rolls back). In-memory state follows the database this way.
    */
   afterCommit(fn: () => void): void;
+  /**
+   * Runs maintenance that may take longer than the statement timeout (whole-table scans and
+   * deletes, VACUUM) without it, outside any transaction. SQLite has no such bound: work runs as is.
+   */
+  unbounded<T>(work: () => Promise<T>): Promise<T>;
   close(): Promise<void>;
 }

@@ -82,6 +82,11 @@ export class SqliteSql implements Sql {
     this.context.afterCommit(fn);
   }
 
+  /** SQLite has no statement timeout: the work runs as it is. */
+  unbounded<T>(work: () => Promise<T>): Promise<T> {
+    return work();
+  }
+
   async close(): Promise<void> {
     this.statements.clear();
   }

@@ -126,9 +126,13 @@ export class LogsRepository {
     return (await this.sql.get<{ id: number }>('SELECT COALESCE(MAX(id), 0) AS id FROM log_records'))!.id;
   }
 
-  /** Counts the stored bytes again (after a rolled-back write; on PostgreSQL, other replicas write too). */
+  /**
+   * Counts the stored bytes again (after a rolled-back write; on PostgreSQL, other replicas write
+   * too). A whole-table scan: unbounded, or a big table would stop retention and replica starts.
+   */
   async recountBytes(): Promise<void> {
-    this.storedBytes = Number((await this.sql.get<{ n: number | string }>('SELECT COALESCE(SUM(size), 0) AS n FROM log_records'))!.n);
+    const counted = await this.sql.unbounded(() => this.sql.get<{ n: number | string }>('SELECT COALESCE(SUM(size), 0) AS n FROM log_records'));
+    this.storedBytes = Number(counted!.n);
   }
 
   /**
@@ -148,12 +152,12 @@ export class LogsRepository {
 
   /** PostgreSQL: makes the room of deleted rows reusable by new ones now (rather than at autovacuum's next pass). */
   async vacuum(): Promise<void> {
-    await this.sql.run('VACUUM log_records');
+    await this.sql.unbounded(() => this.sql.run('VACUUM log_records'));
   }
 
   /** Deletes up to `limit` of the oldest records older than `ts`. */
   deleteOlderThan(ts: number, limit: number): Promise<Deleted> {
-    return this.deleteWhere('ts < ?', [ts], limit);
+    return this.sql.unbounded(() => this.deleteWhere('ts < ?', [ts], limit));
   }
 
   /**
@@ -161,7 +165,7 @@ export class LogsRepository {
    * transaction: on SQLite each page changes once in the WAL, not once per chunk.
    */
   deleteOldestBytes(bytes: number, maxRows = 100_000): Promise<Deleted> {
-    return this.sql.transaction(async () => {
+    return this.sql.unbounded(() => this.sql.transaction(async () => {
       const deleted: Deleted = { ids: [], bytes: 0 };
       while (deleted.bytes < bytes && deleted.ids.length < maxRows) {
         const chunk = await this.deleteWhere('1 = 1', [], 1000);
@@ -170,7 +174,7 @@ export class LogsRepository {
         deleted.bytes += chunk.bytes;
       }
       return deleted;
-    });
+    }));
   }
 
   // The newest record always stays: record ids then never go back, and the search index, which

@@ -293,6 +293,16 @@ describe.skipIf(!(await postgresReachable()))('PostgresSql: bounded waits (state
     expect(await values(sql)).toEqual(['after']);
   });
 
+  it('maintenance run unbounded outlives the statement timeout (VACUUM too); the connection has its bound again after', async () => {
+    const longer = (timeouts.statementMs * 2) / 1000;
+    expect(await sql.unbounded(() => sql.get('SELECT 1 AS slept FROM pg_sleep(?)', [longer]))).toEqual({ slept: 1 });
+    expect(await sql.unbounded(() => sql.transaction(() => sql.get('SELECT 1 AS slept FROM pg_sleep(?)', [longer])))).toEqual({ slept: 1 });
+    await sql.unbounded(() => sql.run('VACUUM t'));
+    // Both pooled connections served unbounded work: each is bounded again.
+    const outcomes = await Promise.all([0, 1].map(() => settled(sql.get('SELECT pg_sleep(?)', [longer]))));
+    for (const outcome of outcomes) expect(outcome).toMatchObject({ err: { code: '57014' } });
+  });
+
   it('a transaction left idle past its timeout is ended by the server: rolled back, storage_failed, the store usable after', async () => {
     const outcome = await settled(sql.transaction(async () => {
       await sql.run('INSERT INTO t (v) VALUES (?)', ['never']);
