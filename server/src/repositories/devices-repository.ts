@@ -147,8 +147,12 @@ export class DevicesRepository {
 
   /** One batch in one transaction: new pings, the devices' latest state (only the columns this replica owns), their status changes. */
   async writeBatch(pings: NewPing[], states: DeviceStates, transitions: DeviceTransition[]): Promise<void> {
-    const { pinged = [], judged = [] } = states;
+    // Rows are locked in device id order, whichever list touches them: replicas flushing the same
+    // devices in other orders would otherwise deadlock (40P01) and requeue or drop their batches.
+    const pinged = [...(states.pinged ?? [])].sort((a, b) => byId(a.device, b.device));
+    const judged = [...(states.judged ?? [])].sort(byId);
     await this.sql.transaction(async () => {
+      if (this.sql.dialect === 'postgres' && pinged.length && judged.length) await this.lockInIdOrder([...pinged.map((p) => p.device), ...judged]);
       if (pings.length) await this.sql.runMany(INSERT_PING, pings.map(pingParams));
       if (pinged.length) {
         await this.sql.runMany(UPDATE_PING_FIELDS, pinged.map((p) => pingFieldParams(p.device)));
@@ -157,6 +161,12 @@ export class DevicesRepository {
       if (judged.length) await this.sql.runMany(UPDATE_STATUS, judged.map(statusParams));
       if (transitions.length) await this.sql.runMany(INSERT_TRANSITION, transitions.map(transitionParams));
     });
+  }
+
+  /** PostgreSQL: takes the row locks of both lists at once, in id order (each list alone is sorted already); COLLATE "C" is the order of JS sort. */
+  private async lockInIdOrder(devices: DeviceRecord[]): Promise<void> {
+    const ids = [...new Set(devices.map((d) => d.id))].sort();
+    await this.sql.all('SELECT id FROM devices WHERE id IN (SELECT json_array_elements_text(?::json)) ORDER BY id COLLATE "C" FOR UPDATE', [JSON.stringify(ids)]);
   }
 
   /** A device's pings, newest first. */
@@ -194,4 +204,8 @@ export class DevicesRepository {
   async countPings(): Promise<number> {
     return Number((await this.sql.get<{ n: number }>('SELECT COUNT(*) AS n FROM device_pings'))!.n);
   }
+}
+
+function byId(a: DeviceRecord, b: DeviceRecord): number {
+  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
 }
