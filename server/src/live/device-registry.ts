@@ -116,6 +116,8 @@ export class DeviceRegistry extends EventEmitter<RegistryEvents> {
   /** Devices whose status changed here since the last flush: this replica writes their status. */
   private readonly judged = new Set<DeviceRecord>();
   private readonly seen = new Set<string>();
+  /** Other replicas make devices and tokens in the same database (load's option). */
+  private sharedDatabase = false;
   private readonly untrimmed = new Set<string>();
   private timers: NodeJS.Timeout[] = [];
   /** Pings given up because the disk refused writes for too long. */
@@ -140,8 +142,12 @@ export class DeviceRegistry extends EventEmitter<RegistryEvents> {
     super();
   }
 
-  /** Reads the devices from the database (once, before use). */
-  async load(): Promise<this> {
+  /**
+   * Reads the devices from the database (once, before use). sharedDatabase: replicas of a lab
+   * write it too, so a token unknown here is looked up there (accept).
+   */
+  async load(options: { sharedDatabase?: boolean } = {}): Promise<this> {
+    this.sharedDatabase = options.sharedDatabase ?? false;
     for (const d of await this.store.all()) this.remember(d);
     return this;
   }
@@ -363,10 +369,12 @@ export class DeviceRegistry extends EventEmitter<RegistryEvents> {
 
   /**
    * A ping whose token may be new to this replica: another replica of the lab may have made the
-   * device or regenerated its token (no event carries a hash). On a miss the database decides.
+   * device or regenerated its token (no event carries a hash). On a miss the database decides;
+   * a single server knows every token, so a scanner's random tokens never reach its database.
    */
   async accept(tokenHash: string, p: Ping, now = Date.now()): Promise<boolean> {
-    return this.ping(tokenHash, p, now) || ((await this.loadByToken(tokenHash)) && this.ping(tokenHash, p, now));
+    if (this.ping(tokenHash, p, now)) return true;
+    return this.sharedDatabase && (await this.loadByToken(tokenHash)) && this.ping(tokenHash, p, now);
   }
 
   /**

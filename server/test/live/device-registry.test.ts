@@ -243,3 +243,29 @@ describe('uptime %', () => {
     expect(uptimePercent('down', [{ at: -h, to: 'down' }, { at: 5 * h, to: 'late' }], 0, 10 * h)).toBe(50);
   });
 });
+
+describe('a ping whose token this registry does not know', () => {
+  /** A device made through another registry on the same database after this one loaded (as another replica would). */
+  async function madeElsewhere(): Promise<string> {
+    const elsewhere = await new DeviceRegistry(new DevicesRepository(sql), writeNow, OPTIONS).load();
+    const { token } = await elsewhere.create({ name: 'made-elsewhere', periodS: 60, graceS: 30 });
+    await elsewhere.stop();
+    return sha256Hex(token);
+  }
+
+  it('a single server refuses it without reading the database (it knows every token it made)', async () => {
+    const hash = await madeElsewhere();
+    expect(await registry.accept(hash, ok())).toBe(false);
+  });
+
+  it('a replica on a shared database looks it up there and takes the ping', async () => {
+    const replica = await new DeviceRegistry(new DevicesRepository(sql), writeNow, OPTIONS).load({ sharedDatabase: true });
+    try {
+      const hash = await madeElsewhere();
+      expect(await replica.accept(hash, ok())).toBe(true);
+      expect(await replica.accept(sha256Hex('random-token'), ok())).toBe(false);
+    } finally {
+      await replica.stop();
+    }
+  });
+});
