@@ -254,15 +254,16 @@ const MAX_REPLICA_URLS = 16;
  * start here rather than reaching agents' config files.
  */
 export function replicaUrls(raw: string | undefined): string[] {
-  const urls = (raw ?? '').split(',').map((s) => s.trim()).filter(Boolean).map((item) => {
+  // An item is named by its position, never echoed: it may carry user:password@ (refused below).
+  const urls = (raw ?? '').split(',').map((s) => s.trim()).filter(Boolean).map((item, i) => {
     let url: URL;
     try {
       url = new URL(item);
     } catch {
-      throw new ConfigError(`DVIC_REPLICA_URLS: "${item}" is not a URL such as https://dvic-2.example.org:8787`);
+      throw new ConfigError(`DVIC_REPLICA_URLS: item ${i + 1} is not a URL such as https://dvic-2.example.org:8787`);
     }
     if (!/^https?:$/.test(url.protocol) || url.search || url.hash || url.username || url.password) {
-      throw new ConfigError(`DVIC_REPLICA_URLS: "${item}" must be http(s)://host[:port] (as DVIC_PUBLIC_URL), without query, fragment or credentials`);
+      throw new ConfigError(`DVIC_REPLICA_URLS: item ${i + 1} must be http(s)://host[:port] (as DVIC_PUBLIC_URL), without query, fragment or credentials`);
     }
     return url.href.replace(/\/+$/, '');
   });

@@ -34,6 +34,10 @@ describe('security settings from the environment', () => {
       expect(() => loadConfig({ DVIC_REPLICA_URLS: bad }), bad).toThrow(ConfigError);
       expect(() => loadConfig({ DVIC_REPLICA_URLS: bad }), bad).toThrow(why);
     }
+    // A refused item is named by its position: its credentials are never printed.
+    expect(() => loadConfig({ DVIC_REPLICA_URLS: 'https://dvic-1:8787,https://admin:s3cret@dvic-2' })).toThrow(/item 2 must be http\(s\)/);
+    expect(() => loadConfig({ DVIC_REPLICA_URLS: 'https://admin:s3cret@dvic-2' })).not.toThrow(/s3cret/);
+    expect(() => loadConfig({ DVIC_REPLICA_URLS: 'http://admin:s3cret@[bad' })).not.toThrow(/s3cret/);
   });
 
   it('wants both DVIC_TLS_CERT and DVIC_TLS_KEY or neither', () => {
