@@ -27,11 +27,11 @@ const VACUUM_STEP_PAGES = 256;
 const MAX_VACUUM_STEPS = 10_000;
 
 /**
- * The index's bytes per record byte, until the index holds enough records to measure it: above
- * what FTS5 without positions takes for log lines (about 0.6 to 0.7), so a lagging index is not
- * under-counted.
+ * The index's bytes per record byte, until the index holds enough records to measure it: the top
+ * of what FTS5 without positions takes for log lines (about 0.4 to 0.7). Higher, a rebuilt index
+ * (the whole database its backlog) would make retention delete records that fit.
  */
-const DEFAULT_INDEX_PER_RECORD_BYTE = 1;
+const DEFAULT_INDEX_PER_RECORD_BYTE = 0.7;
 /** Indexed record bytes from which the index's own ratio is trusted (below, its empty structure weighs too much). */
 const MIN_INDEXED_FOR_RATIO = 256 * 1024;
 
