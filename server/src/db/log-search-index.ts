@@ -31,9 +31,27 @@ export function attachSearchIndex(db: Db, indexFile: string): void {
   }
 }
 
-/** Bytes (log_records.size) of the records the index has not taken yet: they are searched directly meanwhile. */
-export function unindexedRecordBytes(db: Db): number {
-  return db.prepare(`SELECT COALESCE(SUM(size), 0) FROM log_records WHERE id > (SELECT indexed_up_to FROM ${SEARCH_SCHEMA}.index_state)`).pluck().get() as number;
+/**
+ * Records behind the index up to which their bytes are summed exactly; beyond, estimated. It runs
+ * on the main thread at every retention look: a rebuilt index has the whole database behind it,
+ * and summing millions of rows would stall the event loop for seconds.
+ */
+export const EXACT_BACKLOG_ROWS = 20_000;
+
+/**
+ * Bytes (log_records.size) of the records the index has not taken yet: they are searched directly
+ * meanwhile. Summed when few; otherwise their count (ids follow each other: retention deletes the
+ * oldest) times the average stored record (`storedBytes` over the rows), from index lookups only.
+ */
+export function unindexedRecordBytes(db: Db, storedBytes: number): number {
+  const ids = db.prepare(`SELECT COALESCE(MIN(id), 0) AS first, COALESCE(MAX(id), 0) AS last, (SELECT indexed_up_to FROM ${SEARCH_SCHEMA}.index_state) AS indexed FROM log_records`)
+    .get() as { first: number; last: number; indexed: number };
+  const behind = ids.last - Math.max(ids.indexed, ids.first - 1);
+  if (behind <= 0) return 0;
+  if (behind <= EXACT_BACKLOG_ROWS) {
+    return db.prepare('SELECT COALESCE(SUM(size), 0) FROM log_records WHERE id > ?').pluck().get(ids.indexed) as number;
+  }
+  return Math.round(behind * (storedBytes / (ids.last - ids.first + 1)));
 }
 
 export interface IndexerOptions {

@@ -215,7 +215,7 @@ export class Store {
    */
   indexBacklogBytes(storedBytes: number): number {
     if (!this.indexerRunning || this.indexInMemory) return 0;
-    const pending = unindexedRecordBytes(this.db);
+    const pending = unindexedRecordBytes(this.db, storedBytes);
     const indexed = storedBytes - pending;
     if (indexed >= MIN_INDEXED_FOR_RATIO) this.indexPerRecordByte = this.pagesInUse(SEARCH_SCHEMA) / indexed;
     return Math.round(pending * this.indexPerRecordByte);

@@ -5,6 +5,7 @@ import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { migrate } from '../../src/db/database.js';
 import { migrations } from '../../src/db/migrations/index.js';
+import { EXACT_BACKLOG_ROWS, unindexedRecordBytes } from '../../src/db/log-search-index.js';
 import { DB_FILE, SEARCH_FILE, Store } from '../../src/db/store.js';
 import { waitFor } from '../support/test-server.js';
 
@@ -78,5 +79,27 @@ describe('store', () => {
     expect(backlog).toBeGreaterThanOrEqual(grown);
     expect(backlog).toBeLessThanOrEqual(2 * grown);
     expect(store.indexBacklogBytes(stored)).toBe(0);
+  });
+
+  it('sums the bytes of a short index backlog, and estimates a long one from the stored average instead of scanning it', () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dvic-store-'));
+    store = Store.open(dir, quiet);
+    const db = store.db;
+    // Another connection holds the index's write lock: the indexer cannot take the new records yet.
+    const holder = new Database(path.join(dir, SEARCH_FILE));
+    holder.exec('BEGIN IMMEDIATE');
+    try {
+      const insert = db.prepare(`INSERT INTO log_records (node_id, source, stream, offset, ts, level, message, size) VALUES ('n', 'demo', 's', ?, ?, 2, 'm', 100)`);
+      const add = (from: number, count: number) => db.transaction(() => { for (let i = from; i < from + count; i++) insert.run(i, i); })();
+      add(0, 1000);
+      // What LogsRepository counted, here twice the rows' sizes: only an estimate would use it.
+      expect(unindexedRecordBytes(db, 2 * 1000 * 100)).toBe(1000 * 100);
+      add(1000, EXACT_BACKLOG_ROWS);
+      const rows = 1000 + EXACT_BACKLOG_ROWS;
+      expect(unindexedRecordBytes(db, 2 * rows * 100)).toBe(2 * rows * 100);
+    } finally {
+      holder.exec('ROLLBACK');
+      holder.close();
+    }
   });
 });
