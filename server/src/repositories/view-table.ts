@@ -54,8 +54,10 @@ export class ViewTable<View extends RolloutView> {
 
   private unfinishedWhere(): Where {
     // The state lives in the JSON view: read with each dialect's own JSON operator.
+    // The states as literals (constants of the code, never input): the partial index of migration
+    // 0017 serves only a WHERE that visibly implies its own.
     const state = this.sql.dialect === 'postgres' ? "(view::jsonb ->> 'state')" : "json_extract(view, '$.state')";
-    return new Where().addAll(`${state} IN (${this.activeStates.map(() => '?').join(', ')})`, ...this.activeStates);
+    return new Where().addAll(`${state} IN (${this.activeStates.map((s) => `'${s}'`).join(', ')})`);
   }
 
   private async views(text: string, params: SqlValue[]): Promise<View[]> {
