@@ -1,6 +1,10 @@
+import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { PostgresSql } from '../../src/db/postgres-sql.js';
 import { DevicesRepository, type DeviceRecord, type NewPing } from '../../src/repositories/devices-repository.js';
+import { postgresReachable, testDatabase } from '../support/postgres.js';
 import { storeKinds, type StoreUnderTest } from '../support/stores.js';
+import { waitFor } from '../support/test-server.js';
 
 const device = (id: string, name: string, extra: Partial<DeviceRecord> = {}): DeviceRecord => ({
   id, name, labels: { room: 'hall' }, nodeId: null, periodS: 60, graceS: 30, tokenHash: `hash-${id}`, status: 'new', statusSince: 1000,
@@ -97,5 +101,53 @@ describe.each(storeKinds)('devices repository on $name', (kind) => {
     expect((await devices.pings('d1', 100)).map((p) => p.message)).toEqual(['a7', 'a6', 'a5', 'a4', 'a3']);
     expect(await devices.pings('d2', 100)).toHaveLength(3);
     expect((await devices.recentTransitions('d1', 10)).map((c) => c.reason)).toEqual(['new']);
+  });
+});
+
+describe.skipIf(!(await postgresReachable()))('two replicas flushing the same devices in other orders (PostgreSQL)', () => {
+  let database: { url: string; drop: () => Promise<void> };
+  let replicas: PostgresSql[] = [];
+  let other: pg.Client;
+  beforeEach(async () => {
+    database = await testDatabase();
+    replicas = [0, 1].map(() => new PostgresSql({ url: database.url, poolSize: 2 }));
+    other = new pg.Client({ connectionString: database.url });
+    await other.connect();
+  });
+  afterEach(async () => {
+    await other.end();
+    for (const sql of replicas) await sql.close();
+    await database.drop();
+  });
+
+  /** Sessions waiting on a lock (pg_stat_activity is read once per transaction unless its snapshot is cleared: `other` is in one). */
+  const waiting = async () => {
+    await other.query('SELECT pg_stat_clear_snapshot()');
+    return Number((await other.query<{ n: string }>(
+      "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'")).rows[0]!.n);
+  };
+
+  const pinged = (d: DeviceRecord) => ({ device: { ...d, lastSeen: 5000 }, newPings: 1 });
+  const judged = (d: DeviceRecord) => ({ ...d, status: 'up' as const, statusSince: 5000 });
+  const [d1, d2] = [device('d1', 'alpha'), device('d2', 'zeta')];
+  // A is given d2 before d1, B d1 before d2: within one list, or across the pinged and judged lists.
+  it.each([
+    ['pinged in other orders', { pinged: [pinged(d2), pinged(d1)] }, { pinged: [pinged(d1), pinged(d2)] }],
+    ['one pinged, the other judged', { pinged: [pinged(d2)], judged: [judged(d1)] }, { pinged: [pinged(d1)], judged: [judged(d2)] }],
+  ])('both batches are written (%s): the rows are locked in one order, so neither deadlocks (40P01)', async (_, batchA, batchB) => {
+    const [a, b] = replicas.map((sql) => new DevicesRepository(sql)) as [DevicesRepository, DevicesRepository];
+    for (const d of [d1, d2]) await a.insert(d);
+    // A third session holds d2: A queues on it first, B behind it. Locking in the order given, B
+    // would hold d1 once A takes d2, each waiting on the other.
+    await other.query('BEGIN');
+    await other.query("SELECT id FROM devices WHERE id = 'd2' FOR UPDATE");
+    const flushA = a.writeBatch([], batchA, []).then(() => 'written', (err: Error) => err.message);
+    await waitFor(async () => (await waiting()) === 1, 10_000, 'A waits on d2');
+    const flushB = b.writeBatch([], batchB, []).then(() => 'written', (err: Error) => err.message);
+    await waitFor(async () => (await waiting()) === 2, 10_000, 'B waits too');
+    await other.query('ROLLBACK');
+    expect(await Promise.all([flushA, flushB])).toEqual(['written', 'written']);
+    const pings = batchA.pinged.length + batchB.pinged.length;
+    expect((await a.all()).reduce((sum, d) => sum + d.pingCount, 0)).toBe(pings);
   });
 });
