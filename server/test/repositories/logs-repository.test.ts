@@ -1,10 +1,14 @@
 // The log store on each dialect: exactly-once inserts, filters, paging, retention deletes, and
 // what `q` finds (the shared cases of support/text-cases.ts), the same on SQLite and PostgreSQL.
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { PostgresSql } from '../../src/db/postgres-sql.js';
 import { LogsRepository, type NewLogRecord } from '../../src/repositories/logs-repository.js';
 import { newRecord, NODE_ID } from '../support/memory-db.js';
+import { postgresReachable, testDatabase } from '../support/postgres.js';
 import { storeKinds, type StoreUnderTest } from '../support/stores.js';
 import { CASES, TEXTS } from '../support/text-cases.js';
+import { waitFor } from '../support/test-server.js';
 
 const OTHER_NODE = '0a1b2c3d-0000-4000-8000-000000000002';
 const messages = (records: { message: string }[]) => records.map((r) => r.message);
@@ -148,5 +152,56 @@ describe.each(storeKinds)('q in the log store on $name', (kind) => {
     expect(messages((await logs.search({ q: 'x²', limit: 10 })).records)).toEqual(['value x² rises']);
     expect(messages((await logs.search({ q: '½', limit: 10 })).records)).toEqual(['xylophone and ½ note']);
     expect(messages((await logs.search({ q: '"and ½ note"', limit: 10 })).records)).toEqual(['xylophone and ½ note']);
+  });
+});
+
+// A big log table makes the recount, retention's deletes and VACUUM run longer than the statement
+// bound. Here a lock another session holds past the (tiny) bound plays the big table.
+describe.skipIf(!(await postgresReachable()))('log maintenance outlasting the statement timeout (PostgreSQL)', () => {
+  const timeouts = { statementMs: 200, idleInTransactionMs: 60_000, queryMs: 5000 };
+  let database: { url: string; drop: () => Promise<void> };
+  let sql: PostgresSql;
+  let other: pg.Client;
+  beforeAll(async () => {
+    database = await testDatabase();
+    sql = new PostgresSql({ url: database.url, poolSize: 2, timeouts });
+    other = new pg.Client({ connectionString: database.url });
+    await other.connect();
+  });
+  afterAll(async () => {
+    await other?.end();
+    await sql?.close();
+    await database?.drop();
+  });
+  afterEach(() => other.query('ROLLBACK'));
+
+  /** Runs work while `other` locks log_records, released three statement bounds after work waits on it. */
+  async function behindLock<T>(work: () => Promise<T>): Promise<T | Error> {
+    await other.query('BEGIN');
+    await other.query('LOCK TABLE log_records IN ACCESS EXCLUSIVE MODE');
+    const outcome = work().catch((err: Error) => err);
+    await waitFor(async () => {
+      await other.query('SELECT pg_stat_clear_snapshot()');
+      return (await other.query("SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'")).rowCount;
+    }, 10_000, 'the maintenance statement waits on the lock');
+    await new Promise((resolve) => setTimeout(resolve, 3 * timeouts.statementMs));
+    await other.query('ROLLBACK');
+    return outcome;
+  }
+
+  it('a replica starts (recount), retention counts, deletes and vacuums: none fails with 57014', async () => {
+    const writer = await LogsRepository.open(sql);
+    await writer.insertNew([newRecord(0), newRecord(1), newRecord(2)]);
+    const stored = writer.storedBytes;
+    const starting = await behindLock(() => LogsRepository.open(sql));
+    expect(starting).toBeInstanceOf(LogsRepository);
+    expect((starting as LogsRepository).storedBytes).toBe(stored);
+    expect(await behindLock(() => writer.refreshStoredBytes())).toBe(true);
+    const deleted = await behindLock(() => writer.deleteOlderThan(Date.UTC(2026, 10, 24, 10, 0, 0, 1), 10));
+    expect(deleted).toMatchObject({ ids: [expect.any(Number)] });
+    expect(await behindLock(() => writer.deleteOldestBytes(1))).toMatchObject({ ids: [expect.any(Number)] });
+    expect(await behindLock(() => writer.vacuum())).toBeUndefined();
+    // Other statements keep their bound.
+    expect(await behindLock(() => sql.get('SELECT COUNT(*) AS n FROM log_records'))).toMatchObject({ code: '57014' });
   });
 });
