@@ -25,6 +25,9 @@ const AGENTS = Number(process.env.AGENTS ?? 10_000);
 const INTERVAL_S = Number(process.env.INTERVAL_S ?? 5);
 const DURATION_S = Number(process.env.DURATION_S ?? 60);
 const CONCURRENCY = Number(process.env.CONCURRENCY ?? 200);
+// A simulator ends by itself this long after its steady state would (the bench stops it before):
+// long enough for the slowest connect phase seen (20,000 agents over replicas: over 3 min).
+const SIMULATOR_SPARE_S = 900;
 const REPLICAS = Number(process.env.REPLICAS ?? 1);
 const PER_SIMULATOR = Number(process.env.PER_SIMULATOR ?? 5000);
 const ENROLL_CONCURRENCY = Number(process.env.ENROLL_CONCURRENCY ?? 16);
@@ -57,7 +60,7 @@ async function enroll(servers, count) {
 async function startSimulator(nodes, url) {
   const nodesFile = path.join(os.tmpdir(), `dvic-bench-nodes-${process.pid}-${Math.random().toString(36).slice(2)}.json`);
   fs.writeFileSync(nodesFile, JSON.stringify(nodes), { mode: 0o600 });
-  const child = spawn(process.execPath, [path.join(repoDir, 'bench/agents-load/simulate.mjs'), nodesFile, url, String(INTERVAL_S), String(DURATION_S + 5 + INTERVAL_S + 120), String(CONCURRENCY)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [path.join(repoDir, 'bench/agents-load/simulate.mjs'), nodesFile, url, String(INTERVAL_S), String(DURATION_S + 5 + INTERVAL_S + SIMULATOR_SPARE_S), String(CONCURRENCY)], { stdio: ['ignore', 'pipe', 'inherit'] });
   raiseFileLimit(child.pid);
   const events = readline.createInterface({ input: child.stdout });
   try {

@@ -7,7 +7,12 @@ const PAGE_SIZE = 4096;
 
 /** CPU seconds (user + system) used so far and resident memory in bytes. */
 export function processStats(pid) {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  let stat;
+  try {
+    stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    throw new Error(`process ${pid} ended while it was measured`);
+  }
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   const cpuSeconds = (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
   const rssBytes = Number(fields[21]) * PAGE_SIZE;

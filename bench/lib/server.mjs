@@ -28,6 +28,13 @@ export async function startServer(env = {}) {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   raiseFileLimit(child.pid);
+  // The server's log lines (warnings and errors), kept when it ends by itself: the bench says where.
+  const logFile = path.join(os.tmpdir(), `dvic-bench-server-${port}.log`);
+  child.stdout.pipe(fs.createWriteStream(logFile));
+  let stopping = false;
+  child.on('exit', (code, signal) => {
+    if (!stopping) console.error(`  server pid ${child.pid} (port ${port}) ended by itself (${signal ?? `exit ${code}`}): its log is ${logFile}`);
+  });
   const base = `http://127.0.0.1:${port}`;
   await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('server did not start in 30 s')), 30_000);
@@ -38,7 +45,6 @@ export async function startServer(env = {}) {
     });
     child.on('exit', (code) => reject(new Error(`server exited with ${code}`)));
   });
-  child.stdout.resume();
   const login = await fetch(`${base}/api/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin', password: PASSWORD }) });
   const cookie = login.headers.get('set-cookie').split(';')[0];
   const api = async (method, url, body) => {
@@ -54,11 +60,13 @@ export async function startServer(env = {}) {
     /** SIGTERM, then SIGKILL after killAfterMs; resolves with the seconds the orderly stop took (null: killed). */
     async stop(killAfterMs = 60_000) {
       const t0 = performance.now();
+      stopping = true;
       child.kill('SIGTERM');
       const killer = setTimeout(() => child.kill('SIGKILL'), killAfterMs);
       const signal = await new Promise((r) => (child.exitCode !== null || child.signalCode !== null ? r(child.signalCode) : child.once('exit', (_, sig) => r(sig))));
       clearTimeout(killer);
       fs.rmSync(dataDir, { recursive: true, force: true });
+      fs.rmSync(logFile, { force: true });
       return signal === 'SIGKILL' ? null : (performance.now() - t0) / 1000;
     },
   };
