@@ -10,6 +10,7 @@ import { startReceiver, type ReceivedRequest, type Receiver } from '../support/h
 import { LiveRecorder } from '../support/live-recorder.js';
 import { connectAgent, type SimulatedAgent } from '../support/simulated-agent.mjs';
 import { startTestServer, waitFor, type TestServer } from '../support/test-server.js';
+import { AlertsRepository } from '../../src/repositories/alerts-repository.js';
 
 let server: TestServer;
 let receiver: Receiver;
@@ -270,6 +271,26 @@ describe('alert engine', () => {
     const acked = await server.api('POST', `/api/v1/alerts/${id}/ack`);
     expect(acked.json<{ alert: Alert }>().alert).toMatchObject({ acked_by: 'admin' });
     expect(await alerts.engine.get(id)).toMatchObject({ acked_by: 'admin' });
+    agent.close();
+  });
+
+  it('elected again, the engine serves an alert as stored now: one another leader resolved meanwhile is not shown firing, nor acknowledged over', async () => {
+    const { agent } = await node('pi-reelected');
+    demoState(agent, [run('stale', 1, true)]);
+    await new Promise((r) => setTimeout(r, 100));
+    demoState(agent, [run('stale', 1, false)]);
+    const id = webhook(await waitMessage('pi-reelected', (m) => m.event === 'firing')).alerts[0]!.id;
+    const { engine } = server.app.alerts;
+    // Deposed; another leader resolves the alert in the shared database; elected again.
+    engine.stop();
+    await engine.settled();
+    const repository = new AlertsRepository(server.app.sql);
+    const stored = (await repository.getForChange(id))!;
+    await repository.save({ ...stored.alert, state: 'resolved', resolved_at: Date.now() }, stored.key);
+    await engine.start();
+    expect((await server.api('GET', `/api/v1/alerts/${id}`)).json<{ alert: Alert }>().alert.state).toBe('resolved');
+    expect((await server.api('POST', `/api/v1/alerts/${id}/ack`)).statusCode).toBe(409);
+    expect(await repository.get(id)).toMatchObject({ state: 'resolved', acked_at: null });
     agent.close();
   });
 
