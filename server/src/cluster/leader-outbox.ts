@@ -44,14 +44,12 @@ export class LeaderOutbox {
   private relaying: Promise<void> = Promise.resolve();
   private running = false;
   private tableMade = false;
-  /** The backend pid of the session holding the lease, while the relay runs (the fence of addIn). */
-  private leasePid: number | null = null;
   /** Keys handed to deliver and not settled yet (not handed again). */
   private readonly inFlight = new Set<string>();
   /** Which run of the relay an entry was handed in: one settling after a stop (or a new start) marks nothing. */
   private term = 0;
 
-  constructor(private readonly lease: Pick<LeaderLease, 'asLeader'>, private readonly options: LeaderOutboxOptions) {}
+  constructor(private readonly lease: Pick<LeaderLease, 'asLeader' | 'sessionPid'>, private readonly options: LeaderOutboxOptions) {}
 
   /** Records an entry (only the leader can; NotLeaderError otherwise). False when its key was recorded already. */
   async add(key: string, payload: string): Promise<boolean> {
@@ -71,7 +69,7 @@ export class LeaderOutbox {
    * (pg_locks), so a deposed leader records nothing. Sent by the relay once that transaction commits.
    */
   async addIn(sql: Pick<Sql, 'get' | 'run' | 'afterCommit'>, key: string, payload: string): Promise<boolean> {
-    const pid = this.running ? this.leasePid : null;
+    const pid = this.running ? this.lease.sessionPid() : null;
     const held = pid !== null && await sql.get("SELECT 1 AS held FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid = ?", [pid]);
     if (!held) throw new NotLeaderError('not the leader: the entry is the leader\'s to record');
     const { changes } = await sql.run(`INSERT INTO ${TABLE} (key, payload, created_at) VALUES (?, ?, ?) ON CONFLICT (key) DO NOTHING`, [key, payload, Date.now()]);
@@ -83,16 +81,14 @@ export class LeaderOutbox {
   job(): LeaderJob {
     return {
       name: 'outbox relay',
-      start: async () => {
+      start: () => {
         this.tableMade = false; // another session: the table may have been dropped with a test database
-        this.leasePid = await this.lease.asLeader(async (client) => (await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid);
         this.running = true;
         this.term++;
         this.kick();
       },
       stop: async () => {
         this.running = false;
-        this.leasePid = null;
         this.term++;
         this.inFlight.clear();
         clearTimeout(this.timer);

@@ -71,18 +71,38 @@ describe.skipIf(!(await postgresAvailable()))('leader jobs and the outbox (Postg
     expect(follower.events).toEqual(['start alerts', 'start retention']);
   });
 
-  it('unbinding stops the jobs of a leader; a job that fails to start does not keep the others from running', async () => {
+  it('unbinding stops the jobs of a leader, not the lease', async () => {
     const events: string[] = [];
     const lease = new LeaderLease({ databaseUrl: database.url, name: `jobs-${crypto.randomUUID()}`, checkMs: 200 });
     leases.push(lease);
-    const broken: LeaderJob = { name: 'broken', start: () => { throw new Error('no room'); }, stop: () => undefined };
-    const unbind = runAsLeader(lease, [broken, recordingJob('rollups', events)], quiet);
+    const unbind = runAsLeader(lease, [recordingJob('rollups', events)], quiet);
     lease.start();
     await waitFor(() => events.length === 1, 20_000, 'the leader running its jobs');
     await unbind();
     expect(events).toEqual(['start rollups', 'stop rollups']);
-    expect(lease.isLeader()).toBe(true); // unbinding stops the jobs, not the lease
+    expect(lease.isLeader()).toBe(true);
   });
+
+  it('a job that fails to start: the jobs started before it are stopped, the lease is given up, and the next election runs them all', async () => {
+    const events: string[] = [];
+    const name = `jobs-${crypto.randomUUID()}`;
+    const lease = new LeaderLease({ databaseUrl: database.url, name, checkMs: 200 });
+    leases.push(lease);
+    let tries = 0;
+    const flaky: LeaderJob = {
+      name: 'relay',
+      start: () => { if (++tries === 1) throw new Error('the query timed out'); events.push('start relay'); },
+      stop: () => { events.push('stop relay'); },
+    };
+    const deposed: string[] = [];
+    lease.on('deposed', (reason) => deposed.push(reason));
+    runAsLeader(lease, [recordingJob('engine', events), flaky], quiet);
+    lease.start();
+    await waitFor(() => events.includes('start relay'), 20_000, 'the jobs running after a new election');
+    expect(events).toEqual(['start engine', 'stop engine', 'start engine', 'start relay']);
+    expect(deposed).toEqual(['the leader job "relay" failed to start']);
+    expect(lease.isLeader()).toBe(true);
+ }, 30_000);
 
   it('an outbox entry that cannot be delivered is given up, and the ones after it go out', async () => {
     const lease = new LeaderLease({ databaseUrl: database.url, name: `outbox-${crypto.randomUUID()}`, checkMs: 1000 });
