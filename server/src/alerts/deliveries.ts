@@ -28,7 +28,10 @@ type CurrentChannel = (id: string) => ChannelRecord | null;
  */
 export class Deliveries extends EventEmitter<{ updated: [AlertDelivery] }> {
   private readonly last = new Map<string, AlertDelivery>();
-  private readonly timers = new Set<NodeJS.Timeout>();
+  /** Per delivery id: the timer of its next attempt. */
+  private readonly timers = new Map<string, NodeJS.Timeout>();
+  /** Deliveries with an attempt under way: a resume() meanwhile (a lease flap) must not attempt them twice. */
+  private readonly attempting = new Set<string>();
   private pending = 0;
   private stopped = false;
 
@@ -49,7 +52,7 @@ export class Deliveries extends EventEmitter<{ updated: [AlertDelivery] }> {
    * in it directly, not through DeferredWrites (whose queue may wait on this very transaction), and
    * memory follows its commit.
    */
-  async deliver(channel: ChannelRecord, message: AlertMessage, alertIds: string[], options: { inTransaction?: boolean } = {}): Promise<AlertDelivery> {
+  async deliver(channel: ChannelRecord, message: AlertMessage, alertIds: string[], options: { inTransaction?: boolean; leaderOnly?: boolean } = {}): Promise<AlertDelivery> {
     const now = Date.now();
     const delivery: AlertDelivery = {
       id: crypto.randomUUID(), channel_id: channel.id, kind: message.event, alert_ids: alertIds, title: message.title, status: 'pending',
@@ -111,7 +114,7 @@ export class Deliveries extends EventEmitter<{ updated: [AlertDelivery] }> {
   stop(): void {
     this.stopped = true;
     this.pending -= this.timers.size; // each timer is a delivery waiting for its attempt
-    for (const timer of this.timers) clearTimeout(timer);
+    for (const timer of this.timers.values()) clearTimeout(timer);
     this.timers.clear();
   }
 
@@ -125,17 +128,30 @@ export class Deliveries extends EventEmitter<{ updated: [AlertDelivery] }> {
    * attempted at its next_attempt_at, then retried as any other.
    */
   resume(delivery: AlertDelivery, message: AlertMessage): void {
-    if (this.stopped) return;
+    if (this.stopped || this.timers.has(delivery.id) || this.attempting.has(delivery.id)) return;
     this.pending++;
+    this.later(delivery, message, Math.max(0, (delivery.next_attempt_at ?? Date.now()) - Date.now()));
+  }
+
+  private later(delivery: AlertDelivery, message: AlertMessage, waitMs: number): void {
     const timer = setTimeout(() => {
-      this.timers.delete(timer);
+      this.timers.delete(delivery.id);
       void this.attempt(delivery, message);
-    }, Math.max(0, (delivery.next_attempt_at ?? Date.now()) - Date.now()));
+    }, waitMs);
     timer.unref();
-    this.timers.add(timer);
+    this.timers.set(delivery.id, timer);
   }
 
   private async attempt(before: AlertDelivery, message: AlertMessage): Promise<void> {
+    this.attempting.add(before.id);
+    try {
+      await this.attemptOnce(before, message);
+    } finally {
+      this.attempting.delete(before.id);
+    }
+  }
+
+  private async attemptOnce(before: AlertDelivery, message: AlertMessage): Promise<void> {
     const attempts = before.attempts + 1;
     const channel = this.current(before.channel_id);
     if (!channel) {
@@ -167,12 +183,7 @@ export class Deliveries extends EventEmitter<{ updated: [AlertDelivery] }> {
       this.pending--; // stored pending: the next start (or leader) resumes it
       return;
     }
-    const timer = setTimeout(() => {
-      this.timers.delete(timer);
-      void this.attempt(next, message);
-    }, wait);
-    timer.unref();
-    this.timers.add(timer);
+    this.later(next, message, wait);
   }
 
   private async finish(delivery: AlertDelivery): Promise<void> {
