@@ -142,6 +142,11 @@ export class Deliveries extends EventEmitter<{ updated: [AlertDelivery] }> {
     this.timers.set(delivery.id, timer);
   }
 
+  /** A pending delivery that must not be sent any more (stale, expired): stored failed with why. */
+  async giveUp(delivery: AlertDelivery, why: string): Promise<void> {
+    await this.recordQuietly({ ...delivery, status: 'failed', error: why.slice(0, ERROR_CHARS), updated_at: Date.now(), next_attempt_at: null });
+  }
+
   private async attempt(before: AlertDelivery, message: AlertMessage): Promise<void> {
     this.attempting.add(before.id);
     try {

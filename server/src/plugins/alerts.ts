@@ -46,7 +46,9 @@ export const alertsPlugin = fp(async (app) => {
   const deliveryJob = {
     start: async () => {
       deliveries.start();
-      const resumed = await resumePendingDeliveries(deliveries, channelsRepo, alertsRepo, (id) => config.listChannels().find((c) => c.id === id) ?? null);
+      // A follower elected may have missed a channel made elsewhere: its pending deliveries are resumed too.
+      await config.reloadAll();
+      const resumed = await resumePendingDeliveries(deliveries, channelsRepo, alertsRepo, (id) => config.listChannels().find((c) => c.id === id) ?? null, policy);
       if (resumed) app.log.info({ resumed }, 'alert deliveries left pending resumed');
     },
     stop: async () => {
