@@ -32,6 +32,12 @@ export class Deliveries extends EventEmitter<{ updated: [AlertDelivery] }> {
   private readonly timers = new Map<string, NodeJS.Timeout>();
   /** Deliveries with an attempt under way: a resume() meanwhile (a lease flap) must not attempt them twice. */
   private readonly attempting = new Set<string>();
+  /**
+   * Deliveries retried here whatever the leadership (a channel test made by a request on this
+   * replica, follower or not): stop() leaves their retries running. The others (the notifier's,
+   * the resumed ones) are the leader's.
+   */
+  private readonly kept = new Set<string>();
   private pending = 0;
   private stopped = false;
 
@@ -51,6 +57,8 @@ export class Deliveries extends EventEmitter<{ updated: [AlertDelivery] }> {
    * `inTransaction`: the caller's transaction (an audited request) is open: the delivery is written
    * in it directly, not through DeferredWrites (whose queue may wait on this very transaction), and
    * memory follows its commit.
+   * `leaderOnly`: its retries stop with this replica's leadership (the notifier's); otherwise they
+   * go on here whatever stop() says (a channel test).
    */
   async deliver(channel: ChannelRecord, message: AlertMessage, alertIds: string[], options: { inTransaction?: boolean; leaderOnly?: boolean } = {}): Promise<AlertDelivery> {
     const now = Date.now();
@@ -58,7 +66,7 @@ export class Deliveries extends EventEmitter<{ updated: [AlertDelivery] }> {
       id: crypto.randomUUID(), channel_id: channel.id, kind: message.event, alert_ids: alertIds, title: message.title, status: 'pending',
       status_code: null, error: null, attempts: 0, created_at: now, updated_at: now, next_attempt_at: now,
     };
-    if (options.inTransaction) return this.deliverInTransaction(delivery, message);
+    if (options.inTransaction) return this.deliverInTransaction(delivery, message, !options.leaderOnly);
     if (this.pending >= MAX_PENDING) return this.record({ ...delivery, status: 'failed', error: 'too many deliveries waiting: not sent', next_attempt_at: null });
     this.pending++;
     try {
@@ -71,7 +79,7 @@ export class Deliveries extends EventEmitter<{ updated: [AlertDelivery] }> {
     return delivery;
   }
 
-  private async deliverInTransaction(delivery: AlertDelivery, message: AlertMessage): Promise<AlertDelivery> {
+  private async deliverInTransaction(delivery: AlertDelivery, message: AlertMessage, kept: boolean): Promise<AlertDelivery> {
     if (this.pending >= MAX_PENDING) {
       const refused: AlertDelivery = { ...delivery, status: 'failed', error: 'too many deliveries waiting: not sent', next_attempt_at: null };
       await this.repository.saveDelivery(refused);
@@ -81,6 +89,7 @@ export class Deliveries extends EventEmitter<{ updated: [AlertDelivery] }> {
     await this.repository.saveDelivery(delivery);
     this.sql.afterCommit(() => {
       this.pending++;
+      if (kept) this.kept.add(delivery.id);
       this.show(delivery);
       void this.attempt(delivery, message);
     });
@@ -110,12 +119,18 @@ export class Deliveries extends EventEmitter<{ updated: [AlertDelivery] }> {
     reportQuietly(this.deferred, err, what);
   }
 
-  /** Retries wait no longer in memory: what is pending stays pending in the database (resume() takes it up again). */
+  /**
+   * The leader's retries wait no longer in memory: what is pending stays pending in the database
+   * (resume() takes it up again). A kept delivery's retries go on.
+   */
   stop(): void {
     this.stopped = true;
-    this.pending -= this.timers.size; // each timer is a delivery waiting for its attempt
-    for (const timer of this.timers.values()) clearTimeout(timer);
-    this.timers.clear();
+    for (const [id, timer] of this.timers) {
+      if (this.kept.has(id)) continue;
+      clearTimeout(timer);
+      this.timers.delete(id);
+      this.pending--; // a delivery waiting for its attempt
+    }
   }
 
   /** Attempts again after stop() (a replica elected again). */
@@ -161,6 +176,7 @@ export class Deliveries extends EventEmitter<{ updated: [AlertDelivery] }> {
     const channel = this.current(before.channel_id);
     if (!channel) {
       this.pending--;
+      this.kept.delete(before.id);
       return;
     }
     let code: number;
@@ -184,7 +200,7 @@ export class Deliveries extends EventEmitter<{ updated: [AlertDelivery] }> {
     }
     const wait = this.policy.retryBaseMs * 2 ** (attempts - 1);
     const next = await this.recordQuietly({ ...failed, next_attempt_at: Date.now() + wait });
-    if (this.stopped) {
+    if (this.stopped && !this.kept.has(before.id)) {
       this.pending--; // stored pending: the next start (or leader) resumes it
       return;
     }
@@ -193,6 +209,7 @@ export class Deliveries extends EventEmitter<{ updated: [AlertDelivery] }> {
 
   private async finish(delivery: AlertDelivery): Promise<void> {
     this.pending--;
+    this.kept.delete(delivery.id);
     await this.recordQuietly(delivery);
   }
 

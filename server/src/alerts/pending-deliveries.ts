@@ -3,7 +3,7 @@ import type { AlertChannelsRepository, ChannelRecord } from '../repositories/ale
 import type { AlertsRepository } from '../repositories/alerts-repository.js';
 import type { AlertPolicy } from './alert-policy.js';
 import type { Deliveries } from './deliveries.js';
-import { buildMessage, testMessage, type AlertMessage } from './message.js';
+import { buildMessage, type AlertMessage } from './message.js';
 
 /** Beyond its retries' own span, what a handover or a restart may take before a delivery is taken up again. */
 const RESUME_GRACE_MS = 60_000;
@@ -32,7 +32,8 @@ export async function resumePendingDeliveries(
       await deliveries.giveUp(delivery, 'expired: not sent while its retries lasted (the server or its leader was away)');
       continue;
     }
-    const outcome = await messageOf(delivery, channel, alerts);
+    const outcome = await messageOf(delivery, alerts);
+    if (outcome === null) continue;
     if (typeof outcome === 'string') {
       await deliveries.giveUp(delivery, outcome);
       continue;
@@ -48,9 +49,10 @@ export function retryHorizonMs(policy: Pick<AlertPolicy, 'retryBaseMs' | 'delive
   return policy.retryBaseMs * (2 ** (policy.deliveryAttempts - 1) - 1) + policy.deliveryAttempts * policy.deliveryTimeoutMs;
 }
 
-/** The message to send again, or why it must not be sent. */
-async function messageOf(delivery: AlertDelivery, channel: ChannelRecord, alerts: Pick<AlertsRepository, 'get'>): Promise<AlertMessage | string> {
-  if (delivery.kind === 'test') return testMessage(channel.name, delivery.created_at);
+/** The message to send again, why it must not be sent, or null: not this one's to take up. */
+async function messageOf(delivery: AlertDelivery, alerts: Pick<AlertsRepository, 'get'>): Promise<AlertMessage | string | null> {
+  // A channel test is retried by the replica whose request made it (follower or not), never taken up by another.
+  if (delivery.kind === 'test') return null;
   const stored = (await Promise.all(delivery.alert_ids.map((id) => alerts.get(id)))).filter((a): a is Alert => a !== undefined);
   if (!stored.length) return 'its alerts are gone: not sent';
   if (FIRING_KINDS.has(delivery.kind) && stored.every((a) => a.state === 'resolved')) return 'superseded: its alerts resolved before it could be sent';

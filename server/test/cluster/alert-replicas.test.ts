@@ -235,6 +235,20 @@ describe.skipIf(!ready)('alerts across replicas on a shared database', () => {
 
   const connectOn = (server: TestServer, config: { node_id: string; private_key: string }) => connectAgent({ url: server.agentUrl, nodeId: config.node_id, privateKeyPem: config.private_key });
 
+  it('a channel test made on a follower whose first attempt fails is retried there, and sent', async () => {
+    await receiver.close();
+    receiver = await startReceiver({ status: (_request, count) => (count === 1 ? 500 : 200) });
+    const a = await replica('replica-a', { DVIC_ALERT_RETRY_BASE_MS: '200' });
+    expect(await leaderOf()).toBe(a);
+    const b = await replica('replica-b', { DVIC_ALERT_RETRY_BASE_MS: '200' });
+    const channel = (await b.api('POST', '/api/v1/channels', { type: 'webhook', name: 'lab', url: `${receiver.url}/hook` })).json<{ channel: Channel }>().channel;
+    expect((await b.api('POST', `/api/v1/channels/${channel.id}/test`)).statusCode).toBe(202);
+    const last = async () => (await b.api('GET', '/api/v1/channels')).json<{ channels: Channel[] }>().channels.find((c) => c.id === channel.id)!.last_delivery;
+    const done = await waitFor(async () => { const d = await last(); return d && d.status !== 'pending' ? d : null; }, 20_000, 'the test delivery settled');
+    expect(done).toMatchObject({ status: 'sent', attempts: 2 });
+    expect(receiver.received).toHaveLength(2);
+  }, SLOW);
+
   it('a mute made on a follower keeps the leader quiet; a channel and a rule changed there are used by the leader', async () => {
     const { a, b, config } = await leaderAndFollower();
     const other = (await a.enroll('pi-lab')).config;
