@@ -48,6 +48,8 @@ export const clusterStatePlugin = fp<{ loadingSince: Date }>(async (app, { loadi
   });
   const stopLeading = app.config.databaseUrl ? await leadWithOthers(app, app.config.databaseUrl) : async () => undefined;
   const unbindAlerts = app.config.databaseUrl ? shareAlertChanges(app, fanout, log) : () => undefined;
+  // Every listener bound: the events held since loading began reach each (alert.config too).
+  fanout.release();
   app.addHook('onClose', async () => {
     await stopLeading();
     unbindAlerts();
