@@ -80,7 +80,8 @@ describe.skipIf(!(await natsAvailable()))('live event fan-out (JetStream stream)
     await new Promise((r) => setTimeout(r, 50)); // the stream's timestamps are in ms: 1 apart from `since`
     const since = new Date();
     await a.fanout.publish(status(node, 2)); // after B began loading its registries, before it opened
-    const [hub, alerts]: Received[][] = [[], []];
+    const hub: Received[] = [];
+    const alerts: Received[] = [];
     const b = await EventFanout.open(await bus.connect('replica-b'), bus.names, { replica: 'replica-b', since });
     bus.onCleanUp(() => b.stop());
     await new Promise((r) => setTimeout(r, 200)); // the replay arrives before anyone listens: it is held
