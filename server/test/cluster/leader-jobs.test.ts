@@ -10,6 +10,7 @@ import { alertNotificationKey, notifyThroughOutbox, tellFromOutbox } from '../..
 import { runAsLeader, type LeaderJob } from '../../src/cluster/leader-jobs.js';
 import { LeaderLease, NotLeaderError } from '../../src/cluster/leader-lease.js';
 import { LeaderOutbox } from '../../src/cluster/leader-outbox.js';
+import { PostgresSql } from '../../src/db/postgres-sql.js';
 import type { Notification } from '../../src/alerts/alert-engine.js';
 import { connectAgent } from '../support/simulated-agent.mjs';
 import { startReceiver, type Receiver } from '../support/http-receiver.mjs';
@@ -124,6 +125,28 @@ describe.skipIf(!(await postgresAvailable()))('leader jobs and the outbox (Postg
     await waitFor(() => delivered.length === 1, 20_000, 'the entry after the broken one');
     expect(delivered).toEqual(['fine']);
     await waitFor(async () => (await admin((c) => c.query('SELECT key FROM dvic_leader_outbox WHERE sent_at IS NULL'))).rowCount === 0, 20_000, 'both marked');
+  });
+
+  it("an entry is recorded in another transaction only while the lease's session holds the lease's own lock, not just any advisory lock", async () => {
+    const lease = new LeaderLease({ databaseUrl: database.url, name: `fence-${crypto.randomUUID()}`, checkMs: 1000 });
+    leases.push(lease);
+    const outbox = new LeaderOutbox(lease, { deliver: async () => undefined, pollMs: 60_000, log: quiet });
+    runAsLeader(lease, [outbox.job()], quiet);
+    lease.start();
+    await waitFor(() => lease.isLeader(), 20_000, 'the leader');
+    const sql = new PostgresSql({ url: database.url, poolSize: 1 });
+    try {
+      expect(await sql.transaction(() => outbox.addIn(sql, 'fenced-1', '{}'))).toBe(true);
+      // The session keeps another advisory lock of its own and loses the lease's (as a lease gone by).
+      await lease.asLeader(async (client) => {
+        await client.query('SELECT pg_advisory_lock(42)');
+        await client.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [lease.lockName()]);
+      });
+      await expect(sql.transaction(() => outbox.addIn(sql, 'fenced-2', '{}'))).rejects.toBeInstanceOf(NotLeaderError);
+      expect((await admin((c) => c.query("SELECT key FROM dvic_leader_outbox WHERE key LIKE 'fenced-%'"))).rows).toEqual([{ key: 'fenced-1' }]);
+    } finally {
+      await sql.close();
+    }
   });
 
   function replica(name: string, receiverUrl: string, env: Record<string, string> = {}): Replica {
