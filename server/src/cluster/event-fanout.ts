@@ -21,7 +21,8 @@ export interface EventFanoutOptions {
   /**
    * Read the stream from this time on (still in the stream: its max age), not only what comes
    * after open(): a replica passes when it began loading its registries, so that an event
-   * published while it loaded is not lost between the load and the subscription.
+   * published while it loaded is not lost between the load and the subscription. Events are then
+   * held until release(), called once every listener is bound, so that each gets them all.
    */
   since?: Date;
 }
@@ -29,7 +30,7 @@ export interface EventFanoutOptions {
 export type EventListener = (message: LiveMessage, origin: string) => void;
 
 const RESUBSCRIBE_RETRY_MS = 500;
-/** Events kept for the first listener when they come before anyone listens (a replay from `since`). */
+/** Events kept until release() at most (a replay from `since`). */
 const MAX_HELD = 10_000;
 
 interface Received { message: LiveMessage; origin: string }
@@ -41,8 +42,8 @@ interface Position { streamCreated: string; lastSeq: number }
  * Live events (node status, logs, commands...) published by one replica reach the dashboards of
  * every replica: each publishes what its own hub broadcasts into one JetStream stream and reads
  * the stream with an ordered consumer from the moment it starts (or from `since`), skipping its
- * own events (its hub already sent them). Events that come before anyone listens are held for the
- * first listener. The stream is in memory and bounded in age and size.
+ * own events (its hub already sent them). Opened with `since`, events are held until release(),
+ * so that the replay reaches every listener, not only the first one bound. The stream is in memory and bounded in age and size.
  *
  * After a reconnection the subscription resumes after the last event it got; when NATS restarted
  * and lost the stream, the stream is made again and read from its start (everything in it is new).
@@ -53,8 +54,9 @@ export class EventFanout {
   private stopped = false;
   private recovering: Promise<void> = Promise.resolve();
   private readonly listeners = new Set<EventListener>();
-  /** What came before any listener (the replay from `since` while the replica binds its hub). */
+  /** What came before release() (the replay from `since` while the replica binds its listeners). */
   private held: Received[] = [];
+  private holding = false;
 
   private constructor(
     private readonly nc: NatsConnection,
@@ -68,6 +70,7 @@ export class EventFanout {
     checkReplicaId(options.replica);
     const timeout = options.timeoutMs ?? 5000;
     const fanout = new EventFanout(nc, await nc.jetstreamManager({ timeout }), nc.jetstream({ timeout }), names, options);
+    fanout.holding = options.since !== undefined;
     fanout.position.streamCreated = await fanout.ensureStream();
     await fanout.subscribe(options.since ?? 'new');
     void fanout.recoverOnReconnect();
@@ -93,10 +96,15 @@ export class EventFanout {
   /** Another listener of the other replicas' events (the live hub, the registries); returns the unsubscribe. */
   listen(listener: EventListener): () => void {
     this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Every listener is bound: what was held (opened with `since`) goes to each, in order, then every event as it comes. */
+  release(): void {
+    this.holding = false;
     const held = this.held;
     this.held = [];
-    for (const event of held) deliver(event, [listener], this.options);
-    return () => this.listeners.delete(listener);
+    for (const event of held) deliver(event, [this.options.onEvent, ...this.listeners], this.options);
   }
 
   stop(): void {
@@ -133,9 +141,9 @@ export class EventFanout {
   }
 
   private dispatch(event: Received): void {
-    if (this.options.onEvent || this.listeners.size) deliver(event, [this.options.onEvent, ...this.listeners], this.options);
+    if (!this.holding) deliver(event, [this.options.onEvent, ...this.listeners], this.options);
     else if (this.held.length < MAX_HELD) this.held.push(event);
-    else this.options.onRefused?.(`${event.message.type} from ${event.origin}: over ${MAX_HELD} events before anyone listened`);
+    else this.options.onRefused?.(`${event.message.type} from ${event.origin}: over ${MAX_HELD} events before the listeners were bound`);
   }
 
   private async recoverOnReconnect(): Promise<void> {

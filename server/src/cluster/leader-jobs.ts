@@ -16,16 +16,34 @@ export interface LeaderJob {
  * Runs the jobs while this replica holds the lease: started in order when it is elected, stopped
  * in the reverse order when it is deposed (or unbound). Changes are applied one after the other,
  * so a lease lost while the jobs start stops them once they have started. A job that fails to
- * start or stop is logged; the others go on. Returns the function that unbinds (and stops them).
+ * start stops the ones started before it and gives the lease up: a leader running part of its
+ * work (the engine without the outbox relay: every alert write refused) would hold it for
+ * nothing; the election is tried again. A job that fails to stop is logged; the others go on.
+ * Returns the function that unbinds (and stops them).
  */
-export function runAsLeader(lease: Pick<LeaderLease, 'on' | 'off' | 'isLeader'>, jobs: LeaderJob[], log: FastifyBaseLogger): () => Promise<void> {
+export function runAsLeader(lease: Pick<LeaderLease, 'on' | 'off' | 'isLeader' | 'stepDown'>, jobs: LeaderJob[], log: FastifyBaseLogger): () => Promise<void> {
   let running = false;
   let changes: Promise<void> = Promise.resolve();
-  const step = async (job: LeaderJob, what: 'start' | 'stop') => {
+  const step = async (job: LeaderJob, what: 'start' | 'stop'): Promise<boolean> => {
     try {
       await job[what]();
+      return true;
     } catch (err) {
       log.error({ job: job.name, err: (err as Error).message }, `a leader job failed to ${what}`);
+      return false;
+    }
+  };
+  const stopAll = async (started: LeaderJob[]) => {
+    for (const job of [...started].reverse()) await step(job, 'stop');
+  };
+  const startAll = async () => {
+    log.info({ jobs: jobs.map((j) => j.name) }, 'elected: running the leader jobs');
+    for (const [i, job] of jobs.entries()) {
+      if (await step(job, 'start')) continue;
+      await stopAll(jobs.slice(0, i));
+      running = false;
+      lease.stepDown(`the leader job "${job.name}" failed to start`);
+      return;
     }
   };
   const apply = (lead: boolean) => {
@@ -33,11 +51,10 @@ export function runAsLeader(lease: Pick<LeaderLease, 'on' | 'off' | 'isLeader'>,
       if (lead === running) return;
       running = lead;
       if (lead) {
-        log.info({ jobs: jobs.map((j) => j.name) }, 'elected: running the leader jobs');
-        for (const job of jobs) await step(job, 'start');
+        await startAll();
       } else {
         log.info('no longer the leader: leader jobs stopped');
-        for (const job of [...jobs].reverse()) await step(job, 'stop');
+        await stopAll(jobs);
       }
     });
   };
