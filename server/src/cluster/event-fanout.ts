@@ -36,7 +36,7 @@ const RESUBSCRIBE_RETRY_MS = 500;
  * One JetStream message per event cannot keep up with 20,000 agents at 5-s intervals (2,000
  * `node.hardware` a second per replica, each awaiting its ack): events go in batches of what
  * came over 50 ms, or 512 KiB of JSON (half NATS's max_payload; a 50-ms window of hardware
- * events at that load is about 100 KiB). 20,000 events or 32 MiB may wait while NATS is away.
+ * events at that load is about 90 KiB). 20,000 events or 32 MiB may wait while NATS is away.
  */
 export const BATCHING: PublishQueueLimits = { windowMs: 50, batchBytes: 512 * 1024, maxEvents: 20_000, maxBytes: 32 * 1024 * 1024 };
 const encoder = new TextEncoder();
