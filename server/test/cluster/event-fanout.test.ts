@@ -71,10 +71,13 @@ describe.skipIf(!(await natsAvailable()))('live event fan-out (JetStream stream)
     await raw(JSON.stringify({ origin: 'replica-x', messages: [{ type: 'node.status', data: { node_id: node, status: 'exploded', since: 1 } }] }));
     await raw(JSON.stringify({ origin: 'replica-x', messages: [{ type: 'exec.request', data: { command_id: 'c', command: 'rm -rf /' } }] }));
     await raw(JSON.stringify({ origin: 'x.>', messages: [status(node, 1)] }));
+    // One bad event of a batch: the others of the batch still arrive.
+    await raw(JSON.stringify({ origin: 'replica-x', messages: [status(node, 1), { type: 'node.status', data: { node_id: node, status: 'exploded', since: 2 } }] }));
     await a.fanout.publish(status(node, 2));
-    await waitFor(() => b.received.length === 1, 20_000, 'the valid event');
-    expect(b.received).toEqual([{ message: status(node, 2), origin: 'replica-a' }]);
-    expect(b.refused).toHaveLength(4);
+    await waitFor(() => b.received.length === 2, 20_000, 'the valid events');
+    expect(b.received).toEqual([{ message: status(node, 1), origin: 'replica-x' }, { message: status(node, 2), origin: 'replica-a' }]);
+    expect(b.refused).toHaveLength(5);
+    expect(b.refused[4]).toMatch(/^from replica-x: node.status: \/data\/status/);
     expect(b.refused[0]).toMatch(/invalid JSON/);
     expect(b.refused[1]).toMatch(/^from replica-x: node.status: \/data\/status/);
     expect(b.refused[2]).toMatch(/^from replica-x: unknown message type "exec.request"/);
