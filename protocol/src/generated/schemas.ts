@@ -3486,19 +3486,24 @@ export const schemas = [
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "$id": "https://dvic.devinci.fr/protocol/v1/cluster/replica-event.json",
     "title": "ReplicaEvent",
-    "description": "A live event fanned out to every replica through the JetStream events stream, so that dashboards on any replica see it. message is a live message (server-to-client), checked against its own schema by every receiver.",
+    "description": "Live events fanned out to every replica through the JetStream events stream, so that dashboards on any replica see them: one JetStream message carries the events one replica queued over a short window (at most a few hundred KiB), in the order it published them. Each of messages is a live message (server-to-client), checked against its own schema by every receiver.",
     "type": "object",
     "additionalProperties": false,
     "required": [
       "origin",
-      "message"
+      "messages"
     ],
     "properties": {
       "origin": {
         "$ref": "../common.json#/$defs/replicaId"
       },
-      "message": {
-        "$ref": "../envelope.json"
+      "messages": {
+        "type": "array",
+        "minItems": 1,
+        "items": {
+          "$ref": "../envelope.json"
+        },
+        "description": "In publication order; of several node.hardware of one node queued in one window, only the newest."
       }
     }
   },

@@ -1802,7 +1802,7 @@ export interface NodeClaim {
 }
 
 /**
- * A live event fanned out to every replica through the JetStream events stream, so that dashboards on any replica see it. message is a live message (server-to-client), checked against its own schema by every receiver.
+ * Live events fanned out to every replica through the JetStream events stream, so that dashboards on any replica see them: one JetStream message carries the events one replica queued over a short window (at most a few hundred KiB), in the order it published them. Each of messages is a live message (server-to-client), checked against its own schema by every receiver.
  */
 
 export interface ReplicaEvent {
@@ -1810,7 +1810,12 @@ export interface ReplicaEvent {
    * One server replica of a scaled-out lab: letters, digits, _ and -, as it appears in NATS subjects.
    */
   origin: string;
-  message: EnvelopeOfEveryJSONTextFrame;
+  /**
+   * In publication order; of several node.hardware of one node queued in one window, only the newest.
+   *
+   * @minItems 1
+   */
+  messages: [EnvelopeOfEveryJSONTextFrame, ...EnvelopeOfEveryJSONTextFrame[]];
 }
 /**
  * A text frame is one JSON object: the message type, an optional correlation id and the payload in data. The type selects the schema in messages/.

@@ -7,6 +7,7 @@ import type { ClusterNames } from './cluster-names.js';
 import { checkReplicaId } from './cluster-names.js';
 import { checkNodeId, ClusterSchema, decodeWire, encodeWire, errorReply } from './cluster-wire.js';
 import { jobOf, JobRoutes, type RoutedMessage } from './job-routes.js';
+import { rateLimitedWarning, type Warn } from './rate-limited-warning.js';
 
 export interface AgentGatewayOptions {
   replica: string;
@@ -41,6 +42,10 @@ export class AgentGateway {
   private readonly routes = new JobRoutes();
   private readonly subscriptions: Subscription[] = [];
   private readonly sweepTimer: NodeJS.Timeout;
+  // Per frame or message, so thousands a second at worst (a slow agent, a flood): once per few seconds with a count.
+  private readonly warnFrameDropped: Warn;
+  private readonly warnRefused: Warn;
+  private readonly warnCannotPass: Warn;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -50,6 +55,9 @@ export class AgentGateway {
   ) {
     this.sweepTimer = setInterval(() => this.sweep(Date.now()), Math.min(60_000, options.idleMs / 4));
     this.sweepTimer.unref();
+    this.warnFrameDropped = rateLimitedWarning(options.log, 'frames from another replica dropped: the agent reads slower than they are sent to');
+    this.warnRefused = rateLimitedWarning(options.log, 'messages from another replica refused');
+    this.warnCannotPass = rateLimitedWarning(options.log, 'cannot pass agent messages to the replica that asked for them');
   }
 
   start(): void {
@@ -154,7 +162,7 @@ export class AgentGateway {
     }
     if (!frame || !this.hub.isConnected(nodeId)) return;
     if (this.hub.bufferedTo(nodeId) > MAX_UNREAD_FROM_OTHERS) {
-      this.options.log.warn({ nodeId, origin }, 'frame from another replica dropped: the agent reads slower than it is sent to');
+      this.warnFrameDropped({ nodeId, origin });
       return;
     }
     const local = this.channels.toLocal(nodeId, origin, frameSpace(frame.opcode, frame.channel), frame.channel);
@@ -163,7 +171,7 @@ export class AgentGateway {
   }
 
   private refuse(nodeId: string, origin: string, why: string): false {
-    this.options.log.warn({ nodeId, origin }, `message from another replica refused: ${why}`);
+    this.warnRefused({ nodeId, origin, why });
     return false;
   }
 
@@ -171,7 +179,7 @@ export class AgentGateway {
     try {
       this.nc.publish(subject, data);
     } catch (err) {
-      this.options.log.warn({ nodeId, err: (err as Error).message }, 'cannot pass an agent message to the replica that asked for it');
+      this.warnCannotPass({ nodeId, err: (err as Error).message });
     }
   }
 

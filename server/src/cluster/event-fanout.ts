@@ -5,7 +5,8 @@ import {
 import type { LiveMessage, ReplicaEvent } from '@dvic/protocol';
 import type { ClusterNames } from './cluster-names.js';
 import { checkReplicaId } from './cluster-names.js';
-import { ClusterSchema, decodeWire, encodeWire, liveMessageProblem } from './cluster-wire.js';
+import { ClusterSchema, decodeWire, liveMessageProblem } from './cluster-wire.js';
+import { PublishQueue, type PublishQueueLimits } from './publish-queue.js';
 
 export interface EventFanoutOptions {
   replica: string;
@@ -25,11 +26,22 @@ export interface EventFanoutOptions {
    * held until release(), called once every listener is bound, so that each gets them all.
    */
   since?: Date;
+  /** How events are batched and how many may wait for the bus (BATCHING below). */
+  batching?: Partial<PublishQueueLimits>;
 }
 
 export type EventListener = (message: LiveMessage, origin: string) => void;
 
 const RESUBSCRIBE_RETRY_MS = 500;
+/**
+ * One JetStream message per event cannot keep up with 20,000 agents at 5-s intervals (2,000
+ * `node.hardware` a second per replica, each awaiting its ack): events go in batches of what
+ * came over 50 ms, or 512 KiB of JSON (half NATS's max_payload; a 50-ms window of hardware
+ * events at that load is about 90 KiB). 20,000 events or 32 MiB may wait while NATS is away.
+ */
+export const BATCHING: PublishQueueLimits = { windowMs: 50, batchBytes: 512 * 1024, maxEvents: 20_000, maxBytes: 32 * 1024 * 1024 };
+const encoder = new TextEncoder();
+
 /** Events kept until release() at most (a replay from `since`). */
 const MAX_HELD = 10_000;
 
@@ -57,6 +69,7 @@ export class EventFanout {
   /** What came before release() (the replay from `since` while the replica binds its listeners). */
   private held: Received[] = [];
   private holding = false;
+  private readonly queue: PublishQueue;
 
   private constructor(
     private readonly nc: NatsConnection,
@@ -64,7 +77,9 @@ export class EventFanout {
     private readonly js: JetStreamClient,
     private readonly names: ClusterNames,
     private readonly options: EventFanoutOptions,
-  ) {}
+  ) {
+    this.queue = new PublishQueue({ ...BATCHING, ...options.batching }, (messages) => this.send(messages));
+  }
 
   static async open(nc: NatsConnection, names: ClusterNames, options: EventFanoutOptions): Promise<EventFanout> {
     checkReplicaId(options.replica);
@@ -78,11 +93,18 @@ export class EventFanout {
   }
 
   /**
-   * Stored in the stream (acknowledged by JetStream) when this resolves. A rejection while the bus
-   * is away may still have been stored (the client sends what it buffered when it reconnects).
+   * Queued, then sent with the others of its batch: stored in the stream (acknowledged by
+   * JetStream) when this resolves; rejected with its batch (or QueueFullError when dropped from a
+   * full queue). A rejection while the bus is away may still have been stored (the client sends
+   * what it buffered when it reconnects). Order is kept across batches.
    */
-  async publish(message: LiveMessage): Promise<void> {
-    const data = encodeWire({ origin: this.options.replica, message } satisfies ReplicaEvent);
+  publish(message: LiveMessage): Promise<void> {
+    return this.queue.push(message);
+  }
+
+  /** One batch as one JetStream message (a ReplicaEvent, made from the events' JSON as it is). */
+  private async send(messages: string[]): Promise<void> {
+    const data = encoder.encode(`{"origin":${JSON.stringify(this.options.replica)},"messages":[${messages.join(',')}]}`);
     try {
       await this.js.publish(this.names.eventsSubject, data);
     } catch (err) {
@@ -109,6 +131,7 @@ export class EventFanout {
 
   stop(): void {
     this.stopped = true;
+    this.queue.stop();
     this.subscription?.unsubscribe();
   }
 
@@ -133,8 +156,7 @@ export class EventFanout {
     consumer.callback((err, msg) => {
       if (err || !msg) return;
       this.position.lastSeq = msg.info.streamSequence;
-      const event = accepted(msg, this.options);
-      if (event) this.dispatch(event);
+      for (const event of accepted(msg, this.options)) this.dispatch(event);
     });
     this.subscription = await this.js.subscribe(this.names.eventsSubject, consumer);
     if (this.stopped) this.subscription.unsubscribe(); // stopped while it was being made
@@ -170,22 +192,24 @@ export class EventFanout {
   }
 }
 
-/** Another replica's valid live event; null (reported) for anything else, and for this replica's own. */
-function accepted(msg: JsMsg, options: EventFanoutOptions): Received | null {
+/** Another replica's valid live events, in order; none (reported) for anything else, and for this replica's own. */
+function accepted(msg: JsMsg, options: EventFanoutOptions): Received[] {
   let event: ReplicaEvent;
   try {
     event = decodeWire<ReplicaEvent>(ClusterSchema.replicaEvent, msg.data);
   } catch (err) {
     options.onRefused?.((err as Error).message);
-    return null;
+    return [];
   }
-  if (event.origin === options.replica) return null;
-  const problem = liveMessageProblem(event.message);
-  if (problem) {
-    options.onRefused?.(`from ${event.origin}: ${problem}`);
-    return null;
+  if (event.origin === options.replica) return [];
+  const events: Received[] = [];
+  for (const message of event.messages) {
+    // One bad event does not take the rest of its batch with it.
+    const problem = liveMessageProblem(message);
+    if (problem) options.onRefused?.(`from ${event.origin}: ${problem}`);
+    else events.push({ message: message as LiveMessage, origin: event.origin });
   }
-  return { message: event.message as LiveMessage, origin: event.origin };
+  return events;
 }
 
 function deliver({ message, origin }: Received, listeners: Array<EventListener | undefined>, options: EventFanoutOptions): void {

@@ -2,6 +2,8 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { LiveMessage, LogsRecordsLiveMessage } from '@dvic/protocol';
 import type { LiveHub } from '../live/live-hub.js';
 import type { EventFanout } from './event-fanout.js';
+import { QueueFullError } from './publish-queue.js';
+import { rateLimitedWarning } from './rate-limited-warning.js';
 import { applyRemoteState, loadUnknown, type ReplicaState } from './remote-state.js';
 
 /**
@@ -19,12 +21,7 @@ export const LOG_EVENT_BYTES = 256 * 1024;
  * function that unbinds it.
  */
 export function bindLiveFanout(hub: LiveHub, fanout: Pick<EventFanout, 'publish' | 'listen'>, log: FastifyBaseLogger, state?: ReplicaState): () => void {
-  const publish = (message: LiveMessage) => {
-    for (const part of splitForTheBus(message)) {
-      // Best effort, like a dashboard's own socket: a lost event is made good by the next REST load.
-      fanout.publish(part).catch((err: Error) => log.warn({ type: part.type, err: err.message }, 'cannot publish a live event to the other replicas'));
-    }
-  };
+  const publish = livePublisher(fanout, log);
   const offOutgoing = hub.onOutgoing(publish);
   const apply = (message: LiveMessage) => () => {
     const unknown = applyRemoteState(state!, message);
@@ -45,6 +42,21 @@ export function bindLiveFanout(hub: LiveHub, fanout: Pick<EventFanout, 'publish'
   return () => {
     offOutgoing();
     offIncoming();
+  };
+}
+
+/**
+ * What sends the hub's events to the bus: best effort, like a dashboard's own socket (a lost event
+ * is made good by the next REST load). Failures are written once per few seconds with a count: a
+ * bus away or slow fails every event, thousands a second.
+ */
+export function livePublisher(fanout: Pick<EventFanout, 'publish'>, log: FastifyBaseLogger): (message: LiveMessage) => void {
+  const cannotPublish = rateLimitedWarning(log, 'cannot publish live events to the other replicas');
+  const dropped = rateLimitedWarning(log, 'live events dropped: more waiting for the bus than the fan-out keeps');
+  return (message) => {
+    for (const part of splitForTheBus(message)) {
+      fanout.publish(part).catch((err: Error) => (err instanceof QueueFullError ? dropped : cannotPublish)({ type: part.type, err: err.message }));
+    }
   };
 }
 

@@ -6,6 +6,7 @@ import { RELAYED_TYPES, type RelayedType } from '../hub/handlers/index.js';
 import type { ClusterNames } from './cluster-names.js';
 import { agentMessageProblem, checkNodeId, ClusterSchema, decodeWire, encodeWire } from './cluster-wire.js';
 import type { RoutedMessage } from './job-routes.js';
+import { rateLimitedWarning, type Warn } from './rate-limited-warning.js';
 
 export interface RemoteAgentsOptions {
   replica: string;
@@ -32,8 +33,14 @@ const RELAYED = new Set<string>(RELAYED_TYPES);
 export class RemoteAgents {
   private readonly subscriptions: Subscription[] = [];
   private receiver: RelayReceiver | undefined;
+  // Per relayed message (an agent's output can be thousands a second): once per few seconds with a count.
+  private readonly warnNotRelay: Warn;
+  private readonly warnRelayRefused: Warn;
 
-  constructor(private readonly nc: NatsConnection, private readonly names: ClusterNames, private readonly options: RemoteAgentsOptions) {}
+  constructor(private readonly nc: NatsConnection, private readonly names: ClusterNames, private readonly options: RemoteAgentsOptions) {
+    this.warnNotRelay = rateLimitedWarning(options.log, 'relayed agent messages that are not ones: ignored');
+    this.warnRelayRefused = rateLimitedWarning(options.log, 'relayed agent messages refused');
+  }
 
   start(receiver: RelayReceiver): void {
     this.receiver = receiver;
@@ -100,12 +107,12 @@ export class RemoteAgents {
     try {
       relay = decodeWire<AgentRelay>(ClusterSchema.agentRelay, msg.data);
     } catch (err) {
-      this.options.log.warn({ err: (err as Error).message }, 'a relayed agent message that is not one: ignored');
+      this.warnNotRelay({ err: (err as Error).message });
       return;
     }
     const problem = RELAYED.has(relay.message.type) ? agentMessageProblem(relay.message) : `${relay.message.type} is not relayed`;
     if (problem) {
-      this.options.log.warn({ holder: relay.holder, nodeId: relay.node_id, problem }, 'a relayed agent message refused');
+      this.warnRelayRefused({ holder: relay.holder, nodeId: relay.node_id, problem });
       return;
     }
     this.receiver?.fromHolder(relay.node_id, relay.message as RoutedMessage & { type: RelayedType });

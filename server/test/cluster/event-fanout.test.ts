@@ -1,10 +1,14 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import type { FastifyBaseLogger } from 'fastify';
 import { connect } from 'nats';
 import { describe, expect, it } from 'vitest';
 import type { LiveMessage } from '@dvic/protocol';
 import { clusterNames } from '../../src/cluster/cluster-names.js';
 import { EventFanout } from '../../src/cluster/event-fanout.js';
+import { livePublisher } from '../../src/cluster/live-fanout.js';
+import { QueueFullError } from '../../src/cluster/publish-queue.js';
+import { sampleHardware } from '../support/simulated-agent.mjs';
 import { waitFor } from '../support/test-server.js';
 import { busPerTest, NATS_SERVER, natsAvailable, privateNats } from './bus-fixtures.js';
 
@@ -12,6 +16,20 @@ import { busPerTest, NATS_SERVER, natsAvailable, privateNats } from './bus-fixtu
 interface Received { message: LiveMessage; origin: string }
 
 const status = (nodeId: string, since: number): LiveMessage => ({ type: 'node.status', data: { node_id: nodeId, status: 'online', since } });
+const hardware = (nodeId: string, at: number): LiveMessage => ({ type: 'node.hardware', data: { node_id: nodeId, at, hardware: sampleHardware() } });
+/** What a test reads of a live event: its type, node and time. */
+const brief = ({ message }: Received) => {
+  const data = message.data as { node_id: string; since?: number; at?: number };
+  return `${message.type} ${data.node_id} ${data.since ?? data.at}`;
+};
+
+/** A logger that keeps the warnings (what an operator would read). */
+function warningLog() {
+  const warnings: Array<{ message: string; count: number }> = [];
+  const quiet = () => undefined;
+  const log = { info: quiet, debug: quiet, error: quiet, trace: quiet, fatal: quiet, warn: (fields: { count: number }, message: string) => warnings.push({ message, count: fields.count }) };
+  return { log: log as unknown as FastifyBaseLogger, warnings };
+}
 
 describe.skipIf(!(await natsAvailable()))('live event fan-out (JetStream stream)', () => {
   const bus = busPerTest();
@@ -49,14 +67,17 @@ describe.skipIf(!(await natsAvailable()))('live event fan-out (JetStream stream)
     const b = await replica('replica-b');
     const node = crypto.randomUUID();
     const raw = (text: string) => a.nc.jetstream().publish(bus.names.eventsSubject, new TextEncoder().encode(text));
-    await raw('{"origin": "replica-a", "message": ');
-    await raw(JSON.stringify({ origin: 'replica-x', message: { type: 'node.status', data: { node_id: node, status: 'exploded', since: 1 } } }));
-    await raw(JSON.stringify({ origin: 'replica-x', message: { type: 'exec.request', data: { command_id: 'c', command: 'rm -rf /' } } }));
-    await raw(JSON.stringify({ origin: 'x.>', message: status(node, 1) }));
+    await raw('{"origin": "replica-a", "messages": [');
+    await raw(JSON.stringify({ origin: 'replica-x', messages: [{ type: 'node.status', data: { node_id: node, status: 'exploded', since: 1 } }] }));
+    await raw(JSON.stringify({ origin: 'replica-x', messages: [{ type: 'exec.request', data: { command_id: 'c', command: 'rm -rf /' } }] }));
+    await raw(JSON.stringify({ origin: 'x.>', messages: [status(node, 1)] }));
+    // One bad event of a batch: the others of the batch still arrive.
+    await raw(JSON.stringify({ origin: 'replica-x', messages: [status(node, 1), { type: 'node.status', data: { node_id: node, status: 'exploded', since: 2 } }] }));
     await a.fanout.publish(status(node, 2));
-    await waitFor(() => b.received.length === 1, 20_000, 'the valid event');
-    expect(b.received).toEqual([{ message: status(node, 2), origin: 'replica-a' }]);
-    expect(b.refused).toHaveLength(4);
+    await waitFor(() => b.received.length === 2, 20_000, 'the valid events');
+    expect(b.received).toEqual([{ message: status(node, 1), origin: 'replica-x' }, { message: status(node, 2), origin: 'replica-a' }]);
+    expect(b.refused).toHaveLength(5);
+    expect(b.refused[4]).toMatch(/^from replica-x: node.status: \/data\/status/);
     expect(b.refused[0]).toMatch(/invalid JSON/);
     expect(b.refused[1]).toMatch(/^from replica-x: node.status: \/data\/status/);
     expect(b.refused[2]).toMatch(/^from replica-x: unknown message type "exec.request"/);
@@ -96,6 +117,42 @@ describe.skipIf(!(await natsAvailable()))('live event fan-out (JetStream stream)
     }
   });
 
+
+  it('events published together go as one JetStream message, in order; of several hardware reports of a node only the newest', async () => {
+    const [a, b] = [await replica('replica-a'), await replica('replica-b')];
+    const [n1, n2] = [crypto.randomUUID(), crypto.randomUUID()];
+    const before = (await (await a.nc.jetstreamManager()).streams.info(bus.names.eventsStream)).state.messages;
+    const sent = [status(n1, 1), hardware(n1, 10), status(n2, 2), hardware(n2, 10), hardware(n1, 11), status(n1, 3), hardware(n1, 12), status(n2, 4)];
+    await Promise.all(sent.map((message) => a.fanout.publish(message)));
+    await waitFor(() => b.received.length >= 6, 20_000, 'the batch');
+    expect(b.received.map(brief)).toEqual([
+      `node.status ${n1} 1`, `node.status ${n2} 2`, `node.hardware ${n2} 10`, `node.status ${n1} 3`, `node.hardware ${n1} 12`, `node.status ${n2} 4`,
+    ]);
+    expect((await (await a.nc.jetstreamManager()).streams.info(bus.names.eventsStream)).state.messages - before).toBe(1);
+    expect(b.refused).toEqual([]);
+  });
+
+  it('a burst of 20,000 events arrives in a few JetStream messages: every status in order, each node\'s newest hardware', async () => {
+    const [a, b] = [await replica('replica-a'), await replica('replica-b')];
+    const nodes = Array.from({ length: 100 }, () => crypto.randomUUID());
+    const sent: LiveMessage[] = [];
+    for (let i = 0; i < 20_000; i++) sent.push(i % 2 ? hardware(nodes[(i >> 1) % 100]!, i) : status(nodes[(i >> 1) % 100]!, i));
+    const newestHardware = new Map(sent.filter((m) => m.type === 'node.hardware').map((message) => [(message.data as { node_id: string }).node_id, brief({ message, origin: '' })]));
+    const jsm = await a.nc.jetstreamManager();
+    const before = (await jsm.streams.info(bus.names.eventsStream)).state.messages;
+    const results = await Promise.allSettled(sent.map((message) => a.fanout.publish(message)));
+    expect(results.filter((r) => r.status === 'rejected')).toEqual([]);
+    const statuses = sent.filter((m) => m.type === 'node.status').map((message) => brief({ message, origin: '' }));
+    await waitFor(() => b.received.filter((r) => r.message.type === 'node.status').length >= statuses.length, 30_000, 'every status');
+    const hardwareOn = (received: Received[], node: string) => received.filter((r) => r.message.type === 'node.hardware' && brief(r).includes(node)).map(brief);
+    await waitFor(() => nodes.every((node) => hardwareOn(b.received, node).at(-1) === newestHardware.get(node)), 10_000, "each node's newest hardware");
+    expect(b.received.filter((r) => r.message.type === 'node.status').map(brief)).toEqual(statuses);
+    const messages = (await jsm.streams.info(bus.names.eventsStream)).state.messages - before;
+    console.log(`20,000 events (10,000 hardware of 100 nodes): ${messages} JetStream messages, ${b.received.length} events delivered`);
+    for (const node of nodes) expect(hardwareOn(b.received, node).at(-1)).toBe(newestHardware.get(node));
+    expect(messages).toBeLessThan(100);
+  });
+
   // A nats-server of its own: killing the machine's would break other tests.
   it.skipIf(!fs.existsSync(NATS_SERVER) && process.env.CI !== 'true')('goes on after NATS restarts and loses the in-memory stream: each later event once', async () => {
     const nats = await privateNats();
@@ -131,4 +188,32 @@ describe.skipIf(!(await natsAvailable()))('live event fan-out (JetStream stream)
       await nats.stop();
     }
   });
+
+  it.skipIf(!fs.existsSync(NATS_SERVER) && process.env.CI !== 'true')('NATS away: the queue stays bounded and each failure is written once, with a count', async () => {
+    const nats = await privateNats();
+    const nc = await connect({ servers: nats.url, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
+    const fanout = await EventFanout.open(nc, clusterNames('away'), { replica: 'replica-a', timeoutMs: 1000, batching: { maxEvents: 100 } });
+    const { log, warnings } = warningLog();
+    try {
+      await nats.kill();
+      const publish = livePublisher(fanout, log);
+      const node = crypto.randomUUID();
+      for (let i = 0; i < 1000; i++) publish(status(node, i));
+      const results = await Promise.allSettled([fanout.publish(status(node, 1000))]);
+      // The newest waits (it is among the 100 kept), then fails with its batch when the bus does not answer.
+      expect(results[0]).toMatchObject({ status: 'rejected' });
+      expect((results[0] as PromiseRejectedResult).reason).not.toBeInstanceOf(QueueFullError);
+      // One line at once for each kind, then one per interval with how many more.
+      await waitFor(() => warnings.reduce((sum, w) => sum + w.count, 0) === 1000, 15_000, 'every failure counted');
+      const of = (message: RegExp) => warnings.filter((w) => message.test(w.message));
+      // 1,001 published, the newest 100 kept: 901 dropped; 99 of the kept were the publisher's.
+      expect(of(/dropped/).map((w) => w.count)).toEqual([1, 900]);
+      expect(of(/cannot publish/).map((w) => w.count)).toEqual([1, 98]);
+      expect(warnings).toHaveLength(4);
+    } finally {
+      fanout.stop();
+      await nc.close();
+      await nats.stop();
+    }
+  }, 30_000); // the second lines come a warning interval (5 s) after the first
 });

@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import type { LiveMessage, LabDemo, NodeView, DeviceView } from '@dvic/protocol';
+import type { LiveMessage, LabDemo, NodeView, DeviceView, ReplicaEvent } from '@dvic/protocol';
 import { splitForTheBus, LOG_EVENT_BYTES } from '../../src/cluster/live-fanout.js';
 import { connectAgent, sampleHardware, type SimulatedAgent } from '../support/simulated-agent.mjs';
 import { LiveRecorder } from '../support/live-recorder.js';
@@ -75,8 +75,8 @@ describe.skipIf(!(await natsAvailable()))('live fan-out between two replicas (re
     const sub = nc.subscribe(bus.names.eventsSubject);
     void (async () => {
       for await (const msg of sub) {
-        const { origin, message } = JSON.parse(new TextDecoder().decode(msg.data)) as { origin: string; message: LiveMessage };
-        byOrigin.set(origin, [...(byOrigin.get(origin) ?? []), message]);
+        const { origin, messages } = JSON.parse(new TextDecoder().decode(msg.data)) as ReplicaEvent;
+        byOrigin.set(origin, [...(byOrigin.get(origin) ?? []), ...messages.map((message) => message as LiveMessage)]);
       }
     })();
     return byOrigin;
