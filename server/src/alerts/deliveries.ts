@@ -40,6 +40,7 @@ export class Deliveries extends EventEmitter<{ updated: [AlertDelivery] }> {
   private readonly kept = new Set<string>();
   private pending = 0;
   private stopped = false;
+  private closed = false;
 
   constructor(
     private readonly repository: AlertChannelsRepository,
@@ -139,6 +140,24 @@ export class Deliveries extends EventEmitter<{ updated: [AlertDelivery] }> {
   }
 
   /**
+   * At shutdown: every timer cleared, kept deliveries' included, and no retry armed by an attempt
+   * still under way (it would send to a receiver and write to a database that are gone).
+   */
+  close(): void {
+    this.closed = true;
+    this.kept.clear();
+    this.stop();
+  }
+
+  /**
+   * The deliveries this replica is attempting or waiting to retry: read before the pending rows,
+   * so that one whose attempt ends while they are read is not resumed as well (sent twice).
+   */
+  busyIds(): Set<string> {
+    return new Set([...this.attempting, ...this.timers.keys()]);
+  }
+
+  /**
    * A delivery stored pending by this server before a restart or by a leader before a handover:
    * attempted at its next_attempt_at, then retried as any other.
    */
@@ -200,7 +219,7 @@ export class Deliveries extends EventEmitter<{ updated: [AlertDelivery] }> {
     }
     const wait = this.policy.retryBaseMs * 2 ** (attempts - 1);
     const next = await this.recordQuietly({ ...failed, next_attempt_at: Date.now() + wait });
-    if (this.stopped && !this.kept.has(before.id)) {
+    if (this.closed || (this.stopped && !this.kept.has(before.id))) {
       this.pending--; // stored pending: the next start (or leader) resumes it
       return;
     }

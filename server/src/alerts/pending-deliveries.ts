@@ -20,14 +20,15 @@ const FIRING_KINDS: ReadonlySet<AlertDelivery['kind']> = new Set(['firing', 'rep
  * hours does not send yesterday's news). Returns how many were resumed.
  */
 export async function resumePendingDeliveries(
-  deliveries: Pick<Deliveries, 'resume' | 'giveUp'>, channels: Pick<AlertChannelsRepository, 'pendingDeliveries'>, alerts: Pick<AlertsRepository, 'get'>,
+  deliveries: Pick<Deliveries, 'resume' | 'giveUp' | 'busyIds'>, channels: Pick<AlertChannelsRepository, 'pendingDeliveries'>, alerts: Pick<AlertsRepository, 'get'>,
   channelOf: (id: string) => ChannelRecord | null, policy: Pick<AlertPolicy, 'retryBaseMs' | 'deliveryAttempts' | 'deliveryTimeoutMs'>,
 ): Promise<number> {
   const oldest = Date.now() - retryHorizonMs(policy) - RESUME_GRACE_MS;
   let resumed = 0;
+  const busy = deliveries.busyIds();
   for (const delivery of await channels.pendingDeliveries()) {
     const channel = channelOf(delivery.channel_id);
-    if (!channel) continue;
+    if (!channel || busy.has(delivery.id)) continue;
     if (delivery.created_at < oldest) {
       await deliveries.giveUp(delivery, 'expired: not sent while its retries lasted (the server or its leader was away)');
       continue;

@@ -42,6 +42,8 @@ const RESUBSCRIBE_RETRY_MS = 500;
 export const BATCHING: PublishQueueLimits = { windowMs: 50, batchBytes: 512 * 1024, maxEvents: 20_000, maxBytes: 32 * 1024 * 1024 };
 const encoder = new TextEncoder();
 
+/** How long a stopping replica waits for its queued events to reach the stream. */
+const FLUSH_AT_STOP_MS = 2000;
 /** Events kept until release() at most (a replay from `since`). */
 const MAX_HELD = 10_000;
 
@@ -129,7 +131,9 @@ export class EventFanout {
     for (const event of held) deliver(event, [this.options.onEvent, ...this.listeners], this.options);
   }
 
-  stop(): void {
+  /** Sends what is queued (at most FLUSH_AT_STOP_MS), then stops. */
+  async stop(): Promise<void> {
+    await this.queue.flush(FLUSH_AT_STOP_MS);
     this.stopped = true;
     this.queue.stop();
     this.subscription?.unsubscribe();

@@ -40,7 +40,8 @@ export function runAsLeader(lease: Pick<LeaderLease, 'on' | 'off' | 'isLeader' |
     log.info({ jobs: jobs.map((j) => j.name) }, 'elected: running the leader jobs');
     for (const [i, job] of jobs.entries()) {
       if (await step(job, 'start')) continue;
-      await stopAll(jobs.slice(0, i));
+      // The failed job too: it may have started part of its work (its stop is safe after a partial start).
+      await stopAll(jobs.slice(0, i + 1));
       running = false;
       lease.stepDown(`the leader job "${job.name}" failed to start`);
       return;

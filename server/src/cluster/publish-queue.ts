@@ -47,6 +47,7 @@ export class PublishQueue {
   private timer: NodeJS.Timeout | undefined;
   private sending = false;
   private stopped = false;
+  private idleWaiters: (() => void)[] = [];
 
   constructor(private readonly limits: PublishQueueLimits, private readonly send: SendBatch) {}
 
@@ -62,6 +63,26 @@ export class PublishQueue {
       this.bound();
       this.schedule();
     });
+  }
+
+  /**
+   * Sends what is queued now instead of at the end of its window; resolves once the queue is empty
+   * (or after timeoutMs). A replica stopping flushes first: its last events (its agents going
+   * offline, a status another replica replays) must not die with it.
+   */
+  async flush(timeoutMs: number): Promise<void> {
+    if (this.stopped || !this.count) return;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    const drained = this.sending ? this.idle() : this.drain();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([drained, new Promise<void>((r) => { timer = setTimeout(r, timeoutMs); })]);
+    clearTimeout(timer);
+  }
+
+  /** Resolves when the batch on its way (and what follows it) is sent. */
+  private idle(): Promise<void> {
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
   /** Events still queued are rejected: nothing sends them any more. */
@@ -96,8 +117,12 @@ export class PublishQueue {
     this.count--;
     this.bytes -= entry.bytes;
     if (entry.key && this.newest.get(entry.key) === entry) this.newest.delete(entry.key);
-    // Gone entries at the front are forgotten now (dropping the oldest finds the next quickly).
+    entry.json = '';
+    // Gone entries at the front are forgotten now (dropping the oldest finds the next quickly);
+    // the ones further in (hardware replaced or dropped while NATS is away) once they outnumber
+    // the live ones, so that the queue's memory stays within its bounds.
     while (this.entries.length && this.entries[0]!.gone) this.entries.shift();
+    if (this.entries.length > 2 * this.count + 1024) this.entries = this.entries.filter((e) => !e.gone);
   }
 
   private schedule(): void {
@@ -126,6 +151,7 @@ export class PublishQueue {
       }
     }
     this.sending = false;
+    for (const resolve of this.idleWaiters.splice(0)) resolve();
   }
 
   /** The oldest events up to `maxBytes` (at least one), out of the queue. */

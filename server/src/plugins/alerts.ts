@@ -66,6 +66,7 @@ export const alertsPlugin = fp(async (app) => {
   app.addHook('onClose', async () => {
     engine.stop();
     await deliveryJob.stop();
+    deliveries.close();
     await engine.settled();
     await alertsRepo.trimResolved().catch((err: unknown) => app.log.warn({ err }, 'the alert history could not be trimmed at shutdown'));
   });
