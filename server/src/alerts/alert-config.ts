@@ -23,8 +23,6 @@ export type MuteInput = Pick<AlertMute, 'node_id' | 'demo' | 'device_id' | 'rule
  */
 export class AlertConfig extends EventEmitter<{ rules: []; mutes: []; changed: [ConfigPart] }> {
   private reloading: Promise<void> = Promise.resolve();
-  /** Per part, how many changes of this replica committed: a read that began before one is stale. */
-  private readonly localChanges: Record<ConfigPart, number> = { rules: 0, channels: 0, mutes: 0 };
 
   private constructor(
     private readonly rulesRepo: AlertRulesRepository,
@@ -61,38 +59,14 @@ export class AlertConfig extends EventEmitter<{ rules: []; mutes: []; changed: [
   }
 
   private async read(part: ConfigPart): Promise<void> {
-    const seen = this.localChanges[part];
-    // A read begun before a change of ours committed is stale: the read queued after that change says what is.
-    const current = () => this.localChanges[part] === seen;
     if (part === 'rules') {
-      const rules = await this.rulesRepo.all();
-      if (!current()) return;
-      this.rules = rules;
+      this.rules = await this.rulesRepo.all();
       this.emit('rules');
-    } else if (part === 'channels') {
-      const channels = await this.channelsRepo.all();
-      if (current()) this.channels = channels;
-    } else {
-      const mutes = await this.alertsRepo.mutes(Date.now());
-      if (!current()) return;
-      this.mutes = mutes;
+    } else if (part === 'channels') this.channels = await this.channelsRepo.all();
+    else {
+      this.mutes = await this.alertsRepo.mutes(Date.now());
       this.emit('mutes');
     }
-  }
-
-  /**
-   * A change of this replica, once its transaction committed: memory patched at once (the request's
-   * answer and the next one see it), announced, then the part read again after it, so that a read
-   * begun before the commit (another replica's change) neither overwrites it nor is lost.
-   */
-  private committed(part: ConfigPart, patch: () => void): void {
-    this.afterCommit(() => {
-      patch();
-      this.localChanges[part]++;
-      if (part !== 'channels') this.emit(part);
-      this.emit('changed', part);
-      this.reload(part).catch(() => undefined); // memory keeps the patch; the next change or reload reads again
-    });
   }
 
   async reloadAll(): Promise<void> {
@@ -117,7 +91,11 @@ export class AlertConfig extends EventEmitter<{ rules: []; mutes: []; changed: [
     };
     this.check(rule);
     await this.rulesRepo.save(rule);
-    this.committed('rules', () => { this.rules = [...this.rules, rule]; });
+    this.afterCommit(() => {
+      this.rules = [...this.rules, rule];
+      this.emit('rules');
+      this.emit('changed', 'rules');
+    });
     return rule;
   }
 
@@ -125,14 +103,22 @@ export class AlertConfig extends EventEmitter<{ rules: []; mutes: []; changed: [
     const rule = { ...this.rule(id), ...change };
     this.check(rule);
     await this.rulesRepo.save(rule);
-    this.committed('rules', () => { this.rules = this.rules.map((r) => (r.id === id ? rule : r)); });
+    this.afterCommit(() => {
+      this.rules = this.rules.map((r) => (r.id === id ? rule : r));
+      this.emit('rules');
+      this.emit('changed', 'rules');
+    });
     return rule;
   }
 
   async deleteRule(id: string): Promise<AlertRule> {
     const rule = this.rule(id);
     await this.rulesRepo.delete(id);
-    this.committed('rules', () => { this.rules = this.rules.filter((r) => r.id !== id); });
+    this.afterCommit(() => {
+      this.rules = this.rules.filter((r) => r.id !== id);
+      this.emit('rules');
+      this.emit('changed', 'rules');
+    });
     return rule;
   }
 
@@ -154,21 +140,30 @@ export class AlertConfig extends EventEmitter<{ rules: []; mutes: []; changed: [
   async createChannel(input: ChannelInput): Promise<ChannelRecord> {
     const channel: ChannelRecord = { ...input, id: crypto.randomUUID(), createdAt: Date.now() };
     await this.channelsRepo.save(channel);
-    this.committed('channels', () => { this.channels = [...this.channels, channel]; });
+    this.afterCommit(() => {
+      this.channels = [...this.channels, channel];
+      this.emit('changed', 'channels');
+    });
     return channel;
   }
 
   async updateChannel(id: string, change: Partial<ChannelInput>): Promise<ChannelRecord> {
     const channel = { ...this.channel(id), ...change };
     await this.channelsRepo.save(channel);
-    this.committed('channels', () => { this.channels = this.channels.map((c) => (c.id === id ? channel : c)); });
+    this.afterCommit(() => {
+      this.channels = this.channels.map((c) => (c.id === id ? channel : c));
+      this.emit('changed', 'channels');
+    });
     return channel;
   }
 
   async deleteChannel(id: string): Promise<ChannelRecord> {
     const channel = this.channel(id);
     await this.channelsRepo.delete(id);
-    this.committed('channels', () => { this.channels = this.channels.filter((c) => c.id !== id); });
+    this.afterCommit(() => {
+      this.channels = this.channels.filter((c) => c.id !== id);
+      this.emit('changed', 'channels');
+    });
     return channel;
   }
 
@@ -186,14 +181,22 @@ export class AlertConfig extends EventEmitter<{ rules: []; mutes: []; changed: [
     if (input.rule_id !== null) this.rule(input.rule_id);
     const mute: AlertMute = { ...input, id: crypto.randomUUID(), created_at: Date.now() };
     await this.alertsRepo.addMute(mute);
-    this.committed('mutes', () => { this.mutes = [...this.mutes, mute]; });
+    this.afterCommit(() => {
+      this.mutes = [...this.mutes, mute];
+      this.emit('mutes');
+      this.emit('changed', 'mutes');
+    });
     return mute;
   }
 
   async deleteMute(id: string): Promise<AlertMute> {
     const mute = this.mutes.find((m) => m.id === id);
     if (!mute || !(await this.alertsRepo.deleteMute(id))) throw new ApiError(404, ErrorCode.notFound, `no active mute with id ${id}`);
-    this.committed('mutes', () => { this.mutes = this.mutes.filter((m) => m.id !== id); });
+    this.afterCommit(() => {
+      this.mutes = this.mutes.filter((m) => m.id !== id);
+      this.emit('mutes');
+      this.emit('changed', 'mutes');
+    });
     return mute;
   }
 

@@ -131,9 +131,6 @@ export class AlertEngine extends EventEmitter<{ updated: [Alert]; notify: [Notif
   async start(): Promise<void> {
     if (this.running) return;
     this.running = true;
-    // Bodies kept from an earlier leadership are stale (another leader may have resolved them
-    // since): the database says what fires now, and get/ack read it for the rest.
-    this.newest.clear();
     // What the other replicas set up while this one did not judge (a follower elected) is read first.
     await this.config.reloadAll();
     for (const { alert, key } of await this.repository.firing()) this.adopt(alert, key);

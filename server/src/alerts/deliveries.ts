@@ -28,19 +28,9 @@ type CurrentChannel = (id: string) => ChannelRecord | null;
  */
 export class Deliveries extends EventEmitter<{ updated: [AlertDelivery] }> {
   private readonly last = new Map<string, AlertDelivery>();
-  /** Per delivery id: the timer of its next attempt. */
-  private readonly timers = new Map<string, NodeJS.Timeout>();
-  /** Deliveries with an attempt under way: a resume() meanwhile (a lease flap) must not attempt them twice. */
-  private readonly attempting = new Set<string>();
-  /**
-   * Deliveries retried here whatever the leadership (a channel test made by a request on this
-   * replica, follower or not): stop() leaves their retries running. The others (the notifier's,
-   * the resumed ones) are the leader's.
-   */
-  private readonly kept = new Set<string>();
+  private readonly timers = new Set<NodeJS.Timeout>();
   private pending = 0;
   private stopped = false;
-  private closed = false;
 
   constructor(
     private readonly repository: AlertChannelsRepository,
@@ -58,16 +48,14 @@ export class Deliveries extends EventEmitter<{ updated: [AlertDelivery] }> {
    * `inTransaction`: the caller's transaction (an audited request) is open: the delivery is written
    * in it directly, not through DeferredWrites (whose queue may wait on this very transaction), and
    * memory follows its commit.
-   * `leaderOnly`: its retries stop with this replica's leadership (the notifier's); otherwise they
-   * go on here whatever stop() says (a channel test).
    */
-  async deliver(channel: ChannelRecord, message: AlertMessage, alertIds: string[], options: { inTransaction?: boolean; leaderOnly?: boolean } = {}): Promise<AlertDelivery> {
+  async deliver(channel: ChannelRecord, message: AlertMessage, alertIds: string[], options: { inTransaction?: boolean } = {}): Promise<AlertDelivery> {
     const now = Date.now();
     const delivery: AlertDelivery = {
       id: crypto.randomUUID(), channel_id: channel.id, kind: message.event, alert_ids: alertIds, title: message.title, status: 'pending',
       status_code: null, error: null, attempts: 0, created_at: now, updated_at: now, next_attempt_at: now,
     };
-    if (options.inTransaction) return this.deliverInTransaction(delivery, message, !options.leaderOnly);
+    if (options.inTransaction) return this.deliverInTransaction(delivery, message);
     if (this.pending >= MAX_PENDING) return this.record({ ...delivery, status: 'failed', error: 'too many deliveries waiting: not sent', next_attempt_at: null });
     this.pending++;
     try {
@@ -80,7 +68,7 @@ export class Deliveries extends EventEmitter<{ updated: [AlertDelivery] }> {
     return delivery;
   }
 
-  private async deliverInTransaction(delivery: AlertDelivery, message: AlertMessage, kept: boolean): Promise<AlertDelivery> {
+  private async deliverInTransaction(delivery: AlertDelivery, message: AlertMessage): Promise<AlertDelivery> {
     if (this.pending >= MAX_PENDING) {
       const refused: AlertDelivery = { ...delivery, status: 'failed', error: 'too many deliveries waiting: not sent', next_attempt_at: null };
       await this.repository.saveDelivery(refused);
@@ -90,7 +78,6 @@ export class Deliveries extends EventEmitter<{ updated: [AlertDelivery] }> {
     await this.repository.saveDelivery(delivery);
     this.sql.afterCommit(() => {
       this.pending++;
-      if (kept) this.kept.add(delivery.id);
       this.show(delivery);
       void this.attempt(delivery, message);
     });
@@ -120,18 +107,12 @@ export class Deliveries extends EventEmitter<{ updated: [AlertDelivery] }> {
     reportQuietly(this.deferred, err, what);
   }
 
-  /**
-   * The leader's retries wait no longer in memory: what is pending stays pending in the database
-   * (resume() takes it up again). A kept delivery's retries go on.
-   */
+  /** Retries wait no longer in memory: what is pending stays pending in the database (resume() takes it up again). */
   stop(): void {
     this.stopped = true;
-    for (const [id, timer] of this.timers) {
-      if (this.kept.has(id)) continue;
-      clearTimeout(timer);
-      this.timers.delete(id);
-      this.pending--; // a delivery waiting for its attempt
-    }
+    this.pending -= this.timers.size; // each timer is a delivery waiting for its attempt
+    for (const timer of this.timers) clearTimeout(timer);
+    this.timers.clear();
   }
 
   /** Attempts again after stop() (a replica elected again). */
@@ -140,62 +121,25 @@ export class Deliveries extends EventEmitter<{ updated: [AlertDelivery] }> {
   }
 
   /**
-   * At shutdown: every timer cleared, kept deliveries' included, and no retry armed by an attempt
-   * still under way (it would send to a receiver and write to a database that are gone).
-   */
-  close(): void {
-    this.closed = true;
-    this.kept.clear();
-    this.stop();
-  }
-
-  /**
-   * The deliveries this replica is attempting or waiting to retry: read before the pending rows,
-   * so that one whose attempt ends while they are read is not resumed as well (sent twice).
-   */
-  busyIds(): Set<string> {
-    return new Set([...this.attempting, ...this.timers.keys()]);
-  }
-
-  /**
    * A delivery stored pending by this server before a restart or by a leader before a handover:
    * attempted at its next_attempt_at, then retried as any other.
    */
   resume(delivery: AlertDelivery, message: AlertMessage): void {
-    if (this.stopped || this.timers.has(delivery.id) || this.attempting.has(delivery.id)) return;
+    if (this.stopped) return;
     this.pending++;
-    this.later(delivery, message, Math.max(0, (delivery.next_attempt_at ?? Date.now()) - Date.now()));
-  }
-
-  private later(delivery: AlertDelivery, message: AlertMessage, waitMs: number): void {
     const timer = setTimeout(() => {
-      this.timers.delete(delivery.id);
+      this.timers.delete(timer);
       void this.attempt(delivery, message);
-    }, waitMs);
+    }, Math.max(0, (delivery.next_attempt_at ?? Date.now()) - Date.now()));
     timer.unref();
-    this.timers.set(delivery.id, timer);
-  }
-
-  /** A pending delivery that must not be sent any more (stale, expired): stored failed with why. */
-  async giveUp(delivery: AlertDelivery, why: string): Promise<void> {
-    await this.recordQuietly({ ...delivery, status: 'failed', error: why.slice(0, ERROR_CHARS), updated_at: Date.now(), next_attempt_at: null });
+    this.timers.add(timer);
   }
 
   private async attempt(before: AlertDelivery, message: AlertMessage): Promise<void> {
-    this.attempting.add(before.id);
-    try {
-      await this.attemptOnce(before, message);
-    } finally {
-      this.attempting.delete(before.id);
-    }
-  }
-
-  private async attemptOnce(before: AlertDelivery, message: AlertMessage): Promise<void> {
     const attempts = before.attempts + 1;
     const channel = this.current(before.channel_id);
     if (!channel) {
       this.pending--;
-      this.kept.delete(before.id);
       return;
     }
     let code: number;
@@ -219,16 +163,20 @@ export class Deliveries extends EventEmitter<{ updated: [AlertDelivery] }> {
     }
     const wait = this.policy.retryBaseMs * 2 ** (attempts - 1);
     const next = await this.recordQuietly({ ...failed, next_attempt_at: Date.now() + wait });
-    if (this.closed || (this.stopped && !this.kept.has(before.id))) {
+    if (this.stopped) {
       this.pending--; // stored pending: the next start (or leader) resumes it
       return;
     }
-    this.later(next, message, wait);
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      void this.attempt(next, message);
+    }, wait);
+    timer.unref();
+    this.timers.add(timer);
   }
 
   private async finish(delivery: AlertDelivery): Promise<void> {
     this.pending--;
-    this.kept.delete(delivery.id);
     await this.recordQuietly(delivery);
   }
 

@@ -3,7 +3,7 @@ import type { Sql } from '../db/sql.js';
 import type { LeaderOutbox } from './leader-outbox.js';
 
 /** How the engine tells a notification on one server: the alerts plugin's `notify` (to the notifier); whether its deliveries were stored. */
-export type Tell = (n: Notification, key?: string) => void | Promise<boolean>;
+export type Tell = (n: Notification) => void | Promise<boolean>;
 
 /**
  * One notification of one alert: what it says (firing, resolved, flapping; a repeat by the time
@@ -20,8 +20,8 @@ export function alertNotificationKey(n: Notification): string {
  * settled once its deliveries are stored (pending deliveries are resumed after a handover), not
  * when it joined the notifier's group in memory.
  */
-export function tellFromOutbox(tell: Tell): (payload: string, key: string) => Promise<boolean | void> {
-  return async (payload, key) => tell(JSON.parse(payload) as Notification, key);
+export function tellFromOutbox(tell: Tell): (payload: string) => Promise<boolean | void> {
+  return async (payload) => tell(JSON.parse(payload) as Notification);
 }
 
 /**

@@ -22,8 +22,7 @@ export interface EventFanoutOptions {
   /**
    * Read the stream from this time on (still in the stream: its max age), not only what comes
    * after open(): a replica passes when it began loading its registries, so that an event
-   * published while it loaded is not lost between the load and the subscription. Events are then
-   * held until release(), called once every listener is bound, so that each gets them all.
+   * published while it loaded is not lost between the load and the subscription.
    */
   since?: Date;
   /** How events are batched and how many may wait for the bus (BATCHING below). */
@@ -42,9 +41,9 @@ const RESUBSCRIBE_RETRY_MS = 500;
 export const BATCHING: PublishQueueLimits = { windowMs: 50, batchBytes: 512 * 1024, maxEvents: 20_000, maxBytes: 32 * 1024 * 1024 };
 const encoder = new TextEncoder();
 
+/** Events kept for the first listener when they come before anyone listens (a replay from `since`). */
 /** How long a stopping replica waits for its queued events to reach the stream. */
 const FLUSH_AT_STOP_MS = 2000;
-/** Events kept until release() at most (a replay from `since`). */
 const MAX_HELD = 10_000;
 
 interface Received { message: LiveMessage; origin: string }
@@ -56,8 +55,8 @@ interface Position { streamCreated: string; lastSeq: number }
  * Live events (node status, logs, commands...) published by one replica reach the dashboards of
  * every replica: each publishes what its own hub broadcasts into one JetStream stream and reads
  * the stream with an ordered consumer from the moment it starts (or from `since`), skipping its
- * own events (its hub already sent them). Opened with `since`, events are held until release(),
- * so that the replay reaches every listener, not only the first one bound. The stream is in memory and bounded in age and size.
+ * own events (its hub already sent them). Events that come before anyone listens are held for the
+ * first listener. The stream is in memory and bounded in age and size.
  *
  * After a reconnection the subscription resumes after the last event it got; when NATS restarted
  * and lost the stream, the stream is made again and read from its start (everything in it is new).
@@ -68,9 +67,8 @@ export class EventFanout {
   private stopped = false;
   private recovering: Promise<void> = Promise.resolve();
   private readonly listeners = new Set<EventListener>();
-  /** What came before release() (the replay from `since` while the replica binds its listeners). */
+  /** What came before any listener (the replay from `since` while the replica binds its hub). */
   private held: Received[] = [];
-  private holding = false;
   private readonly queue: PublishQueue;
 
   private constructor(
@@ -87,7 +85,6 @@ export class EventFanout {
     checkReplicaId(options.replica);
     const timeout = options.timeoutMs ?? 5000;
     const fanout = new EventFanout(nc, await nc.jetstreamManager({ timeout }), nc.jetstream({ timeout }), names, options);
-    fanout.holding = options.since !== undefined;
     fanout.position.streamCreated = await fanout.ensureStream();
     await fanout.subscribe(options.since ?? 'new');
     void fanout.recoverOnReconnect();
@@ -120,15 +117,10 @@ export class EventFanout {
   /** Another listener of the other replicas' events (the live hub, the registries); returns the unsubscribe. */
   listen(listener: EventListener): () => void {
     this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
-  }
-
-  /** Every listener is bound: what was held (opened with `since`) goes to each, in order, then every event as it comes. */
-  release(): void {
-    this.holding = false;
     const held = this.held;
     this.held = [];
-    for (const event of held) deliver(event, [this.options.onEvent, ...this.listeners], this.options);
+    for (const event of held) deliver(event, [listener], this.options);
+    return () => this.listeners.delete(listener);
   }
 
   /** Sends what is queued (at most FLUSH_AT_STOP_MS), then stops. */
@@ -167,9 +159,9 @@ export class EventFanout {
   }
 
   private dispatch(event: Received): void {
-    if (!this.holding) deliver(event, [this.options.onEvent, ...this.listeners], this.options);
+    if (this.options.onEvent || this.listeners.size) deliver(event, [this.options.onEvent, ...this.listeners], this.options);
     else if (this.held.length < MAX_HELD) this.held.push(event);
-    else this.options.onRefused?.(`${event.message.type} from ${event.origin}: over ${MAX_HELD} events before the listeners were bound`);
+    else this.options.onRefused?.(`${event.message.type} from ${event.origin}: over ${MAX_HELD} events before anyone listened`);
   }
 
   private async recoverOnReconnect(): Promise<void> {

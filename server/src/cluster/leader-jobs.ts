@@ -16,35 +16,16 @@ export interface LeaderJob {
  * Runs the jobs while this replica holds the lease: started in order when it is elected, stopped
  * in the reverse order when it is deposed (or unbound). Changes are applied one after the other,
  * so a lease lost while the jobs start stops them once they have started. A job that fails to
- * start stops the ones started before it and gives the lease up: a leader running part of its
- * work (the engine without the outbox relay: every alert write refused) would hold it for
- * nothing; the election is tried again. A job that fails to stop is logged; the others go on.
- * Returns the function that unbinds (and stops them).
+ * start or stop is logged; the others go on. Returns the function that unbinds (and stops them).
  */
-export function runAsLeader(lease: Pick<LeaderLease, 'on' | 'off' | 'isLeader' | 'stepDown'>, jobs: LeaderJob[], log: FastifyBaseLogger): () => Promise<void> {
+export function runAsLeader(lease: Pick<LeaderLease, 'on' | 'off' | 'isLeader'>, jobs: LeaderJob[], log: FastifyBaseLogger): () => Promise<void> {
   let running = false;
   let changes: Promise<void> = Promise.resolve();
-  const step = async (job: LeaderJob, what: 'start' | 'stop'): Promise<boolean> => {
+  const step = async (job: LeaderJob, what: 'start' | 'stop') => {
     try {
       await job[what]();
-      return true;
     } catch (err) {
       log.error({ job: job.name, err: (err as Error).message }, `a leader job failed to ${what}`);
-      return false;
-    }
-  };
-  const stopAll = async (started: LeaderJob[]) => {
-    for (const job of [...started].reverse()) await step(job, 'stop');
-  };
-  const startAll = async () => {
-    log.info({ jobs: jobs.map((j) => j.name) }, 'elected: running the leader jobs');
-    for (const [i, job] of jobs.entries()) {
-      if (await step(job, 'start')) continue;
-      // The failed job too: it may have started part of its work (its stop is safe after a partial start).
-      await stopAll(jobs.slice(0, i + 1));
-      running = false;
-      lease.stepDown(`the leader job "${job.name}" failed to start`);
-      return;
     }
   };
   const apply = (lead: boolean) => {
@@ -52,10 +33,11 @@ export function runAsLeader(lease: Pick<LeaderLease, 'on' | 'off' | 'isLeader' |
       if (lead === running) return;
       running = lead;
       if (lead) {
-        await startAll();
+        log.info({ jobs: jobs.map((j) => j.name) }, 'elected: running the leader jobs');
+        for (const job of jobs) await step(job, 'start');
       } else {
         log.info('no longer the leader: leader jobs stopped');
-        await stopAll(jobs);
+        for (const job of [...jobs].reverse()) await step(job, 'stop');
       }
     });
   };

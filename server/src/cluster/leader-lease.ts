@@ -43,29 +43,6 @@ export class LeaderLease extends EventEmitter<{ elected: []; deposed: [reason: s
   }
 
   /**
-   * The backend pid of the session holding the lock, while this replica leads (null otherwise):
-   * what fences leader writes made on other connections (LeaderOutbox.addIn). Known from the
-   * connection's start (pg's BackendKeyData), so asking costs no query that could time out.
-   */
-  sessionPid(): number | null {
-    const pid = this.leader ? (this.client as unknown as { processID?: unknown } | null)?.processID : null;
-    return typeof pid === 'number' ? pid : null;
-  }
-
-  /** The text whose hash (hashtextextended(text, 0)) is the advisory lock's key. */
-  lockName(): string {
-    return `dvic:${this.options.name}`;
-  }
-
-  /**
-   * Gives the lease up and tries again later (a leader that could not start its work): the lock
-   * goes with the session, so the next election, here or on another replica, is within checkMs.
-   */
-  stepDown(reason: string): void {
-    this.lose(reason);
-  }
-
-  /**
    * Runs leader work in one transaction on the session holding the lock, so that it commits only
    * while this replica is the leader. Throws NotLeaderError when it is not. One at a time, in the
    * order asked (work must not call asLeader itself: it would wait for its own end).
@@ -117,7 +94,7 @@ export class LeaderLease extends EventEmitter<{ elected: []; deposed: [reason: s
         await this.onSession(() => client.query('SELECT 1')); // the session, and so the lock, is still there
         return;
       }
-      const { rows } = await client.query<{ held: boolean }>('SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS held', [this.lockName()]);
+      const { rows } = await client.query<{ held: boolean }>('SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS held', [`dvic:${this.options.name}`]);
       if (rows[0]?.held && !this.stopped) {
         this.leader = true;
         this.options.onElected?.();

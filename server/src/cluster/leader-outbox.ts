@@ -25,12 +25,7 @@ export interface LeaderOutboxOptions {
    * again at the next poll, or by the next leader). Entries are handed over in order without
    * waiting for the one before (the notifier groups them).
    */
-  deliver: (payload: string, key: string) => Promise<boolean | void>;
-  /**
-   * Run first when the relay stops (before what it handed over is disowned): the deliverer stops
-   * taking entries and finishes storing the ones it is storing (the alert notifier's groups).
-   */
-  beforeStop?: () => Promise<void>;
+  deliver: (payload: string) => Promise<boolean | void>;
   /** How often the relay looks for entries another leader left unsent (new ones are sent at once). */
   pollMs: number;
   log: FastifyBaseLogger;
@@ -49,12 +44,14 @@ export class LeaderOutbox {
   private relaying: Promise<void> = Promise.resolve();
   private running = false;
   private tableMade = false;
+  /** The backend pid of the session holding the lease, while the relay runs (the fence of addIn). */
+  private leasePid: number | null = null;
   /** Keys handed to deliver and not settled yet (not handed again). */
   private readonly inFlight = new Set<string>();
   /** Which run of the relay an entry was handed in: one settling after a stop (or a new start) marks nothing. */
   private term = 0;
 
-  constructor(private readonly lease: Pick<LeaderLease, 'asLeader' | 'sessionPid' | 'lockName'>, private readonly options: LeaderOutboxOptions) {}
+  constructor(private readonly lease: Pick<LeaderLease, 'asLeader'>, private readonly options: LeaderOutboxOptions) {}
 
   /** Records an entry (only the leader can; NotLeaderError otherwise). False when its key was recorded already. */
   async add(key: string, payload: string): Promise<boolean> {
@@ -74,53 +71,28 @@ export class LeaderOutbox {
    * (pg_locks), so a deposed leader records nothing. Sent by the relay once that transaction commits.
    */
   async addIn(sql: Pick<Sql, 'get' | 'run' | 'afterCommit'>, key: string, payload: string): Promise<boolean> {
-    await this.fence(sql);
+    const pid = this.running ? this.leasePid : null;
+    const held = pid !== null && await sql.get("SELECT 1 AS held FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid = ?", [pid]);
+    if (!held) throw new NotLeaderError('not the leader: the entry is the leader\'s to record');
     const { changes } = await sql.run(`INSERT INTO ${TABLE} (key, payload, created_at) VALUES (?, ?, ?) ON CONFLICT (key) DO NOTHING`, [key, payload, Date.now()]);
     sql.afterCommit(() => this.kick());
     return changes === 1;
-  }
-
-  /**
-   * Claims entries for one part of their delivery (scope: a channel), in the caller's open
-   * transaction (the one storing that part), fenced as addIn: a claim is a row of its own, marked
-   * sent so the relay never hands it. Answers the keys not claimed for that scope before: a leader
-   * handed an entry the last one already delivered (it died before marking it sent) skips that part.
-   */
-  async claimIn(sql: Pick<Sql, 'get' | 'run'>, keys: string[], scope: string): Promise<string[]> {
-    await this.fence(sql);
-    const fresh: string[] = [];
-    for (const key of keys) {
-      const now = Date.now();
-      const { changes } = await sql.run(`INSERT INTO ${TABLE} (key, payload, created_at, sent_at) VALUES (?, '', ?, ?) ON CONFLICT (key) DO NOTHING`, [`${key}|${scope}`, now, now]);
-      if (changes === 1) fresh.push(key);
-    }
-    return fresh;
-  }
-
-  /**
-   * Throws NotLeaderError unless the relay runs and the lease's session still holds the lease's
-   * own lock (pg_locks keeps a bigint advisory key as its high and low 32 bits, objsubid 1).
-   */
-  private async fence(sql: Pick<Sql, 'get'>): Promise<void> {
-    const pid = this.running ? this.lease.sessionPid() : null;
-    const held = pid !== null && await sql.get(`SELECT 1 AS held FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid = ? AND objsubid = 1
-      AND ((classid::bigint << 32) | objid::bigint) = hashtextextended(?, 0)`, [pid, this.lease.lockName()]);
-    if (!held) throw new NotLeaderError('not the leader: the entry is the leader\'s to record');
   }
 
   /** The relay, to run with the leader's other jobs. */
   job(): LeaderJob {
     return {
       name: 'outbox relay',
-      start: () => {
+      start: async () => {
         this.tableMade = false; // another session: the table may have been dropped with a test database
+        this.leasePid = await this.lease.asLeader(async (client) => (await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid);
         this.running = true;
         this.term++;
         this.kick();
       },
       stop: async () => {
-        await this.options.beforeStop?.();
         this.running = false;
+        this.leasePid = null;
         this.term++;
         this.inFlight.clear();
         clearTimeout(this.timer);
@@ -183,7 +155,7 @@ export class LeaderOutbox {
    */
   private async deliver(key: string, payload: string): Promise<boolean> {
     try {
-      return (await this.options.deliver(payload, key)) !== false;
+      return (await this.options.deliver(payload)) !== false;
     } catch (err) {
       this.options.log.error({ key, err: (err as Error).message }, 'an outbox entry could not be delivered: given up');
       return true;

@@ -11,14 +11,10 @@ import { AlertsRepository } from '../repositories/alerts-repository.js';
 declare module 'fastify' {
   interface FastifyInstance {
     /**
-     * notify: the engine's listener that hands notifications to the notifier (the cluster wiring puts the leader outbox in between,
-     * which gives each its outbox key and the notifier its claims);
+     * notify: the engine's listener that hands notifications to the notifier (the cluster wiring puts the leader outbox in between);
      * deliveryJob: the notifier and the deliveries' retries, with the pending deliveries resumed at start (run by the leader on a shared database).
      */
-    alerts: {
-      config: AlertConfig; engine: AlertEngine; deliveries: Deliveries; notifier: Notifier;
-      notify: (n: Notification, key?: string) => Promise<boolean>; deliveryJob: { start(): Promise<void>; stop(): Promise<void> };
-    };
+    alerts: { config: AlertConfig; engine: AlertEngine; deliveries: Deliveries; notify: (n: Notification) => Promise<boolean>; deliveryJob: { start(): Promise<void>; stop(): void } };
   }
 }
 
@@ -40,23 +36,21 @@ export const alertsPlugin = fp(async (app) => {
   const engine = new AlertEngine({
     nodes: app.nodeRegistry, demos: app.demoCatalog, devices: app.deviceRegistry, lastLines, shippedAgentVersion: () => app.agentRelease().version,
   }, config, alertsRepo, policy, sql, app.deferredWrites);
-  const notifier = new Notifier(config, deliveries, policy, sql);
-  const notify = (n: Notification, key?: string) => notifier.add(n, key);
+  const notifier = new Notifier(config, deliveries, policy);
+  const notify = (n: Notification) => notifier.add(n);
   engine.on('notify', notify);
   const deliveryJob = {
     start: async () => {
       deliveries.start();
-      // A follower elected may have missed a channel made elsewhere: its pending deliveries are resumed too.
-      await config.reloadAll();
-      const resumed = await resumePendingDeliveries(deliveries, channelsRepo, alertsRepo, (id) => config.listChannels().find((c) => c.id === id) ?? null, policy);
+      const resumed = await resumePendingDeliveries(deliveries, channelsRepo, alertsRepo, (id) => config.listChannels().find((c) => c.id === id) ?? null);
       if (resumed) app.log.info({ resumed }, 'alert deliveries left pending resumed');
     },
-    stop: async () => {
-      await notifier.stop();
+    stop: () => {
+      notifier.stop();
       deliveries.stop();
     },
   };
-  app.decorate('alerts', { config, engine, deliveries, notifier, notify, deliveryJob });
+  app.decorate('alerts', { config, engine, deliveries, notify, deliveryJob });
   // On a shared database only the leader evaluates and sends (plugins/cluster-state.ts starts these as leader
   // jobs): an engine started here would judge, store and tell before the cluster wiring is in place.
   if (!sharedDatabase(app.config)) {
@@ -65,8 +59,7 @@ export const alertsPlugin = fp(async (app) => {
   }
   app.addHook('onClose', async () => {
     engine.stop();
-    await deliveryJob.stop();
-    deliveries.close();
+    deliveryJob.stop();
     await engine.settled();
     await alertsRepo.trimResolved().catch((err: unknown) => app.log.warn({ err }, 'the alert history could not be trimmed at shutdown'));
   });

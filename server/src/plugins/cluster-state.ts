@@ -48,12 +48,9 @@ export const clusterStatePlugin = fp<{ loadingSince: Date }>(async (app, { loadi
   const unbindFanout = bindLiveFanout(app.liveHub, fanout, log, {
     nodes: app.nodeRegistry, demos: app.demoRegistry, catalog: app.demoCatalog, devices: app.deviceRegistry,
   });
+  const stopLeading = app.config.databaseUrl ? await leadWithOthers(app, app.config.databaseUrl) : async () => undefined;
   const unbindAlerts = app.config.databaseUrl ? shareAlertChanges(app, fanout, log) : () => undefined;
   if (app.config.databaseUrl) loadUnknownIdsFirst(app);
-  // Every listener bound: the events held since loading began reach each (alert.config too).
-  // Nothing is awaited while they are held: at 20,000 agents the replay grows by thousands a second.
-  fanout.release();
-  const stopLeading = app.config.databaseUrl ? await leadWithOthers(app, app.config.databaseUrl) : async () => undefined;
   app.addHook('onClose', async () => {
     await stopLeading();
     unbindAlerts();
@@ -106,10 +103,8 @@ function shareAlertChanges(app: FastifyInstance, fanout: EventFanout, log: Fasti
 async function leadWithOthers(app: FastifyInstance, databaseUrl: string): Promise<() => Promise<void>> {
   const log = app.log.child({ component: 'leader' });
   const lease = new LeaderLease({ databaseUrl, name: `${app.config.natsPrefix}-leader`, checkMs: LEASE_CHECK_MS });
-  const { engine, notify, notifier } = app.alerts;
-  // The notifier's groups stop (and finish storing) before the relay disowns what it handed over.
-  const outbox = new LeaderOutbox(lease, { deliver: tellFromOutbox(notify), beforeStop: () => notifier.stop(), pollMs: OUTBOX_POLL_MS, log });
-  notifier.claimWith((keys, channelId) => outbox.claimIn(app.sql, keys, `channel:${channelId}`));
+  const { engine, notify } = app.alerts;
+  const outbox = new LeaderOutbox(lease, { deliver: tellFromOutbox(notify), pollMs: OUTBOX_POLL_MS, log });
   const jobs = leaderJobs(app, outbox);
   // Started by their plugins as on a single server: a follower must not run them.
   for (const job of [...jobs].reverse()) await job.stop();
@@ -121,15 +116,13 @@ async function leadWithOthers(app: FastifyInstance, databaseUrl: string): Promis
     await unbind();
     await lease.stop();
     untell();
-    notifier.claimWith(null);
   };
 }
 
 /**
  * In start order: the deliveries first (pending ones resumed), then the relay, so that what the
- * engine records on start is sent; stopped in reverse, the relay first stops the notifier (its
- * groups dropped, the ones being stored finished), then disowns the entries it handed over: they
- * stay unsent for the next leader, whose notifier skips every channel a claim says was told.
+ * engine records on start is sent; stopped in reverse, the relay stops before the notifier drops
+ * its groups, so that their entries stay unsent for the next leader.
  */
 function leaderJobs(app: FastifyInstance, outbox: LeaderOutbox): LeaderJob[] {
   const { engine, deliveryJob } = app.alerts;

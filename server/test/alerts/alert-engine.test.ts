@@ -4,14 +4,12 @@ import crypto from 'node:crypto';
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import type { Alert, AlertDelivery, AlertRule, AlertWebhook, Channel } from '@dvic/protocol';
+import type { Alert, AlertRule, AlertWebhook, Channel } from '@dvic/protocol';
 import { SimulatedDemo } from '../../../cli/test/support/demo-logs.js';
 import { startReceiver, type ReceivedRequest, type Receiver } from '../support/http-receiver.mjs';
 import { LiveRecorder } from '../support/live-recorder.js';
 import { connectAgent, type SimulatedAgent } from '../support/simulated-agent.mjs';
 import { startTestServer, waitFor, type TestServer } from '../support/test-server.js';
-import { AlertChannelsRepository } from '../../src/repositories/alert-channels-repository.js';
-import { AlertsRepository } from '../../src/repositories/alerts-repository.js';
 
 let server: TestServer;
 let receiver: Receiver;
@@ -273,52 +271,6 @@ describe('alert engine', () => {
     expect(acked.json<{ alert: Alert }>().alert).toMatchObject({ acked_by: 'admin' });
     expect(await alerts.engine.get(id)).toMatchObject({ acked_by: 'admin' });
     agent.close();
-  });
-
-  it('elected again, the engine serves an alert as stored now: one another leader resolved meanwhile is not shown firing, nor acknowledged over', async () => {
-    const { agent } = await node('pi-reelected');
-    demoState(agent, [run('stale', 1, true)]);
-    await new Promise((r) => setTimeout(r, 100));
-    demoState(agent, [run('stale', 1, false)]);
-    const id = webhook(await waitMessage('pi-reelected', (m) => m.event === 'firing')).alerts[0]!.id;
-    const { engine } = server.app.alerts;
-    // Deposed; another leader resolves the alert in the shared database; elected again.
-    engine.stop();
-    await engine.settled();
-    const repository = new AlertsRepository(server.app.sql);
-    const stored = (await repository.getForChange(id))!;
-    await repository.save({ ...stored.alert, state: 'resolved', resolved_at: Date.now() }, stored.key);
-    await engine.start();
-    expect((await server.api('GET', `/api/v1/alerts/${id}`)).json<{ alert: Alert }>().alert.state).toBe('resolved');
-    expect((await server.api('POST', `/api/v1/alerts/${id}/ack`)).statusCode).toBe(409);
-    expect(await repository.get(id)).toMatchObject({ state: 'resolved', acked_at: null });
-    agent.close();
-  });
-
-  it('a restart takes up pending deliveries, but not a "firing" whose alerts resolved since, nor one older than its retries would have lasted', async () => {
-    const alerts = new AlertsRepository(server.app.sql);
-    const channels = new AlertChannelsRepository(server.app.sql);
-    const resolved = (await alerts.list({ state: 'resolved', limit: 1 }))[0]!;
-    const firing = (await alerts.list({ state: 'firing', limit: 1 }))[0]!;
-    const now = Date.now();
-    const pending = (kind: AlertDelivery['kind'], alert: Alert, at: number): AlertDelivery => ({
-      id: crypto.randomUUID(), channel_id: channel.id, kind, alert_ids: [alert.id], title: kind, status: 'pending',
-      status_code: null, error: null, attempts: 0, created_at: at, updated_at: at, next_attempt_at: at,
-    });
-    const stale = pending('firing', resolved, now);
-    const old = pending('firing', firing, now - 86_400_000);
-    const due = pending('repeat', firing, now);
-    for (const d of [stale, old, due]) await channels.saveDelivery(d);
-    // Stopped and started again, as at a restart or an election: the pending deliveries are looked at.
-    const { deliveryJob } = server.app.alerts;
-    await deliveryJob.stop();
-    await deliveryJob.start();
-    const stored = async (id: string) => (await channels.deliveries(channel.id, 1000)).find((d) => d.id === id)!;
-    await waitFor(async () => (await stored(due.id)).status === 'sent', 10_000, 'the due delivery sent');
-    expect(await stored(stale.id)).toMatchObject({ status: 'failed', error: expect.stringMatching(/^superseded/) });
-    expect(await stored(old.id)).toMatchObject({ status: 'failed', error: expect.stringMatching(/^expired/) });
-    const firingSince = receiver.received.filter((r) => r.at >= now && webhook(r).event === 'firing' && webhook(r).alerts.some((a) => [resolved.id, firing.id].includes(a.id)));
-    expect(firingSince).toEqual([]);
   });
 
   it('retries a refused delivery with backoff and logs each outcome', async () => {
