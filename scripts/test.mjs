@@ -32,6 +32,16 @@ const NEEDS = [
 const BUILD = ['build', 'npm', ['run', '--silent', 'build']];
 
 /**
+ * Run alone, before the lanes: the agent's tests time its own signals and restarts (a SIGINT
+ * right after it starts, a watchdog's deadline), and once failed beside the first e2e files
+ * (Docker, Chromium) on a 2-core machine. They take half a minute.
+ */
+const PYTHON = [
+  ['agent (Python unittest)', '/usr/bin/python3', ['-m', 'unittest', 'discover', '-s', 'agent/tests', '-t', 'agent']],
+  ['libs (Python unittest)', '/usr/bin/python3', ['-m', 'unittest', 'discover', '-s', 'libs/python/tests', '-t', 'libs/python']],
+];
+
+/**
  * After the build, two lanes run side by side, each suite of a lane after the other: the e2e
  * project runs its files one at a time (real processes, real ports), and vitest runs its project
  * groups one after another, so in one vitest run the unit files would wait for it (or it for
@@ -39,8 +49,6 @@ const BUILD = ['build', 'npm', ['run', '--silent', 'build']];
  */
 const LANES = [
   [
-    ['agent (Python unittest)', '/usr/bin/python3', ['-m', 'unittest', 'discover', '-s', 'agent/tests', '-t', 'agent']],
-    ['libs (Python unittest)', '/usr/bin/python3', ['-m', 'unittest', 'discover', '-s', 'libs/python/tests', '-t', 'libs/python']],
     ['TypeScript (vitest: protocol, server, cli, dashboard, libs)', 'npx', ['vitest', 'run', '--project', '!e2e']],
   ],
   [
@@ -78,7 +86,10 @@ ensureSystemPackages();
 const repo = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const results = [await runSuite(BUILD, '', repo)];
 // nothing else can run without the build
-if (results[0].ok) results.push(...(await Promise.all(LANES.map((lane, i) => runLane(lane, `[${i === 0 ? 'unit' : 'e2e '}] `)))).flat());
+if (results[0].ok) {
+  results.push(...(await runLane(PYTHON, '')));
+  results.push(...(await Promise.all(LANES.map((lane, i) => runLane(lane, `[${i === 0 ? 'unit' : 'e2e '}] `)))).flat());
+}
 console.log('\n==> summary');
 for (const r of results) console.log(`${r.ok ? 'ok    ' : 'FAILED'} ${r.name} (${r.ok ? '' : `${r.detail}, `}${r.seconds.toFixed(0)} s)`);
-process.exit(results.every((r) => r.ok) && results.length === 1 + LANES.flat().length ? 0 : 1);
+process.exit(results.every((r) => r.ok) && results.length === 1 + PYTHON.length + LANES.flat().length ? 0 : 1);
