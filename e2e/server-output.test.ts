@@ -2,7 +2,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { startServer, stopAll, waitFor } from './support/processes.js';
 
-afterAll(stopAll);
+afterAll(() => stopAll());
 
 const stdoutOf = (server: Awaited<ReturnType<typeof startServer>>) => {
   let out = '';
