@@ -5,7 +5,6 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { connect } from 'nats';
 import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { AlertRule, AlertWebhook, Channel } from '@dvic/protocol';
@@ -14,7 +13,7 @@ import { connectAgent } from '../support/simulated-agent.mjs';
 import { startReceiver, type Receiver } from '../support/http-receiver.mjs';
 import { testDatabase } from '../support/postgres.js';
 import { startTestServer, waitFor, type TestServer } from '../support/test-server.js';
-import { NATS_URL, natsAvailable, onDatabase, postgresAvailable } from './bus-fixtures.js';
+import { NATS_URL, natsAvailable, onDatabase, postgresAvailable, removeLabStreams } from './bus-fixtures.js';
 
 // Replicas (real servers) on one PostgreSQL database and the real NATS, with a real webhook
 // receiver: alerts are judged by the leader only, and told exactly once whoever leads.
@@ -115,11 +114,7 @@ describe.skipIf(!ready)('alerts across replicas on a shared database', () => {
     }
     await receiver.close();
     await database.drop();
-    const admin = await connect({ servers: NATS_URL });
-    const jsm = await admin.jetstreamManager();
-    const names = clusterNames(prefix);
-    for (const stream of [`KV_${names.holdersBucket}`, names.eventsStream]) await jsm.streams.delete(stream).catch(() => false);
-    await admin.close();
+    await removeLabStreams(clusterNames(prefix));
   }, 60_000);
 
   it('an alert is never stored as notified without its outbox entry: a leader whose entry could not be recorded leaves it to the next leader, which tells it', async () => {

@@ -81,14 +81,19 @@ function testBus(before: (fn: () => void) => void, after: (fn: () => Promise<voi
   };
 }
 
-/** Closes the test's connections and deletes what it made on the NATS server. */
-async function cleanUpNats(opened: NatsConnection[], names: ClusterNames): Promise<void> {
+/** Deletes what a lab's replicas made on the NATS server under this prefix (the holders bucket, the event stream). */
+export async function removeLabStreams(names: ClusterNames): Promise<void> {
   const admin = await connect({ servers: NATS_URL });
   const jsm = await admin.jetstreamManager();
   for (const stream of [`KV_${names.holdersBucket}`, names.eventsStream]) {
     await jsm.streams.delete(stream).catch(() => false); // not made by every test
   }
   await admin.close();
+}
+
+/** Closes the test's connections and deletes what it made on the NATS server. */
+async function cleanUpNats(opened: NatsConnection[], names: ClusterNames): Promise<void> {
+  await removeLabStreams(names);
   await Promise.all(opened.splice(0).map((nc) => (nc.isClosed() ? undefined : nc.close())));
 }
 

@@ -1,11 +1,10 @@
 import crypto from 'node:crypto';
-import { connect } from 'nats';
 import type { DeviceDetailView } from '@dvic/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clusterNames } from '../../src/cluster/cluster-names.js';
 import { testDatabase } from '../support/postgres.js';
 import { startTestServer, waitFor, type TestServer } from '../support/test-server.js';
-import { NATS_URL, natsAvailable, onDatabase, postgresAvailable } from './bus-fixtures.js';
+import { NATS_URL, natsAvailable, onDatabase, postgresAvailable, removeLabStreams } from './bus-fixtures.js';
 
 // Two replicas (two real servers) on one PostgreSQL database and the real NATS: the cluster-state
 // plugin's leader lease decides which one runs the leader's work.
@@ -34,11 +33,7 @@ describe.skipIf(!ready)('cluster state on a shared database', () => {
   afterAll(async () => {
     for (const server of servers) await server.close();
     await database?.drop();
-    const admin = await connect({ servers: NATS_URL });
-    const jsm = await admin.jetstreamManager();
-    const names = clusterNames(prefix);
-    for (const stream of [`KV_${names.holdersBucket}`, names.eventsStream]) await jsm.streams.delete(stream).catch(() => false);
-    await admin.close();
+    await removeLabStreams(clusterNames(prefix));
   }, 60_000);
 
   const leaders = () => servers.filter((s) => s.app.clusterLeader?.isLeader());

@@ -1,5 +1,4 @@
 import crypto from 'node:crypto';
-import { connect } from 'nats';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
@@ -9,7 +8,7 @@ import { LiveRecorder } from '../support/live-recorder.js';
 import { connectAgent, type SimulatedAgent } from '../support/simulated-agent.mjs';
 import { testDatabase } from '../support/postgres.js';
 import { startTestServer, waitFor, type TestServer } from '../support/test-server.js';
-import { NATS_URL, natsAvailable, onDatabase, postgresAvailable } from './bus-fixtures.js';
+import { NATS_URL, natsAvailable, onDatabase, postgresAvailable, removeLabStreams } from './bus-fixtures.js';
 
 // Two replicas (two real servers) on one PostgreSQL database and the real NATS: what one replica
 // changes reaches the memory of the other (log follows, device tokens).
@@ -38,11 +37,7 @@ describe.skipIf(!ready)('two replicas on one database', () => {
   afterAll(async () => {
     for (const server of [a, b]) await server?.close();
     await database?.drop();
-    const admin = await connect({ servers: NATS_URL });
-    const jsm = await admin.jetstreamManager();
-    const names = clusterNames(prefix);
-    for (const stream of [`KV_${names.holdersBucket}`, names.eventsStream]) await jsm.streams.delete(stream).catch(() => false);
-    await admin.close();
+    await removeLabStreams(clusterNames(prefix));
   }, 60_000);
 
   describe('log follows', () => {

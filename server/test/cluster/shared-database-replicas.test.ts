@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { AgentConfigFile, CommandView, NodeView } from '@dvic/protocol';
-import { connect } from 'nats';
+
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clusterNames } from '../../src/cluster/cluster-names.js';
 import { LocalAgent } from '../../src/local-agent/local-agent.js';
@@ -11,7 +11,7 @@ import { generateNodeKeypair } from '../../src/services/node-keys.js';
 import { connectAgent, type SimulatedAgent } from '../support/simulated-agent.mjs';
 import { testDatabase } from '../support/postgres.js';
 import { startTestServer, waitFor, type TestServer } from '../support/test-server.js';
-import { NATS_URL, natsAvailable, postgresAvailable } from './bus-fixtures.js';
+import { NATS_URL, natsAvailable, postgresAvailable, removeLabStreams } from './bus-fixtures.js';
 
 // Two replicas (two real servers) on one PostgreSQL database and the real NATS, with simulated
 // agents (and real ones for the local agent): what one replica does must not undo, nor miss,
@@ -47,11 +47,7 @@ describe.skipIf(!ready)('replicas on one database', () => {
     for (const stop of stops.reverse()) await stop();
     for (const server of [a, b]) await server?.close().catch(() => undefined);
     await database?.drop();
-    const admin = await connect({ servers: NATS_URL });
-    const jsm = await admin.jetstreamManager();
-    const names = clusterNames(prefix);
-    for (const stream of [`KV_${names.holdersBucket}`, names.eventsStream]) await jsm.streams.delete(stream).catch(() => false);
-    await admin.close();
+    await removeLabStreams(clusterNames(prefix));
   }, 60_000);
 
   it("a replica's restart leaves the other's running command alone: it succeeds, never lost", async () => {
