@@ -46,7 +46,7 @@ if (storeFlag >= 0) {
   const options = { streams: Number(process.env.STREAMS ?? 8), lines: Number(process.env.STORE_LINES ?? 50_000), batch: Number(process.env.BATCH ?? 1000), inFlight: 4 };
   const load = () => os.loadavg().map((l) => l.toFixed(2)).join(' ');
   console.log(`machine: ${machine()}, load average ${load()}`);
-  await compareStores(process.env.PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres', options);
+  await compareStores(process.env.PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres', options, Number(process.env.ROUNDS ?? 3));
   await compareSqliteInserts({ lines: options.streams * options.lines, batch: options.batch });
   console.log(`load average at the end: ${load()}`);
   process.exit(0);

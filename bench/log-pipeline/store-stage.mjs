@@ -1,15 +1,18 @@
 // The store stage of the log pipeline on its own, on SQLite and on PostgreSQL, with the same
 // batches: the server's log writer (one transaction per group of batches, a savepoint each, the
 // answer from the commit) into the log store. STREAMS simulated agents each keep IN_FLIGHT batches
-// of BATCH lines unanswered, as the agent does; lines/s once all are answered.
+// of BATCH lines unanswered, as the agent does; lines/s once all are answered. Each run goes in a
+// process of its own, ROUNDS (default 3) alternating runs per store, the median shown.
 // PostgreSQL: a database of its own (dvic_bench_<random>), migrated, dropped at the end; the CPU
 // of its backends is measured too (lines per backend CPU second say what the database costs
 // whatever else runs on the machine).
 // Then SQLite's two ways to insert a batch, on fresh databases with the same records: the
 // repository's multi-row statements, and one prepared single-row statement per record.
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { createDatabase, followBackends } from '../lib/lab.mjs';
 import { repoDir } from '../lib/server.mjs';
 
@@ -84,35 +87,65 @@ async function measure(store, { streams, lines, batch, inFlight }) {
   return { stored, seconds, linesPerSecond: stored / seconds, cpuPercent: ((cpu.user + cpu.system) / 1e6 / seconds) * 100, database };
 }
 
-/**
- * Prints the store stage on SQLite and PostgreSQL side by side. `adminUrl`: a PostgreSQL the
- * bench may create and drop a database on.
- */
-export async function compareStores(adminUrl, options) {
-  const { streams, lines, batch, inFlight } = options;
-  console.log(`store stage: ${streams} streams x ${lines} lines, batches of ${batch}, ${inFlight} in flight per stream (log writer -> log store, in this process)`);
-  const results = [];
-  for (const [name, open] of [['SQLite', sqliteStore], ['PostgreSQL', () => postgresStore(adminUrl)]]) {
-    let store;
-    try {
-      store = await open();
-      results.push([name, await measure(store, options)]);
-    } catch (err) {
-      results.push([name, { error: err.message }]);
-    } finally {
-      await store?.close();
-    }
+const STORES = { SQLite: () => sqliteStore(), PostgreSQL: (adminUrl) => postgresStore(adminUrl) };
+
+/** One store's stage in this process (a child of compareStores): its result as one JSON line. */
+async function measureOne(name, adminUrl, options) {
+  let store;
+  try {
+    store = await STORES[name](adminUrl);
+    return await measure(store, options);
+  } catch (err) {
+    return { error: err.message };
+  } finally {
+    await store?.close();
   }
-  console.log('store        lines stored  seconds  lines/s   process CPU  database CPU  lines per database CPU s');
+}
+
+/** Each run in a fresh process: a store's figure never pays for the heap another run left behind. */
+function measureInChild(name, adminUrl, options) {
+  const child = spawnSync(process.execPath, [fileURLToPath(import.meta.url), name, adminUrl, JSON.stringify(options)], { encoding: 'utf8', timeout: 600_000 });
+  const line = child.stdout?.trim().split('\n').at(-1);
+  try {
+    return JSON.parse(line);
+  } catch {
+    return { error: `the ${name} run failed: ${(child.stderr || child.error?.message || 'no output').trim().split('\n').at(-1)}` };
+  }
+}
+
+const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+
+/** The median run by lines/s (a failed run makes the whole figure a failure). */
+function summarize(runs) {
+  const failed = runs.find((r) => r.error);
+  if (failed) return failed;
+  const rates = runs.map((r) => r.linesPerSecond);
+  return { ...runs.find((r) => r.linesPerSecond === median(rates)), rates };
+}
+
+/**
+ * Prints the store stage on SQLite and PostgreSQL side by side: `rounds` alternating runs of each,
+ * each in a process of its own, the median shown with every run's rate. `adminUrl`: a PostgreSQL
+ * the bench may create and drop a database on.
+ */
+export async function compareStores(adminUrl, options, rounds = 3) {
+  const { streams, lines, batch, inFlight } = options;
+  console.log(`store stage: ${streams} streams x ${lines} lines, batches of ${batch}, ${inFlight} in flight per stream (log writer -> log store, each run in a process of its own; median of ${rounds} alternating runs)`);
+  const runs = { SQLite: [], PostgreSQL: [] };
+  for (let round = 0; round < rounds; round++) {
+    for (const name of Object.keys(runs)) runs[name].push(measureInChild(name, adminUrl, options));
+  }
+  const results = Object.entries(runs).map(([name, r]) => [name, summarize(r)]);
+  console.log('store        lines stored  seconds  lines/s   process CPU  database CPU  lines per database CPU s   (every run, lines/s)');
   for (const [name, r] of results) {
     if (r.error) console.log(`${name.padEnd(13)}failed: ${r.error}`);
     else {
-      const database = r.database ? `${r.database.cpuPercentOfCore.toFixed(0)} %`.padEnd(14) + (r.stored / r.database.cpuSeconds).toFixed(0) : '(in the process)';
-      console.log(`${name.padEnd(13)}${String(r.stored).padEnd(14)}${r.seconds.toFixed(2).padEnd(9)}${r.linesPerSecond.toFixed(0).padEnd(10)}${`${r.cpuPercent.toFixed(0)} %`.padEnd(13)}${database}`);
+      const database = (r.database ? `${r.database.cpuPercentOfCore.toFixed(0)} %`.padEnd(14) + (r.stored / r.database.cpuSeconds).toFixed(0) : '(in the process)').padEnd(42);
+      console.log(`${name.padEnd(13)}${String(r.stored).padEnd(14)}${r.seconds.toFixed(2).padEnd(9)}${r.linesPerSecond.toFixed(0).padEnd(10)}${`${r.cpuPercent.toFixed(0)} %`.padEnd(13)}${database}(${r.rates.map((x) => x.toFixed(0)).join(', ')})`);
     }
   }
   const postgres = results.find(([name]) => name === 'PostgreSQL')[1];
-  if (!postgres.error) console.log(`PostgreSQL goal >= 50,000 lines/s: ${postgres.linesPerSecond >= 50_000 ? 'met' : 'MISSED'}`);
+  if (!postgres.error) console.log(`PostgreSQL goal >= 50,000 lines/s: ${postgres.linesPerSecond >= 50_000 ? 'met' : 'MISSED'} (median run)`);
   return results;
 }
 
@@ -161,4 +194,11 @@ export async function compareSqliteInserts({ lines, batch, rounds = 3 }) {
   for (const [name, rate] of Object.entries(best)) console.log(`  ${name.padEnd(24)}${rate.toFixed(0)} lines/s`);
   const [multi, perRow] = Object.values(best);
   console.log(`  multi-row / per-row: ${(multi / perRow).toFixed(2)}`);
+}
+
+// A child of compareStores: node store-stage.mjs <SQLite|PostgreSQL> <admin url> <options as JSON>
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const [name, adminUrl, options] = process.argv.slice(2);
+  console.log(JSON.stringify(await measureOne(name, adminUrl, JSON.parse(options))));
+  process.exit(0);
 }

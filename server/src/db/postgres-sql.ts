@@ -73,6 +73,7 @@ interface PooledTransaction extends OpenTransaction {
  */
 export class PostgresSql implements Sql {
   readonly dialect = 'postgres' as const;
+  readonly connections: number;
   /** host:port/database, for messages (never the password). */
   readonly where: string;
   private readonly pool: pg.Pool;
@@ -85,6 +86,7 @@ export class PostgresSql implements Sql {
   private readonly unboundedScope = new AsyncLocalStorage<true>();
 
   constructor(options: PostgresOptions) {
+    this.connections = options.poolSize;
     this.onIdleError = options.onIdleError;
     this.context = new TransactionContext(options.onCallbackError);
     this.where = describeDatabase(options.url);

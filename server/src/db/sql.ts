@@ -18,6 +18,8 @@ export interface RunResult {
 
 export interface Sql {
   readonly dialect: Dialect;
+  /** Transactions that can be open at once: SQLite's one connection, or PostgreSQL's pool size. */
+  readonly connections: number;
   all<Row>(text: string, params?: readonly SqlValue[]): Promise<Row[]>;
   get<Row>(text: string, params?: readonly SqlValue[]): Promise<Row | undefined>;
   run(text: string, params?: readonly SqlValue[]): Promise<RunResult>;

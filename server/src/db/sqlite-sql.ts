@@ -16,6 +16,7 @@ const MAX_CACHED_STATEMENTS = 1000;
  */
 export class SqliteSql implements Sql {
   readonly dialect = 'sqlite' as const;
+  readonly connections = 1;
   private readonly statements = new Map<string, Statement>();
   private readonly context: TransactionContext<OpenTransaction>;
   private open: { transaction: OpenTransaction; ended: Promise<void> } | undefined;

@@ -5,8 +5,8 @@
  * sent" is exact: `lateWindow` is 0 and a record is new exactly when its id is above that mark.
  *
  * On PostgreSQL the replicas of a lab take ids from one sequence but commit on their own: replica
- * B may commit id 101 after replica A committed 105 (each replica's own commits stay in id order:
- * its log writer runs one transaction at a time). A follower that got 105 must still take 101.
+ * B may commit id 101 after replica A committed 105, and so may two write lanes of one replica
+ * (services/log-writer.ts). A follower that got 105 must still take 101.
  * So a record up to `lateWindow` ids behind the newest one sent is new too, unless this follower
  * had it. Records sent live need no memory of their ids: every committed record is published to
  * a replica once (its own writer, or the fan-out), so only the ids of database pages are kept (a

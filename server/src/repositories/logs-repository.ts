@@ -2,7 +2,9 @@ import { LOG_LEVELS, type LogRecordView } from '@dvic/protocol';
 import { SEARCH_SCHEMA } from '../db/log-search-index.js';
 import type { Sql, SqlValue } from '../db/sql.js';
 import { Where } from '../db/where.js';
-import { indexTerms, parseTextQuery, searchWords, termNeedles, tsQueryText, type TextQuery } from '../search/text-query.js';
+import { coarsenRanges, mergeRanges, paddedCount, type IdRange } from '../search/id-ranges.js';
+import { searchBlocks } from '../search/search-blocks.js';
+import { indexTerms, parseTextQuery, searchWordList, termNeedles, tsQueryText, type TextQuery } from '../search/text-query.js';
 
 /** A record ready to store. (nodeId, stream, offset) identifies it in its source. */
 export interface NewLogRecord {
@@ -58,6 +60,14 @@ const toStored = (r: Row): StoredLog => ({
 
 const COLUMNS = 'node_id, source, stream, "offset", demo, token, ts, level, message, fields, size';
 const RETURNED = 'RETURNING id, node_id, stream, "offset"';
+/** PostgreSQL: a search names at most this many id ranges (search/id-ranges.ts). */
+const MAX_SEARCH_RANGES = 64;
+/** PostgreSQL: past this many blocks with the query's words, a search reads newest first without ranges. */
+const MAX_SEARCH_BLOCKS = 10_000;
+/** PostgreSQL: ranges holding at most this many ids are read whole before ordering (a bounded read by primary key). */
+const FEW_CANDIDATES = 200_000;
+/** A range no record is in (ids start at 1): a search whose words are in no block finds nothing. */
+const NO_RANGE: IdRange = [0, -1];
 /** SQLite rows per INSERT: batches go in power-of-two slices, so few statement texts exist (each prepared once). */
 const MAX_SQLITE_SLICE = 256;
 
@@ -65,7 +75,8 @@ const MAX_SQLITE_SLICE = 256;
  * Log records on SQLite and PostgreSQL. Exactly once: (node_id, stream, offset) is unique and a
  * record stored before is skipped (ON CONFLICT DO NOTHING), so a batch sent again adds nothing.
  * Search is the one meaning of `q` (search/text-query.ts): on SQLite the FTS5 index in its own
- * file narrows and dvic_match decides; on PostgreSQL the tsvector column with its GIN index.
+ * file narrows and dvic_match decides; on PostgreSQL the search blocks (a tsvector of each stored
+ * batch's words, GIN-indexed) narrow and the stored words decide.
  */
 export class LogsRepository {
   /** Approximate bytes of the stored records (message, fields and a per-row overhead), kept by every write here. */
@@ -110,13 +121,15 @@ export class LogsRepository {
       .add('r.ts < ?', query.until);
     for (const [name, value] of Object.entries(query.fields ?? {})) this.addFieldFilter(filters, name, value);
     const text = query.q ? parseTextQuery(query.q) : null;
-    if (text) await this.addTextFilter(filters, query.q!, text);
+    const narrowed = text ? await this.addTextFilter(filters, query.q!, text) : 'wide';
     if (query.before) filters.addAll('(r.ts < ? OR (r.ts = ? AND r.id < ?))', query.before.ts, query.before.ts, query.before.id);
     filters.add('r.id > ?', query.afterId);
     const order = query.afterId === undefined ? 'r.ts DESC, r.id DESC' : 'r.id';
-    const rows = await this.sql.all<Row>(`
-      SELECT r.id, r.node_id, r.source, r.demo, r.token, r.ts, r.level, r.message, r.fields FROM log_records r
-      ${filters.sql} ORDER BY ${order} LIMIT ?`, [...filters.params, query.limit + 1]);
+    const columns = 'r.id, r.node_id, r.source, r.demo, r.token, r.ts, r.level, r.message, r.fields';
+    // A few candidates: read them all first (OFFSET 0 keeps the planner from scanning the whole
+    // table newest first, hoping the few matches are near the top).
+    const from = narrowed === 'few' ? `(SELECT ${columns} FROM log_records r ${filters.sql} OFFSET 0) r` : `log_records r ${filters.sql}`;
+    const rows = await this.sql.all<Row>(`SELECT ${columns} FROM ${from} ORDER BY ${order} LIMIT ?`, [...filters.params, query.limit + 1]);
     const more = rows.length > query.limit;
     return { records: rows.slice(0, query.limit).map(toStored), more };
   }
@@ -157,7 +170,7 @@ export class LogsRepository {
 
   /** Deletes up to `limit` of the oldest records older than `ts`. */
   deleteOlderThan(ts: number, limit: number): Promise<Deleted> {
-    return this.sql.unbounded(() => this.deleteWhere('ts < ?', [ts], limit));
+    return this.sql.unbounded(() => this.afterDeleting(this.deleteWhere('ts < ?', [ts], limit)));
   }
 
   /**
@@ -165,7 +178,7 @@ export class LogsRepository {
    * transaction: on SQLite each page changes once in the WAL, not once per chunk.
    */
   deleteOldestBytes(bytes: number, maxRows = 100_000): Promise<Deleted> {
-    return this.sql.unbounded(() => this.sql.transaction(async () => {
+    return this.sql.unbounded(() => this.afterDeleting(this.sql.transaction(async () => {
       const deleted: Deleted = { ids: [], bytes: 0 };
       while (deleted.bytes < bytes && deleted.ids.length < maxRows) {
         const chunk = await this.deleteWhere('1 = 1', [], 1000);
@@ -174,7 +187,20 @@ export class LogsRepository {
         deleted.bytes += chunk.bytes;
       }
       return deleted;
-    }));
+    })));
+  }
+
+  /**
+   * PostgreSQL: once records are deleted, the search blocks wholly before the oldest record left
+   * go too (retention deletes the oldest first). A block whose records went in the middle of the
+   * table stays until then: it only names a range where nothing is found.
+   */
+  private async afterDeleting(deleting: Promise<Deleted>): Promise<Deleted> {
+    const deleted = await deleting;
+    if (this.sql.dialect === 'postgres' && deleted.ids.length) {
+      await this.sql.run('DELETE FROM log_search_blocks WHERE last_id < (SELECT MIN(id) FROM log_records)');
+    }
+    return deleted;
   }
 
   // The newest record always stays: record ids then never go back, and the search index, which
@@ -206,20 +232,33 @@ export class LogsRepository {
   }
 
   /**
-   * PostgreSQL: the whole batch in one statement, its rows one JSON parameter (one round trip, one
-   * plan, whatever the batch size). search_words feeds the generated tsvector column.
+   * PostgreSQL: each search block of the batch (search/search-blocks.ts; one, unless its lines are
+   * many and long) in one statement, its rows one JSON parameter (one round trip, one plan,
+   * whatever the batch size). The same statement stores the block's distinct words with the ids
+   * its rows took, so a line is never stored without its words in the search index.
    */
-  private insertPostgres(prepared: Prepared[]): Promise<Inserted[]> {
-    const rows = prepared.map((p) => {
-      const values = [...columnValues(p), searchWords(p.record.message)];
-      return Object.fromEntries(JSON_COLUMNS.map((name, i) => [name, values[i]]));
-    });
-    return this.sql.all<Inserted>(`
-      INSERT INTO log_records (${COLUMNS}, search_words)
-      SELECT ${COLUMNS}, search_words
-      FROM ROWS FROM (json_to_recordset(?::json) AS (node_id text, source text, stream text, "offset" bigint, demo text, token text,
-        ts bigint, level integer, message text, fields text, size integer, search_words text)) WITH ORDINALITY AS t(${COLUMNS}, search_words, n)
-      ORDER BY n ON CONFLICT DO NOTHING ${RETURNED}`, [JSON.stringify(rows)]);
+  private async insertPostgres(prepared: Prepared[]): Promise<Inserted[]> {
+    const words = prepared.map((p) => searchWordList(p.record.message));
+    const inserted: Inserted[] = [];
+    for (const block of searchBlocks(words)) {
+      const rows = prepared.slice(block.from, block.to).map((p, i) => jsonRow(p, words[block.from + i]!.join(' ')));
+      const params: SqlValue[] = [JSON.stringify(rows)];
+      if (block.words !== '') params.push(block.words);
+      for (const row of await this.sql.all<Inserted>(block.words === '' ? INSERT_ROWS : INSERT_ROWS_AND_BLOCK, params)) inserted.push(row);
+    }
+    return inserted;
+  }
+
+  /**
+   * PostgreSQL: the id ranges of the blocks with every word of the query (at most MAX_SEARCH_RANGES,
+   * search/id-ranges.ts), or null when its words are in so many blocks that reading the newest
+   * records first finds its matches sooner.
+   */
+  private async searchBlockRanges(tsQuery: string): Promise<IdRange[] | null> {
+    const blocks = await this.sql.all<{ first_id: number; last_id: number }>(
+      'SELECT first_id, last_id FROM log_search_blocks WHERE words @@ CAST(? AS tsquery) LIMIT ?', [tsQuery, MAX_SEARCH_BLOCKS + 1]);
+    if (blocks.length > MAX_SEARCH_BLOCKS) return null;
+    return coarsenRanges(mergeRanges(blocks.map((b) => [b.first_id, b.last_id])), MAX_SEARCH_RANGES);
   }
 
   /** A structured field equal to the value: text as it is; numbers by value; true, false and null by their JSON type's name. */
@@ -242,20 +281,29 @@ export class LogsRepository {
   /**
    * SQLite: the full-text index narrows the candidates (every word as a prefix term: a superset),
    * records it has not reached yet are all candidates, and dvic_match (the one matcher) decides.
-   * PostgreSQL: the tsquery of the query's words on the GIN index narrows, and each term's words,
-   * in a row, in the record's folded words decide (exactly what the matcher does: search/text-query.ts).
+   * PostgreSQL: the tsquery of the query's words on the blocks' GIN index narrows to the records
+   * of the blocks with every word, and each term's words, in a row, in the record's folded words
+   * decide (exactly what the matcher does: search/text-query.ts). A block's id range may hold
+   * another batch's records too (batches stored at the same time share the id sequence): they
+   * are candidates only, and the exact test decides for them as well.
    */
-  private async addTextFilter(filters: Where, q: string, text: TextQuery): Promise<void> {
+  private async addTextFilter(filters: Where, q: string, text: TextQuery): Promise<'few' | 'wide'> {
     if (this.sql.dialect === 'sqlite') {
       filters.addAll(`r.id IN (
         SELECT rowid FROM ${SEARCH_SCHEMA}.log_fts WHERE log_fts MATCH ?
         UNION ALL
         SELECT id FROM log_records WHERE id > (SELECT indexed_up_to FROM ${SEARCH_SCHEMA}.index_state))
         AND dvic_match(?, r.message)`, indexTerms(text), q);
-      return;
+      return 'wide';
     }
-    filters.addAll('r.search_vector @@ CAST(? AS tsquery)', tsQueryText(text));
+    const ranges = await this.searchBlockRanges(tsQueryText(text));
+    if (ranges) {
+      const padded = paddedCount(Math.max(ranges.length, 1));
+      const named = Array.from({ length: padded }, (_, i) => ranges[Math.min(i, ranges.length - 1)] ?? NO_RANGE);
+      filters.addAll(`(${named.map(() => 'r.id BETWEEN ? AND ?').join(' OR ')})`, ...named.flat());
+    }
     for (const needle of termNeedles(text)) filters.addAll("strpos(' ' || r.search_words, ?) > 0", needle);
+    return ranges && ranges.reduce((ids, [first, last]) => ids + last - first + 1, 0) <= FEW_CANDIDATES ? 'few' : 'wide';
   }
 }
 
@@ -269,11 +317,40 @@ function columnValues({ record: r, fieldsJson, size }: Prepared): SqlValue[] {
   return [r.nodeId, r.source, r.stream, r.offset, r.demo, r.token, r.ts, r.level, r.message, fieldsJson, size];
 }
 
-const JSON_COLUMNS = ['node_id', 'source', 'stream', 'offset', 'demo', 'token', 'ts', 'level', 'message', 'fields', 'size', 'search_words'] as const;
+/**
+ * A row as json_to_recordset reads it: short keys (INSERT_JSON_ROWS maps them to the columns), as
+ * the keys are a third of the text PostgreSQL parses and this process writes for each line.
+ */
+const jsonRow = ({ record: r, fieldsJson, size }: Prepared, searchWords: string) => ({
+  n: r.nodeId, src: r.source, s: r.stream, o: r.offset, d: r.demo, k: r.token,
+  ts: r.ts, l: r.level, m: r.message, f: fieldsJson, z: size, w: searchWords,
+});
+
+/** PostgreSQL: a batch's rows from one JSON parameter, in batch order, those stored before skipped. */
+const INSERT_JSON_ROWS = `
+  INSERT INTO log_records (${COLUMNS}, search_words)
+  SELECT ${COLUMNS}, search_words
+  FROM ROWS FROM (json_to_recordset(?::json) AS (n text, src text, s text, o bigint, d text, k text,
+    ts bigint, l integer, m text, f text, z integer, w text)) WITH ORDINALITY AS t(${COLUMNS}, search_words, position)
+  ORDER BY position ON CONFLICT DO NOTHING ${RETURNED}`;
+
+/** Rows whose lines have no word: nothing for the search index. */
+const INSERT_ROWS = INSERT_JSON_ROWS;
+
+/** Rows and their search block (the ids the new rows took, and the block's words), in one statement. */
+const INSERT_ROWS_AND_BLOCK = `
+  WITH inserted AS (${INSERT_JSON_ROWS}),
+  block AS (
+    INSERT INTO log_search_blocks (first_id, last_id, words)
+    SELECT min(id), max(id), array_to_tsvector(string_to_array(?, ' ')) FROM inserted HAVING count(*) > 0)
+  SELECT id, node_id, stream, "offset" FROM inserted`;
 
 /** NUL characters and unpaired surrogates: PostgreSQL text cannot hold them. */
 const UNPAIRED_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
-const storable = <T extends string | null>(text: T): T => (text === null ? text : (text.replaceAll('\u0000', '\uFFFD').replace(UNPAIRED_SURROGATE, '\uFFFD') as T));
+/** Any surrogate: most text has none, and no NUL either, and is kept as it is without a copy. */
+const SURROGATE = /[\uD800-\uDFFF]/;
+const storable = <T extends string | null>(text: T): T =>
+  (text === null || (!text.includes('\u0000') && !SURROGATE.test(text)) ? text : (text.replaceAll('\u0000', '\uFFFD').replace(UNPAIRED_SURROGATE, '\uFFFD') as T));
 
 /** The record as PostgreSQL can keep it: what it cannot hold becomes U+FFFD (as SQLite's UTF-8 does with unpaired surrogates), never a refused batch. */
 function storableInPostgres(r: NewLogRecord): NewLogRecord {

@@ -19,7 +19,12 @@ const MAX_TERMS = 16;
  */
 const fold = (text: string) => text.normalize('NFD').replace(/[\u0300-\u036f]+/g, '').normalize('NFC').toLowerCase();
 
+/** Most log lines are ASCII: for them folding is lower case and words are runs of [a-z0-9], the same result much cheaper. */
+const NON_ASCII = /[\u0080-\uffff]/;
+const ASCII_WORD = /[a-z0-9]+/g;
+
 export function words(text: string): string[] {
+  if (!NON_ASCII.test(text)) return text.toLowerCase().match(ASCII_WORD) ?? [];
   return fold(text).match(WORD) ?? [];
 }
 
@@ -73,17 +78,18 @@ export function indexTerms(query: TextQuery): string {
  */
 const MAX_SEARCH_WORD = 400;
 
-/** What PostgreSQL's search column (log_records.search_words) holds: indexText with very long words clipped. */
-export function searchWords(message: string): string {
-  return words(message).map((w) => (w.length > MAX_SEARCH_WORD ? [...w].slice(0, MAX_SEARCH_WORD).join('') : w)).join(' ');
+/** A message's words as PostgreSQL's search keeps them (log_records.search_words, space-separated): very long words clipped. */
+export function searchWordList(message: string): string[] {
+  return words(message).map((w) => (w.length > MAX_SEARCH_WORD ? [...w].slice(0, MAX_SEARCH_WORD).join('') : w));
 }
+
 
 /** A word as a quoted tsquery lexeme (words hold only letters and digits; quoted all the same). */
 const lexeme = (word: string) => `'${word.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`;
 
 /**
- * The query as a PostgreSQL tsquery literal, for CAST(? AS tsquery) against log_records.search_vector
- * (searchWords' words as lexemes, no text search parser on either side): every word of every term
+ * The query as a PostgreSQL tsquery literal, for CAST(? AS tsquery) against log_search_blocks.words
+ * (searchWordList's words as lexemes, no text search parser on either side): every word of every term
  * ANDed, the last word of each term by prefix (:*). The vector has no positions, so a phrase
  * narrows to the records with all its words; termNeedles decide adjacency. A superset of the
  * matches, exactly: a term's needle is found only where each of its words is a word of the
@@ -94,7 +100,7 @@ export function tsQueryText(query: TextQuery): string {
 }
 
 /**
- * Each term as the text it must contain in ' ' + searchWords(message): a space, its words
+ * Each term as the text it must contain in ' ' + log_records.search_words: a space, its words
  * separated by spaces, the last one by prefix. Exactly what matchesText decides, as a substring test.
  */
 export function termNeedles(query: TextQuery): string[] {

@@ -3,6 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrate, openDatabase, type Db } from '../../src/db/database.js';
 import { migrations, type Migration } from '../../src/db/migrations/index.js';
 import { migratePostgres, postgresSchemaVersion } from '../../src/db/postgres-migrate.js';
+import { PostgresSql } from '../../src/db/postgres-sql.js';
+import { LogsRepository } from '../../src/repositories/logs-repository.js';
 import { postgresReachable, testDatabase } from '../support/postgres.js';
 
 /**
@@ -19,10 +21,11 @@ interface Schema {
 /**
  * Documented differences. SQLite's full-text index (FTS5 table log_fts with its shadow tables and
  * triggers, versions 3-4; a file of its own from 5 on) has no PostgreSQL counterpart; PostgreSQL
- * searches log_records through search_words, the generated search_vector and its GIN index.
+ * searches log_records through search_words and a GIN index: on a generated search_vector up to
+ * version 18, on the table log_search_blocks from 19 on.
  */
 const SQLITE_ONLY = /\blog_fts|\blog_records_fts_/;
-const POSTGRES_ONLY = /^(log_records\.search_words|log_records\.search_vector|log_records_search )/;
+const POSTGRES_ONLY = /^(log_records\.search_words|log_records\.search_vector|log_records_search |log_search_blocks)/;
 
 const FAMILIES: Record<string, string> = {
   integer: 'integer', bigint: 'integer', smallint: 'integer',
@@ -164,11 +167,44 @@ describe.runIf(reachable)('migrations on PostgreSQL', () => {
     await migratePostgres(database.url);
     await client.query(`INSERT INTO log_records (node_id, source, stream, "offset", ts, level, message, size, search_words)
       VALUES ('n', 'demo', 's', 1, 1, 2, 'Camera FAILED', 13, 'camera failed')`);
-    const found = await client.query("SELECT message FROM log_records WHERE search_vector @@ to_tsquery('simple', 'failed')");
+    await client.query(`INSERT INTO log_search_blocks (first_id, last_id, words)
+      SELECT MIN(id), MAX(id), array_to_tsvector(ARRAY['camera', 'failed']) FROM log_records`);
+    const found = await client.query(`SELECT l.message FROM log_search_blocks b JOIN log_records l ON l.id BETWEEN b.first_id AND b.last_id
+      WHERE b.words @@ CAST('failed' AS tsquery)`);
     expect(found.rows).toEqual([{ message: 'Camera FAILED' }]);
     await client.query("INSERT INTO audit_log (at, action, outcome) VALUES (1, 'x', 'ok')");
     await expect(client.query('UPDATE audit_log SET outcome = $1', ['changed'])).rejects.toThrow('audit log is append-only');
     await expect(client.query('DELETE FROM audit_log')).rejects.toThrow('audit log is append-only');
+  });
+});
+
+describe.runIf(reachable)('migration 19 on PostgreSQL (search blocks)', () => {
+  it('finds the lines stored before it through the blocks it makes of them, a line of many words in a block of its own', async () => {
+    const database = await testDatabase({ migrated: false });
+    const client = new pg.Client({ connectionString: database.url });
+    const sql = new PostgresSql({ url: database.url, poolSize: 2 });
+    try {
+      await client.connect();
+      await migratePostgres(database.url, migrations, 18);
+      const many = Array.from({ length: 9000 }, (_, i) => `word${i}`).join(' ');
+      for (const [i, words] of ['camera failed', many, 'disk full', ''].entries()) {
+        await client.query(`INSERT INTO log_records (node_id, source, stream, "offset", ts, level, message, size, search_words)
+          VALUES ('n', 'demo', 's', $1, $1, 2, $2, 1, $2)`, [i, words]);
+      }
+      await migratePostgres(database.url);
+      const blocks = await client.query<{ first_id: string; last_id: string }>('SELECT first_id, last_id FROM log_search_blocks ORDER BY first_id');
+      expect(blocks.rows.map((b) => [Number(b.first_id), Number(b.last_id)])).toEqual([[1, 3], [2, 2]]);
+      const logs = await LogsRepository.open(sql);
+      const found = async (q: string) => (await logs.search({ q, limit: 10 })).records.map((r) => r.ts);
+      expect(await found('failed')).toEqual([0]);
+      expect(await found('full')).toEqual([2]);
+      expect(await found('word8999')).toEqual([1]);
+      expect(await found('"word17 word18"')).toEqual([1]);
+    } finally {
+      await sql.close();
+      await client.end();
+      await database.drop();
+    }
   });
 });
 

@@ -21,6 +21,7 @@ describe.each(storeKinds)('log store on $name', (kind) => {
   afterAll(() => store.close());
   beforeEach(async () => {
     await store.sql.run('DELETE FROM log_records');
+    if (kind.name === 'postgres') await store.sql.run('DELETE FROM log_search_blocks');
     logs = await LogsRepository.open(store.sql);
   });
 
@@ -92,6 +93,49 @@ describe.each(storeKinds)('log store on $name', (kind) => {
     expect(everything.ids).toEqual(stored.slice(2, 5).map((r) => r.id));
     expect(messages((await logs.search({ limit: 10 })).records)).toEqual(['line 5']);
     expect(logs.storedBytes).toBe((await LogsRepository.open(store.sql)).storedBytes);
+  });
+
+  it.runIf(kind.name === 'postgres')('drops the search blocks of deleted records with them, and still finds the records left', async () => {
+    for (let i = 0; i < 6; i++) await logs.insertNew([newRecord(i, `batch ${i} word${i}`)]);
+    await logs.deleteOldestBytes(Number.MAX_SAFE_INTEGER);
+    expect((await store.sql.get<{ n: number }>('SELECT COUNT(*) AS n FROM log_search_blocks'))!.n).toBe(1);
+    expect(messages((await logs.search({ q: 'word5', limit: 10 })).records)).toEqual(['batch 5 word5']);
+    expect(messages((await logs.search({ q: 'word4', limit: 10 })).records)).toEqual([]);
+  });
+
+  it('finds any line of a batch too big for one search block, first, middle and last', async () => {
+    // 400 lines of 300 distinct words: PostgreSQL cuts the batch into several blocks (search/search-blocks.ts).
+    const line = (i: number) => Array.from({ length: 300 }, (_, w) => `w${i}x${w}yz`).join(' ');
+    await logs.insertNew(Array.from({ length: 400 }, (_, i) => newRecord(i, line(i))));
+    for (const i of [0, 1, 217, 399]) {
+      expect(messages((await logs.search({ q: `w${i}x299yz`, limit: 10 })).records)).toEqual([line(i)]);
+      expect(messages((await logs.search({ q: `"w${i}x0yz w${i}x1"`, limit: 10 })).records)).toEqual([line(i)]);
+    }
+    if (kind.name === 'postgres') expect((await store.sql.get<{ n: number }>('SELECT COUNT(*) AS n FROM log_search_blocks'))!.n).toBeGreaterThan(1);
+  });
+
+  it.runIf(kind.name === 'postgres')('finds the same when the words are in blocks too many or too wide to narrow by', async () => {
+    const stored = await logs.insertNew(Array.from({ length: 30 }, (_, i) => newRecord(i, i % 3 ? `plain ${i}` : `common ${i}`)));
+    const expected = stored.filter((r) => r.message.startsWith('common')).map((r) => r.message).reverse();
+    const found = async () => messages((await logs.search({ q: 'common', limit: 100 })).records);
+    const page = async () => messages((await logs.search({ q: 'common', limit: 3, before: { ts: stored[20]!.ts, id: stored[20]!.id } })).records);
+    expect(await found()).toEqual(expected);
+    await store.sql.run("INSERT INTO log_search_blocks (first_id, last_id, words) VALUES (1, 1000000000, 'common')");
+    expect(await found()).toEqual(expected);
+    expect(await page()).toEqual(['common 18', 'common 15', 'common 12']);
+    await store.sql.run("INSERT INTO log_search_blocks (first_id, last_id, words) SELECT i, i, 'common' FROM generate_series(1, 10001) AS i");
+    expect(await found()).toEqual(expected);
+    expect(await page()).toEqual(['common 18', 'common 15', 'common 12']);
+  });
+
+  it('finds a line among lines another batch stored at the same time (their blocks share id ranges)', async () => {
+    const other = (i: number) => newRecord(i, `other ${i}`, { nodeId: OTHER_NODE });
+    await Promise.all([
+      logs.insertNew(Array.from({ length: 50 }, (_, i) => newRecord(i, i === 25 ? 'the rare needle' : `plain ${i}`))),
+      logs.insertNew(Array.from({ length: 50 }, (_, i) => other(i))),
+    ]);
+    expect(messages((await logs.search({ q: 'needle', limit: 10 })).records)).toEqual(['the rare needle']);
+    expect((await logs.search({ q: 'other', limit: 100 })).records).toHaveLength(50);
   });
 
   it('keeps text it cannot hold as it is on SQLite, or as U+FFFD on PostgreSQL, never refusing the batch', async () => {

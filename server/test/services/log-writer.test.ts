@@ -1,3 +1,4 @@
+import pg from 'pg';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Db } from '../../src/db/database.js';
 import { SqliteSql } from '../../src/db/sqlite-sql.js';
@@ -9,6 +10,7 @@ import { LogWriter, type LineCounter } from '../../src/services/log-writer.js';
 import type { StoreFailure } from '../../src/services/store-failure.js';
 import { memoryDb, newRecord, NODE_ID, silentLog } from '../support/memory-db.js';
 import { storeKinds, type StoreUnderTest } from '../support/stores.js';
+import { waitFor } from '../support/test-server.js';
 
 type Answer = { stored: StoredLog[]; duplicates: number } | { failure: StoreFailure };
 
@@ -140,5 +142,44 @@ describe('log writer with the demo registry (SQLite)', () => {
     expect(summary(answers)).toEqual([[3, 0], 'storage_failed', [3, 0]]);
     expect(demos.list(NODE_ID)[0]).toMatchObject({ line_count: 6 });
     expect(db.prepare('SELECT line_count FROM demos').get()).toEqual({ line_count: 6 });
+  });
+});
+
+describe.runIf(storeKinds.some((k) => k.name === 'postgres'))('log writer lanes (PostgreSQL)', () => {
+  let store: StoreUnderTest;
+  let blocker: pg.Client | undefined;
+  beforeAll(async () => { store = await storeKinds.find((k) => k.name === 'postgres')!.open(); });
+  afterAll(() => store.close());
+  afterEach(async () => { await blocker?.end(); blocker = undefined; });
+
+  it("stores other nodes' lines while one node's write waits, and that node's batches in the order they came", async () => {
+    const logs = await LogsRepository.open(store.sql);
+    const writer = new LogWriter(store.sql, logs, noDemoCounts, new FaultInjector(), silentLog);
+    // Another session holds line 0 of the held node uncommitted: that node's insert waits on it.
+    const held = '0a1b2c3d-0000-4000-8000-000000000010';
+    blocker = new pg.Client({ connectionString: store.url });
+    await blocker.connect();
+    await blocker.query('BEGIN');
+    await blocker.query(`INSERT INTO log_records (node_id, source, stream, "offset", ts, level, message, size)
+      VALUES ($1, 'demo', 'demo:t:0', 0, 0, 2, 'held', 1)`, [held]);
+    const answered: string[] = [];
+    const send = (nodeId: string, from: number) => writer.write({
+      records: [newRecord(from, `${nodeId.slice(-2)} line ${from}`, { nodeId }), newRecord(from + 1, `${nodeId.slice(-2)} line ${from + 1}`, { nodeId })],
+      stored: () => answered.push(`${nodeId.slice(-2)}:${from}`),
+      failed: (failure) => answered.push(`${nodeId.slice(-2)}:${from} ${failure.code}`),
+    });
+    const others = ['11', '12', '13'].map((n) => `0a1b2c3d-0000-4000-8000-0000000000${n}`);
+    send(held, 0);
+    for (const node of others) send(node, 0);
+    send(held, 2);
+    // Nodes in the other lane are stored while the held node waits (the lane of a node is fixed).
+    await waitFor(async () => answered.length > 0);
+    expect(answered.some((a) => a.startsWith('10:'))).toBe(false);
+    await blocker.query('ROLLBACK');
+    await writer.flush();
+    expect(answered.filter((a) => a.startsWith('10:'))).toEqual(['10:0', '10:2']);
+    expect(answered).toHaveLength(5);
+    const stored = (await logs.search({ nodeId: held, limit: 10 })).records.map((r) => r.message).reverse();
+    expect(stored).toEqual(['10 line 0', '10 line 1', '10 line 2', '10 line 3']);
   });
 });

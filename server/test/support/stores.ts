@@ -9,6 +9,8 @@ export interface StoreUnderTest {
   sql: Sql;
   /** What the store reported of afterCommit callbacks that threw. */
   callbackErrors: Error[];
+  /** PostgreSQL: the database's URL, for a session of a test's own beside the store's pool. */
+  url?: string;
   close(): Promise<void>;
 }
 
@@ -34,7 +36,7 @@ const postgres: StoreKind = {
     const database = await testDatabase();
     const callbackErrors: Error[] = [];
     const sql = new PostgresSql({ url: database.url, poolSize: 4, onCallbackError: (err) => callbackErrors.push(err) });
-    return { sql, callbackErrors, close: async () => { await sql.close(); await database.drop(); } };
+    return { sql, callbackErrors, url: database.url, close: async () => { await sql.close(); await database.drop(); } };
   },
 };
 

@@ -17,8 +17,10 @@ import { migration as m0015 } from './0015-agent-updates.js';
 import { migration as m0016 } from './0016-leader-outbox.js';
 import { migration as m0017 } from './0017-work-owner-replica.js';
 import { migration as m0018 } from './0018-log-search-lexemes.js';
+import { migration as m0019 } from './0019-log-search-blocks.js';
+import { migration as m0020 } from './0020-demo-index-on-demo-lines.js';
 
 export type { Migration };
 
 /** Every migration, in order (a test checks that file names, versions and this list agree). */
-export const migrations: Migration[] = [m0001, m0002, m0003, m0004, m0005, m0006, m0007, m0008, m0009, m0010, m0011, m0012, m0013, m0014, m0015, m0016, m0017, m0018];
+export const migrations: Migration[] = [m0001, m0002, m0003, m0004, m0005, m0006, m0007, m0008, m0009, m0010, m0011, m0012, m0013, m0014, m0015, m0016, m0017, m0018, m0019, m0020];
