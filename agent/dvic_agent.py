@@ -5341,6 +5341,38 @@ def run_and_exit(agent: Agent) -> None:
         os._exit(code)
 
 
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+def stop_on_signals(agent: Agent) -> None:
+    """SIGTERM and SIGINT stop the agent, whenever they come. Python runs a signal's handler only
+    in the main thread: between two bytecodes, or when the signal interrupts the call it blocks
+    in. Once the script has returned (see the end of this file), the main thread waits in the
+    interpreter's shutdown for the connection thread: a signal whose C handler ran just before
+    that wait blocked (the main thread preempted on its way in) or in another thread never wakes
+    it, its handler never runs, and the agent ran on. So the C handler also writes the signal's
+    number to a pipe (signal.set_wakeup_fd), whichever thread it ran in, and a thread reading that
+    pipe stops the agent (stop() twice is harmless). Call from the main thread."""
+    read_fd, write_fd = os.pipe()
+    os.set_blocking(write_fd, False)
+    signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
+    # A forked child (pty.fork, preexec_fn) runs Python with our handlers until it execs: a signal
+    # it receives then must not stop its parent through the shared pipe.
+    os.register_at_fork(after_in_child=lambda: signal.set_wakeup_fd(-1))
+    threading.Thread(target=_stop_on_wakeups, args=(agent, read_fd), name="signals", daemon=True).start()
+    for number in STOP_SIGNALS:
+        signal.signal(number, lambda *_: agent.stop())
+
+
+def _stop_on_wakeups(agent: Agent, read_fd: int) -> None:
+    while True:
+        numbers = os.read(read_fd, 64)
+        if not numbers:
+            return
+        if any(int(number) in numbers for number in STOP_SIGNALS):
+            agent.stop()
+
+
 def main(argv: Optional[List[str]] = None, in_thread: bool = False) -> int:
     """Runs the agent (or another command). in_thread: the agent runs in a thread of its own and
     this returns at once with 0, see the end of this file; configuration errors still return 2."""
@@ -5365,8 +5397,7 @@ def main(argv: Optional[List[str]] = None, in_thread: bool = False) -> int:
         sys.stderr.write("dvic-agent: cannot create state dir %s: %s\n" % (config.state_dir, e.strerror))
         return 2
     agent = Agent(config)
-    signal.signal(signal.SIGTERM, lambda *_: agent.stop())
-    signal.signal(signal.SIGINT, lambda *_: agent.stop())
+    stop_on_signals(agent)
     log("INFO", "dvic-agent %s starting, server %s" % (AGENT_VERSION, " or ".join(config.server_urls)))
     if in_thread:
         threading.Thread(target=run_and_exit, args=(agent,), name="connection").start()  # not a daemon: the process waits for it
@@ -5377,7 +5408,7 @@ def main(argv: Optional[List[str]] = None, in_thread: bool = False) -> int:
 if __name__ == "__main__":
     # CPython frees the parse tree of a script (9 MiB for this file) only once the script's top
     # level returns: the agent runs in a thread, this returns, and the process waits for it.
-    # Signals still reach the main thread, which runs their handlers while it waits.
+    # The main thread runs signal handlers while it waits, but can miss one: see stop_on_signals().
     exit_code = main(in_thread=True)
     if exit_code:
         sys.exit(exit_code)
