@@ -60,6 +60,7 @@ async function measure(store, { streams, lines, batch, inFlight }) {
   const noDemos = { storeLineCounts() {}, countLines() {}, recordClosing() {} };
   const writer = new LogWriter(store.sql, logs, noDemos, new FaultInjector(), quiet);
   const send = (stream, from) => new Promise((resolve, reject) => writer.write({
+    nodeId: `node-${stream}`,
     records: Array.from({ length: Math.min(batch, lines - from) }, (_, i) => record(stream, from + i)),
     stored: (stored) => resolve(stored.length),
     failed: (failure) => reject(new Error(failure.message)),
@@ -104,7 +105,10 @@ async function measureOne(name, adminUrl, options) {
 
 /** Each run in a fresh process: a store's figure never pays for the heap another run left behind. */
 function measureInChild(name, adminUrl, options) {
-  const child = spawnSync(process.execPath, [fileURLToPath(import.meta.url), name, adminUrl, JSON.stringify(options)], { encoding: 'utf8', timeout: 600_000 });
+  // The URL goes in the environment: a password in it would show in the process list on argv.
+  const child = spawnSync(process.execPath, [fileURLToPath(import.meta.url), name, JSON.stringify(options)], {
+    encoding: 'utf8', timeout: 600_000, env: { ...process.env, STORE_STAGE_ADMIN_URL: adminUrl },
+  });
   const line = child.stdout?.trim().split('\n').at(-1);
   try {
     return JSON.parse(line);
@@ -196,9 +200,9 @@ export async function compareSqliteInserts({ lines, batch, rounds = 3 }) {
   console.log(`  multi-row / per-row: ${(multi / perRow).toFixed(2)}`);
 }
 
-// A child of compareStores: node store-stage.mjs <SQLite|PostgreSQL> <admin url> <options as JSON>
+// A child of compareStores: STORE_STAGE_ADMIN_URL=... node store-stage.mjs <SQLite|PostgreSQL> <options as JSON>
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const [name, adminUrl, options] = process.argv.slice(2);
-  console.log(JSON.stringify(await measureOne(name, adminUrl, JSON.parse(options))));
+  const [name, options] = process.argv.slice(2);
+  console.log(JSON.stringify(await measureOne(name, process.env.STORE_STAGE_ADMIN_URL, JSON.parse(options))));
   process.exit(0);
 }

@@ -38,8 +38,9 @@ const REPLAY_PAGE = 500;
 const FLUSH_MS = 50;
 /**
  * PostgreSQL: how far behind the newest id a follower got a record may still be committed by
- * another replica and be sent (followed-ids.ts). A replica's log transaction holds the ids it
- * took until it commits; meanwhile the lab takes more: at the goal of 50,000 lines/s, a second.
+ * another replica or write lane and be sent (followed-ids.ts). A log transaction holds the ids it
+ * took until it commits (at most 5,000 lines: services/log-write-lane.ts); meanwhile the lab takes
+ * more: at the goal of 50,000 lines/s, a second.
  */
 const LATE_COMMIT_WINDOW = 50_000;
 

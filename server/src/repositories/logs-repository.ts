@@ -163,9 +163,9 @@ export class LogsRepository {
     return Number((await this.sql.get<{ n: number | string }>("SELECT pg_total_relation_size('log_records') AS n"))!.n);
   }
 
-  /** PostgreSQL: makes the room of deleted rows reusable by new ones now (rather than at autovacuum's next pass). */
+  /** PostgreSQL: makes the room of deleted rows (records and their search blocks) reusable by new ones now (rather than at autovacuum's next pass). */
   async vacuum(): Promise<void> {
-    await this.sql.unbounded(() => this.sql.run('VACUUM log_records'));
+    await this.sql.unbounded(() => this.sql.run('VACUUM log_records, log_search_blocks'));
   }
 
   /** Deletes up to `limit` of the oldest records older than `ts`. */
@@ -191,14 +191,16 @@ export class LogsRepository {
   }
 
   /**
-   * PostgreSQL: once records are deleted, the search blocks wholly before the oldest record left
-   * go too (retention deletes the oldest first). A block whose records went in the middle of the
-   * table stays until then: it only names a range where nothing is found.
+   * PostgreSQL: once records are deleted, the search blocks up to the newest of them that no
+   * longer hold any record go too. (Not only those before the oldest record left: retention
+   * deletes by time, so one line of a node whose clock runs ahead would keep every block.)
    */
   private async afterDeleting(deleting: Promise<Deleted>): Promise<Deleted> {
     const deleted = await deleting;
     if (this.sql.dialect === 'postgres' && deleted.ids.length) {
-      await this.sql.run('DELETE FROM log_search_blocks WHERE last_id < (SELECT MIN(id) FROM log_records)');
+      await this.sql.run(`
+        DELETE FROM log_search_blocks b WHERE b.last_id <= ?
+          AND NOT EXISTS (SELECT 1 FROM log_records r WHERE r.id BETWEEN b.first_id AND b.last_id)`, [deleted.ids.reduce((a, b) => Math.max(a, b))]);
     }
     return deleted;
   }

@@ -25,6 +25,11 @@ const ASCII_WORD = /[a-z0-9]+/g;
 
 export function words(text: string): string[] {
   if (!NON_ASCII.test(text)) return text.toLowerCase().match(ASCII_WORD) ?? [];
+  return unicodeWords(text);
+}
+
+/** The words of any text, without the ASCII shortcut (a test holds words() to it). */
+export function unicodeWords(text: string): string[] {
   return fold(text).match(WORD) ?? [];
 }
 

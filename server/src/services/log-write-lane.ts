@@ -1,5 +1,11 @@
 /** Past this many queued records, a lane writes at once instead of waiting for the next tick. */
 const FLUSH_RECORDS = 5000;
+/**
+ * Records in one transaction, at most (a bigger batch goes alone). Lanes commit on their own, so
+ * a transaction's first ids may commit after every id the other lanes took meanwhile: a bounded
+ * transaction keeps that well within what a live follow takes late (live/log-tail.ts).
+ */
+export const MAX_GROUP_RECORDS = 5000;
 
 /**
  * One serial writer of log batches: the batches that arrive while its transaction runs (or in the
@@ -39,11 +45,18 @@ export class LogWriteLane<Batch extends { records: readonly unknown[] }> {
   }
 
   private async writeQueued(): Promise<void> {
-    while (this.queue.length) {
-      const batches = this.queue;
-      this.queue = [];
-      this.queuedRecords = 0;
-      await this.writeGroup(batches);
+    while (this.queue.length) await this.writeGroup(this.nextGroup());
+  }
+
+  /** The oldest queued batches, up to MAX_GROUP_RECORDS records (always at least one batch). */
+  private nextGroup(): Batch[] {
+    let count = 0;
+    let records = 0;
+    while (count < this.queue.length && (count === 0 || records + this.queue[count]!.records.length <= MAX_GROUP_RECORDS)) {
+      records += this.queue[count]!.records.length;
+      count++;
     }
+    this.queuedRecords -= records;
+    return this.queue.splice(0, count);
   }
 }

@@ -8,6 +8,8 @@ import { LogWriteLane } from './log-write-lane.js';
 import { storeFailure, type StoreFailure } from './store-failure.js';
 
 export interface LogBatch {
+  /** The node that sent it: its batches keep one write lane, so they are stored and answered in order. */
+  nodeId: string;
   records: NewLogRecord[];
   /** Set for demo logs: the demo whose counters the stored lines add to. */
   demo?: { nodeId: string; token: string; name: string };
@@ -34,11 +36,11 @@ export type LineCounter = Pick<DemoRegistry, 'countLines' | 'recordClosing'> & {
  * Log transactions at once, at most (PostgreSQL; SQLite has one connection: one writer). Several
  * keep the database busy while this process prepares the next groups and waits for commits:
  * bench/log-pipeline --store postgres, median of 3 on 2 cores, went from 21,000 lines/s with one
- * to 55,000 with two and 67,000 with four. One connection of the pool is always left to the rest
- * of the server.
+ * to 55,000 with two and 60,000 to 67,000 with four. Half the pool at most: the other half stays
+ * for retention, requests and the registries.
  */
 const MAX_LANES = 4;
-const lanesFor = (sql: Sql) => Math.min(MAX_LANES, Math.max(1, sql.connections - 1));
+const lanesFor = (sql: Sql) => Math.min(MAX_LANES, Math.max(1, Math.floor(sql.connections / 2)));
 
 /**
  * Groups the log batches that arrive while the previous write runs (or in the same event-loop
@@ -87,9 +89,8 @@ export class LogWriter extends EventEmitter<LogWriterEvents> {
   /** A node's lane: the same for all its batches. */
   private laneOf(batch: LogBatch): LogWriteLane<LogBatch> {
     if (this.lanes.length === 1) return this.lanes[0]!;
-    const nodeId = batch.demo?.nodeId ?? batch.records[0]?.nodeId ?? '';
     let hash = 0;
-    for (let i = 0; i < nodeId.length; i++) hash = (hash * 31 + nodeId.charCodeAt(i)) >>> 0;
+    for (let i = 0; i < batch.nodeId.length; i++) hash = (hash * 31 + batch.nodeId.charCodeAt(i)) >>> 0;
     return this.lanes[hash % this.lanes.length]!;
   }
 
@@ -161,7 +162,9 @@ export class LogWriter extends EventEmitter<LogWriterEvents> {
         this.log.error({ err }, 'answering a stored log batch failed (the other batches are answered)');
       }
     });
-    // A rolled-back savepoint leaves the store's byte count ahead of what is on disk.
+    // A rolled-back savepoint leaves the store's byte count ahead of what is on disk. (With several
+    // lanes the recount misses what the others have not committed yet: an estimate until the next
+    // retention run, which counts again on PostgreSQL.)
     if (anyFailed) this.logs.recountBytes().catch((err: unknown) => this.log.warn({ err }, 'could not count the stored log bytes again'));
     if (all.length) this.emit('records', all);
   }

@@ -103,6 +103,15 @@ describe.each(storeKinds)('log store on $name', (kind) => {
     expect(messages((await logs.search({ q: 'word4', limit: 10 })).records)).toEqual([]);
   });
 
+  it.runIf(kind.name === 'postgres')('drops the blocks of records deleted by age behind a line whose clock runs ahead', async () => {
+    await logs.insertNew([newRecord(0, 'from the future', { ts: newRecord(0).ts + 86_400_000, nodeId: OTHER_NODE })]);
+    for (let i = 1; i < 6; i++) await logs.insertNew([newRecord(i, `batch ${i}`)]);
+    await logs.deleteOlderThan(newRecord(5).ts, 100);
+    expect(messages((await logs.search({ limit: 10 })).records)).toEqual(['from the future', 'batch 5']);
+    expect((await store.sql.get<{ n: number }>('SELECT COUNT(*) AS n FROM log_search_blocks'))!.n).toBe(2);
+    expect(messages((await logs.search({ q: 'future', limit: 10 })).records)).toEqual(['from the future']);
+  });
+
   it('finds any line of a batch too big for one search block, first, middle and last', async () => {
     // 400 lines of 300 distinct words: PostgreSQL cuts the batch into several blocks (search/search-blocks.ts).
     const line = (i: number) => Array.from({ length: 300 }, (_, w) => `w${i}x${w}yz`).join(' ');

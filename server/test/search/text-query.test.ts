@@ -5,7 +5,7 @@ import type { Db } from '../../src/db/database.js';
 import { AuditRepository } from '../../src/repositories/audit-repository.js';
 import { CommandsRepository, type CommandRecord } from '../../src/repositories/commands-repository.js';
 import { LogsRepository } from '../../src/repositories/logs-repository.js';
-import { indexText, matchesText, parseTextQuery } from '../../src/search/text-query.js';
+import { indexText, matchesText, parseTextQuery, unicodeWords, words } from '../../src/search/text-query.js';
 import { SEARCH_SCHEMA } from '../../src/db/log-search-index.js';
 import { SqliteSql } from '../../src/db/sqlite-sql.js';
 import { memoryDb, newRecord, NODE_ID } from '../support/memory-db.js';
@@ -63,5 +63,18 @@ function command(i: number, text: string): CommandRecord {
 describe.each(Object.keys(searches))('q in the %s', (name) => {
   it.each(CASES)('%s', async (q, expected) => {
     expect(await (await searches[name]!(db))(q)).toEqual(expected);
+  });
+});
+
+describe('words of ASCII text (the shortcut most log lines take)', () => {
+  it('are exactly the words the general rule finds, for every ASCII character and for random lines', () => {
+    const ascii = Array.from({ length: 128 }, (_, c) => String.fromCharCode(c));
+    for (const c of ascii) expect(words(`ab${c}Cd${c}9`), JSON.stringify(c)).toEqual(unicodeWords(`ab${c}Cd${c}9`));
+    let seed = 42;
+    const next = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31);
+    for (let line = 0; line < 2000; line++) {
+      const text = Array.from({ length: next() % 80 }, () => ascii[next() % 128]).join('');
+      expect(words(text), JSON.stringify(text)).toEqual(unicodeWords(text));
+    }
   });
 });

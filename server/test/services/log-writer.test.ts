@@ -18,6 +18,7 @@ type Answer = { stored: StoredLog[]; duplicates: number } | { failure: StoreFail
 function batches(writer: LogWriter, demo?: { nodeId: string; token: string; name: string }) {
   const answers: Answer[] = [];
   const batch = (from: number, count: number) => writer.write({
+    nodeId: NODE_ID,
     records: Array.from({ length: count }, (_, i) => newRecord(from + i)),
     demo,
     stored: (stored, duplicates) => answers.push({ stored, duplicates }),
@@ -78,6 +79,7 @@ describe.each(storeKinds)('log writer on $name', (kind) => {
     const { answers, batch } = batches(writer);
     batch(0, 2);
     writer.write({
+      nodeId: NODE_ID,
       records: [newRecord(2), { ...newRecord(3), source: 'bogus' as 'demo' }], // breaks the table's CHECK
       stored: (stored, duplicates) => answers.push({ stored, duplicates }),
       failed: (failure) => answers.push({ failure }),
@@ -164,6 +166,7 @@ describe.runIf(storeKinds.some((k) => k.name === 'postgres'))('log writer lanes 
       VALUES ($1, 'demo', 'demo:t:0', 0, 0, 2, 'held', 1)`, [held]);
     const answered: string[] = [];
     const send = (nodeId: string, from: number) => writer.write({
+      nodeId,
       records: [newRecord(from, `${nodeId.slice(-2)} line ${from}`, { nodeId }), newRecord(from + 1, `${nodeId.slice(-2)} line ${from + 1}`, { nodeId })],
       stored: () => answered.push(`${nodeId.slice(-2)}:${from}`),
       failed: (failure) => answered.push(`${nodeId.slice(-2)}:${from} ${failure.code}`),

@@ -13,7 +13,8 @@ const nothing = `
  * every word and the exact test on search_words (unchanged) decides, as before.
  *
  * Existing rows get blocks of consecutive ids, up to 256 KiB of words each (a row with more than
- * 64 KiB of words a block of its own), so no block's vector nears tsvector's 1 MiB bound.
+ * 64 KiB of words a block of its own), so no block's vector nears tsvector's 1 MiB bound. The
+ * columns whose collation changes lose their statistics: both tables are analyzed at the end.
  * Dropping the column and its GIN index frees their room at the next VACUUM.
  *
  * The indexed text columns of log_records compare bytewise (COLLATE "C") from here: every stored
@@ -41,8 +42,8 @@ export const migration: Migration = {
           SELECT id, unnest(string_to_array(search_words, ' ')) AS word, block
           FROM (
             SELECT id, search_words,
-              CASE WHEN length(search_words) > 65536 THEN -id
-                   ELSE sum(length(search_words) + 1) OVER (ORDER BY id) / 262144 END AS block
+              CASE WHEN octet_length(search_words) > 65536 THEN -id
+                   ELSE sum(octet_length(search_words) + 1) OVER (ORDER BY id) / 262144 END AS block
             FROM log_records WHERE search_words <> ''
           ) sized
         ) words
@@ -53,6 +54,8 @@ export const migration: Migration = {
         ALTER COLUMN node_id TYPE TEXT COLLATE "C",
         ALTER COLUMN stream TYPE TEXT COLLATE "C",
         ALTER COLUMN demo TYPE TEXT COLLATE "C";
+      ANALYZE log_records;
+      ANALYZE log_search_blocks;
     `,
     down: `
       ALTER TABLE log_records

@@ -12,6 +12,7 @@ export function handleDemoLogs(ctx: HandlerContext, message: DemoLogsMessage): v
   const now = Date.now();
   const where = { nodeId: ctx.nodeId, source: 'demo' as const, stream: `demo:${token}:${file_generation}`, demo, token };
   ctx.services.logWriter.write({
+    nodeId: ctx.nodeId,
     records: records.map((r, i) => toNewRecord(r, where, r.offset ?? start_offset + i, now)),
     demo: { nodeId: ctx.nodeId, token, name: demo },
     ...logAnswers(ctx, message.id),

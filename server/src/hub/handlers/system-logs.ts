@@ -18,6 +18,7 @@ export function handleSystemLogs(ctx: HandlerContext, message: SystemLogsMessage
   const now = Date.now();
   const where = { nodeId: ctx.nodeId, source: 'system' as const, stream, demo: null, token: null };
   ctx.services.logWriter.write({
+    nodeId: ctx.nodeId,
     records: records.map((r) => toNewRecord(withOrigin(r), where, r.offset ?? null, now)),
     ...logAnswers(ctx, message.id),
   });
