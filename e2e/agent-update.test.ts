@@ -109,7 +109,12 @@ describe('agent self-update', () => {
   });
 
   it('rolls back a version that never connects', async () => {
-    ship(agentVersion('0.3.2', (s) => s.replace('    agent = Agent(config)\n    signal.signal', '    config.server_urls = ["ws://127.0.0.1:9/never"]\n    agent = Agent(config)\n    signal.signal')));
+    const neverConnects = (s: string) => {
+      const patched = s.replace('\n    agent = Agent(config)\n', '\n    config.server_urls = ["ws://127.0.0.1:9/never"]\n    agent = Agent(config)\n');
+      if (patched === s) throw new Error('the agent no longer has the line this test patches: "    agent = Agent(config)"');
+      return patched;
+    };
+    ship(agentVersion('0.3.2', neverConnects));
     const started = Date.now();
     const result = await update({ targets: { nodes: ['beta'] } });
     expect(result.nodes[0]).toMatchObject({ state: 'failed', step: 'rolled_back', result: 'rolled_back' });

@@ -17,6 +17,8 @@ interface Subscription {
   replaying: boolean;
   /** A "from now" follow waits for the newest id; records published meanwhile wait in pending. */
   starting: boolean;
+  /** That wait: a flush waits for it too, so what it then sends is after the follow's start. */
+  started?: Promise<void>;
   /** A database read for it is under way (one at a time). */
   reading: boolean;
   /** The send under way, if any: a flush waits for it rather than starting another. */
@@ -82,7 +84,7 @@ export class LogTail {
     };
     this.subscriptions.set(socket, sub);
     if (sub.replaying) void this.send(socket, sub);
-    else void this.startFromNow(sub);
+    else sub.started = this.startFromNow(sub);
   }
 
   unsubscribe(socket: WebSocket): void {
@@ -108,9 +110,12 @@ export class LogTail {
     clearInterval(this.timer);
   }
 
-  /** Sends every follower what it has waiting (resolves once the database reads are done). */
+  /** Sends every follower what it has waiting (resolves once the database reads, and a "from now" start, are done). */
   async flush(): Promise<void> {
-    await Promise.all([...this.subscriptions].map(([socket, sub]) => this.send(socket, sub)));
+    await Promise.all([...this.subscriptions].map(async ([socket, sub]) => {
+      await sub.started;
+      await this.send(socket, sub);
+    }));
   }
 
   /** Between database reads the next read brings every record after `had.last`: only late ones wait here. */
