@@ -34,10 +34,10 @@ export type LineCounter = Pick<DemoRegistry, 'countLines' | 'recordClosing'> & {
 
 /**
  * Log transactions at once, at most (PostgreSQL; SQLite has one connection: one writer). Several
- * keep the database busy while this process prepares the next groups and waits for commits:
- * bench/log-pipeline --store postgres, median of 3 on 2 cores, went from 21,000 lines/s with one
- * to 55,000 with two and 60,000 to 67,000 with four. Half the pool at most: the other half stays
- * for retention, requests and the registries.
+ * keep the database busy while this process prepares the next groups and waits for commits: one
+ * writer left both cores idle half of the time (bench/log-pipeline --store postgres; Sizing in
+ * docs/scale-out.md). Half the pool at most: the other half stays for retention, requests and the
+ * registries.
  */
 const MAX_LANES = 4;
 const lanesFor = (sql: Sql) => Math.min(MAX_LANES, Math.max(1, Math.floor(sql.connections / 2)));
