@@ -2,7 +2,7 @@ import { LOG_LEVELS, type LogRecordView } from '@dvic/protocol';
 import { SEARCH_SCHEMA } from '../db/log-search-index.js';
 import type { Sql, SqlValue } from '../db/sql.js';
 import { Where } from '../db/where.js';
-import { coarsenRanges, mergeRanges, paddedCount, type IdRange } from '../search/id-ranges.js';
+import { coarsenRanges, mergeRanges, paddedRanges, type IdRange } from '../search/id-ranges.js';
 import { searchBlocks } from '../search/search-blocks.js';
 import { indexTerms, parseTextQuery, searchWordList, termNeedles, tsQueryText, type TextQuery } from '../search/text-query.js';
 
@@ -66,8 +66,6 @@ const MAX_SEARCH_RANGES = 64;
 const MAX_SEARCH_BLOCKS = 10_000;
 /** PostgreSQL: ranges holding at most this many ids are read whole before ordering (a bounded read by primary key). */
 const FEW_CANDIDATES = 200_000;
-/** A range no record is in (ids start at 1): a search whose words are in no block finds nothing. */
-const NO_RANGE: IdRange = [0, -1];
 /** SQLite rows per INSERT: batches go in power-of-two slices, so few statement texts exist (each prepared once). */
 const MAX_SQLITE_SLICE = 256;
 
@@ -246,7 +244,7 @@ export class LogsRepository {
       const rows = prepared.slice(block.from, block.to).map((p, i) => jsonRow(p, words[block.from + i]!.join(' ')));
       const params: SqlValue[] = [JSON.stringify(rows)];
       if (block.words !== '') params.push(block.words);
-      for (const row of await this.sql.all<Inserted>(block.words === '' ? INSERT_ROWS : INSERT_ROWS_AND_BLOCK, params)) inserted.push(row);
+      for (const row of await this.sql.all<Inserted>(block.words === '' ? INSERT_JSON_ROWS : INSERT_ROWS_AND_BLOCK, params)) inserted.push(row);
     }
     return inserted;
   }
@@ -300,8 +298,7 @@ export class LogsRepository {
     }
     const ranges = await this.searchBlockRanges(tsQueryText(text));
     if (ranges) {
-      const padded = paddedCount(Math.max(ranges.length, 1));
-      const named = Array.from({ length: padded }, (_, i) => ranges[Math.min(i, ranges.length - 1)] ?? NO_RANGE);
+      const named = paddedRanges(ranges);
       filters.addAll(`(${named.map(() => 'r.id BETWEEN ? AND ?').join(' OR ')})`, ...named.flat());
     }
     for (const needle of termNeedles(text)) filters.addAll("strpos(' ' || r.search_words, ?) > 0", needle);
@@ -335,9 +332,6 @@ const INSERT_JSON_ROWS = `
   FROM ROWS FROM (json_to_recordset(?::json) AS (n text, src text, s text, o bigint, d text, k text,
     ts bigint, l integer, m text, f text, z integer, w text)) WITH ORDINALITY AS t(${COLUMNS}, search_words, position)
   ORDER BY position ON CONFLICT DO NOTHING ${RETURNED}`;
-
-/** Rows whose lines have no word: nothing for the search index. */
-const INSERT_ROWS = INSERT_JSON_ROWS;
 
 /** Rows and their search block (the ids the new rows took, and the block's words), in one statement. */
 const INSERT_ROWS_AND_BLOCK = `

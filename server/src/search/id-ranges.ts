@@ -46,3 +46,12 @@ export function paddedCount(count: number): number {
   while (padded < count) padded *= 2;
   return padded;
 }
+
+/** A range no record is in (ids start at 1): a search whose words are in no block finds nothing. */
+const NO_RANGE: IdRange = [0, -1];
+
+/** The ranges as a statement names them: paddedCount of them, the last one repeated (none: NO_RANGE). */
+export function paddedRanges(ranges: readonly IdRange[]): IdRange[] {
+  const last = ranges.at(-1) ?? NO_RANGE;
+  return Array.from({ length: paddedCount(Math.max(ranges.length, 1)) }, (_, i) => ranges[i] ?? last);
+}
