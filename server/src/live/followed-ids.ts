@@ -12,6 +12,11 @@
  * a replica once (its own writer, or the fan-out), so only the ids of database pages are kept (a
  * record read from the database may still be published afterwards), and only within the window.
  *
+ * What a client names with after_id (its history read, or what it had before a reconnection) it
+ * has, all of it: a line it read whose event reaches this replica only after the subscription is
+ * not sent again. The cost: a line committed late below after_id (its transaction still open when
+ * the client read) is not sent live either; it is stored and found by search.
+ *
  * Chosen over a mark per origin replica, which would be exact with less memory but needs the
  * origin of every stored row (a column and a migration) for the database pages, which have none.
  * The cost of the window: a record committed more than `lateWindow` ids behind the newest one a
@@ -22,17 +27,22 @@ export class FollowedIds {
   /** Ids read from the database above the window's floor, oldest first (pages come in id order). */
   private readonly fromDatabase = new Set<number>();
 
+  /** Every record up to it is had, late or not: the after_id the client named (0 from now). */
+  private readonly clientHad: number;
+
   /** `newest`: every record up to it counts as had (after_id, or the newest id at a "from now" start). */
-  constructor(private newest: number, private readonly lateWindow: number) {}
+  constructor(private newest: number, private readonly lateWindow: number) {
+    this.clientHad = newest;
+  }
 
   /** The newest id sent (or started from): a database page reads after it. */
   get last(): number {
     return this.newest;
   }
 
-  /** Not sent yet, and not so far behind that it is taken as had. */
+  /** Not sent yet, not named by the client's after_id, and not so far behind that it is taken as had. */
   isNew(id: number): boolean {
-    return id > this.newest - this.lateWindow && !this.fromDatabase.has(id);
+    return id > this.clientHad && id > this.newest - this.lateWindow && !this.fromDatabase.has(id);
   }
 
   /** Committed after ids this follower already got: no database page will bring it. */

@@ -135,6 +135,20 @@ afterEach(() => tail.stop());
     expect(socket.ids).toEqual(late ? [x1!.id, x3!.id, x2!.id] : [x1!.id, x3!.id]);
   });
 
+  it('takes every record up to after_id as had: one the client read is not sent again when its event comes after the subscription', async () => {
+    // Committed and read by the client (dvic logs -n 1000 -f); another replica's event for them
+    // reaches this replica's bus only after the follow began.
+    const [x1, x2, x3] = await store.insertNew([0, 1, 2].map((i) => newRecord(offset + i, `line ${offset + i}`)));
+    offset += 3;
+    const socket = new FakeSocket();
+    tail.subscribe(socket as unknown as WebSocket, {}, x3!.id);
+    await flush();
+    tail.publish([x1!, x2!, x3!]);
+    await write(1);
+    await flush();
+    expect(socket.ids).toEqual([x3!.id + 1]);
+  });
+
   it('applies the filters and the search text to history and to live records alike', async () => {
     await write(5, (i) => (i % 2 ? 'camera lost' : 'all fine'));
     const socket = new FakeSocket();
