@@ -25,7 +25,7 @@ export interface LeaderOutboxOptions {
    * again at the next poll, or by the next leader). Entries are handed over in order without
    * waiting for the one before (the notifier groups them).
    */
-  deliver: (payload: string) => Promise<boolean | void>;
+  deliver: (payload: string, key: string) => Promise<boolean | void>;
   /** How often the relay looks for entries another leader left unsent (new ones are sent at once). */
   pollMs: number;
   log: FastifyBaseLogger;
@@ -71,12 +71,27 @@ export class LeaderOutbox {
    * (pg_locks), so a deposed leader records nothing. Sent by the relay once that transaction commits.
    */
   async addIn(sql: Pick<Sql, 'get' | 'run' | 'afterCommit'>, key: string, payload: string): Promise<boolean> {
-    const pid = this.running ? this.leasePid : null;
-    const held = pid !== null && await sql.get("SELECT 1 AS held FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid = ?", [pid]);
-    if (!held) throw new NotLeaderError('not the leader: the entry is the leader\'s to record');
+    await this.fence(sql, 'the entry is the leader\'s to record');
     const { changes } = await sql.run(`INSERT INTO ${TABLE} (key, payload, created_at) VALUES (?, ?, ?) ON CONFLICT (key) DO NOTHING`, [key, payload, Date.now()]);
     sql.afterCommit(() => this.kick());
     return changes === 1;
+  }
+
+  /**
+   * Marks entries sent in the caller's open transaction (the one storing what they delivered, e.g.
+   * an alert's deliveries), fenced as addIn is: both commit or neither does, so a leader that dies
+   * in between leaves either nothing stored and the entries unsent, or both.
+   */
+  async markSentIn(sql: Pick<Sql, 'get' | 'run'>, keys: string[]): Promise<void> {
+    await this.fence(sql, 'a deposed leader marks nothing sent');
+    await sql.run(`UPDATE ${TABLE} SET sent_at = ? WHERE sent_at IS NULL AND key IN (${keys.map(() => '?').join(', ')})`, [Date.now(), ...keys]);
+  }
+
+  /** Fails the caller's transaction (NotLeaderError) unless the lease's session still holds its lock. */
+  private async fence(sql: Pick<Sql, 'get'>, why: string): Promise<void> {
+    const pid = this.running ? this.leasePid : null;
+    const held = pid !== null && await sql.get("SELECT 1 AS held FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid = ?", [pid]);
+    if (!held) throw new NotLeaderError(`not the leader: ${why}`);
   }
 
   /** The relay, to run with the leader's other jobs. */
@@ -155,7 +170,7 @@ export class LeaderOutbox {
    */
   private async deliver(key: string, payload: string): Promise<boolean> {
     try {
-      return (await this.options.deliver(payload)) !== false;
+      return (await this.options.deliver(payload, key)) !== false;
     } catch (err) {
       this.options.log.error({ key, err: (err as Error).message }, 'an outbox entry could not be delivered: given up');
       return true;

@@ -2,7 +2,7 @@ import fp from 'fastify-plugin';
 import { AlertConfig } from '../alerts/alert-config.js';
 import { AlertEngine, type Notification } from '../alerts/alert-engine.js';
 import { Deliveries } from '../alerts/deliveries.js';
-import { Notifier } from '../alerts/notifier.js';
+import { Notifier, type OutboxEntry } from '../alerts/notifier.js';
 import { resumePendingDeliveries } from '../alerts/pending-deliveries.js';
 import { AlertChannelsRepository } from '../repositories/alert-channels-repository.js';
 import { AlertRulesRepository } from '../repositories/alert-rules-repository.js';
@@ -11,10 +11,14 @@ import { AlertsRepository } from '../repositories/alerts-repository.js';
 declare module 'fastify' {
   interface FastifyInstance {
     /**
-     * notify: the engine's listener that hands notifications to the notifier (the cluster wiring puts the leader outbox in between);
+     * notify: the engine's listener that hands notifications to the notifier (the cluster wiring puts the leader outbox in between,
+     * and marks its entries sent with their deliveries through the notifier);
      * deliveryJob: the notifier and the deliveries' retries, with the pending deliveries resumed at start (run by the leader on a shared database).
      */
-    alerts: { config: AlertConfig; engine: AlertEngine; deliveries: Deliveries; notify: (n: Notification) => Promise<boolean>; deliveryJob: { start(): Promise<void>; stop(): void } };
+    alerts: {
+      config: AlertConfig; engine: AlertEngine; deliveries: Deliveries; notifier: Notifier; notify: (n: Notification, entry?: OutboxEntry) => Promise<boolean>;
+      deliveryJob: { start(): Promise<void>; stop(): void };
+    };
   }
 }
 
@@ -36,8 +40,8 @@ export const alertsPlugin = fp(async (app) => {
   const engine = new AlertEngine({
     nodes: app.nodeRegistry, demos: app.demoCatalog, devices: app.deviceRegistry, lastLines, shippedAgentVersion: () => app.agentRelease().version,
   }, config, alertsRepo, policy, sql, app.deferredWrites);
-  const notifier = new Notifier(config, deliveries, policy);
-  const notify = (n: Notification) => notifier.add(n);
+  const notifier = new Notifier(config, deliveries, policy, sql);
+  const notify = (n: Notification, entry?: OutboxEntry) => notifier.add(n, entry);
   engine.on('notify', notify);
   const deliveryJob = {
     start: async () => {
@@ -50,7 +54,7 @@ export const alertsPlugin = fp(async (app) => {
       deliveries.stop();
     },
   };
-  app.decorate('alerts', { config, engine, deliveries, notify, deliveryJob });
+  app.decorate('alerts', { config, engine, deliveries, notifier, notify, deliveryJob });
   // On a shared database only the leader evaluates and sends (plugins/cluster-state.ts starts these as leader
   // jobs): an engine started here would judge, store and tell before the cluster wiring is in place.
   if (!sharedDatabase(app.config)) {

@@ -103,12 +103,12 @@ function shareAlertChanges(app: FastifyInstance, fanout: EventFanout, log: Fasti
 async function leadWithOthers(app: FastifyInstance, databaseUrl: string): Promise<() => Promise<void>> {
   const log = app.log.child({ component: 'leader' });
   const lease = new LeaderLease({ databaseUrl, name: `${app.config.natsPrefix}-leader`, checkMs: LEASE_CHECK_MS });
-  const { engine, notify } = app.alerts;
+  const { engine, notify, notifier, config } = app.alerts;
   const outbox = new LeaderOutbox(lease, { deliver: tellFromOutbox(notify), pollMs: OUTBOX_POLL_MS, log });
   const jobs = leaderJobs(app, outbox);
   // Started by their plugins as on a single server: a follower must not run them.
   for (const job of [...jobs].reverse()) await job.stop();
-  const untell = notifyThroughOutbox(engine, outbox, notify, app.sql);
+  const untell = notifyThroughOutbox(engine, outbox, notify, notifier, (n) => config.channelsOf(n.rule), app.sql);
   const unbind = runAsLeader(lease, jobs, log);
   lease.start();
   app.decorate('clusterLeader', { isLeader: () => lease.isLeader() });

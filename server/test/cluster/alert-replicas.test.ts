@@ -97,6 +97,22 @@ describe.skipIf(!ready)('alerts across replicas on a shared database', () => {
     return { status: res.status, json: await res.json() as Record<string, unknown> };
   };
 
+  /** Once `a` leads: a webhook channel to the receiver, node_offline firing at once, and a node on `a` that goes away. */
+  async function nodeOfflineOnLeader(a: ReplicaProcess): Promise<void> {
+    await waitFor(async () => (await db((c) => c.query("SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted"))).rowCount, 20_000, 'A leading');
+    expect((await call(a, 'POST', '/api/v1/channels', { type: 'webhook', name: 'lab', url: `${receiver.url}/hook` })).status).toBe(201);
+    const rules = (await call(a, 'GET', '/api/v1/alert-rules')).json.rules as AlertRule[];
+    expect((await call(a, 'PATCH', `/api/v1/alert-rules/${rules.find((r) => r.kind === 'node_offline')!.id}`, { for_s: 0 })).status).toBe(200);
+    const { config } = (await call(a, 'POST', '/api/v1/nodes', { name: 'pi-hall' })).json as { config: { node_id: string; private_key: string } };
+    (await connectAgent({ url: `${a.baseUrl.replace('http', 'ws')}/api/v1/agent`, nodeId: config.node_id, privateKeyPem: config.private_key })).close();
+  }
+
+  /** Every outbox entry marked sent and no delivery pending: nothing more will be told. */
+  async function allSettled(): Promise<void> {
+    await waitFor(async () => (await db((c) => c.query('SELECT 1 FROM dvic_leader_outbox WHERE sent_at IS NULL'))).rowCount === 0, 20_000, 'every entry marked sent');
+    await waitFor(async () => (await db((c) => c.query("SELECT 1 FROM alert_deliveries WHERE body::jsonb ->> 'status' = 'pending'"))).rowCount === 0, 20_000, 'no delivery pending');
+  }
+
   beforeEach(async () => {
     prefix = `t${crypto.randomBytes(6).toString('hex')}`;
     database = await testDatabase();
@@ -140,13 +156,7 @@ describe.skipIf(!ready)('alerts across replicas on a shared database', () => {
   it('a leader killed (SIGKILL) while a notification waits in its group window: the next leader sends it, and the receiver gets it exactly once', async () => {
     // The first leader holds notifications 20 s in their group: it dies before it sends anything.
     const a = await replicaProcess('replica-a', { DVIC_ALERT_GROUP_WAIT_MS: '20000', DVIC_ALERT_GROUP_WINDOW_S: '30' });
-    await waitFor(async () => (await db((c) => c.query("SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted"))).rowCount, 20_000, 'A leading');
-    expect((await call(a, 'POST', '/api/v1/channels', { type: 'webhook', name: 'lab', url: `${receiver.url}/hook` })).status).toBe(201);
-    const rules = (await call(a, 'GET', '/api/v1/alert-rules')).json.rules as AlertRule[];
-    expect((await call(a, 'PATCH', `/api/v1/alert-rules/${rules.find((r) => r.kind === 'node_offline')!.id}`, { for_s: 0 })).status).toBe(200);
-    const { config } = (await call(a, 'POST', '/api/v1/nodes', { name: 'pi-hall' })).json as { config: { node_id: string; private_key: string } };
-    const agent = await connectAgent({ url: `${a.baseUrl.replace('http', 'ws')}/api/v1/agent`, nodeId: config.node_id, privateKeyPem: config.private_key });
-    agent.close();
+    await nodeOfflineOnLeader(a);
     await waitFor(async () => (await db((c) => c.query('SELECT 1 FROM dvic_leader_outbox'))).rowCount, 20_000, 'the notification recorded');
     await new Promise((resolve) => setTimeout(resolve, 500)); // handed to the notifier's group, which waits
     a.child.kill('SIGKILL');
@@ -157,8 +167,34 @@ describe.skipIf(!ready)('alerts across replicas on a shared database', () => {
     expect(await leaderOf()).toBe(b);
     await receiver.waitFor((r) => (r.json as AlertWebhook).event === 'firing', 30_000);
     // Sent and settled everywhere: the entry marked sent, the delivery logged sent. Nothing more arrives.
-    await waitFor(async () => (await db((c) => c.query('SELECT 1 FROM dvic_leader_outbox WHERE sent_at IS NULL'))).rowCount === 0, 20_000, 'the entry marked sent');
-    await waitFor(async () => (await db((c) => c.query("SELECT 1 FROM alert_deliveries WHERE body::jsonb ->> 'status' = 'pending'"))).rowCount === 0, 20_000, 'no delivery pending');
+    await allSettled();
+    expect(events()).toEqual(['firing pi-hall is offline']);
+  }, SLOW);
+
+  it('a leader killed (SIGKILL) between storing a delivery and marking its outbox entry sent: the next leader does not tell it again', async () => {
+    const a = await replicaProcess('replica-a', { DVIC_ALERT_GROUP_WAIT_MS: '100', DVIC_ALERT_GROUP_WINDOW_S: '1' });
+    await waitFor(async () => (await db((c) => c.query("SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted"))).rowCount, 20_000, 'A leading');
+    // Marking an entry sent waits for a lock this test holds: the leader stops right there.
+    const holder = new pg.Client({ connectionString: database.url });
+    await holder.connect();
+    try {
+      await holder.query('SELECT pg_advisory_lock(424242)');
+      await db((c) => c.query(`CREATE FUNCTION wait_for_the_test() RETURNS trigger AS $$ BEGIN PERFORM pg_advisory_xact_lock(424242); RETURN NEW; END $$ LANGUAGE plpgsql;
+        CREATE TRIGGER wait_for_the_test BEFORE UPDATE ON dvic_leader_outbox FOR EACH ROW EXECUTE FUNCTION wait_for_the_test();`));
+      await nodeOfflineOnLeader(a);
+      await waitFor(async () => (await db((c) => c.query("SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"))).rowCount, 20_000, 'the leader marking the entry sent');
+      a.child.kill('SIGKILL');
+      await new Promise((resolve) => a.child.once('exit', resolve));
+    } finally {
+      await holder.end();
+    }
+    await db((c) => c.query('DROP TRIGGER wait_for_the_test ON dvic_leader_outbox'));
+
+    const b = await replica('replica-b');
+    expect(await leaderOf()).toBe(b);
+    await receiver.waitFor((r) => (r.json as AlertWebhook).event === 'firing', 30_000);
+    await allSettled();
+    await new Promise((resolve) => setTimeout(resolve, 1500)); // a second message would come within the group window
     expect(events()).toEqual(['firing pi-hall is offline']);
   }, SLOW);
 
@@ -166,12 +202,7 @@ describe.skipIf(!ready)('alerts across replicas on a shared database', () => {
     await receiver.close();
     receiver = await startReceiver({ status: (_request, count) => (count === 1 ? 500 : 200) });
     const a = await replicaProcess('replica-a', { DVIC_ALERT_GROUP_WAIT_MS: '100', DVIC_ALERT_GROUP_WINDOW_S: '1', DVIC_ALERT_RETRY_BASE_MS: '4000' });
-    await waitFor(async () => (await db((c) => c.query("SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted"))).rowCount, 20_000, 'A leading');
-    expect((await call(a, 'POST', '/api/v1/channels', { type: 'webhook', name: 'lab', url: `${receiver.url}/hook` })).status).toBe(201);
-    const rules = (await call(a, 'GET', '/api/v1/alert-rules')).json.rules as AlertRule[];
-    expect((await call(a, 'PATCH', `/api/v1/alert-rules/${rules.find((r) => r.kind === 'node_offline')!.id}`, { for_s: 0 })).status).toBe(200);
-    const { config } = (await call(a, 'POST', '/api/v1/nodes', { name: 'pi-hall' })).json as { config: { node_id: string; private_key: string } };
-    (await connectAgent({ url: `${a.baseUrl.replace('http', 'ws')}/api/v1/agent`, nodeId: config.node_id, privateKeyPem: config.private_key })).close();
+    await nodeOfflineOnLeader(a);
     // The first attempt refused (500): the delivery is stored pending, its retry due in 4 s; the leader dies meanwhile.
     await receiver.waitFor(() => true, 20_000);
     await waitFor(async () => (await db((c) => c.query("SELECT 1 FROM alert_deliveries WHERE (body::jsonb ->> 'attempts')::int = 1 AND body::jsonb ->> 'status' = 'pending'"))).rowCount, 20_000, 'the failed attempt stored');

@@ -6,7 +6,7 @@ import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyBaseLogger } from 'fastify';
 import type { AlertRule, AlertWebhook, Channel } from '@dvic/protocol';
-import { alertNotificationKey, notifyThroughOutbox, tellFromOutbox } from '../../src/cluster/alert-outbox.js';
+import { channelEntryKey, notifyThroughOutbox, tellFromOutbox } from '../../src/cluster/alert-outbox.js';
 import { runAsLeader, type LeaderJob } from '../../src/cluster/leader-jobs.js';
 import { LeaderLease, NotLeaderError } from '../../src/cluster/leader-lease.js';
 import { LeaderOutbox } from '../../src/cluster/leader-outbox.js';
@@ -164,8 +164,9 @@ describe.skipIf(!(await postgresAvailable()))('leader jobs and the outbox (Postg
     const server: TestServer = await startTestServer({ DVIC_DATABASE_URL: own.url, DVIC_ALERT_GROUP_WAIT_MS: '100', DVIC_ALERT_GROUP_WINDOW_S: '1' });
     const sent = async () => (await onDatabase(own.url, (c) => c.query('SELECT 1 FROM dvic_leader_outbox WHERE sent_at IS NOT NULL'))).rowCount;
     try {
-      const { engine, notify } = server.app.alerts;
-      expect((await server.api('POST', '/api/v1/channels', { type: 'webhook', name: 'lab', url: `${receiver.url}/hook` })).json<{ channel: Channel }>().channel.id).toBeTruthy();
+      const { engine, notify, notifier, config: alertConfig } = server.app.alerts;
+      const channel = (await server.api('POST', '/api/v1/channels', { type: 'webhook', name: 'lab', url: `${receiver.url}/hook` })).json<{ channel: Channel }>().channel;
+      expect(channel.id).toBeTruthy();
       const offline = (await server.api('GET', '/api/v1/alert-rules')).json<{ rules: AlertRule[] }>().rules.find((r) => r.kind === 'node_offline')!;
       expect((await server.api('PATCH', `/api/v1/alert-rules/${offline.id}`, { for_s: 0 })).statusCode).toBe(200);
 
@@ -182,7 +183,7 @@ describe.skipIf(!(await postgresAvailable()))('leader jobs and the outbox (Postg
         .catch((err: Error) => { throw new Error(`${err.message}; engine told ${JSON.stringify(notified.map((n) => n.kind))}; ${problems.join('; ')}`); });
       const outbox = new LeaderOutbox(lease, { deliver: tellFromOutbox(notify), pollMs: 200, log });
       engine.on('notify', (n) => notified.push(n));
-      const unbindNotify = notifyThroughOutbox(engine, outbox, notify, server.app.sql);
+      const unbindNotify = notifyThroughOutbox(engine, outbox, notify, notifier, (n) => alertConfig.channelsOf(n.rule), server.app.sql);
       runAsLeader(lease, [outbox.job()], log);
       lease.start();
       await waitFor(() => lease.isLeader(), 20_000, 'the leader');
@@ -200,7 +201,7 @@ describe.skipIf(!(await postgresAvailable()))('leader jobs and the outbox (Postg
       // would record again has the same key; a follower records nothing.
       engine.stop();
       engine.start();
-      expect(await outbox.add(alertNotificationKey(notified[0]!), JSON.stringify(notified[0]))).toBe(false);
+      expect(await outbox.add(channelEntryKey(notified[0]!, channel.id), JSON.stringify({ channel_id: channel.id, notification: notified[0] }))).toBe(false);
       const followerOutbox = new LeaderOutbox(follower, { deliver: tellFromOutbox(notify), pollMs: 200, log: quiet });
       await expect(followerOutbox.add('alert|firing|other', '{}')).rejects.toBeInstanceOf(NotLeaderError);
 
