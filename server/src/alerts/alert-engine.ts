@@ -133,6 +133,9 @@ export class AlertEngine extends EventEmitter<{ updated: [Alert]; notify: [Notif
     this.running = true;
     // What the other replicas set up while this one did not judge (a follower elected) is read first.
     await this.config.reloadAll();
+    // Bodies held from an earlier term are stale (another leader may have resolved or acked them
+    // since), and so are the notifications they carry: the database says what is firing now.
+    this.newest.clear();
     for (const { alert, key } of await this.repository.firing()) this.adopt(alert, key);
     const { nodes, demos, devices } = this.sources;
     const onStatus = ({ node_id }: { node_id: string }) => this.onNodeStatus(node_id);

@@ -7,6 +7,7 @@ import WebSocket from 'ws';
 import type { Alert, AlertRule, AlertWebhook, Channel } from '@dvic/protocol';
 import { SimulatedDemo } from '../../../cli/test/support/demo-logs.js';
 import { startReceiver, type ReceivedRequest, type Receiver } from '../support/http-receiver.mjs';
+import { AlertsRepository } from '../../src/repositories/alerts-repository.js';
 import { LiveRecorder } from '../support/live-recorder.js';
 import { connectAgent, type SimulatedAgent } from '../support/simulated-agent.mjs';
 import { startTestServer, waitFor, type TestServer } from '../support/test-server.js';
@@ -369,6 +370,24 @@ describe('alert engine', () => {
     expect(seen!.url).toBe(`${receiver.url}/…`);
     expect((await asViewer('POST', '/api/v1/channels', { type: 'webhook', name: 'x', url: receiver.url })).statusCode).toBe(403);
     expect((await asViewer('POST', `/api/v1/channels/${channel.id}/test`, {})).statusCode).toBe(403);
+  });
+
+  it('an engine started again (a replica elected again) reads its alerts from the database, not what it held before', async () => {
+    await patchRule('node_offline', { for_s: 0 });
+    const { agent } = await node('pi-again');
+    agent.close();
+    const fired = await waitMessage('pi-again', (m) => m.event === 'firing');
+    await patchRule('node_offline', { for_s: 60 });
+    const id = webhook(fired).alerts[0]!.id;
+    const { engine } = server.app.alerts;
+    engine.stop();
+    await engine.settled();
+    // Meanwhile another leader resolved it.
+    const alerts = new AlertsRepository(server.app.sql);
+    const stored = (await alerts.get(id))!;
+    await alerts.save({ ...stored, state: 'resolved', resolved_at: Date.now() }, (await alerts.firing()).find((f) => f.alert.id === id)!.key);
+    await engine.start();
+    expect((await server.api('GET', `/api/v1/alerts/${id}`)).json<{ alert: Alert }>().alert.state).toBe('resolved');
   });
 
   it('keeps firing alerts and rules across a restart, without seeding the defaults again', async () => {
