@@ -71,16 +71,24 @@ describe.skipIf(!(await postgresAvailable()))('leader jobs and the outbox (Postg
     expect(follower.events).toEqual(['start alerts', 'start retention']);
   });
 
-  it('unbinding stops the jobs of a leader; a job that fails to start does not keep the others from running', async () => {
+  it('a job that failed to start is tried again, the jobs after it waiting for it (the engine needs the outbox relay); unbinding stops those that started', async () => {
     const events: string[] = [];
     const lease = new LeaderLease({ databaseUrl: database.url, name: `jobs-${crypto.randomUUID()}`, checkMs: 200 });
     leases.push(lease);
-    const broken: LeaderJob = { name: 'broken', start: () => { throw new Error('no room'); }, stop: () => undefined };
-    const unbind = runAsLeader(lease, [broken, recordingJob('rollups', events)], quiet);
+    let tries = 0;
+    const flaky: LeaderJob = {
+      name: 'relay',
+      start: () => { if (++tries < 3) throw new Error('the database is away'); events.push('start relay'); },
+      stop: () => { events.push('stop relay'); },
+    };
+    const broken: LeaderJob = { name: 'broken', start: () => { throw new Error('no room'); }, stop: () => { events.push('stop broken'); } };
+    const unbind = runAsLeader(lease, [recordingJob('deliveries', events), flaky, recordingJob('engine', events), broken, recordingJob('rollups', events)], quiet);
     lease.start();
-    await waitFor(() => events.length === 1, 20_000, 'the leader running its jobs');
+    await waitFor(() => events.includes('start engine'), 20_000, 'the relay started on its third try, then the engine');
+    expect(events).toEqual(['start deliveries', 'start relay', 'start engine']);
+    expect(tries).toBe(3);
     await unbind();
-    expect(events).toEqual(['start rollups', 'stop rollups']);
+    expect(events.slice(3)).toEqual(['stop engine', 'stop relay', 'stop deliveries']);
     expect(lease.isLeader()).toBe(true); // unbinding stops the jobs, not the lease
   });
 
