@@ -42,6 +42,11 @@ export class LeaderLease extends EventEmitter<{ elected: []; deposed: [reason: s
     return this.leader;
   }
 
+  /** The text whose hash is the lock's key (pg_locks shows it as classid << 32 | objid). */
+  get lockKey(): string {
+    return `dvic:${this.options.name}`;
+  }
+
   /**
    * Runs leader work in one transaction on the session holding the lock, so that it commits only
    * while this replica is the leader. Throws NotLeaderError when it is not. One at a time, in the
@@ -94,7 +99,7 @@ export class LeaderLease extends EventEmitter<{ elected: []; deposed: [reason: s
         await this.onSession(() => client.query('SELECT 1')); // the session, and so the lock, is still there
         return;
       }
-      const { rows } = await client.query<{ held: boolean }>('SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS held', [`dvic:${this.options.name}`]);
+      const { rows } = await client.query<{ held: boolean }>('SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS held', [this.lockKey]);
       if (rows[0]?.held && !this.stopped) {
         this.leader = true;
         this.options.onElected?.();

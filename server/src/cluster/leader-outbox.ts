@@ -44,14 +44,14 @@ export class LeaderOutbox {
   private relaying: Promise<void> = Promise.resolve();
   private running = false;
   private tableMade = false;
-  /** The backend pid of the session holding the lease, while the relay runs (the fence of addIn). */
-  private leasePid: number | null = null;
+  /** The session holding the lease (backend pid and start), while the relay runs: the fence of addIn and markSentIn. */
+  private leaseSession: { pid: number; started: string } | null = null;
   /** Keys handed to deliver and not settled yet (not handed again). */
   private readonly inFlight = new Set<string>();
   /** Which run of the relay an entry was handed in: one settling after a stop (or a new start) marks nothing. */
   private term = 0;
 
-  constructor(private readonly lease: Pick<LeaderLease, 'asLeader'>, private readonly options: LeaderOutboxOptions) {}
+  constructor(private readonly lease: Pick<LeaderLease, 'asLeader' | 'lockKey'>, private readonly options: LeaderOutboxOptions) {}
 
   /** Records an entry (only the leader can; NotLeaderError otherwise). False when its key was recorded already. */
   async add(key: string, payload: string): Promise<boolean> {
@@ -87,10 +87,17 @@ export class LeaderOutbox {
     await sql.run(`UPDATE ${TABLE} SET sent_at = ? WHERE sent_at IS NULL AND key IN (${keys.map(() => '?').join(', ')})`, [Date.now(), ...keys]);
   }
 
-  /** Fails the caller's transaction (NotLeaderError) unless the lease's session still holds its lock. */
+  /**
+   * Fails the caller's transaction (NotLeaderError) unless the lease's session still holds the
+   * lease's own lock: that lock, not any advisory lock, and that session, not a later one that
+   * got its pid (its start time tells them apart).
+   */
   private async fence(sql: Pick<Sql, 'get'>, why: string): Promise<void> {
-    const pid = this.running ? this.leasePid : null;
-    const held = pid !== null && await sql.get("SELECT 1 AS held FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid = ?", [pid]);
+    const session = this.running ? this.leaseSession : null;
+    const held = session !== null && await sql.get(`
+      SELECT 1 AS held FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+      WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 AND l.pid = ? AND a.backend_start::text = ?
+        AND ((l.classid::bigint << 32) | l.objid::bigint) = hashtextextended(?, 0)`, [session.pid, session.started, this.lease.lockKey]);
     if (!held) throw new NotLeaderError(`not the leader: ${why}`);
   }
 
@@ -100,14 +107,15 @@ export class LeaderOutbox {
       name: 'outbox relay',
       start: async () => {
         this.tableMade = false; // another session: the table may have been dropped with a test database
-        this.leasePid = await this.lease.asLeader(async (client) => (await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid);
+        this.leaseSession = await this.lease.asLeader(async (client) => (await client.query<{ pid: number; started: string }>(
+          'SELECT pid, backend_start::text AS started FROM pg_stat_activity WHERE pid = pg_backend_pid()')).rows[0]!);
         this.running = true;
         this.term++;
         this.kick();
       },
       stop: async () => {
         this.running = false;
-        this.leasePid = null;
+        this.leaseSession = null;
         this.term++;
         this.inFlight.clear();
         clearTimeout(this.timer);

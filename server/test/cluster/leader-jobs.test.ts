@@ -11,6 +11,7 @@ import { runAsLeader, type LeaderJob } from '../../src/cluster/leader-jobs.js';
 import { LeaderLease, NotLeaderError } from '../../src/cluster/leader-lease.js';
 import { LeaderOutbox } from '../../src/cluster/leader-outbox.js';
 import type { Notification } from '../../src/alerts/alert-engine.js';
+import type { Sql, SqlValue } from '../../src/db/sql.js';
 import { connectAgent } from '../support/simulated-agent.mjs';
 import { startReceiver, type Receiver } from '../support/http-receiver.mjs';
 import { testDatabase } from '../support/postgres.js';
@@ -28,6 +29,17 @@ const admin = <T>(work: (client: pg.Client) => Promise<T>): Promise<T> => onData
 /** A job that says when it runs. */
 function recordingJob(name: string, events: string[]): LeaderJob {
   return { name, start: () => { events.push(`start ${name}`); }, stop: () => { events.push(`stop ${name}`); } };
+}
+
+/** What the outbox's fenced writes call of the server's Sql, on a connection of the test's own (? placeholders, as that Sql takes). */
+function sqlOn(client: pg.Client): Pick<Sql, 'get' | 'run' | 'afterCommit'> {
+  const numbered = (text: string) => { let n = 0; return text.replace(/\?/g, () => `$${++n}`); };
+  const on = {
+    get: async (text: string, params: SqlValue[] = []) => (await client.query(numbered(text), params)).rows[0],
+    run: async (text: string, params: SqlValue[] = []) => ({ changes: (await client.query(numbered(text), params)).rowCount ?? 0 }),
+    afterCommit: (fn: () => void) => fn(),
+  };
+  return on as unknown as Pick<Sql, 'get' | 'run' | 'afterCommit'>;
 }
 
 interface Replica { child: ChildProcess; lines: { text: string; at: number }[]; has(prefix: string): boolean }
@@ -112,6 +124,31 @@ describe.skipIf(!(await postgresAvailable()))('leader jobs and the outbox (Postg
     await waitFor(() => delivered.length === 1, 20_000, 'the entry after the broken one');
     expect(delivered).toEqual(['fine']);
     await waitFor(async () => (await admin((c) => c.query('SELECT key FROM dvic_leader_outbox WHERE sent_at IS NULL'))).rowCount === 0, 20_000, 'both marked');
+  });
+
+  it("the outbox's fence is the lease's own lock: a session that holds another advisory lock instead records nothing", async () => {
+    const lease = new LeaderLease({ databaseUrl: database.url, name: `fence-${crypto.randomUUID()}`, checkMs: 1000 });
+    leases.push(lease);
+    const outbox = new LeaderOutbox(lease, { pollMs: 200, log: quiet, deliver: async () => undefined });
+    runAsLeader(lease, [outbox.job()], quiet);
+    lease.start();
+    await waitFor(() => lease.isLeader(), 20_000, 'the leader');
+    await lease.asLeader(async () => undefined); // after the relay's start on the lease's session
+    const client = new pg.Client({ connectionString: database.url });
+    await client.connect();
+    try {
+      const sql = sqlOn(client);
+      expect(await outbox.addIn(sql, 'while leading', '{}')).toBe(true);
+      // The lease's session lets the lease's lock go and takes another one.
+      await lease.asLeader(async (c) => {
+        await c.query('SELECT pg_advisory_lock(7)');
+        await c.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [lease.lockKey]);
+      });
+      await expect(outbox.addIn(sql, 'after the lock went', '{}')).rejects.toBeInstanceOf(NotLeaderError);
+      await expect(outbox.markSentIn(sql, ['while leading'])).rejects.toBeInstanceOf(NotLeaderError);
+    } finally {
+      await client.end();
+    }
   });
 
   function replica(name: string, receiverUrl: string, env: Record<string, string> = {}): Replica {
