@@ -41,9 +41,9 @@ const RESUBSCRIBE_RETRY_MS = 500;
 export const BATCHING: PublishQueueLimits = { windowMs: 50, batchBytes: 512 * 1024, maxEvents: 20_000, maxBytes: 32 * 1024 * 1024 };
 const encoder = new TextEncoder();
 
-/** Events kept for the first listener when they come before anyone listens (a replay from `since`). */
 /** How long a stopping replica waits for its queued events to reach the stream. */
 const FLUSH_AT_STOP_MS = 2000;
+/** Events kept for listeners bound later, until allListening() (a replay from `since`). */
 const MAX_HELD = 10_000;
 
 interface Received { message: LiveMessage; origin: string }
@@ -55,8 +55,8 @@ interface Position { streamCreated: string; lastSeq: number }
  * Live events (node status, logs, commands...) published by one replica reach the dashboards of
  * every replica: each publishes what its own hub broadcasts into one JetStream stream and reads
  * the stream with an ordered consumer from the moment it starts (or from `since`), skipping its
- * own events (its hub already sent them). Events that come before anyone listens are held for the
- * first listener. The stream is in memory and bounded in age and size.
+ * own events (its hub already sent them). Events that come before the replica bound all its
+ * listeners are held for those bound later (allListening). The stream is in memory and bounded in age and size.
  *
  * After a reconnection the subscription resumes after the last event it got; when NATS restarted
  * and lost the stream, the stream is made again and read from its start (everything in it is new).
@@ -67,8 +67,12 @@ export class EventFanout {
   private stopped = false;
   private recovering: Promise<void> = Promise.resolve();
   private readonly listeners = new Set<EventListener>();
-  /** What came before any listener (the replay from `since` while the replica binds its hub). */
+  /**
+   * What came before the replica bound all its listeners (the replay from `since` while it binds
+   * its hub and its alert configuration): each listener gets it when it starts listening.
+   */
   private held: Received[] = [];
+  private allBound = false;
   private readonly queue: PublishQueue;
 
   private constructor(
@@ -114,13 +118,20 @@ export class EventFanout {
     }
   }
 
-  /** Another listener of the other replicas' events (the live hub, the registries); returns the unsubscribe. */
+  /**
+   * Another listener of the other replicas' events (the live hub, the registries, the alert
+   * configuration); it first gets what was held (allListening not called yet). Returns the unsubscribe.
+   */
   listen(listener: EventListener): () => void {
+    for (const event of this.held) deliver(event, [listener], this.options);
     this.listeners.add(listener);
-    const held = this.held;
-    this.held = [];
-    for (const event of held) deliver(event, [listener], this.options);
     return () => this.listeners.delete(listener);
+  }
+
+  /** Every listener of this replica is bound: what was held for them is let go. */
+  allListening(): void {
+    this.allBound = true;
+    this.held = [];
   }
 
   /** Sends what is queued (at most FLUSH_AT_STOP_MS), then stops. */
@@ -159,9 +170,13 @@ export class EventFanout {
   }
 
   private dispatch(event: Received): void {
-    if (this.options.onEvent || this.listeners.size) deliver(event, [this.options.onEvent, ...this.listeners], this.options);
-    else if (this.held.length < MAX_HELD) this.held.push(event);
-    else this.options.onRefused?.(`${event.message.type} from ${event.origin}: over ${MAX_HELD} events before anyone listened`);
+    deliver(event, [this.options.onEvent, ...this.listeners], this.options);
+    if (this.allBound) return;
+    this.held.push(event);
+    if (this.held.length < MAX_HELD) return;
+    // Holding no more: a listener bound from now on gets what is held, then only what comes after it.
+    this.allBound = true;
+    this.options.onRefused?.(`${MAX_HELD} events came before every listener was bound: a listener bound later misses the next ones`);
   }
 
   private async recoverOnReconnect(): Promise<void> {

@@ -50,6 +50,7 @@ export const clusterStatePlugin = fp<{ loadingSince: Date }>(async (app, { loadi
   });
   const stopLeading = app.config.databaseUrl ? await leadWithOthers(app, app.config.databaseUrl) : async () => undefined;
   const unbindAlerts = app.config.databaseUrl ? shareAlertChanges(app, fanout, log) : () => undefined;
+  fanout.allListening();
   if (app.config.databaseUrl) loadUnknownIdsFirst(app);
   app.addHook('onClose', async () => {
     await stopLeading();

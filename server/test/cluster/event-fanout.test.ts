@@ -94,7 +94,7 @@ describe.skipIf(!(await natsAvailable()))('live event fan-out (JetStream stream)
     expect(b.received).toEqual([{ message: status(node, 2), origin: 'replica-a' }]);
   });
 
-  it('a replica opened with since gets the events from that time on, also those before it opened (published while it loaded), held for its first listener', async () => {
+  it('a replica opened with since gets the events from that time on, also those before it opened (published while it loaded), held for its listeners', async () => {
     const a = await replica('replica-a');
     const node = crypto.randomUUID();
     await a.fanout.publish(status(node, 1));
@@ -111,6 +111,30 @@ describe.skipIf(!(await natsAvailable()))('live event fan-out (JetStream stream)
     expect(received.map((r) => (r.message.data as { since: number }).since)).toEqual([2, 3]);
   });
 
+
+  it('what came before the replica bound its listeners reaches each of them (the hub, the alert configuration), once, until all listen', async () => {
+    const a = await replica('replica-a');
+    const node = crypto.randomUUID();
+    const since = new Date();
+    await a.fanout.publish(status(node, 1)); // published while B loaded its registries
+    const b = await EventFanout.open(await bus.connect('replica-b'), bus.names, { replica: 'replica-b', since });
+    bus.onCleanUp(() => b.stop());
+    const [hub, alerts, later] = [[], [], []] as number[][];
+    const sinceOf = (into: number[]) => (message: LiveMessage) => { into.push((message.data as { since: number }).since); };
+    await new Promise((r) => setTimeout(r, 200)); // the replay arrives before anyone listens
+    b.listen(sinceOf(hub!));
+    await a.fanout.publish(status(node, 2));
+    await waitFor(() => hub!.length === 2, 10_000, 'the hub has both');
+    b.listen(sinceOf(alerts!)); // bound after the hub, before the replica is done binding
+    b.allListening();
+    await a.fanout.publish(status(node, 3));
+    b.listen(sinceOf(later!)); // bound after: only what comes next
+    await a.fanout.publish(status(node, 4));
+    await waitFor(() => later!.length === 1 && alerts!.length === 4, 10_000, 'every listener up to date');
+    expect(hub).toEqual([1, 2, 3, 4]);
+    expect(alerts).toEqual([1, 2, 3, 4]);
+    expect(later).toEqual([4]);
+  });
 
   it('events published together go as one JetStream message, in order; of several hardware reports of a node only the newest', async () => {
     const [a, b] = [await replica('replica-a'), await replica('replica-b')];
