@@ -28,7 +28,10 @@ type CurrentChannel = (id: string) => ChannelRecord | null;
  */
 export class Deliveries extends EventEmitter<{ updated: [AlertDelivery] }> {
   private readonly last = new Map<string, AlertDelivery>();
-  private readonly timers = new Set<NodeJS.Timeout>();
+  /** Deliveries waiting for their attempt, by timer. */
+  private readonly timers = new Map<NodeJS.Timeout, string>();
+  /** Deliveries this process attempts or waits to attempt: taking one up again would send it twice. */
+  private readonly active = new Set<string>();
   private pending = 0;
   private stopped = false;
 
@@ -64,7 +67,7 @@ export class Deliveries extends EventEmitter<{ updated: [AlertDelivery] }> {
       this.pending--;
       throw err;
     }
-    this.sql.afterCommit(() => void this.attempt(delivery, message));
+    this.sql.afterCommit(() => this.attemptNow(delivery, message));
     return delivery;
   }
 
@@ -79,7 +82,7 @@ export class Deliveries extends EventEmitter<{ updated: [AlertDelivery] }> {
     this.sql.afterCommit(() => {
       this.pending++;
       this.show(delivery);
-      void this.attempt(delivery, message);
+      this.attemptNow(delivery, message);
     });
     return delivery;
   }
@@ -111,7 +114,10 @@ export class Deliveries extends EventEmitter<{ updated: [AlertDelivery] }> {
   stop(): void {
     this.stopped = true;
     this.pending -= this.timers.size; // each timer is a delivery waiting for its attempt
-    for (const timer of this.timers) clearTimeout(timer);
+    for (const [timer, id] of this.timers) {
+      clearTimeout(timer);
+      this.active.delete(id); // stays pending: the next leader (or start) takes it up
+    }
     this.timers.clear();
   }
 
@@ -121,18 +127,36 @@ export class Deliveries extends EventEmitter<{ updated: [AlertDelivery] }> {
   }
 
   /**
-   * A delivery stored pending by this server before a restart or by a leader before a handover:
-   * attempted at its next_attempt_at, then retried as any other.
+   * A delivery stored pending by this server before a restart, by a leader before a handover, or
+   * by another replica that made it (a channel test on a follower, which leaves its retries to
+   * the leader): attempted at its next_attempt_at, then retried as any other. Whether it was
+   * taken (not when stopped, nor when this process has it already).
    */
-  resume(delivery: AlertDelivery, message: AlertMessage): void {
-    if (this.stopped) return;
+  resume(delivery: AlertDelivery, message: AlertMessage): boolean {
+    if (this.stopped || this.active.has(delivery.id)) return false;
     this.pending++;
+    this.later(delivery, message, Math.max(0, (delivery.next_attempt_at ?? Date.now()) - Date.now()));
+    return true;
+  }
+
+  /** Whether this process attempts the delivery (or waits to). */
+  attempts(id: string): boolean {
+    return this.active.has(id);
+  }
+
+  private attemptNow(delivery: AlertDelivery, message: AlertMessage): void {
+    this.active.add(delivery.id);
+    void this.attempt(delivery, message);
+  }
+
+  private later(delivery: AlertDelivery, message: AlertMessage, waitMs: number): void {
+    this.active.add(delivery.id);
     const timer = setTimeout(() => {
       this.timers.delete(timer);
       void this.attempt(delivery, message);
-    }, Math.max(0, (delivery.next_attempt_at ?? Date.now()) - Date.now()));
+    }, waitMs);
     timer.unref();
-    this.timers.add(timer);
+    this.timers.set(timer, delivery.id);
   }
 
   private async attempt(before: AlertDelivery, message: AlertMessage): Promise<void> {
@@ -140,6 +164,7 @@ export class Deliveries extends EventEmitter<{ updated: [AlertDelivery] }> {
     const channel = this.current(before.channel_id);
     if (!channel) {
       this.pending--;
+      this.active.delete(before.id);
       return;
     }
     let code: number;
@@ -164,20 +189,17 @@ export class Deliveries extends EventEmitter<{ updated: [AlertDelivery] }> {
     const wait = this.policy.retryBaseMs * 2 ** (attempts - 1);
     const next = await this.recordQuietly({ ...failed, next_attempt_at: Date.now() + wait });
     if (this.stopped) {
-      this.pending--; // stored pending: the next start (or leader) resumes it
+      this.pending--; // stored pending: the leader takes it up (resumeOverdue), or the next start
+      this.active.delete(before.id);
       return;
     }
-    const timer = setTimeout(() => {
-      this.timers.delete(timer);
-      void this.attempt(next, message);
-    }, wait);
-    timer.unref();
-    this.timers.add(timer);
+    this.later(next, message, wait);
   }
 
   private async finish(delivery: AlertDelivery): Promise<void> {
     this.pending--;
     await this.recordQuietly(delivery);
+    this.active.delete(delivery.id);
   }
 
   /**

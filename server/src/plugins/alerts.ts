@@ -35,7 +35,8 @@ export const alertsPlugin = fp(async (app) => {
   const channelsRepo = new AlertChannelsRepository(sql);
   const alertsRepo = new AlertsRepository(sql);
   const config = await AlertConfig.load(new AlertRulesRepository(sql), channelsRepo, alertsRepo, sql);
-  const deliveries = new Deliveries(channelsRepo, policy, app.deferredWrites, sql, (id) => config.listChannels().find((c) => c.id === id) ?? null);
+  const channelOf = (id: string) => config.listChannels().find((c) => c.id === id) ?? null;
+  const deliveries = new Deliveries(channelsRepo, policy, app.deferredWrites, sql, channelOf);
   const lastLines = (nodeId: string, demo: string): string[] => app.recentLines.of(nodeId, demo).slice(-LAST_LINES);
   const engine = new AlertEngine({
     nodes: app.nodeRegistry, demos: app.demoCatalog, devices: app.deviceRegistry, lastLines, shippedAgentVersion: () => app.agentRelease().version,
@@ -43,13 +44,23 @@ export const alertsPlugin = fp(async (app) => {
   const notifier = new Notifier(config, deliveries, policy, sql);
   const notify = (n: Notification, entry?: OutboxEntry) => notifier.add(n, entry);
   engine.on('notify', notify);
+  // Pending deliveries nobody attempts (a follower's failed channel test) are looked for this often, and taken once this overdue.
+  const overdueCheckMs = Math.max(1000, policy.deliveryTimeoutMs);
+  let overdueTimer: NodeJS.Timeout | undefined;
+  const takeUpOverdue = async () => {
+    const resumed = await resumePendingDeliveries(deliveries, channelsRepo, alertsRepo, channelOf, Date.now() - 2 * policy.deliveryTimeoutMs)
+      .catch((err: Error) => { app.log.warn({ err: err.message }, 'could not look for overdue alert deliveries: trying again later'); return 0; });
+    if (resumed) app.log.info({ resumed }, 'overdue alert deliveries taken up');
+  };
   const deliveryJob = {
     start: async () => {
       deliveries.start();
-      const resumed = await resumePendingDeliveries(deliveries, channelsRepo, alertsRepo, (id) => config.listChannels().find((c) => c.id === id) ?? null);
+      const resumed = await resumePendingDeliveries(deliveries, channelsRepo, alertsRepo, channelOf);
       if (resumed) app.log.info({ resumed }, 'alert deliveries left pending resumed');
+      overdueTimer = setInterval(() => void takeUpOverdue(), overdueCheckMs).unref();
     },
     stop: () => {
+      clearInterval(overdueTimer);
       notifier.stop();
       deliveries.stop();
     },

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { AlertRule, AlertWebhook, Channel } from '@dvic/protocol';
+import type { AlertDelivery, AlertRule, AlertWebhook, Channel } from '@dvic/protocol';
 import { clusterNames } from '../../src/cluster/cluster-names.js';
 import { connectAgent } from '../support/simulated-agent.mjs';
 import { startReceiver, type Receiver } from '../support/http-receiver.mjs';
@@ -238,6 +238,23 @@ describe.skipIf(!ready)('alerts across replicas on a shared database', () => {
   }
 
   const connectOn = (server: TestServer, config: { node_id: string; private_key: string }) => connectAgent({ url: server.agentUrl, nodeId: config.node_id, privateKeyPem: config.private_key });
+
+  it('a channel test made on a follower and refused is retried by the leader (the follower runs no retries)', async () => {
+    await receiver.close();
+    receiver = await startReceiver({ status: (_request, count) => (count === 1 ? 500 : 200) });
+    const policy = { DVIC_ALERT_DELIVERY_TIMEOUT_MS: '500', DVIC_ALERT_RETRY_BASE_MS: '100' };
+    const a = await replica('replica-a', policy);
+    expect(await leaderOf()).toBe(a);
+    const b = await replica('replica-b', policy);
+    const channel = (await b.api('POST', '/api/v1/channels', { type: 'webhook', name: 'lab', url: `${receiver.url}/hook` })).json<{ channel: Channel }>().channel;
+    await waitFor(() => a.app.alerts.config.listChannels().length === 1, 10_000, 'A reading the channel made on B');
+    expect((await b.api('POST', `/api/v1/channels/${channel.id}/test`)).statusCode).toBe(202);
+    await receiver.waitFor(() => true, 10_000); // refused: 500
+    const delivery = () => waitFor(async () => (await b.api('GET', `/api/v1/channels/${channel.id}/deliveries`)).json<{ deliveries: AlertDelivery[] }>().deliveries[0], 5000, 'the delivery');
+    const sent = await waitFor(async () => { const d = await delivery(); return d.status === 'sent' && d; }, 20_000, 'the test message sent at its second attempt');
+    expect(sent.attempts).toBe(2);
+    expect(receiver.received).toHaveLength(2);
+  }, SLOW);
 
   it('a mute made on a follower keeps the leader quiet; a channel and a rule changed there are used by the leader', async () => {
     const { a, b, config } = await leaderAndFollower();
