@@ -1692,6 +1692,9 @@ MAX_TS_CHARS = 40
 READ_CHUNK_BYTES = 256 * 1024
 SCAN_INTERVAL_S = 1.0
 LIVENESS_INTERVAL_S = 0.5
+# A demo seen gone is reported once the server acknowledged every line of its file (its closing
+# record says whether it ended cleanly: a death told first reads as a crash), or after this.
+DEATH_REPORT_WAIT_S = 5.0
 # A round (read, send) starts at most this often, unless the last one had a full batch to read:
 # what arrives meanwhile (lines, acks, directory events) is handled together. Costs at most this
 # much latency (the server's live tail sends every 50 ms too); saves most of the CPU per line at
@@ -2087,6 +2090,7 @@ class DemoLogs(Feature):
         self.saved_dirty = False
         self.saved_at = 0.0
         self.demos: Dict[str, Dict[str, Any]] = {}
+        self.dying: Dict[str, Tuple[float, str]] = {}  # token -> when its process was first seen gone (monotonic, ISO)
         self.known_scopes: List[Scope] = []
         self.scope_by_dir: Dict[str, Scope] = {}
         self.container_names: Dict[str, Optional[str]] = {}
@@ -2712,10 +2716,17 @@ class DemoLogs(Feature):
                 continue  # dead for good: a pid with another start time is another process
             state = self._demo_state(group, f)
             if before is None or before["alive"] != state["alive"] or before["pid"] != state["pid"]:
+                if before is not None and before["alive"] and not state["alive"] and self._tell_death_later(token, f):
+                    continue
                 if before is not None and not state["alive"]:
-                    state["exited_at"] = iso_time()
+                    state["exited_at"] = self.dying.get(token, (0.0, iso_time()))[1]
+                self.dying.pop(token, None)
                 self.demos[token] = state
                 changed.append(state)
+            else:
+                self.dying.pop(token, None)
+        for token in [t for t in self.dying if t not in current]:
+            del self.dying[token]
         for token in [t for t in self.demos if t not in current]:
             if self.demos[token]["alive"]:
                 # Its file went away with its container or namespace: the demo went with them.
@@ -2723,6 +2734,24 @@ class DemoLogs(Feature):
             del self.demos[token]
         if changed:
             self._send_states(changed, False)
+
+    def _tell_death_later(self, token: str, f: LogFile) -> bool:
+        """Whether a demo seen gone waits to be reported: its file may still hold lines the
+        server has not acknowledged (the closing record its library wrote as it exited, often),
+        and for at most DEATH_REPORT_WAIT_S."""
+        now = time.monotonic()
+        first = self.dying.setdefault(token, (now, iso_time()))[0]
+        return now - first < DEATH_REPORT_WAIT_S and self._unacknowledged(f)
+
+    def _unacknowledged(self, f: LogFile) -> bool:
+        """Lines read and not acknowledged yet, or written past what was read."""
+        if f in self.to_read or f in self.busy or not f.stream.settled():
+            return True
+        try:
+            size = os.fstat(f.fd).st_size if f.fd is not None else os.lstat(f.path).st_size if f.path else 0
+        except OSError:
+            return False
+        return size > f.stream.read_position[0]
 
     def _send_states(self, demos: List[Dict[str, Any]], full: bool) -> None:
         for frame in demo_state_messages(demos, full, self.agent.max_frame_bytes):

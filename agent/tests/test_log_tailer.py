@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import time
 import unittest
 
 from tests.support import PYTHON, TOKEN, VECTORS, dvic_agent as agent, make_agent, temp_dir, wait_until
@@ -452,6 +453,42 @@ class TailerTest(unittest.TestCase):
         self.assertEqual((died["full"], died["demos"][0]["alive"]), (False, False))
         self.assertIn("exited_at", died["demos"][0])
 
+    def test_a_demo_gone_is_told_after_its_last_lines_are_acknowledged_its_closing_record_first(self):
+        child = subprocess.Popen(["sleep", "30"])
+        self.addCleanup(child.kill)
+        h = Harness(self)
+        h.write(header_line(child.pid) + record(0), mode="w")
+        h.run_acking()
+        self.assertEqual([d["alive"] for d in h.demos()], [True])
+        # Its library writes the closing record as it exits; the agent sees the process gone.
+        h.write(json.dumps({"ts": "2026-01-01T00:00:01Z", "level": "INFO", "message": "demo exited", "fields": {"dvic_end": "exited", "exit_code": 0}}) + "\n")
+        child.kill()
+        child.wait()
+        h.cycle()
+        self.assertEqual([d["alive"] for d in h.demos()], [True], "not told while its last lines wait for the server")
+        h.run_acking()
+        h.cycle()  # the next look at it
+        self.assertEqual([d["alive"] for d in h.demos()], [True, False])
+        kinds = [m["type"] for m in h.agent.frames if m["type"] in ("demo.logs", "demo.state")]
+        self.assertEqual(kinds[-1], "demo.state", "the death after the batch with the closing record")
+        self.assertIn("demo exited", h.shipped())
+
+    def test_a_demo_gone_is_told_anyway_when_its_lines_are_not_acknowledged_in_time(self):
+        self.addCleanup(setattr, agent, "DEATH_REPORT_WAIT_S", agent.DEATH_REPORT_WAIT_S)
+        agent.DEATH_REPORT_WAIT_S = 0.2
+        child = subprocess.Popen(["sleep", "30"])
+        self.addCleanup(child.kill)
+        h = Harness(self)
+        h.write(header_line(child.pid) + record(0), mode="w")
+        h.cycle()
+        child.kill()
+        child.wait()
+        h.cycle()
+        self.assertEqual([d["alive"] for d in h.demos()], [True])
+        time.sleep(0.3)  # the server never answers
+        h.cycle()
+        self.assertEqual([d["alive"] for d in h.demos()], [True, False])
+
     def test_a_reused_pid_is_not_taken_for_the_demo(self):
         h = Harness(self)
         h.write(json.dumps(header(os.getpid(), start_time=own_start_time(os.getpid()) - 1)) + "\n", mode="w")
@@ -504,6 +541,7 @@ class HostileFilesTest(unittest.TestCase):
         self.assertEqual(len(h.demos()), 1)
         child.kill()
         child.wait()
+        h.run_acking()  # its death is told once its lines are acknowledged, at the next look
         h.cycle()
         self.assertEqual([d["alive"] for d in h.demos()], [True, False])  # the good demo is seen dead
         status = {}
