@@ -11,8 +11,17 @@ const MAX_EXACT = 2 ** 51;
 const FLOAT_TAG = 1;
 
 class Writer {
-  private buf = new Uint8Array(256);
+  private buf: Uint8Array;
   length = 0;
+
+  /**
+   * Small to start: V8 keeps typed arrays of up to 64 bytes on its heap, where they cost little to
+   * make; larger ones take a separate allocation each. A store makes one per chunk, and closing
+   * one with 10,000 nodes makes hundreds of thousands.
+   */
+  constructor(initialBytes = 64) {
+    this.buf = new Uint8Array(initialBytes);
+  }
 
   private room(n: number): void {
     if (this.length + n <= this.buf.length) return;
@@ -37,8 +46,8 @@ class Writer {
     this.length += 8;
   }
 
-  bytes(): Buffer {
-    return Buffer.from(this.buf.subarray(0, this.length));
+  copyTo(target: Uint8Array, offset: number): void {
+    target.set(this.buf.subarray(0, this.length), offset);
   }
 }
 
@@ -119,11 +128,15 @@ export class ChunkEncoder {
     }
   }
 
+  /** The head (count, width) and the body in one new buffer: one allocation and one copy (a store's close makes one per chunk). */
   bytes(): Buffer {
-    const head = new Writer();
+    const head = new Writer(16); // two varints
     head.varint(this.count);
     head.varint(this.width);
-    return Buffer.concat([head.bytes(), this.body.bytes()]);
+    const out = Buffer.allocUnsafe(head.length + this.body.length);
+    head.copyTo(out, 0);
+    this.body.copyTo(out, head.length);
+    return out;
   }
 }
 

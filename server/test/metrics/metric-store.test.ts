@@ -184,6 +184,19 @@ describe.each([sqlite, postgres])('metric store on $name', (kind) => {
     expect(await store.seriesNames(SOURCE)).toEqual(['cpu.total_pct', 'memory.used_bytes']);
   });
 
+  test('a close with thousands of series writes every one (PostgreSQL: over several transactions at once), all there after a restart', async () => {
+    const place = await kind.place();
+    let store = await place.open();
+    const sources = Array.from({ length: 3000 }, (_, i) => `node:${i}`);
+    for (let t = T0; t < T0 + 3 * MINUTE; t += 5000) for (const [i, source] of sources.entries()) store.append(source, t, [['cpu.total_pct', i % 100], ['memory.used_bytes', i]]);
+    await store.close();
+    store = await place.open();
+    for (const i of [0, 1, 1499, 2998, 2999]) {
+      const answer = await store.query({ source: sources[i]!, names: ['cpu.total_pct', 'memory.used_bytes'], from: T0, to: T0 + 3 * MINUTE, now: T0 + 3 * MINUTE });
+      expect(answer.series.map((x) => [x.name, x.points.length, x.points[0]![1]])).toEqual([['cpu.total_pct', 36, i % 100], ['memory.used_bytes', 36, i]]);
+    }
+  });
+
   test('goes on filling a series after a restart: the samples before and after it are all there, once', async () => {
     const place = await kind.place();
     let store = await place.open();
