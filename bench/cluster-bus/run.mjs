@@ -91,6 +91,7 @@ try {
   const done = new Promise((resolve) => { allReceived = resolve; });
   const fanA = await EventFanout.open(ncA, names, { replica: 'bench-a', onEvent: () => {} });
   const fanB = await EventFanout.open(ncB, names, { replica: 'bench-b', onEvent: () => { if (++received === EVENTS) allReceived(); } });
+  for (const fanout of [fanA, fanB]) fanout.allListening(); // onEvent is their one listener: nothing to hold
   const nodeId = crypto.randomUUID();
   const fanned = await measure(async () => {
     await inParallel(EVENTS, CONCURRENCY, (i) => fanA.publish({ type: 'node.status', data: { node_id: nodeId, status: 'online', since: i } }));

@@ -128,15 +128,26 @@ export class AlertEngine extends EventEmitter<{ updated: [Alert]; notify: [Notif
     this.recorder = recorder;
   }
 
+  /** Starts judging; one that fails (the database away) is undone, so that a later start() starts again. */
   async start(): Promise<void> {
     if (this.running) return;
-    this.running = true;
-    // What the other replicas set up while this one did not judge (a follower elected) is read first.
-    await this.config.reloadAll();
     // Bodies held from an earlier term are stale (another leader may have resolved or acked them
     // since), and so are the notifications they carry: the database says what is firing now.
     this.newest.clear();
-    for (const { alert, key } of await this.repository.firing()) this.adopt(alert, key);
+    this.running = true;
+    try {
+      // What the other replicas set up while this one did not judge (a follower elected) is read first.
+      await this.config.reloadAll();
+      for (const { alert, key } of await this.repository.firing()) this.adopt(alert, key);
+    } catch (err) {
+      this.stop();
+      throw err;
+    }
+    this.followSources();
+  }
+
+  /** Judges what the registries and the configuration tell from now on. */
+  private followSources(): void {
     const { nodes, demos, devices } = this.sources;
     const onStatus = ({ node_id }: { node_id: string }) => this.onNodeStatus(node_id);
     const onUpdated = (node: NodeView) => this.onNode(node.id);

@@ -132,11 +132,16 @@ export class Deliveries extends EventEmitter<{ updated: [AlertDelivery] }> {
    * the leader): attempted at its next_attempt_at, then retried as any other. Whether it was
    * taken (not when stopped, nor when this process has it already).
    */
-  resume(delivery: AlertDelivery, message: AlertMessage): boolean {
+  resume(delivery: AlertDelivery, message: AlertMessage, holdMs = 0): boolean {
     if (this.stopped || this.active.has(delivery.id)) return false;
     this.pending++;
-    this.later(delivery, message, Math.max(0, (delivery.next_attempt_at ?? Date.now()) - Date.now()));
+    this.later(delivery, message, Math.max(holdMs, (delivery.next_attempt_at ?? Date.now()) - Date.now()), true);
     return true;
+  }
+
+  /** A pending delivery that goes no more (what it says is over): stored failed, with why. */
+  async giveUp(delivery: AlertDelivery, why: string): Promise<void> {
+    await this.recordQuietly({ ...delivery, status: 'failed', error: why.slice(0, ERROR_CHARS), updated_at: Date.now(), next_attempt_at: null });
   }
 
   /** Whether this process attempts the delivery (or waits to). */
@@ -149,14 +154,32 @@ export class Deliveries extends EventEmitter<{ updated: [AlertDelivery] }> {
     void this.attempt(delivery, message);
   }
 
-  private later(delivery: AlertDelivery, message: AlertMessage, waitMs: number): void {
+  /** `resumed`: read in another process's time; attempted only if it is still as it was read (stillPending). */
+  private later(delivery: AlertDelivery, message: AlertMessage, waitMs: number, resumed = false): void {
     this.active.add(delivery.id);
     const timer = setTimeout(() => {
       this.timers.delete(timer);
-      void this.attempt(delivery, message);
+      void (resumed ? this.attemptIfStillPending(delivery, message) : this.attempt(delivery, message));
     }, waitMs);
     timer.unref();
     this.timers.set(timer, delivery.id);
+  }
+
+  /**
+   * A resumed delivery whose stored state moved on since it was read (a deposed leader, still
+   * alive, finished the attempt it had under way and stored its outcome) is not attempted again.
+   */
+  private async attemptIfStillPending(before: AlertDelivery, message: AlertMessage): Promise<void> {
+    let stored: AlertDelivery | undefined;
+    try {
+      stored = await this.repository.delivery(before.id);
+    } catch (err) {
+      stored = before; // cannot tell: attempted (as it was before this check)
+      this.report(err, `reading delivery ${before.id} again`);
+    }
+    if (stored?.status === 'pending' && stored.attempts === before.attempts) return this.attempt(before, message);
+    this.pending--;
+    this.active.delete(before.id);
   }
 
   private async attempt(before: AlertDelivery, message: AlertMessage): Promise<void> {
@@ -189,7 +212,7 @@ export class Deliveries extends EventEmitter<{ updated: [AlertDelivery] }> {
     const wait = this.policy.retryBaseMs * 2 ** (attempts - 1);
     const next = await this.recordQuietly({ ...failed, next_attempt_at: Date.now() + wait });
     if (this.stopped) {
-      this.pending--; // stored pending: the leader takes it up (resumeOverdue), or the next start
+      this.pending--; // stored pending: the leader takes it up (takeUpOverdue in plugins/alerts.ts), or the next start
       this.active.delete(before.id);
       return;
     }
@@ -198,8 +221,14 @@ export class Deliveries extends EventEmitter<{ updated: [AlertDelivery] }> {
 
   private async finish(delivery: AlertDelivery): Promise<void> {
     this.pending--;
-    await this.recordQuietly(delivery);
-    this.active.delete(delivery.id);
+    // Until its outcome is stored it stays this process's: stored pending still, another pass
+    // taking it up would send it again (it is resumed at the next start, as before).
+    try {
+      await this.record(delivery);
+      this.active.delete(delivery.id);
+    } catch (err) {
+      this.report(err, `storing delivery ${delivery.id}`);
+    }
   }
 
   /**

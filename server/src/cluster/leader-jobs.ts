@@ -10,6 +10,8 @@ export interface LeaderJob {
   name: string;
   start(): void | Promise<void>;
   stop(): void | Promise<void>;
+  /** It needs the job before it in the list running (the alert engine needs the outbox relay): it starts only after that one did. */
+  afterPrevious?: boolean;
 }
 
 /** A job that failed to start is tried again after this, doubling up to RETRY_MAX_MS, while the term lasts. */
@@ -21,18 +23,18 @@ const RETRY_MAX_MS = 30_000;
  * in the reverse order when it is deposed (or unbound). Changes are applied one after the other,
  * so a lease lost while the jobs start stops them once they have started.
  *
- * A job that fails to start is logged and tried again (a doubling wait, while the term lasts), and
- * the jobs after it wait for it: they depend on the ones before (the alert engine on the outbox
- * relay, which records nothing while it is not running; the relay on the deliveries). Only the
- * jobs that started are stopped; a job that fails to stop is logged. Returns the function that
- * unbinds (and stops them).
+ * A job that fails to start is stopped (what it began is undone), logged and tried again (a
+ * doubling wait, while the term lasts): the database may be away a moment, and the outbox relay
+ * not running would leave alerting dead for the whole term. The others go on, but for those that
+ * need it (`afterPrevious`), which wait for it. Only the jobs that started are stopped; a job
+ * that fails to stop is logged. Returns the function that unbinds (and stops them).
  */
 export function runAsLeader(lease: Pick<LeaderLease, 'on' | 'off' | 'isLeader'>, jobs: LeaderJob[], log: FastifyBaseLogger): () => Promise<void> {
   let running = false;
   /** Counts the terms: a retry timer of an earlier one does nothing. */
   let term = 0;
-  let started = 0;
-  let retry: NodeJS.Timeout | undefined;
+  const started = new Set<LeaderJob>();
+  const retries = new Set<NodeJS.Timeout>();
   let changes: Promise<void> = Promise.resolve();
   const step = async (job: LeaderJob, what: 'start' | 'stop'): Promise<boolean> => {
     try {
@@ -43,35 +45,45 @@ export function runAsLeader(lease: Pick<LeaderLease, 'on' | 'off' | 'isLeader'>,
       return false;
     }
   };
-  /** Starts the jobs from the first not started; at a failure, tries again later from there. */
-  const startRest = async (attempt: number) => {
-    for (; started < jobs.length; started++) {
-      const job = jobs[started]!;
-      if (!(await step(job, 'start'))) {
-        const thisTerm = term;
-        const waitMs = Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** attempt);
-        log.warn({ job: job.name, waitMs, waiting: jobs.slice(started + 1).map((j) => j.name) }, 'trying the leader job again later; the jobs after it wait');
-        retry = setTimeout(() => {
-          changes = changes.then(() => (running && term === thisTerm ? startRest(attempt + 1) : undefined));
-        }, waitMs);
-        retry.unref();
-        return;
-      }
+  /** The jobs right after jobs[index] that need it (and so wait for it). */
+  const dependentsOf = (index: number): string[] => {
+    const names: string[] = [];
+    for (let i = index + 1; jobs[i]?.afterPrevious; i++) names.push(jobs[i]!.name);
+    return names;
+  };
+  /** Starts the job, then the ones after it that need it; a failure is undone and tried again later. */
+  const startChain = async (index: number, attempt: number): Promise<void> => {
+    const job = jobs[index]!;
+    if (!(await step(job, 'start'))) {
+      await step(job, 'stop');
+      const thisTerm = term;
+      const waitMs = Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** attempt);
+      log.warn({ job: job.name, waitMs, waiting: dependentsOf(index) }, 'trying the leader job again later');
+      const timer = setTimeout(() => {
+        retries.delete(timer);
+        changes = changes.then(() => (running && term === thisTerm ? startChain(index, attempt + 1) : undefined));
+      }, waitMs);
+      timer.unref();
+      retries.add(timer);
+      return;
     }
+    if (attempt) log.info({ job: job.name, attempt: attempt + 1 }, 'a leader job started on a later try');
+    started.add(job);
+    if (jobs[index + 1]?.afterPrevious) await startChain(index + 1, 0);
   };
   const apply = (lead: boolean) => {
     changes = changes.then(async () => {
       if (lead === running) return;
       running = lead;
       term++;
-      clearTimeout(retry);
       if (lead) {
         log.info({ jobs: jobs.map((j) => j.name) }, 'elected: running the leader jobs');
-        await startRest(0);
+        for (const [index, job] of jobs.entries()) if (index === 0 || !job.afterPrevious) await startChain(index, 0);
       } else {
         log.info('no longer the leader: leader jobs stopped');
-        for (const job of jobs.slice(0, started).reverse()) await step(job, 'stop');
-        started = 0;
+        for (const timer of retries) clearTimeout(timer);
+        retries.clear();
+        for (const job of [...jobs].reverse()) if (started.delete(job)) await step(job, 'stop');
       }
     });
   };

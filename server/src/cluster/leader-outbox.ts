@@ -12,6 +12,8 @@ const TABLE = 'dvic_leader_outbox';
 const CREATE = `CREATE TABLE IF NOT EXISTS ${TABLE} (
   key TEXT PRIMARY KEY, payload TEXT NOT NULL, created_at BIGINT NOT NULL, sent_at BIGINT
 )`;
+/** A session's start in microseconds, as text: the same whatever the session's time zone and date style. */
+const STARTED_US = '(extract(epoch FROM a.backend_start) * 1000000)::bigint::text';
 /** Rows delivered and older than this are deleted (the keys only have to outlive a handover). */
 const KEEP_SENT_MS = 7 * 86_400_000;
 const BATCH = 100;
@@ -83,8 +85,13 @@ export class LeaderOutbox {
    * in between leaves either nothing stored and the entries unsent, or both.
    */
   async markSentIn(sql: Pick<Sql, 'get' | 'run'>, keys: string[]): Promise<void> {
+    const distinct = [...new Set(keys)];
+    if (!distinct.length) return;
     await this.fence(sql, 'a deposed leader marks nothing sent');
-    await sql.run(`UPDATE ${TABLE} SET sent_at = ? WHERE sent_at IS NULL AND key IN (${keys.map(() => '?').join(', ')})`, [Date.now(), ...keys]);
+    const { changes } = await sql.run(`UPDATE ${TABLE} SET sent_at = ? WHERE sent_at IS NULL AND key IN (${distinct.map(() => '?').join(', ')})`, [Date.now(), ...distinct]);
+    // Marked already: another leader (or this one in an earlier term) stored their delivery. The
+    // caller's transaction must not store a second one.
+    if (changes < distinct.length) throw new Error('these outbox entries were sent by another leader meanwhile');
   }
 
   /**
@@ -96,7 +103,7 @@ export class LeaderOutbox {
     const session = this.running ? this.leaseSession : null;
     const held = session !== null && await sql.get(`
       SELECT 1 AS held FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-      WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 AND l.pid = ? AND a.backend_start::text = ?
+      WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 AND l.pid = ? AND ${STARTED_US} = ?
         AND ((l.classid::bigint << 32) | l.objid::bigint) = hashtextextended(?, 0)`, [session.pid, session.started, this.lease.lockKey]);
     if (!held) throw new NotLeaderError(`not the leader: ${why}`);
   }
@@ -108,7 +115,7 @@ export class LeaderOutbox {
       start: async () => {
         this.tableMade = false; // another session: the table may have been dropped with a test database
         this.leaseSession = await this.lease.asLeader(async (client) => (await client.query<{ pid: number; started: string }>(
-          'SELECT pid, backend_start::text AS started FROM pg_stat_activity WHERE pid = pg_backend_pid()')).rows[0]!);
+          `SELECT pid, ${STARTED_US} AS started FROM pg_stat_activity a WHERE pid = pg_backend_pid()`)).rows[0]!);
         this.running = true;
         this.term++;
         this.kick();

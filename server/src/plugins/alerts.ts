@@ -44,18 +44,21 @@ export const alertsPlugin = fp(async (app) => {
   const notifier = new Notifier(config, deliveries, policy, sql);
   const notify = (n: Notification, entry?: OutboxEntry) => notifier.add(n, entry);
   engine.on('notify', notify);
-  // Pending deliveries nobody attempts (a follower's failed channel test) are looked for this often, and taken once this overdue.
+  // Pending deliveries nobody attempts (a follower's failed channel test) are looked for every
+  // delivery timeout (at least 1 s apart), and taken once due for twice that.
   const overdueCheckMs = Math.max(1000, policy.deliveryTimeoutMs);
   let overdueTimer: NodeJS.Timeout | undefined;
   const takeUpOverdue = async () => {
-    const resumed = await resumePendingDeliveries(deliveries, channelsRepo, alertsRepo, channelOf, Date.now() - 2 * policy.deliveryTimeoutMs)
+    const resumed = await resumePendingDeliveries(deliveries, channelsRepo, alertsRepo, channelOf, { dueBefore: Date.now() - 2 * policy.deliveryTimeoutMs })
       .catch((err: Error) => { app.log.warn({ err: err.message }, 'could not look for overdue alert deliveries: trying again later'); return 0; });
     if (resumed) app.log.info({ resumed }, 'overdue alert deliveries taken up');
   };
   const deliveryJob = {
     start: async () => {
       deliveries.start();
-      const resumed = await resumePendingDeliveries(deliveries, channelsRepo, alertsRepo, channelOf);
+      // On a shared database the leader before may still be alive, finishing an attempt: its outcome is awaited.
+      const holdMs = sharedDatabase(app.config) ? policy.deliveryTimeoutMs : 0;
+      const resumed = await resumePendingDeliveries(deliveries, channelsRepo, alertsRepo, channelOf, { holdMs });
       if (resumed) app.log.info({ resumed }, 'alert deliveries left pending resumed');
       overdueTimer = setInterval(() => void takeUpOverdue(), overdueCheckMs).unref();
     },

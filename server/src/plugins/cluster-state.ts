@@ -48,9 +48,9 @@ export const clusterStatePlugin = fp<{ loadingSince: Date }>(async (app, { loadi
   const unbindFanout = bindLiveFanout(app.liveHub, fanout, log, {
     nodes: app.nodeRegistry, demos: app.demoRegistry, catalog: app.demoCatalog, devices: app.deviceRegistry,
   });
-  const stopLeading = app.config.databaseUrl ? await leadWithOthers(app, app.config.databaseUrl) : async () => undefined;
   const unbindAlerts = app.config.databaseUrl ? shareAlertChanges(app, fanout, log) : () => undefined;
-  fanout.allListening();
+  fanout.allListening(); // before leading: what the replay held is let go at once
+  const stopLeading = app.config.databaseUrl ? await leadWithOthers(app, app.config.databaseUrl) : async () => undefined;
   if (app.config.databaseUrl) loadUnknownIdsFirst(app);
   app.addHook('onClose', async () => {
     await stopLeading();
@@ -123,14 +123,16 @@ async function leadWithOthers(app: FastifyInstance, databaseUrl: string): Promis
 /**
  * In start order: the deliveries first (pending ones resumed), then the relay, so that what the
  * engine records on start is sent; stopped in reverse, the relay stops before the notifier drops
- * its groups, so that their entries stay unsent for the next leader.
+ * its groups, so that their entries stay unsent for the next leader. The relay and the engine
+ * need the job before them (afterPrevious): the engine records nothing while the relay does not
+ * run. The others run whatever happens to those.
  */
 function leaderJobs(app: FastifyInstance, outbox: LeaderOutbox): LeaderJob[] {
   const { engine, deliveryJob } = app.alerts;
   return [
     { name: 'alert deliveries', start: () => deliveryJob.start(), stop: () => deliveryJob.stop() },
-    outbox.job(),
-    { name: 'alert engine', start: () => engine.start(), stop: async () => { engine.stop(); await engine.settled(); } },
+    { ...outbox.job(), afterPrevious: true },
+    { name: 'alert engine', start: () => engine.start(), stop: async () => { engine.stop(); await engine.settled(); }, afterPrevious: true },
     { name: 'log retention', start: () => app.logRetention.start(), stop: () => app.logRetention.stop() },
     { name: 'metric retention', start: () => app.metricRetention.start(), stop: () => app.metricRetention.stop() },
     { name: 'demo clock', start: () => app.demoCatalog.start(), stop: () => app.demoCatalog.stopTicks() },

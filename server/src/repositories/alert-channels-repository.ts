@@ -57,6 +57,11 @@ export class AlertChannelsRepository {
       ON CONFLICT (id) DO UPDATE SET body = excluded.body`, [d.id, d.channel_id, JSON.stringify(d), d.created_at]);
   }
 
+  async delivery(id: string): Promise<AlertDelivery | undefined> {
+    const row = await this.sql.get<{ body: string }>('SELECT body FROM alert_deliveries WHERE id = ?', [id]);
+    return row ? (JSON.parse(row.body) as AlertDelivery) : undefined;
+  }
+
   /** Forgets all but the newest deliveries of a channel. */
   async trimDeliveries(channelId: string): Promise<void> {
     await this.sql.run(`DELETE FROM alert_deliveries WHERE channel_id = ? AND id NOT IN

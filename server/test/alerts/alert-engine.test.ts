@@ -4,9 +4,10 @@ import crypto from 'node:crypto';
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import type { Alert, AlertRule, AlertWebhook, Channel } from '@dvic/protocol';
+import type { Alert, AlertDelivery, AlertRule, AlertWebhook, Channel } from '@dvic/protocol';
 import { SimulatedDemo } from '../../../cli/test/support/demo-logs.js';
 import { startReceiver, type ReceivedRequest, type Receiver } from '../support/http-receiver.mjs';
+import { AlertChannelsRepository } from '../../src/repositories/alert-channels-repository.js';
 import { AlertsRepository } from '../../src/repositories/alerts-repository.js';
 import { LiveRecorder } from '../support/live-recorder.js';
 import { connectAgent, type SimulatedAgent } from '../support/simulated-agent.mjs';
@@ -388,6 +389,39 @@ describe('alert engine', () => {
     await alerts.save({ ...stored, state: 'resolved', resolved_at: Date.now() }, (await alerts.firing()).find((f) => f.alert.id === id)!.key);
     await engine.start();
     expect((await server.api('GET', `/api/v1/alerts/${id}`)).json<{ alert: Alert }>().alert.state).toBe('resolved');
+  });
+
+  it('a delivery left pending about alerts resolved since is not sent after a restart: given up, saying why', async () => {
+    const resolved = (await server.api('GET', '/api/v1/alerts?state=resolved')).json<{ alerts: Alert[] }>().alerts[0]!;
+    const now = Date.now();
+    const stale: AlertDelivery = {
+      id: crypto.randomUUID(), channel_id: channel.id, kind: 'firing', alert_ids: [resolved.id], title: resolved.summary, status: 'pending',
+      status_code: null, error: null, attempts: 0, created_at: now, updated_at: now, next_attempt_at: now,
+    };
+    await new AlertChannelsRepository(server.app.sql).saveDelivery(stale); // a server stopped before it sent it
+    const before = receiver.received.length;
+    await server.restart();
+    const logged = await waitFor(async () => (await server.api('GET', `/api/v1/channels/${channel.id}/deliveries?limit=200`)).json<{ deliveries: AlertDelivery[] }>()
+      .deliveries.find((d) => d.id === stale.id && d.status !== 'pending'), 10_000, 'the stale delivery settled');
+    expect(logged).toMatchObject({ status: 'failed', error: expect.stringMatching(/resolved before it could be/) });
+    expect(receiver.received.slice(before).filter((r) => webhook(r).event === 'firing' && webhook(r).alerts.some((a) => a.id === resolved.id))).toEqual([]);
+  });
+
+  it('a pending delivery is attempted after a restart only if it is still pending as it was read (another process may have sent it meanwhile)', async () => {
+    const now = Date.now();
+    const waiting: AlertDelivery = {
+      id: crypto.randomUUID(), channel_id: channel.id, kind: 'test', alert_ids: [], title: 'a test', status: 'pending',
+      status_code: null, error: null, attempts: 1, created_at: now, updated_at: now, next_attempt_at: now + 2000,
+    };
+    const deliveries = () => new AlertChannelsRepository(server.app.sql);
+    await deliveries().saveDelivery(waiting); // its retry due in 2 s
+    const before = receiver.received.length;
+    await server.restart();
+    // The process that had it (a deposed leader, still alive) sends it and stores that, before its time comes here.
+    await deliveries().saveDelivery({ ...waiting, status: 'sent', status_code: 200, attempts: 2, next_attempt_at: null, updated_at: Date.now() });
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    expect(receiver.received.slice(before).filter((r) => webhook(r).event === 'test')).toEqual([]);
+    expect((await deliveries().delivery(waiting.id))?.status).toBe('sent');
   });
 
   it('keeps firing alerts and rules across a restart, without seeding the defaults again', async () => {

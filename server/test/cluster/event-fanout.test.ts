@@ -41,6 +41,7 @@ describe.skipIf(!(await natsAvailable()))('live event fan-out (JetStream stream)
     const fanout = await EventFanout.open(nc, bus.names, {
       replica: name, onEvent: (message, origin) => received.push({ message, origin }), onRefused: (problem) => refused.push(problem),
     });
+    fanout.allListening(); // onEvent is its one listener
     bus.onCleanUp(() => fanout.stop());
     return { nc, fanout, received, refused };
   }

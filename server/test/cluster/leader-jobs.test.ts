@@ -83,24 +83,28 @@ describe.skipIf(!(await postgresAvailable()))('leader jobs and the outbox (Postg
     expect(follower.events).toEqual(['start alerts', 'start retention']);
   });
 
-  it('a job that failed to start is tried again, the jobs after it waiting for it (the engine needs the outbox relay); unbinding stops those that started', async () => {
+  it('a job that failed to start is undone and tried again; the jobs that need it wait, the others run; unbinding stops those that started', async () => {
     const events: string[] = [];
     const lease = new LeaderLease({ databaseUrl: database.url, name: `jobs-${crypto.randomUUID()}`, checkMs: 200 });
     leases.push(lease);
     let tries = 0;
     const flaky: LeaderJob = {
-      name: 'relay',
+      name: 'relay', afterPrevious: true,
       start: () => { if (++tries < 3) throw new Error('the database is away'); events.push('start relay'); },
       stop: () => { events.push('stop relay'); },
     };
     const broken: LeaderJob = { name: 'broken', start: () => { throw new Error('no room'); }, stop: () => { events.push('stop broken'); } };
-    const unbind = runAsLeader(lease, [recordingJob('deliveries', events), flaky, recordingJob('engine', events), broken, recordingJob('rollups', events)], quiet);
+    const jobs = [recordingJob('deliveries', events), flaky, { ...recordingJob('engine', events), afterPrevious: true }, broken, recordingJob('rollups', events)];
+    const unbind = runAsLeader(lease, jobs, quiet);
     lease.start();
     await waitFor(() => events.includes('start engine'), 20_000, 'the relay started on its third try, then the engine');
-    expect(events).toEqual(['start deliveries', 'start relay', 'start engine']);
+    const seen = () => events.filter((e) => e !== 'stop broken'); // the broken job is undone at each of its tries
+    expect(seen()).toEqual(['start deliveries', 'stop relay', 'start rollups', 'stop relay', 'start relay', 'start engine']);
+    expect(events).toContain('stop broken');
     expect(tries).toBe(3);
+    const before = seen().length;
     await unbind();
-    expect(events.slice(3)).toEqual(['stop engine', 'stop relay', 'stop deliveries']);
+    expect(seen().slice(before)).toEqual(['stop rollups', 'stop engine', 'stop relay', 'stop deliveries']);
     expect(lease.isLeader()).toBe(true); // unbinding stops the jobs, not the lease
   });
 
@@ -139,6 +143,10 @@ describe.skipIf(!(await postgresAvailable()))('leader jobs and the outbox (Postg
     try {
       const sql = sqlOn(client);
       expect(await outbox.addIn(sql, 'while leading', '{}')).toBe(true);
+      // An entry another leader marked sent meanwhile fails the transaction that would store its delivery again.
+      expect(await outbox.addIn(sql, 'told elsewhere', '{}')).toBe(true);
+      await client.query("UPDATE dvic_leader_outbox SET sent_at = 1 WHERE key = 'told elsewhere'");
+      await expect(outbox.markSentIn(sql, ['while leading', 'told elsewhere'])).rejects.toThrow(/sent by another leader/);
       // The lease's session lets the lease's lock go and takes another one.
       await lease.asLeader(async (c) => {
         await c.query('SELECT pg_advisory_lock(7)');

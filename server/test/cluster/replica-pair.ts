@@ -46,6 +46,7 @@ export async function startReplicaPair(bus: TestBus, setup: { nodes: string[]; d
     const fanout = await EventFanout.open(await bus.connect(`replica-${i}`), bus.names, { replica: `replica-${'ab'[i]}`, onRefused: (problem) => refused.push(problem) });
     const { app } = server;
     unbind.push(bindLiveFanout(app.liveHub, fanout, app.log, { nodes: app.nodeRegistry, demos: app.demoRegistry, catalog: app.demoCatalog, devices: app.deviceRegistry }));
+    fanout.allListening();
     unbind.push(() => fanout.stop());
   }
   return {
