@@ -2136,7 +2136,7 @@ class DemoLogs(Feature):
             self.recheck()
         if scan:
             self.scan()
-        if liveness:
+        if liveness or self.dying:  # a demo gone is told as soon as its last lines are acknowledged
             self.check_liveness()
         total = 0
         for _ in range(100):  # bounded: the answers of the server are looked at in between
@@ -2716,8 +2716,8 @@ class DemoLogs(Feature):
                 continue  # dead for good: a pid with another start time is another process
             state = self._demo_state(group, f)
             if before is None or before["alive"] != state["alive"] or before["pid"] != state["pid"]:
-                if before is not None and before["alive"] and not state["alive"] and self._tell_death_later(token, f):
-                    continue
+                if (before is None or before["alive"]) and not state["alive"] and self._tell_death_later(token, f):
+                    continue  # first seen gone too: a short demo's closing record goes first
                 if before is not None and not state["alive"]:
                     state["exited_at"] = self.dying.get(token, (0.0, iso_time()))[1]
                 self.dying.pop(token, None)
@@ -2725,13 +2725,13 @@ class DemoLogs(Feature):
                 changed.append(state)
             else:
                 self.dying.pop(token, None)
-        for token in [t for t in self.dying if t not in current]:
-            del self.dying[token]
         for token in [t for t in self.demos if t not in current]:
             if self.demos[token]["alive"]:
                 # Its file went away with its container or namespace: the demo went with them.
-                changed.append(dict(self.demos[token], alive=False, exited_at=iso_time()))
+                changed.append(dict(self.demos[token], alive=False, exited_at=self.dying.get(token, (0.0, iso_time()))[1]))
             del self.demos[token]
+        for token in [t for t in self.dying if t not in current]:
+            del self.dying[token]
         if changed:
             self._send_states(changed, False)
 

@@ -473,6 +473,21 @@ class TailerTest(unittest.TestCase):
         self.assertEqual(kinds[-1], "demo.state", "the death after the batch with the closing record")
         self.assertIn("demo exited", h.shipped())
 
+    def test_a_short_demo_gone_before_the_agent_looked_is_told_after_its_closing_record(self):
+        child = subprocess.Popen(["sleep", "30"])
+        self.addCleanup(child.kill)
+        h = Harness(self)
+        h.write(header_line(child.pid) + record(0) + json.dumps({"ts": "2026-01-01T00:00:01Z", "level": "INFO", "message": "demo exited", "fields": {"dvic_end": "exited", "exit_code": 0}}) + "\n", mode="w")
+        child.kill()
+        child.wait()  # it wrote its lines and its closing record, and ended, before the agent looked
+        h.cycle()
+        self.assertEqual(h.demos(), [], "not told while its lines wait for the server")
+        h.run_acking()
+        h.cycle()
+        self.assertEqual([d["alive"] for d in h.demos()], [False])
+        kinds = [m["type"] for m in h.agent.frames if m["type"] in ("demo.logs", "demo.state")]
+        self.assertEqual(kinds, ["demo.logs", "demo.state"])
+
     def test_a_demo_gone_is_told_anyway_when_its_lines_are_not_acknowledged_in_time(self):
         self.addCleanup(setattr, agent, "DEATH_REPORT_WAIT_S", agent.DEATH_REPORT_WAIT_S)
         agent.DEATH_REPORT_WAIT_S = 0.2

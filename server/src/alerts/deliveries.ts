@@ -14,6 +14,8 @@ const MAX_PENDING = 1000;
 const ERROR_CHARS = 500;
 
 type Send = (channel: ChannelRecord, message: AlertMessage, timeoutMs: number) => Promise<number>;
+/** What a resumed delivery says now: its message, or why it goes no more (pending-deliveries.ts). */
+export type WhatItSaysNow = (delivery: AlertDelivery) => Promise<{ message: AlertMessage } | { stale: string }>;
 /** A channel as it is now (null: deleted). */
 type CurrentChannel = (id: string) => ChannelRecord | null;
 
@@ -129,19 +131,15 @@ export class Deliveries extends EventEmitter<{ updated: [AlertDelivery] }> {
   /**
    * A delivery stored pending by this server before a restart, by a leader before a handover, or
    * by another replica that made it (a channel test on a follower, which leaves its retries to
-   * the leader): attempted at its next_attempt_at, then retried as any other. Whether it was
-   * taken (not when stopped, nor when this process has it already).
+   * the leader): taken up at its next_attempt_at (not before holdMs), then retried as any other.
+   * What it says is asked of `whatNow` then, from the delivery as stored at that moment. Whether
+   * it was taken (not when stopped, nor when this process has it already).
    */
-  resume(delivery: AlertDelivery, message: AlertMessage, holdMs = 0): boolean {
+  resume(delivery: AlertDelivery, whatNow: WhatItSaysNow, holdMs = 0): boolean {
     if (this.stopped || this.active.has(delivery.id)) return false;
     this.pending++;
-    this.later(delivery, message, Math.max(holdMs, (delivery.next_attempt_at ?? Date.now()) - Date.now()), true);
+    this.takeUpLater(delivery, whatNow, Math.max(holdMs, (delivery.next_attempt_at ?? Date.now()) - Date.now()));
     return true;
-  }
-
-  /** A pending delivery that goes no more (what it says is over): stored failed, with why. */
-  async giveUp(delivery: AlertDelivery, why: string): Promise<void> {
-    await this.recordQuietly({ ...delivery, status: 'failed', error: why.slice(0, ERROR_CHARS), updated_at: Date.now(), next_attempt_at: null });
   }
 
   /** Whether this process attempts the delivery (or waits to). */
@@ -154,32 +152,55 @@ export class Deliveries extends EventEmitter<{ updated: [AlertDelivery] }> {
     void this.attempt(delivery, message);
   }
 
-  /** `resumed`: read in another process's time; attempted only if it is still as it was read (stillPending). */
-  private later(delivery: AlertDelivery, message: AlertMessage, waitMs: number, resumed = false): void {
-    this.active.add(delivery.id);
+  private later(delivery: AlertDelivery, message: AlertMessage, waitMs: number): void {
+    this.wait(delivery.id, waitMs, () => this.attempt(delivery, message));
+  }
+
+  private takeUpLater(delivery: AlertDelivery, whatNow: WhatItSaysNow, waitMs: number): void {
+    this.wait(delivery.id, waitMs, () => this.takeUp(delivery, whatNow));
+  }
+
+  private wait(id: string, waitMs: number, then: () => Promise<void>): void {
+    this.active.add(id);
     const timer = setTimeout(() => {
       this.timers.delete(timer);
-      void (resumed ? this.attemptIfStillPending(delivery, message) : this.attempt(delivery, message));
+      void then();
     }, waitMs);
     timer.unref();
-    this.timers.set(timer, delivery.id);
+    this.timers.set(timer, id);
   }
 
   /**
-   * A resumed delivery whose stored state moved on since it was read (a deposed leader, still
-   * alive, finished the attempt it had under way and stored its outcome) is not attempted again.
+   * A resumed delivery, as stored now: another process (a deposed leader, still alive) may have
+   * sent it, given it up, or stored a retry meanwhile; what it says may be over (its alerts
+   * resolved: given up, so that it never arrives after their resolution).
    */
-  private async attemptIfStillPending(before: AlertDelivery, message: AlertMessage): Promise<void> {
+  private async takeUp(read: AlertDelivery, whatNow: WhatItSaysNow): Promise<void> {
     let stored: AlertDelivery | undefined;
     try {
-      stored = await this.repository.delivery(before.id);
+      stored = await this.repository.delivery(read.id);
     } catch (err) {
-      stored = before; // cannot tell: attempted (as it was before this check)
-      this.report(err, `reading delivery ${before.id} again`);
+      this.report(err, `reading delivery ${read.id} again`);
+      stored = undefined;
     }
-    if (stored?.status === 'pending' && stored.attempts === before.attempts) return this.attempt(before, message);
-    this.pending--;
-    this.active.delete(before.id);
+    const drop = () => { this.pending--; this.active.delete(read.id); };
+    // Deposed meanwhile, or the database away: the next leader (or start) takes it up.
+    if (this.stopped || stored?.status !== 'pending') return drop();
+    if (stored.attempts !== read.attempts) {
+      // Another process stored a retry: it is this one's now, at that retry's time.
+      this.takeUpLater(stored, whatNow, Math.max(0, (stored.next_attempt_at ?? Date.now()) - Date.now()));
+      return;
+    }
+    let now: Awaited<ReturnType<WhatItSaysNow>>;
+    try {
+      now = await whatNow(stored);
+    } catch (err) {
+      this.report(err, `reading the alerts of delivery ${read.id}`);
+      return drop();
+    }
+    if ('message' in now) return this.attempt(stored, now.message);
+    drop();
+    await this.recordQuietly({ ...stored, status: 'failed', error: now.stale.slice(0, ERROR_CHARS), updated_at: Date.now(), next_attempt_at: null });
   }
 
   private async attempt(before: AlertDelivery, message: AlertMessage): Promise<void> {
@@ -222,10 +243,10 @@ export class Deliveries extends EventEmitter<{ updated: [AlertDelivery] }> {
   private async finish(delivery: AlertDelivery): Promise<void> {
     this.pending--;
     // Until its outcome is stored it stays this process's: stored pending still, another pass
-    // taking it up would send it again (it is resumed at the next start, as before).
+    // taking it up would send it again (a new process resumes it, as before). A write waiting for
+    // room (DeferredWrites) lets it go once stored.
     try {
-      await this.record(delivery);
-      this.active.delete(delivery.id);
+      await this.record(delivery, () => this.active.delete(delivery.id));
     } catch (err) {
       this.report(err, `storing delivery ${delivery.id}`);
     }
@@ -235,12 +256,17 @@ export class Deliveries extends EventEmitter<{ updated: [AlertDelivery] }> {
    * Stores a delivery as it is now, then shows it. A write the disk refuses waits for room
    * (DeferredWrites) and the delivery goes on: the lab hears of its alerts rather than not.
    */
-  private async record(delivery: AlertDelivery): Promise<AlertDelivery> {
-    if (!this.current(delivery.channel_id)) return delivery; // deleted while sending: its log is gone with it
+  private async record(delivery: AlertDelivery, onStored?: () => void): Promise<AlertDelivery> {
+    if (!this.current(delivery.channel_id)) {
+      onStored?.();
+      return delivery; // deleted while sending: its log is gone with it
+    }
     const write = async () => {
-      if (!this.current(delivery.channel_id)) return;
-      await this.repository.saveDelivery(delivery);
-      if (delivery.status !== 'pending') await this.repository.trimDeliveries(delivery.channel_id);
+      if (this.current(delivery.channel_id)) {
+        await this.repository.saveDelivery(delivery);
+        if (delivery.status !== 'pending') await this.repository.trimDeliveries(delivery.channel_id);
+      }
+      onStored?.();
     };
     await this.deferred.run(`alert-delivery:${delivery.id}`, write);
     this.show(delivery);

@@ -1,8 +1,8 @@
 import type { Alert, AlertDelivery } from '@dvic/protocol';
 import type { AlertChannelsRepository, ChannelRecord } from '../repositories/alert-channels-repository.js';
 import type { AlertsRepository } from '../repositories/alerts-repository.js';
-import type { Deliveries } from './deliveries.js';
-import { buildMessage, testMessage, type AlertMessage } from './message.js';
+import type { Deliveries, WhatItSaysNow } from './deliveries.js';
+import { buildMessage, testMessage } from './message.js';
 
 /**
  * Takes up the deliveries stored pending (a restart, or a leader that died between storing a
@@ -12,11 +12,12 @@ import { buildMessage, testMessage, type AlertMessage } from './message.js';
  * With `dueBefore`, only those whose attempt was due before then and that this process does not
  * attempt: nobody else attempts them either (an attempt elsewhere would have stored its outcome
  * by then: a follower leaves a failed channel test's retries to the leader). The message is made
- * again from the alerts it names as they are stored now (the delivery keeps no copy of it); one
- * about nothing still firing is given up (failed, with why). Returns how many were resumed.
+ * again, when it is attempted, from the alerts it names as they are stored then (the delivery
+ * keeps no copy of it); one about nothing still firing is given up then (failed, with why).
+ * Returns how many were resumed.
  */
 export async function resumePendingDeliveries(
-  deliveries: Pick<Deliveries, 'resume' | 'attempts' | 'giveUp'>, channels: Pick<AlertChannelsRepository, 'pendingDeliveries'>, alerts: Pick<AlertsRepository, 'get'>,
+  deliveries: Pick<Deliveries, 'resume' | 'attempts'>, channels: Pick<AlertChannelsRepository, 'pendingDeliveries'>, alerts: Pick<AlertsRepository, 'get'>,
   channelOf: (id: string) => ChannelRecord | null, { dueBefore, holdMs }: { dueBefore?: number; holdMs?: number } = {},
 ): Promise<number> {
   let resumed = 0;
@@ -25,9 +26,7 @@ export async function resumePendingDeliveries(
     if (dueBefore !== undefined && (delivery.next_attempt_at ?? Infinity) >= dueBefore) continue;
     const channel = channelOf(delivery.channel_id);
     if (!channel) continue;
-    const now = await whatItSaysNow(delivery, channel, alerts);
-    if ('stale' in now) await deliveries.giveUp(delivery, now.stale);
-    else if (deliveries.resume(delivery, now.message, holdMs)) resumed++;
+    if (deliveries.resume(delivery, (stored) => whatItSaysNow(stored, channel, alerts), holdMs)) resumed++;
   }
   return resumed;
 }
@@ -37,7 +36,7 @@ export async function resumePendingDeliveries(
  * firing, flapping or repeat message names only its alerts still firing (a repeat: and not
  * acknowledged): about alerts resolved since, it would reach the receiver after their resolution.
  */
-async function whatItSaysNow(delivery: AlertDelivery, channel: ChannelRecord, alerts: Pick<AlertsRepository, 'get'>): Promise<{ message: AlertMessage } | { stale: string }> {
+async function whatItSaysNow(delivery: AlertDelivery, channel: ChannelRecord, alerts: Pick<AlertsRepository, 'get'>): ReturnType<WhatItSaysNow> {
   const { kind } = delivery;
   if (kind === 'test') return { message: testMessage(channel.name, delivery.created_at) };
   const stored = (await Promise.all(delivery.alert_ids.map((id) => alerts.get(id)))).filter((a): a is Alert => a !== undefined);
