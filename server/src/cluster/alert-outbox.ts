@@ -1,5 +1,5 @@
 import type { AlertEngine, Notification } from '../alerts/alert-engine.js';
-import type { OutboxEntry } from '../alerts/notifier.js';
+import type { Notifier, OutboxEntry } from '../alerts/notifier.js';
 import type { ChannelRecord } from '../repositories/alert-channels-repository.js';
 import type { Sql } from '../db/sql.js';
 import type { LeaderOutbox } from './leader-outbox.js';
@@ -53,7 +53,7 @@ export function tellFromOutbox(tell: Tell): (payload: string, key: string) => Pr
  */
 export function notifyThroughOutbox(
   engine: Pick<AlertEngine, 'on' | 'off' | 'recordNotificationsWith'>, outbox: Pick<LeaderOutbox, 'addIn' | 'markSentIn'>, tell: Tell,
-  notifier: { markEntriesWith(mark: LeaderOutbox['markSentIn'] | null): void }, channelsOf: (n: Notification) => ChannelRecord[],
+  notifier: Pick<Notifier, 'markEntriesWith'>, channelsOf: (n: Notification) => ChannelRecord[],
   sql: Pick<Sql, 'get' | 'run' | 'afterCommit'>,
 ): () => void {
   engine.off('notify', tell);

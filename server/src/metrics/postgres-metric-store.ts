@@ -116,7 +116,7 @@ class PostgresChunkStorage implements ChunkStorage {
    * chunk dirty and writes them again (a row written twice is replaced, not doubled).
    */
   async write(writes: ChunkWrite[]): Promise<void> {
-    const parts = writes.length < PARALLEL_WRITE_ROWS ? [writes] : bySeries(writes, PARALLEL_WRITES);
+    const parts = writes.length < PARALLEL_WRITE_ROWS ? [writes] : splitBySeries(writes, PARALLEL_WRITES);
     // Every part settles before the write answers: a retry must not overlap a part still running.
     const failed = (await Promise.allSettled(parts.map((part) => this.writeOne(part)))).find((r) => r.status === 'rejected');
     if (failed) throw failed.reason;
@@ -265,7 +265,7 @@ function lastByKey<T>(items: T[], key: (item: T) => string): T[] {
 }
 
 /** Writes split by series into `count` parts (a series' chunks stay together, in their order). */
-function bySeries(writes: ChunkWrite[], count: number): ChunkWrite[][] {
+function splitBySeries(writes: ChunkWrite[], count: number): ChunkWrite[][] {
   const parts: ChunkWrite[][] = Array.from({ length: count }, () => []);
   for (const w of writes) parts[w.seriesId % count]!.push(w);
   return parts.filter((part) => part.length);
