@@ -2091,6 +2091,7 @@ class DemoLogs(Feature):
         self.saved_at = 0.0
         self.demos: Dict[str, Dict[str, Any]] = {}
         self.dying: Dict[str, Tuple[float, str]] = {}  # token -> when its process was first seen gone (monotonic, ISO)
+        self.full_state_due: Optional[float] = None  # when the connection that needs the full table came (monotonic)
         self.known_scopes: List[Scope] = []
         self.scope_by_dir: Dict[str, Scope] = {}
         self.container_names: Dict[str, Optional[str]] = {}
@@ -2138,6 +2139,7 @@ class DemoLogs(Feature):
             self.scan()
         if liveness or self.dying:  # a demo gone is told as soon as its last lines are acknowledged
             self.check_liveness()
+        self.send_full_state()
         total = 0
         for _ in range(100):  # bounded: the answers of the server are looked at in between
             read = self.read_all()
@@ -2183,8 +2185,9 @@ class DemoLogs(Feature):
         now = time.monotonic()
         for item in self.shipper.inbox.take():
             if item == "connected":
-                self._send_states(list(self.demos.values()), True)
+                self.full_state_due = now  # sent once this round has looked at the demos (send_full_state)
             elif item == "disconnected":
+                self.full_state_due = None
                 self.shipper.disconnected([f.stream for f in self.busy])
                 self.to_read.update(self.busy)
             else:
@@ -2734,6 +2737,19 @@ class DemoLogs(Feature):
             del self.dying[token]
         if changed:
             self._send_states(changed, False)
+
+    def send_full_state(self) -> None:
+        """The whole demo table, once per connection. The server judges a live demo the table
+        omits as vanished (crashed), so it goes after this round's look at the log directory, and
+        after the death of a demo first seen gone (an agent restarted as it exited) is told with its
+        closing record: at most DEATH_REPORT_WAIT_S after connecting."""
+        if self.full_state_due is None:
+            return
+        first_seen_gone = any(token not in self.demos for token in self.dying)
+        if first_seen_gone and time.monotonic() - self.full_state_due < DEATH_REPORT_WAIT_S:
+            return
+        self.full_state_due = None
+        self._send_states(list(self.demos.values()), True)
 
     def _tell_death_later(self, token: str, f: LogFile) -> bool:
         """Whether a demo seen gone waits to be reported: its file may still hold lines the

@@ -6,6 +6,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Locator } from 'playwright-core';
 import WebSocket from 'ws';
 import type { EnrollmentView } from '@dvic/protocol';
 import { call, enroll, failure, getCommand, getNode, runOn, session, type Api } from './support/api.js';
@@ -107,6 +108,15 @@ describe.skipIf(missing)('adding a machine over SSH through a source node', () =
   });
 });
 
+/** Waits for `wanted`; a failure says what the dialog showed instead (an error, or steps still running). */
+async function shown(wanted: Locator, dialog: Locator, timeout: number): Promise<void> {
+  try {
+    await wanted.waitFor({ timeout });
+  } catch (err) {
+    throw new Error(`${(err as Error).message}\nthe dialog showed instead:\n${await dialog.innerText().catch(() => '(nothing)')}`, { cause: err });
+  }
+}
+
 const noChromium = chromiumMissing();
 if (noChromium && process.env.CI === 'true') throw new Error(noChromium);
 
@@ -131,17 +141,17 @@ describe.skipIf(missing || noChromium)('the dashboard way (Chromium)', () => {
       await dialog.getByRole('button', { name: 'Add', exact: true }).click();
 
       const key = dialog.getByTestId('host-key');
-      await key.waitFor({ timeout: 60_000 });
+      await shown(key, dialog, 60_000);
       expect(await key.textContent()).toMatch(/^SHA256:[A-Za-z0-9+/]{43}$/);
       expect(await dialog.locator('li[data-step="first_hello"]').getAttribute('data-status')).toBe('pending');
       await page.screenshot({ path: screenshot('onboarding-host-key') });
       await dialog.getByRole('button', { name: 'Trust this key and continue' }).click();
       // The wrong password fails at its step; a retry asks for the password again.
-      await dialog.getByRole('alert').filter({ hasText: 'Failed at authenticate: authentication failed for lab@127.0.0.1' }).waitFor({ timeout: 60_000 });
+      await shown(dialog.getByRole('alert').filter({ hasText: 'Failed at authenticate: authentication failed for lab@127.0.0.1' }), dialog, 60_000);
       expect(await dialog.locator('li[data-step="authenticate"]').getAttribute('data-status')).toBe('failed');
       await dialog.getByLabel('Password').fill(TARGET_PASSWORD);
       await dialog.getByRole('button', { name: 'Retry' }).click();
-      await dialog.getByRole('status').filter({ hasText: 'dash-pi is online' }).waitFor({ timeout: 90_000 });
+      await shown(dialog.getByRole('status').filter({ hasText: 'dash-pi is online' }), dialog, 90_000);
       for (const li of await dialog.locator('ol.steps li').all()) expect(await li.getAttribute('data-status')).toBe('ok');
       expect(await dialog.locator('li[data-step="install"]').textContent()).toMatch(/Install \d+(\.\d)? m?s/);
       await page.screenshot({ path: screenshot('onboarding-done') });

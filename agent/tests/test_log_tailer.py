@@ -40,6 +40,16 @@ def header_line(pid=None, **kw):
     return json.dumps(header(os.getpid() if pid is None else pid, **kw)) + "\n"
 
 
+def full_tables(h):
+    """Each full demo table the agent sent: (token, alive) of every demo in it."""
+    return [[(d["token"], d["alive"]) for d in m["data"]["demos"]] for m in h.agent.of_type("demo.state") if m["data"]["full"]]
+
+
+def shorten_death_wait(test, seconds=0.2):
+    test.addCleanup(setattr, agent, "DEATH_REPORT_WAIT_S", agent.DEATH_REPORT_WAIT_S)
+    agent.DEATH_REPORT_WAIT_S = seconds
+
+
 class Harness(object):
     """A real agent's DemoLogs on a private log directory, driven one step at a time."""
 
@@ -488,9 +498,61 @@ class TailerTest(unittest.TestCase):
         kinds = [m["type"] for m in h.agent.frames if m["type"] in ("demo.logs", "demo.state")]
         self.assertEqual(kinds, ["demo.logs", "demo.state"])
 
+    def test_the_full_table_sent_on_connecting_holds_demos_found_in_the_same_round(self):
+        child = subprocess.Popen(["sleep", "30"])
+        self.addCleanup(child.kill)
+        h = Harness(self)
+        h.write(header_line(child.pid) + record(0), mode="w")
+        h.tailer.on_connected()  # connected before the agent's first look at its log directory
+        h.cycle(1)
+        self.assertEqual(full_tables(h), [[(TOKEN, True)]],
+                         "an empty full table would tell the server every demo of the node vanished")
+
+    def test_an_agent_restarted_as_a_demo_exits_tells_its_closing_record_before_the_full_table(self):
+        child = subprocess.Popen(["sleep", "30"])
+        self.addCleanup(child.kill)
+        h = Harness(self)
+        h.write(header_line(child.pid) + record(0), mode="w")
+        h.run_acking()
+        # The agent restarts; meanwhile the demo writes its closing record and exits.
+        h.tailer.stop()
+        h.write(json.dumps({"ts": "2026-01-01T00:00:01Z", "level": "INFO", "message": "demo exited", "fields": {"dvic_end": "exited", "exit_code": 0}}) + "\n")
+        child.kill()
+        child.wait()
+        h2 = Harness(self, state_dir=h.agent.config.state_dir, log_dir=h.log_dir)
+        h2.tailer.on_connected()
+        h2.cycle()
+        self.assertEqual(full_tables(h2), [],
+                         "a full table without the demo would make the server judge it vanished (crashed)")
+        h2.run_acking()
+        h2.cycle()
+        sent = [(m["type"], m["data"].get("full")) for m in h2.agent.frames if m["type"] in ("demo.logs", "demo.state")]
+        self.assertEqual(sent, [("demo.logs", None), ("demo.state", False), ("demo.state", True)])
+        self.assertEqual(h2.shipped(), ["demo exited"])
+        self.assertEqual(full_tables(h2), [[(TOKEN, False)]])
+
+    def test_the_full_table_waits_for_a_demo_gone_at_most_the_death_report_wait(self):
+        shorten_death_wait(self)
+        h = Harness(self)
+        h.write(self.ended_demo_header() + record(0), mode="w")
+        h.tailer.on_connected()
+        h.cycle()
+        self.assertEqual(full_tables(h), [])
+        time.sleep(0.3)  # the server never answers
+        h.cycle()
+        self.assertEqual(full_tables(h), [[(TOKEN, False)]])
+
+    def ended_demo_header(self):
+        """The header line of a demo whose process ran and ended before the agent looked."""
+        child = subprocess.Popen(["sleep", "30"])
+        self.addCleanup(child.kill)
+        line = header_line(child.pid)
+        child.kill()
+        child.wait()
+        return line
+
     def test_a_demo_gone_is_told_anyway_when_its_lines_are_not_acknowledged_in_time(self):
-        self.addCleanup(setattr, agent, "DEATH_REPORT_WAIT_S", agent.DEATH_REPORT_WAIT_S)
-        agent.DEATH_REPORT_WAIT_S = 0.2
+        shorten_death_wait(self)
         child = subprocess.Popen(["sleep", "30"])
         self.addCleanup(child.kill)
         h = Harness(self)

@@ -129,6 +129,8 @@ describe.skipIf(!(await natsAvailable()))('live event fan-out (JetStream stream)
     b.listen(sinceOf(alerts!)); // bound after the hub, before the replica is done binding
     b.allListening();
     await a.fanout.publish(status(node, 3));
+    // Stored in the stream is not yet delivered to B: bound before 3 reached B, `later` would get it too.
+    await waitFor(() => alerts!.length === 3, 10_000, 'the alert configuration has 3');
     b.listen(sinceOf(later!)); // bound after: only what comes next
     await a.fanout.publish(status(node, 4));
     await waitFor(() => later!.length === 1 && alerts!.length === 4, 10_000, 'every listener up to date');
