@@ -258,6 +258,19 @@ describe.skipIf(skip)('dashboard in Chromium', () => {
       await expect.poll(() => shownMessages(page), { timeout: 10_000 }).toEqual(['booted', '⚠ 1,234 lines lost: a rotated file was deleted before it was read']);
       expect(await page.locator('.log-line.lost').count()).toBe(1);
     });
+
+    it('keeps every demo of the node page when one of them writes (the live stream tells that one alone)', async () => {
+      await page.goto(`${server.baseUrl}/nodes/sim-pi`);
+      const lines = page.locator('tr[data-demo="kiosk"] td').nth(5);
+      await expect.poll(() => lines.textContent(), { timeout: 10_000 }).toMatch(/^\d+$/);
+      const before = Number(await lines.textContent());
+      expect(await page.locator('tr[data-demo="spoof"]').count()).toBe(1);
+      sim.send({ type: 'demo.logs', id: 'b2', data: { token: 'KioskToken000000000001', demo: 'kiosk', start_offset: 2, end_offset: 3, records: [
+        { ts: new Date().toISOString(), level: 'INFO', message: 'still here', offset: 2 },
+      ] } });
+      await expect.poll(() => lines.textContent(), { timeout: 10_000 }).toBe(String(before + 1));
+      expect(await page.locator('tr.untrusted[data-demo="spoof"]').count()).toBe(1);
+    });
   });
 
   it('keeps following across a server restart: no line missing, none twice', async () => {

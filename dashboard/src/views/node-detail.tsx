@@ -6,7 +6,7 @@ import { ErrorNotice } from '../components/error-notice.js';
 import { StatusBadge } from '../components/status.js';
 import { dateTime } from '../format.js';
 import { onLink } from '../router.js';
-import type { LiveNode } from '../state/nodes-store.js';
+import { demosSince, type LiveNode } from '../state/nodes-store.js';
 import { useShippedAgent } from '../state/use-agent-release.js';
 import { useNodes } from '../state/use-live.js';
 import { AgentHealth } from './agent-health.js';
@@ -19,16 +19,26 @@ export function NodeDetail({ nodeId: ref }: { nodeId: string }) {
   const state = useNodes();
   const now = useNow();
   const shipped = useShippedAgent();
-  const [fetched, setFetched] = useState<LiveNode | null>(null);
+  // The node as fetched, and the store version then: demo runs told live after it are laid over it.
+  const [fetched, setFetched] = useState<{ node: LiveNode; at: number } | null>(null);
   const [error, setError] = useState<unknown>(null);
-  const live = state.byId.get(fetched?.id ?? ref)?.node;
+  const live = state.byId.get(fetched?.node.id ?? ref)?.node;
 
   useEffect(() => {
     setError(null);
     setFetched(null);
-    call(api.GET('/api/v1/nodes/{id}', { params: { path: { id: ref } } })).then((r) => setFetched(r.node)).catch(setError);
   }, [ref]);
-  const node: LiveNode | null = live ? { ...live, demos: live.demos ?? fetched?.demos } : fetched;
+  useEffect(() => {
+    const at = state.version;
+    let wanted = true; // an answer for an earlier address is dropped
+    call(api.GET('/api/v1/nodes/{id}', { params: { path: { id: ref } } }))
+      .then((r) => wanted && setFetched({ node: r.node, at }))
+      .catch((err: unknown) => wanted && setError(err));
+    return () => { wanted = false; };
+  }, [ref, state.snapshotVersion]); // again after the live stream came back: what it missed meanwhile
+  const demos = fetched?.node.demos && demosSince(fetched.node.demos, fetched.at, live?.demoChanges);
+  const node: LiveNode | null = live ? { ...live, demos } : fetched && { ...fetched.node, demos };
+  const edited = (changed: LiveNode) => setFetched({ node: changed, at: state.version });
 
   if (error) return <ErrorNotice error={error} fallback="this node cannot be shown" />;
   if (!node) return <p class="muted">Loading…</p>;
@@ -44,7 +54,7 @@ export function NodeDetail({ nodeId: ref }: { nodeId: string }) {
         <a class="button" href={`/commands?node=${node.id}`} onClick={(e) => onLink(e, `/commands?node=${node.id}`)}>Run a command</a>
         <a class="button primary" href={`/nodes/${node.id}/terminal`} onClick={(e) => onLink(e, `/nodes/${node.id}/terminal`)}>Open a terminal</a>
       </div>
-      <NodeEditor node={node} onChange={setFetched} />
+      <NodeEditor node={node} onChange={edited} />
       <dl class="facts">
         <dt>Host</dt><dd>{node.host ? `${node.host.hostname} · ${node.host.os} · kernel ${node.host.kernel} ${node.host.arch}` : '–'}</dd>
         <dt>CPU</dt><dd>{node.host?.cpu_model ?? '–'} ({node.host?.cpu_count ?? '?'} cores)</dd>
