@@ -19,6 +19,7 @@ const NEEDS = [
   ['/usr/bin/systemd-analyze', 'systemd'],
   ['/usr/bin/tmux', 'tmux'],
   ['/usr/bin/prlimit', 'util-linux'],
+  ['/usr/bin/setpriv', 'util-linux'],
   ['/usr/bin/ps', 'procps'],
   ['/usr/bin/curl', 'curl'],
   ['/usr/bin/prometheus', 'prometheus'],

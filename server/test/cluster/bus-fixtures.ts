@@ -128,14 +128,16 @@ export async function privateNats(): Promise<{ url: string; kill: () => Promise<
     child.kill('SIGKILL');
     await exited;
   };
-  // Even when a test times out (its finally never runs), the server goes with the test process.
+  // Even when a test times out (its finally never runs), the server goes with the test process (and its directory).
   const killAtExit = () => {
     child?.kill('SIGKILL');
     fs.rmSync(dir, { recursive: true, force: true });
   };
   process.once('exit', killAtExit);
   const start = async () => {
-    child = spawn(NATS_SERVER, ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir], { stdio: 'ignore' });
+    // setpriv --pdeathsig: the kernel kills it with the worker that started it, also when vitest
+    // terminates a worker whose test timed out (no 'exit' event then).
+    child = spawn('setpriv', ['--pdeathsig', 'KILL', '--', NATS_SERVER, '-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir], { stdio: 'ignore' });
     for (let tries = 0; ; tries++) {
       try {
         await (await connect({ servers: url, timeout: 500 })).close();
