@@ -44,7 +44,7 @@ from collections import OrderedDict
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~1.5 MiB at run time; annotations are only read by pyright
-    from typing import Any, Callable, Dict, List, Optional, Tuple
+    from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 try:  # the builtin SHA-1 avoids loading OpenSSL's libcrypto (~4 MiB) just for the handshake
     from _sha1 import sha1
@@ -2137,8 +2137,10 @@ class DemoLogs(Feature):
             self.recheck()
         if scan:
             self.scan()
-        if liveness or self.dying:  # a demo gone is told as soon as its last lines are acknowledged
+        if liveness:
             self.check_liveness()
+        elif self.dying:  # a demo gone is told as soon as its last lines are acknowledged
+            self.check_liveness(only=set(self.dying))
         self.send_full_state()
         total = 0
         for _ in range(100):  # bounded: the answers of the server are looked at in between
@@ -2706,10 +2708,14 @@ class DemoLogs(Feature):
 
     # ---- liveness
 
-    def check_liveness(self) -> None:
+    def check_liveness(self, only: Optional[Set[str]] = None) -> None:
+        """Looks at each demo's process. `only`: the demos whose death waits, looked at every round
+        between the full looks (which also forget the demos whose files went away)."""
         changed = []
         current: Dict[str, Tuple[LogGroup, LogFile]] = {}
         for group in self.groups.values():
+            if only is not None and group.token not in only:
+                continue
             newest = group.newest()
             if newest is not None:
                 current[group.token] = (group, newest)
@@ -2728,6 +2734,12 @@ class DemoLogs(Feature):
                 changed.append(state)
             else:
                 self.dying.pop(token, None)
+        if only is None:
+            self._forget_gone(current, changed)
+        if changed:
+            self._send_states(changed, False)
+
+    def _forget_gone(self, current: Dict[str, Tuple[LogGroup, LogFile]], changed: List[Dict[str, Any]]) -> None:
         for token in [t for t in self.demos if t not in current]:
             if self.demos[token]["alive"]:
                 # Its file went away with its container or namespace: the demo went with them.
@@ -2735,8 +2747,6 @@ class DemoLogs(Feature):
             del self.demos[token]
         for token in [t for t in self.dying if t not in current]:
             del self.dying[token]
-        if changed:
-            self._send_states(changed, False)
 
     def send_full_state(self) -> None:
         """The whole demo table, once per connection. The server judges a live demo the table

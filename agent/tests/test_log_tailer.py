@@ -542,6 +542,28 @@ class TailerTest(unittest.TestCase):
         h.cycle()
         self.assertEqual(full_tables(h), [[(TOKEN, False)]])
 
+    def test_between_full_looks_only_the_demos_whose_death_waits_are_looked_at(self):
+        a, b = subprocess.Popen(["sleep", "30"]), subprocess.Popen(["sleep", "30"])
+        for child in (a, b):
+            self.addCleanup(child.kill)
+        h = Harness(self)
+        h.write(header_line(a.pid) + record(0), mode="w")
+        h.write(header_line(b.pid, token=OTHER_TOKEN) + record(1), token=OTHER_TOKEN, mode="w")
+        h.run_acking()
+        h.write(record(2))  # a's last line, not acknowledged yet
+        a.kill()
+        a.wait()
+        h.cycle(1)  # a full look: a waits for its line
+        told = len(h.demos())
+        b.kill()
+        b.wait()
+        for _ in range(3):  # rounds between full looks
+            h.ack_all()
+            h.tailer.step(scan=False, liveness=False)
+        self.assertEqual([(d["token"], d["alive"]) for d in h.demos()[told:]], [(TOKEN, False)], "b waits for the next full look")
+        h.cycle(1)
+        self.assertEqual([(d["token"], d["alive"]) for d in h.demos()[told:]], [(TOKEN, False), (OTHER_TOKEN, False)])
+
     def ended_demo_header(self):
         """The header line of a demo whose process ran and ended before the agent looked."""
         child = subprocess.Popen(["sleep", "30"])
