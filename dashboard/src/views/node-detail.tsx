@@ -1,4 +1,4 @@
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useMemo, useState } from 'preact/hooks';
 import { bytes, celsius, duration, memoryPercent, percent, untrustedReason, type DemoView, type HardwareState, type NodeView } from '@dvic/protocol/shared';
 import { api, call, errorText } from '../api/client.js';
 import { AgentBehind } from '../components/agent-behind.js';
@@ -36,7 +36,8 @@ export function NodeDetail({ nodeId: ref }: { nodeId: string }) {
       .catch((err: unknown) => wanted && setError(err));
     return () => { wanted = false; };
   }, [ref, state.snapshotVersion]); // again after the live stream came back: what it missed meanwhile
-  const demos = fetched?.node.demos && demosSince(fetched.node.demos, fetched.at, live?.demoChanges);
+  const demoChanges = live?.demoChanges;
+  const demos = useMemo(() => fetched?.node.demos && demosSince(fetched.node.demos, fetched.at, demoChanges), [fetched, demoChanges]);
   const node: LiveNode | null = live ? { ...live, demos } : fetched && { ...fetched.node, demos };
   const edited = (changed: LiveNode) => setFetched({ node: changed, at: state.version });
 
