@@ -69,10 +69,13 @@ describe.skipIf(skip)('dashboard in Chromium', () => {
 
   it('refuses a wrong password, then signs in and shows the local node online with a live CPU value', async () => {
     await page.goto(server.baseUrl);
+    await page.getByLabel('User').fill('admn');
     await page.getByLabel('Password').fill('not the password');
     await page.getByRole('button', { name: 'Sign in' }).click();
     await expect.poll(() => page.getByRole('alert').textContent()).toBe('wrong username or password');
+    expect(await page.getByLabel('User').inputValue()).toBe('admn'); // as typed, to correct it
     await page.screenshot({ path: screenshot('login') });
+    await page.getByLabel('User').fill('admin');
     await page.getByLabel('Password').fill(ADMIN_PASSWORD);
     await page.getByRole('button', { name: 'Sign in' }).click();
     await localRow().waitFor({ timeout: 15_000 });

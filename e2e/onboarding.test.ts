@@ -11,7 +11,7 @@ import WebSocket from 'ws';
 import type { EnrollmentView } from '@dvic/protocol';
 import { call, enroll, failure, getCommand, getNode, runOn, session, type Api } from './support/api.js';
 import { ADMIN_PASSWORD, repoDir, startAgent, startServer, stopAll, tempDir, waitFor, writeAgentConfig, type ServerProcess } from './support/processes.js';
-import { chromiumMissing, launchChromium, screenshot } from './support/browser.js';
+import { chromiumMissing, countLiveFrames, launchChromium, screenshot } from './support/browser.js';
 import { bootTarget, canBootTargets, debianTree, ROOTPW_USER, TARGET_PASSWORD, TARGET_USER, type Target } from './support/target-host.mjs';
 
 const missing = canBootTargets();
@@ -126,6 +126,7 @@ describe.skipIf(missing || noChromium)('the dashboard way (Chromium)', () => {
     const browser = await launchChromium();
     try {
       const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+      const hardwareFrames = countLiveFrames(page, 'node.hardware');
       await page.goto(server.baseUrl);
       await page.getByLabel('Password').fill(ADMIN_PASSWORD);
       await page.getByRole('button', { name: 'Sign in' }).click();
@@ -138,6 +139,10 @@ describe.skipIf(missing || noChromium)('the dashboard way (Chromium)', () => {
       await dialog.getByLabel('Password').fill('a wrong password');
       await dialog.getByLabel('Reached through').selectOption({ label: 'source' });
       await dialog.getByLabel('Labels').fill('room=dash');
+      // What was typed stays while live updates render the form again (the port went back to 22).
+      const frames = hardwareFrames();
+      await waitFor(() => hardwareFrames() > frames, 30_000, 'a live hardware report while the form is open');
+      expect(await dialog.getByLabel('SSH port').inputValue()).toBe(String(t.port));
       await dialog.getByRole('button', { name: 'Add', exact: true }).click();
 
       const key = dialog.getByTestId('host-key');

@@ -29,3 +29,13 @@ export async function signedInPage(browser: Browser, baseUrl: string, password: 
   await page.getByRole('button', { name: 'Sign in' }).click();
   return page;
 }
+
+/** Counts the page's live frames of one message type (`"node.hardware"`...), from now on. */
+export function countLiveFrames(page: Page, type: string): () => number {
+  let count = 0;
+  const needle = `"type":"${type}"`;
+  page.on('websocket', (socket) => {
+    socket.on('framereceived', ({ payload }) => { if (String(payload).includes(needle)) count++; });
+  });
+  return () => count;
+}

@@ -64,7 +64,7 @@ function MachineForm({ onStarted, onError }: { onStarted: (e: EnrollmentView) =>
     <form onSubmit={submit} class="add-machine-form">
       <label>Name <input name="name" required pattern="[A-Za-z0-9][A-Za-z0-9_.\-]*" maxLength={64} placeholder="pi-hall-3" /></label>
       <label>Address <input name="host" required pattern="[A-Za-z0-9._:\-]+" placeholder="192.168.1.42" /></label>
-      <label>SSH port <input name="port" type="number" min={1} max={65535} value="22" /></label>
+      <label>SSH port <input name="port" type="number" min={1} max={65535} defaultValue="22" /></label>
       <label>User <input name="username" required autoComplete="off" placeholder="pi" /></label>
       <label>Password <input name="password" type="password" required autoComplete="new-password" /></label>
       <label>Reached through <select name="via">

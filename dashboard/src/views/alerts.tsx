@@ -124,14 +124,14 @@ function RuleEditor({ rule, onDone }: { rule?: AlertRule; onDone: () => void }) 
   };
   return (
     <form class="rule-editor" aria-label={rule ? `Edit ${rule.name}` : 'Add a rule'} onSubmit={submit}>
-      <label>Name <input name="name" required maxLength={128} value={rule?.name ?? ''} /></label>
+      <label>Name <input name="name" required maxLength={128} defaultValue={rule?.name ?? ''} /></label>
       {!rule && <label>Kind <select name="kind">{KINDS.map((k) => <option key={k} value={k}>{k}</option>)}</select></label>}
-      <label>Threshold <input name="threshold" type="number" step="any" value={rule?.threshold ?? ''} /></label>
-      <label>For (s) <input name="for_s" type="number" min={0} value={rule?.for_s ?? 0} /></label>
-      <label>Severity <select name="severity" value={rule?.severity ?? 'warning'}>{['info', 'warning', 'critical'].map((s) => <option key={s}>{s}</option>)}</select></label>
-      <label>Repeat (s) <input name="repeat_s" type="number" min={1} value={rule?.repeat_s ?? 14400} /></label>
-      <label><input name="never" type="checkbox" checked={rule?.repeat_s === null} /> never repeat</label>
-      <label><input name="enabled" type="checkbox" checked={rule?.enabled ?? true} /> enabled</label>
+      <label>Threshold <input name="threshold" type="number" step="any" defaultValue={String(rule?.threshold ?? '')} /></label>
+      <label>For (s) <input name="for_s" type="number" min={0} defaultValue={String(rule?.for_s ?? 0)} /></label>
+      <label>Severity <select name="severity">{['info', 'warning', 'critical'].map((s) => <option key={s} selected={s === (rule?.severity ?? 'warning')}>{s}</option>)}</select></label>
+      <label>Repeat (s) <input name="repeat_s" type="number" min={1} defaultValue={String(rule?.repeat_s ?? 14400)} /></label>
+      <label><input name="never" type="checkbox" defaultChecked={rule?.repeat_s === null} /> never repeat</label>
+      <label><input name="enabled" type="checkbox" defaultChecked={rule?.enabled ?? true} /> enabled</label>
       <button type="submit">Save</button>
       {error && <p role="alert" class="error">{error}</p>}
     </form>

@@ -84,8 +84,8 @@ function AddDevice() {
       <summary>Add a device</summary>
       <form onSubmit={submit} aria-label="Add a device">
         <label>Name <input name="name" required pattern="[A-Za-z0-9][A-Za-z0-9_.\-]*" maxLength={64} /></label>
-        <label>Period (s) <input name="period_s" type="number" min={1} value={60} /></label>
-        <label>Grace (s) <input name="grace_s" type="number" min={0} value={30} /></label>
+        <label>Period (s) <input name="period_s" type="number" min={1} defaultValue="60" /></label>
+        <label>Grace (s) <input name="grace_s" type="number" min={0} defaultValue="30" /></label>
         <button type="submit">Add</button>
         {error && <p role="alert" class="error">{error}</p>}
       </form>

@@ -31,7 +31,7 @@ export function Login({ reason, onSignedIn }: { reason?: string; onSignedIn: (us
       <form onSubmit={submit} aria-labelledby="login-title">
         <h1 id="login-title">DVIC Demo Monitor</h1>
         {reason && <p class="banner warn" role="status">{reason}</p>}
-        <label>User <input name="username" autocomplete="username" value="admin" required /></label>
+        <label>User <input name="username" autocomplete="username" defaultValue="admin" required /></label>
         <label>Password <input name="password" type="password" autocomplete="current-password" required autofocus /></label>
         {error && <p class="error" role="alert">{error}</p>}
         <button type="submit" class="primary" disabled={busy}>{busy ? 'Signing in…' : 'Sign in'}</button>
