@@ -2091,7 +2091,7 @@ class DemoLogs(Feature):
         self.saved_at = 0.0
         self.demos: Dict[str, Dict[str, Any]] = {}
         self.dying: Dict[str, Tuple[float, str]] = {}  # token -> when its process was first seen gone (monotonic, ISO)
-        self.full_state_due: Optional[float] = None  # when the connection that needs the full table came (monotonic)
+        self.full_state_asked_at: Optional[float] = None  # when the connection that needs the full table came (monotonic)
         self.known_scopes: List[Scope] = []
         self.scope_by_dir: Dict[str, Scope] = {}
         self.container_names: Dict[str, Optional[str]] = {}
@@ -2187,9 +2187,11 @@ class DemoLogs(Feature):
         now = time.monotonic()
         for item in self.shipper.inbox.take():
             if item == "connected":
-                self.full_state_due = now  # sent once this round has looked at the demos (send_full_state)
+                self.full_state_asked_at = now  # sent once this round has looked at the demos (send_full_state)
+                # Nothing could be acknowledged while away: each death waits its full time from now.
+                self.dying = {token: (now, exited_at) for token, (_, exited_at) in self.dying.items()}
             elif item == "disconnected":
-                self.full_state_due = None
+                self.full_state_asked_at = None
                 self.shipper.disconnected([f.stream for f in self.busy])
                 self.to_read.update(self.busy)
             else:
@@ -2735,30 +2737,33 @@ class DemoLogs(Feature):
             else:
                 self.dying.pop(token, None)
         if only is None:
-            self._forget_gone(current, changed)
+            changed.extend(self._forget_gone(current))
         if changed:
             self._send_states(changed, False)
 
-    def _forget_gone(self, current: Dict[str, Tuple[LogGroup, LogFile]], changed: List[Dict[str, Any]]) -> None:
+    def _forget_gone(self, current: Dict[str, Tuple[LogGroup, LogFile]]) -> List[Dict[str, Any]]:
+        """Forgets the demos whose files went away; those last seen alive, told dead."""
+        gone = []
         for token in [t for t in self.demos if t not in current]:
             if self.demos[token]["alive"]:
                 # Its file went away with its container or namespace: the demo went with them.
-                changed.append(dict(self.demos[token], alive=False, exited_at=self.dying.get(token, (0.0, iso_time()))[1]))
+                gone.append(dict(self.demos[token], alive=False, exited_at=self.dying.get(token, (0.0, iso_time()))[1]))
             del self.demos[token]
         for token in [t for t in self.dying if t not in current]:
             del self.dying[token]
+        return gone
 
     def send_full_state(self) -> None:
         """The whole demo table, once per connection. The server judges a live demo the table
         omits as vanished (crashed), so it goes after this round's look at the log directory, and
         after the death of a demo first seen gone (an agent restarted as it exited) is told with its
         closing record: at most DEATH_REPORT_WAIT_S after connecting."""
-        if self.full_state_due is None:
+        if self.full_state_asked_at is None:
             return
         first_seen_gone = any(token not in self.demos for token in self.dying)
-        if first_seen_gone and time.monotonic() - self.full_state_due < DEATH_REPORT_WAIT_S:
+        if first_seen_gone and time.monotonic() - self.full_state_asked_at < DEATH_REPORT_WAIT_S:
             return
-        self.full_state_due = None
+        self.full_state_asked_at = None
         self._send_states(list(self.demos.values()), True)
 
     def _tell_death_later(self, token: str, f: LogFile) -> bool:
@@ -2767,6 +2772,8 @@ class DemoLogs(Feature):
         and for at most DEATH_REPORT_WAIT_S."""
         now = time.monotonic()
         first = self.dying.setdefault(token, (now, iso_time()))[0]
+        if not self.agent.connected.is_set():
+            return True  # nothing can be acknowledged now; the wait starts again on connecting
         return now - first < DEATH_REPORT_WAIT_S and self._unacknowledged(f)
 
     def _unacknowledged(self, f: LogFile) -> bool:

@@ -40,6 +40,17 @@ def header_line(pid=None, **kw):
     return json.dumps(header(os.getpid() if pid is None else pid, **kw)) + "\n"
 
 
+# What a library writes as its demo exits cleanly (docs/log-format.md).
+CLOSING_RECORD = json.dumps({"ts": "2026-01-01T00:00:01Z", "level": "INFO", "message": "demo exited", "fields": {"dvic_end": "exited", "exit_code": 0}}) + "\n"
+
+
+def demo_process(test):
+    """A process standing for a demo, killed after the test."""
+    child = subprocess.Popen(["sleep", "30"])
+    test.addCleanup(child.kill)
+    return child
+
+
 def full_tables(h):
     """Each full demo table the agent sent: (token, alive) of every demo in it."""
     return [[(d["token"], d["alive"]) for d in m["data"]["demos"]] for m in h.agent.of_type("demo.state") if m["data"]["full"]]
@@ -448,8 +459,7 @@ class TailerTest(unittest.TestCase):
         self.assertEqual((rec["message"], rec["level"], rec["fields"]), ("caf\ufffd au lait", "INFO", {"raw": True}))
 
     def test_reports_a_demo_alive_then_dead_with_its_exit_time(self):
-        child = subprocess.Popen(["sleep", "30"])
-        self.addCleanup(child.kill)
+        child = demo_process(self)
         h = Harness(self)
         h.write(header_line(child.pid), mode="w")
         h.cycle()
@@ -464,14 +474,13 @@ class TailerTest(unittest.TestCase):
         self.assertIn("exited_at", died["demos"][0])
 
     def test_a_demo_gone_is_told_after_its_last_lines_are_acknowledged_its_closing_record_first(self):
-        child = subprocess.Popen(["sleep", "30"])
-        self.addCleanup(child.kill)
+        child = demo_process(self)
         h = Harness(self)
         h.write(header_line(child.pid) + record(0), mode="w")
         h.run_acking()
         self.assertEqual([d["alive"] for d in h.demos()], [True])
         # Its library writes the closing record as it exits; the agent sees the process gone.
-        h.write(json.dumps({"ts": "2026-01-01T00:00:01Z", "level": "INFO", "message": "demo exited", "fields": {"dvic_end": "exited", "exit_code": 0}}) + "\n")
+        h.write(CLOSING_RECORD)
         child.kill()
         child.wait()
         h.cycle()
@@ -484,10 +493,9 @@ class TailerTest(unittest.TestCase):
         self.assertIn("demo exited", h.shipped())
 
     def test_a_short_demo_gone_before_the_agent_looked_is_told_after_its_closing_record(self):
-        child = subprocess.Popen(["sleep", "30"])
-        self.addCleanup(child.kill)
+        child = demo_process(self)
         h = Harness(self)
-        h.write(header_line(child.pid) + record(0) + json.dumps({"ts": "2026-01-01T00:00:01Z", "level": "INFO", "message": "demo exited", "fields": {"dvic_end": "exited", "exit_code": 0}}) + "\n", mode="w")
+        h.write(header_line(child.pid) + record(0) + CLOSING_RECORD, mode="w")
         child.kill()
         child.wait()  # it wrote its lines and its closing record, and ended, before the agent looked
         h.cycle()
@@ -499,8 +507,7 @@ class TailerTest(unittest.TestCase):
         self.assertEqual(kinds, ["demo.logs", "demo.state"])
 
     def test_the_full_table_sent_on_connecting_holds_demos_found_in_the_same_round(self):
-        child = subprocess.Popen(["sleep", "30"])
-        self.addCleanup(child.kill)
+        child = demo_process(self)
         h = Harness(self)
         h.write(header_line(child.pid) + record(0), mode="w")
         h.tailer.on_connected()  # connected before the agent's first look at its log directory
@@ -509,14 +516,13 @@ class TailerTest(unittest.TestCase):
                          "an empty full table would tell the server every demo of the node vanished")
 
     def test_an_agent_restarted_as_a_demo_exits_tells_its_closing_record_before_the_full_table(self):
-        child = subprocess.Popen(["sleep", "30"])
-        self.addCleanup(child.kill)
+        child = demo_process(self)
         h = Harness(self)
         h.write(header_line(child.pid) + record(0), mode="w")
         h.run_acking()
         # The agent restarts; meanwhile the demo writes its closing record and exits.
         h.tailer.stop()
-        h.write(json.dumps({"ts": "2026-01-01T00:00:01Z", "level": "INFO", "message": "demo exited", "fields": {"dvic_end": "exited", "exit_code": 0}}) + "\n")
+        h.write(CLOSING_RECORD)
         child.kill()
         child.wait()
         h2 = Harness(self, state_dir=h.agent.config.state_dir, log_dir=h.log_dir)
@@ -530,6 +536,32 @@ class TailerTest(unittest.TestCase):
         self.assertEqual(sent, [("demo.logs", None), ("demo.state", False), ("demo.state", True)])
         self.assertEqual(h2.shipped(), ["demo exited"])
         self.assertEqual(full_tables(h2), [[(TOKEN, False)]])
+
+    def test_a_demo_that_exits_while_the_server_is_away_longer_than_the_wait_is_not_told_dead_before_its_closing_record(self):
+        shorten_death_wait(self)
+        child = demo_process(self)
+        h = Harness(self)
+        h.write(header_line(child.pid) + record(0), mode="w")
+        h.run_acking()
+        h.agent.connected.clear()
+        h.tailer.on_disconnected()
+        h.write(CLOSING_RECORD)
+        child.kill()
+        child.wait()
+        h.cycle()
+        time.sleep(0.3)  # away for longer than the wait
+        h.cycle()
+        h.agent.connected.set()
+        h.agent.frames = []
+        h.tailer.on_connected()
+        h.cycle(1)
+        self.assertEqual(full_tables(h), [[(TOKEN, True)]], "still alive for the server until its closing record is in")
+        h.run_acking()
+        h.cycle()
+        sent = [(m["type"], m["data"].get("full")) for m in h.agent.frames if m["type"] in ("demo.logs", "demo.state")]
+        self.assertEqual(sent, [("demo.state", True), ("demo.logs", None), ("demo.state", False)])
+        self.assertEqual(h.shipped(), ["demo exited"])
+        self.assertEqual([d["alive"] for d in h.demos()], [True, False])
 
     def test_the_full_table_waits_for_a_demo_gone_at_most_the_death_report_wait(self):
         shorten_death_wait(self)
@@ -566,8 +598,7 @@ class TailerTest(unittest.TestCase):
 
     def ended_demo_header(self):
         """The header line of a demo whose process ran and ended before the agent looked."""
-        child = subprocess.Popen(["sleep", "30"])
-        self.addCleanup(child.kill)
+        child = demo_process(self)
         line = header_line(child.pid)
         child.kill()
         child.wait()
@@ -575,8 +606,7 @@ class TailerTest(unittest.TestCase):
 
     def test_a_demo_gone_is_told_anyway_when_its_lines_are_not_acknowledged_in_time(self):
         shorten_death_wait(self)
-        child = subprocess.Popen(["sleep", "30"])
-        self.addCleanup(child.kill)
+        child = demo_process(self)
         h = Harness(self)
         h.write(header_line(child.pid) + record(0), mode="w")
         h.cycle()
@@ -599,8 +629,7 @@ class HostileFilesTest(unittest.TestCase):
     """What any local user can put in /tmp: the agent runs as root and must survive all of it."""
 
     def test_files_any_user_can_create_are_skipped_alone_and_reported_once(self):
-        child = subprocess.Popen(["sleep", "30"])
-        self.addCleanup(child.kill)
+        child = demo_process(self)
         h = Harness(self)
         tokens = iter("Hostile%015dx" % i for i in range(100))
         bad = {}

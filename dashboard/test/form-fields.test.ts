@@ -1,7 +1,8 @@
 // Preact sets `value` and `checked` again at every render of a field whenever the DOM differs, so a
 // field given one without an input handler loses what the user typed at the next live update (the
 // SSH port of "Add machine" went back to 22 while a node reported its hardware). Uncontrolled
-// fields take defaultValue / defaultChecked (an option: selected) instead.
+// fields take defaultValue / defaultChecked (an option: selected) instead; controlled ones follow
+// every keystroke (onInput; onChange only where it fires at once: a select, a checkbox, a radio).
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,8 +18,12 @@ function resetOnRender(fileName: string, text: string): string[] {
   const found: string[] = [];
   const visit = (node: ts.Node): void => {
     if ((ts.isJsxSelfClosingElement(node) || ts.isJsxOpeningElement(node)) && FIELDS.has(node.tagName.getText(source))) {
-      const names = node.attributes.properties.filter(ts.isJsxAttribute).map((a) => a.name.getText(source));
-      const controlled = names.includes('onInput') || names.includes('onChange');
+      const attributes = node.attributes.properties.filter(ts.isJsxAttribute);
+      const names = attributes.map((a) => a.name.getText(source));
+      const type = attributes.find((a) => a.name.getText(source) === 'type')?.initializer?.getText(source).replace(/['"]/g, '');
+      // Without preact/compat, onChange fires on commit (blur) for text: typing needs onInput.
+      const changesAtOnce = node.tagName.getText(source) === 'select' || type === 'checkbox' || type === 'radio';
+      const controlled = names.includes('onInput') || (names.includes('onChange') && changesAtOnce);
       if (!controlled && (names.includes('value') || names.includes('checked'))) {
         found.push(`${path.basename(fileName)}:${source.getLineAndCharacterOfPosition(node.getStart(source)).line + 1} <${node.tagName.getText(source)}>`);
       }
@@ -43,8 +48,10 @@ describe('form fields keep what the user typed across renders', () => {
       'const b = <label><input type="checkbox" checked={on} /></label>;',
       'const c = <select value={role} onChange={(e) => set(e)}><option>x</option></select>;',
       'const d = <input name="port" defaultValue="22" />;',
+      'const e = <input name="name" value={name} onChange={(e) => set(e)} />;',
+      'const f = <input name="name" value={name} onInput={(e) => set(e)} />;',
     ].join('\n');
-    expect(resetOnRender('sample.tsx', sample)).toEqual(['sample.tsx:1 <input>', 'sample.tsx:2 <input>']);
+    expect(resetOnRender('sample.tsx', sample)).toEqual(['sample.tsx:1 <input>', 'sample.tsx:2 <input>', 'sample.tsx:5 <input>']);
   });
 
   it('no field of the dashboard sets value or checked without handling input', () => {

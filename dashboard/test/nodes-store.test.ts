@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import type { LiveMessage, NodeView } from '@dvic/protocol/shared';
+import type { DemoView, LiveMessage, NodeDemosLiveMessage, NodeView } from '@dvic/protocol/shared';
 import { level } from '../src/format.js';
-import { applyLive, demosSince, emptyState, HISTORY_POINTS, visibleNodes } from '../src/state/nodes-store.js';
+import { applyLive, emptyState, HISTORY_POINTS, visibleNodes, withToldDemos } from '../src/state/nodes-store.js';
 import { metric } from '../src/views/overview-metric.js';
 import { demo, hardware as hw, node, serverStatus } from '../../protocol/test/fixtures.js';
 
@@ -26,22 +26,17 @@ describe('nodes store', () => {
     expect(applyLive(s2, [{ type: 'node.status', data: { node_id: 'nope', status: 'offline', since: 1 } }])).toBe(s2);
   });
 
-  it('lays the demo runs told live over the list fetched before them, never in place of it', () => {
+  it('lays the demo runs told live over the whole list, never in place of it', () => {
     const [kiosk, spoof, old] = [demo({ token: 'kiosk', demo: 'kiosk' }), demo({ token: 'spoof', demo: 'spoof', trusted: false }), demo({ token: 'old', demo: 'old', alive: false })];
-    const told = (demos: typeof kiosk[], removed?: string[]): LiveMessage => ({ type: 'node.demos', data: { node_id: 'a', demos, ...(removed ? { removed } : {}) } });
-    const s1 = applyLive(emptyState(), [snapshot([node('a', 'alpha')]), told([{ ...kiosk, line_count: 1 }])]);
-    const fetchedAt = s1.version; // the page fetched [kiosk (3 lines), spoof, old] now
-    const fetched = [{ ...kiosk, line_count: 3 }, spoof, old];
-    const changes = (s: typeof s1) => s.byId.get('a')!.node.demoChanges;
-    expect(demosSince(fetched, fetchedAt, changes(s1))).toEqual(fetched); // told before the fetch: older than it
+    const page = { id: 'a', demos: [{ ...kiosk, line_count: 3 }, spoof, old] };
+    const told = (nodeId: string, demos: DemoView[], removed?: string[]): NodeDemosLiveMessage => ({ type: 'node.demos', data: { node_id: nodeId, demos, ...(removed ? { removed } : {}) } });
     // A run writing lines is told alone: the other runs stay (the page showed only it before).
-    const s2 = applyLive(s1, [told([{ ...kiosk, line_count: 7 }], ['old'])]);
-    expect(demosSince(fetched, fetchedAt, changes(s2)).map((d) => [d.token, d.line_count])).toEqual([['kiosk', 7], ['spoof', 0]]);
-    // The stream reconnects: the changes stay, and the snapshot says to fetch again.
-    const s3 = applyLive(s2, [snapshot([node('a', 'alpha')])]);
-    expect(s3.snapshotVersion).toBe(s3.version);
-    expect(s3.snapshotVersion).toBeGreaterThan(s1.snapshotVersion);
-    expect(demosSince(fetched, fetchedAt, changes(s3)).map((d) => d.token)).toEqual(['kiosk', 'spoof']);
+    const after = withToldDemos(page, told('a', [{ ...kiosk, line_count: 7 }], ['old']));
+    expect(after.demos.map((d) => [d.token, d.line_count])).toEqual([['kiosk', 7], ['spoof', 0]]);
+    expect(withToldDemos(page, told('b', [{ ...kiosk, line_count: 9 }]))).toBe(page);
+    // The nodes store itself keeps no demo list: none it could show would be whole.
+    const s1 = applyLive(emptyState(), [snapshot([node('a', 'alpha')])]);
+    expect(applyLive(s1, [told('a', [kiosk])])).toBe(s1);
   });
 
   it('forgets a removed node', () => {

@@ -73,6 +73,15 @@ export class Live {
     return () => this.statusListeners.delete(listener);
   }
 
+  /** Each time the stream opens again after it was away (what it missed then: fetch again). */
+  onReopen(listener: () => void): () => void {
+    let wasOpen = this.status.state === 'open';
+    return this.onStatus((status) => {
+      if (status.state === 'open' && !wasOpen) listener();
+      wasOpen = status.state === 'open';
+    });
+  }
+
   private closed(code: number, reason: string): void {
     if (this.stopped) return;
     if (code === CloseCode.sessionEnded) {

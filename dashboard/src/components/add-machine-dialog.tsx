@@ -37,7 +37,11 @@ export function AddMachineDialog({ onClose }: { onClose: () => void }) {
 
 function MachineForm({ onStarted, onError }: { onStarted: (e: EnrollmentView) => void; onError: (message: string) => void }) {
   const state = useNodes();
-  const sources = [...state.byId.values()].map((e) => e.node).filter((n) => n.status === 'online').sort((a, b) => a.name.localeCompare(b.name));
+  const [via, setVia] = useState('');
+  // The nodes online, and the one chosen even once it is not (the server then says it is offline):
+  // an option removed under the user would silently send the machine's password through another.
+  const sources = [...state.byId.values()].map((e) => e.node).filter((n) => n.status === 'online' || n.id === via).sort((a, b) => a.name.localeCompare(b.name));
+  const chosen = via || sources[0]?.id || 'server';
   const [busy, setBusy] = useState(false);
   const submit = async (event: Event) => {
     event.preventDefault();
@@ -67,8 +71,8 @@ function MachineForm({ onStarted, onError }: { onStarted: (e: EnrollmentView) =>
       <label>SSH port <input name="port" type="number" min={1} max={65535} defaultValue="22" /></label>
       <label>User <input name="username" required autoComplete="off" placeholder="pi" /></label>
       <label>Password <input name="password" type="password" required autoComplete="new-password" /></label>
-      <label>Reached through <select name="via">
-        {sources.map((n) => <option key={n.id} value={n.id}>{n.name}</option>)}
+      <label>Reached through <select name="via" value={chosen} onChange={(e) => setVia((e.currentTarget as HTMLSelectElement).value)}>
+        {sources.map((n) => <option key={n.id} value={n.id}>{n.status === 'online' ? n.name : `${n.name} (${n.status})`}</option>)}
         <option value="server">the server (direct)</option>
       </select></label>
       <label>Labels <input name="labels" placeholder="room=hall, rack=2" /></label>

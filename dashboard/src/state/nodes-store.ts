@@ -1,18 +1,11 @@
 // Types only from @dvic/protocol/shared (erased at build time) and its pure helpers: no validator.
-import { hottest, type DemoView, type LiveMessage, type NodeView, type ServerStatus } from '@dvic/protocol/shared';
+import { hottest, type DemoView, type LiveMessage, type NodeDemosLiveMessage, type NodeView, type ServerStatus } from '@dvic/protocol/shared';
 
 /** Points kept per node for sparklines: 5 minutes at the default 5-second interval. */
 export const HISTORY_POINTS = 60;
 
-/** A demo run told live (node.demos), with the store version that brought it; null: forgotten. */
-export interface DemoChange { version: number; demo: DemoView | null }
-
-/**
- * A node as the live stream shows it. node.demos tells only the runs that changed, so the live
- * stream alone never has a node's whole list: a view fetches it (`demos`) and lays the changes
- * told since over it (demosSince).
- */
-export type LiveNode = NodeView & { demos?: DemoView[]; demoChanges?: ReadonlyMap<string, DemoChange> };
+/** A node as a view shows it; its demo runs only where a view fetched them (use-node-page.ts). */
+export type LiveNode = NodeView & { demos?: DemoView[] };
 
 export interface NodeEntry {
   node: LiveNode;
@@ -25,13 +18,11 @@ export interface NodesState {
   byId: Map<string, NodeEntry>;
   /** Bumped on every change of a node, so views can memoise on it. */
   version: number;
-  /** The version of the latest snapshot: what came while the stream was away was missed (fetch again). */
-  snapshotVersion: number;
   /** The server's own state (storage), from the snapshot and server.status. */
   server: ServerStatus | null;
 }
 
-export const emptyState = (): NodesState => ({ byId: new Map(), version: 0, snapshotVersion: 0, server: null });
+export const emptyState = (): NodesState => ({ byId: new Map(), version: 0, server: null });
 
 const push = (series: number[], value: number | null) =>
   value === null ? series : [...(series.length >= HISTORY_POINTS ? series.slice(1) : series), value];
@@ -45,8 +36,7 @@ function nodeEdit(m: LiveMessage): Edit | null {
       byId.clear();
       for (const node of m.data.nodes) {
         const before = old.byId.get(node.id);
-        const demoChanges = before?.node.demoChanges;
-        byId.set(node.id, { node: demoChanges ? { ...node, demoChanges } : node, cpu: before?.cpu ?? seed(node, 'cpu'), temp: before?.temp ?? seed(node, 'temp') });
+        byId.set(node.id, { node, cpu: before?.cpu ?? seed(node, 'cpu'), temp: before?.temp ?? seed(node, 'temp') });
       }
     };
     case 'node.updated': return (byId) => {
@@ -59,10 +49,7 @@ function nodeEdit(m: LiveMessage): Edit | null {
       node: { ...e.node, hardware: m.data.hardware, hardware_at: m.data.at, last_seen: m.data.at },
       cpu: push(e.cpu, m.data.hardware.cpu.total_pct), temp: push(e.temp, hottest(m.data.hardware)),
     }));
-    // Counts arrive with the node.updated that follows; here only the detailed list changes.
-    case 'node.demos': return (byId, old) => change(byId, m.data.node_id, (e) => ({
-      ...e, node: { ...e.node, demoChanges: withDemoChanges(e.node.demoChanges, old.version + 1, m.data.demos, m.data.removed) },
-    }));
+    // node.demos tells only the runs that changed: the node page lays them over the list it fetched.
     default: return null;
   }
 }
@@ -88,8 +75,7 @@ export function applyLive(state: NodesState, messages: LiveMessage[]): NodesStat
     edit(byId, state);
   }
   if (byId === state.byId && server === state.server) return state;
-  const version = byId === state.byId ? state.version : state.version + 1;
-  return { byId, version, snapshotVersion: messages.some((m) => m.type === 'snapshot') ? version : state.snapshotVersion, server };
+  return { byId, version: byId === state.byId ? state.version : state.version + 1, server };
 }
 
 /** Whether a message is about a node this state knows (or about them all). */
@@ -104,23 +90,13 @@ function seed(node: NodeView, kind: 'cpu' | 'temp'): number[] {
   return value === null ? [] : [value];
 }
 
-function withDemoChanges(current: ReadonlyMap<string, DemoChange> | undefined, version: number, demos: DemoView[], removed: string[] = []): Map<string, DemoChange> {
-  const next = new Map(current);
-  for (const demo of demos) next.set(demo.token, { version, demo });
-  for (const token of removed) next.set(token, { version, demo: null });
-  return next;
-}
-
-/** A node's demo runs: the list fetched at store version `fetchedAt`, with the runs told live since. */
-export function demosSince(fetched: DemoView[], fetchedAt: number, changes: ReadonlyMap<string, DemoChange> | undefined): DemoView[] {
-  if (!changes?.size) return fetched;
-  const byToken = new Map(fetched.map((d) => [d.token, d]));
-  for (const [token, { version, demo }] of changes) {
-    if (version <= fetchedAt) continue;
-    if (demo) byToken.set(token, demo);
-    else byToken.delete(token);
-  }
-  return [...byToken.values()];
+/** A node's whole list of demo runs with the runs one node.demos told (changed, or forgotten). */
+export function withToldDemos<N extends { id: string; demos: DemoView[] }>(node: N, told: NodeDemosLiveMessage): N {
+  if (told.data.node_id !== node.id) return node;
+  const byToken = new Map(node.demos.map((d) => [d.token, d]));
+  for (const d of told.data.demos) byToken.set(d.token, d);
+  for (const token of told.data.removed ?? []) byToken.delete(token);
+  return { ...node, demos: [...byToken.values()] };
 }
 
 export type SortKey = 'name' | 'status' | 'cpu' | 'memory' | 'temp';

@@ -28,11 +28,7 @@ export function useLabDemos(): DemosState & { error: unknown } {
       pending.current?.push(...batch);
       setState((s) => applyDemoMessages(s, batch));
     });
-    let wasOpen = live.status.state === 'open';
-    const offStatus = live.onStatus((status) => {
-      if (status.state === 'open' && !wasOpen) load();
-      wasOpen = status.state === 'open';
-    });
+    const offStatus = live.onReopen(load);
     load();
     return () => {
       closed = true;

@@ -1,4 +1,4 @@
-import { useEffect, useMemo, useState } from 'preact/hooks';
+import { useState } from 'preact/hooks';
 import { bytes, celsius, duration, memoryPercent, percent, untrustedReason, type DemoView, type HardwareState, type NodeView } from '@dvic/protocol/shared';
 import { api, call, errorText } from '../api/client.js';
 import { AgentBehind } from '../components/agent-behind.js';
@@ -6,7 +6,8 @@ import { ErrorNotice } from '../components/error-notice.js';
 import { StatusBadge } from '../components/status.js';
 import { dateTime } from '../format.js';
 import { onLink } from '../router.js';
-import { demosSince, type LiveNode } from '../state/nodes-store.js';
+import type { LiveNode } from '../state/nodes-store.js';
+import { useNodePage } from '../state/use-node-page.js';
 import { useShippedAgent } from '../state/use-agent-release.js';
 import { useNodes } from '../state/use-live.js';
 import { AgentHealth } from './agent-health.js';
@@ -19,29 +20,11 @@ export function NodeDetail({ nodeId: ref }: { nodeId: string }) {
   const state = useNodes();
   const now = useNow();
   const shipped = useShippedAgent();
-  // The node as fetched, and the store version then: demo runs told live after it are laid over it.
-  const [fetched, setFetched] = useState<{ node: LiveNode; at: number } | null>(null);
-  const [error, setError] = useState<unknown>(null);
-  const live = state.byId.get(fetched?.node.id ?? ref)?.node;
+  const page = useNodePage(ref);
+  const live = state.byId.get(page.node?.id ?? ref)?.node;
+  const node: LiveNode | null = live ? { ...live, demos: page.node?.demos } : page.node;
 
-  useEffect(() => {
-    setError(null);
-    setFetched(null);
-  }, [ref]);
-  useEffect(() => {
-    const at = state.version;
-    let wanted = true; // an answer for an earlier address is dropped
-    call(api.GET('/api/v1/nodes/{id}', { params: { path: { id: ref } } }))
-      .then((r) => wanted && setFetched({ node: r.node, at }))
-      .catch((err: unknown) => wanted && setError(err));
-    return () => { wanted = false; };
-  }, [ref, state.snapshotVersion]); // again after the live stream came back: what it missed meanwhile
-  const demoChanges = live?.demoChanges;
-  const demos = useMemo(() => fetched?.node.demos && demosSince(fetched.node.demos, fetched.at, demoChanges), [fetched, demoChanges]);
-  const node: LiveNode | null = live ? { ...live, demos } : fetched && { ...fetched.node, demos };
-  const edited = (changed: LiveNode) => setFetched({ node: changed, at: state.version });
-
-  if (error) return <ErrorNotice error={error} fallback="this node cannot be shown" />;
+  if (!node && page.error) return <ErrorNotice error={page.error} fallback="this node cannot be shown" />;
   if (!node) return <p class="muted">Loading…</p>;
   const hw = node.status === 'online' ? node.hardware : node.hardware;
   return (
@@ -55,7 +38,7 @@ export function NodeDetail({ nodeId: ref }: { nodeId: string }) {
         <a class="button" href={`/commands?node=${node.id}`} onClick={(e) => onLink(e, `/commands?node=${node.id}`)}>Run a command</a>
         <a class="button primary" href={`/nodes/${node.id}/terminal`} onClick={(e) => onLink(e, `/nodes/${node.id}/terminal`)}>Open a terminal</a>
       </div>
-      <NodeEditor node={node} onChange={edited} />
+      <NodeEditor node={node} onChange={page.edited} />
       <dl class="facts">
         <dt>Host</dt><dd>{node.host ? `${node.host.hostname} · ${node.host.os} · kernel ${node.host.kernel} ${node.host.arch}` : '–'}</dd>
         <dt>CPU</dt><dd>{node.host?.cpu_model ?? '–'} ({node.host?.cpu_count ?? '?'} cores)</dd>
@@ -107,12 +90,12 @@ function Demos({ demos, now }: { demos: DemoView[]; now: number }) {
   );
 }
 
-function NodeEditor({ node, onChange }: { node: LiveNode; onChange: (n: LiveNode) => void }) {
+function NodeEditor({ node, onChange }: { node: LiveNode; onChange: (n: NodeView) => void }) {
   const [message, setMessage] = useState('');
   const path = { params: { path: { id: node.id } } };
   const run = async (action: () => Promise<{ node: NodeView }>, done: string) => {
     try {
-      onChange({ ...(await action()).node, demos: node.demos });
+      onChange((await action()).node);
       setMessage(done);
     } catch (err) {
       setMessage(errorText(err, 'failed'));

@@ -135,8 +135,9 @@ export async function privateNats(): Promise<{ url: string; kill: () => Promise<
   };
   process.once('exit', killAtExit);
   const start = async () => {
-    // setpriv --pdeathsig: the kernel kills it with the worker that started it, also when vitest
-    // terminates a worker whose test timed out (no 'exit' event then).
+    // setpriv --pdeathsig: the kernel kills it when the thread that started it ends (the worker
+    // process's main thread in vitest's forks pool), also when vitest terminates a worker whose test
+    // timed out: no 'exit' event then, so its directory under the temp dir stays.
     child = spawn('setpriv', ['--pdeathsig', 'KILL', '--', NATS_SERVER, '-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir], { stdio: 'ignore' });
     for (let tries = 0; ; tries++) {
       try {

@@ -1,0 +1,47 @@
+import { useEffect, useRef, useState } from 'preact/hooks';
+import type { NodeDemosLiveMessage, NodeDetailView, NodeView } from '@dvic/protocol/shared';
+import { api, call } from '../api/client.js';
+import { live } from '../api/live.js';
+import { withToldDemos } from './nodes-store.js';
+
+/**
+ * One node with its whole list of demo runs, for its page: fetched when the page opens and again
+ * after each reconnection (what the stream missed), then kept current by node.demos, which tells
+ * only the runs that changed; those told while a fetch is on its way are laid over its answer.
+ * `edited`: the node as a change (rename, labels) answered, its runs kept.
+ */
+export function useNodePage(ref: string): { node: NodeDetailView | null; error: unknown; edited: (node: NodeView) => void } {
+  const [node, setNode] = useState<NodeDetailView | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  const pending = useRef<NodeDemosLiveMessage[] | null>(null);
+  useEffect(() => {
+    let closed = false;
+    setNode(null);
+    setError(null);
+    const load = () => {
+      pending.current = [];
+      call(api.GET('/api/v1/nodes/{id}', { params: { path: { id: ref } } })).then((r) => {
+        if (closed) return;
+        const told = pending.current ?? [];
+        pending.current = null;
+        setError(null);
+        setNode(told.reduce(withToldDemos, r.node));
+      }).catch((err: unknown) => { if (!closed) setError(err); });
+    };
+    const offMessages = live.onMessages((batch) => {
+      const told = batch.filter((m): m is NodeDemosLiveMessage => m.type === 'node.demos');
+      if (!told.length) return;
+      pending.current?.push(...told);
+      setNode((n) => n && told.reduce(withToldDemos, n));
+    });
+    const offReopen = live.onReopen(load);
+    load();
+    return () => {
+      closed = true;
+      offMessages();
+      offReopen();
+    };
+  }, [ref]);
+  const edited = (changed: NodeView) => setNode((n) => n && { ...changed, demos: n.demos });
+  return { node, error, edited };
+}
