@@ -12,7 +12,7 @@ import { writeNow, type WriteScheduler } from '../services/deferred-writes.js';
 import { reportQuietly } from '../services/latest-writes.js';
 import type { AlertConfig } from './alert-config.js';
 import type { AlertPolicy } from './alert-policy.js';
-import { demoConditions, deviceConditions, hardwareConditions, nodeConditions, type Condition } from './conditions.js';
+import { demoConditionKey, demoConditions, deviceConditions, hardwareConditions, nodeConditions, type Condition } from './conditions.js';
 import { ErrorRate } from './error-rate.js';
 import { muteCovers } from './mutes.js';
 import { RULE_KINDS } from './rule-kinds.js';
@@ -27,6 +27,9 @@ export interface Notification {
   /** Which of the rule's alerts it is (the same across its firings): a group keeps the latest per key. */
   key: string;
 }
+
+/** One rule's view of one subject, in `tracked`. */
+const trackedId = (ruleId: string, conditionKey: string): string => `${ruleId}|${conditionKey}`;
 
 /** Where the engine hears about the lab: the registries. */
 export interface AlertSources {
@@ -306,7 +309,7 @@ export class AlertEngine extends EventEmitter<{ updated: [Alert]; notify: [Notif
   private onNodeStatus(nodeId: string): void {
     this.onNode(nodeId);
     if (this.nodeAway(nodeId)) this.cancelPendingDemos(nodeId);
-    else for (const demo of this.sources.demos.list()) if (demo.node_id === nodeId) this.onDemo(demo);
+    else for (const demo of this.sources.demos.list({ nodeId })) this.onDemo(demo);
   }
 
   private nodeAway(nodeId: string | null): boolean {
@@ -326,7 +329,7 @@ export class AlertEngine extends EventEmitter<{ updated: [Alert]; notify: [Notif
     const node = this.sources.nodes.view(demo.node_id);
     if (!node) return;
     const now = Date.now();
-    const key = `demo:${demo.node_id}:${demo.name}`;
+    const key = demoConditionKey(demo.node_id, demo.name);
     const rate = this.errors.observe(key, demo.error_count, now);
     for (const rule of this.rulesOf('demo')) {
       if (rule.kind === 'log_errors') this.observe(rule, this.errorCondition(rule, demo, node, rate, now), now);
@@ -363,7 +366,7 @@ export class AlertEngine extends EventEmitter<{ updated: [Alert]; notify: [Notif
 
   /** The heart: one condition of one rule, as it is now. */
   private observe(rule: AlertRule, cond: Condition, now: number): void {
-    const id = `${rule.id}|${cond.key}`;
+    const id = trackedId(rule.id, cond.key);
     let t = this.tracked.get(id);
     const active = cond.active && inScope(rule.scope, cond.target);
     if (!t) {
@@ -482,7 +485,7 @@ export class AlertEngine extends EventEmitter<{ updated: [Alert]; notify: [Notif
       t.changes = [];
       const now = Date.now();
       if (!t.active) {
-        this.end(`${t.rule.id}|${t.cond.key}`, t, now);
+        this.end(trackedId(t.rule.id, t.cond.key), t, now);
         return;
       }
       t.alert = { ...t.alert!, flapping: false };
@@ -530,8 +533,13 @@ export class AlertEngine extends EventEmitter<{ updated: [Alert]; notify: [Notif
 
   /** Demo alerts waiting out their for_s on a node that went away will not fire (the node's alert says it all). */
   private cancelPendingDemos(nodeId: string): void {
-    for (const t of this.tracked.values()) {
-      if (t.pending && t.cond.subject.type === 'demo' && t.cond.subject.node_id === nodeId) {
+    // Looked up by key, not by a pass over every tracked condition: a stop takes every node away.
+    // (A demo forgotten meanwhile keeps its timer, which looks at the node again when it fires.)
+    const demoRules = this.config.listRules().filter((r) => RULE_KINDS[r.kind].subject === 'demo');
+    for (const demo of this.sources.demos.list({ nodeId })) {
+      for (const rule of demoRules) {
+        const t = this.tracked.get(trackedId(rule.id, demoConditionKey(nodeId, demo.name)));
+        if (!t?.pending) continue;
         clearTimeout(t.pending);
         t.pending = undefined;
       }
@@ -547,7 +555,7 @@ export class AlertEngine extends EventEmitter<{ updated: [Alert]; notify: [Notif
       return;
     }
     const t: Tracked = { rule, cond, active: true, alert, changes: [], flapping: false };
-    this.tracked.set(`${rule.id}|${key}`, t);
+    this.tracked.set(trackedId(rule.id, key), t);
     if (alert.notified_at !== null) this.armRepeat(t);
   }
 

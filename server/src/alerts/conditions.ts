@@ -62,10 +62,13 @@ export function hardwareConditions(rule: AlertRule, n: NodeLike, hw: HardwareSta
   return [];
 }
 
+/** Which demo a demo condition is about: the same key for every rule and every look at it. */
+export const demoConditionKey = (nodeId: string, name: string): string => `demo:${nodeId}:${name}`;
+
 /** demo_crashed, demo_down and demo_silent, from the demo's view (log_errors is counted apart). */
 export function demoConditions(rule: AlertRule, d: LabDemo, node: Pick<NodeView, 'name' | 'labels'>, now: number): Condition[] {
   const base = {
-    key: `demo:${d.node_id}:${d.name}`, target: { nodeId: d.node_id, labels: node.labels, demo: d.name },
+    key: demoConditionKey(d.node_id, d.name), target: { nodeId: d.node_id, labels: node.labels, demo: d.name },
     subject: { type: 'demo', node_id: d.node_id, node_name: node.name, demo: d.name, device_id: null, device_name: null } as AlertSubject,
   };
   const since = d.ended_at ?? now;

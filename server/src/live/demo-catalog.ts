@@ -45,7 +45,8 @@ const LINES_FLUSH_MS = 500;
  * (schedules opening, "restarting" settling, crash loops ending, forgetting old demos).
  */
 export class DemoCatalog extends EventEmitter<DemoCatalogEvents> {
-  private readonly byKey = new Map<string, DemoSettings>();
+  /** node id -> demo name -> settings: a node's status change looks at its own demos only. */
+  private readonly byNode = new Map<string, Map<string, DemoSettings>>();
   private readonly byId = new Map<string, DemoSettings>();
   /** What each demo looked like when last announced (state, down, ...), to announce changes only. */
   private readonly announced = new Map<string, string>();
@@ -101,8 +102,8 @@ export class DemoCatalog extends EventEmitter<DemoCatalogEvents> {
 
   list(filter: DemoFilter = {}, now = Date.now()): LabDemo[] {
     const views: LabDemo[] = [];
-    for (const s of this.byId.values()) {
-      if (filter.nodeId !== undefined && s.node_id !== filter.nodeId) continue;
+    const settings = filter.nodeId === undefined ? this.byId.values() : this.byNode.get(filter.nodeId)?.values() ?? [];
+    for (const s of settings) {
       if (filter.label && !this.hasLabel(s.node_id, filter.label)) continue;
       const view = this.view(s, now);
       if (filter.state !== undefined && view.state !== filter.state) continue;
@@ -203,16 +204,14 @@ export class DemoCatalog extends EventEmitter<DemoCatalogEvents> {
     if (message.type === 'demo.removed') {
       for (const s of message.data.ids.flatMap((id) => this.byId.get(id) ?? [])) {
         const runs = this.runs.runsOf(s.node_id, s.name).map((r) => r.token);
-        this.byKey.delete(`${s.node_id}\n${s.name}`);
-        this.byId.delete(s.id);
-        this.announced.delete(s.id);
+        this.forgetSettings(s);
         this.runs.applyRemote({ node_id: s.node_id, demos: [], removed: runs });
       }
       this.emit('removed', message.data.ids);
       return;
     }
     for (const demo of message.data.demos) {
-      const before = this.byKey.get(`${demo.node_id}\n${demo.name}`);
+      const before = this.byNode.get(demo.node_id)?.get(demo.name);
       if (before && before.id !== demo.id) this.byId.delete(before.id); // made here too before the other's came: theirs is in the database
       const own = demo.expected_by === 'demo';
       this.remember({
@@ -281,7 +280,7 @@ export class DemoCatalog extends EventEmitter<DemoCatalogEvents> {
   }
 
   private ensure(nodeId: string, name: string, now: number): DemoSettings {
-    const existing = this.byKey.get(`${nodeId}\n${name}`);
+    const existing = this.byNode.get(nodeId)?.get(name);
     if (existing) return existing;
     const s: DemoSettings = { id: crypto.randomUUID(), node_id: nodeId, name, expected: false, schedule: null, notes: null, actions: NO_ACTIONS, created_at: now };
     this.remember(s);
@@ -290,14 +289,22 @@ export class DemoCatalog extends EventEmitter<DemoCatalogEvents> {
   }
 
   private remember(s: DemoSettings): void {
-    this.byKey.set(`${s.node_id}\n${s.name}`, s);
+    let names = this.byNode.get(s.node_id);
+    if (!names) this.byNode.set(s.node_id, (names = new Map()));
+    names.set(s.name, s);
     this.byId.set(s.id, s);
   }
 
-  private drop(s: DemoSettings): void {
-    this.byKey.delete(`${s.node_id}\n${s.name}`);
+  private forgetSettings(s: DemoSettings): void {
+    const names = this.byNode.get(s.node_id);
+    names?.delete(s.name);
+    if (names?.size === 0) this.byNode.delete(s.node_id);
     this.byId.delete(s.id);
     this.announced.delete(s.id);
+  }
+
+  private drop(s: DemoSettings): void {
+    this.forgetSettings(s);
     this.runs.forgetDemo(s.node_id, s.name);
     this.emit('removed', [s.id]);
   }
@@ -330,7 +337,7 @@ export class DemoCatalog extends EventEmitter<DemoCatalogEvents> {
 
   private announceNode(nodeId: string): void {
     const now = Date.now();
-    const views = [...this.byId.values()].filter((s) => s.node_id === nodeId).map((s) => this.view(s, now));
+    const views = [...(this.byNode.get(nodeId)?.values() ?? [])].map((s) => this.view(s, now));
     const changed = views.filter((v) => this.announced.get(v.id) !== signature(v));
     if (changed.length) this.announce(changed);
   }
