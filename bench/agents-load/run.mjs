@@ -3,7 +3,7 @@
 // processes of at most PER_SIMULATOR agents each) connect to real servers and report hardware
 // state every INTERVAL_S seconds. Prints connect rate, each server's CPU and RSS in steady state,
 // messages/s handled, the simulators' CPU and the load average (the simulators share the machine).
-//   AGENTS=10000 INTERVAL_S=5 DURATION_S=60 node bench/agents-load/run.mjs
+//   AGENTS=10000 INTERVAL_S=5 DURATION_S=60 node bench/agents-load/run.mjs   (DEMOS_PER_AGENT=2: each runs demos too)
 // REPLICAS=2 (issue 17): first one server on SQLite, then REPLICAS replica processes on one
 // PostgreSQL database and one NATS prefix of the bench's own (both removed at the end), the agents
 // spread evenly over them; both printed side by side. One process holds at most its open-file
@@ -25,6 +25,9 @@ const AGENTS = Number(process.env.AGENTS ?? 10_000);
 const INTERVAL_S = Number(process.env.INTERVAL_S ?? 5);
 const DURATION_S = Number(process.env.DURATION_S ?? 60);
 const CONCURRENCY = Number(process.env.CONCURRENCY ?? 200);
+// Demos each simulated agent runs (one of them restarted at every report): the per-node work of
+// a lab with demos (docs of bench/node-churn). 0 keeps the figures comparable with earlier runs.
+const DEMOS_PER_AGENT = Number(process.env.DEMOS_PER_AGENT ?? 0);
 // A simulator ends by itself this long after its steady state would (the bench stops it before):
 // long enough for the slowest connect phase seen (20,000 agents over replicas: over 3 min).
 const SIMULATOR_SPARE_S = 900;
@@ -60,7 +63,7 @@ async function enroll(servers, count) {
 async function startSimulator(nodes, url) {
   const nodesFile = path.join(os.tmpdir(), `dvic-bench-nodes-${process.pid}-${Math.random().toString(36).slice(2)}.json`);
   fs.writeFileSync(nodesFile, JSON.stringify(nodes), { mode: 0o600 });
-  const child = spawn(process.execPath, [path.join(repoDir, 'bench/agents-load/simulate.mjs'), nodesFile, url, String(INTERVAL_S), String(DURATION_S + 5 + INTERVAL_S + SIMULATOR_SPARE_S), String(CONCURRENCY)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [path.join(repoDir, 'bench/agents-load/simulate.mjs'), nodesFile, url, String(INTERVAL_S), String(DURATION_S + 5 + INTERVAL_S + SIMULATOR_SPARE_S), String(CONCURRENCY), String(DEMOS_PER_AGENT)], { stdio: ['ignore', 'pipe', 'inherit'] });
   raiseFileLimit(child.pid);
   const events = readline.createInterface({ input: child.stdout });
   try {
@@ -190,7 +193,7 @@ function print(result) {
   console.log(`  each server under one core: ${worst < 100 ? 'yes' : 'NO'} (highest ${worst.toFixed(1)} %)`);
 }
 
-console.log(`agents-load: ${AGENTS} agents${REPLICAS > 1 ? ` over ${REPLICAS} replicas, ${SQLITE_AGENTS} on the SQLite server` : ''}, ${INTERVAL_S} s interval, ${DURATION_S} s steady state`);
+console.log(`agents-load: ${AGENTS} agents${REPLICAS > 1 ? ` over ${REPLICAS} replicas, ${SQLITE_AGENTS} on the SQLite server` : ''}, ${INTERVAL_S} s interval, ${DURATION_S} s steady state${DEMOS_PER_AGENT ? `, ${DEMOS_PER_AGENT} demos per agent` : ''}`);
 console.log(`config: at most ${PER_SIMULATOR} agents per simulator process, ${CONCURRENCY} handshakes in flight per simulator, open-file limit ${FILE_LIMIT}`);
 console.log(`machine: ${machine()}, load average ${load()}`);
 const results = [await sqliteRun(SQLITE_AGENTS)];
