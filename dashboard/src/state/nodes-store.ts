@@ -4,11 +4,8 @@ import { hottest, type DemoView, type LiveMessage, type NodeDemosLiveMessage, ty
 /** Points kept per node for sparklines: 5 minutes at the default 5-second interval. */
 export const HISTORY_POINTS = 60;
 
-/** A node as a view shows it; its demo runs only where a view fetched them (use-node-page.ts). */
-export type LiveNode = NodeView & { demos?: DemoView[] };
-
 export interface NodeEntry {
-  node: LiveNode;
+  node: NodeView;
   /** Recent samples since the page opened, oldest first. */
   cpu: number[];
   temp: number[];

@@ -1,8 +1,11 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
-import type { NodeDemosLiveMessage, NodeDetailView, NodeView } from '@dvic/protocol/shared';
+import type { DemoView, NodeDemosLiveMessage, NodeDetailView, NodeView } from '@dvic/protocol/shared';
 import { api, call } from '../api/client.js';
 import { live } from '../api/live.js';
 import { withToldDemos } from './nodes-store.js';
+
+/** A node as its page shows it: live from the nodes store, its demo runs once fetched. */
+export type PageNode = NodeView & { demos?: DemoView[] };
 
 /**
  * One node with its whole list of demo runs, for its page: fetched when the page opens and again

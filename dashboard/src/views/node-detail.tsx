@@ -6,8 +6,7 @@ import { ErrorNotice } from '../components/error-notice.js';
 import { StatusBadge } from '../components/status.js';
 import { dateTime } from '../format.js';
 import { onLink } from '../router.js';
-import type { LiveNode } from '../state/nodes-store.js';
-import { useNodePage } from '../state/use-node-page.js';
+import { useNodePage, type PageNode } from '../state/use-node-page.js';
 import { useShippedAgent } from '../state/use-agent-release.js';
 import { useNodes } from '../state/use-live.js';
 import { AgentHealth } from './agent-health.js';
@@ -22,7 +21,7 @@ export function NodeDetail({ nodeId: ref }: { nodeId: string }) {
   const shipped = useShippedAgent();
   const page = useNodePage(ref);
   const live = state.byId.get(page.node?.id ?? ref)?.node;
-  const node: LiveNode | null = live ? { ...live, demos: page.node?.demos } : page.node;
+  const node: PageNode | null = live ? { ...live, demos: page.node?.demos } : page.node;
 
   if (!node && page.error) return <ErrorNotice error={page.error} fallback="this node cannot be shown" />;
   if (!node) return <p class="muted">Loading…</p>;
@@ -90,7 +89,7 @@ function Demos({ demos, now }: { demos: DemoView[]; now: number }) {
   );
 }
 
-function NodeEditor({ node, onChange }: { node: LiveNode; onChange: (n: NodeView) => void }) {
+function NodeEditor({ node, onChange }: { node: PageNode; onChange: (n: NodeView) => void }) {
   const [message, setMessage] = useState('');
   const path = { params: { path: { id: node.id } } };
   const run = async (action: () => Promise<{ node: NodeView }>, done: string) => {

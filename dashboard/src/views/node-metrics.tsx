@@ -3,7 +3,7 @@ import { hardwareSeries, type DemoView } from '@dvic/protocol/shared';
 import { api, call, errorText } from '../api/client.js';
 import { Chart, type ChartMarker } from '../components/chart.js';
 import { alignSeries, appendSample, emptyHistory, seriesMatching, type AlignedHistory } from '../state/metric-history.js';
-import type { LiveNode } from '../state/nodes-store.js';
+import type { PageNode } from '../state/use-node-page.js';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -41,7 +41,7 @@ function demoMarkers(demos: DemoView[] | undefined): ChartMarker[] {
 }
 
 /** The node page's metric history: range picker, charts from the server's history, extended live. */
-export function NodeMetrics({ node }: { node: LiveNode }) {
+export function NodeMetrics({ node }: { node: PageNode }) {
   const [range, setRange] = useState<Range>({ kind: 'last', ms: HOUR });
   const [history, setHistory] = useState<AlignedHistory>(emptyHistory);
   const [window, setWindow] = useState<[number, number]>(() => bounds(range, Date.now()));
