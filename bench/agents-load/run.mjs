@@ -3,7 +3,7 @@
 // processes of at most PER_SIMULATOR agents each) connect to real servers and report hardware
 // state every INTERVAL_S seconds. Prints connect rate, each server's CPU and RSS in steady state,
 // messages/s handled, the simulators' CPU and the load average (the simulators share the machine).
-//   AGENTS=10000 INTERVAL_S=5 DURATION_S=60 node bench/agents-load/run.mjs   (DEMOS_PER_AGENT=2: each runs demos too)
+//   AGENTS=10000 INTERVAL_S=5 DURATION_S=60 node bench/agents-load/run.mjs   (DEMOS_PER_AGENT=2: each runs crash-looping demos too)
 // REPLICAS=2 (issue 17): first one server on SQLite, then REPLICAS replica processes on one
 // PostgreSQL database and one NATS prefix of the bench's own (both removed at the end), the agents
 // spread evenly over them; both printed side by side. One process holds at most its open-file
@@ -25,8 +25,9 @@ const AGENTS = Number(process.env.AGENTS ?? 10_000);
 const INTERVAL_S = Number(process.env.INTERVAL_S ?? 5);
 const DURATION_S = Number(process.env.DURATION_S ?? 60);
 const CONCURRENCY = Number(process.env.CONCURRENCY ?? 200);
-// Demos each simulated agent runs (one of them restarted at every report): the per-node work of
-// a lab with demos (docs of bench/node-churn). 0 keeps the figures comparable with earlier runs.
+// Demos each simulated agent runs, one of them restarted at every report: a worst case of demos
+// crash-looping (a new run every INTERVAL_S x DEMOS_PER_AGENT s each), not a quiet lab with demos.
+// 0 keeps the figures comparable with earlier runs.
 const DEMOS_PER_AGENT = Number(process.env.DEMOS_PER_AGENT ?? 0);
 // A simulator ends by itself this long after its steady state would (the bench stops it before):
 // long enough for the slowest connect phase seen (20,000 agents over replicas: over 3 min).

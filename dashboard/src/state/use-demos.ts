@@ -3,6 +3,7 @@ import type { LiveMessage } from '@dvic/protocol/shared';
 import { api, call } from '../api/client.js';
 import { live } from '../api/live.js';
 import { applyDemoMessages, emptyDemos, withFetched, type DemosState } from './demos-store.js';
+import { LatestLoad } from './latest-load.js';
 
 /**
  * Every demo of the lab, live: fetched when the view opens and again after each reconnection
@@ -11,21 +12,20 @@ import { applyDemoMessages, emptyDemos, withFetched, type DemosState } from './d
 export function useLabDemos(): DemosState & { error: unknown } {
   const [state, setState] = useState<DemosState>(emptyDemos);
   const [error, setError] = useState<unknown>(null);
-  const pending = useRef<LiveMessage[] | null>(null);
   useEffect(() => {
     let closed = false;
+    const loads = new LatestLoad<LiveMessage>();
     const load = () => {
-      pending.current = [];
+      const mine = loads.begin();
       call(api.GET('/api/v1/demos')).then((r) => {
-        if (closed) return;
-        const since = pending.current ?? [];
-        pending.current = null;
+        const since = closed ? null : loads.finish(mine);
+        if (!since) return;
         setError(null);
         setState((s) => withFetched(r.demos, since, s.version));
-      }).catch((err: unknown) => { if (!closed) setError(err); });
+      }).catch((err: unknown) => { if (!closed && loads.isLatest(mine)) setError(err); });
     };
     const offMessages = live.onMessages((batch) => {
-      pending.current?.push(...batch);
+      loads.heard(batch);
       setState((s) => applyDemoMessages(s, batch));
     });
     const offStatus = live.onReopen(load);

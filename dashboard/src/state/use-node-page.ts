@@ -1,7 +1,8 @@
-import { useEffect, useRef, useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import type { DemoView, NodeDemosLiveMessage, NodeDetailView, NodeView } from '@dvic/protocol/shared';
 import { api, call } from '../api/client.js';
 import { live } from '../api/live.js';
+import { LatestLoad } from './latest-load.js';
 import { withToldDemos } from './nodes-store.js';
 
 /** A node as its page shows it: live from the nodes store, its demo runs once fetched. */
@@ -16,25 +17,26 @@ export type PageNode = NodeView & { demos?: DemoView[] };
 export function useNodePage(ref: string): { node: NodeDetailView | null; error: unknown; edited: (node: NodeView) => void } {
   const [node, setNode] = useState<NodeDetailView | null>(null);
   const [error, setError] = useState<unknown>(null);
-  const pending = useRef<NodeDemosLiveMessage[] | null>(null);
   useEffect(() => {
     let closed = false;
+    let id = ref; // once found, by its id: a rename must not lose the page (or move it to another node)
+    const loads = new LatestLoad<NodeDemosLiveMessage>();
     setNode(null);
     setError(null);
     const load = () => {
-      pending.current = [];
-      call(api.GET('/api/v1/nodes/{id}', { params: { path: { id: ref } } })).then((r) => {
-        if (closed) return;
-        const told = pending.current ?? [];
-        pending.current = null;
+      const mine = loads.begin();
+      call(api.GET('/api/v1/nodes/{id}', { params: { path: { id } } })).then((r) => {
+        const told = closed ? null : loads.finish(mine);
+        if (!told) return;
+        id = r.node.id;
         setError(null);
         setNode(told.reduce(withToldDemos, r.node));
-      }).catch((err: unknown) => { if (!closed) setError(err); });
+      }).catch((err: unknown) => { if (!closed && loads.isLatest(mine)) setError(err); });
     };
     const offMessages = live.onMessages((batch) => {
       const told = batch.filter((m): m is NodeDemosLiveMessage => m.type === 'node.demos');
       if (!told.length) return;
-      pending.current?.push(...told);
+      loads.heard(told);
       setNode((n) => n && told.reduce(withToldDemos, n));
     });
     const offReopen = live.onReopen(load);
@@ -45,6 +47,6 @@ export function useNodePage(ref: string): { node: NodeDetailView | null; error: 
       offReopen();
     };
   }, [ref]);
-  const edited = (changed: NodeView) => setNode((n) => n && { ...changed, demos: n.demos });
+  const edited = (changed: NodeView) => setNode((n) => (n?.id === changed.id ? { ...changed, demos: n.demos } : n));
   return { node, error, edited };
 }

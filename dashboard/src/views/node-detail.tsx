@@ -23,7 +23,8 @@ export function NodeDetail({ nodeId: ref }: { nodeId: string }) {
   const live = state.byId.get(page.node?.id ?? ref)?.node;
   const node: PageNode | null = live ? { ...live, demos: page.node?.demos } : page.node;
 
-  if (!node && page.error) return <ErrorNotice error={page.error} fallback="this node cannot be shown" />;
+  // An error before the node was fetched is shown; one of a later refetch leaves the page as it is.
+  if (!page.node && page.error) return <ErrorNotice error={page.error} fallback="this node cannot be shown" />;
   if (!node) return <p class="muted">Loading…</p>;
   const hw = node.status === 'online' ? node.hardware : node.hardware;
   return (
@@ -49,7 +50,7 @@ export function NodeDetail({ nodeId: ref }: { nodeId: string }) {
       <NodeMetrics node={node} />
       {hw && <HardwareTables hw={hw} />}
       <AgentHealth status={node.agent_status} now={now} />
-      <Demos demos={node.demos ?? []} now={now} />
+      {node.demos ? <Demos demos={node.demos} now={now} /> : <p class="muted">Loading its demos…</p>}
     </section>
   );
 }

@@ -297,7 +297,7 @@ export class DemoCatalog extends EventEmitter<DemoCatalogEvents> {
 
   private forgetSettings(s: DemoSettings): void {
     const names = this.byNode.get(s.node_id);
-    names?.delete(s.name);
+    if (names?.get(s.name) === s) names.delete(s.name); // not the newer settings of that name
     if (names?.size === 0) this.byNode.delete(s.node_id);
     this.byId.delete(s.id);
     this.announced.delete(s.id);
