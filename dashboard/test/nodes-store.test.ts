@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { DemoView, LiveMessage, NodeDemosLiveMessage, NodeView } from '@dvic/protocol/shared';
 import { level } from '../src/format.js';
-import { applyLive, emptyState, HISTORY_POINTS, visibleNodes, withToldDemos } from '../src/state/nodes-store.js';
+import { withToldDemos } from '../src/state/node-demos.js';
+import { applyLive, emptyState, HISTORY_POINTS, visibleNodes } from '../src/state/nodes-store.js';
 import { metric } from '../src/views/overview-metric.js';
 import { demo, hardware as hw, node, serverStatus } from '../../protocol/test/fixtures.js';
 

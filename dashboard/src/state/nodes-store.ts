@@ -1,5 +1,5 @@
 // Types only from @dvic/protocol/shared (erased at build time) and its pure helpers: no validator.
-import { hottest, type DemoView, type LiveMessage, type NodeDemosLiveMessage, type NodeView, type ServerStatus } from '@dvic/protocol/shared';
+import { hottest, type LiveMessage, type NodeView, type ServerStatus } from '@dvic/protocol/shared';
 
 /** Points kept per node for sparklines: 5 minutes at the default 5-second interval. */
 export const HISTORY_POINTS = 60;
@@ -46,7 +46,7 @@ function nodeEdit(m: LiveMessage): Edit | null {
       node: { ...e.node, hardware: m.data.hardware, hardware_at: m.data.at, last_seen: m.data.at },
       cpu: push(e.cpu, m.data.hardware.cpu.total_pct), temp: push(e.temp, hottest(m.data.hardware)),
     }));
-    // node.demos tells only the runs that changed: the node page lays them over the list it fetched.
+    // node.demos tells only the runs that changed: the node page lays them over the list it fetched (node-demos.ts).
     default: return null;
   }
 }
@@ -85,15 +85,6 @@ function seed(node: NodeView, kind: 'cpu' | 'temp'): number[] {
   const hw = node.status === 'online' ? node.hardware : null;
   const value = kind === 'cpu' ? hw?.cpu.total_pct ?? null : hottest(hw);
   return value === null ? [] : [value];
-}
-
-/** A node's whole list of demo runs with the runs one node.demos told (changed, or forgotten). */
-export function withToldDemos<N extends { id: string; demos: DemoView[] }>(node: N, told: NodeDemosLiveMessage): N {
-  if (told.data.node_id !== node.id) return node;
-  const byToken = new Map(node.demos.map((d) => [d.token, d]));
-  for (const d of told.data.demos) byToken.set(d.token, d);
-  for (const token of told.data.removed ?? []) byToken.delete(token);
-  return { ...node, demos: [...byToken.values()] };
 }
 
 export type SortKey = 'name' | 'status' | 'cpu' | 'memory' | 'temp';

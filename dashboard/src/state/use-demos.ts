@@ -1,9 +1,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
-import type { LiveMessage } from '@dvic/protocol/shared';
 import { api, call } from '../api/client.js';
-import { live } from '../api/live.js';
 import { applyDemoMessages, emptyDemos, withFetched, type DemosState } from './demos-store.js';
-import { LatestLoad } from './latest-load.js';
+import { useFetchedLive } from './use-fetched-live.js';
 
 /**
  * Every demo of the lab, live: fetched when the view opens and again after each reconnection
@@ -12,29 +10,15 @@ import { LatestLoad } from './latest-load.js';
 export function useLabDemos(): DemosState & { error: unknown } {
   const [state, setState] = useState<DemosState>(emptyDemos);
   const [error, setError] = useState<unknown>(null);
-  useEffect(() => {
-    let closed = false;
-    const loads = new LatestLoad<LiveMessage>();
-    const load = () => {
-      const mine = loads.begin();
-      call(api.GET('/api/v1/demos')).then((r) => {
-        const since = closed ? null : loads.finish(mine);
-        if (!since) return;
-        setError(null);
-        setState((s) => withFetched(r.demos, since, s.version));
-      }).catch((err: unknown) => { if (!closed && loads.isLatest(mine)) setError(err); });
-    };
-    const offMessages = live.onMessages((batch) => {
-      loads.heard(batch);
-      setState((s) => applyDemoMessages(s, batch));
-    });
-    const offStatus = live.onReopen(load);
-    load();
-    return () => {
-      closed = true;
-      offMessages();
-      offStatus();
-    };
+  useFetchedLive({
+    fetch: () => call(api.GET('/api/v1/demos')),
+    select: (batch) => batch,
+    answered: (r, since) => {
+      setError(null);
+      setState((s) => withFetched(r.demos, since, s.version));
+    },
+    heard: (batch) => setState((s) => applyDemoMessages(s, batch)),
+    failed: setError,
   }, []);
   return { ...state, error };
 }

@@ -1,9 +1,8 @@
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import type { DemoView, NodeDemosLiveMessage, NodeDetailView, NodeView } from '@dvic/protocol/shared';
 import { api, call } from '../api/client.js';
-import { live } from '../api/live.js';
-import { LatestLoad } from './latest-load.js';
-import { withToldDemos } from './nodes-store.js';
+import { withToldDemos } from './node-demos.js';
+import { useFetchedLive } from './use-fetched-live.js';
 
 /** A node as its page shows it: live from the nodes store, its demo runs once fetched. */
 export type PageNode = NodeView & { demos?: DemoView[] };
@@ -17,35 +16,22 @@ export type PageNode = NodeView & { demos?: DemoView[] };
 export function useNodePage(ref: string): { node: NodeDetailView | null; error: unknown; edited: (node: NodeView) => void } {
   const [node, setNode] = useState<NodeDetailView | null>(null);
   const [error, setError] = useState<unknown>(null);
+  const id = useRef(ref); // once found, by its id: a rename must not lose the page (or move it to another node)
   useEffect(() => {
-    let closed = false;
-    let id = ref; // once found, by its id: a rename must not lose the page (or move it to another node)
-    const loads = new LatestLoad<NodeDemosLiveMessage>();
+    id.current = ref;
     setNode(null);
     setError(null);
-    const load = () => {
-      const mine = loads.begin();
-      call(api.GET('/api/v1/nodes/{id}', { params: { path: { id } } })).then((r) => {
-        const told = closed ? null : loads.finish(mine);
-        if (!told) return;
-        id = r.node.id;
-        setError(null);
-        setNode(told.reduce(withToldDemos, r.node));
-      }).catch((err: unknown) => { if (!closed && loads.isLatest(mine)) setError(err); });
-    };
-    const offMessages = live.onMessages((batch) => {
-      const told = batch.filter((m): m is NodeDemosLiveMessage => m.type === 'node.demos');
-      if (!told.length) return;
-      loads.heard(told);
-      setNode((n) => n && told.reduce(withToldDemos, n));
-    });
-    const offReopen = live.onReopen(load);
-    load();
-    return () => {
-      closed = true;
-      offMessages();
-      offReopen();
-    };
+  }, [ref]);
+  useFetchedLive({
+    fetch: () => call(api.GET('/api/v1/nodes/{id}', { params: { path: { id: id.current } } })),
+    select: (batch) => batch.filter((m): m is NodeDemosLiveMessage => m.type === 'node.demos'),
+    answered: (r, told) => {
+      id.current = r.node.id;
+      setError(null);
+      setNode(told.reduce(withToldDemos, r.node));
+    },
+    heard: (told) => setNode((n) => n && told.reduce(withToldDemos, n)),
+    failed: setError,
   }, [ref]);
   const edited = (changed: NodeView) => setNode((n) => (n?.id === changed.id ? { ...changed, demos: n.demos } : n));
   return { node, error, edited };

@@ -26,7 +26,7 @@ export function NodeDetail({ nodeId: ref }: { nodeId: string }) {
   // An error before the node was fetched is shown; one of a later refetch leaves the page as it is.
   if (!page.node && page.error) return <ErrorNotice error={page.error} fallback="this node cannot be shown" />;
   if (!node) return <p class="muted">Loading…</p>;
-  const hw = node.status === 'online' ? node.hardware : node.hardware;
+  const hw = node.hardware;
   return (
     <section class="detail" aria-labelledby="node-title">
       <div class="toolbar">

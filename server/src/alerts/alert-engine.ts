@@ -536,9 +536,9 @@ export class AlertEngine extends EventEmitter<{ updated: [Alert]; notify: [Notif
     // Looked up by key, not by a pass over every tracked condition: a stop takes every node away.
     // (A demo forgotten meanwhile keeps its timer, which looks at the node again when it fires.)
     const demoRules = this.config.listRules().filter((r) => RULE_KINDS[r.kind].subject === 'demo');
-    for (const demo of this.sources.demos.list({ nodeId })) {
+    for (const name of this.sources.demos.namesOn(nodeId)) {
       for (const rule of demoRules) {
-        const t = this.tracked.get(trackedId(rule.id, demoConditionKey(nodeId, demo.name)));
+        const t = this.tracked.get(trackedId(rule.id, demoConditionKey(nodeId, name)));
         if (!t?.pending) continue;
         clearTimeout(t.pending);
         t.pending = undefined;

@@ -190,6 +190,11 @@ export class DemoCatalog extends EventEmitter<DemoCatalogEvents> {
     this.reviewAll();
   }
 
+  /** The names of a node's demos (no view made: for a lookup by name). */
+  namesOn(nodeId: string): string[] {
+    return [...(this.byNode.get(nodeId)?.keys() ?? [])];
+  }
+
   /** A demo forgotten (here or on another replica): its runs go from memory, listeners hear it. */
   applyForgotten(id: string): void {
     const s = this.byId.get(id);
